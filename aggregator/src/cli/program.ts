@@ -1,0 +1,9 @@
+// The `vigil` command tree. Each command lives in its own module and registers itself here.
+import { Command } from 'commander';
+
+export function buildProgram(): Command {
+  const program = new Command('vigil')
+    .description('Vigil aggregator: federated threat detection for industrial control systems')
+    .showHelpAfterError('(run with --help for usage)');
+  return program;
+}

@@ -1,0 +1,174 @@
+// The storage contract of the aggregator: everything the API serves goes through one Store.
+// Two implementations (sqlite.ts, postgres.ts) pass one contract suite (store.case.test.ts).
+import type {
+  Alert,
+  AlertStats,
+  AlertStatus,
+  FLClient,
+  FLPhase,
+  FLRound,
+  FLRoundStatus,
+  NetworkMetrics,
+  Prediction,
+  Severity,
+} from '@vigil/shared';
+
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Facility {
+  id: string;
+  name: string;
+  created_at: string;
+  /** Set when the facility's agents were revoked (link issue). */
+  revoked_at: string | null;
+}
+
+export interface AgentRecord {
+  id: string;
+  facility_id: string;
+  enrolled_at: string;
+  last_heartbeat: string | null;
+  /** The latest health report the agent sent (capture drops, malformed counts, outbox depth, model versions). */
+  health: Record<string, unknown>;
+}
+
+/** An alert as stored: the API's Alert plus what the store knows of its origin. */
+export interface StoredAlert extends Alert {
+  /** True for alerts written by `vigil seed`, so nothing confuses them with detections. */
+  generated: boolean;
+}
+
+export interface AlertQuery {
+  severity?: Severity;
+  facility?: string;
+  status?: AlertStatus;
+  /** Free text matched against title, description and attack name. */
+  search?: string;
+  /** Inclusive lower bound, ISO-8601. */
+  from?: string;
+  /** Exclusive upper bound, ISO-8601. */
+  to?: string;
+  /** 1-based. */
+  page: number;
+  limit: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+}
+
+export interface FacilityAggregate extends NetworkMetrics {
+  facility_id: string;
+}
+
+export interface NewRound {
+  round_number: number;
+  status: FLRoundStatus;
+  phase: FLPhase;
+  start_time: string;
+  total_clients: number;
+}
+
+export type RoundPatch = Partial<
+  Pick<
+    FLRound,
+    | 'status'
+    | 'phase'
+    | 'end_time'
+    | 'progress'
+    | 'epsilon'
+    | 'model_accuracy'
+    | 'clients_active'
+    | 'total_clients'
+  >
+>;
+
+export interface PredictionQuery {
+  validated?: boolean;
+  limit: number;
+  offset: number;
+}
+
+export interface ApiToken {
+  id: string;
+  name: string;
+  role: Role;
+  created_at: string;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  details: Record<string, unknown>;
+}
+
+export interface RetentionPolicy {
+  /** Alerts with a timestamp older than this many seconds are deleted; null keeps them forever. */
+  alertsMaxAgeSeconds: number | null;
+  /** Per-second aggregates older than this many seconds are deleted; null keeps them forever. */
+  aggregatesMaxAgeSeconds: number | null;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Applies pending migrations; returns the versions applied. */
+  migrate(): Promise<number[]>;
+  /** Throws when the database cannot be reached (health checks). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  // Facilities and agents
+  addFacility(f: { id: string; name: string }): Promise<Facility>;
+  getFacility(id: string): Promise<Facility | null>;
+  listFacilities(): Promise<Facility[]>;
+  removeFacility(id: string): Promise<boolean>;
+  upsertAgent(a: { id: string; facility_id: string; enrolled_at: string }): Promise<void>;
+  recordHeartbeat(agentId: string, at: string, health: Record<string, unknown>): Promise<void>;
+  listAgents(facilityId?: string): Promise<AgentRecord[]>;
+
+  // Alerts (insert is idempotent by id: a resend never duplicates)
+  insertAlerts(alerts: readonly StoredAlert[]): Promise<number>;
+  getAlert(id: string): Promise<StoredAlert | null>;
+  queryAlerts(q: AlertQuery): Promise<Page<StoredAlert>>;
+  setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null>;
+  alertStats(): Promise<AlertStats>;
+
+  // Per-second network aggregates
+  insertAggregates(rows: readonly FacilityAggregate[]): Promise<void>;
+  aggregates(facilityId: string, from: string, to: string): Promise<FacilityAggregate[]>;
+
+  // Federated learning
+  createRound(r: NewRound): Promise<FLRound>;
+  updateRound(id: number, patch: RoundPatch): Promise<FLRound | null>;
+  upsertRoundClient(roundId: number, c: FLClient): Promise<void>;
+  getRound(id: number): Promise<FLRound | null>;
+  currentRound(): Promise<FLRound | null>;
+  listRounds(limit: number, offset: number): Promise<Page<FLRound>>;
+
+  // Predictions
+  insertPrediction(p: Prediction & { facility_id: string | null }): Promise<void>;
+  getPrediction(id: string): Promise<Prediction | null>;
+  latestPrediction(): Promise<Prediction | null>;
+  listPredictions(q: PredictionQuery): Promise<Page<Prediction>>;
+  markPredictionValidated(id: string, at: string): Promise<Prediction | null>;
+
+  // API tokens (only a hash of the secret is stored)
+  createToken(t: { id: string; name: string; role: Role; hash: string }): Promise<ApiToken>;
+  findTokenByHash(hash: string): Promise<ApiToken | null>;
+  listTokens(): Promise<ApiToken[]>;
+  revokeToken(id: string): Promise<boolean>;
+
+  // Audit log of operator and admin actions
+  audit(e: Omit<AuditEntry, 'id'>): Promise<void>;
+  listAudit(limit: number, offset: number): Promise<Page<AuditEntry>>;
+
+  // Retention
+  purge(policy: RetentionPolicy, now: string): Promise<{ alerts: number; aggregates: number }>;
+}

@@ -1,0 +1,5 @@
+export * from './api.js';
+export * from './ids.js';
+export * from './clock.js';
+export * from './attack-data.js';
+export * from './cli-error.js';
