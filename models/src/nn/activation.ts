@@ -10,7 +10,7 @@ export function sigmoid(x: number): number {
 
 export class Activation implements Layer {
   readonly params: readonly Param[] = [];
-  private y = new Float32Array(0);
+  private y: Float32Array = new Float32Array(0);
   constructor(readonly kind: ActivationKind) {}
 
   outputLength(n: number): number {

@@ -17,7 +17,7 @@ export class Dense implements Layer {
   readonly weight: Param;
   readonly bias: Param;
   readonly params: readonly Param[];
-  private x = new Float32Array(0);
+  private x: Float32Array = new Float32Array(0);
 
   constructor(opts: DenseOptions) {
     this.inputSize = opts.inputSize;

@@ -38,10 +38,10 @@ export class GraphSage implements Layer {
   readonly wNeigh: Param;
   readonly bias: Param;
   readonly params: readonly Param[];
-  private adjacency = new Float32Array(0);
+  private adjacency: Float32Array = new Float32Array(0);
   private nodes = 0;
-  private x = new Float32Array(0);
-  private agg = new Float32Array(0);
+  private x: Float32Array = new Float32Array(0);
+  private agg: Float32Array = new Float32Array(0);
 
   constructor(opts: GraphSageOptions) {
     this.inputSize = opts.inputSize;

@@ -31,11 +31,11 @@ export class Lstm implements Layer {
   /** [4H] bias (ONNX's Wb; its Rb is exported as zeros). */
   readonly b: Param;
   readonly params: readonly Param[];
-  private x = new Float32Array(0);
+  private x: Float32Array = new Float32Array(0);
   private steps = 0;
-  private hs = new Float32Array(0); // (T+1) x H, row 0 = initial zeros
-  private cs = new Float32Array(0); // (T+1) x H
-  private gates = new Float32Array(0); // T x 4H post-activation
+  private hs: Float32Array = new Float32Array(0); // (T+1) x H, row 0 = initial zeros
+  private cs: Float32Array = new Float32Array(0); // (T+1) x H
+  private gates: Float32Array = new Float32Array(0); // T x 4H post-activation
 
   constructor(opts: LstmOptions) {
     this.inputSize = opts.inputSize;
