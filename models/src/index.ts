@@ -12,3 +12,12 @@ export { Sgd, Adam, type Optimizer, type SgdOptions, type AdamOptions } from './
 export { Trainer, shuffle, type TrainerOptions } from './nn/trainer.js';
 export { gradientCheck, type GradCheckResult } from './nn/gradcheck.js';
 export { DpSgd, type DpSgdOptions, type DpStepResult } from './dp/dpsgd.js';
+export {
+  rdpEpsilon,
+  rdpToEpsilon,
+  subsampledGaussianRdp,
+  OPACUS_ORDERS,
+  validateQuery,
+  type AccountingQuery,
+} from './dp/rdp.js';
+export { prvEpsilon, type PrvOptions, type PrvResult } from './dp/prv.js';
