@@ -19,5 +19,6 @@ export {
   OPACUS_ORDERS,
   validateQuery,
   type AccountingQuery,
+  type FractionalSeries,
 } from './dp/rdp.js';
 export { prvEpsilon, type PrvOptions, type PrvResult } from './dp/prv.js';
