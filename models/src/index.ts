@@ -22,3 +22,20 @@ export {
   type FractionalSeries,
 } from './dp/rdp.js';
 export { prvEpsilon, type PrvOptions, type PrvResult } from './dp/prv.js';
+export {
+  IsolationForest,
+  averagePathLength,
+  type IsolationTree,
+  type IsolationForestOptions,
+} from './iforest.js';
+export {
+  exportSequential,
+  exportIsolationForest,
+  INPUT_NAME,
+  OUTPUT_NAME,
+  PATH_LENGTH_NAME,
+  SCORE_NAME,
+  type SequentialExportOptions,
+} from './onnx/export.js';
+export { ONNX_OPSET, ONNX_ML_OPSET, ONNX_IR_VERSION } from './onnx/graph-builder.js';
+export { SwappableSession } from './onnx/session.js';
