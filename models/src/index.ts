@@ -33,6 +33,7 @@ export {
   exportSequential,
   exportIsolationForest,
   INPUT_NAME,
+  ADJACENCY_NAME,
   OUTPUT_NAME,
   PATH_LENGTH_NAME,
   SCORE_NAME,

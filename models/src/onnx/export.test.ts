@@ -2,6 +2,7 @@ import { Tensor, InferenceSession } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { Activation } from '../nn/activation.js';
 import { Dense } from '../nn/dense.js';
+import { GraphSage, meanAdjacency } from '../nn/graph.js';
 import { meanSquaredError, softmax, softmaxCrossEntropy } from '../nn/loss.js';
 import { Lstm, RepeatVector } from '../nn/lstm.js';
 import { Sequential, type Example } from '../nn/model.js';
@@ -10,6 +11,7 @@ import { seededRng, type Rng } from '../nn/rng.js';
 import { Trainer } from '../nn/trainer.js';
 import { IsolationForest } from '../iforest.js';
 import {
+  ADJACENCY_NAME,
   INPUT_NAME,
   OUTPUT_NAME,
   PATH_LENGTH_NAME,
@@ -148,6 +150,41 @@ describe('ONNX export runs in onnxruntime and matches our forward pass within 1e
     }
     expectClose(pl!, wantPl);
     expectClose(sc!, wantSc);
+  });
+
+  it('GraphSAGE encoder with the adjacency as a second input', async () => {
+    const rng = seededRng(8);
+    const nodes = 9;
+    const adj = meanAdjacency(nodes, [
+      [0, 1],
+      [1, 2],
+      [2, 3],
+      [3, 4],
+      [4, 0],
+      [5, 6],
+      [6, 7],
+    ]);
+    const a = new GraphSage({ inputSize: 4, outputSize: 6, rng });
+    const b = new GraphSage({ inputSize: 6, outputSize: 3, rng });
+    a.setAdjacency(adj, nodes);
+    b.setAdjacency(adj, nodes);
+    const model = new Sequential([
+      a,
+      new Activation('relu'),
+      b,
+      new Dense({ inputSize: 3, outputSize: 2, rng }),
+    ]);
+    const x = rows(nodes, 4, rng);
+    const s = await InferenceSession.create(exportSequential(model, { inputShape: [4] }));
+    try {
+      const res = await s.run({
+        [INPUT_NAME]: new Tensor('float32', x, [nodes, 4]),
+        [ADJACENCY_NAME]: new Tensor('float32', adj, [nodes, nodes]),
+      });
+      expectClose(res[OUTPUT_NAME]!.data as Float32Array, model.forward(x));
+    } finally {
+      await s.release();
+    }
   });
 
   it('refuses a layer it cannot express', () => {

@@ -1,11 +1,12 @@
 // ONNX export of our models. A Sequential becomes MatMul/Add (dense; weights transposed to [in, out]),
 // Relu/Tanh/Sigmoid, LSTM (the ONNX LSTM operator: same gate order i, o, f, c, W [1, 4H, I], R [1, 4H, H],
 // B = [Wb, Rb] with Rb = 0; sequences are transposed to ONNX's time-major layout around it), and Unsqueeze+Tile for
-// RepeatVector. The input is [N, ...inputShape] with a symbolic batch N; the output is the model output per row.
+// RepeatVector, and MatMul/Add for GraphSage (adjacency as a second input). The input is [N, ...inputShape] with a symbolic batch N; the output is the model output per row.
 // An Isolation Forest becomes one ai.onnx.ml TreeEnsembleRegressor averaging per-tree path lengths (leaf weight =
 // depth + c(leaf size)), followed by the score 2^(-E[h]/c(psi)) = exp(E[h] * (-ln 2 / c(psi))).
 import { Activation } from '../nn/activation.js';
 import { Dense } from '../nn/dense.js';
+import { GraphSage } from '../nn/graph.js';
 import { Lstm, RepeatVector } from '../nn/lstm.js';
 import type { Sequential } from '../nn/model.js';
 import { averagePathLength, type IsolationForest } from '../iforest.js';
@@ -23,6 +24,8 @@ export interface SequentialExportOptions {
 }
 
 export const INPUT_NAME = 'input';
+/** Second input of graph models: the dense normalised adjacency [nodes, nodes]; their batch axis is the node axis. */
+export const ADJACENCY_NAME = 'adjacency';
 export const OUTPUT_NAME = 'output';
 
 function transposed(w: Float32Array, rows: number, cols: number): Float32Array {
@@ -35,6 +38,7 @@ export function exportSequential(model: Sequential, opts: SequentialExportOption
   const g = new GraphBuilder();
   let cur = INPUT_NAME;
   let rank = opts.inputShape.length + 1;
+  let usesGraph = false;
   for (const layer of model.layers) {
     if (layer instanceof Dense) {
       const wt = g.floatInit(
@@ -65,6 +69,25 @@ export function exportSequential(model: Sequential, opts: SequentialExportOption
         [cur] = g.node('Squeeze', [yh, g.int64Init('axes', [0])]) as [string];
         rank = 2;
       }
+    } else if (layer instanceof GraphSage) {
+      if (rank !== 2) throw new Error('onnx export: a GraphSage layer needs a [features] input per node');
+      usesGraph = true;
+      const ws = g.floatInit(
+        'W_self',
+        [layer.inputSize, layer.outputSize],
+        transposed(layer.wSelf.value, layer.outputSize, layer.inputSize),
+      );
+      const wn = g.floatInit(
+        'W_neigh',
+        [layer.inputSize, layer.outputSize],
+        transposed(layer.wNeigh.value, layer.outputSize, layer.inputSize),
+      );
+      const b = g.floatInit('b', [layer.outputSize], layer.bias.value);
+      const [agg] = g.node('MatMul', [ADJACENCY_NAME, cur]) as [string];
+      const [self] = g.node('MatMul', [cur, ws]) as [string];
+      const [neigh] = g.node('MatMul', [agg, wn]) as [string];
+      const [sum] = g.node('Add', [self, neigh]) as [string];
+      [cur] = g.node('Add', [sum, b]) as [string];
     } else if (layer instanceof RepeatVector) {
       if (rank !== 2) throw new Error('onnx export: RepeatVector needs a vector input');
       const [u] = g.node('Unsqueeze', [cur, g.int64Init('axes', [1])]) as [string];
@@ -78,7 +101,10 @@ export function exportSequential(model: Sequential, opts: SequentialExportOption
   g.output(cur, OUTPUT_NAME);
   return g.encode({
     name: opts.name ?? 'vigil_model',
-    inputs: [{ name: INPUT_NAME, shape: ['N', ...opts.inputShape] }],
+    inputs: [
+      { name: INPUT_NAME, shape: ['N', ...opts.inputShape] },
+      ...(usesGraph ? [{ name: ADJACENCY_NAME, shape: ['N', 'N'] }] : []),
+    ],
     outputs: [{ name: OUTPUT_NAME }],
     metadata: opts.metadata ?? {},
   });
