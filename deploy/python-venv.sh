@@ -10,8 +10,14 @@ venv="${VIGIL_VENV:-$root/.venv}"
 req="$root/deploy/python-requirements.txt"
 stamp="$venv/.requirements.sha256"
 
-command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null \
-  || { echo "python-venv: python3 with the venv module is missing (apt-get install python3-venv)" >&2; exit 1; }
+has_venv() { command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null; }
+if ! has_venv && [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+  # Debian's python3 ships without ensurepip; CI runs as root, so install what venv needs.
+  echo "python-venv: installing python3-venv" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >&2 \
+    || { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >&2; }
+fi
+has_venv || { echo "python-venv: python3 with the venv module is missing (apt-get install python3-venv)" >&2; exit 1; }
 
 exec 9<"$req"
 flock 9
