@@ -97,8 +97,12 @@ describe('DP-SGD', () => {
     expect(trainer.evaluate(ds)).toBeLessThan(before / 2);
   });
 
-  it('rejects invalid parameters', () => {
+  it('rejects invalid parameters and an empty data set', () => {
     const trainer = setup();
+    const dp = new DpSgd({ trainer, clipNorm: 1, noiseMultiplier: 1, sampleRate: 0.1, rng: seededRng(1) });
+    const before = trainer.model.getWeights();
+    expect(() => dp.step([])).toThrow(/no training data/);
+    expect(trainer.model.getWeights()).toEqual(before);
     expect(
       () => new DpSgd({ trainer, clipNorm: 0, noiseMultiplier: 1, sampleRate: 0.1, rng: seededRng(1) }),
     ).toThrow(/clipNorm/);

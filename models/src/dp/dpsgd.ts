@@ -59,6 +59,8 @@ export class DpSgd {
   /** One DP-SGD step over a Poisson sample of `data`. */
   step(data: readonly Example[]): DpStepResult {
     const { trainer, clipNorm, noiseMultiplier, sampleRate, rng } = this.opts;
+    if (data.length === 0)
+      throw new Error('DP-SGD: no training data (the expected batch size q N would be 0)');
     const sum = this.sum.fill(0);
     let batchSize = 0;
     let lossSum = 0;
@@ -72,7 +74,7 @@ export class DpSgd {
       for (let i = 0; i < sum.length; i++) sum[i]! += grad[i]!;
     }
     const std = noiseMultiplier * clipNorm;
-    const expected = Math.max(sampleRate * data.length, 1e-12);
+    const expected = sampleRate * data.length;
     for (let i = 0; i < sum.length; i++) sum[i] = (sum[i]! + std * rng.normal()) / expected;
     trainer.applyGradient(sum);
     this.stepsTaken++;

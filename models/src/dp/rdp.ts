@@ -64,6 +64,9 @@ function logAFrac(q: number, sigma: number, alpha: number, series: FractionalSer
       logA0 = logAdd(logA0, logS0);
       logA1 = logAdd(logA1, logS1);
     } else {
+      // A partial sum going negative means the series lost all precision at this order: exclude the order
+      // (Infinity never wins the minimum), as dp-accounting does with orders that fail to converge.
+      if (logS0 > logA0 || logS1 > logA1) return Infinity;
       logA0 = logSub(logA0, logS0);
       logA1 = logSub(logA1, logS1);
     }
