@@ -197,24 +197,35 @@ describe('ONNX export runs in onnxruntime and matches our forward pass within 1e
 describe('swapping the model of a running session', () => {
   it('in-flight runs finish on the old model, later runs use the new one', async () => {
     const rng = seededRng(6);
-    const a = classifier(rng);
-    const b = classifier(rng);
-    const x = rows(256, 6, rng);
-    const session = await SwappableSession.create(exportSequential(a, { inputShape: [6] }));
+    const T = 60;
+    const F = 4;
+    const a = autoencoder(rng, T, F);
+    const b = autoencoder(rng, T, F);
+    const x = rows(32, T * F, rng);
+    const session = await SwappableSession.create(exportSequential(a, { inputShape: [T, F] }));
     try {
-      const inflight = session.runRows(INPUT_NAME, x, [6], [OUTPUT_NAME]);
-      const version = await session.swap(exportSequential(b, { inputShape: [6] }));
-      const after = await session.runRows(INPUT_NAME, x, [6], [OUTPUT_NAME]);
-      const before = await inflight;
+      // Runs issued while the new model is loading use the old session. One event-loop turn lets the load start
+      // first, so onnxruntime is still running them when the pointer flips: releasing the old session at the flip
+      // (instead of after its last run) fails them.
+      const swapped = session.swap(exportSequential(b, { inputShape: [T, F] }));
+      await new Promise((resolve) => setImmediate(resolve));
+      const inflight = Array.from({ length: 4 }, () => session.runRows(INPUT_NAME, x, [T, F], [OUTPUT_NAME]));
+      const version = await swapped;
+      const after = await session.runRows(INPUT_NAME, x, [T, F], [OUTPUT_NAME]);
+      const before = await Promise.all(inflight);
       expect(version).toBe(2);
-      expect(before.version).toBe(1);
-      expectClose(before.outputs[0]!, ours(a, x, 6));
+      const wantA = ours(a, x, T * F);
+      for (const r of before) {
+        expect(r.version).toBe(1);
+        expectClose(r.outputs[0]!, wantA);
+      }
       expect(after.version).toBe(2);
-      expectClose(after.outputs[0]!, ours(b, x, 6));
+      expectClose(after.outputs[0]!, ours(b, x, T * F));
     } finally {
       await session.close();
       await session.close();
     }
+    await expect(session.runRows(INPUT_NAME, x, [T, F], [OUTPUT_NAME])).rejects.toThrow(/closed/);
   });
 
   it('a model that does not load leaves the old one serving', async () => {
