@@ -175,7 +175,13 @@ log(
   `Machine: ${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}, onnxruntime-node CPU  `,
 );
 log(
-  'Each figure: best of 3 runs of about 1 s, single thread for training; the machine is shared, so treat as rough.',
+  `Load average when done: ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' / ')} (1/5/15 min); the machine is shared.  `,
+);
+log(
+  'Each figure: best of 3 runs of about 1 s; training is single-threaded, ORT uses its default thread pool.',
 );
 log('');
 log('## Training (examples/s)');
