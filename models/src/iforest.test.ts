@@ -31,6 +31,37 @@ describe('isolation forest', () => {
     expect(a.trees).toEqual(b.trees);
   });
 
+  it('rebuilt from its trees, a forest scores the same (how a stored forest is loaded)', () => {
+    const data = Float32Array.from({ length: 600 }, (_, i) => Math.cos(i * 0.7));
+    const a = IsolationForest.fit(data, 3, { trees: 10, sampleSize: 64, rng: seededRng(3) });
+    const copy = JSON.parse(
+      JSON.stringify(a.trees, (_k, v: unknown) =>
+        ArrayBuffer.isView(v) ? Array.from(v as Float32Array) : v,
+      ),
+    ) as {
+      feature: number[];
+      threshold: number[];
+      left: number[];
+      right: number[];
+      leafValue: number[];
+    }[];
+    const b = IsolationForest.fromTrees(
+      3,
+      64,
+      copy.map((t) => ({
+        feature: Int32Array.from(t.feature),
+        threshold: Float32Array.from(t.threshold),
+        left: Int32Array.from(t.left),
+        right: Int32Array.from(t.right),
+        leafValue: Float32Array.from(t.leafValue),
+      })),
+    );
+    for (let r = 0; r < 200; r += 7) {
+      const row = data.subarray(r * 3, r * 3 + 3);
+      expect(b.score(row)).toBe(a.score(row));
+    }
+  });
+
   it('constant data gives single-leaf trees rather than failing', () => {
     const forest = IsolationForest.fit(new Float32Array(40).fill(2), 2, {
       trees: 3,
