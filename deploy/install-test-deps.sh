@@ -8,6 +8,7 @@ set -euo pipefail
 declare -A NEED=(
   [tshark]=tshark
   [/usr/lib/postgresql/15/bin/postgres]=postgresql
+  [python3]=python3-venv # deploy/python-venv.sh builds the pinned oracle venv (dp-accounting) with it
 )
 
 missing=()
