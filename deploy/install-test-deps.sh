@@ -8,6 +8,8 @@ set -euo pipefail
 declare -A NEED=(
   [tshark]=tshark
   [/usr/lib/postgresql/15/bin/postgres]=postgresql
+  [javac]=openjdk-17-jdk-headless
+  [mvn]=maven
 )
 
 missing=()
@@ -24,3 +26,7 @@ if ((${#missing[@]})); then
 else
   echo "install-test-deps: all system packages present"
 fi
+
+# Neo4j 5.26 for the attack-graph tests: build the in-process launcher now (jars from Maven Central into ~/.m2), so
+# the first test that starts Neo4j does not pay the download inside its timeout.
+bash "$(dirname "$0")/neo4j.sh" build
