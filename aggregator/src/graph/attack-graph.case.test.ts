@@ -13,6 +13,7 @@ import { buildProgram } from '../cli/program.js';
 import { EmbeddedAttackGraph } from './embedded.js';
 import { buildGraphModel } from './model.js';
 import { Neo4jAttackGraph } from './neo4j.js';
+import { SERVED_RANKER, type ServedRanker } from './stats.js';
 import type { AttackGraph } from './types.js';
 
 const catalog = shippedCatalog();
@@ -32,30 +33,55 @@ function usesSets(): Map<string, Set<string>> {
   return sets;
 }
 
-/** Oracle: mean over observed o of |entities using o and c| / |entities using o|, best first. */
-function expectedNext(current: string[], k: number): { id: string; p: number }[] {
+/** Oracle for co-occurrence: mean over observed o of |entities using o and c| / |entities using o|. */
+function cooccurrenceOracle(current: string[], c: string): number {
   const sets = [...usesSets().values()];
   const users = (t: string) => sets.filter((s) => s.has(t)).length;
   const evidence = current.filter((o) => users(o) > 0);
-  if (evidence.length === 0) return [];
+  if (evidence.length === 0) return 0;
+  const sum = evidence.reduce(
+    (acc, o) => acc + sets.filter((s) => s.has(o) && s.has(c)).length / users(o),
+    0,
+  );
+  return sum / evidence.length;
+}
+
+/** Oracle for Jaccard kNN: the 10 entities most similar to the observed set vote with their similarity. */
+function knnOracle(current: string[], c: string): number {
+  const observed = new Set(current.filter((t) => catalog.technique(t) !== undefined));
+  const neighbours = [...usesSets().entries()]
+    .map(([entity, s]) => {
+      const inter = [...s].filter((t) => observed.has(t)).length;
+      return { entity, s, sim: inter / (s.size + observed.size - inter) };
+    })
+    .filter((x) => x.sim > 0)
+    .sort((a, b) => b.sim - a.sim || a.entity.localeCompare(b.entity))
+    .slice(0, 10);
+  const total = neighbours.reduce((acc, x) => acc + x.sim, 0);
+  return total === 0 ? 0 : neighbours.filter((x) => x.s.has(c)).reduce((acc, x) => acc + x.sim, 0) / total;
+}
+
+const ORACLE: Record<ServedRanker, (current: string[], c: string) => number> = {
+  cooccurrence: cooccurrenceOracle,
+  'jaccard-knn': knnOracle,
+};
+
+/** The oracle's top k: positive probability, best first, ties to the more used technique, then the smaller id. */
+function expectedNext(ranker: ServedRanker, current: string[], k: number): { id: string; p: number }[] {
+  const sets = [...usesSets().values()];
   return catalog.techniques
     .map((t) => t.id)
     .filter((c) => !current.includes(c))
-    .map((c) => ({
-      id: c,
-      users: users(c),
-      p:
-        evidence.reduce((acc, o) => acc + sets.filter((s) => s.has(o) && s.has(c)).length / users(o), 0) /
-        evidence.length,
-    }))
-    .filter((x) => x.p > 0)
+    .map((c) => ({ id: c, users: sets.filter((s) => s.has(c)).length, p: ORACLE[ranker](current, c) }))
+    .filter((x) => x.p > 1e-12)
     .sort((a, b) => b.p - a.p || b.users - a.users || a.id.localeCompare(b.id))
     .slice(0, k)
     .map(({ id, p }) => ({ id, p }));
 }
 
 interface Subject {
-  graph: () => AttackGraph;
+  /** The graph serving `ranker`, or the default (SERVED_RANKER) when absent. */
+  graph: (ranker?: ServedRanker) => AttackGraph;
 }
 
 function contract(name: string, subject: Subject): void {
@@ -109,18 +135,29 @@ function contract(name: string, subject: Subject): void {
       expect(await subject.graph().technique('TA0108')).toBeUndefined();
     });
 
-    it('ranks next techniques by the mean conditional co-occurrence over the observed ones', async () => {
-      for (const current of [['T0846'], ['T0883', 'T0836'], ['T0869', 'T0855', 'T0813']]) {
-        const ranked = await subject.graph().nextTechniques(current, 5);
-        const want = expectedNext(current, 5);
-        expect(ranked.map((r) => r.id)).toEqual(want.map((w) => w.id));
-        ranked.forEach((r, i) => {
-          expect(r.rank).toBe(i + 1);
-          expect(r.probability).toBeCloseTo(want[i]?.p ?? NaN, 8);
-          expect(r.name).toBe(catalog.technique(r.id)?.name);
-        });
-      }
+    it('serves the best measured statistical ranker by default', () => {
+      expect(subject.graph().ranker).toBe(SERVED_RANKER);
     });
+
+    for (const ranker of ['cooccurrence', 'jaccard-knn'] as const) {
+      it(`ranks next techniques with the ${ranker} ranker as its definition says`, async () => {
+        for (const current of [
+          ['T0846'],
+          ['T0883', 'T0836'],
+          ['T0869', 'T0855', 'T0813'],
+          ['T0817', 'T9999'],
+        ]) {
+          const ranked = await subject.graph(ranker).nextTechniques(current, 5);
+          const want = expectedNext(ranker, current, 5);
+          expect(ranked.map((r) => r.id)).toEqual(want.map((w) => w.id));
+          ranked.forEach((r, i) => {
+            expect(r.rank).toBe(i + 1);
+            expect(r.probability).toBeCloseTo(want[i]?.p ?? NaN, 8);
+            expect(r.name).toBe(catalog.technique(r.id)?.name);
+          });
+        }
+      });
+    }
 
     it('never predicts an observed technique and returns at most k', async () => {
       const ranked = await subject.graph().nextTechniques(['T0846', 'T0888'], 80);
@@ -132,10 +169,12 @@ function contract(name: string, subject: Subject): void {
     });
 
     it('ignores unknown technique ids and predicts nothing from no evidence', async () => {
-      const g = subject.graph();
-      expect(await g.nextTechniques(['T9999', 'T0846'], 5)).toEqual(await g.nextTechniques(['T0846'], 5));
-      expect(await g.nextTechniques(['T9999'], 5)).toEqual([]);
-      expect(await g.nextTechniques([], 5)).toEqual([]);
+      for (const ranker of ['cooccurrence', 'jaccard-knn'] as const) {
+        const g = subject.graph(ranker);
+        expect(await g.nextTechniques(['T9999', 'T0846'], 5)).toEqual(await g.nextTechniques(['T0846'], 5));
+        expect(await g.nextTechniques(['T9999'], 5)).toEqual([]);
+        expect(await g.nextTechniques([], 5)).toEqual([]);
+      }
     });
 
     it('rejects a k that is not a positive integer', async () => {
@@ -145,30 +184,33 @@ function contract(name: string, subject: Subject): void {
   });
 }
 
-contract('embedded', {
-  graph: (() => {
-    const g = new EmbeddedAttackGraph(model);
-    return () => g;
-  })(),
-});
+const embedded = {
+  cooccurrence: new EmbeddedAttackGraph(model, 'cooccurrence'),
+  'jaccard-knn': new EmbeddedAttackGraph(model, 'jaccard-knn'),
+};
+contract('embedded', { graph: (ranker = SERVED_RANKER) => embedded[ranker] });
 
 describe.runIf(needComponent('neo4j', neo4jAvailable(), NEO4J_HOW_TO_INSTALL))(
   'with a real Neo4j 5.26',
   () => {
     let server: TestNeo4j | undefined;
     let graph: Neo4jAttackGraph | undefined;
+    let cooccurrence: Neo4jAttackGraph | undefined;
     beforeAll(async () => {
       server = await startTestNeo4j();
       graph = await Neo4jAttackGraph.connect({ url: server.url });
       await graph.load(model);
+      cooccurrence = await Neo4jAttackGraph.connect({ url: server.url, ranker: 'cooccurrence' });
     });
     afterAll(async () => {
+      await cooccurrence?.close();
       await graph?.close();
       await server?.stop();
     });
-    const get = (): AttackGraph => {
-      if (graph === undefined) throw new Error('Neo4j graph not started');
-      return graph;
+    const get = (ranker: ServedRanker = SERVED_RANKER): AttackGraph => {
+      const g = ranker === 'cooccurrence' ? cooccurrence : graph;
+      if (g === undefined || g.ranker !== ranker) throw new Error(`Neo4j graph for ${ranker} not started`);
+      return g;
     };
     contract('neo4j', { graph: get });
 
@@ -198,12 +240,16 @@ describe.runIf(needComponent('neo4j', neo4jAvailable(), NEO4J_HOW_TO_INSTALL))(
       expect(await get().stats()).toEqual(before);
     });
 
-    it('ranks every single technique exactly as the embedded graph does', async () => {
-      const embedded = new EmbeddedAttackGraph(model);
-      for (const t of catalog.techniques) {
-        expect(await get().nextTechniques([t.id], 10), t.id).toEqual(
-          await embedded.nextTechniques([t.id], 10),
-        );
+    it("ranks every single technique and every entity's set exactly as the embedded graph does", async () => {
+      for (const ranker of ['cooccurrence', 'jaccard-knn'] as const) {
+        const queries = [
+          ...catalog.techniques.map((t) => [t.id]),
+          ...model.usesSets.map((s) => s.techniques.slice(1)),
+        ];
+        for (const q of queries) {
+          const want = await embedded[ranker].nextTechniques(q, 10);
+          expect(await get(ranker).nextTechniques(q, 10), `${ranker} ${q.join(',')}`).toEqual(want);
+        }
       }
     });
   },

@@ -1,7 +1,8 @@
-// The attack graph in memory: the default, no server. Ranks next techniques with the co-occurrence ranker
-// (stats.ts) until the GNN serves.
+// The attack graph in memory: the default, no server. Ranks next techniques with a statistical ranker (stats.ts;
+// by default the best one measured, SERVED_RANKER) until the GNN serves.
 import type { AttackCatalog } from '@vigil/shared';
 import { buildGraphModel, type GraphModel } from './model.js';
+import { SERVED_RANKER, type ServedRanker } from './stats.js';
 import {
   EDGE_TYPES,
   NODE_KINDS,
@@ -15,10 +16,12 @@ import {
 } from './types.js';
 
 export class EmbeddedAttackGraph implements AttackGraph {
-  readonly ranker = 'cooccurrence';
   private readonly techniques = new Map<string, GraphTechnique>();
 
-  constructor(private readonly model: GraphModel) {
+  constructor(
+    private readonly model: GraphModel,
+    readonly ranker: ServedRanker = SERVED_RANKER,
+  ) {
     for (const n of model.nodes) {
       if (n.kind !== 'technique') continue;
       this.techniques.set(n.id, {
@@ -30,8 +33,8 @@ export class EmbeddedAttackGraph implements AttackGraph {
     }
   }
 
-  static fromCatalog(catalog: AttackCatalog): EmbeddedAttackGraph {
-    return new EmbeddedAttackGraph(buildGraphModel(catalog));
+  static fromCatalog(catalog: AttackCatalog, ranker: ServedRanker = SERVED_RANKER): EmbeddedAttackGraph {
+    return new EmbeddedAttackGraph(buildGraphModel(catalog), ranker);
   }
 
   // async so that a bad k rejects the promise, as the contract says, instead of throwing synchronously.
@@ -39,7 +42,7 @@ export class EmbeddedAttackGraph implements AttackGraph {
   async nextTechniques(current: readonly string[], k: number): Promise<RankedTechnique[]> {
     checkK(k);
     const ranked = this.model.stats
-      .rank('cooccurrence', current)
+      .rank(this.ranker, current)
       .filter((s) => s.score > 0)
       .slice(0, k);
     return ranked.map((s, i) => ({

@@ -30,6 +30,8 @@ export interface GraphModel {
   edges: GraphEdge[];
   /** The `uses` sets of groups, software and campaigns: the evidence behind the derived statistics. */
   usesSets: UsesSet[];
+  /** Technique id -> position of its earliest tactic in the ICS matrix. */
+  tacticOrder: Map<string, number>;
   stats: UsesStats;
 }
 
@@ -90,5 +92,5 @@ export function buildGraphModel(catalog: AttackCatalog): GraphModel {
   );
   for (const p of stats.cooccurrencePairs()) edges.push({ type: 'co-occurs', ...p });
   for (const p of stats.transitionPairs()) edges.push({ type: 'followed-by', ...p });
-  return { bundleVersion: catalog.version, nodes, edges, usesSets, stats };
+  return { bundleVersion: catalog.version, nodes, edges, usesSets, tacticOrder, stats };
 }

@@ -1,9 +1,10 @@
 // The attack graph in Neo4j through neo4j-driver. load() writes the model with MERGE under uniqueness constraints, so
-// loading the same bundle twice changes nothing. nextTechniques aggregates the CO_OCCURS edges in Cypher; the final
-// rounding and ordering use the same rule as the embedded graph (stats.ts) so both rank identically.
+// loading the same bundle twice changes nothing. nextTechniques computes the ranker's scores in Cypher (Jaccard kNN
+// over the USES edges, or co-occurrence over the CO_OCCURS edges); the final rounding and ordering use the same rule
+// as the embedded graph (stats.ts) so both rank identically.
 import neo4j, { type Driver } from 'neo4j-driver';
 import type { GraphModel } from './model.js';
-import { roundScore } from './stats.js';
+import { KNN_NEIGHBOURS, SERVED_RANKER, roundScore, type ServedRanker } from './stats.js';
 import {
   EDGE_TYPES,
   NODE_KINDS,
@@ -23,6 +24,8 @@ export interface Neo4jOptions {
   password?: string;
   /** Database name; the server's default when absent. */
   database?: string;
+  /** Ranker behind nextTechniques; SERVED_RANKER when absent. */
+  ranker?: ServedRanker;
 }
 
 /** Neo4j label of each node kind. Every node also carries the label `Attack` (ATT&CK ids are unique across kinds). */
@@ -53,12 +56,38 @@ export const REL: Record<EdgeType, string> = {
 
 const BATCH = 500;
 
-export class Neo4jAttackGraph implements AttackGraph {
-  readonly ranker = 'cooccurrence';
+const COOCCURRENCE_QUERY = `
+  MATCH (o:Technique) WHERE o.id IN $current AND o.users > 0
+  WITH collect(o) AS obs
+  WITH obs, size(obs) AS n
+  UNWIND obs AS o
+  MATCH (o)-[r:CO_OCCURS]-(c:Technique) WHERE NOT c.id IN $current
+  WITH c, n, sum(toFloat(r.count) / o.users) AS total
+  RETURN c.id AS id, c.name AS name, c.users AS users, total / n AS s`;
 
+const KNN_QUERY = `
+  MATCH (o:Technique) WHERE o.id IN $current
+  WITH count(o) AS n
+  WHERE n > 0
+  MATCH (e)-[:USES]->(t:Technique) WHERE e:Group OR e:Software OR e:Campaign
+  WITH n, e, count(t) AS size, sum(CASE WHEN t.id IN $current THEN 1 ELSE 0 END) AS inter
+  WHERE inter > 0
+  WITH e, toFloat(inter) / (size + n - inter) AS sim
+  ORDER BY sim DESC, e.id ASC
+  LIMIT $neighbours
+  WITH collect({e: e, sim: sim}) AS nbrs
+  WITH nbrs, reduce(acc = 0.0, x IN nbrs | acc + x.sim) AS total
+  UNWIND nbrs AS nb
+  WITH nb.e AS e, nb.sim AS sim, total
+  MATCH (e)-[:USES]->(c:Technique) WHERE NOT c.id IN $current
+  WITH c, total, sum(sim) AS votes
+  RETURN c.id AS id, c.name AS name, c.users AS users, votes / total AS s`;
+
+export class Neo4jAttackGraph implements AttackGraph {
   private constructor(
     private readonly driver: Driver,
     private readonly database: string | undefined,
+    readonly ranker: ServedRanker,
   ) {}
 
   /** Connects and checks the server answers; throws an Error naming the URL when it does not. */
@@ -79,7 +108,7 @@ export class Neo4jAttackGraph implements AttackGraph {
         `cannot reach Neo4j at ${options.url}: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
-    return new Neo4jAttackGraph(driver, options.database);
+    return new Neo4jAttackGraph(driver, options.database, options.ranker ?? SERVED_RANKER);
   }
 
   /** Writes the model: constraints, nodes, edges, derived counts. Idempotent. */
@@ -132,21 +161,16 @@ export class Neo4jAttackGraph implements AttackGraph {
 
   async nextTechniques(current: readonly string[], k: number): Promise<RankedTechnique[]> {
     checkK(k);
-    const rows = await this.read(
-      `MATCH (o:Technique) WHERE o.id IN $current AND o.users > 0
-       WITH collect(o) AS obs
-       WITH obs, size(obs) AS n
-       UNWIND obs AS o
-       MATCH (o)-[r:CO_OCCURS]-(c:Technique) WHERE NOT c.id IN $current
-       RETURN c.id AS id, c.name AS name, c.users AS users, sum(toFloat(r.count) / o.users) AS s, n`,
-      { current: [...current] },
-    );
+    const rows =
+      this.ranker === 'jaccard-knn'
+        ? await this.read(KNN_QUERY, { current: [...current], neighbours: neo4j.int(KNN_NEIGHBOURS) })
+        : await this.read(COOCCURRENCE_QUERY, { current: [...current] });
     const scored = rows
       .map((r) => ({
         id: r.get('id') as string,
         name: r.get('name') as string,
         users: r.get('users') as number,
-        p: roundScore((r.get('s') as number) / (r.get('n') as number)),
+        p: roundScore(r.get('s') as number),
       }))
       .filter((r) => r.p > 0)
       .sort((a, b) => b.p - a.p || b.users - a.users || a.id.localeCompare(b.id))

@@ -36,6 +36,13 @@ export const KNN_NEIGHBOURS = 10;
 
 export type RankerName = 'popularity' | 'cooccurrence' | 'jaccard-knn';
 export const RANKERS: readonly RankerName[] = ['popularity', 'cooccurrence', 'jaccard-knn'];
+/** Rankers an AttackGraph can serve: the ones that use the observed techniques. */
+export type ServedRanker = Exclude<RankerName, 'popularity'>;
+/**
+ * What nextTechniques serves by default until the GNN beats it: the best ranker of the leave-one-entity-out
+ * evaluation (models/EVAL.md, `npm run eval:predict`): Jaccard kNN.
+ */
+export const SERVED_RANKER: ServedRanker = 'jaccard-knn';
 
 export function roundScore(x: number): number {
   return Math.round(x * 1e9) / 1e9;

@@ -2,6 +2,8 @@
 // one contract suite (attack-graph.case.test.ts): EmbeddedAttackGraph (in memory, the default, no server) and
 // Neo4jAttackGraph (neo4j-driver, Cypher).
 
+import type { ServedRanker } from './stats.js';
+
 export const NODE_KINDS = [
   'technique',
   'tactic',
@@ -60,8 +62,8 @@ export interface GraphStats {
 }
 
 export interface AttackGraph {
-  /** Name of the ranker behind nextTechniques (`cooccurrence` until the GNN serves). */
-  readonly ranker: string;
+  /** The statistical ranker behind nextTechniques (stats.ts) until the GNN serves. */
+  readonly ranker: ServedRanker;
   /**
    * The k most likely next techniques given the techniques observed so far, best first, observed ones excluded.
    * Unknown ids in `current` carry no evidence and are ignored; only techniques with positive probability are
