@@ -8,13 +8,13 @@
 #                                      when ready; stops when stdin closes or on SIGTERM. PORT 0 = pick a free port.
 #                                      Without HOME the data lives in a temporary directory deleted on exit.
 #
-# Needs: java (17+) and mvn on PATH (Debian: openjdk-17-jre-headless, maven; deploy/install-test-deps.sh installs them).
+# Needs: a Java 17+ JDK and mvn on PATH (Debian: openjdk-17-jdk-headless, maven; deploy/install-test-deps.sh installs them).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/neo4j" && pwd)"
 
 need_build() {
-  [[ -f "$here/target/classpath.txt" && -d "$here/target/classes/dev" ]] || return 0
-  [[ -n "$(find "$here/pom.xml" "$here/src" -newer "$here/target/classpath.txt" -type f -print -quit)" ]] && return 0
+  [[ -f "$here/target/.built" && -f "$here/target/classpath.txt" ]] || return 0
+  [[ -n "$(find "$here/pom.xml" "$here/src" -newer "$here/target/.built" -type f -print -quit)" ]] && return 0
   # A cleaned ~/.m2 leaves a stale classpath: rebuild if any jar on it is gone.
   local jar
   IFS=':' read -r -a jars < "$here/target/classpath.txt"
@@ -24,8 +24,9 @@ need_build() {
 
 build() {
   command -v mvn >/dev/null || { echo "neo4j.sh: mvn not found; install Maven (apt-get install -y maven)" >&2; exit 2; }
-  command -v java >/dev/null || { echo "neo4j.sh: java not found; install Java 17 (apt-get install -y openjdk-17-jre-headless)" >&2; exit 2; }
-  (cd "$here" && mvn -q -B package -DskipTests >&2)
+  command -v java >/dev/null || { echo "neo4j.sh: java not found; install a Java 17 JDK (apt-get install -y openjdk-17-jdk-headless)" >&2; exit 2; }
+  (cd "$here" && mvn -q -B -Dstyle.color=never package -DskipTests >&2)
+  touch "$here/target/.built"
 }
 
 case "${1:-}" in

@@ -51,6 +51,8 @@ public final class Launcher {
             .setConfig(BoltConnector.advertised_address, new SocketAddress("127.0.0.1", port))
             .setConfig(HttpConnector.enabled, false)
             .setConfig(GraphDatabaseSettings.auth_enabled, false)
+            // A test database of a few thousand nodes: a small page cache instead of a share of the machine's RAM.
+            .setConfig(GraphDatabaseSettings.pagecache_memory, 64L * 1024 * 1024)
             .build();
     // Touch the default database so "ready" means queries will be served.
     dbms.database(GraphDatabaseSettings.DEFAULT_DATABASE_NAME).executeTransactionally("RETURN 1");
