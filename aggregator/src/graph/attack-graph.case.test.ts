@@ -1,5 +1,6 @@
 // One contract for every AttackGraph: the embedded graph and Neo4j (a real server started from deploy/neo4j.sh).
 // Expected values come from the shipped catalog by plain set counting, independent of the implementations.
+import neo4j from 'neo4j-driver';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { shippedCatalog } from '@vigil/shared';
 import { needComponent } from '@vigil/shared/testing';
@@ -207,12 +208,32 @@ describe.runIf(needComponent('neo4j', neo4jAvailable(), NEO4J_HOW_TO_INSTALL))(
       await graph?.close();
       await server?.stop();
     });
+    const neo4jWrite = async (query: string): Promise<void> => {
+      const driver = neo4j.driver(server?.url ?? '');
+      try {
+        await driver.executeQuery(query);
+      } finally {
+        await driver.close();
+      }
+    };
     const get = (ranker: ServedRanker = SERVED_RANKER): AttackGraph => {
       const g = ranker === 'cooccurrence' ? cooccurrence : graph;
       if (g === undefined || g.ranker !== ranker) throw new Error(`Neo4j graph for ${ranker} not started`);
       return g;
     };
     contract('neo4j', { graph: get });
+
+    it('loading removes what the bundle no longer has', async () => {
+      const before = await get().stats();
+      await neo4jWrite(
+        `CREATE (:Attack:Technique {id: 'T9999', name: 'Gone', users: 5})
+         WITH 1 AS x MATCH (a:Technique {id: 'T0846'}), (b:Technique {id: 'T0883'}) CREATE (a)-[:USES]->(b)`,
+      );
+      expect((await get().stats()).nodes.technique).toBe(84);
+      await graph?.load(model);
+      expect(await get().stats()).toEqual(before);
+      expect(await get().technique('T9999')).toBeUndefined();
+    });
 
     it('loading the same bundle again changes nothing', async () => {
       const before = await get().stats();

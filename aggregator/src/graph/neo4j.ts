@@ -111,7 +111,10 @@ export class Neo4jAttackGraph implements AttackGraph {
     return new Neo4jAttackGraph(driver, options.database, options.ranker ?? SERVED_RANKER);
   }
 
-  /** Writes the model: constraints, nodes, edges, derived counts. Idempotent. */
+  /**
+   * Makes the database hold exactly the model: constraints, nodes, edges, derived counts; nodes and edges of
+   * another bundle version that the model no longer has are removed. Idempotent.
+   */
   async load(model: GraphModel): Promise<void> {
     await this.write('CREATE CONSTRAINT attack_id IF NOT EXISTS FOR (n:Attack) REQUIRE n.id IS UNIQUE');
     for (const kind of NODE_KINDS) {
@@ -153,6 +156,16 @@ export class Neo4jAttackGraph implements AttackGraph {
           { rows: batch },
         );
       }
+    }
+    await this.write('MATCH (n:Attack) WHERE NOT n.id IN $ids DETACH DELETE n', {
+      ids: model.nodes.map((n) => n.id),
+    });
+    for (const type of EDGE_TYPES) {
+      const pairs = model.edges.filter((e) => e.type === type).map((e) => `${e.source}|${e.target}`);
+      await this.write(
+        `MATCH (a:Attack)-[e:${REL[type]}]->(b:Attack) WHERE NOT a.id + '|' + b.id IN $pairs DELETE e`,
+        { pairs },
+      );
     }
     await this.write('MERGE (m:VigilGraphMeta {key: "attack"}) SET m.bundleVersion = $v', {
       v: model.bundleVersion,
