@@ -4,9 +4,11 @@
 # For tests and development only.
 #
 #   deploy/neo4j.sh build              build the launcher (first time: downloads ~160 MB of jars from Maven Central)
-#   deploy/neo4j.sh run PORT [HOME]    build if needed, then start; prints "VIGIL_NEO4J_READY bolt://127.0.0.1:PORT"
-#                                      when ready; stops when stdin closes or on SIGTERM. PORT 0 = pick a free port.
-#                                      Without HOME the data lives in a temporary directory deleted on exit.
+#   deploy/neo4j.sh run PORT [HOME] [--stop-on-eof]
+#                                      build if needed, then start; prints "VIGIL_NEO4J_READY bolt://127.0.0.1:PORT"
+#                                      when ready; stops on SIGTERM/SIGINT (and when stdin closes with --stop-on-eof,
+#                                      as test harnesses use it). PORT 0 = pick a free port. Without HOME the data
+#                                      lives in a temporary directory deleted on exit.
 #
 # Needs: a Java 17+ JDK and mvn on PATH (Debian: openjdk-17-jdk-headless, maven; deploy/install-test-deps.sh installs them).
 set -euo pipefail
@@ -34,14 +36,14 @@ case "${1:-}" in
     build
     ;;
   run)
-    [[ $# -ge 2 && $# -le 3 ]] || { echo "usage: $0 run PORT [HOME]" >&2; exit 2; }
+    [[ $# -ge 2 && $# -le 4 ]] || { echo "usage: $0 run PORT [HOME] [--stop-on-eof]" >&2; exit 2; }
     if need_build; then build; fi
     # Small heap: this is a test database of a few thousand nodes.
     exec java -Xms128m -Xmx512m -XX:+UseSerialGC \
       -cp "$here/target/classes:$(cat "$here/target/classpath.txt")" dev.vigil.neo4j.Launcher "${@:2}"
     ;;
   *)
-    echo "usage: $0 build | run PORT [HOME]" >&2
+    echo "usage: $0 build | run PORT [HOME] [--stop-on-eof]" >&2
     exit 2
     ;;
 esac

@@ -22,7 +22,9 @@ export interface TestNeo4j {
 
 export async function startTestNeo4j(timeoutMs = 170_000): Promise<TestNeo4j> {
   const t0 = performance.now();
-  const child = spawn('bash', [NEO4J_SCRIPT, 'run', '0'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('bash', [NEO4J_SCRIPT, 'run', '0', '--stop-on-eof'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -58,6 +60,6 @@ function stopChild(child: ChildProcess): Promise<void> {
       clearTimeout(timer);
       resolve();
     });
-    child.stdin?.end(); // the launcher shuts down cleanly on stdin EOF
+    child.stdin?.end(); // with --stop-on-eof the launcher shuts down cleanly on stdin EOF
   });
 }

@@ -18,16 +18,19 @@ import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
 
 /**
  * Starts a Neo4j DBMS in this JVM with Bolt on 127.0.0.1:PORT and authentication off, prints one line
- * "VIGIL_NEO4J_READY bolt://127.0.0.1:PORT" when it accepts connections, and shuts down cleanly when stdin closes or
- * on SIGTERM/SIGINT. Arguments: PORT [HOME_DIR]. Port 0 picks a free port. Without HOME_DIR a temporary directory is
+ * "VIGIL_NEO4J_READY bolt://127.0.0.1:PORT" when it accepts connections, and shuts down cleanly on SIGTERM/SIGINT,
+ * or when stdin closes if --stop-on-eof is given (test harnesses use it so a dead parent leaves no server behind).
+ * Arguments: PORT [HOME_DIR] [--stop-on-eof]. Port 0 picks a free port. Without HOME_DIR a temporary directory is
  * used and deleted on exit. For tests and development only.
  */
 public final class Launcher {
   private Launcher() {}
 
-  public static void main(String[] args) throws Exception {
+  public static void main(String[] argv) throws Exception {
+    final boolean stopOnEof = java.util.Arrays.asList(argv).contains("--stop-on-eof");
+    final String[] args = java.util.Arrays.stream(argv).filter(a -> !a.equals("--stop-on-eof")).toArray(String[]::new);
     if (args.length < 1 || args.length > 2) {
-      System.err.println("usage: Launcher PORT [HOME_DIR]   (PORT 0 = pick a free loopback port)");
+      System.err.println("usage: Launcher PORT [HOME_DIR] [--stop-on-eof]   (PORT 0 = pick a free loopback port)");
       System.exit(2);
     }
     int port;
@@ -70,6 +73,10 @@ public final class Launcher {
     System.out.println("VIGIL_NEO4J_READY bolt://127.0.0.1:" + port + " started_ms=" + ms);
     System.out.flush();
 
+    if (!stopOnEof) {
+      stop.await(); // until SIGTERM/SIGINT runs the shutdown hook
+      return;
+    }
     // Stop when the parent closes our stdin (or dies).
     InputStream in = System.in;
     byte[] buf = new byte[256];
