@@ -14,6 +14,7 @@ import { buildProgram } from '../cli/program.js';
 import { EmbeddedAttackGraph } from './embedded.js';
 import { buildGraphModel } from './model.js';
 import { Neo4jAttackGraph } from './neo4j.js';
+import { openAttackGraph } from './open.js';
 import { SERVED_RANKER, type ServedRanker } from './stats.js';
 import type { AttackGraph } from './types.js';
 
@@ -222,6 +223,19 @@ describe.runIf(needComponent('neo4j', neo4jAvailable(), NEO4J_HOW_TO_INSTALL))(
       return g;
     };
     contract('neo4j', { graph: get });
+
+    it('opening an empty Neo4j loads the shipped bundle into it', async () => {
+      const before = await get().stats();
+      await neo4jWrite('MATCH (n) DETACH DELETE n');
+      expect((await get().stats()).nodes.technique).toBe(0);
+      const opened = await openAttackGraph({ neo4j: { url: server?.url ?? '' } });
+      try {
+        expect(opened).toBeInstanceOf(Neo4jAttackGraph);
+        expect(await opened.stats()).toEqual(before);
+      } finally {
+        await opened.close();
+      }
+    });
 
     it('loading removes what the bundle no longer has', async () => {
       const before = await get().stats();

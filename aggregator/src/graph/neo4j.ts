@@ -172,6 +172,12 @@ export class Neo4jAttackGraph implements AttackGraph {
     });
   }
 
+  /** ATT&CK version of the bundle loaded in the database, or undefined when none was loaded. */
+  async loadedVersion(): Promise<string | undefined> {
+    const rows = await this.read('MATCH (m:VigilGraphMeta {key: "attack"}) RETURN m.bundleVersion AS v');
+    return (rows[0]?.get('v') as string | null | undefined) ?? undefined;
+  }
+
   async nextTechniques(current: readonly string[], k: number): Promise<RankedTechnique[]> {
     checkK(k);
     const rows =
@@ -220,8 +226,7 @@ export class Neo4jAttackGraph implements AttackGraph {
       const rows = await this.read(`MATCH ()-[e:${REL[type]}]->() RETURN count(e) AS c`);
       edges[type] = (rows[0]?.get('c') as number | undefined) ?? 0;
     }
-    const meta = await this.read('MATCH (m:VigilGraphMeta {key: "attack"}) RETURN m.bundleVersion AS v');
-    return { bundleVersion: (meta[0]?.get('v') as string | undefined) ?? 'not loaded', nodes, edges };
+    return { bundleVersion: (await this.loadedVersion()) ?? 'not loaded', nodes, edges };
   }
 
   async close(): Promise<void> {
