@@ -9,6 +9,8 @@ declare -A NEED=(
   [tshark]=tshark
   [/usr/lib/postgresql/15/bin/postgres]=postgresql
   [python3]=python3-venv # deploy/python-venv.sh builds the pinned oracle venv (dp-accounting) with it
+  [javac]=openjdk-17-jdk-headless
+  [mvn]=maven
 )
 
 missing=()
@@ -25,3 +27,7 @@ if ((${#missing[@]})); then
 else
   echo "install-test-deps: all system packages present"
 fi
+
+# Neo4j 5.26 for the attack-graph tests: build the in-process launcher now (jars from Maven Central into ~/.m2), so
+# the first test that starts Neo4j does not pay the download inside its timeout.
+bash "$(dirname "$0")/neo4j.sh" build

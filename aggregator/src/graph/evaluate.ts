@@ -1,0 +1,111 @@
+// Leave-one-entity-out evaluation of next-technique rankers over the real ATT&CK for ICS `uses` sets.
+// For each group, software or campaign with at least two techniques: drop its uses from the training sets, rebuild
+// the statistics, then hide each of its techniques in turn and rank every technique not observed given the rest.
+// Metrics per query: hit@k (hidden technique within the top k) and reciprocal rank. 95% intervals come from a
+// bootstrap that resamples entities (queries of one entity are not independent).
+import { UsesStats, type RankerName, type UsesSet } from './stats.js';
+
+export const HIT_KS = [1, 3, 5, 10] as const;
+
+export interface Query {
+  entity: string;
+  hidden: string;
+  /** 1-based rank of the hidden technique among all techniques not observed. */
+  rank: number;
+}
+
+export interface Metrics {
+  'hit@1': number;
+  'hit@3': number;
+  'hit@5': number;
+  'hit@10': number;
+  mrr: number;
+  n: number;
+}
+
+export interface MetricsWithCi extends Metrics {
+  /** 95% bootstrap interval of each metric, [low, high]. */
+  ci95: Record<Exclude<keyof Metrics, 'n'>, [number, number]>;
+}
+
+export interface EvalInput {
+  techniques: readonly string[];
+  usesSets: readonly UsesSet[];
+  tacticOrder: ReadonlyMap<string, number>;
+}
+
+export function leaveOneEntityOut(input: EvalInput, ranker: RankerName): Query[] {
+  const queries: Query[] = [];
+  for (const held of input.usesSets) {
+    if (held.techniques.length < 2) continue;
+    const training = input.usesSets.filter((s) => s.entity !== held.entity);
+    const stats = new UsesStats(input.techniques, training, input.tacticOrder);
+    for (const hidden of held.techniques) {
+      const observed = held.techniques.filter((t) => t !== hidden);
+      const ranked = stats.rank(ranker, observed);
+      const at = ranked.findIndex((s) => s.id === hidden);
+      queries.push({ entity: held.entity, hidden, rank: at < 0 ? ranked.length + 1 : at + 1 });
+    }
+  }
+  return queries;
+}
+
+export function metrics(queries: readonly Query[]): Metrics {
+  const n = queries.length;
+  const mean = (f: (q: Query) => number) => (n === 0 ? 0 : queries.reduce((a, q) => a + f(q), 0) / n);
+  return {
+    'hit@1': mean((q) => (q.rank <= 1 ? 1 : 0)),
+    'hit@3': mean((q) => (q.rank <= 3 ? 1 : 0)),
+    'hit@5': mean((q) => (q.rank <= 5 ? 1 : 0)),
+    'hit@10': mean((q) => (q.rank <= 10 ? 1 : 0)),
+    mrr: mean((q) => 1 / q.rank),
+    n,
+  };
+}
+
+/** Small seeded PRNG (mulberry32) so the intervals are reproducible. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function withBootstrap(queries: readonly Query[], resamples = 2000, seed = 20261122): MetricsWithCi {
+  const byEntity = new Map<string, Query[]>();
+  for (const q of queries) byEntity.set(q.entity, [...(byEntity.get(q.entity) ?? []), q]);
+  const groups = [...byEntity.values()];
+  const rand = seededRandom(seed);
+  const keys = ['hit@1', 'hit@3', 'hit@5', 'hit@10', 'mrr'] as const;
+  const samples: Record<(typeof keys)[number], number[]> = {
+    'hit@1': [],
+    'hit@3': [],
+    'hit@5': [],
+    'hit@10': [],
+    mrr: [],
+  };
+  for (let b = 0; b < resamples && groups.length > 0; b++) {
+    const pooled: Query[] = [];
+    for (let i = 0; i < groups.length; i++)
+      pooled.push(...(groups[Math.floor(rand() * groups.length)] ?? []));
+    const m = metrics(pooled);
+    for (const k of keys) samples[k].push(m[k]);
+  }
+  const point = metrics(queries);
+  const ci = {} as MetricsWithCi['ci95'];
+  for (const k of keys) ci[k] = [quantile(samples[k], 0.025), quantile(samples[k], 0.975)];
+  return { ...point, ci95: ci };
+}
+
+function quantile(xs: number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return (s[lo] ?? 0) + ((s[hi] ?? 0) - (s[lo] ?? 0)) * (pos - lo);
+}
