@@ -1,7 +1,7 @@
 // Replay: a capture (file or stream) through the decode pipeline as fast as it can be read, on packet time.
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
-import { PacketClock } from './packet-clock.js';
+import type { PacketClock } from './packet-clock.js';
 import { CaptureParser, type CaptureStats } from './pcap.js';
 import type { CaptureError, RawPacket } from './types.js';
 

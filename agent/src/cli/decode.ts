@@ -3,7 +3,8 @@
 // empty). A PDU completed by a later segment belongs to that later frame, as tshark shows it. Problems in the
 // capture go to stderr with the file and frame; a file that is not a capture at all is a usage error.
 import { createReadStream } from 'node:fs';
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
+import { Option } from 'commander';
 import { UsageError } from '@vigil/shared';
 import { PacketClock } from '../capture/packet-clock.js';
 import { drained, replay, type ReplayStats } from '../capture/replay.js';
