@@ -360,8 +360,13 @@ export class ModbusDecoder implements Decoder {
   }
 }
 
+/** Responses that do not repeat the address they answer for: it is taken from the matched request. */
 function isRead(fc: number): boolean {
-  return fc >= FunctionCode.READ_COILS && fc <= FunctionCode.READ_INPUT_REGISTERS;
+  return (
+    (fc >= FunctionCode.READ_COILS && fc <= FunctionCode.READ_INPUT_REGISTERS) ||
+    fc === FunctionCode.READ_WRITE_MULTIPLE_REGISTERS ||
+    fc === FunctionCode.READ_FIFO_QUEUE
+  );
 }
 
 /** fc 5 and 6 (address, value) and 22 (address, and mask, or mask): requests and their echoed responses. */

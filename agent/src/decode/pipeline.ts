@@ -18,6 +18,8 @@ export const DEFAULT_MAX_FLOW_BUFFER = 65_536;
 const OUT_OF_WINDOW = 1 << 24;
 /** After this many consecutive out-of-window segments the direction resynchronises on the next one. */
 const RESYNC_AFTER = 8;
+/** Bytes taken at a time while a buffered PDU start is still too short to tell its length. */
+const MAX_HEADER_PROBE = 16;
 
 /** TCP connection states tracked per flow. */
 export const TcpState = {
@@ -291,34 +293,64 @@ export class DecodePipeline {
     }
   }
 
-  /** Appends in-order stream bytes and decodes every PDU they complete. */
+  /**
+   * Takes in-order stream bytes and decodes every PDU they complete. PDUs that lie wholly inside the segment are
+   * decoded in place; only a PDU that spans segments is copied, and only up to its own end.
+   */
   private feed(a: number, flow: number, dir: number, key: number, p: number, n: number): void {
     const buf = this.pkt.buf;
-    const plen = this.pendLen[key] ?? 0;
-    if (plen === 0) {
-      const used = this.decodePdus(a, flow, dir, buf, p, n);
-      if (used < n) this.keep(key, buf, p + used, n - used);
-      return;
+    const dec = this.decoders[a];
+    if (dec === undefined) return;
+    while (n > 0) {
+      const plen = this.pendLen[key] ?? 0;
+      const pend = this.pend[key];
+      if (plen === 0 || pend === undefined) {
+        const used = this.decodePdus(a, flow, dir, buf, p, n);
+        if (used < n) this.keep(key, buf, p + used, n - used);
+        return;
+      }
+      const want = dec.pduLength(pend, 0, plen);
+      if (want < 0) {
+        dec.counters.inc(`${dec.protocol}.bad_framing`);
+        this.dropPending(key, 'reassembly.bytes_dropped_on_bad_framing');
+        continue;
+      }
+      if (want > 0 && plen >= want) {
+        // A header probe took bytes past this PDU's end: they belong to the next PDU, give them back.
+        const surplus = plen - want;
+        p -= surplus;
+        n += surplus;
+        this.pendLen[key] = 0;
+        this.deliver(a, flow, dir, pend, 0, want);
+        continue;
+      }
+      // Unknown length yet: take just enough to read the header; known: take up to the PDU's end.
+      const take = Math.min(n, want === 0 ? MAX_HEADER_PROBE : want - plen, this.maxBuf - plen);
+      if (take <= 0) {
+        this.counters.inc('reassembly.buffer_overflow');
+        this.dropPending(key, 'reassembly.bytes_dropped_on_overflow');
+        continue;
+      }
+      const target = this.room(key, pend, plen, plen + take);
+      buf.copy(target, plen, p, p + take);
+      p += take;
+      n -= take;
+      if (want > 0 && plen + take === want) {
+        this.pendLen[key] = 0;
+        this.deliver(a, flow, dir, target, 0, want);
+      } else {
+        this.pendLen[key] = plen + take;
+      }
     }
-    let pend = this.pend[key];
-    if (pend === undefined || plen + n > this.maxBuf) {
-      this.counters.inc('reassembly.buffer_overflow');
-      this.dropPending(key, 'reassembly.bytes_dropped_on_overflow');
-      const used = this.decodePdus(a, flow, dir, buf, p, n);
-      if (used < n) this.keep(key, buf, p + used, n - used);
-      return;
-    }
-    if (pend.length < plen + n) {
-      const bigger = Buffer.allocUnsafe(Math.min(this.maxBuf, Math.max(plen + n, pend.length * 2)));
-      pend.copy(bigger, 0, 0, plen);
-      pend = bigger;
-      this.pend[key] = pend;
-    }
-    buf.copy(pend, plen, p, p + n);
-    const total = plen + n;
-    const used = this.decodePdus(a, flow, dir, pend, 0, total);
-    if (used < total) pend.copy(pend, 0, used, total);
-    this.pendLen[key] = total - used;
+  }
+
+  /** The flow direction's buffer, grown (up to the cap) to hold `size` bytes. */
+  private room(key: number, pend: Buffer, plen: number, size: number): Buffer {
+    if (pend.length >= size) return pend;
+    const bigger = Buffer.allocUnsafe(Math.min(this.maxBuf, Math.max(size, pend.length * 2)));
+    pend.copy(bigger, 0, 0, plen);
+    this.pend[key] = bigger;
+    return bigger;
   }
 
   /** Keeps the start of an incomplete PDU for the next segment. */
