@@ -160,8 +160,13 @@ class PendingRequests {
 export class ModbusDecoder implements Decoder {
   readonly protocol = 'modbus' as const;
   readonly transport = 'tcp' as const;
-  readonly ports: readonly number[] = [MODBUS_PORT];
+  readonly ports: readonly number[];
   readonly counters = new Counters();
+
+  /** `ports`: the server ports to decode as Modbus/TCP (502 by default; gateways often add others). */
+  constructor(opts: { ports?: readonly number[] } = {}) {
+    this.ports = opts.ports ?? [MODBUS_PORT];
+  }
 
   pduLength(buf: Buffer, off: number, avail: number): number {
     if (avail < 6) return avail >= 4 && u16(buf, off + 2) !== 0 ? -1 : 0;
