@@ -53,6 +53,8 @@ export interface PipelineStats {
   flows: FlowTableStats;
   /** Malformed input and drops by reason (link, network, transport, reassembly and every decoder). */
   counters: Record<string, number>;
+  /** The first frame each reason was counted in. */
+  firstFrames: Record<string, number>;
   /** First internal failure (a bug, never expected): message and frame. */
   internalError?: { frame: number; message: string };
 }
@@ -132,6 +134,12 @@ export class DecodePipeline {
   /** Decodes one frame. Never throws. */
   handle(raw: RawPacket): void {
     this.frames++;
+    this.counters.frame = raw.frame;
+    const decoders = this.decoders;
+    for (let i = 0; i < decoders.length; i++) {
+      const d = decoders[i];
+      if (d !== undefined) d.counters.frame = raw.frame;
+    }
     try {
       this.decode(raw);
     } catch (err) {
@@ -153,7 +161,11 @@ export class DecodePipeline {
 
   stats(): PipelineStats {
     const counters = this.counters.snapshot();
-    for (const d of this.decoders) Object.assign(counters, d.counters.snapshot());
+    const firstFrames = this.counters.firstFrames();
+    for (const d of this.decoders) {
+      Object.assign(counters, d.counters.snapshot());
+      Object.assign(firstFrames, d.counters.firstFrames());
+    }
     const s: PipelineStats = {
       frames: this.frames,
       transportDecoded: this.transportDecoded,
@@ -163,6 +175,7 @@ export class DecodePipeline {
       events: this.events,
       flows: { ...this.flows.stats },
       counters,
+      firstFrames,
     };
     if (this.internalError) s.internalError = this.internalError;
     return s;
