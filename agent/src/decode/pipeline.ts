@@ -5,7 +5,8 @@
 import type { Clock } from '@vigil/shared';
 import type { RawPacket } from '../capture/types.js';
 import { FlowTable, type FlowTableStats } from './flow-table.js';
-import { decodeFrame } from './packet.js';
+import { Ipv4Reassembler } from './ipv4.js';
+import { decodeFrame, decodeTransport } from './packet.js';
 import { createDecoders } from './registry.js';
 import { TcpFlag } from './tcp.js';
 import { Counters, IpProto, PacketView, type Decoder, type EventSink, type Segment } from './types.js';
@@ -68,6 +69,7 @@ export class DecodePipeline {
   private readonly onPacket: ((pkt: PacketView, flow: number) => void) | undefined;
   private readonly maxBuf: number;
   private readonly pkt = new PacketView();
+  private readonly fragments = new Ipv4Reassembler();
   private readonly tcpPort = new Int16Array(65536).fill(-1);
   private readonly udpPort = new Int16Array(65536).fill(-1);
   // Per flow.
@@ -183,7 +185,12 @@ export class DecodePipeline {
 
   private decode(raw: RawPacket): void {
     const pkt = this.pkt;
-    if (!decodeFrame(raw, pkt, this.counters)) return;
+    if (!decodeFrame(raw, pkt, this.counters)) {
+      // An IPv4 fragment: reassembled here; the frame that completes the datagram carries it on.
+      if (!pkt.fragment || pkt.ipVersion !== 4) return;
+      if (!this.fragments.add(pkt, pkt.ipOff, this.clock.now(), this.counters)) return;
+      if (!decodeTransport(pkt, this.counters)) return;
+    }
     this.transportDecoded++;
     const now = this.clock.now();
     const flows = this.flows;

@@ -63,6 +63,8 @@ export class PacketView {
   /** Outer and inner VLAN ids (-1 when untagged). */
   vlanOuter = -1;
   vlanInner = -1;
+  /** Offset of the network-layer header in buf. */
+  ipOff = 0;
   /** 4 or 6 when an IP header was decoded, else 0. */
   ipVersion = 0;
   /** IPv4 addresses as unsigned 32-bit numbers. */
