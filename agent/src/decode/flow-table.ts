@@ -1,0 +1,263 @@
+// The flow table: bidirectional 5-tuple -> flow id, in typed arrays (open addressing with linear probing and
+// backward-shift deletion, an intrusive LRU list). No allocation per packet. Bounded: when full the least recently
+// used flow is evicted; flows idle longer than the timeout are expired as time passes. Every eviction is counted and
+// reported to onEvict so per-flow state elsewhere is released with it.
+import type { PacketView } from './types.js';
+
+/** Words of a canonical key: address A (4), address B (4), ports A<<16|B, ip version<<8|protocol. */
+const KW = 10;
+const NONE = -1;
+
+function mix(h: number, w: number): number {
+  h = Math.imul(h ^ w, 0x01000193);
+  return h ^ (h >>> 15);
+}
+
+export interface FlowTableOptions {
+  maxFlows: number;
+  idleTimeoutMs: number;
+  /** Called before a flow id is reused (eviction or expiry). */
+  onEvict?: (flow: number) => void;
+}
+
+export interface FlowTableStats {
+  active: number;
+  created: number;
+  evictedFull: number;
+  expiredIdle: number;
+}
+
+export class FlowTable {
+  readonly maxFlows: number;
+  private readonly idleMs: number;
+  private readonly onEvict: ((flow: number) => void) | undefined;
+  private readonly keys: Uint32Array;
+  private readonly hashes: Uint32Array;
+  private readonly index: Int32Array;
+  private readonly mask: number;
+  private readonly prev: Int32Array;
+  private readonly next: Int32Array;
+  /** Last activity per flow, milliseconds of the injected clock. */
+  readonly lastSeen: Float64Array;
+  private readonly free: Int32Array;
+  private freeTop: number;
+  private head = NONE;
+  private tail = NONE;
+  private readonly k = new Uint32Array(KW);
+  /** After lookup(): 0 when the packet travels from endpoint A to B, 1 for B to A. */
+  dir = 0;
+  /** After lookup(): true when the flow was created by this packet. */
+  created = false;
+  readonly stats: FlowTableStats = { active: 0, created: 0, evictedFull: 0, expiredIdle: 0 };
+
+  constructor(opts: FlowTableOptions) {
+    if (!Number.isInteger(opts.maxFlows) || opts.maxFlows < 1) throw new RangeError('maxFlows must be >= 1');
+    this.maxFlows = opts.maxFlows;
+    this.idleMs = opts.idleTimeoutMs;
+    this.onEvict = opts.onEvict;
+    let cap = 1;
+    while (cap < opts.maxFlows * 2) cap <<= 1;
+    this.mask = cap - 1;
+    this.index = new Int32Array(cap);
+    this.keys = new Uint32Array(opts.maxFlows * KW);
+    this.hashes = new Uint32Array(opts.maxFlows);
+    this.prev = new Int32Array(opts.maxFlows).fill(NONE);
+    this.next = new Int32Array(opts.maxFlows).fill(NONE);
+    this.lastSeen = new Float64Array(opts.maxFlows);
+    this.free = new Int32Array(opts.maxFlows);
+    for (let i = 0; i < opts.maxFlows; i++) this.free[i] = opts.maxFlows - 1 - i;
+    this.freeTop = opts.maxFlows;
+  }
+
+  get size(): number {
+    return this.stats.active;
+  }
+
+  /** Finds or creates the flow of a decoded IP packet; sets `dir` and `created`. */
+  lookup(pkt: PacketView, now: number): number {
+    return pkt.ipVersion === 4 ? this.lookup4(pkt, now) : this.lookup6(pkt, now);
+  }
+
+  /** IPv4: the key's other address words are zero, so only four words are hashed and compared (in locals). */
+  private lookup4(pkt: PacketView, now: number): number {
+    const s = pkt.src4;
+    const d = pkt.dst4;
+    const swap = s > d || (s === d && pkt.sport > pkt.dport);
+    const a = swap ? d : s;
+    const b = swap ? s : d;
+    const ports = swap ? ((pkt.dport << 16) | pkt.sport) >>> 0 : ((pkt.sport << 16) | pkt.dport) >>> 0;
+    const proto = (4 << 8) | (pkt.ipProto & 255);
+    this.dir = swap ? 1 : 0;
+    const h = mix(mix(mix(mix(0x811c9dc5, a), b), ports), proto) >>> 0;
+    const index = this.index;
+    const keys = this.keys;
+    const hashes = this.hashes;
+    const mask = this.mask;
+    let slot = h & mask;
+    for (;;) {
+      const e = index[slot] ?? 0;
+      if (e === 0) break;
+      const id = e - 1;
+      if (hashes[id] === h) {
+        const base = id * KW;
+        if (
+          keys[base] === a &&
+          keys[base + 4] === b &&
+          keys[base + 8] === ports &&
+          keys[base + 9] === proto
+        ) {
+          this.created = false;
+          this.touch(id, now);
+          return id;
+        }
+      }
+      slot = (slot + 1) & mask;
+    }
+    const k = this.k;
+    k.fill(0);
+    k[0] = a;
+    k[4] = b;
+    k[8] = ports;
+    k[9] = proto;
+    return this.insert(h, now);
+  }
+
+  private lookup6(pkt: PacketView, now: number): number {
+    const k = this.k;
+    const buf = pkt.buf;
+    let swap = false;
+    let decided = false;
+    for (let i = 0; i < 4; i++) {
+      const s = buf.readUInt32BE(pkt.src6Off + i * 4);
+      const d = buf.readUInt32BE(pkt.dst6Off + i * 4);
+      if (!decided && s !== d) {
+        swap = s > d;
+        decided = true;
+      }
+      k[i] = s;
+      k[4 + i] = d;
+    }
+    if (!decided) swap = pkt.sport > pkt.dport;
+    if (swap) {
+      for (let i = 0; i < 4; i++) {
+        const t = k[i] ?? 0;
+        k[i] = k[4 + i] ?? 0;
+        k[4 + i] = t;
+      }
+    }
+    k[8] = swap ? ((pkt.dport << 16) | pkt.sport) >>> 0 : ((pkt.sport << 16) | pkt.dport) >>> 0;
+    k[9] = (6 << 8) | (pkt.ipProto & 255);
+    this.dir = swap ? 1 : 0;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < KW; i++) h = mix(h, k[i] ?? 0);
+    h >>>= 0;
+    const index = this.index;
+    const keys = this.keys;
+    const mask = this.mask;
+    let slot = h & mask;
+    for (;;) {
+      const e = index[slot] ?? 0;
+      if (e === 0) break;
+      const id = e - 1;
+      if (this.hashes[id] === h) {
+        const base = id * KW;
+        let same = true;
+        for (let i = 0; i < KW; i++) {
+          if (keys[base + i] !== k[i]) {
+            same = false;
+            break;
+          }
+        }
+        if (same) {
+          this.created = false;
+          this.touch(id, now);
+          return id;
+        }
+      }
+      slot = (slot + 1) & mask;
+    }
+    return this.insert(h, now);
+  }
+
+  /** Adds the key in `this.k` (hash h) as a new flow, evicting the least recently used one when full. */
+  private insert(h: number, now: number): number {
+    const index = this.index;
+    const mask = this.mask;
+    if (this.freeTop === 0) {
+      this.stats.evictedFull++;
+      this.remove(this.tail);
+    }
+    let slot = h & mask;
+    while ((index[slot] ?? 0) !== 0) slot = (slot + 1) & mask;
+    const id = this.free[--this.freeTop] ?? 0;
+    this.keys.set(this.k, id * KW);
+    this.hashes[id] = h;
+    index[slot] = id + 1;
+    this.stats.active++;
+    this.stats.created++;
+    this.created = true;
+    this.prev[id] = NONE;
+    this.next[id] = NONE;
+    this.link(id);
+    this.lastSeen[id] = now;
+    return id;
+  }
+
+  /** Expires up to `budget` flows idle for longer than the timeout (oldest first). */
+  expire(now: number, budget = 4): void {
+    while (budget-- > 0 && this.tail !== NONE && now - (this.lastSeen[this.tail] ?? 0) > this.idleMs) {
+      this.stats.expiredIdle++;
+      this.remove(this.tail);
+    }
+  }
+
+  private touch(id: number, now: number): void {
+    this.lastSeen[id] = now;
+    if (this.head === id) return;
+    this.unlink(id);
+    this.link(id);
+  }
+
+  private link(id: number): void {
+    this.next[id] = this.head;
+    this.prev[id] = NONE;
+    if (this.head !== NONE) this.prev[this.head] = id;
+    this.head = id;
+    if (this.tail === NONE) this.tail = id;
+  }
+
+  private unlink(id: number): void {
+    const p = this.prev[id] ?? NONE;
+    const n = this.next[id] ?? NONE;
+    if (p !== NONE) this.next[p] = n;
+    else this.head = n;
+    if (n !== NONE) this.prev[n] = p;
+    else this.tail = p;
+  }
+
+  private remove(id: number): void {
+    this.onEvict?.(id);
+    this.unlink(id);
+    const index = this.index;
+    const mask = this.mask;
+    let i = (this.hashes[id] ?? 0) & mask;
+    while ((index[i] ?? 0) !== id + 1) i = (i + 1) & mask;
+    index[i] = 0;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const e = index[j] ?? 0;
+      if (e === 0) break;
+      const want = (this.hashes[e - 1] ?? 0) & mask;
+      // Move e back into the hole at i unless its wanted slot lies cyclically in (i, j].
+      const inRange = i <= j ? want > i && want <= j : want > i || want <= j;
+      if (!inRange) {
+        index[i] = e;
+        index[j] = 0;
+        i = j;
+      }
+    }
+    this.free[this.freeTop++] = id;
+    this.stats.active--;
+  }
+}

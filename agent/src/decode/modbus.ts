@@ -1,0 +1,538 @@
+// Modbus/TCP: MBAP framing and every public function code (1-8, 11, 12, 15-17, 20-24, 43 with MEI 13/14),
+// exception responses, and request<->response matching by transaction id within a flow.
+// Broken framing (protocol id != 0, a length below 2 or above the 254 the spec allows) is rejected; odd values
+// inside a well-framed PDU (unknown function codes, odd coil values, quantities out of range) are kept as data.
+import { u16, u8 } from './bytes.js';
+import { Counters, type Decoder, type EventBase, type EventSink, type Segment } from './types.js';
+
+export const MODBUS_PORT = 502;
+/** MBAP header: transaction id, protocol id, length, unit id. */
+export const MBAP_HEADER = 7;
+/** The MBAP length counts the unit id and the PDU; the PDU is at most 253 bytes. */
+export const MBAP_MIN_LENGTH = 2;
+export const MBAP_MAX_LENGTH = 254;
+const EXCEPTION_BIT = 0x80;
+/** Outstanding requests remembered per flow for matching; the oldest is forgotten (counted) beyond this. */
+export const MAX_PENDING_PER_FLOW = 64;
+/** Longest value list kept in an event (a full-size PDU never exceeds it). */
+const MAX_VALUES = 2000;
+
+export const FunctionCode = {
+  READ_COILS: 1,
+  READ_DISCRETE_INPUTS: 2,
+  READ_HOLDING_REGISTERS: 3,
+  READ_INPUT_REGISTERS: 4,
+  WRITE_SINGLE_COIL: 5,
+  WRITE_SINGLE_REGISTER: 6,
+  READ_EXCEPTION_STATUS: 7,
+  DIAGNOSTICS: 8,
+  GET_COMM_EVENT_COUNTER: 11,
+  GET_COMM_EVENT_LOG: 12,
+  WRITE_MULTIPLE_COILS: 15,
+  WRITE_MULTIPLE_REGISTERS: 16,
+  REPORT_SERVER_ID: 17,
+  READ_FILE_RECORD: 20,
+  WRITE_FILE_RECORD: 21,
+  MASK_WRITE_REGISTER: 22,
+  READ_WRITE_MULTIPLE_REGISTERS: 23,
+  READ_FIFO_QUEUE: 24,
+  ENCAPSULATED_INTERFACE: 43,
+} as const;
+
+export const MeiType = { CANOPEN_GENERAL_REFERENCE: 13, READ_DEVICE_IDENTIFICATION: 14 } as const;
+
+export const ExceptionCode = {
+  ILLEGAL_FUNCTION: 1,
+  ILLEGAL_DATA_ADDRESS: 2,
+  ILLEGAL_DATA_VALUE: 3,
+  SERVER_DEVICE_FAILURE: 4,
+  ACKNOWLEDGE: 5,
+  SERVER_DEVICE_BUSY: 6,
+  MEMORY_PARITY_ERROR: 8,
+  GATEWAY_PATH_UNAVAILABLE: 10,
+  GATEWAY_TARGET_FAILED: 11,
+} as const;
+
+export interface ModbusFileRecord {
+  ref_type: number;
+  file_number?: number;
+  record_number?: number;
+  record_length?: number;
+  values?: number[];
+}
+
+export interface ModbusDeviceObject {
+  id: number;
+  value: string;
+}
+
+/**
+ * One Modbus PDU. Field names follow the JSONL oracle format (`vigil-agent decode --format jsonl`); optional
+ * fields are absent (undefined) when the function does not carry them.
+ */
+export interface ModbusEvent extends EventBase {
+  protocol: 'modbus';
+  trans_id: number;
+  unit_id: number;
+  /** Function code without the exception bit (as tshark's modbus.func_code). */
+  func_code: number;
+  exception_code?: number | undefined;
+  is_response: boolean;
+  /** Start address (read address for fc 23, FIFO pointer for fc 24). */
+  address?: number | undefined;
+  quantity?: number | undefined;
+  write_address?: number | undefined;
+  write_quantity?: number | undefined;
+  byte_count?: number | undefined;
+  /** Register values, coil/input bits (0/1), or raw bytes, depending on the function. */
+  values?: number[] | undefined;
+  sub_function?: number | undefined;
+  and_mask?: number | undefined;
+  or_mask?: number | undefined;
+  status?: number | undefined;
+  event_count?: number | undefined;
+  message_count?: number | undefined;
+  fifo_count?: number | undefined;
+  records?: ModbusFileRecord[] | undefined;
+  mei_type?: number | undefined;
+  read_device_id?: number | undefined;
+  object_id?: number | undefined;
+  conformity_level?: number | undefined;
+  more_follows?: number | undefined;
+  next_object_id?: number | undefined;
+  objects?: ModbusDeviceObject[] | undefined;
+  /** Frame of the matching request (responses only, when it was seen). */
+  request_frame?: number | undefined;
+  /** Why the PDU's data did not parse completely (its header fields are still valid). */
+  malformed?: string | undefined;
+}
+
+/**
+ * Outstanding requests of one flow, oldest first, as flat records (transaction id, function code, address,
+ * quantity, frame) in one plain array: no object per request, a few dozen bytes for the usual one request in flight
+ * (no off-heap backing store per flow), and a linear scan that beats a Map for the handful a client has in flight.
+ */
+const REC = 5;
+
+class PendingRequests {
+  count = 0;
+  /** Room for one record from the start (the usual case), grown only when more requests are in flight. */
+  private readonly rec: number[] = [0, 0, 0, 0, 0];
+
+  find(trans: number): number {
+    const r = this.rec;
+    for (let i = 0; i < this.count; i++) if (r[i * REC] === trans) return i;
+    return -1;
+  }
+
+  fc(i: number): number {
+    return this.rec[i * REC + 1] ?? -1;
+  }
+  address(i: number): number {
+    return this.rec[i * REC + 2] ?? -1;
+  }
+  quantity(i: number): number {
+    return this.rec[i * REC + 3] ?? -1;
+  }
+  frame(i: number): number {
+    return this.rec[i * REC + 4] ?? 0;
+  }
+
+  remove(i: number): void {
+    const r = this.rec;
+    const n = --this.count;
+    // Shift the later records down; the array keeps its length (setting .length is slow) and is overwritten later.
+    for (let k = i * REC; k < n * REC; k++) r[k] = r[k + REC] ?? 0;
+  }
+
+  /** Adds a request; returns false when the oldest had to be forgotten to make room. */
+  add(ev: ModbusEvent): boolean {
+    let room = true;
+    if (this.count === MAX_PENDING_PER_FLOW) {
+      this.remove(0);
+      room = false;
+    }
+    const r = this.rec;
+    const o = this.count++ * REC;
+    if (o === r.length) r.push(ev.trans_id, ev.func_code, ev.address ?? -1, ev.quantity ?? -1, ev.frame);
+    else {
+      r[o] = ev.trans_id;
+      r[o + 1] = ev.func_code;
+      r[o + 2] = ev.address ?? -1;
+      r[o + 3] = ev.quantity ?? -1;
+      r[o + 4] = ev.frame;
+    }
+    return room;
+  }
+}
+
+export class ModbusDecoder implements Decoder {
+  readonly protocol = 'modbus' as const;
+  readonly transport = 'tcp' as const;
+  readonly ports: readonly number[];
+  readonly counters = new Counters();
+
+  /** `ports`: the server ports to decode as Modbus/TCP (502 by default; gateways often add others). */
+  constructor(opts: { ports?: readonly number[] } = {}) {
+    this.ports = opts.ports ?? [MODBUS_PORT];
+  }
+
+  pduLength(buf: Buffer, off: number, avail: number): number {
+    if (avail < 6) return avail >= 4 && u16(buf, off + 2) !== 0 ? -1 : 0;
+    if (u16(buf, off + 2) !== 0) return -1;
+    const len = u16(buf, off + 4);
+    if (len < MBAP_MIN_LENGTH || len > MBAP_MAX_LENGTH) return -1;
+    return 6 + len;
+  }
+
+  decode(seg: Segment, emit: EventSink): void {
+    const b = seg.buf;
+    const o = seg.off;
+    if (seg.len < MBAP_HEADER + 1) {
+      this.counters.inc('modbus.truncated_adu');
+      return;
+    }
+    const raw = u8(b, o + 7);
+    const isResponse = !seg.toServer;
+    const ev: ModbusEvent = {
+      protocol: 'modbus',
+      frame: seg.pkt.frame,
+      ts: seg.pkt.ts,
+      flow: seg.flow,
+      trans_id: u16(b, o),
+      unit_id: u8(b, o + 6),
+      func_code: raw & 0x7f,
+      exception_code: undefined,
+      is_response: isResponse,
+      // The common optional fields are declared up front so every event has the same shape (fast property
+      // access); undefined fields are absent from the JSON.
+      address: undefined,
+      quantity: undefined,
+      byte_count: undefined,
+      values: undefined,
+      request_frame: undefined,
+      malformed: undefined,
+    };
+    const d = o + 8;
+    const n = seg.len - 8;
+    let pending = seg.appState as PendingRequests | undefined;
+    if (pending === undefined) {
+      pending = new PendingRequests();
+      seg.appState = pending;
+    }
+    if (raw & EXCEPTION_BIT) {
+      if (n < 1) ev.malformed = 'truncated';
+      else ev.exception_code = u8(b, d);
+      if (!isResponse) this.counters.inc('modbus.exception_in_request');
+    } else if (isResponse) {
+      const i = pending.find(ev.trans_id);
+      const quantity = i >= 0 && pending.fc(i) === ev.func_code ? pending.quantity(i) : -1;
+      ev.malformed = this.response(ev, b, d, n, quantity < 0 ? undefined : quantity);
+    } else {
+      ev.malformed = this.request(ev, b, d, n);
+    }
+    if (ev.malformed !== undefined) this.counters.inc(`modbus.${ev.malformed}`);
+    this.match(pending, ev);
+    emit(ev);
+  }
+
+  private match(pending: PendingRequests, ev: ModbusEvent): void {
+    const i = pending.find(ev.trans_id);
+    if (!ev.is_response) {
+      if (i >= 0) {
+        this.counters.inc('modbus.duplicate_transaction_id');
+        pending.remove(i);
+      }
+      if (!pending.add(ev)) this.counters.inc('modbus.unanswered_request_dropped');
+      return;
+    }
+    if (i < 0) {
+      this.counters.inc('modbus.unmatched_response');
+      return;
+    }
+    const fc = pending.fc(i);
+    const address = pending.address(i);
+    ev.request_frame = pending.frame(i);
+    pending.remove(i);
+    if (fc !== ev.func_code) this.counters.inc('modbus.response_function_mismatch');
+    else if (ev.address === undefined && address >= 0 && isRead(fc)) ev.address = address;
+  }
+
+  /** Decodes request data; returns the malformation reason or undefined. */
+  private request(ev: ModbusEvent, b: Buffer, d: number, n: number): string | undefined {
+    switch (ev.func_code) {
+      case FunctionCode.READ_COILS:
+      case FunctionCode.READ_DISCRETE_INPUTS:
+      case FunctionCode.READ_HOLDING_REGISTERS:
+      case FunctionCode.READ_INPUT_REGISTERS:
+        if (n < 4) return 'truncated';
+        ev.address = u16(b, d);
+        ev.quantity = u16(b, d + 2);
+        return undefined;
+      case FunctionCode.WRITE_SINGLE_COIL:
+      case FunctionCode.WRITE_SINGLE_REGISTER:
+      case FunctionCode.MASK_WRITE_REGISTER:
+        return singleWrite(ev, b, d, n);
+      case FunctionCode.READ_EXCEPTION_STATUS:
+      case FunctionCode.GET_COMM_EVENT_COUNTER:
+      case FunctionCode.GET_COMM_EVENT_LOG:
+      case FunctionCode.REPORT_SERVER_ID:
+        return n === 0 ? undefined : 'unexpected_data';
+      case FunctionCode.DIAGNOSTICS:
+        return diagnostics(ev, b, d, n);
+      case FunctionCode.WRITE_MULTIPLE_COILS:
+      case FunctionCode.WRITE_MULTIPLE_REGISTERS: {
+        if (n < 5) return 'truncated';
+        ev.address = u16(b, d);
+        ev.quantity = u16(b, d + 2);
+        ev.byte_count = u8(b, d + 4);
+        const avail = Math.min(ev.byte_count, n - 5);
+        ev.values =
+          ev.func_code === FunctionCode.WRITE_MULTIPLE_COILS
+            ? bits(b, d + 5, avail, ev.quantity)
+            : registers(b, d + 5, avail);
+        return ev.byte_count === n - 5 ? undefined : 'byte_count_mismatch';
+      }
+      case FunctionCode.READ_FILE_RECORD:
+      case FunctionCode.WRITE_FILE_RECORD:
+        return fileRecords(ev, b, d, n, ev.func_code === FunctionCode.WRITE_FILE_RECORD);
+      case FunctionCode.READ_WRITE_MULTIPLE_REGISTERS: {
+        if (n < 9) return 'truncated';
+        ev.address = u16(b, d);
+        ev.quantity = u16(b, d + 2);
+        ev.write_address = u16(b, d + 4);
+        ev.write_quantity = u16(b, d + 6);
+        ev.byte_count = u8(b, d + 8);
+        ev.values = registers(b, d + 9, Math.min(ev.byte_count, n - 9));
+        return ev.byte_count === n - 9 ? undefined : 'byte_count_mismatch';
+      }
+      case FunctionCode.READ_FIFO_QUEUE:
+        if (n < 2) return 'truncated';
+        ev.address = u16(b, d);
+        return undefined;
+      case FunctionCode.ENCAPSULATED_INTERFACE:
+        if (n < 1) return 'truncated';
+        ev.mei_type = u8(b, d);
+        if (ev.mei_type === MeiType.READ_DEVICE_IDENTIFICATION) {
+          if (n < 3) return 'truncated';
+          ev.read_device_id = u8(b, d + 1);
+          ev.object_id = u8(b, d + 2);
+          return undefined;
+        }
+        ev.values = bytes(b, d + 1, n - 1);
+        return ev.mei_type === MeiType.CANOPEN_GENERAL_REFERENCE ? undefined : 'unknown_mei_type';
+      default:
+        ev.byte_count = n;
+        return 'unknown_function';
+    }
+  }
+
+  /** Decodes response data; `reqQuantity` is the matched request's quantity (coil reads need it). */
+  private response(
+    ev: ModbusEvent,
+    b: Buffer,
+    d: number,
+    n: number,
+    reqQuantity: number | undefined,
+  ): string | undefined {
+    switch (ev.func_code) {
+      case FunctionCode.READ_COILS:
+      case FunctionCode.READ_DISCRETE_INPUTS: {
+        if (n < 1) return 'truncated';
+        ev.byte_count = u8(b, d);
+        const avail = Math.min(ev.byte_count, n - 1);
+        const q = reqQuantity;
+        ev.quantity = q;
+        ev.values = bits(b, d + 1, avail, q ?? avail * 8);
+        return ev.byte_count === n - 1 ? undefined : 'byte_count_mismatch';
+      }
+      case FunctionCode.READ_HOLDING_REGISTERS:
+      case FunctionCode.READ_INPUT_REGISTERS:
+      case FunctionCode.READ_WRITE_MULTIPLE_REGISTERS:
+        if (n < 1) return 'truncated';
+        ev.byte_count = u8(b, d);
+        ev.values = registers(b, d + 1, Math.min(ev.byte_count, n - 1));
+        ev.quantity = ev.values.length;
+        return ev.byte_count === n - 1 ? undefined : 'byte_count_mismatch';
+      case FunctionCode.WRITE_SINGLE_COIL:
+      case FunctionCode.WRITE_SINGLE_REGISTER:
+      case FunctionCode.MASK_WRITE_REGISTER:
+        return singleWrite(ev, b, d, n);
+      case FunctionCode.READ_EXCEPTION_STATUS:
+        if (n < 1) return 'truncated';
+        ev.status = u8(b, d);
+        return undefined;
+      case FunctionCode.DIAGNOSTICS:
+        return diagnostics(ev, b, d, n);
+      case FunctionCode.GET_COMM_EVENT_COUNTER:
+        if (n < 4) return 'truncated';
+        ev.status = u16(b, d);
+        ev.event_count = u16(b, d + 2);
+        return undefined;
+      case FunctionCode.GET_COMM_EVENT_LOG:
+        if (n < 7) return 'truncated';
+        ev.byte_count = u8(b, d);
+        ev.status = u16(b, d + 1);
+        ev.event_count = u16(b, d + 3);
+        ev.message_count = u16(b, d + 5);
+        ev.values = bytes(b, d + 7, Math.min(n - 7, Math.max(0, ev.byte_count - 6)));
+        return ev.byte_count === n - 1 ? undefined : 'byte_count_mismatch';
+      case FunctionCode.WRITE_MULTIPLE_COILS:
+      case FunctionCode.WRITE_MULTIPLE_REGISTERS:
+        if (n < 4) return 'truncated';
+        ev.address = u16(b, d);
+        ev.quantity = u16(b, d + 2);
+        return undefined;
+      case FunctionCode.REPORT_SERVER_ID:
+        if (n < 1) return 'truncated';
+        ev.byte_count = u8(b, d);
+        ev.values = bytes(b, d + 1, Math.min(ev.byte_count, n - 1));
+        return ev.byte_count === n - 1 ? undefined : 'byte_count_mismatch';
+      case FunctionCode.READ_FILE_RECORD:
+        return readFileResponse(ev, b, d, n);
+      case FunctionCode.WRITE_FILE_RECORD:
+        return fileRecords(ev, b, d, n, true);
+      case FunctionCode.READ_FIFO_QUEUE: {
+        if (n < 4) return 'truncated';
+        ev.byte_count = u16(b, d);
+        ev.fifo_count = u16(b, d + 2);
+        ev.values = registers(b, d + 4, Math.min(ev.fifo_count * 2, n - 4));
+        return ev.byte_count === n - 2 && ev.fifo_count * 2 === n - 4 ? undefined : 'byte_count_mismatch';
+      }
+      case FunctionCode.ENCAPSULATED_INTERFACE:
+        if (n < 1) return 'truncated';
+        ev.mei_type = u8(b, d);
+        if (ev.mei_type === MeiType.READ_DEVICE_IDENTIFICATION)
+          return deviceIdentification(ev, b, d + 1, n - 1);
+        ev.values = bytes(b, d + 1, n - 1);
+        return ev.mei_type === MeiType.CANOPEN_GENERAL_REFERENCE ? undefined : 'unknown_mei_type';
+      default:
+        ev.byte_count = n;
+        return 'unknown_function';
+    }
+  }
+}
+
+/** Responses that do not repeat the address they answer for: it is taken from the matched request. */
+function isRead(fc: number): boolean {
+  return (
+    (fc >= FunctionCode.READ_COILS && fc <= FunctionCode.READ_INPUT_REGISTERS) ||
+    fc === FunctionCode.READ_WRITE_MULTIPLE_REGISTERS ||
+    fc === FunctionCode.READ_FIFO_QUEUE
+  );
+}
+
+/** fc 5 and 6 (address, value) and 22 (address, and mask, or mask): requests and their echoed responses. */
+function singleWrite(ev: ModbusEvent, b: Buffer, d: number, n: number): string | undefined {
+  const mask = ev.func_code === FunctionCode.MASK_WRITE_REGISTER;
+  if (n < (mask ? 6 : 4)) return 'truncated';
+  ev.address = u16(b, d);
+  if (mask) {
+    ev.and_mask = u16(b, d + 2);
+    ev.or_mask = u16(b, d + 4);
+    return n === 6 ? undefined : 'unexpected_data';
+  }
+  ev.values = [u16(b, d + 2)];
+  return n === 4 ? undefined : 'unexpected_data';
+}
+
+function diagnostics(ev: ModbusEvent, b: Buffer, d: number, n: number): string | undefined {
+  if (n < 2) return 'truncated';
+  ev.sub_function = u16(b, d);
+  ev.values = registers(b, d + 2, n - 2);
+  return (n - 2) % 2 === 0 ? undefined : 'odd_data_length';
+}
+
+/** fc 20 requests (7-byte sub-requests) and fc 21 requests/responses (sub-requests with data). */
+function fileRecords(
+  ev: ModbusEvent,
+  b: Buffer,
+  d: number,
+  n: number,
+  withData: boolean,
+): string | undefined {
+  if (n < 1) return 'truncated';
+  ev.byte_count = u8(b, d);
+  const end = d + 1 + Math.min(ev.byte_count, n - 1);
+  const records: ModbusFileRecord[] = [];
+  let o = d + 1;
+  while (o + 7 <= end && records.length < MAX_VALUES) {
+    const rec: ModbusFileRecord = {
+      ref_type: u8(b, o),
+      file_number: u16(b, o + 1),
+      record_number: u16(b, o + 3),
+      record_length: u16(b, o + 5),
+    };
+    o += 7;
+    if (withData) {
+      const len = Math.min((rec.record_length ?? 0) * 2, end - o);
+      rec.values = registers(b, o, len);
+      o += len;
+    }
+    records.push(rec);
+  }
+  ev.records = records;
+  if (ev.byte_count !== n - 1) return 'byte_count_mismatch';
+  return o === end ? undefined : 'bad_sub_request';
+}
+
+function readFileResponse(ev: ModbusEvent, b: Buffer, d: number, n: number): string | undefined {
+  if (n < 1) return 'truncated';
+  ev.byte_count = u8(b, d);
+  const end = d + 1 + Math.min(ev.byte_count, n - 1);
+  const records: ModbusFileRecord[] = [];
+  let o = d + 1;
+  while (o + 2 <= end && records.length < MAX_VALUES) {
+    const len = u8(b, o);
+    if (len < 1) break;
+    const dataLen = Math.min(len - 1, end - o - 2);
+    records.push({ ref_type: u8(b, o + 1), values: registers(b, o + 2, dataLen) });
+    o += 1 + len;
+  }
+  ev.records = records;
+  if (ev.byte_count !== n - 1) return 'byte_count_mismatch';
+  return o === end ? undefined : 'bad_sub_response';
+}
+
+function deviceIdentification(ev: ModbusEvent, b: Buffer, d: number, n: number): string | undefined {
+  if (n < 5) return 'truncated';
+  ev.read_device_id = u8(b, d);
+  ev.conformity_level = u8(b, d + 1);
+  ev.more_follows = u8(b, d + 2);
+  ev.next_object_id = u8(b, d + 3);
+  const count = u8(b, d + 4);
+  const end = d + n;
+  const objects: ModbusDeviceObject[] = [];
+  let o = d + 5;
+  for (let i = 0; i < count; i++) {
+    if (o + 2 > end) return 'truncated_object';
+    const len = u8(b, o + 1);
+    if (o + 2 + len > end) return 'truncated_object';
+    objects.push({ id: u8(b, o), value: b.toString('latin1', o + 2, o + 2 + len) });
+    ev.objects = objects;
+    o += 2 + len;
+  }
+  ev.objects = objects;
+  return o === end ? undefined : 'unexpected_data';
+}
+
+function registers(b: Buffer, o: number, byteLen: number): number[] {
+  const count = Math.min(byteLen >> 1, MAX_VALUES);
+  const out = new Array<number>(count);
+  for (let i = 0; i < count; i++) out[i] = u16(b, o + i * 2);
+  return out;
+}
+
+function bits(b: Buffer, o: number, byteLen: number, quantity: number): number[] {
+  const count = Math.min(byteLen * 8, quantity, MAX_VALUES);
+  const out = new Array<number>(count);
+  for (let i = 0; i < count; i++) out[i] = ((b[o + (i >> 3)] ?? 0) >> (i & 7)) & 1;
+  return out;
+}
+
+function bytes(b: Buffer, o: number, len: number): number[] {
+  const count = Math.min(Math.max(0, len), MAX_VALUES);
+  const out = new Array<number>(count);
+  for (let i = 0; i < count; i++) out[i] = b[o + i] ?? 0;
+  return out;
+}

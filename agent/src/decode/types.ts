@@ -1,0 +1,208 @@
+// Types of the decode pipeline: the per-frame packet view, the application segment handed to a decoder, the
+// decoded events, and the Decoder interface every application protocol implements (one file per protocol, listed
+// once in registry.ts).
+import type { ModbusEvent } from './modbus.js';
+
+/** Application protocols with a decoder. The next decoders (mqtt, dns, http) add their names here. */
+export type Protocol = 'modbus';
+
+/** Every event a decoder can emit (a discriminated union on `protocol`). */
+export type DecodedEvent = ModbusEvent;
+
+/** Fields every decoded event carries. */
+export interface EventBase {
+  protocol: Protocol;
+  /** Frame that completed the PDU (1-based). */
+  frame: number;
+  /** Time of that frame, epoch seconds. */
+  ts: number;
+  /** Flow the PDU belongs to (stable while the flow lives in the flow table). */
+  flow: number;
+}
+
+/** Where a Counters reads the frame being decoded (the pipeline shares one and moves it per frame). */
+export interface FrameSource {
+  frame: number;
+}
+
+/**
+ * Named counters of malformed input and drops: `reason` -> count, and the first frame each reason was seen in, so
+ * that a problem can be found in the capture. Cheap enough for the error path only.
+ */
+export class Counters {
+  /** The pipeline points this at its current frame (see DecodePipeline). */
+  source: FrameSource = { frame: 0 };
+  private readonly map = new Map<string, number>();
+  private readonly first = new Map<string, number>();
+  inc(reason: string, by = 1): void {
+    const n = this.map.get(reason);
+    if (n === undefined) this.first.set(reason, this.source.frame);
+    this.map.set(reason, (n ?? 0) + by);
+  }
+  get(reason: string): number {
+    return this.map.get(reason) ?? 0;
+  }
+  snapshot(): Record<string, number> {
+    return Object.fromEntries([...this.map.entries()].sort(([a], [b]) => a.localeCompare(b)));
+  }
+  /** reason -> the first frame it was counted in. */
+  firstFrames(): Record<string, number> {
+    return Object.fromEntries([...this.first.entries()].sort(([a], [b]) => a.localeCompare(b)));
+  }
+}
+
+export const IpProto = { ICMP: 1, TCP: 6, UDP: 17, ICMPV6: 58 } as const;
+
+/**
+ * One frame's decoded link/network/transport headers. The pipeline reuses one PacketView for every frame (no
+ * allocation per packet); read it inside the callback, copy what you keep.
+ */
+export class PacketView {
+  frame = 0;
+  tsSec = 0;
+  tsNsec = 0;
+  buf: Buffer = Buffer.alloc(0);
+  /** Ethertype of the network layer (after VLAN tags), 0 if none. */
+  etherType = 0;
+  /** Outer and inner VLAN ids (-1 when untagged). */
+  vlanOuter = -1;
+  vlanInner = -1;
+  /** Offset of the network-layer header in buf. */
+  ipOff = 0;
+  /** 4 or 6 when an IP header was decoded, else 0. */
+  ipVersion = 0;
+  /** IPv4 addresses as unsigned 32-bit numbers. */
+  src4 = 0;
+  dst4 = 0;
+  /** IPv6 addresses: offsets of the 16 bytes in buf. */
+  src6Off = 0;
+  dst6Off = 0;
+  ipProto = -1;
+  ttl = 0;
+  /** True when the IP packet is a fragment (its transport header is not decoded unless it is the first). */
+  fragment = false;
+  sport = 0;
+  dport = 0;
+  tcpFlags = 0;
+  seq = 0;
+  ack = 0;
+  window = 0;
+  /** TCP options, -1 when absent. */
+  mss = -1;
+  wscale = -1;
+  sackPermitted = false;
+  tsVal = -1;
+  tsEcr = -1;
+  icmpType = -1;
+  icmpCode = -1;
+  /** Transport payload: buf[payloadOff, payloadOff + payloadLen). */
+  payloadOff = 0;
+  payloadLen = 0;
+
+  reset(): void {
+    this.etherType = 0;
+    this.vlanOuter = -1;
+    this.vlanInner = -1;
+    this.ipVersion = 0;
+    this.ipProto = -1;
+    this.fragment = false;
+    this.sport = 0;
+    this.dport = 0;
+    this.tcpFlags = 0;
+    this.mss = -1;
+    this.wscale = -1;
+    this.sackPermitted = false;
+    this.tsVal = -1;
+    this.tsEcr = -1;
+    this.icmpType = -1;
+    this.icmpCode = -1;
+    this.payloadOff = 0;
+    this.payloadLen = 0;
+  }
+
+  /** Frame time in epoch seconds. */
+  get ts(): number {
+    return this.tsSec + this.tsNsec / 1e9;
+  }
+
+  srcAddr(): string {
+    return this.ipVersion === 4
+      ? formatIpv4(this.src4)
+      : this.ipVersion === 6
+        ? formatIpv6(this.buf, this.src6Off)
+        : '';
+  }
+
+  dstAddr(): string {
+    return this.ipVersion === 4
+      ? formatIpv4(this.dst4)
+      : this.ipVersion === 6
+        ? formatIpv6(this.buf, this.dst6Off)
+        : '';
+  }
+}
+
+export function formatIpv4(a: number): string {
+  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+}
+
+/** RFC 5952 text form (longest run of zero groups compressed, lower case). */
+export function formatIpv6(buf: Buffer, off: number): string {
+  const g: number[] = [];
+  for (let i = 0; i < 8; i++) g.push(buf.readUInt16BE(off + i * 2));
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (a: number[]): string => a.map((x) => x.toString(16)).join(':');
+  if (bestStart < 0) return hex(g);
+  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
+}
+
+/** One application PDU (TCP: reassembled to its framing; UDP: one datagram) handed to a decoder. */
+export interface Segment {
+  /** The frame that completed the PDU. */
+  pkt: PacketView;
+  /** The PDU is buf[off, off + len); valid only during decode(). */
+  buf: Buffer;
+  off: number;
+  len: number;
+  /** True when the PDU travels from client to server (towards the decoder's port). */
+  toServer: boolean;
+  flow: number;
+  /** Per-flow state owned by the decoder (undefined on the flow's first PDU); the pipeline stores it back. */
+  appState: unknown;
+}
+
+export type EventSink = (e: DecodedEvent) => void;
+
+/**
+ * An application-protocol decoder. Never throws: malformed input is counted per reason in `counters` and, where
+ * the header is still trustworthy, emitted as an event marked malformed.
+ */
+export interface Decoder {
+  readonly protocol: Protocol;
+  readonly transport: 'tcp' | 'udp';
+  /** Server ports that select this decoder. */
+  readonly ports: readonly number[];
+  readonly counters: Counters;
+  /**
+   * TCP framing: the length of the PDU that starts at buf[off] when `avail` bytes are there. Returns the length
+   * (may exceed avail: wait for more), 0 when more bytes are needed to tell, or -1 when the bytes are not a valid
+   * PDU start (broken framing: the pipeline drops the rest of the segment and counts it). UDP decoders are handed
+   * whole datagrams and never asked; they return `avail`.
+   */
+  pduLength(buf: Buffer, off: number, avail: number): number;
+  decode(seg: Segment, emit: EventSink): void;
+}

@@ -1,0 +1,38 @@
+// Runs frames through a real DecodePipeline on a packet clock, collecting events (for tests).
+import { PacketClock } from '../capture/packet-clock.js';
+import { LinkType, type RawPacket } from '../capture/types.js';
+import { DecodePipeline, type PipelineOptions } from '../decode/pipeline.js';
+import type { DecodedEvent } from '../decode/types.js';
+
+export interface HarnessFrame {
+  data: Buffer;
+  /** Seconds since the epoch (default: frame number). */
+  ts?: number;
+  linkType?: number;
+}
+
+export function decodeFrames(
+  frames: readonly (Buffer | HarnessFrame)[],
+  opts: Partial<Omit<PipelineOptions, 'clock' | 'onEvent'>> = {},
+): { events: DecodedEvent[]; pipeline: DecodePipeline } {
+  const events: DecodedEvent[] = [];
+  const clock = new PacketClock();
+  const pipeline = new DecodePipeline({ ...opts, clock, onEvent: (e) => events.push(e) });
+  frames.forEach((f, i) => {
+    const spec = Buffer.isBuffer(f) ? { data: f } : f;
+    const ts = spec.ts ?? i + 1;
+    const raw: RawPacket = {
+      frame: i + 1,
+      tsSec: Math.floor(ts),
+      tsNsec: Math.round((ts - Math.floor(ts)) * 1e9),
+      linkType: spec.linkType ?? LinkType.ETHERNET,
+      buf: spec.data,
+      off: 0,
+      capLen: spec.data.length,
+      origLen: spec.data.length,
+    };
+    clock.observe(raw.tsSec, raw.tsNsec);
+    pipeline.handle(raw);
+  });
+  return { events, pipeline };
+}
