@@ -18,7 +18,7 @@ import {
 } from './modbus.js';
 import * as mqtt from './mqtt.js';
 import { ephemeralPort, type Host, type Label } from './net.js';
-import { forward, mqttPassword } from './normal.js';
+import { forward, mqttPassword, type Subscriber } from './normal.js';
 import type { Rng } from './prng.js';
 import type { Plant } from './topology.js';
 
@@ -62,6 +62,8 @@ export interface AttackContext {
   src: Host;
   target: string | undefined;
   rate: number;
+  /** The historian's subscription when the plant's normal traffic runs (the broker delivers publishes into it). */
+  historian: Subscriber | undefined;
 }
 
 export interface AttackDef {
@@ -352,8 +354,6 @@ const ATTACKS: Record<AttackName, AttackDef> = {
       if (broker === undefined || sensors.length === 0) return;
       const l = label(ctx, 'T0856');
       const s = new MqttSession(ctx.engine, ctx.rng, ctx.src, broker, l);
-      // The broker's delivery to the historian is the spoofed data arriving: a separate session, labeled too.
-      const hist = new MqttSession(ctx.engine, ctx.rng, ctx.plant.historian, broker, l);
       const at = s.connect(
         ctx.startUs,
         {
@@ -364,18 +364,21 @@ const ATTACKS: Record<AttackName, AttackDef> = {
         },
         0,
       );
-      const hat = hist.connect(
-        ctx.startUs + 1000,
-        {
-          clientId: 'historian-bridge',
-          keepAlive: 60,
-          username: 'historian',
-          password: mqttPassword(ctx.plant),
-        },
-        0,
-      );
-      const sid = hist.nextId();
-      hist.exchange(hat, mqtt.subscribe(sid, `${ctx.plant.spec.name}/#`, 1), mqtt.suback(sid, 1));
+      // The broker delivers the spoofed readings into the historian's subscription (its own, when the plant's
+      // normal traffic is off); those deliveries are part of the attack.
+      let sub = ctx.historian;
+      if (sub === undefined) {
+        const hist = new MqttSession(ctx.engine, ctx.rng, ctx.plant.historian, broker, l);
+        const hat = hist.connect(
+          ctx.startUs + 1000,
+          { clientId: 'historian', keepAlive: 60, username: 'historian', password: mqttPassword(ctx.plant) },
+          0,
+        );
+        const sid = hist.nextId();
+        hist.exchange(hat, mqtt.subscribe(sid, `${ctx.plant.spec.name}/#`, 1), mqtt.suback(sid, 1));
+        sub = { session: hist };
+      }
+      const subscription = sub;
       loop(ctx, at + 100_000, (t) => {
         const target = ctx.rng.pick(sensors).spec;
         const payload = JSON.stringify({
@@ -385,7 +388,7 @@ const ATTACKS: Record<AttackName, AttackDef> = {
         });
         const id = s.nextId();
         const end = s.exchange(t, mqtt.publish(target.topic, payload, 1, id), mqtt.puback(id));
-        forward({ session: hist }, end + 300, target.topic, payload, 1, l);
+        forward(subscription, end + 300, target.topic, payload, 1, l);
         if (ctx.endUs - t < 5 * S) {
           s.disconnect(end + 1000);
           return undefined;

@@ -69,7 +69,7 @@ function startPolling(
   });
 }
 
-interface Subscriber {
+export interface Subscriber {
   session: MqttSession;
 }
 

@@ -4,7 +4,7 @@
 // feed the pipeline as fast as it can, or pace the stream at 1x speed (see live.ts).
 import { attackDef, type AttackSpec } from './attacks.js';
 import { Engine, type SimFrame } from './engine.js';
-import { startBackground } from './normal.js';
+import { startBackground, type Subscriber } from './normal.js';
 import { Rng } from './prng.js';
 import { buildPlant, topologySpec, type Plant } from './topology.js';
 
@@ -40,6 +40,7 @@ export class Simulator implements Iterable<SimFrame> {
   private readonly engine: Engine;
   private readonly rng: Rng;
   private frames = 0;
+  private historian: Subscriber | undefined;
 
   constructor(opts: SimulatorOptions) {
     this.startUs = Math.round(opts.startMs) * 1000;
@@ -92,6 +93,7 @@ export class Simulator implements Iterable<SimFrame> {
         src,
         target: spec.target,
         rate: spec.rate ?? 1,
+        historian: this.historian,
       }),
     );
     return w;

@@ -1,0 +1,91 @@
+// Writes a simulation as a classic pcap (µs timestamps, Ethernet) and, beside it, the per-frame labels:
+// one line per frame, `frame;label;technique;attack` (no header), where frame is the 1-based frame number, label is
+// 0 (normal) or 1 (attack) as in ../shared/pcaps/labels/*.csv, technique the ATT&CK for ICS id (e.g. T0846) and
+// attack the simulator's attack name (e.g. port-scan); both are empty for normal frames.
+import { once } from 'node:events';
+import { pcapHeader, pcapRecord } from '../capture/pcap-writer.js';
+import type { SimFrame, Simulator } from './simulator.js';
+
+export interface SimulationOutput {
+  pcap: NodeJS.WritableStream;
+  labels?: NodeJS.WritableStream | undefined;
+}
+
+export interface SimulationSummary {
+  frames: number;
+  bytes: number;
+  /** Frames per ATT&CK technique id. */
+  techniques: Record<string, number>;
+  /** Frames per attack name. */
+  attacks: Record<string, number>;
+  firstUs: number | undefined;
+  lastUs: number | undefined;
+}
+
+/** The label line of one frame (with its newline). */
+export function labelLine(frame: number, f: SimFrame): string {
+  return f.label === undefined ? `${frame};0;;\n` : `${frame};1;${f.label.technique};${f.label.attack}\n`;
+}
+
+/** One pcap record (header + frame) of a simulated frame. */
+export function pcapRecordOf(f: SimFrame): Buffer {
+  return pcapRecord(Math.floor(f.tUs / 1e6), f.tUs % 1e6, f.data);
+}
+
+const FLUSH_BYTES = 1 << 20;
+
+async function write(w: NodeJS.WritableStream, chunk: Buffer | string): Promise<void> {
+  if (!w.write(chunk)) await once(w as NodeJS.EventEmitter, 'drain');
+}
+
+/** Runs the simulation to its end into the outputs (with backpressure); the streams are left open. */
+export async function writeSimulation(sim: Simulator, out: SimulationOutput): Promise<SimulationSummary> {
+  const s: SimulationSummary = {
+    frames: 0,
+    bytes: 0,
+    techniques: {},
+    attacks: {},
+    firstUs: undefined,
+    lastUs: undefined,
+  };
+  let records: Buffer[] = [pcapHeader()];
+  let size = 24;
+  let labels = '';
+  for (let f = sim.next(); f !== undefined; f = sim.next()) {
+    s.frames++;
+    s.bytes += f.data.length;
+    s.firstUs ??= f.tUs;
+    s.lastUs = f.tUs;
+    if (f.label !== undefined) {
+      s.techniques[f.label.technique] = (s.techniques[f.label.technique] ?? 0) + 1;
+      s.attacks[f.label.attack] = (s.attacks[f.label.attack] ?? 0) + 1;
+    }
+    const rec = pcapRecordOf(f);
+    records.push(rec);
+    size += rec.length;
+    if (out.labels) labels += labelLine(s.frames, f);
+    if (size >= FLUSH_BYTES) {
+      await write(out.pcap, Buffer.concat(records, size));
+      if (out.labels) await write(out.labels, labels);
+      records = [];
+      size = 0;
+      labels = '';
+    }
+  }
+  if (size > 0) await write(out.pcap, Buffer.concat(records, size));
+  if (out.labels && labels !== '') await write(out.labels, labels);
+  return s;
+}
+
+/** Parses a label file written by writeSimulation (and the two-column shared ones): frame -> label. */
+export function parseLabels(
+  text: string,
+): { frame: number; label: number; technique: string; attack: string }[] {
+  const rows: { frame: number; label: number; technique: string; attack: string }[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const [frame = '', label = '', technique = '', attack = ''] = line.split(';');
+    rows.push({ frame: Number(frame), label: Number(label), technique, attack });
+  }
+  return rows;
+}
