@@ -32,7 +32,8 @@ export function pcapRecordOf(f: SimFrame): Buffer {
   return pcapRecord(Math.floor(f.tUs / 1e6), f.tUs % 1e6, f.data);
 }
 
-const FLUSH_BYTES = 1 << 20;
+/** Output is gathered in blocks of this size (records are written straight into them) before each write. */
+const BLOCK_BYTES = 1 << 20;
 
 async function write(w: NodeJS.WritableStream, chunk: Buffer | string): Promise<void> {
   if (!w.write(chunk)) await once(w as NodeJS.EventEmitter, 'drain');
@@ -48,8 +49,9 @@ export async function writeSimulation(sim: Simulator, out: SimulationOutput): Pr
     firstUs: undefined,
     lastUs: undefined,
   };
-  let records: Buffer[] = [pcapHeader()];
-  let size = 24;
+  // The stream keeps a written block until it is flushed, so every block is a fresh buffer.
+  let block = Buffer.allocUnsafe(BLOCK_BYTES);
+  let off = pcapHeader().copy(block, 0);
   let labels = '';
   for (let f = sim.next(); f !== undefined; f = sim.next()) {
     s.frames++;
@@ -60,19 +62,22 @@ export async function writeSimulation(sim: Simulator, out: SimulationOutput): Pr
       s.techniques[f.label.technique] = (s.techniques[f.label.technique] ?? 0) + 1;
       s.attacks[f.label.attack] = (s.attacks[f.label.attack] ?? 0) + 1;
     }
-    const rec = pcapRecordOf(f);
-    records.push(rec);
-    size += rec.length;
     if (out.labels) labels += labelLine(s.frames, f);
-    if (size >= FLUSH_BYTES) {
-      await write(out.pcap, Buffer.concat(records, size));
+    if (off + 16 + f.data.length > block.length) {
+      await write(out.pcap, block.subarray(0, off));
       if (out.labels) await write(out.labels, labels);
-      records = [];
-      size = 0;
+      block = Buffer.allocUnsafe(Math.max(BLOCK_BYTES, 16 + f.data.length));
+      off = 0;
       labels = '';
     }
+    block.writeUInt32LE(Math.floor(f.tUs / 1e6), off);
+    block.writeUInt32LE(f.tUs % 1e6, off + 4);
+    block.writeUInt32LE(f.data.length, off + 8);
+    block.writeUInt32LE(f.data.length, off + 12);
+    f.data.copy(block, off + 16);
+    off += 16 + f.data.length;
   }
-  if (size > 0) await write(out.pcap, Buffer.concat(records, size));
+  if (off > 0) await write(out.pcap, block.subarray(0, off));
   if (out.labels && labels !== '') await write(out.labels, labels);
   return s;
 }
