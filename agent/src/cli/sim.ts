@@ -83,14 +83,19 @@ export async function runSim(
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
-  const sim = new Simulator({
-    topology: o.topology,
-    seed: o.seed,
-    startMs: Date.parse(o.start),
-    durationS: o.minutes * 60,
-    attacks,
-    background: o.background,
-  });
+  let sim: Simulator;
+  try {
+    sim = new Simulator({
+      topology: o.topology,
+      seed: o.seed,
+      startMs: Date.parse(o.start),
+      durationS: o.minutes * 60,
+      attacks,
+      background: o.background,
+    });
+  } catch (e) {
+    throw new UsageError(`${e instanceof Error ? e.message : String(e)} (see vigil-agent sim --list)`);
+  }
   const pcap = await openOutput(o.out, stdout);
   const labels = o.labels === undefined ? undefined : await openOutput(o.labels, stdout);
   const summary = await writeSimulation(sim, { pcap, labels });

@@ -71,6 +71,8 @@ export interface AttackDef {
   techniques: readonly string[];
   description: string;
   defaultDurationS: number;
+  /** A service the attack needs in the topology (the MQTT attacks need a broker). */
+  needs?: 'broker';
   /** The source used when the spec names none: a host normally present on the plant network. */
   defaultSource: (p: Plant, rng: Rng) => Host;
   run: (ctx: AttackContext) => void;
@@ -301,6 +303,7 @@ const ATTACKS: Record<AttackName, AttackDef> = {
   'mqtt-bruteforce': {
     techniques: ['T0812'],
     description: 'MQTT CONNECTs trying default and guessed credentials, each refused (CONNACK 4/5)',
+    needs: 'broker',
     defaultDurationS: 60,
     defaultSource: (p) => p.engineering,
     run: (ctx) => {
@@ -346,6 +349,7 @@ const ATTACKS: Record<AttackName, AttackDef> = {
     techniques: ['T0856'],
     description:
       "a present sensor's host publishes false readings on other sensors' topics with valid credentials",
+    needs: 'broker',
     defaultDurationS: 120,
     defaultSource: (p, rng) => (p.sensors.length > 0 ? rng.pick(p.sensors).host : p.engineering),
     run: (ctx) => {

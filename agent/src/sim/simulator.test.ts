@@ -153,11 +153,15 @@ describe('normal traffic of each topology', () => {
         expect(pubs).toBeGreaterThanOrEqual(Math.floor((durationS - 3) / (s.periodMs / 1000)) - 1);
         expect(pubs).toBeLessThanOrEqual(Math.ceil(durationS / (s.periodMs / 1000)) + 1);
       }
-      // The historian receives what the sensors publish.
+      // The historian receives what the sensors publish; a plant without a broker has no MQTT at all.
       const delivered = pkts.filter(
         (p) => p.dst === spec.historian && p.sport === 1883 && (p.payload[0]! & 0xf0) === 0x30,
       );
-      expect(delivered.length).toBeGreaterThan(0);
+      if (spec.broker === undefined) {
+        expect(pkts.filter((p) => p.sport === 1883 || p.dport === 1883)).toEqual([]);
+      } else {
+        expect(delivered.length).toBeGreaterThan(0);
+      }
     },
   );
 
@@ -176,8 +180,13 @@ describe('normal traffic of each topology', () => {
       };
     });
 
-    const [water, substation, factory] = mix;
-    expect(new Set(mix.map((m) => m.hosts)).size).toBe(3);
+    const by = (n: string): (typeof mix)[number] => mix.find((m) => m.name === n)!;
+    const [water, substation, factory, pipeline] = ['water-a', 'substation-b', 'factory-c', 'pipeline-d'].map(
+      by,
+    );
+    expect(new Set([water, substation, factory].map((m) => m!.hosts)).size).toBe(3);
+    expect(pipeline!.mqttShare).toBe(0);
+    expect(by('water-b').perS).toBeLessThan(water!.perS);
     expect(factory!.mqttShare).toBeGreaterThan(water!.mqttShare);
     expect(water!.mqttShare).toBeGreaterThan(substation!.mqttShare);
     expect(substation!.modbusShare).toBeGreaterThan(0.95);
@@ -293,6 +302,18 @@ describe('attacks', () => {
 
     expect(resets.length).toBeGreaterThan(50);
     expect(resets.every((p) => p.label?.technique === 'T0846')).toBe(true);
+  });
+
+  it('refuses an MQTT attack on a topology without a broker', () => {
+    expect(
+      () =>
+        new Simulator({
+          topology: 'pipeline-d',
+          seed: 1,
+          startMs: START,
+          attacks: [{ attack: 'mqtt-bruteforce', atS: 1 }],
+        }),
+    ).toThrow(/needs an MQTT broker/);
   });
 
   it('an attack from an outsider address and at a chosen target and rate', () => {

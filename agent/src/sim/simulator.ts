@@ -71,10 +71,16 @@ export class Simulator implements Iterable<SimFrame> {
 
   /**
    * Schedules an attack `spec.atS` seconds after the simulation start (not before the current simulated time, so a
-   * live simulation can inject one at any moment). Returns its window.
+   * live simulation can inject one at any moment). Returns its window. Throws when the topology lacks what the
+   * attack needs (an MQTT attack where there is no broker).
    */
   inject(spec: AttackSpec): AttackWindow {
     const def = attackDef(spec.attack);
+    if (def.needs === 'broker' && this.plant.broker === undefined) {
+      throw new Error(
+        `attack ${spec.attack} needs an MQTT broker and topology ${this.plant.spec.name} has none`,
+      );
+    }
     // Each attack draws from its own stream, named by its position: adding one never changes the others.
     const rng = this.rng.fork(`attack:${this.attacks.length}:${spec.attack}`);
     const startUs = Math.max(this.startUs + Math.round(spec.atS * 1e6), this.engine.nowUs);

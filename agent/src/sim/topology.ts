@@ -226,10 +226,92 @@ const FACTORY_C: TopologySpec = {
   writeMeanS: 600,
 };
 
+const WATER_B: TopologySpec = {
+  name: 'water-b',
+  description: 'small water utility: 6 tank PLCs, Linux SCADA polling at 2 s, 4 MQTT sensors every 10 s',
+  domain: 'waterb.lan',
+  dns: '192.168.50.2',
+  broker: '192.168.50.40',
+  masters: [
+    {
+      name: 'scada',
+      ip: '192.168.50.10',
+      windows: false,
+      polls: [
+        { fc: 3, addr: 0, qty: 12, periodMs: 2000 },
+        { fc: 1, addr: 0, qty: 8, periodMs: 2000 },
+        { fc: 2, addr: 0, qty: 4, periodMs: 10_000 },
+      ],
+    },
+    { name: 'hmi', ip: '192.168.50.11', windows: true, polls: [{ fc: 4, addr: 0, qty: 4, periodMs: 5000 }] },
+  ],
+  hmiWeb: '192.168.50.11',
+  engineering: '192.168.50.20',
+  historian: '192.168.50.30',
+  plcs: range(6, (i) => ({
+    name: `plc-tank${i + 1}`,
+    ip: `192.168.51.${21 + i}`,
+    unitId: 255,
+    kind: 'tank' as const,
+    identity: i % 2 ? wago : schneider('BMX P34 2020'),
+  })),
+  sensors: ['ph', 'chlorine', 'turbidity', 'pressure'].map((n, i) => ({
+    name: `sensor-${n}`,
+    ip: `192.168.51.${101 + i}`,
+    topic: `water-b/sensors/${n}`,
+    periodMs: 10_000,
+    qos: 1 as const,
+    keepAliveS: 15,
+    value: [7.1, 1.2, 0.4, 3.1][i] ?? 1,
+    noise: [0.05, 0.08, 0.05, 0.1][i] ?? 0.1,
+    unit: ['pH', 'mg/l', 'NTU', 'bar'][i] ?? '',
+  })),
+  dnsMeanS: 35,
+  webMeanS: 240,
+  writeMeanS: 1200,
+};
+
+const PIPELINE_D: TopologySpec = {
+  name: 'pipeline-d',
+  description: 'pipeline stations: 3 tank and 2 motor-feeder PLCs polled at 3 s, no MQTT',
+  domain: 'pipeline-d.corp',
+  dns: '10.40.0.53',
+  broker: undefined,
+  masters: [
+    {
+      name: 'scada',
+      ip: '10.40.1.10',
+      windows: true,
+      polls: [
+        { fc: 3, addr: 0, qty: 8, periodMs: 3000 },
+        { fc: 4, addr: 0, qty: 4, periodMs: 3000 },
+        { fc: 1, addr: 0, qty: 4, periodMs: 6000 },
+      ],
+    },
+    { name: 'hmi', ip: '10.40.1.11', windows: true, polls: [{ fc: 3, addr: 0, qty: 4, periodMs: 10_000 }] },
+  ],
+  hmiWeb: '10.40.1.11',
+  engineering: '10.40.1.20',
+  historian: '10.40.1.30',
+  plcs: range(5, (i) => ({
+    name: `station-${i + 1}`,
+    ip: `10.40.${2 + i}.10`,
+    unitId: 1,
+    kind: i < 3 ? ('tank' as const) : ('feeder' as const),
+    identity: i < 3 ? schneider('BMX P34 2020') : abb,
+  })),
+  sensors: [],
+  dnsMeanS: 90,
+  webMeanS: 400,
+  writeMeanS: 2400,
+};
+
 export const TOPOLOGIES: Readonly<Record<string, TopologySpec>> = {
   'water-a': WATER_A,
   'substation-b': SUBSTATION_B,
   'factory-c': FACTORY_C,
+  'water-b': WATER_B,
+  'pipeline-d': PIPELINE_D,
 };
 
 export const TOPOLOGY_NAMES = Object.keys(TOPOLOGIES);

@@ -10,10 +10,10 @@ import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasCommand, needComponent } from '@vigil/shared/testing';
-import { ATTACK_NAMES } from './attacks.js';
+import { ATTACK_NAMES, attackDef } from './attacks.js';
 import { writeSimulation, type SimulationSummary } from './output.js';
 import { Simulator } from './simulator.js';
-import { TOPOLOGY_NAMES } from './topology.js';
+import { TOPOLOGIES, TOPOLOGY_NAMES } from './topology.js';
 
 const run = promisify(execFile);
 const haveTshark = needComponent(
@@ -40,7 +40,9 @@ afterAll(async () => {
 
 /** Every attack, one after another (20 s each, the chain 60 s), on top of the plant's normal traffic. */
 async function capture(topology: string): Promise<{ file: string; summary: SimulationSummary }> {
-  const attacks = ATTACK_NAMES.map((attack, i) => ({
+  const hasBroker = TOPOLOGIES[topology]!.broker !== undefined;
+  const runnable = ATTACK_NAMES.filter((a) => hasBroker || attackDef(a).needs !== 'broker');
+  const attacks = runnable.map((attack, i) => ({
     attack,
     atS: 5 + i * 12,
     durationS: attack === 'multi-stage' ? 60 : 20,
@@ -102,7 +104,8 @@ describe.skipIf(!haveTshark)('simulated captures read by tshark', () => {
         .map((l) => l.replace(/^\s+\d+\s+/, '').trim());
       expect(summaries.length).toBeGreaterThan(0);
       expect(summaries.every((l) => l.endsWith('Connection reset (RST)'))).toBe(true);
-      for (const proto of ['modbus', 'mqtt', 'dns', 'http']) {
+      const mqtt = TOPOLOGIES[topology]!.broker === undefined ? [] : ['mqtt'];
+      for (const proto of ['modbus', 'dns', 'http', ...mqtt]) {
         expect(
           lines.some((l) => l.split('\t')[0]!.split(':').includes(proto)),
           proto,
