@@ -56,6 +56,18 @@ describe('vigil-agent sim', () => {
     expect(line.frames).toBe(summary!.frames);
   });
 
+  it('plays the capture live at the given speed: the same frames, spread over the simulated time', async () => {
+    const base = { topology: 'pipeline-d', seed: '3', minutes: '0.1', attack: ['port-scan@1s'] };
+    await runSim({ ...base, out: join(dir, 'fast.pcap') }, new PassThrough(), new PassThrough());
+
+    const t0 = performance.now();
+    await runSim({ ...base, speed: '30', out: join(dir, 'live.pcap') }, new PassThrough(), new PassThrough());
+    const elapsed = performance.now() - t0;
+
+    expect(await readFile(join(dir, 'live.pcap'))).toEqual(await readFile(join(dir, 'fast.pcap')));
+    expect(elapsed).toBeGreaterThan(150);
+  });
+
   it('lists the topologies and attacks with their techniques', async () => {
     const out = new PassThrough();
     const chunks: Buffer[] = [];
@@ -76,6 +88,8 @@ describe('vigil-agent sim', () => {
     [{ topology: 'water-a', start: 'yesterday', out: 'x.pcap' }, /--start must be an ISO date/],
     [{ topology: 'water-a' }, /--out FILE.pcap is required/],
     [{ topology: 'water-a', out: 'x.pcap', attack: ['nmap@1s'] }, /unknown attack nmap/],
+    [{ topology: 'pipeline-d', out: 'x.pcap', attack: ['mqtt-bruteforce@1s'] }, /needs an MQTT broker/],
+    [{ topology: 'water-a', out: 'x.pcap', speed: '0' }, /--speed must be positive/],
     [
       { topology: 'water-a', out: '/nonexistent-dir/x.pcap' },
       /cannot write \/nonexistent-dir\/x.pcap: ENOENT/,

@@ -1,5 +1,6 @@
 // `vigil-agent sim`: writes a simulated plant's traffic as a pcap, with per-frame labels.
 //   vigil-agent sim --topology water-a --seed 7 --minutes 10 [--attack port-scan@120s ...] --out F.pcap [--labels F.csv]
+// With --speed 1 the capture is written live (e.g. `--out - | vigil-agent decode -`).
 // `vigil-agent sim --list` prints the topologies and attacks. A summary (frames per technique) goes to stderr.
 import { open } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
@@ -7,7 +8,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { UsageError } from '@vigil/shared';
 import { ATTACK_NAMES, attackDef, type AttackSpec } from '../sim/attacks.js';
-import { writeSimulation, type SimulationSummary } from '../sim/output.js';
+import { streamSimulation, writeSimulation, type SimulationSummary } from '../sim/output.js';
 import { Simulator } from '../sim/simulator.js';
 import { parseAttackSpec } from '../sim/spec.js';
 import { TOPOLOGIES, TOPOLOGY_NAMES } from '../sim/topology.js';
@@ -34,6 +35,10 @@ const optionsSchema = z.object({
   out: z.string({ error: '--out FILE.pcap is required (or - for standard output)' }).min(1),
   labels: z.string().min(1).optional(),
   background: z.boolean(),
+  speed: z.coerce
+    .number({ error: '--speed must be a number' })
+    .positive('--speed must be positive (1 = real time)')
+    .optional(),
 });
 
 export interface SimCommandOptions {
@@ -46,6 +51,7 @@ export interface SimCommandOptions {
   labels?: string;
   background?: boolean;
   list?: boolean;
+  speed?: string;
 }
 
 export function listing(): string {
@@ -98,7 +104,10 @@ export async function runSim(
   }
   const pcap = await openOutput(o.out, stdout);
   const labels = o.labels === undefined ? undefined : await openOutput(o.labels, stdout);
-  const summary = await writeSimulation(sim, { pcap, labels });
+  const summary =
+    o.speed === undefined
+      ? await writeSimulation(sim, { pcap, labels })
+      : await streamSimulation(sim, { pcap, labels }, { speed: o.speed });
   for (const [s, path] of [
     [pcap, o.out],
     [labels, o.labels],
@@ -155,6 +164,10 @@ export function registerSim(program: Command): void {
     )
     .option('--out <file>', 'pcap to write (- for standard output)')
     .option('--labels <file>', 'per-frame labels to write: frame;label;technique;attack')
+    .option(
+      '--speed <x>',
+      'play the capture live at x times real time (1 = real time); default: as fast as possible',
+    )
     .option('--no-background', "only the attacks, without the plant's normal traffic")
     .option('--list', 'list the topologies and attacks', false)
     .action(async (opts: SimCommandOptions) => {

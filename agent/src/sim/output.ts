@@ -4,6 +4,7 @@
 // attack the simulator's attack name (e.g. port-scan); both are empty for normal frames.
 import { once } from 'node:events';
 import { pcapHeader, pcapRecord } from '../capture/pcap-writer.js';
+import { paced, type PaceOptions } from './live.js';
 import type { SimFrame, Simulator } from './simulator.js';
 
 export interface SimulationOutput {
@@ -79,6 +80,39 @@ export async function writeSimulation(sim: Simulator, out: SimulationOutput): Pr
   }
   if (off > 0) await write(out.pcap, block.subarray(0, off));
   if (out.labels && labels !== '') await write(out.labels, labels);
+  return s;
+}
+
+/**
+ * Writes the simulation as it is played at `pace.speed` (1 = real time): each frame's record and label are written
+ * when the frame is due, so a reader of the output sees a live capture. Stops early when `pace.signal` aborts.
+ */
+export async function streamSimulation(
+  sim: Simulator,
+  out: SimulationOutput,
+  pace: PaceOptions,
+): Promise<SimulationSummary> {
+  const s: SimulationSummary = {
+    frames: 0,
+    bytes: 0,
+    techniques: {},
+    attacks: {},
+    firstUs: undefined,
+    lastUs: undefined,
+  };
+  await write(out.pcap, pcapHeader());
+  for await (const f of paced(sim, pace)) {
+    s.frames++;
+    s.bytes += f.data.length;
+    s.firstUs ??= f.tUs;
+    s.lastUs = f.tUs;
+    if (f.label !== undefined) {
+      s.techniques[f.label.technique] = (s.techniques[f.label.technique] ?? 0) + 1;
+      s.attacks[f.label.attack] = (s.attacks[f.label.attack] ?? 0) + 1;
+    }
+    await write(out.pcap, pcapRecordOf(f));
+    if (out.labels) await write(out.labels, labelLine(s.frames, f));
+  }
   return s;
 }
 
