@@ -260,6 +260,12 @@ describe('attacks', () => {
         labeled.every((p) => [p.src, p.dst].includes(w.source) || [p.src, p.dst].includes(historian)),
       ).toBe(true);
       expect(normalHosts('water-a').has(w.source)).toBe(true);
+      // Complete: no unlabeled frame on a connection (or UDP port pair) the attack used, except the historian's
+      // subscription, which carries normal deliveries and the spoofed ones.
+      const key = (p: Parsed): string => [`${p.src}:${p.sport}`, `${p.dst}:${p.dport}`].sort().join('-');
+      const attackFlows = new Set(labeled.filter((p) => ![p.src, p.dst].includes(historian)).map(key));
+      const unlabeledOnThem = frames.filter((f) => f.label === undefined && attackFlows.has(key(parse(f))));
+      expect(unlabeledOnThem).toEqual([]);
       // Well formed: our decoders find nothing malformed (unknown function codes are data, sent only by the attacks
       // that sweep or use them).
       const { stats } = decode(frames);
