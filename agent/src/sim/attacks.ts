@@ -18,7 +18,7 @@ import {
 } from './modbus.js';
 import * as mqtt from './mqtt.js';
 import { ephemeralPort, type Host, type Label } from './net.js';
-import { forward, mqttPassword, type Subscriber } from './normal.js';
+import { forward, mqttPassword, type Background } from './normal.js';
 import type { Rng } from './prng.js';
 import type { Plant } from './topology.js';
 
@@ -62,8 +62,8 @@ export interface AttackContext {
   src: Host;
   target: string | undefined;
   rate: number;
-  /** The historian's subscription when the plant's normal traffic runs (the broker delivers publishes into it). */
-  historian: Subscriber | undefined;
+  /** The normal traffic's sessions, when it runs. */
+  background: Background | undefined;
 }
 
 export interface AttackDef {
@@ -171,7 +171,11 @@ function recon(ctx: AttackContext, t0: number, plc: Plc, gapUs: number, tech: st
   return c.close(at + gapUs / 2);
 }
 
-/** Unauthorized coil writes: auto mode off and the actuator toggled, each read back. */
+/**
+ * Unauthorized coil writes: auto mode off and the actuator toggled, each read back. From a master (HMI/SCADA) whose
+ * polling connection to the PLC is up, the writes ride on that connection, between its normal polls, as a
+ * compromised HMI would send them; otherwise they use a connection of their own.
+ */
 function coilWrites(
   ctx: AttackContext,
   t0: number,
@@ -181,20 +185,22 @@ function coilWrites(
   tech: string,
 ): void {
   const l = label(ctx, tech);
-  const c = new ModbusClient(ctx.engine, ctx.rng, ctx.src, plc, l);
+  const shared = ctx.background?.polling.get(`${ctx.src.ip}>${plc.host.ip}`);
+  const own = shared === undefined || !shared.conn.open;
+  const c = own ? new ModbusClient(ctx.engine, ctx.rng, ctx.src, plc, l) : shared;
   let on = false;
   let first = true;
-  loop(ctx, c.connect(t0), (t) => {
+  loop(ctx, own ? c.connect(t0, l) : t0, (t) => {
     if (t >= until) {
-      c.close(t);
+      if (own) c.close(t, l);
       return undefined;
     }
     let at = t;
-    if (first) at = c.request(at, writeCoil(1, false));
+    if (first) at = c.request(at, writeCoil(1, false), l);
     first = false;
-    at = c.request(at + ctx.rng.between(50_000, 500_000), writeCoil(0, on));
+    at = c.request(at + ctx.rng.between(50_000, 500_000), writeCoil(0, on), l);
     on = !on;
-    c.request(at + ctx.rng.between(50_000, 300_000), readRequest(1, 0, 4));
+    c.request(at + ctx.rng.between(50_000, 300_000), readRequest(1, 0, 4), l);
     return ctx.rng.exp(gapUs);
   });
 }
@@ -259,7 +265,8 @@ const ATTACKS: Record<AttackName, AttackDef> = {
   },
   'modbus-coil-write': {
     techniques: ['T0855'],
-    description: 'unauthorized coil writes (fc 5): auto mode off, the pump/breaker/motor coil toggled',
+    description:
+      'unauthorized coil writes (fc 5): auto mode off, the pump/breaker/motor coil toggled; from an HMI, on its polling connection',
     defaultDurationS: 60,
     defaultSource: (p, rng) => rng.pick(p.masters).host,
     run: (ctx) => coilWrites(ctx, ctx.startUs, targetPlc(ctx), ctx.endUs, (6 * S) / ctx.rate, 'T0855'),
@@ -370,7 +377,7 @@ const ATTACKS: Record<AttackName, AttackDef> = {
       );
       // The broker delivers the spoofed readings into the historian's subscription (its own, when the plant's
       // normal traffic is off); those deliveries are part of the attack.
-      let sub = ctx.historian;
+      let sub = ctx.background?.historian;
       if (sub === undefined) {
         const hist = new MqttSession(ctx.engine, ctx.rng, ctx.plant.historian, broker, l);
         const hat = hist.connect(

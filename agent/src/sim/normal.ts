@@ -35,14 +35,29 @@ export function mqttPassword(plant: Plant): string {
   return `${plant.spec.name}-Mq!7x`;
 }
 
-export function startBackground(ctx: ActorContext): void {
-  for (const m of ctx.plant.masters)
-    for (const plc of ctx.plant.plcs) startPolling(ctx, m.host, m.spec.polls, plc);
+/** Sessions of the normal traffic that attacks may ride on. */
+export interface Background {
+  /** The historian's MQTT subscription (the broker delivers spoofed publishes into it). */
+  historian: Subscriber | undefined;
+  /** Each master's polling connection to each PLC, by `masterIp>plcIp` (a compromised HMI writes on it). */
+  polling: Map<string, ModbusClient>;
+}
+
+/** Starts the plant's normal traffic. */
+export function startBackground(ctx: ActorContext): Background {
+  const polling = new Map<string, ModbusClient>();
+  for (const m of ctx.plant.masters) {
+    for (const plc of ctx.plant.plcs) {
+      polling.set(`${m.host.ip}>${plc.host.ip}`, startPolling(ctx, m.host, m.spec.polls, plc));
+    }
+  }
+  let historian: Subscriber | undefined;
   if (ctx.plant.broker !== undefined) {
-    const subscriber = startHistorian(ctx, ctx.plant.broker);
-    for (const s of ctx.plant.sensors) startSensor(ctx, s.spec, s.host, ctx.plant.broker, subscriber);
+    historian = startHistorian(ctx, ctx.plant.broker);
+    for (const s of ctx.plant.sensors) startSensor(ctx, s.spec, s.host, ctx.plant.broker, historian);
   }
   startEngineering(ctx);
+  return { historian, polling };
 }
 
 function startPolling(
@@ -50,7 +65,7 @@ function startPolling(
   master: Host,
   polls: readonly { fc: 1 | 2 | 3 | 4; addr: number; qty: number; periodMs: number }[],
   plc: Plc,
-): void {
+): ModbusClient {
   const rng = ctx.rng.fork(`poll:${master.ip}:${plc.host.ip}`);
   const client = new ModbusClient(ctx.engine, rng, master, plc, undefined);
   const t0 = ctx.startUs + rng.int(S);
@@ -67,6 +82,7 @@ function startPolling(
       ctx.engine.at(t + 1000 + rng.int(period), tick);
     }
   });
+  return client;
 }
 
 export interface Subscriber {

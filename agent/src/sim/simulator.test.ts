@@ -260,10 +260,11 @@ describe('attacks', () => {
         labeled.every((p) => [p.src, p.dst].includes(w.source) || [p.src, p.dst].includes(historian)),
       ).toBe(true);
       expect(normalHosts('water-a').has(w.source)).toBe(true);
-      // Complete: no unlabeled frame on a connection (or UDP port pair) the attack used, except the historian's
-      // subscription, which carries normal deliveries and the spoofed ones.
+      // Complete: no unlabeled frame on a connection the attack opened (its SYN is labeled) or on a UDP port pair
+      // it used. (Connections of the normal traffic that an attack rides on carry both.)
       const key = (p: Parsed): string => [`${p.src}:${p.sport}`, `${p.dst}:${p.dport}`].sort().join('-');
-      const attackFlows = new Set(labeled.filter((p) => ![p.src, p.dst].includes(historian)).map(key));
+      const opened = labeled.filter((p) => p.proto === 17 || (p.flags & 0x12) === 0x02);
+      const attackFlows = new Set(opened.map(key));
       const unlabeledOnThem = frames.filter((f) => f.label === undefined && attackFlows.has(key(parse(f))));
       expect(unlabeledOnThem).toEqual([]);
       // Well formed: our decoders find nothing malformed (unknown function codes are data, sent only by the attacks
@@ -308,6 +309,44 @@ describe('attacks', () => {
 
     expect(resets.length).toBeGreaterThan(50);
     expect(resets.every((p) => p.label?.technique === 'T0846')).toBe(true);
+  });
+
+  it('coil writes from an HMI ride on its polling connection, between the normal polls', () => {
+    const { sim, frames } = run({
+      topology: 'water-a',
+      durationS: 60,
+      attacks: [{ attack: 'modbus-coil-write', atS: 10, src: '10.10.1.11', target: '10.10.2.12' }],
+    });
+    const pkts = frames.map(parse);
+    const writes = pkts.filter((p) => p.label !== undefined && p.dport === 502 && p.payload[7] === 5);
+    const conn = (p: Parsed): string => `${p.src}:${p.sport}>${p.dst}:${p.dport}`;
+
+    expect(sim.attacks[0]!.source).toBe('10.10.1.11');
+    expect(writes.length).toBeGreaterThan(3);
+    expect(new Set(writes.map(conn)).size).toBe(1);
+    // No handshake of its own: the same connection carries unlabeled polls before and after.
+    expect(pkts.some((p) => p.label !== undefined && (p.flags & 0x02) !== 0)).toBe(false);
+    const polls = pkts.filter(
+      (p) => p.label === undefined && conn(p) === conn(writes[0]!) && p.payload.length > 0,
+    );
+    expect(polls.some((p) => p.tUs < writes[0]!.tUs)).toBe(true);
+    expect(polls.some((p) => p.tUs > writes[0]!.tUs && p.tUs < writes.at(-1)!.tUs)).toBe(true);
+  });
+
+  it("spoofed MQTT readings reach the historian on its own subscription, among the sensors' real ones", () => {
+    const historian = TOPOLOGIES['water-a']!.historian;
+    const pkts = run({
+      topology: 'water-a',
+      durationS: 90,
+      attacks: [{ attack: 'mqtt-spoof-publish', atS: 10 }],
+    })
+      .frames.map(parse)
+      .filter((p) => p.dst === historian && p.sport === 1883 && (p.payload[0]! & 0xf0) === 0x30);
+    const spoofed = pkts.filter((p) => p.label?.technique === 'T0856');
+    const real = pkts.filter((p) => p.label === undefined);
+
+    expect(spoofed.length).toBeGreaterThan(5);
+    expect(new Set([...spoofed, ...real].map((p) => p.dport)).size).toBe(1);
   });
 
   it('refuses an MQTT attack on a topology without a broker', () => {

@@ -4,7 +4,7 @@
 // feed the pipeline as fast as it can, or pace the stream at 1x speed (see live.ts).
 import { attackDef, type AttackSpec } from './attacks.js';
 import { Engine, type SimFrame } from './engine.js';
-import { startBackground, type Subscriber } from './normal.js';
+import { startBackground, type Background } from './normal.js';
 import { Rng } from './prng.js';
 import { buildPlant, topologySpec, type Plant } from './topology.js';
 
@@ -40,7 +40,7 @@ export class Simulator implements Iterable<SimFrame> {
   private readonly engine: Engine;
   private readonly rng: Rng;
   private frames = 0;
-  private historian: Subscriber | undefined;
+  private background: Background | undefined;
 
   constructor(opts: SimulatorOptions) {
     this.startUs = Math.round(opts.startMs) * 1000;
@@ -49,7 +49,7 @@ export class Simulator implements Iterable<SimFrame> {
     this.rng = new Rng(opts.seed, `vigil-sim:${opts.topology}`);
     this.plant = buildPlant(topologySpec(opts.topology), this.rng.fork('plant'), this.startUs);
     if (opts.background !== false) {
-      startBackground({
+      this.background = startBackground({
         engine: this.engine,
         plant: this.plant,
         rng: this.rng.fork('background'),
@@ -99,7 +99,7 @@ export class Simulator implements Iterable<SimFrame> {
         src,
         target: spec.target,
         rate: spec.rate ?? 1,
-        historian: this.historian,
+        background: this.background,
       }),
     );
     return w;
