@@ -7,6 +7,9 @@ set -euo pipefail
 # command-that-must-exist -> Debian package that provides it
 declare -A NEED=(
   [tshark]=tshark
+  [dumpcap]=wireshark-common
+  [editcap]=wireshark-common
+  [tcpdump]=tcpdump
   [/usr/lib/postgresql/15/bin/postgres]=postgresql
 )
 

@@ -14,29 +14,39 @@ import type { DecodedEvent, PacketView } from '../decode/types.js';
 export interface DecodeCommandOptions {
   format: 'jsonl';
   stats: boolean;
+  /** Replay at the recorded speed times this (absent: as fast as possible). */
+  speed?: number | undefined;
 }
 
-/** The JSON of one event inside its protocol's list: the frame-level fields are on the line, not repeated. */
-export function eventJson(e: DecodedEvent): Record<string, unknown> {
-  const { protocol: _p, frame: _f, ts: _t, flow: _fl, ...rest } = e;
-  return rest;
-}
+/** Fields every event carries that the line states once for the frame. */
+const FRAME_FIELDS = new Set(['protocol', 'frame', 'ts', 'flow']);
 
-/** Builds the JSONL line of one frame from its events. */
-export function frameLine(pkt: PacketView, events: readonly DecodedEvent[]): string {
-  const line: Record<string, unknown> = {
-    frame: pkt.frame,
-    ts: pkt.ts,
-    src: pkt.srcAddr(),
-    dst: pkt.dstAddr(),
-    sport: pkt.sport,
-    dport: pkt.dport,
-  };
-  for (const e of events) {
-    const list = (line[e.protocol] ??= []) as unknown[];
-    list.push(eventJson(e));
+/** The JSON text of one event inside its protocol's list: its own fields, undefined ones left out. */
+export function eventJson(e: DecodedEvent): string {
+  let s = '';
+  const rec = e as unknown as Record<string, unknown>;
+  for (const k in rec) {
+    const v = rec[k];
+    if (v === undefined || FRAME_FIELDS.has(k)) continue;
+    const text = typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
+    s += `${s === '' ? '{' : ','}"${k}":${text}`;
   }
-  return JSON.stringify(line) + '\n';
+  return s === '' ? '{}' : s + '}';
+}
+
+/** Builds the JSONL line of one frame from its events, grouped per protocol in order of appearance. */
+export function frameLine(pkt: PacketView, events: readonly DecodedEvent[]): string {
+  let s = `{"frame":${pkt.frame},"ts":${pkt.ts},"src":${JSON.stringify(pkt.srcAddr())},"dst":${JSON.stringify(pkt.dstAddr())},"sport":${pkt.sport},"dport":${pkt.dport}`;
+  const done = new Set<string>();
+  for (const first of events) {
+    if (done.has(first.protocol)) continue;
+    done.add(first.protocol);
+    s += `,"${first.protocol}":[`;
+    let n = 0;
+    for (const e of events) if (e.protocol === first.protocol) s += (n++ === 0 ? '' : ',') + eventJson(e);
+    s += ']';
+  }
+  return s + '}\n';
 }
 
 export async function runDecode(
@@ -73,6 +83,7 @@ export async function runDecode(
         await drained(out);
       },
       onError: (e) => err.write(`vigil-agent: ${e.file}: ${e.message}\n`),
+      ...(opts.speed !== undefined ? { speed: opts.speed } : {}),
     });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
@@ -100,7 +111,18 @@ export function registerDecode(program: Command): void {
     .argument('<file>', 'capture file (pcap or pcapng), or - for standard input')
     .addOption(new Option('--format <format>', 'output format').choices(['jsonl']).default('jsonl'))
     .option('--stats', 'print capture and decoder counters (malformed input, drops) as JSON to stderr', false)
-    .action(async (file: string, opts: DecodeCommandOptions) => {
-      await runDecode(file, opts, process.stdout, process.stderr);
+    .option(
+      '--speed <multiplier>',
+      'replay at the recorded speed (1) or a multiple of it (default: as fast as possible)',
+    )
+    .action(async (file: string, raw: { format: 'jsonl'; stats: boolean; speed?: string }) => {
+      let speed: number | undefined;
+      if (raw.speed !== undefined) {
+        speed = Number(raw.speed);
+        if (!Number.isFinite(speed) || speed <= 0) {
+          throw new UsageError(`--speed must be a positive number (1 = recorded speed), got ${raw.speed}`);
+        }
+      }
+      await runDecode(file, { format: raw.format, stats: raw.stats, speed }, process.stdout, process.stderr);
     });
 }
