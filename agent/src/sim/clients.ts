@@ -2,8 +2,7 @@
 // through the broker (with forwarding to the historian's subscription), DNS lookups and HTTP exchanges. Each takes
 // care that exchanges on one TCP connection never overlap in time (a connection is a strict request/response line).
 import type { Engine } from './engine.js';
-import { adu, exception, type Plc } from './modbus.js';
-import { MODBUS_PORT } from './modbus.js';
+import { adu, exception, MODBUS_PORT, type Plc } from './modbus.js';
 import * as mqtt from './mqtt.js';
 import { ephemeralPort, LAN_US, TcpConn, udpFrame, type Host, type Label } from './net.js';
 import type { Rng } from './prng.js';

@@ -76,8 +76,6 @@ export class Engine implements FrameSink {
   private readonly frames = new Heap<PendingFrame>();
   private seq = 0;
   private current: number;
-  /** Frames emitted so far (released or pending). */
-  emitted = 0;
 
   /** `endUs`: nothing at or after it runs or is released (undefined: run forever). */
   constructor(
@@ -102,7 +100,6 @@ export class Engine implements FrameSink {
   emit(tUs: number, data: Buffer, label: Label | undefined): void {
     const t = Math.max(Math.round(tUs), this.current);
     if (this.endUs !== undefined && t >= this.endUs) return;
-    this.emitted++;
     this.frames.push({ t, seq: this.seq++, tUs: t, data, label });
   }
 

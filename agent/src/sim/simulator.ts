@@ -39,7 +39,6 @@ export class Simulator implements Iterable<SimFrame> {
   readonly attacks: AttackWindow[] = [];
   private readonly engine: Engine;
   private readonly rng: Rng;
-  private frames = 0;
   private background: Background | undefined;
 
   constructor(opts: SimulatorOptions) {
@@ -57,11 +56,6 @@ export class Simulator implements Iterable<SimFrame> {
       });
     }
     for (const a of opts.attacks ?? []) this.inject(a);
-  }
-
-  /** Frames generated so far. */
-  get frameCount(): number {
-    return this.frames;
   }
 
   /** Simulated time of the generator (µs since the epoch). */
@@ -106,9 +100,7 @@ export class Simulator implements Iterable<SimFrame> {
   }
 
   next(): SimFrame | undefined {
-    const f = this.engine.next();
-    if (f !== undefined) this.frames++;
-    return f;
+    return this.engine.next();
   }
 
   *[Symbol.iterator](): Iterator<SimFrame> {
