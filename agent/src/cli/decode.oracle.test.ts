@@ -35,7 +35,7 @@ async function tsharkFields(file: string): Promise<FrameFields> {
       '-r',
       file,
       '-Y',
-      'mbtcp',
+      'mbtcp or mqtt or dns or http',
       '-T',
       'fields',
       '-E',
@@ -44,16 +44,19 @@ async function tsharkFields(file: string): Promise<FrameFields> {
       'aggregator=,',
       '-e',
       'frame.number',
-    ].concat([
-      '-e',
-      'mbtcp.trans_id',
-      '-e',
-      'mbtcp.unit_id',
-      '-e',
-      'modbus.func_code',
-      '-e',
-      'modbus.exception_code',
-    ]),
+    ].concat(
+      [
+        '-e',
+        'mbtcp.trans_id',
+        '-e',
+        'mbtcp.unit_id',
+        '-e',
+        'modbus.func_code',
+        '-e',
+        'modbus.exception_code',
+      ],
+      APP_FIELDS.flatMap((f) => ['-e', f]),
+    ),
     { maxBuffer: 256 * 1024 * 1024 },
   );
   const out: FrameFields = new Map();
@@ -63,6 +66,40 @@ async function tsharkFields(file: string): Promise<FrameFields> {
     out.set(Number(frame), rest.join(';'));
   }
   return out;
+}
+
+/** tshark fields of the other application protocols, compared after the Modbus ones (see appColumns). */
+const APP_FIELDS = [
+  'mqtt.msgtype',
+  'mqtt.topic',
+  'dns.qry.name',
+  'dns.qry.type',
+  'http.request.method',
+  'http.request.uri',
+  'http.response.code',
+];
+
+interface AppJson {
+  mqtt?: { msgtype: number; topic?: string; topics?: string[] }[];
+  dns?: { questions: { name: string; type: number }[] }[];
+  http?: { method?: string; uri?: string; status?: number }[];
+}
+
+/** Our columns for APP_FIELDS: lists comma-joined in PDU order, as tshark aggregates them. */
+function appColumns(o: AppJson): string[] {
+  const mqtt = o.mqtt ?? [];
+  const q = (o.dns ?? []).flatMap((d) => d.questions);
+  const http = o.http ?? [];
+  const list = <T>(xs: (T | undefined)[]): string => xs.filter((x) => x !== undefined).join(',');
+  return [
+    list(mqtt.map((m) => m.msgtype)),
+    list(mqtt.flatMap((m) => (m.topic !== undefined ? [m.topic] : (m.topics ?? [])))),
+    list(q.map((x) => x.name)),
+    list(q.map((x) => x.type)),
+    list(http.map((h) => h.method)),
+    list(http.map((h) => h.uri)),
+    list(http.map((h) => h.status)),
+  ];
 }
 
 interface ModbusJson {
@@ -80,7 +117,7 @@ async function ourFields(file: string): Promise<FrameFields> {
   const fields: FrameFields = new Map();
   for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) {
     if (line === '') continue;
-    const o = JSON.parse(line) as { frame: number; modbus?: ModbusJson[] };
+    const o = JSON.parse(line) as { frame: number; modbus?: ModbusJson[] } & AppJson;
     const m = o.modbus ?? [];
     fields.set(
       o.frame,
@@ -89,6 +126,7 @@ async function ourFields(file: string): Promise<FrameFields> {
         m.map((x) => x.unit_id).join(','),
         m.map((x) => x.func_code).join(','),
         m.flatMap((x) => (x.exception_code === undefined ? [] : [x.exception_code])).join(','),
+        ...appColumns(o),
       ].join(';'),
     );
   }

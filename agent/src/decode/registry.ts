@@ -1,7 +1,17 @@
 // The one list of application decoders. A new protocol is one file in this folder plus one line here.
+import { DnsTcpDecoder, DnsUdpDecoder } from './dns.js';
+import { HttpDecoder } from './http.js';
 import { ModbusDecoder } from './modbus.js';
-import type { Decoder } from './types.js';
+import { MqttDecoder } from './mqtt.js';
+import { Counters, type Decoder } from './types.js';
 
 export function createDecoders(): Decoder[] {
-  return [new ModbusDecoder()];
+  const dns = new Counters();
+  return [
+    new ModbusDecoder(),
+    new MqttDecoder(),
+    new DnsUdpDecoder(dns),
+    new DnsTcpDecoder(dns),
+    new HttpDecoder(),
+  ];
 }
