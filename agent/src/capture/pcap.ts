@@ -17,8 +17,8 @@ const OPT_IF_TSRESOL = 9;
 
 /** Largest frame accepted (Wireshark's limit for Ethernet-class links is 256 KiB). */
 export const DEFAULT_MAX_CAPLEN = 262_144;
-/** Largest pcapng block accepted: a frame at the limit plus block overhead and generous options. */
-const MAX_BLOCK = DEFAULT_MAX_CAPLEN + 65_536;
+/** Room for block headers and options around a frame of the largest captured length. */
+const MAX_BLOCK_OVERHEAD = 65_536;
 /** The first errors are kept verbatim; after that only counted. */
 const MAX_KEPT_ERRORS = 100;
 
@@ -51,6 +51,14 @@ interface Iface {
 }
 
 type State = 'magic' | 'pcap-header' | 'pcap' | 'pcapng' | 'stopped';
+
+function le32(b: Buffer, o: number): number {
+  return ((b[o] ?? 0) | ((b[o + 1] ?? 0) << 8) | ((b[o + 2] ?? 0) << 16) | ((b[o + 3] ?? 0) << 24)) >>> 0;
+}
+
+function be32(b: Buffer, o: number): number {
+  return (((b[o] ?? 0) << 24) | ((b[o + 1] ?? 0) << 16) | ((b[o + 2] ?? 0) << 8) | (b[o + 3] ?? 0)) >>> 0;
+}
 
 export class CaptureParser {
   readonly stats: CaptureStats = {
@@ -87,9 +95,24 @@ export class CaptureParser {
   push(chunk: Buffer): void {
     if (this.state === 'stopped' || chunk.length === 0) return;
     let buf = chunk;
-    if (this.carry !== undefined) {
-      buf = Buffer.concat([this.carry, chunk]);
+    const carry = this.carry;
+    if (carry !== undefined) {
       this.carry = undefined;
+      // Join the left-over start of a record with only as much of the chunk as the largest record needs, so a
+      // large chunk is not copied just to complete one record.
+      const take = Math.min(chunk.length, this.maxCapLen + MAX_BLOCK_OVERHEAD);
+      const head = Buffer.concat([carry, chunk.subarray(0, take)]);
+      const used = this.parse(head);
+      if (this.stats.stopped) return;
+      if (take === chunk.length) {
+        if (used < head.length) this.carry = head.subarray(used);
+        return;
+      }
+      if (used < carry.length) {
+        this.carry = Buffer.concat([head.subarray(used), chunk.subarray(take)]);
+        return;
+      }
+      buf = chunk.subarray(used - carry.length);
     }
     const used = this.parse(buf);
     if (!this.stats.stopped && used < buf.length) this.carry = buf.subarray(used);
@@ -165,7 +188,7 @@ export class CaptureParser {
     pkt.linkType = this.linkType;
     let off = start;
     while (off + 16 <= len) {
-      const incl = le ? buf.readUInt32LE(off + 8) : buf.readUInt32BE(off + 8);
+      const incl = le ? le32(buf, off + 8) : be32(buf, off + 8);
       if (incl > maxCap) {
         this.stop(
           'caplen_too_large',
@@ -174,9 +197,9 @@ export class CaptureParser {
         return len;
       }
       if (off + 16 + incl > len) break;
-      const sec = le ? buf.readUInt32LE(off) : buf.readUInt32BE(off);
-      let sub = le ? buf.readUInt32LE(off + 4) : buf.readUInt32BE(off + 4);
-      const orig = le ? buf.readUInt32LE(off + 12) : buf.readUInt32BE(off + 12);
+      const sec = le ? le32(buf, off) : be32(buf, off);
+      let sub = le ? le32(buf, off + 4) : be32(buf, off + 4);
+      const orig = le ? le32(buf, off + 12) : be32(buf, off + 12);
       if (sub >= subMax) {
         this.error('bad_timestamp', `frame ${this.stats.frames + 1}: sub-second field ${sub} out of range`);
         sub = subMax - 1;
@@ -220,7 +243,7 @@ export class CaptureParser {
       }
       const type = this.u32(buf, off);
       const blen = this.u32(buf, off + 4);
-      if (blen < 12 || blen % 4 !== 0 || blen > MAX_BLOCK + this.maxCapLen) {
+      if (blen < 12 || blen % 4 !== 0 || blen > MAX_BLOCK_OVERHEAD + this.maxCapLen) {
         this.stop('bad_block_length', `pcapng block of type ${type} has length ${blen}`);
         return len;
       }

@@ -8,6 +8,11 @@ import type { PacketView } from './types.js';
 const KW = 10;
 const NONE = -1;
 
+function mix(h: number, w: number): number {
+  h = Math.imul(h ^ w, 0x01000193);
+  return h ^ (h >>> 15);
+}
+
 export interface FlowTableOptions {
   maxFlows: number;
   idleTimeoutMs: number;
@@ -107,28 +112,42 @@ export class FlowTable {
     k[9] = (pkt.ipVersion << 8) | (pkt.ipProto & 255);
     this.dir = swap ? 1 : 0;
 
-    let h = 0x811c9dc5;
-    for (let i = 0; i < KW; i++) {
-      h = Math.imul(h ^ (k[i] ?? 0), 0x01000193);
-      h ^= h >>> 15;
+    const v4 = pkt.ipVersion === 4;
+    let h: number;
+    if (v4) {
+      // IPv4 keys have zeros in the other address words: hash and compare only the four that vary.
+      h = mix(mix(mix(mix(0x811c9dc5, k[0] ?? 0), k[4] ?? 0), k[8] ?? 0), k[9] ?? 0);
+    } else {
+      h = 0x811c9dc5;
+      for (let i = 0; i < KW; i++) h = mix(h, k[i] ?? 0);
     }
     h >>>= 0;
 
     const index = this.index;
     const keys = this.keys;
+    const hashes = this.hashes;
     const mask = this.mask;
     let slot = h & mask;
     for (;;) {
       const e = index[slot] ?? 0;
       if (e === 0) break;
       const id = e - 1;
-      if (this.hashes[id] === h) {
+      if (hashes[id] === h) {
         const base = id * KW;
-        let same = true;
-        for (let i = 0; i < KW; i++) {
-          if (keys[base + i] !== k[i]) {
-            same = false;
-            break;
+        let same: boolean;
+        if (v4) {
+          same =
+            keys[base] === k[0] &&
+            keys[base + 4] === k[4] &&
+            keys[base + 8] === k[8] &&
+            keys[base + 9] === k[9];
+        } else {
+          same = true;
+          for (let i = 0; i < KW; i++) {
+            if (keys[base + i] !== k[i]) {
+              same = false;
+              break;
+            }
           }
         }
         if (same) {

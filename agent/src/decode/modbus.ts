@@ -107,15 +107,48 @@ export interface ModbusEvent extends EventBase {
   malformed?: string | undefined;
 }
 
-interface Pending {
-  fc: number;
-  address: number | undefined;
-  quantity: number | undefined;
-  frame: number;
-}
+/**
+ * Outstanding requests of one flow, oldest first, in parallel arrays (no allocation per request; a Modbus client
+ * rarely has more than a few in flight, so a linear scan beats a Map).
+ */
+class PendingRequests {
+  count = 0;
+  readonly trans = new Int32Array(MAX_PENDING_PER_FLOW);
+  readonly fc = new Int32Array(MAX_PENDING_PER_FLOW);
+  readonly address = new Int32Array(MAX_PENDING_PER_FLOW);
+  readonly quantity = new Int32Array(MAX_PENDING_PER_FLOW);
+  readonly frame = new Float64Array(MAX_PENDING_PER_FLOW);
 
-interface FlowState {
-  pending: Map<number, Pending>;
+  find(trans: number): number {
+    for (let i = 0; i < this.count; i++) if (this.trans[i] === trans) return i;
+    return -1;
+  }
+
+  remove(i: number): void {
+    const n = --this.count;
+    if (i === n) return;
+    this.trans.copyWithin(i, i + 1, n + 1);
+    this.fc.copyWithin(i, i + 1, n + 1);
+    this.address.copyWithin(i, i + 1, n + 1);
+    this.quantity.copyWithin(i, i + 1, n + 1);
+    this.frame.copyWithin(i, i + 1, n + 1);
+  }
+
+  /** Adds a request; returns false when the oldest had to be forgotten to make room. */
+  add(ev: ModbusEvent): boolean {
+    let room = true;
+    if (this.count === MAX_PENDING_PER_FLOW) {
+      this.remove(0);
+      room = false;
+    }
+    const i = this.count++;
+    this.trans[i] = ev.trans_id;
+    this.fc[i] = ev.func_code;
+    this.address[i] = ev.address ?? -1;
+    this.quantity[i] = ev.quantity ?? -1;
+    this.frame[i] = ev.frame;
+    return room;
+  }
 }
 
 export class ModbusDecoder implements Decoder {
@@ -151,59 +184,59 @@ export class ModbusDecoder implements Decoder {
       func_code: raw & 0x7f,
       exception_code: undefined,
       is_response: isResponse,
+      // The common optional fields are declared up front so every event has the same shape (fast property
+      // access); undefined fields are absent from the JSON.
+      address: undefined,
+      quantity: undefined,
+      byte_count: undefined,
+      values: undefined,
+      request_frame: undefined,
+      malformed: undefined,
     };
     const d = o + 8;
     const n = seg.len - 8;
-    let state = seg.appState as FlowState | undefined;
-    if (state === undefined) {
-      state = { pending: new Map() };
-      seg.appState = state;
+    let pending = seg.appState as PendingRequests | undefined;
+    if (pending === undefined) {
+      pending = new PendingRequests();
+      seg.appState = pending;
     }
     if (raw & EXCEPTION_BIT) {
       if (n < 1) ev.malformed = 'truncated';
       else ev.exception_code = u8(b, d);
       if (!isResponse) this.counters.inc('modbus.exception_in_request');
     } else if (isResponse) {
-      const req = state.pending.get(ev.trans_id);
-      ev.malformed = this.response(ev, b, d, n, req);
+      const i = pending.find(ev.trans_id);
+      const sameFc = i >= 0 && pending.fc[i] === ev.func_code;
+      const quantity = sameFc ? (pending.quantity[i] ?? -1) : -1;
+      ev.malformed = this.response(ev, b, d, n, quantity < 0 ? undefined : quantity);
     } else {
       ev.malformed = this.request(ev, b, d, n);
     }
     if (ev.malformed !== undefined) this.counters.inc(`modbus.${ev.malformed}`);
-    this.match(state, ev);
+    this.match(pending, ev);
     emit(ev);
   }
 
-  private match(state: FlowState, ev: ModbusEvent): void {
-    const pending = state.pending;
+  private match(pending: PendingRequests, ev: ModbusEvent): void {
+    const i = pending.find(ev.trans_id);
     if (!ev.is_response) {
-      if (pending.has(ev.trans_id)) {
+      if (i >= 0) {
         this.counters.inc('modbus.duplicate_transaction_id');
-        pending.delete(ev.trans_id);
+        pending.remove(i);
       }
-      if (pending.size >= MAX_PENDING_PER_FLOW) {
-        const oldest = pending.keys().next();
-        if (oldest.done !== true) pending.delete(oldest.value);
-        this.counters.inc('modbus.unanswered_request_dropped');
-      }
-      pending.set(ev.trans_id, {
-        fc: ev.func_code,
-        address: ev.address,
-        quantity: ev.quantity,
-        frame: ev.frame,
-      });
+      if (!pending.add(ev)) this.counters.inc('modbus.unanswered_request_dropped');
       return;
     }
-    const req = pending.get(ev.trans_id);
-    if (req === undefined) {
+    if (i < 0) {
       this.counters.inc('modbus.unmatched_response');
       return;
     }
-    pending.delete(ev.trans_id);
-    ev.request_frame = req.frame;
-    if (req.fc !== ev.func_code) this.counters.inc('modbus.response_function_mismatch');
-    else if (ev.address === undefined && req.address !== undefined && isRead(req.fc))
-      ev.address = req.address;
+    const fc = pending.fc[i];
+    const address = pending.address[i] ?? -1;
+    ev.request_frame = pending.frame[i];
+    pending.remove(i);
+    if (fc !== ev.func_code) this.counters.inc('modbus.response_function_mismatch');
+    else if (ev.address === undefined && address >= 0 && isRead(fc)) ev.address = address;
   }
 
   /** Decodes request data; returns the malformation reason or undefined. */
@@ -275,12 +308,13 @@ export class ModbusDecoder implements Decoder {
     }
   }
 
+  /** Decodes response data; `reqQuantity` is the matched request's quantity (coil reads need it). */
   private response(
     ev: ModbusEvent,
     b: Buffer,
     d: number,
     n: number,
-    req: Pending | undefined,
+    reqQuantity: number | undefined,
   ): string | undefined {
     switch (ev.func_code) {
       case FunctionCode.READ_COILS:
@@ -288,7 +322,7 @@ export class ModbusDecoder implements Decoder {
         if (n < 1) return 'truncated';
         ev.byte_count = u8(b, d);
         const avail = Math.min(ev.byte_count, n - 1);
-        const q = req?.fc === ev.func_code ? req.quantity : undefined;
+        const q = reqQuantity;
         ev.quantity = q;
         ev.values = bits(b, d + 1, avail, q ?? avail * 8);
         return ev.byte_count === n - 1 ? undefined : 'byte_count_mismatch';
