@@ -7,6 +7,13 @@ set -euo pipefail
 # command-that-must-exist -> Debian package that provides it
 declare -A NEED=(
   [tshark]=tshark
+  [dumpcap]=wireshark-common
+  [mosquitto]=mosquitto
+  [mosquitto_pub]=mosquitto-clients
+  [mosquitto_sub]=mosquitto-clients
+  [dnsmasq]=dnsmasq-base
+  [dig]=bind9-dnsutils
+  [curl]=curl
   [/usr/lib/postgresql/15/bin/postgres]=postgresql
 )
 
