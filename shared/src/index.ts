@@ -3,3 +3,4 @@ export * from './ids.js';
 export * from './clock.js';
 export * from './attack-data.js';
 export * from './cli-error.js';
+export * from './features/index.js';

@@ -1,5 +1,6 @@
 // The `vigil-agent` command tree. Each command lives in its own module and registers itself here.
 import { Command } from 'commander';
+import { registerAssets } from './assets.js';
 import { registerDecode } from './decode.js';
 
 export function buildProgram(): Command {
@@ -7,5 +8,6 @@ export function buildProgram(): Command {
     .description('Vigil agent: captures and decodes plant traffic, detects attacks, learns locally')
     .showHelpAfterError('(run with --help for usage)');
   registerDecode(program);
+  registerAssets(program);
   return program;
 }
