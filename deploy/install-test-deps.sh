@@ -8,6 +8,8 @@ set -euo pipefail
 declare -A NEED=(
   [tshark]=tshark
   [dumpcap]=wireshark-common
+  [editcap]=wireshark-common
+  [tcpdump]=tcpdump
   [mosquitto]=mosquitto
   [mosquitto_pub]=mosquitto-clients
   [mosquitto_sub]=mosquitto-clients

@@ -241,4 +241,21 @@ describe('ModbusDecoder', () => {
     ]);
     expect(pipeline.stats().counters['modbus.unmatched_response']).toBe(1);
   });
+
+  it('remembers a bounded number of unanswered requests per flow, forgetting the oldest (counted)', () => {
+    const frames = [];
+    for (let t = 0; t < 70; t++)
+      frames.push(tcpFrame({ ...CLIENT, seq: 1 + t * 12, payload: mbap(t, 1, [3, 0, t, 0, 1]) }));
+    frames.push(tcpFrame({ ...SERVER, seq: 1, payload: mbap(69, 1, [3, 2, 0, 7]) }));
+    frames.push(tcpFrame({ ...SERVER, seq: 12, payload: mbap(0, 1, [3, 2, 0, 7]) }));
+    const { events, pipeline } = decodeFrames(frames);
+    expect(events.slice(-2).map((e) => [e.trans_id, e.address, e.request_frame])).toEqual([
+      [69, 69, 70],
+      [0, undefined, undefined],
+    ]);
+    expect(pipeline.stats().counters).toMatchObject({
+      'modbus.unanswered_request_dropped': 6,
+      'modbus.unmatched_response': 1,
+    });
+  });
 });

@@ -108,30 +108,40 @@ export interface ModbusEvent extends EventBase {
 }
 
 /**
- * Outstanding requests of one flow, oldest first, in parallel arrays (no allocation per request; a Modbus client
- * rarely has more than a few in flight, so a linear scan beats a Map).
+ * Outstanding requests of one flow, oldest first, as flat records (transaction id, function code, address,
+ * quantity, frame) in one plain array: no object per request, a few dozen bytes for the usual one request in flight
+ * (no off-heap backing store per flow), and a linear scan that beats a Map for the handful a client has in flight.
  */
+const REC = 5;
+
 class PendingRequests {
   count = 0;
-  readonly trans = new Int32Array(MAX_PENDING_PER_FLOW);
-  readonly fc = new Int32Array(MAX_PENDING_PER_FLOW);
-  readonly address = new Int32Array(MAX_PENDING_PER_FLOW);
-  readonly quantity = new Int32Array(MAX_PENDING_PER_FLOW);
-  readonly frame = new Float64Array(MAX_PENDING_PER_FLOW);
+  private readonly rec: number[] = [];
 
   find(trans: number): number {
-    for (let i = 0; i < this.count; i++) if (this.trans[i] === trans) return i;
+    const r = this.rec;
+    for (let i = 0; i < this.count; i++) if (r[i * REC] === trans) return i;
     return -1;
   }
 
+  fc(i: number): number {
+    return this.rec[i * REC + 1] ?? -1;
+  }
+  address(i: number): number {
+    return this.rec[i * REC + 2] ?? -1;
+  }
+  quantity(i: number): number {
+    return this.rec[i * REC + 3] ?? -1;
+  }
+  frame(i: number): number {
+    return this.rec[i * REC + 4] ?? 0;
+  }
+
   remove(i: number): void {
+    const r = this.rec;
     const n = --this.count;
-    if (i === n) return;
-    this.trans.copyWithin(i, i + 1, n + 1);
-    this.fc.copyWithin(i, i + 1, n + 1);
-    this.address.copyWithin(i, i + 1, n + 1);
-    this.quantity.copyWithin(i, i + 1, n + 1);
-    this.frame.copyWithin(i, i + 1, n + 1);
+    for (let k = i * REC; k < n * REC; k++) r[k] = r[k + REC] ?? 0;
+    r.length = n * REC;
   }
 
   /** Adds a request; returns false when the oldest had to be forgotten to make room. */
@@ -141,12 +151,8 @@ class PendingRequests {
       this.remove(0);
       room = false;
     }
-    const i = this.count++;
-    this.trans[i] = ev.trans_id;
-    this.fc[i] = ev.func_code;
-    this.address[i] = ev.address ?? -1;
-    this.quantity[i] = ev.quantity ?? -1;
-    this.frame[i] = ev.frame;
+    this.count++;
+    this.rec.push(ev.trans_id, ev.func_code, ev.address ?? -1, ev.quantity ?? -1, ev.frame);
     return room;
   }
 }
@@ -154,8 +160,13 @@ class PendingRequests {
 export class ModbusDecoder implements Decoder {
   readonly protocol = 'modbus' as const;
   readonly transport = 'tcp' as const;
-  readonly ports: readonly number[] = [MODBUS_PORT];
+  readonly ports: readonly number[];
   readonly counters = new Counters();
+
+  /** `ports`: the server ports to decode as Modbus/TCP (502 by default; gateways often add others). */
+  constructor(opts: { ports?: readonly number[] } = {}) {
+    this.ports = opts.ports ?? [MODBUS_PORT];
+  }
 
   pduLength(buf: Buffer, off: number, avail: number): number {
     if (avail < 6) return avail >= 4 && u16(buf, off + 2) !== 0 ? -1 : 0;
@@ -206,8 +217,7 @@ export class ModbusDecoder implements Decoder {
       if (!isResponse) this.counters.inc('modbus.exception_in_request');
     } else if (isResponse) {
       const i = pending.find(ev.trans_id);
-      const sameFc = i >= 0 && pending.fc[i] === ev.func_code;
-      const quantity = sameFc ? (pending.quantity[i] ?? -1) : -1;
+      const quantity = i >= 0 && pending.fc(i) === ev.func_code ? pending.quantity(i) : -1;
       ev.malformed = this.response(ev, b, d, n, quantity < 0 ? undefined : quantity);
     } else {
       ev.malformed = this.request(ev, b, d, n);
@@ -231,9 +241,9 @@ export class ModbusDecoder implements Decoder {
       this.counters.inc('modbus.unmatched_response');
       return;
     }
-    const fc = pending.fc[i];
-    const address = pending.address[i] ?? -1;
-    ev.request_frame = pending.frame[i];
+    const fc = pending.fc(i);
+    const address = pending.address(i);
+    ev.request_frame = pending.frame(i);
     pending.remove(i);
     if (fc !== ev.func_code) this.counters.inc('modbus.response_function_mismatch');
     else if (ev.address === undefined && address >= 0 && isRead(fc)) ev.address = address;

@@ -362,7 +362,7 @@ export class DecodePipeline {
     }
     let pend = this.pend[key];
     if (pend === undefined || pend.length < n) {
-      pend = Buffer.allocUnsafe(Math.min(this.maxBuf, Math.max(n, 512)));
+      pend = Buffer.allocUnsafe(Math.min(this.maxBuf, Math.max(n * 2, 128)));
       this.pend[key] = pend;
     }
     src.copy(pend, 0, p, p + n);
