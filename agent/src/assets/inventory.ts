@@ -106,23 +106,30 @@ export class AssetInventory {
     return h;
   }
 
+  private src: Host | undefined;
+  private dst: Host | undefined;
+
+  /** Counts a packet for its two hosts (created on first sight). */
   onPacket(p: HostPacket, ms: number): void {
-    const s = this.host(p.srcKey, p.src, p.srcMac, ms);
+    const s = (this.src = this.host(p.srcKey, p.src, p.srcMac, ms));
     if (s !== undefined) {
       s.packetsSent++;
       s.bytesSent += p.size;
     }
-    const d = this.host(p.dstKey, p.dst, p.dstMac, ms);
+    const d = (this.dst = this.host(p.dstKey, p.dst, p.dstMac, ms));
     if (d !== undefined) {
       d.packetsReceived++;
       d.bytesReceived += p.size;
     }
   }
 
-  /** Learns roles from a decoded PDU; `toServer` says whether its source is the client. */
-  onEvent(e: DecodedEvent, p: HostPacket, toServer: boolean, ms: number): void {
-    const src = this.host(p.srcKey, p.src, p.srcMac, ms);
-    const dst = this.host(p.dstKey, p.dst, p.dstMac, ms);
+  /**
+   * Learns roles from a PDU of the packet last given to onPacket; `toServer` says whether the packet's source is
+   * the client.
+   */
+  onEvent(e: DecodedEvent, toServer: boolean): void {
+    const src = this.src;
+    const dst = this.dst;
     const client = toServer ? src : dst;
     const server = toServer ? dst : src;
     if (client === undefined || server === undefined) return;

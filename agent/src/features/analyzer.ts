@@ -37,6 +37,7 @@ export class Analyzer {
   private readonly tcpClass = new Uint8Array(65536).fill(ProtoClass.tcp);
   private readonly udpClass = new Uint8Array(65536).fill(ProtoClass.udp);
   private raw: RawPacket | undefined;
+  private readonly frameEvents: DecodedEvent[] = [];
   private readonly host: HostPacket;
 
   constructor(opts: AnalyzerOptions) {
@@ -77,6 +78,7 @@ export class Analyzer {
 
   handle(raw: RawPacket): void {
     this.raw = raw;
+    this.frameEvents.length = 0;
     this.pipeline.handle(raw);
   }
 
@@ -110,8 +112,8 @@ export class Analyzer {
         if (!e.is_response) w.addHttpRequest(ms);
         break;
     }
-    this.keys(this.pipeline.packet);
-    this.assets.onEvent(e, this.host, !e.is_response, ms);
+    // Roles are learnt once the packet hook has found the hosts (events come before it).
+    this.frameEvents.push(e);
     this.onEventHook?.(e);
   }
 
@@ -148,6 +150,12 @@ export class Analyzer {
     const dstHash = pkt.ipVersion === 4 ? mix32(pkt.dst4) : hashBytes16(pkt.buf, pkt.dst6Off);
     this.window.addPacket(ms, h.size, srcHash, dstHash, cls, failed);
     this.assets.onPacket(h, ms);
+    const events = this.frameEvents;
+    for (let k = 0; k < events.length; k++) {
+      const e = events[k];
+      if (e !== undefined) this.assets.onEvent(e, !e.is_response);
+    }
+    events.length = 0;
     this.features.onPacket(pkt, { wireLength: h.size, connState: state, newFlow: created });
   }
 }
