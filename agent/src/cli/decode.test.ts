@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UsageError } from '@vigil/shared';
+import { needComponent } from '@vigil/shared/testing';
 import { pcapHeader, pcapRecord } from '../capture/pcap-writer.js';
+import { SHARED_PCAPS, sharedCaptures } from '../testing-paths.js';
 import { mbap, tcpFrame } from '../testing/frames.js';
 import { runDecode } from './decode.js';
 
@@ -110,4 +112,28 @@ describe('vigil-agent decode --format jsonl', () => {
     writeFileSync(text, 'hello, this is not a capture\n');
     await expect(decode(text)).rejects.toThrow(/is not a pcap or pcapng capture/);
   });
+
+  const dnp3 = sharedCaptures().find((f) => f.endsWith('iti_bro_dnp3_dnp3.pcap'));
+  const havePcaps = needComponent(
+    'shared captures',
+    dnp3 !== undefined,
+    `expected iti_bro_dnp3_dnp3.pcap at ${SHARED_PCAPS}`,
+  );
+  it.skipIf(!havePcaps)(
+    'counts the 80-million-second clock jump of a real capture and keeps decoding',
+    async () => {
+      const out = new PassThrough();
+      out.resume();
+      const { capture, pipeline } = await runDecode(
+        dnp3 ?? '',
+        { format: 'jsonl', stats: false },
+        out,
+        new PassThrough(),
+      );
+      expect(capture.timeJumps).toBeGreaterThanOrEqual(1);
+      expect(capture.largestJumpSeconds).toBeGreaterThan(80_000_000);
+      expect(pipeline.frames).toBe(capture.frames);
+      expect(pipeline.counters.internal_error).toBeUndefined();
+    },
+  );
 });

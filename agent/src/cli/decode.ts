@@ -16,27 +16,35 @@ export interface DecodeCommandOptions {
   stats: boolean;
 }
 
-/** The JSON of one event inside its protocol's list: the frame-level fields are on the line, not repeated. */
-export function eventJson(e: DecodedEvent): Record<string, unknown> {
-  const { protocol: _p, frame: _f, ts: _t, flow: _fl, ...rest } = e;
-  return rest;
+/** Fields every event carries that the line states once for the frame. */
+const FRAME_FIELDS = new Set(['protocol', 'frame', 'ts', 'flow']);
+
+/** The JSON text of one event inside its protocol's list: its own fields, undefined ones left out. */
+export function eventJson(e: DecodedEvent): string {
+  let s = '';
+  const rec = e as unknown as Record<string, unknown>;
+  for (const k in rec) {
+    const v = rec[k];
+    if (v === undefined || FRAME_FIELDS.has(k)) continue;
+    const text = typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
+    s += `${s === '' ? '{' : ','}"${k}":${text}`;
+  }
+  return s === '' ? '{}' : s + '}';
 }
 
-/** Builds the JSONL line of one frame from its events. */
+/** Builds the JSONL line of one frame from its events, grouped per protocol in order of appearance. */
 export function frameLine(pkt: PacketView, events: readonly DecodedEvent[]): string {
-  const line: Record<string, unknown> = {
-    frame: pkt.frame,
-    ts: pkt.ts,
-    src: pkt.srcAddr(),
-    dst: pkt.dstAddr(),
-    sport: pkt.sport,
-    dport: pkt.dport,
-  };
-  for (const e of events) {
-    const list = (line[e.protocol] ??= []) as unknown[];
-    list.push(eventJson(e));
+  let s = `{"frame":${pkt.frame},"ts":${pkt.ts},"src":${JSON.stringify(pkt.srcAddr())},"dst":${JSON.stringify(pkt.dstAddr())},"sport":${pkt.sport},"dport":${pkt.dport}`;
+  const done = new Set<string>();
+  for (const first of events) {
+    if (done.has(first.protocol)) continue;
+    done.add(first.protocol);
+    s += `,"${first.protocol}":[`;
+    let n = 0;
+    for (const e of events) if (e.protocol === first.protocol) s += (n++ === 0 ? '' : ',') + eventJson(e);
+    s += ']';
   }
-  return JSON.stringify(line) + '\n';
+  return s + '}\n';
 }
 
 export async function runDecode(

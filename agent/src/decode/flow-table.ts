@@ -75,54 +75,20 @@ export class FlowTable {
 
   /** Finds or creates the flow of a decoded IP packet; sets `dir` and `created`. */
   lookup(pkt: PacketView, now: number): number {
-    const k = this.k;
-    const b = pkt.buf;
-    let swap: boolean;
-    if (pkt.ipVersion === 4) {
-      const s = pkt.src4;
-      const d = pkt.dst4;
-      swap = s > d || (s === d && pkt.sport > pkt.dport);
-      k[0] = swap ? d : s;
-      k[1] = k[2] = k[3] = 0;
-      k[4] = swap ? s : d;
-      k[5] = k[6] = k[7] = 0;
-    } else {
-      swap = false;
-      let decided = false;
-      for (let i = 0; i < 4; i++) {
-        const s = b.readUInt32BE(pkt.src6Off + i * 4);
-        const d = b.readUInt32BE(pkt.dst6Off + i * 4);
-        if (!decided && s !== d) {
-          swap = s > d;
-          decided = true;
-        }
-        k[i] = s;
-        k[4 + i] = d;
-      }
-      if (!decided) swap = pkt.sport > pkt.dport;
-      if (swap) {
-        for (let i = 0; i < 4; i++) {
-          const t = k[i] ?? 0;
-          k[i] = k[4 + i] ?? 0;
-          k[4 + i] = t;
-        }
-      }
-    }
-    k[8] = swap ? ((pkt.dport << 16) | pkt.sport) >>> 0 : ((pkt.sport << 16) | pkt.dport) >>> 0;
-    k[9] = (pkt.ipVersion << 8) | (pkt.ipProto & 255);
+    return pkt.ipVersion === 4 ? this.lookup4(pkt, now) : this.lookup6(pkt, now);
+  }
+
+  /** IPv4: the key's other address words are zero, so only four words are hashed and compared (in locals). */
+  private lookup4(pkt: PacketView, now: number): number {
+    const s = pkt.src4;
+    const d = pkt.dst4;
+    const swap = s > d || (s === d && pkt.sport > pkt.dport);
+    const a = swap ? d : s;
+    const b = swap ? s : d;
+    const ports = swap ? ((pkt.dport << 16) | pkt.sport) >>> 0 : ((pkt.sport << 16) | pkt.dport) >>> 0;
+    const proto = (4 << 8) | (pkt.ipProto & 255);
     this.dir = swap ? 1 : 0;
-
-    const v4 = pkt.ipVersion === 4;
-    let h: number;
-    if (v4) {
-      // IPv4 keys have zeros in the other address words: hash and compare only the four that vary.
-      h = mix(mix(mix(mix(0x811c9dc5, k[0] ?? 0), k[4] ?? 0), k[8] ?? 0), k[9] ?? 0);
-    } else {
-      h = 0x811c9dc5;
-      for (let i = 0; i < KW; i++) h = mix(h, k[i] ?? 0);
-    }
-    h >>>= 0;
-
+    const h = mix(mix(mix(mix(0x811c9dc5, a), b), ports), proto) >>> 0;
     const index = this.index;
     const keys = this.keys;
     const hashes = this.hashes;
@@ -134,20 +100,72 @@ export class FlowTable {
       const id = e - 1;
       if (hashes[id] === h) {
         const base = id * KW;
-        let same: boolean;
-        if (v4) {
-          same =
-            keys[base] === k[0] &&
-            keys[base + 4] === k[4] &&
-            keys[base + 8] === k[8] &&
-            keys[base + 9] === k[9];
-        } else {
-          same = true;
-          for (let i = 0; i < KW; i++) {
-            if (keys[base + i] !== k[i]) {
-              same = false;
-              break;
-            }
+        if (
+          keys[base] === a &&
+          keys[base + 4] === b &&
+          keys[base + 8] === ports &&
+          keys[base + 9] === proto
+        ) {
+          this.created = false;
+          this.touch(id, now);
+          return id;
+        }
+      }
+      slot = (slot + 1) & mask;
+    }
+    const k = this.k;
+    k.fill(0);
+    k[0] = a;
+    k[4] = b;
+    k[8] = ports;
+    k[9] = proto;
+    return this.insert(h, now);
+  }
+
+  private lookup6(pkt: PacketView, now: number): number {
+    const k = this.k;
+    const buf = pkt.buf;
+    let swap = false;
+    let decided = false;
+    for (let i = 0; i < 4; i++) {
+      const s = buf.readUInt32BE(pkt.src6Off + i * 4);
+      const d = buf.readUInt32BE(pkt.dst6Off + i * 4);
+      if (!decided && s !== d) {
+        swap = s > d;
+        decided = true;
+      }
+      k[i] = s;
+      k[4 + i] = d;
+    }
+    if (!decided) swap = pkt.sport > pkt.dport;
+    if (swap) {
+      for (let i = 0; i < 4; i++) {
+        const t = k[i] ?? 0;
+        k[i] = k[4 + i] ?? 0;
+        k[4 + i] = t;
+      }
+    }
+    k[8] = swap ? ((pkt.dport << 16) | pkt.sport) >>> 0 : ((pkt.sport << 16) | pkt.dport) >>> 0;
+    k[9] = (6 << 8) | (pkt.ipProto & 255);
+    this.dir = swap ? 1 : 0;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < KW; i++) h = mix(h, k[i] ?? 0);
+    h >>>= 0;
+    const index = this.index;
+    const keys = this.keys;
+    const mask = this.mask;
+    let slot = h & mask;
+    for (;;) {
+      const e = index[slot] ?? 0;
+      if (e === 0) break;
+      const id = e - 1;
+      if (this.hashes[id] === h) {
+        const base = id * KW;
+        let same = true;
+        for (let i = 0; i < KW; i++) {
+          if (keys[base + i] !== k[i]) {
+            same = false;
+            break;
           }
         }
         if (same) {
@@ -158,16 +176,21 @@ export class FlowTable {
       }
       slot = (slot + 1) & mask;
     }
-    // New flow: take a free id, evicting the least recently used flow when the table is full.
+    return this.insert(h, now);
+  }
+
+  /** Adds the key in `this.k` (hash h) as a new flow, evicting the least recently used one when full. */
+  private insert(h: number, now: number): number {
+    const index = this.index;
+    const mask = this.mask;
     if (this.freeTop === 0) {
       this.stats.evictedFull++;
       this.remove(this.tail);
-      // The probe position may have moved with the backward shift: find the first empty slot again.
-      slot = h & mask;
-      while ((index[slot] ?? 0) !== 0) slot = (slot + 1) & mask;
     }
+    let slot = h & mask;
+    while ((index[slot] ?? 0) !== 0) slot = (slot + 1) & mask;
     const id = this.free[--this.freeTop] ?? 0;
-    keys.set(k, id * KW);
+    this.keys.set(this.k, id * KW);
     this.hashes[id] = h;
     index[slot] = id + 1;
     this.stats.active++;

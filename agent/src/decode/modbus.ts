@@ -140,8 +140,8 @@ class PendingRequests {
   remove(i: number): void {
     const r = this.rec;
     const n = --this.count;
+    // Shift the later records down; the array keeps its length (setting .length is slow) and is overwritten later.
     for (let k = i * REC; k < n * REC; k++) r[k] = r[k + REC] ?? 0;
-    r.length = n * REC;
   }
 
   /** Adds a request; returns false when the oldest had to be forgotten to make room. */
@@ -151,8 +151,16 @@ class PendingRequests {
       this.remove(0);
       room = false;
     }
-    this.count++;
-    this.rec.push(ev.trans_id, ev.func_code, ev.address ?? -1, ev.quantity ?? -1, ev.frame);
+    const r = this.rec;
+    const o = this.count++ * REC;
+    if (o === r.length) r.push(ev.trans_id, ev.func_code, ev.address ?? -1, ev.quantity ?? -1, ev.frame);
+    else {
+      r[o] = ev.trans_id;
+      r[o + 1] = ev.func_code;
+      r[o + 2] = ev.address ?? -1;
+      r[o + 3] = ev.quantity ?? -1;
+      r[o + 4] = ev.frame;
+    }
     return room;
   }
 }
