@@ -303,7 +303,7 @@ export class HttpDecoder implements Decoder {
       if (name === 'host') ev.host = value;
       else if (name === 'user-agent') ev.user_agent = value;
       else if (name === 'content-type') ev.content_type = value;
-      else if (name === 'content-length') ev.content_length = Number(value);
+      else if (name === 'content-length' && /^\d{1,15}$/.test(value)) ev.content_length = Number(value);
       else if (name === 'transfer-encoding' && /chunked\s*$/i.test(value)) ev.chunked = true;
     }
     return ev;
