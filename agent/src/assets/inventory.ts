@@ -76,13 +76,30 @@ export class AssetInventory {
     return this.hosts.size;
   }
 
+  // The last two hosts looked up: a conversation's packets alternate between the same two addresses.
+  private keyA: number | string = -1;
+  private hostA: Host | undefined;
+  private keyB: number | string = -1;
+  private hostB: Host | undefined;
+
   private host(
     key: number | string,
     ip: () => string,
     mac: () => string | undefined,
     ms: number,
   ): Host | undefined {
-    let h = this.hosts.get(key);
+    let h: Host | undefined;
+    if (key === this.keyA) h = this.hostA;
+    else if (key === this.keyB) h = this.hostB;
+    else {
+      h = this.hosts.get(key);
+      if (h !== undefined) {
+        this.keyB = this.keyA;
+        this.hostB = this.hostA;
+        this.keyA = key;
+        this.hostA = h;
+      }
+    }
     if (h === undefined) {
       if (this.hosts.size >= this.maxHosts) {
         this.dropped++;

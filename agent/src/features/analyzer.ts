@@ -37,7 +37,9 @@ export class Analyzer {
   private readonly tcpClass = new Uint8Array(65536).fill(ProtoClass.tcp);
   private readonly udpClass = new Uint8Array(65536).fill(ProtoClass.udp);
   private raw: RawPacket | undefined;
+  /** The events of the frame being handled: frameEvents[0, nEvents). */
   private readonly frameEvents: DecodedEvent[] = [];
+  private nEvents = 0;
   private readonly host: HostPacket;
 
   constructor(opts: AnalyzerOptions) {
@@ -78,7 +80,7 @@ export class Analyzer {
 
   handle(raw: RawPacket): void {
     this.raw = raw;
-    this.frameEvents.length = 0;
+    this.nEvents = 0;
     this.pipeline.handle(raw);
   }
 
@@ -113,7 +115,7 @@ export class Analyzer {
         break;
     }
     // Roles are learnt once the packet hook has found the hosts (events come before it).
-    this.frameEvents.push(e);
+    this.frameEvents[this.nEvents++] = e;
     this.onEventHook?.(e);
   }
 
@@ -151,11 +153,11 @@ export class Analyzer {
     this.window.addPacket(ms, h.size, srcHash, dstHash, cls, failed);
     this.assets.onPacket(h, ms);
     const events = this.frameEvents;
-    for (let k = 0; k < events.length; k++) {
+    for (let k = 0; k < this.nEvents; k++) {
       const e = events[k];
       if (e !== undefined) this.assets.onEvent(e, !e.is_response);
     }
-    events.length = 0;
+    this.nEvents = 0;
     this.features.onPacket(pkt, { wireLength: h.size, connState: state, newFlow: created });
   }
 }
