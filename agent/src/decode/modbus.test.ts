@@ -207,6 +207,11 @@ describe('ModbusDecoder', () => {
       'modbus.truncated': 1,
       'modbus.byte_count_mismatch': 1,
     });
+    expect(pipeline.stats().firstFrames).toMatchObject({
+      'modbus.unknown_function': 1,
+      'modbus.truncated': 2,
+      'modbus.byte_count_mismatch': 3,
+    });
   });
 
   it('rejects broken framing (protocol id, lying lengths) and counts it', () => {

@@ -61,6 +61,7 @@ export function decodeFrame(raw: RawPacket, pkt: PacketView, c: Counters): boole
       return false;
   }
   if (off < 0) return false;
+  pkt.ipOff = off;
   if (pkt.etherType === EtherType.IPV4) {
     if (!decodeIpv4(pkt, off, end, c)) return false;
   } else if (pkt.etherType === EtherType.IPV6) {
@@ -68,6 +69,11 @@ export function decodeFrame(raw: RawPacket, pkt: PacketView, c: Counters): boole
   } else {
     return false;
   }
+  return decodeTransport(pkt, c);
+}
+
+/** Decodes the transport header of the IP payload pkt delimits (also after IPv4 reassembly). */
+export function decodeTransport(pkt: PacketView, c: Counters): boolean {
   switch (pkt.ipProto) {
     case IpProto.TCP:
       return decodeTcp(pkt, c);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mbap, tcpFrame } from '../testing/frames.js';
+import { ethernet, ipv4Packet, mbap, tcpFrame, tcpSegment } from '../testing/frames.js';
 import { decodeModbusFrames as decodeFrames } from '../testing/harness.js';
 import { TcpState } from './pipeline.js';
 
@@ -141,5 +141,38 @@ describe('flow table bounds', () => {
     const { pipeline } = decodeFrames(frames, { idleTimeoutMs: 600_000 });
     expect(pipeline.stats().flows).toMatchObject({ active: 1, expiredIdle: 1 });
     expect(pipeline.stats().counters['reassembly.bytes_dropped_on_flow_eviction']).toBe(5);
+  });
+});
+
+describe('IPv4 fragments', () => {
+  const seg = tcpSegment({ ...C, seq: 1, payload: Buffer.concat([req(1), req(2), req(3)]) });
+  const frag = (from: number, to: number, more: boolean): Buffer =>
+    ethernet(
+      0x0800,
+      ipv4Packet(C.src, C.dst, 6, seg.subarray(from, to), { flagsFrag: (more ? 0x2000 : 0) | (from / 8) }),
+    );
+
+  it('reassembles a datagram from out-of-order fragments and decodes it in the completing frame', () => {
+    const { events, pipeline } = decodeFrames([
+      frag(16, 32, true),
+      frag(32, seg.length, false),
+      frag(0, 16, true),
+    ]);
+    expect(events.map((e) => [e.frame, e.trans_id])).toEqual([
+      [3, 1],
+      [3, 2],
+      [3, 3],
+    ]);
+    expect(pipeline.stats().counters).toMatchObject({ 'ipv4.fragment': 3, 'ipv4.reassembled': 1 });
+  });
+
+  it('drops a datagram whose fragments do not all arrive in time, counted', () => {
+    const { events, pipeline } = decodeFrames([
+      { data: frag(0, 16, true), ts: 100 },
+      { data: frag(32, seg.length, false), ts: 100 },
+      { data: frag(16, 32, true), ts: 200 },
+    ]);
+    expect(events).toEqual([]);
+    expect(pipeline.stats().counters).toMatchObject({ 'ipv4.fragment_timeout': 1 });
   });
 });

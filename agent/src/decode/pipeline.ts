@@ -5,7 +5,8 @@
 import type { Clock } from '@vigil/shared';
 import type { RawPacket } from '../capture/types.js';
 import { FlowTable, type FlowTableStats } from './flow-table.js';
-import { decodeFrame } from './packet.js';
+import { Ipv4Reassembler } from './ipv4.js';
+import { decodeFrame, decodeTransport } from './packet.js';
 import { createDecoders } from './registry.js';
 import { TcpFlag } from './tcp.js';
 import { Counters, IpProto, PacketView, type Decoder, type EventSink, type Segment } from './types.js';
@@ -53,6 +54,8 @@ export interface PipelineStats {
   flows: FlowTableStats;
   /** Malformed input and drops by reason (link, network, transport, reassembly and every decoder). */
   counters: Record<string, number>;
+  /** The first frame each reason was counted in. */
+  firstFrames: Record<string, number>;
   /** First internal failure (a bug, never expected): message and frame. */
   internalError?: { frame: number; message: string };
 }
@@ -66,6 +69,7 @@ export class DecodePipeline {
   private readonly onPacket: ((pkt: PacketView, flow: number) => void) | undefined;
   private readonly maxBuf: number;
   private readonly pkt = new PacketView();
+  private readonly fragments = new Ipv4Reassembler();
   private readonly tcpPort = new Int16Array(65536).fill(-1);
   private readonly udpPort = new Int16Array(65536).fill(-1);
   // Per flow.
@@ -132,6 +136,12 @@ export class DecodePipeline {
   /** Decodes one frame. Never throws. */
   handle(raw: RawPacket): void {
     this.frames++;
+    this.counters.frame = raw.frame;
+    const decoders = this.decoders;
+    for (let i = 0; i < decoders.length; i++) {
+      const d = decoders[i];
+      if (d !== undefined) d.counters.frame = raw.frame;
+    }
     try {
       this.decode(raw);
     } catch (err) {
@@ -153,7 +163,11 @@ export class DecodePipeline {
 
   stats(): PipelineStats {
     const counters = this.counters.snapshot();
-    for (const d of this.decoders) Object.assign(counters, d.counters.snapshot());
+    const firstFrames = this.counters.firstFrames();
+    for (const d of this.decoders) {
+      Object.assign(counters, d.counters.snapshot());
+      Object.assign(firstFrames, d.counters.firstFrames());
+    }
     const s: PipelineStats = {
       frames: this.frames,
       transportDecoded: this.transportDecoded,
@@ -163,6 +177,7 @@ export class DecodePipeline {
       events: this.events,
       flows: { ...this.flows.stats },
       counters,
+      firstFrames,
     };
     if (this.internalError) s.internalError = this.internalError;
     return s;
@@ -170,7 +185,12 @@ export class DecodePipeline {
 
   private decode(raw: RawPacket): void {
     const pkt = this.pkt;
-    if (!decodeFrame(raw, pkt, this.counters)) return;
+    if (!decodeFrame(raw, pkt, this.counters)) {
+      // An IPv4 fragment: reassembled here; the frame that completes the datagram carries it on.
+      if (!pkt.fragment || pkt.ipVersion !== 4) return;
+      if (!this.fragments.add(pkt, pkt.ipOff, this.clock.now(), this.counters)) return;
+      if (!decodeTransport(pkt, this.counters)) return;
+    }
     this.transportDecoded++;
     const now = this.clock.now();
     const flows = this.flows;

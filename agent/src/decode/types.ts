@@ -23,17 +23,30 @@ export interface EventBase {
   flow: number;
 }
 
-/** Named counters of malformed input and drops: `reason` -> count. Cheap enough for the error path only. */
+/**
+ * Named counters of malformed input and drops: `reason` -> count, and the first frame each reason was seen in (the
+ * pipeline sets `frame` before each frame is decoded), so that a problem can be found in the capture. Cheap enough
+ * for the error path only.
+ */
 export class Counters {
+  /** The frame being decoded (set by the pipeline). */
+  frame = 0;
   private readonly map = new Map<string, number>();
+  private readonly first = new Map<string, number>();
   inc(reason: string, by = 1): void {
-    this.map.set(reason, (this.map.get(reason) ?? 0) + by);
+    const n = this.map.get(reason);
+    if (n === undefined) this.first.set(reason, this.frame);
+    this.map.set(reason, (n ?? 0) + by);
   }
   get(reason: string): number {
     return this.map.get(reason) ?? 0;
   }
   snapshot(): Record<string, number> {
     return Object.fromEntries([...this.map.entries()].sort(([a], [b]) => a.localeCompare(b)));
+  }
+  /** reason -> the first frame it was counted in. */
+  firstFrames(): Record<string, number> {
+    return Object.fromEntries([...this.first.entries()].sort(([a], [b]) => a.localeCompare(b)));
   }
 }
 
@@ -53,6 +66,8 @@ export class PacketView {
   /** Outer and inner VLAN ids (-1 when untagged). */
   vlanOuter = -1;
   vlanInner = -1;
+  /** Offset of the network-layer header in buf. */
+  ipOff = 0;
   /** 4 or 6 when an IP header was decoded, else 0. */
   ipVersion = 0;
   /** IPv4 addresses as unsigned 32-bit numbers. */
