@@ -31,10 +31,11 @@ const MINIMUM = { modbus: 40, mqtt: 20, dns: 8, http: 8 };
 
 const tools = ['dumpcap', 'tshark', 'mosquitto', 'mosquitto_pub', 'mosquitto_sub', 'dnsmasq', 'dig', 'curl'];
 const missing = tools.filter((t) => !hasCommand(t));
+const root = process.getuid?.() === 0;
 const haveTools = needComponent(
-  `live capture peers (${missing.join(', ') || 'all present'})`,
-  missing.length === 0,
-  'bash deploy/install-test-deps.sh (Debian: wireshark-common, tshark, mosquitto, mosquitto-clients, dnsmasq-base, bind9-dnsutils, curl)',
+  `live capture peers as root (${missing.join(', ') || 'all tools present'}${root ? '' : ', not root'})`,
+  missing.length === 0 && root,
+  'bash deploy/install-test-deps.sh (Debian: wireshark-common, tshark, mosquitto, mosquitto-clients, dnsmasq-base, bind9-dnsutils, curl); run as root (capture on lo, ports 53 and 502)',
 );
 
 interface FrameJson {
