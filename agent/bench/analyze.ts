@@ -153,7 +153,7 @@ async function main(): Promise<void> {
   lines.push('|---|---|---:|---:|---:|---:|');
   const version = args['no-tshark']
     ? ''
-    : (execFileSync('tshark', ['--version']).toString().split('\n')[0] ?? 'tshark');
+    : (execFileSync('tshark', ['--version']).toString().split(' (')[0] ?? 'tshark');
   for (const [name, file, packets] of [
     ['Modbus/TCP (bench/modbus-capture.ts)', modbusFile, modbusPackets],
     ['mixed Modbus/MQTT/DNS/HTTP (bench/mixed-capture.ts)', mixedFile, mixedPackets],
