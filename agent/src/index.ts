@@ -1,1 +1,12 @@
 export { buildProgram } from './cli/program.js';
+export * from './capture/types.js';
+export { CaptureParser, type CaptureParserOptions, type CaptureStats } from './capture/pcap.js';
+export { readCaptureFile, readCaptureStream } from './capture/source.js';
+export { PacketClock } from './capture/packet-clock.js';
+export { replay, type ReplayOptions, type ReplayStats } from './capture/replay.js';
+export { LiveCapture, LiveCaptureConfig, type LiveCaptureStats } from './capture/live.js';
+export { pcapHeader, pcapRecord, type PcapFormat } from './capture/pcap-writer.js';
+export * from './decode/types.js';
+export { DecodePipeline, TcpState, type PipelineOptions, type PipelineStats } from './decode/pipeline.js';
+export { createDecoders } from './decode/registry.js';
+export { ModbusDecoder, FunctionCode, ExceptionCode, MeiType, type ModbusEvent } from './decode/modbus.js';

@@ -9,6 +9,7 @@ import { ModbusDecoder, type ModbusEvent } from '../decode/modbus.js';
 import { DecodePipeline } from '../decode/pipeline.js';
 import { mbap } from '../testing/frames.js';
 import { captureCommand, LiveCapture, LiveCaptureConfig } from './live.js';
+import { LinkType } from './types.js';
 
 async function modbusServer(): Promise<{ port: number; close: () => Promise<void> }> {
   const sockets = new Set<Socket>();
@@ -68,55 +69,71 @@ describe('LiveCapture', () => {
     await cap.shutdown();
   });
 
-  for (const tool of ['tcpdump', 'dumpcap'] as const) {
+  // lo gives Ethernet framing; tcpdump on `any` gives Linux cooked SLL2 framing.
+  const setups = [
+    { tool: 'tcpdump', iface: 'lo', linkType: LinkType.ETHERNET },
+    { tool: 'dumpcap', iface: 'lo', linkType: LinkType.ETHERNET },
+    { tool: 'tcpdump', iface: 'any', linkType: LinkType.LINUX_SLL2 },
+  ] as const;
+  for (const { tool, iface, linkType } of setups) {
     const root = process.getuid?.() === 0;
     const available = needComponent(
       `${tool} with capture rights`,
       hasCommand(tool) && root,
       `apt-get install ${tool === 'dumpcap' ? 'tshark' : tool}; capturing needs root or cap_net_raw on the tool`,
     );
-    it.skipIf(!available)(`captures and decodes real Modbus/TCP traffic on lo through ${tool}`, async () => {
-      const server = await modbusServer();
-      const events: ModbusEvent[] = [];
-      const pipeline = new DecodePipeline({
-        clock: systemClock,
-        decoders: [new ModbusDecoder({ ports: [server.port] })],
-        onEvent: (e) => {
-          if (e.protocol === 'modbus') events.push(e);
-        },
-      });
-      const cap = new LiveCapture(
-        { interface: 'lo', filter: `tcp port ${server.port}`, snaplen: 256, tool },
-        { onPacket: (p) => pipeline.handle(p) },
-      );
-      try {
-        await cap.start();
-        const client = connect(server.port, '127.0.0.1');
-        await once(client, 'connect');
-        for (let t = 1; t <= 5; t++) {
-          client.write(mbap(t, 9, [3, 0, t, 0, 1]));
-          await once(client, 'data');
-        }
-        client.end();
-        await poll(() => events.length >= 10, 5000);
-        await cap.shutdown();
-        expect(events.map((e) => [e.trans_id, e.unit_id, e.is_response])).toEqual(
-          [1, 2, 3, 4, 5].flatMap((t) => [
-            [t, 9, false],
-            [t, 9, true],
-          ]),
+    it.skipIf(!available)(
+      `captures and decodes real Modbus/TCP traffic on ${iface} through ${tool}`,
+      async () => {
+        const server = await modbusServer();
+        const events: ModbusEvent[] = [];
+        const pipeline = new DecodePipeline({
+          clock: systemClock,
+          decoders: [new ModbusDecoder({ ports: [server.port] })],
+          onEvent: (e) => {
+            if (e.protocol === 'modbus') events.push(e);
+          },
+        });
+        const linkTypes = new Set<number>();
+        const cap = new LiveCapture(
+          { interface: iface, filter: `tcp port ${server.port}`, snaplen: 256, tool },
+          {
+            onPacket: (p) => {
+              linkTypes.add(p.linkType);
+              pipeline.handle(p);
+            },
+          },
         );
-        expect(events.filter((e) => e.is_response).map((e) => e.values)).toEqual([[1], [2], [3], [4], [5]]);
-        const s = cap.stats();
-        expect(s.format).toBe(tool === 'dumpcap' ? 'pcapng' : 'pcap');
-        expect(s.errors).toEqual({});
-        expect(s.frames).toBeGreaterThanOrEqual(10);
-        // Wall-clock time live: the frames are stamped now, not in a recorded past.
-        expect(Math.abs((events[0]?.ts ?? 0) * 1000 - Date.now())).toBeLessThan(60_000);
-      } finally {
-        await cap.shutdown();
-        await server.close();
-      }
-    });
+        try {
+          await cap.start();
+          const client = connect(server.port, '127.0.0.1');
+          await once(client, 'connect');
+          for (let t = 1; t <= 5; t++) {
+            client.write(mbap(t, 9, [3, 0, t, 0, 1]));
+            await once(client, 'data');
+          }
+          client.end();
+          await poll(() => events.length >= 10, 5000);
+          await cap.shutdown();
+          expect(events.map((e) => [e.trans_id, e.unit_id, e.is_response])).toEqual(
+            [1, 2, 3, 4, 5].flatMap((t) => [
+              [t, 9, false],
+              [t, 9, true],
+            ]),
+          );
+          expect(events.filter((e) => e.is_response).map((e) => e.values)).toEqual([[1], [2], [3], [4], [5]]);
+          const s = cap.stats();
+          expect(s.format).toBe(tool === 'dumpcap' ? 'pcapng' : 'pcap');
+          expect(s.errors).toEqual({});
+          expect(s.frames).toBeGreaterThanOrEqual(10);
+          expect([...linkTypes]).toEqual([linkType]);
+          // Wall-clock time live: the frames are stamped now, not in a recorded past.
+          expect(Math.abs((events[0]?.ts ?? 0) * 1000 - Date.now())).toBeLessThan(60_000);
+        } finally {
+          await cap.shutdown();
+          await server.close();
+        }
+      },
+    );
   }
 });

@@ -14,6 +14,8 @@ import type { DecodedEvent, PacketView } from '../decode/types.js';
 export interface DecodeCommandOptions {
   format: 'jsonl';
   stats: boolean;
+  /** Replay at the recorded speed times this (absent: as fast as possible). */
+  speed?: number | undefined;
 }
 
 /** Fields every event carries that the line states once for the frame. */
@@ -81,6 +83,7 @@ export async function runDecode(
         await drained(out);
       },
       onError: (e) => err.write(`vigil-agent: ${e.file}: ${e.message}\n`),
+      ...(opts.speed !== undefined ? { speed: opts.speed } : {}),
     });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
@@ -108,7 +111,18 @@ export function registerDecode(program: Command): void {
     .argument('<file>', 'capture file (pcap or pcapng), or - for standard input')
     .addOption(new Option('--format <format>', 'output format').choices(['jsonl']).default('jsonl'))
     .option('--stats', 'print capture and decoder counters (malformed input, drops) as JSON to stderr', false)
-    .action(async (file: string, opts: DecodeCommandOptions) => {
-      await runDecode(file, opts, process.stdout, process.stderr);
+    .option(
+      '--speed <multiplier>',
+      'replay at the recorded speed (1) or a multiple of it (default: as fast as possible)',
+    )
+    .action(async (file: string, raw: { format: 'jsonl'; stats: boolean; speed?: string }) => {
+      let speed: number | undefined;
+      if (raw.speed !== undefined) {
+        speed = Number(raw.speed);
+        if (!Number.isFinite(speed) || speed <= 0) {
+          throw new UsageError(`--speed must be a positive number (1 = recorded speed), got ${raw.speed}`);
+        }
+      }
+      await runDecode(file, { format: raw.format, stats: raw.stats, speed }, process.stdout, process.stderr);
     });
 }

@@ -83,7 +83,7 @@ export class Ipv4Reassembler {
   private readonly timeoutMs: number;
 
   constructor(opts: Ipv4ReassemblyOptions = {}) {
-    this.max = opts.maxDatagrams ?? 1024;
+    this.max = opts.maxDatagrams ?? 256;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
   }
 

@@ -116,7 +116,8 @@ const REC = 5;
 
 class PendingRequests {
   count = 0;
-  private readonly rec: number[] = [];
+  /** Room for one record from the start (the usual case), grown only when more requests are in flight. */
+  private readonly rec: number[] = [0, 0, 0, 0, 0];
 
   find(trans: number): number {
     const r = this.rec;

@@ -9,7 +9,15 @@ import { Ipv4Reassembler } from './ipv4.js';
 import { decodeFrame, decodeTransport } from './packet.js';
 import { createDecoders } from './registry.js';
 import { TcpFlag } from './tcp.js';
-import { Counters, IpProto, PacketView, type Decoder, type EventSink, type Segment } from './types.js';
+import {
+  Counters,
+  IpProto,
+  PacketView,
+  type Decoder,
+  type EventSink,
+  type FrameSource,
+  type Segment,
+} from './types.js';
 
 export const DEFAULT_MAX_FLOWS = 262_144;
 export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
@@ -69,6 +77,8 @@ export class DecodePipeline {
   private readonly onPacket: ((pkt: PacketView, flow: number) => void) | undefined;
   private readonly maxBuf: number;
   private readonly pkt = new PacketView();
+  /** The frame being decoded, shared with every Counters so that each reason remembers its first frame. */
+  private readonly current: FrameSource = { frame: 0 };
   private readonly fragments = new Ipv4Reassembler();
   private readonly tcpPort = new Int16Array(65536).fill(-1);
   private readonly udpPort = new Int16Array(65536).fill(-1);
@@ -104,7 +114,9 @@ export class DecodePipeline {
       this.events++;
       sink(e);
     };
+    this.counters.source = this.current;
     this.decoders.forEach((d, i) => {
+      d.counters.source = this.current;
       const map = d.transport === 'tcp' ? this.tcpPort : this.udpPort;
       for (const p of d.ports) map[p] = i;
     });
@@ -136,12 +148,7 @@ export class DecodePipeline {
   /** Decodes one frame. Never throws. */
   handle(raw: RawPacket): void {
     this.frames++;
-    this.counters.frame = raw.frame;
-    const decoders = this.decoders;
-    for (let i = 0; i < decoders.length; i++) {
-      const d = decoders[i];
-      if (d !== undefined) d.counters.frame = raw.frame;
-    }
+    this.current.frame = raw.frame;
     try {
       this.decode(raw);
     } catch (err) {
@@ -388,7 +395,7 @@ export class DecodePipeline {
     }
     let pend = this.pend[key];
     if (pend === undefined || pend.length < n) {
-      pend = Buffer.allocUnsafe(Math.min(this.maxBuf, Math.max(n * 2, 128)));
+      pend = Buffer.allocUnsafe(Math.min(this.maxBuf, Math.max(n * 2, 64)));
       this.pend[key] = pend;
     }
     src.copy(pend, 0, p, p + n);

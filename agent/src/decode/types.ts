@@ -23,19 +23,23 @@ export interface EventBase {
   flow: number;
 }
 
+/** Where a Counters reads the frame being decoded (the pipeline shares one and moves it per frame). */
+export interface FrameSource {
+  frame: number;
+}
+
 /**
- * Named counters of malformed input and drops: `reason` -> count, and the first frame each reason was seen in (the
- * pipeline sets `frame` before each frame is decoded), so that a problem can be found in the capture. Cheap enough
- * for the error path only.
+ * Named counters of malformed input and drops: `reason` -> count, and the first frame each reason was seen in, so
+ * that a problem can be found in the capture. Cheap enough for the error path only.
  */
 export class Counters {
-  /** The frame being decoded (set by the pipeline). */
-  frame = 0;
+  /** The pipeline points this at its current frame (see DecodePipeline). */
+  source: FrameSource = { frame: 0 };
   private readonly map = new Map<string, number>();
   private readonly first = new Map<string, number>();
   inc(reason: string, by = 1): void {
     const n = this.map.get(reason);
-    if (n === undefined) this.first.set(reason, this.frame);
+    if (n === undefined) this.first.set(reason, this.source.frame);
     this.map.set(reason, (n ?? 0) + by);
   }
   get(reason: string): number {
