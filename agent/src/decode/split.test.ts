@@ -18,10 +18,13 @@ describe('PDUs split across two segments', () => {
     const C = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: port };
     const frames: number[] = [];
     for (let cut = 1; cut < pdu.length; cut++) {
-      const { events } = decodeFrames([
-        tcpFrame({ ...C, seq: 1, payload: pdu.subarray(0, cut) }),
-        tcpFrame({ ...C, seq: 1 + cut, payload: pdu.subarray(cut) }),
-      ]);
+      const { events } = decodeFrames(
+        [
+          tcpFrame({ ...C, seq: 1, payload: pdu.subarray(0, cut) }),
+          tcpFrame({ ...C, seq: 1 + cut, payload: pdu.subarray(cut) }),
+        ],
+        { maxFlows: 4 },
+      );
       frames.push(...events.map((e) => e.frame));
     }
     expect(frames).toEqual(new Array<number>(pdu.length - 1).fill(2));
