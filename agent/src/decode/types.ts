@@ -203,7 +203,8 @@ export interface Decoder {
   /**
    * TCP framing: the length of the PDU that starts at buf[off] when `avail` bytes are there. Returns the length
    * (may exceed avail: wait for more), 0 when more bytes are needed to tell, or -1 when the bytes are not a valid
-   * PDU start (broken framing: the pipeline drops the rest of the segment and counts it).
+   * PDU start (broken framing: the pipeline drops the rest of the segment and counts it). UDP decoders are handed
+   * whole datagrams and never asked; they return `avail`.
    */
   pduLength(buf: Buffer, off: number, avail: number): number;
   decode(seg: Segment, emit: EventSink): void;
