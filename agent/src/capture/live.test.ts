@@ -90,7 +90,9 @@ describe('LiveCapture', () => {
         const pipeline = new DecodePipeline({
           clock: systemClock,
           decoders: [new ModbusDecoder({ ports: [server.port] })],
-          onEvent: (e) => events.push(e),
+          onEvent: (e) => {
+            if (e.protocol === 'modbus') events.push(e);
+          },
         });
         const linkTypes = new Set<number>();
         const cap = new LiveCapture(
