@@ -7,13 +7,13 @@ import { HTTPException } from 'hono/http-exception';
 import { matchedRoutes } from 'hono/route';
 import type { IncomingMessage } from 'node:http';
 import type { AttackCatalog, Clock } from '@vigil/shared';
-import type { Role, Store } from '../store/types.js';
+import { StoreConflictError, type Role, type Store } from '../store/types.js';
 import type { EventBus } from '../events/bus.js';
 import { ApiError, errorBody } from './errors.js';
 import { bearerSecret, hasRole, type Authenticator, type Caller } from './auth.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 import type { ApiMetrics } from './metrics.js';
-import type { HealthMonitor } from './health.js';
+import { databaseCheck, type HealthMonitor } from './health.js';
 import type { LivenessThresholds } from './status.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerAlertRoutes } from './routes/alerts.js';
@@ -126,13 +126,22 @@ export function createApi(deps: ApiDeps): ApiApp {
     return next();
   });
 
-  app.onError((err, c) => {
+  app.onError(async (err, c) => {
     if (err instanceof ApiError) return c.json(err.body(), err.status);
+    if (err instanceof StoreConflictError) return c.json(errorBody('conflict', err.message), 409);
     if (err instanceof HTTPException) {
       if (err.status === 400)
         return c.json(errorBody('invalid_json', err.message || 'malformed request body'), 400);
       if (err.status === 413) return c.json(errorBody('payload_too_large', err.message), 413);
       return c.json(errorBody('bad_request', err.message), 400);
+    }
+    // A store call that failed because the database is unreachable is a dependency outage, not a bug.
+    const db = await databaseCheck(deps.store, 1000).check();
+    if (db === 'down') {
+      return c.json(
+        errorBody('dependency_down', 'the database is unreachable; retry shortly', { service: 'database' }),
+        503,
+      );
     }
     deps.log(
       `api: ${c.req.method} ${c.req.path} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,

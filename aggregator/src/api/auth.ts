@@ -35,6 +35,7 @@ export function bearerSecret(header: string | undefined): string | undefined {
 export interface AuthenticatorOptions {
   store: Store;
   anonymous: boolean;
+  now: () => number;
   /** How long a looked-up token is trusted before the store is asked again (revocation delay), ms. */
   cacheTtlMs?: number;
 }
@@ -62,6 +63,9 @@ export class Authenticator {
     if (entry === undefined) {
       entry = { token: (await this.o.store.findTokenByHash(hash)) ?? false };
       this.cache.set(hash, entry);
+      // last_used_at is refreshed when the token is looked up, i.e. at most once per cache period.
+      if (entry.token !== false && entry.token.revoked_at === null)
+        await this.o.store.touchToken(entry.token.id, new Date(this.o.now()).toISOString());
     }
     const token = entry.token;
     if (token === false || token.revoked_at !== null)

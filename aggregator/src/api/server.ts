@@ -93,7 +93,7 @@ export async function startApiServer(o: ApiServerOptions): Promise<RunningApi> {
   const bus = o.bus ?? new LocalEventBus((err) => log(`event listener failed: ${String(err)}`));
   const store = new PublishingStore(o.store, bus);
   const metrics = new ApiMetrics(store, { processMetrics: true });
-  const auth = new Authenticator({ store, anonymous: o.anonymous ?? false });
+  const auth = new Authenticator({ store, anonymous: o.anonymous ?? false, now: () => clock.now() });
   const liveness = o.liveness ?? DEFAULT_LIVENESS;
   const health = new HealthMonitor({
     store,

@@ -20,7 +20,9 @@ describe('facilityStatus', () => {
   });
 
   it('takes the newest heartbeat of several agents and treats no heartbeat as offline', () => {
-    expect(facilityStatus([agent('2026-01-01T11:00:00.000Z'), agent('2026-01-01T11:59:59.000Z')], now)).toBe('online');
+    expect(facilityStatus([agent('2026-01-01T11:00:00.000Z'), agent('2026-01-01T11:59:59.000Z')], now)).toBe(
+      'online',
+    );
     expect(facilityStatus([agent(null)], now)).toBe('offline');
     expect(facilityStatus([], now)).toBe('offline');
   });

@@ -167,6 +167,9 @@ export class PublishingStore implements Store {
   findTokenByHash(hash: string): Promise<ApiToken | null> {
     return this.inner.findTokenByHash(hash);
   }
+  touchToken(id: string, at: string): Promise<void> {
+    return this.inner.touchToken(id, at);
+  }
   listTokens(): Promise<ApiToken[]> {
     return this.inner.listTokens();
   }
