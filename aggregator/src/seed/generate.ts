@@ -20,6 +20,8 @@ export interface SeedOptions {
   spanSeconds: number;
   seed: number;
   catalog: AttackCatalog;
+  /** Seconds between timeline points in the 60-s window (default 1: 60 points; 10 gives 6 lighter points). */
+  timelineStepSeconds?: number;
 }
 
 /** Techniques a network sensor at a plant sees most; the rest of the matrix appears too, less often. */
@@ -168,7 +170,8 @@ export class AlertSeeder {
     const points: TimelinePoint[] = [];
     let peak = 0;
     let dests = 0;
-    for (let s = 0; s < 60; s++) {
+    const step = this.options.timelineStepSeconds ?? 1;
+    for (let s = 59 % step; s < 60; s += step) {
       const attacking = s >= onset;
       const ramp = attacking ? Math.min(1, (s - onset + 1) / 5) : 0;
       const pps = Math.round(baseline * (1 + ramp * (factor - 1)) * (0.9 + this.rand() * 0.2));
@@ -200,6 +203,7 @@ export class AlertSeeder {
     const protocol = this.pick(['modbus', 'modbus', 'mqtt', 'http', 'dns'] as const);
     const src = this.ip();
     const { points, peak, dests } = this.timeline(ms, protocol);
+    const last = points[points.length - 1];
     const baseline = points[0]?.packets_per_sec ?? 1;
     const l1 = 0.6 + this.rand() * 0.39;
     const l2 = 0.5 + this.rand() * 0.49;
@@ -218,7 +222,7 @@ export class AlertSeeder {
         confidence: round3(l2),
         detection_time: timestamp,
         evidence: `classified as ${t.id} (${t.name})`,
-        context_evidence: `${protocol} share rose to ${Math.round((points[59]?.protocol_distribution[protocol] ?? 0) * 100)}%`,
+        context_evidence: `${protocol} share rose to ${Math.round((last?.protocol_distribution[protocol] ?? 0) * 100)}%`,
       },
     ];
     if (this.rand() < 0.3) {

@@ -38,6 +38,7 @@ import {
   type TokenRow,
 } from './rows.js';
 import {
+  SEARCH_COUNT_CAP,
   StoreConflictError,
   StoreUnavailableError,
   type AgentRecord,
@@ -381,8 +382,14 @@ export class PostgresStore implements Store {
             `SELECT sum(n) AS n FROM alert_counts ${counted.length > 0 ? `WHERE ${counted.join(' AND ')}` : ''}`,
             cs.values,
           )
-        : await this.query<{ n: string }>(`SELECT count(*) AS n FROM alerts ${clause}`, filterValues);
-    return { items: rows.map(alertFromRow), total: Number(totalRows[0]?.n ?? 0) };
+        : await this.query<{ n: string }>(
+            `SELECT count(*) AS n FROM (SELECT 1 FROM alerts ${clause}${terms.length > 0 ? ` LIMIT ${SEARCH_COUNT_CAP + 1}` : ''}) AS m`,
+            filterValues,
+          );
+    const total = Number(totalRows[0]?.n ?? 0);
+    return total > SEARCH_COUNT_CAP && terms.length > 0
+      ? { items: rows.map(alertFromRow), total: SEARCH_COUNT_CAP, totalCapped: true }
+      : { items: rows.map(alertFromRow), total };
   }
 
   async setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null> {
