@@ -11,7 +11,11 @@ import { DEFAULT_CORS_ORIGINS, checkExposure, startApiServer } from '../api/serv
 const ServeOptions = z
   .object({
     host: z.string().min(1),
-    port: z.coerce.number().int().min(0).max(65535),
+    port: z.coerce
+      .number({ error: 'expected a port number' })
+      .int()
+      .min(0)
+      .max(65535, 'expected a port number from 0 to 65535'),
     db: z.string().min(1).optional(),
     dataDir: z.string().min(1).optional(),
     cors: z.string().min(1),
@@ -19,7 +23,7 @@ const ServeOptions = z
     tlsCert: z.string().min(1).optional(),
     tlsKey: z.string().min(1).optional(),
     insecureNoTls: z.boolean(),
-    rateLimit: z.coerce.number().positive(),
+    rateLimit: z.coerce.number({ error: 'expected requests per second' }).positive(),
   })
   .refine((o) => (o.tlsCert === undefined) === (o.tlsKey === undefined), {
     message: '--tls-cert and --tls-key go together',
@@ -58,8 +62,9 @@ export function registerServe(program: Command): void {
       const parsed = ServeOptions.safeParse(raw);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
+        const flag = String(issue?.path[0] ?? '').replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`);
         throw new UsageError(
-          `serve: ${issue?.path.join('.') ?? ''} ${issue?.message ?? 'invalid options'}`.trim(),
+          `serve: ${flag === '' ? '' : `--${flag}: `}${issue?.message ?? 'invalid options'} (see vigil serve --help)`,
         );
       }
       const o = parsed.data;
