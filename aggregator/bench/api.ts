@@ -204,6 +204,13 @@ async function main(): Promise<void> {
   try {
     if (postgresAvailable()) {
       pg = await startTestPostgres();
+      const server = pg;
+      // An interrupted run still stops its throwaway Postgres cluster.
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(signal, () => {
+          void server.close().finally(() => process.exit(130));
+        });
+      }
       postgres = await openStore(await pg.createDatabase());
     } else {
       process.stderr.write('Postgres not available: skipped (apt-get install postgresql)\n');
