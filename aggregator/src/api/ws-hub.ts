@@ -118,7 +118,7 @@ export class WsHub {
     this.send(client, JSON.stringify(msg));
   }
 
-  private send(client: Client, text: string): void {
+  private send(client: Client, text: string | Buffer): void {
     if (client.ws.readyState !== WebSocket.OPEN) return;
     if (client.ws.bufferedAmount > this.maxBuffered) {
       this.o.metrics.wsDropped.inc({ reason: 'slow' });
@@ -126,7 +126,7 @@ export class WsHub {
       this.remove(client);
       return;
     }
-    client.ws.send(text);
+    client.ws.send(text, { binary: false });
     this.o.metrics.wsMessagesSent.inc();
   }
 
@@ -211,12 +211,13 @@ export class WsHub {
     for (const room of ROOMS_OF_EVENT[e.type]) {
       const subscribers = this.byRoom.get(room);
       if (subscribers === undefined || subscribers.size === 0) continue;
-      const texts = new Map<string, string>();
-      for (const client of subscribers) {
+      // Encoded once per spelling, not once per client: the fan-out to many clients only frames and writes.
+      const texts = new Map<string, Buffer>();
+      for (const client of [...subscribers]) {
         const channel = client.rooms.get(room) ?? room;
         let text = texts.get(channel);
         if (text === undefined) {
-          text = `{"channel":${JSON.stringify(channel)},"type":${type},"data":${data}}`;
+          text = Buffer.from(`{"channel":${JSON.stringify(channel)},"type":${type},"data":${data}}`, 'utf8');
           texts.set(channel, text);
         }
         this.send(client, text);
