@@ -106,6 +106,8 @@ export class SqliteStore implements Store {
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('foreign_keys = ON');
       this.db.pragma('busy_timeout = 5000');
+      // 64 MB of page cache (default 2 MB): the alert indexes stay in memory while a large table is written.
+      this.db.pragma('cache_size = -65536');
     } catch (err) {
       throw new StoreUnavailableError(
         `cannot open SQLite database ${options.path}: ${err instanceof Error ? err.message : String(err)}`,
@@ -291,7 +293,10 @@ export class SqliteStore implements Store {
     }
     const terms = searchTerms(q.search);
     if (terms.length > 0) {
-      where.push('rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)');
+      // The unary + keeps SQLite from driving the query by rowid (fetching and sorting every match: 22 s for a
+      // common word at a million alerts); it walks the newest-first index instead and stops after a page, checking
+      // each row against the matches' rowids, which are collected once.
+      where.push('+rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)');
       params.push(terms.map((t) => `"${t}"*`).join(' '));
     }
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
