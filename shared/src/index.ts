@@ -5,3 +5,4 @@ export * from './attack-data.js';
 export * from './cli-error.js';
 export * from './attack/bundle.js';
 export * from './features/index.js';
+export * from './component.js';

@@ -2,12 +2,25 @@
 import { Command } from 'commander';
 import { registerPrivacy } from './privacy.js';
 import { registerGraph } from './graph.js';
+import { registerFacilities } from './facilities.js';
+import { registerMigrate } from './migrate.js';
+import { registerSeed } from './seed.js';
+import { registerServe } from './serve.js';
+import { registerTokens } from './tokens.js';
 
 export function buildProgram(): Command {
   const program = new Command('vigil')
     .description('Vigil aggregator: federated threat detection for industrial control systems')
-    .showHelpAfterError('(run with --help for usage)');
-  registerPrivacy(program);
+    .showHelpAfterError('(run with --help for usage)')
+    // Set before the commands are added so they inherit it: a bad argument throws a CommanderError that main.ts
+    // turns into exit code 2, instead of commander exiting with 1 from inside a subcommand.
+    .exitOverride();
+  registerMigrate(program);
+  registerTokens(program);
+  registerFacilities(program);
+  registerSeed(program);
+  registerServe(program);
   registerGraph(program);
+  registerPrivacy(program);
   return program;
 }
