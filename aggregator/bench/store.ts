@@ -165,7 +165,7 @@ const QUERIES: [string, AlertQuery | 'stats'][] = [
     { facility: 'plant-c', severity: 'high', from: iso(NOW - 7 * 86_400_000), page: 1, limit: 25 },
   ],
   ['search "modbus" (common)', { search: 'modbus', page: 1, limit: 25 }],
-  ['search "program download" (rare)', { search: 'program download', page: 1, limit: 25 }],
+  ['search "program download" (less common)', { search: 'program download', page: 1, limit: 25 }],
 ];
 
 async function benchStore(name: string, url: string): Promise<string[]> {

