@@ -119,6 +119,16 @@ export interface RetentionPolicy {
 /** Why an enrollment token was not accepted. */
 export type EnrollmentRefusal = 'unknown' | 'used' | 'expired';
 
+/** Opening or migrating a store failed because the database cannot be reached or used (message says why). */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+}
+
+/** A write collided with an existing record (duplicate facility id, token id or hash); the API answers 409. */
+export class StoreConflictError extends Error {
+  override readonly name = 'StoreConflictError';
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Applies pending migrations; returns the versions applied. */
@@ -128,6 +138,7 @@ export interface Store {
   close(): Promise<void>;
 
   // Facilities and agents
+  /** Throws StoreConflictError when the id is taken. */
   addFacility(f: { id: string; name: string }): Promise<Facility>;
   getFacility(id: string): Promise<Facility | null>;
   listFacilities(): Promise<Facility[]>;
@@ -158,6 +169,7 @@ export interface Store {
   ): Promise<{ facility_id: string } | { refused: EnrollmentRefusal }>;
 
   // Alerts (insert is idempotent by id: a resend never duplicates)
+  /** Returns how many of the alerts were new (ids already stored are left as they are). */
   insertAlerts(alerts: readonly StoredAlert[]): Promise<number>;
   getAlert(id: string): Promise<StoredAlert | null>;
   queryAlerts(q: AlertQuery): Promise<Page<StoredAlert>>;
@@ -184,9 +196,13 @@ export interface Store {
   markPredictionValidated(id: string, at: string): Promise<Prediction | null>;
 
   // API tokens (only a hash of the secret is stored)
+  /** Throws StoreConflictError when the id or hash is taken. */
   createToken(t: { id: string; name: string; role: Role; hash: string }): Promise<ApiToken>;
   findTokenByHash(hash: string): Promise<ApiToken | null>;
+  /** Records that the token was just used (sets last_used_at). */
+  touchToken(id: string, at: string): Promise<void>;
   listTokens(): Promise<ApiToken[]>;
+  /** True when an active token was revoked now; false when unknown or already revoked. */
   revokeToken(id: string): Promise<boolean>;
 
   // Audit log of operator and admin actions
