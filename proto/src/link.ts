@@ -159,13 +159,13 @@ export interface PbPushAck {
 }
 
 /** What an agent sends. On the wire exactly one body field is set; decoded messages name it in `body`. */
-export type AgentMessage = { seq: number } & (
+export type AgentMessageBody =
   | { body?: 'alerts'; alerts: { alerts: PbAlert[] } }
   | { body?: 'aggregates'; aggregates: { rows: PbWindowAggregate[] } }
   | { body?: 'inventory'; inventory: { changes: PbAssetChange[] } }
   | { body?: 'heartbeat'; heartbeat: PbHeartbeat }
-  | { body?: 'push_ack'; push_ack: PbPushAck }
-);
+  | { body?: 'push_ack'; push_ack: PbPushAck };
+export type AgentMessage = { seq: number } & AgentMessageBody;
 
 export interface PbConfigPush {
   push_id: string;

@@ -52,7 +52,7 @@ function keyToPem(der: ArrayBuffer): string {
 async function importKey(pem: string): Promise<CryptoKey> {
   return webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(pem), ALG, false, [
     'sign',
-  ]) as Promise<CryptoKey>;
+  ]);
 }
 
 /** sha256 over the certificate's DER, base64url: what an enrollment token carries to pin the CA. */
@@ -93,7 +93,7 @@ export class CertificateAuthority {
     const caKeyPath = join(dir, 'ca.key');
     const caCertPath = join(dir, 'ca.crt');
     if (!existsSync(caKeyPath)) {
-      const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+      const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
       const cert = await x509.X509CertificateGenerator.createSelfSigned({
         serialNumber: serial(),
         name: `CN=Vigil aggregator CA ${randomUUID().slice(0, 8)}`,
@@ -114,7 +114,12 @@ export class CertificateAuthority {
     const cert = new x509.X509Certificate(readFileSync(caCertPath, 'utf8'));
     const key = await importKey(readFileSync(caKeyPath, 'utf8'));
     const server = await ensureServerCert(dir, cert, key, now);
-    return new CertificateAuthority(cert, key, `${server.certPem}${cert.toString('pem')}`, server.keyPem);
+    return new CertificateAuthority(
+      cert,
+      key,
+      `${server.certPem.trim()}\n${cert.toString('pem').trim()}\n`,
+      server.keyPem,
+    );
   }
 
   /** Parses a CSR (DER) and checks its self-signature; throws UntrustedCertificateError otherwise. */
@@ -216,7 +221,7 @@ async function ensureServerCert(
       return { certPem, keyPem: readFileSync(keyPath, 'utf8') };
     }
   }
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: `CN=${AGGREGATOR_TLS_NAME}`,

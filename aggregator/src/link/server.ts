@@ -125,6 +125,9 @@ export class LinkServer {
         err ? reject(err) : resolve(port),
       );
     });
+    // The certificates reach grpc-js on the next ticks (certificateProvider()); accept calls only after that.
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
     this.server = server;
     this.poller = setInterval(() => {
       this.polling = this.refreshRevocations().catch((err: unknown) =>
@@ -196,10 +199,11 @@ export class LinkServer {
     const caCertificate = Buffer.from(this.o.ca.certPem);
     const certificate = Buffer.from(this.o.ca.serverChainPem);
     const privateKey = Buffer.from(this.o.ca.serverKeyPem);
+    // Static certificates; delivered on the next tick because grpc-js registers its watcher after adding listeners.
     return {
-      addCaCertificateListener: (l) => l({ caCertificate }),
+      addCaCertificateListener: (l) => setImmediate(() => l({ caCertificate })),
       removeCaCertificateListener: () => undefined,
-      addIdentityCertificateListener: (l) => l({ certificate, privateKey }),
+      addIdentityCertificateListener: (l) => setImmediate(() => l({ certificate, privateKey })),
       removeIdentityCertificateListener: () => undefined,
     };
   }
