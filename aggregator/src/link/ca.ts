@@ -10,7 +10,6 @@ import { AGGREGATOR_TLS_NAME } from '@vigil/proto/link';
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 type CryptoKey = webcrypto.CryptoKey;
-type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
 const ALG: webcrypto.EcKeyGenParams & webcrypto.EcdsaParams = {
   name: 'ECDSA',
