@@ -127,7 +127,7 @@ export async function enroll(o: {
   }
   const caPem = await fetchPinnedCa(host, port, token.caFingerprint, 10_000);
 
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
+  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: 'CN=vigil-agent',
     keys,

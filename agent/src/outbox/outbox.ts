@@ -75,6 +75,10 @@ export class Outbox {
       bytes INTEGER NOT NULL,
       enqueued_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
     )`);
+    // How far a replayable source (e.g. --alerts-in FILE) has been read, committed with the alerts it produced.
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS source_progress (source TEXT PRIMARY KEY, position INTEGER NOT NULL)',
+    );
     this.db.pragma(`max_page_count = ${Math.floor(o.maxBytes / PAGE_SIZE)}`);
     this.insert = this.db.prepare('INSERT INTO outbox (alert_id, json, bytes) VALUES (?, ?, ?)');
     this.del = this.db.prepare('DELETE FROM outbox WHERE id = ? RETURNING bytes');
@@ -100,8 +104,8 @@ export class Outbox {
    * Writes the alerts durably, all or none. Throws OutboxFullError (after logging each refused alert) when they do
    * not fit; any other error is a real fault and propagates.
    */
-  enqueue(alerts: readonly Alert[]): void {
-    if (alerts.length === 0) return;
+  enqueue(alerts: readonly Alert[], progress?: { source: string; position: number }): void {
+    if (alerts.length === 0 && !progress) return;
     const rows = alerts.map((a) => ({ id: a.id, json: JSON.stringify(a) }));
     let bytes = 0;
     try {
@@ -109,6 +113,13 @@ export class Outbox {
         for (const r of rows) {
           this.insert.run(r.id, r.json, r.json.length);
           bytes += r.json.length;
+        }
+        if (progress) {
+          this.db
+            .prepare(
+              'INSERT INTO source_progress (source, position) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET position = excluded.position',
+            )
+            .run(progress.source, progress.position);
         }
       })();
     } catch (err) {
@@ -121,6 +132,13 @@ export class Outbox {
     }
     this.countCache += rows.length;
     this.bytesCache += bytes;
+  }
+
+  /** Where a replayable source was when its last alerts were enqueued (0 when never). */
+  position(source: string): number {
+    const r = this.db.prepare('SELECT position FROM source_progress WHERE source = ?').get(source) as
+      { position: number } | undefined;
+    return r?.position ?? 0;
   }
 
   /** Up to `limit` entries with id > afterId, oldest first. */
