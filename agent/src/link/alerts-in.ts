@@ -45,7 +45,7 @@ export function parseAlertLine(line: string): Alert {
       ...(o as unknown as PbAlert),
       context_analysis: (o.context_analysis ?? null) as PbAlert['context_analysis'],
     },
-    String(o.facility_id ?? ''),
+    typeof o.facility_id === 'string' ? o.facility_id : '',
     'alert',
   );
 }

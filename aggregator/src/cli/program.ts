@@ -1,5 +1,7 @@
 // The `vigil` command tree. Each command lives in its own module and registers itself here.
 import { Command } from 'commander';
+import { registerEnroll } from './enroll.js';
+import { registerFacilityRevoke } from './facilities-revoke.js';
 import { registerServe } from './serve.js';
 
 export function buildProgram(): Command {
@@ -7,5 +9,7 @@ export function buildProgram(): Command {
     .description('Vigil aggregator: federated threat detection for industrial control systems')
     .showHelpAfterError('(run with --help for usage)');
   registerServe(program);
+  registerEnroll(program);
+  registerFacilityRevoke(program);
   return program;
 }

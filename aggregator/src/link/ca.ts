@@ -49,9 +49,7 @@ function keyToPem(der: ArrayBuffer): string {
 }
 
 async function importKey(pem: string): Promise<CryptoKey> {
-  return webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(pem), ALG, false, [
-    'sign',
-  ]);
+  return webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(pem), ALG, false, ['sign']);
 }
 
 /** sha256 over the certificate's DER, base64url: what an enrollment token carries to pin the CA. */
@@ -92,7 +90,7 @@ export class CertificateAuthority {
     const caKeyPath = join(dir, 'ca.key');
     const caCertPath = join(dir, 'ca.crt');
     if (!existsSync(caKeyPath)) {
-      const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
+      const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
       const cert = await x509.X509CertificateGenerator.createSelfSigned({
         serialNumber: serial(),
         name: `CN=Vigil aggregator CA ${randomUUID().slice(0, 8)}`,
@@ -220,7 +218,7 @@ async function ensureServerCert(
       return { certPem, keyPem: readFileSync(keyPath, 'utf8') };
     }
   }
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
+  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: `CN=${AGGREGATOR_TLS_NAME}`,
