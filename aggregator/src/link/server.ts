@@ -270,7 +270,7 @@ export class LinkServer {
     if (!raw || raw.length === 0) {
       throw new Refusal(
         grpc.status.UNAUTHENTICATED,
-        'a client certificate is required (enroll the agent first)',
+        'a client certificate issued by this aggregator is required (enroll the agent first)',
       );
     }
     let identity: AgentIdentity;
