@@ -115,7 +115,7 @@ describe('link refusals', () => {
     const keys = (await webcrypto.subtle.generateKey(ALG, true, [
       'sign',
       'verify',
-    ])) as webcrypto.CryptoKeyPair;
+    ]));
     const csr = await x509.Pkcs10CertificateRequestGenerator.create({
       name: 'CN=x',
       keys,
