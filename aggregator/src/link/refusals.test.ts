@@ -112,10 +112,7 @@ describe('link refusals', () => {
   it('refuses a stream without a client certificate, and one with a certificate from another CA', async () => {
     const noCert = grpc.credentials.createSsl(Buffer.from(fx.ca.certPem));
     const other = await CertificateAuthority.open(join(fx.dir, 'other-aggregator'));
-    const keys = (await webcrypto.subtle.generateKey(ALG, true, [
-      'sign',
-      'verify',
-    ]));
+    const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
     const csr = await x509.Pkcs10CertificateRequestGenerator.create({
       name: 'CN=x',
       keys,
