@@ -9,6 +9,7 @@ import { openStore } from '../store/open.js';
 import { DEFAULT_CORS_ORIGINS, checkExposure, startApiServer } from '../api/server.js';
 import { CertificateAuthority } from '../link/ca.js';
 import { LinkServer } from '../link/server.js';
+import { applyAggregatorConfig, readAggregatorConfig } from './serve-config.js';
 
 const ServeOptions = z
   .object({
@@ -60,7 +61,10 @@ export function registerServe(program: Command): void {
     .option('--rate-limit <n>', 'requests per second per token and per address (burst: 4x)', '50')
     .option('--grpc-host <address>', 'address the agent port listens on (default: --host)')
     .option('--grpc-port <n>', 'agent port (gRPC, mTLS; 0 picks a free port)', '8443')
-    .action(async (raw: Record<string, unknown>) => {
+    .option('--config <file>', 'JSON config file (see deploy/aggregator.example.json); flags override it')
+    .action(async (raw: Record<string, unknown>, cmd: Command) => {
+      if (typeof raw.config === 'string') applyAggregatorConfig(cmd, raw, readAggregatorConfig(raw.config));
+      delete raw.config;
       const parsed = ServeOptions.safeParse(raw);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
