@@ -22,6 +22,7 @@ import {
   type PbModelPush,
 } from '@vigil/proto/link';
 import type { Store, StoredAlert } from '../store/types.js';
+import { AlertBatcher } from './alert-batcher.js';
 import { UntrustedCertificateError, type AgentIdentity, type CertificateAuthority } from './ca.js';
 
 export interface LinkServerOptions {
@@ -72,6 +73,7 @@ export class LinkServer {
   private polling: Promise<void> = Promise.resolve();
   private readonly inventories = new Map<string, Map<string, PbAssetChange>>();
   private readonly clock: Clock;
+  private readonly batcher: AlertBatcher;
   private readonly log: (line: string) => void;
   readonly stats: LinkStats = {
     streams_open: 0,
@@ -87,6 +89,7 @@ export class LinkServer {
 
   constructor(private readonly o: LinkServerOptions) {
     this.clock = o.clock ?? systemClock;
+    this.batcher = new AlertBatcher(o.store);
     this.log = o.log ?? ((line) => process.stderr.write(`vigil link: ${line}\n`));
   }
 
@@ -371,12 +374,9 @@ export class LinkServer {
         msgs.push({ seq: m.seq, alerts });
         count += alerts.length;
       }
-      const stored = await this.o.store.insertAlerts(msgs.flatMap((m) => m.alerts));
-      this.stats.alerts_stored += stored;
-      // Per-batch "stored" cannot be told apart inside one transaction; report the total on the last ack.
-      msgs.forEach((m, i) =>
-        s.call.write({ ack: { seq: m.seq, stored: i === msgs.length - 1 ? stored : 0 } }),
-      );
+      await this.batcher.add(msgs.flatMap((m) => m.alerts));
+      this.stats.alerts_stored = this.batcher.newAlerts;
+      for (const m of msgs) s.call.write({ ack: { seq: m.seq, stored: m.alerts.length } });
       return;
     }
     queue.shift();
