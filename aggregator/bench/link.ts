@@ -113,10 +113,7 @@ async function manyAgents(): Promise<string[]> {
       await store.addFacility({ id: facility, name: facility });
       const agentId = randomUUID();
       await store.upsertAgent({ id: agentId, facility_id: facility, enrolled_at: new Date().toISOString() });
-      const keys = (await webcrypto.subtle.generateKey(ALG, true, [
-        'sign',
-        'verify',
-      ]));
+      const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
       const csr = await x509.Pkcs10CertificateRequestGenerator.create({
         name: 'CN=bench',
         keys,
@@ -223,7 +220,14 @@ async function manyAgents(): Promise<string[]> {
     measuring = false;
     if (process.env.BENCH_DEBUG) {
       const st = await openStore(`sqlite:${join(dir, 'vigil.db')}`);
-      console.error('stored so far', (await st.alertStats()).total, 'pending', pendingMeasured, 'latencies', latencies.length);
+      console.error(
+        'stored so far',
+        (await st.alertStats()).total,
+        'pending',
+        pendingMeasured,
+        'latencies',
+        latencies.length,
+      );
       await st.close();
     }
     const after = procStat(pid);
