@@ -234,6 +234,9 @@ describe.each(HARNESSES)('dashboard API on %s', (_kind, makeHarness) => {
         .body as AlertPage;
       const page2 = (await http(api, 'GET', '/api/alerts?limit=2&page=2', { token: viewer }))
         .body as AlertPage;
+      const unfiltered = (
+        await http(api, 'GET', '/api/alerts?severity=&status=all&facility=all&search=', { token: viewer })
+      ).body as AlertPage;
 
       expect(all).toMatchObject({ total: 3, page: 1, pages: 1, limit: 50 });
       expect(all.alerts.map((a) => a.id)).toEqual([recent.id, b.id, old.id]);
@@ -246,6 +249,7 @@ describe.each(HARNESSES)('dashboard API on %s', (_kind, makeHarness) => {
       expect(search.alerts.map((a) => a.id)).toEqual([recent.id]);
       expect(page2).toMatchObject({ total: 3, page: 2, pages: 2, limit: 2 });
       expect(page2.alerts.map((a) => a.id)).toEqual([old.id]);
+      expect(unfiltered.total).toBe(3);
     });
 
     it('counts real rows in GET /api/alerts/stats', async () => {

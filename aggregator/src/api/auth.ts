@@ -1,8 +1,8 @@
 // Bearer tokens with roles. Only a hash of a token's secret is stored; a caller is resolved from the hash. Anonymous
 // callers (operator role) exist only when the operator turned anonymous access on, which serve allows on loopback only.
-import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { ApiToken, Role, Store } from '../store/types.js';
+import { hashTokenSecret } from '../store/token-secret.js';
 import { ApiError } from './errors.js';
 
 export interface Caller {
@@ -16,11 +16,6 @@ const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
 
 export function hasRole(caller: Caller, needed: Role): boolean {
   return RANK[caller.role] >= RANK[needed];
-}
-
-/** The stored form of a token secret: hex SHA-256 (secrets are long random strings, so no salt or stretching). */
-export function hashToken(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
 }
 
 /** Reads `Authorization: Bearer <secret>`; undefined when absent. A malformed header is an error, not anonymity. */
@@ -58,7 +53,7 @@ export class Authenticator {
       throw new ApiError('unauthorized', 'a bearer token is required (vigil tokens create --role viewer)');
     }
     if (secret.length > 512) throw new ApiError('unauthorized', 'unknown or revoked token');
-    const hash = hashToken(secret);
+    const hash = hashTokenSecret(secret);
     let entry = this.cache.get(hash);
     if (entry === undefined) {
       entry = { token: (await this.o.store.findTokenByHash(hash)) ?? false };

@@ -96,7 +96,7 @@ export class HealthMonitor {
     if (key !== this.lastHealth) {
       const first = this.lastHealth === '';
       this.lastHealth = key;
-      if (!first) this.o.bus.publish({ type: 'health', data: report });
+      if (!first) this.o.bus.publish({ type: 'health', data: report, local: true });
     }
     return report;
   }
@@ -124,6 +124,7 @@ export class HealthMonitor {
       this.o.bus.publish({
         type: 'facility_status',
         data: { facility_id: f.id, name: f.name, status: f.status },
+        local: true,
       });
     }
   }

@@ -14,7 +14,11 @@ import { applyAggregatorConfig, readAggregatorConfig } from './serve-config.js';
 const ServeOptions = z
   .object({
     host: z.string().min(1),
-    port: z.coerce.number().int().min(0).max(65535),
+    port: z.coerce
+      .number({ error: 'expected a port number' })
+      .int()
+      .min(0)
+      .max(65535, 'expected a port number from 0 to 65535'),
     db: z.string().min(1).optional(),
     dataDir: z.string().min(1).optional(),
     cors: z.string().min(1),
@@ -22,9 +26,9 @@ const ServeOptions = z
     tlsCert: z.string().min(1).optional(),
     tlsKey: z.string().min(1).optional(),
     insecureNoTls: z.boolean(),
-    rateLimit: z.coerce.number().positive(),
+    rateLimit: z.coerce.number({ error: 'expected requests per second' }).positive(),
     grpcHost: z.string().min(1).optional(),
-    grpcPort: z.coerce.number().int().min(0).max(65535),
+    grpcPort: z.coerce.number({ error: 'expected a port number' }).int().min(0).max(65535),
   })
   .refine((o) => (o.tlsCert === undefined) === (o.tlsKey === undefined), {
     message: '--tls-cert and --tls-key go together',
@@ -68,8 +72,9 @@ export function registerServe(program: Command): void {
       const parsed = ServeOptions.safeParse(raw);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
+        const flag = String(issue?.path[0] ?? '').replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`);
         throw new UsageError(
-          `serve: ${issue?.path.join('.') ?? ''} ${issue?.message ?? 'invalid options'}`.trim(),
+          `serve: ${flag === '' ? '' : `--${flag}: `}${issue?.message ?? 'invalid options'} (see vigil serve --help)`,
         );
       }
       const o = parsed.data;

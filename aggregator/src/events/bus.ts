@@ -40,6 +40,11 @@ export interface BusEvent {
   type: EventType;
   /** JSON-serialisable payload; sent to clients as the message's `data`. */
   data: unknown;
+  /**
+   * Derived from state every replica computes for itself (dashboard_update, health, facility_status): a distributed
+   * bus delivers it in this process only, so N replicas do not announce it N times to each client.
+   */
+  local?: boolean;
 }
 
 export type BusListener = (event: BusEvent) => void;

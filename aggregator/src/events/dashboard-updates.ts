@@ -46,7 +46,11 @@ export class DashboardUpdater {
       systemStatus(this.o.store, this.o.clock.now(), this.o.liveness ?? DEFAULT_LIVENESS),
     ]);
     if (this.stopped) return;
-    this.o.bus.publish({ type: 'dashboard_update', data: { alertStats, stats: alertStats, ...system } });
+    this.o.bus.publish({
+      type: 'dashboard_update',
+      data: { alertStats, stats: alertStats, ...system },
+      local: true,
+    });
   }
 
   async stop(): Promise<void> {

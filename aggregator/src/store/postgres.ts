@@ -38,6 +38,7 @@ import {
   type TokenRow,
 } from './rows.js';
 import {
+  SEARCH_COUNT_CAP,
   StoreConflictError,
   StoreUnavailableError,
   type AgentRecord,
@@ -94,6 +95,35 @@ const ROUND_PATCH_COLUMNS = [
 
 type Queryable = pg.Pool | pg.PoolClient;
 
+/** True when `err` (or its cause) says the database named in the URL does not exist (SQLSTATE 3D000). */
+export function isMissingDatabase(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    if ((e as { code?: unknown }).code === '3D000') return true;
+  }
+  return false;
+}
+
+/** Creates the database a URL names, connecting to the server's `postgres` database to do it. */
+export async function createPostgresDatabase(url: string): Promise<void> {
+  const u = new URL(url);
+  const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  u.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: u.toString(), connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+    await client.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`);
+  } catch (err) {
+    // Another process may have created it meanwhile (42P04): that is what we wanted.
+    if ((err as { code?: unknown }).code === '42P04') return;
+    throw new StoreUnavailableError(
+      `database ${name} does not exist and could not be created: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /** Collects positional parameters while a query is built: `p(v)` returns `$n`. */
 class Params {
   readonly values: unknown[] = [];
@@ -131,6 +161,7 @@ export class PostgresStore implements Store {
     } catch (err) {
       throw new StoreUnavailableError(
         `cannot connect to Postgres at ${this.where}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
       );
     }
   }
@@ -396,8 +427,14 @@ export class PostgresStore implements Store {
             `SELECT sum(n) AS n FROM alert_counts ${counted.length > 0 ? `WHERE ${counted.join(' AND ')}` : ''}`,
             cs.values,
           )
-        : await this.query<{ n: string }>(`SELECT count(*) AS n FROM alerts ${clause}`, filterValues);
-    return { items: rows.map(alertFromRow), total: Number(totalRows[0]?.n ?? 0) };
+        : await this.query<{ n: string }>(
+            `SELECT count(*) AS n FROM (SELECT 1 FROM alerts ${clause}${terms.length > 0 ? ` LIMIT ${SEARCH_COUNT_CAP + 1}` : ''}) AS m`,
+            filterValues,
+          );
+    const total = Number(totalRows[0]?.n ?? 0);
+    return total > SEARCH_COUNT_CAP && terms.length > 0
+      ? { items: rows.map(alertFromRow), total: SEARCH_COUNT_CAP, totalCapped: true }
+      : { items: rows.map(alertFromRow), total };
   }
 
   async setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null> {

@@ -38,6 +38,7 @@ import {
   type TokenRow,
 } from './rows.js';
 import {
+  SEARCH_COUNT_CAP,
   StoreConflictError,
   StoreUnavailableError,
   type AgentRecord,
@@ -354,8 +355,13 @@ export class SqliteStore implements Store {
               ...countedParams,
             )?.n ?? 0,
           )
-        : (this.get<{ n: number }>(`SELECT count(*) AS n FROM alerts ${clause}`, ...params)?.n ?? 0);
-    return { items: rows.map(alertFromRow), total };
+        : (this.get<{ n: number }>(
+            `SELECT count(*) AS n FROM (SELECT 1 FROM alerts ${clause}${terms.length > 0 ? ` LIMIT ${SEARCH_COUNT_CAP + 1}` : ''})`,
+            ...params,
+          )?.n ?? 0);
+    return total > SEARCH_COUNT_CAP && terms.length > 0
+      ? { items: rows.map(alertFromRow), total: SEARCH_COUNT_CAP, totalCapped: true }
+      : { items: rows.map(alertFromRow), total };
   }
 
   async setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null> {

@@ -13,7 +13,7 @@ import {
   startTestPostgres,
   type TestPostgres,
 } from './testing/postgres.js';
-import { StoreConflictError, type Store, type StoredAlert } from './types.js';
+import { SEARCH_COUNT_CAP, StoreConflictError, type Store, type StoredAlert } from './types.js';
 
 interface Backend {
   name: 'sqlite' | 'postgres';
@@ -412,6 +412,27 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
           expect((await store.alertStats()).total).toBe(60);
         },
       );
+
+      it('counts search matches up to the cap and says when it stopped there', async () => {
+        const many = Array.from({ length: SEARCH_COUNT_CAP + 5 }, (_, i) =>
+          alert(1000 + i, { title: 'Flood of writes', description: 'capped' }),
+        );
+        await store.insertAlerts(many);
+
+        const capped = await store.queryAlerts({ search: 'capped', page: 1, limit: 3 });
+        const exact = await store.queryAlerts({ search: 'flood', facility: 'plant-z', page: 1, limit: 3 });
+        const all = await store.queryAlerts({ page: 1, limit: 1 });
+
+        expect(capped).toMatchObject({ total: SEARCH_COUNT_CAP, totalCapped: true });
+        expect(capped.items.map((a) => a.id)).toEqual(
+          newestFirst(many)
+            .slice(0, 3)
+            .map((a) => a.id),
+        );
+        expect(exact).toEqual({ items: [], total: 0 });
+        expect(all.total).toBe(60 + SEARCH_COUNT_CAP + 5);
+        expect(all.totalCapped).toBeUndefined();
+      });
 
       it('ignores a search with no words in it', async () => {
         expect((await store.queryAlerts({ search: ' -- ', page: 1, limit: 5 })).total).toBe(60);

@@ -13,6 +13,9 @@ import type {
   Severity,
 } from '@vigil/shared';
 
+/** Alert searches count matches up to this many (see Page.totalCapped). */
+export const SEARCH_COUNT_CAP = 10_000;
+
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -57,6 +60,11 @@ export interface AlertQuery {
 export interface Page<T> {
   items: T[];
   total: number;
+  /**
+   * Set on alert searches that match more than SEARCH_COUNT_CAP alerts: counting stopped there, so `total` is the
+   * cap ("10,000 or more"). Counting every match of a common word among a million alerts would take seconds.
+   */
+  totalCapped?: true;
 }
 
 export interface FacilityAggregate extends NetworkMetrics {

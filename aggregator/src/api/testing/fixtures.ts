@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FLClient, Prediction } from '@vigil/shared';
 import type { Role, Store, StoredAlert } from '../../store/types.js';
-import { hashToken } from '../auth.js';
+import { generateTokenSecret, hashTokenSecret } from '../../store/token-secret.js';
 
 export function makeAlert(over: Partial<StoredAlert> = {}): StoredAlert {
   const timestamp = over.timestamp ?? new Date().toISOString();
@@ -96,7 +96,7 @@ export function makePrediction(over: Partial<Prediction> = {}): Prediction {
 
 /** Issues a token of `role` and returns its secret (the store keeps only the hash). */
 export async function issueToken(store: Store, role: Role, name = `${role}-test`): Promise<string> {
-  const secret = `vgl_${randomUUID().replaceAll('-', '')}`;
-  await store.createToken({ id: randomUUID(), name, role, hash: hashToken(secret) });
+  const secret = generateTokenSecret();
+  await store.createToken({ id: randomUUID(), name, role, hash: hashTokenSecret(secret) });
   return secret;
 }
