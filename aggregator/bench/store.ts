@@ -23,6 +23,7 @@ const STORES = (process.env.BENCH_STORES ?? 'sqlite,postgres').split(',');
 const NOW = Date.now();
 const FACILITIES = ['plant-a', 'plant-b', 'plant-c', 'plant-d', 'plant-e'];
 const QUERY_REPEATS = 15;
+const FILL_CHUNK = 100_000;
 
 const catalog = shippedCatalog();
 let seed = 1;
@@ -86,22 +87,29 @@ async function fillInDatabase(store: Store, url: string, count: number): Promise
   const cols =
     'id, ts, facility_id, severity, title, description, status, correlation_confidence, correlation_summary, ' +
     'attack_type, attack_name, sources, context, generated';
+  // Alerts arrive roughly in time order, so the fill writes them oldest first, in chunks of FILL_CHUNK.
+  const spanMs = 30 * 86_400_000;
   if (store.kind === 'sqlite') {
     const Database = (await import('better-sqlite3')).default;
     const db = new Database(url.slice('sqlite:'.length));
+    db.pragma('cache_size = -262144');
+    const insert = db.prepare(
+      `WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i < ?),
+       r AS (SELECT i, abs(random()) % 1000000 / 1000000.0 AS r1, abs(random()) % 1000000 / 1000000.0 AS r2,
+               abs(random()) % 1000 AS k FROM n)
+       INSERT INTO alerts (${cols})
+       SELECT printf('f0000000-0000-4000-8000-%012d', i),
+         strftime('%Y-%m-%dT%H:%M:%fZ', (${NOW} - ${spanMs} + i * ${spanMs} / ?) / 1000.0, 'unixepoch'),
+         ${pickSql('k % 5', FACILITIES)}, ${severity('r1')}, ${pickSql('k % 3', titles)},
+         ${pickSql('(k / 3) % 3', descriptions)}, ${status('r2')}, 0.9, 'bulk fill',
+         ${pickSql('k % 40', ids)}, ${pickSql('k % 40', names)}, ?, ?, 1
+       FROM r`,
+    );
     try {
-      db.prepare(
-        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?),
-         r AS (SELECT i, abs(random()) % 1000000 / 1000000.0 AS r1, abs(random()) % 1000000 / 1000000.0 AS r2,
-                 abs(random()) % ${30 * 86_400_000} AS age, abs(random()) % 1000 AS k FROM n)
-         INSERT INTO alerts (${cols})
-         SELECT printf('f0000000-0000-4000-8000-%012d', i),
-           strftime('%Y-%m-%dT%H:%M:%fZ', (${NOW} - age) / 1000.0, 'unixepoch'),
-           ${pickSql('k % 5', FACILITIES)}, ${severity('r1')}, ${pickSql('k % 3', titles)},
-           ${pickSql('(k / 3) % 3', descriptions)}, ${status('r2')}, 0.9, 'bulk fill',
-           ${pickSql('k % 40', ids)}, ${pickSql('k % 40', names)}, ?, ?, 1
-         FROM r`,
-      ).run(count, sources, context);
+      for (let from = 1; from <= count; from += FILL_CHUNK) {
+        insert.run(from, Math.min(count, from + FILL_CHUNK - 1), count, sources, context);
+        process.stderr.write(`  filled ${Math.min(count, from + FILL_CHUNK - 1)}\n`);
+      }
     } finally {
       db.close();
     }
@@ -111,17 +119,20 @@ async function fillInDatabase(store: Store, url: string, count: number): Promise
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(
-      `INSERT INTO alerts (${cols})
-       SELECT 'f0000000-0000-4000-8000-' || lpad(i::text, 12, '0'),
-         to_timestamp(${NOW} / 1000.0) - age * interval '1 millisecond',
-         ${pickSql('k % 5', FACILITIES)}, ${severity('r1')}, ${pickSql('k % 3', titles)},
-         ${pickSql('(k / 3) % 3', descriptions)}, ${status('r2')}, 0.9, 'bulk fill',
-         ${pickSql('k % 40', ids)}, ${pickSql('k % 40', names)}, $2::json, $3::json, true
-       FROM (SELECT i, random() AS r1, random() AS r2, floor(random() * ${30 * 86_400_000}) AS age,
-               floor(random() * 1000)::int AS k FROM generate_series(1, $1::int) AS i) AS r`,
-      [count, sources, context],
-    );
+    for (let from = 1; from <= count; from += FILL_CHUNK) {
+      await client.query(
+        `INSERT INTO alerts (${cols})
+         SELECT 'f0000000-0000-4000-8000-' || lpad(i::text, 12, '0'),
+           to_timestamp((${NOW} - ${spanMs} + i * ${spanMs}::float8 / $3) / 1000.0),
+           ${pickSql('k % 5', FACILITIES)}, ${severity('r1')}, ${pickSql('k % 3', titles)},
+           ${pickSql('(k / 3) % 3', descriptions)}, ${status('r2')}, 0.9, 'bulk fill',
+           ${pickSql('k % 40', ids)}, ${pickSql('k % 40', names)}, $4::json, $5::json, true
+         FROM (SELECT i, random() AS r1, random() AS r2, floor(random() * 1000)::int AS k
+               FROM generate_series($1::int, $2::int) AS i) AS r`,
+        [from, Math.min(count, from + FILL_CHUNK - 1), count, sources, context],
+      );
+      process.stderr.write(`  filled ${Math.min(count, from + FILL_CHUNK - 1)}\n`);
+    }
     await client.query('VACUUM ANALYZE alerts');
   } finally {
     await client.end();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '@vigil/shared';
-import { defaultDbUrl, parseDbUrl, redactDbUrl, resolveDataDir } from './config.js';
+import { defaultDbUrl, parseAge, parseDbUrl, redactDbUrl, resolveDataDir } from './config.js';
 
 describe('resolveDataDir', () => {
   it('prefers the flag, then VIGIL_DATA_DIR, then ./.vigil, resolved against the working directory', () => {
@@ -40,5 +40,23 @@ describe('redactDbUrl', () => {
     expect(redactDbUrl('postgres://vigil:s3cr%40t@db:5432/vigil')).toBe('postgres://vigil:***@db:5432/vigil');
     expect(redactDbUrl('postgres://vigil@db/vigil')).toBe('postgres://vigil@db/vigil');
     expect(redactDbUrl('sqlite:/a/b.db')).toBe('sqlite:/a/b.db');
+  });
+});
+
+describe('parseAge', () => {
+  it.each([
+    ['90d', 90 * 86_400],
+    ['36h', 36 * 3600],
+    ['30m', 1800],
+    ['3600s', 3600],
+    [' 7D ', 7 * 86_400],
+    ['forever', null],
+  ])('reads %j', (raw, seconds) => {
+    expect(parseAge(raw, '--keep-alerts')).toBe(seconds);
+  });
+
+  it.each(['', '0d', '-1d', '1.5h', '10', '1w', 'never'])('refuses %j, naming the flag', (raw) => {
+    expect(() => parseAge(raw, '--keep-alerts')).toThrow(UsageError);
+    expect(() => parseAge(raw, '--keep-alerts')).toThrow(/--keep-alerts/);
   });
 });

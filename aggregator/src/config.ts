@@ -53,3 +53,20 @@ export function parseDbUrl(raw: string, cwd: string = process.cwd()): DbTarget {
 export function redactDbUrl(raw: string): string {
   return raw.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/, '$1***@');
 }
+
+const AGE_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/**
+ * A retention age as the command line spells it: `90d`, `36h`, `30m`, `3600s`, or `forever` (keep, null).
+ * Returns seconds. Throws UsageError for anything else (`flag` names the option in the message).
+ */
+export function parseAge(raw: string, flag: string): number | null {
+  const s = raw.trim().toLowerCase();
+  if (s === 'forever') return null;
+  const m = /^(\d+)([smhd])$/.exec(s);
+  const n = m === null ? NaN : Number(m[1]) * (AGE_UNITS[m[2] ?? ''] ?? NaN);
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    throw new UsageError(`${flag} "${raw}" is not an age; use e.g. 90d, 36h, 30m, 3600s, or forever`);
+  }
+  return n;
+}

@@ -107,6 +107,8 @@ export class SqliteStore implements Store {
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('foreign_keys = ON');
       this.db.pragma('busy_timeout = 5000');
+      // 64 MB of page cache (default 2 MB): the alert indexes stay in memory while a large table is written.
+      this.db.pragma('cache_size = -65536');
     } catch (err) {
       throw new StoreUnavailableError(
         `cannot open SQLite database ${options.path}: ${err instanceof Error ? err.message : String(err)}`,
