@@ -7,6 +7,7 @@ import { readConfigFile, resolveAgentConfig } from '../config.js';
 import { forwardAlertsFile } from '../link/alerts-in.js';
 import { LinkClient } from '../link/client.js';
 import { loadIdentity } from '../link/identity.js';
+import { modelVersions, pushHandler } from '../link/pushes.js';
 import { Outbox } from '../outbox/outbox.js';
 
 interface RunFlags {
@@ -64,7 +65,14 @@ export function registerRun(program: Command): void {
       const identity = loadIdentity(c.data_dir);
       const address = c.aggregator ?? identity.aggregator;
       const outbox = new Outbox({ path: join(c.data_dir, 'outbox.db'), maxBytes: c.outbox_max_bytes });
-      const link = new LinkClient({ address, identity, outbox, heartbeatMs: c.heartbeat_seconds * 1000 });
+      const link = new LinkClient({
+        address,
+        identity,
+        outbox,
+        heartbeatMs: c.heartbeat_seconds * 1000,
+        onPush: pushHandler(c.data_dir),
+        health: () => ({ capture_drops: 0, malformed_packets: 0, model_versions: modelVersions(c.data_dir) }),
+      });
       const stop = new AbortController();
       const onSignal = (): void => stop.abort();
       process.once('SIGINT', onSignal);
