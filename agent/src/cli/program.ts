@@ -3,6 +3,8 @@ import { Command } from 'commander';
 import { registerAssets } from './assets.js';
 import { registerDecode } from './decode.js';
 import { registerSim } from './sim.js';
+import { registerEnroll } from './enroll.js';
+import { registerRun } from './run.js';
 
 export function buildProgram(): Command {
   const program = new Command('vigil-agent')
@@ -11,5 +13,7 @@ export function buildProgram(): Command {
   registerDecode(program);
   registerSim(program);
   registerAssets(program);
+  registerEnroll(program);
+  registerRun(program);
   return program;
 }

@@ -22,6 +22,7 @@ import { registerFlRoutes } from './routes/fl.js';
 import { registerPredictionRoutes } from './routes/predictions.js';
 import { registerMitreRoutes } from './routes/mitre.js';
 import { registerDemoRoutes } from './routes/demo.js';
+import { registerFacilityRoutes } from './routes/facilities.js';
 
 export interface ApiEnv {
   Variables: { caller: Caller };
@@ -154,6 +155,7 @@ export function createApi(deps: ApiDeps): ApiApp {
   registerSystemRoutes(app, deps);
   registerAlertRoutes(app, deps);
   registerContextRoutes(app, deps);
+  registerFacilityRoutes(app, deps);
   registerFlRoutes(app, deps);
   registerPredictionRoutes(app, deps);
   registerMitreRoutes(app, deps);

@@ -2,7 +2,9 @@
 import { Command } from 'commander';
 import { registerPrivacy } from './privacy.js';
 import { registerGraph } from './graph.js';
+import { registerEnroll } from './enroll.js';
 import { registerFacilities } from './facilities.js';
+import { registerFacilityRevoke } from './facilities-revoke.js';
 import { registerMigrate } from './migrate.js';
 import { registerSeed } from './seed.js';
 import { registerServe } from './serve.js';
@@ -22,5 +24,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerGraph(program);
   registerPrivacy(program);
+  registerEnroll(program);
+  registerFacilityRevoke(program);
   return program;
 }

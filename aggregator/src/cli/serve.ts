@@ -7,6 +7,9 @@ import { UsageError } from '@vigil/shared';
 import { defaultDbUrl, resolveDataDir } from '../config.js';
 import { openStore } from '../store/open.js';
 import { DEFAULT_CORS_ORIGINS, checkExposure, startApiServer } from '../api/server.js';
+import { CertificateAuthority } from '../link/ca.js';
+import { LinkServer } from '../link/server.js';
+import { applyAggregatorConfig, readAggregatorConfig } from './serve-config.js';
 
 const ServeOptions = z
   .object({
@@ -24,6 +27,8 @@ const ServeOptions = z
     tlsKey: z.string().min(1).optional(),
     insecureNoTls: z.boolean(),
     rateLimit: z.coerce.number({ error: 'expected requests per second' }).positive(),
+    grpcHost: z.string().min(1).optional(),
+    grpcPort: z.coerce.number({ error: 'expected a port number' }).int().min(0).max(65535),
   })
   .refine((o) => (o.tlsCert === undefined) === (o.tlsKey === undefined), {
     message: '--tls-cert and --tls-key go together',
@@ -58,7 +63,12 @@ export function registerServe(program: Command): void {
     .option('--tls-key <file>', 'PEM private key (required off loopback)')
     .option('--insecure-no-tls', 'serve plain HTTP off loopback (not recommended)', false)
     .option('--rate-limit <n>', 'requests per second per token and per address (burst: 4x)', '50')
-    .action(async (raw: Record<string, unknown>) => {
+    .option('--grpc-host <address>', 'address the agent port listens on (default: --host)')
+    .option('--grpc-port <n>', 'agent port (gRPC, mTLS; 0 picks a free port)', '8443')
+    .option('--config <file>', 'JSON config file (see deploy/aggregator.example.json); flags override it')
+    .action(async (raw: Record<string, unknown>, cmd: Command) => {
+      if (typeof raw.config === 'string') applyAggregatorConfig(cmd, raw, readAggregatorConfig(raw.config));
+      delete raw.config;
       const parsed = ServeOptions.safeParse(raw);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
@@ -73,8 +83,11 @@ export function registerServe(program: Command): void {
           ? { cert: readPem(o.tlsCert, 'certificate'), key: readPem(o.tlsKey, 'key') }
           : undefined;
       checkExposure({ host: o.host, tls, insecure: o.insecureNoTls, anonymous: o.anonymous });
-      const dbUrl = o.db ?? defaultDbUrl(resolveDataDir(o.dataDir));
+      const dataDir = resolveDataDir(o.dataDir);
+      const dbUrl = o.db ?? defaultDbUrl(dataDir);
+      const ca = await CertificateAuthority.open(dataDir);
       const store = await openStore(dbUrl);
+      let link: LinkServer | null = null;
       let api;
       try {
         api = await startApiServer({
@@ -89,12 +102,21 @@ export function registerServe(program: Command): void {
             .map((s) => s.trim())
             .filter((s) => s !== ''),
           rateLimit: { perSecond: o.rateLimit, burst: o.rateLimit * 4 },
+          grpcState: () => (link?.port ? 'connected' : 'down'),
         });
+        // Agents write through the API's publishing store, so their alerts reach the WebSocket rooms.
+        link = new LinkServer({ store: api.store, ca, host: o.grpcHost ?? o.host, port: o.grpcPort });
+        await link.start();
       } catch (err) {
+        await link?.shutdown();
+        await api?.close();
         await store.close();
         throw err;
       }
       process.stdout.write(`vigil: serving ${api.url} (WebSocket ${api.wsUrl}), store ${store.kind}\n`);
+      process.stdout.write(
+        `vigil: agents on ${o.grpcHost ?? o.host}:${link.port} (CA fingerprint ${ca.fingerprint})\n`,
+      );
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           process.stdout.write(`vigil: ${signal}, shutting down\n`);
@@ -107,6 +129,7 @@ export function registerServe(program: Command): void {
         process.on('SIGINT', onInt);
         process.on('SIGTERM', onTerm);
       });
+      await link.shutdown();
       await api.close();
       await store.close();
     });

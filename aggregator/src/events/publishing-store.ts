@@ -16,6 +16,7 @@ import type {
   Store,
   StoredAlert,
   AgentRecord,
+  EnrollmentRefusal,
 } from '../store/types.js';
 import type { EventBus } from './bus.js';
 
@@ -77,6 +78,23 @@ export class PublishingStore implements Store {
   }
   listAgents(facilityId?: string): Promise<AgentRecord[]> {
     return this.inner.listAgents(facilityId);
+  }
+  revokeFacility(id: string, at: string): Promise<boolean> {
+    return this.inner.revokeFacility(id, at);
+  }
+  createEnrollmentToken(t: {
+    hash: string;
+    facility_id: string;
+    created_at: string;
+    expires_at: string;
+  }): Promise<void> {
+    return this.inner.createEnrollmentToken(t);
+  }
+  consumeEnrollmentToken(
+    hash: string,
+    now: string,
+  ): Promise<{ facility_id: string } | { refused: EnrollmentRefusal }> {
+    return this.inner.consumeEnrollmentToken(hash, now);
   }
 
   async insertAlerts(alerts: readonly StoredAlert[]): Promise<number> {

@@ -43,6 +43,7 @@ import {
   StoreUnavailableError,
   type AgentRecord,
   type AlertQuery,
+  type EnrollmentRefusal,
   type ApiToken,
   type AuditEntry,
   type Facility,
@@ -300,6 +301,50 @@ export class PostgresStore implements Store {
             facilityId,
           ]);
     return rows.map(agentFromRow);
+  }
+
+  async revokeFacility(id: string, at: string): Promise<boolean> {
+    return (
+      (await this.exec('UPDATE facilities SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [
+        iso(at),
+        id,
+      ])) > 0
+    );
+  }
+
+  // Enrollment tokens
+
+  async createEnrollmentToken(t: {
+    hash: string;
+    facility_id: string;
+    created_at: string;
+    expires_at: string;
+  }): Promise<void> {
+    const n = await this.exec(
+      'INSERT INTO enrollment_tokens (hash, facility_id, created_at, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+      [t.hash, t.facility_id, iso(t.created_at), iso(t.expires_at)],
+    );
+    if (n === 0) throw new StoreConflictError('an enrollment token with this hash already exists');
+  }
+
+  async consumeEnrollmentToken(
+    hash: string,
+    now: string,
+  ): Promise<{ facility_id: string } | { refused: EnrollmentRefusal }> {
+    const at = iso(now);
+    const won = await this.query<{ facility_id: string }>(
+      'UPDATE enrollment_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING facility_id',
+      [at, hash],
+    );
+    const first = won[0];
+    if (first !== undefined) return { facility_id: first.facility_id };
+    const rows = await this.query<{ used_at: Date | null }>(
+      'SELECT used_at FROM enrollment_tokens WHERE hash = $1',
+      [hash],
+    );
+    const r = rows[0];
+    if (r === undefined) return { refused: 'unknown' };
+    return { refused: r.used_at !== null ? 'used' : 'expired' };
   }
 
   // Alerts

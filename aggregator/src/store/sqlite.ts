@@ -43,6 +43,7 @@ import {
   StoreUnavailableError,
   type AgentRecord,
   type AlertQuery,
+  type EnrollmentRefusal,
   type ApiToken,
   type AuditEntry,
   type Facility,
@@ -229,6 +230,50 @@ export class SqliteStore implements Store {
         ? this.all<AgentRow>(`SELECT ${cols} FROM agents ORDER BY id`)
         : this.all<AgentRow>(`SELECT ${cols} FROM agents WHERE facility_id = ? ORDER BY id`, facilityId);
     return rows.map(agentFromRow);
+  }
+
+  async revokeFacility(id: string, at: string): Promise<boolean> {
+    return (
+      this.run('UPDATE facilities SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', iso(at), id) > 0
+    );
+  }
+
+  // Enrollment tokens
+
+  async createEnrollmentToken(t: {
+    hash: string;
+    facility_id: string;
+    created_at: string;
+    expires_at: string;
+  }): Promise<void> {
+    const n = this.run(
+      'INSERT INTO enrollment_tokens (hash, facility_id, created_at, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      t.hash,
+      t.facility_id,
+      iso(t.created_at),
+      iso(t.expires_at),
+    );
+    if (n === 0) throw new StoreConflictError('an enrollment token with this hash already exists');
+  }
+
+  async consumeEnrollmentToken(
+    hash: string,
+    now: string,
+  ): Promise<{ facility_id: string } | { refused: EnrollmentRefusal }> {
+    const at = iso(now);
+    const won = this.get<{ facility_id: string }>(
+      'UPDATE enrollment_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING facility_id',
+      at,
+      hash,
+      at,
+    );
+    if (won !== undefined) return { facility_id: won.facility_id };
+    const r = this.get<{ used_at: string | null }>(
+      'SELECT used_at FROM enrollment_tokens WHERE hash = ?',
+      hash,
+    );
+    if (r === undefined) return { refused: 'unknown' };
+    return { refused: r.used_at !== null ? 'used' : 'expired' };
   }
 
   // Alerts

@@ -217,7 +217,7 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
     it('applies the migrations to a new database and reports them', async () => {
       const fresh = await openStore(await backend.freshUrl(), { clock, migrate: false });
       try {
-        expect(await fresh.migrate()).toEqual([1]);
+        expect(await fresh.migrate()).toEqual([1, 2]);
         expect(await fresh.migrate()).toEqual([]);
       } finally {
         await fresh.close();
@@ -242,6 +242,42 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       expect(await store.removeFacility('plant-b')).toBe(true);
       expect(await store.removeFacility('plant-b')).toBe(false);
       expect(await store.getFacility('plant-b')).toBeNull();
+    });
+
+    it('revokes a facility once and reports it revoked', async () => {
+      await store.addFacility({ id: 'plant-a', name: 'A' });
+
+      expect(await store.revokeFacility('plant-a', '2026-03-01T12:00:00Z')).toBe(true);
+      expect(await store.revokeFacility('plant-a', '2026-03-01T13:00:00Z')).toBe(false);
+      expect(await store.revokeFacility('nowhere', '2026-03-01T13:00:00Z')).toBe(false);
+      expect((await store.getFacility('plant-a'))?.revoked_at).toBe('2026-03-01T12:00:00.000Z');
+    });
+
+    it('spends an enrollment token once, refuses it used, expired or unknown; a taken hash is a conflict', async () => {
+      await store.addFacility({ id: 'plant-a', name: 'A' });
+      const token = {
+        facility_id: 'plant-a',
+        created_at: '2026-03-01T10:00:00Z',
+        expires_at: '2026-03-02T10:00:00Z',
+      };
+      await store.createEnrollmentToken({ ...token, hash: 'h-1' });
+      await store.createEnrollmentToken({ ...token, hash: 'h-2' });
+
+      const [first, second] = await Promise.all([
+        store.consumeEnrollmentToken('h-1', '2026-03-01T11:00:00Z'),
+        store.consumeEnrollmentToken('h-1', '2026-03-01T11:00:00Z'),
+      ]);
+      expect([first, second]).toContainEqual({ facility_id: 'plant-a' });
+      expect([first, second]).toContainEqual({ refused: 'used' });
+      expect(await store.consumeEnrollmentToken('h-2', '2026-03-02T10:00:00Z')).toEqual({
+        refused: 'expired',
+      });
+      expect(await store.consumeEnrollmentToken('h-3', '2026-03-01T11:00:00Z')).toEqual({
+        refused: 'unknown',
+      });
+      await expect(store.createEnrollmentToken({ ...token, hash: 'h-2' })).rejects.toBeInstanceOf(
+        StoreConflictError,
+      );
     });
 
     it('keeps agents with their heartbeat and health, and drops them with their facility', async () => {

@@ -124,6 +124,9 @@ export interface RetentionPolicy {
   aggregatesMaxAgeSeconds: number | null;
 }
 
+/** Why an enrollment token was not accepted. */
+export type EnrollmentRefusal = 'unknown' | 'used' | 'expired';
+
 /** Opening or migrating a store failed because the database cannot be reached or used (message says why). */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
@@ -151,6 +154,27 @@ export interface Store {
   upsertAgent(a: { id: string; facility_id: string; enrolled_at: string }): Promise<void>;
   recordHeartbeat(agentId: string, at: string, health: Record<string, unknown>): Promise<void>;
   listAgents(facilityId?: string): Promise<AgentRecord[]>;
+  /**
+   * Marks a facility revoked (sets revoked_at) so the link refuses its agents; false when unknown or already revoked.
+   * (link issue)
+   */
+  revokeFacility(id: string, at: string): Promise<boolean>;
+
+  // Agent enrollment tokens (link issue): one-time, expiring, only a hash of the secret is stored
+  createEnrollmentToken(t: {
+    hash: string;
+    facility_id: string;
+    created_at: string;
+    expires_at: string;
+  }): Promise<void>;
+  /**
+   * Spends a token: if it exists, is unused and expires after `now`, marks it used at `now` and returns its facility.
+   * Atomic: of two racing calls with the same hash, one wins and the other gets `used`.
+   */
+  consumeEnrollmentToken(
+    hash: string,
+    now: string,
+  ): Promise<{ facility_id: string } | { refused: EnrollmentRefusal }>;
 
   // Alerts (insert is idempotent by id: a resend never duplicates)
   /** Returns how many of the alerts were new (ids already stored are left as they are). */

@@ -2,6 +2,7 @@
 // Each carries one SQL script per dialect; the runner (sqlite.ts, postgres.ts) applies each pending version in its
 // own transaction and records it in schema_migrations.
 import { initial } from './001-initial.js';
+import { enrollment } from './002-enrollment.js';
 
 export interface Migration {
   version: number;
@@ -10,4 +11,4 @@ export interface Migration {
   postgres: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [initial];
+export const MIGRATIONS: readonly Migration[] = [initial, enrollment];

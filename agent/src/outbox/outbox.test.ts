@@ -1,0 +1,96 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Alert } from '@vigil/shared';
+import { Outbox, OutboxFullError } from './outbox.js';
+
+function alert(i: number, descriptionBytes = 200): Alert {
+  return {
+    id: randomUUID(),
+    timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
+    facility_id: 'plant-a',
+    severity: 'high',
+    title: `alert ${i}`,
+    description: 'x'.repeat(descriptionBytes),
+    status: 'new',
+    sources: [],
+    correlation_confidence: 0.5,
+    correlation_summary: '',
+    attack_type: 'T0846',
+    attack_name: 'Remote System Discovery',
+    context_analysis: { duration: '', pattern: '', behavior: '', timeline: [], evidence: {} },
+  };
+}
+
+describe('Outbox', () => {
+  const dirs: string[] = [];
+  const dir = (): string => {
+    const d = mkdtempSync(join(tmpdir(), 'vigil-outbox-'));
+    dirs.push(d);
+    return d;
+  };
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('keeps enqueued alerts across a reopen until they are removed', () => {
+    const path = join(dir(), 'outbox.db');
+    const first = new Outbox({ path, maxBytes: 1 << 20 });
+    const alerts = [alert(1), alert(2), alert(3)];
+    first.enqueue(alerts);
+    first.close();
+
+    const second = new Outbox({ path, maxBytes: 1 << 20 });
+    const entries = second.peek(0, 10);
+    expect(entries.map((e) => (JSON.parse(e.json) as Alert).id)).toEqual(alerts.map((a) => a.id));
+    expect(second.depth().count).toBe(3);
+
+    second.remove([entries[0]!.id, entries[2]!.id]);
+    expect(second.peek(0, 10).map((e) => (JSON.parse(e.json) as Alert).id)).toEqual([alerts[1]!.id]);
+    expect(second.depth().count).toBe(1);
+    second.close();
+  });
+
+  it('refuses, logs and counts alerts when the database reaches its page cap, and accepts again after acks', () => {
+    const lines: string[] = [];
+    const box = new Outbox({
+      path: join(dir(), 'outbox.db'),
+      maxBytes: 64 * 1024,
+      log: (l) => lines.push(l),
+    });
+    let stored = 0;
+    let refusal: unknown = null;
+    for (let i = 0; i < 1000 && refusal === null; i++) {
+      try {
+        box.enqueue([alert(i, 1000)]);
+        stored++;
+      } catch (err) {
+        refusal = err;
+      }
+    }
+
+    expect(refusal).toBeInstanceOf(OutboxFullError);
+    expect(stored).toBeGreaterThan(10);
+    expect(box.refused).toBe(1);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('alert NOT queued');
+    expect(lines[0]).toContain(`"title":"alert ${stored}"`);
+    expect(box.depth().count).toBe(stored);
+
+    box.remove(box.peek(0, 20).map((e) => e.id));
+    expect(() => box.enqueue([alert(5000, 1000)])).not.toThrow();
+    box.close();
+  });
+
+  it('writes nothing of a batch that does not fit', () => {
+    const box = new Outbox({ path: join(dir(), 'outbox.db'), maxBytes: 64 * 1024, log: () => undefined });
+    const batch = Array.from({ length: 200 }, (_, i) => alert(i, 1000));
+    expect(() => box.enqueue(batch)).toThrow(OutboxFullError);
+    expect(box.depth().count).toBe(0);
+    expect(box.peek(0, 10)).toEqual([]);
+    expect(box.refused).toBe(200);
+    box.close();
+  });
+});

@@ -1,0 +1,139 @@
+// The link end to end in one process: real SQLite store, real CA, the gRPC server on loopback, the agent's real
+// enrollment, outbox and client.
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Outbox } from '@vigil/agent/outbox/outbox';
+import { LinkClient, type Push } from '@vigil/agent/link/client';
+import { enroll } from '@vigil/agent/link/identity';
+import { LinkServer } from './server.js';
+import { issueToken, linkFixture, sampleAlert, waitFor, type LinkFixture } from './testing/fixtures.js';
+
+describe('agent link', () => {
+  let fx: LinkFixture;
+  let server: LinkServer;
+  const closers: (() => Promise<void> | void)[] = [];
+
+  beforeEach(async () => {
+    fx = await linkFixture();
+    server = new LinkServer({ store: fx.store, ca: fx.ca, host: '127.0.0.1', port: 0, log: () => undefined });
+    await server.start();
+  });
+  afterEach(async () => {
+    for (const c of closers.splice(0).reverse()) await c();
+    await server.shutdown();
+    await fx.cleanup();
+  });
+
+  async function agent(facility: string, name = 'agent', pushes?: Push[]) {
+    const dataDir = join(fx.dir, name);
+    const token = await issueToken(fx.store, fx.ca, facility);
+    const identity = await enroll({ aggregator: `127.0.0.1:${server.port}`, token, dataDir });
+    const outbox = new Outbox({ path: join(dataDir, 'outbox.db'), maxBytes: 8 << 20 });
+    const client = new LinkClient({
+      address: `127.0.0.1:${server.port}`,
+      identity,
+      outbox,
+      heartbeatMs: 200,
+      backoff: { initialMs: 50, maxMs: 200 },
+      log: () => undefined,
+      onPush: (p) => {
+        pushes?.push(p);
+        return Promise.resolve();
+      },
+    });
+    closers.push(() => outbox.close());
+    closers.push(() => client.shutdown());
+    return { identity, outbox, client };
+  }
+
+  it('enrolls an agent for its token facility and stores its alerts under that facility, each once', async () => {
+    const { identity, outbox, client } = await agent('plant-a');
+    const alerts = Array.from({ length: 1200 }, (_, i) => sampleAlert(i));
+    outbox.enqueue(alerts);
+    outbox.enqueue(alerts.slice(0, 100)); // a resend of the same ids
+
+    await client.start();
+    const drained = await waitFor(() => outbox.depth().count === 0, 20_000);
+
+    expect(drained).toBe(true);
+    expect(identity.facilityId).toBe('plant-a');
+    const page = await fx.store.queryAlerts({ facility: 'plant-a', page: 1, limit: 1 });
+    expect(page.total).toBe(1200);
+    const one = await fx.store.getAlert(alerts[7]!.id);
+    expect(one).toMatchObject({ ...alerts[7], facility_id: 'plant-a', generated: false });
+  });
+
+  it('records heartbeats with the agent health, and per-second aggregates for the facility', async () => {
+    const { identity, client } = await agent('plant-b');
+    await client.start();
+    client.sendAggregates([
+      {
+        time: '2026-03-01T10:00:00.000Z',
+        packets_per_sec: 10,
+        bytes_per_sec: 900,
+        unique_src_ips: 2,
+        unique_dest_ips: 3,
+        protocol_distribution: { modbus: 1 },
+        failed_connections: 0,
+        avg_packet_size: 90,
+        inter_arrival_time: 0.1,
+      },
+    ]);
+
+    const beat = await waitFor(async () => {
+      const [a] = await fx.store.listAgents('plant-b');
+      return a?.last_heartbeat !== null && a?.last_heartbeat !== undefined;
+    }, 5000);
+    const stored = await waitFor(
+      async () =>
+        (await fx.store.aggregates('plant-b', '2026-03-01T00:00:00Z', '2026-03-02T00:00:00Z')).length === 1,
+      5000,
+    );
+
+    expect(beat && stored).toBe(true);
+    const [a] = await fx.store.listAgents('plant-b');
+    expect(a?.id).toBe(identity.agentId);
+    expect(a?.health).toMatchObject({
+      outbox_depth: 0,
+      outbox_capacity_bytes: 8 << 20,
+      alerts_refused_outbox_full: 0,
+    });
+  });
+
+  it('delivers a config push to the facility agent and returns its answer', async () => {
+    const pushes: Push[] = [];
+    const { client } = await agent('plant-c', 'agent', pushes);
+    await client.start();
+    await waitFor(() => client.stats.connected, 5000);
+
+    const answers = await server.push(
+      'plant-c',
+      { config: { settings_json: '{"heartbeat_ms":1000}' } },
+      5000,
+    );
+
+    expect(answers).toEqual([{ accepted: true, error: '' }]);
+    expect(pushes).toHaveLength(1);
+    expect(pushes[0]).toMatchObject({ config: { settings_json: '{"heartbeat_ms":1000}' } });
+  });
+
+  it('cuts a revoked facility off within a second, open stream included, and refuses it afterwards', async () => {
+    const { outbox, client } = await agent('plant-d');
+    await client.start();
+    await waitFor(() => client.stats.connected, 5000);
+
+    const t0 = Date.now();
+    await fx.store.revokeFacility('plant-d', new Date().toISOString());
+    const cut = await waitFor(() => !client.stats.connected, 1000, 10);
+    const elapsed = Date.now() - t0;
+    outbox.enqueue([sampleAlert(1)]);
+    client.notify();
+    await new Promise((r) => setTimeout(r, 500));
+
+    expect(cut).toBe(true);
+    expect(elapsed).toBeLessThan(1000);
+    expect(client.stats.last_error).toMatch(/PERMISSION_DENIED/);
+    expect(outbox.depth().count).toBe(1);
+    expect((await fx.store.queryAlerts({ page: 1, limit: 1 })).total).toBe(0);
+  });
+});

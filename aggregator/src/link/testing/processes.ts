@@ -1,0 +1,104 @@
+// Real processes for the link drills: `vigil` and `vigil-agent` from their bin scripts (built dist), with their
+// output collected line by line so a test can wait for what a process says.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const VIGIL = fileURLToPath(new URL('../../../bin/vigil.js', import.meta.url));
+export const VIGIL_AGENT = fileURLToPath(new URL('../../../../agent/bin/vigil-agent.js', import.meta.url));
+
+export interface Proc {
+  child: ChildProcess;
+  lines: string[];
+  /** Resolves with the first line (stdout or stderr) matching, rejects after timeoutMs or when the process exits. */
+  waitFor(pattern: RegExp, timeoutMs: number): Promise<string>;
+  exited: Promise<number | null>;
+  kill9(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function start(script: string, args: string[]): Proc {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const waiters = new Set<() => void>();
+  const onData = (buf: Buffer, carry: { rest: string }): void => {
+    const parts = (carry.rest + buf.toString('utf8')).split('\n');
+    carry.rest = parts.pop() ?? '';
+    lines.push(...parts);
+    for (const w of [...waiters]) w();
+  };
+  const out = { rest: '' };
+  const err = { rest: '' };
+  child.stdout?.on('data', (b: Buffer) => onData(b, out));
+  child.stderr?.on('data', (b: Buffer) => onData(b, err));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      for (const w of [...waiters]) w();
+      resolve(code);
+    }),
+  );
+  const proc: Proc = {
+    child,
+    lines,
+    exited,
+    waitFor: (pattern, timeoutMs) =>
+      new Promise<string>((resolve, reject) => {
+        const check = (): void => {
+          const hit = lines.find((l) => pattern.test(l));
+          if (hit !== undefined) {
+            done();
+            resolve(hit);
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            done();
+            reject(new Error(`process exited before printing ${String(pattern)}:\n${lines.join('\n')}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(
+            new Error(`no line matching ${String(pattern)} within ${timeoutMs} ms:\n${lines.join('\n')}`),
+          );
+        }, timeoutMs);
+        const done = (): void => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      }),
+    kill9: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+  return proc;
+}
+
+/** Runs a command to its end; resolves with its exit code and output lines. */
+export async function runToEnd(
+  script: string,
+  args: string[],
+): Promise<{ code: number | null; lines: string[] }> {
+  const p = start(script, args);
+  const code = await p.exited;
+  return { code, lines: p.lines };
+}
+
+/** A TCP port free on 127.0.0.1 at the time of asking. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,206 @@
+// Loads vigil/v1/link.proto and describes its messages as TypeScript types (field names as in the .proto).
+// Both sides build their gRPC objects from `loadLink()`, so the channel options that matter live here, beside the
+// protocol they tune.
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { PROTO_ROOT } from './index.js';
+
+/** Decoding options: plain numbers for uint64 (sequence numbers and counters stay far below 2^53). */
+const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [PROTO_ROOT],
+};
+
+/**
+ * Largest message the aggregator accepts from an agent. An alert batch is capped by the agent at 1 MiB
+ * (AGENT_BATCH_BYTES); 4 MiB leaves room for one outsized alert with a long evidence timeline while a misbehaving or
+ * hostile client cannot make the server buffer more (it gets RESOURCE_EXHAUSTED).
+ */
+export const SERVER_MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
+/** Largest message the aggregator sends: model pushes carry whole models (the FL issue's global weights). */
+export const MAX_PUSH_BYTES = 64 * 1024 * 1024;
+/** What the agent packs into one AlertBatch at most (well under SERVER_MAX_RECEIVE_BYTES). */
+export const AGENT_BATCH_BYTES = 1024 * 1024;
+
+/**
+ * Server channel options.
+ * - keepalive 30 s / 10 s: a plant link that died without a FIN (NAT timeout, cable pulled) is noticed within ~40 s,
+ *   so the facility turns offline and the stream's resources are freed.
+ * - permit_without_calls + min ping interval 10 s: agents ping every 20 s (below); the server must permit that or it
+ *   answers with GOAWAY "too_many_pings" (its default minimum is 5 minutes).
+ * - max connection idle: none; the Link stream is meant to live for days.
+ */
+export const SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.max_receive_message_length': SERVER_MAX_RECEIVE_BYTES,
+  'grpc.max_send_message_length': MAX_PUSH_BYTES,
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.keepalive_timeout_ms': 10_000,
+  'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+  'grpc.keepalive_permit_without_calls': 1,
+};
+
+/**
+ * Agent channel options.
+ * - keepalive 20 s / 10 s, also without calls: middleboxes between a plant and the aggregator drop idle flows after
+ *   a few minutes; the ping keeps the stream's flow alive and detects a dead path within ~30 s.
+ * - receive limit = MAX_PUSH_BYTES, for model pushes.
+ * - reconnect backoff is done by the agent itself (with jitter), so the channel's own is kept short.
+ * - the aggregator's certificate is issued for AGGREGATOR_TLS_NAME; the agent checks that name, whatever address it
+ *   dials, and trusts only the CA it pinned at enrollment.
+ */
+export const AGGREGATOR_TLS_NAME = 'aggregator.vigil.internal';
+export const CLIENT_OPTIONS: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': MAX_PUSH_BYTES,
+  'grpc.max_send_message_length': SERVER_MAX_RECEIVE_BYTES,
+  'grpc.keepalive_time_ms': 20_000,
+  'grpc.keepalive_timeout_ms': 10_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.ssl_target_name_override': AGGREGATOR_TLS_NAME,
+  'grpc.default_authority': AGGREGATOR_TLS_NAME,
+  'grpc.initial_reconnect_backoff_ms': 500,
+  'grpc.max_reconnect_backoff_ms': 5_000,
+};
+
+/** Deadline of an Enroll call: one CSR signature and one store write; longer means the path is broken. */
+export const ENROLL_DEADLINE_MS = 15_000;
+
+export interface EnrollRequest {
+  token: string;
+  csr_der: Buffer;
+  hostname: string;
+}
+export interface EnrollResponse {
+  facility_id: string;
+  agent_id: string;
+  certificate_pem: string;
+  ca_certificate_pem: string;
+}
+
+export interface PbAlertSource {
+  layer: number;
+  model_name: string;
+  confidence: number;
+  detection_time: string;
+  evidence: string;
+  context_evidence: string;
+}
+export interface PbTimelinePoint {
+  time: string;
+  packets_per_sec: number;
+  unique_dest_ips: number;
+  protocol_distribution: Record<string, number>;
+  status: string;
+}
+export interface PbContextAnalysis {
+  duration: string;
+  pattern: string;
+  behavior: string;
+  timeline: PbTimelinePoint[];
+  evidence: Record<string, string>;
+}
+export interface PbAlert {
+  id: string;
+  timestamp: string;
+  severity: string;
+  title: string;
+  description: string;
+  sources: PbAlertSource[];
+  correlation_confidence: number;
+  correlation_summary: string;
+  attack_type: string;
+  attack_name: string;
+  context_analysis: PbContextAnalysis | null;
+}
+export interface PbWindowAggregate {
+  time: string;
+  packets_per_sec: number;
+  bytes_per_sec: number;
+  unique_src_ips: number;
+  unique_dest_ips: number;
+  protocol_distribution: Record<string, number>;
+  failed_connections: number;
+  avg_packet_size: number;
+  inter_arrival_time: number;
+}
+export interface PbAssetChange {
+  change: string;
+  address: string;
+  mac: string;
+  protocols: string[];
+  role: string;
+  first_seen: string;
+  last_seen: string;
+}
+export interface PbAgentHealth {
+  agent_version: string;
+  uptime_seconds: number;
+  capture_drops: number;
+  malformed_packets: number;
+  outbox_depth: number;
+  outbox_bytes: number;
+  outbox_capacity_bytes: number;
+  alerts_refused_outbox_full: number;
+  aggregates_dropped: number;
+  inventory_dropped: number;
+  model_versions: Record<string, string>;
+}
+export interface PbHeartbeat {
+  sent_at: string;
+  health: PbAgentHealth | null;
+}
+export interface PbPushAck {
+  push_id: string;
+  accepted: boolean;
+  error: string;
+}
+
+/** What an agent sends. On the wire exactly one body field is set; decoded messages name it in `body`. */
+export type AgentMessageBody =
+  | { body?: 'alerts'; alerts: { alerts: PbAlert[] } }
+  | { body?: 'aggregates'; aggregates: { rows: PbWindowAggregate[] } }
+  | { body?: 'inventory'; inventory: { changes: PbAssetChange[] } }
+  | { body?: 'heartbeat'; heartbeat: PbHeartbeat }
+  | { body?: 'push_ack'; push_ack: PbPushAck };
+export type AgentMessage = { seq: number } & AgentMessageBody;
+
+export interface PbConfigPush {
+  push_id: string;
+  settings_json: string;
+}
+export interface PbModelPush {
+  push_id: string;
+  name: string;
+  version: string;
+  payload: Buffer;
+  sha256: string;
+  format: string;
+}
+export type AggregatorMessage =
+  | { body?: 'ack'; ack: { seq: number; stored: number } }
+  | { body?: 'config'; config: PbConfigPush }
+  | { body?: 'model'; model: PbModelPush };
+
+export interface LinkDefinitions {
+  enrollment: grpc.ServiceDefinition;
+  link: grpc.ServiceDefinition;
+  EnrollmentClient: grpc.ServiceClientConstructor;
+  LinkClient: grpc.ServiceClientConstructor;
+}
+
+let cached: LinkDefinitions | undefined;
+
+/** The Enrollment and Link services (loaded once per process). */
+export function loadLink(): LinkDefinitions {
+  if (cached) return cached;
+  const def = protoLoader.loadSync('vigil/v1/link.proto', LOADER_OPTIONS);
+  const pkg = grpc.loadPackageDefinition(def);
+  const v1 = (pkg.vigil as grpc.GrpcObject).v1 as grpc.GrpcObject;
+  const EnrollmentClient = v1.Enrollment as grpc.ServiceClientConstructor;
+  const LinkClient = v1.Link as grpc.ServiceClientConstructor;
+  cached = { enrollment: EnrollmentClient.service, link: LinkClient.service, EnrollmentClient, LinkClient };
+  return cached;
+}
