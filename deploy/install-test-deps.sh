@@ -7,6 +7,7 @@ set -euo pipefail
 # command-that-must-exist -> Debian package that provides it
 declare -A NEED=(
   [tshark]=tshark
+  [chromium]=chromium
   [/usr/lib/postgresql/15/bin/postgres]=postgresql
 )
 
