@@ -2,6 +2,7 @@
 // real API server over a seeded SQLite store, checks that real content shows, and sees an alert written through the
 // server's store (the path ingest uses) appear on the alerts page over /ws without a reload. Screenshots land in
 // test-artifacts/dashboard/ (gitignored) for a person to look at.
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { AlertSeeder } from '../seed/generate.js';
 import { startApiServer, type RunningApi } from '../api/server.js';
-import { makeAlert, makeClient, makePrediction } from '../api/testing/fixtures.js';
+import { issueToken, makeAlert, makeClient, makePrediction } from '../api/testing/fixtures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/dashboard/', import.meta.url));
@@ -28,6 +29,7 @@ const runs = needComponent(
 /** Completed FL rounds with per-client loss and accuracy, as the FL server will record them. */
 async function seedRounds(store: Store, count: number): Promise<void> {
   const t0 = Date.now() - count * 600_000;
+  const clientIds = new Map(FACILITIES.map((f) => [f, randomUUID()]));
   for (let i = 1; i <= count; i++) {
     const start = new Date(t0 + i * 600_000).toISOString();
     const round = await store.createRound({
@@ -41,6 +43,7 @@ async function seedRounds(store: Store, count: number): Promise<void> {
       await store.upsertRoundClient(
         round.id,
         makeClient({
+          id: clientIds.get(f),
           facility_id: f,
           name: `${f} agent`,
           progress: 100,
@@ -214,5 +217,32 @@ describe.runIf(runs)('dashboard in a real browser', () => {
     );
     await page.screenshot({ path: join(ARTIFACTS, 'alerts-live.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
+  });
+
+  it('asks for a token when the server is not anonymous, then shows honest empty states on an empty store', async () => {
+    const store = await openStore(`sqlite:${join(dir, 'empty.db')}`);
+    const secret = await issueToken(store, 'viewer');
+    const guarded = await startApiServer({ store, host: '127.0.0.1', port: 0, log: () => undefined });
+    try {
+      await page.goto('about:blank');
+      await page.goto(`${guarded.url}/#/overview`);
+      await page.locator('.token-prompt input[name=token]').fill(secret);
+      await page.screenshot({ path: join(ARTIFACTS, 'token-prompt.png') });
+      await page.getByRole('button', { name: 'Use token' }).click();
+
+      await page.locator('#live-state', { hasText: 'live' }).waitFor();
+      await page.getByText('No FL round has run yet.').waitFor();
+      await page.getByText('No prediction has been made yet.').waitFor();
+      await page.getByText('No alert has been raised yet.').waitFor();
+      await page.getByText('No facility is registered yet').first().waitFor();
+      await page.screenshot({ path: join(ARTIFACTS, 'overview-empty.png'), fullPage: true });
+      await page.getByRole('link', { name: 'Attack graph' }).click();
+      await page.getByText('No technique has been seen or predicted yet').waitFor();
+      expect(await page.locator('.token-prompt').isHidden()).toBe(true);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await guarded.close();
+      await store.close();
+    }
   });
 });

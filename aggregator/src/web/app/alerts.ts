@@ -22,7 +22,7 @@ interface Filters {
 }
 
 /** Kept across visits of the page within the session, so going back from a detail view keeps the filters. */
-const filters: Filters = { severity: '', facility: '', status: '', time_range: 'all', search: '', page: 1 };
+const filters: Filters = { severity: '', facility: '', status: '', time_range: '', search: '', page: 1 };
 
 function select(
   name: keyof Filters,

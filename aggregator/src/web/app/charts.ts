@@ -149,8 +149,9 @@ export function forceLayout(
         n.vx = (n.vx / speed) * cap;
         n.vy = (n.vy / speed) * cap;
       }
-      n.x = Math.min(width - 40, Math.max(40, n.x + n.vx));
-      n.y = Math.min(height - 30, Math.max(30, n.y + n.vy));
+      // Margins leave room for the labels drawn above and below each node.
+      n.x = Math.min(width - 90, Math.max(90, n.x + n.vx));
+      n.y = Math.min(height - 50, Math.max(40, n.y + n.vy));
       n.vx *= 0.5;
       n.vy *= 0.5;
     }
