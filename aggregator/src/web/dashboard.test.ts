@@ -143,6 +143,13 @@ describe.runIf(runs)('dashboard in a real browser', () => {
     await open('alerts', 'alerts');
     await page.locator('.pager', { hasText: 'of 20 · 500 alerts' }).waitFor();
 
+    const wanted = await page.locator('table.alerts tbody tr a').nth(3).innerText();
+    await page.fill('input[name=search]', wanted);
+    await page.locator('.pager', { hasText: /page 1 of 1 · \d+ alerts/ }).waitFor();
+    expect(await page.locator('table.alerts tbody tr a').allInnerTexts()).toContain(wanted);
+    await page.fill('input[name=search]', '');
+    await page.locator('.pager', { hasText: 'of 20 · 500 alerts' }).waitFor();
+
     await page.selectOption('select[name=severity]', 'critical');
     await page.locator('.pager', { hasText: /page 1 of \d+ · \d+ alerts/ }).waitFor();
     await expect.poll(() => page.locator('table.alerts tbody tr .b-high').count()).toBe(0);
@@ -216,6 +223,38 @@ describe.runIf(runs)('dashboard in a real browser', () => {
       true,
     );
     await page.screenshot({ path: join(ARTIFACTS, 'alerts-live.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('shows a new FL round and a new prediction as they are stored, without reloading', async () => {
+    await open('fl', 'fl-before-live');
+    await page.evaluate(() => {
+      (globalThis as unknown as { notReloaded: boolean }).notReloaded = true;
+    });
+
+    await api.store.createRound({
+      round_number: 5,
+      status: 'in-progress',
+      phase: 'distributing',
+      start_time: new Date().toISOString(),
+      total_clients: 3,
+    });
+    await page.getByText('Round 5').waitFor();
+    await page.getByRole('link', { name: 'Attack graph' }).click();
+    await page.locator('g.node[data-technique=T0846]').waitFor();
+    await api.store.insertPrediction({
+      ...makePrediction({
+        current_technique: 'T0855',
+        current_technique_name: 'Unauthorized Command Message',
+      }),
+      facility_id: 'plant-c',
+    });
+
+    await page.locator('g.node[data-technique=T0855]').waitFor();
+    expect(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(
+      true,
+    );
+    await page.screenshot({ path: join(ARTIFACTS, 'graph-live.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
   });
 
