@@ -15,6 +15,7 @@ import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 import type { ApiMetrics } from './metrics.js';
 import { databaseCheck, type HealthMonitor } from './health.js';
 import type { LivenessThresholds } from './status.js';
+import type { DashboardFiles } from './static.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerAlertRoutes } from './routes/alerts.js';
 import { registerContextRoutes } from './routes/context.js';
@@ -53,6 +54,8 @@ export interface ApiDeps {
   liveness: LivenessThresholds;
   privacy: PrivacySettings;
   log: (line: string) => void;
+  /** The dashboard's static files, served at `/` to anyone (the page itself asks for a token); none when absent. */
+  dashboard?: DashboardFiles;
 }
 
 /** Paths anyone may read without a token (probes, scrapers, the API description). */
@@ -112,6 +115,11 @@ export function createApi(deps: ApiDeps): ApiApp {
       });
     }
     if (PUBLIC_PATHS.has(c.req.path)) return next();
+    const file = await deps.dashboard?.lookup(c.req.method, c.req.path);
+    if (file !== undefined && file !== null) {
+      if (c.req.method === 'HEAD') return c.body(null, 200, file.headers);
+      return c.body(new Uint8Array(file.body), 200, file.headers);
+    }
     const caller = await deps.auth.resolve(bearerSecret(c.req.header('authorization')));
     if (caller.tokenId !== null) {
       const tokenWait = limiter.take(`token:${caller.tokenId}`);

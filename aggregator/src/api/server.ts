@@ -22,6 +22,7 @@ import { ApiMetrics } from './metrics.js';
 import { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limit.js';
 import { DEFAULT_LIVENESS, type LivenessThresholds } from './status.js';
 import { WsHub } from './ws-hub.js';
+import { DashboardFiles, defaultDashboardDirs } from './static.js';
 
 export const DEFAULT_CORS_ORIGINS = ['http://localhost:3000'];
 
@@ -49,6 +50,8 @@ export interface ApiServerOptions {
   wsMaxBufferedBytes?: number;
   /** State of the agent link's gRPC listener; reported as `down` until a component attaches it. */
   grpcState?: () => ServiceState;
+  /** Directories of the dashboard's static files (default: the built page of this package); [] serves none. */
+  dashboardDirs?: readonly string[];
   log?: (line: string) => void;
 }
 
@@ -129,6 +132,7 @@ export async function startApiServer(o: ApiServerOptions): Promise<RunningApi> {
     liveness,
     privacy: o.privacy ?? { delta: 1e-5, epsilonBudget: 10, encryption: 'none' },
     log,
+    dashboard: new DashboardFiles(o.dashboardDirs ?? defaultDashboardDirs()),
   });
   const hub = new WsHub({
     bus,

@@ -56,18 +56,25 @@ async function selfSigned(): Promise<{ cert: string; key: string }> {
 }
 
 describe('vigil serve', () => {
-  it('serves on loopback and shuts down cleanly on SIGTERM', async () => {
+  it('serves the API and the dashboard page on loopback and shuts down cleanly on SIGTERM', async () => {
     const p = run(['serve', '--port', '0', '--db', `sqlite:${join(dir, 'serve.db')}`, '--anonymous']);
     const url = await p.url;
 
     const health = await fetch(`${url}/health`);
     const alerts = await fetch(`${url}/api/alerts`);
+    const page = await fetch(`${url}/`);
+    const pageText = await page.text();
+    const script = await fetch(`${url}/main.js`);
     p.kill('SIGTERM');
     const result = await p.done;
 
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(health.status).toBe(200);
     expect(alerts.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(pageText).toContain('<script type="module" src="/main.js">');
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
     expect(result.code).toBe(0);
     expect(result.out).toContain('SIGTERM, shutting down');
   });
