@@ -10,6 +10,7 @@ declare -A NEED=(
   [/usr/lib/postgresql/15/bin/postgres]=postgresql
   [javac]=openjdk-17-jdk-headless
   [mvn]=maven
+  [python3]=python3-venv # deploy/python-venv.sh builds the pinned oracle venv (dp-accounting) with it
 )
 
 missing=()
