@@ -2,6 +2,11 @@
 import { Command } from 'commander';
 import { registerGraph } from './graph.js';
 import { registerPrivacy } from './privacy.js';
+import { registerFacilities } from './facilities.js';
+import { registerMigrate } from './migrate.js';
+import { registerSeed } from './seed.js';
+import { registerServe } from './serve.js';
+import { registerTokens } from './tokens.js';
 
 export function buildProgram(): Command {
   const program = new Command('vigil')
@@ -9,5 +14,14 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   registerGraph(program);
   registerPrivacy(program);
+    .showHelpAfterError('(run with --help for usage)')
+    // Set before the commands are added so they inherit it: a bad argument throws a CommanderError that main.ts
+    // turns into exit code 2, instead of commander exiting with 1 from inside a subcommand.
+    .exitOverride();
+  registerMigrate(program);
+  registerTokens(program);
+  registerFacilities(program);
+  registerSeed(program);
+  registerServe(program);
   return program;
 }

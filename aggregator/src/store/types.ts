@@ -13,6 +13,9 @@ import type {
   Severity,
 } from '@vigil/shared';
 
+/** Alert searches count matches up to this many (see Page.totalCapped). */
+export const SEARCH_COUNT_CAP = 10_000;
+
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -57,6 +60,11 @@ export interface AlertQuery {
 export interface Page<T> {
   items: T[];
   total: number;
+  /**
+   * Set on alert searches that match more than SEARCH_COUNT_CAP alerts: counting stopped there, so `total` is the
+   * cap ("10,000 or more"). Counting every match of a common word among a million alerts would take seconds.
+   */
+  totalCapped?: true;
 }
 
 export interface FacilityAggregate extends NetworkMetrics {
@@ -116,6 +124,16 @@ export interface RetentionPolicy {
   aggregatesMaxAgeSeconds: number | null;
 }
 
+/** Opening or migrating a store failed because the database cannot be reached or used (message says why). */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+}
+
+/** A write collided with an existing record (duplicate facility id, token id or hash); the API answers 409. */
+export class StoreConflictError extends Error {
+  override readonly name = 'StoreConflictError';
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Applies pending migrations; returns the versions applied. */
@@ -125,6 +143,7 @@ export interface Store {
   close(): Promise<void>;
 
   // Facilities and agents
+  /** Throws StoreConflictError when the id is taken. */
   addFacility(f: { id: string; name: string }): Promise<Facility>;
   getFacility(id: string): Promise<Facility | null>;
   listFacilities(): Promise<Facility[]>;
@@ -134,6 +153,7 @@ export interface Store {
   listAgents(facilityId?: string): Promise<AgentRecord[]>;
 
   // Alerts (insert is idempotent by id: a resend never duplicates)
+  /** Returns how many of the alerts were new (ids already stored are left as they are). */
   insertAlerts(alerts: readonly StoredAlert[]): Promise<number>;
   getAlert(id: string): Promise<StoredAlert | null>;
   queryAlerts(q: AlertQuery): Promise<Page<StoredAlert>>;
@@ -160,9 +180,13 @@ export interface Store {
   markPredictionValidated(id: string, at: string): Promise<Prediction | null>;
 
   // API tokens (only a hash of the secret is stored)
+  /** Throws StoreConflictError when the id or hash is taken. */
   createToken(t: { id: string; name: string; role: Role; hash: string }): Promise<ApiToken>;
   findTokenByHash(hash: string): Promise<ApiToken | null>;
+  /** Records that the token was just used (sets last_used_at). */
+  touchToken(id: string, at: string): Promise<void>;
   listTokens(): Promise<ApiToken[]>;
+  /** True when an active token was revoked now; false when unknown or already revoked. */
   revokeToken(id: string): Promise<boolean>;
 
   // Audit log of operator and admin actions

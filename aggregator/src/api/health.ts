@@ -1,0 +1,137 @@
+// The real state of each dependency, checked on demand and on a timer; a change is published to the `system` room as
+// `health`, and facility liveness changes as `facility_status`.
+import type { Clock } from '@vigil/shared';
+import type { Store } from '../store/types.js';
+import type { EventBus } from '../events/bus.js';
+import { facilitySummaries, type LivenessThresholds, DEFAULT_LIVENESS } from './status.js';
+
+export type ServiceState = 'connected' | 'down' | 'embedded';
+export type OverallHealth = 'healthy' | 'degraded' | 'unhealthy';
+
+export interface HealthReport {
+  status: OverallHealth;
+  services: Record<string, ServiceState>;
+}
+
+export interface DependencyCheck {
+  name: string;
+  /** A critical dependency that is down makes the whole service unhealthy (503); others make it degraded. */
+  critical: boolean;
+  check(): Promise<ServiceState>;
+}
+
+export function databaseCheck(store: Store, timeoutMs = 2000): DependencyCheck {
+  return {
+    name: 'database',
+    critical: true,
+    async check() {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('ping timed out')), timeoutMs);
+      });
+      try {
+        await Promise.race([store.ping(), timeout]);
+        return 'connected';
+      } catch {
+        return 'down';
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/** A dependency that lives in this process (the embedded attack graph). */
+export function embeddedCheck(name: string): DependencyCheck {
+  return { name, critical: false, check: () => Promise.resolve('embedded') };
+}
+
+/** A dependency whose state some component reports (e.g. the gRPC listener); 'down' until it says otherwise. */
+export function reportedCheck(name: string, state: () => ServiceState): DependencyCheck {
+  return { name, critical: false, check: () => Promise.resolve(state()) };
+}
+
+export async function checkHealth(checks: readonly DependencyCheck[]): Promise<HealthReport> {
+  const states = await Promise.all(checks.map((c) => c.check()));
+  const services: Record<string, ServiceState> = {};
+  let status: OverallHealth = 'healthy';
+  checks.forEach((c, i) => {
+    const s = states[i] ?? 'down';
+    services[c.name] = s;
+    if (s === 'down') status = c.critical ? 'unhealthy' : status === 'unhealthy' ? status : 'degraded';
+  });
+  return { status, services };
+}
+
+export interface MonitorOptions {
+  store: Store;
+  bus: EventBus;
+  clock: Clock;
+  checks: readonly DependencyCheck[];
+  intervalMs?: number;
+  liveness?: LivenessThresholds;
+  onError?: (err: unknown) => void;
+}
+
+/** Polls dependencies and facility liveness; publishes only changes. */
+export class HealthMonitor {
+  private timer: NodeJS.Timeout | null = null;
+  private lastHealth = '';
+  private readonly lastFacility = new Map<string, string>();
+  private running: Promise<void> | null = null;
+
+  constructor(private readonly o: MonitorOptions) {}
+
+  start(): void {
+    if (this.timer !== null) return;
+    this.timer = setInterval(() => void this.tick(), this.o.intervalMs ?? 2000);
+    this.timer.unref();
+    void this.tick();
+  }
+
+  /** Current health; publishes `health` when it differs from the last published state. */
+  async health(): Promise<HealthReport> {
+    const report = await checkHealth(this.o.checks);
+    const key = JSON.stringify(report);
+    if (key !== this.lastHealth) {
+      const first = this.lastHealth === '';
+      this.lastHealth = key;
+      if (!first) this.o.bus.publish({ type: 'health', data: report, local: true });
+    }
+    return report;
+  }
+
+  tick(): Promise<void> {
+    this.running ??= this.poll()
+      .catch((err: unknown) => (this.o.onError ?? (() => undefined))(err))
+      .finally(() => {
+        this.running = null;
+      });
+    return this.running;
+  }
+
+  private async poll(): Promise<void> {
+    const report = await this.health();
+    if (report.services.database === 'down') return;
+    const facilities = await facilitySummaries(
+      this.o.store,
+      this.o.clock.now(),
+      this.o.liveness ?? DEFAULT_LIVENESS,
+    );
+    for (const f of facilities) {
+      if (this.lastFacility.get(f.id) === f.status) continue;
+      this.lastFacility.set(f.id, f.status);
+      this.o.bus.publish({
+        type: 'facility_status',
+        data: { facility_id: f.id, name: f.name, status: f.status },
+        local: true,
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+}

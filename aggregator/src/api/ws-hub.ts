@@ -1,0 +1,267 @@
+// WebSocket /ws: rooms a client subscribes to (with the spec's spelling aliases), events from the bus fanned out to
+// them, errors answered without closing, ping/pong keepalive, and slow clients dropped so they hold up nobody.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { ROOMS_OF_EVENT, type BusEvent, type EventBus, type Room } from '../events/bus.js';
+import type { Authenticator, Caller } from './auth.js';
+import { ApiError, errorBody } from './errors.js';
+import type { ApiMetrics } from './metrics.js';
+import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
+
+/** Every accepted room spelling and the room it names. */
+export const ROOM_ALIASES: Readonly<Record<string, Room>> = {
+  dashboard: 'dashboard',
+  alerts: 'alerts',
+  fl_status: 'fl_status',
+  'fl-status': 'fl_status',
+  predictions: 'predictions',
+  'attack-graph': 'attack-graph',
+  attack_graph: 'attack-graph',
+  system: 'system',
+};
+
+export interface WsHubOptions {
+  bus: EventBus;
+  auth: Authenticator;
+  metrics: ApiMetrics;
+  rateLimit: RateLimitOptions;
+  /** A client with more than this many bytes queued is dropped (slow consumer). */
+  maxBufferedBytes?: number;
+  /** Interval of protocol pings; a client that did not answer the previous ping is dropped. */
+  pingIntervalMs?: number;
+  /** Largest accepted client message, bytes. */
+  maxPayloadBytes?: number;
+  now?: () => number;
+}
+
+interface Client {
+  ws: WebSocket;
+  caller: Caller;
+  key: string;
+  alive: boolean;
+  /** Room → the spelling the client used (the `channel` of its messages). */
+  rooms: Map<Room, string>;
+}
+
+export class WsHub {
+  private readonly wss: WebSocketServer;
+  private readonly clients = new Set<Client>();
+  private readonly byRoom = new Map<Room, Set<Client>>();
+  private readonly limiter: RateLimiter;
+  private readonly unsubscribe: () => void;
+  private readonly pinger: NodeJS.Timeout;
+  private readonly maxBuffered: number;
+
+  constructor(private readonly o: WsHubOptions) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: o.maxPayloadBytes ?? 64 * 1024 });
+    this.limiter = new RateLimiter(o.rateLimit, o.now);
+    this.maxBuffered = o.maxBufferedBytes ?? 1024 * 1024;
+    this.unsubscribe = o.bus.subscribe((e) => this.deliver(e));
+    this.pinger = setInterval(() => this.pingAll(), o.pingIntervalMs ?? 30_000);
+    this.pinger.unref();
+  }
+
+  get connections(): number {
+    return this.clients.size;
+  }
+
+  /** Handles an HTTP upgrade of `/ws`: authenticates (`?token=` or Authorization), then accepts. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, address: string): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const fromQuery = url.searchParams.get('token') ?? undefined;
+    const header = req.headers.authorization;
+    const fromHeader =
+      header?.toLowerCase().startsWith('bearer ') === true ? header.slice(7).trim() : undefined;
+    if (this.limiter.take(`addr:${address}`) > 0) {
+      this.o.metrics.rateLimited.inc({ scope: 'address' });
+      refuse(socket, 429, errorBody('rate_limited', `too many connection attempts from ${address}`));
+      return;
+    }
+    this.o.auth.resolve(fromQuery ?? fromHeader).then(
+      (caller) => {
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, caller, address));
+      },
+      (err: unknown) => {
+        const e = err instanceof ApiError ? err : new ApiError('unauthorized', 'authentication failed');
+        refuse(socket, e.status, e.body());
+      },
+    );
+  }
+
+  private accept(ws: WebSocket, caller: Caller, address: string): void {
+    const client: Client = {
+      ws,
+      caller,
+      key: caller.tokenId === null ? `ws-addr:${address}` : `ws-token:${caller.tokenId}`,
+      alive: true,
+      rooms: new Map(),
+    };
+    this.clients.add(client);
+    this.o.metrics.wsConnections.set(this.clients.size);
+    ws.on('pong', () => {
+      client.alive = true;
+    });
+    ws.on('message', (data, isBinary) => this.onMessage(client, data, isBinary));
+    ws.on('error', () => ws.terminate());
+    ws.on('close', () => this.remove(client));
+  }
+
+  private remove(client: Client): void {
+    if (!this.clients.delete(client)) return;
+    for (const room of client.rooms.keys()) this.byRoom.get(room)?.delete(client);
+    client.rooms.clear();
+    this.o.metrics.wsConnections.set(this.clients.size);
+  }
+
+  private reply(client: Client, msg: Record<string, unknown>): void {
+    this.send(client, JSON.stringify(msg));
+  }
+
+  private send(client: Client, text: string): void {
+    if (client.ws.readyState !== WebSocket.OPEN) return;
+    if (client.ws.bufferedAmount > this.maxBuffered) {
+      this.o.metrics.wsDropped.inc({ reason: 'slow' });
+      client.ws.terminate();
+      this.remove(client);
+      return;
+    }
+    client.ws.send(text);
+    this.o.metrics.wsMessagesSent.inc();
+  }
+
+  private onMessage(client: Client, data: RawData, isBinary: boolean): void {
+    if (this.limiter.take(client.key) > 0) {
+      this.o.metrics.rateLimited.inc({ scope: 'websocket' });
+      this.reply(client, { type: 'error', code: 'rate_limited', message: 'too many messages; slow down' });
+      return;
+    }
+    if (isBinary) {
+      this.reply(client, { type: 'error', code: 'bad_message', message: 'messages are JSON text' });
+      return;
+    }
+    let msg: unknown;
+    try {
+      msg = JSON.parse(rawText(data));
+    } catch {
+      this.reply(client, { type: 'error', code: 'bad_message', message: 'malformed JSON' });
+      return;
+    }
+    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
+      this.reply(client, {
+        type: 'error',
+        code: 'bad_message',
+        message: 'a message is a JSON object with an action',
+      });
+      return;
+    }
+    const { action, room, channels } = msg as { action?: unknown; room?: unknown; channels?: unknown };
+    if (action === 'ping') {
+      this.reply(client, { type: 'pong' });
+      return;
+    }
+    if (action !== 'subscribe' && action !== 'unsubscribe') {
+      this.reply(client, {
+        type: 'error',
+        code: 'unknown_action',
+        message: `unknown action ${JSON.stringify(action) ?? 'undefined'}; use subscribe, unsubscribe or ping`,
+      });
+      return;
+    }
+    const names: unknown[] = [];
+    if (room !== undefined) names.push(room);
+    if (Array.isArray(channels)) names.push(...(channels as unknown[]));
+    else if (channels !== undefined) names.push(channels);
+    if (names.length === 0) {
+      this.reply(client, {
+        type: 'error',
+        code: 'bad_message',
+        message: `${action} needs "room" or "channels"`,
+      });
+      return;
+    }
+    for (const name of names.slice(0, 32)) {
+      const canonical = typeof name === 'string' ? ROOM_ALIASES[name] : undefined;
+      if (typeof name !== 'string' || canonical === undefined) {
+        this.reply(client, {
+          type: 'error',
+          code: 'unknown_room',
+          message: `unknown room ${JSON.stringify(name)?.slice(0, 100) ?? 'undefined'}; rooms: ${Object.keys(ROOM_ALIASES).join(', ')}`,
+        });
+        continue;
+      }
+      if (action === 'subscribe') {
+        client.rooms.set(canonical, name);
+        let set = this.byRoom.get(canonical);
+        if (set === undefined) this.byRoom.set(canonical, (set = new Set()));
+        set.add(client);
+        this.reply(client, { type: 'subscribed', room: name, status: 'ok' });
+      } else {
+        client.rooms.delete(canonical);
+        this.byRoom.get(canonical)?.delete(client);
+        this.reply(client, { type: 'unsubscribed', room: name, status: 'ok' });
+      }
+    }
+  }
+
+  /** Sends a bus event to each room it belongs to; serialised once per spelling of the room. */
+  private deliver(e: BusEvent): void {
+    const data = JSON.stringify(e.data ?? null);
+    const type = JSON.stringify(e.type);
+    for (const room of ROOMS_OF_EVENT[e.type]) {
+      const subscribers = this.byRoom.get(room);
+      if (subscribers === undefined || subscribers.size === 0) continue;
+      const texts = new Map<string, string>();
+      for (const client of subscribers) {
+        const channel = client.rooms.get(room) ?? room;
+        let text = texts.get(channel);
+        if (text === undefined) {
+          text = `{"channel":${JSON.stringify(channel)},"type":${type},"data":${data}}`;
+          texts.set(channel, text);
+        }
+        this.send(client, text);
+      }
+    }
+  }
+
+  private pingAll(): void {
+    for (const client of [...this.clients]) {
+      if (!client.alive) {
+        this.o.metrics.wsDropped.inc({ reason: 'no_pong' });
+        client.ws.terminate();
+        this.remove(client);
+        continue;
+      }
+      client.alive = false;
+      client.ws.ping();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe();
+    clearInterval(this.pinger);
+    for (const client of [...this.clients]) {
+      client.ws.close(1001, 'server shutting down');
+      this.remove(client);
+    }
+    // Give clients a moment to answer the close handshake, then cut whoever did not.
+    const deadline = Date.now() + 1000;
+    while (this.wss.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const ws of this.wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}
+
+function refuse(socket: Duplex, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  const reason = status === 401 ? 'Unauthorized' : status === 429 ? 'Too Many Requests' : 'Error';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+  );
+}

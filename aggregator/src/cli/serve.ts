@@ -1,0 +1,113 @@
+// `vigil serve`: the dashboard API (REST + /ws) on one port. Loopback by default; off loopback it needs TLS (or an
+// explicit --insecure-no-tls) and refuses anonymous access. Stops gracefully on SIGINT/SIGTERM.
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { UsageError } from '@vigil/shared';
+import { defaultDbUrl, resolveDataDir } from '../config.js';
+import { openStore } from '../store/open.js';
+import { DEFAULT_CORS_ORIGINS, checkExposure, startApiServer } from '../api/server.js';
+
+const ServeOptions = z
+  .object({
+    host: z.string().min(1),
+    port: z.coerce
+      .number({ error: 'expected a port number' })
+      .int()
+      .min(0)
+      .max(65535, 'expected a port number from 0 to 65535'),
+    db: z.string().min(1).optional(),
+    dataDir: z.string().min(1).optional(),
+    cors: z.string().min(1),
+    anonymous: z.boolean(),
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
+    insecureNoTls: z.boolean(),
+    rateLimit: z.coerce.number({ error: 'expected requests per second' }).positive(),
+  })
+  .refine((o) => (o.tlsCert === undefined) === (o.tlsKey === undefined), {
+    message: '--tls-cert and --tls-key go together',
+  });
+
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`cannot read the TLS ${what} ${path}: ${(err as Error).message}`);
+  }
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the dashboard API (REST and WebSocket /ws) on one port')
+    .option('--host <address>', 'address to listen on (loopback by default)', '127.0.0.1')
+    .option('--port <n>', 'port to listen on', '8000')
+    .option(
+      '--db <url>',
+      'database: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB (default: SQLite in the data dir)',
+    )
+    .option('--data-dir <dir>', 'data directory (default $VIGIL_DATA_DIR or ./.vigil)')
+    .option(
+      '--cors <origins>',
+      'comma-separated allowed browser origins, or *',
+      DEFAULT_CORS_ORIGINS.join(','),
+    )
+    .option('--anonymous', 'let callers without a token act as operator (loopback only)', false)
+    .option('--tls-cert <file>', 'PEM certificate (required off loopback)')
+    .option('--tls-key <file>', 'PEM private key (required off loopback)')
+    .option('--insecure-no-tls', 'serve plain HTTP off loopback (not recommended)', false)
+    .option('--rate-limit <n>', 'requests per second per token and per address (burst: 4x)', '50')
+    .action(async (raw: Record<string, unknown>) => {
+      const parsed = ServeOptions.safeParse(raw);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const flag = String(issue?.path[0] ?? '').replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`);
+        throw new UsageError(
+          `serve: ${flag === '' ? '' : `--${flag}: `}${issue?.message ?? 'invalid options'} (see vigil serve --help)`,
+        );
+      }
+      const o = parsed.data;
+      const tls =
+        o.tlsCert !== undefined && o.tlsKey !== undefined
+          ? { cert: readPem(o.tlsCert, 'certificate'), key: readPem(o.tlsKey, 'key') }
+          : undefined;
+      checkExposure({ host: o.host, tls, insecure: o.insecureNoTls, anonymous: o.anonymous });
+      const dbUrl = o.db ?? defaultDbUrl(resolveDataDir(o.dataDir));
+      const store = await openStore(dbUrl);
+      let api;
+      try {
+        api = await startApiServer({
+          store,
+          host: o.host,
+          port: o.port,
+          tls,
+          insecure: o.insecureNoTls,
+          anonymous: o.anonymous,
+          corsOrigins: o.cors
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== ''),
+          rateLimit: { perSecond: o.rateLimit, burst: o.rateLimit * 4 },
+        });
+      } catch (err) {
+        await store.close();
+        throw err;
+      }
+      process.stdout.write(`vigil: serving ${api.url} (WebSocket ${api.wsUrl}), store ${store.kind}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string): void => {
+          process.stdout.write(`vigil: ${signal}, shutting down\n`);
+          process.off('SIGINT', onInt);
+          process.off('SIGTERM', onTerm);
+          resolve();
+        };
+        const onInt = (): void => stop('SIGINT');
+        const onTerm = (): void => stop('SIGTERM');
+        process.on('SIGINT', onInt);
+        process.on('SIGTERM', onTerm);
+      });
+      await api.close();
+      await store.close();
+    });
+}

@@ -1,0 +1,190 @@
+// A Store decorator that publishes each write to the event bus, so whatever writes through it (API, ingest, FL
+// rounds, predictions) reaches the dashboard's rooms without each writer knowing about WebSockets.
+import type { AlertStatus, FLClient, FLRound, Prediction } from '@vigil/shared';
+import type {
+  AlertQuery,
+  ApiToken,
+  AuditEntry,
+  Facility,
+  FacilityAggregate,
+  NewRound,
+  Page,
+  PredictionQuery,
+  RetentionPolicy,
+  Role,
+  RoundPatch,
+  Store,
+  StoredAlert,
+  AgentRecord,
+} from '../store/types.js';
+import type { EventBus } from './bus.js';
+
+/** The alert as clients see it (the API's Alert: the store's `generated` flag stays inside). */
+export function publicAlert(a: StoredAlert): Omit<StoredAlert, 'generated'> {
+  const { generated: _generated, ...rest } = a;
+  return rest;
+}
+
+function roundProgress(r: FLRound): Record<string, unknown> {
+  return {
+    round_id: r.id,
+    round_number: r.round_number,
+    phase: r.phase,
+    progress: r.progress,
+    epsilon: r.epsilon,
+    model_accuracy: r.model_accuracy,
+    clients: r.clients,
+  };
+}
+
+export class PublishingStore implements Store {
+  constructor(
+    private readonly inner: Store,
+    private readonly bus: EventBus,
+  ) {}
+
+  get kind(): Store['kind'] {
+    return this.inner.kind;
+  }
+  migrate(): Promise<number[]> {
+    return this.inner.migrate();
+  }
+  ping(): Promise<void> {
+    return this.inner.ping();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  addFacility(f: { id: string; name: string }): Promise<Facility> {
+    return this.inner.addFacility(f);
+  }
+  getFacility(id: string): Promise<Facility | null> {
+    return this.inner.getFacility(id);
+  }
+  listFacilities(): Promise<Facility[]> {
+    return this.inner.listFacilities();
+  }
+  removeFacility(id: string): Promise<boolean> {
+    return this.inner.removeFacility(id);
+  }
+  upsertAgent(a: { id: string; facility_id: string; enrolled_at: string }): Promise<void> {
+    return this.inner.upsertAgent(a);
+  }
+  recordHeartbeat(agentId: string, at: string, health: Record<string, unknown>): Promise<void> {
+    // facility_status is published by the FacilityWatcher, which sees both heartbeats and their absence.
+    return this.inner.recordHeartbeat(agentId, at, health);
+  }
+  listAgents(facilityId?: string): Promise<AgentRecord[]> {
+    return this.inner.listAgents(facilityId);
+  }
+
+  async insertAlerts(alerts: readonly StoredAlert[]): Promise<number> {
+    // Inserts are idempotent by id: only alerts that were not stored before are announced.
+    const before = await Promise.all(alerts.map((a) => this.inner.getAlert(a.id)));
+    const inserted = await this.inner.insertAlerts(alerts);
+    alerts.forEach((a, i) => {
+      if (before[i] === null) this.bus.publish({ type: 'alert_created', data: publicAlert(a) });
+    });
+    return inserted;
+  }
+  getAlert(id: string): Promise<StoredAlert | null> {
+    return this.inner.getAlert(id);
+  }
+  queryAlerts(q: AlertQuery): Promise<Page<StoredAlert>> {
+    return this.inner.queryAlerts(q);
+  }
+  async setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null> {
+    const updated = await this.inner.setAlertStatus(id, status);
+    if (updated !== null) this.bus.publish({ type: 'alert_updated', data: publicAlert(updated) });
+    return updated;
+  }
+  alertStats(): ReturnType<Store['alertStats']> {
+    return this.inner.alertStats();
+  }
+
+  insertAggregates(rows: readonly FacilityAggregate[]): Promise<void> {
+    return this.inner.insertAggregates(rows);
+  }
+  aggregates(facilityId: string, from: string, to: string): Promise<FacilityAggregate[]> {
+    return this.inner.aggregates(facilityId, from, to);
+  }
+
+  async createRound(r: NewRound): Promise<FLRound> {
+    const round = await this.inner.createRound(r);
+    this.bus.publish({ type: 'fl_round_started', data: round });
+    return round;
+  }
+  async updateRound(id: number, patch: RoundPatch): Promise<FLRound | null> {
+    const round = await this.inner.updateRound(id, patch);
+    if (round === null) return null;
+    const finished = patch.status === 'completed' || patch.status === 'failed';
+    this.bus.publish(
+      finished
+        ? { type: 'fl_round_completed', data: round }
+        : { type: 'fl_progress', data: roundProgress(round) },
+    );
+    return round;
+  }
+  async upsertRoundClient(roundId: number, c: FLClient): Promise<void> {
+    await this.inner.upsertRoundClient(roundId, c);
+    const round = await this.inner.getRound(roundId);
+    if (round !== null) this.bus.publish({ type: 'fl_progress', data: roundProgress(round) });
+  }
+  getRound(id: number): Promise<FLRound | null> {
+    return this.inner.getRound(id);
+  }
+  currentRound(): Promise<FLRound | null> {
+    return this.inner.currentRound();
+  }
+  listRounds(limit: number, offset: number): Promise<Page<FLRound>> {
+    return this.inner.listRounds(limit, offset);
+  }
+
+  async insertPrediction(p: Prediction & { facility_id: string | null }): Promise<void> {
+    await this.inner.insertPrediction(p);
+    const { facility_id: _facility, ...prediction } = p;
+    this.bus.publish({ type: 'prediction_created', data: prediction });
+  }
+  getPrediction(id: string): Promise<Prediction | null> {
+    return this.inner.getPrediction(id);
+  }
+  latestPrediction(): Promise<Prediction | null> {
+    return this.inner.latestPrediction();
+  }
+  listPredictions(q: PredictionQuery): Promise<Page<Prediction>> {
+    return this.inner.listPredictions(q);
+  }
+  async markPredictionValidated(id: string, at: string): Promise<Prediction | null> {
+    const p = await this.inner.markPredictionValidated(id, at);
+    if (p !== null) this.bus.publish({ type: 'prediction_validated', data: p });
+    return p;
+  }
+
+  createToken(t: { id: string; name: string; role: Role; hash: string }): Promise<ApiToken> {
+    return this.inner.createToken(t);
+  }
+  findTokenByHash(hash: string): Promise<ApiToken | null> {
+    return this.inner.findTokenByHash(hash);
+  }
+  touchToken(id: string, at: string): Promise<void> {
+    return this.inner.touchToken(id, at);
+  }
+  listTokens(): Promise<ApiToken[]> {
+    return this.inner.listTokens();
+  }
+  revokeToken(id: string): Promise<boolean> {
+    return this.inner.revokeToken(id);
+  }
+
+  audit(e: Omit<AuditEntry, 'id'>): Promise<void> {
+    return this.inner.audit(e);
+  }
+  listAudit(limit: number, offset: number): Promise<Page<AuditEntry>> {
+    return this.inner.listAudit(limit, offset);
+  }
+
+  purge(policy: RetentionPolicy, now: string): Promise<{ alerts: number; aggregates: number }> {
+    return this.inner.purge(policy, now);
+  }
+}

@@ -1,0 +1,67 @@
+// Pieces both store implementations share: time normalisation, search terms, stats from the maintained counters.
+import type { AlertStats, AlertStatus, Severity } from '@vigil/shared';
+import type { RetentionPolicy } from './types.js';
+
+/** ISO-8601 UTC with milliseconds, the one spelling of time the store writes and returns. Throws on an invalid time. */
+export function iso(t: string | Date | number): string {
+  const d = t instanceof Date ? t : new Date(t);
+  if (Number.isNaN(d.getTime())) throw new RangeError(`invalid time: ${String(t)}`);
+  return d.toISOString();
+}
+
+export function isoOrNull(t: string | Date | null | undefined): string | null {
+  return t === null || t === undefined ? null : iso(t);
+}
+
+/**
+ * The words of a free-text search: runs of letters and digits, lower-cased. Both stores match an alert when every
+ * word is a prefix of a word in its title, description, attack id or attack name. An empty list means no filter.
+ */
+export function searchTerms(search: string | undefined): string[] {
+  if (search === undefined) return [];
+  return (search.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).slice(0, 16);
+}
+
+export const UNRESOLVED_STATUSES: readonly AlertStatus[] = ['new', 'acknowledged'];
+
+/** The API's alert stats from counter rows (one per facility, severity and status). */
+export function statsFromCounts(
+  rows: readonly { severity: Severity; status: AlertStatus; n: number }[],
+): AlertStats {
+  const stats: AlertStats = { total: 0, critical: 0, unresolved: 0, false_positives: 0 };
+  for (const r of rows) {
+    stats.total += r.n;
+    if (r.severity === 'critical') stats.critical += r.n;
+    if (UNRESOLVED_STATUSES.includes(r.status)) stats.unresolved += r.n;
+    if (r.status === 'false-positive') stats.false_positives += r.n;
+  }
+  return stats;
+}
+
+/** The cut-off times of a retention policy at `now`: rows strictly older are deleted. */
+export function retentionCutoffs(
+  policy: RetentionPolicy,
+  now: string,
+): { alerts: string | null; aggregates: string | null } {
+  const t = new Date(iso(now)).getTime();
+  const at = (s: number | null): string | null => (s === null ? null : iso(t - s * 1000));
+  return { alerts: at(policy.alertsMaxAgeSeconds), aggregates: at(policy.aggregatesMaxAgeSeconds) };
+}
+
+export function parseJson<T>(text: unknown): T {
+  return (typeof text === 'string' ? JSON.parse(text) : text) as T;
+}
+
+/** Page numbers are 1-based; a limit is at least 1. Callers validate user input; this guards the store's own use. */
+export function checkPaging(page: number, limit: number): void {
+  if (!Number.isInteger(page) || page < 1) throw new RangeError(`page must be an integer >= 1, got ${page}`);
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new RangeError(`limit must be an integer >= 1, got ${limit}`);
+}
+
+export function checkLimitOffset(limit: number, offset: number): void {
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new RangeError(`limit must be an integer >= 1, got ${limit}`);
+  if (!Number.isInteger(offset) || offset < 0)
+    throw new RangeError(`offset must be an integer >= 0, got ${offset}`);
+}

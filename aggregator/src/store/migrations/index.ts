@@ -1,0 +1,13 @@
+// The ordered list of schema migrations. A migration is never edited once released: add the next version instead.
+// Each carries one SQL script per dialect; the runner (sqlite.ts, postgres.ts) applies each pending version in its
+// own transaction and records it in schema_migrations.
+import { initial } from './001-initial.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sqlite: string;
+  postgres: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [initial];

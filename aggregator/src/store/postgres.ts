@@ -1,0 +1,682 @@
+// The Postgres store (pg Pool): for production and for several aggregator replicas over one database. Batches go
+// in as arrays through unnest() (one statement per chunk, a handful of parameters however many rows), all chunks of
+// one call in one transaction.
+import pg from 'pg';
+import type { AlertStats, AlertStatus, FLClient, FLRound, Prediction, Severity } from '@vigil/shared';
+import { systemClock, type Clock } from '@vigil/shared';
+import {
+  checkLimitOffset,
+  checkPaging,
+  iso,
+  isoOrNull,
+  retentionCutoffs,
+  searchTerms,
+  statsFromCounts,
+} from './common.js';
+import { POSTGRES_SEARCH_DOCUMENT } from './migrations/001-initial.js';
+import { MIGRATIONS } from './migrations/index.js';
+import {
+  agentFromRow,
+  aggregateFromRow,
+  alertFromRow,
+  auditFromRow,
+  clientsByRound,
+  facilityFromRow,
+  predictionFromRow,
+  roundFromRow,
+  techniquesByPrediction,
+  tokenFromRow,
+  type AgentRow,
+  type AggregateRow,
+  type AlertRow,
+  type AuditRow,
+  type FacilityRow,
+  type PredictedTechniqueRow,
+  type PredictionRow,
+  type RoundClientRow,
+  type RoundRow,
+  type TokenRow,
+} from './rows.js';
+import {
+  SEARCH_COUNT_CAP,
+  StoreConflictError,
+  StoreUnavailableError,
+  type AgentRecord,
+  type AlertQuery,
+  type ApiToken,
+  type AuditEntry,
+  type Facility,
+  type FacilityAggregate,
+  type NewRound,
+  type Page,
+  type PredictionQuery,
+  type RetentionPolicy,
+  type Role,
+  type RoundPatch,
+  type Store,
+  type StoredAlert,
+} from './types.js';
+
+export interface PostgresStoreOptions {
+  url: string;
+  clock?: Clock;
+  /** Pool size (default 10). */
+  maxConnections?: number;
+}
+
+/** Rows per INSERT statement in a batch (arrays through unnest, so no parameter limit applies). */
+const CHUNK = 2000;
+/** Key of the advisory lock that serialises migrations across replicas starting at once. */
+const MIGRATION_LOCK = 0x76_69_67_69; // "vigi"
+
+const ALERT_COLUMNS =
+  'id, ts, facility_id, severity, title, description, status, correlation_confidence, correlation_summary, ' +
+  'attack_type, attack_name, sources, context, generated';
+const ROUND_COLUMNS =
+  'id, round_number, status, phase, start_time, end_time, progress, epsilon, model_accuracy, clients_active, total_clients';
+const CLIENT_COLUMNS =
+  'round_id, id, facility_id, name, status, progress, current_epoch, total_epochs, loss, accuracy, last_update';
+const PREDICTION_COLUMNS =
+  'id, ts, current_technique, current_technique_name, alert_id, validated, validation_time';
+const TECHNIQUE_COLUMNS =
+  'prediction_id, technique_id, technique_name, probability, rank, timeframe, timeframe_seconds';
+const TOKEN_COLUMNS = 'id, name, role, created_at, revoked_at, last_used_at';
+const ROUND_PATCH_COLUMNS = [
+  'status',
+  'phase',
+  'end_time',
+  'progress',
+  'epsilon',
+  'model_accuracy',
+  'clients_active',
+  'total_clients',
+] as const satisfies readonly (keyof RoundPatch)[];
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+/** True when `err` (or its cause) says the database named in the URL does not exist (SQLSTATE 3D000). */
+export function isMissingDatabase(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    if ((e as { code?: unknown }).code === '3D000') return true;
+  }
+  return false;
+}
+
+/** Creates the database a URL names, connecting to the server's `postgres` database to do it. */
+export async function createPostgresDatabase(url: string): Promise<void> {
+  const u = new URL(url);
+  const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  u.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: u.toString(), connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+    await client.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`);
+  } catch (err) {
+    // Another process may have created it meanwhile (42P04): that is what we wanted.
+    if ((err as { code?: unknown }).code === '42P04') return;
+    throw new StoreUnavailableError(
+      `database ${name} does not exist and could not be created: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Collects positional parameters while a query is built: `p(v)` returns `$n`. */
+class Params {
+  readonly values: unknown[] = [];
+  p(v: unknown): string {
+    this.values.push(v);
+    return `$${this.values.length}`;
+  }
+}
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  private readonly pool: pg.Pool;
+  private readonly clock: Clock;
+  private readonly where: string;
+  private closed = false;
+
+  constructor(options: PostgresStoreOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.maxConnections ?? 10,
+      connectionTimeoutMillis: 5000,
+      idleTimeoutMillis: 30_000,
+    });
+    // An idle connection that dies (server restart, network cut) is dropped from the pool; the next query opens a
+    // new one. Without a listener the pool's 'error' event would crash the process.
+    this.pool.on('error', () => undefined);
+    const u = new URL(options.url);
+    this.where = `${u.hostname || 'localhost'}:${u.port || '5432'}${u.pathname}`;
+  }
+
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw new StoreUnavailableError(
+        `cannot connect to Postgres at ${this.where}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+  }
+
+  private async query<T extends pg.QueryResultRow>(
+    sql: string,
+    params: unknown[] = [],
+    on?: Queryable,
+  ): Promise<T[]> {
+    if (on !== undefined) return (await on.query<T>(sql, params)).rows;
+    const c = await this.connect();
+    try {
+      return (await c.query<T>(sql, params)).rows;
+    } finally {
+      c.release();
+    }
+  }
+
+  private async exec(sql: string, params: unknown[] = [], on?: Queryable): Promise<number> {
+    if (on !== undefined) return (await on.query(sql, params)).rowCount ?? 0;
+    const c = await this.connect();
+    try {
+      return (await c.query(sql, params)).rowCount ?? 0;
+    } finally {
+      c.release();
+    }
+  }
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.connect();
+    let broken: Error | undefined;
+    try {
+      await c.query('BEGIN');
+      const result = await fn(c);
+      await c.query('COMMIT');
+      return result;
+    } catch (err) {
+      await c.query('ROLLBACK').catch((e: unknown) => {
+        broken = e instanceof Error ? e : new Error(String(e));
+      });
+      throw err;
+    } finally {
+      c.release(broken);
+    }
+  }
+
+  private now(): string {
+    return iso(this.clock.now());
+  }
+
+  async migrate(): Promise<number[]> {
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      await this.tx(async (c) => {
+        await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+        await c.query(
+          'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)',
+        );
+        const done = await c.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version]);
+        if ((done.rowCount ?? 0) > 0) return;
+        await c.query(m.postgres);
+        await c.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+          m.version,
+          m.name,
+          this.now(),
+        ]);
+        applied.push(m.version);
+      });
+    }
+    return applied;
+  }
+
+  async ping(): Promise<void> {
+    await this.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  // Facilities and agents
+
+  async addFacility(f: { id: string; name: string }): Promise<Facility> {
+    const rows = await this.query<FacilityRow>(
+      `INSERT INTO facilities (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING
+       RETURNING id, name, created_at, revoked_at`,
+      [f.id, f.name, this.now()],
+    );
+    const row = rows[0];
+    if (row === undefined) throw new StoreConflictError(`facility ${f.id} already exists`);
+    return facilityFromRow(row);
+  }
+
+  async getFacility(id: string): Promise<Facility | null> {
+    const rows = await this.query<FacilityRow>(
+      'SELECT id, name, created_at, revoked_at FROM facilities WHERE id = $1',
+      [id],
+    );
+    return rows[0] === undefined ? null : facilityFromRow(rows[0]);
+  }
+
+  async listFacilities(): Promise<Facility[]> {
+    const rows = await this.query<FacilityRow>(
+      'SELECT id, name, created_at, revoked_at FROM facilities ORDER BY id',
+    );
+    return rows.map(facilityFromRow);
+  }
+
+  async removeFacility(id: string): Promise<boolean> {
+    return (await this.exec('DELETE FROM facilities WHERE id = $1', [id])) > 0;
+  }
+
+  async upsertAgent(a: { id: string; facility_id: string; enrolled_at: string }): Promise<void> {
+    await this.exec(
+      `INSERT INTO agents (id, facility_id, enrolled_at) VALUES ($1, $2, $3)
+       ON CONFLICT (id) DO UPDATE SET facility_id = excluded.facility_id, enrolled_at = excluded.enrolled_at`,
+      [a.id, a.facility_id, iso(a.enrolled_at)],
+    );
+  }
+
+  async recordHeartbeat(agentId: string, at: string, health: Record<string, unknown>): Promise<void> {
+    await this.exec('UPDATE agents SET last_heartbeat = $1, health = $2 WHERE id = $3', [
+      iso(at),
+      JSON.stringify(health),
+      agentId,
+    ]);
+  }
+
+  async listAgents(facilityId?: string): Promise<AgentRecord[]> {
+    const cols = 'id, facility_id, enrolled_at, last_heartbeat, health';
+    const rows =
+      facilityId === undefined
+        ? await this.query<AgentRow>(`SELECT ${cols} FROM agents ORDER BY id`)
+        : await this.query<AgentRow>(`SELECT ${cols} FROM agents WHERE facility_id = $1 ORDER BY id`, [
+            facilityId,
+          ]);
+    return rows.map(agentFromRow);
+  }
+
+  // Alerts
+
+  async insertAlerts(alerts: readonly StoredAlert[]): Promise<number> {
+    if (alerts.length === 0) return 0;
+    const sql = `INSERT INTO alerts (${ALERT_COLUMNS})
+      SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+        $8::float8[], $9::text[], $10::text[], $11::text[], $12::json[], $13::json[], $14::bool[])
+      ON CONFLICT (id) DO NOTHING`;
+    return this.tx(async (c) => {
+      let inserted = 0;
+      for (let start = 0; start < alerts.length; start += CHUNK) {
+        const chunk = alerts.slice(start, start + CHUNK);
+        const cols: unknown[][] = Array.from({ length: 14 }, () => new Array<unknown>(chunk.length));
+        chunk.forEach((a, i) => {
+          const values = [
+            a.id,
+            iso(a.timestamp),
+            a.facility_id,
+            a.severity,
+            a.title,
+            a.description,
+            a.status,
+            a.correlation_confidence,
+            a.correlation_summary,
+            a.attack_type,
+            a.attack_name,
+            JSON.stringify(a.sources),
+            JSON.stringify(a.context_analysis),
+            a.generated,
+          ];
+          values.forEach((v, col) => ((cols[col] as unknown[])[i] = v));
+        });
+        inserted += (await c.query(sql, cols)).rowCount ?? 0;
+      }
+      return inserted;
+    });
+  }
+
+  async getAlert(id: string): Promise<StoredAlert | null> {
+    const rows = await this.query<AlertRow>(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE id = $1`, [id]);
+    return rows[0] === undefined ? null : alertFromRow(rows[0]);
+  }
+
+  async queryAlerts(q: AlertQuery): Promise<Page<StoredAlert>> {
+    checkPaging(q.page, q.limit);
+    const ps = new Params();
+    const cs = new Params();
+    const where: string[] = [];
+    const counted: string[] = [];
+    const eq = (column: string, value: string | undefined): void => {
+      if (value === undefined) return;
+      where.push(`${column} = ${ps.p(value)}`);
+      counted.push(`${column} = ${cs.p(value)}`);
+    };
+    eq('facility_id', q.facility);
+    eq('severity', q.severity);
+    eq('status', q.status);
+    if (q.from !== undefined) where.push(`ts >= ${ps.p(iso(q.from))}`);
+    if (q.to !== undefined) where.push(`ts < ${ps.p(iso(q.to))}`);
+    const terms = searchTerms(q.search);
+    if (terms.length > 0) {
+      where.push(
+        `${POSTGRES_SEARCH_DOCUMENT} @@ to_tsquery('simple', ${ps.p(terms.map((t) => `${t}:*`).join(' & '))})`,
+      );
+    }
+    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const filterValues = [...ps.values];
+    const rows = await this.query<AlertRow>(
+      `SELECT ${ALERT_COLUMNS} FROM alerts ${clause} ORDER BY ts DESC, id DESC LIMIT ${ps.p(q.limit)} OFFSET ${ps.p(
+        (q.page - 1) * q.limit,
+      )}`,
+      ps.values,
+    );
+    // Filters on facility, severity and status alone are answered from the maintained counters.
+    const totalRows =
+      where.length === counted.length
+        ? await this.query<{ n: string | null }>(
+            `SELECT sum(n) AS n FROM alert_counts ${counted.length > 0 ? `WHERE ${counted.join(' AND ')}` : ''}`,
+            cs.values,
+          )
+        : await this.query<{ n: string }>(
+            `SELECT count(*) AS n FROM (SELECT 1 FROM alerts ${clause}${terms.length > 0 ? ` LIMIT ${SEARCH_COUNT_CAP + 1}` : ''}) AS m`,
+            filterValues,
+          );
+    const total = Number(totalRows[0]?.n ?? 0);
+    return total > SEARCH_COUNT_CAP && terms.length > 0
+      ? { items: rows.map(alertFromRow), total: SEARCH_COUNT_CAP, totalCapped: true }
+      : { items: rows.map(alertFromRow), total };
+  }
+
+  async setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null> {
+    await this.exec('UPDATE alerts SET status = $1 WHERE id = $2 AND status <> $1', [status, id]);
+    return this.getAlert(id);
+  }
+
+  async alertStats(): Promise<AlertStats> {
+    const rows = await this.query<{ severity: Severity; status: AlertStatus; n: string }>(
+      'SELECT severity, status, sum(n) AS n FROM alert_counts GROUP BY severity, status',
+    );
+    return statsFromCounts(rows.map((r) => ({ ...r, n: Number(r.n) })));
+  }
+
+  // Per-second network aggregates
+
+  async insertAggregates(rows: readonly FacilityAggregate[]): Promise<void> {
+    if (rows.length === 0) return;
+    const sql = `INSERT INTO aggregates (facility_id, time, packets_per_sec, bytes_per_sec, unique_src_ips,
+        unique_dest_ips, protocol_distribution, failed_connections, avg_packet_size, inter_arrival_time)
+      SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::int[], $6::int[],
+        $7::jsonb[], $8::int[], $9::float8[], $10::float8[])
+      ON CONFLICT (facility_id, time) DO NOTHING`;
+    await this.tx(async (c) => {
+      for (let start = 0; start < rows.length; start += CHUNK) {
+        const chunk = rows.slice(start, start + CHUNK);
+        await c.query(sql, [
+          chunk.map((r) => r.facility_id),
+          chunk.map((r) => iso(r.time)),
+          chunk.map((r) => r.packets_per_sec),
+          chunk.map((r) => r.bytes_per_sec),
+          chunk.map((r) => r.unique_src_ips),
+          chunk.map((r) => r.unique_dest_ips),
+          chunk.map((r) => JSON.stringify(r.protocol_distribution)),
+          chunk.map((r) => r.failed_connections),
+          chunk.map((r) => r.avg_packet_size),
+          chunk.map((r) => r.inter_arrival_time),
+        ]);
+      }
+    });
+  }
+
+  async aggregates(facilityId: string, from: string, to: string): Promise<FacilityAggregate[]> {
+    const rows = await this.query<AggregateRow>(
+      `SELECT facility_id, time, packets_per_sec, bytes_per_sec, unique_src_ips, unique_dest_ips, protocol_distribution,
+         failed_connections, avg_packet_size, inter_arrival_time
+       FROM aggregates WHERE facility_id = $1 AND time >= $2 AND time < $3 ORDER BY time`,
+      [facilityId, iso(from), iso(to)],
+    );
+    return rows.map(aggregateFromRow);
+  }
+
+  // Federated learning
+
+  async createRound(r: NewRound): Promise<FLRound> {
+    const rows = await this.query<RoundRow>(
+      `INSERT INTO fl_rounds (round_number, status, phase, start_time, total_clients) VALUES ($1, $2, $3, $4, $5)
+       RETURNING ${ROUND_COLUMNS}`,
+      [r.round_number, r.status, r.phase, iso(r.start_time), r.total_clients],
+    );
+    const row = rows[0];
+    if (row === undefined) throw new Error('INSERT ... RETURNING gave no FL round');
+    return roundFromRow(row, []);
+  }
+
+  async updateRound(id: number, patch: RoundPatch): Promise<FLRound | null> {
+    const ps = new Params();
+    const sets: string[] = [];
+    for (const k of ROUND_PATCH_COLUMNS) {
+      const v = patch[k];
+      if (v === undefined) continue;
+      sets.push(`${k} = ${ps.p(k === 'end_time' ? isoOrNull(v as string | null) : v)}`);
+    }
+    if (sets.length > 0)
+      await this.exec(`UPDATE fl_rounds SET ${sets.join(', ')} WHERE id = ${ps.p(id)}`, ps.values);
+    return this.getRound(id);
+  }
+
+  async upsertRoundClient(roundId: number, c: FLClient): Promise<void> {
+    await this.exec(
+      `INSERT INTO fl_round_clients (${CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (round_id, id) DO UPDATE SET facility_id = excluded.facility_id, name = excluded.name,
+         status = excluded.status, progress = excluded.progress, current_epoch = excluded.current_epoch,
+         total_epochs = excluded.total_epochs, loss = excluded.loss, accuracy = excluded.accuracy,
+         last_update = excluded.last_update`,
+      [
+        roundId,
+        c.id,
+        c.facility_id,
+        c.name,
+        c.status,
+        c.progress,
+        c.current_epoch,
+        c.total_epochs,
+        c.loss,
+        c.accuracy,
+        iso(c.last_update),
+      ],
+    );
+  }
+
+  private async roundsWithClients(rows: RoundRow[]): Promise<FLRound[]> {
+    if (rows.length === 0) return [];
+    const clients = clientsByRound(
+      await this.query<RoundClientRow>(
+        `SELECT ${CLIENT_COLUMNS} FROM fl_round_clients WHERE round_id = ANY($1::int[]) ORDER BY round_id, name, id`,
+        [rows.map((r) => r.id)],
+      ),
+    );
+    return rows.map((r) => roundFromRow(r, clients.get(r.id) ?? []));
+  }
+
+  async getRound(id: number): Promise<FLRound | null> {
+    if (!Number.isSafeInteger(id) || Math.abs(id) > 2 ** 31 - 1) return null;
+    const rows = await this.query<RoundRow>(`SELECT ${ROUND_COLUMNS} FROM fl_rounds WHERE id = $1`, [id]);
+    return (await this.roundsWithClients(rows))[0] ?? null;
+  }
+
+  async currentRound(): Promise<FLRound | null> {
+    const rows = await this.query<RoundRow>(
+      `SELECT ${ROUND_COLUMNS} FROM fl_rounds ORDER BY id DESC LIMIT 1`,
+    );
+    return (await this.roundsWithClients(rows))[0] ?? null;
+  }
+
+  async listRounds(limit: number, offset: number): Promise<Page<FLRound>> {
+    checkLimitOffset(limit, offset);
+    const rows = await this.query<RoundRow>(
+      `SELECT ${ROUND_COLUMNS} FROM fl_rounds ORDER BY id DESC LIMIT $1 OFFSET $2`,
+      [limit, offset],
+    );
+    const total = await this.query<{ n: string }>('SELECT count(*) AS n FROM fl_rounds');
+    return { items: await this.roundsWithClients(rows), total: Number(total[0]?.n ?? 0) };
+  }
+
+  // Predictions
+
+  async insertPrediction(p: Prediction & { facility_id: string | null }): Promise<void> {
+    await this.tx(async (c) => {
+      const n = await this.exec(
+        `INSERT INTO predictions (id, ts, facility_id, current_technique, current_technique_name, alert_id, validated,
+           validation_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+        [
+          p.id,
+          iso(p.timestamp),
+          p.facility_id,
+          p.current_technique,
+          p.current_technique_name,
+          p.alert_id,
+          p.validated,
+          isoOrNull(p.validation_time),
+        ],
+        c,
+      );
+      if (n === 0 || p.predicted_techniques.length === 0) return;
+      const ts = p.predicted_techniques;
+      await c.query(
+        `INSERT INTO predicted_techniques (${TECHNIQUE_COLUMNS})
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::float8[], $5::int[], $6::text[], $7::int[])`,
+        [
+          p.id,
+          ts.map((t) => t.technique_id),
+          ts.map((t) => t.technique_name),
+          ts.map((t) => t.probability),
+          ts.map((t) => t.rank),
+          ts.map((t) => t.timeframe),
+          ts.map((t) => t.timeframe_seconds),
+        ],
+      );
+    });
+  }
+
+  private async predictionsWithTechniques(rows: PredictionRow[]): Promise<Prediction[]> {
+    if (rows.length === 0) return [];
+    const techniques = techniquesByPrediction(
+      await this.query<PredictedTechniqueRow>(
+        `SELECT ${TECHNIQUE_COLUMNS} FROM predicted_techniques WHERE prediction_id = ANY($1::text[])
+         ORDER BY prediction_id, rank`,
+        [rows.map((r) => r.id)],
+      ),
+    );
+    return rows.map((r) => predictionFromRow(r, techniques.get(r.id) ?? []));
+  }
+
+  async getPrediction(id: string): Promise<Prediction | null> {
+    const rows = await this.query<PredictionRow>(
+      `SELECT ${PREDICTION_COLUMNS} FROM predictions WHERE id = $1`,
+      [id],
+    );
+    return (await this.predictionsWithTechniques(rows))[0] ?? null;
+  }
+
+  async latestPrediction(): Promise<Prediction | null> {
+    const rows = await this.query<PredictionRow>(
+      `SELECT ${PREDICTION_COLUMNS} FROM predictions ORDER BY ts DESC, id DESC LIMIT 1`,
+    );
+    return (await this.predictionsWithTechniques(rows))[0] ?? null;
+  }
+
+  async listPredictions(q: PredictionQuery): Promise<Page<Prediction>> {
+    checkLimitOffset(q.limit, q.offset);
+    const clause = q.validated === undefined ? '' : 'WHERE validated = $1';
+    const filter: unknown[] = q.validated === undefined ? [] : [q.validated];
+    const n = filter.length;
+    const rows = await this.query<PredictionRow>(
+      `SELECT ${PREDICTION_COLUMNS} FROM predictions ${clause} ORDER BY ts DESC, id DESC LIMIT $${n + 1} OFFSET $${n + 2}`,
+      [...filter, q.limit, q.offset],
+    );
+    const total = await this.query<{ n: string }>(`SELECT count(*) AS n FROM predictions ${clause}`, filter);
+    return { items: await this.predictionsWithTechniques(rows), total: Number(total[0]?.n ?? 0) };
+  }
+
+  async markPredictionValidated(id: string, at: string): Promise<Prediction | null> {
+    await this.exec(
+      'UPDATE predictions SET validated = true, validation_time = $1 WHERE id = $2 AND NOT validated',
+      [iso(at), id],
+    );
+    return this.getPrediction(id);
+  }
+
+  // API tokens
+
+  async createToken(t: { id: string; name: string; role: Role; hash: string }): Promise<ApiToken> {
+    const rows = await this.query<TokenRow>(
+      `INSERT INTO api_tokens (id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
+       RETURNING ${TOKEN_COLUMNS}`,
+      [t.id, t.name, t.role, t.hash, this.now()],
+    );
+    if (rows[0] === undefined) throw new StoreConflictError(`token id ${t.id} or its hash already exists`);
+    return tokenFromRow(rows[0]);
+  }
+
+  async findTokenByHash(hash: string): Promise<ApiToken | null> {
+    const rows = await this.query<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE hash = $1`, [
+      hash,
+    ]);
+    return rows[0] === undefined ? null : tokenFromRow(rows[0]);
+  }
+
+  async touchToken(id: string, at: string): Promise<void> {
+    await this.exec('UPDATE api_tokens SET last_used_at = $1 WHERE id = $2', [iso(at), id]);
+  }
+
+  async listTokens(): Promise<ApiToken[]> {
+    const rows = await this.query<TokenRow>(
+      `SELECT ${TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, id`,
+    );
+    return rows.map(tokenFromRow);
+  }
+
+  async revokeToken(id: string): Promise<boolean> {
+    const n = await this.exec('UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [
+      this.now(),
+      id,
+    ]);
+    return n > 0;
+  }
+
+  // Audit log
+
+  async audit(e: Omit<AuditEntry, 'id'>): Promise<void> {
+    await this.exec(
+      'INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)',
+      [iso(e.at), e.actor, e.action, e.target, JSON.stringify(e.details)],
+    );
+  }
+
+  async listAudit(limit: number, offset: number): Promise<Page<AuditEntry>> {
+    checkLimitOffset(limit, offset);
+    const rows = await this.query<AuditRow>(
+      'SELECT id, at, actor, action, target, details FROM audit_log ORDER BY id DESC LIMIT $1 OFFSET $2',
+      [limit, offset],
+    );
+    const total = await this.query<{ n: string }>('SELECT count(*) AS n FROM audit_log');
+    return { items: rows.map(auditFromRow), total: Number(total[0]?.n ?? 0) };
+  }
+
+  // Retention
+
+  async purge(policy: RetentionPolicy, now: string): Promise<{ alerts: number; aggregates: number }> {
+    const cut = retentionCutoffs(policy, now);
+    return this.tx(async (c) => ({
+      alerts: cut.alerts === null ? 0 : await this.exec('DELETE FROM alerts WHERE ts < $1', [cut.alerts], c),
+      aggregates:
+        cut.aggregates === null
+          ? 0
+          : await this.exec('DELETE FROM aggregates WHERE time < $1', [cut.aggregates], c),
+    }));
+  }
+}

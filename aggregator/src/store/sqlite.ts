@@ -1,0 +1,613 @@
+// The SQLite store (better-sqlite3): the default, one file. WAL lets readers run beside the one writer; every batch
+// is one transaction. better-sqlite3 is synchronous; the async methods keep one contract with the Postgres store.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { AlertStats, AlertStatus, FLClient, FLRound, Prediction, Severity } from '@vigil/shared';
+import { systemClock, type Clock } from '@vigil/shared';
+import {
+  checkLimitOffset,
+  checkPaging,
+  iso,
+  isoOrNull,
+  retentionCutoffs,
+  searchTerms,
+  statsFromCounts,
+} from './common.js';
+import { MIGRATIONS } from './migrations/index.js';
+import {
+  agentFromRow,
+  aggregateFromRow,
+  alertFromRow,
+  auditFromRow,
+  clientsByRound,
+  facilityFromRow,
+  predictionFromRow,
+  roundFromRow,
+  techniquesByPrediction,
+  tokenFromRow,
+  type AgentRow,
+  type AggregateRow,
+  type AlertRow,
+  type AuditRow,
+  type FacilityRow,
+  type PredictedTechniqueRow,
+  type PredictionRow,
+  type RoundClientRow,
+  type RoundRow,
+  type TokenRow,
+} from './rows.js';
+import {
+  SEARCH_COUNT_CAP,
+  StoreConflictError,
+  StoreUnavailableError,
+  type AgentRecord,
+  type AlertQuery,
+  type ApiToken,
+  type AuditEntry,
+  type Facility,
+  type FacilityAggregate,
+  type NewRound,
+  type Page,
+  type PredictionQuery,
+  type RetentionPolicy,
+  type Role,
+  type RoundPatch,
+  type Store,
+  type StoredAlert,
+} from './types.js';
+
+type Param = string | number | bigint | null;
+
+export interface SqliteStoreOptions {
+  /** File path, or `:memory:`. The parent directory is created when missing. */
+  path: string;
+  clock?: Clock;
+}
+
+const ALERT_COLUMNS =
+  'id, ts, facility_id, severity, title, description, status, correlation_confidence, correlation_summary, ' +
+  'attack_type, attack_name, sources, context, generated';
+const ROUND_COLUMNS =
+  'id, round_number, status, phase, start_time, end_time, progress, epsilon, model_accuracy, clients_active, total_clients';
+const CLIENT_COLUMNS =
+  'round_id, id, facility_id, name, status, progress, current_epoch, total_epochs, loss, accuracy, last_update';
+const PREDICTION_COLUMNS =
+  'id, ts, current_technique, current_technique_name, alert_id, validated, validation_time';
+const TECHNIQUE_COLUMNS =
+  'prediction_id, technique_id, technique_name, probability, rank, timeframe, timeframe_seconds';
+const TOKEN_COLUMNS = 'id, name, role, created_at, revoked_at, last_used_at';
+
+const ROUND_PATCH_COLUMNS = [
+  'status',
+  'phase',
+  'end_time',
+  'progress',
+  'epsilon',
+  'model_accuracy',
+  'clients_active',
+  'total_clients',
+] as const satisfies readonly (keyof RoundPatch)[];
+
+/* eslint-disable @typescript-eslint/require-await -- better-sqlite3 is synchronous; async methods turn its throws
+   (constraint violations, invalid times) into rejections, as the Store contract promises. */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private readonly clock: Clock;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(options: SqliteStoreOptions) {
+    this.clock = options.clock ?? systemClock;
+    try {
+      if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+      this.db = new Database(options.path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('foreign_keys = ON');
+      this.db.pragma('busy_timeout = 5000');
+    } catch (err) {
+      throw new StoreUnavailableError(
+        `cannot open SQLite database ${options.path}: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (s === undefined) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  private all<T>(sql: string, ...params: Param[]): T[] {
+    return this.stmt(sql).all(...params) as T[];
+  }
+
+  private get<T>(sql: string, ...params: Param[]): T | undefined {
+    return this.stmt(sql).get(...params) as T | undefined;
+  }
+
+  private run(sql: string, ...params: Param[]): number {
+    return this.stmt(sql).run(...params).changes;
+  }
+
+  private now(): string {
+    return iso(this.clock.now());
+  }
+
+  async migrate(): Promise<number[]> {
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    );
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      // IMMEDIATE takes the write lock first, so two processes migrating one file apply each version once.
+      this.db
+        .transaction(() => {
+          if (
+            this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version) !== undefined
+          )
+            return;
+          this.db.exec(m.sqlite);
+          this.db
+            .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+            .run(m.version, m.name, this.now());
+          applied.push(m.version);
+        })
+        .immediate();
+    }
+    return applied;
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  // Facilities and agents
+
+  async addFacility(f: { id: string; name: string }): Promise<Facility> {
+    const row: FacilityRow = { id: f.id, name: f.name, created_at: this.now(), revoked_at: null };
+    const n = this.run(
+      'INSERT INTO facilities (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING',
+      row.id,
+      row.name,
+      row.created_at as string,
+    );
+    if (n === 0) throw new StoreConflictError(`facility ${f.id} already exists`);
+    return facilityFromRow(row);
+  }
+
+  async getFacility(id: string): Promise<Facility | null> {
+    const r = this.get<FacilityRow>(
+      'SELECT id, name, created_at, revoked_at FROM facilities WHERE id = ?',
+      id,
+    );
+    return r === undefined ? null : facilityFromRow(r);
+  }
+
+  async listFacilities(): Promise<Facility[]> {
+    const rows = this.all<FacilityRow>('SELECT id, name, created_at, revoked_at FROM facilities ORDER BY id');
+    return rows.map(facilityFromRow);
+  }
+
+  async removeFacility(id: string): Promise<boolean> {
+    return this.run('DELETE FROM facilities WHERE id = ?', id) > 0;
+  }
+
+  async upsertAgent(a: { id: string; facility_id: string; enrolled_at: string }): Promise<void> {
+    this.run(
+      `INSERT INTO agents (id, facility_id, enrolled_at) VALUES (?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET facility_id = excluded.facility_id, enrolled_at = excluded.enrolled_at`,
+      a.id,
+      a.facility_id,
+      iso(a.enrolled_at),
+    );
+  }
+
+  async recordHeartbeat(agentId: string, at: string, health: Record<string, unknown>): Promise<void> {
+    this.run(
+      'UPDATE agents SET last_heartbeat = ?, health = ? WHERE id = ?',
+      iso(at),
+      JSON.stringify(health),
+      agentId,
+    );
+  }
+
+  async listAgents(facilityId?: string): Promise<AgentRecord[]> {
+    const cols = 'id, facility_id, enrolled_at, last_heartbeat, health';
+    const rows =
+      facilityId === undefined
+        ? this.all<AgentRow>(`SELECT ${cols} FROM agents ORDER BY id`)
+        : this.all<AgentRow>(`SELECT ${cols} FROM agents WHERE facility_id = ? ORDER BY id`, facilityId);
+    return rows.map(agentFromRow);
+  }
+
+  // Alerts
+
+  async insertAlerts(alerts: readonly StoredAlert[]): Promise<number> {
+    const insert = this.stmt(
+      `INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    );
+    const inserted = this.db.transaction((batch: readonly StoredAlert[]) => {
+      let n = 0;
+      for (const a of batch) {
+        n += insert.run(
+          a.id,
+          iso(a.timestamp),
+          a.facility_id,
+          a.severity,
+          a.title,
+          a.description,
+          a.status,
+          a.correlation_confidence,
+          a.correlation_summary,
+          a.attack_type,
+          a.attack_name,
+          JSON.stringify(a.sources),
+          JSON.stringify(a.context_analysis),
+          a.generated ? 1 : 0,
+        ).changes;
+      }
+      return n;
+    })(alerts);
+    return inserted;
+  }
+
+  async getAlert(id: string): Promise<StoredAlert | null> {
+    const r = this.get<AlertRow>(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE id = ?`, id);
+    return r === undefined ? null : alertFromRow(r);
+  }
+
+  async queryAlerts(q: AlertQuery): Promise<Page<StoredAlert>> {
+    checkPaging(q.page, q.limit);
+    const where: string[] = [];
+    const params: Param[] = [];
+    const counted: string[] = [];
+    const countedParams: Param[] = [];
+    const eq = (column: string, value: string | undefined): void => {
+      if (value === undefined) return;
+      where.push(`${column} = ?`);
+      params.push(value);
+      counted.push(`${column} = ?`);
+      countedParams.push(value);
+    };
+    eq('facility_id', q.facility);
+    eq('severity', q.severity);
+    eq('status', q.status);
+    if (q.from !== undefined) {
+      where.push('ts >= ?');
+      params.push(iso(q.from));
+    }
+    if (q.to !== undefined) {
+      where.push('ts < ?');
+      params.push(iso(q.to));
+    }
+    const terms = searchTerms(q.search);
+    if (terms.length > 0) {
+      where.push('rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)');
+      params.push(terms.map((t) => `"${t}"*`).join(' '));
+    }
+    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const rows = this.all<AlertRow>(
+      `SELECT ${ALERT_COLUMNS} FROM alerts ${clause} ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?`,
+      ...params,
+      q.limit,
+      (q.page - 1) * q.limit,
+    );
+    // Filters on facility, severity and status alone are answered from the maintained counters.
+    const total =
+      where.length === counted.length
+        ? Number(
+            this.get<{ n: number | null }>(
+              `SELECT sum(n) AS n FROM alert_counts ${counted.length > 0 ? `WHERE ${counted.join(' AND ')}` : ''}`,
+              ...countedParams,
+            )?.n ?? 0,
+          )
+        : (this.get<{ n: number }>(
+            `SELECT count(*) AS n FROM (SELECT 1 FROM alerts ${clause}${terms.length > 0 ? ` LIMIT ${SEARCH_COUNT_CAP + 1}` : ''})`,
+            ...params,
+          )?.n ?? 0);
+    return total > SEARCH_COUNT_CAP && terms.length > 0
+      ? { items: rows.map(alertFromRow), total: SEARCH_COUNT_CAP, totalCapped: true }
+      : { items: rows.map(alertFromRow), total };
+  }
+
+  async setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null> {
+    this.run('UPDATE alerts SET status = ? WHERE id = ? AND status <> ?', status, id, status);
+    return this.getAlert(id);
+  }
+
+  async alertStats(): Promise<AlertStats> {
+    const rows = this.all<{ severity: Severity; status: AlertStatus; n: number }>(
+      'SELECT severity, status, sum(n) AS n FROM alert_counts GROUP BY severity, status',
+    );
+    return statsFromCounts(rows);
+  }
+
+  // Per-second network aggregates
+
+  async insertAggregates(rows: readonly FacilityAggregate[]): Promise<void> {
+    const insert = this.stmt(
+      `INSERT INTO aggregates (facility_id, time, packets_per_sec, bytes_per_sec, unique_src_ips, unique_dest_ips,
+         protocol_distribution, failed_connections, avg_packet_size, inter_arrival_time)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (facility_id, time) DO NOTHING`,
+    );
+    this.db.transaction((batch: readonly FacilityAggregate[]) => {
+      for (const r of batch) {
+        insert.run(
+          r.facility_id,
+          iso(r.time),
+          r.packets_per_sec,
+          r.bytes_per_sec,
+          r.unique_src_ips,
+          r.unique_dest_ips,
+          JSON.stringify(r.protocol_distribution),
+          r.failed_connections,
+          r.avg_packet_size,
+          r.inter_arrival_time,
+        );
+      }
+    })(rows);
+  }
+
+  async aggregates(facilityId: string, from: string, to: string): Promise<FacilityAggregate[]> {
+    const rows = this.all<AggregateRow>(
+      `SELECT facility_id, time, packets_per_sec, bytes_per_sec, unique_src_ips, unique_dest_ips, protocol_distribution,
+         failed_connections, avg_packet_size, inter_arrival_time
+       FROM aggregates WHERE facility_id = ? AND time >= ? AND time < ? ORDER BY time`,
+      facilityId,
+      iso(from),
+      iso(to),
+    );
+    return rows.map(aggregateFromRow);
+  }
+
+  // Federated learning
+
+  async createRound(r: NewRound): Promise<FLRound> {
+    const row = this.get<{ id: number }>(
+      `INSERT INTO fl_rounds (round_number, status, phase, start_time, total_clients) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+      r.round_number,
+      r.status,
+      r.phase,
+      iso(r.start_time),
+      r.total_clients,
+    );
+    const round = await this.getRound(row?.id ?? -1);
+    if (round === null) throw new Error('the new FL round was not found after insert');
+    return round;
+  }
+
+  async updateRound(id: number, patch: RoundPatch): Promise<FLRound | null> {
+    const sets: string[] = [];
+    const params: Param[] = [];
+    for (const k of ROUND_PATCH_COLUMNS) {
+      const v = patch[k];
+      if (v === undefined) continue;
+      sets.push(`${k} = ?`);
+      params.push(k === 'end_time' ? isoOrNull(v as string | null) : v);
+    }
+    if (sets.length > 0) this.run(`UPDATE fl_rounds SET ${sets.join(', ')} WHERE id = ?`, ...params, id);
+    return this.getRound(id);
+  }
+
+  async upsertRoundClient(roundId: number, c: FLClient): Promise<void> {
+    this.run(
+      `INSERT INTO fl_round_clients (${CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (round_id, id) DO UPDATE SET facility_id = excluded.facility_id, name = excluded.name,
+         status = excluded.status, progress = excluded.progress, current_epoch = excluded.current_epoch,
+         total_epochs = excluded.total_epochs, loss = excluded.loss, accuracy = excluded.accuracy,
+         last_update = excluded.last_update`,
+      roundId,
+      c.id,
+      c.facility_id,
+      c.name,
+      c.status,
+      c.progress,
+      c.current_epoch,
+      c.total_epochs,
+      c.loss,
+      c.accuracy,
+      iso(c.last_update),
+    );
+  }
+
+  private roundsWithClients(rows: RoundRow[]): FLRound[] {
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => r.id);
+    const clients = clientsByRound(
+      this.db
+        .prepare(
+          `SELECT ${CLIENT_COLUMNS} FROM fl_round_clients WHERE round_id IN (${ids.map(() => '?').join(', ')})
+           ORDER BY round_id, name, id`,
+        )
+        .all(...ids) as RoundClientRow[],
+    );
+    return rows.map((r) => roundFromRow(r, clients.get(r.id) ?? []));
+  }
+
+  async getRound(id: number): Promise<FLRound | null> {
+    const rows = this.all<RoundRow>(`SELECT ${ROUND_COLUMNS} FROM fl_rounds WHERE id = ?`, id);
+    return this.roundsWithClients(rows)[0] ?? null;
+  }
+
+  async currentRound(): Promise<FLRound | null> {
+    const rows = this.all<RoundRow>(`SELECT ${ROUND_COLUMNS} FROM fl_rounds ORDER BY id DESC LIMIT 1`);
+    return this.roundsWithClients(rows)[0] ?? null;
+  }
+
+  async listRounds(limit: number, offset: number): Promise<Page<FLRound>> {
+    checkLimitOffset(limit, offset);
+    const rows = this.all<RoundRow>(
+      `SELECT ${ROUND_COLUMNS} FROM fl_rounds ORDER BY id DESC LIMIT ? OFFSET ?`,
+      limit,
+      offset,
+    );
+    const total = this.get<{ n: number }>('SELECT count(*) AS n FROM fl_rounds')?.n ?? 0;
+    return { items: this.roundsWithClients(rows), total };
+  }
+
+  // Predictions
+
+  async insertPrediction(p: Prediction & { facility_id: string | null }): Promise<void> {
+    this.db.transaction(() => {
+      const n = this.run(
+        `INSERT INTO predictions (id, ts, facility_id, current_technique, current_technique_name, alert_id, validated,
+           validation_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+        p.id,
+        iso(p.timestamp),
+        p.facility_id,
+        p.current_technique,
+        p.current_technique_name,
+        p.alert_id,
+        p.validated ? 1 : 0,
+        isoOrNull(p.validation_time),
+      );
+      if (n === 0) return;
+      for (const t of p.predicted_techniques) {
+        this.run(
+          `INSERT INTO predicted_techniques (${TECHNIQUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          p.id,
+          t.technique_id,
+          t.technique_name,
+          t.probability,
+          t.rank,
+          t.timeframe,
+          t.timeframe_seconds,
+        );
+      }
+    })();
+  }
+
+  private predictionsWithTechniques(rows: PredictionRow[]): Prediction[] {
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => r.id);
+    const techniques = techniquesByPrediction(
+      this.db
+        .prepare(
+          `SELECT ${TECHNIQUE_COLUMNS} FROM predicted_techniques WHERE prediction_id IN (${ids.map(() => '?').join(', ')})
+           ORDER BY prediction_id, rank`,
+        )
+        .all(...ids) as PredictedTechniqueRow[],
+    );
+    return rows.map((r) => predictionFromRow(r, techniques.get(r.id) ?? []));
+  }
+
+  async getPrediction(id: string): Promise<Prediction | null> {
+    const rows = this.all<PredictionRow>(`SELECT ${PREDICTION_COLUMNS} FROM predictions WHERE id = ?`, id);
+    return this.predictionsWithTechniques(rows)[0] ?? null;
+  }
+
+  async latestPrediction(): Promise<Prediction | null> {
+    const rows = this.all<PredictionRow>(
+      `SELECT ${PREDICTION_COLUMNS} FROM predictions ORDER BY ts DESC, id DESC LIMIT 1`,
+    );
+    return this.predictionsWithTechniques(rows)[0] ?? null;
+  }
+
+  async listPredictions(q: PredictionQuery): Promise<Page<Prediction>> {
+    checkLimitOffset(q.limit, q.offset);
+    const clause = q.validated === undefined ? '' : 'WHERE validated = ?';
+    const params: Param[] = q.validated === undefined ? [] : [q.validated ? 1 : 0];
+    const rows = this.all<PredictionRow>(
+      `SELECT ${PREDICTION_COLUMNS} FROM predictions ${clause} ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?`,
+      ...params,
+      q.limit,
+      q.offset,
+    );
+    const total =
+      this.get<{ n: number }>(`SELECT count(*) AS n FROM predictions ${clause}`, ...params)?.n ?? 0;
+    return { items: this.predictionsWithTechniques(rows), total };
+  }
+
+  async markPredictionValidated(id: string, at: string): Promise<Prediction | null> {
+    this.run(
+      'UPDATE predictions SET validated = 1, validation_time = ? WHERE id = ? AND validated = 0',
+      iso(at),
+      id,
+    );
+    return this.getPrediction(id);
+  }
+
+  // API tokens
+
+  async createToken(t: { id: string; name: string; role: Role; hash: string }): Promise<ApiToken> {
+    const row: TokenRow = { ...t, created_at: this.now(), revoked_at: null, last_used_at: null };
+    const n = this.run(
+      'INSERT INTO api_tokens (id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      t.id,
+      t.name,
+      t.role,
+      t.hash,
+      row.created_at as string,
+    );
+    if (n === 0) throw new StoreConflictError(`token id ${t.id} or its hash already exists`);
+    return tokenFromRow(row);
+  }
+
+  async findTokenByHash(hash: string): Promise<ApiToken | null> {
+    const r = this.get<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE hash = ?`, hash);
+    return r === undefined ? null : tokenFromRow(r);
+  }
+
+  async touchToken(id: string, at: string): Promise<void> {
+    this.run('UPDATE api_tokens SET last_used_at = ? WHERE id = ?', iso(at), id);
+  }
+
+  async listTokens(): Promise<ApiToken[]> {
+    const rows = this.all<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, id`);
+    return rows.map(tokenFromRow);
+  }
+
+  async revokeToken(id: string): Promise<boolean> {
+    const n = this.run(
+      'UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL',
+      this.now(),
+      id,
+    );
+    return n > 0;
+  }
+
+  // Audit log
+
+  async audit(e: Omit<AuditEntry, 'id'>): Promise<void> {
+    this.run(
+      'INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)',
+      iso(e.at),
+      e.actor,
+      e.action,
+      e.target,
+      JSON.stringify(e.details),
+    );
+  }
+
+  async listAudit(limit: number, offset: number): Promise<Page<AuditEntry>> {
+    checkLimitOffset(limit, offset);
+    const rows = this.all<AuditRow>(
+      'SELECT id, at, actor, action, target, details FROM audit_log ORDER BY id DESC LIMIT ? OFFSET ?',
+      limit,
+      offset,
+    );
+    const total = this.get<{ n: number }>('SELECT count(*) AS n FROM audit_log')?.n ?? 0;
+    return { items: rows.map(auditFromRow), total };
+  }
+
+  // Retention
+
+  async purge(policy: RetentionPolicy, now: string): Promise<{ alerts: number; aggregates: number }> {
+    const cut = retentionCutoffs(policy, now);
+    const result = this.db.transaction(() => ({
+      alerts: cut.alerts === null ? 0 : this.run('DELETE FROM alerts WHERE ts < ?', cut.alerts),
+      aggregates:
+        cut.aggregates === null ? 0 : this.run('DELETE FROM aggregates WHERE time < ?', cut.aggregates),
+    }))();
+    return result;
+  }
+}

@@ -1,0 +1,657 @@
+// The Store contract: every implementation (SQLite, Postgres) passes this same suite against a real database.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { AlertStats, FLClient, Prediction, Severity } from '@vigil/shared';
+import { ALERT_STATUSES, ManualClock, SEVERITIES } from '@vigil/shared';
+import { needComponent } from '@vigil/shared/testing';
+import { openStore } from './open.js';
+import {
+  PG_INSTALL_HINT,
+  postgresAvailable,
+  startTestPostgres,
+  type TestPostgres,
+} from './testing/postgres.js';
+import { SEARCH_COUNT_CAP, StoreConflictError, type Store, type StoredAlert } from './types.js';
+
+interface Backend {
+  name: 'sqlite' | 'postgres';
+  available: () => boolean;
+  setup(): Promise<void>;
+  /** A URL naming a new, empty database. */
+  freshUrl(): Promise<string>;
+  teardown(): Promise<void>;
+}
+
+let tmp = '';
+let n = 0;
+const sqlite: Backend = {
+  name: 'sqlite',
+  available: () => true,
+  setup: () => {
+    tmp = mkdtempSync(join(tmpdir(), 'vigil-store-'));
+    return Promise.resolve();
+  },
+  freshUrl: () => Promise.resolve(`sqlite:${join(tmp, `store-${++n}.db`)}`),
+  teardown: () => {
+    rmSync(tmp, { recursive: true, force: true });
+    return Promise.resolve();
+  },
+};
+
+let server: TestPostgres | undefined;
+const postgres: Backend = {
+  name: 'postgres',
+  available: () => needComponent('PostgreSQL server', postgresAvailable(), PG_INSTALL_HINT),
+  setup: async () => {
+    server = await startTestPostgres();
+  },
+  freshUrl: () => {
+    if (server === undefined) throw new Error('Postgres not started');
+    return server.createDatabase();
+  },
+  teardown: async () => {
+    await server?.close();
+  },
+};
+
+const T0 = Date.parse('2026-03-01T12:00:00.000Z');
+const FACILITIES = ['plant-a', 'plant-b', 'plant-c'] as const;
+
+/** Alert i of a fixture: facility, severity and status cycle; one minute apart, newest last. */
+function alert(i: number, over: Partial<StoredAlert> = {}): StoredAlert {
+  const ts = new Date(T0 + i * 60_000).toISOString();
+  return {
+    id: `00000000-0000-4000-8000-${i.toString().padStart(12, '0')}`,
+    timestamp: ts,
+    facility_id: FACILITIES[i % 3] ?? 'plant-a',
+    severity: SEVERITIES[i % 4] ?? 'low',
+    title: i % 2 === 0 ? `Modbus write burst ${i}` : `Port scan from 10.0.${i}.5`,
+    description: i % 5 === 0 ? 'Unauthorized coil writes to PLC-7' : 'Many connection attempts',
+    status: ALERT_STATUSES[i % 4] ?? 'new',
+    sources: [
+      {
+        layer: 1,
+        model_name: 'isolation-forest',
+        confidence: 0.91,
+        detection_time: ts,
+        evidence: 'packets_per_sec 5x baseline',
+        context_evidence: 'rise over 20 s',
+      },
+      {
+        layer: 2,
+        model_name: 'lstm-classifier',
+        confidence: 0.77,
+        detection_time: ts,
+        evidence: 'class T0855',
+        context_evidence: 'sequence of writes',
+      },
+    ],
+    correlation_confidence: 0.85,
+    correlation_summary: 'two layers agree',
+    attack_type: i % 2 === 0 ? 'T0855' : 'T0846',
+    attack_name: i % 2 === 0 ? 'Unauthorized Command Message' : 'Remote System Discovery',
+    context_analysis: {
+      duration: '60 seconds',
+      pattern: 'burst',
+      behavior: 'writes',
+      timeline: [
+        {
+          time: ts,
+          packets_per_sec: 120.5,
+          unique_dest_ips: 3,
+          protocol_distribution: { modbus: 0.8, other: 0.2 },
+          status: 'attack',
+        },
+      ],
+      evidence: { packets_per_sec: '5x' },
+    },
+    generated: i % 7 === 0,
+    ...over,
+  };
+}
+
+function expectedStats(alerts: readonly StoredAlert[]): AlertStats {
+  return {
+    total: alerts.length,
+    critical: alerts.filter((a) => a.severity === 'critical').length,
+    unresolved: alerts.filter((a) => a.status === 'new' || a.status === 'acknowledged').length,
+    false_positives: alerts.filter((a) => a.status === 'false-positive').length,
+  };
+}
+
+function newestFirst(alerts: readonly StoredAlert[]): StoredAlert[] {
+  return [...alerts].sort((a, b) =>
+    a.timestamp === b.timestamp ? (a.id < b.id ? 1 : -1) : a.timestamp < b.timestamp ? 1 : -1,
+  );
+}
+
+function client(id: string, over: Partial<FLClient> = {}): FLClient {
+  return {
+    id,
+    facility_id: 'plant-a',
+    name: `client ${id}`,
+    status: 'active',
+    progress: 10,
+    current_epoch: 1,
+    total_epochs: 5,
+    loss: 0.5,
+    accuracy: null,
+    last_update: new Date(T0).toISOString(),
+    ...over,
+  };
+}
+
+function prediction(i: number, over: Partial<Prediction> = {}): Prediction & { facility_id: string | null } {
+  return {
+    id: `10000000-0000-4000-8000-${i.toString().padStart(12, '0')}`,
+    timestamp: new Date(T0 + i * 1000).toISOString(),
+    current_technique: 'T0846',
+    current_technique_name: 'Remote System Discovery',
+    alert_id: null,
+    validated: false,
+    validation_time: null,
+    predicted_techniques: [
+      {
+        technique_id: 'T0855',
+        technique_name: 'Unauthorized Command Message',
+        probability: 0.6,
+        rank: 1,
+        timeframe: '15-60 minutes',
+        timeframe_seconds: 3600,
+      },
+      {
+        technique_id: 'T0836',
+        technique_name: 'Modify Parameter',
+        probability: 0.3,
+        rank: 2,
+        timeframe: '1-4 hours',
+        timeframe_seconds: 14400,
+      },
+    ],
+    facility_id: 'plant-a',
+    ...over,
+  };
+}
+
+describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
+  const run = backend.available();
+  let store: Store;
+  let url: string;
+  const clock = new ManualClock(T0);
+
+  beforeAll(async () => {
+    if (run) await backend.setup();
+  });
+  afterAll(async () => {
+    if (run) await backend.teardown();
+  });
+  beforeEach(async () => {
+    if (!run) return;
+    url = await backend.freshUrl();
+    store = await openStore(url, { clock });
+  });
+  afterEach(async () => {
+    if (run) await store.close();
+  });
+
+  describe.skipIf(!run)('with a database', () => {
+    it('reports its kind and answers ping', async () => {
+      expect(store.kind).toBe(backend.name);
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    it('migrates once: a second migrate and a reopen apply nothing', async () => {
+      expect(await store.migrate()).toEqual([]);
+      await store.addFacility({ id: 'plant-a', name: 'Plant A' });
+      const again = await openStore(url, { clock });
+      try {
+        expect(await again.migrate()).toEqual([]);
+        expect((await again.listFacilities()).map((f) => f.id)).toEqual(['plant-a']);
+      } finally {
+        await again.close();
+      }
+    });
+
+    it('applies the migrations to a new database and reports them', async () => {
+      const fresh = await openStore(await backend.freshUrl(), { clock, migrate: false });
+      try {
+        expect(await fresh.migrate()).toEqual([1]);
+        expect(await fresh.migrate()).toEqual([]);
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    it('adds, lists, gets and removes facilities; a taken id is a conflict', async () => {
+      const added = await store.addFacility({ id: 'plant-b', name: 'Plant B' });
+      await store.addFacility({ id: 'plant-a', name: 'Plant A' });
+
+      expect(added).toEqual({
+        id: 'plant-b',
+        name: 'Plant B',
+        created_at: new Date(T0).toISOString(),
+        revoked_at: null,
+      });
+      expect((await store.listFacilities()).map((f) => f.id)).toEqual(['plant-a', 'plant-b']);
+      expect(await store.getFacility('plant-b')).toEqual(added);
+      await expect(store.addFacility({ id: 'plant-b', name: 'again' })).rejects.toBeInstanceOf(
+        StoreConflictError,
+      );
+      expect(await store.removeFacility('plant-b')).toBe(true);
+      expect(await store.removeFacility('plant-b')).toBe(false);
+      expect(await store.getFacility('plant-b')).toBeNull();
+    });
+
+    it('keeps agents with their heartbeat and health, and drops them with their facility', async () => {
+      await store.addFacility({ id: 'plant-a', name: 'A' });
+      await store.addFacility({ id: 'plant-b', name: 'B' });
+      await store.upsertAgent({ id: 'agent-1', facility_id: 'plant-a', enrolled_at: '2026-03-01T10:00:00Z' });
+      await store.upsertAgent({ id: 'agent-2', facility_id: 'plant-b', enrolled_at: '2026-03-01T10:00:00Z' });
+
+      await store.recordHeartbeat('agent-1', '2026-03-01T11:00:00Z', { outbox_depth: 3, models: ['l1@2'] });
+
+      const [a1] = await store.listAgents('plant-a');
+      expect(a1).toEqual({
+        id: 'agent-1',
+        facility_id: 'plant-a',
+        enrolled_at: '2026-03-01T10:00:00.000Z',
+        last_heartbeat: '2026-03-01T11:00:00.000Z',
+        health: { outbox_depth: 3, models: ['l1@2'] },
+      });
+      expect((await store.listAgents()).map((a) => a.id)).toEqual(['agent-1', 'agent-2']);
+      await store.removeFacility('plant-b');
+      expect((await store.listAgents()).map((a) => a.id)).toEqual(['agent-1']);
+    });
+
+    it('stores an alert whole and returns it unchanged', async () => {
+      const a = alert(7);
+
+      expect(await store.insertAlerts([a])).toBe(1);
+
+      expect(await store.getAlert(a.id)).toEqual(a);
+      expect(await store.getAlert('00000000-0000-4000-8000-999999999999')).toBeNull();
+    });
+
+    it('never duplicates a resent alert, within a batch or across batches', async () => {
+      const batch = Array.from({ length: 20 }, (_, i) => alert(i));
+
+      const first = await store.insertAlerts([...batch, batch[0] as StoredAlert]);
+      const second = await store.insertAlerts(batch.slice(5, 15).map((a) => ({ ...a, title: 'changed' })));
+
+      expect(first).toBe(20);
+      expect(second).toBe(0);
+      expect((await store.queryAlerts({ page: 1, limit: 100 })).items).toHaveLength(20);
+      expect((await store.getAlert(batch[6]?.id ?? ''))?.title).toBe(batch[6]?.title);
+      expect(await store.alertStats()).toEqual(expectedStats(batch));
+    });
+
+    it('inserts a batch larger than one chunk in one call', async () => {
+      const batch = Array.from({ length: 4500 }, (_, i) => alert(i));
+
+      expect(await store.insertAlerts(batch)).toBe(4500);
+
+      expect(await store.alertStats()).toEqual(expectedStats(batch));
+    });
+
+    describe('queries', () => {
+      const all = Array.from({ length: 60 }, (_, i) => alert(i));
+      beforeEach(async () => {
+        await store.insertAlerts(all);
+      });
+
+      it('pages newest first with the total', async () => {
+        const page1 = await store.queryAlerts({ page: 1, limit: 25 });
+        const page3 = await store.queryAlerts({ page: 3, limit: 25 });
+
+        const expected = newestFirst(all);
+        expect(page1.total).toBe(60);
+        expect(page1.items.map((a) => a.id)).toEqual(expected.slice(0, 25).map((a) => a.id));
+        expect(page3.items.map((a) => a.id)).toEqual(expected.slice(50).map((a) => a.id));
+        expect((await store.queryAlerts({ page: 4, limit: 25 })).items).toEqual([]);
+      });
+
+      it('breaks timestamp ties by id, newest id first', async () => {
+        const same = [alert(100), alert(101, { timestamp: alert(100).timestamp })];
+        await store.insertAlerts(same);
+
+        const { items } = await store.queryAlerts({ page: 1, limit: 2 });
+
+        expect(items.map((a) => a.id)).toEqual([same[1]?.id, same[0]?.id]);
+      });
+
+      it.each([
+        { severity: 'critical' as Severity },
+        { facility: 'plant-b' },
+        { status: 'resolved' as const },
+        { severity: 'high' as Severity, facility: 'plant-c', status: 'acknowledged' as const },
+        { facility: 'plant-none' },
+      ])('filters by %o with a matching total', async (filter) => {
+        const result = await store.queryAlerts({ ...filter, page: 1, limit: 10 });
+
+        const expected = newestFirst(
+          all.filter(
+            (a) =>
+              (filter.severity === undefined || a.severity === filter.severity) &&
+              (filter.facility === undefined || a.facility_id === filter.facility) &&
+              (filter.status === undefined || a.status === filter.status),
+          ),
+        );
+        expect(result.total).toBe(expected.length);
+        expect(result.items.map((a) => a.id)).toEqual(expected.slice(0, 10).map((a) => a.id));
+      });
+
+      it('filters by time range: from inclusive, to exclusive', async () => {
+        const from = alert(10).timestamp;
+        const to = alert(20).timestamp;
+
+        const result = await store.queryAlerts({ from, to, facility: 'plant-a', page: 1, limit: 100 });
+
+        const expected = newestFirst(all.filter((a, i) => i >= 10 && i < 20 && a.facility_id === 'plant-a'));
+        expect(result.total).toBe(expected.length);
+        expect(result.items.map((a) => a.id)).toEqual(expected.map((a) => a.id));
+      });
+
+      it('searches words by prefix across title, description, attack id and name; all words must match', async () => {
+        const modbus = await store.queryAlerts({ search: 'modb', page: 1, limit: 100 });
+        const both = await store.queryAlerts({ search: 'Unauthorized PLC-7', page: 1, limit: 100 });
+        const byId = await store.queryAlerts({ search: 't0846', severity: 'high', page: 1, limit: 100 });
+        const ip = await store.queryAlerts({ search: '10.0.13.5', page: 1, limit: 100 });
+
+        expect(modbus.total).toBe(30);
+        expect(modbus.items.every((a) => a.title.startsWith('Modbus'))).toBe(true);
+        const withPlc = all.filter((a) => a.description.includes('PLC-7'));
+        expect(both.items.map((a) => a.id).sort()).toEqual(withPlc.map((a) => a.id).sort());
+        expect(byId.total).toBe(all.filter((a) => a.attack_type === 'T0846' && a.severity === 'high').length);
+        expect(ip.items.map((a) => a.id)).toEqual([alert(13).id]);
+      });
+
+      it.each(["' OR 1=1 --", '"', 'NEAR(a b', '*', '%', 'a:* | b', '); DROP TABLE alerts; --'])(
+        'treats search %j as text, never as query syntax',
+        async (search) => {
+          const result = await store.queryAlerts({ search, page: 1, limit: 5 });
+
+          expect(result.total).toBeLessThanOrEqual(60);
+          expect((await store.alertStats()).total).toBe(60);
+        },
+      );
+
+      it('counts search matches up to the cap and says when it stopped there', async () => {
+        const many = Array.from({ length: SEARCH_COUNT_CAP + 5 }, (_, i) =>
+          alert(1000 + i, { title: 'Flood of writes', description: 'capped' }),
+        );
+        await store.insertAlerts(many);
+
+        const capped = await store.queryAlerts({ search: 'capped', page: 1, limit: 3 });
+        const exact = await store.queryAlerts({ search: 'flood', facility: 'plant-z', page: 1, limit: 3 });
+        const all = await store.queryAlerts({ page: 1, limit: 1 });
+
+        expect(capped).toMatchObject({ total: SEARCH_COUNT_CAP, totalCapped: true });
+        expect(capped.items.map((a) => a.id)).toEqual(
+          newestFirst(many)
+            .slice(0, 3)
+            .map((a) => a.id),
+        );
+        expect(exact).toEqual({ items: [], total: 0 });
+        expect(all.total).toBe(60 + SEARCH_COUNT_CAP + 5);
+        expect(all.totalCapped).toBeUndefined();
+      });
+
+      it('ignores a search with no words in it', async () => {
+        expect((await store.queryAlerts({ search: ' -- ', page: 1, limit: 5 })).total).toBe(60);
+      });
+
+      it('finds nothing for a word no alert has', async () => {
+        expect(await store.queryAlerts({ search: 'zzyzx', page: 1, limit: 5 })).toEqual({
+          items: [],
+          total: 0,
+        });
+      });
+
+      it('rejects a page below 1 or a limit below 1', async () => {
+        await expect(store.queryAlerts({ page: 0, limit: 5 })).rejects.toThrow(RangeError);
+        await expect(store.queryAlerts({ page: 1, limit: 0 })).rejects.toThrow(RangeError);
+      });
+    });
+
+    it('changes an alert status and keeps the counters in step', async () => {
+      const batch = Array.from({ length: 12 }, (_, i) => alert(i, { status: 'new' }));
+      await store.insertAlerts(batch);
+
+      const updated = await store.setAlertStatus(batch[0]?.id ?? '', 'false-positive');
+      await store.setAlertStatus(batch[1]?.id ?? '', 'resolved');
+      await store.setAlertStatus(batch[1]?.id ?? '', 'resolved');
+      await store.setAlertStatus(batch[2]?.id ?? '', 'acknowledged');
+
+      expect(updated?.status).toBe('false-positive');
+      expect(await store.setAlertStatus('00000000-0000-4000-8000-999999999999', 'resolved')).toBeNull();
+      const now = batch.map((a, i) =>
+        i === 0
+          ? { ...a, status: 'false-positive' as const }
+          : i === 1
+            ? { ...a, status: 'resolved' as const }
+            : a,
+      );
+      expect(await store.alertStats()).toEqual(expectedStats(now));
+      expect((await store.queryAlerts({ status: 'new', page: 1, limit: 1 })).total).toBe(9);
+      expect(
+        (await store.queryAlerts({ status: 'resolved', facility: 'plant-b', page: 1, limit: 1 })).total,
+      ).toBe(1);
+    });
+
+    it('stores per-second aggregates once and returns a time range in order', async () => {
+      const rows = Array.from({ length: 10 }, (_, i) => ({
+        facility_id: 'plant-a',
+        time: new Date(T0 + i * 1000).toISOString(),
+        packets_per_sec: 100 + i,
+        bytes_per_sec: 64_000.5,
+        unique_src_ips: 4,
+        unique_dest_ips: 2,
+        protocol_distribution: { modbus: 0.9, dns: 0.1 },
+        failed_connections: i,
+        avg_packet_size: 640.25,
+        inter_arrival_time: 0.0099,
+      }));
+      await store.insertAggregates(rows);
+      await store.insertAggregates(rows.slice(0, 3));
+      await store.insertAggregates([{ ...rows[0]!, facility_id: 'plant-b' }]);
+
+      const got = await store.aggregates('plant-a', rows[2]!.time, rows[6]!.time);
+
+      expect(got).toEqual(rows.slice(2, 6));
+      expect(
+        await store.aggregates('plant-a', rows[0]!.time, new Date(T0 + 60_000).toISOString()),
+      ).toHaveLength(10);
+    });
+
+    it('runs FL rounds: create, update, clients, current and history', async () => {
+      const r1 = await store.createRound({
+        round_number: 1,
+        status: 'in-progress',
+        phase: 'distributing',
+        start_time: new Date(T0).toISOString(),
+        total_clients: 2,
+      });
+      await store.upsertRoundClient(r1.id, client('c1'));
+      await store.upsertRoundClient(r1.id, client('c2', { name: 'another' }));
+      await store.upsertRoundClient(r1.id, client('c1', { progress: 100, accuracy: 0.93, current_epoch: 5 }));
+      const done = await store.updateRound(r1.id, {
+        status: 'completed',
+        phase: 'complete',
+        progress: 100,
+        end_time: new Date(T0 + 90_000).toISOString(),
+        epsilon: 1.25,
+        model_accuracy: 0.91,
+        clients_active: 2,
+      });
+      const r2 = await store.createRound({
+        round_number: 2,
+        status: 'in-progress',
+        phase: 'training',
+        start_time: new Date(T0 + 100_000).toISOString(),
+        total_clients: 3,
+      });
+
+      expect(r1).toMatchObject({
+        round_number: 1,
+        status: 'in-progress',
+        progress: 0,
+        epsilon: 0,
+        end_time: null,
+      });
+      expect(r1.clients).toEqual([]);
+      expect(done).toMatchObject({
+        id: r1.id,
+        status: 'completed',
+        phase: 'complete',
+        progress: 100,
+        end_time: new Date(T0 + 90_000).toISOString(),
+        epsilon: 1.25,
+        model_accuracy: 0.91,
+        clients_active: 2,
+        total_clients: 2,
+      });
+      expect(done?.clients).toEqual([
+        client('c2', { name: 'another' }),
+        client('c1', { progress: 100, accuracy: 0.93, current_epoch: 5 }),
+      ]);
+      expect((await store.currentRound())?.id).toBe(r2.id);
+      expect(r2.id).toBeGreaterThan(r1.id);
+      const history = await store.listRounds(1, 1);
+      expect(history.total).toBe(2);
+      expect(history.items.map((r) => r.id)).toEqual([r1.id]);
+      expect(history.items[0]?.clients).toHaveLength(2);
+      expect(await store.getRound(r1.id + 1000)).toBeNull();
+      expect(await store.updateRound(r1.id + 1000, { progress: 5 })).toBeNull();
+    });
+
+    it('has no current round before any round ran', async () => {
+      expect(await store.currentRound()).toBeNull();
+      expect(await store.listRounds(10, 0)).toEqual({ items: [], total: 0 });
+    });
+
+    it('stores predictions with ranked techniques, lists them and validates once', async () => {
+      const p1 = prediction(1);
+      const p2 = prediction(2, { alert_id: alert(1).id });
+      await store.insertPrediction(p1);
+      await store.insertPrediction(p2);
+      await store.insertPrediction({ ...p1, current_technique: 'T0800' });
+
+      const validated = await store.markPredictionValidated(p1.id, new Date(T0 + 5000).toISOString());
+      const again = await store.markPredictionValidated(p1.id, new Date(T0 + 9000).toISOString());
+
+      const { facility_id: _f, ...p1Record } = p1;
+      expect(await store.getPrediction(p2.id)).toEqual((({ facility_id: _, ...rest }) => rest)(p2));
+      expect(validated).toEqual({
+        ...p1Record,
+        validated: true,
+        validation_time: new Date(T0 + 5000).toISOString(),
+      });
+      expect(again?.validation_time).toBe(new Date(T0 + 5000).toISOString());
+      expect((await store.latestPrediction())?.id).toBe(p2.id);
+      expect((await store.listPredictions({ limit: 10, offset: 0 })).items.map((p) => p.id)).toEqual([
+        p2.id,
+        p1.id,
+      ]);
+      expect(await store.listPredictions({ validated: true, limit: 10, offset: 0 })).toMatchObject({
+        total: 1,
+      });
+      expect(
+        (await store.listPredictions({ validated: false, limit: 10, offset: 0 })).items.map((p) => p.id),
+      ).toEqual([p2.id]);
+      expect(await store.getPrediction('nope')).toBeNull();
+      expect(await store.markPredictionValidated('nope', new Date(T0).toISOString())).toBeNull();
+    });
+
+    it('has no latest prediction before any', async () => {
+      expect(await store.latestPrediction()).toBeNull();
+    });
+
+    it('keeps API tokens by hash: create, find, touch, list, revoke once; a taken hash is a conflict', async () => {
+      const t = await store.createToken({ id: 'tok-1', name: 'ci', role: 'operator', hash: 'a'.repeat(64) });
+      await store.createToken({ id: 'tok-2', name: 'viewer', role: 'viewer', hash: 'b'.repeat(64) });
+
+      await store.touchToken('tok-1', new Date(T0 + 1000).toISOString());
+
+      expect(t).toEqual({
+        id: 'tok-1',
+        name: 'ci',
+        role: 'operator',
+        created_at: new Date(T0).toISOString(),
+        revoked_at: null,
+        last_used_at: null,
+      });
+      expect(await store.findTokenByHash('a'.repeat(64))).toEqual({
+        ...t,
+        last_used_at: new Date(T0 + 1000).toISOString(),
+      });
+      expect(await store.findTokenByHash('c'.repeat(64))).toBeNull();
+      await expect(
+        store.createToken({ id: 'tok-3', name: 'dup', role: 'admin', hash: 'a'.repeat(64) }),
+      ).rejects.toBeInstanceOf(StoreConflictError);
+      expect(await store.revokeToken('tok-1')).toBe(true);
+      expect(await store.revokeToken('tok-1')).toBe(false);
+      expect(await store.revokeToken('tok-404')).toBe(false);
+      expect((await store.findTokenByHash('a'.repeat(64)))?.revoked_at).toBe(new Date(T0).toISOString());
+      expect((await store.listTokens()).map((x) => x.id)).toEqual(['tok-1', 'tok-2']);
+    });
+
+    it('appends to the audit log and lists it newest first', async () => {
+      for (let i = 0; i < 3; i++) {
+        await store.audit({
+          at: new Date(T0 + i).toISOString(),
+          actor: 'token:tok-1',
+          action: 'alert.status',
+          target: `alert-${i}`,
+          details: { to: 'resolved', i },
+        });
+      }
+
+      const page = await store.listAudit(2, 0);
+
+      expect(page.total).toBe(3);
+      expect(page.items.map((e) => e.target)).toEqual(['alert-2', 'alert-1']);
+      expect(page.items[0]).toMatchObject({ actor: 'token:tok-1', details: { to: 'resolved', i: 2 } });
+      expect(page.items[0]!.id).toBeGreaterThan(page.items[1]!.id);
+    });
+
+    it('purges alerts and aggregates older than the policy allows and keeps the counters in step', async () => {
+      const batch = Array.from({ length: 30 }, (_, i) => alert(i));
+      await store.insertAlerts(batch);
+      await store.insertAggregates(
+        Array.from({ length: 30 }, (_, i) => ({
+          facility_id: 'plant-a',
+          time: new Date(T0 + i * 60_000).toISOString(),
+          packets_per_sec: 1,
+          bytes_per_sec: 1,
+          unique_src_ips: 1,
+          unique_dest_ips: 1,
+          protocol_distribution: {},
+          failed_connections: 0,
+          avg_packet_size: 1,
+          inter_arrival_time: 1,
+        })),
+      );
+      const now = new Date(T0 + 30 * 60_000).toISOString();
+
+      const kept = await store.purge({ alertsMaxAgeSeconds: null, aggregatesMaxAgeSeconds: null }, now);
+      const purged = await store.purge(
+        { alertsMaxAgeSeconds: 10 * 60, aggregatesMaxAgeSeconds: 20 * 60 },
+        now,
+      );
+
+      expect(kept).toEqual({ alerts: 0, aggregates: 0 });
+      expect(purged).toEqual({ alerts: 20, aggregates: 10 });
+      const left = batch.slice(20);
+      expect(await store.alertStats()).toEqual(expectedStats(left));
+      expect((await store.queryAlerts({ facility: 'plant-a', page: 1, limit: 50 })).total).toBe(
+        left.filter((a) => a.facility_id === 'plant-a').length,
+      );
+      expect((await store.queryAlerts({ search: 'modbus', page: 1, limit: 50 })).total).toBe(
+        left.filter((a) => a.title.startsWith('Modbus')).length,
+      );
+      expect(await store.aggregates('plant-a', new Date(0).toISOString(), now)).toHaveLength(20);
+    });
+  });
+});
