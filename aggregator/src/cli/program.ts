@@ -11,9 +11,6 @@ import { registerTokens } from './tokens.js';
 export function buildProgram(): Command {
   const program = new Command('vigil')
     .description('Vigil aggregator: federated threat detection for industrial control systems')
-    .showHelpAfterError('(run with --help for usage)');
-  registerGraph(program);
-  registerPrivacy(program);
     .showHelpAfterError('(run with --help for usage)')
     // Set before the commands are added so they inherit it: a bad argument throws a CommanderError that main.ts
     // turns into exit code 2, instead of commander exiting with 1 from inside a subcommand.
@@ -23,5 +20,7 @@ export function buildProgram(): Command {
   registerFacilities(program);
   registerSeed(program);
   registerServe(program);
+  registerGraph(program);
+  registerPrivacy(program);
   return program;
 }
