@@ -1,6 +1,7 @@
 // The `vigil` command tree. Each command lives in its own module and registers itself here.
 import { Command } from 'commander';
 import { registerGraph } from './graph.js';
+import { registerPredict } from './predict.js';
 import { registerPrivacy } from './privacy.js';
 import { registerFacilities } from './facilities.js';
 import { registerMigrate } from './migrate.js';
@@ -22,5 +23,6 @@ export function buildProgram(): Command {
   registerServe(program);
   registerGraph(program);
   registerPrivacy(program);
+  registerPredict(program);
   return program;
 }

@@ -6,12 +6,12 @@
 //    (`attack_detected`). The store is the PublishingStore, which publishes the prediction events.
 // Alerts are handled one at a time in arrival order, so a validation never races the prediction it checks.
 import { randomUUID } from 'node:crypto';
-import type { Alert, Prediction } from '@vigil/shared';
+import type { Alert, PredictedTechnique, Prediction } from '@vigil/shared';
 import type { EventBus } from '../events/bus.js';
 import type { Store } from '../store/types.js';
 import type { NextTechniquePredictor } from './predictor.js';
 import { timeframeFor } from './timeframe.js';
-import type { AttackGraph } from './types.js';
+import type { AttackGraph, RankedTechnique } from './types.js';
 
 /** How many techniques a prediction lists: the predictor's top 5, as ranked, nothing filtered or re-weighted. */
 export const PREDICTION_K = 5;
@@ -81,21 +81,7 @@ export class PredictionService {
     const cur = await this.o.graph.technique(current);
     if (cur === undefined) throw new UnknownTechniqueError(`no live ATT&CK for ICS technique ${current}`);
     const ranked = await this.o.predictor.predict([current], this.k);
-    const position = (tactics: readonly string[]) => this.tacticPosition(tactics[0]);
-    const curPos = await position(cur.tactics);
-    const predicted = [];
-    for (const r of ranked) {
-      const t = await this.o.graph.technique(r.id);
-      const tf = timeframeFor(curPos, t === undefined ? undefined : await position(t.tactics));
-      predicted.push({
-        technique_id: r.id,
-        technique_name: r.name,
-        probability: r.probability,
-        rank: r.rank,
-        timeframe: tf.label,
-        timeframe_seconds: tf.seconds,
-      });
-    }
+    const predicted = await withTimeframes(this.o.graph, [current], ranked);
     const prediction: Prediction = {
       id: randomUUID(),
       timestamp: new Date(ctx.at ?? this.now()).toISOString(),
@@ -161,11 +147,35 @@ export class PredictionService {
         await this.o.store.markPredictionValidated(p.id, alert.timestamp);
     }
   }
+}
 
-  private tacticOrder: Map<string, number> | undefined;
-  private async tacticPosition(tactic: string | undefined): Promise<number | undefined> {
-    if (tactic === undefined) return undefined;
-    this.tacticOrder ??= new Map((await this.o.graph.subgraph()).tactics.map((t, i) => [t, i]));
-    return this.tacticOrder.get(tactic);
+/**
+ * The ranked techniques as a Prediction lists them, each with its timeframe from the tactic distance (timeframe.ts)
+ * between the furthest observed technique in the ICS matrix and the predicted one.
+ */
+export async function withTimeframes(
+  graph: AttackGraph,
+  observed: readonly string[],
+  ranked: readonly RankedTechnique[],
+): Promise<PredictedTechnique[]> {
+  const order = new Map((await graph.subgraph()).tactics.map((t, i) => [t, i]));
+  const position = async (id: string) => {
+    const first = (await graph.technique(id))?.tactics[0];
+    return first === undefined ? undefined : order.get(first);
+  };
+  const known = (await Promise.all(observed.map(position))).filter((p) => p !== undefined);
+  const from = known.length === 0 ? undefined : Math.max(...known);
+  const out: PredictedTechnique[] = [];
+  for (const r of ranked) {
+    const tf = timeframeFor(from, await position(r.id));
+    out.push({
+      technique_id: r.id,
+      technique_name: r.name,
+      probability: r.probability,
+      rank: r.rank,
+      timeframe: tf.label,
+      timeframe_seconds: tf.seconds,
+    });
   }
+  return out;
 }
