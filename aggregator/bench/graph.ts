@@ -1,12 +1,14 @@
 // Prediction latency of AttackGraph.nextTechniques (k = 5), embedded and via a real Neo4j 5.26 over Bolt on
-// loopback, for each served ranker. Queries: every technique alone and every entity's uses set minus one technique,
+// loopback, for each served ranker; then the product's served predictor and the ONNX GNN (onnxruntime-node, over the
+// subgraph read from that graph). Queries: every technique alone and every entity's uses set minus one technique,
 // cycled. Sequential calls; p50/p99 of wall time per call. Also reports Neo4j start and bundle load time.
 // Run: npm run bench:graph  (or: npx tsx aggregator/bench/graph.ts [iterations])
 import { shippedCatalog } from '@vigil/shared';
 import { EmbeddedAttackGraph } from '../src/graph/embedded.js';
 import { buildGraphModel } from '../src/graph/model.js';
 import { Neo4jAttackGraph } from '../src/graph/neo4j.js';
-import type { ServedRanker } from '../src/graph/stats.js';
+import { GnnPredictor, openPredictor, type NextTechniquePredictor } from '../src/graph/predictor.js';
+import { SERVED_RANKER, type ServedRanker } from '../src/graph/stats.js';
 import type { AttackGraph } from '../src/graph/types.js';
 import { neo4jAvailable, startTestNeo4j } from '../src/testing/neo4j-server.js';
 
@@ -23,14 +25,14 @@ function pct(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 }
 
-async function measure(name: string, g: AttackGraph): Promise<void> {
-  for (let i = 0; i < Math.min(500, iterations); i++)
-    await g.nextTechniques(queries[i % queries.length] ?? [], 5);
+async function measure(name: string, g: AttackGraph | NextTechniquePredictor): Promise<void> {
+  const call = (q: string[]) => ('predict' in g ? g.predict(q, 5) : g.nextTechniques(q, 5));
+  for (let i = 0; i < Math.min(500, iterations); i++) await call(queries[i % queries.length] ?? []);
   const times: number[] = [];
   for (let i = 0; i < iterations; i++) {
     const q = queries[i % queries.length] ?? [];
     const t0 = performance.now();
-    await g.nextTechniques(q, 5);
+    await call(q);
     times.push(performance.now() - t0);
   }
   times.sort((a, b) => a - b);
@@ -40,6 +42,20 @@ async function measure(name: string, g: AttackGraph): Promise<void> {
 }
 
 for (const r of RANKERS) await measure(`embedded ${r}`, new EmbeddedAttackGraph(model, r));
+const embeddedGraph = new EmbeddedAttackGraph(model);
+await measureServedAndGnn('embedded', embeddedGraph);
+
+/** The product's served predictor (openPredictor) and the ONNX GNN over the subgraph read from `g`. */
+async function measureServedAndGnn(where: string, g: AttackGraph): Promise<void> {
+  const served = await openPredictor(g);
+  await measure(`${where} served (${served.name})`, served);
+  await served.close();
+  const t0 = performance.now();
+  const gnn = await GnnPredictor.open(g);
+  console.log(`${where} gnn open (subgraph read + ORT session): ${(performance.now() - t0).toFixed(1)} ms`);
+  await measure(`${where} gnn (onnxruntime)`, gnn);
+  await gnn.close();
+}
 
 if (!neo4jAvailable()) {
   console.log('neo4j: skipped (java 17 and mvn needed; deploy/install-test-deps.sh installs them)');
@@ -61,6 +77,7 @@ if (!neo4jAvailable()) {
       const g = await Neo4jAttackGraph.connect({ url: server.url, ranker: r });
       try {
         await measure(`neo4j ${r}`, g);
+        if (r === SERVED_RANKER) await measureServedAndGnn('neo4j', g);
       } finally {
         await g.close();
       }

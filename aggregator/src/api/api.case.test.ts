@@ -2,6 +2,9 @@
 // both stores: SQLite and a real Postgres.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { shippedCatalog, type Alert, type AlertPage, type FLRound, type Prediction } from '@vigil/shared';
+import { EmbeddedAttackGraph } from '../graph/embedded.js';
+import { PREDICTION_K } from '../graph/prediction-service.js';
+import { openPredictor } from '../graph/predictor.js';
 import type { Store } from '../store/types.js';
 import { postgresHarness, sqliteHarness, type StoreHarness } from './testing/stores.js';
 import { http, startTestApi, TestWs, upgradeStatus } from './testing/client.js';
@@ -488,14 +491,90 @@ describe.each(HARNESSES)('dashboard API on %s', (_kind, makeHarness) => {
       for (const l of graph.links) expect(ids.has(l.source) && ids.has(l.target)).toBe(true);
     });
 
-    it('answers 503 not_available for a prediction request until the engine exists', async () => {
+    it('makes a prediction on request from the served predictor top 5, stored and tied to the alert facility', async () => {
+      const alert = makeAlert({ facility_id: 'plant-b', attack_type: 'T0846' });
+      await raw.insertAlerts([alert]);
+      const graph = EmbeddedAttackGraph.fromCatalog(shippedCatalog());
+      const expected = await (await openPredictor(graph)).predict(['T0846'], PREDICTION_K);
+
       const res = await http(api, 'POST', '/api/predictions/predict', {
+        token: operator,
+        body: { current_technique: 'T0846', alert_id: alert.id },
+      });
+      const unknownTechnique = await http(api, 'POST', '/api/predictions/predict', {
+        token: operator,
+        body: { current_technique: 'T0999', alert_id: null },
+      });
+      const unknownAlert = await http(api, 'POST', '/api/predictions/predict', {
         token: operator,
         body: { current_technique: 'T0846', alert_id: crypto.randomUUID() },
       });
 
-      expect(res.status).toBe(503);
-      expect((res.body as { error: { code: string } }).error.code).toBe('not_available');
+      expect(res.status).toBe(200);
+      const p = res.body as Prediction;
+      expect(p).toMatchObject({ current_technique: 'T0846', alert_id: alert.id, validated: false });
+      expect(p.predicted_techniques.map((t) => [t.technique_id, t.probability, t.rank])).toEqual(
+        expected.map((t) => [t.id, t.probability, t.rank]),
+      );
+      expect(p.predicted_techniques).toHaveLength(PREDICTION_K);
+      for (const t of p.predicted_techniques) expect(t.timeframe_seconds).toBeGreaterThan(0);
+      expect((await http(api, 'GET', `/api/predictions/${p.id}`, { token: viewer })).body).toEqual(p);
+      expect(await raw.openPredictions('plant-b', new Date(0).toISOString())).toEqual([p]);
+      expect(unknownTechnique.status).toBe(404);
+      expect(unknownAlert.status).toBe(404);
+    });
+
+    it('predicts from an alert, announces it, and validates it by a later alert at the same facility', async () => {
+      const ws = await TestWs.connect(`${api.wsUrl}?token=${viewer}`);
+      ws.send({ action: 'subscribe', channels: ['predictions', 'attack-graph'] });
+      await ws.next((m) => m.type === 'subscribed' && m.room === 'attack-graph');
+      const t0 = Date.now() - 600_000;
+      const first = makeAlert({ attack_type: 'T0846', timestamp: new Date(t0).toISOString() });
+
+      await api.store.insertAlerts([first]);
+      const created = (await ws.next((m) => m.type === 'prediction_created')).data as Prediction;
+      const detected = await ws.next(
+        (m) => m.type === 'attack_detected' && (m.data as { type: string }).type === 'current',
+      );
+      const next = created.predicted_techniques[0]!;
+      // The same technique at another facility does not validate; at the same facility within the bound it does.
+      await api.store.insertAlerts([
+        makeAlert({
+          facility_id: 'plant-b',
+          attack_type: next.technique_id,
+          timestamp: new Date(t0 + 60_000).toISOString(),
+        }),
+      ]);
+      await ws.next(
+        (m) =>
+          m.type === 'prediction_created' && (m.data as Prediction).current_technique === next.technique_id,
+      );
+      expect((await raw.getPrediction(created.id))?.validated).toBe(false);
+      const later = makeAlert({
+        attack_type: next.technique_id,
+        timestamp: new Date(t0 + 120_000).toISOString(),
+      });
+      await api.store.insertAlerts([later]);
+      const validated = (await ws.next((m) => m.type === 'prediction_validated')).data as Prediction;
+      await ws.next((m) => m.type === 'prediction_created' && (m.data as Prediction).alert_id === later.id);
+
+      expect(created).toMatchObject({
+        current_technique: 'T0846',
+        alert_id: first.id,
+        timestamp: first.timestamp,
+      });
+      expect(created.predicted_techniques).toHaveLength(PREDICTION_K);
+      expect(detected.data).toMatchObject({
+        technique_id: 'T0846',
+        confidence: first.correlation_confidence,
+      });
+      expect((detected.data as { links: unknown[] }).links).toHaveLength(PREDICTION_K);
+      expect(validated).toMatchObject({ id: created.id, validated: true, validation_time: later.timestamp });
+      const status = (await http(api, 'GET', '/api/system/status', { token: viewer })).body as {
+        prediction_accuracy: number;
+      };
+      expect(status.prediction_accuracy).toBeCloseTo(1 / 3, 9);
+      await ws.close();
     });
 
     it('serves every live technique and one technique from the shipped bundle', async () => {

@@ -1,5 +1,6 @@
 // The dashboard API as one Hono application: middleware (metrics, CORS, rate limits, auth), the spec's paths, the
 // single error shape, and the OpenAPI 3.1 document generated from the same zod schemas that validate requests.
+import type { PredictionService } from '../graph/prediction-service.js';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { cors } from 'hono/cors';
@@ -56,6 +57,8 @@ export interface ApiDeps {
   log: (line: string) => void;
   /** The dashboard's static files, served at `/` to anyone (the page itself asks for a token); none when absent. */
   dashboard?: DashboardFiles;
+  /** Makes and validates next-technique predictions (graph/prediction-service.ts). */
+  predictions: PredictionService;
 }
 
 /** Paths anyone may read without a token (probes, scrapers, the API description). */

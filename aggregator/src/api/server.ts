@@ -13,6 +13,10 @@ import { getRequestListener } from '@hono/node-server';
 import { shippedCatalog, systemClock, UsageError, type AttackCatalog, type Clock } from '@vigil/shared';
 import type { Store } from '../store/types.js';
 import { LocalEventBus, type EventBus } from '../events/bus.js';
+import { EmbeddedAttackGraph } from '../graph/embedded.js';
+import { PredictionService } from '../graph/prediction-service.js';
+import { openPredictor, type NextTechniquePredictor } from '../graph/predictor.js';
+import type { AttackGraph } from '../graph/types.js';
 import { PublishingStore } from '../events/publishing-store.js';
 import { DashboardUpdater } from '../events/dashboard-updates.js';
 import { createApi, type ApiApp, type PrivacySettings } from './app.js';
@@ -48,6 +52,10 @@ export interface ApiServerOptions {
   healthIntervalMs?: number;
   wsPingIntervalMs?: number;
   wsMaxBufferedBytes?: number;
+  /** The attack graph predictions rank over; the embedded graph of `catalog` when absent (closed with the server). */
+  graph?: AttackGraph;
+  /** The next-technique predictor; the served one (SERVED_PREDICTOR) over `graph` when absent. */
+  predictor?: NextTechniquePredictor;
   /** State of the agent link's gRPC listener; reported as `down` until a component attaches it. */
   grpcState?: () => ServiceState;
   /** Directories of the dashboard's static files (default: the built page of this package); [] serves none. */
@@ -118,15 +126,28 @@ export async function startApiServer(o: ApiServerOptions): Promise<RunningApi> {
     liveness,
     onError: (err) => log(`dashboard update failed: ${String(err)}`),
   });
+  const catalog = o.catalog ?? shippedCatalog();
+  const graph = o.graph ?? EmbeddedAttackGraph.fromCatalog(catalog);
+  const predictor = o.predictor ?? (await openPredictor(graph));
+  const predictions = new PredictionService({
+    store,
+    bus,
+    graph,
+    predictor,
+    now: () => new Date(clock.now()),
+    onError: (err) => log(`prediction failed: ${String(err)}`),
+  });
+  predictions.start();
   const rateLimit = o.rateLimit ?? DEFAULT_RATE_LIMIT;
   const app = createApi({
+    predictions,
     store,
     bus,
     clock,
     health,
     metrics,
     auth,
-    catalog: o.catalog ?? shippedCatalog(),
+    catalog,
     rateLimit,
     corsOrigins: o.corsOrigins ?? DEFAULT_CORS_ORIGINS,
     liveness,
@@ -168,7 +189,7 @@ export async function startApiServer(o: ApiServerOptions): Promise<RunningApi> {
       resolve();
     });
   }).catch(async (err: unknown) => {
-    await Promise.all([hub.close(), dashboard.stop()]);
+    await Promise.all([hub.close(), dashboard.stop(), predictions.stop()]);
     const code = (err as { code?: string }).code;
     if (code === 'EADDRINUSE')
       throw new UsageError(`port ${o.port} on ${o.host} is in use; pick another with --port`);
@@ -199,7 +220,9 @@ export async function startApiServer(o: ApiServerOptions): Promise<RunningApi> {
         const forced = setTimeout(() => server.closeAllConnections(), 5000);
         await stopped;
         clearTimeout(forced);
-        await Promise.all([health.stop(), dashboard.stop()]);
+        await Promise.all([health.stop(), dashboard.stop(), predictions.stop()]);
+        if (o.predictor === undefined) await predictor.close();
+        if (o.graph === undefined) await graph.close();
         if (o.bus === undefined) await bus.close();
       })();
       return closing;

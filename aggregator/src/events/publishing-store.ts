@@ -173,6 +173,9 @@ export class PublishingStore implements Store {
   listPredictions(q: PredictionQuery): Promise<Page<Prediction>> {
     return this.inner.listPredictions(q);
   }
+  openPredictions(facilityId: string, since: string): Promise<Prediction[]> {
+    return this.inner.openPredictions(facilityId, since);
+  }
   async markPredictionValidated(id: string, at: string): Promise<Prediction | null> {
     const p = await this.inner.markPredictionValidated(id, at);
     if (p !== null) this.bus.publish({ type: 'prediction_validated', data: p });

@@ -1,5 +1,6 @@
 // One contract for every AttackGraph: the embedded graph and Neo4j (a real server started from deploy/neo4j.sh).
 // Expected values come from the shipped catalog by plain set counting, independent of the implementations.
+import { readFile } from 'node:fs/promises';
 import neo4j from 'neo4j-driver';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { shippedCatalog } from '@vigil/shared';
@@ -17,6 +18,7 @@ import { Neo4jAttackGraph } from './neo4j.js';
 import { openAttackGraph } from './open.js';
 import { SERVED_RANKER, type ServedRanker } from './stats.js';
 import type { AttackGraph } from './types.js';
+import { GNN_ARTIFACT, GnnPredictor } from './predictor.js';
 
 const catalog = shippedCatalog();
 const model = buildGraphModel(catalog);
@@ -176,6 +178,36 @@ function contract(name: string, subject: Subject): void {
         expect(await g.nextTechniques(['T9999', 'T0846'], 5)).toEqual(await g.nextTechniques(['T0846'], 5));
         expect(await g.nextTechniques(['T9999'], 5)).toEqual([]);
         expect(await g.nextTechniques([], 5)).toEqual([]);
+      }
+    });
+
+    it('gives the GNN subgraph: tactics in matrix order, every live technique, the uses sets', async () => {
+      const sub = await subject.graph().subgraph();
+
+      expect(sub.tactics).toEqual(catalog.tactics.map((t) => t.id));
+      expect(sub.techniques.map((t) => t.id)).toEqual(catalog.techniques.map((t) => t.id).sort());
+      expect(sub.techniques.find((t) => t.id === 'T0846')).toEqual({
+        id: 'T0846',
+        name: 'Remote System Discovery',
+        tactics: ['TA0102'],
+      });
+      const sets = usesSets();
+      expect(sub.uses.map((u) => u.entity)).toEqual([...sets.keys()].sort());
+      for (const u of sub.uses) expect(u.techniques).toEqual([...(sets.get(u.entity) ?? [])].sort());
+    });
+
+    it('serves the committed GNN over its subgraph with the same ranking as over the embedded graph', async () => {
+      const bytes = new Uint8Array(await readFile(GNN_ARTIFACT));
+      const here = await GnnPredictor.open(subject.graph(), bytes);
+      const reference = await GnnPredictor.open(embedded['jaccard-knn'], bytes);
+      try {
+        const a = await here.predict(['T0846', 'T0886'], 10);
+        const b = await reference.predict(['T0846', 'T0886'], 10);
+        expect(a.map((t) => t.id)).toEqual(b.map((t) => t.id));
+        a.forEach((t, i) => expect(t.probability).toBeCloseTo(b[i]!.probability, 6));
+      } finally {
+        await here.close();
+        await reference.close();
       }
     });
 

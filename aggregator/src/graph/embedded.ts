@@ -1,6 +1,7 @@
 // The attack graph in memory: the default, no server. Ranks next techniques with a statistical ranker (stats.ts;
 // by default the best one measured, SERVED_RANKER) until the GNN serves.
 import type { AttackCatalog } from '@vigil/shared';
+import type { AttackSubgraph } from './gnn.js';
 import { buildGraphModel, type GraphModel } from './model.js';
 import { SERVED_RANKER, type ServedRanker } from './stats.js';
 import {
@@ -64,6 +65,18 @@ export class EmbeddedAttackGraph implements AttackGraph {
     for (const n of this.model.nodes) nodes[n.kind]++;
     for (const e of this.model.edges) edges[e.type]++;
     return Promise.resolve({ bundleVersion: this.model.bundleVersion, nodes, edges });
+  }
+
+  subgraph(): Promise<AttackSubgraph> {
+    const tactics = this.model.nodes
+      .filter((n) => n.kind === 'tactic')
+      .sort((a, b) => (a.order ?? 0) - (b.order ?? 0))
+      .map((n) => n.id);
+    const techniques = [...this.techniques.values()]
+      .map((t) => ({ id: t.id, name: t.name, tactics: [...t.tactics] }))
+      .sort((a, b) => a.id.localeCompare(b.id));
+    const uses = this.model.usesSets.map((s) => ({ entity: s.entity, techniques: [...s.techniques] }));
+    return Promise.resolve({ tactics, techniques, uses });
   }
 
   close(): Promise<void> {

@@ -109,3 +109,33 @@ function quantile(xs: number[], q: number): number {
   const hi = Math.ceil(pos);
   return (s[lo] ?? 0) + ((s[hi] ?? 0) - (s[lo] ?? 0)) * (pos - lo);
 }
+
+/** A ranker retrained per fold: `train` gets the training sets and returns a ranking function for observed sets. */
+export type FoldRanker = (
+  training: readonly UsesSet[],
+) => Promise<{ rank: (observed: readonly string[]) => Promise<string[]>; close: () => Promise<void> }>;
+
+/** leaveOneEntityOut for a ranker that is retrained on each fold (the GNN). */
+export async function leaveOneEntityOutAsync(
+  input: EvalInput,
+  train: FoldRanker,
+  onFold?: (done: number, total: number) => void,
+): Promise<Query[]> {
+  const queries: Query[] = [];
+  const folds = input.usesSets.filter((s) => s.techniques.length >= 2);
+  for (const [f, held] of folds.entries()) {
+    const ranker = await train(input.usesSets.filter((s) => s.entity !== held.entity));
+    try {
+      for (const hidden of held.techniques) {
+        const observed = held.techniques.filter((t) => t !== hidden);
+        const ranked = await ranker.rank(observed);
+        const at = ranked.indexOf(hidden);
+        queries.push({ entity: held.entity, hidden, rank: at < 0 ? ranked.length + 1 : at + 1 });
+      }
+    } finally {
+      await ranker.close();
+    }
+    onFold?.(f + 1, folds.length);
+  }
+  return queries;
+}

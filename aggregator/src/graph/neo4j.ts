@@ -3,6 +3,7 @@
 // over the USES edges, or co-occurrence over the CO_OCCURS edges); the final rounding and ordering use the same rule
 // as the embedded graph (stats.ts) so both rank identically.
 import neo4j, { type Driver } from 'neo4j-driver';
+import type { AttackSubgraph } from './gnn.js';
 import type { GraphModel } from './model.js';
 import { KNN_NEIGHBOURS, SERVED_RANKER, roundScore, type ServedRanker } from './stats.js';
 import {
@@ -227,6 +228,33 @@ export class Neo4jAttackGraph implements AttackGraph {
       edges[type] = (rows[0]?.get('c') as number | undefined) ?? 0;
     }
     return { bundleVersion: (await this.loadedVersion()) ?? 'not loaded', nodes, edges };
+  }
+
+  async subgraph(): Promise<AttackSubgraph> {
+    const tactics = await this.read('MATCH (x:Tactic) RETURN x.id AS id ORDER BY x.order');
+    const techniques = await this.read(
+      `MATCH (t:Technique)
+       OPTIONAL MATCH (t)-[:IN_TACTIC]->(x:Tactic)
+       WITH t, x ORDER BY x.order
+       RETURN t.id AS id, t.name AS name, collect(x.id) AS tactics ORDER BY id`,
+    );
+    const uses = await this.read(
+      `MATCH (e)-[:USES]->(t:Technique) WHERE e:Group OR e:Software OR e:Campaign
+       WITH e, t ORDER BY t.id
+       RETURN e.id AS entity, collect(t.id) AS techniques ORDER BY entity`,
+    );
+    return {
+      tactics: tactics.map((r) => r.get('id') as string),
+      techniques: techniques.map((r) => ({
+        id: r.get('id') as string,
+        name: r.get('name') as string,
+        tactics: r.get('tactics') as string[],
+      })),
+      uses: uses.map((r) => ({
+        entity: r.get('entity') as string,
+        techniques: r.get('techniques') as string[],
+      })),
+    };
   }
 
   async close(): Promise<void> {

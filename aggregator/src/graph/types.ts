@@ -2,6 +2,7 @@
 // one contract suite (attack-graph.case.test.ts): EmbeddedAttackGraph (in memory, the default, no server) and
 // Neo4jAttackGraph (neo4j-driver, Cypher).
 
+import type { AttackSubgraph } from './gnn.js';
 import type { ServedRanker } from './stats.js';
 
 export const NODE_KINDS = [
@@ -73,6 +74,8 @@ export interface AttackGraph {
   /** A live technique, or undefined. */
   technique(id: string): Promise<GraphTechnique | undefined>;
   stats(): Promise<GraphStats>;
+  /** Tactics, techniques and the `uses` sets: what the GNN runs over (graph/gnn.ts). */
+  subgraph(): Promise<AttackSubgraph>;
   close(): Promise<void>;
 }
 

@@ -647,6 +647,15 @@ export class PostgresStore implements Store {
     return { items: await this.predictionsWithTechniques(rows), total: Number(total[0]?.n ?? 0) };
   }
 
+  async openPredictions(facilityId: string, since: string): Promise<Prediction[]> {
+    const rows = await this.query<PredictionRow>(
+      `SELECT ${PREDICTION_COLUMNS} FROM predictions WHERE facility_id = $1 AND NOT validated AND ts >= $2
+       ORDER BY ts, id`,
+      [facilityId, iso(since)],
+    );
+    return this.predictionsWithTechniques(rows);
+  }
+
   async markPredictionValidated(id: string, at: string): Promise<Prediction | null> {
     await this.exec(
       'UPDATE predictions SET validated = true, validation_time = $1 WHERE id = $2 AND NOT validated',

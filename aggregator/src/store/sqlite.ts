@@ -577,6 +577,16 @@ export class SqliteStore implements Store {
     return { items: this.predictionsWithTechniques(rows), total };
   }
 
+  async openPredictions(facilityId: string, since: string): Promise<Prediction[]> {
+    const rows = this.all<PredictionRow>(
+      `SELECT ${PREDICTION_COLUMNS} FROM predictions WHERE facility_id = ? AND validated = 0 AND ts >= ?
+       ORDER BY ts, id`,
+      facilityId,
+      iso(since),
+    );
+    return this.predictionsWithTechniques(rows);
+  }
+
   async markPredictionValidated(id: string, at: string): Promise<Prediction | null> {
     this.run(
       'UPDATE predictions SET validated = 1, validation_time = ? WHERE id = ? AND validated = 0',

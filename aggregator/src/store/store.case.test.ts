@@ -143,7 +143,10 @@ function client(id: string, over: Partial<FLClient> = {}): FLClient {
   };
 }
 
-function prediction(i: number, over: Partial<Prediction> = {}): Prediction & { facility_id: string | null } {
+function prediction(
+  i: number,
+  over: Partial<Prediction & { facility_id: string | null }> = {},
+): Prediction & { facility_id: string | null } {
   return {
     id: `10000000-0000-4000-8000-${i.toString().padStart(12, '0')}`,
     timestamp: new Date(T0 + i * 1000).toISOString(),
@@ -598,6 +601,20 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       ).toEqual([p2.id]);
       expect(await store.getPrediction('nope')).toBeNull();
       expect(await store.markPredictionValidated('nope', new Date(T0).toISOString())).toBeNull();
+    });
+
+    it('lists the open predictions of one facility since a time, oldest first', async () => {
+      await store.insertPrediction(prediction(1, { facility_id: 'plant-a' }));
+      await store.insertPrediction(prediction(2, { facility_id: 'plant-a' }));
+      await store.insertPrediction(prediction(3, { facility_id: 'plant-b' }));
+      await store.insertPrediction(prediction(4, { facility_id: 'plant-a' }));
+      await store.markPredictionValidated(prediction(4).id, new Date(T0 + 9000).toISOString());
+
+      const open = await store.openPredictions('plant-a', new Date(T0 + 2000).toISOString());
+
+      expect(open.map((p) => p.id)).toEqual([prediction(2).id]);
+      expect(open[0]?.predicted_techniques.map((t) => t.technique_id)).toEqual(['T0855', 'T0836']);
+      expect(await store.openPredictions('plant-c', new Date(T0).toISOString())).toEqual([]);
     });
 
     it('has no latest prediction before any', async () => {

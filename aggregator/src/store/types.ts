@@ -202,6 +202,8 @@ export interface Store {
   latestPrediction(): Promise<Prediction | null>;
   listPredictions(q: PredictionQuery): Promise<Page<Prediction>>;
   markPredictionValidated(id: string, at: string): Promise<Prediction | null>;
+  /** Predictions made for alerts at `facilityId` that are not validated yet and were made at or after `since`, oldest first. */
+  openPredictions(facilityId: string, since: string): Promise<Prediction[]>;
 
   // API tokens (only a hash of the secret is stored)
   /** Throws StoreConflictError when the id or hash is taken. */

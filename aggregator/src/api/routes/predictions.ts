@@ -1,5 +1,5 @@
-// Predictions as the store holds them. Making a prediction needs the GNN engine (a later issue): until it is attached
-// POST /api/predictions/predict answers 503 not_available.
+// Predictions as the store holds them; POST /api/predictions/predict makes one with the served predictor
+// (graph/prediction-service.ts), tied to an alert's facility when alert_id names a stored alert.
 import { createRoute } from '@hono/zod-openapi';
 import { requireRole, type ApiApp, type ApiDeps } from '../app.js';
 import { ApiError } from '../errors.js';
@@ -11,6 +11,7 @@ import {
   PredictionsQuery,
 } from '../schemas.js';
 import { errors, json } from './common.js';
+import { UnknownTechniqueError } from '../../graph/prediction-service.js';
 
 export function registerPredictionRoutes(app: ApiApp, deps: ApiDeps): void {
   app.openapi(
@@ -54,15 +55,26 @@ export function registerPredictionRoutes(app: ApiApp, deps: ApiDeps): void {
       request: { body: { required: true, content: { 'application/json': { schema: PredictBody } } } },
       responses: { 200: json(PredictionSchema, 'The new prediction'), ...errors(403, 404, 503) },
     }),
-    (c) => {
+    async (c) => {
       requireRole(c, 'operator');
-      throw new ApiError(
-        'not_available',
-        'predictions cannot be made: the prediction engine is not attached',
-        {
-          engine: 'predict',
-        },
-      );
+      const body = c.req.valid('json');
+      const alertId = body.alert_id ?? null;
+      const alert = alertId === null ? null : await deps.store.getAlert(alertId);
+      if (alertId !== null && alert === null)
+        throw new ApiError('not_found', `no alert ${alertId}`, { alert_id: alertId });
+      try {
+        const p = await deps.predictions.enqueue(() =>
+          deps.predictions.predict(body.current_technique, {
+            alertId,
+            facilityId: alert?.facility_id ?? null,
+          }),
+        );
+        return c.json(p, 200);
+      } catch (err) {
+        if (err instanceof UnknownTechniqueError)
+          throw new ApiError('not_found', err.message, { current_technique: body.current_technique });
+        throw err;
+      }
     },
   );
 

@@ -1,0 +1,70 @@
+// The next-technique predictor the product serves: the GNN (graph/gnn.ts, run by onnxruntime-node) when it beats the
+// statistical baselines in `npm run eval:predict`, else the best statistical ranker served by the attack graph.
+// The choice is SERVED_PREDICTOR, set from the evaluation recorded in models/EVAL.md.
+import { readFile } from 'node:fs/promises';
+import { OnnxGnn } from './gnn.js';
+import { SERVED_RANKER, type ServedRanker } from './stats.js';
+import { checkK, type AttackGraph, type RankedTechnique } from './types.js';
+
+export type PredictorName = 'gnn' | ServedRanker;
+
+/**
+ * What the product serves. models/EVAL.md (2026-11-22): the GNN (hit@10 0.348, MRR 0.151) did not beat Jaccard kNN
+ * (hit@10 0.410, MRR 0.197) on the leave-one-entity-out evaluation, so the product serves Jaccard kNN;
+ * `vigil predict --model gnn` still runs the GNN.
+ */
+export const SERVED_PREDICTOR: PredictorName = SERVED_RANKER;
+
+/** The committed GNN trained on the whole shipped bundle (`npm run train:gnn`, model card next to it). */
+export const GNN_ARTIFACT = new URL('../../../models/artifacts/next-technique-gnn.onnx', import.meta.url);
+
+export interface NextTechniquePredictor {
+  readonly name: PredictorName;
+  /** The k most likely next techniques, best first, the observed ones excluded (see AttackGraph.nextTechniques). */
+  predict(current: readonly string[], k: number): Promise<RankedTechnique[]>;
+  close(): Promise<void>;
+}
+
+/** The attack graph's own statistical ranker. */
+export class RankerPredictor implements NextTechniquePredictor {
+  constructor(private readonly graph: AttackGraph) {}
+  get name(): PredictorName {
+    return this.graph.ranker;
+  }
+  predict(current: readonly string[], k: number): Promise<RankedTechnique[]> {
+    return this.graph.nextTechniques(current, k);
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** The exported GNN over the subgraph read from the attack graph store. */
+export class GnnPredictor implements NextTechniquePredictor {
+  readonly name = 'gnn';
+  private constructor(private readonly gnn: OnnxGnn) {}
+
+  static async open(graph: AttackGraph, onnx?: Uint8Array): Promise<GnnPredictor> {
+    const bytes = onnx ?? new Uint8Array(await readFile(GNN_ARTIFACT));
+    return new GnnPredictor(await OnnxGnn.create(bytes, await graph.subgraph()));
+  }
+
+  async predict(current: readonly string[], k: number): Promise<RankedTechnique[]> {
+    checkK(k);
+    const ranked = await this.gnn.rank(current);
+    return ranked
+      .slice(0, k)
+      .map((s, i) => ({ id: s.id, name: s.name, probability: s.probability, rank: i + 1 }));
+  }
+
+  close(): Promise<void> {
+    return this.gnn.close();
+  }
+}
+
+export async function openPredictor(
+  graph: AttackGraph,
+  name: PredictorName = SERVED_PREDICTOR,
+): Promise<NextTechniquePredictor> {
+  return name === 'gnn' ? GnnPredictor.open(graph) : new RankerPredictor(graph);
+}
