@@ -57,7 +57,16 @@ async function selfSigned(): Promise<{ cert: string; key: string }> {
 
 describe('vigil serve', () => {
   it('serves the API and the dashboard page on loopback and shuts down cleanly on SIGTERM', async () => {
-    const p = run(['serve', '--port', '0', '--db', `sqlite:${join(dir, 'serve.db')}`, '--anonymous']);
+    const p = run([
+      'serve',
+      '--port',
+      '0',
+      '--grpc-port',
+      '0',
+      '--db',
+      `sqlite:${join(dir, 'serve.db')}`,
+      '--anonymous',
+    ]);
     const url = await p.url;
 
     const health = await fetch(`${url}/health`);
