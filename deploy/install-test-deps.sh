@@ -22,9 +22,6 @@ declare -A NEED=(
   [python3]=python3-venv # deploy/python-venv.sh builds the pinned oracle venv (dp-accounting) with it
   [javac]=openjdk-17-jdk-headless
   [mvn]=maven
-  [javac]=openjdk-17-jdk-headless
-  [mvn]=maven
-  [python3]=python3-venv # deploy/python-venv.sh builds the pinned oracle venv (dp-accounting) with it
 )
 
 missing=()
