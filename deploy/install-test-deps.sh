@@ -10,6 +10,12 @@ declare -A NEED=(
   [dumpcap]=wireshark-common
   [editcap]=wireshark-common
   [tcpdump]=tcpdump
+  [mosquitto]=mosquitto
+  [mosquitto_pub]=mosquitto-clients
+  [mosquitto_sub]=mosquitto-clients
+  [dnsmasq]=dnsmasq-base
+  [dig]=bind9-dnsutils
+  [curl]=curl
   [/usr/lib/postgresql/15/bin/postgres]=postgresql
 )
 

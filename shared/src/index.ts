@@ -4,3 +4,4 @@ export * from './clock.js';
 export * from './attack-data.js';
 export * from './cli-error.js';
 export * from './attack/bundle.js';
+export * from './features/index.js';

@@ -81,7 +81,9 @@ describe('LiveCapture', () => {
       const pipeline = new DecodePipeline({
         clock: systemClock,
         decoders: [new ModbusDecoder({ ports: [server.port] })],
-        onEvent: (e) => events.push(e),
+        onEvent: (e) => {
+          if (e.protocol === 'modbus') events.push(e);
+        },
       });
       const cap = new LiveCapture(
         { interface: 'lo', filter: `tcp port ${server.port}`, snaplen: 256, tool },

@@ -1,16 +1,12 @@
 // The tshark oracle: every shared capture is decoded by `vigil-agent decode` and by tshark, and the Modbus fields
-// (transaction id, unit id, function code, exception code) are compared frame by frame. Remaining differences are
+// (transaction id, unit id, function code, exception code), MQTT msgtype/topics, DNS query name/type and HTTP
+// method/URI/status are compared frame by frame (testing/oracle.ts). Remaining differences are
 // listed below with their reason; anything else fails.
-import { execFile } from 'node:child_process';
 import { basename } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { hasCommand, needComponent } from '@vigil/shared/testing';
 import { SHARED_PCAPS, sharedCaptures } from '../testing-paths.js';
-import { runDecode } from './decode.js';
-
-const run = promisify(execFile);
+import { ourFields, tsharkFields } from '../testing/oracle.js';
 
 /**
  * Frames where we knowingly differ from tshark 4.0, as `file#frame` -> reason. In all three tshark flags the
@@ -24,76 +20,6 @@ const KNOWN_DIFFERENCES: Record<string, string> = {
   'iti_bro_modbus_modbusBig.pcap#3150':
     'spurious retransmission whose original is missing from the capture (the peer had acked it); tshark skips it, we decode the only copy captured',
 };
-
-/** frame -> "trans;unit;fc;exceptions" with lists comma-joined, in PDU order. */
-type FrameFields = Map<number, string>;
-
-async function tsharkFields(file: string): Promise<FrameFields> {
-  const { stdout } = await run(
-    'tshark',
-    [
-      '-r',
-      file,
-      '-Y',
-      'mbtcp',
-      '-T',
-      'fields',
-      '-E',
-      'separator=;',
-      '-E',
-      'aggregator=,',
-      '-e',
-      'frame.number',
-    ].concat([
-      '-e',
-      'mbtcp.trans_id',
-      '-e',
-      'mbtcp.unit_id',
-      '-e',
-      'modbus.func_code',
-      '-e',
-      'modbus.exception_code',
-    ]),
-    { maxBuffer: 256 * 1024 * 1024 },
-  );
-  const out: FrameFields = new Map();
-  for (const line of stdout.split('\n')) {
-    if (line === '') continue;
-    const [frame, ...rest] = line.split(';');
-    out.set(Number(frame), rest.join(';'));
-  }
-  return out;
-}
-
-interface ModbusJson {
-  trans_id: number;
-  unit_id: number;
-  func_code: number;
-  exception_code?: number;
-}
-
-async function ourFields(file: string): Promise<FrameFields> {
-  const out = new PassThrough();
-  const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  await runDecode(file, { format: 'jsonl', stats: false }, out, new PassThrough());
-  const fields: FrameFields = new Map();
-  for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) {
-    if (line === '') continue;
-    const o = JSON.parse(line) as { frame: number; modbus?: ModbusJson[] };
-    const m = o.modbus ?? [];
-    fields.set(
-      o.frame,
-      [
-        m.map((x) => x.trans_id).join(','),
-        m.map((x) => x.unit_id).join(','),
-        m.map((x) => x.func_code).join(','),
-        m.flatMap((x) => (x.exception_code === undefined ? [] : [x.exception_code])).join(','),
-      ].join(';'),
-    );
-  }
-  return fields;
-}
 
 const haveTshark = needComponent(
   'tshark',

@@ -1,5 +1,6 @@
 // The `vigil-agent` command tree. Each command lives in its own module and registers itself here.
 import { Command } from 'commander';
+import { registerAssets } from './assets.js';
 import { registerDecode } from './decode.js';
 import { registerSim } from './sim.js';
 
@@ -9,5 +10,6 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   registerDecode(program);
   registerSim(program);
+  registerAssets(program);
   return program;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { mbap, tcpFrame } from '../testing/frames.js';
-import { decodeFrames } from '../testing/harness.js';
+import { decodeModbusFrames as decodeFrames } from '../testing/harness.js';
 import type { ModbusEvent } from './modbus.js';
 
 const CLIENT = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 502 };

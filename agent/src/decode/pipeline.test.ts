@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ethernet, ipv4Packet, mbap, tcpFrame, tcpSegment } from '../testing/frames.js';
-import { decodeFrames } from '../testing/harness.js';
+import { decodeModbusFrames as decodeFrames } from '../testing/harness.js';
 import { TcpState } from './pipeline.js';
 
 const C = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 502 };

@@ -321,10 +321,14 @@ export class DecodePipeline {
     const buf = this.pkt.buf;
     const dec = this.decoders[a];
     if (dec === undefined) return;
-    while (n > 0) {
+    // After a header probe took the segment's last bytes, look once more: they may complete a PDU.
+    let probed = false;
+    while (n > 0 || probed) {
+      probed = false;
       const plen = this.pendLen[key] ?? 0;
       const pend = this.pend[key];
       if (plen === 0 || pend === undefined) {
+        if (n === 0) return;
         const used = this.decodePdus(a, flow, dir, buf, p, n);
         if (used < n) this.keep(key, buf, p + used, n - used);
         return;
@@ -344,6 +348,7 @@ export class DecodePipeline {
         this.deliver(a, flow, dir, pend, 0, want);
         continue;
       }
+      if (n === 0) return;
       // Unknown length yet: take just enough to read the header; known: take up to the PDU's end.
       const take = Math.min(n, want === 0 ? MAX_HEADER_PROBE : want - plen, this.maxBuf - plen);
       if (take <= 0) {
@@ -360,6 +365,7 @@ export class DecodePipeline {
         this.deliver(a, flow, dir, target, 0, want);
       } else {
         this.pendLen[key] = plen + take;
+        probed = want === 0;
       }
     }
   }

@@ -5,9 +5,19 @@
 //   3. `decode/<protocol>.test.ts`, and its tshark fields in the oracle test (cli/decode.oracle.test.ts);
 //   4. one line below.
 // TCP decoders frame PDUs with pduLength() and get them reassembled; UDP decoders get one datagram per decode().
+import { DnsTcpDecoder, DnsUdpDecoder } from './dns.js';
+import { HttpDecoder } from './http.js';
 import { ModbusDecoder } from './modbus.js';
-import type { Decoder } from './types.js';
+import { MqttDecoder } from './mqtt.js';
+import { Counters, type Decoder } from './types.js';
 
 export function createDecoders(): Decoder[] {
-  return [new ModbusDecoder()];
+  const dns = new Counters();
+  return [
+    new ModbusDecoder(),
+    new MqttDecoder(),
+    new DnsUdpDecoder(dns),
+    new DnsTcpDecoder(dns),
+    new HttpDecoder(),
+  ];
 }

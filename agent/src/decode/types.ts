@@ -1,13 +1,16 @@
 // Types of the decode pipeline: the per-frame packet view, the application segment handed to a decoder, the
 // decoded events, and the Decoder interface every application protocol implements (one file per protocol, listed
 // once in registry.ts).
+import type { DnsEvent } from './dns.js';
+import type { HttpEvent } from './http.js';
 import type { ModbusEvent } from './modbus.js';
+import type { MqttEvent } from './mqtt.js';
 
 /** Application protocols with a decoder. The next decoders (mqtt, dns, http) add their names here. */
-export type Protocol = 'modbus';
+export type Protocol = 'modbus' | 'mqtt' | 'dns' | 'http';
 
 /** Every event a decoder can emit (a discriminated union on `protocol`). */
-export type DecodedEvent = ModbusEvent;
+export type DecodedEvent = ModbusEvent | MqttEvent | DnsEvent | HttpEvent;
 
 /** Fields every decoded event carries. */
 export interface EventBase {

@@ -2,6 +2,7 @@
 import { PacketClock } from '../capture/packet-clock.js';
 import { LinkType, type RawPacket } from '../capture/types.js';
 import { DecodePipeline, type PipelineOptions } from '../decode/pipeline.js';
+import type { ModbusEvent } from '../decode/modbus.js';
 import type { DecodedEvent } from '../decode/types.js';
 
 export interface HarnessFrame {
@@ -35,4 +36,13 @@ export function decodeFrames(
     pipeline.handle(raw);
   });
   return { events, pipeline };
+}
+
+/** decodeFrames, keeping only the Modbus events (for tests written when Modbus was the only protocol). */
+export function decodeModbusFrames(
+  frames: readonly (Buffer | HarnessFrame)[],
+  opts: Partial<Omit<PipelineOptions, 'clock' | 'onEvent'>> = {},
+): { events: ModbusEvent[]; pipeline: DecodePipeline } {
+  const { events, pipeline } = decodeFrames(frames, opts);
+  return { events: events.filter((e): e is ModbusEvent => e.protocol === 'modbus'), pipeline };
 }

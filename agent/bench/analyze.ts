@@ -1,0 +1,186 @@
+// `npm run bench:decode` (second part): decode + per-packet features + the 60 s window + the asset inventory on
+// the generated 2M-packet Modbus/TCP capture and on a generated mixed capture (Modbus, MQTT, DNS, HTTP), beside
+// the decode pipeline alone and tshark extracting the oracle's fields from the same file, in the same run.
+// Prints a Markdown report (copied into bench/RESULTS.md with date and machine).
+//
+// Options: --packets N (2,000,000 Modbus)  --mixed-packets N (2,000,000)  --reps N (3)  --tshark-packets N (all)
+//          --no-tshark
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { FEATURE_SCHEMA_VERSION } from '@vigil/shared';
+import { PacketClock } from '../src/capture/packet-clock.js';
+import { CaptureParser } from '../src/capture/pcap.js';
+import { DecodePipeline } from '../src/decode/pipeline.js';
+import { Analyzer } from '../src/features/analyzer.js';
+import { writeMixedCapture } from './mixed-capture.js';
+import { writeModbusCapture } from './modbus-capture.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..', '..');
+
+const { values: args } = parseArgs({
+  options: {
+    packets: { type: 'string', default: '2000000' },
+    'mixed-packets': { type: 'string', default: '2000000' },
+    reps: { type: 'string', default: '3' },
+    'tshark-packets': { type: 'string' },
+    'no-tshark': { type: 'boolean', default: false },
+  },
+});
+
+function num(name: string, v: string | undefined): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got ${v}`);
+  return n;
+}
+
+const fmt = (x: number): string => Math.round(x).toLocaleString('en-US');
+
+interface Run {
+  packets: number;
+  wallMs: number;
+  cpuMs: number;
+}
+
+/** Reads the in-memory capture in 4 MB chunks (as a file read gives) and hands every frame to `handle`. */
+function runOnce(
+  data: Buffer,
+  make: (clock: PacketClock) => (p: Parameters<DecodePipeline['handle']>[0]) => void,
+): Run {
+  const clock = new PacketClock();
+  const handle = make(clock);
+  let packets = 0;
+  const parser = new CaptureParser({
+    file: 'bench',
+    onPacket: (p) => {
+      packets++;
+      clock.observe(p.tsSec, p.tsNsec);
+      handle(p);
+    },
+  });
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const CHUNK = 4 * 1024 * 1024;
+  for (let o = 0; o < data.length; o += CHUNK) parser.push(data.subarray(o, o + CHUNK));
+  parser.end();
+  const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { packets, wallMs, cpuMs: (cpu.user + cpu.system) / 1000 };
+}
+
+function best(reps: number, label: string, f: () => Run): Run {
+  let b: Run = { packets: 0, wallMs: Infinity, cpuMs: Infinity };
+  for (let r = 0; r < reps; r++) {
+    const res = f();
+    process.stderr.write(`${label} rep ${r + 1}: ${fmt((res.packets / res.wallMs) * 1000)} pkt/s\n`);
+    if (res.wallMs < b.wallMs) b = res;
+  }
+  return b;
+}
+
+function decodeOnly(data: Buffer): Run {
+  return runOnce(data, (clock) => {
+    const pipeline = new DecodePipeline({ clock, onEvent: () => undefined });
+    return (p) => pipeline.handle(p);
+  });
+}
+
+let checksum = 0;
+function analyze(data: Buffer): Run {
+  let analyzer: Analyzer | undefined;
+  const run = runOnce(data, (clock) => {
+    const a = new Analyzer({ clock, onFeatures: (r) => (checksum += r[0] ?? 0) });
+    analyzer = a;
+    return (p) => a.handle(p);
+  });
+  const s = analyzer?.pipeline.stats();
+  if (s?.counters.internal_error !== undefined)
+    throw new Error(`internal error: ${JSON.stringify(s.internalError)}`);
+  return run;
+}
+
+const TSHARK_FIELDS = [
+  'frame.number',
+  'mbtcp.trans_id',
+  'mbtcp.unit_id',
+  'modbus.func_code',
+  'modbus.exception_code',
+  'mqtt.msgtype',
+  'mqtt.topic',
+  'dns.qry.name',
+  'dns.qry.type',
+  'http.request.method',
+  'http.request.uri',
+  'http.response.code',
+];
+
+async function tsharkMs(file: string, limit: number | undefined): Promise<number> {
+  const argv = ['-r', file, ...(limit !== undefined ? ['-c', String(limit)] : []), '-T', 'fields'];
+  for (const f of TSHARK_FIELDS) argv.push('-e', f);
+  const t0 = performance.now();
+  await new Promise<void>((res, rej) => {
+    const child = spawn('tshark', argv, { stdio: ['ignore', openSync('/dev/null', 'w'), 'ignore'] });
+    child.on('error', rej);
+    child.on('exit', (code) => (code === 0 ? res() : rej(new Error(`tshark exited with ${code}`))));
+  });
+  return performance.now() - t0;
+}
+
+async function main(): Promise<void> {
+  const reps = num('reps', args.reps);
+  const dir = join(ROOT, '.cache', 'bench');
+  mkdirSync(dir, { recursive: true });
+  const modbusPackets = num('packets', args.packets);
+  const mixedPackets = num('mixed-packets', args['mixed-packets']);
+  const modbusFile = join(dir, `modbus-${modbusPackets}-1000.pcap`);
+  if (!existsSync(modbusFile))
+    await writeModbusCapture({ path: modbusFile, packets: modbusPackets, flows: 1000 });
+  const mixedFile = join(dir, `mixed-${mixedPackets}.pcap`);
+  if (!existsSync(mixedFile)) {
+    const t0 = performance.now();
+    await writeMixedCapture({ path: mixedFile, packets: mixedPackets });
+    process.stderr.write(`generated ${mixedFile} in ${fmt(performance.now() - t0)} ms\n`);
+  }
+  const lines: string[] = [];
+  lines.push(`Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}`);
+  lines.push(`Feature schema ${FEATURE_SCHEMA_VERSION}; window and inventory as in production (Analyzer).`);
+  lines.push('');
+  lines.push('| capture | what | packets | wall ms | pkt/s (wall) | pkt/s per CPU-second |');
+  lines.push('|---|---|---:|---:|---:|---:|');
+  const version = args['no-tshark']
+    ? ''
+    : (execFileSync('tshark', ['--version']).toString().split(' (')[0] ?? 'tshark');
+  for (const [name, file, packets] of [
+    ['Modbus/TCP (bench/modbus-capture.ts)', modbusFile, modbusPackets],
+    ['mixed Modbus/MQTT/DNS/HTTP (bench/mixed-capture.ts)', mixedFile, mixedPackets],
+  ] as const) {
+    const data = readFileSync(file);
+    const size = `${(statSync(file).size / 2 ** 20).toFixed(0)} MiB`;
+    const row = (what: string, r: Run): string =>
+      `| ${name}, ${size} | ${what} | ${fmt(r.packets)} | ${fmt(r.wallMs)} | ${fmt((r.packets / r.wallMs) * 1000)} | ${fmt((r.packets / r.cpuMs) * 1000)} |`;
+    const dec = best(reps, `${name} decode`, () => decodeOnly(data));
+    lines.push(row(`read + decode + reassembly (best of ${reps})`, dec));
+    const an = best(reps, `${name} analyze`, () => analyze(data));
+    lines.push(row(`read + decode + features + window + inventory (best of ${reps})`, an));
+    if (!args['no-tshark']) {
+      const limit =
+        args['tshark-packets'] === undefined ? undefined : num('tshark-packets', args['tshark-packets']);
+      const n = Math.min(limit ?? packets, packets);
+      const ms = await tsharkMs(file, limit);
+      lines.push(
+        `| ${name}, ${size} | ${version}, oracle fields | ${fmt(n)} | ${fmt(ms)} | ${fmt((n / ms) * 1000)} | |`,
+      );
+      lines.push(
+        `| ${name}, ${size} | ratio features pipeline / tshark (wall) | | | ${(an.packets / an.wallMs / (n / ms)).toFixed(0)}x | |`,
+      );
+    }
+  }
+  process.stderr.write(`(checksum ${checksum})\n`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+await main();

@@ -1,0 +1,163 @@
+// One facility's analysis of a packet stream: the decode pipeline, the per-packet feature records, the 60-second
+// window and the asset inventory, fed frame by frame. Time is the injected clock (packet time in replay).
+import type { Clock } from '@vigil/shared';
+import { AssetInventory, type HostPacket } from '../assets/inventory.js';
+import { LinkType, type RawPacket } from '../capture/types.js';
+import { DecodePipeline, TcpState, type PipelineOptions } from '../decode/pipeline.js';
+import { TcpFlag } from '../decode/tcp.js';
+import { IpProto, type DecodedEvent, type PacketView } from '../decode/types.js';
+import { hashBytes16, mix32 } from '../window/hll.js';
+import { FacilityWindow, ProtoClass } from '../window/window.js';
+import { FeatureExtractor, type FeatureSink } from './extractor.js';
+
+export interface AnalyzerOptions {
+  clock: Clock;
+  /** Every packet's feature record (reused: copy to keep). */
+  onFeatures?: FeatureSink;
+  onEvent?: (e: DecodedEvent) => void;
+  maxFlows?: number;
+  maxHosts?: number;
+  pipeline?: Partial<Omit<PipelineOptions, 'clock' | 'onEvent' | 'onPacket' | 'maxFlows'>>;
+}
+
+function mac(b: Buffer, o: number): string {
+  let s = '';
+  for (let i = 0; i < 6; i++) s += (i > 0 ? ':' : '') + (b[o + i] ?? 0).toString(16).padStart(2, '0');
+  return s;
+}
+
+export class Analyzer {
+  readonly pipeline: DecodePipeline;
+  readonly window = new FacilityWindow();
+  readonly assets: AssetInventory;
+  readonly features: FeatureExtractor;
+  private readonly clock: Clock;
+  private readonly onEventHook: ((e: DecodedEvent) => void) | undefined;
+  private readonly lastState: Uint8Array;
+  private readonly tcpClass = new Uint8Array(65536).fill(ProtoClass.tcp);
+  private readonly udpClass = new Uint8Array(65536).fill(ProtoClass.udp);
+  private raw: RawPacket | undefined;
+  /** The events of the frame being handled: frameEvents[0, nEvents). */
+  private readonly frameEvents: DecodedEvent[] = [];
+  private nEvents = 0;
+  private readonly host: HostPacket;
+
+  constructor(opts: AnalyzerOptions) {
+    this.clock = opts.clock;
+    this.onEventHook = opts.onEvent;
+    this.assets = new AssetInventory(opts.maxHosts);
+    const sink = opts.onFeatures;
+    this.features = new FeatureExtractor(sink ?? (() => undefined));
+    this.pipeline = new DecodePipeline({
+      ...opts.pipeline,
+      ...(opts.maxFlows !== undefined ? { maxFlows: opts.maxFlows } : {}),
+      clock: opts.clock,
+      onEvent: (e) => this.event(e),
+      onPacket: (pkt, flow) => this.packet(pkt, flow),
+    });
+    this.lastState = new Uint8Array(this.pipeline.flows.maxFlows);
+    for (const d of this.pipeline.decoders) {
+      const map = d.transport === 'tcp' ? this.tcpClass : this.udpClass;
+      for (const port of d.ports) map[port] = ProtoClass[d.protocol];
+    }
+    const pkt = this.pipeline.packet;
+    const frameMac = (off: number): string | undefined => {
+      const r = this.raw;
+      return r !== undefined && r.linkType === LinkType.ETHERNET && r.capLen >= 12
+        ? mac(r.buf, r.off + off)
+        : undefined;
+    };
+    this.host = {
+      srcKey: 0,
+      dstKey: 0,
+      src: () => pkt.srcAddr(),
+      dst: () => pkt.dstAddr(),
+      srcMac: () => frameMac(6),
+      dstMac: () => frameMac(0),
+      size: 0,
+    };
+  }
+
+  handle(raw: RawPacket): void {
+    this.raw = raw;
+    this.nEvents = 0;
+    this.pipeline.handle(raw);
+  }
+
+  private keys(pkt: PacketView): void {
+    const h = this.host;
+    h.size = this.raw?.origLen ?? 0;
+    if (pkt.ipVersion === 4) {
+      h.srcKey = pkt.src4;
+      h.dstKey = pkt.dst4;
+    } else {
+      h.srcKey = pkt.srcAddr();
+      h.dstKey = pkt.dstAddr();
+    }
+  }
+
+  private event(e: DecodedEvent): void {
+    const ms = this.clock.now();
+    this.features.onEvent(e);
+    const w = this.window;
+    switch (e.protocol) {
+      case 'modbus':
+        w.addModbus(ms, e.func_code, e.is_response, e.exception_code !== undefined);
+        break;
+      case 'mqtt':
+        w.addMqtt(ms, e.msgtype);
+        break;
+      case 'dns':
+        w.addDns(ms, e.is_response, e.rcode);
+        break;
+      case 'http':
+        if (!e.is_response) w.addHttpRequest(ms);
+        break;
+    }
+    // Roles are learnt once the packet hook has found the hosts (events come before it).
+    this.frameEvents[this.nEvents++] = e;
+    this.onEventHook?.(e);
+  }
+
+  private packet(pkt: PacketView, flow: number): void {
+    const ms = this.clock.now();
+    const created = this.pipeline.flows.created;
+    const proto = pkt.ipProto;
+    let failed = false;
+    let cls: number = ProtoClass.other;
+    let state = 0;
+    if (proto === IpProto.TCP) {
+      const prev = created ? TcpState.NONE : (this.lastState[flow] ?? 0);
+      state = this.pipeline.connectionState(flow);
+      this.lastState[flow] = state;
+      failed =
+        (pkt.tcpFlags & TcpFlag.RST) !== 0 && (prev === TcpState.SYN_SENT || prev === TcpState.SYN_RECEIVED);
+      cls =
+        this.tcpClass[pkt.dport] !== ProtoClass.tcp
+          ? (this.tcpClass[pkt.dport] ?? 0)
+          : (this.tcpClass[pkt.sport] ?? 0);
+    } else if (proto === IpProto.UDP) {
+      cls =
+        this.udpClass[pkt.dport] !== ProtoClass.udp
+          ? (this.udpClass[pkt.dport] ?? 0)
+          : (this.udpClass[pkt.sport] ?? 0);
+    } else if (proto === IpProto.ICMP || proto === IpProto.ICMPV6) {
+      cls = ProtoClass.icmp;
+      failed =
+        (proto === IpProto.ICMP && pkt.icmpType === 3) || (proto === IpProto.ICMPV6 && pkt.icmpType === 1);
+    }
+    this.keys(pkt);
+    const h = this.host;
+    const srcHash = pkt.ipVersion === 4 ? mix32(pkt.src4) : hashBytes16(pkt.buf, pkt.src6Off);
+    const dstHash = pkt.ipVersion === 4 ? mix32(pkt.dst4) : hashBytes16(pkt.buf, pkt.dst6Off);
+    this.window.addPacket(ms, h.size, srcHash, dstHash, cls, failed);
+    this.assets.onPacket(h, ms);
+    const events = this.frameEvents;
+    for (let k = 0; k < this.nEvents; k++) {
+      const e = events[k];
+      if (e !== undefined) this.assets.onEvent(e, !e.is_response);
+    }
+    this.nEvents = 0;
+    this.features.onPacket(pkt, { wireLength: h.size, connState: state, newFlow: created });
+  }
+}

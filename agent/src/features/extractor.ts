@@ -1,0 +1,138 @@
+// Per-packet feature records in the shared schema (@vigil/shared FEATURE_FIELDS, versioned by
+// FEATURE_SCHEMA_VERSION). One reused Float64Array: the pipeline emits a frame's events before its packet hook, so
+// the first PDU a packet completes fills the application block, then the packet hook fills the transport block
+// and hands the record to the sink. Copy the record to keep it.
+import {
+  APP_PROTOCOL_CODES,
+  FEATURE_COUNT,
+  FEATURE_INDEX,
+  HTTP_METHOD_CODES,
+  HTTP_METHOD_OTHER,
+} from '@vigil/shared';
+import type { DecodedEvent, PacketView } from '../decode/types.js';
+
+function idx(name: string): number {
+  const i = FEATURE_INDEX[name];
+  if (i === undefined) throw new Error(`feature ${name} is not in the shared schema`);
+  return i;
+}
+
+const F = {
+  ipVersion: idx('ip_version'),
+  ipProto: idx('ip_proto'),
+  srcPort: idx('src_port'),
+  dstPort: idx('dst_port'),
+  packetSize: idx('packet_size'),
+  payloadSize: idx('payload_size'),
+  tcpFlags: idx('tcp_flags'),
+  tcpWindow: idx('tcp_window'),
+  connState: idx('conn_state'),
+  newFlow: idx('new_flow'),
+  toServer: idx('to_server'),
+  app: idx('app_protocol'),
+  pdus: idx('app_pdus'),
+  malformed: idx('malformed'),
+  mbTrans: idx('modbus_trans_id'),
+  mbUnit: idx('modbus_unit_id'),
+  mbFc: idx('modbus_func_code'),
+  mbExc: idx('modbus_exception_code'),
+  mbLen: idx('modbus_length'),
+  mbAddr: idx('modbus_address'),
+  mbResp: idx('modbus_is_response'),
+  mqType: idx('mqtt_type'),
+  mqQos: idx('mqtt_qos'),
+  mqTopicLen: idx('mqtt_topic_length'),
+  mqPayload: idx('mqtt_payload_size'),
+  dnsNameLen: idx('dns_name_length'),
+  dnsType: idx('dns_qtype'),
+  dnsRcode: idx('dns_rcode'),
+  dnsResp: idx('dns_is_response'),
+  dnsAnswers: idx('dns_answers'),
+  dnsRetrans: idx('dns_retransmission'),
+  httpMethod: idx('http_method'),
+  httpUriLen: idx('http_uri_length'),
+  httpStatus: idx('http_status'),
+  httpLen: idx('http_length'),
+} as const;
+
+/** First index of the application block (everything from app_protocol on is per-PDU). */
+const APP_START = F.app;
+
+/** What the packet hook knows beyond the PacketView. */
+export interface PacketContext {
+  /** Frame length on the wire. */
+  wireLength: number;
+  connState: number;
+  newFlow: boolean;
+}
+
+export type FeatureSink = (record: Float64Array, pkt: PacketView) => void;
+
+export class FeatureExtractor {
+  readonly record = new Float64Array(FEATURE_COUNT);
+  private eventFrame = -1;
+
+  constructor(private readonly sink: FeatureSink) {}
+
+  onEvent(e: DecodedEvent): void {
+    const r = this.record;
+    if (e.frame !== this.eventFrame) {
+      r.fill(0, APP_START);
+      this.eventFrame = e.frame;
+    }
+    r[F.pdus] = (r[F.pdus] ?? 0) + 1;
+    if (r[F.pdus] !== 1) return;
+    r[F.app] = APP_PROTOCOL_CODES[e.protocol];
+    r[F.malformed] = e.malformed === undefined ? 0 : 1;
+    switch (e.protocol) {
+      case 'modbus':
+        r[F.mbTrans] = e.trans_id;
+        r[F.mbUnit] = e.unit_id;
+        r[F.mbFc] = e.func_code;
+        r[F.mbExc] = e.exception_code ?? 0;
+        r[F.mbLen] = e.quantity ?? e.values?.length ?? 0;
+        r[F.mbAddr] = e.address ?? 0;
+        r[F.mbResp] = e.is_response ? 1 : 0;
+        return;
+      case 'mqtt':
+        r[F.mqType] = e.msgtype;
+        r[F.mqQos] = e.qos ?? 0;
+        r[F.mqTopicLen] =
+          e.topic !== undefined ? e.topic.length : (e.topics ?? []).reduce((n, t) => n + t.length, 0);
+        r[F.mqPayload] = e.msgtype === 3 ? (e.payload_size ?? 0) : 0;
+        return;
+      case 'dns':
+        r[F.dnsNameLen] = e.qry_name?.length ?? 0;
+        r[F.dnsType] = e.qry_type ?? 0;
+        r[F.dnsRcode] = e.rcode;
+        r[F.dnsResp] = e.is_response ? 1 : 0;
+        r[F.dnsAnswers] = e.ancount;
+        r[F.dnsRetrans] = e.retransmission === true ? 1 : 0;
+        return;
+      case 'http':
+        r[F.httpMethod] = e.method === undefined ? 0 : (HTTP_METHOD_CODES[e.method] ?? HTTP_METHOD_OTHER);
+        r[F.httpUriLen] = e.uri?.length ?? 0;
+        r[F.httpStatus] = e.status ?? 0;
+        r[F.httpLen] = e.body_size;
+        return;
+    }
+  }
+
+  onPacket(pkt: PacketView, ctx: PacketContext): void {
+    const r = this.record;
+    if (pkt.frame !== this.eventFrame) r.fill(0, APP_START);
+    this.eventFrame = -1;
+    r[F.ipVersion] = pkt.ipVersion;
+    r[F.ipProto] = pkt.ipProto;
+    r[F.srcPort] = pkt.sport;
+    r[F.dstPort] = pkt.dport;
+    r[F.packetSize] = ctx.wireLength;
+    r[F.payloadSize] = pkt.payloadLen;
+    r[F.tcpFlags] = pkt.ipProto === 6 ? pkt.tcpFlags : 0;
+    r[F.tcpWindow] = pkt.ipProto === 6 ? pkt.window : 0;
+    r[F.connState] = ctx.connState;
+    r[F.newFlow] = ctx.newFlow ? 1 : 0;
+    r[F.toServer] = pkt.dport < pkt.sport ? 1 : 0;
+    this.sink(r, pkt);
+  }
+}

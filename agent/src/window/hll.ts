@@ -1,0 +1,44 @@
+// HyperLogLog distinct counting over caller-owned registers (a slice of a Uint8Array), so many small sketches live
+// in one typed array. 2^10 one-byte registers per sketch: standard error 1.04 / sqrt(1024) = 3.25%, with the
+// linear-counting correction for small counts (off by at most one up to 60 addresses, tested).
+export const HLL_BITS = 10;
+export const HLL_REGISTERS = 1 << HLL_BITS;
+const ALPHA = 0.7213 / (1 + 1.079 / HLL_REGISTERS);
+
+/** A 32-bit mixer (murmur3 fmix32): a bijection, so distinct IPv4 addresses never collide. */
+export function mix32(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+/** Hash of 16 address bytes (IPv6). */
+export function hashBytes16(b: Buffer, o: number): number {
+  let h = 0x9747b28c;
+  for (let i = 0; i < 16; i += 4) h = mix32(h ^ b.readUInt32BE(o + i));
+  return h;
+}
+
+export function hllAdd(regs: Uint8Array, base: number, hash: number): void {
+  const i = hash >>> (32 - HLL_BITS);
+  const w = (hash << HLL_BITS) >>> 0;
+  const rank = w === 0 ? 32 - HLL_BITS + 1 : Math.clz32(w) + 1;
+  if (rank > (regs[base + i] ?? 0)) regs[base + i] = rank;
+}
+
+export function hllEstimate(regs: Uint8Array, base: number): number {
+  let sum = 0;
+  let zeros = 0;
+  for (let i = 0; i < HLL_REGISTERS; i++) {
+    const r = regs[base + i] ?? 0;
+    sum += 2 ** -r;
+    if (r === 0) zeros++;
+  }
+  const e = (ALPHA * HLL_REGISTERS * HLL_REGISTERS) / sum;
+  if (e <= 2.5 * HLL_REGISTERS && zeros > 0)
+    return Math.round(HLL_REGISTERS * Math.log(HLL_REGISTERS / zeros));
+  return Math.round(e);
+}
