@@ -17,6 +17,7 @@ declare -A NEED=(
   [dig]=bind9-dnsutils
   [curl]=curl
   [/usr/lib/postgresql/15/bin/postgres]=postgresql
+  [python3]=python3-venv # deploy/python-venv.sh builds the pinned oracle venv (dp-accounting) with it
 )
 
 missing=()
