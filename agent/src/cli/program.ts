@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerAssets } from './assets.js';
 import { registerDecode } from './decode.js';
+import { registerReplay } from './replay.js';
 import { registerSim } from './sim.js';
 
 export function buildProgram(): Command {
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   registerDecode(program);
   registerSim(program);
+  registerReplay(program);
   registerAssets(program);
   return program;
 }
