@@ -2,8 +2,8 @@
 // first one form one incident; the alert is decided HOLD_MS after that first detection (packet time) and carries
 // every source, the 60-s timeline of the window, and first_seen/last_seen of the evidence. Later detections of the
 // same source and technique within QUIET_MS of the last are folded into that incident (counted, no new alert); a new
-// technique from the same source is a new stage and a new alert. An incident whose combined confidence reaches
-// DECIDE_AT_ONCE is decided at once (packet time may stand still for seconds on a quiet network); one that stays
+// technique from the same source is a new stage and a new alert. A detection as sure as DECIDE_AT_ONCE decides its
+// incident at once (packet time may stand still for seconds on a quiet network); one that stays
 // below MIN_ALERT_CONFIDENCE raises no alert (weak policy hints alone, e.g. one new service, are not an attack). Suppression rules drop matching detections
 // before correlation; they are counted per rule, never forgotten.
 import { randomUUID } from 'node:crypto';
@@ -14,8 +14,8 @@ import type { Detection } from './types.js';
 
 export const HOLD_MS = 2_000;
 export const QUIET_MS = 60_000;
-/** An incident this sure is decided at once, without waiting for the hold. */
-export const DECIDE_AT_ONCE = 0.9;
+/** A detection this sure decides its incident at once, without waiting for the hold (weak hints wait). */
+export const DECIDE_AT_ONCE = 0.85;
 /** An incident less sure than this when its hold ends raises no alert (counted in `belowThreshold`). */
 export const MIN_ALERT_CONFIDENCE = 0.5;
 
@@ -112,7 +112,7 @@ export class Correlator {
     const inc = this.open.get(d.src);
     if (inc !== undefined) {
       inc.detections.push(d);
-      if (combined(inc.detections) >= DECIDE_AT_ONCE) inc.decideAt = d.timeMs;
+      if (d.confidence >= DECIDE_AT_ONCE) inc.decideAt = d.timeMs;
       return;
     }
     const last = this.alerted.get(`${d.src}|${d.technique}`);

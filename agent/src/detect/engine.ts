@@ -37,13 +37,18 @@ export class DetectionEngine {
   constructor(opts: DetectionEngineOptions) {
     this.opts = opts;
     this.baseline = opts.baseline ?? new Baseline();
-    this.rules = [new ModbusProtocolRules(), new PolicyRules(this.baseline), new ScanRule(this.baseline)];
     this.detectors = opts.detectors ?? [];
     this.analyzer = new Analyzer({
       clock: opts.clock,
       onEvent: (e) => this.event(e),
       onPacket: (p, ms, failed) => this.packet(p, ms, failed),
     });
+    const modbus = this.analyzer.pipeline.decoders.find((d) => d.protocol === 'modbus');
+    this.rules = [
+      new ModbusProtocolRules(() => modbus?.counters.get('modbus.bad_framing') ?? 0),
+      new PolicyRules(this.baseline),
+      new ScanRule(this.baseline),
+    ];
     this.correlator = new Correlator({
       facility: opts.facility,
       window: this.analyzer.window,

@@ -5,10 +5,10 @@
 //   that never wrote, a write to an address never written, a function code the pair never used, reads outside the
 //   learnt address range, a new service (transport/port) between two hosts, a Modbus request rate far above the
 //   pair's busiest learnt second;
-// - a scan rule: one source reaching many distinct new host/port pairs, or failing many connections, within 10 s.
+// - a scan rule: one source reaching many distinct new host/port pairs, or refused by many, within 10 s.
 // Every rule names its ATT&CK for ICS technique. A rule reports a key (rule, hosts, what) at most once per
 // REPEAT_MS so that a flood of evidence is one detection per key and period, not one per packet.
-import { MBAP_MAX_LENGTH, MBAP_MIN_LENGTH, MODBUS_PORT, type ModbusEvent } from '../decode/modbus.js';
+import { MBAP_MAX_LENGTH, MBAP_MIN_LENGTH, type ModbusEvent } from '../decode/modbus.js';
 import { IpProto, type DecodedEvent, type PacketView } from '../decode/types.js';
 import {
   COIL_WRITES,
@@ -74,18 +74,25 @@ abstract class RuleSet implements StreamDetector {
 /** Protocol violations: need no baseline. */
 export class ModbusProtocolRules extends RuleSet {
   readonly name = 'modbus-protocol';
-  private readonly flowsWithRequests = new Set<number>();
+
+  private badFraming = 0;
+  private readonly flowsMatched = new Set<number>();
+
+  /** `framingErrors`: the Modbus decoder's count of broken MBAP headers (the decoder is the one judge of framing). */
+  constructor(private readonly framingErrors: () => number) {
+    super();
+  }
 
   onPacket(pkt: PacketView, ms: number): void {
-    if (pkt.ipProto !== IpProto.TCP || pkt.payloadLen < 6) return;
-    if (pkt.dport !== MODBUS_PORT && pkt.sport !== MODBUS_PORT) return;
-    const b = pkt.buf;
-    const o = pkt.payloadOff;
-    const protocolId = b.readUInt16BE(o + 2);
-    const length = b.readUInt16BE(o + 4);
-    if (protocolId === 0 && length >= MBAP_MIN_LENGTH && length <= MBAP_MAX_LENGTH) return;
+    const n = this.framingErrors();
+    if (n === this.badFraming) return;
+    this.badFraming = n;
     const src = pkt.srcAddr();
     const dst = pkt.dstAddr();
+    const head =
+      pkt.payloadLen >= 6
+        ? `protocol id ${pkt.buf.readUInt16BE(pkt.payloadOff + 2)}, length ${pkt.buf.readUInt16BE(pkt.payloadOff + 4)}`
+        : `${pkt.payloadLen} payload bytes`;
     this.report(`mbap:${src}>${dst}`, {
       rule: 'bad-mbap-header',
       technique: 'T0814',
@@ -94,8 +101,8 @@ export class ModbusProtocolRules extends RuleSet {
       frame: pkt.frame,
       src,
       dst,
-      evidence: `Modbus/TCP header with protocol id ${protocolId} and length ${length} (must be 0 and 2..254)`,
-      features: { protocol_id: protocolId, mbap_length: length },
+      evidence: `broken Modbus/TCP framing (${head}; protocol id must be 0 and length ${MBAP_MIN_LENGTH}..${MBAP_MAX_LENGTH})`,
+      features: { bad_framing_total: n, payload_len: pkt.payloadLen },
     });
   }
 
@@ -105,7 +112,6 @@ export class ModbusProtocolRules extends RuleSet {
     const dst = pkt.dstAddr();
     const base = { timeMs: ms, frame: e.frame, src, dst };
     if (!e.is_response) {
-      this.flowsWithRequests.add(e.flow);
       if (!PUBLIC_FUNCTIONS.has(e.func_code) && e.func_code !== UMAS) {
         this.report(`fc:${src}>${dst}`, {
           ...base,
@@ -129,7 +135,11 @@ export class ModbusProtocolRules extends RuleSet {
         evidence: `${src} answered function ${e.func_code} with exception 1 (illegal function)`,
         features: { func_code: e.func_code, exception_code: 1 },
       });
-    } else if (e.request_frame === undefined && this.flowsWithRequests.has(e.flow)) {
+    } else if (e.request_frame !== undefined) {
+      this.flowsMatched.add(e.flow);
+    } else if (this.flowsMatched.has(e.flow)) {
+      // Only once the flow's responses were matched: a response to a request sent before the capture began is not
+      // unsolicited.
       this.report(`unsolicited:${src}>${dst}`, {
         ...base,
         rule: 'unsolicited-response',
@@ -164,7 +174,7 @@ export class PolicyRules extends RuleSet {
     this.report(`svc:${key}`, {
       rule: 'new-service',
       technique: 'T0886',
-      confidence: 0.5,
+      confidence: 0.45,
       timeMs: ms,
       frame: pkt.frame,
       src,
@@ -296,7 +306,7 @@ export class PolicyRules extends RuleSet {
 export class ScanRule extends RuleSet {
   readonly name = 'network-scan';
   private readonly probes = new Map<string, { t: number; target: string }[]>();
-  private readonly failures = new Map<string, number[]>();
+  private readonly failures = new Map<string, { t: number; target: string }[]>();
 
   constructor(private readonly baseline: Baseline) {
     super();
@@ -305,9 +315,11 @@ export class ScanRule extends RuleSet {
   onPacket(pkt: PacketView, ms: number, failed: boolean): void {
     if (failed) {
       // The refusal travels back to the prober.
+      // Retries of one refused service are not a scan: count distinct refused targets.
       const prober = pkt.dstAddr();
-      const list = prune(this.failures.get(prober) ?? [], ms, (x) => x);
-      list.push(ms);
+      const target = `${pkt.srcAddr()}:${pkt.sport}`;
+      const list = prune(this.failures.get(prober) ?? [], ms, (x) => x.t);
+      if (!list.some((x) => x.target === target)) list.push({ t: ms, target });
       this.failures.set(prober, list);
       if (list.length >= SCAN_FAILURES) this.fire(prober, pkt, ms, 'failed-connections', list.length);
       return;
@@ -338,7 +350,7 @@ export class ScanRule extends RuleSet {
       dst: [...hosts].slice(0, 5).join(',') || pkt.srcAddr(),
       evidence:
         why === 'failed-connections'
-          ? `${n} failed connection attempts by ${src} within ${SCAN_WINDOW_MS / 1000} s`
+          ? `${n} distinct targets refused connections of ${src} within ${SCAN_WINDOW_MS / 1000} s`
           : `${src} probed ${n} new host/port pairs on ${hosts.size} hosts within ${SCAN_WINDOW_MS / 1000} s`,
       features: {
         distinct_targets: targets.length,
