@@ -58,6 +58,10 @@ export class Baseline {
   /** `master>slave` -> what the pair did. */
   readonly modbus = new Map<string, ModbusPair>();
   readonly services = new Set<string>();
+  /** `host|topic` of every MQTT PUBLISH sent. */
+  readonly mqttPublishes = new Set<string>();
+  /** Longest DNS query name per querying host. */
+  readonly dnsLongestName = new Map<string, number>();
   /** Packets learnt from, and the learning span (ms of packet time). */
   packets = 0;
   firstMs = -1;
@@ -91,7 +95,14 @@ export class Baseline {
   }
 
   onEvent(e: DecodedEvent, pkt: PacketView, ms: number): void {
-    if (this.frozen || e.protocol !== 'modbus' || e.is_response) return;
+    if (this.frozen) return;
+    if (e.protocol === 'mqtt' && e.msgtype === 3 && e.topic !== undefined) {
+      this.mqttPublishes.add(`${pkt.srcAddr()}|${e.topic}`);
+    } else if (e.protocol === 'dns' && !e.is_response && e.qry_name !== undefined) {
+      const src = pkt.srcAddr();
+      this.dnsLongestName.set(src, Math.max(this.dnsLongestName.get(src) ?? 0, e.qry_name.length));
+    }
+    if (e.protocol !== 'modbus' || e.is_response) return;
     const master = pkt.srcAddr();
     const key = `${master}>${pkt.dstAddr()}`;
     this.masters.add(master);
@@ -140,6 +151,7 @@ export class Baseline {
       masters: this.masters.size,
       modbus_pairs: this.modbus.size,
       services: this.services.size,
+      mqtt_publishers_topics: this.mqttPublishes.size,
       packets: this.packets,
       seconds: this.firstMs < 0 ? 0 : Math.round((this.lastMs - this.firstMs) / 1000),
     };

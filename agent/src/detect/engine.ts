@@ -7,7 +7,7 @@ import type { DecodedEvent, PacketView } from '../decode/types.js';
 import { Analyzer } from '../features/analyzer.js';
 import { Baseline } from './baseline.js';
 import { Correlator, type AgentAlert, type Suppression } from './correlate.js';
-import { ModbusProtocolRules, PolicyRules, ScanRule } from './rules.js';
+import { AppRules, ModbusProtocolRules, PolicyRules, ScanRule } from './rules.js';
 import type { Detector, StreamDetector, WindowView } from './types.js';
 
 export interface DetectionEngineOptions {
@@ -48,6 +48,7 @@ export class DetectionEngine {
       new ModbusProtocolRules(() => modbus?.counters.get('modbus.bad_framing') ?? 0),
       new PolicyRules(this.baseline),
       new ScanRule(this.baseline),
+      new AppRules(this.baseline),
     ];
     this.correlator = new Correlator({
       facility: opts.facility,

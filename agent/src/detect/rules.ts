@@ -8,7 +8,7 @@
 // - a scan rule: one source reaching many distinct new host/port pairs, or refused by many, within 10 s.
 // Every rule names its ATT&CK for ICS technique. A rule reports a key (rule, hosts, what) at most once per
 // REPEAT_MS so that a flood of evidence is one detection per key and period, not one per packet.
-import { MBAP_MAX_LENGTH, MBAP_MIN_LENGTH, type ModbusEvent } from '../decode/modbus.js';
+import { MBAP_MAX_LENGTH, MBAP_MIN_LENGTH, MODBUS_PORT, type ModbusEvent } from '../decode/modbus.js';
 import { IpProto, type DecodedEvent, type PacketView } from '../decode/types.js';
 import {
   COIL_WRITES,
@@ -40,11 +40,25 @@ const UMAS_PROGRAM = new Set([0x10, 0x30, 0x31, 0x32, 0x40, 0x41]);
 const UMAS = 90;
 
 /** The technique of a request with a function the pair never used. */
-function functionTechnique(e: ModbusEvent): string {
-  if (e.func_code === UMAS) return UMAS_PROGRAM.has(e.values?.[1] ?? -1) ? 'T0843' : 'T0888';
+function functionTechnique(e: ModbusEvent, pkt: PacketView): string {
+  if (e.func_code === UMAS) return isUmasProgram(e, pkt) ? 'T0843' : 'T0888';
   if (WRITE_FUNCTIONS.has(e.func_code)) return COIL_WRITES.has(e.func_code) ? 'T0855' : 'T0836';
   if (e.func_code === 20 || e.func_code === 24) return 'T0861';
   return 'T0888';
+}
+
+/**
+ * A UMAS request that reserves, stops/starts or downloads to the PLC. The decoder keeps no data of a non-public
+ * function, so the sub-function (the byte after the session) is read from the frame when the PDU starts it.
+ */
+function isUmasProgram(e: ModbusEvent, pkt: PacketView): boolean {
+  const o = pkt.payloadOff;
+  return (
+    e.func_code === UMAS &&
+    pkt.payloadLen >= 10 &&
+    pkt.buf[o + 7] === UMAS &&
+    UMAS_PROGRAM.has(pkt.buf[o + 9] ?? -1)
+  );
 }
 
 abstract class RuleSet implements StreamDetector {
@@ -169,6 +183,8 @@ export class PolicyRules extends RuleSet {
     if (key === undefined || this.baseline.services.has(key)) return;
     const src = pkt.srcAddr();
     const dst = pkt.dstAddr();
+    // Modbus from a known master is judged by the Modbus rules (pair, functions, writes), not as a new service.
+    if (pkt.ipProto === IpProto.TCP && pkt.dport === MODBUS_PORT && this.baseline.masters.has(src)) return;
     const port = pkt.ipProto === IpProto.UDP ? Math.min(pkt.sport, pkt.dport) : pkt.dport;
     const transport = pkt.ipProto === IpProto.UDP ? 'udp' : 'tcp';
     this.report(`svc:${key}`, {
@@ -200,19 +216,22 @@ export class PolicyRules extends RuleSet {
       this.report(`master:${pairKey}:${isWrite ? fc : 'r'}`, {
         ...base,
         rule: isWrite ? 'new-master-write' : 'new-master',
-        technique: isWrite ? writeTech : functionTechnique(e),
-        confidence: isWrite ? 0.95 : 0.85,
+        technique: isWrite ? writeTech : functionTechnique(e, pkt),
+        confidence: isWrite ? 0.95 : 0.8,
         evidence: `${master} sent Modbus ${what} to ${slave}; it never acted as a Modbus master while learning`,
         features: { func_code: fc, known_master: 0, known_host: this.baseline.hosts.has(master) ? 1 : 0 },
       });
       return;
     }
     if (pair === undefined) {
+      const tech = isWrite ? writeTech : functionTechnique(e, pkt);
       this.report(`pair:${pairKey}`, {
         ...base,
         rule: 'new-modbus-pair',
-        technique: isWrite ? writeTech : functionTechnique(e),
-        confidence: isWrite ? 0.9 : 0.7,
+        technique: tech,
+        // A known master polling one more device is common (slow schedules); alone it is a weak hint. Writes and
+        // program changes to a device the master never addressed are not.
+        confidence: isWrite ? 0.9 : tech === 'T0843' ? 0.95 : 0.35,
         evidence: `master ${master} sent ${what} to ${slave}, a device it never addressed while learning`,
         features: { func_code: fc, known_pair: 0 },
       });
@@ -222,7 +241,7 @@ export class PolicyRules extends RuleSet {
       this.report(`fc:${pairKey}:${fc}`, {
         ...base,
         rule: isWrite && pair.writes.size === 0 ? 'first-write' : 'new-function-code',
-        technique: functionTechnique(e),
+        technique: functionTechnique(e, pkt),
         confidence: isWrite ? 0.9 : 0.8,
         evidence: `${master} sent ${what} to ${slave}; the pair never used function ${fc} while learning`,
         features: { func_code: fc, functions_learnt: [...pair.functions].sort((a, b) => a - b).join(',') },
@@ -367,8 +386,96 @@ export function isGroupAddress(pkt: PacketView): boolean {
   return pkt.ipVersion === 6 && pkt.buf[pkt.dst6Off] === 0xff;
 }
 
-function prune<T>(list: T[], ms: number, t: (x: T) => number): T[] {
+function prune<T>(list: T[], ms: number, t: (x: T) => number, spanMs = SCAN_WINDOW_MS): T[] {
   let i = 0;
-  while (i < list.length && t(list[i] as T) < ms - SCAN_WINDOW_MS) i++;
+  while (i < list.length && t(list[i] as T) < ms - spanMs) i++;
   return i === 0 ? list : list.slice(i);
+}
+
+/** Application rules: MQTT refused logins and publishes on topics a host never used, DNS names far longer than the
+ * host ever asked (tunnels), HTTP logins refused again and again. */
+export const APP_WINDOW_MS = 60_000;
+export const APP_FAILURES = 3;
+/** DNS: a name longer than max(learnt longest + DNS_MARGIN, DNS_MIN_SUSPICIOUS) characters. */
+export const DNS_MARGIN = 10;
+export const DNS_MIN_SUSPICIOUS = 50;
+
+export class AppRules extends RuleSet {
+  readonly name = 'app-policy';
+  private readonly refused = new Map<string, number[]>();
+
+  constructor(private readonly baseline: Baseline) {
+    super();
+  }
+
+  private failure(kind: string, client: string, ms: number): number {
+    const k = `${kind}:${client}`;
+    const list = prune(this.refused.get(k) ?? [], ms, (x) => x, APP_WINDOW_MS);
+    list.push(ms);
+    this.refused.set(k, list);
+    return list.length;
+  }
+
+  onEvent(e: DecodedEvent, pkt: PacketView, ms: number): void {
+    const src = pkt.srcAddr();
+    const dst = pkt.dstAddr();
+    const base = { timeMs: ms, frame: e.frame, src, dst };
+    if (e.protocol === 'mqtt') {
+      if (e.msgtype === 2 && (e.reason_code ?? 0) !== 0) {
+        const n = this.failure('mqtt', dst, ms);
+        if (n >= APP_FAILURES) {
+          this.report(`mqtt-auth:${dst}`, {
+            ...base,
+            src: dst,
+            dst: src,
+            rule: 'mqtt-refused-logins',
+            technique: 'T0812',
+            confidence: 0.85,
+            evidence: `${n} MQTT connections of ${dst} refused by the broker ${src} within ${APP_WINDOW_MS / 1000} s (CONNACK ${e.reason_code})`,
+            features: { refused_connects: n, connack_code: e.reason_code ?? -1 },
+          });
+        }
+      } else if (e.msgtype === 3 && e.topic !== undefined && !this.baseline.learning) {
+        if (!this.baseline.mqttPublishes.has(`${src}|${e.topic}`)) {
+          this.report(`mqtt-pub:${src}|${e.topic}`, {
+            ...base,
+            rule: 'mqtt-new-topic-publish',
+            technique: 'T0856',
+            confidence: 0.85,
+            evidence: `${src} published on ${e.topic}, a topic it never published on while learning`,
+            features: { topic: e.topic, payload_size: e.payload_size ?? -1 },
+          });
+        }
+      }
+    } else if (e.protocol === 'dns') {
+      if (e.is_response || e.qry_name === undefined || this.baseline.learning) return;
+      const learnt = this.baseline.dnsLongestName.get(src) ?? 0;
+      const limit = Math.max(learnt + DNS_MARGIN, DNS_MIN_SUSPICIOUS);
+      if (e.qry_name.length > limit) {
+        this.report(`dns-long:${src}`, {
+          ...base,
+          rule: 'dns-long-name',
+          technique: 'T0869',
+          confidence: 0.8,
+          evidence: `${src} asked for a ${e.qry_name.length}-character name (${e.qry_name.slice(0, 60)}...); longest learnt ${learnt}`,
+          features: { name_length: e.qry_name.length, learnt_longest: learnt, qry_type: e.qry_type ?? -1 },
+        });
+      }
+    } else if (e.protocol === 'http') {
+      if (!e.is_response || (e.status !== 401 && e.status !== 403)) return;
+      const n = this.failure('http', dst, ms);
+      if (n >= APP_FAILURES) {
+        this.report(`http-auth:${dst}>${src}`, {
+          ...base,
+          src: dst,
+          dst: src,
+          rule: 'http-refused-logins',
+          technique: 'T0859',
+          confidence: 0.85,
+          evidence: `${n} HTTP requests of ${dst} refused by ${src} (status ${e.status}) within ${APP_WINDOW_MS / 1000} s`,
+          features: { refused_requests: n, status: e.status },
+        });
+      }
+    }
+  }
 }
