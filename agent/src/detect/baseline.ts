@@ -39,6 +39,11 @@ export function serviceKey(pkt: PacketView): string | undefined {
   return undefined;
 }
 
+/** Write Single Register and Write Multiple Registers: holding-register values in `values` from `address`. */
+export function isRegisterWrite(fc: number): boolean {
+  return fc === 6 || fc === 16;
+}
+
 /** Span over which a pair's writes are counted (write-burst rule). */
 export const WRITE_WINDOW_MS = 30_000;
 
@@ -58,6 +63,8 @@ export class Baseline {
   /** `master>slave` -> what the pair did. */
   readonly modbus = new Map<string, ModbusPair>();
   readonly services = new Set<string>();
+  /** `slave|register` -> [lowest, highest] holding-register value seen (read responses and writes). */
+  readonly registerRange = new Map<string, [number, number]>();
   /** `host|topic` of every MQTT PUBLISH sent. */
   readonly mqttPublishes = new Set<string>();
   /** Longest DNS query name per querying host. */
@@ -102,7 +109,16 @@ export class Baseline {
       const src = pkt.srcAddr();
       this.dnsLongestName.set(src, Math.max(this.dnsLongestName.get(src) ?? 0, e.qry_name.length));
     }
-    if (e.protocol !== 'modbus' || e.is_response) return;
+    if (e.protocol !== 'modbus') return;
+    if (e.is_response) {
+      if (e.func_code === 3 && e.address !== undefined && e.values !== undefined) {
+        this.registers(pkt.srcAddr(), e.address, e.values);
+      }
+      return;
+    }
+    if (isRegisterWrite(e.func_code) && e.address !== undefined && e.values !== undefined) {
+      this.registers(pkt.dstAddr(), e.address, e.values);
+    }
     const master = pkt.srcAddr();
     const key = `${master}>${pkt.dstAddr()}`;
     this.masters.add(master);
@@ -136,6 +152,16 @@ export class Baseline {
     this.perSecond.set(key, (this.perSecond.get(key) ?? 0) + 1);
   }
 
+  private registers(slave: string, address: number, values: readonly number[]): void {
+    values.forEach((v, i) => {
+      const k = `${slave}|${address + i}`;
+      const r = this.registerRange.get(k);
+      if (r === undefined) this.registerRange.set(k, [v, v]);
+      else if (v < r[0]) r[0] = v;
+      else if (v > r[1]) r[1] = v;
+    });
+  }
+
   private flushSecond(): void {
     for (const [key, n] of this.perSecond) {
       const p = this.modbus.get(key);
@@ -151,6 +177,7 @@ export class Baseline {
       masters: this.masters.size,
       modbus_pairs: this.modbus.size,
       services: this.services.size,
+      registers: this.registerRange.size,
       mqtt_publishers_topics: this.mqttPublishes.size,
       packets: this.packets,
       seconds: this.firstMs < 0 ? 0 : Math.round((this.lastMs - this.firstMs) / 1000),

@@ -201,9 +201,19 @@ export class Correlator {
   }
 }
 
-/** Noisy-or of the detections' confidences. */
+/**
+ * Noisy-or over the rules of the detections, each rule counted once with its surest detection: several hits of one
+ * rule (a new pair read, then written) are one piece of evidence, not independent ones.
+ */
 function combined(ds: readonly Detection[]): number {
-  return 1 - ds.reduce((p, d) => p * (1 - d.confidence), 1);
+  const best = new Map<string, number>();
+  for (const d of ds) {
+    const k = `${d.detector}/${d.rule}`;
+    best.set(k, Math.max(best.get(k) ?? 0, d.confidence));
+  }
+  let p = 1;
+  for (const c of best.values()) p *= 1 - c;
+  return 1 - p;
 }
 
 function round(x: number): number {

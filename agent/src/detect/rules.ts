@@ -14,6 +14,7 @@ import {
   COIL_WRITES,
   WRITE_FUNCTIONS,
   WRITE_WINDOW_MS,
+  isRegisterWrite,
   serviceKey,
   slideWrites,
   type Baseline,
@@ -32,6 +33,14 @@ export const FLOOD_MARGIN = 20;
 /** Write-burst rule: a known writer's writes within WRITE_WINDOW_MS above BURST_FACTOR x learnt peak + BURST_MARGIN. */
 export const BURST_FACTOR = 2;
 export const BURST_MARGIN = 2;
+/** Setpoint rule: a written value beyond the learnt range by more than RANGE_SLACK x its width or half that of the
+ * largest magnitude, at least 10 (operators move setpoints; an attacker drives them far off). */
+export const RANGE_SLACK = 0.5;
+
+/** How far outside the learnt [lo, hi] a value may go before it is out of range. */
+export function rangeSlack(lo: number, hi: number): number {
+  return Math.max(RANGE_SLACK * (hi - lo), (RANGE_SLACK / 2) * Math.max(Math.abs(lo), Math.abs(hi)), 10);
+}
 
 /** Public Modbus function codes (Modbus Application Protocol v1.1b3) plus 90 (Schneider UMAS) handled apart. */
 const PUBLIC_FUNCTIONS = new Set([1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 15, 16, 17, 20, 21, 22, 23, 24, 43]);
@@ -212,6 +221,7 @@ export class PolicyRules extends RuleSet {
     const what = `function ${fc}${e.address !== undefined ? ` at address ${e.address}` : ''}`;
     const pair = this.baseline.pair(master, slave);
     this.rate(pairKey, pair?.peakPerSecond ?? 0, ms, base);
+    if (isRegisterWrite(fc)) this.setpoints(e, base);
     if (!this.baseline.masters.has(master)) {
       this.report(`master:${pairKey}:${isWrite ? fc : 'r'}`, {
         ...base,
@@ -225,13 +235,14 @@ export class PolicyRules extends RuleSet {
     }
     if (pair === undefined) {
       const tech = isWrite ? writeTech : functionTechnique(e, pkt);
-      this.report(`pair:${pairKey}`, {
+      this.report(`pair:${pairKey}:${isWrite ? fc : tech}`, {
         ...base,
         rule: 'new-modbus-pair',
         technique: tech,
-        // A known master polling one more device is common (slow schedules); alone it is a weak hint. Writes and
-        // program changes to a device the master never addressed are not.
-        confidence: isWrite ? 0.9 : tech === 'T0843' ? 0.95 : 0.35,
+        // A known master polling one more device is common (slow schedules), and so is an operator's occasional
+        // read-then-write from an HMI or workstation (seen in the simulated plants even after 60 min of learning):
+        // alone these are weak hints, the setpoint range judges the values. Program changes are not.
+        confidence: isWrite ? 0.45 : tech === 'T0843' ? 0.95 : 0.35,
         evidence: `master ${master} sent ${what} to ${slave}, a device it never addressed while learning`,
         features: { func_code: fc, known_pair: 0 },
       });
@@ -288,6 +299,32 @@ export class PolicyRules extends RuleSet {
         });
       }
     }
+  }
+
+  /** Register writes whose value lies far outside what the register held or was given while learning. */
+  private setpoints(e: ModbusEvent, base: { timeMs: number; frame: number; src: string; dst: string }): void {
+    const address = e.address;
+    if (address === undefined || e.values === undefined) return;
+    e.values.forEach((v, i) => {
+      const r = this.baseline.registerRange.get(`${base.dst}|${address + i}`);
+      if (r === undefined) return;
+      const slack = rangeSlack(r[0], r[1]);
+      if (v >= r[0] - slack && v <= r[1] + slack) return;
+      this.report(`setpoint:${base.src}>${base.dst}:${address + i}`, {
+        ...base,
+        rule: 'setpoint-out-of-range',
+        technique: 'T0836',
+        confidence: 0.9,
+        evidence: `${base.src} wrote ${v} to register ${address + i} of ${base.dst}; learnt values ${r[0]}..${r[1]}`,
+        features: {
+          register: address + i,
+          value: v,
+          learnt_lo: r[0],
+          learnt_hi: r[1],
+          func_code: e.func_code,
+        },
+      });
+    });
   }
 
   private rate(
