@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerAssets } from './assets.js';
 import { registerDecode } from './decode.js';
+import { registerReplay } from './replay.js';
 import { registerSim } from './sim.js';
 import { registerEnroll } from './enroll.js';
 import { registerRun } from './run.js';
@@ -15,5 +16,6 @@ export function buildProgram(): Command {
   registerAssets(program);
   registerEnroll(program);
   registerRun(program);
+  registerReplay(program);
   return program;
 }

@@ -15,6 +15,9 @@ export interface AnalyzerOptions {
   /** Every packet's feature record (reused: copy to keep). */
   onFeatures?: FeatureSink;
   onEvent?: (e: DecodedEvent) => void;
+  /** Every frame whose transport header decoded, after the window and inventory saw it (`failed`: a refused or
+   * unreachable connection attempt). The view is reused: read it inside the call. */
+  onPacket?: (pkt: PacketView, ms: number, failed: boolean) => void;
   maxFlows?: number;
   maxHosts?: number;
   pipeline?: Partial<Omit<PipelineOptions, 'clock' | 'onEvent' | 'onPacket' | 'maxFlows'>>;
@@ -33,6 +36,7 @@ export class Analyzer {
   readonly features: FeatureExtractor;
   private readonly clock: Clock;
   private readonly onEventHook: ((e: DecodedEvent) => void) | undefined;
+  private readonly onPacketHook: ((pkt: PacketView, ms: number, failed: boolean) => void) | undefined;
   private readonly lastState: Uint8Array;
   private readonly tcpClass = new Uint8Array(65536).fill(ProtoClass.tcp);
   private readonly udpClass = new Uint8Array(65536).fill(ProtoClass.udp);
@@ -45,6 +49,7 @@ export class Analyzer {
   constructor(opts: AnalyzerOptions) {
     this.clock = opts.clock;
     this.onEventHook = opts.onEvent;
+    this.onPacketHook = opts.onPacket;
     this.assets = new AssetInventory(opts.maxHosts);
     const sink = opts.onFeatures;
     this.features = new FeatureExtractor(sink ?? (() => undefined));
@@ -159,5 +164,6 @@ export class Analyzer {
     }
     this.nEvents = 0;
     this.features.onPacket(pkt, { wireLength: h.size, connState: state, newFlow: created });
+    this.onPacketHook?.(pkt, ms, failed);
   }
 }

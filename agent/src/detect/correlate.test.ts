@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { FacilityWindow } from '../window/window.js';
+import { Correlator, HOLD_MS, MIN_ALERT_CONFIDENCE, QUIET_MS, type AgentAlert } from './correlate.js';
+import type { Detection } from './types.js';
+
+const T0 = Date.UTC(2026, 0, 12, 9, 0, 0);
+
+function det(over: Partial<Detection>): Detection {
+  return {
+    detector: 'modbus-policy',
+    layer: 1,
+    rule: 'new-master-write',
+    technique: 'T0855',
+    confidence: 0.95,
+    timeMs: T0,
+    frame: 1,
+    src: '10.0.0.9',
+    dst: '10.0.0.2',
+    evidence: 'write',
+    features: { func_code: 5 },
+    ...over,
+  };
+}
+
+function setup(suppress = [] as ConstructorParameters<typeof Correlator>[0]['suppress']): {
+  c: Correlator;
+  alerts: AgentAlert[];
+  w: FacilityWindow;
+} {
+  const alerts: AgentAlert[] = [];
+  const w = new FacilityWindow();
+  for (let s = 0; s < 5; s++) w.addPacket(T0 - 4000 + s * 1000, 60, 1, 2, 0, false);
+  const c = new Correlator({ facility: 'plant-1', window: w, suppress, onAlert: (a) => alerts.push(a) });
+  return { c, alerts, w };
+}
+
+describe('Correlator', () => {
+  it('decides a strong detection at once, with its technique, evidence times and the window timeline', () => {
+    const { c, alerts } = setup();
+
+    c.add(det({}));
+    c.tick(T0);
+
+    expect(alerts).toHaveLength(1);
+    const a = alerts[0];
+    expect(a?.attack_type).toBe('T0855');
+    expect(a?.attack_name).toBe('Unauthorized Command Message');
+    expect(a?.severity).toBe('critical');
+    expect(a?.timestamp).toBe(new Date(T0).toISOString());
+    expect(a?.first_seen).toBe(new Date(T0).toISOString());
+    expect(a?.sources[0]?.context_evidence).toContain('func_code=5');
+    const timeline = a?.context_analysis.timeline ?? [];
+    expect(timeline).toHaveLength(60);
+    expect(timeline.at(-1)?.status).toBe('attack');
+    expect(timeline.at(-1)?.packets_per_sec).toBe(1);
+    expect(timeline.filter((p) => p.status === 'attack')).toHaveLength(1);
+  });
+
+  it('holds a weak detection, folds what joins in the hold and leads with the most severe technique', () => {
+    const { c, alerts } = setup();
+
+    c.add(det({ rule: 'new-service', technique: 'T0886', confidence: 0.45 }));
+    c.tick(T0 + 500);
+    const heldBack = alerts.length;
+    c.add(det({ rule: 'scan', technique: 'T0846', confidence: 0.7, timeMs: T0 + 800 }));
+    c.tick(T0 + HOLD_MS);
+
+    expect(heldBack).toBe(0);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]?.attack_type).toBe('T0846');
+    expect(alerts[0]?.sources).toHaveLength(2);
+    expect(alerts[0]?.last_seen).toBe(new Date(T0 + 800).toISOString());
+    expect(alerts[0]?.correlation_confidence).toBeCloseTo(1 - 0.55 * 0.3, 3);
+  });
+
+  it('drops an incident below the alert threshold and counts its detections', () => {
+    const { c, alerts } = setup();
+
+    c.add(det({ rule: 'new-service', technique: 'T0886', confidence: MIN_ALERT_CONFIDENCE - 0.1 }));
+    c.tick(T0 + HOLD_MS);
+
+    expect(alerts).toEqual([]);
+    expect(c.belowThreshold).toBe(1);
+  });
+
+  it('folds repeats of an alerted technique until the source is quiet, then alerts again', () => {
+    const { c, alerts } = setup();
+
+    c.add(det({}));
+    c.tick(T0);
+    c.add(det({ timeMs: T0 + 10_000 }));
+    c.tick(T0 + 10_000);
+    c.add(det({ timeMs: T0 + 10_000 + QUIET_MS + 1 }));
+    c.tick(T0 + 10_000 + QUIET_MS + 1);
+
+    expect(alerts).toHaveLength(2);
+    expect(c.folded).toBe(1);
+  });
+
+  it('suppresses by facility, host pair, rule and technique, counting what it drops', () => {
+    const { c, alerts } = setup([
+      { pair: '10.0.0.9<>10.0.0.2', rule: 'new-master-write' },
+      { facility: 'plant-1', technique: 'T0846' },
+      { facility: 'other', technique: 'T0888' },
+    ]);
+
+    c.add(det({ src: '10.0.0.2', dst: '10.0.0.9' }));
+    c.add(det({ rule: 'scan', technique: 'T0846', src: '10.0.0.7' }));
+    c.add(det({ rule: 'new-master', technique: 'T0888', src: '10.0.0.8' }));
+    c.tick(T0 + HOLD_MS);
+
+    expect(Object.fromEntries(c.suppressed)).toEqual({ 'new-master-write/T0855': 1, 'scan/T0846': 1 });
+    expect(alerts.map((a) => a.attack_type)).toEqual(['T0888']);
+  });
+});

@@ -1,0 +1,124 @@
+// The agent's detection pipeline for one facility: analyzer (decode -> window -> inventory) -> baseline learning ->
+// rules and detectors -> correlation -> alerts. Everything runs on the injected clock (packet time in replay): the
+// learning period ends `learnMs` after the first packet, alerts are decided at packet time.
+import type { Clock } from '@vigil/shared';
+import type { RawPacket } from '../capture/types.js';
+import type { DecodedEvent, PacketView } from '../decode/types.js';
+import { Analyzer } from '../features/analyzer.js';
+import { Baseline } from './baseline.js';
+import { Correlator, type AgentAlert, type Suppression } from './correlate.js';
+import { AppRules, ModbusProtocolRules, PolicyRules, ScanRule } from './rules.js';
+import type { Detector, StreamDetector, WindowView } from './types.js';
+
+export interface DetectionEngineOptions {
+  facility: string;
+  clock: Clock;
+  /** A baseline learnt before (e.g. from another capture); learning continues in it only while it is not frozen. */
+  baseline?: Baseline | undefined;
+  /** Learning period from the first packet (ms of packet time); 0 with a fresh baseline freezes it at once. */
+  learnMs: number;
+  suppress?: readonly Suppression[] | undefined;
+  /** Extra detectors (models) asked once per second of packet time. */
+  detectors?: readonly Detector[] | undefined;
+  onAlert: (a: AgentAlert) => void;
+}
+
+export class DetectionEngine {
+  readonly analyzer: Analyzer;
+  readonly baseline: Baseline;
+  readonly correlator: Correlator;
+  readonly rules: StreamDetector[];
+  private readonly detectors: readonly Detector[];
+  private readonly opts: DetectionEngineOptions;
+  private firstMs = -1;
+  private sec = -1;
+  private inflight: Promise<void>[] = [];
+
+  constructor(opts: DetectionEngineOptions) {
+    this.opts = opts;
+    this.baseline = opts.baseline ?? new Baseline();
+    this.detectors = opts.detectors ?? [];
+    this.analyzer = new Analyzer({
+      clock: opts.clock,
+      onEvent: (e) => this.event(e),
+      onPacket: (p, ms, failed) => this.packet(p, ms, failed),
+    });
+    const modbus = this.analyzer.pipeline.decoders.find((d) => d.protocol === 'modbus');
+    this.rules = [
+      new ModbusProtocolRules(() => modbus?.counters.get('modbus.bad_framing') ?? 0),
+      new PolicyRules(this.baseline),
+      new ScanRule(this.baseline),
+      new AppRules(this.baseline),
+    ];
+    this.correlator = new Correlator({
+      facility: opts.facility,
+      window: this.analyzer.window,
+      suppress: opts.suppress,
+      onAlert: opts.onAlert,
+    });
+  }
+
+  private event(e: DecodedEvent): void {
+    const pkt = this.analyzer.pipeline.packet;
+    const ms = this.opts.clock.now();
+    if (this.baseline.learning) this.baseline.onEvent(e, pkt, ms);
+    for (const r of this.rules) r.onEvent?.(e, pkt, ms);
+  }
+
+  private packet(pkt: PacketView, ms: number, failed: boolean): void {
+    if (this.baseline.learning) this.baseline.onPacket(pkt, ms);
+    for (const r of this.rules) r.onPacket?.(pkt, ms, failed);
+  }
+
+  private view(nowMs: number): WindowView {
+    return { facility: this.opts.facility, nowMs, window: this.analyzer.window, baseline: this.baseline };
+  }
+
+  /** One frame (the clock was moved to its time). */
+  handle(raw: RawPacket): void {
+    const now = this.opts.clock.now();
+    if (this.firstMs < 0) this.firstMs = now;
+    if (this.baseline.learning && now - this.firstMs >= this.opts.learnMs) this.baseline.freeze();
+    this.analyzer.handle(raw);
+    for (const r of this.rules) {
+      if (r.pending()) for (const d of r.detect(this.view(now))) this.correlator.add(d);
+    }
+    const sec = Math.floor(now / 1000);
+    if (sec !== this.sec) {
+      this.sec = sec;
+      for (const d of this.detectors) {
+        const found = d.detect(this.view(now));
+        if (Array.isArray(found)) for (const x of found) this.correlator.add(x);
+        else this.inflight.push(found.then((xs) => xs.forEach((x) => this.correlator.add(x))));
+      }
+    }
+    this.correlator.tick(now);
+  }
+
+  /** Waits for the detectors that answer asynchronously (models); call between chunks of frames. */
+  async settle(): Promise<void> {
+    if (this.inflight.length === 0) return;
+    const all = this.inflight;
+    this.inflight = [];
+    await Promise.all(all);
+  }
+
+  /** End of input: decides every open incident. */
+  async finish(): Promise<void> {
+    await this.settle();
+    const now = this.opts.clock.now();
+    for (const r of this.rules) for (const d of r.detect(this.view(now))) this.correlator.add(d);
+    this.correlator.tick(now, true);
+  }
+
+  /** Counts for the run's summary. */
+  stats(): Record<string, unknown> {
+    return {
+      baseline: this.baseline.summary(),
+      detections: this.correlator.detections,
+      folded: this.correlator.folded,
+      below_threshold: this.correlator.belowThreshold,
+      suppressed: Object.fromEntries(this.correlator.suppressed),
+    };
+  }
+}

@@ -1,0 +1,186 @@
+// The rules through the whole engine on crafted Modbus/TCP frames: a master polls a PLC while the baseline learns,
+// then each violation is sent and must alert with its technique.
+import { describe, expect, it } from 'vitest';
+import { PacketClock } from '../capture/packet-clock.js';
+import { LinkType, type RawPacket } from '../capture/types.js';
+import { mbap, tcpFrame } from '../testing/frames.js';
+import type { AgentAlert } from './correlate.js';
+import { DetectionEngine } from './engine.js';
+
+const T0 = Date.UTC(2026, 0, 12, 9, 0, 0);
+const MASTER = '10.0.0.1';
+const PLC = '10.0.0.2';
+const ACK = 0x10;
+const PSH_ACK = 0x18;
+const SYN = 0x02;
+const SYN_ACK = 0x12;
+
+class Plant {
+  readonly alerts: AgentAlert[] = [];
+  readonly clock = new PacketClock();
+  readonly engine: DetectionEngine;
+  private frame = 0;
+  private readonly seq = new Map<string, number>();
+
+  constructor(learnMs: number) {
+    this.engine = new DetectionEngine({
+      facility: 'test',
+      clock: this.clock,
+      learnMs,
+      onAlert: (a) => this.alerts.push(a),
+    });
+  }
+
+  private send(ms: number, data: Buffer): void {
+    const raw: RawPacket = {
+      frame: ++this.frame,
+      tsSec: Math.floor(ms / 1000),
+      tsNsec: (ms % 1000) * 1e6,
+      linkType: LinkType.ETHERNET,
+      buf: data,
+      off: 0,
+      capLen: data.length,
+      origLen: data.length,
+    };
+    this.clock.observe(raw.tsSec, raw.tsNsec);
+    this.engine.handle(raw);
+  }
+
+  /** Opens a connection from `client:sport` to the PLC's port 502 (handshake). */
+  connect(ms: number, client: string, sport: number): void {
+    this.seq.set(`${client}:${sport}`, 1001);
+    this.seq.set(`${PLC}>${client}:${sport}`, 5001);
+    this.send(ms, tcpFrame({ src: client, dst: PLC, sport, dport: 502, seq: 1000, flags: SYN }));
+    this.send(
+      ms,
+      tcpFrame({ src: PLC, dst: client, sport: 502, dport: sport, seq: 5000, ack: 1001, flags: SYN_ACK }),
+    );
+    this.send(ms, tcpFrame({ src: client, dst: PLC, sport, dport: 502, seq: 1001, ack: 5001, flags: ACK }));
+  }
+
+  request(ms: number, client: string, sport: number, adu: Buffer): void {
+    const k = `${client}:${sport}`;
+    const s = this.seq.get(k) ?? 0;
+    this.send(
+      ms,
+      tcpFrame({ src: client, dst: PLC, sport, dport: 502, seq: s, ack: 1, flags: PSH_ACK, payload: adu }),
+    );
+    this.seq.set(k, s + adu.length);
+  }
+
+  response(ms: number, client: string, sport: number, adu: Buffer): void {
+    const k = `${PLC}>${client}:${sport}`;
+    const s = this.seq.get(k) ?? 0;
+    this.send(
+      ms,
+      tcpFrame({
+        src: PLC,
+        dst: client,
+        sport: 502,
+        dport: sport,
+        seq: s,
+        ack: 1,
+        flags: PSH_ACK,
+        payload: adu,
+      }),
+    );
+    this.seq.set(k, s + adu.length);
+  }
+
+  /** The master reads holding registers 0..1 (values 100 and 200) once a second for `seconds`. */
+  poll(fromMs: number, seconds: number, tid0: number): void {
+    for (let i = 0; i < seconds; i++) {
+      const t = fromMs + i * 1000;
+      this.request(t, MASTER, 40000, mbap(tid0 + i, 1, [3, 0, 0, 0, 2]));
+      this.response(t + 5, MASTER, 40000, mbap(tid0 + i, 1, [3, 4, 0, 100, 0, 200]));
+    }
+  }
+
+  finish(): Promise<void> {
+    return this.engine.finish();
+  }
+}
+
+/** A plant that polled for 20 s, its baseline frozen at 10 s. */
+function learnt(): Plant {
+  const p = new Plant(10_000);
+  p.connect(T0, MASTER, 40000);
+  p.poll(T0, 20, 1);
+  return p;
+}
+
+const AFTER = T0 + 20_000;
+
+describe('rules', () => {
+  it('a host that never was a master writing a coil: T0855 at once', async () => {
+    const p = learnt();
+
+    p.connect(AFTER, '10.0.0.9', 41000);
+    p.request(AFTER + 10, '10.0.0.9', 41000, mbap(7, 1, [5, 0, 1, 0xff, 0]));
+    await p.finish();
+
+    expect(p.alerts.map((a) => [a.attack_type, a.timestamp])).toEqual([
+      ['T0855', new Date(AFTER + 10).toISOString()],
+    ]);
+    expect(p.alerts[0]?.sources.map((s) => s.model_name)).toContain('modbus-policy/new-master-write');
+  });
+
+  it('the known master sending a function code outside the public set: T0888', async () => {
+    const p = learnt();
+
+    p.request(AFTER, MASTER, 40000, mbap(500, 1, [100, 0, 0]));
+    await p.finish();
+
+    expect(p.alerts.map((a) => a.attack_type)).toEqual(['T0888']);
+    expect(p.alerts[0]?.sources.map((s) => s.model_name)).toContain('modbus-protocol/illegal-function-code');
+  });
+
+  it('a broken MBAP header (protocol id 7): T0814', async () => {
+    const p = learnt();
+
+    p.request(AFTER, MASTER, 40000, mbap(501, 1, [3, 0, 0, 0, 2], 7));
+    await p.finish();
+
+    expect(p.alerts.map((a) => a.attack_type)).toEqual(['T0814']);
+    expect(p.alerts[0]?.description).toContain('protocol id 7');
+  });
+
+  it('a response that answers no request on a matched flow: T0856', async () => {
+    const p = learnt();
+
+    p.response(AFTER, MASTER, 40000, mbap(9999, 1, [3, 4, 0, 1, 0, 2]));
+    await p.finish();
+
+    expect(p.alerts.map((a) => a.attack_type)).toEqual(['T0856']);
+  });
+
+  it('a write far outside the values a register held while learning: T0836', async () => {
+    const p = learnt();
+
+    p.request(AFTER, MASTER, 40000, mbap(502, 1, [6, 0, 1, 0x27, 0x0f]));
+    await p.finish();
+
+    expect(p.alerts.map((a) => a.attack_type)).toEqual(['T0836']);
+    const rules = p.alerts[0]?.sources.map((s) => s.model_name);
+    expect(rules).toContain('modbus-policy/setpoint-out-of-range');
+  });
+
+  it('the master flooding the PLC far above its busiest learnt second: T0814', async () => {
+    const p = learnt();
+
+    for (let i = 0; i < 40; i++) p.request(AFTER + i * 10, MASTER, 40000, mbap(600 + i, 1, [3, 0, 0, 0, 2]));
+    await p.finish();
+
+    expect(p.alerts.map((a) => a.attack_type)).toEqual(['T0814']);
+  });
+
+  it('polling as learnt raises nothing', async () => {
+    const p = learnt();
+
+    p.poll(AFTER, 30, 100);
+    await p.finish();
+
+    expect(p.alerts).toEqual([]);
+    expect(p.engine.baseline.summary()).toMatchObject({ masters: 1, modbus_pairs: 1 });
+  });
+});
