@@ -35,7 +35,8 @@ function countRows(dbPath: string, sql: string): number {
   }
 }
 
-describe('link drills (real processes)', () => {
+// Real processes, a kill -9 and a restart each: minutes, not seconds, on a loaded 2-core machine.
+describe('link drills (real processes)', { timeout: 240_000 }, () => {
   let dir: string;
   let aggDir: string;
   let grpcPort: number;
