@@ -88,6 +88,38 @@ describe('vigil serve', () => {
     expect(result.out).toContain('SIGTERM, shutting down');
   });
 
+  it('purges alerts older than --retain-alerts when it starts', async () => {
+    const db = `sqlite:${join(dir, 'retain.db')}`;
+    const seeded = await run(['seed', '--alerts', '200', '--days', '7', '--seed', '3', '--db', db]).done;
+    const p = run([
+      'serve',
+      '--port',
+      '0',
+      '--grpc-port',
+      '0',
+      '--db',
+      db,
+      '--anonymous',
+      '--retain-alerts',
+      '2d',
+    ]);
+    const url = await p.url;
+    const stats = (await (await fetch(`${url}/api/alerts/stats`)).json()) as { total: number };
+    const oldest = (await (await fetch(`${url}/api/alerts?limit=1&page=${stats.total}`)).json()) as {
+      alerts: { timestamp: string }[];
+    };
+    p.kill('SIGTERM');
+    const result = await p.done;
+
+    expect(seeded.code).toBe(0);
+    expect(result.out).toMatch(/retention deleted \d+ alerts/);
+    expect(stats.total).toBeGreaterThan(0);
+    expect(stats.total).toBeLessThan(200);
+    expect(Date.parse(oldest.alerts[0]?.timestamp ?? '')).toBeGreaterThan(
+      Date.now() - 2 * 86_400_000 - 60_000,
+    );
+  });
+
   it('refuses to listen off loopback without TLS, and anonymous access off loopback', async () => {
     const plain = await run(['serve', '--host', '0.0.0.0', '--db', `sqlite:${join(dir, 'x.db')}`]).done;
     const anon = await run(['serve', '--host', '0.0.0.0', '--insecure-no-tls', '--anonymous']).done;

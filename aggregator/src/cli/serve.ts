@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { UsageError } from '@vigil/shared';
-import { defaultDbUrl, resolveDataDir } from '../config.js';
+import { defaultDbUrl, parseAge, resolveDataDir } from '../config.js';
 import { openStore } from '../store/open.js';
+import { RetentionJob } from '../store/retention.js';
 import { DEFAULT_CORS_ORIGINS, checkExposure, startApiServer } from '../api/server.js';
 import { CertificateAuthority } from '../link/ca.js';
 import { LinkServer } from '../link/server.js';
@@ -29,6 +30,8 @@ const ServeOptions = z
     rateLimit: z.coerce.number({ error: 'expected requests per second' }).positive(),
     grpcHost: z.string().min(1).optional(),
     grpcPort: z.coerce.number({ error: 'expected a port number' }).int().min(0).max(65535),
+    retainAlerts: z.string().min(1),
+    retainAggregates: z.string().min(1),
   })
   .refine((o) => (o.tlsCert === undefined) === (o.tlsKey === undefined), {
     message: '--tls-cert and --tls-key go together',
@@ -65,6 +68,8 @@ export function registerServe(program: Command): void {
     .option('--rate-limit <n>', 'requests per second per token and per address (burst: 4x)', '50')
     .option('--grpc-host <address>', 'address the agent port listens on (default: --host)')
     .option('--grpc-port <n>', 'agent port (gRPC, mTLS; 0 picks a free port)', '8443')
+    .option('--retain-alerts <age>', 'delete alerts older than this (e.g. 90d, 36h, or forever)', '90d')
+    .option('--retain-aggregates <age>', 'delete per-second traffic aggregates older than this', '7d')
     .option('--config <file>', 'JSON config file (see deploy/aggregator.example.json); flags override it')
     .action(async (raw: Record<string, unknown>, cmd: Command) => {
       if (typeof raw.config === 'string') applyAggregatorConfig(cmd, raw, readAggregatorConfig(raw.config));
@@ -83,11 +88,16 @@ export function registerServe(program: Command): void {
           ? { cert: readPem(o.tlsCert, 'certificate'), key: readPem(o.tlsKey, 'key') }
           : undefined;
       checkExposure({ host: o.host, tls, insecure: o.insecureNoTls, anonymous: o.anonymous });
+      const policy = {
+        alertsMaxAgeSeconds: parseAge(o.retainAlerts, '--retain-alerts'),
+        aggregatesMaxAgeSeconds: parseAge(o.retainAggregates, '--retain-aggregates'),
+      };
       const dataDir = resolveDataDir(o.dataDir);
       const dbUrl = o.db ?? defaultDbUrl(dataDir);
       const ca = await CertificateAuthority.open(dataDir);
       const store = await openStore(dbUrl);
       let link: LinkServer | null = null;
+      let retention: RetentionJob | null = null;
       let api;
       try {
         api = await startApiServer({
@@ -107,7 +117,20 @@ export function registerServe(program: Command): void {
         // Agents write through the API's publishing store, so their alerts reach the WebSocket rooms.
         link = new LinkServer({ store: api.store, ca, host: o.grpcHost ?? o.host, port: o.grpcPort });
         await link.start();
+        // Old alerts and aggregates are purged at start and then hourly; a failed run is logged and retried.
+        retention = new RetentionJob({
+          store: api.store,
+          policy,
+          onPurged: (d) => {
+            if (d.alerts + d.aggregates > 0)
+              process.stdout.write(
+                `vigil: retention deleted ${d.alerts} alerts, ${d.aggregates} aggregates\n`,
+              );
+          },
+        });
+        await retention.start();
       } catch (err) {
+        await retention?.shutdown();
         await link?.shutdown();
         await api?.close();
         await store.close();
@@ -129,6 +152,7 @@ export function registerServe(program: Command): void {
         process.on('SIGINT', onInt);
         process.on('SIGTERM', onTerm);
       });
+      await retention.shutdown();
       await link.shutdown();
       await api.close();
       await store.close();
