@@ -4,6 +4,10 @@
 // 2. prediction: the served predictor's unmodified top PREDICTION_K next techniques given that technique are stored
 //    as a Prediction (`prediction_created`), and the current and predicted techniques go to the attack-graph room
 //    (`attack_detected`). The store is the PublishingStore, which publishes the prediction events.
+//    An alert whose technique already has an open prediction at its facility, still inside that prediction's
+//    widest timeframe, adds none: the predictor sees only the technique, so it would list the same techniques
+//    again, and an alert storm (thousands of alerts of one technique) would otherwise store thousands of copies
+//    and make every later validation scan them all.
 // Alerts are handled one at a time in arrival order, so a validation never races the prediction it checks.
 import { randomUUID } from 'node:crypto';
 import type { Alert, PredictedTechnique, Prediction } from '@vigil/shared';
@@ -57,11 +61,19 @@ export class PredictionService {
     await this.queue.catch(() => undefined);
   }
 
-  /** Validates open predictions with this alert, then predicts from its technique; null when it has none we know. */
+  /**
+   * Validates open predictions with this alert, then predicts from its technique. Null when the technique is not a
+   * live one, or when a prediction from it at this facility is still open (see the top of the file).
+   */
   async onAlert(alert: Alert): Promise<Prediction | null> {
     const technique = await this.o.graph.technique(alert.attack_type);
     if (technique === undefined) return null;
-    await this.validate(alert);
+    const at = Date.parse(alert.timestamp);
+    const open = Number.isNaN(at)
+      ? []
+      : await this.o.store.openPredictions(alert.facility_id, new Date(at - MAX_TIMEFRAME_MS).toISOString());
+    await this.validate(alert, at, open);
+    if (open.some((p) => stillOpenFor(p, alert.attack_type, at))) return null;
     return this.predict(alert.attack_type, {
       alertId: alert.id,
       facilityId: alert.facility_id,
@@ -133,13 +145,7 @@ export class PredictionService {
     return next;
   }
 
-  private async validate(alert: Alert): Promise<void> {
-    const at = Date.parse(alert.timestamp);
-    if (Number.isNaN(at)) return;
-    const open = await this.o.store.openPredictions(
-      alert.facility_id,
-      new Date(at - MAX_TIMEFRAME_MS).toISOString(),
-    );
+  private async validate(alert: Alert, at: number, open: readonly Prediction[]): Promise<void> {
     for (const p of open) {
       const made = Date.parse(p.timestamp);
       const hit = p.predicted_techniques.find((t) => t.technique_id === alert.attack_type);
@@ -147,6 +153,13 @@ export class PredictionService {
         await this.o.store.markPredictionValidated(p.id, alert.timestamp);
     }
   }
+}
+
+/** True when `p` predicts from `technique`, was made at or before `at`, and its widest timeframe has not passed. */
+function stillOpenFor(p: Prediction, technique: string, at: number): boolean {
+  const made = Date.parse(p.timestamp);
+  const widest = Math.max(0, ...p.predicted_techniques.map((t) => t.timeframe_seconds));
+  return p.current_technique === technique && made <= at && at - made <= widest * 1000;
 }
 
 /**
