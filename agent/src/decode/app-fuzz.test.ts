@@ -9,6 +9,7 @@ import { decodeFrames } from '../testing/harness.js';
 import { mixedSession } from '../testing/mixed-session.js';
 import { PacketClock } from '../capture/packet-clock.js';
 import { LinkType } from '../capture/types.js';
+import { Rng } from '../sim/prng.js';
 import { DecodePipeline } from './pipeline.js';
 
 const PACKETS = Number(process.env.VIGIL_APP_FUZZ_PACKETS ?? 300_000);
@@ -16,15 +17,10 @@ const SEED = 0xa99f;
 const MAX_FLOWS = 1024;
 const MAX_FLOW_BUFFER = 4096;
 
+/** Seeded integers in [0, n), from the simulator's generator. */
 function rng(seed: number): (n: number) => number {
-  let x = seed >>> 0 || 1;
-  return (n) => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
+  const g = new Rng(seed, 'fuzz');
+  return (n) => g.int(n);
 }
 
 /** Payload starts in the session's frames (Ethernet 14 + IPv4 20 + TCP 20 or UDP 8). */

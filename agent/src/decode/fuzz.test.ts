@@ -8,6 +8,7 @@ import { PacketClock } from '../capture/packet-clock.js';
 import { CaptureParser } from '../capture/pcap.js';
 import { LinkType, type RawPacket } from '../capture/types.js';
 import { sharedCaptures } from '../testing-paths.js';
+import { Rng } from '../sim/prng.js';
 import { DecodePipeline } from './pipeline.js';
 
 const PACKETS = Number(process.env.VIGIL_FUZZ_PACKETS ?? 1_000_000);
@@ -15,15 +16,10 @@ const SEED = Number(process.env.VIGIL_FUZZ_SEED ?? 0x5eed);
 const MAX_FLOWS = 4096;
 const MAX_FLOW_BUFFER = 4096;
 
+/** Seeded integers in [0, n), from the simulator's generator. */
 function rng(seed: number): (n: number) => number {
-  let x = seed >>> 0 || 1;
-  return (n) => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
+  const g = new Rng(seed, 'fuzz');
+  return (n) => g.int(n);
 }
 
 /** Every frame of every shared capture, copied out. */
