@@ -1,5 +1,6 @@
 // The dashboard API as one Hono application: middleware (metrics, CORS, rate limits, auth), the spec's paths, the
 // single error shape, and the OpenAPI 3.1 document generated from the same zod schemas that validate requests.
+import type { DemoControl } from '../demo/scenarios.js';
 import type { PredictionService } from '../graph/prediction-service.js';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
@@ -59,6 +60,8 @@ export interface ApiDeps {
   dashboard?: DashboardFiles;
   /** Makes and validates next-technique predictions (graph/prediction-service.ts). */
   predictions: PredictionService;
+  /** Runs demo scenarios through the agents; the demo routes answer 503 not_available without it. */
+  demo?: DemoControl;
 }
 
 /** Paths anyone may read without a token (probes, scrapers, the API description). */

@@ -13,6 +13,7 @@ import { getRequestListener } from '@hono/node-server';
 import { shippedCatalog, systemClock, UsageError, type AttackCatalog, type Clock } from '@vigil/shared';
 import type { Store } from '../store/types.js';
 import { LocalEventBus, type EventBus } from '../events/bus.js';
+import type { DemoControl } from '../demo/scenarios.js';
 import { EmbeddedAttackGraph } from '../graph/embedded.js';
 import { PredictionService } from '../graph/prediction-service.js';
 import { openPredictor, type NextTechniquePredictor } from '../graph/predictor.js';
@@ -58,6 +59,8 @@ export interface ApiServerOptions {
   predictor?: NextTechniquePredictor;
   /** State of the agent link's gRPC listener; reported as `down` until a component attaches it. */
   grpcState?: () => ServiceState;
+  /** Builds the demo scenario runner once the publishing store and bus exist; the demo routes answer 503 without. */
+  demo?: (deps: { store: Store; bus: EventBus; now: () => number; log: (line: string) => void }) => DemoControl;
   /** Directories of the dashboard's static files (default: the built page of this package); [] serves none. */
   dashboardDirs?: readonly string[];
   log?: (line: string) => void;
@@ -139,7 +142,9 @@ export async function startApiServer(o: ApiServerOptions): Promise<RunningApi> {
   });
   predictions.start();
   const rateLimit = o.rateLimit ?? DEFAULT_RATE_LIMIT;
+  const demo = o.demo?.({ store, bus, now: () => clock.now(), log });
   const app = createApi({
+    demo,
     predictions,
     store,
     bus,
@@ -221,6 +226,7 @@ export async function startApiServer(o: ApiServerOptions): Promise<RunningApi> {
         await stopped;
         clearTimeout(forced);
         await Promise.all([health.stop(), dashboard.stop(), predictions.stop()]);
+        demo?.close();
         if (o.predictor === undefined) await predictor.close();
         if (o.graph === undefined) await graph.close();
         if (o.bus === undefined) await bus.close();

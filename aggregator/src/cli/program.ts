@@ -1,5 +1,6 @@
 // The `vigil` command tree. Each command lives in its own module and registers itself here.
 import { Command } from 'commander';
+import { registerDemo } from './demo.js';
 import { registerEnroll } from './enroll.js';
 import { registerFacilities } from './facilities.js';
 import { registerFacilityRevoke } from './facilities-revoke.js';
@@ -28,5 +29,6 @@ export function buildProgram(): Command {
   registerGraph(program);
   registerPredict(program);
   registerPrivacy(program);
+  registerDemo(program);
   return program;
 }

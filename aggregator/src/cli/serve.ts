@@ -5,11 +5,8 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { UsageError } from '@vigil/shared';
 import { defaultDbUrl, parseAge, resolveDataDir } from '../config.js';
-import { openStore } from '../store/open.js';
-import { RetentionJob } from '../store/retention.js';
-import { DEFAULT_CORS_ORIGINS, checkExposure, startApiServer } from '../api/server.js';
-import { CertificateAuthority } from '../link/ca.js';
-import { LinkServer } from '../link/server.js';
+import { DEFAULT_CORS_ORIGINS, checkExposure } from '../api/server.js';
+import { startAggregator } from '../runtime.js';
 import { applyAggregatorConfig, readAggregatorConfig } from './serve-config.js';
 
 const ServeOptions = z
@@ -93,50 +90,29 @@ export function registerServe(program: Command): void {
         aggregatesMaxAgeSeconds: parseAge(o.retainAggregates, '--retain-aggregates'),
       };
       const dataDir = resolveDataDir(o.dataDir);
-      const dbUrl = o.db ?? defaultDbUrl(dataDir);
-      const ca = await CertificateAuthority.open(dataDir);
-      const store = await openStore(dbUrl);
-      let link: LinkServer | null = null;
-      let retention: RetentionJob | null = null;
-      let api;
-      try {
-        api = await startApiServer({
-          store,
-          host: o.host,
-          port: o.port,
-          tls,
-          insecure: o.insecureNoTls,
-          anonymous: o.anonymous,
-          corsOrigins: o.cors
-            .split(',')
-            .map((s) => s.trim())
-            .filter((s) => s !== ''),
-          rateLimit: { perSecond: o.rateLimit, burst: o.rateLimit * 4 },
-          grpcState: () => (link?.port ? 'connected' : 'down'),
-        });
-        // Agents write through the API's publishing store, so their alerts reach the WebSocket rooms.
-        link = new LinkServer({ store: api.store, ca, host: o.grpcHost ?? o.host, port: o.grpcPort });
-        await link.start();
-        // Old alerts and aggregates are purged at start and then hourly; a failed run is logged and retried.
-        retention = new RetentionJob({
-          store: api.store,
-          policy,
-          onPurged: (d) => {
-            if (d.alerts + d.aggregates > 0)
-              process.stdout.write(
-                `vigil: retention deleted ${d.alerts} alerts, ${d.aggregates} aggregates\n`,
-              );
-          },
-        });
-        await retention.start();
-      } catch (err) {
-        await retention?.shutdown();
-        await link?.shutdown();
-        await api?.close();
-        await store.close();
-        throw err;
-      }
-      process.stdout.write(`vigil: serving ${api.url} (WebSocket ${api.wsUrl}), store ${store.kind}\n`);
+      const agg = await startAggregator({
+        dataDir,
+        dbUrl: o.db ?? defaultDbUrl(dataDir),
+        host: o.host,
+        port: o.port,
+        tls,
+        insecure: o.insecureNoTls,
+        anonymous: o.anonymous,
+        corsOrigins: o.cors
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== ''),
+        rateLimit: { perSecond: o.rateLimit, burst: o.rateLimit * 4 },
+        grpcHost: o.grpcHost ?? o.host,
+        grpcPort: o.grpcPort,
+        retention: policy,
+        onPurged: (d) => {
+          if (d.alerts + d.aggregates > 0)
+            process.stdout.write(`vigil: retention deleted ${d.alerts} alerts, ${d.aggregates} aggregates\n`);
+        },
+      });
+      const { api, link, ca } = agg;
+      process.stdout.write(`vigil: serving ${api.url} (WebSocket ${api.wsUrl}), store ${agg.store.kind}\n`);
       process.stdout.write(
         `vigil: agents on ${o.grpcHost ?? o.host}:${link.port} (CA fingerprint ${ca.fingerprint})\n`,
       );
@@ -152,9 +128,6 @@ export function registerServe(program: Command): void {
         process.on('SIGINT', onInt);
         process.on('SIGTERM', onTerm);
       });
-      await retention.shutdown();
-      await link.shutdown();
-      await api.close();
-      await store.close();
+      await agg.close();
     });
 }

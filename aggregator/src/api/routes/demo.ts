@@ -1,7 +1,9 @@
-// Demo scenarios drive real traffic through the real agent pipeline; that engine comes in a later issue. Until it is
-// attached the actions answer 503 not_available and the status honestly reports that nothing runs.
+// Demo scenarios drive real traffic through the real agent pipeline: the scenario runner (demo/scenarios.ts) asks the
+// facility's agent to inject the attack into its live simulated traffic. A server without a runner (no agents that
+// can inject) answers 503 not_available, and its status honestly reports that nothing runs.
 import { createRoute, z } from '@hono/zod-openapi';
-import { requireRole, type ApiApp, type ApiDeps } from '../app.js';
+import type { DemoControl, ScenarioType } from '../../demo/scenarios.js';
+import { audit, requireRole, type ApiApp, type ApiDeps } from '../app.js';
 import { ApiError } from '../errors.js';
 import { DemoStatusSchema, ScenarioBody } from '../schemas.js';
 import { errors, json } from './common.js';
@@ -19,8 +21,12 @@ function notAvailable(): never {
   });
 }
 
-export function registerDemoRoutes(app: ApiApp, _deps: ApiDeps): void {
-  for (const name of ['port-scan', 'multi-stage']) {
+function control(deps: ApiDeps): DemoControl {
+  return deps.demo ?? notAvailable();
+}
+
+export function registerDemoRoutes(app: ApiApp, deps: ApiDeps): void {
+  for (const name of ['port-scan', 'multi-stage'] as const satisfies readonly ScenarioType[]) {
     app.openapi(
       createRoute({
         method: 'post',
@@ -29,9 +35,12 @@ export function registerDemoRoutes(app: ApiApp, _deps: ApiDeps): void {
         request: { body: { required: true, content: { 'application/json': { schema: ScenarioBody } } } },
         responses: { 200: json(Started, 'The scenario started'), ...errors(403, 404, 409, 503) },
       }),
-      (c) => {
-        requireRole(c, 'operator');
-        return notAvailable();
+      async (c) => {
+        const caller = requireRole(c, 'operator');
+        const { facility_id } = c.req.valid('json');
+        const s = await control(deps).start(name, facility_id);
+        await audit(deps, caller, 'demo.scenario', facility_id, { type: name, scenario_id: s.scenario_id });
+        return c.json({ scenario_id: s.scenario_id, status: 'started' as const }, 200);
       },
     );
   }
@@ -58,7 +67,7 @@ export function registerDemoRoutes(app: ApiApp, _deps: ApiDeps): void {
         200: json(DemoStatusSchema, 'Running scenarios (none while no scenario engine is attached)'),
       },
     }),
-    (c) => c.json({ active_scenarios: [], last_scenario: null }, 200),
+    (c) => c.json(deps.demo?.status() ?? { active_scenarios: [], last_scenario: null }, 200),
   );
 
   app.openapi(
@@ -74,9 +83,11 @@ export function registerDemoRoutes(app: ApiApp, _deps: ApiDeps): void {
         ...errors(403, 503),
       },
     }),
-    (c) => {
-      requireRole(c, 'operator');
-      return notAvailable();
+    async (c) => {
+      const caller = requireRole(c, 'operator');
+      await control(deps).reset();
+      await audit(deps, caller, 'demo.reset', '*');
+      return c.json({ status: 'reset_complete' as const }, 200);
     },
   );
 }

@@ -1,0 +1,94 @@
+// One running aggregator: the store, the dashboard API (REST + /ws), the agent link (gRPC, mTLS) and the retention
+// job, started in order and stopped in reverse. `vigil serve` and `vigil demo` both run it.
+import { UsageError } from '@vigil/shared';
+import { startApiServer, type ApiServerOptions, type RunningApi } from './api/server.js';
+import { ScenarioRunner } from './demo/scenarios.js';
+import { CertificateAuthority } from './link/ca.js';
+import { LinkServer } from './link/server.js';
+import { openStore } from './store/open.js';
+import { RetentionJob } from './store/retention.js';
+import type { RetentionPolicy, Store } from './store/types.js';
+
+export interface AggregatorOptions
+  extends Pick<
+    ApiServerOptions,
+    'host' | 'port' | 'tls' | 'insecure' | 'anonymous' | 'corsOrigins' | 'rateLimit' | 'log'
+  > {
+  dataDir: string;
+  dbUrl: string;
+  grpcHost: string;
+  grpcPort: number;
+  retention: RetentionPolicy;
+  /** Told what each retention run deleted. */
+  onPurged?: (d: { alerts: number; aggregates: number }) => void;
+}
+
+export interface RunningAggregator {
+  readonly api: RunningApi;
+  readonly link: LinkServer;
+  readonly ca: CertificateAuthority;
+  /** The publishing store (writes reach the WebSocket rooms). */
+  readonly store: Store;
+  close(): Promise<void>;
+}
+
+export async function startAggregator(o: AggregatorOptions): Promise<RunningAggregator> {
+  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const ca = await CertificateAuthority.open(o.dataDir);
+  const store = await openStore(o.dbUrl);
+  let link: LinkServer | null = null;
+  let retention: RetentionJob | null = null;
+  let api: RunningApi | undefined;
+  try {
+    api = await startApiServer({
+      store,
+      host: o.host,
+      port: o.port,
+      tls: o.tls,
+      insecure: o.insecure,
+      anonymous: o.anonymous,
+      corsOrigins: o.corsOrigins,
+      rateLimit: o.rateLimit,
+      log,
+      grpcState: () => (link?.port ? 'connected' : 'down'),
+      // Scenarios ask the facility's agent, over the link, to inject an attack into its live simulated traffic.
+      demo: (d) =>
+        new ScenarioRunner({
+          ...d,
+          inject: async (facilityId, name) => {
+            if (link === null) throw new UsageError('the agent link is not running');
+            return link.injectScenario(facilityId, name);
+          },
+        }),
+    });
+    // Agents write through the API's publishing store, so their alerts reach the WebSocket rooms.
+    link = new LinkServer({ store: api.store, ca, host: o.grpcHost, port: o.grpcPort, log });
+    await link.start();
+    // Old alerts and aggregates are purged at start and then hourly; a failed run is logged and retried.
+    retention = new RetentionJob({ store: api.store, policy: o.retention, onPurged: o.onPurged });
+    await retention.start();
+  } catch (err) {
+    await retention?.shutdown();
+    await link?.shutdown();
+    await api?.close();
+    await store.close();
+    throw err;
+  }
+  const running = { api, link, retention };
+  let closing: Promise<void> | null = null;
+  return {
+    api,
+    link,
+    ca,
+    store: api.store,
+    close() {
+      closing ??= (async () => {
+        await running.retention.shutdown();
+        await running.link.shutdown();
+        await running.api.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}
