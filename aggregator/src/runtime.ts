@@ -3,22 +3,25 @@
 import { UsageError } from '@vigil/shared';
 import { startApiServer, type ApiServerOptions, type RunningApi } from './api/server.js';
 import { ScenarioRunner } from './demo/scenarios.js';
+import { openAttackGraph, type AttackGraphOptions } from './graph/open.js';
+import type { AttackGraph } from './graph/types.js';
 import { CertificateAuthority } from './link/ca.js';
 import { LinkServer } from './link/server.js';
 import { openStore } from './store/open.js';
 import { RetentionJob } from './store/retention.js';
 import type { RetentionPolicy, Store } from './store/types.js';
 
-export interface AggregatorOptions
-  extends Pick<
-    ApiServerOptions,
-    'host' | 'port' | 'tls' | 'insecure' | 'anonymous' | 'corsOrigins' | 'rateLimit' | 'log'
-  > {
+export interface AggregatorOptions extends Pick<
+  ApiServerOptions,
+  'host' | 'port' | 'tls' | 'insecure' | 'anonymous' | 'corsOrigins' | 'rateLimit' | 'log'
+> {
   dataDir: string;
   dbUrl: string;
   grpcHost: string;
   grpcPort: number;
   retention: RetentionPolicy;
+  /** Hold the attack graph in this Neo4j (loaded with the shipped bundle if it lacks it); in memory when absent. */
+  neo4j?: AttackGraphOptions['neo4j'];
   /** Told what each retention run deleted. */
   onPurged?: (d: { alerts: number; aggregates: number }) => void;
 }
@@ -35,7 +38,20 @@ export interface RunningAggregator {
 export async function startAggregator(o: AggregatorOptions): Promise<RunningAggregator> {
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const ca = await CertificateAuthority.open(o.dataDir);
-  const store = await openStore(o.dbUrl);
+  let graph: AttackGraph | undefined;
+  if (o.neo4j !== undefined) {
+    try {
+      graph = await openAttackGraph({ neo4j: o.neo4j });
+    } catch (err) {
+      throw new UsageError(
+        `--neo4j: ${(err as Error).message} (deploy/neo4j.sh run 7687 starts one for tests)`,
+      );
+    }
+  }
+  const store = await openStore(o.dbUrl).catch(async (err: unknown) => {
+    await graph?.close();
+    throw err;
+  });
   let link: LinkServer | null = null;
   let retention: RetentionJob | null = null;
   let api: RunningApi | undefined;
@@ -49,16 +65,17 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
       anonymous: o.anonymous,
       corsOrigins: o.corsOrigins,
       rateLimit: o.rateLimit,
+      graph,
       log,
       grpcState: () => (link?.port ? 'connected' : 'down'),
       // Scenarios ask the facility's agent, over the link, to inject an attack into its live simulated traffic.
       demo: (d) =>
         new ScenarioRunner({
           ...d,
-          inject: async (facilityId, name) => {
-            if (link === null) throw new UsageError('the agent link is not running');
-            return link.injectScenario(facilityId, name);
-          },
+          inject: (facilityId, name) =>
+            link === null
+              ? Promise.reject(new Error('the agent link is not running'))
+              : link.injectScenario(facilityId, name),
         }),
     });
     // Agents write through the API's publishing store, so their alerts reach the WebSocket rooms.
@@ -72,6 +89,7 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
     await link?.shutdown();
     await api?.close();
     await store.close();
+    await graph?.close();
     throw err;
   }
   const running = { api, link, retention };
@@ -87,6 +105,7 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
         await running.link.shutdown();
         await running.api.close();
         await store.close();
+        await graph?.close();
       })();
       return closing;
     },

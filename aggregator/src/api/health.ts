@@ -1,6 +1,7 @@
 // The real state of each dependency, checked on demand and on a timer; a change is published to the `system` room as
 // `health`, and facility liveness changes as `facility_status`.
 import type { Clock } from '@vigil/shared';
+import type { AttackGraph } from '../graph/types.js';
 import type { Store } from '../store/types.js';
 import type { EventBus } from '../events/bus.js';
 import { facilitySummaries, type LivenessThresholds, DEFAULT_LIVENESS } from './status.js';
@@ -24,26 +25,36 @@ export function databaseCheck(store: Store, timeoutMs = 2000): DependencyCheck {
   return {
     name: 'database',
     critical: true,
-    async check() {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('ping timed out')), timeoutMs);
-      });
-      try {
-        await Promise.race([store.ping(), timeout]);
-        return 'connected';
-      } catch {
-        return 'down';
-      } finally {
-        clearTimeout(timer);
-      }
-    },
+    check: () => reachable(() => store.ping(), timeoutMs),
   };
 }
 
-/** A dependency that lives in this process (the embedded attack graph). */
-export function embeddedCheck(name: string): DependencyCheck {
-  return { name, critical: false, check: () => Promise.resolve('embedded') };
+/** Races `p` against a timeout: 'connected' when it resolves in time, 'down' when it rejects or is late. */
+async function reachable(p: () => Promise<unknown>, timeoutMs: number): Promise<ServiceState> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('ping timed out')), timeoutMs);
+  });
+  try {
+    await Promise.race([p(), timeout]);
+    return 'connected';
+  } catch {
+    return 'down';
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The attack graph: 'embedded' in memory, else whether its server (Neo4j) answers. Not critical: without it only
+ * predictions stop, alerts are still stored and served.
+ */
+export function graphCheck(graph: Pick<AttackGraph, 'embedded' | 'ping'>, timeoutMs = 2000): DependencyCheck {
+  return {
+    name: 'graph',
+    critical: false,
+    check: () => (graph.embedded ? Promise.resolve('embedded') : reachable(() => graph.ping(), timeoutMs)),
+  };
 }
 
 /** A dependency whose state some component reports (e.g. the gRPC listener); 'down' until it says otherwise. */

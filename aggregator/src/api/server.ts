@@ -22,7 +22,7 @@ import { PublishingStore } from '../events/publishing-store.js';
 import { DashboardUpdater } from '../events/dashboard-updates.js';
 import { createApi, type ApiApp, type PrivacySettings } from './app.js';
 import { Authenticator } from './auth.js';
-import { HealthMonitor, databaseCheck, embeddedCheck, reportedCheck, type ServiceState } from './health.js';
+import { HealthMonitor, databaseCheck, graphCheck, reportedCheck, type ServiceState } from './health.js';
 import { ApiMetrics } from './metrics.js';
 import { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limit.js';
 import { DEFAULT_LIVENESS, type LivenessThresholds } from './status.js';
@@ -60,7 +60,12 @@ export interface ApiServerOptions {
   /** State of the agent link's gRPC listener; reported as `down` until a component attaches it. */
   grpcState?: () => ServiceState;
   /** Builds the demo scenario runner once the publishing store and bus exist; the demo routes answer 503 without. */
-  demo?: (deps: { store: Store; bus: EventBus; now: () => number; log: (line: string) => void }) => DemoControl;
+  demo?: (deps: {
+    store: Store;
+    bus: EventBus;
+    now: () => number;
+    log: (line: string) => void;
+  }) => DemoControl;
   /** Directories of the dashboard's static files (default: the built page of this package); [] serves none. */
   dashboardDirs?: readonly string[];
   log?: (line: string) => void;
@@ -109,16 +114,14 @@ export async function startApiServer(o: ApiServerOptions): Promise<RunningApi> {
   const metrics = new ApiMetrics(store, { processMetrics: true });
   const auth = new Authenticator({ store, anonymous: o.anonymous ?? false, now: () => clock.now() });
   const liveness = o.liveness ?? DEFAULT_LIVENESS;
+  const catalog = o.catalog ?? shippedCatalog();
+  const graph = o.graph ?? EmbeddedAttackGraph.fromCatalog(catalog);
   const health = new HealthMonitor({
     store,
     bus,
     clock,
     liveness,
-    checks: [
-      databaseCheck(store),
-      embeddedCheck('graph'),
-      reportedCheck('grpc', o.grpcState ?? (() => 'down')),
-    ],
+    checks: [databaseCheck(store), graphCheck(graph), reportedCheck('grpc', o.grpcState ?? (() => 'down'))],
     intervalMs: o.healthIntervalMs ?? 2000,
     onError: (err) => log(`health monitor: ${String(err)}`),
   });
@@ -129,8 +132,6 @@ export async function startApiServer(o: ApiServerOptions): Promise<RunningApi> {
     liveness,
     onError: (err) => log(`dashboard update failed: ${String(err)}`),
   });
-  const catalog = o.catalog ?? shippedCatalog();
-  const graph = o.graph ?? EmbeddedAttackGraph.fromCatalog(catalog);
   const predictor = o.predictor ?? (await openPredictor(graph));
   const predictions = new PredictionService({
     store,

@@ -12,7 +12,10 @@ const DemoOptions = z.object({
   dataDir: z.string().min(1).optional(),
   port: z.coerce.number({ error: 'expected a port number' }).int().min(0).max(65535),
   grpcPort: z.coerce.number({ error: 'expected a port number' }).int().min(0).max(65535),
-  warmupMinutes: z.coerce.number({ error: 'expected minutes' }).positive().max(24 * 60),
+  warmupMinutes: z.coerce
+    .number({ error: 'expected minutes' })
+    .positive()
+    .max(24 * 60),
   readyTimeout: z.coerce.number({ error: 'expected seconds' }).positive(),
 });
 
@@ -45,7 +48,9 @@ async function scenario(name: string, o: { facility?: string; url: string; token
       body: needsFacility ? JSON.stringify({ facility_id: o.facility }) : undefined,
     });
   } catch (err) {
-    throw new UsageError(`cannot reach the aggregator at ${o.url} (${(err as Error).message}); is vigil demo running?`);
+    throw new UsageError(
+      `cannot reach the aggregator at ${o.url} (${(err as Error).message}); is vigil demo running?`,
+    );
   }
   const body = await res.text();
   if (!res.ok) {
@@ -73,7 +78,8 @@ export function registerDemo(program: Command): void {
     .option('--ready-timeout <s>', 'how long to wait for the facilities to come online', '110')
     .action(async (raw: Record<string, unknown>) => {
       const o = parse(DemoOptions, raw, 'demo');
-      const dataDir = o.dataDir !== undefined ? resolveDataDir(o.dataDir) : join(resolveDataDir(undefined), 'demo');
+      const dataDir =
+        o.dataDir !== undefined ? resolveDataDir(o.dataDir) : join(resolveDataDir(undefined), 'demo');
       const say = (line: string): void => void process.stdout.write(`${line}\n`);
       const running = await runDemo({
         dataDir,

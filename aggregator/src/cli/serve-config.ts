@@ -20,6 +20,11 @@ export const AggregatorConfigSchema = z
     rate_limit: z.number().positive(),
     grpc_host: z.string().min(1),
     grpc_port: z.number().int().min(0).max(65535),
+    retain_alerts: z.string().min(1),
+    retain_aggregates: z.string().min(1),
+    neo4j: z.string().min(1),
+    neo4j_user: z.string().min(1),
+    neo4j_database: z.string().min(1),
   })
   .partial()
   .strict();

@@ -29,6 +29,15 @@ const ServeOptions = z
     grpcPort: z.coerce.number({ error: 'expected a port number' }).int().min(0).max(65535),
     retainAlerts: z.string().min(1),
     retainAggregates: z.string().min(1),
+    neo4j: z
+      .string()
+      .regex(
+        /^(bolt|neo4j)(\+s|\+ssc)?:\/\/\S+$/,
+        'must be a bolt:// or neo4j:// URL, e.g. bolt://127.0.0.1:7687',
+      )
+      .optional(),
+    neo4jUser: z.string().min(1).optional(),
+    neo4jDatabase: z.string().min(1).optional(),
   })
   .refine((o) => (o.tlsCert === undefined) === (o.tlsKey === undefined), {
     message: '--tls-cert and --tls-key go together',
@@ -67,6 +76,12 @@ export function registerServe(program: Command): void {
     .option('--grpc-port <n>', 'agent port (gRPC, mTLS; 0 picks a free port)', '8443')
     .option('--retain-alerts <age>', 'delete alerts older than this (e.g. 90d, 36h, or forever)', '90d')
     .option('--retain-aggregates <age>', 'delete per-second traffic aggregates older than this', '7d')
+    .option(
+      '--neo4j <url>',
+      'hold the attack graph in Neo4j (Bolt URL; password in $NEO4J_PASSWORD); default in memory',
+    )
+    .option('--neo4j-user <user>', 'Neo4j user (omit when authentication is off)')
+    .option('--neo4j-database <name>', 'Neo4j database (default: the server default)')
     .option('--config <file>', 'JSON config file (see deploy/aggregator.example.json); flags override it')
     .action(async (raw: Record<string, unknown>, cmd: Command) => {
       if (typeof raw.config === 'string') applyAggregatorConfig(cmd, raw, readAggregatorConfig(raw.config));
@@ -106,6 +121,15 @@ export function registerServe(program: Command): void {
         grpcHost: o.grpcHost ?? o.host,
         grpcPort: o.grpcPort,
         retention: policy,
+        neo4j:
+          o.neo4j === undefined
+            ? undefined
+            : {
+                url: o.neo4j,
+                ...(o.neo4jUser === undefined ? {} : { user: o.neo4jUser }),
+                ...(process.env.NEO4J_PASSWORD === undefined ? {} : { password: process.env.NEO4J_PASSWORD }),
+                ...(o.neo4jDatabase === undefined ? {} : { database: o.neo4jDatabase }),
+              },
         onPurged: (d) => {
           if (d.alerts + d.aggregates > 0)
             process.stdout.write(`vigil: retention deleted ${d.alerts} alerts, ${d.aggregates} aggregates\n`);

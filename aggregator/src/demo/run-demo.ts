@@ -153,7 +153,9 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
     throw new UsageError(`the agent is not built (${script} is missing); run npm run build first`);
   }
   mkdirSync(o.dataDir, { recursive: true });
-  o.say(`[1/4] starting the aggregator (SQLite in ${o.dataDir}, embedded attack graph, anonymous on loopback)`);
+  o.say(
+    `[1/4] starting the aggregator (SQLite in ${o.dataDir}, embedded attack graph, anonymous on loopback)`,
+  );
   const agg = await startAggregator({
     dataDir: o.dataDir,
     dbUrl: `sqlite:${join(o.dataDir, 'vigil.db')}`,
@@ -200,7 +202,8 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
       );
       agents.push(a);
       void a.exited.then((code) => {
-        if (stopping === null) o.say(`  [${f.id}] agent exited (code ${String(code)}); its facility goes offline`);
+        if (stopping === null)
+          o.say(`  [${f.id}] agent exited (code ${String(code)}); its facility goes offline`);
       });
     }
     o.say('[4/4] waiting for the facilities to come online');

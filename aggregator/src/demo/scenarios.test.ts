@@ -68,7 +68,11 @@ describe('ScenarioRunner', () => {
     expect(s.alert_ids).toEqual([scan.id]);
     expect(runner.status()).toEqual({
       active_scenarios: [],
-      last_scenario: { scenario_id: s.scenario_id, type: 'port-scan', started_at: new Date(t0).toISOString() },
+      last_scenario: {
+        scenario_id: s.scenario_id,
+        type: 'port-scan',
+        started_at: new Date(t0).toISOString(),
+      },
     });
   });
 
@@ -107,7 +111,12 @@ describe('ScenarioRunner', () => {
     await runner.reset();
 
     expect([a.outcome, b.outcome]).toEqual(['reset', 'reset']);
-    expect(asked.filter(([, n]) => n === 'reset').map(([f]) => f).sort()).toEqual(['factory-c', 'water-a']);
+    expect(
+      asked
+        .filter(([, n]) => n === 'reset')
+        .map(([f]) => f)
+        .sort(),
+    ).toEqual(['factory-c', 'water-a']);
     expect(runner.status().active_scenarios).toEqual([]);
   });
 });

@@ -139,7 +139,11 @@ export class ScenarioRunner implements DemoControl {
   }
 
   status(): DemoStatusView {
-    const view = (s: ScenarioRecord) => ({ scenario_id: s.scenario_id, type: s.type, started_at: s.started_at });
+    const view = (s: ScenarioRecord) => ({
+      scenario_id: s.scenario_id,
+      type: s.type,
+      started_at: s.started_at,
+    });
     const last = this.scenarios[0];
     return {
       active_scenarios: this.scenarios.filter((s) => s.outcome === 'running').map(view),

@@ -1,6 +1,9 @@
 // One contract for every AttackGraph: the embedded graph and Neo4j (a real server started from deploy/neo4j.sh).
 // Expected values come from the shipped catalog by plain set counting, independent of the implementations.
+import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import neo4j from 'neo4j-driver';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { shippedCatalog } from '@vigil/shared';
@@ -11,7 +14,10 @@ import {
   startTestNeo4j,
   type TestNeo4j,
 } from '../testing/neo4j-server.js';
+import { makeAlert } from '../api/testing/fixtures.js';
 import { buildProgram } from '../cli/program.js';
+import { startAggregator } from '../runtime.js';
+import { DEFAULT_RETENTION } from '../store/retention.js';
 import { EmbeddedAttackGraph } from './embedded.js';
 import { buildGraphModel } from './model.js';
 import { Neo4jAttackGraph } from './neo4j.js';
@@ -305,6 +311,42 @@ describe.runIf(needComponent('neo4j', neo4jAvailable(), NEO4J_HOW_TO_INSTALL))(
       }
       expect(out.join('')).toMatch(/loaded ATT&CK for ICS 18\.1 into bolt:.*\(83 techniques,/);
       expect(await get().stats()).toEqual(before);
+    });
+
+    it('an aggregator started with --neo4j reports the graph connected in /health and predicts from it', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'vigil-neo4j-serve-'));
+      const agg = await startAggregator({
+        dataDir: dir,
+        dbUrl: `sqlite:${join(dir, 'vigil.db')}`,
+        host: '127.0.0.1',
+        port: 0,
+        anonymous: true,
+        grpcHost: '127.0.0.1',
+        grpcPort: 0,
+        retention: DEFAULT_RETENTION,
+        neo4j: { url: server?.url ?? '' },
+        log: () => undefined,
+      });
+      try {
+        const health = (await (await fetch(`${agg.api.url}/health`)).json()) as {
+          services: { graph: string };
+        };
+        expect(health.services.graph).toBe('connected');
+        await agg.store.addFacility({ id: 'plant-a', name: 'Plant A' });
+        const alert = makeAlert({ facility_id: 'plant-a', attack_type: 'T0846' });
+        await agg.store.insertAlerts([alert]);
+        const res = await fetch(`${agg.api.url}/api/predictions/predict`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ current_technique: 'T0846', alert_id: alert.id }),
+        });
+        const p = (await res.json()) as { predicted_techniques: { technique_id: string }[] };
+        const want = await get().nextTechniques(['T0846'], p.predicted_techniques.length);
+        expect(p.predicted_techniques.map((t) => t.technique_id)).toEqual(want.map((t) => t.id));
+      } finally {
+        await agg.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it("ranks every single technique and every entity's set exactly as the embedded graph does", async () => {

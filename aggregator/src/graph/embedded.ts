@@ -79,6 +79,12 @@ export class EmbeddedAttackGraph implements AttackGraph {
     return Promise.resolve({ tactics, techniques, uses });
   }
 
+  readonly embedded = true;
+
+  ping(): Promise<void> {
+    return Promise.resolve();
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }

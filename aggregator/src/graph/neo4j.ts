@@ -257,6 +257,19 @@ export class Neo4jAttackGraph implements AttackGraph {
     };
   }
 
+  readonly embedded = false;
+
+  async ping(): Promise<void> {
+    await this.driver.executeQuery(
+      'RETURN 1',
+      {},
+      {
+        routing: neo4j.routing.READ,
+        ...(this.database === undefined ? {} : { database: this.database }),
+      },
+    );
+  }
+
   async close(): Promise<void> {
     await this.driver.close();
   }

@@ -74,6 +74,10 @@ export interface AttackGraph {
   /** A live technique, or undefined. */
   technique(id: string): Promise<GraphTechnique | undefined>;
   stats(): Promise<GraphStats>;
+  /** True for the in-memory graph, which cannot be down; false for a server (Neo4j). */
+  readonly embedded: boolean;
+  /** Resolves when the graph answers a trivial query; rejects when its server cannot be reached. */
+  ping(): Promise<void>;
   /** Tactics, techniques and the `uses` sets: what the GNN runs over (graph/gnn.ts). */
   subgraph(): Promise<AttackSubgraph>;
   close(): Promise<void>;
