@@ -4,6 +4,8 @@ import type { AlertStatus, FLClient, FLRound, Prediction } from '@vigil/shared';
 import type {
   AlertQuery,
   ApiToken,
+  Asset,
+  AssetChange,
   AuditEntry,
   Facility,
   FacilityAggregate,
@@ -126,6 +128,12 @@ export class PublishingStore implements Store {
   }
   aggregates(facilityId: string, from: string, to: string): Promise<FacilityAggregate[]> {
     return this.inner.aggregates(facilityId, from, to);
+  }
+  applyAssetChanges(facilityId: string, changes: readonly AssetChange[]): Promise<void> {
+    return this.inner.applyAssetChanges(facilityId, changes);
+  }
+  listAssets(facilityId: string): Promise<Asset[]> {
+    return this.inner.listAssets(facilityId);
   }
 
   async createRound(r: NewRound): Promise<FLRound> {

@@ -100,6 +100,37 @@ describe('agent link', () => {
     });
   });
 
+  it('persists the asset inventory an agent reports, and refuses a malformed change', async () => {
+    const { client } = await agent('plant-b');
+    await client.start();
+    const plc = {
+      address: '10.20.2.11',
+      mac: '00:80:f4:00:00:01',
+      protocols: ['modbus'],
+      role: 'plc',
+      first_seen: '2026-03-01T10:00:00.000Z',
+      last_seen: '2026-03-01T10:00:05.000Z',
+    };
+    client.sendInventory([
+      { change: 'added', ...plc },
+      { change: 'added', ...plc, address: '10.20.1.11', role: 'hmi' },
+      { change: 'removed', ...plc, address: '10.20.1.11', role: 'hmi', last_seen: '2026-03-01T10:01:00.000Z' },
+    ]);
+
+    const stored = await waitFor(async () => (await fx.store.listAssets('plant-b')).length === 2, 5000);
+
+    expect(stored).toBe(true);
+    expect(await fx.store.listAssets('plant-b')).toEqual([
+      expect.objectContaining({ address: '10.20.1.11', removed_at: '2026-03-01T10:01:00.000Z' }),
+      expect.objectContaining({ address: '10.20.2.11', role: 'plc', removed_at: null }),
+    ]);
+    expect(server.stats.inventory_changes).toBe(3);
+    const rejected = server.stats.messages_rejected;
+    client.sendInventory([{ change: 'renamed', ...plc }]);
+    expect(await waitFor(() => server.stats.messages_rejected > rejected, 5000)).toBe(true);
+    expect(await fx.store.listAssets('plant-b')).toHaveLength(2);
+  });
+
   it('delivers a config push to the facility agent and returns its answer', async () => {
     const pushes: Push[] = [];
     const { client } = await agent('plant-c', 'agent', pushes);

@@ -21,7 +21,7 @@ import {
   type PbConfigPush,
   type PbModelPush,
 } from '@vigil/proto/link';
-import type { Store, StoredAlert } from '../store/types.js';
+import type { AssetChange, Store, StoredAlert } from '../store/types.js';
 import { AlertBatcher } from './alert-batcher.js';
 import { UntrustedCertificateError, type AgentIdentity, type CertificateAuthority } from './ca.js';
 
@@ -71,7 +71,6 @@ export class LinkServer {
   private revoked = new Set<string>();
   private poller: NodeJS.Timeout | null = null;
   private polling: Promise<void> = Promise.resolve();
-  private readonly inventories = new Map<string, Map<string, PbAssetChange>>();
   private readonly clock: Clock;
   private readonly batcher: AlertBatcher;
   private readonly log: (line: string) => void;
@@ -191,11 +190,6 @@ export class LinkServer {
           }),
       ),
     );
-  }
-
-  /** The asset inventory a facility's agents reported on this server since it started (kept in memory). */
-  inventory(facilityId: string): PbAssetChange[] {
-    return [...(this.inventories.get(facilityId)?.values() ?? [])];
   }
 
   private certificateProvider(): grpc.experimental.CertificateProvider {
@@ -394,16 +388,8 @@ export class LinkServer {
       this.stats.heartbeats++;
       s.call.write({ ack: { seq: head.seq, stored: 1 } });
     } else if ('inventory' in head && head.inventory) {
-      const inv = this.inventories.get(facilityId) ?? new Map<string, PbAssetChange>();
-      this.inventories.set(facilityId, inv);
-      const changes = head.inventory.changes ?? [];
-      for (const c of changes) {
-        if (typeof c.address !== 'string' || c.address.length === 0 || c.address.length > 64) {
-          throw new InvalidMessageError(`message ${head.seq}: inventory.address`, 'must be an address');
-        }
-        if (c.change === 'removed') inv.delete(c.address);
-        else inv.set(c.address, c);
-      }
+      const changes = (head.inventory.changes ?? []).map((c) => assetChangeFromPb(c, head.seq));
+      await this.o.store.applyAssetChanges(facilityId, changes);
       this.stats.inventory_changes += changes.length;
       s.call.write({ ack: { seq: head.seq, stored: changes.length } });
     } else if ('push_ack' in head && head.push_ack) {
@@ -440,4 +426,28 @@ class Refusal extends Error {
   ) {
     super(message);
   }
+}
+
+const ASSET_CHANGES = new Set(['added', 'updated', 'removed']);
+
+/** Checks one inventory change from an agent; a bad field is an InvalidMessageError naming it. */
+function assetChangeFromPb(c: PbAssetChange, seq: number): AssetChange {
+  const bad = (field: string, why: string): never => {
+    throw new InvalidMessageError(`message ${seq}: inventory.${field}`, why);
+  };
+  if (!ASSET_CHANGES.has(c.change)) bad('change', 'must be added, updated or removed');
+  if (c.address.length === 0 || c.address.length > 64) bad('address', 'must be an address');
+  const time = (field: 'first_seen' | 'last_seen'): string =>
+    Number.isNaN(Date.parse(c[field])) ? bad(field, 'must be an ISO 8601 time') : c[field];
+  if (c.protocols.length > 64 || c.protocols.some((p) => p.length > 32))
+    bad('protocols', 'too many or too long');
+  return {
+    change: c.change as AssetChange['change'],
+    address: c.address,
+    mac: c.mac.slice(0, 32),
+    protocols: c.protocols,
+    role: c.role === '' ? 'unknown' : c.role.slice(0, 64),
+    first_seen: time('first_seen'),
+    last_seen: time('last_seen'),
+  };
 }

@@ -17,6 +17,7 @@ import { POSTGRES_SEARCH_DOCUMENT } from './migrations/001-initial.js';
 import { MIGRATIONS } from './migrations/index.js';
 import {
   agentFromRow,
+  assetFromRow,
   aggregateFromRow,
   alertFromRow,
   auditFromRow,
@@ -33,6 +34,7 @@ import {
   type FacilityRow,
   type PredictedTechniqueRow,
   type PredictionRow,
+  type AssetRow,
   type RoundClientRow,
   type RoundRow,
   type TokenRow,
@@ -45,6 +47,8 @@ import {
   type AlertQuery,
   type EnrollmentRefusal,
   type ApiToken,
+  type Asset,
+  type AssetChange,
   type AuditEntry,
   type Facility,
   type FacilityAggregate,
@@ -485,6 +489,49 @@ export class PostgresStore implements Store {
       [facilityId, iso(from), iso(to)],
     );
     return rows.map(aggregateFromRow);
+  }
+
+  // Asset inventory
+
+  async applyAssetChanges(facilityId: string, changes: readonly AssetChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    await this.tx(async (c) => {
+      for (const a of changes) {
+        if (a.change === 'removed') {
+          await c.query(
+            `UPDATE assets SET removed_at = $1, last_seen = greatest(last_seen, $1)
+             WHERE facility_id = $2 AND address = $3`,
+            [iso(a.last_seen), facilityId, a.address],
+          );
+        } else {
+          await c.query(
+            `INSERT INTO assets (facility_id, address, mac, protocols, role, first_seen, last_seen, removed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)
+             ON CONFLICT (facility_id, address) DO UPDATE SET mac = excluded.mac, protocols = excluded.protocols,
+               role = excluded.role, first_seen = least(assets.first_seen, excluded.first_seen),
+               last_seen = greatest(assets.last_seen, excluded.last_seen), removed_at = NULL`,
+            [
+              facilityId,
+              a.address,
+              a.mac,
+              JSON.stringify(a.protocols),
+              a.role,
+              iso(a.first_seen),
+              iso(a.last_seen),
+            ],
+          );
+        }
+      }
+    });
+  }
+
+  async listAssets(facilityId: string): Promise<Asset[]> {
+    const rows = await this.query<AssetRow>(
+      `SELECT facility_id, address, mac, protocols, role, first_seen, last_seen, removed_at
+       FROM assets WHERE facility_id = $1 ORDER BY address`,
+      [facilityId],
+    );
+    return rows.map(assetFromRow);
   }
 
   // Federated learning

@@ -18,6 +18,7 @@ import { iso, isoOrNull, parseJson } from './common.js';
 import type {
   AgentRecord,
   ApiToken,
+  Asset,
   AuditEntry,
   Facility,
   FacilityAggregate,
@@ -90,6 +91,30 @@ export function agentFromRow(r: AgentRow): AgentRecord {
     enrolled_at: iso(r.enrolled_at),
     last_heartbeat: isoOrNull(r.last_heartbeat),
     health: parseJson<Record<string, unknown>>(r.health),
+  };
+}
+
+export interface AssetRow {
+  facility_id: string;
+  address: string;
+  mac: string;
+  protocols: unknown;
+  role: string;
+  first_seen: Time;
+  last_seen: Time;
+  removed_at: Time | null;
+}
+
+export function assetFromRow(r: AssetRow): Asset {
+  return {
+    facility_id: r.facility_id,
+    address: r.address,
+    mac: r.mac,
+    protocols: parseJson<string[]>(r.protocols),
+    role: r.role,
+    first_seen: iso(r.first_seen),
+    last_seen: iso(r.last_seen),
+    removed_at: isoOrNull(r.removed_at),
   };
 }
 

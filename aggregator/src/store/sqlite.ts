@@ -17,6 +17,7 @@ import {
 import { MIGRATIONS } from './migrations/index.js';
 import {
   agentFromRow,
+  assetFromRow,
   aggregateFromRow,
   alertFromRow,
   auditFromRow,
@@ -33,6 +34,7 @@ import {
   type FacilityRow,
   type PredictedTechniqueRow,
   type PredictionRow,
+  type AssetRow,
   type RoundClientRow,
   type RoundRow,
   type TokenRow,
@@ -45,6 +47,8 @@ import {
   type AlertQuery,
   type EnrollmentRefusal,
   type ApiToken,
+  type Asset,
+  type AssetChange,
   type AuditEntry,
   type Facility,
   type FacilityAggregate,
@@ -417,6 +421,44 @@ export class SqliteStore implements Store {
       iso(to),
     );
     return rows.map(aggregateFromRow);
+  }
+
+  // Asset inventory
+
+  async applyAssetChanges(facilityId: string, changes: readonly AssetChange[]): Promise<void> {
+    const upsert = this.stmt(
+      `INSERT INTO assets (facility_id, address, mac, protocols, role, first_seen, last_seen, removed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
+       ON CONFLICT (facility_id, address) DO UPDATE SET mac = excluded.mac, protocols = excluded.protocols,
+         role = excluded.role, first_seen = min(assets.first_seen, excluded.first_seen),
+         last_seen = max(assets.last_seen, excluded.last_seen), removed_at = NULL`,
+    );
+    const remove = this.stmt(
+      'UPDATE assets SET removed_at = ?, last_seen = max(last_seen, ?) WHERE facility_id = ? AND address = ?',
+    );
+    this.db.transaction((batch: readonly AssetChange[]) => {
+      for (const a of batch) {
+        if (a.change === 'removed') remove.run(iso(a.last_seen), iso(a.last_seen), facilityId, a.address);
+        else
+          upsert.run(
+            facilityId,
+            a.address,
+            a.mac,
+            JSON.stringify(a.protocols),
+            a.role,
+            iso(a.first_seen),
+            iso(a.last_seen),
+          );
+      }
+    })(changes);
+  }
+
+  async listAssets(facilityId: string): Promise<Asset[]> {
+    return this.all<AssetRow>(
+      `SELECT facility_id, address, mac, protocols, role, first_seen, last_seen, removed_at
+       FROM assets WHERE facility_id = ? ORDER BY address`,
+      facilityId,
+    ).map(assetFromRow);
   }
 
   // Federated learning

@@ -220,7 +220,7 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
     it('applies the migrations to a new database and reports them', async () => {
       const fresh = await openStore(await backend.freshUrl(), { clock, migrate: false });
       try {
-        expect(await fresh.migrate()).toEqual([1, 2]);
+        expect(await fresh.migrate()).toEqual([1, 2, 3]);
         expect(await fresh.migrate()).toEqual([]);
       } finally {
         await fresh.close();
@@ -502,6 +502,47 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       expect(
         await store.aggregates('plant-a', rows[0]!.time, new Date(T0 + 60_000).toISOString()),
       ).toHaveLength(10);
+    });
+
+    it('keeps the asset inventory: changes apply in order, a removed asset is marked and can return', async () => {
+      const at = (s: number) => new Date(T0 + s * 1000).toISOString();
+      const plc = {
+        address: '10.10.2.11',
+        mac: '00:80:f4:01:02:03',
+        protocols: ['modbus'],
+        role: 'plc',
+        first_seen: at(0),
+        last_seen: at(5),
+      };
+      await store.addFacility({ id: 'plant-a', name: 'A' });
+      await store.addFacility({ id: 'plant-b', name: 'B' });
+      const hmi = {
+        ...plc,
+        address: '10.10.1.11',
+        mac: '00:0c:29:aa:bb:cc',
+        role: 'hmi',
+        protocols: ['modbus', 'http'],
+      };
+      await store.applyAssetChanges('plant-a', [
+        { change: 'added', ...plc },
+        { change: 'added', ...hmi },
+      ]);
+      await store.applyAssetChanges('plant-b', [{ change: 'added', ...plc }]);
+      await store.applyAssetChanges('plant-a', [
+        { change: 'updated', ...plc, protocols: ['modbus', 'dns'], first_seen: at(3), last_seen: at(20) },
+        { change: 'removed', ...hmi, last_seen: at(30) },
+      ]);
+
+      const assets = await store.listAssets('plant-a');
+
+      expect(assets).toEqual([
+        { facility_id: 'plant-a', ...hmi, last_seen: at(30), removed_at: at(30) },
+        { facility_id: 'plant-a', ...plc, protocols: ['modbus', 'dns'], last_seen: at(20), removed_at: null },
+      ]);
+      await store.applyAssetChanges('plant-a', [{ change: 'updated', ...hmi, last_seen: at(40) }]);
+      expect((await store.listAssets('plant-a'))[0]).toMatchObject({ removed_at: null, last_seen: at(40) });
+      expect(await store.listAssets('plant-b')).toHaveLength(1);
+      expect(await store.listAssets('plant-c')).toEqual([]);
     });
 
     it('runs FL rounds: create, update, clients, current and history', async () => {

@@ -99,6 +99,31 @@ export interface PredictionQuery {
   offset: number;
 }
 
+/** A host on a facility's network as its agent's asset inventory reports it. */
+export interface Asset {
+  facility_id: string;
+  address: string;
+  mac: string;
+  protocols: string[];
+  /** e.g. plc, hmi, engineering-workstation, unknown */
+  role: string;
+  first_seen: string;
+  last_seen: string;
+  /** Set when the agent reported the asset gone; it is listed until it comes back or retention removes it. */
+  removed_at: string | null;
+}
+
+/** One inventory change from an agent (link.proto AssetChange). */
+export interface AssetChange {
+  change: 'added' | 'updated' | 'removed';
+  address: string;
+  mac: string;
+  protocols: string[];
+  role: string;
+  first_seen: string;
+  last_seen: string;
+}
+
 export interface ApiToken {
   id: string;
   name: string;
@@ -187,6 +212,10 @@ export interface Store {
   // Per-second network aggregates
   insertAggregates(rows: readonly FacilityAggregate[]): Promise<void>;
   aggregates(facilityId: string, from: string, to: string): Promise<FacilityAggregate[]>;
+
+  // Asset inventory (link issue): changes apply in order; an added or updated asset clears removed_at
+  applyAssetChanges(facilityId: string, changes: readonly AssetChange[]): Promise<void>;
+  listAssets(facilityId: string): Promise<Asset[]>;
 
   // Federated learning
   createRound(r: NewRound): Promise<FLRound>;

@@ -55,3 +55,62 @@ describe('GET /api/facilities/{facility_id}/agents', () => {
     expect((res.body as { error: { code: string } }).error.code).toBe('not_found');
   });
 });
+
+describe('GET /api/facilities/{facility_id}/assets', () => {
+  let harness: StoreHarness;
+  let raw: Store;
+  let api: RunningApi;
+  let viewer: string;
+
+  beforeEach(async () => {
+    harness = sqliteHarness();
+    raw = await harness.open();
+    viewer = await issueToken(raw, 'viewer');
+    api = await startTestApi(raw);
+  });
+  afterEach(async () => {
+    await api.close();
+    await raw.close();
+    await harness.close();
+  });
+
+  it("lists the facility's reported assets by address, removed ones marked", async () => {
+    await raw.addFacility({ id: 'plant-a', name: 'Plant A' });
+    const plc = {
+      address: '10.10.2.11',
+      mac: '00:80:f4:01:02:03',
+      protocols: ['modbus'],
+      role: 'plc',
+      first_seen: '2026-03-01T10:00:00.000Z',
+      last_seen: '2026-03-01T10:05:00.000Z',
+    };
+    await raw.applyAssetChanges('plant-a', [
+      { change: 'added', ...plc },
+      { change: 'added', ...plc, address: '10.10.1.9', role: 'unknown' },
+      { change: 'removed', ...plc, address: '10.10.1.9', last_seen: '2026-03-01T10:06:00.000Z' },
+    ]);
+
+    const res = await http(api, 'GET', '/api/facilities/plant-a/assets', { token: viewer });
+
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      facility_id: 'plant-a',
+      assets: [
+        {
+          ...plc,
+          address: '10.10.1.9',
+          role: 'unknown',
+          last_seen: '2026-03-01T10:06:00.000Z',
+          removed_at: '2026-03-01T10:06:00.000Z',
+        },
+        { ...plc, removed_at: null },
+      ],
+    });
+  });
+
+  it('answers 404 for an unknown facility', async () => {
+    const res = await http(api, 'GET', '/api/facilities/nowhere/assets', { token: viewer });
+
+    expect(res.status).toBe(404);
+  });
+});

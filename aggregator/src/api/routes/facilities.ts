@@ -1,6 +1,6 @@
 // GET /api/facilities/{facility_id}/agents: a facility's liveness and, per agent, its enrollment, last heartbeat and
 // the health it last reported (capture drops, malformed counts, outbox depth, refusals, model versions) - the agent
-// link's view of a plant (link issue).
+// link's view of a plant (link issue). GET /api/facilities/{facility_id}/assets: the asset inventory its agent reports.
 import { createRoute, z } from '@hono/zod-openapi';
 import { FACILITY_STATUSES } from '@vigil/shared';
 import type { ApiApp, ApiDeps } from '../app.js';
@@ -26,7 +26,45 @@ export const FacilityAgentsSchema = z
   })
   .openapi('FacilityAgents');
 
+export const FacilityAssetsSchema = z
+  .object({
+    facility_id: z.string(),
+    assets: z.array(
+      z.object({
+        address: z.string(),
+        mac: z.string(),
+        protocols: z.array(z.string()),
+        role: z.string(),
+        first_seen: z.string(),
+        last_seen: z.string(),
+        removed_at: z.string().nullable(),
+      }),
+    ),
+  })
+  .openapi('FacilityAssets');
+
 export function registerFacilityRoutes(app: ApiApp, deps: ApiDeps): void {
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/facilities/{facility_id}/assets',
+      tags: ['system'],
+      request: { params: FacilityParams },
+      responses: {
+        200: json(FacilityAssetsSchema, "The hosts the facility's agent reported, by address"),
+        ...errors(404, 503),
+      },
+    }),
+    async (c) => {
+      const { facility_id } = c.req.valid('param');
+      if ((await deps.store.getFacility(facility_id)) === null) {
+        throw new ApiError('not_found', `no facility ${facility_id}`, { facility_id });
+      }
+      const assets = await deps.store.listAssets(facility_id);
+      return c.json({ facility_id, assets: assets.map(({ facility_id: _f, ...a }) => a) }, 200);
+    },
+  );
+
   app.openapi(
     createRoute({
       method: 'get',

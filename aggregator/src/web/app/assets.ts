@@ -1,14 +1,33 @@
-// Assets and agent health per facility: what the API offers today (facility liveness from heartbeats, the last 60 s
-// of traffic aggregates, the server's dependencies). The asset inventory has no endpoint yet, and the page says so.
+// Assets and agent health per facility: liveness from heartbeats, each agent's reported health, the asset inventory
+// its agent reports, the last 60 s of traffic aggregates, and the server's dependencies.
 import type { SystemStatus } from '@vigil/shared/api';
 import { get } from './api.js';
-import { badge, empty, h, num, replace } from './dom.js';
+import { badge, empty, fmtTime, h, num, replace } from './dom.js';
 import { errorBox, onLive, section, throttled, type Page } from './page.js';
 
 interface ContextCurrent {
   facility_id: string;
   features: { seconds_with_data: number };
   metrics: Record<string, unknown>;
+}
+interface FacilityAgents {
+  agents: {
+    id: string;
+    enrolled_at: string;
+    last_heartbeat: string | null;
+    health: Record<string, unknown>;
+  }[];
+}
+interface FacilityAssets {
+  assets: {
+    address: string;
+    mac: string;
+    protocols: string[];
+    role: string;
+    first_seen: string;
+    last_seen: string;
+    removed_at: string | null;
+  }[];
 }
 interface Health {
   status: string;
@@ -25,21 +44,76 @@ function metricsList(m: Record<string, unknown>): HTMLElement {
   );
 }
 
+function healthList(health: Record<string, unknown>): HTMLElement {
+  const rows = Object.entries(health).filter(([, v]) => typeof v === 'number' || typeof v === 'string');
+  if (rows.length === 0) return empty('No health reported yet.');
+  return h(
+    'dl',
+    { class: 'evidence' },
+    rows.flatMap(([k, v]) => [
+      h('dt', {}, k.replaceAll('_', ' ')),
+      h('dd', {}, typeof v === 'number' ? num(v, 0) : String(v)),
+    ]),
+  );
+}
+
+function agentsView(a: FacilityAgents): HTMLElement {
+  if (a.agents.length === 0) return empty('No agent enrolled (vigil enroll create --facility ID).');
+  return h(
+    'div',
+    {},
+    a.agents.map((g) =>
+      h(
+        'div',
+        {},
+        h(
+          'p',
+          {},
+          `agent ${g.id.slice(0, 8)} · enrolled ${fmtTime(g.enrolled_at)} · last heartbeat ${fmtTime(g.last_heartbeat)}`,
+        ),
+        healthList(g.health),
+      ),
+    ),
+  );
+}
+
+function assetsTable(a: FacilityAssets): HTMLElement {
+  if (a.assets.length === 0) return empty('The agent has reported no assets yet.');
+  return h(
+    'table',
+    { class: 'assets' },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ['address', 'role', 'protocols', 'MAC', 'first seen', 'last seen'].map((c) => h('th', {}, c)),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      a.assets.map((x) =>
+        h(
+          'tr',
+          x.removed_at === null ? {} : { class: 'removed', title: `gone since ${fmtTime(x.removed_at)}` },
+          h('td', {}, x.address),
+          h('td', {}, x.role),
+          h('td', {}, x.protocols.join(', ')),
+          h('td', {}, x.mac),
+          h('td', {}, fmtTime(x.first_seen)),
+          h('td', {}, fmtTime(x.last_seen)),
+        ),
+      ),
+    ),
+  );
+}
+
 export const assetsPage: Page = ({ root, live }) => {
   const server = h('div');
   const list = h('div');
-  replace(
-    root,
-    h('h1', {}, 'Assets and agent health'),
-    h(
-      'p',
-      { class: 'note' },
-      'The API does not serve the asset inventory or per-agent health details yet; this page shows what it offers: ' +
-        "each facility's liveness from its agent's heartbeats and its last 60 seconds of traffic aggregates.",
-    ),
-    section('Aggregator', server),
-    list,
-  );
+  replace(root, h('h1', {}, 'Assets and agent health'), section('Aggregator', server), list);
 
   const load = async (): Promise<void> => {
     try {
@@ -65,6 +139,11 @@ export const assetsPage: Page = ({ root, live }) => {
       }
       const cards = await Promise.all(
         sys.facilities.map(async (f) => {
+          const id = encodeURIComponent(f.id);
+          const [agents, assets] = await Promise.all([
+            get<FacilityAgents>(`/api/facilities/${id}/agents`).then(agentsView, errorBox),
+            get<FacilityAssets>(`/api/facilities/${id}/assets`).then(assetsTable, errorBox),
+          ]);
           let traffic: HTMLElement;
           try {
             const ctx = await get<ContextCurrent>(`/api/context/${encodeURIComponent(f.id)}/current`);
@@ -77,7 +156,16 @@ export const assetsPage: Page = ({ root, live }) => {
           } catch (err) {
             traffic = errorBox(err);
           }
-          return section(`${f.name} (${f.id})`, h('p', {}, 'agent ', badge(f.status)), traffic);
+          return section(
+            `${f.name} (${f.id})`,
+            h('p', {}, 'facility ', badge(f.status)),
+            h('h3', {}, 'Agents'),
+            agents,
+            h('h3', {}, 'Assets'),
+            assets,
+            h('h3', {}, 'Traffic, last 60 s'),
+            traffic,
+          );
         }),
       );
       replace(list, h('div', { class: 'grid2' }, cards));
