@@ -86,6 +86,19 @@ describe.runIf(runs)('dashboard in a real browser', () => {
     await store.insertAlerts(seeder.batch(500));
     for (const f of FACILITIES) await store.insertAggregates(seeder.aggregates(f, 120));
     await seedRounds(store, 4);
+    await store.upsertAgent({ id: 'agent-a', facility_id: 'plant-a', enrolled_at: new Date().toISOString() });
+    await store.recordHeartbeat('agent-a', new Date().toISOString(), { outbox_depth: 3, capture_drops: 0 });
+    await store.applyAssetChanges('plant-a', [
+      {
+        change: 'added',
+        address: '10.10.2.11',
+        mac: '00:80:f4:01:02:03',
+        protocols: ['modbus'],
+        role: 'plc',
+        first_seen: new Date(Date.now() - 60_000).toISOString(),
+        last_seen: new Date().toISOString(),
+      },
+    ]);
     await store.insertPrediction({ ...makePrediction(), facility_id: 'plant-a' });
     api = await startApiServer({ store, host: '127.0.0.1', port: 0, anonymous: true, log: () => undefined });
 
@@ -196,11 +209,14 @@ describe.runIf(runs)('dashboard in a real browser', () => {
     expect(pageErrors).toEqual([]);
   });
 
-  it('shows each facility with its agent status and traffic, and says the asset inventory has no endpoint', async () => {
+  it('shows each facility with its agents, their health, its asset inventory and traffic', async () => {
     await open('assets', 'assets');
 
     for (const f of FACILITIES) await page.locator('section h2', { hasText: `(${f})` }).waitFor();
-    await page.getByText('does not serve the asset inventory').waitFor();
+    const plantA = page.locator('section', { has: page.locator('h2', { hasText: '(plant-a)' }) });
+    await plantA.locator('table.assets td', { hasText: '10.10.2.11' }).waitFor();
+    await plantA.getByText('outbox depth').waitFor();
+    await page.getByText('The agent has reported no assets yet.').first().waitFor();
     await page
       .getByText(/of the last 60 seconds carry traffic aggregates/)
       .first()
