@@ -1,5 +1,6 @@
 // IPv6 with extension headers (hop-by-hop, routing, fragment, destination options, AH, mobility, HIP, shim6).
-import { u16, u8 } from './bytes.js';
+import { u16, u32, u8 } from './bytes.js';
+import type { Fragment } from './fragments.js';
 import type { Counters, PacketView } from './types.js';
 
 const HEADER = 40;
@@ -64,8 +65,14 @@ export function decodeIpv6(pkt: PacketView, off: number, end: number, c: Counter
         c.inc('ipv6.truncated_extension_header');
         return false;
       }
+      // A real fragment (offset or M flag set; an atomic fragment is a whole packet): what follows the fragment
+      // header is only decodable after reassembly (the pipeline's), so the walk stops here.
       if (next === Ipv6Ext.FRAGMENT && (u16(b, o + 2) & 0xfff9) !== 0) {
         pkt.fragment = true;
+        pkt.fragHdrOff = o;
+        next = u8(b, o);
+        o += len;
+        break;
       }
       next = u8(b, o);
       o += len;
@@ -81,4 +88,27 @@ export function decodeIpv6(pkt: PacketView, off: number, end: number, c: Counter
     return false;
   }
   return true;
+}
+
+/**
+ * The fragment pkt holds (pkt.fragment set by decodeIpv6), keyed by addresses and identification. The fragment at
+ * offset 0 gives the header of the reassembled datagram: the fixed header with the fragment header's next header
+ * (the unfragmentable extension headers before it are left out; the payload length is set on completion).
+ */
+export function ipv6Fragment(pkt: PacketView): Fragment {
+  const b = pkt.buf;
+  const f = pkt.fragHdrOff;
+  const offset = u16(b, f + 2) & 0xfff8;
+  let header: Buffer | undefined;
+  if (offset === 0) {
+    header = Buffer.from(b.subarray(pkt.ipOff, pkt.ipOff + HEADER));
+    header[6] = u8(b, f);
+  }
+  return {
+    key: `${b.toString('hex', pkt.src6Off, pkt.src6Off + 32)}/${u32(b, f + 4)}`,
+    offset,
+    more: (u8(b, f + 3) & 1) !== 0,
+    data: b.subarray(pkt.payloadOff, pkt.payloadOff + pkt.payloadLen),
+    header,
+  };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ethernet, ipv4Packet, mbap, tcpFrame, tcpSegment } from '../testing/frames.js';
+import { ethernet, ipv4Packet, ipv6Packet, mbap, tcpFrame, tcpSegment } from '../testing/frames.js';
 import { decodeModbusFrames as decodeFrames } from '../testing/harness.js';
 import { TcpState } from './pipeline.js';
 
@@ -174,5 +174,69 @@ describe('IPv4 fragments', () => {
     ]);
     expect(events).toEqual([]);
     expect(pipeline.stats().counters).toMatchObject({ 'ipv4.fragment_timeout': 1 });
+  });
+});
+
+describe('IPv6 fragments', () => {
+  const C6 = { ...C, src: 'fd00::1', dst: 'fd00::2' };
+  const seg = tcpSegment({ ...C6, seq: 1, payload: Buffer.concat([req(1), req(2), req(3)]) });
+  /** Fragment header: next header, reserved, offset (8-byte units) << 3 | M, identification. */
+  const fragHeader = (next: number, offset: number, more: boolean, id: number): Buffer => {
+    const h = Buffer.alloc(8);
+    h[0] = next;
+    h.writeUInt16BE(((offset / 8) << 3) | (more ? 1 : 0), 2);
+    h.writeUInt32BE(id, 4);
+    return h;
+  };
+  // Hop-by-hop options before the fragment header (unfragmentable part): an empty 8-byte PadN option.
+  const hopByHop = Buffer.from([44, 0, 1, 4, 0, 0, 0, 0]);
+  const frag = (body: Buffer, from: number, to: number, more: boolean, id = 7, next = 6): Buffer =>
+    ethernet(
+      0x86dd,
+      ipv6Packet(
+        C6.src,
+        C6.dst,
+        0,
+        body.subarray(from, to),
+        Buffer.concat([hopByHop, fragHeader(next, from, more, id)]),
+      ),
+    );
+
+  it('reassembles a datagram from out-of-order fragments behind extension headers and decodes it', () => {
+    const { events, pipeline } = decodeFrames([frag(seg, 24, seg.length, false), frag(seg, 0, 24, true)]);
+
+    expect(events.map((e) => [e.frame, e.trans_id])).toEqual([
+      [2, 1],
+      [2, 2],
+      [2, 3],
+    ]);
+    expect(pipeline.stats().counters).toMatchObject({ 'ipv6.fragment': 2, 'ipv6.reassembled': 1 });
+  });
+
+  it('walks the extension headers that followed the fragment header once reassembled', () => {
+    // Destination options (8 bytes, PadN) travel in the fragmentable part, before TCP.
+    const body = Buffer.concat([Buffer.from([6, 0, 1, 4, 0, 0, 0, 0]), seg]);
+    const { events } = decodeFrames([
+      frag(body, 0, 32, true, 9, 60),
+      frag(body, 32, body.length, false, 9, 60),
+    ]);
+
+    expect(events.map((e) => e.trans_id)).toEqual([1, 2, 3]);
+  });
+
+  it('keeps datagrams with different identifications apart and drops the one never completed', () => {
+    const { events, pipeline } = decodeFrames([
+      { data: frag(seg, 0, 24, true, 1), ts: 100 },
+      { data: frag(seg, 0, 24, true, 2), ts: 100 },
+      { data: frag(seg, 24, seg.length, false, 2), ts: 101 },
+      { data: frag(seg, 24, seg.length, false, 1), ts: 200 },
+    ]);
+
+    expect(events.map((e) => [e.frame, e.trans_id])).toEqual([
+      [3, 1],
+      [3, 2],
+      [3, 3],
+    ]);
+    expect(pipeline.stats().counters).toMatchObject({ 'ipv6.reassembled': 1, 'ipv6.fragment_timeout': 1 });
   });
 });

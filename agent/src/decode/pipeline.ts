@@ -5,7 +5,9 @@
 import type { Clock } from '@vigil/shared';
 import type { RawPacket } from '../capture/types.js';
 import { FlowTable, type FlowTableStats } from './flow-table.js';
-import { Ipv4Reassembler } from './ipv4.js';
+import { FragmentReassembler } from './fragments.js';
+import { ipv4Fragment } from './ipv4.js';
+import { decodeIpv6, ipv6Fragment } from './ipv6.js';
 import { decodeFrame, decodeTransport } from './packet.js';
 import { createDecoders } from './registry.js';
 import { TcpFlag } from './tcp.js';
@@ -79,7 +81,8 @@ export class DecodePipeline {
   private readonly pkt = new PacketView();
   /** The frame being decoded, shared with every Counters so that each reason remembers its first frame. */
   private readonly current: FrameSource = { frame: 0 };
-  private readonly fragments = new Ipv4Reassembler();
+  private readonly fragments4 = new FragmentReassembler('ipv4');
+  private readonly fragments6 = new FragmentReassembler('ipv6');
   private readonly tcpPort = new Int16Array(65536).fill(-1);
   private readonly udpPort = new Int16Array(65536).fill(-1);
   // Per flow.
@@ -190,12 +193,34 @@ export class DecodePipeline {
     return s;
   }
 
+  /** Adds the fragment pkt holds; true when it completed its datagram, which pkt then describes. */
+  private reassemble(pkt: PacketView): boolean {
+    const now = this.clock.now();
+    if (pkt.ipVersion === 4) {
+      const r = this.fragments4.add(ipv4Fragment(pkt), now, this.counters);
+      if (r === null) return false;
+      pkt.buf = r.datagram;
+      pkt.ipOff = 0;
+      pkt.fragment = false;
+      pkt.payloadOff = r.headerLength;
+      pkt.payloadLen = r.datagram.length - r.headerLength;
+      return true;
+    }
+    const r = this.fragments6.add(ipv6Fragment(pkt), now, this.counters);
+    if (r === null) return false;
+    r.datagram.writeUInt16BE(r.datagram.length - r.headerLength, 4);
+    pkt.buf = r.datagram;
+    pkt.ipOff = 0;
+    pkt.fragment = false;
+    // The fixed header now names what followed the fragment header: walk the rest of the chain.
+    return decodeIpv6(pkt, 0, r.datagram.length, this.counters);
+  }
+
   private decode(raw: RawPacket): void {
     const pkt = this.pkt;
     if (!decodeFrame(raw, pkt, this.counters)) {
-      // An IPv4 fragment: reassembled here; the frame that completes the datagram carries it on.
-      if (!pkt.fragment || pkt.ipVersion !== 4) return;
-      if (!this.fragments.add(pkt, pkt.ipOff, this.clock.now(), this.counters)) return;
+      // An IP fragment: reassembled here; the frame that completes the datagram carries it on.
+      if (!pkt.fragment || !this.reassemble(pkt)) return;
       if (!decodeTransport(pkt, this.counters)) return;
     }
     this.transportDecoded++;

@@ -82,8 +82,10 @@ export class PacketView {
   dst6Off = 0;
   ipProto = -1;
   ttl = 0;
-  /** True when the IP packet is a fragment (its transport header is not decoded unless it is the first). */
+  /** True when the IP packet is a fragment (its transport header is decoded after reassembly). */
   fragment = false;
+  /** IPv6: offset of the fragment extension header in buf, when `fragment` is set. */
+  fragHdrOff = 0;
   sport = 0;
   dport = 0;
   tcpFlags = 0;
