@@ -282,12 +282,23 @@ export const TechniqueDetailsSchema = z
   })
   .openapi('TechniqueDetails');
 
+const ScenarioSchema = z
+  .object({
+    scenario_id: z.string(),
+    type: z.string(),
+    started_at: z.string(),
+    facility_id: z.string(),
+    /** running until the alerts the scenario should cause arrived (detected), or it timed out or was reset. */
+    outcome: z.enum(['running', 'detected', 'timed_out', 'reset']),
+    /** The alerts that showed the scenario's techniques, in arrival order. */
+    alert_ids: z.array(z.string()),
+  })
+  .openapi('Scenario');
+
 export const DemoStatusSchema = z
   .object({
-    active_scenarios: z.array(
-      z.object({ scenario_id: z.string(), type: z.string(), started_at: z.string() }),
-    ),
-    last_scenario: z.object({ scenario_id: z.string(), type: z.string(), started_at: z.string() }).nullable(),
+    active_scenarios: z.array(ScenarioSchema),
+    last_scenario: ScenarioSchema.nullable(),
   })
   .openapi('DemoStatus');
 

@@ -29,7 +29,59 @@ function parse<T>(schema: z.ZodType<T>, raw: unknown, command: string): T {
   throw new UsageError(`${command}: --${flag}: ${issue?.message ?? 'invalid'} (see vigil ${command} --help)`);
 }
 
-async function scenario(name: string, o: { facility?: string; url: string; token?: string }): Promise<void> {
+interface ScenarioOptions {
+  facility?: string;
+  url: string;
+  token?: string;
+  wait?: boolean;
+  timeout: string;
+}
+
+interface ScenarioState {
+  scenario_id: string;
+  outcome: string;
+  alert_ids: string[];
+}
+
+/** Polls /api/demo/status until the scenario ends; prints each alert that showed it. */
+async function waitForOutcome(
+  id: string,
+  o: ScenarioOptions,
+  headers: Record<string, string>,
+): Promise<void> {
+  const timeoutMs = Number(o.timeout) * 1000;
+  if (!(timeoutMs > 0)) throw new UsageError(`--timeout ${o.timeout}: expected seconds`);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(new URL('/api/demo/status', o.url), { headers });
+    const status = (await res.json()) as {
+      last_scenario: ScenarioState | null;
+      active_scenarios: ScenarioState[];
+    };
+    const s = [status.last_scenario, ...status.active_scenarios].find((x) => x?.scenario_id === id);
+    if (s !== undefined && s !== null && s.outcome !== 'running') {
+      for (const alertId of s.alert_ids) {
+        const a = (await (await fetch(new URL(`/api/alerts/${alertId}`, o.url), { headers })).json()) as {
+          timestamp: string;
+          severity: string;
+          attack_type: string;
+          attack_name: string;
+          title: string;
+        };
+        process.stdout.write(
+          `  ${a.timestamp} ${a.severity} ${a.attack_type} ${a.attack_name}: ${a.title}\n`,
+        );
+      }
+      if (s.outcome !== 'detected') throw new UsageError(`scenario ${id} ended ${s.outcome}`);
+      process.stdout.write(`scenario ${id}: detected\n`);
+      return;
+    }
+    if (Date.now() > deadline) throw new UsageError(`scenario ${id} still running after ${o.timeout} s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function scenario(name: string, o: ScenarioOptions): Promise<void> {
   if (!(SCENARIO_NAMES as readonly string[]).includes(name)) {
     throw new UsageError(`unknown scenario ${name}; choose one of ${SCENARIO_NAMES.join(', ')}`);
   }
@@ -63,6 +115,8 @@ async function scenario(name: string, o: { facility?: string; url: string; token
     throw new UsageError(`scenario ${name} refused (HTTP ${res.status}): ${message}`);
   }
   process.stdout.write(`${body}\n`);
+  const id = (JSON.parse(body) as { scenario_id?: string }).scenario_id;
+  if (o.wait === true && id !== undefined) await waitForOutcome(id, o, headers);
 }
 
 export function registerDemo(program: Command): void {
@@ -117,7 +171,9 @@ export function registerDemo(program: Command): void {
     .option('--facility <id>', 'the facility whose live traffic gets the attack (port-scan, multi-stage)')
     .option('--url <url>', 'the aggregator API', 'http://127.0.0.1:8000')
     .option('--token <token>', 'operator API token (not needed against the demo: anonymous on loopback)')
-    .action(async (name: string, o: { facility?: string; url: string; token?: string }) => {
+    .option('--wait', "wait until the scenario's alerts arrive and print them (port-scan, multi-stage)")
+    .option('--timeout <s>', 'with --wait: give up after this many seconds', '180')
+    .action(async (name: string, o: ScenarioOptions) => {
       await scenario(name, o);
     });
 }

@@ -72,6 +72,9 @@ describe('ScenarioRunner', () => {
         scenario_id: s.scenario_id,
         type: 'port-scan',
         started_at: new Date(t0).toISOString(),
+        facility_id: 'water-a',
+        outcome: 'detected',
+        alert_ids: [scan.id],
       },
     });
   });

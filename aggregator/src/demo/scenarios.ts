@@ -36,9 +36,12 @@ export interface ScenarioRecord {
   outcome: 'running' | 'detected' | 'timed_out' | 'reset';
 }
 
+/** A scenario as the API shows it (the spec's Scenario plus where it runs and how it ended). */
+export type ScenarioView = Omit<ScenarioRecord, 'awaiting'>;
+
 export interface DemoStatusView {
-  active_scenarios: { scenario_id: string; type: string; started_at: string }[];
-  last_scenario: { scenario_id: string; type: string; started_at: string } | null;
+  active_scenarios: ScenarioView[];
+  last_scenario: ScenarioView | null;
 }
 
 /** What the API's demo routes need; absent when the server runs without agents that can inject. */
@@ -139,10 +142,9 @@ export class ScenarioRunner implements DemoControl {
   }
 
   status(): DemoStatusView {
-    const view = (s: ScenarioRecord) => ({
-      scenario_id: s.scenario_id,
-      type: s.type,
-      started_at: s.started_at,
+    const view = ({ awaiting: _awaiting, ...s }: ScenarioRecord): ScenarioView => ({
+      ...s,
+      alert_ids: [...s.alert_ids],
     });
     const last = this.scenarios[0];
     return {
