@@ -2,6 +2,7 @@
 import type { Alert, AlertPage, AlertStats, FLRound, Prediction, SystemStatus } from '@vigil/shared/api';
 import { get, getOrNull } from './api.js';
 import { badge, empty, fmtTime, h, pct, replace } from './dom.js';
+import { demoPanel } from './demo.js';
 import { errorBox, onLive, section, throttled, type Page } from './page.js';
 
 function stat(label: string, value: string): HTMLElement {
@@ -67,6 +68,7 @@ export const overviewPage: Page = ({ root, live }) => {
   const recent = h('div');
   const round = h('div');
   const prediction = h('div');
+  const demo = demoPanel(live);
   replace(
     root,
     h('h1', {}, 'Overview'),
@@ -79,6 +81,7 @@ export const overviewPage: Page = ({ root, live }) => {
       section('Latest prediction', prediction),
     ),
     section('Recent alerts', recent),
+    demo.element,
   );
 
   const loadStatus = async (): Promise<void> => {
@@ -166,5 +169,8 @@ export const overviewPage: Page = ({ root, live }) => {
       throttled(() => void loadPrediction(), 500),
     ),
   ];
-  return () => offs.forEach((off) => off());
+  return () => {
+    offs.forEach((off) => off());
+    demo.stop();
+  };
 };
