@@ -30,4 +30,36 @@ describe('resolveAgentConfig', () => {
     expect(() => resolveAgentConfig({ data_dir: '/d' }, {}, 'agent.json')).toThrow(/exactly one source/);
     expect(() => resolveAgentConfig(base, { pcap: '/x.pcap' }, 'options')).toThrow(UsageError);
   });
+
+  it('takes the --sim source with its seed and warm-up, and learning settings for the capture sources', () => {
+    const sim = resolveAgentConfig({ data_dir: '/d', sim: 'water-a' }, { seed: 7 }, 'agent.json');
+    const pcap = resolveAgentConfig(
+      { data_dir: '/d', pcap: '/p.pcap', baseline: '/b.pcap', baseline_seconds: 280 },
+      {},
+      'agent.json',
+    );
+
+    expect(sim).toMatchObject({ sim: 'water-a', seed: 7, warmup_minutes: 10 });
+    expect(pcap).toMatchObject({ baseline: '/b.pcap', baseline_seconds: 280 });
+    expect(pcap.learn_minutes).toBeUndefined();
+  });
+
+  it('names a setting given to a source it does not apply to, and an unknown topology', () => {
+    const sim = { data_dir: '/d', sim: 'water-a' };
+
+    expect(() => resolveAgentConfig(sim, { learn_minutes: 2 }, 'options')).toThrow(
+      /options: "learn_minutes" applies to the --interface and --pcap sources/,
+    );
+    expect(() => resolveAgentConfig({ data_dir: '/d', pcap: '/p' }, { seed: 2 }, 'options')).toThrow(
+      /"seed" applies to the --sim source only/,
+    );
+    expect(() => resolveAgentConfig({ data_dir: '/d', interface: 'lo', speed: '1x' }, {}, 'f')).toThrow(
+      /"speed" applies to the --pcap source only/,
+    );
+    expect(() => resolveAgentConfig({ data_dir: '/d', pcap: '/p', baseline_seconds: 5 }, {}, 'f')).toThrow(
+      /"baseline_seconds" needs "baseline"/,
+    );
+    expect(() => resolveAgentConfig({ data_dir: '/d', sim: 'moon-base' }, {}, 'f')).toThrow(/f: "sim"/);
+    expect(() => resolveAgentConfig({ ...sim, pcap: '/p' }, {}, 'f')).toThrow(/exactly one source/);
+  });
 });

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { UsageError } from '@vigil/shared';
 import { MIN_OUTBOX_BYTES } from './outbox/outbox.js';
+import { TOPOLOGY_NAMES } from './sim/topology.js';
 
 export const AgentConfigSchema = z
   .object({
@@ -19,6 +20,22 @@ export const AgentConfigSchema = z
     interface: z.string().min(1).optional(),
     pcap: z.string().min(1).optional(),
     speed: z.enum(['max', '1x']).default('max'),
+    /** Live simulated plant traffic of this topology (see `vigil-agent sim --list`), paced on the wall clock. */
+    sim: z.enum(TOPOLOGY_NAMES as [string, ...string[]]).optional(),
+    /** The simulation's seed (same seed and topology, same plant). */
+    seed: z.number().int().min(0).max(0xffffffff).default(1),
+    /** Minutes of normal traffic simulated as fast as possible before going live, to learn the baseline. */
+    warmup_minutes: z
+      .number()
+      .positive()
+      .max(24 * 60)
+      .default(10),
+    /** --interface and --pcap: learn the baseline from the first N minutes of the source. */
+    learn_minutes: z.number().min(0).optional(),
+    /** --interface and --pcap: learn the baseline from this capture of the same network instead. */
+    baseline: z.string().min(1).optional(),
+    /** Only the baseline capture's first N seconds. */
+    baseline_seconds: z.number().positive().optional(),
     /** Upper bound of the outbox database, bytes. */
     outbox_max_bytes: z
       .number()
@@ -72,11 +89,30 @@ export function resolveAgentConfig(
     throw new UsageError(issue ? describe(issue, where) : `${where}: invalid configuration`);
   }
   const c = parsed.data;
-  const sources = [c.alerts_in, c.interface, c.pcap].filter((s) => s !== undefined);
+  const sources = [c.alerts_in, c.interface, c.pcap, c.sim].filter((s) => s !== undefined);
   if (sources.length !== 1) {
     throw new UsageError(
-      `${where}: give exactly one source: --alerts-in FILE, --interface IF or --pcap FILE`,
+      `${where}: give exactly one source: --alerts-in FILE, --interface IF, --pcap FILE or --sim TOPOLOGY`,
     );
+  }
+  const given = (k: string): boolean => merged[k] !== undefined;
+  const only = (keys: string[], allowed: boolean, what: string): void => {
+    const k = keys.find(given);
+    if (k !== undefined && !allowed) throw new UsageError(`${where}: "${k}" applies to ${what} only`);
+  };
+  only(['seed', 'warmup_minutes'], c.sim !== undefined, 'the --sim source');
+  only(['speed'], c.pcap !== undefined, 'the --pcap source');
+  only(['exit_when_delivered'], c.alerts_in !== undefined || c.pcap !== undefined, '--alerts-in and --pcap');
+  only(
+    ['learn_minutes', 'baseline', 'baseline_seconds'],
+    c.interface !== undefined || c.pcap !== undefined,
+    'the --interface and --pcap sources (--sim learns from its warm-up)',
+  );
+  if (c.baseline_seconds !== undefined && c.baseline === undefined) {
+    throw new UsageError(`${where}: "baseline_seconds" needs "baseline" (a capture to learn from)`);
+  }
+  if (c.learn_minutes !== undefined && c.baseline !== undefined) {
+    throw new UsageError(`${where}: give "learn_minutes" or "baseline", not both`);
   }
   return c;
 }

@@ -179,10 +179,16 @@ export interface PbModelPush {
   sha256: string;
   format: string;
 }
+export interface PbScenarioPush {
+  push_id: string;
+  name: string;
+  params_json: string;
+}
 export type AggregatorMessage =
   | { body?: 'ack'; ack: { seq: number; stored: number } }
   | { body?: 'config'; config: PbConfigPush }
-  | { body?: 'model'; model: PbModelPush };
+  | { body?: 'model'; model: PbModelPush }
+  | { body?: 'scenario'; scenario: PbScenarioPush };
 
 export interface LinkDefinitions {
   enrollment: grpc.ServiceDefinition;

@@ -1,14 +1,18 @@
-// `vigil-agent run`: the agent daemon. Sends what its source produces through the outbox and the link until SIGINT
-// or SIGTERM. Flags override the config file and are enough without one.
+// `vigil-agent run`: the agent daemon. A packet source (--pcap, --interface or --sim) runs through the whole
+// detection pipeline; its alerts go through the outbox and the link, with the window's per-second aggregates, the
+// asset inventory's changes and heartbeats carrying the agent health. --alerts-in forwards recorded alerts instead.
+// Runs until SIGINT or SIGTERM (or, with --exit-when-delivered, until a file source is delivered). Flags override
+// the config file and are enough without one.
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { UsageError } from '@vigil/shared';
-import { readConfigFile, resolveAgentConfig } from '../config.js';
+import { systemClock } from '@vigil/shared';
+import { type AgentConfig, readConfigFile, resolveAgentConfig } from '../config.js';
 import { forwardAlertsFile } from '../link/alerts-in.js';
 import { LinkClient } from '../link/client.js';
 import { loadIdentity } from '../link/identity.js';
 import { modelVersions, pushHandler } from '../link/pushes.js';
 import { Outbox } from '../outbox/outbox.js';
+import { describeSource, startSource, type PipelineSource } from './run-sources.js';
 
 interface RunFlags {
   config?: string;
@@ -19,6 +23,12 @@ interface RunFlags {
   interface?: string;
   pcap?: string;
   speed?: string;
+  sim?: string;
+  seed?: string;
+  warmupMinutes?: string;
+  learnMinutes?: string;
+  baseline?: string;
+  baselineSeconds?: string;
   outboxMaxBytes?: string;
   heartbeatSeconds?: string;
 }
@@ -26,18 +36,115 @@ interface RunFlags {
 const num = (s: string | undefined): number | string | undefined =>
   s === undefined ? undefined : Number.isFinite(Number(s)) ? Number(s) : s;
 
+const say = (line: string): void => {
+  process.stdout.write(`vigil-agent: ${line}\n`);
+};
+
+/** Resolves when the signal aborts, or when `done()` turns true (polled). */
+function until(signal: AbortSignal, done?: () => boolean): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = done === undefined ? undefined : setInterval(() => done() && finish(), 100);
+    const finish = (): void => {
+      if (t !== undefined) clearInterval(t);
+      signal.removeEventListener('abort', finish);
+      resolve();
+    };
+    signal.addEventListener('abort', finish, { once: true });
+  });
+}
+
+async function runAgent(c: AgentConfig): Promise<void> {
+  const identity = loadIdentity(c.data_dir);
+  const address = c.aggregator ?? identity.aggregator;
+  const outbox = new Outbox({ path: join(c.data_dir, 'outbox.db'), maxBytes: c.outbox_max_bytes });
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let source: PipelineSource | undefined;
+  const link = new LinkClient({
+    address,
+    identity,
+    outbox,
+    heartbeatMs: c.heartbeat_seconds * 1000,
+    onPush: pushHandler(c.data_dir, (s) => source?.scenario(s) ?? Promise.reject(new Error('not started'))),
+    health: () =>
+      source?.feed?.health(modelVersions(c.data_dir)) ?? {
+        capture_drops: 0,
+        malformed_packets: 0,
+        model_versions: modelVersions(c.data_dir),
+      },
+  });
+  try {
+    say(`facility ${identity.facilityId} (agent ${identity.agentId}) -> ${address}`);
+    say(`outbox: ${outbox.depth().count} alert(s) waiting; source: ${describeSource(c)}`);
+    await link.start();
+    if (c.alerts_in !== undefined) {
+      const r = await forwardAlertsFile({
+        file: c.alerts_in,
+        outbox,
+        onEnqueued: () => link.notify(),
+        signal: stop.signal,
+      });
+      say(`read ${r.forwarded} alerts from ${c.alerts_in} (${r.rejected} rejected)`);
+    } else {
+      source = await startSource(c, {
+        facility: identity.facilityId,
+        outbox,
+        link,
+        wall: systemClock,
+        signal: stop.signal,
+        say,
+      });
+      await source.ended;
+    }
+    if (c.exit_when_delivered && !stop.signal.aborted) {
+      // Alerts, and the aggregates and inventory still queued (lossy, but not thrown away at a clean exit).
+      await until(stop.signal, () => link.idle());
+      if (!stop.signal.aborted) say('every alert delivered');
+    } else {
+      await until(stop.signal);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    stop.abort();
+    await source?.close();
+    await link.shutdown();
+    outbox.close();
+  }
+}
+
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description('run the agent: forward detections to the aggregator (nothing is lost: outbox + acks)')
+    .description(
+      'run the agent: detect attacks in a packet source and send alerts, window aggregates, inventory and health to the aggregator (nothing is lost: outbox + acks)',
+    )
     .option('--config <file>', 'JSON config file (see deploy/agent.example.json); flags override it')
     .option('--aggregator <host:port>', 'aggregator agent port (default: the one enrolled with)')
     .option('--data-dir <dir>', 'identity, outbox and models')
-    .option('--alerts-in <file>', 'forward alerts from a JSON-lines file (one Alert per line)')
-    .option('--exit-when-delivered', 'with --alerts-in: exit once every alert is acknowledged')
-    .option('--interface <if>', 'capture live from a network interface')
-    .option('--pcap <file>', 'replay a capture file')
-    .option('--speed <max|1x>', 'replay speed for --pcap')
+    .option('--pcap <file>', 'source: replay a capture file through the pipeline')
+    .option('--speed <max|1x>', 'with --pcap: as fast as possible (max) or on the recorded timing (1x)')
+    .option('--interface <if>', 'source: capture live from a network interface (dumpcap)')
+    .option('--sim <topology>', 'source: live simulated traffic of a topology (see vigil-agent sim --list)')
+    .option('--seed <n>', 'with --sim: the simulation seed (default 1)')
+    .option(
+      '--warmup-minutes <m>',
+      'with --sim: minutes of normal traffic simulated first to learn the baseline (default 10)',
+    )
+    .option(
+      '--learn-minutes <n>',
+      "with --pcap/--interface: learn the baseline from the source's first N minutes (default 5)",
+    )
+    .option('--baseline <capture>', 'with --pcap/--interface: learn the baseline from this capture instead')
+    .option('--baseline-seconds <n>', "learn only from the baseline capture's first N seconds")
+    .option('--alerts-in <file>', 'source: forward alerts from a JSON-lines file (one Alert per line)')
+    .option(
+      '--exit-when-delivered',
+      'with --alerts-in or --pcap: exit once the file is read and every alert is acknowledged',
+    )
     .option('--outbox-max-bytes <n>', 'upper bound of the outbox database in bytes')
     .option('--heartbeat-seconds <s>', 'heartbeat period')
     .action(async (f: RunFlags) => {
@@ -52,64 +159,17 @@ export function registerRun(program: Command): void {
           interface: f.interface,
           pcap: f.pcap,
           speed: f.speed,
+          sim: f.sim,
+          seed: num(f.seed),
+          warmup_minutes: num(f.warmupMinutes),
+          learn_minutes: num(f.learnMinutes),
+          baseline: f.baseline,
+          baseline_seconds: num(f.baselineSeconds),
           outbox_max_bytes: num(f.outboxMaxBytes),
           heartbeat_seconds: num(f.heartbeatSeconds),
         },
         f.config ?? 'options',
       );
-      if (c.alerts_in === undefined) {
-        throw new UsageError(
-          'this build forwards alerts from --alerts-in FILE only; --interface and --pcap need the capture pipeline',
-        );
-      }
-      const identity = loadIdentity(c.data_dir);
-      const address = c.aggregator ?? identity.aggregator;
-      const outbox = new Outbox({ path: join(c.data_dir, 'outbox.db'), maxBytes: c.outbox_max_bytes });
-      const link = new LinkClient({
-        address,
-        identity,
-        outbox,
-        heartbeatMs: c.heartbeat_seconds * 1000,
-        onPush: pushHandler(c.data_dir),
-        health: () => ({ capture_drops: 0, malformed_packets: 0, model_versions: modelVersions(c.data_dir) }),
-      });
-      const stop = new AbortController();
-      const onSignal = (): void => stop.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
-        await link.start();
-        process.stdout.write(
-          `vigil-agent: ${identity.facilityId}/${identity.agentId} -> ${address}, outbox ${outbox.depth().count} waiting\n`,
-        );
-        const r = await forwardAlertsFile({
-          file: c.alerts_in,
-          outbox,
-          onEnqueued: () => link.notify(),
-          signal: stop.signal,
-        });
-        process.stdout.write(
-          `vigil-agent: read ${r.forwarded} alerts from ${c.alerts_in} (${r.rejected} rejected)\n`,
-        );
-        await new Promise<void>((resolve) => {
-          if (stop.signal.aborted) return resolve();
-          stop.signal.addEventListener('abort', () => resolve(), { once: true });
-          if (c.exit_when_delivered) {
-            const t = setInterval(() => {
-              if (outbox.depth().count === 0) {
-                clearInterval(t);
-                process.stdout.write('vigil-agent: every alert delivered\n');
-                resolve();
-              }
-            }, 100);
-            stop.signal.addEventListener('abort', () => clearInterval(t), { once: true });
-          }
-        });
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        await link.shutdown();
-        outbox.close();
-      }
+      await runAgent(c);
     });
 }

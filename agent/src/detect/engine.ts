@@ -80,9 +80,7 @@ export class DetectionEngine {
     if (this.firstMs < 0) this.firstMs = now;
     if (this.baseline.learning && now - this.firstMs >= this.opts.learnMs) this.baseline.freeze();
     this.analyzer.handle(raw);
-    for (const r of this.rules) {
-      if (r.pending()) for (const d of r.detect(this.view(now))) this.correlator.add(d);
-    }
+    this.detectRules(now);
     const sec = Math.floor(now / 1000);
     if (sec !== this.sec) {
       this.sec = sec;
@@ -92,6 +90,22 @@ export class DetectionEngine {
         else this.inflight.push(found.then((xs) => xs.forEach((x) => this.correlator.add(x))));
       }
     }
+    this.correlator.tick(now);
+  }
+
+  private detectRules(now: number): void {
+    for (const r of this.rules) {
+      if (r.pending()) for (const d of r.detect(this.view(now))) this.correlator.add(d);
+    }
+  }
+
+  /**
+   * Moves detection on without a frame, at the clock's time: a live source's quiet network still has incidents to
+   * decide (the daemon calls this about once a second of wall time; replay never needs it).
+   */
+  tick(): void {
+    const now = this.opts.clock.now();
+    this.detectRules(now);
     this.correlator.tick(now);
   }
 

@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { UsageError } from '@vigil/shared';
 import { PacketClock } from '../capture/packet-clock.js';
 import { replay, type ReplayStats } from '../capture/replay.js';
-import type { CaptureError } from '../capture/types.js';
+import type { CaptureError, RawPacket } from '../capture/types.js';
 import { Baseline } from './baseline.js';
 import type { AgentAlert, Suppression } from './correlate.js';
 import { DetectionEngine } from './engine.js';
@@ -28,24 +28,38 @@ export interface ReplayDetectResult {
   stats: Record<string, unknown>;
 }
 
-async function run(
+export interface ReplayCaptureOptions {
+  /** After each chunk of frames (flush output; the engine's asynchronous detectors have settled). */
+  afterChunk: () => Promise<void> | void;
+  onError?: ((e: CaptureError) => void) | undefined;
+  /** Takes each frame instead of the engine (a consumer that wraps the engine, e.g. the daemon's feed). */
+  handle?: ((p: RawPacket) => void) | undefined;
+  /** 1 paces the frames on their recorded timing; absent: as fast as they can be read. */
+  speed?: number | undefined;
+}
+
+/**
+ * Runs a capture file through an engine on packet time and decides every open incident at its end. An unreadable
+ * file or one that is no capture is a UsageError.
+ */
+export async function replayCapture(
   file: string,
   engine: DetectionEngine,
   clock: PacketClock,
-  opts: ReplayDetectOptions,
-  alerts: AgentAlert[],
+  o: ReplayCaptureOptions,
 ): Promise<ReplayStats> {
   let capture: ReplayStats;
   try {
     capture = await replay(createReadStream(file, { highWaterMark: 4 * 1024 * 1024 }), {
       file,
       clock,
-      handle: (p) => engine.handle(p),
+      handle: o.handle ?? ((p) => engine.handle(p)),
       afterChunk: async () => {
         await engine.settle();
-        for (const a of alerts.splice(0)) await opts.onAlert(a);
+        await o.afterChunk();
       },
-      ...(opts.onError !== undefined ? { onError: opts.onError } : {}),
+      ...(o.onError !== undefined ? { onError: o.onError } : {}),
+      ...(o.speed !== undefined ? { speed: o.speed } : {}),
     });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
@@ -59,25 +73,44 @@ async function run(
     );
   }
   await engine.finish();
-  for (const a of alerts.splice(0)) await opts.onAlert(a);
+  await o.afterChunk();
   return capture;
 }
 
+/**
+ * Learns a facility's baseline from a capture of its network (all of it, or its first `seconds`) and freezes it.
+ * Shared by `replay --baseline` and `run --baseline`.
+ */
+export async function learnBaseline(o: {
+  file: string;
+  seconds?: number | undefined;
+  facility: string;
+  onError?: ((e: CaptureError) => void) | undefined;
+}): Promise<Baseline> {
+  const baseline = new Baseline();
+  const clock = new PacketClock();
+  const learner = new DetectionEngine({
+    facility: o.facility,
+    clock,
+    baseline,
+    learnMs: o.seconds !== undefined ? o.seconds * 1000 : Number.POSITIVE_INFINITY,
+    onAlert: () => undefined,
+  });
+  await replayCapture(o.file, learner, clock, { afterChunk: () => undefined, onError: o.onError });
+  baseline.freeze();
+  return baseline;
+}
+
 export async function replayDetect(opts: ReplayDetectOptions): Promise<ReplayDetectResult> {
-  let baseline: Baseline | undefined;
-  if (opts.baselineFile !== undefined) {
-    baseline = new Baseline();
-    const clock = new PacketClock();
-    const learner = new DetectionEngine({
-      facility: opts.facility,
-      clock,
-      baseline,
-      learnMs: opts.baselineSeconds !== undefined ? opts.baselineSeconds * 1000 : Number.POSITIVE_INFINITY,
-      onAlert: () => undefined,
-    });
-    await run(opts.baselineFile, learner, clock, { ...opts, onAlert: () => undefined }, []);
-    baseline.freeze();
-  }
+  const baseline =
+    opts.baselineFile !== undefined
+      ? await learnBaseline({
+          file: opts.baselineFile,
+          seconds: opts.baselineSeconds,
+          facility: opts.facility,
+          onError: opts.onError,
+        })
+      : undefined;
   const clock = new PacketClock();
   const alerts: AgentAlert[] = [];
   const engine = new DetectionEngine({
@@ -88,6 +121,11 @@ export async function replayDetect(opts: ReplayDetectOptions): Promise<ReplayDet
     suppress: opts.suppress,
     onAlert: (a) => alerts.push(a),
   });
-  const capture = await run(opts.file, engine, clock, opts, alerts);
+  const capture = await replayCapture(opts.file, engine, clock, {
+    afterChunk: async () => {
+      for (const a of alerts.splice(0)) await opts.onAlert(a);
+    },
+    onError: opts.onError,
+  });
   return { capture, stats: engine.stats() };
 }

@@ -1,9 +1,9 @@
 // Simulated scenarios through the detection engine (no pcap on disk): a plant's normal traffic, a learning period,
 // then attacks; returns the alerts and, per attack, its first labeled frame's time. Used by the tests and the eval.
 import type { AttackSpec } from '../sim/attacks.js';
+import { RawFrames } from '../sim/live.js';
 import { Simulator } from '../sim/simulator.js';
 import { PacketClock } from '../capture/packet-clock.js';
-import { LinkType, type RawPacket } from '../capture/types.js';
 import type { AgentAlert, Suppression } from './correlate.js';
 import { DetectionEngine } from './engine.js';
 
@@ -45,23 +45,10 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     onAlert: (a) => alerts.push(a),
   });
   const firstFrameMs: (number | undefined)[] = o.attacks.map(() => undefined);
-  const raw: RawPacket = {
-    frame: 0,
-    tsSec: 0,
-    tsNsec: 0,
-    linkType: LinkType.ETHERNET,
-    buf: Buffer.alloc(0),
-    off: 0,
-    capLen: 0,
-    origLen: 0,
-  };
+  const frames = new RawFrames();
   let n = 0;
   for (const f of sim) {
-    raw.frame = ++n;
-    raw.tsSec = Math.floor(f.tUs / 1e6);
-    raw.tsNsec = (f.tUs % 1e6) * 1000;
-    raw.buf = f.data;
-    raw.capLen = raw.origLen = f.data.length;
+    const raw = frames.of(f, ++n);
     clock.observe(raw.tsSec, raw.tsNsec);
     if (f.label !== undefined) {
       const i = o.attacks.findIndex((a, k) => a.attack === f.label?.attack && firstFrameMs[k] === undefined);

@@ -1,7 +1,7 @@
 // The agent's side of the link: one mTLS stream to the aggregator, kept up with backoff and jitter. It sends what
 // waits in the outbox (alerts), the bounded queues (per-second aggregates, inventory changes) and a heartbeat with
 // agent health; it deletes outbox entries only when their Ack arrives. Config and model pushes from the aggregator are
-// handed to `onPush` and answered with a PushAck.
+// (and the demo's scenario pushes) are handed to `onPush` and answered with a PushAck.
 import * as grpc from '@grpc/grpc-js';
 import type { Alert, NetworkMetrics } from '@vigil/shared';
 import { aggregateToPb, alertToPb } from '@vigil/proto/codec';
@@ -16,12 +16,13 @@ import {
   type PbAssetChange,
   type PbConfigPush,
   type PbModelPush,
+  type PbScenarioPush,
   type PbWindowAggregate,
 } from '@vigil/proto/link';
 import type { Outbox } from '../outbox/outbox.js';
 import type { AgentIdentityFiles } from './identity.js';
 
-export type Push = { config: PbConfigPush } | { model: PbModelPush };
+export type Push = { config: PbConfigPush } | { model: PbModelPush } | { scenario: PbScenarioPush };
 
 /** Health figures that come from outside the link (capture, decoders, models). */
 export interface HealthSource {
@@ -120,6 +121,19 @@ export class LinkClient {
     this.client = null;
   }
 
+  /** Aggregate and inventory messages sent and not yet acknowledged. */
+  private telemetryInFlight = 0;
+
+  /** Nothing waits to be sent or acknowledged: the outbox is empty and so are the telemetry queues. */
+  idle(): boolean {
+    return (
+      this.o.outbox.depth().count === 0 &&
+      this.aggregates.length === 0 &&
+      this.inventory.length === 0 &&
+      this.telemetryInFlight === 0
+    );
+  }
+
   /** Tells the link that the outbox has new alerts. */
   notify(): void {
     this.pumpHook?.();
@@ -213,6 +227,7 @@ export class LinkClient {
       const send = (m: AgentMessageBody, f: InFlight): void => {
         seq++;
         inFlight.set(seq, f);
+        if (f.kind === 'aggregates' || f.kind === 'inventory') this.telemetryInFlight++;
         call.write({ ...m, seq });
       };
 
@@ -275,6 +290,7 @@ export class LinkClient {
           if (f.kind === 'aggregates') this.aggregates.unshift(...f.rows);
           if (f.kind === 'inventory') this.inventory.unshift(...f.changes);
         }
+        this.telemetryInFlight = 0;
         resolve({ established, refused });
       };
 
@@ -289,6 +305,7 @@ export class LinkClient {
           }
           const f = inFlight.get(m.ack.seq);
           inFlight.delete(m.ack.seq);
+          if (f?.kind === 'aggregates' || f?.kind === 'inventory') this.telemetryInFlight--;
           if (f?.kind === 'alerts') {
             this.o.outbox.remove(f.ids);
             this.stats.alerts_acked += f.ids.length;
@@ -299,6 +316,8 @@ export class LinkClient {
           this.answerPush({ config: m.config }, m.config.push_id, send);
         } else if (m.body === 'model' && 'model' in m) {
           this.answerPush({ model: m.model }, m.model.push_id, send);
+        } else if (m.body === 'scenario' && 'scenario' in m) {
+          this.answerPush({ scenario: m.scenario }, m.scenario.push_id, send);
         }
       });
       call.on('error', (err: grpc.ServiceError) => {

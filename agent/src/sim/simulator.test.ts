@@ -396,4 +396,26 @@ describe('attacks', () => {
     expect(new Set(frames.map((f) => f.label!.technique))).toEqual(new Set(['T0869', 'T0859']));
     expect(sim.attacks[1]!.startUs).toBeGreaterThanOrEqual((START + 20_000) * 1000);
   });
+
+  it('stopAttacks ends the running attacks midway while the normal traffic goes on', () => {
+    const sim = new Simulator({
+      topology: 'water-a',
+      seed: 5,
+      startMs: START,
+      durationS: 60,
+      attacks: [{ attack: 'port-scan', atS: 5, durationS: 50 }],
+    });
+    const before: SimFrame[] = [];
+    for (let f = sim.next(); f !== undefined && f.tUs < (START + 20_000) * 1000; f = sim.next())
+      before.push(f);
+
+    const stopped = sim.stopAttacks();
+    const after = [...sim];
+
+    expect(stopped).toBe(1);
+    expect(before.filter((f) => f.label?.technique === 'T0846').length).toBeGreaterThan(50);
+    expect(after.filter((f) => f.label !== undefined)).toHaveLength(0);
+    expect(after.length).toBeGreaterThan(500);
+    expect(after.at(-1)!.tUs).toBeGreaterThan((START + 55_000) * 1000);
+  });
 });

@@ -30,6 +30,8 @@ export interface AttackWindow {
   startUs: number;
   endUs: number;
   techniques: readonly string[];
+  /** The engine group of the attack's work (see stopAttacks). */
+  group: number;
 }
 
 export class Simulator implements Iterable<SimFrame> {
@@ -80,23 +82,40 @@ export class Simulator implements Iterable<SimFrame> {
     const startUs = Math.max(this.startUs + Math.round(spec.atS * 1e6), this.engine.nowUs);
     const endUs = startUs + Math.round((spec.durationS ?? def.defaultDurationS) * 1e6);
     const src = spec.src === undefined ? def.defaultSource(this.plant, rng) : this.plant.host(spec.src);
-    const w: AttackWindow = { spec, source: src.ip, startUs, endUs, techniques: def.techniques };
+    const group = this.engine.newGroup();
+    const w: AttackWindow = { spec, source: src.ip, startUs, endUs, techniques: def.techniques, group };
     this.attacks.push(w);
-    this.engine.at(startUs, () =>
-      def.run({
-        engine: this.engine,
-        plant: this.plant,
-        rng,
-        name: spec.attack,
-        startUs,
-        endUs,
-        src,
-        target: spec.target,
-        rate: spec.rate ?? 1,
-        background: this.background,
-      }),
+    this.engine.at(
+      startUs,
+      () =>
+        def.run({
+          engine: this.engine,
+          plant: this.plant,
+          rng,
+          name: spec.attack,
+          startUs,
+          endUs,
+          src,
+          target: spec.target,
+          rate: spec.rate ?? 1,
+          background: this.background,
+        }),
+      group,
     );
     return w;
+  }
+
+  /**
+   * Stops every attack injected so far, midway if it runs: its pending frames and further steps are dropped (a live
+   * simulation's "reset"). Returns how many were still running or due at the current simulated time.
+   */
+  stopAttacks(): number {
+    let stopped = 0;
+    for (const a of this.attacks) {
+      if (a.endUs > this.engine.nowUs) stopped++;
+      this.engine.cancel(a.group);
+    }
+    return stopped;
   }
 
   next(): SimFrame | undefined {

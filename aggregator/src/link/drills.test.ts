@@ -10,7 +10,15 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../store/open.js';
 import { sampleAlert, waitFor } from './testing/fixtures.js';
-import { VIGIL, VIGIL_AGENT, freePort, runToEnd, start, type Proc } from './testing/processes.js';
+import {
+  VIGIL,
+  VIGIL_AGENT,
+  enrollAgentProcess,
+  freePort,
+  runToEnd,
+  start,
+  type Proc,
+} from './testing/processes.js';
 
 function writeAlerts(path: string, n: number): string[] {
   const ids: string[] = [];
@@ -60,26 +68,8 @@ describe('link drills (real processes)', { timeout: 240_000 }, () => {
   }
 
   async function enrollAgent(agentDir: string): Promise<void> {
-    const created = await runToEnd(VIGIL, [
-      'enroll',
-      'create',
-      '--facility',
-      'plant-a',
-      '--data-dir',
-      aggDir,
-    ]);
-    expect(created.code).toBe(0);
-    const token = created.lines.filter((l) => l.trim() !== '').at(-1) ?? '';
-    const enrolled = await runToEnd(VIGIL_AGENT, [
-      'enroll',
-      '--aggregator',
-      `127.0.0.1:${grpcPort}`,
-      '--token',
-      token,
-      '--data-dir',
-      agentDir,
-    ]);
-    expect(enrolled.lines.join('\n')).toMatch(/enrolled agent/);
+    const lines = await enrollAgentProcess({ aggDir, grpcPort, facility: 'plant-a', agentDir });
+    expect(lines.join('\n')).toMatch(/enrolled agent/);
   }
 
   function runAgent(agentDir: string, file: string, extra: string[] = []): Proc {

@@ -61,6 +61,8 @@ interface OpenStream {
 
 /** Messages a stream may have queued before the server stops reading from it (HTTP/2 flow control then holds the agent). */
 const MAX_QUEUED = 64;
+/** How long injectScenario waits for the agent's PushAck. */
+export const SCENARIO_TIMEOUT_MS = 5000;
 /** Alerts merged into one store transaction when several batches are waiting. */
 const MAX_MERGED_ALERTS = 4096;
 
@@ -170,26 +172,69 @@ export class LinkServer {
   ): Promise<{ accepted: boolean; error: string }[]> {
     const targets = [...this.streams].filter((s) => s.identity.facilityId === facilityId);
     return Promise.all(
-      targets.map(
-        (s) =>
-          new Promise<{ accepted: boolean; error: string }>((resolve) => {
-            const push_id = randomUUID();
-            const timer = setTimeout(() => {
-              s.pushes.delete(push_id);
-              resolve({ accepted: false, error: 'no answer from the agent' });
-            }, timeoutMs);
-            s.pushes.set(push_id, (r) => {
-              clearTimeout(timer);
-              resolve(r);
-            });
-            const msg: AggregatorMessage =
-              'config' in push
-                ? { config: { ...push.config, push_id } }
-                : { model: { ...push.model, push_id } };
-            s.call.write(msg);
-          }),
-      ),
+      targets.map(async (s) => {
+        const answer = await this.pushTo(
+          s,
+          (push_id) =>
+            'config' in push
+              ? { config: { ...push.config, push_id } }
+              : { model: { ...push.model, push_id } },
+          timeoutMs,
+        );
+        return answer ?? { accepted: false, error: 'no answer from the agent' };
+      }),
     );
+  }
+
+  /**
+   * Asks the facility's agent (the most recently connected one) to inject a demo scenario into its live simulated
+   * traffic: `port-scan`, `multi-stage`, another attack of the agent's simulator, or `reset`. Resolves with the
+   * agent's PushAck (accepted=false with the reason when its source is not `--sim` or the name is unknown); rejects
+   * when no agent of the facility is connected or none answers within `timeoutMs`.
+   */
+  async injectScenario(
+    facilityId: string,
+    name: string,
+    params?: Record<string, unknown>,
+    timeoutMs = SCENARIO_TIMEOUT_MS,
+  ): Promise<{ accepted: boolean; error: string }> {
+    const target = [...this.streams].filter((s) => s.identity.facilityId === facilityId).at(-1);
+    if (target === undefined) {
+      throw new NoAgentError(`no agent of facility ${facilityId} is connected`, 'not-connected');
+    }
+    const params_json = params === undefined ? '' : JSON.stringify(params);
+    const answer = await this.pushTo(
+      target,
+      (push_id) => ({ scenario: { push_id, name, params_json } }),
+      timeoutMs,
+    );
+    if (answer === null) {
+      throw new NoAgentError(
+        `the agent of facility ${facilityId} did not answer the scenario ${name} within ${timeoutMs} ms`,
+        'timeout',
+      );
+    }
+    return answer;
+  }
+
+  /** Sends one push to one stream; resolves with its PushAck, or null when none came within timeoutMs. */
+  private pushTo(
+    s: OpenStream,
+    message: (pushId: string) => AggregatorMessage,
+    timeoutMs: number,
+  ): Promise<{ accepted: boolean; error: string } | null> {
+    return new Promise((resolve) => {
+      const push_id = randomUUID();
+      const timer = setTimeout(() => {
+        s.pushes.delete(push_id);
+        resolve(null);
+      }, timeoutMs);
+      s.pushes.set(push_id, (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+      s.call.write(message(push_id));
+    });
   }
 
   private certificateProvider(): grpc.experimental.CertificateProvider {
@@ -416,6 +461,18 @@ export class LinkServer {
     this.log(`${where} failed: ${err instanceof Error ? err.message : String(err)}`);
     // A store outage: the agent keeps the data and retries.
     return { code: grpc.status.UNAVAILABLE, details: 'the aggregator cannot store this now; retry' };
+  }
+}
+
+/** No connected agent of the facility, or no answer from it in time (the API maps it to 404/503). */
+export class NoAgentError extends Error {
+  override name = 'NoAgentError';
+  constructor(
+    message: string,
+    /** not-connected: no open stream of the facility; timeout: its agent did not answer in time. */
+    readonly reason: 'not-connected' | 'timeout',
+  ) {
+    super(message);
   }
 }
 

@@ -102,3 +102,36 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * Enrolls an agent the way an operator does, with both programs: `vigil enroll create` prints a token, `vigil-agent
+ * enroll` trades it for a certificate. Resolves with the agent's output lines; rejects when either fails.
+ */
+export async function enrollAgentProcess(o: {
+  aggDir: string;
+  grpcPort: number;
+  facility: string;
+  agentDir: string;
+}): Promise<string[]> {
+  const created = await runToEnd(VIGIL, [
+    'enroll',
+    'create',
+    '--facility',
+    o.facility,
+    '--data-dir',
+    o.aggDir,
+  ]);
+  if (created.code !== 0) throw new Error(`vigil enroll create failed:\n${created.lines.join('\n')}`);
+  const token = created.lines.filter((l) => l.trim() !== '').at(-1) ?? '';
+  const enrolled = await runToEnd(VIGIL_AGENT, [
+    'enroll',
+    '--aggregator',
+    `127.0.0.1:${o.grpcPort}`,
+    '--token',
+    token,
+    '--data-dir',
+    o.agentDir,
+  ]);
+  if (enrolled.code !== 0) throw new Error(`vigil-agent enroll failed:\n${enrolled.lines.join('\n')}`);
+  return enrolled.lines;
+}

@@ -1,0 +1,240 @@
+// The packet sources of `vigil-agent run`, each feeding the detection pipeline (PipelineFeed) on its clock: a
+// capture file on packet time (--pcap), a live interface on the wall clock (--interface), and a live simulated
+// plant (--sim) that learns its baseline in a warm-up on packet time, then runs on the wall clock and takes the
+// demo's scenario pushes.
+import type { Clock } from '@vigil/shared';
+import type { PbScenarioPush } from '@vigil/proto/link';
+import { UsageError } from '@vigil/shared';
+import { LiveCapture } from '../capture/live.js';
+import { PacketClock } from '../capture/packet-clock.js';
+import type { AgentConfig } from '../config.js';
+import type { Baseline } from '../detect/baseline.js';
+import { learnBaseline, replayCapture } from '../detect/replay.js';
+import type { LinkClient } from '../link/client.js';
+import { PipelineFeed } from '../link/feed.js';
+import type { Outbox } from '../outbox/outbox.js';
+import { LivePlant, WarmupClock } from '../sim/live.js';
+
+export interface SourceContext {
+  facility: string;
+  outbox: Outbox;
+  link: Pick<LinkClient, 'notify' | 'sendAggregates' | 'sendInventory'>;
+  wall: Clock;
+  signal: AbortSignal;
+  /** One progress line. */
+  say: (line: string) => void;
+}
+
+export interface PipelineSource {
+  feed: PipelineFeed;
+  /** Resolves when the source has ended (a file read to its end) or was stopped; rejects when it failed. */
+  ended: Promise<void>;
+  /** A scenario push: injected into live simulated traffic, refused by any other source with the reason. */
+  scenario: (s: PbScenarioPush) => Promise<void>;
+  close: () => Promise<void>;
+}
+
+/** Default learning period of --pcap and --interface without --baseline (as `replay` has it). */
+const DEFAULT_LEARN_MINUTES = 5;
+
+export function describeSource(c: AgentConfig): string {
+  if (c.pcap !== undefined) return `--pcap ${c.pcap} at ${c.speed} speed`;
+  if (c.interface !== undefined) return `--interface ${c.interface}`;
+  if (c.sim !== undefined) return `--sim ${c.sim} (seed ${c.seed})`;
+  return `--alerts-in ${c.alerts_in ?? ''}`;
+}
+
+/** Every second of wall time: the feed's tick (live sources decide incidents) and an alert flush. */
+function ticker(feed: PipelineFeed, live: () => boolean, flush: boolean): () => void {
+  let busy = false;
+  const t = setInterval(() => {
+    feed.tick(live());
+    if (!flush || busy) return;
+    busy = true;
+    feed.flush().then(
+      () => (busy = false),
+      () => (busy = false),
+    );
+  }, 1000);
+  return () => clearInterval(t);
+}
+
+async function baselineOf(
+  c: AgentConfig,
+  ctx: SourceContext,
+): Promise<{ baseline?: Baseline; learnMs: number }> {
+  if (c.baseline === undefined) {
+    const minutes = c.learn_minutes ?? DEFAULT_LEARN_MINUTES;
+    ctx.say(`learning the baseline from the source's first ${minutes} minute(s)`);
+    return { learnMs: minutes * 60_000 };
+  }
+  const t0 = performance.now();
+  const baseline = await learnBaseline({
+    file: c.baseline,
+    seconds: c.baseline_seconds,
+    facility: ctx.facility,
+  });
+  ctx.say(
+    `baseline learnt from ${c.baseline} in ${Math.round(performance.now() - t0)} ms: ${JSON.stringify(baseline.summary())}`,
+  );
+  return { baseline, learnMs: 0 };
+}
+
+function newFeed(
+  ctx: SourceContext,
+  clock: Clock,
+  learning: { baseline?: Baseline; learnMs: number },
+  waitWhenFull: boolean,
+): PipelineFeed {
+  return new PipelineFeed({
+    facility: ctx.facility,
+    clock,
+    outbox: ctx.outbox,
+    link: ctx.link,
+    ...learning,
+    waitWhenFull,
+    log: ctx.say,
+  });
+}
+
+function refuseScenarios(what: string): (s: PbScenarioPush) => Promise<void> {
+  return (s) =>
+    Promise.reject(
+      new Error(`scenario ${s.name} refused: this agent's source is ${what}; scenarios need --sim TOPOLOGY`),
+    );
+}
+
+export async function startSource(c: AgentConfig, ctx: SourceContext): Promise<PipelineSource> {
+  if (c.sim !== undefined) return startSim(c, c.sim, ctx);
+  const learning = await baselineOf(c, ctx);
+  if (c.pcap !== undefined) return startPcap(c, c.pcap, learning, ctx);
+  if (c.interface !== undefined) return startInterface(c.interface, learning, ctx);
+  throw new UsageError('give a packet source: --pcap FILE, --interface IF or --sim TOPOLOGY');
+}
+
+function startPcap(
+  c: AgentConfig,
+  file: string,
+  learning: { baseline?: Baseline; learnMs: number },
+  ctx: SourceContext,
+): PipelineSource {
+  const clock = new PacketClock();
+  const feed = newFeed(ctx, clock, learning, true);
+  const stopTicker = ticker(feed, () => false, false);
+  ctx.say(`live: replaying ${file} through the detection pipeline at ${c.speed} speed`);
+  const ended = replayCapture(file, feed.engine, clock, {
+    handle: (p) => feed.handle(p),
+    afterChunk: () => feed.flush(),
+    onError: () => feed.captureDrops++,
+    ...(c.speed === '1x' ? { speed: 1 } : {}),
+  }).then(
+    (stats) => {
+      stopTicker();
+      feed.sendLast();
+      ctx.say(
+        `${file} ended: ${stats.frames} frames, ${feed.alertsQueued} alert(s) into the outbox, ${feed.alertsRefused} refused`,
+      );
+    },
+    (err: unknown) => {
+      stopTicker();
+      throw err;
+    },
+  );
+  return {
+    feed,
+    ended,
+    scenario: refuseScenarios(`--pcap ${file}`),
+    close: async () => {
+      stopTicker();
+      await ended.catch(() => undefined);
+    },
+  };
+}
+
+async function startInterface(
+  iface: string,
+  learning: { baseline?: Baseline; learnMs: number },
+  ctx: SourceContext,
+): Promise<PipelineSource> {
+  const feed = newFeed(ctx, ctx.wall, learning, false);
+  const capture = new LiveCapture(
+    { interface: iface },
+    { onPacket: (p) => feed.handle(p), onError: () => feed.captureDrops++ },
+  );
+  try {
+    await capture.start();
+  } catch (err) {
+    throw new UsageError(
+      `cannot capture on ${iface}: ${(err as Error).message} (give dumpcap the capture capabilities or run as root)`,
+    );
+  }
+  const stopTicker = ticker(feed, () => true, true);
+  ctx.say(`live: capturing on ${iface}; detection on`);
+  const ended = new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+  return {
+    feed,
+    ended,
+    scenario: refuseScenarios(`--interface ${iface}`),
+    close: async () => {
+      stopTicker();
+      await capture.shutdown();
+      await feed.finish();
+    },
+  };
+}
+
+function startSim(c: AgentConfig, topology: string, ctx: SourceContext): PipelineSource {
+  const clock = new WarmupClock(ctx.wall);
+  // Learns during the warm-up, frozen when it goes live.
+  const feed = newFeed(ctx, clock, { learnMs: Number.POSITIVE_INFINITY }, false);
+  feed.setSending(false);
+  let plant: LivePlant;
+  try {
+    plant = new LivePlant({ topology, seed: c.seed, warmupMinutes: c.warmup_minutes, wall: ctx.wall });
+  } catch (err) {
+    throw new UsageError(`--sim ${topology}: ${(err as Error).message} (see vigil-agent sim --list)`);
+  }
+  let live = false;
+  const stopTicker = ticker(feed, () => live, true);
+  const t0 = performance.now();
+  ctx.say(
+    `warm-up: simulating ${c.warmup_minutes} minute(s) of ${topology} traffic (seed ${c.seed}) to learn the baseline`,
+  );
+  const ended = plant
+    .run({
+      signal: ctx.signal,
+      onFrame: (raw, warmup) => {
+        if (warmup) clock.packet.observe(raw.tsSec, raw.tsNsec);
+        feed.handle(raw);
+      },
+      onLive: () => {
+        feed.engine.baseline.freeze();
+        clock.goLive();
+        feed.setSending(true);
+        live = true;
+        ctx.say(
+          `warm-up done: ${plant.frames} frames in ${Math.round(performance.now() - t0)} ms, baseline ${JSON.stringify(feed.engine.baseline.summary())}`,
+        );
+        ctx.say(`live: ${topology} traffic on the wall clock; detection on`);
+      },
+      afterBatch: () => feed.flush(),
+    })
+    .finally(stopTicker);
+  return {
+    feed,
+    ended,
+    scenario: (s) => {
+      try {
+        ctx.say(`scenario ${s.name}: ${plant.scenario(s.name, s.params_json)}`);
+        return Promise.resolve();
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    },
+    close: async () => {
+      stopTicker();
+      await ended.catch(() => undefined);
+      await feed.flush();
+    },
+  };
+}
