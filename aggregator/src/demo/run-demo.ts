@@ -5,8 +5,8 @@
 // is live as soon as the facility shows online. Stop with stop(): agents get SIGTERM, then the aggregator closes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { UsageError } from '@vigil/shared';
 import { createEnrollmentToken } from '../link/enrollment.js';
 import { startAggregator, type RunningAggregator } from '../runtime.js';
@@ -47,10 +47,10 @@ export interface RunningDemo {
   stop(): Promise<void>;
 }
 
-/** The agent's CLI script, resolved through the workspace like any installed package. */
+/** The agent's CLI script, resolved through the workspace like any installed package (its main is dist/index.js). */
 export function agentScript(): string {
-  const pkg = createRequire(import.meta.url).resolve('@vigil/agent/package.json');
-  return join(dirname(pkg), 'bin', 'vigil-agent.js');
+  const main = fileURLToPath(import.meta.resolve('@vigil/agent'));
+  return join(dirname(dirname(main)), 'bin', 'vigil-agent.js');
 }
 
 interface AgentProcess {
