@@ -5,6 +5,7 @@ import { registerFacilities } from './facilities.js';
 import { registerFacilityRevoke } from './facilities-revoke.js';
 import { registerGraph } from './graph.js';
 import { registerMigrate } from './migrate.js';
+import { registerModels } from './models.js';
 import { registerPredict } from './predict.js';
 import { registerPrivacy } from './privacy.js';
 import { registerSeed } from './seed.js';
@@ -28,5 +29,6 @@ export function buildProgram(): Command {
   registerGraph(program);
   registerPredict(program);
   registerPrivacy(program);
+  registerModels(program);
   return program;
 }
