@@ -11,6 +11,10 @@ import { DEFAULT_CORS_ORIGINS, checkExposure, startApiServer } from '../api/serv
 import { CertificateAuthority } from '../link/ca.js';
 import { LinkServer } from '../link/server.js';
 import { applyAggregatorConfig, readAggregatorConfig } from './serve-config.js';
+import { RoundEngine } from '../fl/engine.js';
+import { ModelPublisher } from '../fl/publisher.js';
+import { RoundScheduler } from '../fl/scheduler.js';
+import { parseStrategy, type FlAttachment, type ServeDeps } from './serve-fl.js';
 
 const ServeOptions = z
   .object({
@@ -32,6 +36,11 @@ const ServeOptions = z
     grpcPort: z.coerce.number({ error: 'expected a port number' }).int().min(0).max(65535),
     retainAlerts: z.string().min(1),
     retainAggregates: z.string().min(1),
+    flSchedule: z.string().min(1).optional(),
+    flMinClients: z.coerce.number({ error: 'expected a whole number' }).int().min(1).max(10_000),
+    flStrategy: z.string().min(1),
+    flEpsilonBudget: z.coerce.number({ error: 'expected a number' }).positive().finite(),
+    flDelta: z.coerce.number({ error: 'expected a number' }).gt(0).lt(1),
   })
   .refine((o) => (o.tlsCert === undefined) === (o.tlsKey === undefined), {
     message: '--tls-cert and --tls-key go together',
@@ -45,7 +54,7 @@ function readPem(path: string, what: string): Buffer {
   }
 }
 
-export function registerServe(program: Command): void {
+export function registerServe(program: Command, deps: ServeDeps = {}): void {
   program
     .command('serve')
     .description('serve the dashboard API (REST and WebSocket /ws) on one port')
@@ -70,6 +79,19 @@ export function registerServe(program: Command): void {
     .option('--grpc-port <n>', 'agent port (gRPC, mTLS; 0 picks a free port)', '8443')
     .option('--retain-alerts <age>', 'delete alerts older than this (e.g. 90d, 36h, or forever)', '90d')
     .option('--retain-aggregates <age>', 'delete per-second traffic aggregates older than this', '7d')
+    .option('--fl-schedule <interval>', 'start a federated round every interval (e.g. 30m, 6h)')
+    .option('--fl-min-clients <n>', 'fewest clients a federated round starts and completes with', '2')
+    .option(
+      '--fl-strategy <name>',
+      'fedavg, fedprox:MU or trimmed-mean:BETA, optionally +central-dp:CLIP:NOISE',
+      'fedavg',
+    )
+    .option(
+      '--fl-epsilon-budget <e>',
+      'privacy budget per facility; a facility that spent it is no longer selected',
+      '10',
+    )
+    .option('--fl-delta <d>', 'delta of the (epsilon, delta) accounting', '1e-5')
     .option('--config <file>', 'JSON config file (see deploy/aggregator.example.json); flags override it')
     .action(async (raw: Record<string, unknown>, cmd: Command) => {
       if (typeof raw.config === 'string') applyAggregatorConfig(cmd, raw, readAggregatorConfig(raw.config));
@@ -92,12 +114,35 @@ export function registerServe(program: Command): void {
         alertsMaxAgeSeconds: parseAge(o.retainAlerts, '--retain-alerts'),
         aggregatesMaxAgeSeconds: parseAge(o.retainAggregates, '--retain-aggregates'),
       };
+      const flIntervalS = o.flSchedule === undefined ? null : parseAge(o.flSchedule, '--fl-schedule');
+      if (o.flSchedule !== undefined && flIntervalS === null)
+        throw new UsageError('--fl-schedule needs an interval such as 30m or 6h, not forever');
+      if (flIntervalS !== null && deps.fl === undefined)
+        throw new UsageError(
+          '--fl-schedule needs a federated-learning transport (the Fleet API server), and this build attaches none; drop --fl-schedule',
+        );
+      const strategy = parseStrategy(o.flStrategy);
+      const privacy = {
+        delta: o.flDelta,
+        epsilonBudget: o.flEpsilonBudget,
+        encryption: deps.fl?.encryption ?? 'none',
+      };
       const dataDir = resolveDataDir(o.dataDir);
       const dbUrl = o.db ?? defaultDbUrl(dataDir);
       const ca = await CertificateAuthority.open(dataDir);
       const store = await openStore(dbUrl);
       let link: LinkServer | null = null;
       let retention: RetentionJob | null = null;
+      let publisher: ModelPublisher | null = null;
+      let engine: RoundEngine | null = null;
+      let scheduler: RoundScheduler | null = null;
+      let attachment: FlAttachment | null = null;
+      const stopFl = async (): Promise<void> => {
+        await scheduler?.shutdown();
+        await engine?.shutdown();
+        await attachment?.shutdown?.();
+        await publisher?.shutdown();
+      };
       let api;
       try {
         api = await startApiServer({
@@ -113,10 +158,30 @@ export function registerServe(program: Command): void {
             .filter((s) => s !== ''),
           rateLimit: { perSecond: o.rateLimit, burst: o.rateLimit * 4 },
           grpcState: () => (link?.port ? 'connected' : 'down'),
+          privacy,
         });
         // Agents write through the API's publishing store, so their alerts reach the WebSocket rooms.
         link = new LinkServer({ store: api.store, ca, host: o.grpcHost ?? o.host, port: o.grpcPort });
         await link.start();
+        // The active global model (a round's result or a rollback) is pushed to the agents over the link.
+        publisher = new ModelPublisher({ store: api.store, link });
+        publisher.start();
+        if (deps.fl !== undefined) {
+          attachment = await deps.fl.attach({ link, store: api.store });
+          engine = new RoundEngine({
+            store: api.store,
+            transport: attachment.transport,
+            strategy,
+            privacy,
+            initialArrays: attachment.initialArrays,
+            defaults: { minClients: o.flMinClients },
+          });
+          api.attachFl(engine);
+          if (flIntervalS !== null) {
+            scheduler = new RoundScheduler({ engine, intervalMs: flIntervalS * 1000 });
+            scheduler.start();
+          }
+        }
         // Old alerts and aggregates are purged at start and then hourly; a failed run is logged and retried.
         retention = new RetentionJob({
           store: api.store,
@@ -130,6 +195,7 @@ export function registerServe(program: Command): void {
         });
         await retention.start();
       } catch (err) {
+        await stopFl();
         await retention?.shutdown();
         await link?.shutdown();
         await api?.close();
@@ -139,6 +205,11 @@ export function registerServe(program: Command): void {
       process.stdout.write(`vigil: serving ${api.url} (WebSocket ${api.wsUrl}), store ${store.kind}\n`);
       process.stdout.write(
         `vigil: agents on ${o.grpcHost ?? o.host}:${link.port} (CA fingerprint ${ca.fingerprint})\n`,
+      );
+      process.stdout.write(
+        engine === null
+          ? 'vigil: federated rounds unavailable (no FL transport attached)\n'
+          : `vigil: federated rounds with ${strategy.name}${flIntervalS === null ? '' : `, every ${o.flSchedule ?? ''}`}\n`,
       );
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
@@ -152,6 +223,7 @@ export function registerServe(program: Command): void {
         process.on('SIGINT', onInt);
         process.on('SIGTERM', onTerm);
       });
+      await stopFl();
       await retention.shutdown();
       await link.shutdown();
       await api.close();
