@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '@vigil/shared';
-import { CentralDp, FedProx, TrimmedMean } from '../fl/strategy.js';
+import { CentralDp, FedProx, type TrimmedMean } from '../fl/strategy.js';
 import { parseStrategy } from './serve-fl.js';
 
 describe('--fl-strategy', () => {
