@@ -38,6 +38,16 @@ describe('fedAvg', () => {
     expect([...out[1]!]).toEqual([30]);
   });
 
+  it('averages more updates than one pass groups (four) with the remainder included', () => {
+    const ups = [1, 2, 3, 4, 5, 6].map((v) => ({ weights: [f32(v, -v)], numExamples: v }));
+
+    // sum v*v / sum v = 91 / 21
+    const out = fedAvg(ups)[0]!;
+
+    expect(out[0]).toBeCloseTo(91 / 21, 6);
+    expect(out[1]).toBeCloseTo(-91 / 21, 6);
+  });
+
   it('gives the same result in any order of the updates', () => {
     const rng = seededRng(7);
     const ups = Array.from({ length: 9 }, (_, i) => ({

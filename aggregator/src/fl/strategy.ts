@@ -46,7 +46,7 @@ function checkSameLayout(updates: readonly { weights: readonly Float32Array[] }[
 
 /**
  * The weighted average of the updates, weights = numExamples (McMahan et al. 2017, FedAvg). Sums in float64, so the
- * result does not depend on the order of the updates beyond the final rounding to float32. Pure.
+ * order of the updates changes the result only by float64 rounding, far below the final rounding to float32. Pure.
  */
 export function fedAvg(updates: readonly WeightedUpdate[]): Float32Array[] {
   if (updates.length === 0) throw new RangeError('fedAvg: no updates');
@@ -57,12 +57,28 @@ export function fedAvg(updates: readonly WeightedUpdate[]): Float32Array[] {
     total += u.numExamples;
   });
   checkSameLayout(updates);
+  const scale = updates.map((u) => u.numExamples / total);
   return updates[0]!.weights.map((_, t) => {
     const acc = new Float64Array(updates[0]!.weights[t]!.length);
-    for (const u of updates) {
-      const w = u.weights[t]!;
-      const s = u.numExamples / total;
-      for (let k = 0; k < acc.length; k++) acc[k]! += s * w[k]!;
+    const len = acc.length;
+    let i = 0;
+    // Four updates per pass over the accumulator: a quarter of the float64 traffic of one pass per update (about 2x
+    // faster for 1,000 x 100k on the bench machine).
+    for (; i + 4 <= updates.length; i += 4) {
+      const w0 = updates[i]!.weights[t]!;
+      const w1 = updates[i + 1]!.weights[t]!;
+      const w2 = updates[i + 2]!.weights[t]!;
+      const w3 = updates[i + 3]!.weights[t]!;
+      const s0 = scale[i]!;
+      const s1 = scale[i + 1]!;
+      const s2 = scale[i + 2]!;
+      const s3 = scale[i + 3]!;
+      for (let k = 0; k < len; k++) acc[k]! += s0 * w0[k]! + s1 * w1[k]! + s2 * w2[k]! + s3 * w3[k]!;
+    }
+    for (; i < updates.length; i++) {
+      const w = updates[i]!.weights[t]!;
+      const s = scale[i]!;
+      for (let k = 0; k < len; k++) acc[k]! += s * w[k]!;
     }
     return Float32Array.from(acc);
   });
