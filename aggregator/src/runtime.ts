@@ -5,6 +5,12 @@ import { startApiServer, type ApiServerOptions, type RunningApi } from './api/se
 import { ScenarioRunner } from './demo/scenarios.js';
 import { openAttackGraph, type AttackGraphOptions } from './graph/open.js';
 import type { AttackGraph } from './graph/types.js';
+import type { PrivacySettings } from './api/app.js';
+import { RoundEngine } from './fl/engine.js';
+import { ModelPublisher } from './fl/publisher.js';
+import { RoundScheduler } from './fl/scheduler.js';
+import type { Strategy } from './fl/strategy.js';
+import type { FlAttachment, ServeDeps } from './cli/serve-fl.js';
 import { CertificateAuthority } from './link/ca.js';
 import { LinkServer } from './link/server.js';
 import { openStore } from './store/open.js';
@@ -20,10 +26,22 @@ export interface AggregatorOptions extends Pick<
   grpcHost: string;
   grpcPort: number;
   retention: RetentionPolicy;
+  /** Federated rounds: the publisher of global models always runs; the round engine only with a transport. */
+  fl?: AggregatorFlOptions;
   /** Hold the attack graph in this Neo4j (loaded with the shipped bundle if it lacks it); in memory when absent. */
   neo4j?: AttackGraphOptions['neo4j'];
   /** Told what each retention run deleted. */
   onPurged?: (d: { alerts: number; aggregates: number }) => void;
+}
+
+export interface AggregatorFlOptions {
+  strategy: Strategy;
+  privacy: PrivacySettings;
+  minClients: number;
+  /** Start a round every this many ms; null for rounds on demand only. */
+  scheduleMs: number | null;
+  /** The Fleet API server that carries rounds to the agents; without it the round trigger answers 503. */
+  transport?: ServeDeps['fl'];
 }
 
 export interface RunningAggregator {
@@ -32,6 +50,8 @@ export interface RunningAggregator {
   readonly ca: CertificateAuthority;
   /** The publishing store (writes reach the WebSocket rooms). */
   readonly store: Store;
+  /** The round engine, when a federated-learning transport is attached. */
+  readonly rounds: RoundEngine | null;
   close(): Promise<void>;
 }
 
@@ -55,6 +75,16 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
   let link: LinkServer | null = null;
   let retention: RetentionJob | null = null;
   let api: RunningApi | undefined;
+  let publisher: ModelPublisher | null = null;
+  let engine: RoundEngine | null = null;
+  let scheduler: RoundScheduler | null = null;
+  let attachment: FlAttachment | null = null;
+  const stopFl = async (): Promise<void> => {
+    await scheduler?.shutdown();
+    await engine?.shutdown();
+    await attachment?.shutdown?.();
+    await publisher?.shutdown();
+  };
   try {
     api = await startApiServer({
       store,
@@ -65,6 +95,7 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
       anonymous: o.anonymous,
       corsOrigins: o.corsOrigins,
       rateLimit: o.rateLimit,
+      privacy: o.fl?.privacy,
       graph,
       log,
       grpcState: () => (link?.port ? 'connected' : 'down'),
@@ -81,10 +112,30 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
     // Agents write through the API's publishing store, so their alerts reach the WebSocket rooms.
     link = new LinkServer({ store: api.store, ca, host: o.grpcHost, port: o.grpcPort, log });
     await link.start();
+    // The active global model (a round's result or a rollback) is pushed to the agents over the link.
+    publisher = new ModelPublisher({ store: api.store, link });
+    publisher.start();
+    if (o.fl?.transport !== undefined) {
+      attachment = await o.fl.transport.attach({ link, store: api.store });
+      engine = new RoundEngine({
+        store: api.store,
+        transport: attachment.transport,
+        strategy: o.fl.strategy,
+        privacy: o.fl.privacy,
+        initialArrays: attachment.initialArrays,
+        defaults: { minClients: o.fl.minClients },
+      });
+      api.attachFl(engine);
+      if (o.fl.scheduleMs !== null) {
+        scheduler = new RoundScheduler({ engine, intervalMs: o.fl.scheduleMs });
+        scheduler.start();
+      }
+    }
     // Old alerts and aggregates are purged at start and then hourly; a failed run is logged and retried.
     retention = new RetentionJob({ store: api.store, policy: o.retention, onPurged: o.onPurged });
     await retention.start();
   } catch (err) {
+    await stopFl();
     await retention?.shutdown();
     await link?.shutdown();
     await api?.close();
@@ -99,8 +150,10 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
     link,
     ca,
     store: api.store,
+    rounds: engine,
     close() {
       closing ??= (async () => {
+        await stopFl();
         await running.retention.shutdown();
         await running.link.shutdown();
         await running.api.close();

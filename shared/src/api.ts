@@ -133,12 +133,26 @@ export interface FLRound {
   clients: FLClient[];
 }
 
+/** One facility's privacy spend across FL rounds (an addition to the spec's privacy metrics). */
+export interface FacilityPrivacy {
+  facility_id: string;
+  epsilon: number;
+  privacy_budget_remaining: number;
+  /** Examples it trained on in its latest round. */
+  data_size: number;
+  rounds: number;
+  /** When its budget was found spent; it is no longer selected for rounds. Null while budget is left. */
+  exhausted_at: string | null;
+}
+
 export interface PrivacyMetrics {
   epsilon: number;
   delta: number;
   data_size: number;
   encryption: string;
   privacy_budget_remaining: number;
+  /** Per facility, highest epsilon first. */
+  facilities?: FacilityPrivacy[];
 }
 
 export interface PredictedTechnique {

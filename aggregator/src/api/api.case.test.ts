@@ -10,6 +10,9 @@ import { postgresHarness, sqliteHarness, type StoreHarness } from './testing/sto
 import { http, startTestApi, TestWs, upgradeStatus } from './testing/client.js';
 import { issueToken, makeAlert, makeClient, makePrediction } from './testing/fixtures.js';
 import type { RunningApi } from './server.js';
+import { RoundEngine } from '../fl/engine.js';
+import { FedAvg } from '../fl/strategy.js';
+import { LocalFleet, localModel, modelArrays } from '../fl/testing/local-fleet.js';
 
 const HARNESSES: [string, () => Promise<StoreHarness>][] = [
   ['sqlite', () => Promise.resolve(sqliteHarness())],
@@ -401,6 +404,16 @@ describe.each(HARNESSES)('dashboard API on %s', (_kind, makeHarness) => {
       const client = makeClient();
       await raw.upsertRoundClient(round.id, client);
       await raw.updateRound(round.id, { epsilon: 1.5, progress: 60 });
+      const account = {
+        orders: [2, 8],
+        rdp: [0.5, 2],
+        delta: 1e-5,
+        rounds: 1,
+        exhausted_at: null,
+        updated_at: new Date().toISOString(),
+      };
+      await raw.putPrivacyAccount({ ...account, facility_id: 'plant-a', epsilon: 1.5, examples: 300 });
+      await raw.putPrivacyAccount({ ...account, facility_id: 'plant-b', epsilon: 0.5, examples: 200 });
 
       const current = (await http(api, 'GET', '/api/fl/rounds/current', { token: viewer })).body as FLRound;
       const list = await http(api, 'GET', '/api/fl/rounds?limit=10&offset=0', { token: viewer });
@@ -420,16 +433,111 @@ describe.each(HARNESSES)('dashboard API on %s', (_kind, makeHarness) => {
       expect(clients.body).toEqual([client]);
       expect(oneClient.body).toEqual(client);
       expect(noClient.status).toBe(404);
-      expect(privacy.body).toMatchObject({ epsilon: 1.5, delta: 1e-5, privacy_budget_remaining: 0.85 });
+      expect(privacy.body).toEqual({
+        epsilon: 1.5,
+        delta: 1e-5,
+        data_size: 500,
+        encryption: 'none',
+        privacy_budget_remaining: 0.85,
+        facilities: [
+          {
+            facility_id: 'plant-a',
+            epsilon: 1.5,
+            privacy_budget_remaining: 0.85,
+            data_size: 300,
+            rounds: 1,
+            exhausted_at: null,
+          },
+          {
+            facility_id: 'plant-b',
+            epsilon: 0.5,
+            privacy_budget_remaining: 0.95,
+            data_size: 200,
+            rounds: 1,
+            exhausted_at: null,
+          },
+        ],
+      });
     });
 
-    it('answers 503 not_available for a round trigger until the FL engine exists', async () => {
+    it('answers 503 not_available for a round trigger when no FL engine is attached', async () => {
       const res = await http(api, 'POST', '/api/fl/rounds/trigger', { token: operator });
       const byViewer = await http(api, 'POST', '/api/fl/rounds/trigger', { token: viewer });
 
       expect(res.status).toBe(503);
       expect((res.body as { error: { code: string } }).error.code).toBe('not_available');
       expect(byViewer.status).toBe(403);
+    });
+
+    it('starts a round on trigger with the attached engine, streams it, and refuses a second one meanwhile', async () => {
+      // A third node never answers: it holds the round open until its timeout, so the second trigger meets it.
+      const fleet = new LocalFleet(
+        (['plant-a', 'plant-b', 'plant-b'] as const).map((f, i) => ({
+          nodeId: String(7001 + i),
+          facilityId: f,
+          seed: 40 + i,
+          trainExamples: 120,
+          validationExamples: 40,
+          shift: 0.2 * i,
+          behaviour: i === 2 ? ('silent' as const) : ('train' as const),
+        })),
+      );
+      const engine = new RoundEngine({
+        store: api.store,
+        transport: fleet,
+        strategy: new FedAvg(),
+        privacy: { delta: 1e-5, epsilonBudget: 10 },
+        initialArrays: () => modelArrays(localModel(1)),
+        log: () => undefined,
+      });
+      api.attachFl(engine);
+      const ws = await TestWs.connect(`${api.wsUrl}?token=${viewer}`);
+      ws.send({ action: 'subscribe', room: 'fl_status' });
+      await ws.next((m) => m.type === 'subscribed');
+
+      const started = await http(api, 'POST', '/api/fl/rounds/trigger', {
+        token: operator,
+        body: { timeout_seconds: 1.5 },
+      });
+      const again = await http(api, 'POST', '/api/fl/rounds/trigger', {
+        token: operator,
+        body: { min_clients: 2 },
+      });
+      const body = started.body as FLRound & { round_id: number };
+      const completed = await ws.next((m) => m.type === 'fl_round_completed', 30_000);
+      await engine.shutdown();
+      const stored = (await http(api, 'GET', `/api/fl/rounds/${body.round_id}`, { token: viewer }))
+        .body as FLRound;
+      const privacy = (await http(api, 'GET', '/api/fl/privacy-metrics', { token: viewer })).body as {
+        epsilon: number;
+        data_size: number;
+      };
+      const bad = await http(api, 'POST', '/api/fl/rounds/trigger', {
+        token: operator,
+        body: { min_clients: 0 },
+      });
+      const tooMany = await http(api, 'POST', '/api/fl/rounds/trigger', {
+        token: operator,
+        body: { min_clients: 4 },
+      });
+
+      expect(started.status).toBe(200);
+      expect(body).toMatchObject({ status: 'started', round_number: 1, total_clients: 3 });
+      expect(body.id).toBe(body.round_id);
+      expect(again.status).toBe(409);
+      expect(ws.messages.some((m) => m.type === 'fl_round_started')).toBe(true);
+      expect(completed.data).toMatchObject({ id: body.round_id, status: 'completed' });
+      expect(stored).toMatchObject({ status: 'completed', clients_active: 2 });
+      expect(stored.model_accuracy).toBeGreaterThan(0.5);
+      expect(privacy.epsilon).toBeGreaterThan(0);
+      expect(privacy.epsilon).toBe(stored.epsilon);
+      expect(privacy.data_size).toBe(240);
+      expect(bad.status).toBe(400);
+      expect(tooMany.status).toBe(409);
+      expect((tooMany.body as { error: { details: { reason: string } } }).error.details.reason).toBe(
+        'not_enough_clients',
+      );
+      await ws.close();
     });
   });
 

@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AttackCatalog, Clock } from '@vigil/shared';
 import { StoreConflictError, type Role, type Store } from '../store/types.js';
 import type { EventBus } from '../events/bus.js';
+import type { RoundEngine } from '../fl/engine.js';
 import { ApiError, errorBody } from './errors.js';
 import { bearerSecret, hasRole, type Authenticator, type Caller } from './auth.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
@@ -42,6 +43,9 @@ export interface PrivacySettings {
   encryption: string;
 }
 
+/** What the round trigger needs of the FL engine (fl/engine.ts's RoundEngine). */
+export type RoundStarter = Pick<RoundEngine, 'start'>;
+
 export interface ApiDeps {
   /** The store, wrapped so that writes publish to the bus (PublishingStore). */
   store: Store;
@@ -55,6 +59,8 @@ export interface ApiDeps {
   corsOrigins: readonly string[];
   liveness: LivenessThresholds;
   privacy: PrivacySettings;
+  /** The FL engine, once attached (RunningApi.attachFl); the round trigger answers 503 while it is null. */
+  fl: { engine: RoundStarter | null };
   log: (line: string) => void;
   /** The dashboard's static files, served at `/` to anyone (the page itself asks for a token); none when absent. */
   dashboard?: DashboardFiles;

@@ -226,8 +226,33 @@ export const PrivacyMetricsSchema = z
     data_size: z.number().int(),
     encryption: z.string(),
     privacy_budget_remaining: z.number(),
+    facilities: z
+      .array(
+        z
+          .object({
+            facility_id: z.string(),
+            epsilon: z.number(),
+            privacy_budget_remaining: z.number(),
+            data_size: z.number().int(),
+            rounds: z.number().int(),
+            exhausted_at: z.string().nullable(),
+          })
+          .openapi('FacilityPrivacy'),
+      )
+      .optional(),
   })
   .openapi('PrivacyMetrics');
+
+/** Body of POST /api/fl/rounds/trigger: every field optional (defaults: at least 2 clients, a round within 2 min). */
+export const RoundTriggerBody = z
+  .object({
+    min_clients: z.number().int().min(1).max(10_000).optional(),
+    fraction_fit: z.number().gt(0).lte(1).optional(),
+    timeout_seconds: z.number().gt(0).max(3600).optional(),
+    local_epochs: z.number().int().min(1).max(1000).optional(),
+  })
+  .strict()
+  .openapi('RoundTrigger');
 
 export const PredictionSchema = z
   .object({

@@ -20,7 +20,7 @@ import { openPredictor, type NextTechniquePredictor } from '../graph/predictor.j
 import type { AttackGraph } from '../graph/types.js';
 import { PublishingStore } from '../events/publishing-store.js';
 import { DashboardUpdater } from '../events/dashboard-updates.js';
-import { createApi, type ApiApp, type PrivacySettings } from './app.js';
+import { createApi, type ApiApp, type PrivacySettings, type RoundStarter } from './app.js';
 import { Authenticator } from './auth.js';
 import { HealthMonitor, databaseCheck, graphCheck, reportedCheck, type ServiceState } from './health.js';
 import { ApiMetrics } from './metrics.js';
@@ -81,6 +81,8 @@ export interface RunningApi {
   readonly app: ApiApp;
   readonly hub: WsHub;
   readonly health: HealthMonitor;
+  /** Attaches the FL engine (built over `store`, so its rounds reach the WebSocket rooms): the trigger then starts rounds. */
+  attachFl(engine: RoundStarter): void;
   close(): Promise<void>;
 }
 
@@ -144,8 +146,10 @@ export async function startApiServer(o: ApiServerOptions): Promise<RunningApi> {
   predictions.start();
   const rateLimit = o.rateLimit ?? DEFAULT_RATE_LIMIT;
   const demo = o.demo?.({ store, bus, now: () => clock.now(), log });
+  const fl: { engine: RoundStarter | null } = { engine: null };
   const app = createApi({
     demo,
+    fl,
     predictions,
     store,
     bus,
@@ -218,6 +222,9 @@ export async function startApiServer(o: ApiServerOptions): Promise<RunningApi> {
     app,
     hub,
     health,
+    attachFl(engine) {
+      fl.engine = engine;
+    },
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

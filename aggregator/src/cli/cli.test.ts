@@ -14,6 +14,7 @@ import {
   startTestPostgres,
   type TestPostgres,
 } from '../store/testing/postgres.js';
+import { MIGRATIONS } from '../store/migrations/index.js';
 import { hashTokenSecret } from '../store/token-secret.js';
 
 const BIN = fileURLToPath(new URL('../../bin/vigil.js', import.meta.url));
@@ -63,7 +64,9 @@ describe('vigil CLI', () => {
     const second = await vigil(['migrate', '--data-dir', dataDir]);
 
     expect(first).toMatchObject({ code: 0 });
-    expect(first.stdout).toContain(`applied migrations 1, 2 to sqlite:${join(dataDir, 'vigil.db')}`);
+    expect(first.stdout).toContain(
+      `applied migrations ${MIGRATIONS.map((m) => m.version).join(', ')} to sqlite:${join(dataDir, 'vigil.db')}`,
+    );
     expect(second.stdout).toContain('is up to date');
   });
 

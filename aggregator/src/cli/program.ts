@@ -6,6 +6,7 @@ import { registerFacilities } from './facilities.js';
 import { registerFacilityRevoke } from './facilities-revoke.js';
 import { registerGraph } from './graph.js';
 import { registerMigrate } from './migrate.js';
+import { registerModels } from './models.js';
 import { registerPredict } from './predict.js';
 import { registerPrivacy } from './privacy.js';
 import { registerSeed } from './seed.js';
@@ -30,5 +31,6 @@ export function buildProgram(): Command {
   registerPredict(program);
   registerPrivacy(program);
   registerDemo(program);
+  registerModels(program);
   return program;
 }

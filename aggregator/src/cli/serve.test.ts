@@ -86,6 +86,7 @@ describe('vigil serve', () => {
     expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
     expect(result.code).toBe(0);
     expect(result.out).toContain('SIGTERM, shutting down');
+    expect(result.out).toContain('federated rounds unavailable (no FL transport attached)');
   });
 
   it('purges alerts older than --retain-alerts when it starts', async () => {
@@ -128,6 +129,37 @@ describe('vigil serve', () => {
     expect(plain.err).toMatch(/needs TLS: pass --tls-cert/);
     expect(anon.code).toBe(2);
     expect(anon.err).toMatch(/anonymous access is only allowed on loopback/);
+  });
+
+  it('refuses --fl-schedule without an FL transport, and a bad strategy, before starting anything', async () => {
+    const db = `sqlite:${join(dir, 'fl.db')}`;
+    const schedule = await run([
+      'serve',
+      '--port',
+      '0',
+      '--grpc-port',
+      '0',
+      '--fl-schedule',
+      '30m',
+      '--db',
+      db,
+    ]).done;
+    const strategy = await run([
+      'serve',
+      '--port',
+      '0',
+      '--grpc-port',
+      '0',
+      '--fl-strategy',
+      'fedsgd',
+      '--db',
+      db,
+    ]).done;
+
+    expect(schedule.code).toBe(2);
+    expect(schedule.err).toMatch(/--fl-schedule needs a federated-learning transport/);
+    expect(strategy.code).toBe(2);
+    expect(strategy.err).toMatch(/--fl-strategy "fedsgd" is not fedavg/);
   });
 
   it('serves HTTPS with the given certificate and key', async () => {

@@ -8,6 +8,7 @@ import { defaultDbUrl, parseAge, resolveDataDir } from '../config.js';
 import { DEFAULT_CORS_ORIGINS, checkExposure } from '../api/server.js';
 import { startAggregator } from '../runtime.js';
 import { applyAggregatorConfig, readAggregatorConfig } from './serve-config.js';
+import { parseStrategy, type ServeDeps } from './serve-fl.js';
 
 const ServeOptions = z
   .object({
@@ -38,6 +39,11 @@ const ServeOptions = z
       .optional(),
     neo4jUser: z.string().min(1).optional(),
     neo4jDatabase: z.string().min(1).optional(),
+    flSchedule: z.string().min(1).optional(),
+    flMinClients: z.coerce.number({ error: 'expected a whole number' }).int().min(1).max(10_000),
+    flStrategy: z.string().min(1),
+    flEpsilonBudget: z.coerce.number({ error: 'expected a number' }).positive().finite(),
+    flDelta: z.coerce.number({ error: 'expected a number' }).gt(0).lt(1),
   })
   .refine((o) => (o.tlsCert === undefined) === (o.tlsKey === undefined), {
     message: '--tls-cert and --tls-key go together',
@@ -51,7 +57,7 @@ function readPem(path: string, what: string): Buffer {
   }
 }
 
-export function registerServe(program: Command): void {
+export function registerServe(program: Command, deps: ServeDeps = {}): void {
   program
     .command('serve')
     .description('serve the dashboard API (REST and WebSocket /ws) on one port')
@@ -82,6 +88,19 @@ export function registerServe(program: Command): void {
     )
     .option('--neo4j-user <user>', 'Neo4j user (omit when authentication is off)')
     .option('--neo4j-database <name>', 'Neo4j database (default: the server default)')
+    .option('--fl-schedule <interval>', 'start a federated round every interval (e.g. 30m, 6h)')
+    .option('--fl-min-clients <n>', 'fewest clients a federated round starts and completes with', '2')
+    .option(
+      '--fl-strategy <name>',
+      'fedavg, fedprox:MU or trimmed-mean:BETA, optionally +central-dp:CLIP:NOISE',
+      'fedavg',
+    )
+    .option(
+      '--fl-epsilon-budget <e>',
+      'privacy budget per facility; a facility that spent it is no longer selected',
+      '10',
+    )
+    .option('--fl-delta <d>', 'delta of the (epsilon, delta) accounting', '1e-5')
     .option('--config <file>', 'JSON config file (see deploy/aggregator.example.json); flags override it')
     .action(async (raw: Record<string, unknown>, cmd: Command) => {
       if (typeof raw.config === 'string') applyAggregatorConfig(cmd, raw, readAggregatorConfig(raw.config));
@@ -104,6 +123,19 @@ export function registerServe(program: Command): void {
         alertsMaxAgeSeconds: parseAge(o.retainAlerts, '--retain-alerts'),
         aggregatesMaxAgeSeconds: parseAge(o.retainAggregates, '--retain-aggregates'),
       };
+      const flIntervalS = o.flSchedule === undefined ? null : parseAge(o.flSchedule, '--fl-schedule');
+      if (o.flSchedule !== undefined && flIntervalS === null)
+        throw new UsageError('--fl-schedule needs an interval such as 30m or 6h, not forever');
+      if (flIntervalS !== null && deps.fl === undefined)
+        throw new UsageError(
+          '--fl-schedule needs a federated-learning transport (the Fleet API server), and this build attaches none; drop --fl-schedule',
+        );
+      const strategy = parseStrategy(o.flStrategy);
+      const privacy = {
+        delta: o.flDelta,
+        epsilonBudget: o.flEpsilonBudget,
+        encryption: deps.fl?.encryption ?? 'none',
+      };
       const dataDir = resolveDataDir(o.dataDir);
       const agg = await startAggregator({
         dataDir,
@@ -121,6 +153,13 @@ export function registerServe(program: Command): void {
         grpcHost: o.grpcHost ?? o.host,
         grpcPort: o.grpcPort,
         retention: policy,
+        fl: {
+          strategy,
+          privacy,
+          minClients: o.flMinClients,
+          scheduleMs: flIntervalS === null ? null : flIntervalS * 1000,
+          transport: deps.fl,
+        },
         neo4j:
           o.neo4j === undefined
             ? undefined
@@ -139,6 +178,11 @@ export function registerServe(program: Command): void {
       process.stdout.write(`vigil: serving ${api.url} (WebSocket ${api.wsUrl}), store ${agg.store.kind}\n`);
       process.stdout.write(
         `vigil: agents on ${o.grpcHost ?? o.host}:${link.port} (CA fingerprint ${ca.fingerprint})\n`,
+      );
+      process.stdout.write(
+        agg.rounds === null
+          ? 'vigil: federated rounds unavailable (no FL transport attached)\n'
+          : `vigil: federated rounds with ${strategy.name}${flIntervalS === null ? '' : `, every ${o.flSchedule ?? ''}`}\n`,
       );
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {

@@ -9,8 +9,11 @@ import type {
   AuditEntry,
   Facility,
   FacilityAggregate,
+  ModelVersion,
+  NewModelVersion,
   NewRound,
   Page,
+  PrivacyAccount,
   PredictionQuery,
   RetentionPolicy,
   Role,
@@ -165,6 +168,30 @@ export class PublishingStore implements Store {
   }
   listRounds(limit: number, offset: number): Promise<Page<FLRound>> {
     return this.inner.listRounds(limit, offset);
+  }
+  putPrivacyAccount(a: PrivacyAccount): Promise<void> {
+    return this.inner.putPrivacyAccount(a);
+  }
+  listPrivacyAccounts(): Promise<PrivacyAccount[]> {
+    return this.inner.listPrivacyAccounts();
+  }
+  addModelVersion(m: NewModelVersion): Promise<ModelVersion> {
+    return this.inner.addModelVersion(m);
+  }
+  getModelVersion(version: number): Promise<ModelVersion | null> {
+    return this.inner.getModelVersion(version);
+  }
+  listModelVersions(limit: number, offset: number): Promise<Page<ModelVersion>> {
+    return this.inner.listModelVersions(limit, offset);
+  }
+  activeModelVersion(name: string): Promise<ModelVersion | null> {
+    return this.inner.activeModelVersion(name);
+  }
+  activateModelVersion(version: number, at: string): Promise<ModelVersion | null> {
+    return this.inner.activateModelVersion(version, at);
+  }
+  modelPayload(version: number): Promise<Uint8Array | null> {
+    return this.inner.modelPayload(version);
   }
 
   async insertPrediction(p: Prediction & { facility_id: string | null }): Promise<void> {

@@ -114,7 +114,13 @@ describe('agent link', () => {
     client.sendInventory([
       { change: 'added', ...plc },
       { change: 'added', ...plc, address: '10.20.1.11', role: 'hmi' },
-      { change: 'removed', ...plc, address: '10.20.1.11', role: 'hmi', last_seen: '2026-03-01T10:01:00.000Z' },
+      {
+        change: 'removed',
+        ...plc,
+        address: '10.20.1.11',
+        role: 'hmi',
+        last_seen: '2026-03-01T10:01:00.000Z',
+      },
     ]);
 
     const stored = await waitFor(async () => (await fx.store.listAssets('plant-b')).length === 2, 5000);

@@ -16,6 +16,15 @@ import {
 import { POSTGRES_SEARCH_DOCUMENT } from './migrations/001-initial.js';
 import { MIGRATIONS } from './migrations/index.js';
 import {
+  MODEL_ACTIVE,
+  MODEL_COLUMNS,
+  PRIVACY_COLUMNS,
+  modelFromRow,
+  privacyFromRow,
+  type ModelRow,
+  type PrivacyRow,
+} from './fl-rows.js';
+import {
   agentFromRow,
   assetFromRow,
   aggregateFromRow,
@@ -52,8 +61,11 @@ import {
   type AuditEntry,
   type Facility,
   type FacilityAggregate,
+  type ModelVersion,
+  type NewModelVersion,
   type NewRound,
   type Page,
+  type PrivacyAccount,
   type PredictionQuery,
   type RetentionPolicy,
   type Role,
@@ -615,6 +627,101 @@ export class PostgresStore implements Store {
     );
     const total = await this.query<{ n: string }>('SELECT count(*) AS n FROM fl_rounds');
     return { items: await this.roundsWithClients(rows), total: Number(total[0]?.n ?? 0) };
+  }
+
+  async putPrivacyAccount(a: PrivacyAccount): Promise<void> {
+    await this.exec(
+      `INSERT INTO fl_privacy (${PRIVACY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (facility_id) DO UPDATE SET orders = excluded.orders, rdp = excluded.rdp,
+         epsilon = excluded.epsilon, delta = excluded.delta, examples = excluded.examples, rounds = excluded.rounds,
+         exhausted_at = excluded.exhausted_at, updated_at = excluded.updated_at`,
+      [
+        a.facility_id,
+        a.orders,
+        a.rdp,
+        a.epsilon,
+        a.delta,
+        a.examples,
+        a.rounds,
+        isoOrNull(a.exhausted_at),
+        iso(a.updated_at),
+      ],
+    );
+  }
+
+  async listPrivacyAccounts(): Promise<PrivacyAccount[]> {
+    const rows = await this.query<PrivacyRow>(
+      `SELECT ${PRIVACY_COLUMNS} FROM fl_privacy ORDER BY facility_id`,
+    );
+    return rows.map(privacyFromRow);
+  }
+
+  // Model registry
+
+  private async models(where: string, tail: string, params: unknown[]): Promise<ModelVersion[]> {
+    const rows = await this.query<ModelRow>(
+      `SELECT ${MODEL_COLUMNS}, ${MODEL_ACTIVE} AS active FROM fl_models m ${where} ${tail}`,
+      params,
+    );
+    return rows.map(modelFromRow);
+  }
+
+  async addModelVersion(m: NewModelVersion): Promise<ModelVersion> {
+    const at = iso(m.created_at);
+    const rows = await this.query<{ version: number }>(
+      `INSERT INTO fl_models (name, round_id, created_at, sha256, format, payload, size_bytes, parameters,
+         model_accuracy, activation, activated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nextval('fl_model_activation'), $3)
+       RETURNING version`,
+      [
+        m.name,
+        m.round_id,
+        at,
+        m.sha256,
+        m.format,
+        Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength),
+        m.payload.byteLength,
+        m.parameters,
+        m.model_accuracy,
+      ],
+    );
+    const stored = await this.getModelVersion(rows[0]?.version ?? -1);
+    if (stored === null) throw new Error('the new model version was not found after insert');
+    return stored;
+  }
+
+  async getModelVersion(version: number): Promise<ModelVersion | null> {
+    if (!Number.isSafeInteger(version) || Math.abs(version) > 2 ** 31 - 1) return null;
+    return (await this.models('WHERE version = $1', '', [version]))[0] ?? null;
+  }
+
+  async listModelVersions(limit: number, offset: number): Promise<Page<ModelVersion>> {
+    checkLimitOffset(limit, offset);
+    const items = await this.models('', 'ORDER BY version DESC LIMIT $1 OFFSET $2', [limit, offset]);
+    const total = await this.query<{ n: string }>('SELECT count(*) AS n FROM fl_models');
+    return { items, total: Number(total[0]?.n ?? 0) };
+  }
+
+  async activeModelVersion(name: string): Promise<ModelVersion | null> {
+    return (await this.models('WHERE name = $1', 'ORDER BY activation DESC LIMIT 1', [name]))[0] ?? null;
+  }
+
+  async activateModelVersion(version: number, at: string): Promise<ModelVersion | null> {
+    if (!Number.isSafeInteger(version) || Math.abs(version) > 2 ** 31 - 1) return null;
+    await this.exec(
+      `UPDATE fl_models SET activation = nextval('fl_model_activation'), activated_at = $1 WHERE version = $2`,
+      [iso(at), version],
+    );
+    return this.getModelVersion(version);
+  }
+
+  async modelPayload(version: number): Promise<Uint8Array | null> {
+    if (!Number.isSafeInteger(version) || Math.abs(version) > 2 ** 31 - 1) return null;
+    const rows = await this.query<{ payload: Buffer }>('SELECT payload FROM fl_models WHERE version = $1', [
+      version,
+    ]);
+    const r = rows[0];
+    return r === undefined ? null : new Uint8Array(r.payload);
   }
 
   // Predictions

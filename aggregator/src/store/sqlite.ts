@@ -16,6 +16,15 @@ import {
 } from './common.js';
 import { MIGRATIONS } from './migrations/index.js';
 import {
+  MODEL_ACTIVE,
+  MODEL_COLUMNS,
+  PRIVACY_COLUMNS,
+  modelFromRow,
+  privacyFromRow,
+  type ModelRow,
+  type PrivacyRow,
+} from './fl-rows.js';
+import {
   agentFromRow,
   assetFromRow,
   aggregateFromRow,
@@ -52,8 +61,11 @@ import {
   type AuditEntry,
   type Facility,
   type FacilityAggregate,
+  type ModelVersion,
+  type NewModelVersion,
   type NewRound,
   type Page,
+  type PrivacyAccount,
   type PredictionQuery,
   type RetentionPolicy,
   type Role,
@@ -544,6 +556,93 @@ export class SqliteStore implements Store {
     );
     const total = this.get<{ n: number }>('SELECT count(*) AS n FROM fl_rounds')?.n ?? 0;
     return { items: this.roundsWithClients(rows), total };
+  }
+
+  async putPrivacyAccount(a: PrivacyAccount): Promise<void> {
+    this.run(
+      `INSERT INTO fl_privacy (${PRIVACY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (facility_id) DO UPDATE SET orders = excluded.orders, rdp = excluded.rdp,
+         epsilon = excluded.epsilon, delta = excluded.delta, examples = excluded.examples, rounds = excluded.rounds,
+         exhausted_at = excluded.exhausted_at, updated_at = excluded.updated_at`,
+      a.facility_id,
+      JSON.stringify(a.orders),
+      JSON.stringify(a.rdp),
+      a.epsilon,
+      a.delta,
+      a.examples,
+      a.rounds,
+      isoOrNull(a.exhausted_at),
+      iso(a.updated_at),
+    );
+  }
+
+  async listPrivacyAccounts(): Promise<PrivacyAccount[]> {
+    return this.all<PrivacyRow>(`SELECT ${PRIVACY_COLUMNS} FROM fl_privacy ORDER BY facility_id`).map(
+      privacyFromRow,
+    );
+  }
+
+  // Model registry
+
+  private models(where: string, tail: string, ...params: Param[]): ModelVersion[] {
+    return this.all<ModelRow>(
+      `SELECT ${MODEL_COLUMNS}, ${MODEL_ACTIVE} AS active FROM fl_models m ${where} ${tail}`,
+      ...params,
+    ).map(modelFromRow);
+  }
+
+  async addModelVersion(m: NewModelVersion): Promise<ModelVersion> {
+    const at = iso(m.created_at);
+    const row = this.stmt(
+      `INSERT INTO fl_models (name, round_id, created_at, sha256, format, payload, size_bytes, parameters,
+         model_accuracy, activation, activated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(activation), 0) + 1 FROM fl_models), ?)
+       RETURNING version`,
+    ).get(
+      m.name,
+      m.round_id,
+      at,
+      m.sha256,
+      m.format,
+      Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength),
+      m.payload.byteLength,
+      m.parameters,
+      m.model_accuracy,
+      at,
+    ) as { version: number } | undefined;
+    const stored = await this.getModelVersion(row?.version ?? -1);
+    if (stored === null) throw new Error('the new model version was not found after insert');
+    return stored;
+  }
+
+  async getModelVersion(version: number): Promise<ModelVersion | null> {
+    return this.models('WHERE version = ?', '', version)[0] ?? null;
+  }
+
+  async listModelVersions(limit: number, offset: number): Promise<Page<ModelVersion>> {
+    checkLimitOffset(limit, offset);
+    const items = this.models('', 'ORDER BY version DESC LIMIT ? OFFSET ?', limit, offset);
+    const total = this.get<{ n: number }>('SELECT count(*) AS n FROM fl_models')?.n ?? 0;
+    return { items, total };
+  }
+
+  async activeModelVersion(name: string): Promise<ModelVersion | null> {
+    return this.models('WHERE name = ?', 'ORDER BY activation DESC LIMIT 1', name)[0] ?? null;
+  }
+
+  async activateModelVersion(version: number, at: string): Promise<ModelVersion | null> {
+    this.run(
+      `UPDATE fl_models SET activation = (SELECT max(activation) + 1 FROM fl_models), activated_at = ?
+       WHERE version = ?`,
+      iso(at),
+      version,
+    );
+    return this.getModelVersion(version);
+  }
+
+  async modelPayload(version: number): Promise<Uint8Array | null> {
+    const r = this.get<{ payload: Buffer }>('SELECT payload FROM fl_models WHERE version = ?', version);
+    return r === undefined ? null : new Uint8Array(r.payload);
   }
 
   // Predictions

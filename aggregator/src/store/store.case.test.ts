@@ -220,7 +220,7 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
     it('applies the migrations to a new database and reports them', async () => {
       const fresh = await openStore(await backend.freshUrl(), { clock, migrate: false });
       try {
-        expect(await fresh.migrate()).toEqual([1, 2, 3]);
+        expect(await fresh.migrate()).toEqual([1, 2, 3, 4]);
         expect(await fresh.migrate()).toEqual([]);
       } finally {
         await fresh.close();
@@ -604,6 +604,78 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       expect(history.items[0]?.clients).toHaveLength(2);
       expect(await store.getRound(r1.id + 1000)).toBeNull();
       expect(await store.updateRound(r1.id + 1000, { progress: 5 })).toBeNull();
+    });
+
+    it('keeps one privacy account per facility, replaced on each put', async () => {
+      const account = {
+        facility_id: 'plant-b',
+        orders: [1.5, 2, 32],
+        rdp: [0.125, 0.25, 4.5],
+        epsilon: 1.75,
+        delta: 1e-5,
+        examples: 4096,
+        rounds: 1,
+        exhausted_at: null,
+        updated_at: new Date(T0).toISOString(),
+      };
+      await store.putPrivacyAccount(account);
+      await store.putPrivacyAccount({ ...account, facility_id: 'plant-a', epsilon: 0.5 });
+      const spent = {
+        ...account,
+        rdp: [0.5, 1, 18],
+        epsilon: 3.25,
+        rounds: 2,
+        exhausted_at: new Date(T0 + 1000).toISOString(),
+        updated_at: new Date(T0 + 1000).toISOString(),
+      };
+      await store.putPrivacyAccount(spent);
+
+      const accounts = await store.listPrivacyAccounts();
+
+      expect(accounts).toEqual([{ ...account, facility_id: 'plant-a', epsilon: 0.5 }, spent]);
+    });
+
+    it('versions global models: add activates, rollback re-activates, payloads read back byte for byte', async () => {
+      const payload = (n: number): Uint8Array => Uint8Array.from({ length: 1000 }, (_, i) => (i * n) % 251);
+      const add = (n: number, name = 'fl-global') =>
+        store.addModelVersion({
+          name,
+          round_id: null,
+          created_at: new Date(T0 + n * 1000).toISOString(),
+          sha256: `sha-${n}`,
+          format: 'vigil-arrays-v1',
+          payload: payload(n),
+          parameters: 250,
+          model_accuracy: n / 10,
+        });
+      const v1 = await add(1);
+      const v2 = await add(2);
+      const other = await add(3, 'other-model');
+
+      expect(v1).toMatchObject({ name: 'fl-global', size_bytes: 1000, parameters: 250, active: true });
+      expect(v2.version).toBeGreaterThan(v1.version);
+      expect((await store.activeModelVersion('fl-global'))?.version).toBe(v2.version);
+      expect((await store.getModelVersion(v1.version))?.active).toBe(false);
+
+      const back = await store.activateModelVersion(v1.version, new Date(T0 + 9000).toISOString());
+
+      expect(back).toMatchObject({
+        version: v1.version,
+        active: true,
+        activated_at: new Date(T0 + 9000).toISOString(),
+      });
+      expect((await store.activeModelVersion('fl-global'))?.version).toBe(v1.version);
+      expect((await store.activeModelVersion('other-model'))?.version).toBe(other.version);
+      expect(await store.modelPayload(v2.version)).toEqual(payload(2));
+      const page = await store.listModelVersions(2, 0);
+      expect(page.total).toBe(3);
+      expect(page.items.map((m) => [m.version, m.active])).toEqual([
+        [other.version, true],
+        [v2.version, false],
+      ]);
+      expect(await store.activateModelVersion(v2.version + 1000, new Date(T0).toISOString())).toBeNull();
+      expect(await store.modelPayload(v2.version + 1000)).toBeNull();
+      expect(await store.activeModelVersion('none')).toBeNull();
     });
 
     it('has no current round before any round ran', async () => {

@@ -93,6 +93,55 @@ export type RoundPatch = Partial<
   >
 >;
 
+/**
+ * A facility's differential-privacy spend across FL rounds (FL issue): the Renyi-DP of all its DP-SGD training,
+ * composed by adding per order, and the epsilon at delta that converts to.
+ */
+export interface PrivacyAccount {
+  facility_id: string;
+  /** Renyi orders alpha, and the accumulated RDP at each (same length). */
+  orders: number[];
+  rdp: number[];
+  epsilon: number;
+  delta: number;
+  /** Examples the facility trained on in its latest round. */
+  examples: number;
+  /** Rounds the facility contributed to. */
+  rounds: number;
+  /** When its budget was found spent (it is no longer selected for rounds); null while budget is left. */
+  exhausted_at: string | null;
+  updated_at: string;
+}
+
+/** A global model in the registry (FL issue); the payload is read separately (modelPayload). */
+export interface ModelVersion {
+  version: number;
+  name: string;
+  /** The round that produced it; null when loaded otherwise (e.g. an initial model). */
+  round_id: number | null;
+  created_at: string;
+  sha256: string;
+  format: string;
+  size_bytes: number;
+  parameters: number;
+  model_accuracy: number | null;
+  /** When it last became the active version of its name (stored, or chosen by a rollback). */
+  activated_at: string;
+  /** True for the active version of its name. */
+  active: boolean;
+}
+
+export interface NewModelVersion {
+  name: string;
+  round_id: number | null;
+  created_at: string;
+  sha256: string;
+  format: string;
+  payload: Uint8Array;
+  parameters: number;
+  model_accuracy: number | null;
+}
+
 export interface PredictionQuery {
   validated?: boolean;
   limit: number;
@@ -224,6 +273,20 @@ export interface Store {
   getRound(id: number): Promise<FLRound | null>;
   currentRound(): Promise<FLRound | null>;
   listRounds(limit: number, offset: number): Promise<Page<FLRound>>;
+  /** Creates or replaces the facility's privacy account. */
+  putPrivacyAccount(a: PrivacyAccount): Promise<void>;
+  listPrivacyAccounts(): Promise<PrivacyAccount[]>;
+
+  // Model registry (FL issue)
+  /** Stores a new version (numbered by the store) and makes it the active version of its name. */
+  addModelVersion(m: NewModelVersion): Promise<ModelVersion>;
+  getModelVersion(version: number): Promise<ModelVersion | null>;
+  /** Versions of every name, newest first. */
+  listModelVersions(limit: number, offset: number): Promise<Page<ModelVersion>>;
+  activeModelVersion(name: string): Promise<ModelVersion | null>;
+  /** Makes `version` the active version of its name again (a rollback); null when there is no such version. */
+  activateModelVersion(version: number, at: string): Promise<ModelVersion | null>;
+  modelPayload(version: number): Promise<Uint8Array | null>;
 
   // Predictions
   insertPrediction(p: Prediction & { facility_id: string | null }): Promise<void>;

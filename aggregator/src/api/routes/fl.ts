@@ -1,8 +1,9 @@
-// Federated learning: rounds and clients as the store holds them. Triggering a round needs the FL engine (a later
-// issue): until it is attached the trigger answers 503 not_available.
-import { createRoute } from '@hono/zod-openapi';
+// Federated learning: rounds and clients as the store holds them, privacy spend per facility, and the round trigger.
+// Triggering needs the FL engine with a transport to the agents (RunningApi.attachFl); without one the trigger answers
+// 503 not_available.
+import { createRoute, z } from '@hono/zod-openapi';
 import type { FLClient } from '@vigil/shared';
-import { requireRole, type ApiApp, type ApiDeps } from '../app.js';
+import { audit, requireRole, type ApiApp, type ApiDeps } from '../app.js';
 import { ApiError } from '../errors.js';
 import {
   ClientIdParams,
@@ -12,8 +13,11 @@ import {
   PageQuery,
   PrivacyMetricsSchema,
   RoundIdParams,
+  RoundTriggerBody,
 } from '../schemas.js';
 import { errors, json } from './common.js';
+import { NotEnoughClientsError, RoundInProgressError } from '../../fl/engine.js';
+import { privacySummary } from '../../fl/privacy.js';
 
 /** How many recent rounds the client list is drawn from. */
 const CLIENT_ROUNDS = 20;
@@ -62,20 +66,66 @@ export function registerFlRoutes(app: ApiApp, deps: ApiDeps): void {
       method: 'post',
       path: '/api/fl/rounds/trigger',
       tags: ['fl'],
+      // The body is optional and read in the handler: a declared body would make an empty JSON request a 400.
+      description:
+        'Starts a federated round. Optional JSON body: {min_clients, fraction_fit, timeout_seconds, local_epochs}.',
       responses: {
-        200: json(FLRoundSchema, 'The started round ({round_id, status: "started"} plus its FLRound fields)'),
-        ...errors(403, 409, 503),
+        200: json(
+          FLRoundSchema.extend({ round_id: z.number().int(), status: z.literal('started') }).openapi(
+            'RoundStarted',
+          ),
+          'The started round ({round_id, status: "started"} plus its FLRound fields)',
+        ),
+        ...errors(400, 403, 409, 503),
       },
     }),
-    (c) => {
+    async (c) => {
       requireRole(c, 'operator');
-      throw new ApiError(
-        'not_available',
-        'federated learning rounds cannot be triggered: the FL engine is not attached',
-        {
-          engine: 'fl',
-        },
-      );
+      const engine = deps.fl.engine;
+      if (engine === null)
+        throw new ApiError(
+          'not_available',
+          'federated learning rounds cannot be triggered: no FL engine with a transport to the agents is attached',
+          { engine: 'fl' },
+        );
+      const text = await c.req.text();
+      let raw: unknown = {};
+      if (text.trim() !== '') {
+        try {
+          raw = JSON.parse(text);
+        } catch {
+          throw new ApiError('invalid_json', 'the request body is not valid JSON');
+        }
+      }
+      const parsed = RoundTriggerBody.safeParse(raw);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new ApiError(
+          'validation_failed',
+          `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
+        );
+      }
+      const b = parsed.data;
+      try {
+        const { round } = await engine.start({
+          ...(b.min_clients === undefined ? {} : { minClients: b.min_clients }),
+          ...(b.fraction_fit === undefined ? {} : { fractionFit: b.fraction_fit }),
+          ...(b.timeout_seconds === undefined ? {} : { timeoutMs: b.timeout_seconds * 1000 }),
+          ...(b.local_epochs === undefined ? {} : { localEpochs: b.local_epochs }),
+        });
+        await audit(deps, c.get('caller'), 'fl.round.trigger', String(round.id), { ...b });
+        return c.json({ ...round, round_id: round.id, status: 'started' as const }, 200);
+      } catch (err) {
+        if (err instanceof RoundInProgressError)
+          throw new ApiError('conflict', err.message, { reason: 'in_progress' });
+        if (err instanceof NotEnoughClientsError)
+          throw new ApiError('conflict', err.message, {
+            reason: 'not_enough_clients',
+            eligible: err.eligible,
+            required: err.required,
+          });
+        throw err;
+      }
     },
   );
 
@@ -135,16 +185,20 @@ export function registerFlRoutes(app: ApiApp, deps: ApiDeps): void {
       },
     }),
     async (c) => {
-      const round = await deps.store.currentRound();
-      const epsilon = round?.epsilon ?? 0;
+      const accounts = await deps.store.listPrivacyAccounts();
+      const policy = { delta: deps.privacy.delta, epsilonBudget: deps.privacy.epsilonBudget };
+      const facilities = accounts
+        .map((a) => ({
+          facility_id: a.facility_id,
+          epsilon: a.epsilon,
+          privacy_budget_remaining: Math.max(0, 1 - a.epsilon / policy.epsilonBudget),
+          data_size: a.examples,
+          rounds: a.rounds,
+          exhausted_at: a.exhausted_at,
+        }))
+        .sort((x, y) => y.epsilon - x.epsilon || x.facility_id.localeCompare(y.facility_id));
       return c.json(
-        {
-          epsilon,
-          delta: deps.privacy.delta,
-          data_size: 0,
-          encryption: deps.privacy.encryption,
-          privacy_budget_remaining: Math.max(0, 1 - epsilon / deps.privacy.epsilonBudget),
-        },
+        { ...privacySummary(accounts, policy), encryption: deps.privacy.encryption, facilities },
         200,
       );
     },

@@ -3,7 +3,8 @@
 // own transaction and records it in schema_migrations.
 import { initial } from './001-initial.js';
 import { enrollment } from './002-enrollment.js';
-import { assets } from './003-assets.js';
+import { flState } from './003-fl.js';
+import { assets } from './004-assets.js';
 
 export interface Migration {
   version: number;
@@ -12,4 +13,4 @@ export interface Migration {
   postgres: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [initial, enrollment, assets];
+export const MIGRATIONS: readonly Migration[] = [initial, enrollment, flState, assets];

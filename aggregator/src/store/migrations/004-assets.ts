@@ -1,9 +1,9 @@
-// Version 3 (link issue): the asset inventory each facility's agent reports (hosts seen on the plant network, their
+// Version 4 (link issue): the asset inventory each facility's agent reports (hosts seen on the plant network, their
 // protocols and role), kept across restarts so the dashboard shows it and a restarted aggregator does not forget it.
 import type { Migration } from './index.js';
 
 export const assets: Migration = {
-  version: 3,
+  version: 4,
   name: 'asset inventory',
   sqlite: `
 CREATE TABLE assets (

@@ -1,0 +1,520 @@
+// The federated round engine: which nodes train in a round, what they get, how long the round waits, what becomes of
+// stragglers, and what is recorded. It talks to the agents only through a FleetTransport (transport.ts) and writes
+// rounds and their clients through the store, whose publishing wrapper turns those writes into the dashboard's
+// fl_round_started / fl_progress / fl_round_completed messages.
+//
+// A round: select (online nodes of facilities with privacy budget left; at least minClients, fractionFit of them) ->
+// distributing -> training (train instructions with the active global model; replies until the round timeout; a node
+// that does not answer in time is delayed, or offline when the transport no longer sees it; a node that fails or
+// sends an unusable reply is offline) -> privacy charged per facility -> aggregating (the strategy) -> evaluation of
+// the new model on the clients' validation sets (model_accuracy = accuracy weighted by their example counts) ->
+// the new model stored as a registry version -> complete. Too few usable replies fail the round.
+import { createHash } from 'node:crypto';
+import { systemClock, type Clock, type FLClient, type FLRound } from '@vigil/shared';
+import type { PrivacyAccount, Store } from '../store/types.js';
+import { layoutMismatch } from './arrays.js';
+import { chargeRound, dpSpendOf, type DpSpend, type PrivacyPolicy } from './privacy.js';
+import { GLOBAL_MODEL, ModelRegistry } from './registry.js';
+import type { ClientUpdate, Strategy } from './strategy.js';
+import type { Arrays, ConfigValue, FleetTransport, FlNode, Progress } from './transport.js';
+
+export interface RoundSettings {
+  /** Fewest clients a round starts with and fewest usable replies it completes with (>= 1). */
+  minClients: number;
+  /** Share of the eligible online nodes selected, in (0, 1]; at least minClients are. */
+  fractionFit: number;
+  /** How long the training phase waits for replies, ms. */
+  timeoutMs: number;
+  /** How long the evaluation of the new model waits for replies, ms. */
+  evaluateTimeoutMs: number;
+  /** Local epochs each client trains (config 'local-epochs'). */
+  localEpochs: number;
+}
+
+/** Defaults: two clients at least, everyone online selected, and a round that ends within two minutes. */
+export const DEFAULT_ROUND_SETTINGS: RoundSettings = {
+  minClients: 2,
+  fractionFit: 1,
+  timeoutMs: 90_000,
+  evaluateTimeoutMs: 25_000,
+  localEpochs: 1,
+};
+
+export class RoundInProgressError extends Error {
+  override readonly name = 'RoundInProgressError';
+}
+
+export class NotEnoughClientsError extends Error {
+  override readonly name = 'NotEnoughClientsError';
+  constructor(
+    message: string,
+    readonly eligible: number,
+    readonly required: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface RoundEngineOptions {
+  store: Store;
+  transport: FleetTransport;
+  strategy: Strategy;
+  privacy: PrivacyPolicy;
+  /** Registry name of the model the rounds train (default GLOBAL_MODEL). */
+  modelName?: string;
+  /** The model the first round starts from when the registry holds no version of modelName. */
+  initialArrays?: () => Arrays;
+  /** Refuse replies that report no DP-SGD accounting (default true): their privacy cost would be unknown. */
+  requireDp?: boolean;
+  defaults?: Partial<RoundSettings>;
+  clock?: Clock;
+  /** Uniform [0, 1) source for client sampling. */
+  random?: () => number;
+  log?: (line: string) => void;
+}
+
+export interface RoundHandle {
+  /** The round as stored when it started (clients selected). */
+  round: FLRound;
+  /** Resolves with the finished round (completed or failed); never rejects. */
+  done: Promise<FLRound>;
+}
+
+/** The FL client id (a UUID, as the API promises) of a Fleet node: stable across rounds. */
+export function clientIdOf(nodeId: string): string {
+  const h = createHash('sha256').update(`vigil-fl-client:${nodeId}`).digest('hex');
+  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+type Outcome<T> = { kind: 'ok'; value: T } | { kind: 'error'; error: unknown } | { kind: 'timeout' };
+
+/** Settles with the promise's result, or as a timeout as soon as `signal` aborts (the reply is then ignored). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<Outcome<T>> {
+  return new Promise((resolve) => {
+    const onAbort = (): void => resolve({ kind: 'timeout' });
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve({ kind: 'ok', value });
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(signal.aborted ? { kind: 'timeout' } : { kind: 'error', error });
+      },
+    );
+  });
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function checkSettings(s: RoundSettings): void {
+  if (!Number.isSafeInteger(s.minClients) || s.minClients < 1)
+    throw new RangeError(`minClients must be a whole number >= 1, got ${s.minClients}`);
+  if (!(s.fractionFit > 0 && s.fractionFit <= 1))
+    throw new RangeError(`fractionFit must be in (0, 1], got ${s.fractionFit}`);
+  for (const k of ['timeoutMs', 'evaluateTimeoutMs'] as const)
+    if (!(s[k] > 0) || !Number.isFinite(s[k])) throw new RangeError(`${k} must be > 0, got ${s[k]}`);
+  if (!Number.isSafeInteger(s.localEpochs) || s.localEpochs < 1)
+    throw new RangeError(`localEpochs must be a whole number >= 1, got ${s.localEpochs}`);
+}
+
+interface Selected {
+  node: FlNode;
+  client: FLClient;
+}
+
+export class RoundEngine {
+  private readonly clock: Clock;
+  private readonly log: (line: string) => void;
+  private readonly random: () => number;
+  private readonly registry: ModelRegistry;
+  private readonly modelName: string;
+  private busy = false;
+  private running: { controller: AbortController; done: Promise<FLRound> } | null = null;
+
+  constructor(private readonly o: RoundEngineOptions) {
+    this.clock = o.clock ?? systemClock;
+    this.log = o.log ?? ((line) => process.stderr.write(`vigil fl: ${line}\n`));
+    this.random = o.random ?? Math.random;
+    this.registry = new ModelRegistry(o.store, this.clock);
+    this.modelName = o.modelName ?? GLOBAL_MODEL;
+  }
+
+  get inProgress(): boolean {
+    return this.busy;
+  }
+
+  private now(): string {
+    return new Date(this.clock.now()).toISOString();
+  }
+
+  /**
+   * Selects the clients and stores the new round; resolves once it has started, with a promise of its end. Throws
+   * RoundInProgressError while a round runs, NotEnoughClientsError when too few nodes can take part, RangeError on
+   * bad settings.
+   */
+  async start(over: Partial<RoundSettings> = {}): Promise<RoundHandle> {
+    if (this.busy) throw new RoundInProgressError('a federated round is already in progress');
+    const settings: RoundSettings = { ...DEFAULT_ROUND_SETTINGS, ...this.o.defaults, ...over };
+    checkSettings(settings);
+    this.busy = true;
+    try {
+      const { selected, global, roundNumber } = await this.prepare(settings);
+      const round = await this.o.store.createRound({
+        round_number: roundNumber,
+        status: 'in-progress',
+        phase: 'distributing',
+        start_time: this.now(),
+        total_clients: selected.length,
+      });
+      for (const s of selected) await this.o.store.upsertRoundClient(round.id, s.client);
+      this.log(
+        `round ${roundNumber} started with ${selected.length} clients (${selected.map((s) => s.node.facilityId).join(', ')}), strategy ${this.o.strategy.name}`,
+      );
+      const controller = new AbortController();
+      const done = this.run(round.id, roundNumber, settings, selected, global, controller.signal).finally(
+        () => {
+          this.running = null;
+          this.busy = false;
+        },
+      );
+      this.running = { controller, done };
+      return { round: (await this.o.store.getRound(round.id)) ?? round, done };
+    } catch (err) {
+      this.busy = false;
+      throw err;
+    }
+  }
+
+  /** Ends the running round (stored as failed) and waits for it. Safe to call at any time, and twice. */
+  async shutdown(): Promise<void> {
+    const r = this.running;
+    if (r === null) return;
+    r.controller.abort(new Error('the aggregator is shutting down'));
+    await r.done;
+  }
+
+  private async prepare(
+    settings: RoundSettings,
+  ): Promise<{ selected: Selected[]; global: Arrays; roundNumber: number }> {
+    const accounts = new Map((await this.o.store.listPrivacyAccounts()).map((a) => [a.facility_id, a]));
+    const online = this.o.transport.nodes().filter((n) => n.online);
+    const eligible: FlNode[] = [];
+    for (const n of online) {
+      const a = accounts.get(n.facilityId);
+      if (a?.exhausted_at != null) {
+        this.log(
+          `facility ${n.facilityId} (node ${n.nodeId}) not selected: its privacy budget is spent (epsilon ${a.epsilon.toFixed(3)} >= ${this.o.privacy.epsilonBudget} at delta ${a.delta})`,
+        );
+        continue;
+      }
+      eligible.push(n);
+    }
+    if (eligible.length < settings.minClients) {
+      const spent = online.length - eligible.length;
+      throw new NotEnoughClientsError(
+        `a round needs at least ${settings.minClients} clients; ${eligible.length} can take part (${online.length} online${spent > 0 ? `, ${spent} with their privacy budget spent` : ''})`,
+        eligible.length,
+        settings.minClients,
+      );
+    }
+    const k = Math.min(
+      eligible.length,
+      Math.max(settings.minClients, Math.ceil(settings.fractionFit * eligible.length)),
+    );
+    for (let i = eligible.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1));
+      [eligible[i], eligible[j]] = [eligible[j]!, eligible[i]!];
+    }
+    const chosen = eligible.slice(0, k);
+    const active = await this.registry.active(this.modelName);
+    const global = active?.arrays ?? this.o.initialArrays?.();
+    if (global === undefined)
+      throw new Error(
+        `no global model to train: the registry holds no "${this.modelName}" and no initial model is set`,
+      );
+    const names = new Map((await this.o.store.listFacilities()).map((f) => [f.id, f.name]));
+    const roundNumber = ((await this.o.store.currentRound())?.round_number ?? 0) + 1;
+    const now = this.now();
+    const selected = chosen.map((node) => ({
+      node,
+      client: {
+        id: clientIdOf(node.nodeId),
+        facility_id: node.facilityId,
+        name: `${names.get(node.facilityId) ?? node.facilityId} (node ${node.nodeId})`,
+        status: 'active' as const,
+        progress: 0,
+        current_epoch: 0,
+        total_epochs: settings.localEpochs,
+        loss: null,
+        accuracy: null,
+        last_update: now,
+      },
+    }));
+    return { selected, global, roundNumber };
+  }
+
+  private async run(
+    roundId: number,
+    roundNumber: number,
+    settings: RoundSettings,
+    selected: Selected[],
+    global: Arrays,
+    stop: AbortSignal,
+  ): Promise<FLRound> {
+    const store = this.o.store;
+    const byNode = new Map(selected.map((s) => [s.node.nodeId, s]));
+    // Store writes of this round happen one after another, in the order they were asked for.
+    let writes: Promise<unknown> = Promise.resolve();
+    const write = (fn: () => Promise<unknown>): Promise<unknown> => {
+      writes = writes
+        .then(fn)
+        .catch((err: unknown) => this.log(`round ${roundNumber}: store write failed: ${message(err)}`));
+      return writes;
+    };
+    let roundProgress = 0;
+    const setClient = (s: Selected, patch: Partial<FLClient>): void => {
+      s.client = { ...s.client, ...patch, last_update: this.now() };
+      const snapshot = s.client;
+      void write(() => store.upsertRoundClient(roundId, snapshot));
+    };
+    const trainingProgress = (): void => {
+      const mean = selected.reduce((t, s) => t + s.client.progress, 0) / selected.length;
+      const p = Math.floor(10 + 0.7 * mean);
+      if (p > roundProgress) {
+        roundProgress = p;
+        void write(() => store.updateRound(roundId, { progress: p }));
+      }
+    };
+    const onProgress = (p: Progress): void => {
+      const s = byNode.get(p.nodeId);
+      if (s === undefined || p.round !== roundNumber) return;
+      const patch: Partial<FLClient> = {};
+      if (p.epoch !== undefined) patch.current_epoch = p.epoch;
+      if (p.loss !== undefined && Number.isFinite(p.loss)) patch.loss = p.loss;
+      if (p.accuracy !== undefined && Number.isFinite(p.accuracy)) patch.accuracy = p.accuracy;
+      if (p.phase === 'submitted') patch.progress = 100;
+      else if (p.epoch !== undefined)
+        patch.progress = Math.min(99, Math.round((100 * p.epoch) / settings.localEpochs));
+      else if (p.phase === 'sent') patch.progress = Math.max(s.client.progress, 1);
+      setClient(s, patch);
+      trainingProgress();
+    };
+    const unsubscribe = this.o.transport.onProgress(onProgress);
+    const finish = async (patch: Parameters<Store['updateRound']>[1]): Promise<FLRound> => {
+      await write(() => store.updateRound(roundId, { end_time: this.now(), ...patch }));
+      await writes;
+      return (await store.getRound(roundId))!;
+    };
+    const fail = async (why: string, clientsActive: number): Promise<FLRound> => {
+      this.log(`round ${roundNumber} failed: ${why}`);
+      return finish({ status: 'failed', clients_active: clientsActive });
+    };
+    try {
+      void write(() => store.updateRound(roundId, { phase: 'training', progress: 10 }));
+      roundProgress = 10;
+      const config: Record<string, ConfigValue> = {
+        ...this.o.strategy.configureFit(roundNumber),
+        'server-round': roundNumber,
+        'local-epochs': settings.localEpochs,
+      };
+      const outcomes = await this.phase(stop, settings.timeoutMs, (signal) =>
+        selected.map((s) =>
+          this.o.transport.train(s.node.nodeId, { round: roundNumber, arrays: global, config }, signal),
+        ),
+      );
+      if (stop.aborted) return await fail(message(stop.reason), 0);
+
+      const online = new Set(
+        this.o.transport
+          .nodes()
+          .filter((n) => n.online)
+          .map((n) => n.nodeId),
+      );
+      const updates: ClientUpdate[] = [];
+      const spends = new Map<string, { spends: DpSpend[]; examples: number }>();
+      outcomes.forEach((out, i) => {
+        const s = selected[i]!;
+        const who = `node ${s.node.nodeId} (${s.node.facilityId})`;
+        if (out.kind === 'timeout') {
+          const status = online.has(s.node.nodeId) ? 'delayed' : 'offline';
+          this.log(
+            `round ${roundNumber}: ${who} did not answer within ${settings.timeoutMs} ms; marked ${status}`,
+          );
+          setClient(s, { status });
+          return;
+        }
+        if (out.kind === 'error') {
+          this.log(`round ${roundNumber}: ${who} failed: ${message(out.error)}; marked offline`);
+          setClient(s, { status: 'offline' });
+          return;
+        }
+        const { arrays, metrics } = out.value;
+        const dp = dpSpendOf(metrics);
+        const examples = metrics['num-examples'];
+        if (!('invalid' in dp)) {
+          const f = spends.get(s.node.facilityId) ?? { spends: [], examples: 0 };
+          f.spends.push(dp);
+          f.examples += Number.isSafeInteger(examples) && examples! > 0 ? examples! : 0;
+          spends.set(s.node.facilityId, f);
+        }
+        const problem =
+          examples === undefined || !Number.isSafeInteger(examples) || examples <= 0
+            ? `num-examples ${String(examples)} is not a positive count`
+            : (layoutMismatch(global, arrays) ??
+              ((this.o.requireDp ?? true) && 'invalid' in dp ? dp.invalid : null));
+        if (problem !== null) {
+          this.log(`round ${roundNumber}: ${who} sent an unusable reply (${problem}); marked offline`);
+          setClient(s, { status: 'offline' });
+          return;
+        }
+        updates.push({
+          nodeId: s.node.nodeId,
+          facilityId: s.node.facilityId,
+          arrays,
+          numExamples: examples!,
+          metrics,
+        });
+        const fin = (v: number | undefined): number | null =>
+          v !== undefined && Number.isFinite(v) ? v : s.client.loss;
+        setClient(s, {
+          status: 'active',
+          progress: 100,
+          current_epoch: settings.localEpochs,
+          loss: fin(metrics.loss),
+          accuracy:
+            metrics.accuracy !== undefined && Number.isFinite(metrics.accuracy)
+              ? metrics.accuracy
+              : s.client.accuracy,
+        });
+      });
+
+      const epsilon = await this.charge(spends);
+      if (updates.length < settings.minClients)
+        return await fail(
+          `${updates.length} usable replies of ${selected.length}, fewer than ${settings.minClients}`,
+          updates.length,
+        );
+
+      void write(() =>
+        store.updateRound(roundId, {
+          phase: 'aggregating',
+          progress: 80,
+          epsilon,
+          clients_active: updates.length,
+        }),
+      );
+      const next = this.o.strategy.aggregate(roundNumber, global, updates);
+      if (next === null)
+        return await fail(`strategy ${this.o.strategy.name} produced no model`, updates.length);
+
+      void write(() => store.updateRound(roundId, { progress: 90 }));
+      const accuracy = await this.evaluate(roundNumber, next, updates, settings, stop);
+      if (stop.aborted) return await fail(message(stop.reason), updates.length);
+      await writes;
+      const model = await this.registry.save({ name: this.modelName, arrays: next, roundId, accuracy });
+      this.log(
+        `round ${roundNumber} complete: ${updates.length}/${selected.length} clients, model ${this.modelName} v${model.version}, accuracy ${accuracy === null ? 'unknown' : accuracy.toFixed(4)}, max epsilon ${epsilon.toFixed(3)}`,
+      );
+      return await finish({
+        status: 'completed',
+        phase: 'complete',
+        progress: 100,
+        epsilon,
+        model_accuracy: accuracy,
+        clients_active: updates.length,
+      });
+    } catch (err) {
+      return await fail(message(err), 0);
+    } finally {
+      unsubscribe();
+    }
+  }
+
+  /** Runs one request per client until all settle or `timeoutMs` passes (or the round is stopped). */
+  private async phase<T>(
+    stop: AbortSignal,
+    timeoutMs: number,
+    requests: (signal: AbortSignal) => Promise<T>[],
+  ): Promise<Outcome<T>[]> {
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new Error(`round timeout after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const onStop = (): void => controller.abort(stop.reason);
+    stop.addEventListener('abort', onStop, { once: true });
+    try {
+      return await Promise.all(requests(controller.signal).map((p) => untilAborted(p, controller.signal)));
+    } finally {
+      clearTimeout(timer);
+      stop.removeEventListener('abort', onStop);
+      // Whatever is still outstanding is cancelled: its answer would come too late to count.
+      controller.abort(new Error('phase over'));
+    }
+  }
+
+  /** model_accuracy: the clients' accuracy of `arrays` on their validation sets, weighted by their example counts. */
+  private async evaluate(
+    roundNumber: number,
+    arrays: Arrays,
+    updates: readonly ClientUpdate[],
+    settings: RoundSettings,
+    stop: AbortSignal,
+  ): Promise<number | null> {
+    const outcomes = await this.phase(stop, settings.evaluateTimeoutMs, (signal) =>
+      updates.map((u) =>
+        this.o.transport.evaluate(
+          u.nodeId,
+          { round: roundNumber, arrays, config: { 'server-round': roundNumber } },
+          signal,
+        ),
+      ),
+    );
+    let weighted = 0;
+    let total = 0;
+    outcomes.forEach((out, i) => {
+      const u = updates[i]!;
+      if (out.kind !== 'ok') {
+        this.log(
+          `round ${roundNumber}: node ${u.nodeId} (${u.facilityId}) gave no evaluation: ${out.kind === 'error' ? message(out.error) : 'timeout'}`,
+        );
+        return;
+      }
+      const n = out.value.metrics['num-examples'];
+      const acc = out.value.metrics.accuracy;
+      if (n === undefined || !(n > 0) || acc === undefined || !(acc >= 0 && acc <= 1)) return;
+      weighted += acc * n;
+      total += n;
+    });
+    return total === 0 ? null : weighted / total;
+  }
+
+  /** Adds this round's DP-SGD training to each facility's account; returns the highest epsilon of any facility. */
+  private async charge(spends: Map<string, { spends: DpSpend[]; examples: number }>): Promise<number> {
+    const accounts = new Map((await this.o.store.listPrivacyAccounts()).map((a) => [a.facility_id, a]));
+    const at = this.now();
+    for (const [facilityId, f] of spends) {
+      const before = accounts.get(facilityId) ?? null;
+      const after: PrivacyAccount = chargeRound(before, {
+        facilityId,
+        spends: f.spends,
+        examples: f.examples,
+        at,
+        policy: this.o.privacy,
+      });
+      await this.o.store.putPrivacyAccount(after);
+      accounts.set(facilityId, after);
+      if (after.exhausted_at !== null && before?.exhausted_at == null)
+        this.log(
+          `facility ${facilityId} has spent its privacy budget (epsilon ${after.epsilon.toFixed(3)} >= ${this.o.privacy.epsilonBudget} at delta ${after.delta}); it will not be selected again`,
+        );
+    }
+    return [...accounts.values()].reduce((m, a) => Math.max(m, a.epsilon), 0);
+  }
+}

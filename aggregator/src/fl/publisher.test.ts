@@ -1,0 +1,95 @@
+// The model publisher over the real link: a real LinkServer on loopback and an enrolled agent's real LinkClient.
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Outbox } from '@vigil/agent/outbox/outbox';
+import { LinkClient, type Push } from '@vigil/agent/link/client';
+import { enroll } from '@vigil/agent/link/identity';
+import { LinkServer } from '../link/server.js';
+import { issueToken, linkFixture, waitFor, type LinkFixture } from '../link/testing/fixtures.js';
+import { deserializeArrays } from './arrays.js';
+import { ModelPublisher } from './publisher.js';
+import { GLOBAL_MODEL, ModelRegistry } from './registry.js';
+import { localModel, modelArrays } from './testing/local-fleet.js';
+
+describe('model publisher', () => {
+  let fx: LinkFixture;
+  let server: LinkServer;
+  const closers: (() => Promise<void> | void)[] = [];
+
+  beforeEach(async () => {
+    fx = await linkFixture();
+    server = new LinkServer({ store: fx.store, ca: fx.ca, host: '127.0.0.1', port: 0, log: () => undefined });
+    await server.start();
+  });
+  afterEach(async () => {
+    for (const c of closers.splice(0).reverse()) await c();
+    await server.shutdown();
+    await fx.cleanup();
+  });
+
+  async function agent(facility: string, pushes: Push[]): Promise<LinkClient> {
+    const dataDir = join(fx.dir, facility);
+    const token = await issueToken(fx.store, fx.ca, facility);
+    const identity = await enroll({ aggregator: `127.0.0.1:${server.port}`, token, dataDir });
+    const outbox = new Outbox({ path: join(dataDir, 'outbox.db'), maxBytes: 8 << 20 });
+    const client = new LinkClient({
+      address: `127.0.0.1:${server.port}`,
+      identity,
+      outbox,
+      heartbeatMs: 200,
+      backoff: { initialMs: 50, maxMs: 200 },
+      log: () => undefined,
+      onPush: (p) => {
+        pushes.push(p);
+        return Promise.resolve();
+      },
+    });
+    closers.push(() => outbox.close());
+    closers.push(() => client.shutdown());
+    await client.start();
+    await waitFor(() => client.stats.connected, 5000);
+    return client;
+  }
+
+  it('pushes the active global model once per facility, and again after a rollback', async () => {
+    const pushes: Push[] = [];
+    await agent('plant-a', pushes);
+    await fx.store.addFacility({ id: 'plant-idle', name: 'no agent connected' });
+    const registry = new ModelRegistry(fx.store);
+    const v1 = await registry.save({
+      name: GLOBAL_MODEL,
+      arrays: modelArrays(localModel(1)),
+      roundId: null,
+      accuracy: 0.5,
+    });
+    const publisher = new ModelPublisher({ store: fx.store, link: server, log: () => undefined });
+
+    const first = await publisher.publish();
+    const repeat = await publisher.publish();
+    const v2 = await registry.save({
+      name: GLOBAL_MODEL,
+      arrays: modelArrays(localModel(2)),
+      roundId: null,
+      accuracy: 0.7,
+    });
+    const second = await publisher.publish();
+    await registry.rollback(v1.version);
+    const rolledBack = await publisher.publish();
+
+    expect(first).toEqual(['plant-a']);
+    expect(repeat).toEqual([]);
+    expect(second).toEqual(['plant-a']);
+    expect(rolledBack).toEqual(['plant-a']);
+    const models = pushes.map((p) => ('model' in p ? p.model : null));
+    expect(models.map((m) => m?.version)).toEqual([
+      String(v1.version),
+      String(v2.version),
+      String(v1.version),
+    ]);
+    const got = models[2]!;
+    expect(createHash('sha256').update(got.payload).digest('hex')).toBe(got.sha256);
+    expect(got).toMatchObject({ name: GLOBAL_MODEL, format: 'vigil-arrays-v1', sha256: v1.sha256 });
+    expect(deserializeArrays(got.payload)).toEqual(modelArrays(localModel(1)));
+  });
+});

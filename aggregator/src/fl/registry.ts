@@ -1,0 +1,68 @@
+// The global-model registry: every model a round produces is stored as a new version (serialized arrays with their
+// sha256) and becomes the active one; a rollback makes an older version active again. The next round starts from the
+// active version, and the model publisher pushes whichever version is active to the agents.
+import { systemClock, type Clock } from '@vigil/shared';
+import type { ModelVersion, Store } from '../store/types.js';
+import { ARRAYS_FORMAT, deserializeArrays, parameterCount, serializeArrays, sha256Hex } from './arrays.js';
+import type { Arrays } from './transport.js';
+
+/** The registry name of the federated global model. */
+export const GLOBAL_MODEL = 'fl-global';
+
+export class UnknownModelVersionError extends Error {
+  override readonly name = 'UnknownModelVersionError';
+}
+
+export class ModelRegistry {
+  private readonly clock: Clock;
+  constructor(
+    private readonly store: Store,
+    clock?: Clock,
+  ) {
+    this.clock = clock ?? systemClock;
+  }
+
+  async save(o: {
+    name: string;
+    arrays: Arrays;
+    roundId: number | null;
+    accuracy: number | null;
+  }): Promise<ModelVersion> {
+    const payload = serializeArrays(o.arrays);
+    return this.store.addModelVersion({
+      name: o.name,
+      round_id: o.roundId,
+      created_at: new Date(this.clock.now()).toISOString(),
+      sha256: sha256Hex(payload),
+      format: ARRAYS_FORMAT,
+      payload,
+      parameters: parameterCount(o.arrays),
+      model_accuracy: o.accuracy,
+    });
+  }
+
+  /** The version's bytes, checked against its recorded sha256. */
+  async payload(version: number): Promise<{ model: ModelVersion; payload: Uint8Array }> {
+    const model = await this.store.getModelVersion(version);
+    const payload = model === null ? null : await this.store.modelPayload(version);
+    if (model === null || payload === null) throw new UnknownModelVersionError(`no model version ${version}`);
+    if (sha256Hex(payload) !== model.sha256)
+      throw new Error(`model version ${version} is corrupt: its bytes do not match its sha256`);
+    return { model, payload };
+  }
+
+  /** The active version of `name` and its arrays; null when none was stored. */
+  async active(name: string): Promise<{ model: ModelVersion; arrays: Arrays } | null> {
+    const model = await this.store.activeModelVersion(name);
+    if (model === null) return null;
+    const { payload } = await this.payload(model.version);
+    return { model, arrays: deserializeArrays(payload) };
+  }
+
+  /** Makes `version` active again. */
+  async rollback(version: number): Promise<ModelVersion> {
+    const model = await this.store.activateModelVersion(version, new Date(this.clock.now()).toISOString());
+    if (model === null) throw new UnknownModelVersionError(`no model version ${version}`);
+    return model;
+  }
+}

@@ -1,0 +1,229 @@
+// How a round's client updates become the next global model. The arithmetic is in pure functions (fedAvg,
+// trimmedMean) over lists of Float32Arrays; a Strategy is a thin object that says what config the clients get and
+// which function combines their replies (Flower's aggregate.py + FedAvg class split). Central differential privacy
+// wraps any strategy (CentralDp) rather than being mixed into one.
+import type { Rng } from '@vigil/models';
+import { toList, withData } from './arrays.js';
+import type { Arrays, ConfigValue } from './transport.js';
+
+/** One client's accepted reply to a train instruction. */
+export interface ClientUpdate {
+  nodeId: string;
+  facilityId: string;
+  arrays: Arrays;
+  /** The client's real example count (metrics['num-examples']), > 0. */
+  numExamples: number;
+  metrics: Record<string, number>;
+}
+
+export interface Strategy {
+  readonly name: string;
+  /** Config sent with every train instruction of `round` (e.g. FedProx's proximal-mu). */
+  configureFit(round: number): Record<string, ConfigValue>;
+  /**
+   * The new global arrays from the accepted updates (each already checked to have `global`'s layout and finite
+   * values), or null when nothing can be aggregated.
+   */
+  aggregate(round: number, global: Arrays, updates: readonly ClientUpdate[]): Arrays | null;
+}
+
+export interface WeightedUpdate {
+  weights: readonly Float32Array[];
+  numExamples: number;
+}
+
+function checkSameLayout(updates: readonly { weights: readonly Float32Array[] }[]): void {
+  const first = updates[0]!.weights;
+  updates.forEach((u, i) => {
+    if (u.weights.length !== first.length)
+      throw new RangeError(`update ${i} has ${u.weights.length} tensors, expected ${first.length}`);
+    u.weights.forEach((w, t) => {
+      if (w.length !== first[t]!.length)
+        throw new RangeError(`update ${i} tensor ${t} has ${w.length} values, expected ${first[t]!.length}`);
+    });
+  });
+}
+
+/**
+ * The weighted average of the updates, weights = numExamples (McMahan et al. 2017, FedAvg). Sums in float64, so the
+ * order of the updates changes the result only by float64 rounding, far below the final rounding to float32. Pure.
+ */
+export function fedAvg(updates: readonly WeightedUpdate[]): Float32Array[] {
+  if (updates.length === 0) throw new RangeError('fedAvg: no updates');
+  let total = 0;
+  updates.forEach((u, i) => {
+    if (!Number.isFinite(u.numExamples) || u.numExamples <= 0)
+      throw new RangeError(`fedAvg: update ${i} has numExamples ${u.numExamples}, expected > 0`);
+    total += u.numExamples;
+  });
+  checkSameLayout(updates);
+  const scale = updates.map((u) => u.numExamples / total);
+  return updates[0]!.weights.map((_, t) => {
+    const acc = new Float64Array(updates[0]!.weights[t]!.length);
+    const len = acc.length;
+    let i = 0;
+    // Four updates per pass over the accumulator: a quarter of the float64 traffic of one pass per update (about 2x
+    // faster for 1,000 x 100k on the bench machine).
+    for (; i + 4 <= updates.length; i += 4) {
+      const w0 = updates[i]!.weights[t]!;
+      const w1 = updates[i + 1]!.weights[t]!;
+      const w2 = updates[i + 2]!.weights[t]!;
+      const w3 = updates[i + 3]!.weights[t]!;
+      const s0 = scale[i]!;
+      const s1 = scale[i + 1]!;
+      const s2 = scale[i + 2]!;
+      const s3 = scale[i + 3]!;
+      for (let k = 0; k < len; k++) acc[k]! += s0 * w0[k]! + s1 * w1[k]! + s2 * w2[k]! + s3 * w3[k]!;
+    }
+    for (; i < updates.length; i++) {
+      const w = updates[i]!.weights[t]!;
+      const s = scale[i]!;
+      for (let k = 0; k < len; k++) acc[k]! += s * w[k]!;
+    }
+    return Float32Array.from(acc);
+  });
+}
+
+/**
+ * Coordinate-wise trimmed mean (Yin et al. 2018): for every parameter, drop the `trim` lowest and `trim` highest
+ * client values and average the rest, unweighted. With trim >= f, f poisoned clients cannot move any coordinate
+ * outside the range of the honest clients' values. Pure.
+ */
+export function trimmedMean(
+  updates: readonly { weights: readonly Float32Array[] }[],
+  trim: number,
+): Float32Array[] {
+  if (updates.length === 0) throw new RangeError('trimmedMean: no updates');
+  if (!Number.isInteger(trim) || trim < 0 || 2 * trim >= updates.length)
+    throw new RangeError(`trimmedMean: cannot trim ${trim} from each end of ${updates.length} updates`);
+  checkSameLayout(updates);
+  const n = updates.length;
+  const column = new Float64Array(n);
+  const kept = n - 2 * trim;
+  return updates[0]!.weights.map((_, t) => {
+    const out = new Float32Array(updates[0]!.weights[t]!.length);
+    for (let k = 0; k < out.length; k++) {
+      for (let i = 0; i < n; i++) column[i] = updates[i]!.weights[t]![k]!;
+      column.sort();
+      let s = 0;
+      for (let i = trim; i < n - trim; i++) s += column[i]!;
+      out[k] = s / kept;
+    }
+    return out;
+  });
+}
+
+function weighted(updates: readonly ClientUpdate[]): WeightedUpdate[] {
+  return updates.map((u) => ({ weights: toList(u.arrays), numExamples: u.numExamples }));
+}
+
+export class FedAvg implements Strategy {
+  readonly name: string = 'fedavg';
+  configureFit(): Record<string, ConfigValue> {
+    return {};
+  }
+  aggregate(_round: number, global: Arrays, updates: readonly ClientUpdate[]): Arrays | null {
+    if (updates.length === 0) return null;
+    return withData(global, fedAvg(weighted(updates)));
+  }
+}
+
+/**
+ * FedProx (Li et al. 2020): FedAvg aggregation; the clients add (mu/2)||w - w_global||^2 to their local loss, with mu
+ * sent as config 'proximal-mu'.
+ */
+export class FedProx extends FedAvg {
+  override readonly name = 'fedprox';
+  constructor(readonly proximalMu: number) {
+    super();
+    if (!(proximalMu >= 0) || !Number.isFinite(proximalMu))
+      throw new RangeError(`FedProx: proximal mu must be a finite number >= 0, got ${proximalMu}`);
+  }
+  override configureFit(): Record<string, ConfigValue> {
+    return { 'proximal-mu': this.proximalMu };
+  }
+}
+
+/** Trimmed mean with trim = floor(beta * n) per end (at least 1 when beta > 0 and n >= 3), as a robust alternative. */
+export class TrimmedMean implements Strategy {
+  readonly name = 'trimmed-mean';
+  constructor(readonly beta: number) {
+    if (!(beta >= 0 && beta < 0.5))
+      throw new RangeError(`TrimmedMean: beta must be in [0, 0.5), got ${beta}`);
+  }
+  configureFit(): Record<string, ConfigValue> {
+    return {};
+  }
+  trimFor(n: number): number {
+    if (this.beta === 0 || n < 3) return 0;
+    return Math.min(Math.max(1, Math.floor(this.beta * n)), Math.floor((n - 1) / 2));
+  }
+  aggregate(_round: number, global: Arrays, updates: readonly ClientUpdate[]): Arrays | null {
+    if (updates.length === 0) return null;
+    const lists = updates.map((u) => ({ weights: toList(u.arrays) }));
+    return withData(global, trimmedMean(lists, this.trimFor(updates.length)));
+  }
+}
+
+export interface CentralDpOptions {
+  /** L2 bound C on each client's update (its arrays minus the global arrays, all tensors together). */
+  clipNorm: number;
+  /** Noise multiplier z: Gaussian noise of std z * C / n is added to the aggregate of n clipped updates. */
+  noiseMultiplier: number;
+  rng: Rng;
+}
+
+/** Scales `delta` (all tensors together) to L2 norm at most `clipNorm`; returns the factor applied. */
+export function clipUpdate(delta: readonly Float32Array[], clipNorm: number): number {
+  let sq = 0;
+  for (const d of delta) for (let k = 0; k < d.length; k++) sq += d[k]! * d[k]!;
+  const norm = Math.sqrt(sq);
+  if (norm <= clipNorm) return 1;
+  const s = clipNorm / norm;
+  for (const d of delta) for (let k = 0; k < d.length; k++) d[k]! *= s;
+  return s;
+}
+
+/**
+ * Server-side fixed clipping with central Gaussian noise around any strategy (as Flower's
+ * DifferentialPrivacyServerSideFixedClipping): each update's difference from the global model is clipped to norm C,
+ * the inner strategy aggregates the clipped updates, and N(0, (z C / n)^2) noise is added to every coordinate.
+ */
+export class CentralDp implements Strategy {
+  readonly name: string;
+  constructor(
+    readonly inner: Strategy,
+    readonly options: CentralDpOptions,
+  ) {
+    if (!(options.clipNorm > 0)) throw new RangeError('CentralDp: clipNorm must be > 0');
+    if (!(options.noiseMultiplier >= 0)) throw new RangeError('CentralDp: noiseMultiplier must be >= 0');
+    this.name = `central-dp(${inner.name})`;
+  }
+  configureFit(round: number): Record<string, ConfigValue> {
+    return this.inner.configureFit(round);
+  }
+  aggregate(round: number, global: Arrays, updates: readonly ClientUpdate[]): Arrays | null {
+    if (updates.length === 0) return null;
+    const base = toList(global);
+    const clipped = updates.map((u) => {
+      const delta = toList(u.arrays).map((w, t) => {
+        const d = new Float32Array(w.length);
+        for (let k = 0; k < w.length; k++) d[k] = w[k]! - base[t]![k]!;
+        return d;
+      });
+      clipUpdate(delta, this.options.clipNorm);
+      const data = delta.map((d, t) => {
+        for (let k = 0; k < d.length; k++) d[k]! += base[t]![k]!;
+        return d;
+      });
+      return { ...u, arrays: withData(global, data) };
+    });
+    const agg = this.inner.aggregate(round, global, clipped);
+    if (agg === null) return null;
+    const std = (this.options.noiseMultiplier * this.options.clipNorm) / updates.length;
+    if (std > 0)
+      for (const t of agg.values())
+        for (let k = 0; k < t.data.length; k++) t.data[k]! += std * this.options.rng.normal();
+    return agg;
+  }
+}
