@@ -7,6 +7,7 @@ import { audit, requireRole, type ApiApp, type ApiDeps } from '../app.js';
 import { ApiError } from '../errors.js';
 import { DemoStatusSchema, ScenarioBody } from '../schemas.js';
 import { errors, json } from './common.js';
+import { triggerRound } from './fl.js';
 
 const Started = z
   .object({ scenario_id: z.string(), status: z.literal('started') })
@@ -52,9 +53,10 @@ export function registerDemoRoutes(app: ApiApp, deps: ApiDeps): void {
       tags: ['demo'],
       responses: { 200: json(RoundStarted, 'The FL round started'), ...errors(403, 409, 503) },
     }),
-    (c) => {
-      requireRole(c, 'operator');
-      return notAvailable();
+    async (c) => {
+      const caller = requireRole(c, 'operator');
+      const round = await triggerRound(deps, caller, {});
+      return c.json({ round_id: round.id, status: 'started' as const }, 200);
     },
   );
 

@@ -2,8 +2,9 @@
 // Triggering needs the FL engine with a transport to the agents (RunningApi.attachFl); without one the trigger answers
 // 503 not_available.
 import { createRoute, z } from '@hono/zod-openapi';
-import type { FLClient } from '@vigil/shared';
+import type { FLClient, FLRound } from '@vigil/shared';
 import { audit, requireRole, type ApiApp, type ApiDeps } from '../app.js';
+import type { Caller } from '../auth.js';
 import { ApiError } from '../errors.js';
 import {
   ClientIdParams,
@@ -16,7 +17,7 @@ import {
   RoundTriggerBody,
 } from '../schemas.js';
 import { errors, json } from './common.js';
-import { NotEnoughClientsError, RoundInProgressError } from '../../fl/engine.js';
+import { NotEnoughClientsError, RoundInProgressError, type RoundSettings } from '../../fl/engine.js';
 import { privacySummary } from '../../fl/privacy.js';
 
 /** How many recent rounds the client list is drawn from. */
@@ -80,14 +81,7 @@ export function registerFlRoutes(app: ApiApp, deps: ApiDeps): void {
       },
     }),
     async (c) => {
-      requireRole(c, 'operator');
-      const engine = deps.fl.engine;
-      if (engine === null)
-        throw new ApiError(
-          'not_available',
-          'federated learning rounds cannot be triggered: no FL engine with a transport to the agents is attached',
-          { engine: 'fl' },
-        );
+      const caller = requireRole(c, 'operator');
       const text = await c.req.text();
       let raw: unknown = {};
       if (text.trim() !== '') {
@@ -106,26 +100,13 @@ export function registerFlRoutes(app: ApiApp, deps: ApiDeps): void {
         );
       }
       const b = parsed.data;
-      try {
-        const { round } = await engine.start({
-          ...(b.min_clients === undefined ? {} : { minClients: b.min_clients }),
-          ...(b.fraction_fit === undefined ? {} : { fractionFit: b.fraction_fit }),
-          ...(b.timeout_seconds === undefined ? {} : { timeoutMs: b.timeout_seconds * 1000 }),
-          ...(b.local_epochs === undefined ? {} : { localEpochs: b.local_epochs }),
-        });
-        await audit(deps, c.get('caller'), 'fl.round.trigger', String(round.id), { ...b });
-        return c.json({ ...round, round_id: round.id, status: 'started' as const }, 200);
-      } catch (err) {
-        if (err instanceof RoundInProgressError)
-          throw new ApiError('conflict', err.message, { reason: 'in_progress' });
-        if (err instanceof NotEnoughClientsError)
-          throw new ApiError('conflict', err.message, {
-            reason: 'not_enough_clients',
-            eligible: err.eligible,
-            required: err.required,
-          });
-        throw err;
-      }
+      const round = await triggerRound(deps, caller, {
+        ...(b.min_clients === undefined ? {} : { minClients: b.min_clients }),
+        ...(b.fraction_fit === undefined ? {} : { fractionFit: b.fraction_fit }),
+        ...(b.timeout_seconds === undefined ? {} : { timeoutMs: b.timeout_seconds * 1000 }),
+        ...(b.local_epochs === undefined ? {} : { localEpochs: b.local_epochs }),
+      });
+      return c.json({ ...round, round_id: round.id, status: 'started' as const }, 200);
     },
   );
 
@@ -203,4 +184,37 @@ export function registerFlRoutes(app: ApiApp, deps: ApiDeps): void {
       );
     },
   );
+}
+
+/**
+ * Starts a federated round with the attached engine (the trigger route and the demo's fl-round scenario): 503 without
+ * an engine, 409 while a round runs or when too few clients can take part. The action goes to the audit log.
+ */
+export async function triggerRound(
+  deps: ApiDeps,
+  caller: Caller,
+  settings: Partial<RoundSettings>,
+): Promise<FLRound> {
+  const engine = deps.fl.engine;
+  if (engine === null)
+    throw new ApiError(
+      'not_available',
+      'federated learning rounds cannot be triggered: no FL engine with a transport to the agents is attached',
+      { engine: 'fl' },
+    );
+  try {
+    const { round } = await engine.start(settings);
+    await audit(deps, caller, 'fl.round.trigger', String(round.id), { ...settings });
+    return round;
+  } catch (err) {
+    if (err instanceof RoundInProgressError)
+      throw new ApiError('conflict', err.message, { reason: 'in_progress' });
+    if (err instanceof NotEnoughClientsError)
+      throw new ApiError('conflict', err.message, {
+        reason: 'not_enough_clients',
+        eligible: err.eligible,
+        required: err.required,
+      });
+    throw err;
+  }
 }
