@@ -313,6 +313,24 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       expect(await store.getAlert('00000000-0000-4000-8000-999999999999')).toBeNull();
     });
 
+    it('keeps tabs, newlines, backslashes, quotes and non-ASCII text in every field', async () => {
+      const base = alert(8);
+      const odd = 'tab\there\nline\r\\N back\\slash "quoted" \\t ünïcødé ✓ 🚨';
+      const a = alert(8, {
+        title: odd,
+        description: `\\.${odd}`,
+        correlation_summary: odd,
+        attack_name: odd,
+        sources: base.sources.map((s) => ({ ...s, evidence: odd })),
+        context_analysis: { ...base.context_analysis, evidence: { [odd]: odd } },
+      });
+
+      expect(await store.insertAlerts([a])).toBe(1);
+
+      expect(await store.getAlert(a.id)).toEqual(a);
+      expect((await store.queryAlerts({ search: 'slash', page: 1, limit: 5 })).total).toBe(1);
+    });
+
     it('never duplicates a resent alert, within a batch or across batches', async () => {
       const batch = Array.from({ length: 20 }, (_, i) => alert(i));
 
