@@ -22,6 +22,7 @@ import {
   agentFromRow,
   aggregateFromRow,
   alertFromRow,
+  alertJsonFromRow,
   auditFromRow,
   clientsByRound,
   facilityFromRow,
@@ -76,6 +77,10 @@ const MIGRATION_LOCK = 0x76_69_67_69; // "vigi"
 const ALERT_COLUMNS =
   'id, ts, facility_id, severity, title, description, status, correlation_confidence, correlation_summary, ' +
   'attack_type, attack_name, sources, context, generated';
+const ALERT_TEXT_COLUMNS = ALERT_COLUMNS.replace(
+  'sources, context',
+  'sources::text AS sources, context::text AS context',
+);
 const ROUND_COLUMNS =
   'id, round_number, status, phase, start_time, end_time, progress, epsilon, model_accuracy, clients_active, total_clients';
 const CLIENT_COLUMNS =
@@ -409,6 +414,15 @@ export class PostgresStore implements Store {
   }
 
   async queryAlerts(q: AlertQuery): Promise<Page<StoredAlert>> {
+    return this.alertPage(q, ALERT_COLUMNS, alertFromRow);
+  }
+
+  async queryAlertsJson(q: AlertQuery): Promise<Page<string>> {
+    // ::text hands back the json columns as stored, so pg does not parse them.
+    return this.alertPage(q, ALERT_TEXT_COLUMNS, alertJsonFromRow);
+  }
+
+  private async alertPage<T>(q: AlertQuery, columns: string, item: (r: AlertRow) => T): Promise<Page<T>> {
     checkPaging(q.page, q.limit);
     const ps = new Params();
     const cs = new Params();
@@ -433,7 +447,7 @@ export class PostgresStore implements Store {
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const filterValues = [...ps.values];
     const rows = await this.query<AlertRow>(
-      `SELECT ${ALERT_COLUMNS} FROM alerts ${clause} ORDER BY ts DESC, id DESC LIMIT ${ps.p(q.limit)} OFFSET ${ps.p(
+      `SELECT ${columns} FROM alerts ${clause} ORDER BY ts DESC, id DESC LIMIT ${ps.p(q.limit)} OFFSET ${ps.p(
         (q.page - 1) * q.limit,
       )}`,
       ps.values,
@@ -451,8 +465,8 @@ export class PostgresStore implements Store {
           );
     const total = Number(totalRows[0]?.n ?? 0);
     return total > SEARCH_COUNT_CAP && terms.length > 0
-      ? { items: rows.map(alertFromRow), total: SEARCH_COUNT_CAP, totalCapped: true }
-      : { items: rows.map(alertFromRow), total };
+      ? { items: rows.map(item), total: SEARCH_COUNT_CAP, totalCapped: true }
+      : { items: rows.map(item), total };
   }
 
   async setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null> {

@@ -19,6 +19,7 @@ import {
   agentFromRow,
   aggregateFromRow,
   alertFromRow,
+  alertJsonFromRow,
   auditFromRow,
   clientsByRound,
   facilityFromRow,
@@ -313,6 +314,14 @@ export class SqliteStore implements Store {
   }
 
   async queryAlerts(q: AlertQuery): Promise<Page<StoredAlert>> {
+    return this.alertPage(q, alertFromRow);
+  }
+
+  async queryAlertsJson(q: AlertQuery): Promise<Page<string>> {
+    return this.alertPage(q, alertJsonFromRow);
+  }
+
+  private alertPage<T>(q: AlertQuery, item: (r: AlertRow) => T): Page<T> {
     checkPaging(q.page, q.limit);
     const where: string[] = [];
     const params: Param[] = [];
@@ -365,8 +374,8 @@ export class SqliteStore implements Store {
             ...params,
           )?.n ?? 0);
     return total > SEARCH_COUNT_CAP && terms.length > 0
-      ? { items: rows.map(alertFromRow), total: SEARCH_COUNT_CAP, totalCapped: true }
-      : { items: rows.map(alertFromRow), total };
+      ? { items: rows.map(item), total: SEARCH_COUNT_CAP, totalCapped: true }
+      : { items: rows.map(item), total };
   }
 
   async setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null> {

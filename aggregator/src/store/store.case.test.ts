@@ -369,6 +369,22 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
         expect((await store.queryAlerts({ page: 4, limit: 25 })).items).toEqual([]);
       });
 
+      it.each([
+        { page: 2, limit: 7 },
+        { severity: 'high' as Severity, facility: 'plant-b', page: 1, limit: 50 },
+        { search: 'modbus', page: 1, limit: 5 },
+      ])('gives the same page as JSON text for %o: each alert without its generated flag', async (q) => {
+        const objects = await store.queryAlerts(q);
+
+        const texts = await store.queryAlertsJson(q);
+
+        expect(texts.total).toBe(objects.total);
+        expect(texts.items.map((t) => JSON.parse(t) as unknown)).toEqual(
+          objects.items.map(({ generated: _generated, ...rest }) => rest),
+        );
+        expect(texts.items.length).toBeGreaterThan(0);
+      });
+
       it('breaks timestamp ties by id, newest id first', async () => {
         const same = [alert(100), alert(101, { timestamp: alert(100).timestamp })];
         await store.insertAlerts(same);
