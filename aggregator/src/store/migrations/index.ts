@@ -3,6 +3,7 @@
 // own transaction and records it in schema_migrations.
 import { initial } from './001-initial.js';
 import { enrollment } from './002-enrollment.js';
+import { searchTerms } from './003-search-terms.js';
 
 export interface Migration {
   version: number;
@@ -11,4 +12,4 @@ export interface Migration {
   postgres: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [initial, enrollment];
+export const MIGRATIONS: readonly Migration[] = [initial, enrollment, searchTerms];
