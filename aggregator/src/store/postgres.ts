@@ -16,7 +16,6 @@ import {
   searchTerms,
   statsFromCounts,
 } from './common.js';
-import { POSTGRES_SEARCH_DOCUMENT } from './migrations/001-initial.js';
 import { MIGRATIONS } from './migrations/index.js';
 import {
   agentFromRow,
@@ -440,9 +439,7 @@ export class PostgresStore implements Store {
     if (q.to !== undefined) where.push(`ts < ${ps.p(iso(q.to))}`);
     const terms = searchTerms(q.search);
     if (terms.length > 0) {
-      where.push(
-        `${POSTGRES_SEARCH_DOCUMENT} @@ to_tsquery('simple', ${ps.p(terms.map((t) => `${t}:*`).join(' & '))})`,
-      );
+      where.push(`search_doc @@ to_tsquery('simple', ${ps.p(terms.map((t) => `${t}:*`).join(' & '))})`);
     }
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const filterValues = [...ps.values];
