@@ -223,7 +223,8 @@ describe.each(HARNESSES)('dashboard API on %s', (_kind, makeHarness) => {
       });
       await raw.insertAlerts([old, recent, b]);
 
-      const all = (await http(api, 'GET', '/api/alerts', { token: viewer })).body as AlertPage;
+      const allResponse = await http(api, 'GET', '/api/alerts', { token: viewer });
+      const all = allResponse.body as AlertPage;
       const lastDay = (await http(api, 'GET', '/api/alerts?time_range=Last%2024%20hours', { token: viewer }))
         .body as AlertPage;
       const shortDay = (await http(api, 'GET', '/api/alerts?time_range=24h', { token: viewer }))
@@ -247,6 +248,9 @@ describe.each(HARNESSES)('dashboard API on %s', (_kind, makeHarness) => {
       expect(all).toMatchObject({ total: 3, page: 1, pages: 1, limit: 50 });
       expect(all.alerts.map((a) => a.id)).toEqual([recent.id, b.id, old.id]);
       expect(all.alerts[0]).not.toHaveProperty('generated');
+      const { generated: _generated, ...publicRecent } = recent;
+      expect(all.alerts[0]).toEqual(publicRecent);
+      expect(allResponse.headers.get('content-type')).toMatch(/^application\/json/);
       expect(lastDay.alerts.map((a) => a.id)).toEqual([recent.id, b.id]);
       expect(shortDay.total).toBe(2);
       expect(critical.alerts.map((a) => a.id)).toEqual([old.id]);

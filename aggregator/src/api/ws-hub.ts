@@ -44,6 +44,9 @@ interface Client {
   rooms: Map<Room, string>;
 }
 
+/** Every server message is a text frame, never compressed: one encoded buffer goes to every subscriber as it is. */
+const SEND_OPTIONS = { binary: false, compress: false } as const;
+
 export class WsHub {
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
@@ -54,7 +57,13 @@ export class WsHub {
   private readonly maxBuffered: number;
 
   constructor(private readonly o: WsHubOptions) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: o.maxPayloadBytes ?? 64 * 1024 });
+    // No per-message deflate (ws's server default, said here on purpose): compressing each frame per client would
+    // undo sending one encoded buffer to every subscriber.
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: o.maxPayloadBytes ?? 64 * 1024,
+      perMessageDeflate: false,
+    });
     this.limiter = new RateLimiter(o.rateLimit, o.now);
     this.maxBuffered = o.maxBufferedBytes ?? 1024 * 1024;
     this.unsubscribe = o.bus.subscribe((e) => this.deliver(e));
@@ -115,19 +124,20 @@ export class WsHub {
   }
 
   private reply(client: Client, msg: Record<string, unknown>): void {
-    this.send(client, JSON.stringify(msg));
+    if (this.send(client, JSON.stringify(msg))) this.o.metrics.wsMessagesSent.inc();
   }
 
-  private send(client: Client, text: string | Buffer): void {
-    if (client.ws.readyState !== WebSocket.OPEN) return;
+  /** Queues one text frame; false when the client is gone or was dropped as too slow. Counting is the caller's. */
+  private send(client: Client, text: string | Buffer): boolean {
+    if (client.ws.readyState !== WebSocket.OPEN) return false;
     if (client.ws.bufferedAmount > this.maxBuffered) {
       this.o.metrics.wsDropped.inc({ reason: 'slow' });
       client.ws.terminate();
       this.remove(client);
-      return;
+      return false;
     }
-    client.ws.send(text, { binary: false });
-    this.o.metrics.wsMessagesSent.inc();
+    client.ws.send(text, SEND_OPTIONS);
+    return true;
   }
 
   private onMessage(client: Client, data: RawData, isBinary: boolean): void {
@@ -213,6 +223,7 @@ export class WsHub {
       if (subscribers === undefined || subscribers.size === 0) continue;
       // Encoded once per spelling, not once per client: the fan-out to many clients only frames and writes.
       const texts = new Map<string, Buffer>();
+      let sent = 0;
       for (const client of [...subscribers]) {
         const channel = client.rooms.get(room) ?? room;
         let text = texts.get(channel);
@@ -220,8 +231,9 @@ export class WsHub {
           text = Buffer.from(`{"channel":${JSON.stringify(channel)},"type":${type},"data":${data}}`, 'utf8');
           texts.set(channel, text);
         }
-        this.send(client, text);
+        if (this.send(client, text)) sent++;
       }
+      this.o.metrics.wsMessagesSent.inc(sent);
     }
   }
 

@@ -117,6 +117,9 @@ export class PublishingStore implements Store {
   queryAlerts(q: AlertQuery): Promise<Page<StoredAlert>> {
     return this.inner.queryAlerts(q);
   }
+  queryAlertsJson(q: AlertQuery): Promise<Page<string>> {
+    return this.inner.queryAlertsJson(q);
+  }
   async setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null> {
     const updated = await this.inner.setAlertStatus(id, status);
     if (updated !== null) this.bus.publish({ type: 'alert_updated', data: publicAlert(updated) });

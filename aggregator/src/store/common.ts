@@ -19,7 +19,12 @@ export function isoOrNull(t: string | Date | null | undefined): string | null {
  */
 export function searchTerms(search: string | undefined): string[] {
   if (search === undefined) return [];
-  return (search.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).slice(0, 16);
+  return textWords(search).slice(0, 16);
+}
+
+/** The words of a text as search sees them: runs of letters and digits, lower-cased. */
+export function textWords(text: string): string[] {
+  return text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
 }
 
 export const UNRESOLVED_STATUSES: readonly AlertStatus[] = ['new', 'acknowledged'];

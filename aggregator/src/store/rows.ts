@@ -65,6 +65,26 @@ export function alertFromRow(r: AlertRow): StoredAlert {
   };
 }
 
+/**
+ * The API's Alert JSON text of a row (publicAlert's fields in its order), with the stored JSON text of `sources` and
+ * `context` spliced in as it is: both stores keep exactly what JSON.stringify wrote.
+ */
+export function alertJsonFromRow(r: AlertRow): string {
+  return (
+    `{"id":${JSON.stringify(r.id)},"timestamp":"${iso(r.ts)}","facility_id":${JSON.stringify(r.facility_id)},` +
+    `"severity":${JSON.stringify(r.severity)},"title":${JSON.stringify(r.title)},` +
+    `"description":${JSON.stringify(r.description)},"status":${JSON.stringify(r.status)},"sources":${jsonText(r.sources)},` +
+    `"correlation_confidence":${JSON.stringify(r.correlation_confidence)},` +
+    `"correlation_summary":${JSON.stringify(r.correlation_summary)},"attack_type":${JSON.stringify(r.attack_type)},` +
+    `"attack_name":${JSON.stringify(r.attack_name)},"context_analysis":${jsonText(r.context)}}`
+  );
+}
+
+/** Stored JSON as text: SQLite's TEXT as it is; a value a driver already parsed is serialised again. */
+function jsonText(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
 export interface FacilityRow {
   id: string;
   name: string;

@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { AlertStats, FLClient, Prediction, Severity } from '@vigil/shared';
 import { ALERT_STATUSES, ManualClock, SEVERITIES } from '@vigil/shared';
 import { needComponent } from '@vigil/shared/testing';
+import { MIGRATIONS } from './migrations/index.js';
 import { openStore } from './open.js';
 import {
   PG_INSTALL_HINT,
@@ -13,7 +14,13 @@ import {
   startTestPostgres,
   type TestPostgres,
 } from './testing/postgres.js';
-import { SEARCH_COUNT_CAP, StoreConflictError, type Store, type StoredAlert } from './types.js';
+import {
+  SEARCH_COUNT_CAP,
+  StoreConflictError,
+  type AlertQuery,
+  type Store,
+  type StoredAlert,
+} from './types.js';
 
 interface Backend {
   name: 'sqlite' | 'postgres';
@@ -220,7 +227,7 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
     it('applies the migrations to a new database and reports them', async () => {
       const fresh = await openStore(await backend.freshUrl(), { clock, migrate: false });
       try {
-        expect(await fresh.migrate()).toEqual([1, 2, 3, 4]);
+        expect(await fresh.migrate()).toEqual(MIGRATIONS.map((m) => m.version));
         expect(await fresh.migrate()).toEqual([]);
       } finally {
         await fresh.close();
@@ -313,6 +320,24 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       expect(await store.getAlert('00000000-0000-4000-8000-999999999999')).toBeNull();
     });
 
+    it('keeps tabs, newlines, backslashes, quotes and non-ASCII text in every field', async () => {
+      const base = alert(8);
+      const odd = 'tab\there\nline\r\\N back\\slash "quoted" \\t ünïcødé ✓ 🚨';
+      const a = alert(8, {
+        title: odd,
+        description: `\\.${odd}`,
+        correlation_summary: odd,
+        attack_name: odd,
+        sources: base.sources.map((s) => ({ ...s, evidence: odd })),
+        context_analysis: { ...base.context_analysis, evidence: { [odd]: odd } },
+      });
+
+      expect(await store.insertAlerts([a])).toBe(1);
+
+      expect(await store.getAlert(a.id)).toEqual(a);
+      expect((await store.queryAlerts({ search: 'slash', page: 1, limit: 5 })).total).toBe(1);
+    });
+
     it('never duplicates a resent alert, within a batch or across batches', async () => {
       const batch = Array.from({ length: 20 }, (_, i) => alert(i));
 
@@ -324,6 +349,46 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       expect((await store.queryAlerts({ page: 1, limit: 100 })).items).toHaveLength(20);
       expect((await store.getAlert(batch[6]?.id ?? ''))?.title).toBe(batch[6]?.title);
       expect(await store.alertStats()).toEqual(expectedStats(batch));
+    });
+
+    it('pages and counts searches exactly over many alerts stored out of time order', async () => {
+      // Alerts arrive shuffled (a late agent's backlog), so insertion order is not time order; pages cross the
+      // SQLite walk's 2,000-row steps, and the words range from common to rare.
+      const n = 4500;
+      const order = Array.from({ length: n }, (_, i) => (i * 2029) % n);
+      const stored = order.map((i) =>
+        alert(i, {
+          title: i % 3 === 0 ? `Modbus write burst ${i}` : `Port scan ${i}`,
+          description: i % 97 === 0 ? 'rare firmware upload' : 'routine traffic',
+        }),
+      );
+      for (let i = 0; i < n; i += 1500) await store.insertAlerts(stored.slice(i, i + 1500));
+      const expectPage = async (q: AlertQuery, keep: (a: StoredAlert) => boolean): Promise<void> => {
+        const all = newestFirst(stored.filter(keep));
+        const from = (q.page - 1) * q.limit;
+
+        const result = await store.queryAlerts(q);
+
+        expect(result.total).toBe(all.length);
+        expect(result.items.map((a) => a.id)).toEqual(all.slice(from, from + q.limit).map((a) => a.id));
+      };
+
+      await expectPage({ search: 'modbus', page: 1, limit: 10 }, (a) => a.title.startsWith('Modbus'));
+      await expectPage({ search: 'modb', page: 70, limit: 20 }, (a) => a.title.startsWith('Modbus'));
+      await expectPage(
+        { search: 'port', facility: 'plant-b', page: 40, limit: 25 },
+        (a) => a.title.startsWith('Port') && a.facility_id === 'plant-b',
+      );
+      await expectPage({ search: 'firmware up', page: 2, limit: 20 }, (a) =>
+        a.description.startsWith('rare'),
+      );
+      await expectPage(
+        { search: 'routine', severity: 'critical', to: alert(3000).timestamp, page: 3, limit: 50 },
+        (a) =>
+          a.description === 'routine traffic' &&
+          a.severity === 'critical' &&
+          a.timestamp < alert(3000).timestamp,
+      );
     });
 
     it('inserts a batch larger than one chunk in one call', async () => {
@@ -349,6 +414,22 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
         expect(page1.items.map((a) => a.id)).toEqual(expected.slice(0, 25).map((a) => a.id));
         expect(page3.items.map((a) => a.id)).toEqual(expected.slice(50).map((a) => a.id));
         expect((await store.queryAlerts({ page: 4, limit: 25 })).items).toEqual([]);
+      });
+
+      it.each([
+        { page: 2, limit: 7 },
+        { severity: 'high' as Severity, facility: 'plant-b', page: 1, limit: 50 },
+        { search: 'modbus', page: 1, limit: 5 },
+      ])('gives the same page as JSON text for %o: each alert without its generated flag', async (q) => {
+        const objects = await store.queryAlerts(q);
+
+        const texts = await store.queryAlertsJson(q);
+
+        expect(texts.total).toBe(objects.total);
+        expect(texts.items.map((t) => JSON.parse(t) as unknown)).toEqual(
+          objects.items.map(({ generated: _generated, ...rest }) => rest),
+        );
+        expect(texts.items.length).toBeGreaterThan(0);
       });
 
       it('breaks timestamp ties by id, newest id first', async () => {

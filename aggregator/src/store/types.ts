@@ -255,6 +255,12 @@ export interface Store {
   insertAlerts(alerts: readonly StoredAlert[]): Promise<number>;
   getAlert(id: string): Promise<StoredAlert | null>;
   queryAlerts(q: AlertQuery): Promise<Page<StoredAlert>>;
+  /**
+   * The same page as queryAlerts, each alert as the API's Alert JSON text (no `generated` flag), built from the stored
+   * JSON of its sources and context without parsing it: a page of 50 carries about 0.5 MB of context timelines, which
+   * the list endpoint then sends without a parse and a re-serialisation.
+   */
+  queryAlertsJson(q: AlertQuery): Promise<Page<string>>;
   setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null>;
   alertStats(): Promise<AlertStats>;
 

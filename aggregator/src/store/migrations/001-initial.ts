@@ -344,7 +344,7 @@ CREATE TABLE audit_log (
 );
 `;
 
-/** The search document expression, as the Postgres index defines it (queries must repeat it exactly). */
+/** The search document expression (migration 3 stores it in the generated column search_doc). */
 export const POSTGRES_SEARCH_DOCUMENT = SEARCH_DOC;
 
 export const initial: Migration = { version: 1, name: 'initial', sqlite, postgres };

@@ -5,6 +5,7 @@ import { initial } from './001-initial.js';
 import { enrollment } from './002-enrollment.js';
 import { flState } from './003-fl.js';
 import { assets } from './004-assets.js';
+import { searchTerms } from './005-search-terms.js';
 
 export interface Migration {
   version: number;
@@ -13,4 +14,4 @@ export interface Migration {
   postgres: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [initial, enrollment, flState, assets];
+export const MIGRATIONS: readonly Migration[] = [initial, enrollment, flState, assets, searchTerms];
