@@ -2,10 +2,11 @@
 // the detection pipeline and sends its alerts, per-second aggregates and health to a real aggregator; a `--sim` agent
 // takes the demo's scenario pushes (injectScenario) and the injected attack comes back as the detectors' alert.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { needComponent } from '@vigil/shared/testing';
+import { hasCommand, needComponent } from '@vigil/shared/testing';
 import { enroll } from '@vigil/agent/link/identity';
 import { replayDetect } from '@vigil/agent/detect/replay';
 import { SHARED_PCAPS, sharedCaptures } from '@vigil/agent/testing-paths';
@@ -13,7 +14,15 @@ import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { LinkServer, NoAgentError } from './server.js';
 import { issueToken, linkFixture, waitFor, type LinkFixture } from './testing/fixtures.js';
-import { VIGIL, VIGIL_AGENT, enrollAgentProcess, runToEnd, start, type Proc } from './testing/processes.js';
+import {
+  VIGIL,
+  VIGIL_AGENT,
+  enrollAgentProcess,
+  freePort,
+  runToEnd,
+  start,
+  type Proc,
+} from './testing/processes.js';
 
 const FAKE = join(SHARED_PCAPS, 'lemay_send_a_fake_command_modbus_6RTU_with_operate.pcap');
 
@@ -244,5 +253,42 @@ describe('scenario pushes (in-process aggregator link, real agent processes)', {
     const refused = await server.injectScenario('replayed', 'port-scan');
     expect(refused.accepted).toBe(false);
     expect(refused.error).toMatch(/this agent's source is --pcap .*; scenarios need --sim TOPOLOGY/);
+  });
+
+  it('--interface captures live with dumpcap and refused connections on loopback come back as a T0846 alert', async () => {
+    const haveDumpcap = needComponent('dumpcap', hasCommand('dumpcap'), 'apt-get install wireshark-common');
+    if (!haveDumpcap) return;
+    const p = await agent('loopback', [
+      '--interface',
+      'lo',
+      '--capture-filter',
+      `tcp and not port ${server.port}`,
+      '--learn-minutes',
+      '0',
+    ]);
+    await p.waitFor(/live: capturing on lo/, 30_000);
+
+    // Twelve connection attempts to closed ports: each is refused with a reset, as a scan's probes are.
+    const closed = await Promise.all(Array.from({ length: 12 }, () => freePort()));
+    for (const port of closed) {
+      await new Promise<void>((resolve) => {
+        const sock = connect({ host: '127.0.0.1', port });
+        sock.once('error', () => resolve());
+        sock.once('connect', () => {
+          sock.destroy();
+          resolve();
+        });
+      });
+    }
+    const alerted = await waitFor(
+      async () =>
+        (await fx.store.queryAlerts({ facility: 'loopback', page: 1, limit: 50 })).items.some(
+          (a) => a.attack_type === 'T0846',
+        ),
+      20_000,
+      250,
+    );
+
+    expect(alerted).toBe(true);
   });
 });
