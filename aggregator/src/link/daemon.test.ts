@@ -236,6 +236,29 @@ describe('scenario pushes (in-process aggregator link, real agent processes)', {
     expect(badParams.error).toMatch(/duration_s/);
   });
 
+  it('multi-stage runs its chain in the live traffic: recon and the unauthorized writes each raise their alert', async () => {
+    const p = await agent('factory', ['--sim', 'factory-c', '--warmup-minutes', '2', '--seed', '3']);
+    await p.waitFor(/live: factory-c/, 30_000);
+
+    // A short chain: scan for 9 s, Modbus recon from 9 s, coil and setpoint writes from 16 s.
+    const ack = await server.injectScenario('factory', 'multi-stage', { duration_s: 30 });
+    const stages = ['T0888', 'T0855', 'T0836'];
+    const seen = new Set<string>();
+    const all = await waitFor(
+      async () => {
+        for (const a of (await fx.store.queryAlerts({ facility: 'factory', page: 1, limit: 50 })).items)
+          seen.add(a.attack_type);
+        return stages.every((t) => seen.has(t));
+      },
+      45_000,
+      500,
+    );
+
+    expect(ack).toEqual({ accepted: true, error: '' });
+    expect(all).toBe(true);
+    expect([...seen]).toEqual(expect.arrayContaining(stages));
+  });
+
   it('refuses a scenario for a facility without a connected agent, and an agent without --sim answers why not', async () => {
     const haveCaptures = needComponent(
       'shared captures',
