@@ -128,6 +128,7 @@ function startPcap(
     handle: (p) => feed.handle(p),
     afterChunk: () => feed.flush(),
     onError: () => feed.captureDrops++,
+    signal: ctx.signal,
     ...(c.speed === '1x' ? { speed: 1 } : {}),
   }).then(
     (stats) => {
@@ -139,6 +140,7 @@ function startPcap(
     },
     (err: unknown) => {
       stopTicker();
+      if (ctx.signal.aborted) return; // stopped (SIGINT/SIGTERM): what was read is in the outbox
       throw err;
     },
   );
@@ -150,6 +152,7 @@ function startPcap(
     close: async () => {
       stopTicker();
       await ended.catch(() => undefined);
+      await feed.flush();
     },
   };
 }

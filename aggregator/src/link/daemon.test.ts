@@ -272,10 +272,15 @@ describe('scenario pushes (in-process aggregator link, real agent processes)', {
     await expect(none).rejects.toThrow(NoAgentError);
     await expect(none).rejects.toThrow(/no agent of facility empty is connected/);
     if (!haveCaptures) return;
-    await agent('replayed', ['--pcap', FAKE, '--learn-minutes', '1']);
+    const replaying = await agent('replayed', ['--pcap', FAKE, '--speed', '1x', '--learn-minutes', '1']);
     const refused = await server.injectScenario('replayed', 'port-scan');
     expect(refused.accepted).toBe(false);
     expect(refused.error).toMatch(/this agent's source is --pcap .*; scenarios need --sim TOPOLOGY/);
+
+    // The 670-s capture replays on its own timing; SIGTERM stops it midway, cleanly (exit code 0, no SIGKILL).
+    await replaying.stop();
+    expect(await replaying.exited).toBe(0);
+    expect(replaying.lines.join('\n')).not.toMatch(/ended: 11166 frames/);
   });
 
   it('--interface captures live with dumpcap and refused connections on loopback come back as a T0846 alert', async () => {
