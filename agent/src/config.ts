@@ -18,6 +18,8 @@ export const AgentConfigSchema = z
     exit_when_delivered: z.boolean().default(false),
     /** Live capture interface, or a capture file to replay (the capture pipeline). */
     interface: z.string().min(1).optional(),
+    /** --interface: BPF filter of the capture, e.g. to leave out the agent's own uplink ("not port 8443"). */
+    capture_filter: z.string().optional(),
     pcap: z.string().min(1).optional(),
     speed: z.enum(['max', '1x']).default('max'),
     /** Live simulated plant traffic of this topology (see `vigil-agent sim --list`), paced on the wall clock. */
@@ -102,6 +104,7 @@ export function resolveAgentConfig(
   };
   only(['seed', 'warmup_minutes'], c.sim !== undefined, 'the --sim source');
   only(['speed'], c.pcap !== undefined, 'the --pcap source');
+  only(['capture_filter'], c.interface !== undefined, 'the --interface source');
   only(['exit_when_delivered'], c.alerts_in !== undefined || c.pcap !== undefined, '--alerts-in and --pcap');
   only(
     ['learn_minutes', 'baseline', 'baseline_seconds'],

@@ -21,6 +21,8 @@ export interface ReplayOptions {
    */
   speed?: number;
   maxPauseMs?: number;
+  /** Ends a paced replay's wait at once: replay() then rejects with the signal's reason. */
+  signal?: AbortSignal | undefined;
 }
 
 const DEFAULT_MAX_PAUSE_MS = 10_000;
@@ -47,7 +49,9 @@ export async function replay(stream: Readable, opts: ReplayOptions): Promise<Rep
         },
     ...(opts.onError ? { onError: opts.onError } : {}),
   });
-  const pacer = paced ? new Pacer(opts.speed ?? 1, opts.maxPauseMs ?? DEFAULT_MAX_PAUSE_MS) : undefined;
+  const pacer = paced
+    ? new Pacer(opts.speed ?? 1, opts.maxPauseMs ?? DEFAULT_MAX_PAUSE_MS, opts.signal)
+    : undefined;
   // A failing stream (unreadable file, broken pipe) rejects here; bad bytes inside it never do.
   for await (const chunk of stream) {
     parser.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
@@ -80,6 +84,7 @@ class Pacer {
   constructor(
     private readonly speed: number,
     private readonly maxPauseMs: number,
+    private readonly signal: AbortSignal | undefined,
   ) {}
 
   async wait(packetMs: number): Promise<void> {
@@ -92,7 +97,7 @@ class Pacer {
     this.lastPacketMs = Math.max(this.lastPacketMs, packetMs);
     this.due += gap;
     const ahead = this.due - performance.now();
-    if (ahead >= 1) await sleep(ahead);
+    if (ahead >= 1) await sleep(ahead, undefined, { signal: this.signal });
   }
 }
 

@@ -27,6 +27,8 @@ export interface SourceContext {
 
 export interface PipelineSource {
   feed: PipelineFeed;
+  /** Resolves once detection is live: at once for a capture, after the warm-up for --sim. */
+  live: Promise<void>;
   /** Resolves when the source has ended (a file read to its end) or was stopped; rejects when it failed. */
   ended: Promise<void>;
   /** A scenario push: injected into live simulated traffic, refused by any other source with the reason. */
@@ -108,7 +110,7 @@ export async function startSource(c: AgentConfig, ctx: SourceContext): Promise<P
   if (c.sim !== undefined) return startSim(c, c.sim, ctx);
   const learning = await baselineOf(c, ctx);
   if (c.pcap !== undefined) return startPcap(c, c.pcap, learning, ctx);
-  if (c.interface !== undefined) return startInterface(c.interface, learning, ctx);
+  if (c.interface !== undefined) return startInterface(c.interface, c.capture_filter ?? '', learning, ctx);
   throw new UsageError('give a packet source: --pcap FILE, --interface IF or --sim TOPOLOGY');
 }
 
@@ -126,6 +128,7 @@ function startPcap(
     handle: (p) => feed.handle(p),
     afterChunk: () => feed.flush(),
     onError: () => feed.captureDrops++,
+    signal: ctx.signal,
     ...(c.speed === '1x' ? { speed: 1 } : {}),
   }).then(
     (stats) => {
@@ -137,28 +140,32 @@ function startPcap(
     },
     (err: unknown) => {
       stopTicker();
+      if (ctx.signal.aborted) return; // stopped (SIGINT/SIGTERM): what was read is in the outbox
       throw err;
     },
   );
   return {
     feed,
+    live: Promise.resolve(),
     ended,
     scenario: refuseScenarios(`--pcap ${file}`),
     close: async () => {
       stopTicker();
       await ended.catch(() => undefined);
+      await feed.flush();
     },
   };
 }
 
 async function startInterface(
   iface: string,
+  filter: string,
   learning: { baseline?: Baseline; learnMs: number },
   ctx: SourceContext,
 ): Promise<PipelineSource> {
   const feed = newFeed(ctx, ctx.wall, learning, false);
   const capture = new LiveCapture(
-    { interface: iface },
+    { interface: iface, filter },
     { onPacket: (p) => feed.handle(p), onError: () => feed.captureDrops++ },
   );
   try {
@@ -173,6 +180,7 @@ async function startInterface(
   const ended = new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
   return {
     feed,
+    live: Promise.resolve(),
     ended,
     scenario: refuseScenarios(`--interface ${iface}`),
     close: async () => {
@@ -195,6 +203,8 @@ function startSim(c: AgentConfig, topology: string, ctx: SourceContext): Pipelin
     throw new UsageError(`--sim ${topology}: ${(err as Error).message} (see vigil-agent sim --list)`);
   }
   let live = false;
+  let wentLive = (): void => undefined;
+  const livePromise = new Promise<void>((resolve) => (wentLive = resolve));
   const stopTicker = ticker(feed, () => live, true);
   const t0 = performance.now();
   ctx.say(
@@ -216,12 +226,14 @@ function startSim(c: AgentConfig, topology: string, ctx: SourceContext): Pipelin
           `warm-up done: ${plant.frames} frames in ${Math.round(performance.now() - t0)} ms, baseline ${JSON.stringify(feed.engine.baseline.summary())}`,
         );
         ctx.say(`live: ${topology} traffic on the wall clock; detection on`);
+        wentLive();
       },
       afterBatch: () => feed.flush(),
     })
     .finally(stopTicker);
   return {
     feed,
+    live: livePromise,
     ended,
     scenario: (s) => {
       try {

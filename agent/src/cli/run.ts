@@ -21,6 +21,7 @@ interface RunFlags {
   alertsIn?: string;
   exitWhenDelivered?: boolean;
   interface?: string;
+  captureFilter?: string;
   pcap?: string;
   speed?: string;
   sim?: string;
@@ -79,8 +80,8 @@ async function runAgent(c: AgentConfig): Promise<void> {
   try {
     say(`facility ${identity.facilityId} (agent ${identity.agentId}) -> ${address}`);
     say(`outbox: ${outbox.depth().count} alert(s) waiting; source: ${describeSource(c)}`);
-    await link.start();
     if (c.alerts_in !== undefined) {
+      await link.start();
       const r = await forwardAlertsFile({
         file: c.alerts_in,
         outbox,
@@ -97,6 +98,9 @@ async function runAgent(c: AgentConfig): Promise<void> {
         signal: stop.signal,
         say,
       });
+      // The facility shows online only once detection is live (a --sim agent after its warm-up).
+      await Promise.race([source.live, source.ended]);
+      await link.start();
       await source.ended;
     }
     if (c.exit_when_delivered && !stop.signal.aborted) {
@@ -128,6 +132,7 @@ export function registerRun(program: Command): void {
     .option('--pcap <file>', 'source: replay a capture file through the pipeline')
     .option('--speed <max|1x>', 'with --pcap: as fast as possible (max) or on the recorded timing (1x)')
     .option('--interface <if>', 'source: capture live from a network interface (dumpcap)')
+    .option('--capture-filter <bpf>', 'with --interface: BPF filter, e.g. "not port 8443" (the uplink)')
     .option('--sim <topology>', 'source: live simulated traffic of a topology (see vigil-agent sim --list)')
     .option('--seed <n>', 'with --sim: the simulation seed (default 1)')
     .option(
@@ -157,6 +162,7 @@ export function registerRun(program: Command): void {
           alerts_in: f.alertsIn,
           exit_when_delivered: f.exitWhenDelivered,
           interface: f.interface,
+          capture_filter: f.captureFilter,
           pcap: f.pcap,
           speed: f.speed,
           sim: f.sim,

@@ -36,6 +36,8 @@ export interface ReplayCaptureOptions {
   handle?: ((p: RawPacket) => void) | undefined;
   /** 1 paces the frames on their recorded timing; absent: as fast as they can be read. */
   speed?: number | undefined;
+  /** Stops the replay at the next frame: replayCapture then rejects with the signal's reason. */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -49,19 +51,29 @@ export async function replayCapture(
   o: ReplayCaptureOptions,
 ): Promise<ReplayStats> {
   let capture: ReplayStats;
+  const handle = o.handle ?? ((p: RawPacket) => engine.handle(p));
+  const signal = o.signal;
   try {
     capture = await replay(createReadStream(file, { highWaterMark: 4 * 1024 * 1024 }), {
       file,
       clock,
-      handle: o.handle ?? ((p) => engine.handle(p)),
+      handle:
+        signal === undefined
+          ? handle
+          : (p) => {
+              signal.throwIfAborted();
+              handle(p);
+            },
       afterChunk: async () => {
         await engine.settle();
         await o.afterChunk();
       },
       ...(o.onError !== undefined ? { onError: o.onError } : {}),
       ...(o.speed !== undefined ? { speed: o.speed } : {}),
+      signal,
     });
   } catch (e) {
+    if (signal?.aborted) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new UsageError(
       `cannot read ${file}: ${code ?? (e instanceof Error ? e.message : String(e))} (give a readable pcap or pcapng file)`,

@@ -2,10 +2,11 @@
 // the detection pipeline and sends its alerts, per-second aggregates and health to a real aggregator; a `--sim` agent
 // takes the demo's scenario pushes (injectScenario) and the injected attack comes back as the detectors' alert.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { needComponent } from '@vigil/shared/testing';
+import { hasCommand, needComponent } from '@vigil/shared/testing';
 import { enroll } from '@vigil/agent/link/identity';
 import { replayDetect } from '@vigil/agent/detect/replay';
 import { SHARED_PCAPS, sharedCaptures } from '@vigil/agent/testing-paths';
@@ -13,7 +14,15 @@ import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { LinkServer, NoAgentError } from './server.js';
 import { issueToken, linkFixture, waitFor, type LinkFixture } from './testing/fixtures.js';
-import { VIGIL, VIGIL_AGENT, enrollAgentProcess, runToEnd, start, type Proc } from './testing/processes.js';
+import {
+  VIGIL,
+  VIGIL_AGENT,
+  enrollAgentProcess,
+  freePort,
+  runToEnd,
+  start,
+  type Proc,
+} from './testing/processes.js';
 
 const FAKE = join(SHARED_PCAPS, 'lemay_send_a_fake_command_modbus_6RTU_with_operate.pcap');
 
@@ -227,6 +236,29 @@ describe('scenario pushes (in-process aggregator link, real agent processes)', {
     expect(badParams.error).toMatch(/duration_s/);
   });
 
+  it('multi-stage runs its chain in the live traffic: recon and the unauthorized writes each raise their alert', async () => {
+    const p = await agent('factory', ['--sim', 'factory-c', '--warmup-minutes', '2', '--seed', '3']);
+    await p.waitFor(/live: factory-c/, 30_000);
+
+    // A short chain: scan for 9 s, Modbus recon from 9 s, coil and setpoint writes from 16 s.
+    const ack = await server.injectScenario('factory', 'multi-stage', { duration_s: 30 });
+    const stages = ['T0888', 'T0855', 'T0836'];
+    const seen = new Set<string>();
+    const all = await waitFor(
+      async () => {
+        for (const a of (await fx.store.queryAlerts({ facility: 'factory', page: 1, limit: 50 })).items)
+          seen.add(a.attack_type);
+        return stages.every((t) => seen.has(t));
+      },
+      45_000,
+      500,
+    );
+
+    expect(ack).toEqual({ accepted: true, error: '' });
+    expect(all).toBe(true);
+    expect([...seen]).toEqual(expect.arrayContaining(stages));
+  });
+
   it('refuses a scenario for a facility without a connected agent, and an agent without --sim answers why not', async () => {
     const haveCaptures = needComponent(
       'shared captures',
@@ -240,9 +272,51 @@ describe('scenario pushes (in-process aggregator link, real agent processes)', {
     await expect(none).rejects.toThrow(NoAgentError);
     await expect(none).rejects.toThrow(/no agent of facility empty is connected/);
     if (!haveCaptures) return;
-    await agent('replayed', ['--pcap', FAKE, '--learn-minutes', '1']);
+    const replaying = await agent('replayed', ['--pcap', FAKE, '--speed', '1x', '--learn-minutes', '1']);
     const refused = await server.injectScenario('replayed', 'port-scan');
     expect(refused.accepted).toBe(false);
     expect(refused.error).toMatch(/this agent's source is --pcap .*; scenarios need --sim TOPOLOGY/);
+
+    // The 670-s capture replays on its own timing; SIGTERM stops it midway, cleanly (exit code 0, no SIGKILL).
+    await replaying.stop();
+    expect(await replaying.exited).toBe(0);
+    expect(replaying.lines.join('\n')).not.toMatch(/ended: 11166 frames/);
+  });
+
+  it('--interface captures live with dumpcap and refused connections on loopback come back as a T0846 alert', async () => {
+    const haveDumpcap = needComponent('dumpcap', hasCommand('dumpcap'), 'apt-get install wireshark-common');
+    if (!haveDumpcap) return;
+    const p = await agent('loopback', [
+      '--interface',
+      'lo',
+      '--capture-filter',
+      `tcp and not port ${server.port}`,
+      '--learn-minutes',
+      '0',
+    ]);
+    await p.waitFor(/live: capturing on lo/, 30_000);
+
+    // Twelve connection attempts to closed ports: each is refused with a reset, as a scan's probes are.
+    const closed = await Promise.all(Array.from({ length: 12 }, () => freePort()));
+    for (const port of closed) {
+      await new Promise<void>((resolve) => {
+        const sock = connect({ host: '127.0.0.1', port });
+        sock.once('error', () => resolve());
+        sock.once('connect', () => {
+          sock.destroy();
+          resolve();
+        });
+      });
+    }
+    const alerted = await waitFor(
+      async () =>
+        (await fx.store.queryAlerts({ facility: 'loopback', page: 1, limit: 50 })).items.some(
+          (a) => a.attack_type === 'T0846',
+        ),
+      20_000,
+      250,
+    );
+
+    expect(alerted).toBe(true);
   });
 });
