@@ -13,7 +13,7 @@ import { learnBaseline, replayCapture } from '../detect/replay.js';
 import type { LinkClient } from '../link/client.js';
 import { PipelineFeed } from '../link/feed.js';
 import type { Outbox } from '../outbox/outbox.js';
-import { LivePlant, WarmupClock } from '../sim/live.js';
+import { LivePlant, RESET_SCENARIO, WarmupClock } from '../sim/live.js';
 
 export interface SourceContext {
   facility: string;
@@ -203,6 +203,7 @@ function startSim(c: AgentConfig, topology: string, ctx: SourceContext): Pipelin
     throw new UsageError(`--sim ${topology}: ${(err as Error).message} (see vigil-agent sim --list)`);
   }
   let live = false;
+  let caughtUp = false;
   let wentLive = (): void => undefined;
   const livePromise = new Promise<void>((resolve) => (wentLive = resolve));
   const stopTicker = ticker(feed, () => live, true);
@@ -213,13 +214,16 @@ function startSim(c: AgentConfig, topology: string, ctx: SourceContext): Pipelin
   const ended = plant
     .run({
       signal: ctx.signal,
-      onFrame: (raw, warmup) => {
-        if (warmup) clock.packet.observe(raw.tsSec, raw.tsNsec);
+      onFrame: (raw) => {
+        if (!caughtUp) clock.packet.observe(raw.tsSec, raw.tsNsec);
         feed.handle(raw);
+      },
+      onCaughtUp: () => {
+        caughtUp = true;
+        clock.goLive();
       },
       onLive: () => {
         feed.engine.baseline.freeze();
-        clock.goLive();
         feed.setSending(true);
         live = true;
         ctx.say(
@@ -238,6 +242,8 @@ function startSim(c: AgentConfig, topology: string, ctx: SourceContext): Pipelin
     scenario: (s) => {
       try {
         ctx.say(`scenario ${s.name}: ${plant.scenario(s.name, s.params_json)}`);
+        // A reset ends the incidents too: the next injected attack is a new one, not the stopped one continuing.
+        if (s.name === RESET_SCENARIO) feed.engine.correlator.endIncidents(clock.now());
         return Promise.resolve();
       } catch (err) {
         return Promise.reject(err instanceof Error ? err : new Error(String(err)));

@@ -97,6 +97,20 @@ describe('Correlator', () => {
     expect(c.folded).toBe(1);
   });
 
+  it('after endIncidents decides the open incident and alerts a repeat at once instead of folding it', () => {
+    const { c, alerts } = setup();
+    c.add(det({}));
+    c.tick(T0);
+    c.add(det({ timeMs: T0 + 5_000, confidence: 0.6 }));
+
+    c.endIncidents(T0 + 6_000);
+    c.add(det({ timeMs: T0 + 10_000 }));
+    c.tick(T0 + 10_000);
+
+    expect(alerts).toHaveLength(2);
+    expect(c.folded).toBe(1);
+  });
+
   it('suppresses by facility, host pair, rule and technique, counting what it drops', () => {
     const { c, alerts } = setup([
       { pair: '10.0.0.9<>10.0.0.2', rule: 'new-master-write' },

@@ -140,6 +140,16 @@ export class Correlator {
     }
   }
 
+  /**
+   * Ends every incident: the open ones are decided now and the memory that folds a continuing source and technique
+   * into an alert already written is cleared, so the next detection starts a new alert (the demo's reset: the
+   * injected activity was stopped on purpose, and what comes next is a new attack).
+   */
+  endIncidents(nowMs: number): void {
+    this.tick(nowMs, true);
+    this.alerted.clear();
+  }
+
   private alert(inc: Incident, nowMs: number): AgentAlert {
     const ds = inc.detections;
     const lead = ds.reduce((a, b) => {

@@ -73,7 +73,7 @@ export class RawFrames {
   }
 }
 
-/** The clock of a live plant's pipeline: packet time during the warm-up, the wall clock once live. */
+/** The clock of a live plant's pipeline: packet time during the warm-up and the catch-up, then the wall clock. */
 export class WarmupClock implements Clock {
   readonly packet = new PacketClock();
   private live = false;
@@ -102,6 +102,12 @@ export interface LivePlantHandlers {
   onFrame: (raw: RawPacket, warmup: boolean) => void;
   /** The warm-up has ended: what follows is live. */
   onLive: () => void;
+  /**
+   * The frames simulated while the warm-up ran (between its end on the simulated clock and the present) have been
+   * handed over, as fast as possible; from here on frames come at their wall time. Until then their packet times, not
+   * the wall clock, say when they happened (else seconds of traffic would look like one second's burst).
+   */
+  onCaughtUp?: () => void;
   /** After a batch of frames (flush alerts with backpressure). */
   afterBatch: () => Promise<void>;
   signal: AbortSignal;
@@ -144,6 +150,7 @@ export class LivePlant {
     const raw = new RawFrames();
     const liveUs = this.liveFromMs * 1000;
     let warmup = true;
+    let caughtUp = false;
     let batch = 0;
     for (let f = this.sim.next(); f !== undefined && !h.signal.aborted; f = this.sim.next()) {
       if (warmup && f.tUs >= liveUs) {
@@ -153,6 +160,10 @@ export class LivePlant {
       }
       if (!warmup) {
         const wait = f.tUs / 1000 - this.o.wall.now();
+        if (wait >= 0 && !caughtUp) {
+          caughtUp = true;
+          h.onCaughtUp?.();
+        }
         if (wait >= 2) {
           await h.afterBatch();
           batch = 0;
