@@ -142,7 +142,10 @@ export class Correlator {
 
   private alert(inc: Incident, nowMs: number): AgentAlert {
     const ds = inc.detections;
-    const lead = ds.reduce((a, b) => {
+    // A rule saw a protocol fact; when rules and models both spoke, the alert's technique is the rules' (the models'
+    // stays in the sources and the behaviour).
+    const ruled = ds.filter((d) => d.detector !== 'models');
+    const lead = (ruled.length > 0 ? ruled : ds).reduce((a, b) => {
       const ra = RANK[SEVERITY[a.technique] ?? 'low'];
       const rb = RANK[SEVERITY[b.technique] ?? 'low'];
       return rb > ra || (rb === ra && b.confidence > a.confidence) ? b : a;

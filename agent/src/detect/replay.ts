@@ -8,6 +8,8 @@ import type { CaptureError } from '../capture/types.js';
 import { Baseline } from './baseline.js';
 import type { AgentAlert, Suppression } from './correlate.js';
 import { DetectionEngine } from './engine.js';
+import { FrameFeeder } from './feeder.js';
+import type { Detector } from './types.js';
 
 export interface ReplayDetectOptions {
   file: string;
@@ -21,6 +23,8 @@ export interface ReplayDetectOptions {
   suppress?: readonly Suppression[] | undefined;
   onAlert: (a: AgentAlert) => void | Promise<void>;
   onError?: (e: CaptureError) => void;
+  /** Model detectors (loadModelDetectors); the same instances learn from the baseline capture, then detect. */
+  detectors?: readonly Detector[] | undefined;
 }
 
 export interface ReplayDetectResult {
@@ -36,13 +40,15 @@ async function run(
   alerts: AgentAlert[],
 ): Promise<ReplayStats> {
   let capture: ReplayStats;
+  // The reader's clock only orders and counts; the engine's clock moves as the feeder hands frames over.
+  const feeder = new FrameFeeder(engine, clock);
   try {
     capture = await replay(createReadStream(file, { highWaterMark: 4 * 1024 * 1024 }), {
       file,
-      clock,
-      handle: (p) => engine.handle(p),
+      clock: new PacketClock(),
+      handle: (p) => feeder.push(p),
       afterChunk: async () => {
-        await engine.settle();
+        await feeder.drain();
         for (const a of alerts.splice(0)) await opts.onAlert(a);
       },
       ...(opts.onError !== undefined ? { onError: opts.onError } : {}),
@@ -73,6 +79,7 @@ export async function replayDetect(opts: ReplayDetectOptions): Promise<ReplayDet
       clock,
       baseline,
       learnMs: opts.baselineSeconds !== undefined ? opts.baselineSeconds * 1000 : Number.POSITIVE_INFINITY,
+      detectors: opts.detectors,
       onAlert: () => undefined,
     });
     await run(opts.baselineFile, learner, clock, { ...opts, onAlert: () => undefined }, []);
@@ -86,6 +93,7 @@ export async function replayDetect(opts: ReplayDetectOptions): Promise<ReplayDet
     baseline,
     learnMs: opts.learnMinutes * 60_000,
     suppress: opts.suppress,
+    detectors: opts.detectors,
     onAlert: (a) => alerts.push(a),
   });
   const capture = await run(opts.file, engine, clock, opts, alerts);
