@@ -64,6 +64,8 @@ export const localMetaSchema = z.object({
   /** Per-feature mean and deviation of the forest's training rows (names the features that drove a score). */
   flowMean: z.array(z.number()),
   flowStd: z.array(z.number()),
+  /** Layer 2's per-class probability floors learnt on this facility's normal traffic (calibrateL2). */
+  l2ClassMin: z.record(z.string(), z.number()).optional(),
   knownPairs: z.array(z.string()),
   knownServices: z.array(z.string()),
   trainedAt: z.string(),

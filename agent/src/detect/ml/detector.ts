@@ -30,6 +30,8 @@ import {
   ARTIFACTS_DIR,
   L1B_FILE,
   LOCAL_DIR,
+  LOCAL_FILE,
+  writeModel,
   type L1bMeta,
   type L2Meta,
   type LocalMeta,
@@ -50,7 +52,7 @@ import {
   type FlowRow,
   type Scaler,
 } from './features.js';
-import { StepHistory } from './history.js';
+import { StepHistory, paddedWindow } from './history.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -93,11 +95,16 @@ export interface ModelStats {
 }
 
 interface Reservoir {
-  rows: Float32Array[];
+  rows: { x: Float32Array; sec: number }[];
   seen: number;
 }
 
-function reservoirAdd(r: Reservoir, x: Float32Array, cap: number, rng: () => number): void {
+function reservoirAdd(
+  r: Reservoir,
+  x: { x: Float32Array; sec: number },
+  cap: number,
+  rng: () => number,
+): void {
   r.seen++;
   if (r.rows.length < cap) r.rows.push(x);
   else {
@@ -173,6 +180,47 @@ export async function learnLocal(o: {
   };
 }
 
+/** Rows of the learning period Layer 2 is asked about when calibrating (the most unusual by Layer 1a). */
+const L2_CALIBRATION_ROWS = 2000;
+
+/**
+ * Layer 2's per-class probability floor for one facility, from its own normal traffic: Layer 2 is asked about the
+ * learning period's most unusual flow-seconds (by the facility's forest); a class it names there with probability p
+ * needs more than p (+0.01, at least the model's minProbability) from then on. Normal operation that resembles an
+ * attack class (a plant whose master writes coils as routine) so stops raising it; an attack class never seen on
+ * normal traffic keeps the model's floor.
+ */
+export async function calibrateL2(o: {
+  rows: readonly { x: Float32Array; sec: number }[];
+  forest: IsolationForest;
+  windowAt: (endSec: number) => Float32Array;
+  session: SwappableSession;
+  meta: L2Meta;
+}): Promise<Record<string, number>> {
+  const scored = o.rows.map((r) => ({ ...r, s: o.forest.score(r.x) }));
+  scored.sort((a, b) => b.s - a.s);
+  const pick = scored.slice(0, L2_CALIBRATION_ROWS);
+  const out: Record<string, number> = {};
+  if (pick.length === 0) return out;
+  const wins = new Map<number, Float32Array>();
+  const data = new Float32Array(pick.length * o.meta.inputs);
+  pick.forEach((r, i) => {
+    let w = wins.get(r.sec + 1);
+    if (w === undefined) wins.set(r.sec + 1, (w = o.windowAt(r.sec + 1)));
+    data.set(l2Input(w, r.x, r.s), i * o.meta.inputs);
+  });
+  const [probs] = (await o.session.runRows(INPUT_NAME, data, [o.meta.inputs], [OUTPUT_NAME])).outputs;
+  const C = o.meta.classes.length;
+  for (let i = 0; i < pick.length; i++) {
+    for (let c = 1; c < C; c++) {
+      const p = probs![i * C + c]!;
+      const name = o.meta.classes[c]!;
+      if (p >= o.meta.minProbability) out[name] = Math.min(0.999, Math.max(out[name] ?? 0, p + 0.01));
+    }
+  }
+  return out;
+}
+
 /** Mean squared error per window of `inputs` and `outputs` ([n, steps, features] flat). */
 export function windowErrors(inputs: Float32Array, outputs: Float32Array, per: number): number[] {
   const out: number[] = [];
@@ -228,14 +276,13 @@ const STEP_NAMES = WINDOW_STEP_FIELDS.map((f) => f.name);
 export class ModelDetector implements Detector {
   readonly name = 'models';
   readonly layer = 1 as const;
-  private readonly opts: ModelDetectorOptions;
+  private opts: ModelDetectorOptions;
   private readonly far: number;
   private readonly flows = new FlowSeconds();
   private readonly history = new StepHistory(86_400);
   private readonly fitRows: Reservoir = { rows: [], seen: 0 };
   private readonly heldRows: Reservoir = { rows: [], seen: 0 };
   private readonly rng: () => number;
-  private learnFromSec = -1;
   private l1b: SwappableSession | undefined;
   private l2: SwappableSession | undefined;
   private l1a: SwappableSession | undefined;
@@ -258,7 +305,7 @@ export class ModelDetector implements Detector {
   };
 
   constructor(opts: ModelDetectorOptions) {
-    this.opts = opts;
+    this.opts = { ...opts };
     this.far = opts.targetFalseAlarmRate ?? DEFAULT_TARGET_FAR;
     const r = seededRng(opts.seed ?? 7);
     this.rng = () => r.next();
@@ -289,12 +336,12 @@ export class ModelDetector implements Detector {
       this.flows.learning = true;
       if (!this.sawLearning) {
         this.sawLearning = true;
-        this.learnFromSec = sec;
         this.stats.reason = 'learning';
       }
       for (const r of rows) {
-        if (isFitSecond(r.sec)) reservoirAdd(this.fitRows, r.x, MAX_FIT_ROWS, this.rng);
-        else reservoirAdd(this.heldRows, r.x, MAX_HELD_ROWS, this.rng);
+        const row = { x: r.x, sec: r.sec };
+        if (isFitSecond(r.sec)) reservoirAdd(this.fitRows, row, MAX_FIT_ROWS, this.rng);
+        else reservoirAdd(this.heldRows, row, MAX_HELD_ROWS, this.rng);
       }
       return [];
     }
@@ -321,15 +368,23 @@ export class ModelDetector implements Detector {
         const learnt = await learnLocal({
           facility: this.opts.facility,
           source: 'learning period',
-          fit: this.fitRows.rows,
-          held: this.heldRows.rows,
-          steps: this.history.steps(this.learnFromSec, sec),
+          fit: this.fitRows.rows.map((r) => r.x),
+          held: this.heldRows.rows.map((r) => r.x),
+          steps: this.history.steps(this.history.startSec, sec),
           knownPairs: this.flows.knownPairs,
           knownServices: this.flows.knownServices,
           far: this.far,
           seed: this.opts.seed ?? 7,
           l1bErrors: (ws) => l1bErrorsOf(l1b, ws),
           fallbackL1bThreshold: this.opts.l1b.meta.threshold,
+        });
+        const scaler = learnt.meta.scaler;
+        learnt.meta.l2ClassMin = await calibrateL2({
+          rows: [...this.fitRows.rows, ...this.heldRows.rows],
+          forest: learnt.forest,
+          windowAt: (s) => this.windowAt(s, scaler),
+          session: this.l2,
+          meta: this.opts.l2.meta,
         });
         const onnx = exportIsolationForest(learnt.forest, { metadata: { facility: this.opts.facility } });
         this.l1a = await SwappableSession.create(onnx);
@@ -347,14 +402,8 @@ export class ModelDetector implements Detector {
     }
   }
 
-  /** The standardised 60-step window ending before `sec` (missing seconds at the start count as the mean). */
   private windowAt(sec: number, scaler: Scaler): Float32Array {
-    const raw = this.history.steps(sec - WINDOW_STEPS, sec);
-    const x = new Float32Array(WINDOW_STEPS * NW);
-    const pad = WINDOW_STEPS - raw.length / NW;
-    for (let t = 0; t < pad; t++) for (let k = 0; k < NW; k++) x[t * NW + k] = scaler.mean[k]!;
-    x.set(raw, pad * NW);
-    return standardise(x, scaler);
+    return paddedWindow(this.history, sec, scaler);
   }
 
   private async score(rows: FlowRow[], sec: number): Promise<Detection[]> {
@@ -405,7 +454,7 @@ export class ModelDetector implements Detector {
       const p = probs![k * C + best]!;
       const technique = meta2.classes[best]!;
       const r = rows[i]!;
-      if (best === 0 || p < meta2.minProbability) {
+      if (best === 0 || p < (local.l2ClassMin?.[technique] ?? meta2.minProbability)) {
         this.stats.l2Normal++;
         return;
       }
@@ -460,6 +509,30 @@ export class ModelDetector implements Detector {
     });
     this.stats.detections += out.length;
     return out;
+  }
+
+  /**
+   * Writes the baseline learnt in the learning period to `dataDir`/models/ (as `vigil-agent models train` would), so
+   * the next start loads it instead of learning again; false when nothing was learnt (yet).
+   */
+  saveLearnt(dataDir: string): boolean {
+    if (this.learnt === undefined) return false;
+    writeModel(join(dataDir, LOCAL_DIR), LOCAL_FILE, this.learnt.onnx, this.learnt.meta);
+    return true;
+  }
+
+  /**
+   * Replaces the shared Layer 1b or Layer 2 model while serving (new weights after a federated round; export them
+   * with exportSequential): runs in flight finish on the old one. Returns the session's version (1 = the first).
+   */
+  async swapModel(kind: 'l1b' | 'l2', onnx: Uint8Array): Promise<number> {
+    const session = kind === 'l1b' ? this.l1b : this.l2;
+    if (session === undefined) {
+      if (kind === 'l1b') this.opts.l1b = { ...this.opts.l1b, onnx };
+      else this.opts.l2 = { ...this.opts.l2, onnx };
+      return 1;
+    }
+    return session.swap(onnx);
   }
 
   async close(): Promise<void> {

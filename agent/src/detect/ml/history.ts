@@ -2,7 +2,7 @@
 // WINDOW_STEP_FIELDS vector (a second without traffic is all zeros), kept in order so the last 60 form Layer 1b's
 // sequence. The same code feeds training (collect.ts) and detection (detector.ts), so both see identical steps.
 import type { FacilityWindow } from '../../window/window.js';
-import { NW, WINDOW_STEPS, windowStep } from './features.js';
+import { NW, WINDOW_STEPS, standardise, windowStep, type Scaler } from './features.js';
 
 export class StepHistory {
   /** Steps, NW values each, of seconds [firstSec, firstSec + length). */
@@ -30,6 +30,9 @@ export class StepHistory {
       this.n = 0;
       return;
     }
+    // A pause longer than the window (a capture with a hole, or the next capture of a replay) adds one window of
+    // empty seconds, not every second of the pause: the held steps move up to the new time.
+    if (sec - this.endSec > WINDOW_STEPS) this.firstSec += sec - this.endSec - WINDOW_STEPS;
     for (let s = this.endSec; s < sec; s++) {
       this.ensure(this.n + 1);
       const off = this.n * NW;
@@ -53,6 +56,11 @@ export class StepHistory {
     this.data = next;
   }
 
+  /** The first second held. */
+  get startSec(): number {
+    return this.firstSec;
+  }
+
   /** Raw steps of seconds [from, to) (clamped to what is held). */
   steps(from: number, to: number): Float32Array {
     const a = Math.max(0, from - this.firstSec);
@@ -67,4 +75,14 @@ export class StepHistory {
     if (a < 0 || b > this.n) return undefined;
     return this.data.slice(a * NW, b * NW);
   }
+}
+
+/** The standardised 60-step window ending before `endSec`; seconds not held (the start) count as the mean. */
+export function paddedWindow(h: StepHistory, endSec: number, scaler: Scaler): Float32Array {
+  const raw = h.steps(endSec - WINDOW_STEPS, endSec);
+  const x = new Float32Array(WINDOW_STEPS * NW);
+  const pad = WINDOW_STEPS - raw.length / NW;
+  for (let t = 0; t < pad; t++) for (let k = 0; k < NW; k++) x[t * NW + k] = scaler.mean[k]!;
+  x.set(raw, pad * NW);
+  return standardise(x, scaler);
 }

@@ -22,11 +22,13 @@ import {
   l1bThreshold as l1bThresholdOf,
   loadL1bModel,
   readL1b,
+  readL2,
   writeModel,
   type LocalMeta,
 } from './artifacts.js';
 import { collectCapture } from './collect.js';
-import { l1bErrorsOf, learnLocal } from './detector.js';
+import { calibrateL2, l1bErrorsOf, learnLocal } from './detector.js';
+import { paddedWindow } from './history.js';
 import { MODEL_FEATURE_SCHEMAS, NW, WINDOW_STEPS, isFitSecond, standardise } from './features.js';
 import { l1bExamples, parameterNames } from './models.js';
 import type { Progress } from './train.js';
@@ -125,7 +127,26 @@ export async function trainLocalBaseline(o: LocalTrainOptions): Promise<LocalTra
   } finally {
     await session.close();
   }
-  const meta: LocalMeta = { ...probe.meta, l1bThreshold, windows: heldWins.length + fitWins.length };
+  const l2 = readL2(artifacts);
+  const l2Session = await SwappableSession.create(l2.onnx);
+  let l2ClassMin: Record<string, number>;
+  try {
+    l2ClassMin = await calibrateL2({
+      rows: c.rows,
+      forest: probe.forest,
+      windowAt: (end) => paddedWindow(c.history, end, scaler),
+      session: l2Session,
+      meta: l2.meta,
+    });
+  } finally {
+    await l2Session.close();
+  }
+  const meta: LocalMeta = {
+    ...probe.meta,
+    l1bThreshold,
+    l2ClassMin,
+    windows: heldWins.length + fitWins.length,
+  };
   const dir = join(o.dataDir, LOCAL_DIR);
   writeModel(
     dir,
