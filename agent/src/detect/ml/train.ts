@@ -593,7 +593,7 @@ export function writeArtifacts(dir: string, r: TrainResult, cfg: TrainConfig, co
     [
       `# Model card: Layer 2 attack classifier (\`${L2_FILE}.onnx\`)`,
       '',
-      `- **Task**: a flow-second flagged by Layer 1 (every one above the facility's L1a threshold, and the three most unusual of a second above the L1b threshold) -> attack class -> ATT&CK for ICS technique (classes: ${L2_CLASSES.join(', ')}; names from the shipped ATT&CK bundle). A technique is reported when its probability is at least ${r.l2.meta.minProbability}.`,
+      `- **Task**: a flow-second flagged by Layer 1 (every one above the facility's L1a threshold, and the three most unusual of a second above the L1b threshold) -> attack class -> ATT&CK for ICS technique (classes: ${L2_CLASSES.join(', ')}; names from the shipped ATT&CK bundle). A technique is reported when its probability is at least ${r.l2.meta.minProbability}, or above the floor the facility learnt for that class on its own normal traffic (calibrateL2), and a write technique (T0855, T0836) only for a flow that wrote.`,
       `- **Inputs** (${L2_FEATURE_FIELDS.length}, L2_FEATURE_FIELDS): mean of the last 5, max of the last 5 and mean of all 60 standardised window steps, the trigger flow-second's ${FLOW_FEATURE_FIELDS.length} features, and the L1a score.`,
       `- **Architecture**: Dense(${L2_FEATURE_FIELDS.length} -> ${cfg.l2Hidden}), ReLU, Dense(${cfg.l2Hidden} -> ${L2_CLASSES.length}), Softmax in the ONNX graph; ${r.l2.model.parameterCount.toLocaleString('en-US')} parameters (names: ${r.l2.meta.parameterNames.join(', ')}); ${(r.l2.onnx.length / 1024).toFixed(1)} kB. Built by \`buildL2\`.`,
       ...data,
