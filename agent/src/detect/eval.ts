@@ -215,6 +215,20 @@ async function simulated(): Promise<{
     fails.push(
       `Alerts later than 5 s: ${slow.map((r) => `${r.cells[0]} ${r.cells[1]} ${r.cells[4]} s`).join(', ')}.`,
     );
+  const lowM = models.filter((r) => !(r.f1 >= 0.95) && r.recall > 0);
+  if (lowM.length > 0) {
+    fails.push(
+      `Models alone, per-class F1 below 0.95: ${lowM.map((r) => `${r.technique} ${f3(r.f1)}`).join(', ')}.`,
+    );
+  }
+  const slowM = rows.filter((r) => Number(r.cells[5]?.split(' ')[1]) > 5);
+  if (slowM.length > 0) {
+    fails.push(
+      `Models alone later than 5 s: ${slowM.map((r) => `${r.cells[0]} ${r.cells[1]} ${r.cells[5]?.split(' ')[1]} s`).join(', ')}.`,
+    );
+  }
+  const missedM = rows.filter((r) => r.cells[5] === 'MISSED').map((r) => `${r.cells[0]} ${r.cells[1]}`);
+  if (missedM.length > 0) fails.push(`Models alone miss: ${missedM.join(', ')}.`);
   const unseen = models.filter((r) => r.recall === 0).map((r) => r.technique);
   if (unseen.length > 0) {
     fails.push(
