@@ -6,6 +6,7 @@ import { registerReplay } from './replay.js';
 import { registerSim } from './sim.js';
 import { registerEnroll } from './enroll.js';
 import { registerRun } from './run.js';
+import { registerModels } from './models.js';
 
 export function buildProgram(): Command {
   const program = new Command('vigil-agent')
@@ -17,5 +18,6 @@ export function buildProgram(): Command {
   registerEnroll(program);
   registerRun(program);
   registerReplay(program);
+  registerModels(program);
   return program;
 }

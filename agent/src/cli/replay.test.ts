@@ -66,6 +66,8 @@ describe('vigil-agent replay', () => {
         baseline: FAKE,
         baselineSeconds: '280',
         suppress: ['technique=T0855'],
+        // rules only: the models name this attack T0836 (Modify Parameter), which this suppression leaves alone
+        models: false,
       },
       s.out,
       s.err,

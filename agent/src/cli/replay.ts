@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { UsageError } from '@vigil/shared';
 import { drained } from '../capture/replay.js';
 import type { Suppression } from '../detect/correlate.js';
+import { loadModelDetectors, type ModelDetector } from '../detect/ml/detector.js';
 import { replayDetect, type ReplayDetectResult } from '../detect/replay.js';
 
 const SUPPRESS_KEYS = ['facility', 'host', 'pair', 'rule', 'technique'] as const;
@@ -20,6 +21,9 @@ const optionsSchema = z.object({
   learnMinutes: z.coerce.number().min(0).default(5),
   facility: z.string().min(1).default('facility-1'),
   suppress: z.array(z.string()).default([]),
+  models: z.boolean().default(true),
+  dataDir: z.string().min(1).optional(),
+  artifacts: z.string().min(1).optional(),
 });
 
 /** Parses `rule=new-service,host=10.0.0.5` into a Suppression. */
@@ -56,7 +60,11 @@ export async function runReplay(
   const file$ = o.alertsOut === '-' ? undefined : createWriteStream(o.alertsOut);
   const sink: NodeJS.WritableStream = file$ ?? out;
   let alerts = 0;
+  const detectors: ModelDetector[] = o.models
+    ? loadModelDetectors({ facility: o.facility, dataDir: o.dataDir, artifactsDir: o.artifacts })
+    : [];
   const result = await replayDetect({
+    detectors,
     file,
     facility: o.facility,
     baselineFile: o.baseline,
@@ -69,7 +77,10 @@ export async function runReplay(
       await drained(sink);
     },
     onError: (e) => err.write(`vigil-agent: warning: ${e.file}: ${e.message}\n`),
-  });
+  }).finally(() => Promise.all(detectors.map((d) => d.close())));
+  for (const d of detectors) {
+    if (!d.stats.ready) err.write(`vigil-agent: warning: ${d.stats.reason}\n`);
+  }
   if (file$ !== undefined) {
     await new Promise<void>((resolve, reject) => {
       file$.on('error', reject);
@@ -101,6 +112,9 @@ export function registerReplay(program: Command): void {
     .option('--baseline-seconds <n>', "learn only from the baseline capture's first N seconds")
     .option('--learn-minutes <n>', "without --baseline: learn from the capture's first N minutes", '5')
     .option('--facility <id>', 'facility id written in the alerts', 'facility-1')
+    .option('--no-models', 'rules only: without the Layer 1/2 models')
+    .option('--data-dir <dir>', "the agent's data dir: use its own baseline (vigil-agent models train)")
+    .option('--artifacts <dir>', 'where the shared models are (default: models/artifacts of this install)')
     .option(
       '--suppress <rule>',
       'drop (and count) detections matching KEY=VALUE[,KEY=VALUE] with keys facility, host, pair, rule, technique; repeatable',

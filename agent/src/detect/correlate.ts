@@ -95,6 +95,8 @@ export class Correlator {
   private readonly open = new Map<string, Incident>();
   /** `src|technique` -> packet time of the last detection of an alerted incident. */
   private readonly alerted = new Map<string, number>();
+  /** Source -> packet time of the last rule detection in an alerted incident. */
+  private readonly alertedSrc = new Map<string, number>();
   private readonly opts: CorrelatorOptions;
 
   constructor(opts: CorrelatorOptions) {
@@ -113,6 +115,13 @@ export class Correlator {
     if (inc !== undefined) {
       inc.detections.push(d);
       if (d.confidence >= DECIDE_AT_ONCE) inc.decideAt = d.timeMs;
+      return;
+    }
+    // A model naming another technique for a source the rules just alerted on is the same attack seen less surely
+    // (the rules saw a protocol fact): folded, not a new stage.
+    const lastSrc = this.alertedSrc.get(d.src);
+    if (d.detector === 'models' && lastSrc !== undefined && d.timeMs - lastSrc < QUIET_MS) {
+      this.folded++;
       return;
     }
     const last = this.alerted.get(`${d.src}|${d.technique}`);
@@ -135,7 +144,10 @@ export class Correlator {
         continue;
       }
       const alert = this.alert(inc, nowMs);
-      for (const d of inc.detections) this.alerted.set(`${d.src}|${d.technique}`, d.timeMs);
+      for (const d of inc.detections) {
+        this.alerted.set(`${d.src}|${d.technique}`, d.timeMs);
+        if (d.detector !== 'models') this.alertedSrc.set(d.src, d.timeMs);
+      }
       this.opts.onAlert(alert);
     }
   }
@@ -152,7 +164,10 @@ export class Correlator {
 
   private alert(inc: Incident, nowMs: number): AgentAlert {
     const ds = inc.detections;
-    const lead = ds.reduce((a, b) => {
+    // A rule saw a protocol fact; when rules and models both spoke, the alert's technique is the rules' (the models'
+    // stays in the sources and the behaviour).
+    const ruled = ds.filter((d) => d.detector !== 'models');
+    const lead = (ruled.length > 0 ? ruled : ds).reduce((a, b) => {
       const ra = RANK[SEVERITY[a.technique] ?? 'low'];
       const rb = RANK[SEVERITY[b.technique] ?? 'low'];
       return rb > ra || (rb === ra && b.confidence > a.confidence) ? b : a;

@@ -33,11 +33,15 @@ export class DetectionEngine {
   private firstMs = -1;
   private sec = -1;
   private inflight: Promise<void>[] = [];
+  /** Detectors that watch traffic as it passes (models aggregating flows). */
+  private readonly hooked: readonly Detector[];
+  private wireLength = 0;
 
   constructor(opts: DetectionEngineOptions) {
     this.opts = opts;
     this.baseline = opts.baseline ?? new Baseline();
     this.detectors = opts.detectors ?? [];
+    this.hooked = this.detectors.filter((d) => d.onEvent !== undefined || d.onPacket !== undefined);
     this.analyzer = new Analyzer({
       clock: opts.clock,
       onEvent: (e) => this.event(e),
@@ -63,11 +67,13 @@ export class DetectionEngine {
     const ms = this.opts.clock.now();
     if (this.baseline.learning) this.baseline.onEvent(e, pkt, ms);
     for (const r of this.rules) r.onEvent?.(e, pkt, ms);
+    for (const d of this.hooked) d.onEvent?.(e, pkt, ms);
   }
 
   private packet(pkt: PacketView, ms: number, failed: boolean): void {
     if (this.baseline.learning) this.baseline.onPacket(pkt, ms);
-    for (const r of this.rules) r.onPacket?.(pkt, ms, failed);
+    for (const r of this.rules) r.onPacket?.(pkt, ms, failed, this.wireLength);
+    for (const d of this.hooked) d.onPacket?.(pkt, ms, failed, this.wireLength);
   }
 
   private view(nowMs: number): WindowView {
@@ -79,6 +85,7 @@ export class DetectionEngine {
     const now = this.opts.clock.now();
     if (this.firstMs < 0) this.firstMs = now;
     if (this.baseline.learning && now - this.firstMs >= this.opts.learnMs) this.baseline.freeze();
+    this.wireLength = raw.origLen;
     this.analyzer.handle(raw);
     this.detectRules(now);
     const sec = Math.floor(now / 1000);
@@ -109,6 +116,11 @@ export class DetectionEngine {
     this.correlator.tick(now);
   }
 
+  /** True while a detector's answer is outstanding (feed later frames only after settle(): see FrameFeeder). */
+  get busy(): boolean {
+    return this.inflight.length > 0;
+  }
+
   /** Waits for the detectors that answer asynchronously (models); call between chunks of frames. */
   async settle(): Promise<void> {
     if (this.inflight.length === 0) return;
@@ -133,6 +145,13 @@ export class DetectionEngine {
       folded: this.correlator.folded,
       below_threshold: this.correlator.belowThreshold,
       suppressed: Object.fromEntries(this.correlator.suppressed),
+      ...(this.detectors.length > 0
+        ? {
+            detectors: Object.fromEntries(
+              this.detectors.map((d) => [d.name, (d as { stats?: unknown }).stats ?? null]),
+            ),
+          }
+        : {}),
     };
   }
 }

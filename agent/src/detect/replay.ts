@@ -8,6 +8,8 @@ import type { CaptureError, RawPacket } from '../capture/types.js';
 import { Baseline } from './baseline.js';
 import type { AgentAlert, Suppression } from './correlate.js';
 import { DetectionEngine } from './engine.js';
+import { FrameFeeder } from './feeder.js';
+import type { Detector } from './types.js';
 
 export interface ReplayDetectOptions {
   file: string;
@@ -21,6 +23,8 @@ export interface ReplayDetectOptions {
   suppress?: readonly Suppression[] | undefined;
   onAlert: (a: AgentAlert) => void | Promise<void>;
   onError?: (e: CaptureError) => void;
+  /** Model detectors (loadModelDetectors); the same instances learn from the baseline capture, then detect. */
+  detectors?: readonly Detector[] | undefined;
 }
 
 export interface ReplayDetectResult {
@@ -32,7 +36,7 @@ export interface ReplayCaptureOptions {
   /** After each chunk of frames (flush output; the engine's asynchronous detectors have settled). */
   afterChunk: () => Promise<void> | void;
   onError?: ((e: CaptureError) => void) | undefined;
-  /** Takes each frame instead of the engine (a consumer that wraps the engine, e.g. the daemon's feed). */
+  /** Takes each frame instead of the engine, on its packet time (a consumer that wraps the engine: the daemon's feed). */
   handle?: ((p: RawPacket) => void) | undefined;
   /** 1 paces the frames on their recorded timing; absent: as fast as they can be read. */
   speed?: number | undefined;
@@ -51,12 +55,14 @@ export async function replayCapture(
   o: ReplayCaptureOptions,
 ): Promise<ReplayStats> {
   let capture: ReplayStats;
-  const handle = o.handle ?? ((p: RawPacket) => engine.handle(p));
+  // The reader's clock only orders (and paces at 1x); the engine's clock moves as the feeder hands frames over.
+  const feeder = new FrameFeeder(engine, clock, o.handle);
+  const handle = (p: RawPacket): void => feeder.push(p);
   const signal = o.signal;
   try {
     capture = await replay(createReadStream(file, { highWaterMark: 4 * 1024 * 1024 }), {
       file,
-      clock,
+      clock: new PacketClock(),
       handle:
         signal === undefined
           ? handle
@@ -65,7 +71,7 @@ export async function replayCapture(
               handle(p);
             },
       afterChunk: async () => {
-        await engine.settle();
+        await feeder.drain();
         await o.afterChunk();
       },
       ...(o.onError !== undefined ? { onError: o.onError } : {}),
@@ -98,6 +104,8 @@ export async function learnBaseline(o: {
   seconds?: number | undefined;
   facility: string;
   onError?: ((e: CaptureError) => void) | undefined;
+  /** Model detectors learn from the same capture (they are then used to detect). */
+  detectors?: readonly Detector[] | undefined;
 }): Promise<Baseline> {
   const baseline = new Baseline();
   const clock = new PacketClock();
@@ -106,6 +114,7 @@ export async function learnBaseline(o: {
     clock,
     baseline,
     learnMs: o.seconds !== undefined ? o.seconds * 1000 : Number.POSITIVE_INFINITY,
+    detectors: o.detectors,
     onAlert: () => undefined,
   });
   await replayCapture(o.file, learner, clock, { afterChunk: () => undefined, onError: o.onError });
@@ -121,6 +130,7 @@ export async function replayDetect(opts: ReplayDetectOptions): Promise<ReplayDet
           seconds: opts.baselineSeconds,
           facility: opts.facility,
           onError: opts.onError,
+          detectors: opts.detectors,
         })
       : undefined;
   const clock = new PacketClock();
@@ -131,6 +141,7 @@ export async function replayDetect(opts: ReplayDetectOptions): Promise<ReplayDet
     baseline,
     learnMs: opts.learnMinutes * 60_000,
     suppress: opts.suppress,
+    detectors: opts.detectors,
     onAlert: (a) => alerts.push(a),
   });
   const capture = await replayCapture(opts.file, engine, clock, {

@@ -6,6 +6,8 @@ import { Simulator } from '../sim/simulator.js';
 import { PacketClock } from '../capture/packet-clock.js';
 import type { AgentAlert, Suppression } from './correlate.js';
 import { DetectionEngine } from './engine.js';
+import { FrameFeeder } from './feeder.js';
+import type { Detector } from './types.js';
 
 export interface ScenarioOptions {
   topology: string;
@@ -17,6 +19,8 @@ export interface ScenarioOptions {
   attacks: readonly AttackSpec[];
   suppress?: readonly Suppression[];
   startMs?: number;
+  /** Model detectors (loadModelDetectors), learning in the scenario's learning period. */
+  detectors?: readonly Detector[] | undefined;
 }
 
 export interface ScenarioResult {
@@ -42,21 +46,23 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     clock,
     learnMs: o.learnS * 1000,
     suppress: o.suppress,
+    detectors: o.detectors,
     onAlert: (a) => alerts.push(a),
   });
+  const feeder = new FrameFeeder(engine, clock);
   const firstFrameMs: (number | undefined)[] = o.attacks.map(() => undefined);
   const frames = new RawFrames();
   let n = 0;
   for (const f of sim) {
     const raw = frames.of(f, ++n);
-    clock.observe(raw.tsSec, raw.tsNsec);
     if (f.label !== undefined) {
       const i = o.attacks.findIndex((a, k) => a.attack === f.label?.attack && firstFrameMs[k] === undefined);
       if (i >= 0) firstFrameMs[i] = f.tUs / 1000;
     }
-    engine.handle(raw);
-    if (n % 4096 === 0) await engine.settle();
+    feeder.push(raw);
+    if (n % 4096 === 0) await feeder.drain();
   }
+  await feeder.drain();
   await engine.finish();
   return { alerts, firstFrameMs, frames: n, stats: engine.stats() };
 }

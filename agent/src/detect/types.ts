@@ -40,12 +40,14 @@ export interface Detector {
   readonly name: string;
   readonly layer: 1 | 2;
   detect(w: WindowView): Detection[] | Promise<Detection[]>;
+  /** Optional: every decoded event as it passes (models aggregate flows from them). */
+  onEvent?(e: DecodedEvent, pkt: PacketView, ms: number): void;
+  /** Optional: every packet whose transport header decoded, with its wire length. */
+  onPacket?(pkt: PacketView, ms: number, failed: boolean, wireLength: number): void;
 }
 
 /** A detector that also watches traffic as it passes (rules); it reports what it found at the next detect(). */
 export interface StreamDetector extends Detector {
-  onEvent?(e: DecodedEvent, pkt: PacketView, ms: number): void;
-  onPacket?(pkt: PacketView, ms: number, failed: boolean): void;
   /** Rules answer at once. */
   detect(w: WindowView): Detection[];
   /** True when detect() has something to return now (checked after every frame, so rules alert at once). */

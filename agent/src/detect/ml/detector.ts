@@ -1,0 +1,580 @@
+// The three models in the product, as one Detector of the DetectionEngine, run in onnxruntime-node with batching:
+// once per second of packet time it scores every flow-second of the second that just ended with the facility's
+// Isolation Forest (Layer 1a, one ORT run for all rows) and the window's 60 one-second steps with the LSTM
+// autoencoder (Layer 1b); the flows Layer 1 flags (every flow above the L1a threshold, and the three most unusual
+// ones of a second above the L1b threshold) go to the Layer 2 classifier in one ORT run, which names the attack
+// class -> ATT&CK for ICS technique. A flagged flow that Layer 2 calls normal raises nothing (counted).
+//
+// The facility's own Layer 1a and scaler are either loaded (its data dir, `vigil-agent models train`) or learnt
+// from the engine's learning period: when the baseline freezes, the forest is fitted on 70% of the learnt seconds
+// and its threshold calibrated on the other 30% (interleaved by second) for the target false-alarm rate; the L1b
+// threshold is recalibrated on the facility's own learning windows (the shared L1b never saw this facility).
+import {
+  IsolationForest,
+  SCORE_NAME,
+  INPUT_NAME,
+  OUTPUT_NAME,
+  SwappableSession,
+  exportIsolationForest,
+  seededRng,
+} from '@vigil/models';
+import type { DecodedEvent, PacketView } from '../../decode/types.js';
+import type { Detection, Detector, WindowView } from '../types.js';
+import {
+  calibrate,
+  l1bThreshold as l1bThresholdOf,
+  hasLocal,
+  readL1b,
+  readL2,
+  readLocal,
+  ARTIFACTS_DIR,
+  L1B_FILE,
+  LOCAL_DIR,
+  LOCAL_FILE,
+  writeModel,
+  type L1bMeta,
+  type L2Meta,
+  type LocalMeta,
+  type ModelFile,
+} from './artifacts.js';
+import {
+  FLOW_FEATURE_FIELDS,
+  FlowSeconds,
+  MODEL_FEATURE_SCHEMAS,
+  NF,
+  NW,
+  WINDOW_STEPS,
+  WINDOW_STEP_FIELDS,
+  fitScaler,
+  isFitSecond,
+  l2Input,
+  standardise,
+  type FlowRow,
+  type Scaler,
+} from './features.js';
+import { StepHistory, paddedWindow } from './history.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Default target false-alarm rate per scored flow-second (L1a) and per window-second (L1b). */
+export const DEFAULT_TARGET_FAR = 0.001;
+/** Most flagged flows sent to Layer 2 per second. */
+const MAX_TRIGGERS = 32;
+/** Learning rows kept (reservoir) for the forest and its calibration. */
+const MAX_FIT_ROWS = 20_000;
+const MAX_HELD_ROWS = 10_000;
+/** The forest's size (Liu et al.: 100 trees of 256). */
+const TREES = 100;
+const SAMPLE = 256;
+
+export interface ModelDetectorOptions {
+  facility: string;
+  l1b: ModelFile<L1bMeta>;
+  l2: ModelFile<L2Meta>;
+  /** The facility's baseline learnt before (its data dir); without it, learnt when the engine's baseline freezes. */
+  local?: ModelFile<LocalMeta> | undefined;
+  targetFalseAlarmRate?: number | undefined;
+  seed?: number | undefined;
+}
+
+/** What the detector did, for the run's summary. */
+export interface ModelStats {
+  ready: boolean;
+  reason: string;
+  flowSeconds: number;
+  windows: number;
+  l1aFlagged: number;
+  l1bFlagged: number;
+  classified: number;
+  l2Normal: number;
+  /** Layer 2 named a write technique for a flow without a Modbus write (dropped). */
+  l2Implausible: number;
+  detections: number;
+  l1aThreshold: number;
+  l1bThreshold: number;
+}
+
+interface Reservoir {
+  rows: { x: Float32Array; sec: number }[];
+  seen: number;
+}
+
+function reservoirAdd(
+  r: Reservoir,
+  x: { x: Float32Array; sec: number },
+  cap: number,
+  rng: () => number,
+): void {
+  r.seen++;
+  if (r.rows.length < cap) r.rows.push(x);
+  else {
+    const j = Math.floor(rng() * r.seen);
+    if (j < cap) r.rows[j] = x;
+  }
+}
+
+/** The facility's own Layer 1a forest, scaler and thresholds, learnt from its normal traffic. */
+export interface LearntLocal {
+  forest: IsolationForest;
+  meta: LocalMeta;
+}
+
+/**
+ * Fits the facility's forest on `fit`, calibrates it on `held`, fits the scaler on `steps` and calibrates L1b on
+ * the facility's windows (scored by `l1bErrors`). Used at the end of a learning period and by `models train`.
+ */
+export async function learnLocal(o: {
+  facility: string;
+  source: string;
+  fit: readonly Float32Array[];
+  held: readonly Float32Array[];
+  steps: Float32Array;
+  knownPairs: Iterable<string>;
+  knownServices: Iterable<string>;
+  far: number;
+  seed: number;
+  l1bErrors: (windows: Float32Array[]) => Promise<number[]>;
+  fallbackL1bThreshold: number;
+}): Promise<LearntLocal> {
+  if (o.fit.length < 32 || o.held.length < 8) {
+    throw new Error(`too little normal traffic to learn from (${o.fit.length + o.held.length} flow-seconds)`);
+  }
+  const flat = new Float32Array(o.fit.length * NF);
+  o.fit.forEach((x, i) => flat.set(x, i * NF));
+  const forest = IsolationForest.fit(flat, NF, { trees: TREES, sampleSize: SAMPLE, rng: seededRng(o.seed) });
+  const l1aThreshold = calibrate(
+    o.held.map((x) => forest.score(x)),
+    o.far,
+  );
+  const flowScaler = fitScaler(flat, NF);
+  const scaler = fitScaler(o.steps, NW);
+  const nSteps = o.steps.length / NW;
+  const windows: Float32Array[] = [];
+  for (let end = WINDOW_STEPS; end <= nSteps; end++) {
+    windows.push(standardise(o.steps.slice((end - WINDOW_STEPS) * NW, end * NW), scaler));
+  }
+  let l1bThreshold = o.fallbackL1bThreshold;
+  if (windows.length > 0) {
+    const local = l1bThresholdOf(await o.l1bErrors(windows), o.far);
+    l1bThreshold = windows.length >= 200 ? local : Math.max(local, o.fallbackL1bThreshold);
+  }
+  return {
+    forest,
+    meta: {
+      kind: 'local-baseline',
+      schemas: { ...MODEL_FEATURE_SCHEMAS },
+      facility: o.facility,
+      l1aThreshold,
+      l1bThreshold,
+      targetFalseAlarmRate: o.far,
+      scaler,
+      flowMean: flowScaler.mean,
+      flowStd: flowScaler.std,
+      knownPairs: [...o.knownPairs],
+      knownServices: [...o.knownServices],
+      trainedAt: new Date().toISOString(),
+      source: o.source,
+      flowRows: o.fit.length + o.held.length,
+      windows: windows.length,
+    },
+  };
+}
+
+/** Rows of the learning period Layer 2 is asked about when calibrating (the most unusual by Layer 1a). */
+const L2_CALIBRATION_ROWS = 2000;
+
+/**
+ * Layer 2's per-class probability floor for one facility, from its own normal traffic: Layer 2 is asked about the
+ * learning period's most unusual flow-seconds (by the facility's forest); a class it names there with probability p
+ * needs more than p (+0.01, at least the model's minProbability) from then on. Normal operation that resembles an
+ * attack class (a plant whose master writes coils as routine) so stops raising it; an attack class never seen on
+ * normal traffic keeps the model's floor.
+ */
+export async function calibrateL2(o: {
+  rows: readonly { x: Float32Array; sec: number }[];
+  forest: IsolationForest;
+  windowAt: (endSec: number) => Float32Array;
+  session: SwappableSession;
+  meta: L2Meta;
+}): Promise<Record<string, number>> {
+  const scored = o.rows.map((r) => ({ ...r, s: o.forest.score(r.x) }));
+  scored.sort((a, b) => b.s - a.s);
+  const pick = scored.slice(0, L2_CALIBRATION_ROWS);
+  const out: Record<string, number> = {};
+  if (pick.length === 0) return out;
+  const wins = new Map<number, Float32Array>();
+  const data = new Float32Array(pick.length * o.meta.inputs);
+  pick.forEach((r, i) => {
+    let w = wins.get(r.sec + 1);
+    if (w === undefined) wins.set(r.sec + 1, (w = o.windowAt(r.sec + 1)));
+    data.set(l2Input(w, r.x, r.s), i * o.meta.inputs);
+  });
+  const [probs] = (await o.session.runRows(INPUT_NAME, data, [o.meta.inputs], [OUTPUT_NAME])).outputs;
+  const C = o.meta.classes.length;
+  for (let i = 0; i < pick.length; i++) {
+    for (let c = 1; c < C; c++) {
+      const p = probs![i * C + c]!;
+      const name = o.meta.classes[c]!;
+      if (p >= o.meta.minProbability) out[name] = Math.min(0.999, Math.max(out[name] ?? 0, p + 0.01));
+    }
+  }
+  return out;
+}
+
+/** Mean squared error per window of `inputs` and `outputs` ([n, steps, features] flat). */
+export function windowErrors(inputs: Float32Array, outputs: Float32Array, per: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i * per < inputs.length; i++) {
+    let s = 0;
+    for (let k = i * per; k < (i + 1) * per; k++) {
+      const d = inputs[k]! - outputs[k]!;
+      s += d * d;
+    }
+    out.push(s / per);
+  }
+  return out;
+}
+
+/** Runs the L1b session over windows in batches of 256; returns each window's reconstruction error. */
+export async function l1bErrorsOf(
+  session: SwappableSession,
+  windows: readonly Float32Array[],
+): Promise<number[]> {
+  const per = WINDOW_STEPS * NW;
+  const out: number[] = [];
+  for (let i = 0; i < windows.length; i += 256) {
+    const part = windows.slice(i, i + 256);
+    const data = new Float32Array(part.length * per);
+    part.forEach((w, k) => data.set(w, k * per));
+    const r = await session.runRows(INPUT_NAME, data, [WINDOW_STEPS, NW], [OUTPUT_NAME]);
+    out.push(...windowErrors(data, r.outputs[0]!, per));
+  }
+  return out;
+}
+
+function topFeatures(
+  x: Float32Array,
+  mean: readonly number[],
+  std: readonly number[],
+  names: readonly string[],
+  prefix: string,
+  n = 3,
+): Record<string, number> {
+  const z = names.map((_, i) => Math.abs((x[i]! - (mean[i] ?? 0)) / (std[i] || 1)));
+  const idx = z.map((_, i) => i).sort((a, b) => z[b]! - z[a]!);
+  const out: Record<string, number> = {};
+  for (const i of idx.slice(0, n)) out[`${prefix}${names[i]}`] = Math.round(x[i]! * 1000) / 1000;
+  return out;
+}
+
+const FLOW_NAMES = FLOW_FEATURE_FIELDS.map((f) => f.name);
+/** Techniques that need a Modbus write in the flow (Unauthorized Command Message, Modify Parameter). */
+const WRITE_TECHNIQUES = new Set(['T0855', 'T0836']);
+const WRITES = FLOW_NAMES.indexOf('modbus_writes');
+const STEP_NAMES = WINDOW_STEP_FIELDS.map((f) => f.name);
+
+export class ModelDetector implements Detector {
+  readonly name = 'models';
+  readonly layer = 1 as const;
+  private opts: ModelDetectorOptions;
+  private readonly far: number;
+  private readonly flows = new FlowSeconds();
+  private readonly history = new StepHistory(86_400);
+  private readonly fitRows: Reservoir = { rows: [], seen: 0 };
+  private readonly heldRows: Reservoir = { rows: [], seen: 0 };
+  private readonly rng: () => number;
+  private l1b: SwappableSession | undefined;
+  private l2: SwappableSession | undefined;
+  private l1a: SwappableSession | undefined;
+  private local: LocalMeta | undefined;
+  private preparing: Promise<void> | undefined;
+  private sawLearning = false;
+  readonly stats: ModelStats = {
+    ready: false,
+    reason: 'not started',
+    flowSeconds: 0,
+    windows: 0,
+    l1aFlagged: 0,
+    l1bFlagged: 0,
+    classified: 0,
+    l2Normal: 0,
+    l2Implausible: 0,
+    detections: 0,
+    l1aThreshold: 0,
+    l1bThreshold: 0,
+  };
+
+  constructor(opts: ModelDetectorOptions) {
+    this.opts = { ...opts };
+    this.far = opts.targetFalseAlarmRate ?? DEFAULT_TARGET_FAR;
+    const r = seededRng(opts.seed ?? 7);
+    this.rng = () => r.next();
+    if (opts.local !== undefined) {
+      for (const p of opts.local.meta.knownPairs) this.flows.knownPairs.add(p);
+      for (const s of opts.local.meta.knownServices) this.flows.knownServices.add(s);
+      this.flows.learning = false;
+    }
+  }
+
+  onPacket(pkt: PacketView, ms: number, failed: boolean, wireLength: number): void {
+    this.flows.onPacket(pkt, ms, failed, wireLength);
+  }
+
+  onEvent(e: DecodedEvent, pkt: PacketView, ms: number): void {
+    this.flows.onEvent(e, pkt, ms);
+  }
+
+  /** The learnt Layer 1a forest's ONNX and description (after the learning period), to save in a data dir. */
+  learnt: { onnx: Uint8Array; meta: LocalMeta } | undefined;
+
+  async detect(w: WindowView): Promise<Detection[]> {
+    const sec = Math.floor(w.nowMs / 1000);
+    const learning = w.baseline.learning && this.opts.local === undefined;
+    const rows = this.flows.take(sec);
+    this.history.advance(w.window, sec);
+    if (learning) {
+      this.flows.learning = true;
+      if (!this.sawLearning) {
+        this.sawLearning = true;
+        this.stats.reason = 'learning';
+      }
+      for (const r of rows) {
+        const row = { x: r.x, sec: r.sec };
+        if (isFitSecond(r.sec)) reservoirAdd(this.fitRows, row, MAX_FIT_ROWS, this.rng);
+        else reservoirAdd(this.heldRows, row, MAX_HELD_ROWS, this.rng);
+      }
+      return [];
+    }
+    this.flows.learning = false;
+    this.preparing ??= this.prepare(sec);
+    await this.preparing;
+    if (!this.stats.ready) return [];
+    return this.score(rows, sec);
+  }
+
+  private async prepare(sec: number): Promise<void> {
+    try {
+      this.l1b = await SwappableSession.create(this.opts.l1b.onnx);
+      this.l2 = await SwappableSession.create(this.opts.l2.onnx);
+      if (this.opts.local !== undefined) {
+        this.l1a = await SwappableSession.create(this.opts.local.onnx);
+        this.local = this.opts.local.meta;
+      } else {
+        if (!this.sawLearning) {
+          this.stats.reason = 'no learning period and no local baseline: models inactive';
+          return;
+        }
+        const l1b = this.l1b;
+        const learnt = await learnLocal({
+          facility: this.opts.facility,
+          source: 'learning period',
+          fit: this.fitRows.rows.map((r) => r.x),
+          held: this.heldRows.rows.map((r) => r.x),
+          steps: this.history.steps(this.history.startSec, sec),
+          knownPairs: this.flows.knownPairs,
+          knownServices: this.flows.knownServices,
+          far: this.far,
+          seed: this.opts.seed ?? 7,
+          l1bErrors: (ws) => l1bErrorsOf(l1b, ws),
+          fallbackL1bThreshold: this.opts.l1b.meta.threshold,
+        });
+        const scaler = learnt.meta.scaler;
+        learnt.meta.l2ClassMin = await calibrateL2({
+          rows: [...this.fitRows.rows, ...this.heldRows.rows],
+          forest: learnt.forest,
+          windowAt: (s) => this.windowAt(s, scaler),
+          session: this.l2,
+          meta: this.opts.l2.meta,
+        });
+        const onnx = exportIsolationForest(learnt.forest, { metadata: { facility: this.opts.facility } });
+        this.l1a = await SwappableSession.create(onnx);
+        this.local = learnt.meta;
+        this.learnt = { onnx, meta: learnt.meta };
+        this.fitRows.rows = [];
+        this.heldRows.rows = [];
+      }
+      this.stats.ready = true;
+      this.stats.reason = 'ready';
+      this.stats.l1aThreshold = this.local.l1aThreshold;
+      this.stats.l1bThreshold = this.local.l1bThreshold;
+    } catch (e) {
+      this.stats.reason = `models inactive: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  }
+
+  private windowAt(sec: number, scaler: Scaler): Float32Array {
+    return paddedWindow(this.history, sec, scaler);
+  }
+
+  private async score(rows: FlowRow[], sec: number): Promise<Detection[]> {
+    const local = this.local!;
+    const l1a = this.l1a!;
+    const l1b = this.l1b!;
+    const l2 = this.l2!;
+    const meta2 = this.opts.l2.meta;
+    const win = this.windowAt(sec, local.scaler);
+    const [recon] = (await l1b.runRows(INPUT_NAME, win, [WINDOW_STEPS, NW], [OUTPUT_NAME])).outputs;
+    const err = windowErrors(win, recon!, win.length)[0]!;
+    const ratio = err / local.l1bThreshold;
+    this.stats.windows++;
+    if (ratio > 1) this.stats.l1bFlagged++;
+    if (rows.length === 0) return [];
+    this.stats.flowSeconds += rows.length;
+    const data = new Float32Array(rows.length * NF);
+    rows.forEach((r, i) => data.set(r.x, i * NF));
+    const [scores] = (await l1a.runRows(INPUT_NAME, data, [NF], [SCORE_NAME])).outputs;
+    const order = rows.map((_, i) => i).sort((a, b) => scores![b]! - scores![a]!);
+    const triggers = new Set<number>();
+    for (const i of order) {
+      if (scores![i]! > local.l1aThreshold) {
+        triggers.add(i);
+        this.stats.l1aFlagged++;
+      }
+    }
+    if (ratio > 1) for (const i of order.slice(0, 3)) triggers.add(i);
+    const chosen = [...triggers].slice(0, MAX_TRIGGERS);
+    if (chosen.length === 0) return [];
+    const input = new Float32Array(chosen.length * meta2.inputs);
+    chosen.forEach((i, k) => input.set(l2Input(win, rows[i]!.x, scores![i]!), k * meta2.inputs));
+    const [probs] = (await l2.runRows(INPUT_NAME, input, [meta2.inputs], [OUTPUT_NAME])).outputs;
+    const C = meta2.classes.length;
+    const out: Detection[] = [];
+    const tail = win.subarray((WINDOW_STEPS - 5) * NW);
+    const recTail = recon!.subarray((WINDOW_STEPS - 5) * NW);
+    const stepErr = STEP_NAMES.map((_, k) => {
+      let s = 0;
+      for (let t = 0; t < 5; t++) s += (tail[t * NW + k]! - recTail[t * NW + k]!) ** 2;
+      return s / 5;
+    });
+    let l1bDone = false;
+    chosen.forEach((i, k) => {
+      this.stats.classified++;
+      let best = 0;
+      for (let c = 1; c < C; c++) if (probs![k * C + c]! > probs![k * C + best]!) best = c;
+      const p = probs![k * C + best]!;
+      const technique = meta2.classes[best]!;
+      const r = rows[i]!;
+      if (best === 0 || p < (local.l2ClassMin?.[technique] ?? meta2.minProbability)) {
+        this.stats.l2Normal++;
+        return;
+      }
+      if (WRITE_TECHNIQUES.has(technique) && r.x[WRITES]! === 0) {
+        // a write technique for a flow that wrote nothing: the protocol fact beats the model
+        this.stats.l2Implausible++;
+        return;
+      }
+      const s = scores![i]!;
+      const drove = topFeatures(r.x, local.flowMean, local.flowStd, FLOW_NAMES, 'flow.');
+      const base = { technique, timeMs: r.ms, frame: r.frame, src: r.client, dst: r.server };
+      out.push({
+        ...base,
+        detector: 'models',
+        layer: 2,
+        rule: 'l2-classifier',
+        confidence: p,
+        evidence: `Layer 2 classifier: ${technique} (p=${p.toFixed(3)}) for ${r.client} -> ${r.server} in second ${new Date(r.sec * 1000).toISOString()}`,
+        features: {
+          probability: Math.round(p * 1000) / 1000,
+          l1a_score: round(s),
+          l1b_ratio: round(ratio),
+          ...drove,
+        },
+      });
+      if (s > local.l1aThreshold) {
+        out.push({
+          ...base,
+          detector: 'models',
+          layer: 1,
+          rule: 'l1a-iforest',
+          confidence: confidence(s / local.l1aThreshold),
+          evidence: `Layer 1a Isolation Forest: flow-second score ${s.toFixed(3)} above ${local.l1aThreshold.toFixed(3)}`,
+          features: { score: round(s), threshold: round(local.l1aThreshold), ...drove },
+        });
+      }
+      if (ratio > 1 && !l1bDone) {
+        l1bDone = true;
+        const ix = stepErr.map((_, j) => j).sort((a, b) => stepErr[b]! - stepErr[a]!);
+        const f: Record<string, number> = { error: round(err), threshold: round(local.l1bThreshold) };
+        for (const j of ix.slice(0, 3)) f[`window.${STEP_NAMES[j]}`] = round(stepErr[j]!);
+        out.push({
+          ...base,
+          detector: 'models',
+          layer: 1,
+          rule: 'l1b-lstm-ae',
+          confidence: confidence(ratio),
+          evidence: `Layer 1b LSTM autoencoder: window reconstruction error ${err.toFixed(3)} above ${local.l1bThreshold.toFixed(3)}`,
+          features: f,
+        });
+      }
+    });
+    this.stats.detections += out.length;
+    return out;
+  }
+
+  /**
+   * Writes the baseline learnt in the learning period to `dataDir`/models/ (as `vigil-agent models train` would), so
+   * the next start loads it instead of learning again; false when nothing was learnt (yet).
+   */
+  saveLearnt(dataDir: string): boolean {
+    if (this.learnt === undefined) return false;
+    writeModel(join(dataDir, LOCAL_DIR), LOCAL_FILE, this.learnt.onnx, this.learnt.meta);
+    return true;
+  }
+
+  /**
+   * Replaces the shared Layer 1b or Layer 2 model while serving (new weights after a federated round; export them
+   * with exportSequential): runs in flight finish on the old one. Returns the session's version (1 = the first).
+   */
+  async swapModel(kind: 'l1b' | 'l2', onnx: Uint8Array): Promise<number> {
+    const session = kind === 'l1b' ? this.l1b : this.l2;
+    if (session === undefined) {
+      if (kind === 'l1b') this.opts.l1b = { ...this.opts.l1b, onnx };
+      else this.opts.l2 = { ...this.opts.l2, onnx };
+      return 1;
+    }
+    return session.swap(onnx);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.l1a?.close(), this.l1b?.close(), this.l2?.close()]);
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+/** Layer 1's confidence from how far above its threshold a score is (ratio 1 -> 0.3, ratio 2 or more -> 0.6). */
+function confidence(ratio: number): number {
+  return 0.3 + 0.3 * Math.min(1, Math.max(0, ratio - 1));
+}
+
+export interface LoadModelOptions {
+  facility: string;
+  /** The agent's data dir: its own baseline (models/local-baseline.*) is used when present. */
+  dataDir?: string | undefined;
+  /** Where the shared L1b and L2 models are (default: the committed models/artifacts). */
+  artifactsDir?: string | undefined;
+  targetFalseAlarmRate?: number | undefined;
+}
+
+/**
+ * The detectors the run and replay paths plug into the DetectionEngine: the shared Layer 1b/2 models and the
+ * facility's Layer 1a (from `dataDir` if it has one, else learnt during the engine's learning period).
+ */
+export function loadModelDetectors(o: LoadModelOptions): ModelDetector[] {
+  const dir = o.artifactsDir ?? ARTIFACTS_DIR;
+  const localDir = o.dataDir !== undefined ? join(o.dataDir, LOCAL_DIR) : undefined;
+  const local = localDir !== undefined && hasLocal(o.dataDir ?? '') ? readLocal(localDir) : undefined;
+  // a plant's fine-tuned Layer 1b (models train) replaces the shared one
+  const l1bDir = localDir !== undefined && existsSync(join(localDir, `${L1B_FILE}.json`)) ? localDir : dir;
+  return [
+    new ModelDetector({
+      facility: o.facility,
+      l1b: readL1b(l1bDir),
+      l2: readL2(dir),
+      local,
+      targetFalseAlarmRate: o.targetFalseAlarmRate,
+    }),
+  ];
+}

@@ -1,0 +1,450 @@
+// The models' inputs, derived from the decoded traffic and the 60-s window. No feature identifies a host by its
+// address: a flow-second row describes what one client did to one server in one second (counts, sizes, protocol
+// mix, whether the pair and service were seen while learning), the window steps describe the whole facility.
+// Addresses are kept beside the rows (for the alert's src/dst), never inside them.
+//
+// - Layer 1a (Isolation Forest) scores FLOW_FEATURE_FIELDS rows, one per client -> server (and IP protocol) per
+//   second of packet time (per-packet scoring is too dear at line rate).
+// - Layer 1b (LSTM autoencoder) reads WINDOW_STEP_FIELDS for the window's 60 one-second steps, standardised with the
+//   facility's own mean and deviation (learnt with its baseline).
+// - Layer 2 (classifier) reads L2_FEATURE_FIELDS: a summary of the standardised window, the trigger flow's row and
+//   its Layer 1a score. Not the Layer 1b score: trained where L1b rarely fires on normal traffic, the classifier
+//   learnt "L1b fired = attack" and repeated every false L1b alarm of an unseen plant.
+// Each list is versioned by schemaHash (@vigil/shared) like the per-packet schema; model cards record both.
+import { FEATURE_SCHEMA_VERSION, schemaHash, type FacilitySecond, type FeatureField } from '@vigil/shared';
+import type { DecodedEvent, PacketView } from '../../decode/types.js';
+import { TcpFlag } from '../../decode/tcp.js';
+import { IpProto } from '../../decode/types.js';
+import { hashBytes16 } from '../../window/hll.js';
+
+const f = (name: string, description: string): FeatureField => ({ name, description });
+
+export const FLOW_FEATURE_FIELDS: readonly FeatureField[] = [
+  f('packets', 'ln(1 + packets of the flow in the second), both directions'),
+  f('bytes', 'ln(1 + wire bytes), both directions'),
+  f('mean_size', 'mean wire size / 1000'),
+  f('to_server_share', 'share of packets from the client to the server'),
+  f('syn', 'ln(1 + TCP SYN without ACK)'),
+  f('rst', 'ln(1 + TCP RST)'),
+  f('fin', 'ln(1 + TCP FIN)'),
+  f('failed', 'ln(1 + refused or unreachable connection attempts)'),
+  f('server_ports', 'ln(1 + distinct server ports)'),
+  f('client_ports', 'ln(1 + distinct client ports)'),
+  f('service', 'protocol class of the server port: 0 other, 1 modbus, 2 mqtt, 3 dns, 4 http'),
+  f('ip_proto', 'IP protocol number / 17'),
+  f('modbus_reads', 'ln(1 + Modbus read requests)'),
+  f('modbus_writes', 'ln(1 + Modbus write requests)'),
+  f('modbus_exceptions', 'ln(1 + Modbus exception responses)'),
+  f('modbus_functions', 'distinct Modbus request function codes'),
+  f('modbus_other_functions', 'ln(1 + requests of function codes other than 1-6, 15, 16, 23)'),
+  f('mqtt_connects', 'ln(1 + MQTT CONNECT)'),
+  f('mqtt_refused', 'ln(1 + MQTT CONNACK with a non-zero code)'),
+  f('mqtt_publishes', 'ln(1 + MQTT PUBLISH)'),
+  f('dns_queries', 'ln(1 + DNS queries)'),
+  f('dns_name_length', 'mean DNS query name length / 64'),
+  f('dns_nxdomain', 'ln(1 + NXDOMAIN responses)'),
+  f('http_requests', 'ln(1 + HTTP requests)'),
+  f('http_errors', 'ln(1 + HTTP responses with status >= 400)'),
+  f('payload_size', 'mean transport payload / 1000'),
+  f('pair_known', '1 when the client talked to this server while the baseline was learnt'),
+  f('service_known', '1 when the client used this server port while the baseline was learnt'),
+];
+
+export const WINDOW_STEP_FIELDS: readonly FeatureField[] = [
+  f('packets', 'ln(1 + packets_per_sec)'),
+  f('bytes', 'ln(1 + bytes_per_sec)'),
+  f('avg_size', 'avg_packet_size / 1000'),
+  f('unique_src', 'ln(1 + unique_src_ips)'),
+  f('unique_dst', 'ln(1 + unique_dest_ips)'),
+  f('failed', 'ln(1 + failed_connections)'),
+  f('modbus_reads', 'ln(1 + modbus_reads)'),
+  f('modbus_writes', 'ln(1 + modbus_writes)'),
+  f('modbus_exceptions', 'ln(1 + modbus_exceptions)'),
+  f('modbus_functions', 'distinct Modbus request function codes'),
+  f('mqtt_connects', 'ln(1 + mqtt_connects)'),
+  f('mqtt_publishes', 'ln(1 + mqtt_publishes)'),
+  f('dns_queries', 'ln(1 + dns_queries)'),
+  f('dns_nxdomain', 'ln(1 + dns_nxdomain)'),
+  f('http_requests', 'ln(1 + http_requests)'),
+];
+
+export const WINDOW_STEPS = 60;
+/** Seconds of the window's end summarised as "recent" for Layer 2. */
+export const RECENT_STEPS = 5;
+export const NF = FLOW_FEATURE_FIELDS.length;
+export const NW = WINDOW_STEP_FIELDS.length;
+
+export const L2_FEATURE_FIELDS: readonly FeatureField[] = [
+  ...WINDOW_STEP_FIELDS.map((x) =>
+    f(`recent_mean.${x.name}`, `mean of the last 5 standardised steps: ${x.name}`),
+  ),
+  ...WINDOW_STEP_FIELDS.map((x) =>
+    f(`recent_max.${x.name}`, `max of the last 5 standardised steps: ${x.name}`),
+  ),
+  ...WINDOW_STEP_FIELDS.map((x) =>
+    f(`window_mean.${x.name}`, `mean of the 60 standardised steps: ${x.name}`),
+  ),
+  ...FLOW_FEATURE_FIELDS.map((x) => f(`trigger.${x.name}`, `the trigger flow-second: ${x.description}`)),
+  f('l1a_score', 'Isolation Forest score of the trigger flow-second (0..1)'),
+];
+export const NL2 = L2_FEATURE_FIELDS.length;
+
+/** Hashes of the feature lists the models read (recorded in every model card and artifact). */
+export const MODEL_FEATURE_SCHEMAS = {
+  packet: FEATURE_SCHEMA_VERSION,
+  flow: schemaHash(FLOW_FEATURE_FIELDS),
+  window: schemaHash(WINDOW_STEP_FIELDS),
+  l2: schemaHash(L2_FEATURE_FIELDS),
+} as const;
+
+const MODBUS_COMMON = new Set([1, 2, 3, 4, 5, 6, 15, 16, 23]);
+const MODBUS_WRITES = new Set([5, 6, 15, 16, 21, 22, 23]);
+const SERVICE: Record<number, number> = { 502: 1, 1883: 2, 8883: 2, 53: 3, 80: 4, 8080: 4 };
+
+interface Acc {
+  sec: number;
+  client: string;
+  server: string;
+  pairKey: string;
+  firstFrame: number;
+  firstMs: number;
+  packets: number;
+  toServer: number;
+  bytes: number;
+  payload: number;
+  syn: number;
+  rst: number;
+  fin: number;
+  failed: number;
+  serverPorts: Set<number>;
+  clientPorts: Set<number>;
+  service: number;
+  proto: number;
+  mbReads: number;
+  mbWrites: number;
+  mbExc: number;
+  mbFcs: Set<number>;
+  mbOther: number;
+  mqConnects: number;
+  mqRefused: number;
+  mqPublishes: number;
+  dnsQueries: number;
+  dnsNameLen: number;
+  dnsNx: number;
+  httpReq: number;
+  httpErr: number;
+  /** Labelled packets by label (training only). */
+  labels: Map<string, number> | undefined;
+}
+
+/** One flow-second: the feature row plus who it was about (for the alert, never a feature). */
+export interface FlowRow {
+  sec: number;
+  client: string;
+  server: string;
+  /** First frame of the flow in that second (evidence) and its packet time (ms). */
+  frame: number;
+  ms: number;
+  x: Float32Array;
+  /** Majority label of the flow's packets in that second (training data only). */
+  label?: string | undefined;
+}
+
+function hostKey(pkt: PacketView, src: boolean): number {
+  if (pkt.ipVersion === 4) return src ? pkt.src4 : pkt.dst4;
+  return 2 ** 32 + hashBytes16(pkt.buf, src ? pkt.src6Off : pkt.dst6Off);
+}
+
+/**
+ * Aggregates packets and decoded events into flow-second rows. Memory holds only the flows active in the seconds
+ * not yet taken (each take() drops them), plus the sets of pairs and services seen while learning.
+ */
+export class FlowSeconds {
+  private readonly open = new Map<number, Map<number, Acc>>();
+  private done: FlowRow[] = [];
+  /** Client>server pairs and pair:port/proto services seen while learning (local state, never a feature). */
+  readonly knownPairs = new Set<string>();
+  readonly knownServices = new Set<string>();
+  /** While true, pairs and services are remembered as known (the learning period). */
+  learning = true;
+  /** Label of the frame being added (training: the simulator's label), counted per flow. */
+  label: string | undefined;
+
+  private acc(pkt: PacketView, ms: number): Acc | undefined {
+    if (pkt.ipVersion === 0) return undefined;
+    const toServer = pkt.dport < pkt.sport || (pkt.dport === pkt.sport && pkt.ipProto === IpProto.ICMP);
+    const c = hostKey(pkt, toServer);
+    const s = hostKey(pkt, !toServer);
+    const inner = s * 256 + pkt.ipProto;
+    let m = this.open.get(c);
+    if (m === undefined) {
+      m = new Map();
+      this.open.set(c, m);
+    }
+    const sec = Math.floor(ms / 1000);
+    let a = m.get(inner);
+    if (a !== undefined && a.sec !== sec) {
+      this.done.push(this.row(a));
+      m.delete(inner);
+      a = undefined;
+    }
+    if (a === undefined) {
+      const client = toServer ? pkt.srcAddr() : pkt.dstAddr();
+      const server = toServer ? pkt.dstAddr() : pkt.srcAddr();
+      a = {
+        sec,
+        client,
+        server,
+        pairKey: `${client}>${server}`,
+        firstFrame: pkt.frame,
+        firstMs: ms,
+        packets: 0,
+        toServer: 0,
+        bytes: 0,
+        payload: 0,
+        syn: 0,
+        rst: 0,
+        fin: 0,
+        failed: 0,
+        serverPorts: new Set(),
+        clientPorts: new Set(),
+        service: 0,
+        proto: pkt.ipProto,
+        mbReads: 0,
+        mbWrites: 0,
+        mbExc: 0,
+        mbFcs: new Set(),
+        mbOther: 0,
+        mqConnects: 0,
+        mqRefused: 0,
+        mqPublishes: 0,
+        dnsQueries: 0,
+        dnsNameLen: 0,
+        dnsNx: 0,
+        httpReq: 0,
+        httpErr: 0,
+        labels: undefined,
+      };
+      m.set(inner, a);
+    }
+    return a;
+  }
+
+  onPacket(pkt: PacketView, ms: number, failed: boolean, wireLength: number): void {
+    const a = this.acc(pkt, ms);
+    if (a === undefined) return;
+    const toServer = pkt.dport < pkt.sport || (pkt.dport === pkt.sport && pkt.ipProto === IpProto.ICMP);
+    a.packets++;
+    a.bytes += wireLength;
+    a.payload += pkt.payloadLen;
+    if (toServer) a.toServer++;
+    const sport = toServer ? pkt.dport : pkt.sport;
+    a.serverPorts.add(sport);
+    a.clientPorts.add(toServer ? pkt.sport : pkt.dport);
+    a.service = SERVICE[sport] ?? a.service;
+    if (pkt.ipProto === IpProto.TCP) {
+      const fl = pkt.tcpFlags;
+      if ((fl & TcpFlag.SYN) !== 0 && (fl & TcpFlag.ACK) === 0) a.syn++;
+      if ((fl & TcpFlag.RST) !== 0) a.rst++;
+      if ((fl & TcpFlag.FIN) !== 0) a.fin++;
+    }
+    if (failed) a.failed++;
+    if (this.label !== undefined) {
+      a.labels ??= new Map();
+      a.labels.set(this.label, (a.labels.get(this.label) ?? 0) + 1);
+    }
+    if (this.learning) {
+      this.knownPairs.add(a.pairKey);
+      this.knownServices.add(`${a.pairKey}:${sport}/${pkt.ipProto}`);
+    }
+  }
+
+  onEvent(e: DecodedEvent, pkt: PacketView, ms: number): void {
+    const a = this.acc(pkt, ms);
+    if (a === undefined) return;
+    switch (e.protocol) {
+      case 'modbus':
+        if (e.exception_code !== undefined) a.mbExc++;
+        else if (!e.is_response) {
+          a.mbFcs.add(e.func_code);
+          if (MODBUS_WRITES.has(e.func_code)) a.mbWrites++;
+          else a.mbReads++;
+          if (!MODBUS_COMMON.has(e.func_code)) a.mbOther++;
+        }
+        return;
+      case 'mqtt':
+        if (e.msgtype === 1) a.mqConnects++;
+        else if (e.msgtype === 2 && (e.reason_code ?? 0) !== 0) a.mqRefused++;
+        else if (e.msgtype === 3) a.mqPublishes++;
+        return;
+      case 'dns':
+        if (!e.is_response) {
+          a.dnsQueries++;
+          a.dnsNameLen += e.qry_name?.length ?? 0;
+        } else if (e.rcode === 3) a.dnsNx++;
+        return;
+      case 'http':
+        if (!e.is_response) a.httpReq++;
+        else if ((e.status ?? 0) >= 400) a.httpErr++;
+        return;
+    }
+  }
+
+  private row(a: Acc): FlowRow {
+    const x = new Float32Array(NF);
+    const l = Math.log1p;
+    const n = Math.max(1, a.packets);
+    const vals = [
+      l(a.packets),
+      l(a.bytes),
+      a.bytes / n / 1000,
+      a.toServer / n,
+      l(a.syn),
+      l(a.rst),
+      l(a.fin),
+      l(a.failed),
+      l(a.serverPorts.size),
+      l(a.clientPorts.size),
+      a.service,
+      a.proto / 17,
+      l(a.mbReads),
+      l(a.mbWrites),
+      l(a.mbExc),
+      a.mbFcs.size,
+      l(a.mbOther),
+      l(a.mqConnects),
+      l(a.mqRefused),
+      l(a.mqPublishes),
+      l(a.dnsQueries),
+      a.dnsQueries > 0 ? a.dnsNameLen / a.dnsQueries / 64 : 0,
+      l(a.dnsNx),
+      l(a.httpReq),
+      l(a.httpErr),
+      a.payload / n / 1000,
+      this.knownPairs.has(a.pairKey) ? 1 : 0,
+      [...a.serverPorts].every((p) => this.knownServices.has(`${a.pairKey}:${p}/${a.proto}`)) ? 1 : 0,
+    ];
+    vals.forEach((v, i) => (x[i] = v));
+    let label: string | undefined;
+    if (a.labels !== undefined) {
+      let best = 0;
+      for (const [k, c] of a.labels) {
+        if (c > best) {
+          best = c;
+          label = k;
+        }
+      }
+      if (best * 2 < a.packets) label = undefined;
+    }
+    return { sec: a.sec, client: a.client, server: a.server, frame: a.firstFrame, ms: a.firstMs, x, label };
+  }
+
+  /** The rows of every second before `sec` (the flows of `sec` itself stay open). */
+  take(sec: number): FlowRow[] {
+    for (const [c, m] of this.open) {
+      for (const [k, a] of m) {
+        if (a.sec < sec) {
+          this.done.push(this.row(a));
+          m.delete(k);
+        }
+      }
+      if (m.size === 0) this.open.delete(c);
+    }
+    const out = this.done;
+    this.done = [];
+    return out;
+  }
+}
+
+/** One window second as WINDOW_STEP_FIELDS (before standardisation). */
+export function windowStep(r: FacilitySecond, out: Float32Array, off: number): void {
+  const l = Math.log1p;
+  out[off] = l(r.packets_per_sec);
+  out[off + 1] = l(r.bytes_per_sec);
+  out[off + 2] = r.avg_packet_size / 1000;
+  out[off + 3] = l(r.unique_src_ips);
+  out[off + 4] = l(r.unique_dest_ips);
+  out[off + 5] = l(r.failed_connections);
+  out[off + 6] = l(r.modbus_reads);
+  out[off + 7] = l(r.modbus_writes);
+  out[off + 8] = l(r.modbus_exceptions);
+  out[off + 9] = Object.keys(r.modbus_requests_by_function).length;
+  out[off + 10] = l(r.mqtt_connects);
+  out[off + 11] = l(r.mqtt_publishes);
+  out[off + 12] = l(r.dns_queries);
+  out[off + 13] = l(r.dns_nxdomain);
+  out[off + 14] = l(r.http_requests);
+}
+
+/** Per-feature mean and deviation of a facility's window steps (its own normal traffic). */
+export interface Scaler {
+  mean: number[];
+  std: number[];
+}
+
+/** Deviation floor: a feature that never moved while learning (no DNS at all) still scales sanely. */
+const MIN_STD = 0.5;
+
+export function fitScaler(steps: Float32Array, width: number): Scaler {
+  const n = steps.length / width;
+  const mean = new Array<number>(width).fill(0);
+  const sq = new Array<number>(width).fill(0);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < width; k++) {
+      const v = steps[i * width + k]!;
+      mean[k]! += v;
+      sq[k]! += v * v;
+    }
+  }
+  const std = mean.map((s, k) => {
+    const m = s / Math.max(1, n);
+    return Math.max(MIN_STD, Math.sqrt(Math.max(0, sq[k]! / Math.max(1, n) - m * m)));
+  });
+  return { mean: mean.map((s) => s / Math.max(1, n)), std };
+}
+
+/** Standardises in place; values are clipped to +-20 deviations (one wild second must not blow up the LSTM). */
+export function standardise(x: Float32Array, s: Scaler): Float32Array {
+  const w = s.mean.length;
+  for (let i = 0; i < x.length; i++) {
+    const k = i % w;
+    const v = (x[i]! - s.mean[k]!) / s.std[k]!;
+    x[i] = v > 20 ? 20 : v < -20 ? -20 : v;
+  }
+  return x;
+}
+
+/**
+ * Layer 2's input: summary of the standardised window (60 x NW, oldest first), the trigger flow row and its
+ * Layer 1a score.
+ */
+export function l2Input(win: Float32Array, flow: Float32Array, l1a: number): Float32Array {
+  const x = new Float32Array(NL2);
+  for (let k = 0; k < NW; k++) {
+    let rs = 0;
+    let rm = -Infinity;
+    let all = 0;
+    for (let t = 0; t < WINDOW_STEPS; t++) {
+      const v = win[t * NW + k]!;
+      all += v;
+      if (t >= WINDOW_STEPS - RECENT_STEPS) {
+        rs += v;
+        if (v > rm) rm = v;
+      }
+    }
+    x[k] = rs / RECENT_STEPS;
+    x[NW + k] = rm;
+    x[2 * NW + k] = all / WINDOW_STEPS;
+  }
+  x.set(flow, 3 * NW);
+  x[3 * NW + NF] = l1a;
+  return x;
+}
+
+/**
+ * Whether a second's rows fit a model (7 in 10) or calibrate it (3 in 10). The choice is a hash of the second, not
+ * `sec % 10`: polling every 5 or 10 s puts every poll on the same residue, and the calibration set came out empty.
+ */
+export function isFitSecond(sec: number): boolean {
+  return (Math.imul(sec, 0x9e3779b1) >>> 0) % 10 < 7;
+}
