@@ -32,6 +32,8 @@ export const AgentConfigSchema = z
       .positive()
       .max(24 * 60)
       .default(10),
+    /** Run the Layer 1/2 models (agent/src/detect/ml) beside the rules; false: rules only. */
+    models: z.boolean().default(true),
     /** --interface and --pcap: learn the baseline from the first N minutes of the source. */
     learn_minutes: z.number().min(0).optional(),
     /** --interface and --pcap: learn the baseline from this capture of the same network instead. */

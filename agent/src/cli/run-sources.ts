@@ -2,6 +2,7 @@
 // capture file on packet time (--pcap), a live interface on the wall clock (--interface), and a live simulated
 // plant (--sim) that learns its baseline in a warm-up on packet time, then runs on the wall clock and takes the
 // demo's scenario pushes.
+import type { Detector } from '../detect/types.js';
 import type { Clock } from '@vigil/shared';
 import type { PbScenarioPush } from '@vigil/proto/link';
 import { UsageError } from '@vigil/shared';
@@ -21,6 +22,8 @@ export interface SourceContext {
   link: Pick<LinkClient, 'notify' | 'sendAggregates' | 'sendInventory'>;
   wall: Clock;
   signal: AbortSignal;
+  /** Model detectors beside the rules (none with --no-models). */
+  detectors: readonly Detector[];
   /** One progress line. */
   say: (line: string) => void;
 }
@@ -93,6 +96,7 @@ function newFeed(
     clock,
     outbox: ctx.outbox,
     link: ctx.link,
+    detectors: ctx.detectors,
     ...learning,
     waitWhenFull,
     log: ctx.say,

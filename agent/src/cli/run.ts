@@ -3,6 +3,7 @@
 // asset inventory's changes and heartbeats carrying the agent health. --alerts-in forwards recorded alerts instead.
 // Runs until SIGINT or SIGTERM (or, with --exit-when-delivered, until a file source is delivered). Flags override
 // the config file and are enough without one.
+import { loadModelDetectors, type ModelDetector } from '../detect/ml/detector.js';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { systemClock } from '@vigil/shared';
@@ -32,6 +33,7 @@ interface RunFlags {
   baselineSeconds?: string;
   outboxMaxBytes?: string;
   heartbeatSeconds?: string;
+  models?: boolean;
 }
 
 const num = (s: string | undefined): number | string | undefined =>
@@ -64,6 +66,7 @@ async function runAgent(c: AgentConfig): Promise<void> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let source: PipelineSource | undefined;
+  let detectors: ModelDetector[] = [];
   const link = new LinkClient({
     address,
     identity,
@@ -90,12 +93,17 @@ async function runAgent(c: AgentConfig): Promise<void> {
       });
       say(`read ${r.forwarded} alerts from ${c.alerts_in} (${r.rejected} rejected)`);
     } else {
+      if (c.models) {
+        detectors = loadModelDetectors({ facility: identity.facilityId, dataDir: c.data_dir });
+        say('models: Layer 1a/1b and Layer 2 beside the rules; they learn with the baseline');
+      }
       source = await startSource(c, {
         facility: identity.facilityId,
         outbox,
         link,
         wall: systemClock,
         signal: stop.signal,
+        detectors,
         say,
       });
       // The facility shows online only once detection is live (a --sim agent after its warm-up).
@@ -115,6 +123,7 @@ async function runAgent(c: AgentConfig): Promise<void> {
     process.off('SIGTERM', onSignal);
     stop.abort();
     await source?.close();
+    await Promise.all(detectors.map((d) => d.close()));
     await link.shutdown();
     outbox.close();
   }
@@ -152,6 +161,7 @@ export function registerRun(program: Command): void {
     )
     .option('--outbox-max-bytes <n>', 'upper bound of the outbox database in bytes')
     .option('--heartbeat-seconds <s>', 'heartbeat period')
+    .option('--no-models', 'rules only: without the Layer 1/2 models')
     .action(async (f: RunFlags) => {
       const file = f.config !== undefined ? readConfigFile(f.config) : {};
       const c = resolveAgentConfig(
@@ -173,6 +183,7 @@ export function registerRun(program: Command): void {
           baseline_seconds: num(f.baselineSeconds),
           outbox_max_bytes: num(f.outboxMaxBytes),
           heartbeat_seconds: num(f.heartbeatSeconds),
+          models: f.models === false ? false : undefined,
         },
         f.config ?? 'options',
       );

@@ -2,6 +2,7 @@
 // sent, deleted on the aggregator's ack), the window's per-second aggregates once each second is complete, and the
 // asset inventory's changes (both lossy under pressure, counted by the link), plus the health counters of the
 // pipeline (capture drops, malformed packets) for the heartbeats.
+import type { Detector } from '../detect/types.js';
 import type { Alert, Clock } from '@vigil/shared';
 import type { PbAssetChange } from '@vigil/proto/link';
 import type { HostJson } from '../assets/inventory.js';
@@ -27,6 +28,8 @@ export interface PipelineFeedOptions {
   baseline?: Baseline | undefined;
   /** Learning period from the first frame (ms on the clock). */
   learnMs: number;
+  /** Model detectors beside the rules (loadModelDetectors); they learn in the same period. */
+  detectors?: readonly Detector[] | undefined;
   /**
    * When the outbox is full: true waits for the aggregator (a replayed file can wait), false refuses the alerts
    * (a live source cannot; the outbox logs and counts each one, reported as alerts_refused_outbox_full).
@@ -87,6 +90,7 @@ export class PipelineFeed {
       clock: o.clock,
       baseline: o.baseline,
       learnMs: o.learnMs,
+      detectors: o.detectors,
       onAlert: (a) => this.pending.push(toAlert(a)),
     });
   }
