@@ -441,3 +441,38 @@ function inflateArray(a: { children: string[]; body: Uint8Array }, get: Getter):
   }
   return { dtype: m.dtype, shape: m.shape as number[], stype: m.stype, data };
 }
+
+/** A float32 tensor (the aggregator's FleetTransport uses the same shape). */
+export interface Tensor {
+  shape: number[];
+  data: Float32Array;
+}
+/** Named tensors in model order (a Map keeps insertion order). */
+export type NamedTensors = Map<string, Tensor>;
+
+export function arrayRecord(tensors: NamedTensors): FlRecord {
+  return {
+    kind: 'array',
+    items: new Map([...tensors].map(([k, t]) => [k, arrayFromTensor(t.shape, t.data)])),
+  };
+}
+
+export function tensorsOf(record: FlRecord): NamedTensors {
+  if (record.kind !== 'array')
+    throw new ObjectFormatError(`expected an ArrayRecord, got a ${record.kind} record`);
+  return new Map([...record.items].map(([k, a]) => [k, tensorFromArray(a)]));
+}
+
+/** The record of `kind` under `key`, else the only record of that kind; null when there is none. */
+export function findRecord<K extends FlRecord['kind']>(
+  content: RecordDict,
+  kind: K,
+  key: string,
+): Extract<FlRecord, { kind: K }> | null {
+  const named = content.get(key);
+  if (named?.kind === kind) return named as Extract<FlRecord, { kind: K }>;
+  const all = [...content.values()].filter((r) => r.kind === kind);
+  if (all.length > 1)
+    throw new ObjectFormatError(`the message has ${all.length} ${kind} records and none is "${key}"`);
+  return (all[0] as Extract<FlRecord, { kind: K }> | undefined) ?? null;
+}

@@ -1,0 +1,55 @@
+// The seam between the federated round engine (which rounds, which clients, how updates are aggregated) and the
+// Fleet API server (how messages reach the SuperNodes, i.e. the enrolled agents). Arrays travel as named float32
+// tensors with shapes; a Map keeps the model's parameter order.
+export interface Tensor {
+  shape: number[];
+  data: Float32Array;
+}
+export type Arrays = Map<string, Tensor>;
+export type ConfigValue = number | string | boolean;
+
+export interface FlNode {
+  /** Flower node id (decimal string of the uint64). */
+  nodeId: string;
+  facilityId: string;
+  online: boolean;
+}
+
+export interface FitIns {
+  round: number;
+  arrays: Arrays;
+  config: Record<string, ConfigValue>;
+}
+/** metrics['num-examples'] is required (the client's real example count); 'loss' and 'accuracy' when known. */
+export interface FitRes {
+  arrays: Arrays;
+  metrics: Record<string, number>;
+}
+export interface EvaluateIns {
+  round: number;
+  arrays: Arrays;
+  config: Record<string, ConfigValue>;
+}
+/** metrics['num-examples'] is required; 'loss' and 'accuracy' when known. */
+export interface EvaluateRes {
+  metrics: Record<string, number>;
+}
+
+export interface Progress {
+  nodeId: string;
+  round: number;
+  /** e.g. 'sent' (node pulled the instruction), 'submitted' (node pushed its reply). */
+  phase: string;
+  epoch?: number;
+  loss?: number;
+  accuracy?: number;
+}
+
+export interface FleetTransport {
+  nodes(): FlNode[];
+  /** Sends a train instruction; resolves with the node's reply; rejects on abort (round timeout) or node error. */
+  train(nodeId: string, ins: FitIns, signal: AbortSignal): Promise<FitRes>;
+  evaluate(nodeId: string, ins: EvaluateIns, signal: AbortSignal): Promise<EvaluateRes>;
+  /** Returns an unsubscribe function. */
+  onProgress(listener: (p: Progress) => void): () => void;
+}
