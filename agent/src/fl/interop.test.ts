@@ -30,10 +30,10 @@ beforeAll(() => {
   if (!needComponent('python3', hasCommand('python3'), 'apt-get install python3-venv')) return;
   python = execFileSync('bash', [`${root}deploy/python-venv.sh`], {
     encoding: 'utf8',
-    timeout: 170_000,
+    timeout: 590_000,
   }).trim();
   work = mkdtempSync(path.join(tmpdir(), 'vigil-flower-'));
-});
+}, 600_000);
 
 afterAll(async () => {
   // Each child leads its own process group: TERM the group, KILL it if it has not exited within 10 s. flower-superlink

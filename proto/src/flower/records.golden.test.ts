@@ -25,9 +25,9 @@ beforeAll(() => {
   if (!needComponent('python3', hasCommand('python3'), 'apt-get install python3-venv')) return;
   python = execFileSync('bash', [`${root}deploy/python-venv.sh`], {
     encoding: 'utf8',
-    timeout: 170_000,
+    timeout: 590_000,
   }).trim();
-});
+}, 600_000);
 
 type Spec = Record<string, unknown>;
 
