@@ -88,7 +88,7 @@ export class SuperNode {
 
   /**
    * Connects, then serves instructions until `signal` aborts; then deactivates (and unregisters) the node.
-   * Rejects when the node cannot connect or the SuperLink stops recognising it.
+   * Rejects when the node cannot register or activate; later failures are logged and retried with backoff.
    */
   async run(signal: AbortSignal): Promise<void> {
     const { rpc } = this.o;
@@ -109,19 +109,28 @@ export class SuperNode {
         (err: unknown) => this.log(`heartbeat failed: ${(err as Error).message}`),
       );
     }, interval * 1000);
+    let backoff = 0;
     try {
       while (!signal.aborted) {
-        const res = await rpc.call('PullMessages', { node, message_ids: [] }, signal);
-        const msg = res.messages_list[0];
-        const tree = res.message_object_trees[0];
-        if (!msg || !tree) {
-          await sleep(this.o.pollMs ?? 1000, signal);
-          continue;
+        try {
+          const res = await rpc.call('PullMessages', { node, message_ids: [] }, signal);
+          const msg = res.messages_list[0];
+          const tree = res.message_object_trees[0];
+          if (!msg || !tree) {
+            backoff = 0;
+            await sleep(this.o.pollMs ?? 1000, signal);
+            continue;
+          }
+          await this.handle(node, msg, tree, signal);
+          backoff = 0;
+        } catch (err) {
+          // A lost connection or a refused call costs this message, not the node: wait, then pull again.
+          if (signal.aborted) break;
+          backoff = Math.min(30_000, Math.max(500, backoff * 2));
+          this.log(`${(err as Error).message}; retrying in ${backoff} ms`);
+          await sleep(backoff, signal);
         }
-        await this.handle(node, msg, tree, signal);
       }
-    } catch (err) {
-      if (!signal.aborted) throw err;
     } finally {
       clearInterval(this.heartbeat);
       this.heartbeat = null;

@@ -6,9 +6,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { enroll } from '@vigil/agent/link/identity';
 import { SequentialDpTrainer, modelArrays } from '@vigil/agent/fl/local-trainer';
 import { SuperNode } from '@vigil/agent/fl/supernode';
+import { LINK_CHUNK_SIZE, linkFleetRpc } from '@vigil/agent/fl/connect';
 import { Activation, Dense, Sequential, seededRng, softmaxCrossEntropy, type Example } from '@vigil/models';
 import { FleetRpcError, GrpcFleetRpc, NodeKey } from '@vigil/proto/flower/fleet-rpc';
-import { CLIENT_OPTIONS } from '@vigil/proto/link';
+import { CLIENT_OPTIONS, SERVER_MAX_RECEIVE_BYTES } from '@vigil/proto/link';
 import { LinkServer } from '../link/server.js';
 import { issueToken, linkFixture, waitFor, type LinkFixture } from '../link/testing/fixtures.js';
 import { FleetServer, nodeIdOf } from './fleet-server.js';
@@ -58,13 +59,13 @@ describe('Fleet API on the link port', () => {
     await fx.cleanup();
   });
 
-  async function credentials(facility: string) {
+  async function identity(facility: string) {
     const token = await issueToken(fx.store, fx.ca, facility);
-    const id = await enroll({
-      aggregator: `127.0.0.1:${server.port}`,
-      token,
-      dataDir: join(fx.dir, facility),
-    });
+    return enroll({ aggregator: `127.0.0.1:${server.port}`, token, dataDir: join(fx.dir, facility) });
+  }
+
+  async function credentials(facility: string) {
+    const id = await identity(facility);
     return grpc.credentials.createSsl(id.caPem, id.keyPem, id.certPem);
   }
 
@@ -78,16 +79,19 @@ describe('Fleet API on the link port', () => {
     return r;
   }
 
-  async function agent(facility: string, examples: number, seed: number) {
+  async function agent(facility: string, examples: number, seed: number, model = mlp(seed)) {
     const stop = new AbortController();
+    const r = linkFleetRpc({ address: `127.0.0.1:${server.port}`, identity: await identity(facility) });
+    stops.push(() => r.close());
     const node = new SuperNode({
-      rpc: rpc(await credentials(facility)),
+      rpc: r,
       publicKey: NodeKey.generate().publicKeyPem,
       selfRegister: false,
       pollMs: 50,
       heartbeatInterval: 10,
+      chunkSize: LINK_CHUNK_SIZE,
       trainer: new SequentialDpTrainer({
-        model: mlp(seed),
+        model,
         loss: softmaxCrossEntropy,
         data: dataset(examples, seed),
         dp: { clipNorm: 1, noiseMultiplier: 0.5, sampleRate: 0.5 },
@@ -181,4 +185,29 @@ describe('Fleet API on the link port', () => {
     });
     expect(fleet.nodes().map((n) => n.facilityId)).toEqual(['plant-e']);
   }, 30_000);
+
+  it("carries models larger than the link's message limit, in chunks, both ways", async () => {
+    // 3 -> 400000 -> 2: 2.8 M parameters, 11 MB of float32, beyond the 4 MiB a single message may carry.
+    const rng = seededRng(5);
+    const big = () =>
+      new Sequential([
+        new Dense({ inputSize: 3, outputSize: 400_000, rng }),
+        new Dense({ inputSize: 400_000, outputSize: 2, rng }),
+      ]);
+    const model = big();
+    expect(model.parameterCount * 4).toBeGreaterThan(2 * SERVER_MAX_RECEIVE_BYTES);
+    await agent('plant-g', 4, 6, model);
+    expect(await waitFor(() => fleet.nodes().some((n) => n.online), 10_000)).toBe(true);
+    const arrays = modelArrays(big());
+
+    const res = await fleet.train(
+      nodeIdOf('plant-g'),
+      { round: 1, arrays, config: { 'local-epochs': 1 } },
+      AbortSignal.timeout(60_000),
+    );
+
+    expect(res.metrics['num-examples']).toBe(4);
+    expect(res.arrays.get('0.dense.weight')!.data.length).toBe(1_200_000);
+    expect(res.arrays.get('2.dense.weight')!.shape).toEqual([2, 400_000]);
+  }, 90_000);
 });
