@@ -135,7 +135,13 @@ describe('our agents as SuperNodes of a real flower-superlink', () => {
       path.join(home, 'config.toml'),
       `[superlink]\ndefault = "test"\n\n[superlink.test]\naddress = "127.0.0.1:${port}"\ninsecure = true\n`,
     );
-    const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, FLWR_HOME: home };
+    // Telemetry off: the test talks to loopback only.
+    const env = {
+      ...process.env,
+      PATH: `${bin}:${process.env.PATH ?? ''}`,
+      FLWR_HOME: home,
+      FLWR_TELEMETRY_ENABLED: '0',
+    };
     const linkLog: string[] = [];
     start(
       path.join(bin, 'flower-superlink'),

@@ -210,4 +210,30 @@ describe('Fleet API on the link port', () => {
     expect(res.arrays.get('0.dense.weight')!.data.length).toBe(1_200_000);
     expect(res.arrays.get('2.dense.weight')!.shape).toEqual([2, 400_000]);
   }, 90_000);
+
+  it('keeps a node serving across an aggregator restart (its pulls fail, back off, and resume)', async () => {
+    await agent('plant-h', 20, 7);
+    expect(await waitFor(() => fleet.nodes().some((n) => n.online), 10_000)).toBe(true);
+    const port = server.port;
+    await server.shutdown();
+    await new Promise((r) => setTimeout(r, 1_000));
+    server = new LinkServer({
+      store: fx.store,
+      ca: fx.ca,
+      host: '127.0.0.1',
+      port,
+      log: () => undefined,
+      services: [fleet],
+    });
+    await server.start();
+
+    const res = await fleet.train(
+      nodeIdOf('plant-h'),
+      { round: 1, arrays: modelArrays(mlp(9)), config: {} },
+      AbortSignal.timeout(30_000),
+    );
+
+    expect(res.metrics['num-examples']).toBe(20);
+    expect(lines.some((l) => /retrying in \d+ ms/.test(l))).toBe(true);
+  }, 60_000);
 });
