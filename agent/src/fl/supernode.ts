@@ -4,6 +4,7 @@
 //
 // It speaks to the Vigil aggregator (GrpcFleetRpc inside the link's mTLS; the node is the enrolled facility) and
 // to a plain flower-superlink (HttpFleetRpc with Flower's node auth) alike.
+import { setMaxListeners } from 'node:events';
 import type { FleetRpc } from '@vigil/proto/flower/fleet-rpc';
 import type { PbMessage, PbNode, PbObjectTree } from '@vigil/proto/flower/pb';
 import {
@@ -23,6 +24,22 @@ import {
   type RecordDict,
 } from '@vigil/proto/flower/records';
 import type { LocalTrainer, TrainConfig } from './local-trainer.js';
+
+/** Object pulls/pushes in flight at once (Flower runs several concurrently too). */
+const CONCURRENT_OBJECT_CALLS = 8;
+
+/** Runs `work` over `items` with at most `limit` in flight; rejects with the first failure. */
+async function inParallel<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
 
 /** Flower's error codes (flwr.app.error / ErrorCode). */
 const CLIENT_APP_RAISED_EXCEPTION = 2n;
@@ -92,6 +109,8 @@ export class SuperNode {
    */
   async run(signal: AbortSignal): Promise<void> {
     const { rpc } = this.o;
+    // Every call in flight listens to `signal` (object pulls and pushes run CONCURRENT_OBJECT_CALLS at once).
+    setMaxListeners(4 * CONCURRENT_OBJECT_CALLS, signal);
     const interval = this.o.heartbeatInterval ?? 30;
     if (this.o.selfRegister) await rpc.call('RegisterNode', { public_key: this.o.publicKey }, signal);
     const { node_id } = await rpc.call(
@@ -147,19 +166,19 @@ export class SuperNode {
   ): Promise<Map<string, Uint8Array>> {
     const objects = new Map<string, Uint8Array>();
     const deadline = Date.now() + (this.o.objectWaitMs ?? 60_000);
-    for (const id of treeIds(tree)) {
+    await inParallel(treeIds(tree), CONCURRENT_OBJECT_CALLS, async (id) => {
       for (;;) {
         const r = await this.o.rpc.call('PullObject', { node, run_id: runId, object_id: id }, signal);
         if (!r.object_found) throw new Error(`the SuperLink has no object ${id}`);
         if (r.object_available) {
           verifyObject(id, r.object_content);
           objects.set(id, r.object_content);
-          break;
+          return;
         }
         if (Date.now() > deadline || signal.aborted) throw new Error(`object ${id} did not become available`);
         await sleep(50, signal);
       }
-    }
+    });
     return objects;
   }
 
@@ -199,14 +218,14 @@ export class SuperNode {
       signal,
     );
     const wanted = new Set(res.objects_to_push);
-    for (const [id, bytes] of deflated.objects) {
-      if (!wanted.has(id)) continue;
+    const toPush = [...deflated.objects].filter(([id]) => wanted.has(id));
+    await inParallel(toPush, CONCURRENT_OBJECT_CALLS, async ([id, bytes]) => {
       await this.o.rpc.call(
         'PushObject',
         { node, run_id: metadata.runId, object_id: id, object_content: bytes, session_id: res.session_id },
         signal,
       );
-    }
+    });
     this.o.onReply?.({
       messageType: metadata.messageType,
       instructionId: metadata.messageId,
