@@ -112,12 +112,18 @@ export class SuperNode {
     // Every call in flight listens to `signal` (object pulls and pushes run CONCURRENT_OBJECT_CALLS at once).
     setMaxListeners(4 * CONCURRENT_OBJECT_CALLS, signal);
     const interval = this.o.heartbeatInterval ?? 30;
-    if (this.o.selfRegister) await rpc.call('RegisterNode', { public_key: this.o.publicKey }, signal);
-    const { node_id } = await rpc.call(
-      'ActivateNode',
-      { public_key: this.o.publicKey, heartbeat_interval: interval },
-      signal,
-    );
+    let node_id: string;
+    try {
+      if (this.o.selfRegister) await rpc.call('RegisterNode', { public_key: this.o.publicKey }, signal);
+      ({ node_id } = await rpc.call(
+        'ActivateNode',
+        { public_key: this.o.publicKey, heartbeat_interval: interval },
+        signal,
+      ));
+    } catch (err) {
+      if (signal.aborted) return; // asked to stop while connecting: not a failure
+      throw err;
+    }
     this.nodeId = node_id;
     const node: PbNode = { node_id };
     this.heartbeat = setInterval(() => {

@@ -149,8 +149,8 @@ describe('Fleet API on the link port', () => {
   }, 60_000);
 
   it('rejects a round on a node that went away, and on abort (round timeout)', async () => {
-    const { stop, running } = await agent('plant-c', 20, 3);
-    expect(await waitFor(() => fleet.nodes().some((n) => n.online), 10_000)).toBe(true);
+    const { node, stop, running } = await agent('plant-c', 20, 3);
+    expect(await waitFor(() => node.id !== null && fleet.nodes().some((n) => n.online), 10_000)).toBe(true);
     const arrays = modelArrays(mlp(9));
     stop.abort();
     await running;
@@ -196,8 +196,8 @@ describe('Fleet API on the link port', () => {
       ]);
     const model = big();
     expect(model.parameterCount * 4).toBeGreaterThan(2 * SERVER_MAX_RECEIVE_BYTES);
-    await agent('plant-g', 4, 6, model);
-    expect(await waitFor(() => fleet.nodes().some((n) => n.online), 10_000)).toBe(true);
+    const { node } = await agent('plant-g', 4, 6, model);
+    expect(await waitFor(() => node.id !== null && fleet.nodes().some((n) => n.online), 10_000)).toBe(true);
     const arrays = modelArrays(big());
 
     const res = await fleet.train(
@@ -212,8 +212,8 @@ describe('Fleet API on the link port', () => {
   }, 90_000);
 
   it('keeps a node serving across an aggregator restart (its pulls fail, back off, and resume)', async () => {
-    await agent('plant-h', 20, 7);
-    expect(await waitFor(() => fleet.nodes().some((n) => n.online), 10_000)).toBe(true);
+    const { node } = await agent('plant-h', 20, 7);
+    expect(await waitFor(() => node.id !== null && fleet.nodes().some((n) => n.online), 10_000)).toBe(true);
     const port = server.port;
     await server.shutdown();
     await new Promise((r) => setTimeout(r, 1_000));
