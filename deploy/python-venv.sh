@@ -28,6 +28,15 @@ if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; t
 fi
 echo "python-venv: creating $venv" >&2
 python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$req" >&2
+# Every package, dependencies included, is pinned in $req: install exactly that set (no resolver), then let pip check
+# that it is consistent. The one accepted complaint is flwr's certifi floor (see the note in $req).
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --no-deps -r "$req" >&2
+problems="$("$venv/bin/python" -m pip check --disable-pip-version-check 2>&1 | grep -v -e '^No broken requirements' \
+  -e '^flwr 1\.42\.0 has requirement certifi>=2026\.10\.19, but you have certifi 2026\.10\.18\.$' || true)"
+if [[ -n "$problems" ]]; then
+  echo "python-venv: the pinned packages are inconsistent:" >&2
+  echo "$problems" >&2
+  exit 1
+fi
 echo "$want" >"$stamp"
 echo "$venv/bin/python"

@@ -36,6 +36,16 @@ export interface LinkServerOptions {
   revocationPollMs?: number;
   /** One line per notable event (refusals, stream errors). */
   log?: (line: string) => void;
+  /** More services on the link's port, inside its mTLS (the Flower Fleet API: fl/fleet-server.ts). */
+  services?: LinkService[];
+}
+
+/** Any server call (unary or stream): what identify() needs of it. */
+export type AuthenticatedCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext'>;
+
+/** A service served on the link's port; `identify` names the enrolled agent behind a call's client certificate. */
+export interface LinkService {
+  register(server: grpc.Server, identify: (call: AuthenticatedCall) => Promise<AgentIdentity>): void;
 }
 
 /** Counters for /metrics and the bench. */
@@ -117,6 +127,7 @@ export class LinkServer {
     server.addService(link, {
       Connect: (call: grpc.ServerDuplexStream<AgentMessage, AggregatorMessage>) => this.connect(call),
     });
+    for (const service of this.o.services ?? []) service.register(server, (call) => this.identify(call));
     const creds = grpc.experimental.createCertificateProviderServerCredentials(
       this.certificateProvider(),
       this.certificateProvider(),
@@ -305,9 +316,7 @@ export class LinkServer {
     };
   }
 
-  private async identify(
-    call: grpc.ServerDuplexStream<AgentMessage, AggregatorMessage>,
-  ): Promise<AgentIdentity> {
+  private async identify(call: AuthenticatedCall): Promise<AgentIdentity> {
     const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
     if (!raw || raw.length === 0) {
       throw new Refusal(

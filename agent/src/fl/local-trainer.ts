@@ -1,0 +1,182 @@
+// What a federated round asks of an agent: train the global model on local data (with DP-SGD) and report the new
+// parameters, or evaluate the global model on local data. `SequentialDpTrainer` does it for any learning-core
+// Sequential; the Fleet client (supernode.ts) turns Flower "train"/"evaluate" messages into these calls.
+import { DpSgd, Sgd, Trainer, type Example, type Loss, type Rng, type Sequential } from '@vigil/models';
+import type { NamedTensors } from '@vigil/proto/flower/records';
+
+/** Scalars of a Flower ConfigRecord as the trainer sees them (integers arrive as numbers). */
+export type TrainConfig = Record<string, number | string | boolean>;
+
+export interface TrainOutcome {
+  arrays: NamedTensors;
+  /** The real number of local training examples (Flower's "num-examples", FedAvg's weight). */
+  numExamples: number;
+  /** Mean training loss of the last local epoch. */
+  loss: number;
+  /** Accuracy of the trained model on the local training data. */
+  accuracy: number;
+  /** Extra metrics to report (e.g. the DP-SGD steps the privacy accountant needs). */
+  extra?: Record<string, number>;
+}
+
+export interface EvaluateOutcome {
+  numExamples: number;
+  loss: number;
+  accuracy: number;
+}
+
+export interface LocalTrainer {
+  train(arrays: NamedTensors, config: TrainConfig, signal?: AbortSignal): Promise<TrainOutcome>;
+  evaluate(arrays: NamedTensors, config: TrainConfig, signal?: AbortSignal): Promise<EvaluateOutcome>;
+}
+
+/** A round instruction the trainer cannot carry out (wrong arrays, bad config); the reply is a Flower error. */
+export class TrainingRequestError extends Error {
+  override readonly name = 'TrainingRequestError';
+}
+
+/** Flower array names of a Sequential's parameters, in model order: "<index>.<param name>". */
+export function parameterNames(model: Sequential): string[] {
+  return model.params.map((p, i) => `${i}.${p.name}`);
+}
+
+/** The model's parameters as named tensors (copies), in model order. */
+export function modelArrays(model: Sequential): NamedTensors {
+  const names = parameterNames(model);
+  return new Map(model.params.map((p, i) => [names[i]!, { shape: [...p.shape], data: p.value.slice() }]));
+}
+
+export interface SequentialDpTrainerOptions {
+  model: Sequential;
+  loss: Loss;
+  /** Local training examples. */
+  data: readonly Example[];
+  /** Local validation examples for "evaluate" (default: the training data). */
+  validation?: readonly Example[];
+  dp: { clipNorm: number; noiseMultiplier: number; sampleRate: number };
+  /** Sampling and noise randomness (cryptoRng() outside tests). */
+  rng: Rng;
+  /** SGD learning rate when the round's config has no "lr". */
+  learningRate?: number;
+  /** Local epochs when the round's config has no "local-epochs"; an epoch is round(1 / sampleRate) DP-SGD steps. */
+  localEpochs?: number;
+  /** Class of an output / a label (default: argmax; a single output is thresholded at 0.5). */
+  classOf?: (v: Float32Array) => number;
+}
+
+function argmaxClass(v: Float32Array): number {
+  if (v.length === 1) return v[0]! >= 0.5 ? 1 : 0;
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
+  return best;
+}
+
+/**
+ * Trains a learning-core Sequential with the learning core's DP-SGD. The arrays of a round map onto the model's
+ * parameters in order (names are echoed back; shapes must match).
+ */
+export class SequentialDpTrainer implements LocalTrainer {
+  private readonly classOf: (v: Float32Array) => number;
+
+  constructor(private readonly o: SequentialDpTrainerOptions) {
+    if (o.data.length === 0) throw new Error('SequentialDpTrainer: no training data');
+    this.classOf = o.classOf ?? argmaxClass;
+  }
+
+  private load(arrays: NamedTensors): string[] {
+    const params = this.o.model.params;
+    if (arrays.size !== params.length) {
+      throw new TrainingRequestError(
+        `the round sent ${arrays.size} arrays, the model has ${params.length} parameters`,
+      );
+    }
+    const names = [...arrays.keys()];
+    const tensors = [...arrays.values()];
+    tensors.forEach((t, i) => {
+      const p = params[i]!;
+      if (t.shape.join(',') !== p.shape.join(',')) {
+        throw new TrainingRequestError(
+          `array "${names[i]}" has shape [${t.shape.join(', ')}], parameter ${i} (${p.name}) is [${p.shape.join(', ')}]`,
+        );
+      }
+    });
+    this.o.model.setWeights(tensors.map((t) => t.data));
+    return names;
+  }
+
+  private measure(data: readonly Example[], loss: Loss): { loss: number; accuracy: number } {
+    let sum = 0;
+    let correct = 0;
+    for (const ex of data) {
+      const pred = this.o.model.forward(ex.x);
+      sum += loss(pred, ex.y, new Float32Array(pred.length));
+      if (this.classOf(pred) === this.classOf(ex.y)) correct++;
+    }
+    return { loss: sum / data.length, accuracy: correct / data.length };
+  }
+
+  train(arrays: NamedTensors, config: TrainConfig, signal?: AbortSignal): Promise<TrainOutcome> {
+    return new Promise((resolve) => resolve(this.trainNow(arrays, config, signal)));
+  }
+
+  evaluate(arrays: NamedTensors, _config: TrainConfig): Promise<EvaluateOutcome> {
+    return new Promise((resolve) => resolve(this.evaluateNow(arrays)));
+  }
+
+  private trainNow(arrays: NamedTensors, config: TrainConfig, signal?: AbortSignal): TrainOutcome {
+    const names = this.load(arrays);
+    const lr = num(config.lr, this.o.learningRate ?? 0.05, 'lr');
+    const epochs = Math.round(num(config['local-epochs'], this.o.localEpochs ?? 1, 'local-epochs'));
+    if (!(lr > 0) || epochs < 1) throw new TrainingRequestError('lr must be > 0 and local-epochs >= 1');
+    const trainer = new Trainer({
+      model: this.o.model,
+      loss: this.o.loss,
+      optimizer: new Sgd({ learningRate: lr }),
+    });
+    const dp = new DpSgd({ trainer, rng: this.o.rng, ...this.o.dp });
+    const stepsPerEpoch = Math.max(1, Math.round(1 / this.o.dp.sampleRate));
+    let lastEpochLoss = NaN;
+    for (let e = 0; e < epochs; e++) {
+      let sum = 0;
+      let n = 0;
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        if (signal?.aborted) throw new TrainingRequestError('training aborted');
+        const r = dp.step(this.o.data);
+        if (r.batchSize > 0) {
+          sum += r.meanLoss * r.batchSize;
+          n += r.batchSize;
+        }
+      }
+      lastEpochLoss = n > 0 ? sum / n : NaN;
+    }
+    const after = this.measure(this.o.data, this.o.loss);
+    const out = this.o.model.getWeights();
+    return {
+      arrays: new Map(
+        names.map((name, i) => [name, { shape: [...this.o.model.params[i]!.shape], data: out[i]! }]),
+      ),
+      numExamples: this.o.data.length,
+      loss: Number.isFinite(lastEpochLoss) ? lastEpochLoss : after.loss,
+      accuracy: after.accuracy,
+      extra: {
+        'dp-steps': dp.steps,
+        'dp-noise-multiplier': this.o.dp.noiseMultiplier,
+        'dp-sample-rate': this.o.dp.sampleRate,
+      },
+    };
+  }
+
+  private evaluateNow(arrays: NamedTensors): EvaluateOutcome {
+    this.load(arrays);
+    const data = this.o.validation ?? this.o.data;
+    if (data.length === 0) throw new TrainingRequestError('no validation data');
+    return { numExamples: data.length, ...this.measure(data, this.o.loss) };
+  }
+}
+
+function num(v: number | string | boolean | undefined, fallback: number, key: string): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new TrainingRequestError(`config "${key}" must be a number`);
+  return v;
+}
