@@ -34,10 +34,12 @@ const base = {
   })),
 };
 const started = Date.now();
+const bestEpochs: number[] = [];
 const gnnQueries = await leaveOneEntityOutAsync(
   input,
   async (training) => {
     const trained = trainGnn(base, training, DEFAULT_TRAIN);
+    bestEpochs.push(trained.bestEpoch);
     const gnn = await OnnxGnn.create(exportGnn(trained.model, trained.inputs), {
       ...base,
       uses: [...training],
@@ -80,7 +82,12 @@ process.stdout.write(
     bundle: catalog.version,
     gnn: {
       architecture: GNN_ARCHITECTURE,
-      training: { ...DEFAULT_TRAIN, per_fold: true, seconds: +gnnSeconds.toFixed(1) },
+      training: {
+        ...DEFAULT_TRAIN,
+        per_fold: true,
+        best_epochs: bestEpochs,
+        seconds: +gnnSeconds.toFixed(1),
+      },
       runtime: 'onnxruntime-node',
       ...round(gnn),
     },

@@ -17,7 +17,7 @@ const seconds = (Date.now() - started) / 1000;
 const bytes = exportGnn(trained.model, trained.inputs, {
   bundle: catalog.version,
   seed: String(DEFAULT_TRAIN.seed),
-  epochs: String(DEFAULT_TRAIN.epochs),
+  epochs: String(trained.bestEpoch),
   parameters: String(trained.model.parameterCount),
 });
 await writeFile(GNN_ARTIFACT, bytes);
@@ -31,7 +31,8 @@ process.stdout.write(
     features: trained.inputs.f,
     training: DEFAULT_TRAIN,
     seconds: +seconds.toFixed(1),
-    final_loss: +(trained.losses.at(-1) ?? NaN).toFixed(4),
+    best_epoch: trained.bestEpoch,
     losses: trained.losses.map((l) => +l.toFixed(4)),
+    validation_losses: trained.validationLosses.map((l) => +l.toFixed(4)),
   }) + '\n',
 );

@@ -2,11 +2,20 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { shippedCatalog } from '@vigil/shared';
 import { EmbeddedAttackGraph } from './embedded.js';
-import { exportGnn, maskedSoftmaxLoss, OnnxGnn, rankLogits, trainGnn, DEFAULT_TRAIN } from './gnn.js';
+import {
+  exportGnn,
+  GnnInputs,
+  maskedSoftmaxLoss,
+  OnnxGnn,
+  rankLogits,
+  trainGnn,
+  DEFAULT_TRAIN,
+} from './gnn.js';
 import { GNN_ARTIFACT, GnnPredictor } from './predictor.js';
+import { UsesStats } from './stats.js';
 
 const graph = EmbeddedAttackGraph.fromCatalog(shippedCatalog());
-const QUICK = { ...DEFAULT_TRAIN, epochs: 1, randomSplits: 0 };
+const QUICK = { ...DEFAULT_TRAIN, maxEpochs: 2, randomSplits: 0 };
 const OBSERVED = [['T0846'], ['T0846', 'T0886', 'T0855'], [], ['T0999']];
 
 describe('next-technique GNN', () => {
@@ -39,6 +48,66 @@ describe('next-technique GNN', () => {
     expect(a.model.flatValues).toEqual(b.model.flatValues);
     expect(a.losses).toEqual(b.losses);
     expect(a.model.flatValues).not.toEqual(c.model.flatValues);
+  });
+
+  it('feeds each technique the baselines of its own graph and each entity its similarity to the observed set', () => {
+    // Tactics X < Y; A, B in X, C in Y; three entities.
+    const sub = {
+      tactics: ['X', 'Y'],
+      techniques: [
+        { id: 'A', name: 'a', tactics: ['X'] },
+        { id: 'B', name: 'b', tactics: ['X'] },
+        { id: 'C', name: 'c', tactics: ['Y'] },
+      ],
+      uses: [
+        { entity: 'G1', techniques: ['A', 'B'] },
+        { entity: 'S1', techniques: ['A', 'C'] },
+        { entity: 'S2', techniques: ['B', 'C'] },
+      ],
+    };
+    const inputs = new GnnInputs(sub);
+    const stats = new UsesStats(
+      ['A', 'B', 'C'],
+      sub.uses,
+      new Map([
+        ['A', 0],
+        ['B', 0],
+        ['C', 1],
+      ]),
+    );
+
+    const { x, seen } = inputs.features(['A']);
+
+    const f = inputs.f;
+    const row = (id: string) =>
+      Array.from(x.subarray(inputs.ids.indexOf(id) * f, inputs.ids.indexOf(id) * f + 11));
+    const knn = stats.scores('jaccard-knn', stats.indicesOf(['A']));
+    const cooc = stats.scores('cooccurrence', stats.indicesOf(['A']));
+    expect([...seen]).toEqual([0]);
+    // observed, is-technique, share, knn, cooc, tactic seen, tactic delta, used, |O| / 10, nearest Jaccard
+    expect(row('A').slice(0, 2)).toEqual([1, 1]);
+    expect(row('B')[3]).toBeCloseTo(knn[1]!, 6);
+    expect(row('C')[4]).toBeCloseTo(cooc[2]!, 6);
+    expect(row('B')[5]).toBe(1);
+    expect(row('C')[5]).toBe(0);
+    expect(row('C')[6]).toBeCloseTo(1, 6);
+    expect(row('C')[8]).toBeCloseTo(0.1, 6);
+    // G1 = {A, B} and S1 = {A, C}: Jaccard 1/2 with {A}, overlap 1/2; S2 shares nothing.
+    expect(row('G1').slice(3, 5)).toEqual([0.5, 0.5]);
+    expect(row('S2').slice(3, 5)).toEqual([0, 0]);
+    expect(row('B')[9]).toBe(0.5);
+  });
+
+  it('stops early on the inner validation loss and reports the best epoch', async () => {
+    const sub = await graph.subgraph();
+
+    const run = trainGnn(sub, sub.uses, { ...QUICK, maxEpochs: 6, patience: 1, learningRate: 0.05 });
+
+    const v = run.validationLosses;
+    expect(run.losses).toHaveLength(v.length);
+    expect(v.length).toBeLessThanOrEqual(6);
+    expect(run.bestEpoch).toBe(v.indexOf(Math.min(...v)) + 1);
+    if (v.length < 6) expect(v.length).toBe(run.bestEpoch + 1);
   });
 
   it('scores the softmax over candidates only: observed nodes get no loss and no gradient', () => {

@@ -3,20 +3,27 @@
 // onnxruntime-node.
 //
 // Task. Link prediction between a partially observed attacker (the observed techniques O) and every technique c not
-// in O: "will this attacker use c too?". The attacker enters the graph as an input channel (1 on the nodes in O), so
-// one forward pass scores every candidate; the scores go through a softmax over the candidate techniques (observed
-// ones excluded), so `probability` is P(next technique = c | O) under the model.
+// in O: "will this attacker use c too?". The attacker enters the graph through the node features (below), so one
+// forward pass scores every candidate; the scores go through a softmax over the candidate techniques (observed ones
+// excluded), so `probability` is P(next technique = c | O) under the model and the candidates' probabilities sum to 1.
 //
 // Graph (nothing invented; all from the bundle): nodes are the live techniques and the groups/software/campaigns with
-// at least one of them; edges are the real `uses` relationships (see GnnInputs for the normalisation). Features per
-// node: [observed, is-technique, share (technique: entities using it / entities; entity: |E| / techniques),
-// entity kind one-hot (group, software, campaign), tactic one-hot in ICS matrix order].
+// at least one of them; edges are the real `uses` relationships (see GnnInputs for the normalisation).
+//
+// Node features (a learned re-ranker with message passing): every number is computed from the `uses` sets of the
+// graph the model runs over and the observed set, never from the attacker being predicted. Technique rows carry the
+// statistical rankers' signals (stats.ts: Jaccard-kNN vote and mean conditional co-occurrence given O, popularity),
+// whether the technique shares a tactic with an observed one, its earliest tactic relative to the latest observed
+// tactic, |O|, and its tactic one-hot; entity rows carry their Jaccard similarity and overlap with O and their size.
+// Message passing over the `uses` edges lets a technique weigh the entities that use it by how much they look like O.
 //
 // Architecture: GraphSAGE(F -> 16) -> ReLU -> GraphSAGE(16 -> 16) -> ReLU -> Dense(16 -> 1): one logit per node.
 // Training: every training uses set with >= 2 techniques gives one example per technique (hidden) with the rest
-// observed, plus seeded random splits, each on the graph without that set's own entity; loss = softmax cross-entropy
-// over the candidate techniques with the hidden ones as the (uniform) target. Adam, seeded init and shuffling: the
-// same seed and data give the same weights.
+// observed, plus seeded random splits, each on the graph without that set's own entity (its features are computed
+// without it, as for an unseen attacker); loss = softmax cross-entropy over the candidate techniques with the hidden
+// ones as the (uniform) target. Early stopping: a seeded share of the training sets is kept aside as an inner
+// validation split; training stops when its loss has not improved for `patience` epochs and the best epoch's weights
+// are kept (retraining on all sets for that many epochs was measured and did not help: models/EVAL.md). Adam, seeded init and shuffling: the same seed and data give the same weights.
 import {
   Activation,
   ADJACENCY_NAME,
@@ -36,11 +43,12 @@ import {
   type Rng,
 } from '@vigil/models';
 import { Tensor } from 'onnxruntime-node';
-import type { UsesSet } from './stats.js';
+import { UsesStats, type UsesSet } from './stats.js';
 
 export const GNN_HIDDEN = 16;
 export const GNN_ARCHITECTURE =
   'GraphSAGE x2 (F->16->16, ReLU) + Dense(16->1) over techniques + groups/software/campaigns joined by uses; ' +
+  'node features: Jaccard-kNN, co-occurrence, popularity, tactic signals given the observed set; ' +
   'softmax over candidate techniques';
 
 /** The subgraph the GNN runs over, as read from an attack graph store: techniques and the `uses` edges into them. */
@@ -55,8 +63,13 @@ export interface AttackSubgraph {
 
 export interface GnnTrainOptions {
   seed: number;
-  epochs: number;
-  /** Extra random observed/hidden splits per training set and epoch, on top of the leave-one-out examples. */
+  /** Upper bound on epochs; early stopping usually ends sooner. */
+  maxEpochs: number;
+  /** Epochs without a better inner-validation loss before training stops. */
+  patience: number;
+  /** Share of the training sets held aside (seeded) as the inner validation split. */
+  validationShare: number;
+  /** Extra random observed/hidden splits per training set, on top of the leave-one-out examples. */
   randomSplits: number;
   learningRate: number;
   batchSize: number;
@@ -64,15 +77,36 @@ export interface GnnTrainOptions {
 
 export const DEFAULT_TRAIN: GnnTrainOptions = {
   seed: 20261122,
-  epochs: 8,
-  randomSplits: 2,
-  learningRate: 0.01,
+  maxEpochs: 40,
+  patience: 5,
+  validationShare: 0.2,
+  randomSplits: 1,
+  learningRate: 0.005,
   batchSize: 16,
 };
 
 const ENTITY_KINDS = ['G', 'S', 'C'] as const;
-/** Per node: observed, is-technique, share of entities using it, entity kind (group/software/campaign), tactics. */
-const FIXED_FEATURES = 3 + ENTITY_KINDS.length;
+/** Feature columns before the tactic one-hot (see GnnInputs.features). */
+const COL = {
+  observed: 0,
+  isTechnique: 1,
+  /** technique: share of entities using it; entity: |E| / techniques. */
+  share: 2,
+  /** technique: Jaccard-kNN score given O; entity: Jaccard(E, O). */
+  knn: 3,
+  /** technique: co-occurrence score given O; entity: |E & O| / |E|. */
+  cooc: 4,
+  tacticSeen: 5,
+  tacticDelta: 6,
+  used: 7,
+  observedCount: 8,
+  /** technique: the largest Jaccard(E, O) of an entity E using it (the nearest neighbour's vote). */
+  nearest: 9,
+  kind: 10,
+} as const;
+const FIXED_FEATURES = COL.kind + ENTITY_KINDS.length;
+/** |O| is fed as |O| / OBSERVED_SCALE so that typical sets stay near 0..2. */
+const OBSERVED_SCALE = 10;
 
 /** Number of input features per node for a subgraph with `tactics` tactics. */
 export function featureCount(tactics: number): number {
@@ -81,11 +115,10 @@ export function featureCount(tactics: number): number {
 
 /**
  * Node inputs of the GNN: techniques sorted by id (rows 0..T-1), then the entities with at least one live technique
- * sorted by id; the base feature matrix (observed channel 0) and the adjacency of the `uses` edges. An entity row
- * averages its techniques (so its observed channel becomes |E & O| / |E|, the overlap a kNN would use); a technique
- * row sums its entities (each entity using it casts a vote weighted by what the previous layer made of its overlap):
- * layer 2 is a learned neighbour vote, the GNN analogue of the kNN baseline. (Measured on 5 folds: the sum beat the
- * mean over entities.) Entities also carry their size |E| / T in the share column.
+ * sorted by id; the static part of the feature matrix, the statistics of the `uses` sets (for the features that
+ * depend on the observed set) and the adjacency of the `uses` edges. An entity row averages its techniques; a
+ * technique row sums its entities (each entity using it casts a vote weighted by what the previous layer made of
+ * its similarity to O): layer 2 is a learned neighbour vote, the GNN analogue of the kNN baseline.
  */
 export class GnnInputs {
   readonly n: number;
@@ -98,10 +131,19 @@ export class GnnInputs {
   readonly users: Int32Array;
   readonly base: Float32Array;
   readonly adjacency: Float32Array;
+  private readonly stats: UsesStats;
+  /** Technique rows of each entity row. */
+  private readonly members: number[][];
+  /** Earliest tactic position of each technique row, -1 without a tactic. */
+  private readonly order: Int32Array;
+  private readonly tacticCount: number;
 
   constructor(g: AttackSubgraph) {
-    const techniques = [...g.techniques].sort((a, b) => a.id.localeCompare(b.id));
-    const tIndex = new Map(techniques.map((t, i) => [t.id, i]));
+    const tacticIndex = new Map(g.tactics.map((t, i) => [t, i]));
+    // The same order as UsesStats (default string sort), so stats rows and node rows coincide.
+    const ids = g.techniques.map((t) => t.id).sort();
+    const byId = new Map(g.techniques.map((t) => [t.id, t]));
+    const tIndex = new Map(ids.map((t, i) => [t, i]));
     const sets = g.uses
       .map((s) => ({
         entity: s.entity,
@@ -109,50 +151,84 @@ export class GnnInputs {
       }))
       .filter((s) => s.techniques.length > 0)
       .sort((a, b) => a.entity.localeCompare(b.entity));
-    this.t = techniques.length;
+    this.t = ids.length;
     this.n = this.t + sets.length;
     this.f = featureCount(g.tactics.length);
-    this.ids = [...techniques.map((t) => t.id), ...sets.map((s) => s.entity)];
-    this.names = techniques.map((t) => t.name);
-    techniques.forEach((t, i) => this.index.set(t.id, i));
-    this.users = new Int32Array(this.t);
-    for (const s of sets) for (const t of s.techniques) this.users[tIndex.get(t)!]!++;
-    const tacticIndex = new Map(g.tactics.map((t, i) => [t, i]));
+    this.tacticCount = g.tactics.length;
+    this.ids = [...ids, ...sets.map((s) => s.entity)];
+    this.names = ids.map((id) => byId.get(id)?.name ?? id);
+    ids.forEach((id, i) => this.index.set(id, i));
+    this.order = new Int32Array(this.t).fill(-1);
+    const tacticOrder = new Map<string, number>();
+    ids.forEach((id, i) => {
+      const ks = (byId.get(id)?.tactics ?? []).map((x) => tacticIndex.get(x)).filter((k) => k !== undefined);
+      if (ks.length === 0) return;
+      this.order[i] = Math.min(...ks);
+      tacticOrder.set(id, this.order[i]);
+    });
+    this.stats = new UsesStats(ids, sets, tacticOrder);
+    this.users = Int32Array.from(this.stats.users);
+    this.members = sets.map((s) => s.techniques.map((t) => tIndex.get(t)!));
     const { n, f } = this;
     const m = sets.length;
     this.base = new Float32Array(n * f);
-    techniques.forEach((t, i) => {
-      this.base[i * f + 1] = 1;
-      this.base[i * f + 2] = m === 0 ? 0 : this.users[i]! / m;
-      for (const x of t.tactics) {
+    ids.forEach((id, i) => {
+      this.base[i * f + COL.isTechnique] = 1;
+      this.base[i * f + COL.share] = m === 0 ? 0 : this.users[i]! / m;
+      this.base[i * f + COL.used] = this.users[i]! > 0 ? 1 : 0;
+      for (const x of byId.get(id)?.tactics ?? []) {
         const k = tacticIndex.get(x);
         if (k !== undefined) this.base[i * f + FIXED_FEATURES + k] = 1;
       }
     });
     this.adjacency = new Float32Array(n * n);
-    sets.forEach((s, j) => {
+    this.members.forEach((rows, j) => {
       const e = this.t + j;
-      const kind = ENTITY_KINDS.indexOf(s.entity.charAt(0) as (typeof ENTITY_KINDS)[number]);
-      if (kind >= 0) this.base[e * f + 3 + kind] = 1;
-      this.base[e * f + 2] = s.techniques.length / this.t;
-      for (const t of s.techniques) {
-        const i = tIndex.get(t)!;
-        this.adjacency[e * n + i] = 1 / s.techniques.length;
+      const kind = ENTITY_KINDS.indexOf(sets[j]!.entity.charAt(0) as (typeof ENTITY_KINDS)[number]);
+      if (kind >= 0) this.base[e * f + COL.kind + kind] = 1;
+      this.base[e * f + COL.share] = rows.length / this.t;
+      for (const i of rows) {
+        this.adjacency[e * n + i] = 1 / rows.length;
         this.adjacency[i * n + e] = 1;
       }
     });
   }
 
-  /** Node features with the observed channel set; unknown ids are ignored. Returns the observed indices too. */
+  /**
+   * Node features given the observed techniques (unknown ids are ignored), computed from this graph's `uses` sets
+   * only. Returns the observed rows too.
+   */
   features(observed: readonly string[]): { x: Float32Array; seen: Set<number> } {
+    const { f, t } = this;
     const x = Float32Array.from(this.base);
-    const seen = new Set<number>();
-    for (const o of observed) {
-      const i = this.index.get(o);
-      if (i === undefined) continue;
-      seen.add(i);
-      x[i * this.f] = 1;
+    const seen = this.stats.indicesOf(observed);
+    const knn = this.stats.scores('jaccard-knn', seen);
+    const cooc = this.stats.scores('cooccurrence', seen);
+    const tactics = new Set<number>();
+    let latest = -1;
+    for (const o of seen) {
+      x[o * f + COL.observed] = 1;
+      if (this.order[o]! > latest) latest = this.order[o]!;
+      for (let k = 0; k < this.tacticCount; k++)
+        if (this.base[o * f + FIXED_FEATURES + k] === 1) tactics.add(k);
     }
+    const span = Math.max(1, this.tacticCount - 1);
+    for (let i = 0; i < t; i++) {
+      x[i * f + COL.knn] = knn[i]!;
+      x[i * f + COL.cooc] = cooc[i]!;
+      x[i * f + COL.observedCount] = seen.size / OBSERVED_SCALE;
+      for (const k of tactics) if (this.base[i * f + FIXED_FEATURES + k] === 1) x[i * f + COL.tacticSeen] = 1;
+      if (latest >= 0 && this.order[i]! >= 0) x[i * f + COL.tacticDelta] = (this.order[i]! - latest) / span;
+    }
+    this.members.forEach((rows, j) => {
+      let inter = 0;
+      for (const i of rows) if (seen.has(i)) inter++;
+      const e = (t + j) * f;
+      const jaccard = inter / (rows.length + seen.size - inter);
+      x[e + COL.knn] = jaccard;
+      x[e + COL.cooc] = inter / rows.length;
+      for (const i of rows) if (jaccard > x[i * f + COL.nearest]!) x[i * f + COL.nearest] = jaccard;
+    });
     return { x, seen };
   }
 }
@@ -215,38 +291,31 @@ interface GraphExample extends Example {
 }
 
 /**
- * Training examples. Each training set is seen on the graph built WITHOUT that set (its own co-occurrences and usage
- * removed), exactly as a held-out entity is at evaluation and an unseen attacker is in production; otherwise the
- * model learns that the hidden technique always co-occurs with the observed ones, which is only true in training.
+ * Training examples of one set: each technique hidden in turn with the rest observed, plus `extra` seeded random
+ * splits. The set is seen on the graph built WITHOUT it (its own co-occurrences and usage removed), exactly as a
+ * held-out entity is at evaluation and an unseen attacker is in production; otherwise the model learns that the
+ * hidden technique always co-occurs with the observed ones, which is only true in training.
  */
-function trainingExamples(
-  perSet: readonly { set: readonly string[]; inputs: GnnInputs }[],
-  extra: number,
-  rng: Rng,
-): GraphExample[] {
-  const out: GraphExample[] = [];
-  for (const { set: ts, inputs } of perSet) {
-    for (const h of ts)
-      out.push({
+function setExamples(ts: readonly string[], inputs: GnnInputs, extra: number, rng: Rng): GraphExample[] {
+  const out: GraphExample[] = ts.map((h) => ({
+    inputs,
+    ...example(
+      inputs,
+      ts.filter((t) => t !== h),
+      [h],
+    ),
+  }));
+  for (let r = 0; r < extra; r++) {
+    const observed = ts.filter(() => rng.next() < 0.5);
+    if (observed.length === 0 || observed.length === ts.length) continue;
+    out.push({
+      inputs,
+      ...example(
         inputs,
-        ...example(
-          inputs,
-          ts.filter((t) => t !== h),
-          [h],
-        ),
-      });
-    for (let r = 0; r < extra; r++) {
-      const observed = ts.filter(() => rng.next() < 0.5);
-      if (observed.length === 0 || observed.length === ts.length) continue;
-      out.push({
-        inputs,
-        ...example(
-          inputs,
-          observed,
-          ts.filter((t) => !observed.includes(t)),
-        ),
-      });
-    }
+        observed,
+        ts.filter((t) => !observed.includes(t)),
+      ),
+    });
   }
   return out;
 }
@@ -255,25 +324,37 @@ export interface TrainedGnn {
   model: Sequential;
   /** The graph of all training sets: what the model is served over. */
   inputs: GnnInputs;
-  /** Mean training loss per epoch. */
+  /** Mean training loss per epoch run. */
   losses: number[];
+  /** Mean inner-validation loss per epoch run (empty without a validation split). */
+  validationLosses: number[];
+  /** The epoch (1-based) whose weights were kept. */
+  bestEpoch: number;
 }
 
-/** Trains the GNN on `sets`. Deterministic for a given seed. */
+/** Trains the GNN on `sets` with early stopping on an inner validation split. Deterministic for a given seed. */
 export function trainGnn(
   base: Omit<AttackSubgraph, 'uses'>,
   sets: readonly UsesSet[],
   opts: GnnTrainOptions = DEFAULT_TRAIN,
 ): TrainedGnn {
   const inputs = new GnnInputs({ ...base, uses: [...sets] });
-  const perSet = sets
-    .map((s) => ({ s, set: [...new Set(s.techniques)].filter((t) => inputs.index.has(t)) }))
-    .filter((x) => x.set.length >= 2)
-    .map(({ s, set }) => ({
-      set,
-      inputs: new GnnInputs({ ...base, uses: sets.filter((o) => o !== s) }),
-    }));
   const rng = seededRng(opts.seed);
+  const usable = sets
+    .map((s) => ({ s, set: [...new Set(s.techniques)].filter((t) => inputs.index.has(t)).sort() }))
+    .filter((x) => x.set.length >= 2);
+  const order = usable.map((_, i) => i);
+  shuffle(order, rng);
+  const held = Math.min(usable.length - 1, Math.round(usable.length * opts.validationShare));
+  /** Leave-one-out examples of the validation sets: the stopping criterion, scored like the evaluation. */
+  const validation: GraphExample[] = [];
+  const training: GraphExample[] = [];
+  order.forEach((k, pos) => {
+    const { s, set } = usable[k]!;
+    const without = new GnnInputs({ ...base, uses: sets.filter((o) => o !== s) });
+    if (pos < held) validation.push(...setExamples(set, without, 0, rng));
+    else training.push(...setExamples(set, without, opts.randomSplits, rng));
+  });
   const model = buildGnnModel(inputs.f, rng);
   const trainer = new Trainer({
     model,
@@ -281,17 +362,20 @@ export function trainGnn(
     optimizer: new Adam({ learningRate: opts.learningRate }),
   });
   const acc = new Float32Array(model.parameterCount);
+  const best = Float32Array.from(model.flatValues);
+  let bestLoss = Infinity;
+  let bestEpoch = 0;
   const losses: number[] = [];
-  for (let e = 0; e < opts.epochs; e++) {
-    const data = trainingExamples(perSet, opts.randomSplits, rng);
-    const order = data.map((_, i) => i);
-    shuffle(order, rng);
+  const validationLosses: number[] = [];
+  const idx = training.map((_, i) => i);
+  for (let e = 1; e <= opts.maxEpochs; e++) {
+    shuffle(idx, rng);
     let total = 0;
-    for (let b = 0; b < order.length; b += opts.batchSize) {
-      const batch = order.slice(b, b + opts.batchSize);
+    for (let b = 0; b < idx.length; b += opts.batchSize) {
+      const batch = idx.slice(b, b + opts.batchSize);
       acc.fill(0);
       for (const i of batch) {
-        const ex = data[i]!;
+        const ex = training[i]!;
         setGraph(model, ex.inputs);
         const { loss, grad } = trainer.exampleGradient(ex);
         total += loss;
@@ -300,10 +384,28 @@ export function trainGnn(
       for (let j = 0; j < acc.length; j++) acc[j]! /= batch.length;
       trainer.applyGradient(acc);
     }
-    losses.push(total / Math.max(1, data.length));
+    losses.push(total / Math.max(1, training.length));
+    if (validation.length === 0) {
+      bestEpoch = e;
+      continue;
+    }
+    let v = 0;
+    for (const ex of validation) {
+      setGraph(model, ex.inputs);
+      const z = model.forward(ex.x);
+      v += maskedSoftmaxLoss(z, ex.y, new Float32Array(z.length));
+    }
+    v /= validation.length;
+    validationLosses.push(v);
+    if (v < bestLoss) {
+      bestLoss = v;
+      bestEpoch = e;
+      best.set(model.flatValues);
+    } else if (e - bestEpoch >= opts.patience) break;
   }
+  if (validation.length > 0) model.flatValues.set(best);
   setGraph(model, inputs);
-  return { model, inputs, losses };
+  return { model, inputs, losses, validationLosses, bestEpoch };
 }
 
 export function setGraph(model: Sequential, inputs: GnnInputs): void {

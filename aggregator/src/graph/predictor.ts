@@ -9,9 +9,9 @@ import { checkK, type AttackGraph, type RankedTechnique } from './types.js';
 export type PredictorName = 'gnn' | ServedRanker;
 
 /**
- * What the product serves. models/EVAL.md (2026-11-22): the GNN (hit@10 0.348, MRR 0.151) did not beat Jaccard kNN
- * (hit@10 0.410, MRR 0.197) on the leave-one-entity-out evaluation, so the product serves Jaccard kNN;
- * `vigil predict --model gnn` still runs the GNN.
+ * What the product serves. models/EVAL.md (2026-11-22): the GNN with the baselines' signals as node features
+ * (hit@10 0.406, MRR 0.188) is level with Jaccard kNN (hit@10 0.410, MRR 0.197) on the leave-one-entity-out
+ * evaluation but does not beat it, so the product serves Jaccard kNN; `vigil predict --model gnn` runs the GNN.
  */
 export const SERVED_PREDICTOR: PredictorName = SERVED_RANKER;
 

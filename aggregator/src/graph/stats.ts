@@ -125,19 +125,32 @@ export class UsesStats {
     return out;
   }
 
-  /** Scores of every technique not in `observed` under `ranker`, best first (ties: popularity, then id). */
-  rank(ranker: RankerName, observed: readonly string[]): Scored[] {
+  /** Row of each id in `techniques` (unknown ids are skipped). */
+  indicesOf(ids: readonly string[]): Set<number> {
     const seen = new Set<number>();
-    for (const o of observed) {
+    for (const o of ids) {
       const i = this.index.get(o);
       if (i !== undefined) seen.add(i);
     }
-    const scores =
-      ranker === 'popularity'
-        ? this.popularityScores()
-        : ranker === 'cooccurrence'
-          ? this.cooccurrenceScores(seen)
-          : this.knnScores(seen);
+    return seen;
+  }
+
+  /**
+   * The score of every technique (indexed like `techniques`, observed ones included) under `ranker` given the
+   * observed rows: what `rank` sorts, and what the GNN takes as node features (gnn.ts).
+   */
+  scores(ranker: RankerName, seen: ReadonlySet<number>): Float64Array {
+    return ranker === 'popularity'
+      ? this.popularityScores()
+      : ranker === 'cooccurrence'
+        ? this.cooccurrenceScores(seen)
+        : this.knnScores(seen);
+  }
+
+  /** Scores of every technique not in `observed` under `ranker`, best first (ties: popularity, then id). */
+  rank(ranker: RankerName, observed: readonly string[]): Scored[] {
+    const seen = this.indicesOf(observed);
+    const scores = this.scores(ranker, seen);
     const order: number[] = [];
     for (let i = 0; i < this.techniques.length; i++) if (!seen.has(i)) order.push(i);
     order.sort(

@@ -30,6 +30,33 @@ export function meanAdjacency(nodes: number, edges: readonly (readonly [number, 
   return a;
 }
 
+interface Csr {
+  rowStart: Int32Array;
+  cols: Int32Array;
+  vals: Float32Array;
+}
+
+/** Compressed sparse rows of a dense N x N matrix (same sums as the dense loop, zeros skipped). */
+function csrOf(a: Float32Array, n: number): Csr {
+  let nnz = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== 0) nnz++;
+  const rowStart = new Int32Array(n + 1);
+  const cols = new Int32Array(nnz);
+  const vals = new Float32Array(nnz);
+  let k = 0;
+  for (let v = 0; v < n; v++) {
+    rowStart[v] = k;
+    for (let u = 0; u < n; u++) {
+      const x = a[v * n + u]!;
+      if (x === 0) continue;
+      cols[k] = u;
+      vals[k++] = x;
+    }
+  }
+  rowStart[n] = k;
+  return { rowStart, cols, vals };
+}
+
 export class GraphSage implements Layer {
   readonly kind = 'graphsage';
   readonly inputSize: number;
@@ -39,6 +66,8 @@ export class GraphSage implements Layer {
   readonly bias: Param;
   readonly params: readonly Param[];
   private adjacency: Float32Array = new Float32Array(0);
+  /** The non-zero entries of the adjacency, row by row (CSR): the aggregation touches only these. */
+  private sparse: Csr = { rowStart: new Int32Array(1), cols: new Int32Array(0), vals: new Float32Array(0) };
   private nodes = 0;
   private x: Float32Array = new Float32Array(0);
   private agg: Float32Array = new Float32Array(0);
@@ -54,9 +83,13 @@ export class GraphSage implements Layer {
     this.params = [this.wSelf, this.wNeigh, this.bias];
   }
 
-  /** Sets the graph the next forward passes run on (N x N, e.g. from `meanAdjacency`). */
+  /**
+   * Sets the graph the next forward passes run on (N x N, e.g. from `meanAdjacency`). Its non-zeros are indexed once
+   * per array: do not change an adjacency in place after passing it here.
+   */
   setAdjacency(adjacency: Float32Array, nodes: number): void {
     if (adjacency.length !== nodes * nodes) throw new Error(`adjacency must be ${nodes} x ${nodes}`);
+    if (adjacency !== this.adjacency) this.sparse = csrOf(adjacency, nodes);
     this.adjacency = adjacency;
     this.nodes = nodes;
   }
@@ -70,12 +103,12 @@ export class GraphSage implements Layer {
     if (N !== this.nodes) throw new Error(`graphsage: input has ${N} nodes, adjacency has ${this.nodes}`);
     const F = this.inputSize;
     const O = this.outputSize;
-    const A = this.adjacency;
+    const { rowStart, cols, vals } = this.sparse;
     const agg = new Float32Array(N * F);
     for (let v = 0; v < N; v++) {
-      for (let u = 0; u < N; u++) {
-        const a = A[v * N + u]!;
-        if (a === 0) continue;
+      for (let k = rowStart[v]!; k < rowStart[v + 1]!; k++) {
+        const a = vals[k]!;
+        const u = cols[k]!;
         for (let f = 0; f < F; f++) agg[v * F + f]! += a * x[u * F + f]!;
       }
     }
@@ -99,7 +132,6 @@ export class GraphSage implements Layer {
     const N = this.nodes;
     const F = this.inputSize;
     const O = this.outputSize;
-    const A = this.adjacency;
     const { x, agg } = this;
     const ws = this.wSelf.value;
     const wn = this.wNeigh.value;
@@ -121,10 +153,11 @@ export class GraphSage implements Layer {
         }
       }
     }
+    const { rowStart, cols, vals } = this.sparse;
     for (let v = 0; v < N; v++) {
-      for (let u = 0; u < N; u++) {
-        const a = A[v * N + u]!;
-        if (a === 0) continue;
+      for (let k = rowStart[v]!; k < rowStart[v + 1]!; k++) {
+        const a = vals[k]!;
+        const u = cols[k]!;
         for (let f = 0; f < F; f++) dx[u * F + f]! += a * dagg[v * F + f]!;
       }
     }

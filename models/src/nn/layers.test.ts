@@ -107,6 +107,33 @@ describe('gradients match finite differences', () => {
     expect(r.inputError).toBeLessThan(TOL);
   });
 
+  it('graphsage follows the adjacency it was last given when switching between graphs', () => {
+    const rng = seededRng(8);
+    const nodes = 4;
+    const sage = new GraphSage({ inputSize: 2, outputSize: 3, rng });
+    const path = meanAdjacency(nodes, [
+      [0, 1],
+      [1, 2],
+      [2, 3],
+    ]);
+    const star = meanAdjacency(nodes, [
+      [0, 1],
+      [0, 2],
+      [0, 3],
+    ]);
+    const x = randomVector(nodes * 2, rng);
+
+    sage.setAdjacency(path, nodes);
+    const onPath = sage.forward(x);
+    sage.setAdjacency(star, nodes);
+    const onStar = sage.forward(x);
+    sage.setAdjacency(path, nodes);
+    const onPathAgain = sage.forward(x);
+
+    expect(onPathAgain).toEqual(onPath);
+    expect(onStar).not.toEqual(onPath);
+  });
+
   it('a wrong gradient is caught (the check can fail)', () => {
     const rng = seededRng(7);
     const dense = new Dense({ inputSize: 3, outputSize: 2, rng });
