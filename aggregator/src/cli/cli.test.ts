@@ -63,7 +63,7 @@ describe('vigil CLI', () => {
     const second = await vigil(['migrate', '--data-dir', dataDir]);
 
     expect(first).toMatchObject({ code: 0 });
-    expect(first.stdout).toContain(`applied migrations 1, 2 to sqlite:${join(dataDir, 'vigil.db')}`);
+    expect(first.stdout).toContain(`applied migrations 1, 2, 3 to sqlite:${join(dataDir, 'vigil.db')}`);
     expect(second.stdout).toContain('is up to date');
   });
 
@@ -197,7 +197,7 @@ describe('vigil CLI on Postgres', () => {
     const seeded = await vigil(['seed', '--alerts', '50', '--db', url.toString()]);
 
     expect(migrated.code).toBe(0);
-    expect(migrated.stdout).toContain('applied migrations 1, 2');
+    expect(migrated.stdout).toContain('applied migrations 1, 2, 3');
     expect(seeded.code).toBe(0);
     const store = await openStore(url.toString());
     try {
