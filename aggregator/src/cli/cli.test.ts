@@ -200,7 +200,7 @@ describe('vigil CLI on Postgres', () => {
     const seeded = await vigil(['seed', '--alerts', '50', '--db', url.toString()]);
 
     expect(migrated.code).toBe(0);
-    expect(migrated.stdout).toContain('applied migrations 1, 2');
+    expect(migrated.stdout).toContain('applied migrations 1, 2, 3');
     expect(seeded.code).toBe(0);
     const store = await openStore(url.toString());
     try {

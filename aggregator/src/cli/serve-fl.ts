@@ -26,6 +26,10 @@ export interface ServeDeps {
     encryption: string;
     attach(ctx: { link: LinkServer; store: Store }): FlAttachment | Promise<FlAttachment>;
   };
+  /** Called once everything listens (embedding and in-process tests). */
+  onReady?: (info: { url: string; grpcPort: number }) => void;
+  /** Resolves when the server should stop; SIGINT or SIGTERM when absent. */
+  stop?: Promise<string>;
 }
 
 /** `fedavg`, `fedprox:MU`, `trimmed-mean:BETA`, optionally followed by `+central-dp:CLIP:NOISE`. */

@@ -184,18 +184,21 @@ export function registerServe(program: Command, deps: ServeDeps = {}): void {
           ? 'vigil: federated rounds unavailable (no FL transport attached)\n'
           : `vigil: federated rounds with ${strategy.name}${flIntervalS === null ? '' : `, every ${o.flSchedule ?? ''}`}\n`,
       );
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string): void => {
-          process.stdout.write(`vigil: ${signal}, shutting down\n`);
-          process.off('SIGINT', onInt);
-          process.off('SIGTERM', onTerm);
-          resolve();
-        };
-        const onInt = (): void => stop('SIGINT');
-        const onTerm = (): void => stop('SIGTERM');
-        process.on('SIGINT', onInt);
-        process.on('SIGTERM', onTerm);
-      });
+      deps.onReady?.({ url: api.url, grpcPort: link.port });
+      const reason =
+        deps.stop ??
+        new Promise<string>((resolve) => {
+          const stop = (signal: string): void => {
+            process.off('SIGINT', onInt);
+            process.off('SIGTERM', onTerm);
+            resolve(signal);
+          };
+          const onInt = (): void => stop('SIGINT');
+          const onTerm = (): void => stop('SIGTERM');
+          process.on('SIGINT', onInt);
+          process.on('SIGTERM', onTerm);
+        });
+      process.stdout.write(`vigil: ${await reason}, shutting down\n`);
       await agg.close();
     });
 }

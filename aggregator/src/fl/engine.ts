@@ -163,32 +163,45 @@ export class RoundEngine {
     const settings: RoundSettings = { ...DEFAULT_ROUND_SETTINGS, ...this.o.defaults, ...over };
     checkSettings(settings);
     this.busy = true;
+    let round: FLRound | null = null;
+    let prepared: Awaited<ReturnType<RoundEngine['prepare']>>;
     try {
-      const { selected, global, roundNumber } = await this.prepare(settings);
-      const round = await this.o.store.createRound({
-        round_number: roundNumber,
+      prepared = await this.prepare(settings);
+      round = await this.o.store.createRound({
+        round_number: prepared.roundNumber,
         status: 'in-progress',
         phase: 'distributing',
         start_time: this.now(),
-        total_clients: selected.length,
+        total_clients: prepared.selected.length,
       });
-      for (const s of selected) await this.o.store.upsertRoundClient(round.id, s.client);
-      this.log(
-        `round ${roundNumber} started with ${selected.length} clients (${selected.map((s) => s.node.facilityId).join(', ')}), strategy ${this.o.strategy.name}`,
-      );
-      const controller = new AbortController();
-      const done = this.run(round.id, roundNumber, settings, selected, global, controller.signal).finally(
-        () => {
-          this.running = null;
-          this.busy = false;
-        },
-      );
-      this.running = { controller, done };
-      return { round: (await this.o.store.getRound(round.id)) ?? round, done };
+      for (const s of prepared.selected) await this.o.store.upsertRoundClient(round.id, s.client);
     } catch (err) {
       this.busy = false;
+      if (round !== null)
+        await this.o.store
+          .updateRound(round.id, { status: 'failed', end_time: this.now() })
+          .catch(() => undefined);
       throw err;
     }
+    const { selected, global, roundNumber } = prepared;
+    const started = round;
+    this.log(
+      `round ${roundNumber} started with ${selected.length} clients (${selected.map((s) => s.node.facilityId).join(', ')}), strategy ${this.o.strategy.name}`,
+    );
+    const controller = new AbortController();
+    // Nobody has to await `done` (the API trigger does not): it never rejects, a store outage included.
+    const done = this.run(started.id, roundNumber, settings, selected, global, controller.signal)
+      .catch((err: unknown) => {
+        this.log(`round ${roundNumber}: could not record its end: ${message(err)}`);
+        return started;
+      })
+      .finally(() => {
+        this.running = null;
+        this.busy = false;
+      });
+    this.running = { controller, done };
+    const current = await this.o.store.getRound(started.id).catch(() => null);
+    return { round: current ?? started, done };
   }
 
   /** Ends the running round (stored as failed) and waits for it. Safe to call at any time, and twice. */

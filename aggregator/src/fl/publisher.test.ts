@@ -28,7 +28,7 @@ describe('model publisher', () => {
     await fx.cleanup();
   });
 
-  async function agent(facility: string, pushes: Push[]): Promise<LinkClient> {
+  async function agent(facility: string, pushes: Push[], refuse = false): Promise<LinkClient> {
     const dataDir = join(fx.dir, facility);
     const token = await issueToken(fx.store, fx.ca, facility);
     const identity = await enroll({ aggregator: `127.0.0.1:${server.port}`, token, dataDir });
@@ -42,7 +42,7 @@ describe('model publisher', () => {
       log: () => undefined,
       onPush: (p) => {
         pushes.push(p);
-        return Promise.resolve();
+        return refuse ? Promise.reject(new Error('unknown model format')) : Promise.resolve();
       },
     });
     closers.push(() => outbox.close());
@@ -54,7 +54,10 @@ describe('model publisher', () => {
 
   it('pushes the active global model once per facility, and again after a rollback', async () => {
     const pushes: Push[] = [];
+    const refused: Push[] = [];
     await agent('plant-a', pushes);
+    await agent('plant-b', refused, true);
+    const lines: string[] = [];
     await fx.store.addFacility({ id: 'plant-idle', name: 'no agent connected' });
     const registry = new ModelRegistry(fx.store);
     const v1 = await registry.save({
@@ -63,7 +66,7 @@ describe('model publisher', () => {
       roundId: null,
       accuracy: 0.5,
     });
-    const publisher = new ModelPublisher({ store: fx.store, link: server, log: () => undefined });
+    const publisher = new ModelPublisher({ store: fx.store, link: server, log: (l) => lines.push(l) });
 
     const first = await publisher.publish();
     const repeat = await publisher.publish();
@@ -91,5 +94,10 @@ describe('model publisher', () => {
     expect(createHash('sha256').update(got.payload).digest('hex')).toBe(got.sha256);
     expect(got).toMatchObject({ name: GLOBAL_MODEL, format: 'vigil-arrays-v1', sha256: v1.sha256 });
     expect(deserializeArrays(got.payload)).toEqual(modelArrays(localModel(1)));
+    // The refusing agent was asked once per version (three activations), not again on every poll.
+    expect(refused).toHaveLength(3);
+    expect(
+      lines.filter((l) => /refused by an agent of plant-b: .*unknown model format/.test(l)),
+    ).toHaveLength(3);
   });
 });

@@ -1,6 +1,6 @@
 // Hands the active global model to the agents over the link's model-push channel. It polls the registry, so a new
 // version from a round and a rollback made by another process (`vigil models rollback`) are pushed the same way; a
-// facility that had no agent connected, or whose agents refused, is tried again on the next poll.
+// facility that had no agent connected is tried again on the next poll.
 import type { PbModelPush } from '@vigil/proto/link';
 import type { ModelVersion, Store } from '../store/types.js';
 import { GLOBAL_MODEL, ModelRegistry } from './registry.js';
@@ -45,8 +45,8 @@ export class ModelPublisher {
   }
 
   /**
-   * Pushes the active version to every facility (not revoked) that has not accepted it yet. Returns the facilities
-   * whose agents accepted it in this call.
+   * Pushes the active version to every facility (not revoked) whose agents have not answered it yet. Returns the
+   * facilities whose agents accepted it in this call.
    */
   async publish(): Promise<string[]> {
     const active = await this.o.store.activeModelVersion(this.name);
@@ -67,8 +67,10 @@ export class ModelPublisher {
     const accepted: string[] = [];
     for (const f of facilities) {
       const answers = await this.o.link.push(f.id, { model }, this.o.pushTimeoutMs ?? 30_000);
+      // A facility with no agent connected is tried again on the next poll; one whose agents answered (accepting or
+      // refusing) is not asked again until another version becomes active, so a refusal is logged once.
+      if (answers.length > 0) this.delivered.set(f.id, k);
       if (answers.some((a) => a.accepted)) {
-        this.delivered.set(f.id, k);
         accepted.push(f.id);
         this.log(`model ${active.name} v${active.version} accepted by ${f.id}`);
       }

@@ -24,6 +24,7 @@ import {
   seededRng,
   shuffle,
   softmaxCrossEntropy,
+  type Example,
   type Rng,
   type Sequential,
 } from '@vigil/models';
@@ -510,6 +511,33 @@ function argmax(v: Float32Array): number {
 }
 
 /** At most 3 normal rows per attack row; every attack class repeated up to at least 300 rows. */
+/** A plant's own Layer 2 data: shorter runs than `npm run train`, the same features, labels and class balance. */
+export const PLANT_DATA_CONFIG: TrainConfig = { ...FULL_CONFIG, learnS: 300, spacingS: 90 };
+
+/**
+ * Layer 2 examples made at a plant: simulated traffic of its own topology with the simulator's attacks injected
+ * (labelled per packet), turned into the classifier's inputs exactly as `npm run train` does, balanced, and split
+ * 80/20 into training and validation (the federated rounds' local data).
+ */
+export function plantL2Examples(o: {
+  topology: string;
+  seed: number;
+  rng: Rng;
+  cfg?: TrainConfig;
+}): { train: Example[]; validation: Example[] } {
+  const cfg = o.cfg ?? PLANT_DATA_CONFIG;
+  const plan = runPlan(cfg, o.topology);
+  const c = collectSimulation({ topology: o.topology, seed: o.seed, learnS: cfg.learnS, ...plan });
+  const d = prepareRun(o.topology, o.seed, c, cfg, o.rng);
+  const rows = d.candidates.map((k) => {
+    const w = windowOf(d.collected, k.sec + 1, d.scaler) ?? new Float32Array(WINDOW_STEPS * NW);
+    return { x: l2Input(w, k.x, k.score), label: k.label };
+  });
+  const examples = l2Examples(balance(rows, o.rng));
+  const cut = Math.floor(examples.length * 0.8);
+  return { train: examples.slice(0, cut), validation: examples.slice(cut) };
+}
+
 function balance<T extends { label: string | undefined }>(rows: T[], rng: Rng): T[] {
   const byClass = new Map<number, T[]>();
   for (const r of rows) {
