@@ -32,6 +32,8 @@ export const AgentConfigSchema = z
       .positive()
       .max(24 * 60)
       .default(10),
+    /** --sim: take part in federated rounds (Layer 2, trained locally with DP-SGD on the plant's own data). */
+    federated: z.boolean().default(true),
     /** Run the Layer 1/2 models (agent/src/detect/ml) beside the rules; false: rules only. */
     models: z.boolean().default(true),
     /** --interface and --pcap: learn the baseline from the first N minutes of the source. */

@@ -11,6 +11,9 @@ import { ModelPublisher } from './fl/publisher.js';
 import { RoundScheduler } from './fl/scheduler.js';
 import type { Strategy } from './fl/strategy.js';
 import type { FlAttachment, ServeDeps } from './cli/serve-fl.js';
+import { loadL2Model } from '@vigil/agent/detect/ml/artifacts';
+import { modelArrays } from '@vigil/agent/fl/local-trainer';
+import { FleetServer } from './fl/fleet-server.js';
 import { CertificateAuthority } from './link/ca.js';
 import { LinkServer } from './link/server.js';
 import { openStore } from './store/open.js';
@@ -40,7 +43,10 @@ export interface AggregatorFlOptions {
   minClients: number;
   /** Start a round every this many ms; null for rounds on demand only. */
   scheduleMs: number | null;
-  /** The Fleet API server that carries rounds to the agents; without it the round trigger answers 503. */
+  /**
+   * Another transport for the rounds (tests); by default the Flower Fleet API served on the link port (the agents'
+   * SuperNodes), starting from the shipped Layer 2 classifier.
+   */
   transport?: ServeDeps['fl'];
 }
 
@@ -110,13 +116,25 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
         }),
     });
     // Agents write through the API's publishing store, so their alerts reach the WebSocket rooms.
-    link = new LinkServer({ store: api.store, ca, host: o.grpcHost, port: o.grpcPort, log });
+    // The Flower Fleet API rides on the link's port, inside its mTLS: the node is the enrolled facility.
+    const fleet = o.fl !== undefined && o.fl.transport === undefined ? new FleetServer({ log }) : null;
+    link = new LinkServer({
+      store: api.store,
+      ca,
+      host: o.grpcHost,
+      port: o.grpcPort,
+      log,
+      services: fleet === null ? [] : [fleet],
+    });
     await link.start();
     // The active global model (a round's result or a rollback) is pushed to the agents over the link.
     publisher = new ModelPublisher({ store: api.store, link });
     publisher.start();
-    if (o.fl?.transport !== undefined) {
-      attachment = await o.fl.transport.attach({ link, store: api.store });
+    if (o.fl !== undefined) {
+      attachment =
+        fleet !== null
+          ? { transport: fleet, initialArrays: () => modelArrays(loadL2Model()) }
+          : await (o.fl.transport as NonNullable<ServeDeps['fl']>).attach({ link, store: api.store });
       engine = new RoundEngine({
         store: api.store,
         transport: attachment.transport,

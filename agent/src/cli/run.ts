@@ -3,6 +3,7 @@
 // asset inventory's changes and heartbeats carrying the agent health. --alerts-in forwards recorded alerts instead.
 // Runs until SIGINT or SIGTERM (or, with --exit-when-delivered, until a file source is delivered). Flags override
 // the config file and are enough without one.
+import { prepareParticipation, type Participation } from '../fl/participate.js';
 import { loadModelDetectors, type ModelDetector } from '../detect/ml/detector.js';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -34,6 +35,7 @@ interface RunFlags {
   outboxMaxBytes?: string;
   heartbeatSeconds?: string;
   models?: boolean;
+  federated?: boolean;
 }
 
 const num = (s: string | undefined): number | string | undefined =>
@@ -67,6 +69,7 @@ async function runAgent(c: AgentConfig): Promise<void> {
   process.once('SIGTERM', onSignal);
   let source: PipelineSource | undefined;
   let detectors: ModelDetector[] = [];
+  let fl: Participation | null = null;
   const link = new LinkClient({
     address,
     identity,
@@ -93,6 +96,20 @@ async function runAgent(c: AgentConfig): Promise<void> {
       });
       say(`read ${r.forwarded} alerts from ${c.alerts_in} (${r.rejected} rejected)`);
     } else {
+      // Federated rounds need labelled local data; a --sim agent makes it from its own plant before going live.
+      if (c.sim !== undefined && c.federated) {
+        say('federated learning: making the local Layer 2 data (simulated attacks injected into this plant)');
+        fl = prepareParticipation({
+          identity,
+          address,
+          topology: c.sim,
+          seed: c.seed,
+          log: (line) => say(line),
+        });
+        say(
+          `federated learning: ${fl.examples} local training examples; the node joins rounds once connected`,
+        );
+      }
       if (c.models) {
         detectors = loadModelDetectors({ facility: identity.facilityId, dataDir: c.data_dir });
         say('models: Layer 1a/1b and Layer 2 beside the rules; they learn with the baseline');
@@ -109,7 +126,11 @@ async function runAgent(c: AgentConfig): Promise<void> {
       // The facility shows online only once detection is live (a --sim agent after its warm-up).
       await Promise.race([source.live, source.ended]);
       await link.start();
+      const flRun = fl
+        ?.run(stop.signal)
+        .catch((err: unknown) => say(`federated learning stopped: ${String(err)}`));
       await source.ended;
+      await flRun;
     }
     if (c.exit_when_delivered && !stop.signal.aborted) {
       // Alerts, and the aggregates and inventory still queued (lossy, but not thrown away at a clean exit).
@@ -162,6 +183,7 @@ export function registerRun(program: Command): void {
     .option('--outbox-max-bytes <n>', 'upper bound of the outbox database in bytes')
     .option('--heartbeat-seconds <s>', 'heartbeat period')
     .option('--no-models', 'rules only: without the Layer 1/2 models')
+    .option('--no-federated', 'with --sim: do not take part in federated rounds')
     .action(async (f: RunFlags) => {
       const file = f.config !== undefined ? readConfigFile(f.config) : {};
       const c = resolveAgentConfig(
@@ -184,6 +206,7 @@ export function registerRun(program: Command): void {
           outbox_max_bytes: num(f.outboxMaxBytes),
           heartbeat_seconds: num(f.heartbeatSeconds),
           models: f.models === false ? false : undefined,
+          federated: f.federated === false ? false : undefined,
         },
         f.config ?? 'options',
       );

@@ -86,7 +86,7 @@ describe('vigil serve', () => {
     expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
     expect(result.code).toBe(0);
     expect(result.out).toContain('SIGTERM, shutting down');
-    expect(result.out).toContain('federated rounds unavailable (no FL transport attached)');
+    expect(result.out).toContain('federated rounds with fedavg');
   });
 
   it('purges alerts older than --retain-alerts when it starts', async () => {
@@ -131,7 +131,7 @@ describe('vigil serve', () => {
     expect(anon.err).toMatch(/anonymous access is only allowed on loopback/);
   });
 
-  it('refuses --fl-schedule without an FL transport, and a bad strategy, before starting anything', async () => {
+  it('refuses an --fl-schedule that is no interval, and a bad strategy, before starting anything', async () => {
     const db = `sqlite:${join(dir, 'fl.db')}`;
     const schedule = await run([
       'serve',
@@ -140,7 +140,7 @@ describe('vigil serve', () => {
       '--grpc-port',
       '0',
       '--fl-schedule',
-      '30m',
+      'forever',
       '--db',
       db,
     ]).done;
@@ -157,7 +157,7 @@ describe('vigil serve', () => {
     ]).done;
 
     expect(schedule.code).toBe(2);
-    expect(schedule.err).toMatch(/--fl-schedule needs a federated-learning transport/);
+    expect(schedule.err).toMatch(/--fl-schedule needs an interval such as 30m or 6h/);
     expect(strategy.code).toBe(2);
     expect(strategy.err).toMatch(/--fl-strategy "fedsgd" is not fedavg/);
   });

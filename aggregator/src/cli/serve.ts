@@ -126,15 +126,12 @@ export function registerServe(program: Command, deps: ServeDeps = {}): void {
       const flIntervalS = o.flSchedule === undefined ? null : parseAge(o.flSchedule, '--fl-schedule');
       if (o.flSchedule !== undefined && flIntervalS === null)
         throw new UsageError('--fl-schedule needs an interval such as 30m or 6h, not forever');
-      if (flIntervalS !== null && deps.fl === undefined)
-        throw new UsageError(
-          '--fl-schedule needs a federated-learning transport (the Fleet API server), and this build attaches none; drop --fl-schedule',
-        );
       const strategy = parseStrategy(o.flStrategy);
       const privacy = {
         delta: o.flDelta,
         epsilonBudget: o.flEpsilonBudget,
-        encryption: deps.fl?.encryption ?? 'none',
+        // Updates travel inside the link's mTLS unless a test transport is attached.
+        encryption: deps.fl?.encryption ?? 'TLS with client certificates (mTLS)',
       };
       const dataDir = resolveDataDir(o.dataDir);
       const agg = await startAggregator({

@@ -519,12 +519,10 @@ export const PLANT_DATA_CONFIG: TrainConfig = { ...FULL_CONFIG, learnS: 300, spa
  * (labelled per packet), turned into the classifier's inputs exactly as `npm run train` does, balanced, and split
  * 80/20 into training and validation (the federated rounds' local data).
  */
-export function plantL2Examples(o: {
-  topology: string;
-  seed: number;
-  rng: Rng;
-  cfg?: TrainConfig;
-}): { train: Example[]; validation: Example[] } {
+export function plantL2Examples(o: { topology: string; seed: number; rng: Rng; cfg?: TrainConfig }): {
+  train: Example[];
+  validation: Example[];
+} {
   const cfg = o.cfg ?? PLANT_DATA_CONFIG;
   const plan = runPlan(cfg, o.topology);
   const c = collectSimulation({ topology: o.topology, seed: o.seed, learnS: cfg.learnS, ...plan });
