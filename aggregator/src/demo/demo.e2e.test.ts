@@ -2,7 +2,8 @@
 // enroll through the real flow and run the simulator through the real pipeline. Then each scenario is asked for over
 // the API (the first port scan from the dashboard, clicked in Debian's chromium) and must end `detected`: the
 // facility's detectors raised the alerts of every stage. The multi-stage prediction made at the scan must be validated
-// by a later stage. Ctrl-C (SIGINT) stops everything. Runs per scenario: VIGIL_DEMO_RUNS (default 1 here; the full
+// by a later stage. The fl-round scenario runs a federated round over the agents' SuperNodes. Ctrl-C (SIGINT) stops
+// everything. Runs per scenario: VIGIL_DEMO_RUNS (default 1 here; the full
 // 10-run record is in aggregator/bench/RESULTS.md).
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Alert, Prediction, SystemStatus } from '@vigil/shared';
+import type { Alert, FLRound, Prediction, SystemStatus } from '@vigil/shared';
 import { needComponent } from '@vigil/shared/testing';
 import { VIGIL, start, type Proc } from '../link/testing/processes.js';
 import { DEMO_FACILITIES } from './run-demo.js';
@@ -173,6 +174,26 @@ describe('vigil demo', () => {
     },
     RUNS * 220_000,
   );
+
+  it('an fl-round scenario runs a federated round with the three agents training with DP-SGD', async () => {
+    const started = await json<{ round_id: number }>(`${url}/api/demo/scenarios/fl-round`, {
+      method: 'POST',
+    });
+    const deadline = Date.now() + 150_000;
+    let round: FLRound | null = null;
+    while (Date.now() < deadline) {
+      round = await json<FLRound>(`${url}/api/fl/rounds/${started.round_id}`);
+      if (round.status !== 'in-progress') break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+
+    expect(round?.status).toBe('completed');
+    expect(round?.clients.map((c) => c.facility_id).sort()).toEqual(DEMO_FACILITIES.map((f) => f.id).sort());
+    expect(round?.model_accuracy).toBeGreaterThan(0.5);
+    const privacy = await json<{ epsilon: number; data_size: number }>(`${url}/api/fl/privacy-metrics`);
+    expect(privacy.epsilon).toBeGreaterThan(0);
+    expect(privacy.data_size).toBeGreaterThan(0);
+  }, 180_000);
 
   it('stops the agents and the aggregator on Ctrl-C', async () => {
     demo.child.kill('SIGINT');

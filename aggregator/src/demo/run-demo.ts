@@ -8,6 +8,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '@vigil/shared';
+import { FedAvg } from '../fl/strategy.js';
 import { createEnrollmentToken } from '../link/enrollment.js';
 import { startAggregator, type RunningAggregator } from '../runtime.js';
 import { DEFAULT_RETENTION } from '../store/retention.js';
@@ -165,6 +166,13 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
     grpcHost: '127.0.0.1',
     grpcPort: o.grpcPort,
     retention: DEFAULT_RETENTION,
+    // Federated rounds on demand (the fl-round scenario, the dashboard): FedAvg over the agents' SuperNodes.
+    fl: {
+      strategy: new FedAvg(),
+      privacy: { delta: 1e-5, epsilonBudget: 10, encryption: 'TLS with client certificates (mTLS)' },
+      minClients: 2,
+      scheduleMs: null,
+    },
     log: (line) => o.say(`  aggregator: ${line}`),
   });
   const agents: AgentProcess[] = [];
