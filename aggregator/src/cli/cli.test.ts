@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isUuid, shippedCatalog } from '@vigil/shared';
 import { needComponent } from '@vigil/shared/testing';
+import { MIGRATIONS } from '../store/migrations/index.js';
 import { openStore } from '../store/open.js';
 import {
   PG_INSTALL_HINT,
@@ -63,7 +64,9 @@ describe('vigil CLI', () => {
     const second = await vigil(['migrate', '--data-dir', dataDir]);
 
     expect(first).toMatchObject({ code: 0 });
-    expect(first.stdout).toContain(`applied migrations 1, 2 to sqlite:${join(dataDir, 'vigil.db')}`);
+    expect(first.stdout).toContain(
+      `applied migrations ${MIGRATIONS.map((m) => m.version).join(', ')} to sqlite:${join(dataDir, 'vigil.db')}`,
+    );
     expect(second.stdout).toContain('is up to date');
   });
 
@@ -197,7 +200,7 @@ describe('vigil CLI on Postgres', () => {
     const seeded = await vigil(['seed', '--alerts', '50', '--db', url.toString()]);
 
     expect(migrated.code).toBe(0);
-    expect(migrated.stdout).toContain('applied migrations 1, 2');
+    expect(migrated.stdout).toContain(`applied migrations ${MIGRATIONS.map((m) => m.version).join(', ')}`);
     expect(seeded.code).toBe(0);
     const store = await openStore(url.toString());
     try {
