@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isUuid, shippedCatalog } from '@vigil/shared';
 import { needComponent } from '@vigil/shared/testing';
+import { MIGRATIONS } from '../store/migrations/index.js';
 import { openStore } from '../store/open.js';
 import {
   PG_INSTALL_HINT,
