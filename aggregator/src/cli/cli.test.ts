@@ -15,7 +15,6 @@ import {
   startTestPostgres,
   type TestPostgres,
 } from '../store/testing/postgres.js';
-import { MIGRATIONS } from '../store/migrations/index.js';
 import { hashTokenSecret } from '../store/token-secret.js';
 
 const BIN = fileURLToPath(new URL('../../bin/vigil.js', import.meta.url));
