@@ -203,7 +203,9 @@ describe('scenario pushes (in-process aggregator link, real agent processes)', {
     const dataDir = join(fx.dir, facility);
     const token = await issueToken(fx.store, fx.ca, facility);
     await enroll({ aggregator: `127.0.0.1:${server.port}`, token, dataDir });
-    const p = start(VIGIL_AGENT, ['run', '--data-dir', dataDir, ...source]);
+    // The scenario mechanics under test here: rules only and no federated rounds (this in-process link serves no Fleet
+    // API); the demo's end-to-end test runs the same scenarios with the models and federated learning on.
+    const p = start(VIGIL_AGENT, ['run', '--data-dir', dataDir, '--no-models', '--no-federated', ...source]);
     procs.push(p);
     await p.waitFor(/connected to/, 30_000);
     return p;
