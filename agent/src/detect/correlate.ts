@@ -160,6 +160,7 @@ export class Correlator {
   endIncidents(nowMs: number): void {
     this.tick(nowMs, true);
     this.alerted.clear();
+    this.alertedSrc.clear();
   }
 
   private alert(inc: Incident, nowMs: number): AgentAlert {
