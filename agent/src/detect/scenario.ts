@@ -1,7 +1,7 @@
 // Simulated scenarios through the detection engine (no pcap on disk): a plant's normal traffic, a learning period,
 // then attacks; returns the alerts and, per attack, its first labeled frame's time. Used by the tests and the eval.
 import type { AttackSpec } from '../sim/attacks.js';
-import { RawFrames } from '../sim/live.js';
+import { RawFrames } from '../sim/raw-frames.js';
 import { Simulator } from '../sim/simulator.js';
 import { PacketClock } from '../capture/packet-clock.js';
 import type { AgentAlert, Suppression } from './correlate.js';

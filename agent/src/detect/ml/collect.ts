@@ -2,10 +2,11 @@
 // detector sees, plus per-row labels (the simulator's per-frame labels, or a capture's label file). Used by
 // `npm run train`, `vigil-agent models train`, the evaluation and the federated-learning client.
 import { PacketClock } from '../../capture/packet-clock.js';
-import { LinkType, type RawPacket } from '../../capture/types.js';
+import type { RawPacket } from '../../capture/types.js';
 import { readCaptureFile } from '../../capture/source.js';
 import { Analyzer } from '../../features/analyzer.js';
 import { Simulator } from '../../sim/simulator.js';
+import { RawFrames } from '../../sim/raw-frames.js';
 import type { AttackSpec } from '../../sim/attacks.js';
 import { FlowSeconds, type FlowRow } from './features.js';
 import { StepHistory } from './history.js';
@@ -99,23 +100,10 @@ export function collectSimulation(run: SimRun): Collected {
     attacks: run.attacks,
   });
   const c = new Collector(run.learnS);
-  const raw: RawPacket = {
-    frame: 0,
-    tsSec: 0,
-    tsNsec: 0,
-    linkType: LinkType.ETHERNET,
-    buf: Buffer.alloc(0),
-    off: 0,
-    capLen: 0,
-    origLen: 0,
-  };
+  const frames = new RawFrames();
   let n = 0;
   for (const f of sim) {
-    raw.frame = ++n;
-    raw.tsSec = Math.floor(f.tUs / 1e6);
-    raw.tsNsec = (f.tUs % 1e6) * 1000;
-    raw.buf = f.data;
-    raw.capLen = raw.origLen = f.data.length;
+    const raw = frames.of(f, ++n);
     c.handle(raw, f.label?.technique);
   }
   return c.finish();
