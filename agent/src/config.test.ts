@@ -56,6 +56,12 @@ describe('resolveAgentConfig', () => {
     expect(() => resolveAgentConfig({ data_dir: '/d', interface: 'lo', speed: '1x' }, {}, 'f')).toThrow(
       /"speed" applies to the --pcap source only/,
     );
+    expect(() =>
+      resolveAgentConfig({ data_dir: '/d', pcap: '/p' }, { capture_tool: 'tcpdump' }, 'f'),
+    ).toThrow(/"capture_tool" applies to the --interface source only/);
+    expect(() =>
+      resolveAgentConfig({ data_dir: '/d', interface: 'lo', capture_tool: 'wireshark' }, {}, 'f'),
+    ).toThrow(/f: "capture_tool"/);
     expect(() => resolveAgentConfig({ data_dir: '/d', pcap: '/p', baseline_seconds: 5 }, {}, 'f')).toThrow(
       /"baseline_seconds" needs "baseline"/,
     );

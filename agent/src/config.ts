@@ -20,6 +20,11 @@ export const AgentConfigSchema = z
     interface: z.string().min(1).optional(),
     /** --interface: BPF filter of the capture, e.g. to leave out the agent's own uplink ("not port 8443"). */
     capture_filter: z.string().optional(),
+    /**
+     * --interface: the capture tool. tcpdump reports the kernel's drop counters at every heartbeat; dumpcap only
+     * when it stops.
+     */
+    capture_tool: z.enum(['dumpcap', 'tcpdump']).default('dumpcap'),
     pcap: z.string().min(1).optional(),
     speed: z.enum(['max', '1x']).default('max'),
     /** Live simulated plant traffic of this topology (see `vigil-agent sim --list`), paced on the wall clock. */
@@ -108,7 +113,7 @@ export function resolveAgentConfig(
   };
   only(['seed', 'warmup_minutes'], c.sim !== undefined, 'the --sim source');
   only(['speed'], c.pcap !== undefined, 'the --pcap source');
-  only(['capture_filter'], c.interface !== undefined, 'the --interface source');
+  only(['capture_filter', 'capture_tool'], c.interface !== undefined, 'the --interface source');
   only(['exit_when_delivered'], c.alerts_in !== undefined || c.pcap !== undefined, '--alerts-in and --pcap');
   only(
     ['learn_minutes', 'baseline', 'baseline_seconds'],

@@ -1,6 +1,9 @@
 // Live capture: a capture tool (dumpcap or tcpdump, Debian packages) runs as the privileged child and writes pcap or
 // pcapng to a pipe; the agent only reads the pipe and needs no root. Give the tool the capture capabilities once
 // (`setcap cap_net_raw,cap_net_admin+eip /usr/bin/dumpcap`, or the wireshark group) or run it through sudo.
+// What the kernel dropped (a full capture buffer) is read from the tool: tcpdump prints its counters when sent
+// SIGUSR1, so they are asked for every statsIntervalMs while it runs; dumpcap writes them (pcapng interface
+// statistics) only when it stops.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
@@ -16,6 +19,8 @@ export const LiveCaptureConfig = z.object({
   tool: z.enum(['dumpcap', 'tcpdump']).default('dumpcap'),
   /** Path of the tool when it is not on the PATH (or a wrapper such as a sudo script). */
   toolPath: z.string().min(1).optional(),
+  /** tcpdump: how often to ask it for its kernel counters (0: only when it stops). */
+  statsIntervalMs: z.number().int().min(0).default(10_000),
 });
 export type LiveCaptureConfig = z.input<typeof LiveCaptureConfig>;
 
@@ -29,6 +34,26 @@ export interface LiveCaptureStats extends CaptureStats {
   exitCode: number | null;
   /** The tool's last stderr lines (its own error messages, drop reports). */
   toolMessages: string;
+  /**
+   * Packets the kernel received for the capture (after the filter) and dropped (buffer full), as the tool last
+   * reported them; undefined until it reports (dumpcap: when it stops).
+   */
+  kernel: { received: number; dropped: number } | undefined;
+}
+
+/** tcpdump's counters, one line on SIGUSR1 or several when it stops: "N packets received by filter", "... dropped by kernel". */
+const RECEIVED = /(\d+) packets? received by filter/g;
+const DROPPED = /(\d+) packets? dropped by (kernel|interface)/g;
+
+/** The newest counters in tcpdump's messages (the last report), or undefined when it has printed none. */
+export function tcpdumpCounters(messages: string): { received: number; dropped: number } | undefined {
+  const received = [...messages.matchAll(RECEIVED)].at(-1);
+  if (received === undefined) return undefined;
+  // Drop counts that follow the last "received by filter" belong to the same report (kernel, and interface when the
+  // driver counts them).
+  let dropped = 0;
+  for (const m of messages.slice(received.index).matchAll(DROPPED)) dropped += Number(m[1]);
+  return { received: Number(received[1]), dropped };
 }
 
 /** How long the tool has to start writing its capture header before start() gives up. */
@@ -56,6 +81,8 @@ export class LiveCapture {
   private exitCode: number | null = null;
   private stderr = '';
   private stopping = false;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private listening = false;
 
   /** Throws a ZodError when the configuration is invalid (validated once, here at the edge). */
   constructor(config: LiveCaptureConfig, handlers: LiveCaptureHandlers) {
@@ -76,6 +103,8 @@ export class LiveCapture {
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (s: string) => {
       this.stderr = (this.stderr + s).slice(-4096);
+      // tcpdump prints "listening on" after it has installed its SIGUSR1 handler (before that the signal kills it).
+      if (!this.listening && this.stderr.includes('listening on')) this.listening = true;
     });
     let started = false;
     const ready = new Promise<void>((resolve, reject) => {
@@ -120,6 +149,12 @@ export class LiveCapture {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       throw err;
     }
+    if (this.config.tool === 'tcpdump' && this.config.statsIntervalMs > 0) {
+      this.statsTimer = setInterval(() => {
+        if (this.listening && child.exitCode === null && child.signalCode === null) child.kill('SIGUSR1');
+      }, this.config.statsIntervalMs);
+      this.statsTimer.unref();
+    }
   }
 
   /** Stops the tool and reads what it flushed. Safe to call twice, or before start(). */
@@ -130,6 +165,7 @@ export class LiveCapture {
       return;
     }
     this.stopping = true;
+    clearInterval(this.statsTimer);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
     await this.exited;
@@ -138,6 +174,8 @@ export class LiveCapture {
   }
 
   stats(): LiveCaptureStats {
-    return { ...this.parser.stats, exitCode: this.exitCode, toolMessages: this.stderr.trim() };
+    const s = this.parser.stats;
+    const kernel = this.config.tool === 'tcpdump' ? tcpdumpCounters(this.stderr) : s.reported;
+    return { ...s, exitCode: this.exitCode, toolMessages: this.stderr.trim(), kernel };
   }
 }

@@ -50,11 +50,12 @@ function pcap(f: PcapFormat): Buffer {
   ]);
 }
 
-/** A pcapng section: SHB, IDB (optional if_tsresol), then EPBs and one SPB. */
+/** A pcapng section: SHB, IDB (optional if_tsresol), then EPBs, one SPB and interface statistics blocks. */
 function pcapng(
   bigEndian: boolean,
   tsresol: number | undefined,
   packets: { units: bigint; data: Buffer }[],
+  isbs: { recv: bigint; ifdrop: bigint; osdrop?: bigint }[] = [],
 ): Buffer {
   const w32 = (v: number): Buffer => {
     const b = Buffer.alloc(4);
@@ -94,7 +95,28 @@ function pcapng(
   );
   const spb = block(3, Buffer.concat([w32(f1.length), f1]));
   const unknown = block(0x0bad, Buffer.alloc(8));
-  return Buffer.concat([shb, idb, ...epbs, unknown, spb]);
+  const w64opt = (code: number, v: bigint): Buffer => {
+    const b = Buffer.alloc(8);
+    if (bigEndian) b.writeBigUInt64BE(v);
+    else b.writeBigUInt64LE(v);
+    return Buffer.concat([w16(code), w16(8), b]);
+  };
+  const stats = isbs.map((c) =>
+    block(
+      5,
+      Buffer.concat([
+        w32(0),
+        w32(0),
+        w32(0),
+        w64opt(4, c.recv),
+        w64opt(5, c.ifdrop),
+        ...(c.osdrop === undefined ? [] : [w64opt(7, c.osdrop)]),
+        w16(0),
+        w16(0),
+      ]),
+    ),
+  );
+  return Buffer.concat([shb, idb, ...epbs, unknown, spb, ...stats]);
 }
 
 describe('CaptureParser', () => {
@@ -112,6 +134,27 @@ describe('CaptureParser', () => {
       [2, 1_700_000_001, 5_000, 1514],
     ]);
     expect(variants[0]?.frames[1]?.data).toBe(f2.toString('hex'));
+  });
+
+  it('sums the received and dropped counters of interface statistics blocks over interfaces and sections', () => {
+    const packets = [{ units: 1_700_000_000_000_000n, data: f1 }];
+    const plain = parse([pcapng(false, undefined, packets)]);
+    expect(plain.stats.reported).toBeUndefined();
+    // Counters are cumulative per interface: a later ISB of the same interface replaces the earlier one.
+    const one = parse([
+      pcapng(false, undefined, packets, [
+        { recv: 100n, ifdrop: 3n },
+        { recv: 250n, ifdrop: 7n, osdrop: 2n },
+      ]),
+    ]);
+    expect(one.stats.reported).toEqual({ received: 250, dropped: 9 });
+    expect(one.stats.errors).toEqual({});
+    // A second section describes its own interface 0; its counts add to the first section's.
+    const two = parse([
+      pcapng(true, 9, packets, [{ recv: 40n, ifdrop: 1n }]),
+      pcapng(false, undefined, packets, [{ recv: 60n, ifdrop: 0n, osdrop: 5n }]),
+    ]);
+    expect(two.stats.reported).toEqual({ received: 100, dropped: 6 });
   });
 
   it('gives the same frames whatever the chunk boundaries', () => {

@@ -1,5 +1,5 @@
 // Streaming reader for classic pcap (µs and ns, both byte orders) and pcapng (SHB/IDB/EPB/SPB/OPB, any if_tsresol,
-// both byte orders, several sections and interfaces). Push chunks of any size; each complete frame goes to onPacket
+// both byte orders, several sections and interfaces; ISB counters of what the capture received and dropped). Push chunks of any size; each complete frame goes to onPacket
 // as a RawPacket that points into the chunk (no copy). Never throws on bad input: problems become CaptureErrors
 // that name the file and the frame; framing that cannot be trusted any more stops the file (counted), it is not guessed.
 import type { CaptureError, PacketHandler, RawPacket } from './types.js';
@@ -11,9 +11,13 @@ const PCAPNG_BOM = 0x1a2b3c4d;
 const BLOCK_IDB = 1;
 const BLOCK_OPB = 2;
 const BLOCK_SPB = 3;
+const BLOCK_ISB = 5;
 const BLOCK_EPB = 6;
 const OPT_END = 0;
 const OPT_IF_TSRESOL = 9;
+const OPT_ISB_IFRECV = 4;
+const OPT_ISB_IFDROP = 5;
+const OPT_ISB_OSDROP = 7;
 
 /** Largest frame accepted (Wireshark's limit for Ethernet-class links is 256 KiB). */
 export const DEFAULT_MAX_CAPLEN = 262_144;
@@ -41,6 +45,12 @@ export interface CaptureStats {
   firstErrors: CaptureError[];
   /** True when the reader gave up on the rest of the input (broken framing). */
   stopped: boolean;
+  /**
+   * What the capture itself counted, from pcapng interface statistics blocks (dumpcap writes them when it stops):
+   * packets the interfaces received and dropped (interface and OS drops, e.g. a full kernel buffer), summed over
+   * interfaces. Undefined when the input carried none (classic pcap never does).
+   */
+  reported?: { received: number; dropped: number };
 }
 
 interface Iface {
@@ -48,6 +58,9 @@ interface Iface {
   snapLen: number;
   /** Timestamp units per second. */
   unitsPerSec: number;
+  /** The interface's last ISB counters (cumulative), already added to stats.reported. */
+  received: number;
+  dropped: number;
 }
 
 type State = 'magic' | 'pcap-header' | 'pcap' | 'pcapng' | 'stopped';
@@ -255,6 +268,7 @@ export class CaptureParser {
       if (type === BLOCK_IDB) this.readIdb(buf, off, blen);
       else if (type === BLOCK_EPB || type === BLOCK_OPB) this.readEpb(buf, off, blen, type === BLOCK_OPB);
       else if (type === BLOCK_SPB) this.readSpb(buf, off, blen);
+      else if (type === BLOCK_ISB) this.readIsb(buf, off, blen);
       off += blen;
     }
     return off;
@@ -263,13 +277,15 @@ export class CaptureParser {
   private readIdb(buf: Buffer, off: number, blen: number): void {
     if (blen < 20) {
       this.error('bad_block', 'pcapng interface description block too short');
-      this.ifaces.push({ linkType: -1, snapLen: 0, unitsPerSec: 1_000_000 });
+      this.ifaces.push({ linkType: -1, snapLen: 0, unitsPerSec: 1_000_000, received: 0, dropped: 0 });
       return;
     }
     const iface: Iface = {
       linkType: this.u16(buf, off + 8),
       snapLen: this.u32(buf, off + 12),
       unitsPerSec: 1e6,
+      received: 0,
+      dropped: 0,
     };
     let o = off + 16;
     const end = off + blen - 4;
@@ -310,6 +326,38 @@ export class CaptureParser {
       return;
     }
     this.emitNg(iface, hi, lo, buf, off + 28, cap, orig);
+  }
+
+  /** ISB: interface id, timestamp, then options; the counters are cumulative per interface. */
+  private readIsb(buf: Buffer, off: number, blen: number): void {
+    const iface = blen >= 24 ? this.ifaces[this.u32(buf, off + 8)] : undefined;
+    if (iface === undefined) {
+      this.error('bad_statistics', 'pcapng interface statistics block for an undescribed interface');
+      return;
+    }
+    let received = iface.received;
+    let ifdrop = 0;
+    let osdrop = 0;
+    let o = off + 20;
+    const end = off + blen - 4;
+    while (o + 4 <= end) {
+      const code = this.u16(buf, o);
+      const olen = this.u16(buf, o + 2);
+      if (code === OPT_END || o + 4 + olen > end) break;
+      if (olen === 8) {
+        const v = Number(this.le ? buf.readBigUInt64LE(o + 4) : buf.readBigUInt64BE(o + 4));
+        if (code === OPT_ISB_IFRECV) received = v;
+        else if (code === OPT_ISB_IFDROP) ifdrop = v;
+        else if (code === OPT_ISB_OSDROP) osdrop = v;
+      }
+      o += 4 + ((olen + 3) & ~3);
+    }
+    const dropped = Math.max(iface.dropped, ifdrop + osdrop);
+    const r = (this.stats.reported ??= { received: 0, dropped: 0 });
+    r.received += Math.max(0, received - iface.received);
+    r.dropped += dropped - iface.dropped;
+    iface.received = Math.max(iface.received, received);
+    iface.dropped = dropped;
   }
 
   private readSpb(buf: Buffer, off: number, blen: number): void {

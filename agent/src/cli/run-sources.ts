@@ -114,7 +114,7 @@ export async function startSource(c: AgentConfig, ctx: SourceContext): Promise<P
   if (c.sim !== undefined) return startSim(c, c.sim, ctx);
   const learning = await baselineOf(c, ctx);
   if (c.pcap !== undefined) return startPcap(c, c.pcap, learning, ctx);
-  if (c.interface !== undefined) return startInterface(c.interface, c.capture_filter ?? '', learning, ctx);
+  if (c.interface !== undefined) return startInterface(c, c.interface, learning, ctx);
   throw new UsageError('give a packet source: --pcap FILE, --interface IF or --sim TOPOLOGY');
 }
 
@@ -139,7 +139,10 @@ function startPcap(
       stopTicker();
       feed.sendLast();
       ctx.say(
-        `${file} ended: ${stats.frames} frames, ${feed.alertsQueued} alert(s) into the outbox, ${feed.alertsRefused} refused`,
+        `${file} ended: ${stats.frames} frames, ${feed.alertsQueued} alert(s) into the outbox, ${feed.alertsRefused} refused` +
+          (stats.reported === undefined
+            ? ''
+            : `; the capture itself recorded ${stats.reported.dropped} of ${stats.reported.received} packet(s) dropped`),
       );
     },
     (err: unknown) => {
@@ -162,21 +165,27 @@ function startPcap(
 }
 
 async function startInterface(
+  c: AgentConfig,
   iface: string,
-  filter: string,
   learning: { baseline?: Baseline; learnMs: number },
   ctx: SourceContext,
 ): Promise<PipelineSource> {
   const feed = newFeed(ctx, ctx.wall, learning, false);
   const capture = new LiveCapture(
-    { interface: iface, filter },
+    {
+      interface: iface,
+      filter: c.capture_filter ?? '',
+      tool: c.capture_tool,
+      statsIntervalMs: Math.max(1000, Math.round(c.heartbeat_seconds * 1000)),
+    },
     { onPacket: (p) => feed.handle(p), onError: () => feed.captureDrops++ },
   );
+  feed.droppedByCapture = () => capture.stats().kernel?.dropped ?? 0;
   try {
     await capture.start();
   } catch (err) {
     throw new UsageError(
-      `cannot capture on ${iface}: ${(err as Error).message} (give dumpcap the capture capabilities or run as root)`,
+      `cannot capture on ${iface}: ${(err as Error).message} (give ${c.capture_tool} the capture capabilities or run as root)`,
     );
   }
   const stopTicker = ticker(feed, () => true, true);

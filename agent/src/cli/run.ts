@@ -24,6 +24,7 @@ interface RunFlags {
   exitWhenDelivered?: boolean;
   interface?: string;
   captureFilter?: string;
+  captureTool?: string;
   pcap?: string;
   speed?: string;
   sim?: string;
@@ -163,6 +164,10 @@ export function registerRun(program: Command): void {
     .option('--speed <max|1x>', 'with --pcap: as fast as possible (max) or on the recorded timing (1x)')
     .option('--interface <if>', 'source: capture live from a network interface (dumpcap)')
     .option('--capture-filter <bpf>', 'with --interface: BPF filter, e.g. "not port 8443" (the uplink)')
+    .option(
+      '--capture-tool <dumpcap|tcpdump>',
+      'with --interface: the capture tool (default dumpcap; tcpdump also reports kernel drops while running)',
+    )
     .option('--sim <topology>', 'source: live simulated traffic of a topology (see vigil-agent sim --list)')
     .option('--seed <n>', 'with --sim: the simulation seed (default 1)')
     .option(
@@ -195,6 +200,7 @@ export function registerRun(program: Command): void {
           exit_when_delivered: f.exitWhenDelivered,
           interface: f.interface,
           capture_filter: f.captureFilter,
+          capture_tool: f.captureTool,
           pcap: f.pcap,
           speed: f.speed,
           sim: f.sim,

@@ -85,6 +85,9 @@ describe('PipelineFeed', () => {
       const health = feed.health({ m: '1' });
       expect(health.capture_drops).toBe(0);
       expect(health.model_versions).toEqual({ m: '1' });
+      // What the capture tool reports lost before the reader (kernel drops) counts as capture drops too.
+      feed.droppedByCapture = () => 7;
+      expect(feed.health({}).capture_drops).toBe(7);
     },
   );
 });

@@ -79,6 +79,8 @@ export class PipelineFeed {
   alertsRefused = 0;
   /** Frames the capture reader could not take (counted by its error callback). */
   captureDrops = 0;
+  /** Packets the capture tool reports lost before they reached the reader (e.g. the kernel's buffer was full). */
+  droppedByCapture: () => number = () => 0;
   private pending: Alert[] = [];
   private sending = true;
   private lastSec = -1;
@@ -166,7 +168,11 @@ export class PipelineFeed {
     for (const [k, n] of Object.entries(this.engine.analyzer.pipeline.stats().counters)) {
       if (MALFORMED.test(k)) malformed += n;
     }
-    return { capture_drops: this.captureDrops, malformed_packets: malformed, model_versions: modelVersions };
+    return {
+      capture_drops: this.captureDrops + this.droppedByCapture(),
+      malformed_packets: malformed,
+      model_versions: modelVersions,
+    };
   }
 
   private sendSeconds(upTo: number): void {
