@@ -48,7 +48,7 @@ describe('resolveAgentConfig', () => {
     const sim = { data_dir: '/d', sim: 'water-a' };
 
     expect(() => resolveAgentConfig(sim, { learn_minutes: 2 }, 'options')).toThrow(
-      /options: "learn_minutes" applies to the --interface and --pcap sources/,
+      /options: "learn_minutes" applies to the --interface, --capture-ring and --pcap sources/,
     );
     expect(() => resolveAgentConfig({ data_dir: '/d', pcap: '/p' }, { seed: 2 }, 'options')).toThrow(
       /"seed" applies to the --sim source only/,
@@ -67,5 +67,15 @@ describe('resolveAgentConfig', () => {
     );
     expect(() => resolveAgentConfig({ data_dir: '/d', sim: 'moon-base' }, {}, 'f')).toThrow(/f: "sim"/);
     expect(() => resolveAgentConfig({ ...sim, pcap: '/p' }, {}, 'f')).toThrow(/exactly one source/);
+    expect(() =>
+      resolveAgentConfig({ data_dir: '/d', capture_ring: '/r', interface: 'lo' }, {}, 'f'),
+    ).toThrow(/exactly one source/);
+    expect(
+      resolveAgentConfig(
+        { data_dir: '/d', capture_ring: '/run/vigil-capture/eth1.pcapng', learn_minutes: 2 },
+        {},
+        'f',
+      ),
+    ).toMatchObject({ capture_ring: '/run/vigil-capture/eth1.pcapng', learn_minutes: 2 });
   });
 });

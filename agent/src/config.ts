@@ -25,6 +25,11 @@ export const AgentConfigSchema = z
      * when it stops.
      */
     capture_tool: z.enum(['dumpcap', 'tcpdump']).default('dumpcap'),
+    /**
+     * Live traffic from the capture helper's ring of files (what it passes to `dumpcap -w`, e.g.
+     * /run/vigil-capture/eth1.pcapng; the systemd deployment): the agent itself needs no capture rights.
+     */
+    capture_ring: z.string().min(1).optional(),
     pcap: z.string().min(1).optional(),
     speed: z.enum(['max', '1x']).default('max'),
     /** Live simulated plant traffic of this topology (see `vigil-agent sim --list`), paced on the wall clock. */
@@ -100,10 +105,11 @@ export function resolveAgentConfig(
     throw new UsageError(issue ? describe(issue, where) : `${where}: invalid configuration`);
   }
   const c = parsed.data;
-  const sources = [c.alerts_in, c.interface, c.pcap, c.sim].filter((s) => s !== undefined);
+  const sources = [c.alerts_in, c.interface, c.capture_ring, c.pcap, c.sim].filter((s) => s !== undefined);
   if (sources.length !== 1) {
     throw new UsageError(
-      `${where}: give exactly one source: --alerts-in FILE, --interface IF, --pcap FILE or --sim TOPOLOGY`,
+      `${where}: give exactly one source: --alerts-in FILE, --interface IF, --capture-ring PATH, --pcap FILE or ` +
+        '--sim TOPOLOGY',
     );
   }
   const given = (k: string): boolean => merged[k] !== undefined;
@@ -117,8 +123,8 @@ export function resolveAgentConfig(
   only(['exit_when_delivered'], c.alerts_in !== undefined || c.pcap !== undefined, '--alerts-in and --pcap');
   only(
     ['learn_minutes', 'baseline', 'baseline_seconds'],
-    c.interface !== undefined || c.pcap !== undefined,
-    'the --interface and --pcap sources (--sim learns from its warm-up)',
+    c.interface !== undefined || c.capture_ring !== undefined || c.pcap !== undefined,
+    'the --interface, --capture-ring and --pcap sources (--sim learns from its warm-up)',
   );
   if (c.baseline_seconds !== undefined && c.baseline === undefined) {
     throw new UsageError(`${where}: "baseline_seconds" needs "baseline" (a capture to learn from)`);

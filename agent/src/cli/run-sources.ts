@@ -7,6 +7,7 @@ import type { Clock } from '@vigil/shared';
 import type { PbScenarioPush } from '@vigil/proto/link';
 import { UsageError } from '@vigil/shared';
 import { LiveCapture } from '../capture/live.js';
+import { RingFollower } from '../capture/ring.js';
 import { PacketClock } from '../capture/packet-clock.js';
 import type { AgentConfig } from '../config.js';
 import type { Baseline } from '../detect/baseline.js';
@@ -115,7 +116,10 @@ export async function startSource(c: AgentConfig, ctx: SourceContext): Promise<P
   const learning = await baselineOf(c, ctx);
   if (c.pcap !== undefined) return startPcap(c, c.pcap, learning, ctx);
   if (c.interface !== undefined) return startInterface(c, c.interface, learning, ctx);
-  throw new UsageError('give a packet source: --pcap FILE, --interface IF or --sim TOPOLOGY');
+  if (c.capture_ring !== undefined) return startRing(c.capture_ring, learning, ctx);
+  throw new UsageError(
+    'give a packet source: --pcap FILE, --interface IF, --capture-ring PATH or --sim TOPOLOGY',
+  );
 }
 
 function startPcap(
@@ -164,44 +168,102 @@ function startPcap(
   };
 }
 
-async function startInterface(
-  c: AgentConfig,
-  iface: string,
+/** A source of live packets (stamped on the wall clock): a capture tool run by the agent, or the helper's ring. */
+interface LivePackets {
+  start(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/** Runs the pipeline on live packets until the agent stops. `what` names the source in messages. */
+async function startLive(
+  what: string,
+  open: (feed: PipelineFeed) => LivePackets,
   learning: { baseline?: Baseline; learnMs: number },
   ctx: SourceContext,
 ): Promise<PipelineSource> {
   const feed = newFeed(ctx, ctx.wall, learning, false);
-  const capture = new LiveCapture(
-    {
-      interface: iface,
-      filter: c.capture_filter ?? '',
-      tool: c.capture_tool,
-      statsIntervalMs: Math.max(1000, Math.round(c.heartbeat_seconds * 1000)),
-    },
-    { onPacket: (p) => feed.handle(p), onError: () => feed.captureDrops++ },
-  );
-  feed.droppedByCapture = () => capture.stats().kernel?.dropped ?? 0;
-  try {
-    await capture.start();
-  } catch (err) {
-    throw new UsageError(
-      `cannot capture on ${iface}: ${(err as Error).message} (give ${c.capture_tool} the capture capabilities or run as root)`,
-    );
-  }
+  const packets = open(feed);
+  await packets.start();
   const stopTicker = ticker(feed, () => true, true);
-  ctx.say(`live: capturing on ${iface}; detection on`);
+  ctx.say(`live: ${what}; detection on`);
   const ended = new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
   return {
     feed,
     live: Promise.resolve(),
     ended,
-    scenario: refuseScenarios(`--interface ${iface}`),
+    scenario: refuseScenarios(what),
     close: async () => {
       stopTicker();
-      await capture.shutdown();
+      await packets.shutdown();
       await feed.finish();
     },
   };
+}
+
+function startInterface(
+  c: AgentConfig,
+  iface: string,
+  learning: { baseline?: Baseline; learnMs: number },
+  ctx: SourceContext,
+): Promise<PipelineSource> {
+  return startLive(
+    `capturing on ${iface} with ${c.capture_tool}`,
+    (feed) => {
+      const capture = new LiveCapture(
+        {
+          interface: iface,
+          filter: c.capture_filter ?? '',
+          tool: c.capture_tool,
+          statsIntervalMs: Math.max(1000, Math.round(c.heartbeat_seconds * 1000)),
+        },
+        { onPacket: (p) => feed.handle(p), onError: () => feed.captureDrops++ },
+      );
+      feed.droppedByCapture = () => capture.stats().kernel?.dropped ?? 0;
+      return {
+        start: () =>
+          capture.start().catch((err: unknown) => {
+            throw new UsageError(
+              `cannot capture on ${iface}: ${(err as Error).message} (give ${c.capture_tool} the capture capabilities or run as root)`,
+            );
+          }),
+        shutdown: () => capture.shutdown(),
+      };
+    },
+    learning,
+    ctx,
+  );
+}
+
+function startRing(
+  path: string,
+  learning: { baseline?: Baseline; learnMs: number },
+  ctx: SourceContext,
+): Promise<PipelineSource> {
+  return startLive(
+    `following the capture helper's ring ${path}`,
+    (feed) => {
+      const ring = new RingFollower(
+        { path },
+        {
+          onPacket: (p) => feed.handle(p),
+          onError: (e) => {
+            feed.captureDrops++;
+            // The ring's own problems are rare and need an operator; a malformed frame is only counted.
+            if (e.reason.startsWith('ring_')) ctx.say(`capture ring: ${e.message} (${e.file})`);
+          },
+        },
+      );
+      return {
+        start: () =>
+          ring.start().catch((err: unknown) => {
+            throw new UsageError((err as Error).message);
+          }),
+        shutdown: () => ring.shutdown(),
+      };
+    },
+    learning,
+    ctx,
+  );
 }
 
 function startSim(c: AgentConfig, topology: string, ctx: SourceContext): PipelineSource {

@@ -25,6 +25,7 @@ interface RunFlags {
   interface?: string;
   captureFilter?: string;
   captureTool?: string;
+  captureRing?: string;
   pcap?: string;
   speed?: string;
   sim?: string;
@@ -168,6 +169,10 @@ export function registerRun(program: Command): void {
       '--capture-tool <dumpcap|tcpdump>',
       'with --interface: the capture tool (default dumpcap; tcpdump also reports kernel drops while running)',
     )
+    .option(
+      '--capture-ring <path>',
+      "source: live traffic from the capture helper's ring of files (its dumpcap -w path, e.g. /run/vigil-capture/eth1.pcapng)",
+    )
     .option('--sim <topology>', 'source: live simulated traffic of a topology (see vigil-agent sim --list)')
     .option('--seed <n>', 'with --sim: the simulation seed (default 1)')
     .option(
@@ -201,6 +206,7 @@ export function registerRun(program: Command): void {
           interface: f.interface,
           capture_filter: f.captureFilter,
           capture_tool: f.captureTool,
+          capture_ring: f.captureRing,
           pcap: f.pcap,
           speed: f.speed,
           sim: f.sim,

@@ -83,6 +83,22 @@ describe('deploy example configs', () => {
     expect(() => resolveAgentConfig(readConfigFile(path), {}, path)).not.toThrow();
   });
 
+  it('the agent example follows the ring the capture helper writes, which the agent may read', () => {
+    const agent = resolveAgentConfig(
+      readConfigFile(join(DEPLOY, 'agent.example.json')),
+      {},
+      'agent.example.json',
+    );
+    const exec = /^ExecStart=(.*)$/m.exec(unitText('vigil-capture@.service'))?.[1] ?? '';
+    const out = / -w (\S+)/.exec(exec)?.[1] ?? '';
+
+    expect(exec).toMatch(/ -b files:\d+ /);
+    // Without -g dumpcap creates its files 0600, unreadable to the agent in the vigil-capture group.
+    expect(exec).toMatch(/ -g /);
+    expect(agent.capture_ring).toBe(out.replace('%i', 'eth1'));
+    expect(unitText('vigil-agent.service')).toMatch(/^SupplementaryGroups=vigil-capture$/m);
+  });
+
   it('the aggregator example passes the aggregator config validation', () => {
     expect(() => readAggregatorConfig(join(DEPLOY, 'aggregator.example.json'))).not.toThrow();
   });

@@ -1,7 +1,9 @@
 // The agent daemon end to end with real processes on loopback and mTLS: `vigil-agent run` with a packet source runs
 // the detection pipeline and sends its alerts, per-second aggregates and health to a real aggregator; a `--sim` agent
 // takes the demo's scenario pushes (injectScenario) and the injected attack comes back as the detectors' alert.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -320,5 +322,57 @@ describe('scenario pushes (in-process aggregator link, real agent processes)', {
     );
 
     expect(alerted).toBe(true);
+  });
+
+  it('--capture-ring follows the capture helper ring of files and a scan on loopback comes back as a T0846 alert', async () => {
+    const haveDumpcap = needComponent('dumpcap', hasCommand('dumpcap'), 'apt-get install wireshark-common');
+    if (!haveDumpcap) return;
+    // The capture helper as deploy/systemd/vigil-capture@.service runs it, into a ring in a directory of our own.
+    const ringDir = join(fx.dir, 'capture');
+    mkdirSync(ringDir);
+    const helper = spawn(
+      'dumpcap',
+      [
+        '-q',
+        '-i',
+        'lo',
+        '-f',
+        `tcp and not port ${server.port}`,
+        '-b',
+        'filesize:64',
+        '-b',
+        'files:8',
+        '-g',
+      ].concat(['-w', join(ringDir, 'lo.pcapng')]),
+      { stdio: 'ignore' },
+    );
+    try {
+      const p = await agent('ring', ['--capture-ring', join(ringDir, 'lo.pcapng'), '--learn-minutes', '0']);
+      await p.waitFor(/live: following the capture helper's ring/, 30_000);
+      const closed = await Promise.all(Array.from({ length: 12 }, () => freePort()));
+      for (const port of closed) {
+        await new Promise<void>((resolve) => {
+          const sock = connect({ host: '127.0.0.1', port });
+          sock.once('error', () => resolve());
+          sock.once('connect', () => {
+            sock.destroy();
+            resolve();
+          });
+        });
+      }
+      const alerted = await waitFor(
+        async () =>
+          (await fx.store.queryAlerts({ facility: 'ring', page: 1, limit: 50 })).items.some(
+            (a) => a.attack_type === 'T0846',
+          ),
+        20_000,
+        250,
+      );
+
+      expect(alerted).toBe(true);
+    } finally {
+      helper.kill('SIGTERM');
+      await once(helper, 'exit');
+    }
   });
 });
