@@ -1,13 +1,17 @@
 // The link drills with real processes on loopback: `vigil serve` and `vigil-agent run`, killed with SIGKILL midway.
 // (1) the aggregator dies while 10,000 alerts stream: after its restart every alert is stored exactly once;
 // (2) the agent dies with alerts in its outbox: after its restart all are delivered;
-// (3) `vigil facilities revoke`, run as its own process, cuts a connected agent off within a second.
+// (3) `vigil facilities revoke`, run as its own process, cuts a connected agent off within a second;
+// (4) the aggregator's disk fills up (a small tmpfs): nothing is acknowledged that was not stored, the agent keeps its
+// outbox, and once space is freed every alert arrives exactly once.
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { needComponent } from '@vigil/shared/testing';
 import { openStore } from '../store/open.js';
 import { sampleAlert, waitFor } from './testing/fixtures.js';
 import {
@@ -55,8 +59,11 @@ describe('link drills (real processes)', { timeout: 240_000 }, () => {
     aggDir = join(dir, 'aggregator');
     grpcPort = await freePort();
   });
+  let mounted: string | undefined;
   afterEach(async () => {
     for (const p of procs.splice(0)) await p.kill9();
+    if (mounted !== undefined) execFileSync('umount', ['-l', mounted]);
+    mounted = undefined;
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -165,4 +172,57 @@ describe('link drills (real processes)', { timeout: 240_000 }, () => {
     expect(line).toMatch(/facility plant-a (was )?revoked/);
     expect(elapsed).toBeLessThan(1000);
   });
+
+  const root = process.getuid?.() === 0;
+  const canMount = needComponent('a tmpfs mount (root)', root, 'run as root: the drill mounts a small tmpfs');
+  it.skipIf(!canMount)(
+    '(4) acknowledges nothing it could not store while the disk is full, and stores all once space is back',
+    async () => {
+      // The aggregator's data directory on a 96 MB tmpfs: a real full disk (ENOSPC), not a simulated one.
+      const fs = join(dir, 'fs');
+      mkdirSync(fs);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=96m', 'tmpfs', fs]);
+      mounted = fs;
+      aggDir = join(fs, 'aggregator');
+      const aggregator = await serve();
+      const url = /(http:\/\/\S+)/.exec(await aggregator.waitFor(/serving http/, 20_000))?.[1] ?? '';
+      const health = async (): Promise<number> => (await fetch(new URL('/health', url))).status;
+      const agentDir = join(dir, 'agent');
+      await enrollAgent(agentDir);
+      const before = await health();
+      // Fill what is left of the disk.
+      const filler = join(fs, 'filler');
+      const fd = openSync(filler, 'w');
+      const chunk = Buffer.alloc(64 * 1024, 1);
+      try {
+        for (;;) writeSync(fd, chunk);
+      } catch (err) {
+        expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      } finally {
+        closeSync(fd);
+      }
+      const file = join(dir, 'alerts.jsonl');
+      const ids = writeAlerts(file, 2000);
+
+      const agent = runAgent(agentDir, file, ['--exit-when-delivered']);
+      const refused = await aggregator.waitFor(/failed: .*(full|ENOSPC)/i, 60_000);
+      const whileFull = countRows(join(aggDir, 'vigil.db'), 'SELECT count(*) AS n FROM alerts');
+      const waiting = countRows(join(agentDir, 'outbox.db'), 'SELECT count(*) AS n FROM outbox');
+      const healthWhileFull = await health();
+      rmSync(filler);
+      const code = await agent.exited;
+      const healthAfter = await health();
+
+      expect(refused).toMatch(/full/i);
+      // /health says so while the disk is full (the database cannot take writes), and recovers.
+      expect([before, healthWhileFull, healthAfter]).toEqual([200, 503, 200]);
+      expect(whileFull).toBe(0);
+      expect(waiting).toBeGreaterThan(0); // the agent reads its file in steps: at least the refused ones wait
+      expect(code).toBe(0);
+      const stored = await storedIds();
+      expect(stored.total).toBe(2000);
+      expect(stored.ids).toEqual(new Set(ids));
+      expect(aggregator.lines.join('\n')).not.toMatch(/uncaught|unhandled/i);
+    },
+  );
 });

@@ -1,6 +1,6 @@
 // The SQLite store (better-sqlite3): the default, one file. WAL lets readers run beside the one writer; every batch
 // is one transaction. better-sqlite3 is synchronous; the async methods keep one contract with the Postgres store.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { AlertStats, AlertStatus, FLClient, FLRound, Prediction, Severity } from '@vigil/shared';
@@ -115,6 +115,12 @@ const ROUND_PATCH_COLUMNS = [
   'total_clients',
 ] as const satisfies readonly (keyof RoundPatch)[];
 
+/**
+ * Below this much free space under the database file the store reports itself down (health 503): SQLite needs room
+ * for the WAL and its checkpoints, and alerts that cannot be written are refused (agents keep them) rather than lost.
+ */
+export const SQLITE_MIN_FREE_BYTES = 32 * 1024 * 1024;
+
 /* eslint-disable @typescript-eslint/require-await -- better-sqlite3 is synchronous; async methods turn its throws
    (constraint violations, invalid times) into rejections, as the Store contract promises. */
 export class SqliteStore implements Store {
@@ -122,14 +128,19 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly clock: Clock;
   private readonly statements = new Map<string, Database.Statement>();
+  /** The directory of the database file (undefined in memory): its free space is part of ping(). */
+  private readonly dir: string | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.clock = options.clock ?? systemClock;
+    this.dir = options.path === ':memory:' ? undefined : dirname(options.path);
     try {
       if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
       this.db = new Database(options.path);
       this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
+      // FULL: each commit is on disk before it returns, so an alert acknowledged to its agent (which then deletes it
+      // from its outbox) survives a power loss too; NORMAL in WAL mode may lose the last commits on an OS crash.
+      this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
       this.db.pragma('busy_timeout = 5000');
       // 64 MB of page cache (default 2 MB): the alert indexes stay in memory while a large table is written.
@@ -192,6 +203,15 @@ export class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
+    if (this.dir === undefined) return;
+    const fs = statfsSync(this.dir);
+    const free = fs.bavail * fs.bsize;
+    if (free < SQLITE_MIN_FREE_BYTES) {
+      throw new StoreUnavailableError(
+        `the disk of ${this.dir} is full: ${Math.floor(free / 1024 / 1024)} MiB free, ` +
+          `${SQLITE_MIN_FREE_BYTES / 1024 / 1024} MiB needed to store alerts`,
+      );
+    }
   }
 
   async close(): Promise<void> {
