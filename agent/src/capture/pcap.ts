@@ -53,6 +53,11 @@ export interface CaptureStats {
   reported?: { received: number; dropped: number };
 }
 
+/** Stats of a capture nothing has been read from yet. */
+export function emptyCaptureStats(): CaptureStats {
+  return { format: 'unknown', frames: 0, bytes: 0, errors: {}, firstErrors: [], stopped: false };
+}
+
 interface Iface {
   linkType: number;
   snapLen: number;
@@ -74,14 +79,7 @@ function be32(b: Buffer, o: number): number {
 }
 
 export class CaptureParser {
-  readonly stats: CaptureStats = {
-    format: 'unknown',
-    frames: 0,
-    bytes: 0,
-    errors: {},
-    firstErrors: [],
-    stopped: false,
-  };
+  readonly stats: CaptureStats = emptyCaptureStats();
   private state: State = 'magic';
   private carry: Buffer | undefined;
   private le = true;

@@ -8,7 +8,7 @@
 import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { z } from 'zod';
-import { CaptureParser, type CaptureStats } from './pcap.js';
+import { CaptureParser, emptyCaptureStats, type CaptureStats } from './pcap.js';
 import type { CaptureError, PacketHandler } from './types.js';
 
 export const RingConfig = z.object({
@@ -72,14 +72,7 @@ export class RingFollower {
   private readonly dir: string;
   private readonly pattern: RegExp;
   /** Totals of the files already finished. */
-  private readonly done: CaptureStats = {
-    format: 'unknown',
-    frames: 0,
-    bytes: 0,
-    errors: {},
-    firstErrors: [],
-    stopped: false,
-  };
+  private readonly done: CaptureStats = emptyCaptureStats();
   private files = 0;
   private missed = 0;
   private cur: { file: RingFile; fh: FileHandle; pos: number; parser: CaptureParser } | undefined;

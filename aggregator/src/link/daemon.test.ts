@@ -213,6 +213,32 @@ describe('scenario pushes (in-process aggregator link, real agent processes)', {
     return p;
   }
 
+  /**
+   * Twelve connection attempts to closed loopback ports, each refused with a reset as a scan's probes are; true when
+   * the facility's agent turned them into a stored T0846 alert within 20 s.
+   */
+  async function scanComesBack(facility: string): Promise<boolean> {
+    const closed = await Promise.all(Array.from({ length: 12 }, () => freePort()));
+    for (const port of closed) {
+      await new Promise<void>((resolve) => {
+        const sock = connect({ host: '127.0.0.1', port });
+        sock.once('error', () => resolve());
+        sock.once('connect', () => {
+          sock.destroy();
+          resolve();
+        });
+      });
+    }
+    return waitFor(
+      async () =>
+        (await fx.store.queryAlerts({ facility, page: 1, limit: 50 })).items.some(
+          (a) => a.attack_type === 'T0846',
+        ),
+      20_000,
+      250,
+    );
+  }
+
   it('a --sim agent injects port-scan into its live traffic and the scan comes back as a T0846 alert', async () => {
     const p = await agent('water', ['--sim', 'water-a', '--warmup-minutes', '1']);
     await p.waitFor(/live: water-a/, 30_000);
@@ -300,26 +326,7 @@ describe('scenario pushes (in-process aggregator link, real agent processes)', {
     ]);
     await p.waitFor(/live: capturing on lo/, 30_000);
 
-    // Twelve connection attempts to closed ports: each is refused with a reset, as a scan's probes are.
-    const closed = await Promise.all(Array.from({ length: 12 }, () => freePort()));
-    for (const port of closed) {
-      await new Promise<void>((resolve) => {
-        const sock = connect({ host: '127.0.0.1', port });
-        sock.once('error', () => resolve());
-        sock.once('connect', () => {
-          sock.destroy();
-          resolve();
-        });
-      });
-    }
-    const alerted = await waitFor(
-      async () =>
-        (await fx.store.queryAlerts({ facility: 'loopback', page: 1, limit: 50 })).items.some(
-          (a) => a.attack_type === 'T0846',
-        ),
-      20_000,
-      250,
-    );
+    const alerted = await scanComesBack('loopback');
 
     expect(alerted).toBe(true);
   });
@@ -349,25 +356,7 @@ describe('scenario pushes (in-process aggregator link, real agent processes)', {
     try {
       const p = await agent('ring', ['--capture-ring', join(ringDir, 'lo.pcapng'), '--learn-minutes', '0']);
       await p.waitFor(/live: following the capture helper's ring/, 30_000);
-      const closed = await Promise.all(Array.from({ length: 12 }, () => freePort()));
-      for (const port of closed) {
-        await new Promise<void>((resolve) => {
-          const sock = connect({ host: '127.0.0.1', port });
-          sock.once('error', () => resolve());
-          sock.once('connect', () => {
-            sock.destroy();
-            resolve();
-          });
-        });
-      }
-      const alerted = await waitFor(
-        async () =>
-          (await fx.store.queryAlerts({ facility: 'ring', page: 1, limit: 50 })).items.some(
-            (a) => a.attack_type === 'T0846',
-          ),
-        20_000,
-        250,
-      );
+      const alerted = await scanComesBack('ring');
 
       expect(alerted).toBe(true);
     } finally {
