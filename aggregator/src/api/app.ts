@@ -158,9 +158,15 @@ export function createApi(deps: ApiDeps): ApiApp {
     }
     // A store call that failed because the database is unreachable is a dependency outage, not a bug.
     const db = await databaseCheck(deps.store, 1000).check();
-    if (db === 'down') {
+    if (db.state === 'down') {
       return c.json(
-        errorBody('dependency_down', 'the database is unreachable; retry shortly', { service: 'database' }),
+        errorBody(
+          'dependency_down',
+          `the database cannot serve this now (${db.detail ?? 'down'}); retry shortly`,
+          {
+            service: 'database',
+          },
+        ),
         503,
       );
     }

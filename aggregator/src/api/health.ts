@@ -12,13 +12,21 @@ export type OverallHealth = 'healthy' | 'degraded' | 'unhealthy';
 export interface HealthReport {
   status: OverallHealth;
   services: Record<string, ServiceState>;
+  /** Why each service that is down is down (its error), for the operator; absent when all are up. */
+  details?: Record<string, string>;
+}
+
+export interface CheckResult {
+  state: ServiceState;
+  /** Why it is down. */
+  detail?: string;
 }
 
 export interface DependencyCheck {
   name: string;
   /** A critical dependency that is down makes the whole service unhealthy (503); others make it degraded. */
   critical: boolean;
-  check(): Promise<ServiceState>;
+  check(): Promise<CheckResult>;
 }
 
 export function databaseCheck(store: Store, timeoutMs = 2000): DependencyCheck {
@@ -29,17 +37,17 @@ export function databaseCheck(store: Store, timeoutMs = 2000): DependencyCheck {
   };
 }
 
-/** Races `p` against a timeout: 'connected' when it resolves in time, 'down' when it rejects or is late. */
-async function reachable(p: () => Promise<unknown>, timeoutMs: number): Promise<ServiceState> {
+/** Races `p` against a timeout: 'connected' when it resolves in time, 'down' (with why) when it rejects or is late. */
+async function reachable(p: () => Promise<unknown>, timeoutMs: number): Promise<CheckResult> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('ping timed out')), timeoutMs);
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   });
   try {
     await Promise.race([p(), timeout]);
-    return 'connected';
-  } catch {
-    return 'down';
+    return { state: 'connected' };
+  } catch (err) {
+    return { state: 'down', detail: err instanceof Error ? err.message : String(err) };
   } finally {
     clearTimeout(timer);
   }
@@ -53,25 +61,28 @@ export function graphCheck(graph: Pick<AttackGraph, 'embedded' | 'ping'>, timeou
   return {
     name: 'graph',
     critical: false,
-    check: () => (graph.embedded ? Promise.resolve('embedded') : reachable(() => graph.ping(), timeoutMs)),
+    check: () =>
+      graph.embedded ? Promise.resolve({ state: 'embedded' }) : reachable(() => graph.ping(), timeoutMs),
   };
 }
 
 /** A dependency whose state some component reports (e.g. the gRPC listener); 'down' until it says otherwise. */
 export function reportedCheck(name: string, state: () => ServiceState): DependencyCheck {
-  return { name, critical: false, check: () => Promise.resolve(state()) };
+  return { name, critical: false, check: () => Promise.resolve({ state: state() }) };
 }
 
 export async function checkHealth(checks: readonly DependencyCheck[]): Promise<HealthReport> {
-  const states = await Promise.all(checks.map((c) => c.check()));
+  const results = await Promise.all(checks.map((c) => c.check()));
   const services: Record<string, ServiceState> = {};
+  const details: Record<string, string> = {};
   let status: OverallHealth = 'healthy';
   checks.forEach((c, i) => {
-    const s = states[i] ?? 'down';
-    services[c.name] = s;
-    if (s === 'down') status = c.critical ? 'unhealthy' : status === 'unhealthy' ? status : 'degraded';
+    const r = results[i] ?? { state: 'down' };
+    services[c.name] = r.state;
+    if (r.detail !== undefined) details[c.name] = r.detail;
+    if (r.state === 'down') status = c.critical ? 'unhealthy' : status === 'unhealthy' ? status : 'degraded';
   });
-  return { status, services };
+  return Object.keys(details).length > 0 ? { status, services, details } : { status, services };
 }
 
 export interface MonitorOptions {

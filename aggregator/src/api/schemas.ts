@@ -121,6 +121,8 @@ export const HealthSchema = z
   .object({
     status: z.enum(['healthy', 'degraded', 'unhealthy']),
     services: z.record(z.string(), z.enum(['connected', 'down', 'embedded'])),
+    /** Why each service that is down is down (beside the spec's fields; absent when all are up). */
+    details: z.record(z.string(), z.string()).optional(),
   })
   .openapi('Health');
 

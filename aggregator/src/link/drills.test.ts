@@ -187,6 +187,7 @@ describe('link drills (real processes)', { timeout: 240_000 }, () => {
       const aggregator = await serve();
       const url = /(http:\/\/\S+)/.exec(await aggregator.waitFor(/serving http/, 20_000))?.[1] ?? '';
       const health = async (): Promise<number> => (await fetch(new URL('/health', url))).status;
+      const healthBody = async (): Promise<unknown> => (await fetch(new URL('/health', url))).json();
       const agentDir = join(dir, 'agent');
       await enrollAgent(agentDir);
       const before = await health();
@@ -205,10 +206,12 @@ describe('link drills (real processes)', { timeout: 240_000 }, () => {
       const ids = writeAlerts(file, 2000);
 
       const agent = runAgent(agentDir, file, ['--exit-when-delivered']);
+      await agent.waitFor(/read 2000 alerts/, 60_000);
       const refused = await aggregator.waitFor(/failed: .*(full|ENOSPC)/i, 60_000);
       const whileFull = countRows(join(aggDir, 'vigil.db'), 'SELECT count(*) AS n FROM alerts');
       const waiting = countRows(join(agentDir, 'outbox.db'), 'SELECT count(*) AS n FROM outbox');
       const healthWhileFull = await health();
+      const reportWhileFull = await healthBody();
       rmSync(filler);
       const code = await agent.exited;
       const healthAfter = await health();
@@ -216,8 +219,12 @@ describe('link drills (real processes)', { timeout: 240_000 }, () => {
       expect(refused).toMatch(/full/i);
       // /health says so while the disk is full (the database cannot take writes), and recovers.
       expect([before, healthWhileFull, healthAfter]).toEqual([200, 503, 200]);
+      expect(reportWhileFull).toMatchObject({
+        services: { database: 'down' },
+        details: { database: expect.stringMatching(/disk of .* is full: \d+ MiB free/) as unknown },
+      });
       expect(whileFull).toBe(0);
-      expect(waiting).toBeGreaterThan(0); // the agent reads its file in steps: at least the refused ones wait
+      expect(waiting).toBe(2000);
       expect(code).toBe(0);
       const stored = await storedIds();
       expect(stored.total).toBe(2000);
