@@ -32,6 +32,7 @@ interface FacilityAssets {
 interface Health {
   status: string;
   services: Record<string, string>;
+  details?: Record<string, string>;
 }
 
 function metricsList(m: Record<string, unknown>): HTMLElement {
@@ -131,6 +132,9 @@ export const assetsPage: Page = ({ root, live }) => {
           ...Object.entries(health.services)
             .map(([k, v]) => [' · ', k, ' ', badge(v)])
             .flat(),
+        ),
+        ...Object.entries(health.details ?? {}).map(([k, why]) =>
+          h('div', { class: 'error', role: 'alert' }, `${k}: ${why}`),
         ),
       );
       if (sys.facilities.length === 0) {
