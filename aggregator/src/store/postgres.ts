@@ -82,6 +82,11 @@ export interface PostgresStoreOptions {
   clock?: Clock;
   /** Pool size (default 10). */
   maxConnections?: number;
+  /**
+   * Told each time the server drops one of the pool's connections (restart, shutdown, pg_terminate_backend, network
+   * cut). The call using it fails; the connection leaves the pool and the next call opens a new one.
+   */
+  onConnectionError?: (err: Error) => void;
 }
 
 /** Rows per INSERT statement in a batch (one JSON document or arrays, so no parameter limit applies). */
@@ -132,6 +137,8 @@ export async function createPostgresDatabase(url: string): Promise<void> {
   const name = decodeURIComponent(u.pathname.replace(/^\//, ''));
   u.pathname = '/postgres';
   const client = new pg.Client({ connectionString: u.toString(), connectionTimeoutMillis: 5000 });
+  // A connection lost here fails the awaited call below; unlistened, its 'error' event would end the process.
+  client.on('error', () => undefined);
   try {
     await client.connect();
     await client.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`);
@@ -196,8 +203,21 @@ export class PostgresStore implements Store {
       connectionTimeoutMillis: 5000,
       idleTimeoutMillis: 30_000,
     });
-    // An idle connection that dies (server restart, network cut) is dropped from the pool; the next query opens a
-    // new one. Without a listener the pool's 'error' event would crash the process.
+    // A connection the server drops emits 'error' on its client: the pool listens only while the client is idle
+    // (and then re-emits it as the pool's 'error'), so a client checked out between two queries, or awaiting a
+    // ROLLBACK on a dead socket, would throw it as an uncaught exception and end the process. Every client gets its
+    // own listener for its whole life; the failed call rejects on its own, and the pool drops the broken client on
+    // release (it is no longer queryable), so the next call reconnects.
+    // A dying connection usually errs twice (the server's FATAL message, then the closed socket): reported once.
+    const lost = options.onConnectionError ?? (() => undefined);
+    this.pool.on('connect', (client) => {
+      let reported = false;
+      client.on('error', (err) => {
+        if (reported) return;
+        reported = true;
+        lost(err);
+      });
+    });
     this.pool.on('error', () => undefined);
     const u = new URL(options.url);
     this.where = `${u.hostname || 'localhost'}:${u.port || '5432'}${u.pathname}`;
