@@ -1,9 +1,11 @@
-// What only the Postgres store has to survive: its server going away under it. A connection the server closes while
-// the store holds it (checked out of the pool) must fail that call, never crash the process, and the next call must
-// reconnect.
+// What only the Postgres store has to survive: its server going away under it (a connection the server closes while
+// the store holds it, checked out of the pool, must fail that call, never crash the process, and the next call must
+// reconnect), and other writers storing the same alerts at the same moment.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import { shippedCatalog } from '@vigil/shared';
 import { needComponent } from '@vigil/shared/testing';
+import { AlertSeeder } from '../seed/generate.js';
 import { PostgresStore } from './postgres.js';
 import {
   PG_INSTALL_HINT,
@@ -16,7 +18,7 @@ import {
 const MIGRATION_LOCK = 0x76_69_67_69;
 
 describe.runIf(needComponent('PostgreSQL server', postgresAvailable(), PG_INSTALL_HINT))(
-  'PostgresStore when the server drops its connections',
+  'PostgresStore under lost connections and concurrent writers',
   () => {
     let server: TestPostgres;
     beforeAll(async () => {
@@ -57,6 +59,54 @@ describe.runIf(needComponent('PostgreSQL server', postgresAvailable(), PG_INSTAL
       }
     });
 
+    it('stores each alert once when another writer commits some of the same ids during the insert', async () => {
+      const url = await server.createDatabase();
+      const store = new PostgresStore({ url });
+      await store.migrate();
+      const alerts = new AlertSeeder({
+        facilities: ['plant-a'],
+        nowMs: Date.parse('2026-03-01T12:00:00Z'),
+        spanSeconds: 3600,
+        seed: 3,
+        catalog: shippedCatalog(),
+        timelineStepSeconds: 10,
+      }).batch(6);
+      const rival = new PostgresStore({ url });
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      try {
+        // The rival's transaction holds two of the ids uncommitted: the store's look-up does not see them, and its
+        // COPY then waits on them in the primary key until the rival commits (a unique violation).
+        await admin.query('BEGIN');
+        await admin.query(
+          `INSERT INTO alerts (id, ts, facility_id, severity, title, description, status, correlation_confidence,
+             correlation_summary, attack_type, attack_name, sources, context)
+           SELECT id, now(), 'plant-a', 'low', 'rival', '', 'new', 0, '', '', '', '[]', '{}' FROM unnest($1::text[]) AS id`,
+          [[alerts[1]?.id, alerts[4]?.id]],
+        );
+        const inserting = store.insertAlerts(alerts);
+        await waitForBlocked(admin, 'COPY alerts');
+        await admin.query('COMMIT');
+        const inserted = await inserting;
+        const again = await rival.insertAlerts(alerts);
+        const rows = await admin.query<{ id: string; title: string }>(
+          'SELECT id, title FROM alerts ORDER BY id',
+        );
+
+        expect(inserted).toBe(4);
+        expect(again).toBe(0);
+        expect(rows.rows).toHaveLength(6);
+        expect(rows.rows.filter((r) => r.title === 'rival').map((r) => r.id)).toEqual(
+          [alerts[1]?.id, alerts[4]?.id].sort(),
+        );
+        expect((await store.alertStats()).total).toBe(6);
+      } finally {
+        await admin.end();
+        await rival.close();
+        await store.close();
+      }
+    });
+
     it('survives the server stopping while idle and checked-out connections are open, and recovers', async () => {
       const url = await server.createDatabase();
       const store = new PostgresStore({ url });
@@ -91,14 +141,22 @@ describe.runIf(needComponent('PostgreSQL server', postgresAvailable(), PG_INSTAL
 );
 
 /** The pid of the backend waiting on the migration lock, once it waits. */
-async function waitForBlockedBackend(admin: pg.Client): Promise<number> {
+function waitForBlockedBackend(admin: pg.Client): Promise<number> {
+  return waitForBlocked(admin, 'pg_advisory_xact_lock');
+}
+
+/** The pid of the backend whose query contains `query` once it waits on a lock. */
+async function waitForBlocked(admin: pg.Client, query: string): Promise<number> {
   for (let i = 0; i < 200; i++) {
+    // Inside a transaction the activity view is read once and cached unless the snapshot is cleared.
+    await admin.query('SELECT pg_stat_clear_snapshot()');
     const r = await admin.query<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'`,
+      `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND strpos(query, $1) > 0`,
+      [query],
     );
     const pid = r.rows[0]?.pid;
     if (pid !== undefined) return pid;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  throw new Error('the migration never waited on the lock');
+  throw new Error(`no query with ${query} waited on a lock`);
 }
