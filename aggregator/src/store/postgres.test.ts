@@ -1,6 +1,7 @@
-// What only the Postgres store has to survive: its server going away under it (a connection the server closes while
-// the store holds it, checked out of the pool, must fail that call, never crash the process, and the next call must
-// reconnect), and other writers storing the same alerts at the same moment.
+// What only the Postgres store has to get right beyond the contract suite: its server going away under it (a
+// connection the server closes while the store holds it, checked out of the pool, must fail that call, never crash
+// the process, and the next call must reconnect), other writers storing the same alerts at the same moment, and
+// batches that span several chunks of its binary COPY stream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { shippedCatalog } from '@vigil/shared';
@@ -18,7 +19,7 @@ import {
 const MIGRATION_LOCK = 0x76_69_67_69;
 
 describe.runIf(needComponent('PostgreSQL server', postgresAvailable(), PG_INSTALL_HINT))(
-  'PostgresStore under lost connections and concurrent writers',
+  'PostgresStore beyond the contract',
   () => {
     let server: TestPostgres;
     beforeAll(async () => {
@@ -55,6 +56,30 @@ describe.runIf(needComponent('PostgreSQL server', postgresAvailable(), PG_INSTAL
         await expect(store.ping()).resolves.toBeUndefined();
       } finally {
         await admin.end();
+        await store.close();
+      }
+    });
+
+    it('stores a batch larger than one COPY chunk exactly as given', async () => {
+      const url = await server.createDatabase();
+      const store = new PostgresStore({ url });
+      await store.migrate();
+      // 60-point context timelines, ~11 kB of JSON each: 300 alerts span several of the binary COPY's 1 MB chunks.
+      const alerts = new AlertSeeder({
+        facilities: ['plant-a', 'plant-b'],
+        nowMs: Date.parse('2026-03-01T12:00:00Z'),
+        spanSeconds: 86_400,
+        seed: 11,
+        catalog: shippedCatalog(),
+        timelineStepSeconds: 1,
+      }).batch(300);
+      try {
+        const inserted = await store.insertAlerts(alerts);
+        const read = await Promise.all(alerts.map((a) => store.getAlert(a.id)));
+
+        expect(inserted).toBe(300);
+        expect(read).toEqual(alerts);
+      } finally {
         await store.close();
       }
     });

@@ -154,27 +154,78 @@ export async function createPostgresDatabase(url: string): Promise<void> {
   }
 }
 
-/** COPY's text format: backslash, newline, carriage return and tab inside a value are escaped. */
-function copyText(v: string): string {
-  return /[\\\n\r\t]/.test(v) ? v.replace(/[\\\n\r\t]/g, (ch) => COPY_ESCAPES[ch] ?? ch) : v;
-}
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+/** COPY's binary header: signature, flags, header extension length. */
+const COPY_BINARY_HEADER = Buffer.from([
+  ...Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'),
+  ...[0, 0, 0, 0],
+  ...[0, 0, 0, 0],
+]);
+/** Unix time of Postgres's timestamp epoch, 2000-01-01T00:00:00Z, in ms. */
+const PG_EPOCH_MS = 946_684_800_000;
+const COPY_CHUNK = 1 << 20;
 
-/** The alerts as COPY text lines in ALERT_COLUMNS order, about a megabyte per chunk. */
-function* copyRows(alerts: readonly StoredAlert[]): Generator<string> {
-  let chunk = '';
+/**
+ * The alerts in COPY's binary format, in ALERT_COLUMNS order, about a megabyte per chunk. Binary rather than text:
+ * the server then reads each field by its length instead of scanning ~11 kB per row for tabs, newlines and escapes
+ * (24 % of the backend's CPU in a text COPY of full alerts, perf), and the client writes each string's UTF-8 once
+ * instead of escaping it first.
+ */
+function* copyBinary(alerts: readonly StoredAlert[]): Generator<Buffer> {
+  let buf = Buffer.allocUnsafe(COPY_CHUNK);
+  COPY_BINARY_HEADER.copy(buf, 0);
+  let at = COPY_BINARY_HEADER.length;
+  const text = (v: string): void => {
+    const n = buf.write(v, at + 4, 'utf8');
+    buf.writeInt32BE(n, at);
+    at += 4 + n;
+  };
   for (const a of alerts) {
-    chunk +=
-      `${copyText(a.id)}\t${iso(a.timestamp)}\t${copyText(a.facility_id)}\t${a.severity}\t${copyText(a.title)}\t` +
-      `${copyText(a.description)}\t${a.status}\t${a.correlation_confidence}\t${copyText(a.correlation_summary)}\t` +
-      `${copyText(a.attack_type)}\t${copyText(a.attack_name)}\t${copyText(JSON.stringify(a.sources))}\t` +
-      `${copyText(JSON.stringify(a.context_analysis))}\t${a.generated ? 't' : 'f'}\n`;
-    if (chunk.length >= 1 << 20) {
-      yield chunk;
-      chunk = '';
+    const ms = new Date(a.timestamp).getTime();
+    if (Number.isNaN(ms)) throw new RangeError(`invalid time: ${a.timestamp}`);
+    const sources = JSON.stringify(a.sources);
+    const context = JSON.stringify(a.context_analysis);
+    const strings = [
+      a.id,
+      a.facility_id,
+      a.severity,
+      a.title,
+      a.description,
+      a.status,
+      a.correlation_summary,
+    ];
+    const chars = sources.length + context.length + a.attack_type.length + a.attack_name.length;
+    // At most 3 UTF-8 bytes per UTF-16 unit; 14 length words, the int16 field count, 8 + 8 + 1 bytes of numbers.
+    const most = 3 * strings.reduce((sum, v) => sum + v.length, chars) + 2 + 14 * 4 + 17;
+    if (at + most + 2 > buf.length) {
+      yield buf.subarray(0, at);
+      buf = Buffer.allocUnsafe(Math.max(COPY_CHUNK, most + 2));
+      at = 0;
     }
+    buf.writeInt16BE(14, at);
+    at += 2;
+    text(a.id);
+    buf.writeInt32BE(8, at);
+    buf.writeBigInt64BE(BigInt(ms - PG_EPOCH_MS) * 1000n, at + 4); // timestamptz: microseconds
+    at += 12;
+    text(a.facility_id);
+    text(a.severity);
+    text(a.title);
+    text(a.description);
+    text(a.status);
+    buf.writeInt32BE(8, at);
+    buf.writeDoubleBE(a.correlation_confidence, at + 4);
+    at += 12;
+    text(a.correlation_summary);
+    text(a.attack_type);
+    text(a.attack_name);
+    text(sources);
+    text(context);
+    buf.writeInt32BE(1, at);
+    buf[at + 4] = a.generated ? 1 : 0;
+    at += 5;
   }
-  if (chunk !== '') yield chunk;
+  buf.writeInt16BE(-1, at); // end of data
+  yield buf.subarray(0, at + 2);
 }
 
 /** SQLSTATE of a duplicate key. */
@@ -459,8 +510,8 @@ export class PostgresStore implements Store {
 
   private async copyAlerts(c: pg.PoolClient, table: string, alerts: readonly StoredAlert[]): Promise<void> {
     await pipeline(
-      Readable.from(copyRows(alerts)),
-      c.query(copyFrom(`COPY ${table} (${ALERT_COLUMNS}) FROM STDIN`)),
+      Readable.from(copyBinary(alerts)),
+      c.query(copyFrom(`COPY ${table} (${ALERT_COLUMNS}) FROM STDIN (FORMAT binary)`)),
     );
   }
 
