@@ -97,10 +97,6 @@ const MIGRATION_LOCK = 0x76_69_67_69; // "vigi"
 const ALERT_COLUMNS =
   'id, ts, facility_id, severity, title, description, status, correlation_confidence, correlation_summary, ' +
   'attack_type, attack_name, sources, context, generated';
-const ALERT_TEXT_COLUMNS = ALERT_COLUMNS.replace(
-  'sources, context',
-  'sources::text AS sources, context::text AS context',
-);
 const ROUND_COLUMNS =
   'id, round_number, status, phase, start_time, end_time, progress, epsilon, model_accuracy, clients_active, total_clients';
 const CLIENT_COLUMNS =
@@ -541,15 +537,15 @@ export class PostgresStore implements Store {
   }
 
   async queryAlerts(q: AlertQuery): Promise<Page<StoredAlert>> {
-    return this.alertPage(q, ALERT_COLUMNS, alertFromRow);
+    return this.alertPage(q, alertFromRow);
   }
 
   async queryAlertsJson(q: AlertQuery): Promise<Page<string>> {
-    // ::text hands back the json columns as stored, so pg does not parse them.
-    return this.alertPage(q, ALERT_TEXT_COLUMNS, alertJsonFromRow);
+    // sources and context are text columns (migration 6): pg hands them back as stored, unparsed.
+    return this.alertPage(q, alertJsonFromRow);
   }
 
-  private async alertPage<T>(q: AlertQuery, columns: string, item: (r: AlertRow) => T): Promise<Page<T>> {
+  private async alertPage<T>(q: AlertQuery, item: (r: AlertRow) => T): Promise<Page<T>> {
     checkPaging(q.page, q.limit);
     const ps = new Params();
     const cs = new Params();
@@ -572,7 +568,7 @@ export class PostgresStore implements Store {
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const filterValues = [...ps.values];
     const rows = await this.query<AlertRow>(
-      `SELECT ${columns} FROM alerts ${clause} ORDER BY ts DESC, id DESC LIMIT ${ps.p(q.limit)} OFFSET ${ps.p(
+      `SELECT ${ALERT_COLUMNS} FROM alerts ${clause} ORDER BY ts DESC, id DESC LIMIT ${ps.p(q.limit)} OFFSET ${ps.p(
         (q.page - 1) * q.limit,
       )}`,
       ps.values,
