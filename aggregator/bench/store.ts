@@ -3,11 +3,13 @@
 // Insert throughput goes through the Store API with generated alerts. Filling up to 1,000,000 for the query timings
 // is done in SQL inside the database (the same table, indexes and counter triggers), because generating and shipping
 // a million alerts from the client would take most of the benchmark's time budget.
-// Options (environment): BENCH_ALERTS (default 1000000), BENCH_INSERT (alerts per insert run, default 20000),
+// Insert rows also give CPU per alert (this process; and the Postgres server's processes, read from /proc), which the
+// load of a shared machine distorts far less than wall time.
+// Options (environment): BENCH_ALERTS (default 1000000; 0 = the insert runs only), BENCH_INSERT (alerts per insert run, default 20000),
 // BENCH_BATCH (alerts per insertAlerts call, default 5000), BENCH_STORES (sqlite,postgres).
 // Postgres is a throwaway local server (store/testing/postgres.ts) with production durability (fsync and
 // synchronous_commit on), or VIGIL_TEST_PG_URL.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { shippedCatalog } from '@vigil/shared';
@@ -38,16 +40,81 @@ function seeder(step: number): AlertSeeder {
   });
 }
 
-/** Inserts `count` alerts in batches; only the insertAlerts calls are timed. Returns alerts per second. */
-async function insertTimed(store: Store, gen: AlertSeeder, count: number): Promise<number> {
+/** CPU seconds used so far by a local Postgres server: its postmaster and every process it forked. */
+type ServerCpu = () => number;
+
+/**
+ * Reads the server's process tree from /proc, found through its data directory's postmaster.pid. Null when the
+ * server is not local or the role may not read data_directory (then only wall time and client CPU are reported).
+ */
+async function postgresCpu(url: string): Promise<ServerCpu | null> {
+  const pg = (await import('pg')).default;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const dir = (await client.query<{ data_directory: string }>('SHOW data_directory')).rows[0]
+      ?.data_directory;
+    const pm = Number(readFileSync(join(dir ?? '', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return () => {
+      let ticks = 0;
+      for (const pid of readdirSync('/proc')) {
+        if (!/^\d+$/.test(pid)) continue;
+        try {
+          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          if (Number(pid) === pm || Number(f[1]) === pm) ticks += Number(f[11]) + Number(f[12]);
+        } catch {
+          // The process ended between listing and reading.
+        }
+      }
+      return ticks / 100; // USER_HZ
+    };
+  } catch {
+    return null;
+  } finally {
+    await client.end();
+  }
+}
+
+interface InsertRun {
+  perSecond: number;
+  /** CPU microseconds per alert in this process (the store's client side; all of it for SQLite). */
+  clientUs: number;
+  /** CPU microseconds per alert in the Postgres server's processes, when they can be read. */
+  serverUs: number | null;
+}
+
+/** Inserts `count` alerts in batches; only the insertAlerts calls are timed (wall and CPU). */
+async function insertTimed(
+  store: Store,
+  gen: AlertSeeder,
+  count: number,
+  serverCpu: ServerCpu | null,
+): Promise<InsertRun> {
   let ms = 0;
+  let clientUs = 0;
+  let serverS = 0;
   for (let done = 0; done < count; done += BATCH) {
     const batch: StoredAlert[] = gen.batch(Math.min(BATCH, count - done));
+    const s0 = serverCpu?.() ?? 0;
+    const c0 = process.cpuUsage();
     const t = performance.now();
     await store.insertAlerts(batch);
     ms += performance.now() - t;
+    const c = process.cpuUsage(c0);
+    clientUs += c.user + c.system;
+    serverS += (serverCpu?.() ?? 0) - s0;
   }
-  return count / (ms / 1000);
+  return {
+    perSecond: count / (ms / 1000),
+    clientUs: clientUs / count,
+    serverUs: serverCpu === null ? null : (serverS * 1e6) / count,
+  };
+}
+
+function insertResult(r: InsertRun): string {
+  const server = r.serverUs === null ? '' : `, server CPU ${Math.round(r.serverUs)} us/alert`;
+  return `${Math.round(r.perSecond)} alerts/s (client CPU ${Math.round(r.clientUs)} us/alert${server})`;
 }
 
 /** Techniques the SQL fill cycles through (from the shipped catalog). */
@@ -130,7 +197,7 @@ async function fillInDatabase(store: Store, url: string, count: number): Promise
            to_timestamp((${NOW} - ${spanMs} + i * ${spanMs}::float8 / $3) / 1000.0),
            ${pickSql('k % 5', FACILITIES)}, ${severity('r1')}, ${pickSql('k % 3', titles)},
            ${pickSql('(k / 3) % 3', descriptions)}, ${status('r2')}, 0.9, 'bulk fill',
-           ${pickSql('k % 40', ids)}, ${pickSql('k % 40', names)}, $4::json, $5::json, true
+           ${pickSql('k % 40', ids)}, ${pickSql('k % 40', names)}, $4, $5, true
          FROM (SELECT i, random() AS r1, random() AS r2, floor(random() * 1000)::int AS k
                FROM generate_series($1::int, $2::int) AS i) AS r`,
         [from, Math.min(count, from + FILL_CHUNK - 1), count, sources, context],
@@ -181,15 +248,16 @@ async function benchStore(name: string, url: string): Promise<string[]> {
   const store = await openStore(url);
   try {
     for (const f of FACILITIES) await store.addFacility({ id: f, name: f });
-    const full = await insertTimed(store, seeder(1), INSERT_RUN);
-    const light = await insertTimed(store, seeder(10), INSERT_RUN);
+    const serverCpu = store.kind === 'postgres' ? await postgresCpu(url) : null;
+    const full = await insertTimed(store, seeder(1), INSERT_RUN, serverCpu);
+    const light = await insertTimed(store, seeder(10), INSERT_RUN, serverCpu);
     lines.push(
-      `| ${name} | insert, 60-point timelines (~10 KB JSON/alert) | ${INSERT_RUN} alerts, batches of ${BATCH} | ${Math.round(full)} alerts/s |`,
-      `| ${name} | insert, 6-point timelines (~1.4 KB JSON/alert) | ${INSERT_RUN} alerts, batches of ${BATCH} | ${Math.round(light)} alerts/s |`,
+      `| ${name} | insert, 60-point timelines (~10 KB JSON/alert) | ${INSERT_RUN} alerts, batches of ${BATCH} | ${insertResult(full)} |`,
+      `| ${name} | insert, 6-point timelines (~1.4 KB JSON/alert) | ${INSERT_RUN} alerts, batches of ${BATCH} | ${insertResult(light)} |`,
     );
-    process.stderr.write(
-      `${name}: insert ${Math.round(full)}/s full, ${Math.round(light)}/s light; filling to ${TOTAL}\n`,
-    );
+    process.stderr.write(`${name}: insert ${insertResult(full)} full, ${insertResult(light)} light\n`);
+    if (TOTAL === 0) return lines;
+    process.stderr.write(`${name}: filling to ${TOTAL}\n`);
     const have = (await store.alertStats()).total;
     const fillStart = performance.now();
     await fillInDatabase(store, url, TOTAL - have);

@@ -74,7 +74,9 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
       );
     }
   }
-  const store = await openStore(o.dbUrl).catch(async (err: unknown) => {
+  const store = await openStore(o.dbUrl, {
+    onConnectionError: (err) => log(`database connection lost: ${err.message} (the next call reconnects)`),
+  }).catch(async (err: unknown) => {
     await graph?.close();
     throw err;
   });

@@ -161,6 +161,29 @@ describe.each(HARNESSES)('dashboard API on %s', (_kind, makeHarness) => {
         expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
     });
 
+    it('documents the demo fl-round answer and the FL trigger answer as the two different shapes they are', async () => {
+      const res = await http(api, 'GET', '/openapi.json');
+
+      interface Doc {
+        paths: Record<
+          string,
+          { post: { responses: Record<string, { content: Record<string, { schema: { $ref: string } }> }> } }
+        >;
+        components: { schemas: Record<string, { properties?: Record<string, unknown>; allOf?: unknown[] }> };
+      }
+      const doc = res.body as Doc;
+      const answer = (path: string) => {
+        const ref = doc.paths[path]?.post.responses['200']?.content['application/json']?.schema.$ref ?? '';
+        return doc.components.schemas[ref.replace('#/components/schemas/', '')];
+      };
+      // The spec: demo fl-round -> {round_id, status}; trigger -> the same plus the round's FLRound fields.
+      expect(Object.keys(answer('/api/demo/scenarios/fl-round')?.properties ?? {}).sort()).toEqual([
+        'round_id',
+        'status',
+      ]);
+      expect(answer('/api/fl/rounds/trigger')?.allOf).toBeDefined();
+    });
+
     it('answers the CORS preflight for the default dashboard origin only', async () => {
       const ok = await fetch(`${api.url}/api/alerts`, {
         method: 'OPTIONS',

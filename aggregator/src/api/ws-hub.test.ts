@@ -66,6 +66,35 @@ describe('WebSocket hub', () => {
     await fast.close();
   });
 
+  it('delivers fanned-out events of every frame length in order, between its own replies, per room spelling', async () => {
+    api = await startTestApi(raw);
+    const underscore = await subscribed('fl_status');
+    const dash = await subscribed('fl-status');
+    // Payloads under 126 bytes, under 64 KiB and over it take the three length forms of a WebSocket frame header.
+    const sizes = [1, 200, 70_000];
+
+    for (const [i, n] of sizes.entries()) {
+      api.bus.publish({ type: 'fl_progress', data: { i, pad: 'x'.repeat(n) } });
+      underscore.send({ action: 'ping' });
+      await until(() => underscore.messages.filter((m) => m.type === 'pong').length > i);
+    }
+    await until(() => dash.messages.length >= 3);
+
+    expect(underscore.messages.map((m) => m.type)).toEqual(sizes.flatMap(() => ['fl_progress', 'pong']));
+    expect(
+      underscore.messages
+        .filter((m) => m.type === 'fl_progress')
+        .map((m) => [m.channel, (m.data as { pad: string }).pad.length]),
+    ).toEqual(sizes.map((n) => ['fl_status', n]));
+    expect(dash.messages.map((m) => [m.channel, (m.data as { i: number }).i])).toEqual([
+      ['fl-status', 0],
+      ['fl-status', 1],
+      ['fl-status', 2],
+    ]);
+    await underscore.close();
+    await dash.close();
+  });
+
   it('drops a client that stops answering pings', async () => {
     api = await startTestApi(raw, { wsPingIntervalMs: 100 });
     const silent = await subscribed('system');

@@ -12,6 +12,8 @@ export interface OpenStoreOptions {
   migrate?: boolean;
   /** Told which migration versions were applied on opening (empty when the schema was up to date). */
   onMigrated?: (applied: number[]) => void;
+  /** Postgres only: told when the server drops a connection (the call using it fails; the next one reconnects). */
+  onConnectionError?: (err: Error) => void;
 }
 
 /**
@@ -24,12 +26,26 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     return prepared(new SqliteStore({ path: target.path, clock: options.clock }), options);
   }
   try {
-    return await prepared(new PostgresStore({ url: target.url, clock: options.clock }), options);
+    return await prepared(
+      new PostgresStore({
+        url: target.url,
+        clock: options.clock,
+        onConnectionError: options.onConnectionError,
+      }),
+      options,
+    );
   } catch (err) {
     if (options.migrate === false || !isMissingDatabase(err)) throw err;
     // A new Postgres database is created like a new SQLite file, when the role may create databases.
     await createPostgresDatabase(target.url);
-    return prepared(new PostgresStore({ url: target.url, clock: options.clock }), options);
+    return prepared(
+      new PostgresStore({
+        url: target.url,
+        clock: options.clock,
+        onConnectionError: options.onConnectionError,
+      }),
+      options,
+    );
   }
 }
 

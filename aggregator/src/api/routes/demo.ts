@@ -12,9 +12,11 @@ import { triggerRound } from './fl.js';
 const Started = z
   .object({ scenario_id: z.string(), status: z.literal('started') })
   .openapi('ScenarioStarted');
+// Not 'RoundStarted': that name is the FL trigger's answer (fl.ts), which also carries the round's FLRound fields, and
+// the OpenAPI document keeps one schema per name, so this route was documented with the other's shape.
 const RoundStarted = z
   .object({ round_id: z.number().int(), status: z.literal('started') })
-  .openapi('RoundStarted');
+  .openapi('ScenarioRoundStarted');
 
 function notAvailable(): never {
   throw new ApiError('not_available', 'demo scenarios cannot run: the scenario engine is not attached', {

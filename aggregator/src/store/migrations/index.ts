@@ -6,6 +6,7 @@ import { enrollment } from './002-enrollment.js';
 import { flState } from './003-fl.js';
 import { assets } from './004-assets.js';
 import { searchTerms } from './005-search-terms.js';
+import { alertJsonText } from './006-alert-json-text.js';
 
 export interface Migration {
   version: number;
@@ -14,4 +15,11 @@ export interface Migration {
   postgres: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [initial, enrollment, flState, assets, searchTerms];
+export const MIGRATIONS: readonly Migration[] = [
+  initial,
+  enrollment,
+  flState,
+  assets,
+  searchTerms,
+  alertJsonText,
+];
