@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { leaveOneEntityOut, metrics, withBootstrap } from './evaluate.js';
+import { leaveOneEntityOut, metrics, pairedBootstrap, withBootstrap, type Query } from './evaluate.js';
 
 // S1 and S2 share {A, B}; S3 alone uses {C, D}, so once S3 is held out nothing else knows C or D.
 const input = {
@@ -48,5 +48,25 @@ describe('leave-one-entity-out evaluation', () => {
     expect(a.ci95['hit@1'][1]).toBeGreaterThanOrEqual(a['hit@1']);
     expect(a.ci95['hit@1'][0]).toBeLessThan(a.ci95['hit@1'][1]);
     expect(a.ci95['hit@3']).toEqual([1, 1]);
+  });
+
+  it('pairs two rankers on the same resampled entities: a gain on every entity is above 0, no gain is 0', () => {
+    // Ten entities of two queries; `better` ranks every hidden technique first, `worse` ranks one of each pair 20th.
+    const better: Query[] = [];
+    const worse: Query[] = [];
+    for (let e = 0; e < 10; e++)
+      for (const hidden of ['A', 'B']) {
+        better.push({ entity: `E${e}`, hidden, rank: 1 });
+        worse.push({ entity: `E${e}`, hidden, rank: hidden === 'A' ? 1 : 20 });
+      }
+
+    const d = pairedBootstrap(better, [...worse].reverse(), 500, 7);
+    const same = pairedBootstrap(worse, worse, 500, 7);
+
+    expect(d['hit@10']).toEqual({ diff: 0.5, ci95: [0.5, 0.5] });
+    expect(d.mrr.diff).toBeCloseTo((1 - 1 / 20) / 2, 12);
+    expect(d.mrr.ci95[0]).toBeGreaterThan(0);
+    expect(same.mrr).toEqual({ diff: 0, ci95: [0, 0] });
+    expect(() => pairedBootstrap(better, worse.slice(1))).toThrow(/same queries/);
   });
 });

@@ -101,6 +101,56 @@ export function withBootstrap(queries: readonly Query[], resamples = 2000, seed 
   return { ...point, ci95: ci };
 }
 
+export type MetricKey = Exclude<keyof Metrics, 'n'>;
+const METRIC_KEYS: readonly MetricKey[] = ['hit@1', 'hit@3', 'hit@5', 'hit@10', 'mrr'];
+
+/** Difference a - b of each metric, with its paired 95% bootstrap interval. */
+export type PairedDifference = Record<MetricKey, { diff: number; ci95: [number, number] }>;
+
+/**
+ * Paired bootstrap of the difference between two rankers evaluated on the same queries: entities are resampled
+ * (as in withBootstrap, same seed) and both rankers are scored on the SAME resample, so the interval reflects how
+ * much better one is than the other on the same attackers, not the spread of each alone. "Better beyond noise" is
+ * an interval above 0.
+ */
+export function pairedBootstrap(
+  a: readonly Query[],
+  b: readonly Query[],
+  resamples = 2000,
+  seed = 20261122,
+): PairedDifference {
+  const key = (q: Query) => `${q.entity}\u0000${q.hidden}`;
+  const bByKey = new Map(b.map((q) => [key(q), q]));
+  if (a.length !== b.length || a.some((q) => !bByKey.has(key(q))))
+    throw new Error('pairedBootstrap: the two rankers must be scored on the same queries');
+  const byEntity = new Map<string, [Query, Query][]>();
+  for (const q of a) byEntity.set(q.entity, [...(byEntity.get(q.entity) ?? []), [q, bByKey.get(key(q))!]]);
+  const groups = [...byEntity.values()];
+  const rand = seededRandom(seed);
+  const samples = Object.fromEntries(METRIC_KEYS.map((k) => [k, [] as number[]])) as Record<
+    MetricKey,
+    number[]
+  >;
+  for (let r = 0; r < resamples && groups.length > 0; r++) {
+    const pa: Query[] = [];
+    const pb: Query[] = [];
+    for (let i = 0; i < groups.length; i++)
+      for (const [qa, qb] of groups[Math.floor(rand() * groups.length)] ?? []) {
+        pa.push(qa);
+        pb.push(qb);
+      }
+    const ma = metrics(pa);
+    const mb = metrics(pb);
+    for (const k of METRIC_KEYS) samples[k].push(ma[k] - mb[k]);
+  }
+  const ma = metrics(a);
+  const mb = metrics(b);
+  const out = {} as PairedDifference;
+  for (const k of METRIC_KEYS)
+    out[k] = { diff: ma[k] - mb[k], ci95: [quantile(samples[k], 0.025), quantile(samples[k], 0.975)] };
+  return out;
+}
+
 function quantile(xs: number[], q: number): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
