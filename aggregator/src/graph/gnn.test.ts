@@ -11,7 +11,7 @@ import {
   trainGnn,
   DEFAULT_TRAIN,
 } from './gnn.js';
-import { GNN_ARTIFACT, GnnPredictor } from './predictor.js';
+import { GNN_ARTIFACT, GnnPredictor, openPredictor } from './predictor.js';
 import { UsesStats } from './stats.js';
 
 const graph = EmbeddedAttackGraph.fromCatalog(shippedCatalog());
@@ -160,5 +160,37 @@ describe('next-technique GNN', () => {
     } finally {
       await predictor.close();
     }
+  });
+
+  it('serves the graph ranker instead of a GNN that cannot be opened, and says why; asked for by name it fails', async () => {
+    const toy = {
+      tactics: ['X'],
+      techniques: [
+        { id: 'A', name: 'a', tactics: ['X'] },
+        { id: 'B', name: 'b', tactics: ['X'] },
+      ],
+      uses: [
+        { entity: 'G1', techniques: ['A', 'B'] },
+        { entity: 'G2', techniques: ['A', 'B'] },
+      ],
+    };
+    const trained = trainGnn(toy, toy.uses, QUICK);
+    const otherGraph = exportGnn(trained.model, trained.inputs);
+    const damaged = new Uint8Array([1, 2, 3]);
+    const reasons: string[] = [];
+
+    const served = await openPredictor(graph, 'gnn', { onnx: damaged, onFallback: (r) => reasons.push(r) });
+    const misfit = await openPredictor(graph, 'gnn', {
+      onnx: otherGraph,
+      onFallback: (r) => reasons.push(r),
+    });
+
+    expect(served.name).toBe(graph.ranker);
+    expect(misfit.name).toBe(graph.ranker);
+    expect(await served.predict(['T0846'], 3)).toEqual(await graph.nextTechniques(['T0846'], 3));
+    expect(reasons).toHaveLength(2);
+    for (const r of reasons) expect(r).toMatch(/^the GNN could not be opened \(.+\); serving jaccard-knn$/s);
+    await expect(openPredictor(graph, 'gnn', { onnx: damaged })).rejects.toThrow();
+    await expect(GnnPredictor.open(graph, otherGraph)).rejects.toThrow();
   });
 });
