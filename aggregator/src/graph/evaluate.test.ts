@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { leaveOneEntityOut, metrics, pairedBootstrap, withBootstrap, type Query } from './evaluate.js';
+import {
+  leaveOneEntityOut,
+  metrics,
+  pairedBootstrap,
+  splitsOf,
+  withBootstrap,
+  type Query,
+} from './evaluate.js';
 
 // S1 and S2 share {A, B}; S3 alone uses {C, D}, so once S3 is held out nothing else knows C or D.
 const input = {
@@ -24,6 +31,23 @@ describe('leave-one-entity-out evaluation', () => {
       { entity: 'S3', hidden: 'C', rank: 3 },
       { entity: 'S3', hidden: 'D', rank: 3 },
     ]);
+  });
+
+  it('in the single-technique protocol observes one technique and hides each other one of the entity', () => {
+    expect(splitsOf(['A', 'B', 'C'], 'single')).toEqual([
+      { observed: ['A'], hidden: 'B', given: 'A' },
+      { observed: ['A'], hidden: 'C', given: 'A' },
+      { observed: ['B'], hidden: 'A', given: 'B' },
+      { observed: ['B'], hidden: 'C', given: 'B' },
+      { observed: ['C'], hidden: 'A', given: 'C' },
+      { observed: ['C'], hidden: 'B', given: 'C' },
+    ]);
+
+    const queries = leaveOneEntityOut(input, 'cooccurrence', 'single');
+
+    expect(queries).toContainEqual({ entity: 'S1', given: 'A', hidden: 'B', rank: 1 });
+    expect(queries).toContainEqual({ entity: 'S3', given: 'C', hidden: 'D', rank: 3 });
+    expect(queries).toHaveLength(6);
   });
 
   it('skips entities with fewer than two techniques', () => {
