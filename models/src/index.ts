@@ -6,6 +6,7 @@ export { Dense, type DenseOptions } from './nn/dense.js';
 export { Activation, sigmoid, type ActivationKind } from './nn/activation.js';
 export { Lstm, RepeatVector, type LstmOptions } from './nn/lstm.js';
 export { GraphSage, meanAdjacency, type GraphSageOptions } from './nn/graph.js';
+export { Skip } from './nn/skip.js';
 export { linkPredictionLoss, linkProbabilities } from './nn/link.js';
 export { softmaxCrossEntropy, meanSquaredError, softmax, type Loss } from './nn/loss.js';
 export { Sequential, type Example } from './nn/model.js';

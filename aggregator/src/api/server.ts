@@ -16,7 +16,7 @@ import { LocalEventBus, type EventBus } from '../events/bus.js';
 import type { DemoControl } from '../demo/scenarios.js';
 import { EmbeddedAttackGraph } from '../graph/embedded.js';
 import { PredictionService } from '../graph/prediction-service.js';
-import { openPredictor, type NextTechniquePredictor } from '../graph/predictor.js';
+import { openPredictor, SERVED_PREDICTOR, type NextTechniquePredictor } from '../graph/predictor.js';
 import type { AttackGraph } from '../graph/types.js';
 import { PublishingStore } from '../events/publishing-store.js';
 import { DashboardUpdater } from '../events/dashboard-updates.js';
@@ -134,7 +134,9 @@ export async function startApiServer(o: ApiServerOptions): Promise<RunningApi> {
     liveness,
     onError: (err) => log(`dashboard update failed: ${String(err)}`),
   });
-  const predictor = o.predictor ?? (await openPredictor(graph));
+  const predictor =
+    o.predictor ??
+    (await openPredictor(graph, SERVED_PREDICTOR, { onFallback: (why) => log(`predictor: ${why}`) }));
   const predictions = new PredictionService({
     store,
     bus,

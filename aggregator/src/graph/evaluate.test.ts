@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { leaveOneEntityOut, metrics, withBootstrap } from './evaluate.js';
+import {
+  leaveOneEntityOut,
+  metrics,
+  pairedBootstrap,
+  splitsOf,
+  withBootstrap,
+  type Query,
+} from './evaluate.js';
 
 // S1 and S2 share {A, B}; S3 alone uses {C, D}, so once S3 is held out nothing else knows C or D.
 const input = {
@@ -26,6 +33,23 @@ describe('leave-one-entity-out evaluation', () => {
     ]);
   });
 
+  it('in the single-technique protocol observes one technique and hides each other one of the entity', () => {
+    expect(splitsOf(['A', 'B', 'C'], 'single')).toEqual([
+      { observed: ['A'], hidden: 'B', given: 'A' },
+      { observed: ['A'], hidden: 'C', given: 'A' },
+      { observed: ['B'], hidden: 'A', given: 'B' },
+      { observed: ['B'], hidden: 'C', given: 'B' },
+      { observed: ['C'], hidden: 'A', given: 'C' },
+      { observed: ['C'], hidden: 'B', given: 'C' },
+    ]);
+
+    const queries = leaveOneEntityOut(input, 'cooccurrence', 'single');
+
+    expect(queries).toContainEqual({ entity: 'S1', given: 'A', hidden: 'B', rank: 1 });
+    expect(queries).toContainEqual({ entity: 'S3', given: 'C', hidden: 'D', rank: 3 });
+    expect(queries).toHaveLength(6);
+  });
+
   it('skips entities with fewer than two techniques', () => {
     const queries = leaveOneEntityOut(
       { ...input, usesSets: [...input.usesSets, { entity: 'S4', techniques: ['A'] }] },
@@ -48,5 +72,25 @@ describe('leave-one-entity-out evaluation', () => {
     expect(a.ci95['hit@1'][1]).toBeGreaterThanOrEqual(a['hit@1']);
     expect(a.ci95['hit@1'][0]).toBeLessThan(a.ci95['hit@1'][1]);
     expect(a.ci95['hit@3']).toEqual([1, 1]);
+  });
+
+  it('pairs two rankers on the same resampled entities: a gain on every entity is above 0, no gain is 0', () => {
+    // Ten entities of two queries; `better` ranks every hidden technique first, `worse` ranks one of each pair 20th.
+    const better: Query[] = [];
+    const worse: Query[] = [];
+    for (let e = 0; e < 10; e++)
+      for (const hidden of ['A', 'B']) {
+        better.push({ entity: `E${e}`, hidden, rank: 1 });
+        worse.push({ entity: `E${e}`, hidden, rank: hidden === 'A' ? 1 : 20 });
+      }
+
+    const d = pairedBootstrap(better, [...worse].reverse(), 500, 7);
+    const same = pairedBootstrap(worse, worse, 500, 7);
+
+    expect(d['hit@10']).toEqual({ diff: 0.5, ci95: [0.5, 0.5] });
+    expect(d.mrr.diff).toBeCloseTo((1 - 1 / 20) / 2, 12);
+    expect(d.mrr.ci95[0]).toBeGreaterThan(0);
+    expect(same.mrr).toEqual({ diff: 0, ci95: [0, 0] });
+    expect(() => pairedBootstrap(better, worse.slice(1))).toThrow(/same queries/);
   });
 });

@@ -11,7 +11,7 @@ import {
   trainGnn,
   DEFAULT_TRAIN,
 } from './gnn.js';
-import { GNN_ARTIFACT, GnnPredictor } from './predictor.js';
+import { GNN_ARTIFACT, GnnPredictor, openPredictor } from './predictor.js';
 import { UsesStats } from './stats.js';
 
 const graph = EmbeddedAttackGraph.fromCatalog(shippedCatalog());
@@ -80,7 +80,7 @@ describe('next-technique GNN', () => {
 
     const f = inputs.f;
     const row = (id: string) =>
-      Array.from(x.subarray(inputs.ids.indexOf(id) * f, inputs.ids.indexOf(id) * f + 11));
+      Array.from(x.subarray(inputs.ids.indexOf(id) * f, inputs.ids.indexOf(id) * f + 15));
     const knn = stats.scores('jaccard-knn', stats.indicesOf(['A']));
     const cooc = stats.scores('cooccurrence', stats.indicesOf(['A']));
     expect([...seen]).toEqual([0]);
@@ -96,6 +96,15 @@ describe('next-technique GNN', () => {
     expect(row('G1').slice(3, 5)).toEqual([0.5, 0.5]);
     expect(row('S2').slice(3, 5)).toEqual([0, 0]);
     expect(row('B')[9]).toBe(0.5);
+    // transition: A (tactic X) precedes C (tactic Y) in S1 of A's 2 users; B is in A's tactic, no transition.
+    expect(row('C')[10]).toBeCloseTo(0.5, 6);
+    expect(row('B')[10]).toBe(0);
+    // logs of knn, cooc, transition, share, scaled so that a score of 0 is -1 and of 1 about 0.
+    const log = (v: number) => Math.log(v + 1e-3) / Math.log(1e3);
+    expect(row('B')[11]).toBeCloseTo(log(knn[1]!), 5);
+    expect(row('C')[12]).toBeCloseTo(log(cooc[2]!), 5);
+    expect(row('B')[13]).toBeCloseTo(-1, 6);
+    expect(row('C')[14]).toBeCloseTo(log(2 / 3), 5);
   });
 
   it('stops early on the inner validation loss and reports the best epoch', async () => {
@@ -108,6 +117,14 @@ describe('next-technique GNN', () => {
     expect(v.length).toBeLessThanOrEqual(6);
     expect(run.bestEpoch).toBe(v.indexOf(Math.min(...v)) + 1);
     if (v.length < 6) expect(v.length).toBe(run.bestEpoch + 1);
+    // Both scored on the same inner-validation queries.
+    expect(run.validation?.gnn.n).toBeGreaterThan(0);
+    expect(run.validation?.knn.n).toBe(run.validation?.gnn.n);
+    for (const m of [run.validation!.gnn, run.validation!.knn]) {
+      expect(m['hit@10']).toBeGreaterThan(0);
+      expect(m.mrr).toBeGreaterThan(0);
+      expect(m.mrr).toBeLessThanOrEqual(m['hit@10'] + 0.1);
+    }
   });
 
   it('scores the softmax over candidates only: observed nodes get no loss and no gradient', () => {
@@ -143,5 +160,37 @@ describe('next-technique GNN', () => {
     } finally {
       await predictor.close();
     }
+  });
+
+  it('serves the graph ranker instead of a GNN that cannot be opened, and says why; asked for by name it fails', async () => {
+    const toy = {
+      tactics: ['X'],
+      techniques: [
+        { id: 'A', name: 'a', tactics: ['X'] },
+        { id: 'B', name: 'b', tactics: ['X'] },
+      ],
+      uses: [
+        { entity: 'G1', techniques: ['A', 'B'] },
+        { entity: 'G2', techniques: ['A', 'B'] },
+      ],
+    };
+    const trained = trainGnn(toy, toy.uses, QUICK);
+    const otherGraph = exportGnn(trained.model, trained.inputs);
+    const damaged = new Uint8Array([1, 2, 3]);
+    const reasons: string[] = [];
+
+    const served = await openPredictor(graph, 'gnn', { onnx: damaged, onFallback: (r) => reasons.push(r) });
+    const misfit = await openPredictor(graph, 'gnn', {
+      onnx: otherGraph,
+      onFallback: (r) => reasons.push(r),
+    });
+
+    expect(served.name).toBe(graph.ranker);
+    expect(misfit.name).toBe(graph.ranker);
+    expect(await served.predict(['T0846'], 3)).toEqual(await graph.nextTechniques(['T0846'], 3));
+    expect(reasons).toHaveLength(2);
+    for (const r of reasons) expect(r).toMatch(/^the GNN could not be opened \(.+\); serving jaccard-knn$/s);
+    await expect(openPredictor(graph, 'gnn', { onnx: damaged })).rejects.toThrow();
+    await expect(GnnPredictor.open(graph, otherGraph)).rejects.toThrow();
   });
 });

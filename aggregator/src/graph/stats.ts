@@ -162,6 +162,24 @@ export class UsesStats {
     return order.map((i) => ({ id: this.techniques[i] ?? '', score: scores[i] ?? 0 }));
   }
 
+  /**
+   * Tactic-order signal given the observed rows (not one of the served rankers; a GNN feature): mean over observed o
+   * used by at least one entity of trans(o, c) / users(o), the empirical probability that an entity using o also uses
+   * c in a later tactic (the `followed-by` edges).
+   */
+  transitionScores(seen: ReadonlySet<number>): Float64Array {
+    const n = this.techniques.length;
+    const s = new Float64Array(n);
+    const evidence = [...seen].filter((o) => (this.users[o] ?? 0) > 0);
+    if (evidence.length === 0) return s;
+    for (const o of evidence) {
+      const u = this.users[o] ?? 1;
+      for (let c = 0; c < n; c++) s[c] = (s[c] ?? 0) + (this.trans[o * n + c] ?? 0) / u;
+    }
+    for (let c = 0; c < n; c++) s[c] = roundScore((s[c] ?? 0) / evidence.length);
+    return s;
+  }
+
   private popularityScores(): Float64Array {
     const s = new Float64Array(this.techniques.length);
     const m = this.sets.length;

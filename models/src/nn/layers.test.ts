@@ -3,6 +3,7 @@ import { Activation } from './activation.js';
 import { Dense } from './dense.js';
 import { gradientCheck } from './gradcheck.js';
 import { GraphSage, meanAdjacency } from './graph.js';
+import { Skip } from './skip.js';
 import { meanSquaredError, softmaxCrossEntropy } from './loss.js';
 import { Lstm, RepeatVector } from './lstm.js';
 import { Sequential } from './model.js';
@@ -103,6 +104,33 @@ describe('gradients match finite differences', () => {
       x: randomVector(nodes * 3, rng),
       y: randomVector(nodes * 2, rng),
     });
+    expect(r.paramError).toBeLessThan(TOL);
+    expect(r.inputError).toBeLessThan(TOL);
+  });
+
+  it('skip passes its input through next to its inner graph layers (gradients of both paths)', () => {
+    const rng = seededRng(9);
+    const nodes = 4;
+    const sage = new GraphSage({ inputSize: 3, outputSize: 2, rng });
+    sage.setAdjacency(
+      meanAdjacency(nodes, [
+        [0, 1],
+        [1, 2],
+        [2, 3],
+      ]),
+      nodes,
+    );
+    const skip = new Skip({ inputSize: 3, innerSize: 2, layers: [sage, new Activation('tanh')] });
+    const model = new Sequential([skip, new Dense({ inputSize: 5, outputSize: 1, rng })]);
+    const x = randomVector(nodes * 3, rng);
+
+    const out = skip.forward(x);
+    const r = gradientCheck(model, meanSquaredError, { x, y: randomVector(nodes, rng) });
+
+    expect(out).toHaveLength(nodes * 5);
+    for (let v = 0; v < nodes; v++)
+      expect([...out.subarray(v * 5, v * 5 + 3)]).toEqual([...x.subarray(v * 3, v * 3 + 3)]);
+    expect(model.parameterCount).toBe(3 * 2 * 2 + 2 + 5 + 1);
     expect(r.paramError).toBeLessThan(TOL);
     expect(r.inputError).toBeLessThan(TOL);
   });

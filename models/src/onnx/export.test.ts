@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Activation } from '../nn/activation.js';
 import { Dense } from '../nn/dense.js';
 import { GraphSage, meanAdjacency } from '../nn/graph.js';
+import { Skip } from '../nn/skip.js';
 import { meanSquaredError, softmax, softmaxCrossEntropy } from '../nn/loss.js';
 import { Lstm, RepeatVector } from '../nn/lstm.js';
 import { Sequential, type Example } from '../nn/model.js';
@@ -179,6 +180,37 @@ describe('ONNX export runs in onnxruntime and matches our forward pass within 1e
     try {
       const res = await s.run({
         [INPUT_NAME]: new Tensor('float32', x, [nodes, 4]),
+        [ADJACENCY_NAME]: new Tensor('float32', adj, [nodes, nodes]),
+      });
+      expectClose(res[OUTPUT_NAME]!.data as Float32Array, model.forward(x));
+    } finally {
+      await s.release();
+    }
+  });
+
+  it('skip connections around GraphSAGE layers become Concat of input and inner output', async () => {
+    const rng = seededRng(11);
+    const nodes = 6;
+    const adj = meanAdjacency(nodes, [
+      [0, 1],
+      [1, 2],
+      [3, 4],
+      [4, 5],
+    ]);
+    const a = new GraphSage({ inputSize: 3, outputSize: 4, rng });
+    const b = new GraphSage({ inputSize: 7, outputSize: 2, rng });
+    a.setAdjacency(adj, nodes);
+    b.setAdjacency(adj, nodes);
+    const model = new Sequential([
+      new Skip({ inputSize: 3, innerSize: 4, layers: [a, new Activation('relu')] }),
+      new Skip({ inputSize: 7, innerSize: 2, layers: [b, new Activation('relu')] }),
+      new Dense({ inputSize: 9, outputSize: 1, rng }),
+    ]);
+    const x = rows(nodes, 3, rng);
+    const s = await InferenceSession.create(exportSequential(model, { inputShape: [3] }));
+    try {
+      const res = await s.run({
+        [INPUT_NAME]: new Tensor('float32', x, [nodes, 3]),
         [ADJACENCY_NAME]: new Tensor('float32', adj, [nodes, nodes]),
       });
       expectClose(res[OUTPUT_NAME]!.data as Float32Array, model.forward(x));

@@ -1,14 +1,17 @@
 // ONNX export of our models. A Sequential becomes MatMul/Add (dense; weights transposed to [in, out]),
 // Relu/Tanh/Sigmoid, LSTM (the ONNX LSTM operator: same gate order i, o, f, c, W [1, 4H, I], R [1, 4H, H],
 // B = [Wb, Rb] with Rb = 0; sequences are transposed to ONNX's time-major layout around it), and Unsqueeze+Tile for
-// RepeatVector, and MatMul/Add for GraphSage (adjacency as a second input). The input is [N, ...inputShape] with a symbolic batch N; the output is the model output per row.
+// RepeatVector, MatMul/Add for GraphSage (adjacency as a second input), and Concat (axis 1) of a Skip's input and
+// its inner layers' output. The input is [N, ...inputShape] with a symbolic batch N; the output is the model output per row.
 // An Isolation Forest becomes one ai.onnx.ml TreeEnsembleRegressor averaging per-tree path lengths (leaf weight =
 // depth + c(leaf size)), followed by the score 2^(-E[h]/c(psi)) = exp(E[h] * (-ln 2 / c(psi))).
 import { Activation } from '../nn/activation.js';
 import { Dense } from '../nn/dense.js';
 import { GraphSage } from '../nn/graph.js';
+import type { Layer } from '../nn/layer.js';
 import { Lstm, RepeatVector } from '../nn/lstm.js';
 import type { Sequential } from '../nn/model.js';
+import { Skip } from '../nn/skip.js';
 import { averagePathLength, type IsolationForest } from '../iforest.js';
 import { GraphBuilder } from './graph-builder.js';
 
@@ -36,10 +39,30 @@ function transposed(w: Float32Array, rows: number, cols: number): Float32Array {
 
 export function exportSequential(model: Sequential, opts: SequentialExportOptions): Uint8Array {
   const g = new GraphBuilder();
-  let cur = INPUT_NAME;
-  let rank = opts.inputShape.length + 1;
-  let usesGraph = false;
-  for (const layer of model.layers) {
+  const state = { cur: INPUT_NAME, rank: opts.inputShape.length + 1, usesGraph: false };
+  exportLayers(g, model.layers, state);
+  let { cur } = state;
+  if (opts.softmax) [cur] = g.node('Softmax', [cur], { axis: -1 }) as [string];
+  g.output(cur, OUTPUT_NAME);
+  return g.encode({
+    name: opts.name ?? 'vigil_model',
+    inputs: [
+      { name: INPUT_NAME, shape: ['N', ...opts.inputShape] },
+      ...(state.usesGraph ? [{ name: ADJACENCY_NAME, shape: ['N', 'N'] }] : []),
+    ],
+    outputs: [{ name: OUTPUT_NAME }],
+    metadata: opts.metadata ?? {},
+  });
+}
+
+/** Appends `layers` to `g`, starting from the value `state.cur` of rank `state.rank`; updates `state`. */
+function exportLayers(
+  g: GraphBuilder,
+  layers: readonly Layer[],
+  state: { cur: string; rank: number; usesGraph: boolean },
+): void {
+  let { cur, rank, usesGraph } = state;
+  for (const layer of layers) {
     if (layer instanceof Dense) {
       const wt = g.floatInit(
         'W',
@@ -93,21 +116,21 @@ export function exportSequential(model: Sequential, opts: SequentialExportOption
       const [u] = g.node('Unsqueeze', [cur, g.int64Init('axes', [1])]) as [string];
       [cur] = g.node('Tile', [u, g.int64Init('repeats', [1, layer.times, 1])]) as [string];
       rank = 3;
+    } else if (layer instanceof Skip) {
+      if (rank !== 2) throw new Error('onnx export: a Skip layer needs a [features] input per row');
+      const inner = { cur, rank, usesGraph };
+      exportLayers(g, layer.layers, inner);
+      if (inner.rank !== 2)
+        throw new Error('onnx export: the layers inside a Skip must keep one row per node');
+      usesGraph = inner.usesGraph;
+      [cur] = g.node('Concat', [cur, inner.cur], { axis: 1 }) as [string];
     } else {
       throw new Error(`onnx export: layer kind ${layer.kind} is not exportable`);
     }
   }
-  if (opts.softmax) [cur] = g.node('Softmax', [cur], { axis: -1 }) as [string];
-  g.output(cur, OUTPUT_NAME);
-  return g.encode({
-    name: opts.name ?? 'vigil_model',
-    inputs: [
-      { name: INPUT_NAME, shape: ['N', ...opts.inputShape] },
-      ...(usesGraph ? [{ name: ADJACENCY_NAME, shape: ['N', 'N'] }] : []),
-    ],
-    outputs: [{ name: OUTPUT_NAME }],
-    metadata: opts.metadata ?? {},
-  });
+  state.cur = cur;
+  state.rank = rank;
+  state.usesGraph = usesGraph;
 }
 
 export const PATH_LENGTH_NAME = 'path_length';
