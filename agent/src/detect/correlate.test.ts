@@ -177,6 +177,21 @@ describe('Correlator', () => {
     expect(c.folded).toBe(2);
   });
 
+  it('folds weak hints and models that follow a rule alert on the same source into it', () => {
+    const { c, alerts } = setup();
+    c.add(det({ rule: 'scan', technique: 'T0846', confidence: 0.9 }));
+    c.tick(T0);
+
+    // the scan reaches a new service and a new Modbus pair; the models see the source's flows
+    c.add(det({ rule: 'new-service', technique: 'T0886', confidence: 0.45, timeMs: T0 + 1_000 }));
+    c.add(det({ rule: 'new-modbus-pair', technique: 'T0861', confidence: 0.45, timeMs: T0 + 1_000 }));
+    c.add(model({ technique: 'T0888', confidence: 0.9, timeMs: T0 + 1_100 }));
+    c.tick(T0 + 1_100 + HOLD_MS);
+
+    expect(alerts).toHaveLength(1);
+    expect(c.folded).toBe(3);
+  });
+
   it('after endIncidents folds late evidence of the ended activity instead of opening an incident', () => {
     const { c, alerts } = setup();
     c.add(det({ rule: 'scan', technique: 'T0846', confidence: 0.9 }));

@@ -7,12 +7,12 @@
 //
 // The alert's technique (attack_type) is what the incident stands for: the most severe technique a rule saw surely
 // (a protocol fact), else the surest detection's (a model's confident class beats a weak rule hint such as a new
-// service, which a scan causes too). Later detections of the same source and a technique the alert stood for (its
-// attack_type and every technique a rule saw surely in it) within QUIET_MS of the last are folded into it (counted,
-// no new alert); any other technique from that source is a new stage and a new alert - a technique only a model or a
-// weak hint named inside an alert was never told to the operator as such. A rule's detection is folded only into an
-// alert a rule stood for: a rule confirming what the models alone alerted on is news. Models naming other techniques
-// for a source the rules are alerting on are folded too (the same attack seen less surely).
+// service, which a scan causes too). Later detections of the same source and a technique of an alerted incident
+// within QUIET_MS of the last are folded into it (counted, no new alert), and so is whatever models and weak hints
+// say of a source the rules alert on (the same attack seen less surely). A rule's sure detection, though, is folded
+// only into an alert that told its technique as a rule's finding: a technique only a model or a weak hint named
+// inside an alert, or a models-only alert, was never confirmed to the operator, so the rule's fact is a new alert
+// (the next stage of the attack, or the confirmation).
 import { randomUUID } from 'node:crypto';
 import type { Alert, AlertSource, Severity, TimelinePoint } from '@vigil/shared';
 import { shippedCatalog } from '@vigil/shared';
@@ -101,11 +101,11 @@ export class Correlator {
   belowThreshold = 0;
   private readonly open = new Map<string, Incident>();
   /**
-   * `src|technique` the alerts stood for -> packet time of the last detection of it, and whether a rule named it
-   * (else only the models did).
+   * `src|technique` of the alerted incidents' detections -> packet time of the last detection of it, and whether the
+   * alert told it as a rule's finding (its technique from a rule, or a rule's sure detection).
    */
-  private readonly alerted = new Map<string, { ms: number; byRule: boolean }>();
-  /** Source -> packet time of the last rule detection in (or folded into) an alerted incident. */
+  private readonly alerted = new Map<string, { ms: number; told: boolean }>();
+  /** Source -> packet time of the last sure rule detection in (or folded into) an alerted incident. */
   private readonly alertedSrc = new Map<string, number>();
   /** Packet time of the last endIncidents: evidence from before it belongs to the ended incidents. */
   private endedAtMs = Number.NEGATIVE_INFINITY;
@@ -134,19 +134,19 @@ export class Correlator {
       if (d.confidence >= DECIDE_AT_ONCE) inc.decideAt = d.timeMs;
       return;
     }
-    // A model naming another technique for a source the rules just alerted on is the same attack seen less surely
-    // (the rules saw a protocol fact): folded, not a new stage.
+    // While the rules alert on a source, a model or a weak hint naming another technique is the same attack seen
+    // less surely (the rules saw a protocol fact): folded, not a new stage.
+    const sure = isSureRule(d);
     const lastSrc = this.alertedSrc.get(d.src);
-    if (d.detector === 'models' && lastSrc !== undefined && d.timeMs - lastSrc < QUIET_MS) {
+    if (!sure && lastSrc !== undefined && d.timeMs - lastSrc < QUIET_MS) {
       this.folded++;
       return;
     }
-    const ruled = d.detector !== 'models';
     const last = this.alerted.get(`${d.src}|${d.technique}`);
-    if (last !== undefined && d.timeMs - last.ms < QUIET_MS && (last.byRule || !ruled)) {
+    if (last !== undefined && d.timeMs - last.ms < QUIET_MS && (last.told || !sure)) {
       last.ms = Math.max(last.ms, d.timeMs);
-      // the rules still see this source's attack: the models' view of it stays folded
-      if (ruled) this.alertedSrc.set(d.src, Math.max(this.alertedSrc.get(d.src) ?? d.timeMs, d.timeMs));
+      // the rules still see this source's attack: the rest of it stays folded
+      if (sure) this.alertedSrc.set(d.src, Math.max(this.alertedSrc.get(d.src) ?? d.timeMs, d.timeMs));
       this.folded++;
       return;
     }
@@ -181,17 +181,16 @@ export class Correlator {
     this.endedAtMs = Math.max(this.endedAtMs, nowMs);
   }
 
-  /** What an alerted incident stood for, to fold its continuation (see the header). */
+  /** What an alerted incident told, to fold its continuation (see the header). */
   private remember(inc: Incident, attackType: string): void {
     for (const d of inc.detections) {
-      const ruled = d.detector !== 'models';
-      if (ruled) this.alertedSrc.set(d.src, Math.max(this.alertedSrc.get(d.src) ?? d.timeMs, d.timeMs));
-      if (d.technique !== attackType && !isSureRule(d)) continue;
+      const sure = isSureRule(d);
+      if (sure) this.alertedSrc.set(d.src, Math.max(this.alertedSrc.get(d.src) ?? d.timeMs, d.timeMs));
       const k = `${d.src}|${d.technique}`;
       const was = this.alerted.get(k);
       this.alerted.set(k, {
         ms: Math.max(was?.ms ?? d.timeMs, d.timeMs),
-        byRule: (was?.byRule ?? false) || ruled,
+        told: (was?.told ?? false) || sure || (d.detector !== 'models' && d.technique === attackType),
       });
     }
   }
