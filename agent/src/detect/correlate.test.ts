@@ -146,21 +146,19 @@ describe('Correlator', () => {
     expect(alerts.map((a) => a.attack_type)).toEqual(['T0846', 'T0888']);
   });
 
-  it('alerts when a rule confirms what the models alone alerted on, then folds both', () => {
+  it("folds a rule's detection into the models' alert of that technique, but not into one it did not name", () => {
     const { c, alerts } = setup();
     c.add(model({ technique: 'T0846', confidence: 0.9 }));
-    c.tick(T0);
+    c.add(model({ technique: 'T0888', confidence: 0.6, src: '10.0.0.9', timeMs: T0 + 100 }));
+    c.tick(T0 + HOLD_MS);
 
-    c.add(det({ rule: 'scan', technique: 'T0846', confidence: 0.8, timeMs: T0 + 10_000 }));
-    c.tick(T0 + 10_000 + HOLD_MS);
-    c.add(det({ rule: 'scan', technique: 'T0846', confidence: 0.8, timeMs: T0 + 40_000 }));
-    c.add(model({ technique: 'T0846', confidence: 0.9, timeMs: T0 + 41_000 }));
-    c.tick(T0 + 41_000);
+    // the scan rule confirms the scan; the recon rule's T0888 is the first the operator hears of recon
+    c.add(det({ rule: 'scan', technique: 'T0846', confidence: 0.8, timeMs: T0 + 3_000 }));
+    c.add(model({ technique: 'T0846', confidence: 0.9, timeMs: T0 + 4_000 }));
+    c.add(det({ rule: 'modbus-recon', technique: 'T0888', confidence: 0.8, timeMs: T0 + 20_000 }));
+    c.tick(T0 + 20_000 + HOLD_MS);
 
-    expect(alerts.map((a) => a.sources[0]?.model_name)).toEqual([
-      'models/l2-classifier',
-      'modbus-policy/scan',
-    ]);
+    expect(alerts.map((a) => a.attack_type)).toEqual(['T0846', 'T0888']);
     expect(c.folded).toBe(2);
   });
 

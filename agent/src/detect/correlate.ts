@@ -10,9 +10,9 @@
 // service, which a scan causes too). Later detections of the same source and a technique of an alerted incident
 // within QUIET_MS of the last are folded into it (counted, no new alert), and so is whatever models and weak hints
 // say of a source the rules alert on (the same attack seen less surely). A rule's sure detection, though, is folded
-// only into an alert that told its technique as a rule's finding: a technique only a model or a weak hint named
-// inside an alert, or a models-only alert, was never confirmed to the operator, so the rule's fact is a new alert
-// (the next stage of the attack, or the confirmation).
+// only into an alert that told its technique (its attack_type, or another rule's sure detection in it): a technique
+// only a model or a weak hint named inside an alert was never told to the operator, so the rule's fact is a new
+// alert (e.g. the recon stage after a scan during which the models guessed recon).
 import { randomUUID } from 'node:crypto';
 import type { Alert, AlertSource, Severity, TimelinePoint } from '@vigil/shared';
 import { shippedCatalog } from '@vigil/shared';
@@ -101,8 +101,8 @@ export class Correlator {
   belowThreshold = 0;
   private readonly open = new Map<string, Incident>();
   /**
-   * `src|technique` of the alerted incidents' detections -> packet time of the last detection of it, and whether the
-   * alert told it as a rule's finding (its technique from a rule, or a rule's sure detection).
+   * `src|technique` of the alerted incidents' detections -> packet time of the last detection of it, and whether an
+   * alert told it (its attack_type, or a rule's sure detection in it).
    */
   private readonly alerted = new Map<string, { ms: number; told: boolean }>();
   /** Source -> packet time of the last sure rule detection in (or folded into) an alerted incident. */
@@ -190,7 +190,7 @@ export class Correlator {
       const was = this.alerted.get(k);
       this.alerted.set(k, {
         ms: Math.max(was?.ms ?? d.timeMs, d.timeMs),
-        told: (was?.told ?? false) || sure || (d.detector !== 'models' && d.technique === attackType),
+        told: (was?.told ?? false) || sure || d.technique === attackType,
       });
     }
   }
