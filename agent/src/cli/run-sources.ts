@@ -318,7 +318,7 @@ function startSim(c: AgentConfig, topology: string, ctx: SourceContext): Pipelin
       try {
         ctx.say(`scenario ${s.name}: ${plant.scenario(s.name, s.params_json)}`);
         // A reset ends the incidents too: the next injected attack is a new one, not the stopped one continuing.
-        if (s.name === RESET_SCENARIO) feed.engine.correlator.endIncidents(clock.now());
+        if (s.name === RESET_SCENARIO) feed.engine.endIncidents();
         return Promise.resolve();
       } catch (err) {
         return Promise.reject(err instanceof Error ? err : new Error(String(err)));

@@ -22,6 +22,17 @@ function det(over: Partial<Detection>): Detection {
   };
 }
 
+function model(over: Partial<Detection>): Detection {
+  return det({
+    detector: 'models',
+    layer: 2,
+    rule: 'l2-classifier',
+    evidence: 'Layer 2 classifier',
+    features: { probability: over.confidence ?? 0.9 },
+    ...over,
+  });
+}
+
 function setup(suppress = [] as ConstructorParameters<typeof Correlator>[0]['suppress']): {
   c: Correlator;
   alerts: AgentAlert[];
@@ -108,6 +119,93 @@ describe('Correlator', () => {
     c.tick(T0 + 10_000);
 
     expect(alerts).toHaveLength(2);
+    expect(c.folded).toBe(1);
+  });
+
+  it("names the alert after a model's confident class, not after a weak rule hint that came with it", () => {
+    const { c, alerts } = setup();
+
+    c.add(det({ rule: 'new-service', technique: 'T0886', confidence: 0.45 }));
+    c.add(model({ technique: 'T0846', confidence: 0.9, timeMs: T0 + 300 }));
+    c.tick(T0 + 300);
+
+    expect(alerts.map((a) => a.attack_type)).toEqual(['T0846']);
+    expect(alerts[0]?.context_analysis.behavior).toContain('T0886');
+  });
+
+  it('alerts on a sure rule detection of a technique the earlier alert of that source did not stand for', () => {
+    const { c, alerts } = setup();
+    c.add(det({ rule: 'scan', technique: 'T0846', confidence: 0.9 }));
+    c.add(model({ technique: 'T0888', confidence: 0.9, timeMs: T0 + 200 }));
+    c.tick(T0 + HOLD_MS);
+
+    // the recon stage 50 s later: the models' T0888 guess during the scan was not what the alert told
+    c.add(det({ rule: 'modbus-recon', technique: 'T0888', confidence: 0.8, timeMs: T0 + 50_000 }));
+    c.tick(T0 + 50_000 + HOLD_MS);
+
+    expect(alerts.map((a) => a.attack_type)).toEqual(['T0846', 'T0888']);
+  });
+
+  it("folds a rule's detection into the models' alert of that technique, but not into one it did not name", () => {
+    const { c, alerts } = setup();
+    c.add(model({ technique: 'T0846', confidence: 0.9 }));
+    c.add(model({ technique: 'T0888', confidence: 0.6, src: '10.0.0.9', timeMs: T0 + 100 }));
+    c.tick(T0 + HOLD_MS);
+
+    // the scan rule confirms the scan; the recon rule's T0888 is the first the operator hears of recon
+    c.add(det({ rule: 'scan', technique: 'T0846', confidence: 0.8, timeMs: T0 + 3_000 }));
+    c.add(model({ technique: 'T0846', confidence: 0.9, timeMs: T0 + 4_000 }));
+    c.add(det({ rule: 'modbus-recon', technique: 'T0888', confidence: 0.8, timeMs: T0 + 20_000 }));
+    c.tick(T0 + 20_000 + HOLD_MS);
+
+    expect(alerts.map((a) => a.attack_type)).toEqual(['T0846', 'T0888']);
+    expect(c.folded).toBe(2);
+  });
+
+  it('keeps folding the models of a source while the rules still see its attack', () => {
+    const { c, alerts } = setup();
+    c.add(det({ rule: 'scan', technique: 'T0846', confidence: 0.9 }));
+    c.tick(T0);
+
+    c.add(det({ rule: 'scan', technique: 'T0846', confidence: 0.9, timeMs: T0 + 50_000 }));
+    c.add(model({ technique: 'T0814', confidence: 0.9, timeMs: T0 + 80_000 }));
+    c.tick(T0 + 80_000);
+
+    expect(alerts).toHaveLength(1);
+    expect(c.folded).toBe(2);
+  });
+
+  it('folds weak hints and models that follow a rule alert on the same source into it', () => {
+    const { c, alerts } = setup();
+    c.add(det({ rule: 'scan', technique: 'T0846', confidence: 0.9 }));
+    c.tick(T0);
+
+    // the scan reaches a new service and a new Modbus pair; the models see the source's flows
+    c.add(det({ rule: 'new-service', technique: 'T0886', confidence: 0.45, timeMs: T0 + 1_000 }));
+    c.add(det({ rule: 'new-modbus-pair', technique: 'T0861', confidence: 0.45, timeMs: T0 + 1_000 }));
+    c.add(model({ technique: 'T0888', confidence: 0.9, timeMs: T0 + 1_100 }));
+    c.tick(T0 + 1_100 + HOLD_MS);
+
+    expect(alerts).toHaveLength(1);
+    expect(c.folded).toBe(3);
+  });
+
+  it('after endIncidents folds late evidence of the ended activity instead of opening an incident', () => {
+    const { c, alerts } = setup();
+    c.add(det({ rule: 'scan', technique: 'T0846', confidence: 0.9 }));
+    c.tick(T0);
+
+    c.endIncidents(T0 + 6_000);
+    // a model's answer about the second before the end arrives after it
+    c.add(model({ technique: 'T0846', confidence: 0.9, timeMs: T0 + 5_000 }));
+    c.tick(T0 + 6_500);
+    c.add(det({ rule: 'scan', technique: 'T0846', confidence: 0.9, timeMs: T0 + 20_000 }));
+    c.tick(T0 + 20_000);
+
+    expect(alerts.map((a) => a.first_seen)).toEqual([
+      new Date(T0).toISOString(),
+      new Date(T0 + 20_000).toISOString(),
+    ]);
     expect(c.folded).toBe(1);
   });
 

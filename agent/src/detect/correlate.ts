@@ -1,11 +1,18 @@
 // Correlation: detections become alerts (spec Alert). Detections of one source host that arrive within HOLD_MS of the
 // first one form one incident; the alert is decided HOLD_MS after that first detection (packet time) and carries
-// every source, the 60-s timeline of the window, and first_seen/last_seen of the evidence. Later detections of the
-// same source and technique within QUIET_MS of the last are folded into that incident (counted, no new alert); a new
-// technique from the same source is a new stage and a new alert. A detection as sure as DECIDE_AT_ONCE decides its
-// incident at once (packet time may stand still for seconds on a quiet network); one that stays
-// below MIN_ALERT_CONFIDENCE raises no alert (weak policy hints alone, e.g. one new service, are not an attack). Suppression rules drop matching detections
-// before correlation; they are counted per rule, never forgotten.
+// every source, the 60-s timeline of the window, and first_seen/last_seen of the evidence. A detection as sure as
+// DECIDE_AT_ONCE decides its incident at once (packet time may stand still for seconds on a quiet network); an
+// incident that stays below MIN_ALERT_CONFIDENCE raises no alert (weak policy hints alone, e.g. one new service, are
+// not an attack). Suppression rules drop matching detections before correlation; they are counted per rule.
+//
+// The alert's technique (attack_type) is what the incident stands for: the most severe technique a rule saw surely
+// (a protocol fact), else the surest detection's (a model's confident class beats a weak rule hint such as a new
+// service, which a scan causes too). Later detections of the same source and a technique of an alerted incident
+// within QUIET_MS of the last are folded into it (counted, no new alert), and so is whatever models and weak hints
+// say of a source the rules alert on (the same attack seen less surely). A rule's sure detection, though, is folded
+// only into an alert that told its technique (its attack_type, or another rule's sure detection in it): a technique
+// only a model or a weak hint named inside an alert was never told to the operator, so the rule's fact is a new
+// alert (e.g. the recon stage after a scan during which the models guessed recon).
 import { randomUUID } from 'node:crypto';
 import type { Alert, AlertSource, Severity, TimelinePoint } from '@vigil/shared';
 import { shippedCatalog } from '@vigil/shared';
@@ -93,10 +100,15 @@ export class Correlator {
   /** Incidents dropped for too little confidence, and their detections. */
   belowThreshold = 0;
   private readonly open = new Map<string, Incident>();
-  /** `src|technique` -> packet time of the last detection of an alerted incident. */
-  private readonly alerted = new Map<string, number>();
-  /** Source -> packet time of the last rule detection in an alerted incident. */
+  /**
+   * `src|technique` of the alerted incidents' detections -> packet time of the last detection of it, and whether an
+   * alert told it (its attack_type, or a rule's sure detection in it).
+   */
+  private readonly alerted = new Map<string, { ms: number; told: boolean }>();
+  /** Source -> packet time of the last sure rule detection in (or folded into) an alerted incident. */
   private readonly alertedSrc = new Map<string, number>();
+  /** Packet time of the last endIncidents: evidence from before it belongs to the ended incidents. */
+  private endedAtMs = Number.NEGATIVE_INFINITY;
   private readonly opts: CorrelatorOptions;
 
   constructor(opts: CorrelatorOptions) {
@@ -111,22 +123,30 @@ export class Correlator {
       this.suppressed.set(k, (this.suppressed.get(k) ?? 0) + 1);
       return;
     }
+    // An answer about traffic before the incidents were ended (a model scores a second after it is over).
+    if (d.timeMs < this.endedAtMs) {
+      this.folded++;
+      return;
+    }
     const inc = this.open.get(d.src);
     if (inc !== undefined) {
       inc.detections.push(d);
       if (d.confidence >= DECIDE_AT_ONCE) inc.decideAt = d.timeMs;
       return;
     }
-    // A model naming another technique for a source the rules just alerted on is the same attack seen less surely
-    // (the rules saw a protocol fact): folded, not a new stage.
+    // While the rules alert on a source, a model or a weak hint naming another technique is the same attack seen
+    // less surely (the rules saw a protocol fact): folded, not a new stage.
+    const sure = isSureRule(d);
     const lastSrc = this.alertedSrc.get(d.src);
-    if (d.detector === 'models' && lastSrc !== undefined && d.timeMs - lastSrc < QUIET_MS) {
+    if (!sure && lastSrc !== undefined && d.timeMs - lastSrc < QUIET_MS) {
       this.folded++;
       return;
     }
     const last = this.alerted.get(`${d.src}|${d.technique}`);
-    if (last !== undefined && d.timeMs - last < QUIET_MS) {
-      this.alerted.set(`${d.src}|${d.technique}`, d.timeMs);
+    if (last !== undefined && d.timeMs - last.ms < QUIET_MS && (last.told || !sure)) {
+      last.ms = Math.max(last.ms, d.timeMs);
+      // the rules still see this source's attack: the rest of it stays folded
+      if (sure) this.alertedSrc.set(d.src, Math.max(this.alertedSrc.get(d.src) ?? d.timeMs, d.timeMs));
       this.folded++;
       return;
     }
@@ -144,10 +164,7 @@ export class Correlator {
         continue;
       }
       const alert = this.alert(inc, nowMs);
-      for (const d of inc.detections) {
-        this.alerted.set(`${d.src}|${d.technique}`, d.timeMs);
-        if (d.detector !== 'models') this.alertedSrc.set(d.src, d.timeMs);
-      }
+      this.remember(inc, alert.attack_type);
       this.opts.onAlert(alert);
     }
   }
@@ -161,18 +178,26 @@ export class Correlator {
     this.tick(nowMs, true);
     this.alerted.clear();
     this.alertedSrc.clear();
+    this.endedAtMs = Math.max(this.endedAtMs, nowMs);
+  }
+
+  /** What an alerted incident told, to fold its continuation (see the header). */
+  private remember(inc: Incident, attackType: string): void {
+    for (const d of inc.detections) {
+      const sure = isSureRule(d);
+      if (sure) this.alertedSrc.set(d.src, Math.max(this.alertedSrc.get(d.src) ?? d.timeMs, d.timeMs));
+      const k = `${d.src}|${d.technique}`;
+      const was = this.alerted.get(k);
+      this.alerted.set(k, {
+        ms: Math.max(was?.ms ?? d.timeMs, d.timeMs),
+        told: (was?.told ?? false) || sure || d.technique === attackType,
+      });
+    }
   }
 
   private alert(inc: Incident, nowMs: number): AgentAlert {
     const ds = inc.detections;
-    // A rule saw a protocol fact; when rules and models both spoke, the alert's technique is the rules' (the models'
-    // stays in the sources and the behaviour).
-    const ruled = ds.filter((d) => d.detector !== 'models');
-    const lead = (ruled.length > 0 ? ruled : ds).reduce((a, b) => {
-      const ra = RANK[SEVERITY[a.technique] ?? 'low'];
-      const rb = RANK[SEVERITY[b.technique] ?? 'low'];
-      return rb > ra || (rb === ra && b.confidence > a.confidence) ? b : a;
-    });
+    const lead = leadOf(ds);
     const catalog = shippedCatalog();
     const name = (id: string): string => catalog.technique(id)?.name ?? id;
     const first = Math.min(...ds.map((d) => d.timeMs));
@@ -225,6 +250,30 @@ export class Correlator {
       last_seen: iso(last),
     };
   }
+}
+
+/** A rule's detection sure enough to alert on its own: a protocol fact, not a weak hint. */
+function isSureRule(d: Detection): boolean {
+  return d.detector !== 'models' && d.confidence >= MIN_ALERT_CONFIDENCE;
+}
+
+const rank = (d: Detection): number => RANK[SEVERITY[d.technique] ?? 'low'];
+
+/**
+ * The detection whose technique the alert names: among the rules' sure detections the most severe (then surest), a
+ * rule having seen a protocol fact; without one the surest detection (then the most severe), so a model's confident
+ * class is not named after a weak hint that came with it (a scan also touches new services).
+ */
+function leadOf(ds: readonly Detection[]): Detection {
+  const sure = ds.filter(isSureRule);
+  if (sure.length > 0) {
+    return sure.reduce((a, b) =>
+      rank(b) > rank(a) || (rank(b) === rank(a) && b.confidence > a.confidence) ? b : a,
+    );
+  }
+  return ds.reduce((a, b) =>
+    b.confidence > a.confidence || (b.confidence === a.confidence && rank(b) > rank(a)) ? b : a,
+  );
 }
 
 /**

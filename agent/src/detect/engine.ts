@@ -116,6 +116,17 @@ export class DetectionEngine {
     this.correlator.tick(now);
   }
 
+  /**
+   * Ends every incident (the demo's reset: the injected activity was stopped on purpose): open incidents are decided
+   * now, and neither the rules nor the correlator hold what comes next back as the stopped attack continuing.
+   */
+  endIncidents(): void {
+    const now = this.opts.clock.now();
+    this.detectRules(now);
+    for (const r of this.rules) r.endIncidents();
+    this.correlator.endIncidents(now);
+  }
+
   /** True while a detector's answer is outstanding (feed later frames only after settle(): see FrameFeeder). */
   get busy(): boolean {
     return this.inflight.length > 0;

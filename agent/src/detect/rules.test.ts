@@ -96,6 +96,16 @@ class Plant {
     }
   }
 
+  /** `src` sends SYNs to `n` ports of 10.0.0.50 (a host/port pair each, never seen while learning). */
+  scan(ms: number, src: string, n: number): void {
+    for (let i = 0; i < n; i++) {
+      this.send(
+        ms + i * 100,
+        tcpFrame({ src, dst: '10.0.0.50', sport: 50000, dport: 1000 + i, seq: 1, flags: SYN }),
+      );
+    }
+  }
+
   finish(): Promise<void> {
     return this.engine.finish();
   }
@@ -172,6 +182,22 @@ describe('rules', () => {
     await p.finish();
 
     expect(p.alerts.map((a) => a.attack_type)).toEqual(['T0814']);
+  });
+
+  it('a scan repeated after endIncidents alerts again at once, not held back as the stopped one repeating', async () => {
+    const p = learnt();
+    p.scan(AFTER, '10.0.0.7', 10);
+    p.engine.endIncidents();
+    const first = p.alerts.map((a) => a.attack_type);
+
+    p.scan(AFTER + 5_000, '10.0.0.7', 10);
+    await p.finish();
+
+    expect(first).toEqual(['T0846']);
+    expect(p.alerts.map((a) => [a.attack_type, a.first_seen])).toEqual([
+      ['T0846', new Date(AFTER).toISOString()],
+      ['T0846', new Date(AFTER + 5_000).toISOString()],
+    ]);
   });
 
   it('polling as learnt raises nothing', async () => {

@@ -86,6 +86,14 @@ abstract class RuleSet implements StreamDetector {
     return d;
   }
 
+  /**
+   * Forgets what was reported (and any per-source counts an attack built up): the activity was stopped on purpose,
+   * so what comes next is reported as a new attack at once, not held back as a repeat for REPEAT_MS.
+   */
+  endIncidents(): void {
+    this.lastReported.clear();
+  }
+
   protected report(key: string, d: Omit<Detection, 'detector' | 'layer'>): void {
     const last = this.lastReported.get(key);
     if (last !== undefined && d.timeMs - last < REPEAT_MS) return;
@@ -366,6 +374,12 @@ export class ScanRule extends RuleSet {
 
   constructor(private readonly baseline: Baseline) {
     super();
+  }
+
+  override endIncidents(): void {
+    super.endIncidents();
+    this.probes.clear();
+    this.failures.clear();
   }
 
   onPacket(pkt: PacketView, ms: number, failed: boolean): void {

@@ -52,4 +52,6 @@ export interface StreamDetector extends Detector {
   detect(w: WindowView): Detection[];
   /** True when detect() has something to return now (checked after every frame, so rules alert at once). */
   pending(): boolean;
+  /** Forgets the attacks reported so far (see DetectionEngine.endIncidents). */
+  endIncidents(): void;
 }

@@ -3,13 +3,13 @@
 // the real enrollment flow (one-time token, CSR, client certificate) and fed live by the plant simulator through the
 // real pipeline. Agents learn their facility's baseline from a warm-up of simulated normal traffic first, so detection
 // is live as soon as the facility shows online. Stop with stop(): agents get SIGTERM, then the aggregator closes.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '@vigil/shared';
 import { FedAvg } from '../fl/strategy.js';
 import { createEnrollmentToken } from '../link/enrollment.js';
+import { spawnNode, type NodeProcess } from '../node-process.js';
 import { startAggregator, type RunningAggregator } from '../runtime.js';
 import { DEFAULT_RETENTION } from '../store/retention.js';
 
@@ -54,10 +54,8 @@ export function agentScript(): string {
   return join(dirname(dirname(main)), 'bin', 'vigil-agent.js');
 }
 
-interface AgentProcess {
+interface AgentProcess extends NodeProcess {
   facility: DemoFacility;
-  child: ChildProcess;
-  exited: Promise<number | null>;
 }
 
 function spawnAgent(
@@ -66,33 +64,10 @@ function spawnAgent(
   args: string[],
   say: (line: string) => void,
 ): AgentProcess {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const relay = (stream: NodeJS.ReadableStream | null): void => {
-    let rest = '';
-    stream?.on('data', (b: Buffer) => {
-      const parts = (rest + b.toString('utf8')).split('\n');
-      rest = parts.pop() ?? '';
-      for (const p of parts) if (p.trim() !== '') say(`  [${facility.id}] ${p}`);
-    });
-  };
-  relay(child.stdout);
-  relay(child.stderr);
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('error', (err) => {
-      say(`  [${facility.id}] cannot start the agent: ${err.message}`);
-      resolve(null);
-    });
-    child.once('exit', (code) => resolve(code));
+  const p = spawnNode(script, args, (line) => {
+    if (line.trim() !== '') say(`  [${facility.id}] ${line}`);
   });
-  return { facility, child, exited };
-}
-
-async function stopAgent(a: AgentProcess, graceMs: number): Promise<void> {
-  if (a.child.exitCode !== null || a.child.signalCode !== null) return;
-  a.child.kill('SIGTERM');
-  const timer = setTimeout(() => a.child.kill('SIGKILL'), graceMs);
-  await a.exited;
-  clearTimeout(timer);
+  return { ...p, facility };
 }
 
 /** Enrolls the facility's agent unless its data dir already holds an identity from an earlier demo run. */
@@ -179,7 +154,7 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
-      await Promise.all(agents.map((a) => stopAgent(a, 10_000)));
+      await Promise.all(agents.map((a) => a.stop(10_000)));
       await agg.close();
     })());
   try {
@@ -205,9 +180,6 @@ export async function runDemo(o: DemoOptions): Promise<RunningDemo> {
           String(f.seed),
           '--warmup-minutes',
           String(o.warmupMinutes),
-          // Rules only for now: with the Layer 1/2 models on, scenario alerts sometimes came late or under another
-          // technique on this loaded machine (see issue 11's note); `vigil-agent run` keeps them on by default.
-          '--no-models',
         ],
         o.say,
       );

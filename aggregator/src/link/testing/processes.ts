@@ -1,8 +1,9 @@
 // Real processes for the link drills: `vigil` and `vigil-agent` from their bin scripts (built dist), with their
 // output collected line by line so a test can wait for what a process says.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { spawnNode } from '../../node-process.js';
 
 export const VIGIL = fileURLToPath(new URL('../../../bin/vigil.js', import.meta.url));
 export const VIGIL_AGENT = fileURLToPath(new URL('../../../../agent/bin/vigil-agent.js', import.meta.url));
@@ -18,25 +19,17 @@ export interface Proc {
 }
 
 export function start(script: string, args: string[]): Proc {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters = new Set<() => void>();
-  const onData = (buf: Buffer, carry: { rest: string }): void => {
-    const parts = (carry.rest + buf.toString('utf8')).split('\n');
-    carry.rest = parts.pop() ?? '';
-    lines.push(...parts);
+  const p = spawnNode(script, args, (line) => {
+    lines.push(line);
     for (const w of [...waiters]) w();
-  };
-  const out = { rest: '' };
-  const err = { rest: '' };
-  child.stdout?.on('data', (b: Buffer) => onData(b, out));
-  child.stderr?.on('data', (b: Buffer) => onData(b, err));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      for (const w of [...waiters]) w();
-      resolve(code);
-    }),
-  );
+  });
+  const { child } = p;
+  const exited = p.exited.then((code) => {
+    for (const w of [...waiters]) w();
+    return code;
+  });
   const proc: Proc = {
     child,
     lines,
@@ -70,12 +63,7 @@ export function start(script: string, args: string[]): Proc {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
     },
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-    },
+    stop: () => p.stop(10_000),
   };
   return proc;
 }
