@@ -6,6 +6,10 @@
 // incident at once (packet time may stand still for seconds on a quiet network); one that stays
 // below MIN_ALERT_CONFIDENCE raises no alert (weak policy hints alone, e.g. one new service, are not an attack). Suppression rules drop matching detections
 // before correlation; they are counted per rule, never forgotten.
+// Stages of one attack corroborate each other: an incident whose source was alerted, within FOLLOW_UP_MS, for
+// activity against one of the incident's targets counts that earlier alert as one more piece of evidence
+// (FOLLOW_UP_CONFIDENCE): a write, weak alone, to a PLC the same host scanned or probed a minute before is the
+// attack's next stage.
 import { randomUUID } from 'node:crypto';
 import type { Alert, AlertSource, Severity, TimelinePoint } from '@vigil/shared';
 import { shippedCatalog } from '@vigil/shared';
@@ -18,6 +22,10 @@ export const QUIET_MS = 60_000;
 export const DECIDE_AT_ONCE = 0.85;
 /** An incident less sure than this when its hold ends raises no alert (counted in `belowThreshold`). */
 export const MIN_ALERT_CONFIDENCE = 0.5;
+/** How long an alert on a source's target corroborates the source's next detections against that target. */
+export const FOLLOW_UP_MS = 300_000;
+/** The weight of that corroboration (one more piece of evidence in the noisy-or). */
+export const FOLLOW_UP_CONFIDENCE = 0.5;
 
 /** An alert as the agent writes it: the spec's Alert plus the packet times of its evidence. */
 export interface AgentAlert extends Alert {
@@ -59,6 +67,12 @@ interface Incident {
   decideAt: number;
 }
 
+/** An alert on one target of a source: when its evidence was last seen, and its technique. */
+interface Prior {
+  ms: number;
+  technique: string;
+}
+
 function matches(s: Suppression, facility: string, d: Detection): boolean {
   if (s.facility !== undefined && s.facility !== facility) return false;
   if (s.rule !== undefined && s.rule !== d.rule && s.rule !== d.detector) return false;
@@ -97,6 +111,8 @@ export class Correlator {
   private readonly alerted = new Map<string, number>();
   /** Source -> packet time of the last rule detection in an alerted incident. */
   private readonly alertedSrc = new Map<string, number>();
+  /** `src|dst` -> the last alert of the source against that target. */
+  private readonly alertedTarget = new Map<string, Prior>();
   private readonly opts: CorrelatorOptions;
 
   constructor(opts: CorrelatorOptions) {
@@ -127,6 +143,7 @@ export class Correlator {
     const last = this.alerted.get(`${d.src}|${d.technique}`);
     if (last !== undefined && d.timeMs - last < QUIET_MS) {
       this.alerted.set(`${d.src}|${d.technique}`, d.timeMs);
+      this.remember(d, d.technique);
       this.folded++;
       return;
     }
@@ -139,14 +156,16 @@ export class Correlator {
     for (const [src, inc] of this.open) {
       if (!flush && nowMs < inc.decideAt) continue;
       this.open.delete(src);
-      if (combined(inc.detections) < MIN_ALERT_CONFIDENCE) {
+      const prior = this.priorOf(inc);
+      if (combined(inc.detections, prior) < MIN_ALERT_CONFIDENCE) {
         this.belowThreshold += inc.detections.length;
         continue;
       }
-      const alert = this.alert(inc, nowMs);
+      const alert = this.alert(inc, nowMs, prior);
       for (const d of inc.detections) {
         this.alerted.set(`${d.src}|${d.technique}`, d.timeMs);
         if (d.detector !== 'models') this.alertedSrc.set(d.src, d.timeMs);
+        this.remember(d, alert.attack_type);
       }
       this.opts.onAlert(alert);
     }
@@ -161,9 +180,33 @@ export class Correlator {
     this.tick(nowMs, true);
     this.alerted.clear();
     this.alertedSrc.clear();
+    this.alertedTarget.clear();
   }
 
-  private alert(inc: Incident, nowMs: number): AgentAlert {
+  /** Remembers the targets of a detection in an alert (a scan names several, comma-separated). */
+  private remember(d: Detection, technique: string): void {
+    for (const dst of d.dst.split(',')) {
+      const k = `${d.src}|${dst}`;
+      const p = this.alertedTarget.get(k);
+      if (p === undefined || p.ms <= d.timeMs) this.alertedTarget.set(k, { ms: d.timeMs, technique });
+    }
+  }
+
+  /** The latest earlier alert of the incident's source against one of its targets, within FOLLOW_UP_MS. */
+  private priorOf(inc: Incident): (Prior & { dst: string }) | undefined {
+    const first = Math.min(...inc.detections.map((d) => d.timeMs));
+    let best: (Prior & { dst: string }) | undefined;
+    for (const d of inc.detections) {
+      for (const dst of d.dst.split(',')) {
+        const p = this.alertedTarget.get(`${inc.src}|${dst}`);
+        if (p === undefined || p.ms > first || first - p.ms > FOLLOW_UP_MS) continue;
+        if (best === undefined || p.ms > best.ms) best = { ...p, dst };
+      }
+    }
+    return best;
+  }
+
+  private alert(inc: Incident, nowMs: number, prior: (Prior & { dst: string }) | undefined): AgentAlert {
     const ds = inc.detections;
     // A rule saw a protocol fact; when rules and models both spoke, the alert's technique is the rules' (the models'
     // stays in the sources and the behaviour).
@@ -179,7 +222,11 @@ export class Correlator {
     const last = Math.max(...ds.map((d) => d.timeMs));
     const techniques = [...new Set(ds.map((d) => d.technique))];
     const rules = [...new Set(ds.map((d) => `${d.detector}/${d.rule}`))];
-    const confidence = combined(ds);
+    const confidence = combined(ds, prior);
+    const follows =
+      prior === undefined
+        ? ''
+        : `; follows the alert ${prior.technique} against ${prior.dst} ${((first - prior.ms) / 1000).toFixed(1)} s earlier`;
     const sources: AlertSource[] = ds.map((d) => ({
       layer: d.layer,
       model_name: `${d.detector}/${d.rule}`,
@@ -200,6 +247,7 @@ export class Correlator {
     }));
     const evidence: Record<string, string> = {};
     ds.slice(0, 20).forEach((d, i) => (evidence[`${i + 1}. ${d.detector}/${d.rule}`] = d.evidence));
+    if (prior !== undefined) evidence['earlier stage'] = follows.slice(2);
     const dsts = [...new Set(ds.map((d) => d.dst))];
     return {
       id: randomUUID(),
@@ -211,7 +259,7 @@ export class Correlator {
       status: 'new',
       sources,
       correlation_confidence: round(confidence),
-      correlation_summary: `${ds.length} detection(s) by ${rules.join(', ')} from ${inc.src} to ${dsts.slice(0, 5).join(', ')} within ${((last - first) / 1000).toFixed(1)} s; techniques ${techniques.join(', ')}`,
+      correlation_summary: `${ds.length} detection(s) by ${rules.join(', ')} from ${inc.src} to ${dsts.slice(0, 5).join(', ')} within ${((last - first) / 1000).toFixed(1)} s; techniques ${techniques.join(', ')}${follows}`,
       attack_type: lead.technique,
       attack_name: name(lead.technique),
       context_analysis: {
@@ -229,15 +277,16 @@ export class Correlator {
 
 /**
  * Noisy-or over the rules of the detections, each rule counted once with its surest detection: several hits of one
- * rule (a new pair read, then written) are one piece of evidence, not independent ones.
+ * rule (a new pair read, then written) are one piece of evidence, not independent ones; an earlier stage's alert
+ * against the same target is one more.
  */
-function combined(ds: readonly Detection[]): number {
+function combined(ds: readonly Detection[], prior: Prior | undefined): number {
   const best = new Map<string, number>();
   for (const d of ds) {
     const k = `${d.detector}/${d.rule}`;
     best.set(k, Math.max(best.get(k) ?? 0, d.confidence));
   }
-  let p = 1;
+  let p = prior === undefined ? 1 : 1 - FOLLOW_UP_CONFIDENCE;
   for (const c of best.values()) p *= 1 - c;
   return 1 - p;
 }

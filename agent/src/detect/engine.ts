@@ -133,7 +133,10 @@ export class DetectionEngine {
   async finish(): Promise<void> {
     await this.settle();
     const now = this.opts.clock.now();
-    for (const r of this.rules) for (const d of r.detect(this.view(now))) this.correlator.add(d);
+    for (const r of this.rules) {
+      r.end();
+      for (const d of r.detect(this.view(now))) this.correlator.add(d);
+    }
     this.correlator.tick(now, true);
   }
 

@@ -33,6 +33,11 @@ export const FLOOD_MARGIN = 20;
 /** Write-burst rule: a known writer's writes within WRITE_WINDOW_MS above BURST_FACTOR x learnt peak + BURST_MARGIN. */
 export const BURST_FACTOR = 2;
 export const BURST_MARGIN = 2;
+/** A known pair with more requests in the current second than BUSY_FACTOR x its busiest learnt second + 1 is busy:
+ * its policy detections wait for the second to end, or for the flood rule (see PolicyRules). */
+export const BUSY_FACTOR = 2;
+/** A pair stays flooding this long after its last busy second's requests (ms of packet time). */
+export const FLOOD_LINGER_MS = 2_000;
 /** Setpoint rule: a written value beyond the learnt range by more than RANGE_SLACK x its width or half that of the
  * largest magnitude, at least 10 (operators move setpoints; an attacker drives them far off). */
 export const RANGE_SLACK = 0.5;
@@ -90,8 +95,16 @@ abstract class RuleSet implements StreamDetector {
     const last = this.lastReported.get(key);
     if (last !== undefined && d.timeMs - last < REPEAT_MS) return;
     this.lastReported.set(key, d.timeMs);
-    this.out.push({ detector: this.name, layer: this.layer, ...d });
+    this.accept({ detector: this.name, layer: this.layer, ...d });
   }
+
+  /** Where a reported detection goes: out at the next detect() (a rule set may hold it back to judge it). */
+  protected accept(d: Detection): void {
+    this.out.push(d);
+  }
+
+  /** End of input: whatever a rule set holds back is reported now. */
+  end(): void {}
 }
 
 /** Protocol violations: need no baseline. */
@@ -175,15 +188,55 @@ export class ModbusProtocolRules extends RuleSet {
   }
 }
 
-/** Policy violations against the frozen baseline (silent while it learns). */
+/**
+ * Policy violations against the frozen baseline (silent while it learns).
+ *
+ * A flood's requests carry policy facts of their own (a function the pair never used, a write of a random value) that
+ * would each name another technique although they are the flood. So while a known pair is busy (more requests in the
+ * current second than BUSY_FACTOR x its busiest learnt second + 1) its policy detections are held back until the
+ * second ends: if the flood rule fires for the pair meanwhile, or the pair flooded within FLOOD_LINGER_MS, they are
+ * reported as part of the flood (T0814, evidence kept); otherwise as they were, late by less than a second.
+ */
 export class PolicyRules extends RuleSet {
   readonly name = 'modbus-policy';
   private sec = -1;
   private readonly perSecond = new Map<string, number>();
   private readonly writeTimes = new Map<string, number[]>();
+  /** Pair -> packet time of its last request while flooding. */
+  private readonly flooding = new Map<string, number>();
+  /** Detections of busy pairs held back until the second ends. */
+  private held: Detection[] = [];
+  /** How the request being judged is reported: held (its pair is busy), as flood (its pair floods), or at once. */
+  private judging: 'hold' | 'flood' | undefined;
 
   constructor(private readonly baseline: Baseline) {
     super();
+  }
+
+  override pending(): boolean {
+    return super.pending() || this.held.length > 0;
+  }
+
+  override detect(w: WindowView): Detection[] {
+    if (this.held.length > 0 && Math.floor(w.nowMs / 1000) !== this.sec) this.release();
+    return super.detect(w);
+  }
+
+  override end(): void {
+    this.release();
+  }
+
+  protected override accept(d: Detection): void {
+    if (this.judging === undefined || d.rule === 'request-flood') super.accept(d);
+    else if (this.judging === 'flood') super.accept(asFlood(d));
+    else this.held.push(d);
+  }
+
+  /** The held detections, as they were (the second ended without a flood of their pair). */
+  private release(): void {
+    const held = this.held;
+    this.held = [];
+    for (const d of held) super.accept(d);
   }
 
   onPacket(pkt: PacketView, ms: number): void {
@@ -215,12 +268,34 @@ export class PolicyRules extends RuleSet {
     const slave = pkt.dstAddr();
     const pairKey = `${master}>${slave}`;
     const base = { timeMs: ms, frame: e.frame, src: master, dst: slave };
+    const pair = this.baseline.pair(master, slave);
+    const n = this.rate(pairKey, pair?.peakPerSecond ?? 0, ms, base);
+    this.judging = undefined;
+    if (pair !== undefined) {
+      const busy = n > BUSY_FACTOR * pair.peakPerSecond + 1;
+      const since = this.flooding.get(pairKey);
+      if (since !== undefined && ms - since < FLOOD_LINGER_MS) {
+        if (busy) this.flooding.set(pairKey, ms);
+        this.judging = 'flood';
+      } else if (busy) this.judging = 'hold';
+    }
+    this.judge(e, pkt, ms, pair, pairKey, base);
+    this.judging = undefined;
+  }
+
+  private judge(
+    e: ModbusEvent,
+    pkt: PacketView,
+    ms: number,
+    pair: ReturnType<Baseline['pair']>,
+    pairKey: string,
+    base: { timeMs: number; frame: number; src: string; dst: string },
+  ): void {
+    const { src: master, dst: slave } = base;
     const fc = e.func_code;
     const isWrite = WRITE_FUNCTIONS.has(fc);
     const writeTech = COIL_WRITES.has(fc) ? 'T0855' : 'T0836';
     const what = `function ${fc}${e.address !== undefined ? ` at address ${e.address}` : ''}`;
-    const pair = this.baseline.pair(master, slave);
-    this.rate(pairKey, pair?.peakPerSecond ?? 0, ms, base);
     if (isRegisterWrite(fc)) this.setpoints(e, base);
     if (!this.baseline.masters.has(master)) {
       this.report(`master:${pairKey}:${isWrite ? fc : 'r'}`, {
@@ -332,15 +407,23 @@ export class PolicyRules extends RuleSet {
     peak: number,
     ms: number,
     base: { timeMs: number; frame: number; src: string; dst: string },
-  ): void {
+  ): number {
     const sec = Math.floor(ms / 1000);
     if (sec !== this.sec) {
       this.sec = sec;
       this.perSecond.clear();
+      this.release();
     }
     const n = (this.perSecond.get(pairKey) ?? 0) + 1;
     this.perSecond.set(pairKey, n);
     if (n === Math.max(FLOOD_FACTOR * peak, peak + FLOOD_MARGIN) + 1) {
+      this.flooding.set(pairKey, ms);
+      const held = this.held;
+      this.held = [];
+      for (const d of held) {
+        if (`${d.src}>${d.dst}` === pairKey) super.accept(asFlood(d));
+        else this.held.push(d);
+      }
       this.report(`flood:${pairKey}`, {
         ...base,
         rule: 'request-flood',
@@ -350,12 +433,23 @@ export class PolicyRules extends RuleSet {
         features: { requests_per_sec: n, learnt_peak_per_sec: peak },
       });
     }
+    return n;
   }
 
   /** Modbus requests of a pair in the current second (for tests and evidence). */
   requestsThisSecond(master: string, slave: string): number {
     return this.perSecond.get(`${master}>${slave}`) ?? 0;
   }
+}
+
+/** A policy detection of a request sent in a flood: part of the flood (T0814), its own evidence kept. */
+function asFlood(d: Detection): Detection {
+  return {
+    ...d,
+    technique: 'T0814',
+    evidence: `${d.evidence} (sent within a request flood of the pair)`,
+    features: { ...d.features, within_flood: 1, technique_alone: d.technique },
+  };
 }
 
 /** Scan rule: per source, distinct new targets (host:port) and failed connections in a sliding 10-s window. */

@@ -52,4 +52,6 @@ export interface StreamDetector extends Detector {
   detect(w: WindowView): Detection[];
   /** True when detect() has something to return now (checked after every frame, so rules alert at once). */
   pending(): boolean;
+  /** End of input: report what is held back (the next detect() returns it). */
+  end(): void;
 }
