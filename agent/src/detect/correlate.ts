@@ -107,6 +107,8 @@ export class Correlator {
   /** Incidents dropped for too little confidence, and their detections. */
   belowThreshold = 0;
   private readonly open = new Map<string, Incident>();
+  /** The earliest decideAt of the open incidents (tick() has nothing to do before it). */
+  private nextDecideAt = Number.POSITIVE_INFINITY;
   /** `src|technique` -> packet time of the last detection of an alerted incident. */
   private readonly alerted = new Map<string, number>();
   /** Source -> packet time of the last rule detection in an alerted incident. */
@@ -131,6 +133,7 @@ export class Correlator {
     if (inc !== undefined) {
       inc.detections.push(d);
       if (d.confidence >= DECIDE_AT_ONCE) inc.decideAt = d.timeMs;
+      if (inc.decideAt < this.nextDecideAt) this.nextDecideAt = inc.decideAt;
       return;
     }
     // A model naming another technique for a source the rules just alerted on is the same attack seen less surely
@@ -149,12 +152,18 @@ export class Correlator {
     }
     const decideAt = d.confidence >= DECIDE_AT_ONCE ? d.timeMs : d.timeMs + HOLD_MS;
     this.open.set(d.src, { src: d.src, detections: [d], decideAt });
+    if (decideAt < this.nextDecideAt) this.nextDecideAt = decideAt;
   }
 
   /** Decides the incidents whose hold is over at packet time `nowMs` (all of them when `flush`). */
   tick(nowMs: number, flush = false): void {
+    if (!flush && nowMs < this.nextDecideAt) return;
+    let next = Number.POSITIVE_INFINITY;
     for (const [src, inc] of this.open) {
-      if (!flush && nowMs < inc.decideAt) continue;
+      if (!flush && nowMs < inc.decideAt) {
+        if (inc.decideAt < next) next = inc.decideAt;
+        continue;
+      }
       this.open.delete(src);
       const prior = this.priorOf(inc);
       if (combined(inc.detections, prior) < MIN_ALERT_CONFIDENCE) {
@@ -169,6 +178,7 @@ export class Correlator {
       }
       this.opts.onAlert(alert);
     }
+    this.nextDecideAt = next;
   }
 
   /**
