@@ -80,6 +80,38 @@ describe('Correlator', () => {
     expect(alerts[0]?.correlation_confidence).toBeCloseTo(1 - 0.55 * 0.3, 3);
   });
 
+  it('decides at once when two detectors name the same technique, and says so', () => {
+    const { c, alerts } = setup();
+
+    c.add(det({ rule: 'new-modbus-pair', confidence: 0.45 }));
+    c.tick(T0 + 100);
+    const alone = alerts.length;
+    c.add(det({ detector: 'models', rule: 'l1b-lstm-ae', confidence: 0.3, timeMs: T0 + 200 }));
+    c.tick(T0 + 200);
+
+    expect(alone).toBe(0);
+    expect(alerts.map((a) => [a.attack_type, a.timestamp])).toEqual([
+      ['T0855', new Date(T0 + 200).toISOString()],
+    ]);
+    expect(alerts[0]?.correlation_summary).toContain('two pieces of evidence named the same technique');
+    expect(c.decided).toEqual({ strong: 0, agreement: 1, hold: 0 });
+  });
+
+  it('holds a lone medium detection until the hold ends, so that what follows can name the alert', () => {
+    const { c, alerts } = setup();
+
+    c.add(det({ rule: 'new-master', technique: 'T0888', confidence: 0.8 }));
+    c.tick(T0 + HOLD_MS - 1);
+    const during = alerts.length;
+    c.add(det({ rule: 'new-service', technique: 'T0886', confidence: 0.45, timeMs: T0 + 10 }));
+    c.tick(T0 + HOLD_MS);
+
+    expect(during).toBe(0);
+    expect(alerts.map((a) => a.attack_type)).toEqual(['T0888']);
+    expect(alerts[0]?.correlation_summary).toContain(`decided ${HOLD_MS / 1000} s after the first detection`);
+    expect(c.decided).toEqual({ strong: 0, agreement: 0, hold: 1 });
+  });
+
   it('drops an incident below the alert threshold and counts its detections', () => {
     const { c, alerts } = setup();
 

@@ -1,11 +1,17 @@
-// Correlation: detections become alerts (spec Alert). Detections of one source host that arrive within HOLD_MS of the
-// first one form one incident; the alert is decided HOLD_MS after that first detection (packet time) and carries
-// every source, the 60-s timeline of the window, and first_seen/last_seen of the evidence. Later detections of the
-// same source and technique within QUIET_MS of the last are folded into that incident (counted, no new alert); a new
-// technique from the same source is a new stage and a new alert. A detection as sure as DECIDE_AT_ONCE decides its
-// incident at once (packet time may stand still for seconds on a quiet network); one that stays
-// below MIN_ALERT_CONFIDENCE raises no alert (weak policy hints alone, e.g. one new service, are not an attack). Suppression rules drop matching detections
-// before correlation; they are counted per rule, never forgotten.
+// Correlation: detections become alerts (spec Alert). Detections of one source host form one incident, and the alert
+// carries every source, the 60-s timeline of the window, and first_seen/last_seen of the evidence. An incident is
+// decided as soon as it is sure enough to name:
+// - at once on a detection as sure as DECIDE_AT_ONCE (strong);
+// - at once when two independent pieces of evidence (two rules or models, or one and an earlier stage's alert, see
+//   below) name the same technique with a combined confidence of MIN_ALERT_CONFIDENCE (agreement);
+// - otherwise HOLD_MS of packet time after its first detection (hold): a lone medium detection waits for what
+//   follows it (a new master's first read may be the start of a write: the hold lets the write name the alert),
+//   and an incident still below MIN_ALERT_CONFIDENCE then raises no alert (weak policy hints alone, e.g. one new
+//   service, are not an attack).
+// Each alert says how it was decided (correlation_summary; counted in `decided`). Later detections of the same
+// source and technique within QUIET_MS of the last are folded into that incident (counted, no new alert); a new
+// technique from the same source is a new stage and a new alert. Suppression rules drop matching detections before
+// correlation; they are counted per rule, never forgotten.
 // Stages of one attack corroborate each other: an incident whose source was alerted, within FOLLOW_UP_MS, for
 // activity against one of the incident's targets counts that earlier alert as one more piece of evidence
 // (FOLLOW_UP_CONFIDENCE): a write, weak alone, to a PLC the same host scanned or probed a minute before is the
@@ -61,10 +67,15 @@ const SEVERITY: Record<string, Severity> = {
 };
 const RANK: Record<Severity, number> = { critical: 3, high: 2, medium: 1, low: 0 };
 
+/** Why an incident was decided when it was. */
+export type Decision = 'strong' | 'agreement' | 'hold';
+
 interface Incident {
   src: string;
   detections: Detection[];
   decideAt: number;
+  /** Set when the incident was decided before its hold ended. */
+  early: Decision | undefined;
 }
 
 /** An alert on one target of a source: when its evidence was last seen, and its technique. */
@@ -106,6 +117,8 @@ export class Correlator {
   detections = 0;
   /** Incidents dropped for too little confidence, and their detections. */
   belowThreshold = 0;
+  /** Alerts by how they were decided. */
+  readonly decided: Record<Decision, number> = { strong: 0, agreement: 0, hold: 0 };
   private readonly open = new Map<string, Incident>();
   /** The earliest decideAt of the open incidents (tick() has nothing to do before it). */
   private nextDecideAt = Number.POSITIVE_INFINITY;
@@ -119,6 +132,8 @@ export class Correlator {
 
   constructor(opts: CorrelatorOptions) {
     this.opts = opts;
+    // The technique catalog is parsed now, not when the first alert is being decided (a quarter of a second).
+    shippedCatalog();
   }
 
   add(d: Detection): void {
@@ -132,8 +147,7 @@ export class Correlator {
     const inc = this.open.get(d.src);
     if (inc !== undefined) {
       inc.detections.push(d);
-      if (d.confidence >= DECIDE_AT_ONCE) inc.decideAt = d.timeMs;
-      if (inc.decideAt < this.nextDecideAt) this.nextDecideAt = inc.decideAt;
+      this.decideEarly(inc, d);
       return;
     }
     // A model naming another technique for a source the rules just alerted on is the same attack seen less surely
@@ -150,9 +164,20 @@ export class Correlator {
       this.folded++;
       return;
     }
-    const decideAt = d.confidence >= DECIDE_AT_ONCE ? d.timeMs : d.timeMs + HOLD_MS;
-    this.open.set(d.src, { src: d.src, detections: [d], decideAt });
-    if (decideAt < this.nextDecideAt) this.nextDecideAt = decideAt;
+    const opened: Incident = { src: d.src, detections: [d], decideAt: d.timeMs + HOLD_MS, early: undefined };
+    this.open.set(d.src, opened);
+    if (opened.decideAt < this.nextDecideAt) this.nextDecideAt = opened.decideAt;
+    this.decideEarly(opened, d);
+  }
+
+  /** Brings the incident's decision forward to `d` when `d` is strong or makes two pieces of evidence agree. */
+  private decideEarly(inc: Incident, d: Detection): void {
+    if (inc.early !== undefined) return;
+    if (d.confidence >= DECIDE_AT_ONCE) inc.early = 'strong';
+    else if (agree(inc.detections, d.technique, this.priorOf(inc))) inc.early = 'agreement';
+    else return;
+    inc.decideAt = Math.min(inc.decideAt, d.timeMs);
+    if (inc.decideAt < this.nextDecideAt) this.nextDecideAt = inc.decideAt;
   }
 
   /** Decides the incidents whose hold is over at packet time `nowMs` (all of them when `flush`). */
@@ -170,7 +195,9 @@ export class Correlator {
         this.belowThreshold += inc.detections.length;
         continue;
       }
-      const alert = this.alert(inc, nowMs, prior);
+      const how = inc.early ?? 'hold';
+      this.decided[how]++;
+      const alert = this.alert(inc, nowMs, prior, how);
       for (const d of inc.detections) {
         this.alerted.set(`${d.src}|${d.technique}`, d.timeMs);
         if (d.detector !== 'models') this.alertedSrc.set(d.src, d.timeMs);
@@ -216,7 +243,12 @@ export class Correlator {
     return best;
   }
 
-  private alert(inc: Incident, nowMs: number, prior: (Prior & { dst: string }) | undefined): AgentAlert {
+  private alert(
+    inc: Incident,
+    nowMs: number,
+    prior: (Prior & { dst: string }) | undefined,
+    how: Decision,
+  ): AgentAlert {
     const ds = inc.detections;
     // A rule saw a protocol fact; when rules and models both spoke, the alert's technique is the rules' (the models'
     // stays in the sources and the behaviour).
@@ -248,7 +280,7 @@ export class Correlator {
         .join(', ')}`,
     }));
     const evidenceSecs = new Set(ds.map((d) => Math.floor(d.timeMs / 1000)));
-    const timeline: TimelinePoint[] = this.opts.window.rows().map((r) => ({
+    const timeline: TimelinePoint[] = this.opts.window.timeline().map((r) => ({
       time: r.time,
       packets_per_sec: r.packets_per_sec,
       unique_dest_ips: Math.round(r.unique_dest_ips),
@@ -269,7 +301,7 @@ export class Correlator {
       status: 'new',
       sources,
       correlation_confidence: round(confidence),
-      correlation_summary: `${ds.length} detection(s) by ${rules.join(', ')} from ${inc.src} to ${dsts.slice(0, 5).join(', ')} within ${((last - first) / 1000).toFixed(1)} s; techniques ${techniques.join(', ')}${follows}`,
+      correlation_summary: `${ds.length} detection(s) by ${rules.join(', ')} from ${inc.src} to ${dsts.slice(0, 5).join(', ')} within ${((last - first) / 1000).toFixed(1)} s; techniques ${techniques.join(', ')}${follows}; ${DECIDED[how]}`,
       attack_type: lead.technique,
       attack_name: name(lead.technique),
       context_analysis: {
@@ -299,6 +331,29 @@ function combined(ds: readonly Detection[], prior: Prior | undefined): number {
   let p = prior === undefined ? 1 : 1 - FOLLOW_UP_CONFIDENCE;
   for (const c of best.values()) p *= 1 - c;
   return 1 - p;
+}
+
+const DECIDED: Record<Decision, string> = {
+  strong: `decided at once on a detection of confidence >= ${DECIDE_AT_ONCE}`,
+  agreement: 'decided at once: two pieces of evidence named the same technique',
+  hold: `decided ${HOLD_MS / 1000} s after the first detection`,
+};
+
+/**
+ * True when at least two independent pieces of evidence (distinct rules or models; an earlier stage's alert counts
+ * as one) name `technique` with a combined (noisy-or) confidence of MIN_ALERT_CONFIDENCE.
+ */
+function agree(ds: readonly Detection[], technique: string, prior: Prior | undefined): boolean {
+  const best = new Map<string, number>();
+  for (const d of ds) {
+    if (d.technique !== technique) continue;
+    const k = `${d.detector}/${d.rule}`;
+    best.set(k, Math.max(best.get(k) ?? 0, d.confidence));
+  }
+  if (best.size + (prior === undefined ? 0 : 1) < 2) return false;
+  let p = prior === undefined ? 1 : 1 - FOLLOW_UP_CONFIDENCE;
+  for (const c of best.values()) p *= 1 - c;
+  return 1 - p >= MIN_ALERT_CONFIDENCE;
 }
 
 function round(x: number): number {

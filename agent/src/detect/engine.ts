@@ -147,6 +147,7 @@ export class DetectionEngine {
       detections: this.correlator.detections,
       folded: this.correlator.folded,
       below_threshold: this.correlator.belowThreshold,
+      decided: { ...this.correlator.decided },
       suppressed: Object.fromEntries(this.correlator.suppressed),
       ...(this.detectors.length > 0
         ? {
