@@ -130,25 +130,53 @@ export class PacketView {
     return this.tsSec + this.tsNsec / 1e9;
   }
 
+  // The text of the last IPv4 addresses asked for: detectors ask for a packet's addresses several times, and a
+  // conversation's packets carry the same two.
+  private src4Text = '0.0.0.0';
+  private src4Of = 0;
+  private dst4Text = '0.0.0.0';
+  private dst4Of = 0;
+
   srcAddr(): string {
-    return this.ipVersion === 4
-      ? formatIpv4(this.src4)
-      : this.ipVersion === 6
-        ? formatIpv6(this.buf, this.src6Off)
-        : '';
+    if (this.ipVersion === 4) {
+      if (this.src4 !== this.src4Of) {
+        this.src4Of = this.src4;
+        this.src4Text = ipv4Text(this.src4);
+      }
+      return this.src4Text;
+    }
+    return this.ipVersion === 6 ? formatIpv6(this.buf, this.src6Off) : '';
   }
 
   dstAddr(): string {
-    return this.ipVersion === 4
-      ? formatIpv4(this.dst4)
-      : this.ipVersion === 6
-        ? formatIpv6(this.buf, this.dst6Off)
-        : '';
+    if (this.ipVersion === 4) {
+      if (this.dst4 !== this.dst4Of) {
+        this.dst4Of = this.dst4;
+        this.dst4Text = ipv4Text(this.dst4);
+      }
+      return this.dst4Text;
+    }
+    return this.ipVersion === 6 ? formatIpv6(this.buf, this.dst6Off) : '';
   }
 }
 
 export function formatIpv4(a: number): string {
   return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+}
+
+/** IPv4 texts made so far, bounded (cleared when full): a plant's addresses are few and recur. */
+const IPV4_TEXTS = new Map<number, string>();
+const IPV4_TEXTS_MAX = 65_536;
+
+/** formatIpv4 through IPV4_TEXTS (one flat string per address, cheap to hash as a Map key). */
+export function ipv4Text(a: number): string {
+  let s = IPV4_TEXTS.get(a);
+  if (s === undefined) {
+    if (IPV4_TEXTS.size >= IPV4_TEXTS_MAX) IPV4_TEXTS.clear();
+    s = formatIpv4(a);
+    IPV4_TEXTS.set(a, s);
+  }
+  return s;
 }
 
 /** RFC 5952 text form (longest run of zero groups compressed, lower case). */

@@ -22,6 +22,52 @@ export interface ModbusPair {
   recentWrites: number[];
   /** Lowest and highest register/coil address read per function (`fc` -> [lo, hi]). */
   readRange: Map<number, [number, number]>;
+  /** Learning only: requests in second `sec`. */
+  sec: number;
+  n: number;
+}
+
+/** Per register address (the array index; Modbus addresses are 0..65535), its lowest and highest value seen. */
+interface RegisterRanges {
+  lo: number[];
+  hi: number[];
+  /** Registers seen. */
+  count: number;
+}
+
+/**
+ * Memo per flow of what a consumer keeps for a Modbus request's `master>slave` pair, so that the pair's key is not
+ * rebuilt and looked up for every request. Flow ids are reused, so a memo holds only while the flow's IPv4
+ * addresses match; other flows are looked up each time.
+ */
+export class FlowPairs<T> {
+  private readonly src4: number[] = [];
+  private readonly dst4: number[] = [];
+  private readonly vals: (T | undefined)[] = [];
+
+  constructor(private readonly lookup: (key: string, master: string, slave: string) => T) {}
+
+  get(pkt: PacketView, flow: number): T {
+    const v4 = pkt.ipVersion === 4;
+    if (v4) {
+      const v = this.vals[flow];
+      if (v !== undefined && this.src4[flow] === pkt.src4 && this.dst4[flow] === pkt.dst4) return v;
+    }
+    const master = pkt.srcAddr();
+    const slave = pkt.dstAddr();
+    const v = this.lookup(`${master}>${slave}`, master, slave);
+    if (v4) {
+      this.src4[flow] = pkt.src4;
+      this.dst4[flow] = pkt.dst4;
+      this.vals[flow] = v;
+    }
+    return v;
+  }
+
+  /** Forgets every memo (the consumer dropped what they pointed to). */
+  clear(): void {
+    this.vals.length = 0;
+  }
 }
 
 /** The service key of a packet: `client>server tcp/port` from a SYN, `a<>b udp/port` (lower port) for UDP. */
@@ -63,8 +109,8 @@ export class Baseline {
   /** `master>slave` -> what the pair did. */
   readonly modbus = new Map<string, ModbusPair>();
   readonly services = new Set<string>();
-  /** `slave|register` -> [lowest, highest] holding-register value seen (read responses and writes). */
-  readonly registerRange = new Map<string, [number, number]>();
+  /** slave -> lowest and highest holding-register value seen per register (read responses and writes). */
+  private readonly registerRanges = new Map<string, RegisterRanges>();
   /** `host|topic` of every MQTT PUBLISH sent. */
   readonly mqttPublishes = new Set<string>();
   /** Longest DNS query name per querying host. */
@@ -74,20 +120,48 @@ export class Baseline {
   firstMs = -1;
   lastMs = -1;
   private frozen = false;
-  private curSec = -1;
-  private readonly perSecond = new Map<string, number>();
+  private readonly pairs = new FlowPairs((key, master) => {
+    let p = this.modbus.get(key);
+    if (p === undefined) {
+      p = {
+        functions: new Set(),
+        writes: new Set(),
+        peakPerSecond: 0,
+        peakWrites: 0,
+        recentWrites: [],
+        readRange: new Map(),
+        sec: -1,
+        n: 0,
+      };
+      this.modbus.set(key, p);
+      this.masters.add(master);
+    }
+    return p;
+  });
 
   get learning(): boolean {
     return !this.frozen;
   }
 
   freeze(): void {
-    this.flushSecond();
+    for (const p of this.modbus.values()) {
+      if (p.n > p.peakPerSecond) p.peakPerSecond = p.n;
+      p.n = 0;
+    }
+    this.pairs.clear();
     this.frozen = true;
   }
 
   pair(master: string, slave: string): ModbusPair | undefined {
     return this.modbus.get(`${master}>${slave}`);
+  }
+
+  /** [lowest, highest] value a holding register of `slave` held or was given while learning. */
+  registerRange(slave: string, register: number): readonly [number, number] | undefined {
+    const r = this.registerRanges.get(slave);
+    const lo = r?.lo[register];
+    const hi = r?.hi[register];
+    return lo === undefined || hi === undefined ? undefined : [lo, hi];
   }
 
   onPacket(pkt: PacketView, ms: number): void {
@@ -119,21 +193,7 @@ export class Baseline {
     if (isRegisterWrite(e.func_code) && e.address !== undefined && e.values !== undefined) {
       this.registers(pkt.dstAddr(), e.address, e.values);
     }
-    const master = pkt.srcAddr();
-    const key = `${master}>${pkt.dstAddr()}`;
-    this.masters.add(master);
-    let p = this.modbus.get(key);
-    if (p === undefined) {
-      p = {
-        functions: new Set(),
-        writes: new Set(),
-        peakPerSecond: 0,
-        peakWrites: 0,
-        recentWrites: [],
-        readRange: new Map(),
-      };
-      this.modbus.set(key, p);
-    }
+    const p = this.pairs.get(pkt, e.flow);
     p.functions.add(e.func_code);
     if (WRITE_FUNCTIONS.has(e.func_code)) {
       p.writes.add(`${e.func_code}:${e.address ?? -1}`);
@@ -142,32 +202,38 @@ export class Baseline {
       const end = e.address + Math.max(1, e.quantity ?? 1) - 1;
       const r = p.readRange.get(e.func_code);
       if (r === undefined) p.readRange.set(e.func_code, [e.address, end]);
-      else p.readRange.set(e.func_code, [Math.min(r[0], e.address), Math.max(r[1], end)]);
+      else {
+        if (e.address < r[0]) r[0] = e.address;
+        if (end > r[1]) r[1] = end;
+      }
     }
     const sec = Math.floor(ms / 1000);
-    if (sec !== this.curSec) {
-      this.flushSecond();
-      this.curSec = sec;
+    if (sec !== p.sec) {
+      if (p.n > p.peakPerSecond) p.peakPerSecond = p.n;
+      p.sec = sec;
+      p.n = 0;
     }
-    this.perSecond.set(key, (this.perSecond.get(key) ?? 0) + 1);
+    p.n++;
   }
 
   private registers(slave: string, address: number, values: readonly number[]): void {
-    values.forEach((v, i) => {
-      const k = `${slave}|${address + i}`;
-      const r = this.registerRange.get(k);
-      if (r === undefined) this.registerRange.set(k, [v, v]);
-      else if (v < r[0]) r[0] = v;
-      else if (v > r[1]) r[1] = v;
-    });
-  }
-
-  private flushSecond(): void {
-    for (const [key, n] of this.perSecond) {
-      const p = this.modbus.get(key);
-      if (p !== undefined && n > p.peakPerSecond) p.peakPerSecond = n;
+    let ranges = this.registerRanges.get(slave);
+    if (ranges === undefined) {
+      ranges = { lo: [], hi: [], count: 0 };
+      this.registerRanges.set(slave, ranges);
     }
-    this.perSecond.clear();
+    const { lo, hi } = ranges;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      const a = address + i;
+      const l = lo[a];
+      if (l === undefined) {
+        lo[a] = v;
+        hi[a] = v;
+        ranges.count++;
+      } else if (v < l) lo[a] = v;
+      else if (v > hi[a]!) hi[a] = v;
+    }
   }
 
   /** A summary for logs and the model card: counts only. */
@@ -177,7 +243,7 @@ export class Baseline {
       masters: this.masters.size,
       modbus_pairs: this.modbus.size,
       services: this.services.size,
-      registers: this.registerRange.size,
+      registers: [...this.registerRanges.values()].reduce((n, r) => n + r.count, 0),
       mqtt_publishers_topics: this.mqttPublishes.size,
       packets: this.packets,
       seconds: this.firstMs < 0 ? 0 : Math.round((this.lastMs - this.firstMs) / 1000),

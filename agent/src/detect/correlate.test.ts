@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { FacilityWindow } from '../window/window.js';
-import { Correlator, HOLD_MS, MIN_ALERT_CONFIDENCE, QUIET_MS, type AgentAlert } from './correlate.js';
+import {
+  Correlator,
+  FOLLOW_UP_MS,
+  HOLD_MS,
+  MIN_ALERT_CONFIDENCE,
+  QUIET_MS,
+  type AgentAlert,
+} from './correlate.js';
 import type { Detection } from './types.js';
 
 const T0 = Date.UTC(2026, 0, 12, 9, 0, 0);
@@ -84,6 +91,38 @@ describe('Correlator', () => {
     expect(alerts[0]?.correlation_confidence).toBeCloseTo(1 - 0.55 * 0.3, 3);
   });
 
+  it('decides at once when two detectors name the same technique, and says so', () => {
+    const { c, alerts } = setup();
+
+    c.add(det({ rule: 'new-modbus-pair', confidence: 0.45 }));
+    c.tick(T0 + 100);
+    const alone = alerts.length;
+    c.add(det({ detector: 'models', rule: 'l1b-lstm-ae', confidence: 0.3, timeMs: T0 + 200 }));
+    c.tick(T0 + 200);
+
+    expect(alone).toBe(0);
+    expect(alerts.map((a) => [a.attack_type, a.timestamp])).toEqual([
+      ['T0855', new Date(T0 + 200).toISOString()],
+    ]);
+    expect(alerts[0]?.correlation_summary).toContain('two pieces of evidence named the same technique');
+    expect(c.decided).toEqual({ strong: 0, agreement: 1, hold: 0 });
+  });
+
+  it('holds a lone medium detection until the hold ends, so that what follows can name the alert', () => {
+    const { c, alerts } = setup();
+
+    c.add(det({ rule: 'new-master', technique: 'T0888', confidence: 0.8 }));
+    c.tick(T0 + HOLD_MS - 1);
+    const during = alerts.length;
+    c.add(det({ rule: 'new-service', technique: 'T0886', confidence: 0.45, timeMs: T0 + 10 }));
+    c.tick(T0 + HOLD_MS);
+
+    expect(during).toBe(0);
+    expect(alerts.map((a) => a.attack_type)).toEqual(['T0888']);
+    expect(alerts[0]?.correlation_summary).toContain(`decided ${HOLD_MS / 1000} s after the first detection`);
+    expect(c.decided).toEqual({ strong: 0, agreement: 0, hold: 1 });
+  });
+
   it('drops an incident below the alert threshold and counts its detections', () => {
     const { c, alerts } = setup();
 
@@ -91,6 +130,38 @@ describe('Correlator', () => {
     c.tick(T0 + HOLD_MS);
 
     expect(alerts).toEqual([]);
+    expect(c.belowThreshold).toBe(1);
+  });
+
+  it('alerts a weak detection against a target its source was alerted for as the next stage', () => {
+    const { c, alerts } = setup();
+    c.add(det({ rule: 'scan', technique: 'T0846', confidence: 0.9, dst: '10.0.0.3,10.0.0.2' }));
+    c.tick(T0);
+    const weak = { rule: 'new-modbus-pair', confidence: 0.45 };
+
+    c.add(det({ ...weak, timeMs: T0 + 90_000 }));
+    c.tick(T0 + 90_000 + HOLD_MS);
+    c.add(det({ ...weak, technique: 'T0836', timeMs: T0 + 100_000, dst: '10.0.0.4' }));
+    c.tick(T0 + 100_000 + HOLD_MS);
+
+    expect(alerts.map((a) => a.attack_type)).toEqual(['T0846', 'T0855']);
+    expect(alerts[1]?.correlation_confidence).toBeCloseTo(1 - 0.55 * 0.5, 3);
+    expect(alerts[1]?.correlation_summary).toContain(
+      'follows the alert T0846 against 10.0.0.2 90.0 s earlier',
+    );
+    expect(c.belowThreshold).toBe(1);
+  });
+
+  it('no longer counts an earlier alert as corroboration after FOLLOW_UP_MS', () => {
+    const { c, alerts } = setup();
+    c.add(det({}));
+    c.tick(T0);
+    const later = T0 + FOLLOW_UP_MS + 1;
+
+    c.add(det({ rule: 'new-modbus-pair', technique: 'T0836', confidence: 0.45, timeMs: later }));
+    c.tick(later + HOLD_MS);
+
+    expect(alerts).toHaveLength(1);
     expect(c.belowThreshold).toBe(1);
   });
 

@@ -1,18 +1,30 @@
-// Correlation: detections become alerts (spec Alert). Detections of one source host that arrive within HOLD_MS of the
-// first one form one incident; the alert is decided HOLD_MS after that first detection (packet time) and carries
-// every source, the 60-s timeline of the window, and first_seen/last_seen of the evidence. A detection as sure as
-// DECIDE_AT_ONCE decides its incident at once (packet time may stand still for seconds on a quiet network); an
-// incident that stays below MIN_ALERT_CONFIDENCE raises no alert (weak policy hints alone, e.g. one new service, are
-// not an attack). Suppression rules drop matching detections before correlation; they are counted per rule.
+// Correlation: detections become alerts (spec Alert). Detections of one source host form one incident, and the alert
+// carries every source, the 60-s timeline of the window, and first_seen/last_seen of the evidence. An incident is
+// decided as soon as it is sure enough to name:
+// - at once on a detection as sure as DECIDE_AT_ONCE (strong);
+// - at once when two independent pieces of evidence (two rules or models, or one and an earlier stage's alert, see
+//   below) name the same technique with a combined confidence of MIN_ALERT_CONFIDENCE (agreement);
+// - otherwise HOLD_MS of packet time after its first detection (hold): a lone medium detection waits for what
+//   follows it (a new master's first read may be the start of a write: the hold lets the write name the alert),
+//   and an incident still below MIN_ALERT_CONFIDENCE then raises no alert (weak policy hints alone, e.g. one new
+//   service, are not an attack).
+// Each alert says how it was decided (correlation_summary; counted in `decided`). Suppression rules drop matching
+// detections before correlation; they are counted per rule, never forgotten.
 //
 // The alert's technique (attack_type) is what the incident stands for: the most severe technique a rule saw surely
 // (a protocol fact), else the surest detection's (a model's confident class beats a weak rule hint such as a new
 // service, which a scan causes too). Later detections of the same source and a technique of an alerted incident
 // within QUIET_MS of the last are folded into it (counted, no new alert), and so is whatever models and weak hints
-// say of a source the rules alert on (the same attack seen less surely). A rule's sure detection, though, is folded
-// only into an alert that told its technique (its attack_type, or another rule's sure detection in it): a technique
-// only a model or a weak hint named inside an alert was never told to the operator, so the rule's fact is a new
-// alert (e.g. the recon stage after a scan during which the models guessed recon).
+// say of a source the rules alert on (the same attack seen less surely) - except a weak hint that is the attack's
+// next stage (below). A rule's sure detection, though, is folded only into an alert that told its technique (its
+// attack_type, or another rule's sure detection in it): a technique only a model or a weak hint named inside an alert
+// was never told to the operator, so the rule's fact is a new alert (e.g. the recon stage after a scan during which
+// the models guessed recon).
+// Stages of one attack corroborate each other: an incident whose source was alerted, within FOLLOW_UP_MS, for
+// activity against one of the incident's targets counts that earlier alert as one more piece of evidence
+// (FOLLOW_UP_CONFIDENCE): a write, weak alone, to a PLC the same host scanned or probed a minute before is the
+// attack's next stage, not the earlier alert seen less surely, when its technique is not one the source was alerted
+// for already.
 import { randomUUID } from 'node:crypto';
 import type { Alert, AlertSource, Severity, TimelinePoint } from '@vigil/shared';
 import { shippedCatalog } from '@vigil/shared';
@@ -25,6 +37,10 @@ export const QUIET_MS = 60_000;
 export const DECIDE_AT_ONCE = 0.85;
 /** An incident less sure than this when its hold ends raises no alert (counted in `belowThreshold`). */
 export const MIN_ALERT_CONFIDENCE = 0.5;
+/** How long an alert on a source's target corroborates the source's next detections against that target. */
+export const FOLLOW_UP_MS = 300_000;
+/** The weight of that corroboration (one more piece of evidence in the noisy-or). */
+export const FOLLOW_UP_CONFIDENCE = 0.5;
 
 /** An alert as the agent writes it: the spec's Alert plus the packet times of its evidence. */
 export interface AgentAlert extends Alert {
@@ -60,10 +76,21 @@ const SEVERITY: Record<string, Severity> = {
 };
 const RANK: Record<Severity, number> = { critical: 3, high: 2, medium: 1, low: 0 };
 
+/** Why an incident was decided when it was. */
+export type Decision = 'strong' | 'agreement' | 'hold';
+
 interface Incident {
   src: string;
   detections: Detection[];
   decideAt: number;
+  /** Set when the incident was decided before its hold ended. */
+  early: Decision | undefined;
+}
+
+/** An alert on one target of a source: when its evidence was last seen, and its technique. */
+interface Prior {
+  ms: number;
+  technique: string;
 }
 
 function matches(s: Suppression, facility: string, d: Detection): boolean {
@@ -99,7 +126,11 @@ export class Correlator {
   detections = 0;
   /** Incidents dropped for too little confidence, and their detections. */
   belowThreshold = 0;
+  /** Alerts by how they were decided. */
+  readonly decided: Record<Decision, number> = { strong: 0, agreement: 0, hold: 0 };
   private readonly open = new Map<string, Incident>();
+  /** The earliest decideAt of the open incidents (tick() has nothing to do before it). */
+  private nextDecideAt = Number.POSITIVE_INFINITY;
   /**
    * `src|technique` of the alerted incidents' detections -> packet time of the last detection of it, and whether an
    * alert told it (its attack_type, or a rule's sure detection in it).
@@ -109,10 +140,14 @@ export class Correlator {
   private readonly alertedSrc = new Map<string, number>();
   /** Packet time of the last endIncidents: evidence from before it belongs to the ended incidents. */
   private endedAtMs = Number.NEGATIVE_INFINITY;
+  /** `src|dst` -> the last alert of the source against that target. */
+  private readonly alertedTarget = new Map<string, Prior>();
   private readonly opts: CorrelatorOptions;
 
   constructor(opts: CorrelatorOptions) {
     this.opts = opts;
+    // The technique catalog is parsed now, not when the first alert is being decided (a quarter of a second).
+    shippedCatalog();
   }
 
   add(d: Detection): void {
@@ -131,42 +166,68 @@ export class Correlator {
     const inc = this.open.get(d.src);
     if (inc !== undefined) {
       inc.detections.push(d);
-      if (d.confidence >= DECIDE_AT_ONCE) inc.decideAt = d.timeMs;
+      this.decideEarly(inc, d);
       return;
     }
-    // While the rules alert on a source, a model or a weak hint naming another technique is the same attack seen
-    // less surely (the rules saw a protocol fact): folded, not a new stage.
     const sure = isSureRule(d);
+    const last = this.alerted.get(`${d.src}|${d.technique}`);
+    const recent = last !== undefined && d.timeMs - last.ms < QUIET_MS;
+    // While the rules alert on a source, a model or a weak hint naming another technique is the same attack seen
+    // less surely (the rules saw a protocol fact): folded, not a new stage - unless it is a weak rule hint of a
+    // technique the source was not alerted for, against a target an earlier stage's alert covers (see the header).
+    const nextStage = !sure && !recent && this.corroborated(d);
     const lastSrc = this.alertedSrc.get(d.src);
-    if (!sure && lastSrc !== undefined && d.timeMs - lastSrc < QUIET_MS) {
+    if (!sure && !nextStage && lastSrc !== undefined && d.timeMs - lastSrc < QUIET_MS) {
       this.folded++;
       return;
     }
-    const last = this.alerted.get(`${d.src}|${d.technique}`);
-    if (last !== undefined && d.timeMs - last.ms < QUIET_MS && (last.told || !sure)) {
+    if (last !== undefined && recent && (last.told || !sure)) {
       last.ms = Math.max(last.ms, d.timeMs);
       // the rules still see this source's attack: the rest of it stays folded
       if (sure) this.alertedSrc.set(d.src, Math.max(this.alertedSrc.get(d.src) ?? d.timeMs, d.timeMs));
+      this.rememberTarget(d, d.technique);
       this.folded++;
       return;
     }
-    const decideAt = d.confidence >= DECIDE_AT_ONCE ? d.timeMs : d.timeMs + HOLD_MS;
-    this.open.set(d.src, { src: d.src, detections: [d], decideAt });
+    const opened: Incident = { src: d.src, detections: [d], decideAt: d.timeMs + HOLD_MS, early: undefined };
+    this.open.set(d.src, opened);
+    if (opened.decideAt < this.nextDecideAt) this.nextDecideAt = opened.decideAt;
+    this.decideEarly(opened, d);
+  }
+
+  /** Brings the incident's decision forward to `d` when `d` is strong or makes two pieces of evidence agree. */
+  private decideEarly(inc: Incident, d: Detection): void {
+    if (inc.early !== undefined) return;
+    if (d.confidence >= DECIDE_AT_ONCE) inc.early = 'strong';
+    else if (agree(inc.detections, d.technique, this.priorOf(inc.src, inc.detections)))
+      inc.early = 'agreement';
+    else return;
+    inc.decideAt = Math.min(inc.decideAt, d.timeMs);
+    if (inc.decideAt < this.nextDecideAt) this.nextDecideAt = inc.decideAt;
   }
 
   /** Decides the incidents whose hold is over at packet time `nowMs` (all of them when `flush`). */
   tick(nowMs: number, flush = false): void {
+    if (!flush && nowMs < this.nextDecideAt) return;
+    let next = Number.POSITIVE_INFINITY;
     for (const [src, inc] of this.open) {
-      if (!flush && nowMs < inc.decideAt) continue;
+      if (!flush && nowMs < inc.decideAt) {
+        if (inc.decideAt < next) next = inc.decideAt;
+        continue;
+      }
       this.open.delete(src);
-      if (combined(inc.detections) < MIN_ALERT_CONFIDENCE) {
+      const prior = this.priorOf(inc.src, inc.detections);
+      if (combined(inc.detections, prior) < MIN_ALERT_CONFIDENCE) {
         this.belowThreshold += inc.detections.length;
         continue;
       }
-      const alert = this.alert(inc, nowMs);
+      const how = inc.early ?? 'hold';
+      this.decided[how]++;
+      const alert = this.alert(inc, nowMs, prior, how);
       this.remember(inc, alert.attack_type);
       this.opts.onAlert(alert);
     }
+    this.nextDecideAt = next;
   }
 
   /**
@@ -178,10 +239,11 @@ export class Correlator {
     this.tick(nowMs, true);
     this.alerted.clear();
     this.alertedSrc.clear();
+    this.alertedTarget.clear();
     this.endedAtMs = Math.max(this.endedAtMs, nowMs);
   }
 
-  /** What an alerted incident told, to fold its continuation (see the header). */
+  /** What an alerted incident told, to fold its continuation, and the targets it covered (see the header). */
   private remember(inc: Incident, attackType: string): void {
     for (const d of inc.detections) {
       const sure = isSureRule(d);
@@ -192,19 +254,65 @@ export class Correlator {
         ms: Math.max(was?.ms ?? d.timeMs, d.timeMs),
         told: (was?.told ?? false) || sure || d.technique === attackType,
       });
+      this.rememberTarget(d, attackType);
     }
   }
 
-  private alert(inc: Incident, nowMs: number): AgentAlert {
+  /** Remembers the targets of a detection in an alert (a scan names several, comma-separated). */
+  private rememberTarget(d: Detection, technique: string): void {
+    for (const dst of d.dst.split(',')) {
+      const k = `${d.src}|${dst}`;
+      const p = this.alertedTarget.get(k);
+      if (p === undefined || p.ms <= d.timeMs) this.alertedTarget.set(k, { ms: d.timeMs, technique });
+    }
+  }
+
+  /**
+   * A weak rule hint of an action on the process (a write, a command: the tactics impair process control, inhibit
+   * response function, impact) against a target an earlier alert of its source covers: the attack's next stage, as
+   * sure as a rule's finding. Hints of other kinds after an alert (a scan's new services and pairs) are that attack.
+   */
+  private corroborated(d: Detection): boolean {
+    return (
+      d.detector !== 'models' &&
+      actsOnProcess(d.technique) &&
+      combined([d], this.priorOf(d.src, [d])) >= MIN_ALERT_CONFIDENCE
+    );
+  }
+
+  /** The latest earlier alert of `src` against one of the detections' targets, within FOLLOW_UP_MS. */
+  private priorOf(src: string, ds: readonly Detection[]): (Prior & { dst: string }) | undefined {
+    const first = Math.min(...ds.map((d) => d.timeMs));
+    let best: (Prior & { dst: string }) | undefined;
+    for (const d of ds) {
+      for (const dst of d.dst.split(',')) {
+        const p = this.alertedTarget.get(`${src}|${dst}`);
+        if (p === undefined || p.ms > first || first - p.ms > FOLLOW_UP_MS) continue;
+        if (best === undefined || p.ms > best.ms) best = { ...p, dst };
+      }
+    }
+    return best;
+  }
+
+  private alert(
+    inc: Incident,
+    nowMs: number,
+    prior: (Prior & { dst: string }) | undefined,
+    how: Decision,
+  ): AgentAlert {
     const ds = inc.detections;
-    const lead = leadOf(ds);
+    const lead = leadOf(ds, (d) => isSureRule(d) || this.corroborated(d));
     const catalog = shippedCatalog();
     const name = (id: string): string => catalog.technique(id)?.name ?? id;
     const first = Math.min(...ds.map((d) => d.timeMs));
     const last = Math.max(...ds.map((d) => d.timeMs));
     const techniques = [...new Set(ds.map((d) => d.technique))];
     const rules = [...new Set(ds.map((d) => `${d.detector}/${d.rule}`))];
-    const confidence = combined(ds);
+    const confidence = combined(ds, prior);
+    const follows =
+      prior === undefined
+        ? ''
+        : `; follows the alert ${prior.technique} against ${prior.dst} ${((first - prior.ms) / 1000).toFixed(1)} s earlier`;
     const sources: AlertSource[] = ds.map((d) => ({
       layer: d.layer,
       model_name: `${d.detector}/${d.rule}`,
@@ -216,7 +324,7 @@ export class Correlator {
         .join(', ')}`,
     }));
     const evidenceSecs = new Set(ds.map((d) => Math.floor(d.timeMs / 1000)));
-    const timeline: TimelinePoint[] = this.opts.window.rows().map((r) => ({
+    const timeline: TimelinePoint[] = this.opts.window.timeline().map((r) => ({
       time: r.time,
       packets_per_sec: r.packets_per_sec,
       unique_dest_ips: Math.round(r.unique_dest_ips),
@@ -225,6 +333,7 @@ export class Correlator {
     }));
     const evidence: Record<string, string> = {};
     ds.slice(0, 20).forEach((d, i) => (evidence[`${i + 1}. ${d.detector}/${d.rule}`] = d.evidence));
+    if (prior !== undefined) evidence['earlier stage'] = follows.slice(2);
     const dsts = [...new Set(ds.map((d) => d.dst))];
     return {
       id: randomUUID(),
@@ -236,7 +345,7 @@ export class Correlator {
       status: 'new',
       sources,
       correlation_confidence: round(confidence),
-      correlation_summary: `${ds.length} detection(s) by ${rules.join(', ')} from ${inc.src} to ${dsts.slice(0, 5).join(', ')} within ${((last - first) / 1000).toFixed(1)} s; techniques ${techniques.join(', ')}`,
+      correlation_summary: `${ds.length} detection(s) by ${rules.join(', ')} from ${inc.src} to ${dsts.slice(0, 5).join(', ')} within ${((last - first) / 1000).toFixed(1)} s; techniques ${techniques.join(', ')}${follows}; ${DECIDED[how]}`,
       attack_type: lead.technique,
       attack_name: name(lead.technique),
       context_analysis: {
@@ -259,15 +368,28 @@ function isSureRule(d: Detection): boolean {
 
 const rank = (d: Detection): number => RANK[SEVERITY[d.technique] ?? 'low'];
 
+const PROCESS_TACTICS = new Set(['impair-process-control', 'inhibit-response-function', 'impact']);
+const processTechniques = new Map<string, boolean>();
+
+/** True when the ATT&CK for ICS technique acts on the physical process (see Correlator.corroborated). */
+function actsOnProcess(technique: string): boolean {
+  let v = processTechniques.get(technique);
+  if (v === undefined) {
+    v = (shippedCatalog().technique(technique)?.tacticShortnames ?? []).some((t) => PROCESS_TACTICS.has(t));
+    processTechniques.set(technique, v);
+  }
+  return v;
+}
+
 /**
- * The detection whose technique the alert names: among the rules' sure detections the most severe (then surest), a
- * rule having seen a protocol fact; without one the surest detection (then the most severe), so a model's confident
- * class is not named after a weak hint that came with it (a scan also touches new services).
+ * The detection whose technique the alert names: among the rules' sure detections (`sure`) the most severe (then
+ * surest), a rule having seen a protocol fact; without one the surest detection (then the most severe), so a model's
+ * confident class is not named after a weak hint that came with it (a scan also touches new services).
  */
-function leadOf(ds: readonly Detection[]): Detection {
-  const sure = ds.filter(isSureRule);
-  if (sure.length > 0) {
-    return sure.reduce((a, b) =>
+function leadOf(ds: readonly Detection[], sure: (d: Detection) => boolean): Detection {
+  const ruled = ds.filter(sure);
+  if (ruled.length > 0) {
+    return ruled.reduce((a, b) =>
       rank(b) > rank(a) || (rank(b) === rank(a) && b.confidence > a.confidence) ? b : a,
     );
   }
@@ -278,17 +400,41 @@ function leadOf(ds: readonly Detection[]): Detection {
 
 /**
  * Noisy-or over the rules of the detections, each rule counted once with its surest detection: several hits of one
- * rule (a new pair read, then written) are one piece of evidence, not independent ones.
+ * rule (a new pair read, then written) are one piece of evidence, not independent ones; an earlier stage's alert
+ * against the same target is one more.
  */
-function combined(ds: readonly Detection[]): number {
+function combined(ds: readonly Detection[], prior: Prior | undefined): number {
   const best = new Map<string, number>();
   for (const d of ds) {
     const k = `${d.detector}/${d.rule}`;
     best.set(k, Math.max(best.get(k) ?? 0, d.confidence));
   }
-  let p = 1;
+  let p = prior === undefined ? 1 : 1 - FOLLOW_UP_CONFIDENCE;
   for (const c of best.values()) p *= 1 - c;
   return 1 - p;
+}
+
+const DECIDED: Record<Decision, string> = {
+  strong: `decided at once on a detection of confidence >= ${DECIDE_AT_ONCE}`,
+  agreement: 'decided at once: two pieces of evidence named the same technique',
+  hold: `decided ${HOLD_MS / 1000} s after the first detection`,
+};
+
+/**
+ * True when at least two independent pieces of evidence (distinct rules or models; an earlier stage's alert counts
+ * as one) name `technique` with a combined (noisy-or) confidence of MIN_ALERT_CONFIDENCE.
+ */
+function agree(ds: readonly Detection[], technique: string, prior: Prior | undefined): boolean {
+  const best = new Map<string, number>();
+  for (const d of ds) {
+    if (d.technique !== technique) continue;
+    const k = `${d.detector}/${d.rule}`;
+    best.set(k, Math.max(best.get(k) ?? 0, d.confidence));
+  }
+  if (best.size + (prior === undefined ? 0 : 1) < 2) return false;
+  let p = prior === undefined ? 1 : 1 - FOLLOW_UP_CONFIDENCE;
+  for (const c of best.values()) p *= 1 - c;
+  return 1 - p >= MIN_ALERT_CONFIDENCE;
 }
 
 function round(x: number): number {

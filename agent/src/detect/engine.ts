@@ -144,7 +144,10 @@ export class DetectionEngine {
   async finish(): Promise<void> {
     await this.settle();
     const now = this.opts.clock.now();
-    for (const r of this.rules) for (const d of r.detect(this.view(now))) this.correlator.add(d);
+    for (const r of this.rules) {
+      r.end();
+      for (const d of r.detect(this.view(now))) this.correlator.add(d);
+    }
     this.correlator.tick(now, true);
   }
 
@@ -155,6 +158,7 @@ export class DetectionEngine {
       detections: this.correlator.detections,
       folded: this.correlator.folded,
       below_threshold: this.correlator.belowThreshold,
+      decided: { ...this.correlator.decided },
       suppressed: Object.fromEntries(this.correlator.suppressed),
       ...(this.detectors.length > 0
         ? {

@@ -519,7 +519,7 @@ export async function evaluateDetection(now: Date): Promise<string> {
     SECTION_START,
     '## Detection (rules + Layer 1a/1b/2 models + correlation)',
     '',
-    `Run ${now.toISOString()} with \`npm run eval\` on this machine (2 cores). Every figure is the whole agent`,
+    `Run ${now.toISOString()} with \`npm run eval:detect\` (part of \`npm run eval\`) on this machine (2 cores). Every figure is the whole agent`,
     'pipeline: the rules (baseline policy, Modbus protocol, scan, MQTT/DNS/HTTP), the models of models/artifacts',
     "(Layer 1b LSTM autoencoder and Layer 2 classifier shared; each facility's Layer 1a forest, window scaler and",
     'thresholds learnt in its own learning period) and the correlator.',

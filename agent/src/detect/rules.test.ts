@@ -200,6 +200,36 @@ describe('rules', () => {
     ]);
   });
 
+  it('writes sent within a flood are part of it: one T0814 alert, no T0836', async () => {
+    const p = learnt();
+
+    for (let i = 0; i < 40; i++) {
+      const pdu = i % 5 === 4 ? [6, 0, 9, 0x85, 0x5d] : [3, 0, 0, 0, 2];
+      p.request(AFTER + i * 10, MASTER, 40000, mbap(700 + i, 1, pdu));
+    }
+    await p.finish();
+
+    expect(p.alerts.map((a) => a.attack_type)).toEqual(['T0814']);
+    const write = p.alerts[0]?.sources.find((s) => s.model_name === 'modbus-policy/first-write');
+    expect(write?.evidence).toContain('within a request flood');
+  });
+
+  it('a write while the pair is busy but not flooding is reported when its second ends, with its own technique', async () => {
+    const p = learnt();
+
+    for (let i = 0; i < 4; i++) p.request(AFTER + i * 10, MASTER, 40000, mbap(800 + i, 1, [3, 0, 0, 0, 2]));
+    p.request(AFTER + 50, MASTER, 40000, mbap(804, 1, [6, 0, 9, 0, 7]));
+    const during = p.alerts.length;
+    p.poll(AFTER + 1000, 2, 900);
+    await p.finish();
+
+    expect(during).toBe(0);
+    expect(p.alerts.map((a) => [a.attack_type, a.timestamp])).toEqual([
+      ['T0836', new Date(AFTER + 1000).toISOString()],
+    ]);
+    expect(p.alerts[0]?.first_seen).toBe(new Date(AFTER + 50).toISOString());
+  });
+
   it('polling as learnt raises nothing', async () => {
     const p = learnt();
 

@@ -12,12 +12,14 @@ import { MBAP_MAX_LENGTH, MBAP_MIN_LENGTH, MODBUS_PORT, type ModbusEvent } from 
 import { IpProto, type DecodedEvent, type PacketView } from '../decode/types.js';
 import {
   COIL_WRITES,
+  FlowPairs,
   WRITE_FUNCTIONS,
   WRITE_WINDOW_MS,
   isRegisterWrite,
   serviceKey,
   slideWrites,
   type Baseline,
+  type ModbusPair,
 } from './baseline.js';
 import type { Detection, StreamDetector, WindowView } from './types.js';
 
@@ -33,6 +35,11 @@ export const FLOOD_MARGIN = 20;
 /** Write-burst rule: a known writer's writes within WRITE_WINDOW_MS above BURST_FACTOR x learnt peak + BURST_MARGIN. */
 export const BURST_FACTOR = 2;
 export const BURST_MARGIN = 2;
+/** A known pair with more requests in the current second than BUSY_FACTOR x its busiest learnt second + 1 is busy:
+ * its policy detections wait for the second to end, or for the flood rule (see PolicyRules). */
+export const BUSY_FACTOR = 2;
+/** A pair stays flooding this long after its last busy second's requests (ms of packet time). */
+export const FLOOD_LINGER_MS = 2_000;
 /** Setpoint rule: a written value beyond the learnt range by more than RANGE_SLACK x its width or half that of the
  * largest magnitude, at least 10 (operators move setpoints; an attacker drives them far off). */
 export const RANGE_SLACK = 0.5;
@@ -94,12 +101,22 @@ abstract class RuleSet implements StreamDetector {
     this.lastReported.clear();
   }
 
-  protected report(key: string, d: Omit<Detection, 'detector' | 'layer'>): void {
+  /** Reports what `make` builds unless `key` was reported within REPEAT_MS before `timeMs` (then nothing is built:
+   * a flood of evidence costs a key lookup per packet, not a detection). */
+  protected report(key: string, timeMs: number, make: () => Omit<Detection, 'detector' | 'layer'>): void {
     const last = this.lastReported.get(key);
-    if (last !== undefined && d.timeMs - last < REPEAT_MS) return;
-    this.lastReported.set(key, d.timeMs);
-    this.out.push({ detector: this.name, layer: this.layer, ...d });
+    if (last !== undefined && timeMs - last < REPEAT_MS) return;
+    this.lastReported.set(key, timeMs);
+    this.accept({ detector: this.name, layer: this.layer, ...make() });
   }
+
+  /** Where a reported detection goes: out at the next detect() (a rule set may hold it back to judge it). */
+  protected accept(d: Detection): void {
+    this.out.push(d);
+  }
+
+  /** End of input: whatever a rule set holds back is reported now. */
+  end(): void {}
 }
 
 /** Protocol violations: need no baseline. */
@@ -124,7 +141,7 @@ export class ModbusProtocolRules extends RuleSet {
       pkt.payloadLen >= 6
         ? `protocol id ${pkt.buf.readUInt16BE(pkt.payloadOff + 2)}, length ${pkt.buf.readUInt16BE(pkt.payloadOff + 4)}`
         : `${pkt.payloadLen} payload bytes`;
-    this.report(`mbap:${src}>${dst}`, {
+    this.report(`mbap:${src}>${dst}`, ms, () => ({
       rule: 'bad-mbap-header',
       technique: 'T0814',
       confidence: 0.8,
@@ -134,29 +151,39 @@ export class ModbusProtocolRules extends RuleSet {
       dst,
       evidence: `broken Modbus/TCP framing (${head}; protocol id must be 0 and length ${MBAP_MIN_LENGTH}..${MBAP_MAX_LENGTH})`,
       features: { bad_framing_total: n, payload_len: pkt.payloadLen },
-    });
+    }));
   }
 
   onEvent(e: DecodedEvent, pkt: PacketView, ms: number): void {
     if (e.protocol !== 'modbus') return;
-    const src = pkt.srcAddr();
-    const dst = pkt.dstAddr();
-    const base = { timeMs: ms, frame: e.frame, src, dst };
     if (!e.is_response) {
       if (!PUBLIC_FUNCTIONS.has(e.func_code) && e.func_code !== UMAS) {
-        this.report(`fc:${src}>${dst}`, {
-          ...base,
+        const src = pkt.srcAddr();
+        const dst = pkt.dstAddr();
+        this.report(`fc:${src}>${dst}`, ms, () => ({
+          timeMs: ms,
+          frame: e.frame,
+          src,
+          dst,
           rule: 'illegal-function-code',
           technique: 'T0888',
           confidence: 0.85,
           evidence: `request with function code ${e.func_code}, not a public Modbus function`,
           features: { func_code: e.func_code },
-        });
+        }));
       }
       return;
     }
+    if (e.request_frame !== undefined && e.exception_code === undefined) {
+      // The common case: a matched normal response.
+      this.flowsMatched.add(e.flow);
+      return;
+    }
+    const src = pkt.srcAddr();
+    const dst = pkt.dstAddr();
+    const base = { timeMs: ms, frame: e.frame, src, dst };
     if (e.exception_code === 1) {
-      this.report(`exc:${dst}>${src}`, {
+      this.report(`exc:${dst}>${src}`, base.timeMs, () => ({
         ...base,
         src: dst,
         dst: src,
@@ -165,33 +192,93 @@ export class ModbusProtocolRules extends RuleSet {
         confidence: 0.7,
         evidence: `${src} answered function ${e.func_code} with exception 1 (illegal function)`,
         features: { func_code: e.func_code, exception_code: 1 },
-      });
+      }));
     } else if (e.request_frame !== undefined) {
       this.flowsMatched.add(e.flow);
     } else if (this.flowsMatched.has(e.flow)) {
       // Only once the flow's responses were matched: a response to a request sent before the capture began is not
       // unsolicited.
-      this.report(`unsolicited:${src}>${dst}`, {
+      this.report(`unsolicited:${src}>${dst}`, base.timeMs, () => ({
         ...base,
         rule: 'unsolicited-response',
         technique: 'T0856',
         confidence: 0.75,
         evidence: `response (function ${e.func_code}, transaction ${e.trans_id}) that answers no request`,
         features: { func_code: e.func_code, trans_id: e.trans_id },
-      });
+      }));
     }
   }
 }
 
-/** Policy violations against the frozen baseline (silent while it learns). */
+/**
+ * Policy violations against the frozen baseline (silent while it learns).
+ *
+ * A flood's requests carry policy facts of their own (a function the pair never used, a write of a random value) that
+ * would each name another technique although they are the flood. So while a known pair is busy (more requests in the
+ * current second than BUSY_FACTOR x its busiest learnt second + 1) its policy detections are held back until the
+ * second ends: if the flood rule fires for the pair meanwhile, or the pair flooded within FLOOD_LINGER_MS, they are
+ * reported as part of the flood (T0814, evidence kept); otherwise as they were, late by less than a second.
+ */
 export class PolicyRules extends RuleSet {
   readonly name = 'modbus-policy';
   private sec = -1;
-  private readonly perSecond = new Map<string, number>();
-  private readonly writeTimes = new Map<string, number[]>();
+  /** `master>slave` -> its state, for the pairs seen since learning (bounded: cleared when PAIR_STATES_MAX). */
+  private readonly states = new Map<string, PairState>();
+  private readonly pairs = new FlowPairs((key, master, slave) => {
+    let st = this.states.get(key);
+    if (st === undefined) {
+      if (this.states.size >= PAIR_STATES_MAX) {
+        this.states.clear();
+        this.pairs.clear();
+      }
+      st = {
+        key,
+        master,
+        slave,
+        pair: this.baseline.pair(master, slave),
+        knownMaster: this.baseline.masters.has(master),
+        sec: -1,
+        n: 0,
+        floodingAt: Number.NEGATIVE_INFINITY,
+        writeTimes: [],
+      };
+      this.states.set(key, st);
+    }
+    return st;
+  });
+  /** Detections of busy pairs held back until the second ends. */
+  private held: Detection[] = [];
+  /** How the request being judged is reported: held (its pair is busy), as flood (its pair floods), or at once. */
+  private judging: 'hold' | 'flood' | undefined;
 
   constructor(private readonly baseline: Baseline) {
     super();
+  }
+
+  override pending(): boolean {
+    return super.pending() || this.held.length > 0;
+  }
+
+  override detect(w: WindowView): Detection[] {
+    if (this.held.length > 0 && Math.floor(w.nowMs / 1000) !== this.sec) this.release();
+    return super.detect(w);
+  }
+
+  override end(): void {
+    this.release();
+  }
+
+  protected override accept(d: Detection): void {
+    if (this.judging === undefined || d.rule === 'request-flood') super.accept(d);
+    else if (this.judging === 'flood') super.accept(asFlood(d));
+    else this.held.push(d);
+  }
+
+  /** The held detections, as they were (the second ended without a flood of their pair). */
+  private release(): void {
+    const held = this.held;
+    this.held = [];
+    for (const d of held) super.accept(d);
   }
 
   onPacket(pkt: PacketView, ms: number): void {
@@ -204,7 +291,7 @@ export class PolicyRules extends RuleSet {
     if (pkt.ipProto === IpProto.TCP && pkt.dport === MODBUS_PORT && this.baseline.masters.has(src)) return;
     const port = pkt.ipProto === IpProto.UDP ? Math.min(pkt.sport, pkt.dport) : pkt.dport;
     const transport = pkt.ipProto === IpProto.UDP ? 'udp' : 'tcp';
-    this.report(`svc:${key}`, {
+    this.report(`svc:${key}`, ms, () => ({
       rule: 'new-service',
       technique: 'T0886',
       confidence: 0.45,
@@ -214,36 +301,55 @@ export class PolicyRules extends RuleSet {
       dst,
       evidence: `${transport}/${port} between ${src} and ${dst}, never seen while learning`,
       features: { transport, port, known_host_src: this.baseline.hosts.has(src) ? 1 : 0 },
-    });
+    }));
   }
 
   onEvent(e: DecodedEvent, pkt: PacketView, ms: number): void {
     if (this.baseline.learning || e.protocol !== 'modbus' || e.is_response) return;
-    const master = pkt.srcAddr();
-    const slave = pkt.dstAddr();
-    const pairKey = `${master}>${slave}`;
-    const base = { timeMs: ms, frame: e.frame, src: master, dst: slave };
+    const st = this.pairs.get(pkt, e.flow);
+    const pair = st.pair;
+    const n = this.rate(st, ms, e.frame);
+    this.judging = undefined;
+    if (pair !== undefined) {
+      const busy = n > BUSY_FACTOR * pair.peakPerSecond + 1;
+      if (ms - st.floodingAt < FLOOD_LINGER_MS) {
+        if (busy) st.floodingAt = ms;
+        this.judging = 'flood';
+      } else if (busy) this.judging = 'hold';
+    }
+    this.judge(e, pkt, ms, st);
+    this.judging = undefined;
+  }
+
+  private judge(e: ModbusEvent, pkt: PacketView, ms: number, st: PairState): void {
+    const { master, slave, pair, key: pairKey } = st;
     const fc = e.func_code;
     const isWrite = WRITE_FUNCTIONS.has(fc);
+    // The common case first, with nothing allocated: a known pair reading with a learnt function within its range.
+    if (!isWrite && pair !== undefined && pair.functions.has(fc)) {
+      const range = pair.readRange.get(fc);
+      if (range === undefined || e.address === undefined) return;
+      const end = e.address + Math.max(1, e.quantity ?? 1) - 1;
+      if (e.address >= range[0] && end <= range[1]) return;
+    }
+    const base = { timeMs: ms, frame: e.frame, src: master, dst: slave };
     const writeTech = COIL_WRITES.has(fc) ? 'T0855' : 'T0836';
-    const what = `function ${fc}${e.address !== undefined ? ` at address ${e.address}` : ''}`;
-    const pair = this.baseline.pair(master, slave);
-    this.rate(pairKey, pair?.peakPerSecond ?? 0, ms, base);
+    const what = (): string => `function ${fc}${e.address !== undefined ? ` at address ${e.address}` : ''}`;
     if (isRegisterWrite(fc)) this.setpoints(e, base);
-    if (!this.baseline.masters.has(master)) {
-      this.report(`master:${pairKey}:${isWrite ? fc : 'r'}`, {
+    if (!st.knownMaster) {
+      this.report(`master:${pairKey}:${isWrite ? fc : 'r'}`, base.timeMs, () => ({
         ...base,
         rule: isWrite ? 'new-master-write' : 'new-master',
         technique: isWrite ? writeTech : functionTechnique(e, pkt),
         confidence: isWrite ? 0.95 : 0.8,
-        evidence: `${master} sent Modbus ${what} to ${slave}; it never acted as a Modbus master while learning`,
+        evidence: `${master} sent Modbus ${what()} to ${slave}; it never acted as a Modbus master while learning`,
         features: { func_code: fc, known_master: 0, known_host: this.baseline.hosts.has(master) ? 1 : 0 },
-      });
+      }));
       return;
     }
     if (pair === undefined) {
       const tech = isWrite ? writeTech : functionTechnique(e, pkt);
-      this.report(`pair:${pairKey}:${isWrite ? fc : tech}`, {
+      this.report(`pair:${pairKey}:${isWrite ? fc : tech}`, base.timeMs, () => ({
         ...base,
         rule: 'new-modbus-pair',
         technique: tech,
@@ -251,60 +357,59 @@ export class PolicyRules extends RuleSet {
         // read-then-write from an HMI or workstation (seen in the simulated plants even after 60 min of learning):
         // alone these are weak hints, the setpoint range judges the values. Program changes are not.
         confidence: isWrite ? 0.45 : tech === 'T0843' ? 0.95 : 0.35,
-        evidence: `master ${master} sent ${what} to ${slave}, a device it never addressed while learning`,
+        evidence: `master ${master} sent ${what()} to ${slave}, a device it never addressed while learning`,
         features: { func_code: fc, known_pair: 0 },
-      });
+      }));
       return;
     }
     if (!pair.functions.has(fc)) {
-      this.report(`fc:${pairKey}:${fc}`, {
+      this.report(`fc:${pairKey}:${fc}`, base.timeMs, () => ({
         ...base,
         rule: isWrite && pair.writes.size === 0 ? 'first-write' : 'new-function-code',
         technique: functionTechnique(e, pkt),
         confidence: isWrite ? 0.9 : 0.8,
-        evidence: `${master} sent ${what} to ${slave}; the pair never used function ${fc} while learning`,
+        evidence: `${master} sent ${what()} to ${slave}; the pair never used function ${fc} while learning`,
         features: { func_code: fc, functions_learnt: [...pair.functions].sort((a, b) => a - b).join(',') },
-      });
+      }));
       return;
     }
     if (isWrite) {
-      const list = this.writeTimes.get(pairKey) ?? [];
-      this.writeTimes.set(pairKey, list);
-      const n = slideWrites(list, ms);
+      const n = slideWrites(st.writeTimes, ms);
       if (n > BURST_FACTOR * pair.peakWrites + BURST_MARGIN) {
-        this.report(`burst:${pairKey}`, {
+        this.report(`burst:${pairKey}`, base.timeMs, () => ({
           ...base,
           rule: 'write-burst',
           technique: writeTech,
           confidence: 0.8,
           evidence: `${n} Modbus writes from ${master} to ${slave} within ${WRITE_WINDOW_MS / 1000} s; learnt at most ${pair.peakWrites}`,
           features: { writes_in_window: n, learnt_peak_writes: pair.peakWrites, func_code: fc },
-        });
+        }));
       }
     }
     if (isWrite && !pair.writes.has(`${fc}:${e.address ?? -1}`)) {
-      this.report(`wa:${pairKey}:${fc}:${e.address ?? -1}`, {
+      this.report(`wa:${pairKey}:${fc}:${e.address ?? -1}`, base.timeMs, () => ({
         ...base,
         rule: 'new-write-address',
         technique: writeTech,
         confidence: 0.45,
-        evidence: `${master} wrote ${what} on ${slave}; it never wrote there while learning`,
+        evidence: `${master} wrote ${what()} on ${slave}; it never wrote there while learning`,
         features: { func_code: fc, address: e.address ?? -1, writes_learnt: pair.writes.size },
-      });
+      }));
       return;
     }
     const range = pair.readRange.get(fc);
-    if (!isWrite && range !== undefined && e.address !== undefined) {
-      const end = e.address + Math.max(1, e.quantity ?? 1) - 1;
-      if (e.address < range[0] || end > range[1]) {
-        this.report(`range:${pairKey}:${fc}`, {
+    const address = e.address;
+    if (!isWrite && range !== undefined && address !== undefined) {
+      const end = address + Math.max(1, e.quantity ?? 1) - 1;
+      if (address < range[0] || end > range[1]) {
+        this.report(`range:${pairKey}:${fc}`, base.timeMs, () => ({
           ...base,
           rule: 'read-outside-range',
           technique: 'T0861',
           confidence: 0.6,
-          evidence: `${master} read ${slave} addresses ${e.address}..${end} with function ${fc}; learnt ${range[0]}..${range[1]}`,
-          features: { func_code: fc, address: e.address, learnt_lo: range[0], learnt_hi: range[1] },
-        });
+          evidence: `${master} read ${slave} addresses ${address}..${end} with function ${fc}; learnt ${range[0]}..${range[1]}`,
+          features: { func_code: fc, address, learnt_lo: range[0], learnt_hi: range[1] },
+        }));
       }
     }
   }
@@ -314,11 +419,11 @@ export class PolicyRules extends RuleSet {
     const address = e.address;
     if (address === undefined || e.values === undefined) return;
     e.values.forEach((v, i) => {
-      const r = this.baseline.registerRange.get(`${base.dst}|${address + i}`);
+      const r = this.baseline.registerRange(base.dst, address + i);
       if (r === undefined) return;
       const slack = rangeSlack(r[0], r[1]);
       if (v >= r[0] - slack && v <= r[1] + slack) return;
-      this.report(`setpoint:${base.src}>${base.dst}:${address + i}`, {
+      this.report(`setpoint:${base.src}>${base.dst}:${address + i}`, base.timeMs, () => ({
         ...base,
         rule: 'setpoint-out-of-range',
         technique: 'T0836',
@@ -331,39 +436,76 @@ export class PolicyRules extends RuleSet {
           learnt_hi: r[1],
           func_code: e.func_code,
         },
-      });
+      }));
     });
   }
 
-  private rate(
-    pairKey: string,
-    peak: number,
-    ms: number,
-    base: { timeMs: number; frame: number; src: string; dst: string },
-  ): void {
+  /** Counts the pair's request in its second; fires the flood rule. Returns the second's requests so far. */
+  private rate(st: PairState, ms: number, frame: number): number {
     const sec = Math.floor(ms / 1000);
     if (sec !== this.sec) {
       this.sec = sec;
-      this.perSecond.clear();
+      this.release();
     }
-    const n = (this.perSecond.get(pairKey) ?? 0) + 1;
-    this.perSecond.set(pairKey, n);
+    if (st.sec !== sec) {
+      st.sec = sec;
+      st.n = 0;
+    }
+    const n = ++st.n;
+    const peak = st.pair?.peakPerSecond ?? 0;
     if (n === Math.max(FLOOD_FACTOR * peak, peak + FLOOD_MARGIN) + 1) {
-      this.report(`flood:${pairKey}`, {
-        ...base,
+      st.floodingAt = ms;
+      const held = this.held;
+      this.held = [];
+      for (const d of held) {
+        if (d.src === st.master && d.dst === st.slave) super.accept(asFlood(d));
+        else this.held.push(d);
+      }
+      this.report(`flood:${st.key}`, ms, () => ({
+        timeMs: ms,
+        frame,
+        src: st.master,
+        dst: st.slave,
         rule: 'request-flood',
         technique: 'T0814',
         confidence: 0.85,
-        evidence: `${n} Modbus requests from ${base.src} to ${base.dst} within one second; busiest learnt second: ${peak}`,
+        evidence: `${n} Modbus requests from ${st.master} to ${st.slave} within one second; busiest learnt second: ${peak}`,
         features: { requests_per_sec: n, learnt_peak_per_sec: peak },
-      });
+      }));
     }
+    return n;
   }
+}
 
-  /** Modbus requests of a pair in the current second (for tests and evidence). */
-  requestsThisSecond(master: string, slave: string): number {
-    return this.perSecond.get(`${master}>${slave}`) ?? 0;
-  }
+/** What PolicyRules keeps per Modbus pair seen since learning. */
+interface PairState {
+  key: string;
+  master: string;
+  slave: string;
+  /** What the frozen baseline learnt of the pair (undefined: a pair never seen). */
+  pair: ModbusPair | undefined;
+  /** The master acted as one while learning. */
+  knownMaster: boolean;
+  /** Requests in second `sec`. */
+  sec: number;
+  n: number;
+  /** Packet time of the pair's last request in a busy second after its flood fired. */
+  floodingAt: number;
+  /** Times of its recent writes (write-burst rule). */
+  writeTimes: number[];
+}
+
+/** PolicyRules forgets its pair states when it holds this many (a spoofed-source storm must not grow memory). */
+const PAIR_STATES_MAX = 65_536;
+
+/** A policy detection of a request sent in a flood: part of the flood (T0814), its own evidence kept. */
+function asFlood(d: Detection): Detection {
+  return {
+    ...d,
+    technique: 'T0814',
+    evidence: `${d.evidence} (sent within a request flood of the pair)`,
+    features: { ...d.features, within_flood: 1, technique_alone: d.technique },
+  };
 }
 
 /** Scan rule: per source, distinct new targets (host:port) and failed connections in a sliding 10-s window. */
@@ -410,7 +552,7 @@ export class ScanRule extends RuleSet {
   private fire(src: string, pkt: PacketView, ms: number, why: string, n: number): void {
     const targets = this.probes.get(src) ?? [];
     const hosts = new Set(targets.map((x) => x.target.slice(0, x.target.lastIndexOf(':'))));
-    this.report(`scan:${src}`, {
+    this.report(`scan:${src}`, ms, () => ({
       rule: 'scan',
       technique: 'T0846',
       confidence: Math.min(0.99, 0.6 + n / 40),
@@ -427,7 +569,7 @@ export class ScanRule extends RuleSet {
         distinct_hosts: hosts.size,
         failed_connections: this.failures.get(src)?.length ?? 0,
       },
-    });
+    }));
   }
 }
 
@@ -468,6 +610,7 @@ export class AppRules extends RuleSet {
   }
 
   onEvent(e: DecodedEvent, pkt: PacketView, ms: number): void {
+    if (e.protocol !== 'mqtt' && e.protocol !== 'dns' && e.protocol !== 'http') return;
     const src = pkt.srcAddr();
     const dst = pkt.dstAddr();
     const base = { timeMs: ms, frame: e.frame, src, dst };
@@ -475,7 +618,7 @@ export class AppRules extends RuleSet {
       if (e.msgtype === 2 && (e.reason_code ?? 0) !== 0) {
         const n = this.failure('mqtt', dst, ms);
         if (n >= APP_FAILURES) {
-          this.report(`mqtt-auth:${dst}`, {
+          this.report(`mqtt-auth:${dst}`, base.timeMs, () => ({
             ...base,
             src: dst,
             dst: src,
@@ -484,48 +627,51 @@ export class AppRules extends RuleSet {
             confidence: 0.85,
             evidence: `${n} MQTT connections of ${dst} refused by the broker ${src} within ${APP_WINDOW_MS / 1000} s (CONNACK ${e.reason_code})`,
             features: { refused_connects: n, connack_code: e.reason_code ?? -1 },
-          });
+          }));
         }
       } else if (e.msgtype === 3 && e.topic !== undefined && !this.baseline.learning) {
-        if (!this.baseline.mqttPublishes.has(`${src}|${e.topic}`)) {
-          this.report(`mqtt-pub:${src}|${e.topic}`, {
+        const topic = e.topic;
+        if (!this.baseline.mqttPublishes.has(`${src}|${topic}`)) {
+          this.report(`mqtt-pub:${src}|${topic}`, base.timeMs, () => ({
             ...base,
             rule: 'mqtt-new-topic-publish',
             technique: 'T0856',
             confidence: 0.85,
-            evidence: `${src} published on ${e.topic}, a topic it never published on while learning`,
-            features: { topic: e.topic, payload_size: e.payload_size ?? -1 },
-          });
+            evidence: `${src} published on ${topic}, a topic it never published on while learning`,
+            features: { topic, payload_size: e.payload_size ?? -1 },
+          }));
         }
       }
     } else if (e.protocol === 'dns') {
-      if (e.is_response || e.qry_name === undefined || this.baseline.learning) return;
+      const name = e.qry_name;
+      if (e.is_response || name === undefined || this.baseline.learning) return;
       const learnt = this.baseline.dnsLongestName.get(src) ?? 0;
       const limit = Math.max(learnt + DNS_MARGIN, DNS_MIN_SUSPICIOUS);
-      if (e.qry_name.length > limit) {
-        this.report(`dns-long:${src}`, {
+      if (name.length > limit) {
+        this.report(`dns-long:${src}`, base.timeMs, () => ({
           ...base,
           rule: 'dns-long-name',
           technique: 'T0869',
           confidence: 0.8,
-          evidence: `${src} asked for a ${e.qry_name.length}-character name (${e.qry_name.slice(0, 60)}...); longest learnt ${learnt}`,
-          features: { name_length: e.qry_name.length, learnt_longest: learnt, qry_type: e.qry_type ?? -1 },
-        });
+          evidence: `${src} asked for a ${name.length}-character name (${name.slice(0, 60)}...); longest learnt ${learnt}`,
+          features: { name_length: name.length, learnt_longest: learnt, qry_type: e.qry_type ?? -1 },
+        }));
       }
     } else if (e.protocol === 'http') {
-      if (!e.is_response || (e.status !== 401 && e.status !== 403)) return;
+      const status = e.status;
+      if (!e.is_response || (status !== 401 && status !== 403)) return;
       const n = this.failure('http', dst, ms);
       if (n >= APP_FAILURES) {
-        this.report(`http-auth:${dst}>${src}`, {
+        this.report(`http-auth:${dst}>${src}`, base.timeMs, () => ({
           ...base,
           src: dst,
           dst: src,
           rule: 'http-refused-logins',
           technique: 'T0859',
           confidence: 0.85,
-          evidence: `${n} HTTP requests of ${dst} refused by ${src} (status ${e.status}) within ${APP_WINDOW_MS / 1000} s`,
-          features: { refused_requests: n, status: e.status },
-        });
+          evidence: `${n} HTTP requests of ${dst} refused by ${src} (status ${status}) within ${APP_WINDOW_MS / 1000} s`,
+          features: { refused_requests: n, status },
+        }));
       }
     }
   }

@@ -54,4 +54,6 @@ export interface StreamDetector extends Detector {
   pending(): boolean;
   /** Forgets the attacks reported so far (see DetectionEngine.endIncidents). */
   endIncidents(): void;
+  /** End of input: report what is held back (the next detect() returns it). */
+  end(): void;
 }

@@ -29,12 +29,15 @@ export function hllAdd(regs: Uint8Array, base: number, hash: number): void {
   if (rank > (regs[base + i] ?? 0)) regs[base + i] = rank;
 }
 
+/** 2^-r for every register value r (0..32 - HLL_BITS + 1): a table instead of a power per register. */
+const POW2_NEG = Float64Array.from({ length: 64 }, (_, r) => 2 ** -r);
+
 export function hllEstimate(regs: Uint8Array, base: number): number {
   let sum = 0;
   let zeros = 0;
   for (let i = 0; i < HLL_REGISTERS; i++) {
     const r = regs[base + i] ?? 0;
-    sum += 2 ** -r;
+    sum += POW2_NEG[r] ?? 0;
     if (r === 0) zeros++;
   }
   const e = (ALPHA * HLL_REGISTERS * HLL_REGISTERS) / sum;

@@ -39,6 +39,35 @@ describe('60-second facility window', () => {
     expect(r?.inter_arrival_time).toBeCloseTo(0.2, 9);
   });
 
+  it("gives an alert's timeline: the rows' time, rate, destinations and protocol shares for the last 60 seconds", () => {
+    const w = new FacilityWindow();
+    for (let s = 0; s < 70; s += 3) {
+      for (let k = 0; k <= s % 5; k++) {
+        w.addPacket(
+          T0 + s * 1000 + k,
+          60,
+          mix32(k),
+          mix32(100 + k),
+          k % 2 ? ProtoClass.modbus : ProtoClass.dns,
+          false,
+        );
+      }
+    }
+
+    const timeline = w.timeline();
+
+    expect(timeline).toEqual(
+      w.rows().map((r) => ({
+        time: r.time,
+        packets_per_sec: r.packets_per_sec,
+        unique_dest_ips: r.unique_dest_ips,
+        protocol_distribution: r.protocol_distribution,
+      })),
+    );
+    expect(timeline).toHaveLength(WINDOW_SECONDS);
+    expect(timeline.at(-1)).toMatchObject({ packets_per_sec: 5, unique_dest_ips: 5 });
+  });
+
   it('keeps exactly the last 60 seconds of packet time, with empty rows for silent seconds', () => {
     const w = new FacilityWindow();
     for (let s = 0; s < 90; s += 2) w.addPacket(T0 + s * 1000, 60, mix32(s), mix32(1), ProtoClass.udp, false);

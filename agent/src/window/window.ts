@@ -194,6 +194,39 @@ export class FacilityWindow {
     };
   }
 
+  /**
+   * The alert's 60-s timeline: per second up to the newest, oldest first, only what an alert shows (rows() builds
+   * every field, twice the sketches and the per-function maps: a millisecond an alert need not wait).
+   */
+  timeline(): {
+    time: string;
+    packets_per_sec: number;
+    unique_dest_ips: number;
+    protocol_distribution: Record<string, number>;
+  }[] {
+    const out = [];
+    if (this.latest < 0) return [];
+    for (let sec = this.latest - S + 1; sec <= this.latest; sec++) {
+      const i = sec % S;
+      const time = new Date(sec * 1000).toISOString();
+      const packets = this.secOf[i] === sec ? (this.packets[i] ?? 0) : 0;
+      const dist: Record<string, number> = {};
+      if (packets > 0) {
+        for (let k = 0; k < NPROTO; k++) {
+          const n = this.proto[i * NPROTO + k] ?? 0;
+          if (n > 0) dist[WINDOW_PROTOCOLS[k]!] = n / packets;
+        }
+      }
+      out.push({
+        time,
+        packets_per_sec: packets,
+        unique_dest_ips: packets > 0 ? hllEstimate(this.hllDst, i * HLL_REGISTERS) : 0,
+        protocol_distribution: dist,
+      });
+    }
+    return out;
+  }
+
   /** The rows of the last 60 seconds up to the newest, oldest first (empty before the first packet). */
   rows(): FacilitySecond[] {
     const out: FacilitySecond[] = [];

@@ -135,6 +135,25 @@ interface Acc {
   httpErr: number;
   /** Labelled packets by label (training only). */
   labels: Map<string, number> | undefined;
+  /** The ports and Modbus function of the last packet (most repeat them: no Set operation then). */
+  lastServerPort: number;
+  lastClientPort: number;
+  lastFunction: number;
+  /** The pair's flow-second of another IP protocol. */
+  next: Acc | undefined;
+}
+
+/** Removes `a` from the chain of server `s` in `m`. */
+function unlink(m: Map<number, Acc>, s: number, a: Acc): void {
+  const head = m.get(s);
+  if (head === a) {
+    if (a.next === undefined) m.delete(s);
+    else m.set(s, a.next);
+    return;
+  }
+  let p = head;
+  while (p !== undefined && p.next !== a) p = p.next;
+  if (p !== undefined) p.next = a.next;
 }
 
 /** One flow-second: the feature row plus who it was about (for the alert, never a feature). */
@@ -151,7 +170,8 @@ export interface FlowRow {
 }
 
 function hostKey(pkt: PacketView, src: boolean): number {
-  if (pkt.ipVersion === 4) return src ? pkt.src4 : pkt.dst4;
+  // `| 0`: a small integer to V8 (Map keys hash fast, no boxed number per packet).
+  if (pkt.ipVersion === 4) return (src ? pkt.src4 : pkt.dst4) | 0;
   return 2 ** 32 + hashBytes16(pkt.buf, src ? pkt.src6Off : pkt.dst6Off);
 }
 
@@ -160,6 +180,7 @@ function hostKey(pkt: PacketView, src: boolean): number {
  * not yet taken (each take() drops them), plus the sets of pairs and services seen while learning.
  */
 export class FlowSeconds {
+  /** Client -> server -> the open flow-seconds of the pair, one per IP protocol (chained by `next`). */
   private readonly open = new Map<number, Map<number, Acc>>();
   private done: FlowRow[] = [];
   /** Client>server pairs and pair:port/proto services seen while learning (local state, never a feature). */
@@ -170,22 +191,40 @@ export class FlowSeconds {
   /** Label of the frame being added (training: the simulator's label), counted per flow. */
   label: string | undefined;
 
+  // The flow-second of the last packet: a flow's packets come in runs (request, response, ack), so most packets
+  // find theirs here without the two Map lookups.
+  private lastC = -1;
+  private lastS = -1;
+  private lastAcc: Acc | undefined;
+
   private acc(pkt: PacketView, ms: number): Acc | undefined {
     if (pkt.ipVersion === 0) return undefined;
     const toServer = pkt.dport < pkt.sport || (pkt.dport === pkt.sport && pkt.ipProto === IpProto.ICMP);
     const c = hostKey(pkt, toServer);
     const s = hostKey(pkt, !toServer);
-    const inner = s * 256 + pkt.ipProto;
+    const proto = pkt.ipProto;
+    const sec = Math.floor(ms / 1000);
+    const last = this.lastAcc;
+    if (
+      last !== undefined &&
+      last.sec === sec &&
+      c === this.lastC &&
+      s === this.lastS &&
+      proto === last.proto
+    ) {
+      return last;
+    }
     let m = this.open.get(c);
     if (m === undefined) {
       m = new Map();
       this.open.set(c, m);
     }
-    const sec = Math.floor(ms / 1000);
-    let a = m.get(inner);
+    const head = m.get(s);
+    let a = head;
+    while (a !== undefined && a.proto !== proto) a = a.next;
     if (a !== undefined && a.sec !== sec) {
       this.done.push(this.row(a));
-      m.delete(inner);
+      unlink(m, s, a);
       a = undefined;
     }
     if (a === undefined) {
@@ -224,9 +263,16 @@ export class FlowSeconds {
         httpReq: 0,
         httpErr: 0,
         labels: undefined,
+        lastServerPort: -1,
+        lastClientPort: -1,
+        lastFunction: -1,
+        next: m.get(s),
       };
-      m.set(inner, a);
+      m.set(s, a);
     }
+    this.lastC = c;
+    this.lastS = s;
+    this.lastAcc = a;
     return a;
   }
 
@@ -239,9 +285,19 @@ export class FlowSeconds {
     a.payload += pkt.payloadLen;
     if (toServer) a.toServer++;
     const sport = toServer ? pkt.dport : pkt.sport;
-    a.serverPorts.add(sport);
-    a.clientPorts.add(toServer ? pkt.sport : pkt.dport);
-    a.service = SERVICE[sport] ?? a.service;
+    const cport = toServer ? pkt.sport : pkt.dport;
+    // Learning only ever ends, so a pair or service is learnt on its first packet of the flow-second or never.
+    let newService = false;
+    if (sport !== a.lastServerPort) {
+      a.lastServerPort = sport;
+      newService = !a.serverPorts.has(sport);
+      a.serverPorts.add(sport);
+      a.service = SERVICE[sport] ?? a.service;
+    }
+    if (cport !== a.lastClientPort) {
+      a.lastClientPort = cport;
+      a.clientPorts.add(cport);
+    }
     if (pkt.ipProto === IpProto.TCP) {
       const fl = pkt.tcpFlags;
       if ((fl & TcpFlag.SYN) !== 0 && (fl & TcpFlag.ACK) === 0) a.syn++;
@@ -254,8 +310,8 @@ export class FlowSeconds {
       a.labels.set(this.label, (a.labels.get(this.label) ?? 0) + 1);
     }
     if (this.learning) {
-      this.knownPairs.add(a.pairKey);
-      this.knownServices.add(`${a.pairKey}:${sport}/${pkt.ipProto}`);
+      if (a.packets === 1) this.knownPairs.add(a.pairKey);
+      if (newService) this.knownServices.add(`${a.pairKey}:${sport}/${pkt.ipProto}`);
     }
   }
 
@@ -266,7 +322,10 @@ export class FlowSeconds {
       case 'modbus':
         if (e.exception_code !== undefined) a.mbExc++;
         else if (!e.is_response) {
-          a.mbFcs.add(e.func_code);
+          if (e.func_code !== a.lastFunction) {
+            a.lastFunction = e.func_code;
+            a.mbFcs.add(e.func_code);
+          }
           if (MODBUS_WRITES.has(e.func_code)) a.mbWrites++;
           else a.mbReads++;
           if (!MODBUS_COMMON.has(e.func_code)) a.mbOther++;
@@ -341,11 +400,14 @@ export class FlowSeconds {
 
   /** The rows of every second before `sec` (the flows of `sec` itself stay open). */
   take(sec: number): FlowRow[] {
+    if (this.lastAcc !== undefined && this.lastAcc.sec < sec) this.lastAcc = undefined;
     for (const [c, m] of this.open) {
-      for (const [k, a] of m) {
-        if (a.sec < sec) {
-          this.done.push(this.row(a));
-          m.delete(k);
+      for (const [k, head] of m) {
+        for (let a: Acc | undefined = head; a !== undefined; a = a.next) {
+          if (a.sec < sec) {
+            this.done.push(this.row(a));
+            unlink(m, k, a);
+          }
         }
       }
       if (m.size === 0) this.open.delete(c);
