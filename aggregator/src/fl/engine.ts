@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { systemClock, type Clock, type FLClient, type FLRound } from '@vigil/shared';
 import type { PrivacyAccount, Store } from '../store/types.js';
-import { layoutMismatch } from './arrays.js';
+import { layoutMismatch, type ModelMeta } from './arrays.js';
 import { chargeRound, dpSpendOf, type DpSpend, type PrivacyPolicy } from './privacy.js';
 import { GLOBAL_MODEL, ModelRegistry } from './registry.js';
 import type { ClientUpdate, Strategy } from './strategy.js';
@@ -64,6 +64,8 @@ export interface RoundEngineOptions {
   modelName?: string;
   /** The model the first round starts from when the registry holds no version of modelName. */
   initialArrays?: () => Arrays;
+  /** Recorded with every version the rounds produce (what the model is, its feature schemas; see ModelMeta). */
+  modelMeta?: ModelMeta;
   /** Refuse replies that report no DP-SGD accounting (default true): their privacy cost would be unknown. */
   requireDp?: boolean;
   defaults?: Partial<RoundSettings>;
@@ -430,7 +432,13 @@ export class RoundEngine {
       const accuracy = await this.evaluate(roundNumber, next, updates, settings, stop);
       if (stop.aborted) return await fail(message(stop.reason), updates.length);
       await writes;
-      const model = await this.registry.save({ name: this.modelName, arrays: next, roundId, accuracy });
+      const model = await this.registry.save({
+        name: this.modelName,
+        arrays: next,
+        roundId,
+        accuracy,
+        meta: this.o.modelMeta,
+      });
       this.log(
         `round ${roundNumber} complete: ${updates.length}/${selected.length} clients, model ${this.modelName} v${model.version}, accuracy ${accuracy === null ? 'unknown' : accuracy.toFixed(4)}, max epsilon ${epsilon.toFixed(3)}`,
       );
