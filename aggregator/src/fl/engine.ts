@@ -6,7 +6,8 @@
 // A round: select (online nodes of facilities with privacy budget left; at least minClients, fractionFit of them) ->
 // distributing -> training (train instructions with the active global model; replies until the round timeout; a node
 // that does not answer in time is delayed, or offline when the transport no longer sees it; a node that fails or
-// sends an unusable reply is offline) -> privacy charged per facility -> aggregating (the strategy) -> evaluation of
+// sends an unusable reply is offline) -> aggregating (the strategy) -> privacy charged per facility (local DP-SGD,
+// and the strategy's central noise) -> evaluation of
 // the new model on the clients' validation sets (model_accuracy = accuracy weighted by their example counts) ->
 // the new model stored as a registry version -> complete. Too few usable replies fail the round.
 import { createHash } from 'node:crypto';
@@ -409,22 +410,28 @@ export class RoundEngine {
         });
       });
 
-      const epsilon = await this.charge(spends);
-      if (updates.length < settings.minClients)
+      if (updates.length < settings.minClients) {
+        await this.charge(spends, null, updates);
         return await fail(
           `${updates.length} usable replies of ${selected.length}, fewer than ${settings.minClients}`,
           updates.length,
         );
+      }
 
       void write(() =>
-        store.updateRound(roundId, {
-          phase: 'aggregating',
-          progress: 80,
-          epsilon,
-          clients_active: updates.length,
-        }),
+        store.updateRound(roundId, { phase: 'aggregating', progress: 80, clients_active: updates.length }),
       );
-      const next = this.o.strategy.aggregate(roundNumber, global, updates);
+      let next: Arrays | null;
+      try {
+        next = this.o.strategy.aggregate(roundNumber, global, updates);
+      } catch (err) {
+        await this.charge(spends, null, updates); // the updates left the plants all the same
+        throw err;
+      }
+      // Central noise the strategy added to the model counts for the facilities whose updates went into it.
+      const central = next === null ? null : (this.o.strategy.centralNoise?.(updates) ?? null);
+      const epsilon = await this.charge(spends, central, updates);
+      void write(() => store.updateRound(roundId, { epsilon }));
       if (next === null)
         return await fail(`strategy ${this.o.strategy.name} produced no model`, updates.length);
 
@@ -516,15 +523,28 @@ export class RoundEngine {
     return total === 0 ? null : weighted / total;
   }
 
-  /** Adds this round's DP-SGD training to each facility's account; returns the highest epsilon of any facility. */
-  private async charge(spends: Map<string, { spends: DpSpend[]; examples: number }>): Promise<number> {
+  /**
+   * Adds this round's DP-SGD training, and the central noise of the new model (per facility, CentralDp), to each
+   * facility's account; returns the highest epsilon of any facility.
+   */
+  private async charge(
+    spends: Map<string, { spends: DpSpend[]; examples: number }>,
+    central: Map<string, number> | null,
+    updates: readonly ClientUpdate[],
+  ): Promise<number> {
     const accounts = new Map((await this.o.store.listPrivacyAccounts()).map((a) => [a.facility_id, a]));
     const at = this.now();
-    for (const [facilityId, f] of spends) {
+    const facilities = new Set([...spends.keys(), ...(central?.keys() ?? [])]);
+    for (const facilityId of facilities) {
+      const f = spends.get(facilityId) ?? {
+        spends: [],
+        examples: updates.filter((u) => u.facilityId === facilityId).reduce((t, u) => t + u.numExamples, 0),
+      };
       const before = accounts.get(facilityId) ?? null;
       const after: PrivacyAccount = chargeRound(before, {
         facilityId,
         spends: f.spends,
+        central: central?.get(facilityId),
         examples: f.examples,
         at,
         policy: this.o.privacy,
