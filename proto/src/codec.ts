@@ -202,5 +202,6 @@ export function healthFromPb(p: PbAgentHealth | null): Record<string, unknown> {
     model_versions: stringMap(p.model_versions, 'heartbeat.health.model_versions'),
     models_serving: stringMap(p.models_serving, 'heartbeat.health.models_serving'),
     model_error: text(p.model_error ?? '', 'heartbeat.health.model_error', MAX_TEXT),
+    fl_status: text(p.fl_status ?? '', 'heartbeat.health.fl_status', MAX_TEXT),
   };
 }

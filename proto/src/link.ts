@@ -149,6 +149,7 @@ export interface PbAgentHealth {
   model_versions: Record<string, string>;
   models_serving: Record<string, string>;
   model_error: string;
+  fl_status: string;
 }
 export interface PbHeartbeat {
   sent_at: string;

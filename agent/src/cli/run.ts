@@ -3,7 +3,7 @@
 // asset inventory's changes and heartbeats carrying the agent health. --alerts-in forwards recorded alerts instead.
 // Runs until SIGINT or SIGTERM (or, with --exit-when-delivered, until a file source is delivered). Flags override
 // the config file and are enough without one.
-import { prepareParticipation, type Participation } from '../fl/participate.js';
+import { notTakingPart, prepareParticipation, type Participation } from '../fl/participate.js';
 import { loadModelDetectors, type ModelDetector } from '../detect/ml/detector.js';
 import { ARTIFACTS_DIR, readL2 } from '../detect/ml/artifacts.js';
 import { GlobalModels } from '../fl/global-model.js';
@@ -95,6 +95,7 @@ async function runAgent(c: AgentConfig): Promise<void> {
         model_versions: modelVersions(c.data_dir),
       }),
       ...globals.health(),
+      fl_status: fl?.status() ?? notTakingPart(c) ?? 'preparing',
     }),
   });
   try {
@@ -123,6 +124,8 @@ async function runAgent(c: AgentConfig): Promise<void> {
         say(
           `federated learning: ${fl.examples} local training examples; the node joins rounds once connected`,
         );
+      } else {
+        say(`federated learning: ${notTakingPart(c) ?? 'off'}`);
       }
       if (c.models) {
         detectors = loadModelDetectors({ facility: identity.facilityId, dataDir: c.data_dir });

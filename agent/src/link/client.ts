@@ -33,6 +33,8 @@ export interface HealthSource {
   models_serving?: Record<string, string>;
   /** The last pushed model refused for serving, and why. */
   model_error?: string;
+  /** Whether the agent takes part in federated rounds, and why not. */
+  fl_status?: string;
 }
 
 export interface LinkClientOptions {
@@ -182,6 +184,7 @@ export class LinkClient {
       model_versions: extra.model_versions,
       models_serving: extra.models_serving ?? {},
       model_error: extra.model_error ?? '',
+      fl_status: extra.fl_status ?? '',
     };
   }
 
