@@ -43,10 +43,10 @@ export const FL_EVAL_CONFIG: FlEvalConfig = {
     { topology: 'substation-b', trainSeed: 2202, testSeed: 9202 },
     { topology: 'factory-c', trainSeed: 3303, testSeed: 9303 },
   ],
-  rounds: 10,
+  rounds: 40,
   localEpochs: 1,
   batchSize: 64,
-  learningRate: 0.05,
+  learningRate: 0.2,
   clipNorm: 1,
   targetEpsilon: 3,
   delta: 1e-5,
@@ -183,7 +183,7 @@ export async function evaluateFederatedVsCentral(
       seconds: (performance.now() - started) / 1000,
     };
     log(
-      `${setting}: macro-F1 ${run.macroF1.toFixed(4)}${dp ? ` (sigma ${dp.sigma}, epsilon ${dp.epsilon.toFixed(3)})` : ''}`,
+      `${setting}: macro-F1 ${run.macroF1.toFixed(4)}${dp ? ` (sigma ${dp.sigma.toFixed(2)}, epsilon ${dp.epsilon.toFixed(3)})` : ''}`,
     );
     return run;
   };
@@ -329,7 +329,7 @@ export function flEvalSection(r: FlEvalResult, started: Date, machine: string): 
     `| --- | --- | --- | --- | ${plants.map(() => '---').join(' | ')} | --- | --- |`,
     ...r.runs.map(
       (x) =>
-        `| ${x.setting} | ${x.sigma ?? '-'} | ${x.epsilon === null ? '-' : f3(x.epsilon)} | ${f3(x.macroF1)} | ${plants
+        `| ${x.setting} | ${x.sigma === null ? '-' : x.sigma.toFixed(2)} | ${x.epsilon === null ? '-' : f3(x.epsilon)} | ${f3(x.macroF1)} | ${plants
           .map((p) => f3(x.perPlant[p] ?? NaN))
           .join(' | ')} | ${f3(x.accuracy)} | ${x.seconds.toFixed(1)} |`,
     ),
