@@ -189,6 +189,9 @@ async function manyAgents(): Promise<string[]> {
               aggregates_dropped: 0,
               inventory_dropped: 0,
               model_versions: {},
+              models_serving: {},
+              model_error: '',
+              fl_status: '',
             },
           },
         });

@@ -11,7 +11,8 @@ import { ModelPublisher } from './fl/publisher.js';
 import { RoundScheduler } from './fl/scheduler.js';
 import type { Strategy } from './fl/strategy.js';
 import type { FlAttachment, ServeDeps } from './cli/serve-fl.js';
-import { loadL2Model } from '@vigil/agent/detect/ml/artifacts';
+import { ARTIFACTS_DIR, loadL2Model, readL2 } from '@vigil/agent/detect/ml/artifacts';
+import { l2ModelMeta } from '@vigil/agent/fl/global-model';
 import { modelArrays } from '@vigil/agent/fl/local-trainer';
 import { FleetServer } from './fl/fleet-server.js';
 import { CertificateAuthority } from './link/ca.js';
@@ -135,7 +136,11 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
     if (o.fl !== undefined) {
       attachment =
         fleet !== null
-          ? { transport: fleet, initialArrays: () => modelArrays(loadL2Model()) }
+          ? {
+              transport: fleet,
+              initialArrays: () => modelArrays(loadL2Model()),
+              modelMeta: l2ModelMeta(readL2(ARTIFACTS_DIR).meta),
+            }
           : await (o.fl.transport as NonNullable<ServeDeps['fl']>).attach({ link, store: api.store });
       engine = new RoundEngine({
         store: api.store,
@@ -143,6 +148,7 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
         strategy: o.fl.strategy,
         privacy: o.fl.privacy,
         initialArrays: attachment.initialArrays,
+        modelMeta: attachment.modelMeta,
         defaults: { minClients: o.fl.minClients },
       });
       api.attachFl(engine);

@@ -200,5 +200,8 @@ export function healthFromPb(p: PbAgentHealth | null): Record<string, unknown> {
     aggregates_dropped: n(p.aggregates_dropped, 'aggregates_dropped'),
     inventory_dropped: n(p.inventory_dropped, 'inventory_dropped'),
     model_versions: stringMap(p.model_versions, 'heartbeat.health.model_versions'),
+    models_serving: stringMap(p.models_serving, 'heartbeat.health.models_serving'),
+    model_error: text(p.model_error ?? '', 'heartbeat.health.model_error', MAX_TEXT),
+    fl_status: text(p.fl_status ?? '', 'heartbeat.health.fl_status', MAX_TEXT),
   };
 }

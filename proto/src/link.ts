@@ -147,6 +147,9 @@ export interface PbAgentHealth {
   aggregates_dropped: number;
   inventory_dropped: number;
   model_versions: Record<string, string>;
+  models_serving: Record<string, string>;
+  model_error: string;
+  fl_status: string;
 }
 export interface PbHeartbeat {
   sent_at: string;

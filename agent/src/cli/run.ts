@@ -3,8 +3,10 @@
 // asset inventory's changes and heartbeats carrying the agent health. --alerts-in forwards recorded alerts instead.
 // Runs until SIGINT or SIGTERM (or, with --exit-when-delivered, until a file source is delivered). Flags override
 // the config file and are enough without one.
-import { prepareParticipation, type Participation } from '../fl/participate.js';
+import { notTakingPart, prepareParticipation, type Participation } from '../fl/participate.js';
 import { loadModelDetectors, type ModelDetector } from '../detect/ml/detector.js';
+import { ARTIFACTS_DIR, readL2 } from '../detect/ml/artifacts.js';
+import { GlobalModels } from '../fl/global-model.js';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { systemClock } from '@vigil/shared';
@@ -72,18 +74,31 @@ async function runAgent(c: AgentConfig): Promise<void> {
   let source: PipelineSource | undefined;
   let detectors: ModelDetector[] = [];
   let fl: Participation | null = null;
+  // Pushed global models are checked and swapped into the detector's sessions (the old one serves on a refusal).
+  const globals = new GlobalModels({
+    dataDir: c.data_dir,
+    l2: readL2(ARTIFACTS_DIR).meta,
+    detectors: () => detectors,
+    log: say,
+  });
   const link = new LinkClient({
     address,
     identity,
     outbox,
     heartbeatMs: c.heartbeat_seconds * 1000,
-    onPush: pushHandler(c.data_dir, (s) => source?.scenario(s) ?? Promise.reject(new Error('not started'))),
-    health: () =>
-      source?.feed?.health(modelVersions(c.data_dir)) ?? {
+    onPush: pushHandler(c.data_dir, {
+      onScenario: (s) => source?.scenario(s) ?? Promise.reject(new Error('not started')),
+      onModel: (m) => globals.install(m),
+    }),
+    health: () => ({
+      ...(source?.feed?.health(modelVersions(c.data_dir)) ?? {
         capture_drops: 0,
         malformed_packets: 0,
         model_versions: modelVersions(c.data_dir),
-      },
+      }),
+      ...globals.health(),
+      fl_status: fl?.status() ?? notTakingPart(c) ?? 'preparing',
+    }),
   });
   try {
     say(`facility ${identity.facilityId} (agent ${identity.agentId}) -> ${address}`);
@@ -111,10 +126,13 @@ async function runAgent(c: AgentConfig): Promise<void> {
         say(
           `federated learning: ${fl.examples} local training examples; the node joins rounds once connected`,
         );
+      } else {
+        say(`federated learning: ${notTakingPart(c) ?? 'off'}`);
       }
       if (c.models) {
         detectors = loadModelDetectors({ facility: identity.facilityId, dataDir: c.data_dir });
         say('models: Layer 1a/1b and Layer 2 beside the rules; they learn with the baseline');
+        await globals.restore();
       }
       source = await startSource(c, {
         facility: identity.facilityId,

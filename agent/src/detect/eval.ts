@@ -550,13 +550,17 @@ export async function evaluateDetection(now: Date): Promise<string> {
 }
 
 /** Replaces (or appends) the detection section of the markdown file at `path`. */
-export function writeSection(path: string, section: string): void {
+export function writeSection(
+  path: string,
+  section: string,
+  markers: { start: string; end: string } = { start: SECTION_START, end: SECTION_END },
+): void {
   const old = existsSync(path) ? readFileSync(path, 'utf8') : '# Model evaluations\n';
-  const a = old.indexOf(SECTION_START);
-  const b = old.indexOf(SECTION_END);
+  const a = old.indexOf(markers.start);
+  const b = old.indexOf(markers.end);
   const next =
     a >= 0 && b > a
-      ? old.slice(0, a) + section + old.slice(b + SECTION_END.length)
+      ? old.slice(0, a) + section + old.slice(b + markers.end.length)
       : `${old.trimEnd()}\n\n${section}\n`;
   writeFileSync(path, next);
 }

@@ -19,6 +19,30 @@ export interface Participation {
   /** Runs until `signal` aborts. */
   run(signal: AbortSignal): Promise<void>;
   examples: number;
+  /** For the heartbeat: the local data and the round messages answered so far. */
+  status(): string;
+}
+
+/**
+ * Why an agent with this source does not take part in federated rounds (for its log and heartbeat); null when it does.
+ * Rounds train Layer 2 on labelled examples, which only a --sim agent makes (its own plant simulated with attacks
+ * injected); a capture or a live interface carries no labels.
+ */
+export function notTakingPart(o: {
+  sim?: string | undefined;
+  pcap?: string | undefined;
+  interface?: string | undefined;
+  alerts_in?: string | undefined;
+  federated: boolean;
+}): string | null {
+  if (o.alerts_in !== undefined)
+    return 'not taking part: --alerts-in forwards recorded alerts and trains nothing';
+  if (o.sim === undefined) {
+    const source = o.pcap !== undefined ? '--pcap' : '--interface';
+    return `not taking part: a ${source} agent has no labelled local data for Layer 2 (federated rounds train on the simulator's attacks injected into the plant's own traffic: run with --sim)`;
+  }
+  if (!o.federated) return 'not taking part: started with --no-federated';
+  return null;
 }
 
 /** Prepares the plant's Layer 2 data (a few seconds of CPU) and the SuperNode that trains on it. */
@@ -51,8 +75,17 @@ export function prepareParticipation(o: {
     chunkSize: LINK_CHUNK_SIZE,
     trainer,
     log: o.log,
-    onReply: (e) =>
-      o.log(`federated ${e.messageType}: ${e.error === null ? 'replied' : `failed: ${e.error}`}`),
+    onReply: (e) => {
+      replies[e.messageType === 'train' ? 'train' : 'evaluate']++;
+      if (e.error !== null) replies.failed++;
+      o.log(`federated ${e.messageType}: ${e.error === null ? 'replied' : `failed: ${e.error}`}`);
+    },
   });
-  return { run: (signal) => node.run(signal), examples: data.train.length };
+  const replies = { train: 0, evaluate: 0, failed: 0 };
+  return {
+    run: (signal) => node.run(signal),
+    examples: data.train.length,
+    status: () =>
+      `taking part: ${data.train.length} local Layer 2 examples; answered ${replies.train} train and ${replies.evaluate} evaluate messages (${replies.failed} failed)`,
+  };
 }

@@ -29,6 +29,12 @@ export interface HealthSource {
   capture_drops: number;
   malformed_packets: number;
   model_versions: Record<string, string>;
+  /** What the detector's models serve now (e.g. {l2: "fl-global v3"}). */
+  models_serving?: Record<string, string>;
+  /** The last pushed model refused for serving, and why. */
+  model_error?: string;
+  /** Whether the agent takes part in federated rounds, and why not. */
+  fl_status?: string;
 }
 
 export interface LinkClientOptions {
@@ -176,6 +182,9 @@ export class LinkClient {
       aggregates_dropped: this.stats.aggregates_dropped,
       inventory_dropped: this.stats.inventory_dropped,
       model_versions: extra.model_versions,
+      models_serving: extra.models_serving ?? {},
+      model_error: extra.model_error ?? '',
+      fl_status: extra.fl_status ?? '',
     };
   }
 

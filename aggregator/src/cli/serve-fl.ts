@@ -6,12 +6,15 @@ import type { LinkServer } from '../link/server.js';
 import type { Store } from '../store/types.js';
 import { CentralDp, FedAvg, FedProx, TrimmedMean, type Strategy } from '../fl/strategy.js';
 import type { Arrays, FleetTransport } from '../fl/transport.js';
+import type { ModelMeta } from '../fl/arrays.js';
 
 /** What the Fleet API server gives the round engine once the link runs (flwire's fl/fleet-server.ts). */
 export interface FlAttachment {
   transport: FleetTransport;
   /** The model the first round starts from when the registry holds none. */
   initialArrays?: () => Arrays;
+  /** What the trained model is (recorded with each version; the agents check it before serving it). */
+  modelMeta?: ModelMeta;
   /** Shutdown of whatever the attachment started (after the engine stopped). */
   shutdown?: () => Promise<void>;
 }

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { rdpEpsilon, seededRng } from '@vigil/models';
+import { OPACUS_ORDERS, rdpEpsilon, rdpToEpsilon, seededRng, subsampledGaussianRdp } from '@vigil/models';
 import { LocalEventBus, type BusEvent } from '../events/bus.js';
 import { PublishingStore } from '../events/publishing-store.js';
 import { openStore } from '../store/open.js';
@@ -19,7 +19,7 @@ import {
 } from './engine.js';
 import { DP_METRICS } from './privacy.js';
 import { GLOBAL_MODEL, ModelRegistry } from './registry.js';
-import { FedAvg } from './strategy.js';
+import { CentralDp, FedAvg } from './strategy.js';
 import { LocalFleet, localModel, modelArrays, type LocalClientOptions } from './testing/local-fleet.js';
 import type { Arrays } from './transport.js';
 
@@ -222,6 +222,42 @@ describe('round engine', () => {
     expect(
       lines.some((l) => /facility plant-2 \(node 1002\) not selected: its privacy budget is spent/.test(l)),
     ).toBe(true);
+  });
+
+  it("counts a central-DP strategy's noise in each facility's epsilon", async () => {
+    // plant-1 trains with little local noise; the aggregator adds much central noise (z = 40)
+    const fleet = new LocalFleet([client(1, { noiseMultiplier: 0.45 }), client(2)]);
+    const rng = seededRng(9);
+    const e = makeEngine(fleet, {
+      strategy: new CentralDp(new FedAvg(), { clipNorm: 1, noiseMultiplier: 40, rng }),
+    });
+
+    const done = await (await e.start({ localEpochs: 2, timeoutMs: 5000 })).done;
+
+    expect(done.status).toBe('completed');
+    const accounts = await raw.listPrivacyAccounts();
+    const total = fleet.replies.reduce((t, r) => t + r.res.metrics['num-examples']!, 0);
+    for (const a of accounts) {
+      const m = fleet.replies.find((r) => `plant-${Number(r.nodeId) - 1000}` === a.facility_id)!.res.metrics;
+      const spend = {
+        sigma: m[DP_METRICS.noiseMultiplier]!,
+        sampleRate: m[DP_METRICS.sampleRate]!,
+        steps: m[DP_METRICS.steps]!,
+      };
+      // noise std z C / n (n updates); one example moves the average by at most 2 C w (w: its FedAvg weight)
+      const sigmaCentral = (40 * 1) / fleet.replies.length / ((2 * 1 * m['num-examples']!) / total);
+      const local = rdpEpsilon({ ...spend, delta: 1e-5 }).epsilon;
+      const rdp = OPACUS_ORDERS.map((alpha) =>
+        Math.min(
+          spend.steps * subsampledGaussianRdp(spend.sampleRate, spend.sigma, alpha),
+          alpha / (2 * sigmaCentral ** 2),
+        ),
+      );
+      expect(a.epsilon).toBeCloseTo(rdpToEpsilon([...OPACUS_ORDERS], rdp, 1e-5).epsilon, 8);
+      expect(a.epsilon).toBeLessThanOrEqual(local);
+      if (a.facility_id === 'plant-1') expect(a.epsilon).toBeLessThan(0.5 * local);
+    }
+    expect(done.epsilon).toBeCloseTo(Math.max(...accounts.map((a) => a.epsilon)), 10);
   });
 
   it('refuses to start with too few clients or while a round runs', async () => {

@@ -6,13 +6,14 @@
 // A round: select (online nodes of facilities with privacy budget left; at least minClients, fractionFit of them) ->
 // distributing -> training (train instructions with the active global model; replies until the round timeout; a node
 // that does not answer in time is delayed, or offline when the transport no longer sees it; a node that fails or
-// sends an unusable reply is offline) -> privacy charged per facility -> aggregating (the strategy) -> evaluation of
+// sends an unusable reply is offline) -> aggregating (the strategy) -> privacy charged per facility (local DP-SGD,
+// and the strategy's central noise) -> evaluation of
 // the new model on the clients' validation sets (model_accuracy = accuracy weighted by their example counts) ->
 // the new model stored as a registry version -> complete. Too few usable replies fail the round.
 import { createHash } from 'node:crypto';
 import { systemClock, type Clock, type FLClient, type FLRound } from '@vigil/shared';
 import type { PrivacyAccount, Store } from '../store/types.js';
-import { layoutMismatch } from './arrays.js';
+import { layoutMismatch, type ModelMeta } from './arrays.js';
 import { chargeRound, dpSpendOf, type DpSpend, type PrivacyPolicy } from './privacy.js';
 import { GLOBAL_MODEL, ModelRegistry } from './registry.js';
 import type { ClientUpdate, Strategy } from './strategy.js';
@@ -64,6 +65,8 @@ export interface RoundEngineOptions {
   modelName?: string;
   /** The model the first round starts from when the registry holds no version of modelName. */
   initialArrays?: () => Arrays;
+  /** Recorded with every version the rounds produce (what the model is, its feature schemas; see ModelMeta). */
+  modelMeta?: ModelMeta;
   /** Refuse replies that report no DP-SGD accounting (default true): their privacy cost would be unknown. */
   requireDp?: boolean;
   defaults?: Partial<RoundSettings>;
@@ -407,22 +410,28 @@ export class RoundEngine {
         });
       });
 
-      const epsilon = await this.charge(spends);
-      if (updates.length < settings.minClients)
+      if (updates.length < settings.minClients) {
+        await this.charge(spends, null, updates);
         return await fail(
           `${updates.length} usable replies of ${selected.length}, fewer than ${settings.minClients}`,
           updates.length,
         );
+      }
 
       void write(() =>
-        store.updateRound(roundId, {
-          phase: 'aggregating',
-          progress: 80,
-          epsilon,
-          clients_active: updates.length,
-        }),
+        store.updateRound(roundId, { phase: 'aggregating', progress: 80, clients_active: updates.length }),
       );
-      const next = this.o.strategy.aggregate(roundNumber, global, updates);
+      let next: Arrays | null;
+      try {
+        next = this.o.strategy.aggregate(roundNumber, global, updates);
+      } catch (err) {
+        await this.charge(spends, null, updates); // the updates left the plants all the same
+        throw err;
+      }
+      // Central noise the strategy added to the model counts for the facilities whose updates went into it.
+      const central = next === null ? null : (this.o.strategy.centralNoise?.(updates) ?? null);
+      const epsilon = await this.charge(spends, central, updates);
+      void write(() => store.updateRound(roundId, { epsilon }));
       if (next === null)
         return await fail(`strategy ${this.o.strategy.name} produced no model`, updates.length);
 
@@ -430,7 +439,13 @@ export class RoundEngine {
       const accuracy = await this.evaluate(roundNumber, next, updates, settings, stop);
       if (stop.aborted) return await fail(message(stop.reason), updates.length);
       await writes;
-      const model = await this.registry.save({ name: this.modelName, arrays: next, roundId, accuracy });
+      const model = await this.registry.save({
+        name: this.modelName,
+        arrays: next,
+        roundId,
+        accuracy,
+        meta: this.o.modelMeta,
+      });
       this.log(
         `round ${roundNumber} complete: ${updates.length}/${selected.length} clients, model ${this.modelName} v${model.version}, accuracy ${accuracy === null ? 'unknown' : accuracy.toFixed(4)}, max epsilon ${epsilon.toFixed(3)}`,
       );
@@ -508,15 +523,28 @@ export class RoundEngine {
     return total === 0 ? null : weighted / total;
   }
 
-  /** Adds this round's DP-SGD training to each facility's account; returns the highest epsilon of any facility. */
-  private async charge(spends: Map<string, { spends: DpSpend[]; examples: number }>): Promise<number> {
+  /**
+   * Adds this round's DP-SGD training, and the central noise of the new model (per facility, CentralDp), to each
+   * facility's account; returns the highest epsilon of any facility.
+   */
+  private async charge(
+    spends: Map<string, { spends: DpSpend[]; examples: number }>,
+    central: Map<string, number> | null,
+    updates: readonly ClientUpdate[],
+  ): Promise<number> {
     const accounts = new Map((await this.o.store.listPrivacyAccounts()).map((a) => [a.facility_id, a]));
     const at = this.now();
-    for (const [facilityId, f] of spends) {
+    const facilities = new Set([...spends.keys(), ...(central?.keys() ?? [])]);
+    for (const facilityId of facilities) {
+      const f = spends.get(facilityId) ?? {
+        spends: [],
+        examples: updates.filter((u) => u.facilityId === facilityId).reduce((t, u) => t + u.numExamples, 0),
+      };
       const before = accounts.get(facilityId) ?? null;
       const after: PrivacyAccount = chargeRound(before, {
         facilityId,
         spends: f.spends,
+        central: central?.get(facilityId),
         examples: f.examples,
         at,
         policy: this.o.privacy,

@@ -2,6 +2,10 @@
 // for a round in its train reply's metrics (DP_METRICS); the facility's Renyi-DP curve grows by that training's RDP
 // (composition adds RDP per order, Mironov 2017), and converts to epsilon at delta with the learning core's accountant
 // (models/src/dp/rdp.ts). A facility whose epsilon reached its budget is exhausted: it is no longer selected.
+// When the aggregator adds central-DP noise (strategy.ts CentralDp) the released model is also a Gaussian mechanism
+// of each example; a round is then charged the smaller RDP of the two at each order. That epsilon is the guarantee
+// of the published global models; against the aggregator itself, which sees each update before the noise, only the
+// local DP-SGD part holds.
 import { OPACUS_ORDERS, rdpToEpsilon, subsampledGaussianRdp } from '@vigil/models';
 import type { PrivacyAccount } from '../store/types.js';
 
@@ -50,14 +54,32 @@ export interface PrivacyPolicy {
  */
 export function chargeRound(
   previous: PrivacyAccount | null,
-  o: { facilityId: string; spends: readonly DpSpend[]; examples: number; at: string; policy: PrivacyPolicy },
+  o: {
+    facilityId: string;
+    spends: readonly DpSpend[];
+    /**
+     * The central-DP noise multiplier of the released model for one example of this facility this round
+     * (CentralDp.centralNoise), when the aggregator added noise. The round then costs, at each order, the smaller of
+     * the local DP-SGD RDP and the central Gaussian's alpha / (2 sigma^2): both bound the same released model.
+     */
+    central?: number | undefined;
+    examples: number;
+    at: string;
+    policy: PrivacyPolicy;
+  },
 ): PrivacyAccount {
   const orders = previous?.orders ?? [...OPACUS_ORDERS];
   const rdp = orders.map((alpha, k) => {
-    let r = previous?.rdp[k] ?? 0;
+    let local = 0;
+    let known = o.spends.length > 0;
     for (const s of o.spends)
-      if (s.steps > 0) r += s.steps * subsampledGaussianRdp(s.sampleRate, s.sigma, alpha);
-    return r;
+      if (s.steps > 0) local += s.steps * subsampledGaussianRdp(s.sampleRate, s.sigma, alpha);
+    if (o.central !== undefined && o.central > 0) {
+      const central = alpha / (2 * o.central * o.central);
+      local = known ? Math.min(local, central) : central;
+      known = true;
+    }
+    return (previous?.rdp[k] ?? 0) + (known ? local : 0);
   });
   const { epsilon } = rdpToEpsilon(orders, rdp, o.policy.delta);
   const exhausted = epsilon >= o.policy.epsilonBudget;

@@ -3,7 +3,14 @@
 // active version, and the model publisher pushes whichever version is active to the agents.
 import { systemClock, type Clock } from '@vigil/shared';
 import type { ModelVersion, Store } from '../store/types.js';
-import { ARRAYS_FORMAT, deserializeArrays, parameterCount, serializeArrays, sha256Hex } from './arrays.js';
+import {
+  ARRAYS_FORMAT,
+  deserializeArrays,
+  parameterCount,
+  serializeArrays,
+  sha256Hex,
+  type ModelMeta,
+} from './arrays.js';
 import type { Arrays } from './transport.js';
 
 /** The registry name of the federated global model. */
@@ -27,8 +34,10 @@ export class ModelRegistry {
     arrays: Arrays;
     roundId: number | null;
     accuracy: number | null;
+    /** What the model is (kind, feature schemas): the agents check it before serving the model. */
+    meta?: ModelMeta | undefined;
   }): Promise<ModelVersion> {
-    const payload = serializeArrays(o.arrays);
+    const payload = serializeArrays(o.arrays, o.meta);
     return this.store.addModelVersion({
       name: o.name,
       round_id: o.roundId,

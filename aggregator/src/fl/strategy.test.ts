@@ -210,4 +210,23 @@ describe('central DP wrapper', () => {
     expect(std).toBeLessThan(0.75 * 1.03);
     expect(s.name).toBe('central-dp(fedavg)');
   });
+
+  it("tells the ledger each facility's noise multiplier from its weight, and none for a trimmed mean", () => {
+    const g = arrays([0, 0], [0]);
+    const z = 3;
+    const ups = [update('1', g, 100), update('2', g, 300), { ...update('3', g, 100), facilityId: 'plant-1' }];
+    const dp = (inner: FedAvg | TrimmedMean, noise = z) =>
+      new CentralDp(inner, { clipNorm: 2, noiseMultiplier: noise, rng: seededRng(1) });
+
+    const fedavg = dp(new FedAvg()).centralNoise(ups);
+
+    // std z C / 3; one example of plant-1 (weight 200/500) moves the average by 2 C 0.4
+    expect([...fedavg!.entries()]).toEqual([
+      ['plant-1', z / (2 * 3 * 0.4)],
+      ['plant-2', z / (2 * 3 * 0.6)],
+    ]);
+    expect(dp(new TrimmedMean(0)).centralNoise(ups)!.get('plant-2')).toBeCloseTo(z / (2 * 3 * (1 / 3)), 12);
+    expect(dp(new TrimmedMean(0.2)).centralNoise(ups)).toBeNull();
+    expect(dp(new FedAvg(), 0).centralNoise(ups)).toBeNull();
+  });
 });

@@ -25,6 +25,17 @@ export interface Strategy {
    * values), or null when nothing can be aggregated.
    */
   aggregate(round: number, global: Arrays, updates: readonly ClientUpdate[]): Arrays | null;
+  /**
+   * When the aggregate is a fixed linear combination of the updates: each update's weight in it (summing to 1);
+   * null when it is not (e.g. a trimmed mean). Central DP needs it to know each update's sensitivity.
+   */
+  linearWeights?(updates: readonly ClientUpdate[]): number[] | null;
+  /**
+   * The central Gaussian noise the last call of aggregate() added for these updates, per facility: the noise
+   * multiplier relative to what one example of the facility can change in the aggregate (see CentralDp). Absent or
+   * null when the strategy adds no noise; the privacy ledger counts it (privacy.ts).
+   */
+  centralNoise?(updates: readonly ClientUpdate[]): Map<string, number> | null;
 }
 
 export interface WeightedUpdate {
@@ -126,6 +137,10 @@ export class FedAvg implements Strategy {
     if (updates.length === 0) return null;
     return withData(global, fedAvg(weighted(updates)));
   }
+  linearWeights(updates: readonly ClientUpdate[]): number[] {
+    const total = updates.reduce((t, u) => t + u.numExamples, 0);
+    return updates.map((u) => u.numExamples / total);
+  }
 }
 
 /**
@@ -163,6 +178,10 @@ export class TrimmedMean implements Strategy {
     const lists = updates.map((u) => ({ weights: toList(u.arrays) }));
     return withData(global, trimmedMean(lists, this.trimFor(updates.length)));
   }
+  /** Without trimming it is the plain mean; a trimmed mean is no fixed linear combination. */
+  linearWeights(updates: readonly ClientUpdate[]): number[] | null {
+    return this.trimFor(updates.length) === 0 ? updates.map(() => 1 / updates.length) : null;
+  }
 }
 
 export interface CentralDpOptions {
@@ -188,6 +207,12 @@ export function clipUpdate(delta: readonly Float32Array[], clipNorm: number): nu
  * Server-side fixed clipping with central Gaussian noise around any strategy (as Flower's
  * DifferentialPrivacyServerSideFixedClipping): each update's difference from the global model is clipped to norm C,
  * the inner strategy aggregates the clipped updates, and N(0, (z C / n)^2) noise is added to every coordinate.
+ *
+ * What the noise protects, for the privacy ledger (centralNoise): one example of facility f changes the clipped
+ * updates of f's nodes by at most 2C each (both lie in the C-ball), so the aggregate moves by at most
+ * 2C * (sum of their weights w in it); the released model is then a Gaussian mechanism with noise multiplier
+ * sigma_f = (z C / n) / (2 C sum w) = z / (2 n sum w) for that example. With FedAvg's weights (examples share) a
+ * large facility gets less protection than z suggests; a strategy that is not linear (trimmed mean) gets none counted.
  */
 export class CentralDp implements Strategy {
   readonly name: string;
@@ -225,5 +250,18 @@ export class CentralDp implements Strategy {
       for (const t of agg.values())
         for (let k = 0; k < t.data.length; k++) t.data[k]! += std * this.options.rng.normal();
     return agg;
+  }
+  linearWeights(updates: readonly ClientUpdate[]): number[] | null {
+    return this.inner.linearWeights?.(updates) ?? null;
+  }
+  centralNoise(updates: readonly ClientUpdate[]): Map<string, number> | null {
+    const w = this.linearWeights(updates);
+    if (w === null || this.options.noiseMultiplier === 0 || updates.length === 0) return null;
+    const share = new Map<string, number>();
+    updates.forEach((u, i) => share.set(u.facilityId, (share.get(u.facilityId) ?? 0) + w[i]!));
+    const out = new Map<string, number>();
+    for (const [f, sw] of share)
+      if (sw > 0) out.set(f, this.options.noiseMultiplier / (2 * updates.length * sw));
+    return out;
   }
 }

@@ -135,6 +135,12 @@ describe('vigil-agent run with a packet source (real processes)', { timeout: 120
         expect(rows.every((r) => r.packets_per_sec > 0)).toBe(true);
       });
       expect(healthy).toBe(true);
+      // it skips federated rounds and says why, in its log and its heartbeat
+      expect(agent.lines.join('\n')).toMatch(
+        /federated learning: not taking part: a --pcap agent has no labelled/,
+      );
+      const [rec] = await withStore(aggDir, (s) => s.listAgents('lemay'));
+      expect(rec?.health.fl_status).toMatch(/^not taking part: a --pcap agent has no labelled local data/);
     },
   );
 

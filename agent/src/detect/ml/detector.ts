@@ -524,16 +524,23 @@ export class ModelDetector implements Detector {
   /**
    * Replaces the shared Layer 1b or Layer 2 model while serving (new weights after a federated round; export them
    * with exportSequential): runs in flight finish on the old one. Returns the session's version (1 = the first).
+   * `label` names what it serves now (e.g. "fl-global v3"); a model that does not load leaves the old one serving.
    */
-  async swapModel(kind: 'l1b' | 'l2', onnx: Uint8Array): Promise<number> {
+  async swapModel(kind: 'l1b' | 'l2', onnx: Uint8Array, label = 'swapped'): Promise<number> {
     const session = kind === 'l1b' ? this.l1b : this.l2;
+    let version = 1;
     if (session === undefined) {
       if (kind === 'l1b') this.opts.l1b = { ...this.opts.l1b, onnx };
       else this.opts.l2 = { ...this.opts.l2, onnx };
-      return 1;
+    } else {
+      version = await session.swap(onnx);
     }
-    return session.swap(onnx);
+    this.serving[kind] = label;
+    return version;
   }
+
+  /** What each shared model serves: "shipped" (the installed artifact) or the label of the last swap. */
+  readonly serving: Record<'l1b' | 'l2', string> = { l1b: 'shipped', l2: 'shipped' };
 
   async close(): Promise<void> {
     await Promise.all([this.l1a?.close(), this.l1b?.close(), this.l2?.close()]);

@@ -1,0 +1,340 @@
+// Federated vs centralized training of the Layer 2 classifier, for models/EVAL.md (`npm run eval:fl`). Three plants
+// with different traffic (the demo's topologies) each make their local data as a federated agent does
+// (plantL2Examples: the plant's simulated traffic with the simulator's attacks injected, labelled per packet). The
+// same freshly initialised network is trained four ways on the same examples, with the same optimiser (SGD, batch 64)
+// and the same number of passes over every example:
+//   - centralized: the three plants' training data pooled, trained in one place (plain SGD; DP-SGD);
+//   - federated: FedAvg over the three plants for R rounds of E local epochs (plain SGD; DP-SGD with the agent's own
+//     SequentialDpTrainer, as in a real round).
+// DP runs are calibrated to the same target epsilon at delta (RDP accountant): the smallest noise multiplier on a grid
+// of 0.05 whose epsilon is within the target (for federated learning: every plant's epsilon). Macro-F1 is measured on
+// held-out data: the same topologies simulated with other seeds (other traffic and attack instances), duplicates
+// dropped (the local data repeats rare attack rows; the test set counts each row once).
+import {
+  DpSgd,
+  Sgd,
+  Trainer,
+  rdpEpsilon,
+  seededRng,
+  softmaxCrossEntropy,
+  type Example,
+  type Sequential,
+} from '@vigil/models';
+import { plantL2Examples } from '../detect/ml/train.js';
+import { NL2 } from '../detect/ml/features.js';
+import { L2_CLASSES, L2_DEFAULTS, buildL2 } from '../detect/ml/models.js';
+import { SequentialDpTrainer, modelArrays } from './local-trainer.js';
+
+export interface FlEvalConfig {
+  plants: readonly { topology: string; trainSeed: number; testSeed: number }[];
+  rounds: number;
+  localEpochs: number;
+  batchSize: number;
+  learningRate: number;
+  clipNorm: number;
+  targetEpsilon: number;
+  delta: number;
+  seed: number;
+}
+
+export const FL_EVAL_CONFIG: FlEvalConfig = {
+  plants: [
+    { topology: 'water-a', trainSeed: 1101, testSeed: 9101 },
+    { topology: 'substation-b', trainSeed: 2202, testSeed: 9202 },
+    { topology: 'factory-c', trainSeed: 3303, testSeed: 9303 },
+  ],
+  rounds: 40,
+  localEpochs: 1,
+  batchSize: 64,
+  learningRate: 0.2,
+  clipNorm: 1,
+  targetEpsilon: 3,
+  delta: 1e-5,
+  seed: 20261122,
+};
+
+export interface FlEvalRun {
+  setting: string;
+  macroF1: number;
+  accuracy: number;
+  /** Macro-F1 on each plant's held-out data. */
+  perPlant: Record<string, number>;
+  /** For DP runs: the noise multiplier and the epsilon at delta (federated: the highest of the plants). */
+  sigma: number | null;
+  epsilon: number | null;
+  seconds: number;
+}
+
+export interface FlEvalResult {
+  config: FlEvalConfig;
+  plants: { topology: string; train: number; test: number; testClasses: string[] }[];
+  runs: FlEvalRun[];
+}
+
+function argmax(v: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
+  return best;
+}
+
+/**
+ * Macro-F1 over the classes that occur in the truth or the predictions (as scikit-learn's f1_score(average="macro")
+ * with its default labels): the unweighted mean of each class's F1; a class with no true and no predicted row is left
+ * out.
+ */
+export function macroF1(truth: readonly number[], pred: readonly number[]): number {
+  if (truth.length !== pred.length) throw new RangeError('macroF1: truth and predictions differ in length');
+  const classes = new Set([...truth, ...pred]);
+  if (classes.size === 0) return NaN;
+  let sum = 0;
+  for (const c of classes) {
+    let tp = 0;
+    let fp = 0;
+    let fn = 0;
+    for (let i = 0; i < truth.length; i++) {
+      if (pred[i] === c && truth[i] === c) tp++;
+      else if (pred[i] === c) fp++;
+      else if (truth[i] === c) fn++;
+    }
+    sum += tp === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn);
+  }
+  return sum / classes.size;
+}
+
+/** Weighted average of the clients' weights by their example counts (FedAvg, McMahan et al. 2017). */
+export function weightedAverage(clients: readonly { weights: Float32Array[]; n: number }[]): Float32Array[] {
+  const total = clients.reduce((t, c) => t + c.n, 0);
+  return clients[0]!.weights.map((w, t) => {
+    const out = new Float64Array(w.length);
+    for (const c of clients) {
+      const s = c.n / total;
+      const cw = c.weights[t]!;
+      for (let k = 0; k < out.length; k++) out[k]! += s * cw[k]!;
+    }
+    return Float32Array.from(out);
+  });
+}
+
+function scores(model: Sequential, data: readonly Example[]): { truth: number[]; pred: number[] } {
+  return {
+    truth: data.map((e) => argmax(e.y)),
+    pred: data.map((e) => argmax(model.forward(e.x))),
+  };
+}
+
+/** The smallest noise multiplier on a 0.05 grid for which every (sampleRate, steps) stays within the epsilon target. */
+export function calibrateSigma(
+  runs: readonly { sampleRate: number; steps: number }[],
+  target: number,
+  delta: number,
+): { sigma: number; epsilon: number } {
+  for (let k = 10; k <= 400; k++) {
+    const sigma = k * 0.05;
+    const epsilon = Math.max(...runs.map((r) => rdpEpsilon({ sigma, delta, ...r }).epsilon));
+    if (epsilon <= target) return { sigma, epsilon };
+  }
+  throw new RangeError(`no noise multiplier up to 20 reaches epsilon ${target}`);
+}
+
+export async function evaluateFederatedVsCentral(
+  cfg: FlEvalConfig = FL_EVAL_CONFIG,
+  log: (line: string) => void = () => undefined,
+): Promise<FlEvalResult> {
+  const dataRng = seededRng(cfg.seed);
+  const local = cfg.plants.map((p) => {
+    log(`data: ${p.topology} seed ${p.trainSeed} (training) and ${p.testSeed} (held out)`);
+    const train = plantL2Examples({ topology: p.topology, seed: p.trainSeed, rng: dataRng }).train;
+    const held = plantL2Examples({ topology: p.topology, seed: p.testSeed, rng: dataRng });
+    const seen = new Set<Float32Array>();
+    const test = [...held.train, ...held.validation].filter((e) => !seen.has(e.x) && seen.add(e.x));
+    return { topology: p.topology, train, test };
+  });
+  const pooled = local.flatMap((p) => p.train);
+  const init = buildL2({ rng: seededRng(cfg.seed + 1) }).getWeights();
+  const fresh = (): Sequential => {
+    const m = buildL2();
+    m.setWeights(init.map((w) => w.slice()));
+    return m;
+  };
+  const trainer = (m: Sequential): Trainer =>
+    new Trainer({
+      model: m,
+      loss: softmaxCrossEntropy,
+      optimizer: new Sgd({ learningRate: cfg.learningRate }),
+    });
+  const epochs = cfg.rounds * cfg.localEpochs;
+
+  const measure = (
+    setting: string,
+    m: Sequential,
+    started: number,
+    dp?: { sigma: number; epsilon: number },
+  ) => {
+    const all = local.map((p) => scores(m, p.test));
+    const truth = all.flatMap((s) => s.truth);
+    const pred = all.flatMap((s) => s.pred);
+    const run: FlEvalRun = {
+      setting,
+      macroF1: macroF1(truth, pred),
+      accuracy: truth.filter((t, i) => t === pred[i]).length / truth.length,
+      perPlant: Object.fromEntries(local.map((p, i) => [p.topology, macroF1(all[i]!.truth, all[i]!.pred)])),
+      sigma: dp?.sigma ?? null,
+      epsilon: dp?.epsilon ?? null,
+      seconds: (performance.now() - started) / 1000,
+    };
+    log(
+      `${setting}: macro-F1 ${run.macroF1.toFixed(4)}${dp ? ` (sigma ${dp.sigma.toFixed(2)}, epsilon ${dp.epsilon.toFixed(3)})` : ''}`,
+    );
+    return run;
+  };
+  const runs: FlEvalRun[] = [];
+
+  // centralized, no DP
+  let t0 = performance.now();
+  let m = fresh();
+  trainer(m).fit(pooled, { epochs, batchSize: cfg.batchSize, rng: seededRng(cfg.seed + 2) });
+  runs.push(measure('centralized, no DP', m, t0));
+
+  // centralized, DP-SGD on the pooled data
+  t0 = performance.now();
+  m = fresh();
+  const q = Math.min(1, cfg.batchSize / pooled.length);
+  const stepsPerEpoch = Math.max(1, Math.round(1 / q));
+  const central = calibrateSigma(
+    [{ sampleRate: q, steps: epochs * stepsPerEpoch }],
+    cfg.targetEpsilon,
+    cfg.delta,
+  );
+  const dp = new DpSgd({
+    trainer: trainer(m),
+    clipNorm: cfg.clipNorm,
+    noiseMultiplier: central.sigma,
+    sampleRate: q,
+    rng: seededRng(cfg.seed + 3),
+  });
+  for (let s = 0; s < epochs * stepsPerEpoch; s++) dp.step(pooled);
+  runs.push(measure(`centralized, DP-SGD`, m, t0, central));
+
+  // federated, no DP: FedAvg of plain local SGD
+  t0 = performance.now();
+  let global: Float32Array[] = init.map((w) => w.slice());
+  const fedRng = seededRng(cfg.seed + 4);
+  for (let r = 0; r < cfg.rounds; r++) {
+    const replies = local.map((p) => {
+      const c = fresh();
+      c.setWeights(global.map((w) => w.slice()));
+      trainer(c).fit(p.train, { epochs: cfg.localEpochs, batchSize: cfg.batchSize, rng: fedRng });
+      return { weights: c.getWeights().map((w) => w.slice()), n: p.train.length };
+    });
+    global = weightedAverage(replies);
+  }
+  m = fresh();
+  m.setWeights(global);
+  runs.push(measure(`federated (FedAvg), no DP`, m, t0));
+
+  // federated, DP-SGD in each plant with the agent's own local trainer
+  t0 = performance.now();
+  const perPlant = local.map((p) => {
+    const sampleRate = Math.min(1, cfg.batchSize / p.train.length);
+    return { sampleRate, steps: cfg.rounds * cfg.localEpochs * Math.max(1, Math.round(1 / sampleRate)) };
+  });
+  const fed = calibrateSigma(perPlant, cfg.targetEpsilon, cfg.delta);
+  const clients = local.map(
+    (p, i) =>
+      new SequentialDpTrainer({
+        model: fresh(),
+        loss: softmaxCrossEntropy,
+        data: p.train,
+        dp: { clipNorm: cfg.clipNorm, noiseMultiplier: fed.sigma, sampleRate: perPlant[i]!.sampleRate },
+        rng: seededRng(cfg.seed + 10 + i),
+        learningRate: cfg.learningRate,
+        localEpochs: cfg.localEpochs,
+      }),
+  );
+  let arrays = modelArrays(fresh());
+  const spent = clients.map(() => 0);
+  for (let r = 0; r < cfg.rounds; r++) {
+    const outs = [];
+    for (const c of clients) outs.push(await c.train(arrays, {}));
+    outs.forEach((o, i) => (spent[i]! += o.extra?.['dp-steps'] ?? 0));
+    const avg = weightedAverage(
+      outs.map((o) => ({ weights: [...o.arrays.values()].map((t) => t.data.slice()), n: o.numExamples })),
+    );
+    arrays = new Map([...arrays].map(([k, t], i) => [k, { shape: t.shape, data: avg[i]! }]));
+  }
+  m = fresh();
+  m.setWeights([...arrays.values()].map((t) => t.data));
+  // the accountant's epsilon of the DP-SGD steps each plant really took (what a round reports to the ledger)
+  const fedEpsilon = Math.max(
+    ...local.map(
+      (_, i) =>
+        rdpEpsilon({
+          sigma: fed.sigma,
+          sampleRate: perPlant[i]!.sampleRate,
+          steps: spent[i]!,
+          delta: cfg.delta,
+        }).epsilon,
+    ),
+  );
+  runs.push(measure(`federated (FedAvg), DP-SGD`, m, t0, { sigma: fed.sigma, epsilon: fedEpsilon }));
+
+  return {
+    config: cfg,
+    plants: local.map((p) => ({
+      topology: p.topology,
+      train: p.train.length,
+      test: p.test.length,
+      testClasses: [...new Set(p.test.map((e) => L2_CLASSES[argmax(e.y)]!))],
+    })),
+    runs,
+  };
+}
+
+export const FL_SECTION = { start: '<!-- fl-eval:start -->', end: '<!-- fl-eval:end -->' };
+
+const f3 = (x: number): string => x.toFixed(3);
+
+/** The models/EVAL.md section of a run (between FL_SECTION's markers). */
+export function flEvalSection(r: FlEvalResult, started: Date, machine: string): string {
+  const c = r.config;
+  const byName = new Map(r.runs.map((x) => [x.setting, x]));
+  const gap = (a: string, b: string): string => {
+    const x = byName.get(a);
+    const y = byName.get(b);
+    return x && y ? `${((x.macroF1 - y.macroF1) * 100).toFixed(1)} points` : '-';
+  };
+  const plants = r.plants.map((p) => p.topology);
+  return [
+    FL_SECTION.start,
+    '## Federated vs centralized Layer 2 (issue 9)',
+    '',
+    `Command: \`npm run eval:fl\` (source: \`agent/src/fl/evaluate.ts\`). Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine}.`,
+    '',
+    `Three plants with different traffic (the demo's topologies ${plants.join(', ')}) make their Layer 2 data as a`,
+    'federated agent does (`plantL2Examples`: the plant simulated with the attacks injected, labelled per packet,',
+    "balanced); the training seeds are the demo plants' (" +
+      c.plants.map((p) => p.trainSeed).join(', ') +
+      '). Held out: the same topologies simulated with other seeds (' +
+      c.plants.map((p) => p.testSeed).join(', ') +
+      '), each row once. One freshly initialised network',
+    `(Dense ${NL2}->${L2_DEFAULTS.hidden}, ReLU, Dense ${L2_DEFAULTS.hidden}->${L2_CLASSES.length}), SGD lr ${c.learningRate}, batch ${c.batchSize}, ${c.rounds * c.localEpochs} passes over every`,
+    `example: centralized on the pooled data for ${c.rounds * c.localEpochs} epochs; federated FedAvg over the three plants, ${c.rounds}`,
+    `rounds of ${c.localEpochs} local epoch(s), weighted by example counts. DP runs: per-example clipping ${c.clipNorm}, the smallest noise`,
+    `multiplier (0.05 grid) whose RDP epsilon at delta ${c.delta} stays within ${c.targetEpsilon} (federated: every plant's, for the`,
+    "DP-SGD steps each really took, with the agent's own SequentialDpTrainer).",
+    '',
+    `Data: ${r.plants.map((p) => `${p.topology} ${p.train} training / ${p.test} held-out rows (${p.testClasses.length} classes)`).join('; ')}.`,
+    '',
+    `| training | sigma | epsilon | macro-F1 (all held out) | ${plants.join(' | ')} | accuracy | seconds |`,
+    `| --- | --- | --- | --- | ${plants.map(() => '---').join(' | ')} | --- | --- |`,
+    ...r.runs.map(
+      (x) =>
+        `| ${x.setting} | ${x.sigma === null ? '-' : x.sigma.toFixed(2)} | ${x.epsilon === null ? '-' : f3(x.epsilon)} | ${f3(x.macroF1)} | ${plants
+          .map((p) => f3(x.perPlant[p] ?? NaN))
+          .join(' | ')} | ${f3(x.accuracy)} | ${x.seconds.toFixed(1)} |`,
+    ),
+    '',
+    `Federated minus centralized macro-F1: without DP ${gap('federated (FedAvg), no DP', 'centralized, no DP')}; at epsilon <= ${c.targetEpsilon} ${gap('federated (FedAvg), DP-SGD', 'centralized, DP-SGD')} (goal: within 2 points).`,
+    FL_SECTION.end,
+  ].join('\n');
+}

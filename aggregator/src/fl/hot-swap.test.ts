@@ -1,0 +1,188 @@
+// A federated round's global model reaches the agent's running detector over the real link: a real LinkServer with
+// the Fleet API on loopback and mTLS, the round engine and the model publisher; the enrolled agent's real LinkClient,
+// push handler and SuperNode training the shipped Layer 2 with DP-SGD, and a ModelDetector with live ORT sessions.
+// After the round the detector serves the new version (heartbeat: models_serving); a later version with non-finite
+// weights is refused, the round's model keeps serving and the heartbeat says why. Runtime: about 5 s.
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { seededRng, softmaxCrossEntropy, type Example } from '@vigil/models';
+import { NodeKey } from '@vigil/proto/flower/fleet-rpc';
+import { ARTIFACTS_DIR, loadL2Model, readL2 } from '@vigil/agent/detect/ml/artifacts';
+import { loadModelDetectors } from '@vigil/agent/detect/ml/detector';
+import { runScenario } from '@vigil/agent/detect/scenario';
+import { LINK_CHUNK_SIZE, linkFleetRpc } from '@vigil/agent/fl/connect';
+import { GlobalModels, l2ModelMeta } from '@vigil/agent/fl/global-model';
+import { SequentialDpTrainer, modelArrays } from '@vigil/agent/fl/local-trainer';
+import { SuperNode } from '@vigil/agent/fl/supernode';
+import { LinkClient } from '@vigil/agent/link/client';
+import { enroll } from '@vigil/agent/link/identity';
+import { modelVersions, pushHandler } from '@vigil/agent/link/pushes';
+import { Outbox } from '@vigil/agent/outbox/outbox';
+import { LinkServer } from '../link/server.js';
+import { issueToken, linkFixture, waitFor, type LinkFixture } from '../link/testing/fixtures.js';
+import { RoundEngine } from './engine.js';
+import { FleetServer } from './fleet-server.js';
+import { ModelPublisher } from './publisher.js';
+import { GLOBAL_MODEL, ModelRegistry } from './registry.js';
+import { FedAvg } from './strategy.js';
+
+const l2 = readL2(ARTIFACTS_DIR).meta;
+
+/** Labelled Layer 2 rows (two classes told apart by the first inputs): enough for DP-SGD to move the weights. */
+function examples(n: number): Example[] {
+  const rng = seededRng(21);
+  return Array.from({ length: n }, (_, i) => {
+    const c = i % 2 === 0 ? 0 : 1;
+    const x = Float32Array.from(
+      { length: l2.inputs },
+      (_, k) => (k < 8 ? c * 2 - 1 : 0) + 0.3 * rng.normal(),
+    );
+    const y = new Float32Array(l2.classes.length);
+    y[c] = 1;
+    return { x, y };
+  });
+}
+
+describe('global model hot-swap over the link', () => {
+  let fx: LinkFixture;
+  let server: LinkServer;
+  let fleet: FleetServer;
+  const stops: (() => Promise<void> | void)[] = [];
+
+  beforeEach(async () => {
+    fx = await linkFixture();
+    fleet = new FleetServer({ log: () => undefined });
+    server = new LinkServer({
+      store: fx.store,
+      ca: fx.ca,
+      host: '127.0.0.1',
+      port: 0,
+      log: () => undefined,
+      services: [fleet],
+    });
+    await server.start();
+  });
+  afterEach(async () => {
+    for (const s of stops.splice(0).reverse()) await s();
+    await server.shutdown();
+    await fx.cleanup();
+  });
+
+  it('serves the round model in the running detector, and keeps it when a broken version is pushed', async () => {
+    // the agent: enrolled, a detector with live sessions (the committed water-a baseline), link, federated node
+    const dataDir = join(fx.dir, 'plant-a');
+    const token = await issueToken(fx.store, fx.ca, 'plant-a');
+    const identity = await enroll({ aggregator: `127.0.0.1:${server.port}`, token, dataDir });
+    const detectors = loadModelDetectors({
+      facility: 'plant-a',
+      dataDir: join(ARTIFACTS_DIR, 'facilities', 'water-a'),
+    });
+    stops.push(() => Promise.all(detectors.map((d) => d.close())).then(() => undefined));
+    await runScenario({ topology: 'water-a', seed: 3, durationS: 3, learnS: 0, attacks: [], detectors });
+    expect(detectors[0]!.stats.ready).toBe(true);
+    const globals = new GlobalModels({ dataDir, l2, detectors: () => detectors, log: () => undefined });
+    const outbox = new Outbox({ path: join(dataDir, 'outbox.db'), maxBytes: 8 << 20 });
+    stops.push(() => outbox.close());
+    const client = new LinkClient({
+      address: `127.0.0.1:${server.port}`,
+      identity,
+      outbox,
+      heartbeatMs: 200,
+      backoff: { initialMs: 50, maxMs: 200 },
+      log: () => undefined,
+      onPush: pushHandler(dataDir, { onModel: (m) => globals.install(m) }),
+      health: () => ({
+        capture_drops: 0,
+        malformed_packets: 0,
+        model_versions: modelVersions(dataDir),
+        ...globals.health(),
+      }),
+    });
+    stops.push(() => client.shutdown());
+    await client.start();
+    const rpc = linkFleetRpc({ address: `127.0.0.1:${server.port}`, identity });
+    stops.push(() => rpc.close());
+    const stop = new AbortController();
+    const node = new SuperNode({
+      rpc,
+      publicKey: NodeKey.generate().publicKeyPem,
+      selfRegister: false,
+      pollMs: 50,
+      heartbeatInterval: 10,
+      chunkSize: LINK_CHUNK_SIZE,
+      trainer: new SequentialDpTrainer({
+        model: loadL2Model(),
+        loss: softmaxCrossEntropy,
+        data: examples(256),
+        dp: { clipNorm: 1, noiseMultiplier: 1.1, sampleRate: 0.25 },
+        rng: seededRng(4),
+      }),
+    });
+    const running = node.run(stop.signal);
+    stops.push(async () => {
+      stop.abort();
+      await running;
+    });
+    // the aggregator: rounds on the shipped Layer 2, the publisher pushing the active version
+    const engine = new RoundEngine({
+      store: fx.store,
+      transport: fleet,
+      strategy: new FedAvg(),
+      privacy: { delta: 1e-5, epsilonBudget: 10 },
+      initialArrays: () => modelArrays(loadL2Model()),
+      modelMeta: l2ModelMeta(l2),
+      defaults: { minClients: 1, timeoutMs: 30_000, evaluateTimeoutMs: 15_000 },
+      log: () => undefined,
+    });
+    stops.push(() => engine.shutdown());
+    const published: string[] = [];
+    const publisher = new ModelPublisher({
+      store: fx.store,
+      link: server,
+      intervalMs: 100,
+      log: (l) => published.push(l),
+    });
+    stops.push(() => publisher.shutdown());
+    const health = async () => (await fx.store.listAgents('plant-a'))[0]?.health ?? {};
+    expect(await waitFor(() => fleet.nodes().some((n) => n.online), 10_000)).toBe(true);
+
+    const round = await (await engine.start()).done;
+    publisher.start();
+    const swapped = await waitFor(() => detectors[0]!.serving.l2 === 'fl-global v1', 15_000);
+    const reported = await waitFor(
+      async () => JSON.stringify((await health()).models_serving).includes('fl-global v1'),
+      5_000,
+    );
+    const after = await health();
+    const broken = modelArrays(loadL2Model());
+    [...broken.values()][2]!.data[3] = NaN;
+    await new ModelRegistry(fx.store).save({
+      name: GLOBAL_MODEL,
+      arrays: broken,
+      roundId: null,
+      accuracy: null,
+      meta: l2ModelMeta(l2),
+    });
+    const refused = await waitFor(
+      () => published.some((l) => /v2 refused by an agent of plant-a/.test(l)),
+      15_000,
+    );
+    await waitFor(async () => Boolean((await health()).model_error), 5_000);
+    const later = await health();
+
+    expect(round.status).toBe('completed');
+    expect([swapped, reported]).toEqual([true, true]);
+    expect(after.models_serving).toEqual({ l1b: 'shipped', l2: 'fl-global v1' });
+    expect(after.model_versions).toEqual({ 'fl-global': '1' });
+    expect(refused).toBe(true);
+    expect(published.join('\n')).toMatch(
+      /v2 refused by an agent of plant-a: fl-global v2 not served: .*non-finite value at 3/,
+    );
+    expect(detectors[0]!.serving.l2).toBe('fl-global v1');
+    expect(later.models_serving).toEqual({ l1b: 'shipped', l2: 'fl-global v1' });
+    expect(later.model_versions).toEqual({ 'fl-global': '1' });
+    expect(later.model_error).toMatch(
+      /^fl-global v2 refused: array "2\.dense\.weight" holds a non-finite value at 3$/,
+    );
+  });
+});
