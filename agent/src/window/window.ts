@@ -17,8 +17,9 @@ export const ProtoClass = Object.fromEntries(WINDOW_PROTOCOLS.map((p, i) => [p, 
   number
 >;
 
-/** Modbus function codes that write (the rest of the public codes read). */
-const WRITE_FUNCTIONS = new Set([5, 6, 15, 16, 21, 22, 23]);
+/** Modbus function codes that write (the rest of the public codes read): 1 at the code's index. */
+const WRITE_FUNCTIONS = new Uint8Array(FC);
+for (const fc of [5, 6, 15, 16, 21, 22, 23]) WRITE_FUNCTIONS[fc] = 1;
 
 export class FacilityWindow {
   private readonly secOf = new Float64Array(S).fill(-1);
@@ -41,6 +42,8 @@ export class FacilityWindow {
   private readonly hllSrc = new Uint8Array(S * HLL_REGISTERS);
   private readonly hllDst = new Uint8Array(S * HLL_REGISTERS);
   private latest = -1;
+  /** The slot of the newest second (valid once latest >= 0). */
+  private latestSlot = 0;
   private lastMs = -1;
   /** Packets and events older than the window when they arrived (dropped). */
   late = 0;
@@ -72,6 +75,8 @@ export class FacilityWindow {
 
   /** The slot of second `sec`, reset if it held an older second; -1 when `sec` is older than the window. */
   private slot(sec: number): number {
+    // Nearly every packet falls in the newest second, whose slot is current (it was claimed when it became newest).
+    if (sec === this.latest && sec >= 0) return this.latestSlot;
     if (sec > this.latest) this.latest = sec;
     else if (sec <= this.latest - S) {
       this.late++;
@@ -79,6 +84,7 @@ export class FacilityWindow {
     }
     const i = sec % S;
     if (this.secOf[i] !== sec) this.clear(i, sec);
+    if (sec === this.latest) this.latestSlot = i;
     return i;
   }
 
@@ -128,7 +134,7 @@ export class FacilityWindow {
       this.mbExc[i * FC + fc] = (this.mbExc[i * FC + fc] ?? 0) + 1;
     } else if (!isResponse) {
       this.mbReq[i * FC + fc] = (this.mbReq[i * FC + fc] ?? 0) + 1;
-      if (WRITE_FUNCTIONS.has(fc)) this.mbWrites[i] = (this.mbWrites[i] ?? 0) + 1;
+      if (WRITE_FUNCTIONS[fc] === 1) this.mbWrites[i] = (this.mbWrites[i] ?? 0) + 1;
       else this.mbReads[i] = (this.mbReads[i] ?? 0) + 1;
     }
   }
