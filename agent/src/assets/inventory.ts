@@ -2,9 +2,10 @@
 // and the roles their traffic shows - Modbus client/server with the unit ids served, MQTT broker/client with client
 // ids, DNS and HTTP servers and clients. Bounded: at most maxHosts hosts (more are counted, not kept) and at most
 // MAX_IDS ids per role.
-// On the per-packet path: hosts are ids into typed arrays (counters, times, MAC bytes, role flags), IPv4 hosts are
-// found in an open-addressing table keyed by the address number, and nothing is allocated or formatted per packet;
-// address and MAC text is made by toJson(). IPv6 hosts are keyed by their text in a Map (rare on plant networks).
+// On the per-packet path: a host is an id, its times, counters, IPv4 address and role flags one 64-byte record in a
+// Float64Array (a packet touches one cache line per host), IPv4 hosts are found in an open-addressing table keyed
+// by the address number, and nothing is allocated or formatted per packet; address and MAC text is made by
+// toJson(). IPv6 hosts are keyed by their text in a Map (rare on plant networks).
 import type { DecodedEvent, PacketView } from '../decode/types.js';
 import { formatIpv4 } from '../decode/types.js';
 import { mix32 } from '../window/hll.js';
@@ -14,6 +15,17 @@ const MAX_IDS = 256;
 /** Hosts the arrays hold before they first grow (they double up to maxHosts). */
 const INITIAL_CAPACITY = 1024;
 const NONE = -1;
+
+/** Fields of a host record (H doubles per host). */
+const FIRST_MS = 0;
+const LAST_MS = 1;
+const PACKETS_SENT = 2;
+const PACKETS_RECEIVED = 3;
+const BYTES_SENT = 4;
+const BYTES_RECEIVED = 5;
+const IP4 = 6;
+const FLAGS = 7;
+const H = 8;
 
 /** Role flags per host. */
 const Role = {
@@ -71,17 +83,10 @@ export class AssetInventory {
   dropped = 0;
   private count = 0;
   private capacity = 0;
-  // Per host id.
-  private ip4 = new Uint32Array(0);
+  /** Host records: id * H + field. */
+  private rec = new Float64Array(0);
   /** IPv6 hosts: the address text (undefined for IPv4 hosts). */
   private readonly ip6: (string | undefined)[] = [];
-  private firstMs = new Float64Array(0);
-  private lastMs = new Float64Array(0);
-  private packetsSent = new Float64Array(0);
-  private packetsReceived = new Float64Array(0);
-  private bytesSent = new Float64Array(0);
-  private bytesReceived = new Float64Array(0);
-  private flags = new Uint8Array(0);
   private mac = new Uint8Array(0);
   private readonly lists: (HostLists | undefined)[] = [];
   // IPv4 address -> id + 1 (0: empty), linear probing; hosts are never removed.
@@ -101,24 +106,12 @@ export class AssetInventory {
   }
 
   private grow(capacity: number): void {
-    const widen = <T extends Float64Array | Uint32Array | Uint8Array>(
-      a: T,
-      make: (n: number) => T,
-      per = 1,
-    ): T => {
-      const b = make(capacity * per);
-      b.set(a);
-      return b;
-    };
-    this.ip4 = widen(this.ip4, (n) => new Uint32Array(n));
-    this.firstMs = widen(this.firstMs, (n) => new Float64Array(n));
-    this.lastMs = widen(this.lastMs, (n) => new Float64Array(n));
-    this.packetsSent = widen(this.packetsSent, (n) => new Float64Array(n));
-    this.packetsReceived = widen(this.packetsReceived, (n) => new Float64Array(n));
-    this.bytesSent = widen(this.bytesSent, (n) => new Float64Array(n));
-    this.bytesReceived = widen(this.bytesReceived, (n) => new Float64Array(n));
-    this.flags = widen(this.flags, (n) => new Uint8Array(n));
-    this.mac = widen(this.mac, (n) => new Uint8Array(n), 6);
+    const rec = new Float64Array(capacity * H);
+    rec.set(this.rec);
+    this.rec = rec;
+    const mac = new Uint8Array(capacity * 6);
+    mac.set(this.mac);
+    this.mac = mac;
     this.capacity = capacity;
     // The IPv4 index stays at most half full.
     let cap = 1;
@@ -127,7 +120,7 @@ export class AssetInventory {
     this.mask4 = cap - 1;
     for (let id = 0; id < this.count; id++) {
       if (this.ip6[id] !== undefined) continue;
-      let slot = mix32(this.ip4[id] ?? 0) & this.mask4;
+      let slot = mix32(rec[id * H + IP4] ?? 0) & this.mask4;
       while ((this.index4[slot] ?? 0) !== 0) slot = (slot + 1) & this.mask4;
       this.index4[slot] = id + 1;
     }
@@ -141,8 +134,8 @@ export class AssetInventory {
     }
     if (this.count === this.capacity) this.grow(Math.min(this.maxHosts, this.capacity * 2));
     const id = this.count++;
-    this.firstMs[id] = ms;
-    this.lastMs[id] = ms;
+    this.rec[id * H + FIRST_MS] = ms;
+    this.rec[id * H + LAST_MS] = ms;
     this.ip6[id] = undefined;
     this.lists[id] = undefined;
     return id;
@@ -155,12 +148,12 @@ export class AssetInventory {
     for (;;) {
       const e = index[slot] ?? 0;
       if (e === 0) break;
-      if (this.ip4[e - 1] === addr) return e - 1;
+      if (this.rec[(e - 1) * H + IP4] === addr) return e - 1;
       slot = (slot + 1) & mask;
     }
     const id = this.add(ms);
     if (id === NONE) return NONE;
-    this.ip4[id] = addr;
+    this.rec[id * H + IP4] = addr;
     if (this.index4 === index) index[slot] = id + 1;
     else {
       // The arrays grew: the index was rebuilt without the new host.
@@ -182,10 +175,12 @@ export class AssetInventory {
   }
 
   /** Time, MAC (first one seen) of a host of the current packet. */
-  private seen(id: number, ms: number, macBuf: Buffer | undefined, macOff: number): void {
-    if (ms > (this.lastMs[id] ?? 0)) this.lastMs[id] = ms;
-    if (macBuf !== undefined && ((this.flags[id] ?? 0) & Role.MAC) === 0) {
-      this.flags[id] = (this.flags[id] ?? 0) | Role.MAC;
+  private seen(h: number, id: number, ms: number, macBuf: Buffer | undefined, macOff: number): void {
+    const rec = this.rec;
+    if (ms > (rec[h + LAST_MS] ?? 0)) rec[h + LAST_MS] = ms;
+    const flags = rec[h + FLAGS] ?? 0;
+    if (macBuf !== undefined && (flags & Role.MAC) === 0) {
+      rec[h + FLAGS] = flags | Role.MAC;
       const m = this.mac;
       const o = id * 6;
       for (let i = 0; i < 6; i++) m[o + i] = macBuf[macOff + i] ?? 0;
@@ -208,15 +203,18 @@ export class AssetInventory {
     }
     this.src = s;
     this.dst = d;
+    const rec = this.rec;
     if (s !== NONE) {
-      this.seen(s, ms, frame, frameOff + 6);
-      this.packetsSent[s] = (this.packetsSent[s] ?? 0) + 1;
-      this.bytesSent[s] = (this.bytesSent[s] ?? 0) + size;
+      const h = s * H;
+      this.seen(h, s, ms, frame, frameOff + 6);
+      rec[h + PACKETS_SENT] = (rec[h + PACKETS_SENT] ?? 0) + 1;
+      rec[h + BYTES_SENT] = (rec[h + BYTES_SENT] ?? 0) + size;
     }
     if (d !== NONE) {
-      this.seen(d, ms, frame, frameOff);
-      this.packetsReceived[d] = (this.packetsReceived[d] ?? 0) + 1;
-      this.bytesReceived[d] = (this.bytesReceived[d] ?? 0) + size;
+      const h = d * H;
+      this.seen(h, d, ms, frame, frameOff);
+      rec[h + PACKETS_RECEIVED] = (rec[h + PACKETS_RECEIVED] ?? 0) + 1;
+      rec[h + BYTES_RECEIVED] = (rec[h + BYTES_RECEIVED] ?? 0) + size;
     }
   }
 
@@ -229,6 +227,11 @@ export class AssetInventory {
     return l;
   }
 
+  private flag(id: number, role: number): void {
+    const i = id * H + FLAGS;
+    this.rec[i] = (this.rec[i] ?? 0) | role;
+  }
+
   /**
    * Learns roles from a PDU of the packet last given to onPacket; `toServer` says whether the packet's source is
    * the client.
@@ -237,10 +240,9 @@ export class AssetInventory {
     const client = toServer ? this.src : this.dst;
     const server = toServer ? this.dst : this.src;
     if (client === NONE || server === NONE) return;
-    const flags = this.flags;
     switch (e.protocol) {
       case 'modbus': {
-        flags[client] = (flags[client] ?? 0) | Role.MODBUS_CLIENT;
+        this.flag(client, Role.MODBUS_CLIENT);
         const l = this.listsOf(server);
         const bits = (l.unitIds ??= new Uint32Array(8));
         const u = e.unit_id & 255;
@@ -248,15 +250,15 @@ export class AssetInventory {
         return;
       }
       case 'mqtt': {
-        flags[server] = (flags[server] ?? 0) | Role.MQTT_BROKER;
+        this.flag(server, Role.MQTT_BROKER);
         const l = this.listsOf(client);
         l.clientIds ??= new Set();
         if (e.msgtype === 1 && e.client_id !== undefined) addBounded(l.clientIds, e.client_id);
         return;
       }
       case 'dns':
-        flags[server] = (flags[server] ?? 0) | Role.DNS_SERVER;
-        flags[client] = (flags[client] ?? 0) | Role.DNS_CLIENT;
+        this.flag(server, Role.DNS_SERVER);
+        this.flag(client, Role.DNS_CLIENT);
         return;
       case 'http': {
         const s = this.listsOf(server);
@@ -274,7 +276,9 @@ export class AssetInventory {
   toJson(): { hosts: HostJson[]; dropped_hosts: number } {
     const hosts: HostJson[] = [];
     for (let id = 0; id < this.count; id++) {
-      const f = this.flags[id] ?? 0;
+      const h = id * H;
+      const rec = this.rec;
+      const f = rec[h + FLAGS] ?? 0;
       const l = this.lists[id];
       const roles: HostRoles = {};
       if (l?.unitIds) roles.modbus_server = { unit_ids: unitIds(l.unitIds) };
@@ -286,14 +290,14 @@ export class AssetInventory {
       if (l?.httpHosts) roles.http_server = { hosts: [...l.httpHosts].sort() };
       if (l?.userAgents) roles.http_client = { user_agents: [...l.userAgents].sort() };
       hosts.push({
-        ip: this.ip6[id] ?? formatIpv4(this.ip4[id] ?? 0),
+        ip: this.ip6[id] ?? formatIpv4(rec[h + IP4] ?? 0),
         ...(f & Role.MAC ? { mac: macText(this.mac, id * 6) } : {}),
-        first_seen: new Date(this.firstMs[id] ?? 0).toISOString(),
-        last_seen: new Date(this.lastMs[id] ?? 0).toISOString(),
-        packets_sent: this.packetsSent[id] ?? 0,
-        packets_received: this.packetsReceived[id] ?? 0,
-        bytes_sent: this.bytesSent[id] ?? 0,
-        bytes_received: this.bytesReceived[id] ?? 0,
+        first_seen: new Date(rec[h + FIRST_MS] ?? 0).toISOString(),
+        last_seen: new Date(rec[h + LAST_MS] ?? 0).toISOString(),
+        packets_sent: rec[h + PACKETS_SENT] ?? 0,
+        packets_received: rec[h + PACKETS_RECEIVED] ?? 0,
+        bytes_sent: rec[h + BYTES_SENT] ?? 0,
+        bytes_received: rec[h + BYTES_RECEIVED] ?? 0,
         roles,
       });
     }

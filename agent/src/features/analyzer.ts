@@ -31,7 +31,6 @@ export class Analyzer {
   private readonly clock: Clock;
   private readonly onEventHook: ((e: DecodedEvent) => void) | undefined;
   private readonly onPacketHook: ((pkt: PacketView, ms: number, failed: boolean) => void) | undefined;
-  private readonly lastState: Uint8Array;
   private readonly tcpClass = new Uint8Array(65536).fill(ProtoClass.tcp);
   private readonly udpClass = new Uint8Array(65536).fill(ProtoClass.udp);
   private raw: RawPacket | undefined;
@@ -54,7 +53,6 @@ export class Analyzer {
       onEvent: (e) => this.event(e),
       onPacket: (pkt, flow) => this.packet(pkt, flow),
     });
-    this.lastState = new Uint8Array(this.pipeline.flows.maxFlows);
     for (const d of this.pipeline.decoders) {
       const map = d.transport === 'tcp' ? this.tcpClass : this.udpClass;
       for (const port of d.ports) map[port] = ProtoClass[d.protocol];
@@ -98,9 +96,8 @@ export class Analyzer {
     let cls: number = ProtoClass.other;
     let state = 0;
     if (proto === IpProto.TCP) {
-      const prev = created ? TcpState.NONE : (this.lastState[flow] ?? 0);
+      const prev = this.pipeline.previousTcpState;
       state = this.pipeline.connectionState(flow);
-      this.lastState[flow] = state;
       failed =
         (pkt.tcpFlags & TcpFlag.RST) !== 0 && (prev === TcpState.SYN_SENT || prev === TcpState.SYN_RECEIVED);
       cls =
