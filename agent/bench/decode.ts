@@ -2,7 +2,7 @@
 // memory of 100k concurrent flows. Prints a Markdown report (copied into bench/RESULTS.md with date and machine).
 //
 // Options: --packets N (2,000,000)  --flows N client connections in the capture (1,000)  --reps N (3)
-//          --tshark-packets N (all)  --no-tshark  --no-cli  --rss-flows N (100,000)
+//          --tshark-packets N (all)  --no-tshark  --no-cli  --rss-flows N (100,000)  --no-jit-tune
 // The capture is written by our own generator to .cache/bench/ under the repository root (not committed).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { PacketClock } from '../src/capture/packet-clock.js';
 import { CaptureParser } from '../src/capture/pcap.js';
 import { DecodePipeline } from '../src/decode/pipeline.js';
+import { INLINE_BUDGET_BYTES, tuneJit } from '../src/jit.js';
 import { writeModbusCapture } from './modbus-capture.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -27,6 +28,7 @@ const { values: args } = parseArgs({
     'no-tshark': { type: 'boolean', default: false },
     'no-cli': { type: 'boolean', default: false },
     'rss-flows': { type: 'string', default: '100000' },
+    'no-jit-tune': { type: 'boolean', default: false },
   },
 });
 
@@ -109,6 +111,11 @@ async function timeCommand(cmd: string, argv: string[]): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  // As the vigil-agent process runs (src/cli/main.ts); --no-jit-tune keeps V8's default inlining budget.
+  if (!args['no-jit-tune']) tuneJit();
+  const jit = args['no-jit-tune']
+    ? 'V8 default inlining budget (--no-jit-tune)'
+    : `V8 inlining budget ${INLINE_BUDGET_BYTES} bytes (tuneJit, as vigil-agent)`;
   const packets = num('packets', args.packets);
   const flows = num('flows', args.flows);
   const reps = num('reps', args.reps);
@@ -126,7 +133,9 @@ async function main(): Promise<void> {
   lines.push(
     `Capture: ${fmt(packets)} packets, ${flows} client connections, ${(size / 2 ** 20).toFixed(0)} MiB (bench/modbus-capture.ts)`,
   );
-  lines.push(`Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}`);
+  lines.push(
+    `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}; ${jit}`,
+  );
   lines.push('');
   lines.push('| what | packets | wall ms | pkt/s (wall) | pkt/s per CPU-second |');
   lines.push('|---|---:|---:|---:|---:|');
