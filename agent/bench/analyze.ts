@@ -17,6 +17,7 @@ import { CaptureParser } from '../src/capture/pcap.js';
 import { DecodePipeline } from '../src/decode/pipeline.js';
 import { Analyzer } from '../src/features/analyzer.js';
 import { INLINE_BUDGET_BYTES, tuneJit } from '../src/jit.js';
+import { bareWalk } from './bare-walk.js';
 import { writeMixedCapture } from './mixed-capture.js';
 import { writeModbusCapture } from './modbus-capture.js';
 
@@ -175,6 +176,8 @@ async function main(): Promise<void> {
     lines.push(row(`read + decode + reassembly (best of ${reps})`, dec));
     const an = best(reps, `${name} analyze`, () => analyze(data));
     lines.push(row(`read + decode + features + window + inventory (best of ${reps})`, an));
+    const walk = best(reps, `${name} bare walk`, () => bareWalk(data));
+    lines.push(row(`reference: bare walk over the same headers, no state (best of ${reps})`, walk));
     if (!args['no-tshark']) {
       const limit =
         args['tshark-packets'] === undefined ? undefined : num('tshark-packets', args['tshark-packets']);

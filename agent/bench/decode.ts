@@ -14,6 +14,7 @@ import { PacketClock } from '../src/capture/packet-clock.js';
 import { CaptureParser } from '../src/capture/pcap.js';
 import { DecodePipeline } from '../src/decode/pipeline.js';
 import { INLINE_BUDGET_BYTES, tuneJit } from '../src/jit.js';
+import { bareWalk } from './bare-walk.js';
 import { writeModbusCapture } from './modbus-capture.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -65,39 +66,6 @@ function decodeOnce(data: Buffer): { packets: number; events: number; wallMs: nu
   if (s.counters.internal_error !== undefined)
     throw new Error(`internal error: ${JSON.stringify(s.internalError)}`);
   return { packets, events, wallMs, cpuMs: (cpu.user + cpu.system) / 1000 };
-}
-
-/**
- * Reference point for this machine at this moment: a bare walk over the same records reading the same header fields
- * (caplen, ethertype, IP protocol and addresses, ports, MBAP transaction id), no flows, no reassembly, no events.
- */
-function bareWalk(data: Buffer): { packets: number; wallMs: number; cpuMs: number } {
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  let o = 24;
-  let packets = 0;
-  let acc = 0;
-  while (o + 16 <= data.length) {
-    const cap = data.readUInt32LE(o + 8);
-    const f = o + 16;
-    if (data.readUInt16BE(f + 12) === 0x0800 && data[f + 23] === 6) {
-      const ihl = ((data[f + 14] ?? 0) & 15) * 4;
-      const t = f + 14 + ihl;
-      const thl = ((data[t + 12] ?? 0) >> 4) * 4;
-      acc +=
-        data.readUInt32BE(f + 26) ^
-        data.readUInt32BE(f + 30) ^
-        data.readUInt16BE(t) ^
-        data.readUInt16BE(t + 2);
-      if (t + thl + 2 <= f + cap) acc += data.readUInt16BE(t + thl);
-    }
-    o = f + cap;
-    packets++;
-  }
-  const wallMs = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  if (acc === 0.5) process.stderr.write('');
-  return { packets, wallMs, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
 async function timeCommand(cmd: string, argv: string[]): Promise<number> {
