@@ -4,7 +4,7 @@
 // Prints a Markdown report (copied into bench/RESULTS.md with date and machine).
 //
 // Options: --packets N (2,000,000 Modbus)  --mixed-packets N (2,000,000)  --reps N (3)  --tshark-packets N (all)
-//          --no-tshark
+//          --no-tshark  --no-jit-tune (V8 default inlining budget instead of what vigil-agent sets)
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -16,6 +16,8 @@ import { PacketClock } from '../src/capture/packet-clock.js';
 import { CaptureParser } from '../src/capture/pcap.js';
 import { DecodePipeline } from '../src/decode/pipeline.js';
 import { Analyzer } from '../src/features/analyzer.js';
+import { INLINE_BUDGET_BYTES, tuneJit } from '../src/jit.js';
+import { bareWalk } from './bare-walk.js';
 import { writeMixedCapture } from './mixed-capture.js';
 import { writeModbusCapture } from './modbus-capture.js';
 
@@ -29,6 +31,7 @@ const { values: args } = parseArgs({
     reps: { type: 'string', default: '3' },
     'tshark-packets': { type: 'string' },
     'no-tshark': { type: 'boolean', default: false },
+    'no-jit-tune': { type: 'boolean', default: false },
   },
 });
 
@@ -131,6 +134,11 @@ async function tsharkMs(file: string, limit: number | undefined): Promise<number
 }
 
 async function main(): Promise<void> {
+  // As the vigil-agent process runs (src/cli/main.ts); --no-jit-tune keeps V8's default inlining budget.
+  if (!args['no-jit-tune']) tuneJit();
+  const jit = args['no-jit-tune']
+    ? 'V8 default inlining budget (--no-jit-tune)'
+    : `V8 inlining budget ${INLINE_BUDGET_BYTES} bytes (tuneJit, as vigil-agent)`;
   const reps = num('reps', args.reps);
   const dir = join(ROOT, '.cache', 'bench');
   mkdirSync(dir, { recursive: true });
@@ -146,7 +154,9 @@ async function main(): Promise<void> {
     process.stderr.write(`generated ${mixedFile} in ${fmt(performance.now() - t0)} ms\n`);
   }
   const lines: string[] = [];
-  lines.push(`Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}`);
+  lines.push(
+    `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}; ${jit}`,
+  );
   lines.push(`Feature schema ${FEATURE_SCHEMA_VERSION}; window and inventory as in production (Analyzer).`);
   lines.push('');
   lines.push('| capture | what | packets | wall ms | pkt/s (wall) | pkt/s per CPU-second |');
@@ -166,6 +176,8 @@ async function main(): Promise<void> {
     lines.push(row(`read + decode + reassembly (best of ${reps})`, dec));
     const an = best(reps, `${name} analyze`, () => analyze(data));
     lines.push(row(`read + decode + features + window + inventory (best of ${reps})`, an));
+    const walk = best(reps, `${name} bare walk`, () => bareWalk(data));
+    lines.push(row(`reference: bare walk over the same headers, no state (best of ${reps})`, walk));
     if (!args['no-tshark']) {
       const limit =
         args['tshark-packets'] === undefined ? undefined : num('tshark-packets', args['tshark-packets']);

@@ -2,7 +2,7 @@
 // memory of 100k concurrent flows. Prints a Markdown report (copied into bench/RESULTS.md with date and machine).
 //
 // Options: --packets N (2,000,000)  --flows N client connections in the capture (1,000)  --reps N (3)
-//          --tshark-packets N (all)  --no-tshark  --no-cli  --rss-flows N (100,000)
+//          --tshark-packets N (all)  --no-tshark  --no-cli  --rss-flows N (100,000)  --no-jit-tune
 // The capture is written by our own generator to .cache/bench/ under the repository root (not committed).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
@@ -13,6 +13,8 @@ import { parseArgs } from 'node:util';
 import { PacketClock } from '../src/capture/packet-clock.js';
 import { CaptureParser } from '../src/capture/pcap.js';
 import { DecodePipeline } from '../src/decode/pipeline.js';
+import { INLINE_BUDGET_BYTES, tuneJit } from '../src/jit.js';
+import { bareWalk } from './bare-walk.js';
 import { writeModbusCapture } from './modbus-capture.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -27,6 +29,7 @@ const { values: args } = parseArgs({
     'no-tshark': { type: 'boolean', default: false },
     'no-cli': { type: 'boolean', default: false },
     'rss-flows': { type: 'string', default: '100000' },
+    'no-jit-tune': { type: 'boolean', default: false },
   },
 });
 
@@ -65,39 +68,6 @@ function decodeOnce(data: Buffer): { packets: number; events: number; wallMs: nu
   return { packets, events, wallMs, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
-/**
- * Reference point for this machine at this moment: a bare walk over the same records reading the same header fields
- * (caplen, ethertype, IP protocol and addresses, ports, MBAP transaction id), no flows, no reassembly, no events.
- */
-function bareWalk(data: Buffer): { packets: number; wallMs: number; cpuMs: number } {
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  let o = 24;
-  let packets = 0;
-  let acc = 0;
-  while (o + 16 <= data.length) {
-    const cap = data.readUInt32LE(o + 8);
-    const f = o + 16;
-    if (data.readUInt16BE(f + 12) === 0x0800 && data[f + 23] === 6) {
-      const ihl = ((data[f + 14] ?? 0) & 15) * 4;
-      const t = f + 14 + ihl;
-      const thl = ((data[t + 12] ?? 0) >> 4) * 4;
-      acc +=
-        data.readUInt32BE(f + 26) ^
-        data.readUInt32BE(f + 30) ^
-        data.readUInt16BE(t) ^
-        data.readUInt16BE(t + 2);
-      if (t + thl + 2 <= f + cap) acc += data.readUInt16BE(t + thl);
-    }
-    o = f + cap;
-    packets++;
-  }
-  const wallMs = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  if (acc === 0.5) process.stderr.write('');
-  return { packets, wallMs, cpuMs: (cpu.user + cpu.system) / 1000 };
-}
-
 async function timeCommand(cmd: string, argv: string[]): Promise<number> {
   const t0 = performance.now();
   await new Promise<void>((res, rej) => {
@@ -109,6 +79,11 @@ async function timeCommand(cmd: string, argv: string[]): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  // As the vigil-agent process runs (src/cli/main.ts); --no-jit-tune keeps V8's default inlining budget.
+  if (!args['no-jit-tune']) tuneJit();
+  const jit = args['no-jit-tune']
+    ? 'V8 default inlining budget (--no-jit-tune)'
+    : `V8 inlining budget ${INLINE_BUDGET_BYTES} bytes (tuneJit, as vigil-agent)`;
   const packets = num('packets', args.packets);
   const flows = num('flows', args.flows);
   const reps = num('reps', args.reps);
@@ -126,7 +101,9 @@ async function main(): Promise<void> {
   lines.push(
     `Capture: ${fmt(packets)} packets, ${flows} client connections, ${(size / 2 ** 20).toFixed(0)} MiB (bench/modbus-capture.ts)`,
   );
-  lines.push(`Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}`);
+  lines.push(
+    `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}; ${jit}`,
+  );
   lines.push('');
   lines.push('| what | packets | wall ms | pkt/s (wall) | pkt/s per CPU-second |');
   lines.push('|---|---:|---:|---:|---:|');

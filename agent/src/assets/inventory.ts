@@ -2,10 +2,39 @@
 // and the roles their traffic shows - Modbus client/server with the unit ids served, MQTT broker/client with client
 // ids, DNS and HTTP servers and clients. Bounded: at most maxHosts hosts (more are counted, not kept) and at most
 // MAX_IDS ids per role.
-import type { DecodedEvent } from '../decode/types.js';
+// On the per-packet path: a host is an id, its times, counters, IPv4 address and role flags one 64-byte record in a
+// Float64Array (a packet touches one cache line per host), IPv4 hosts are found in an open-addressing table keyed
+// by the address number, and nothing is allocated or formatted per packet; address and MAC text is made by
+// toJson(). IPv6 hosts are keyed by their text in a Map (rare on plant networks).
+import type { DecodedEvent, PacketView } from '../decode/types.js';
+import { formatIpv4 } from '../decode/types.js';
+import { mix32 } from '../window/hll.js';
 
 export const DEFAULT_MAX_HOSTS = 65_536;
 const MAX_IDS = 256;
+/** Hosts the arrays hold before they first grow (they double up to maxHosts). */
+const INITIAL_CAPACITY = 1024;
+const NONE = -1;
+
+/** Fields of a host record (H doubles per host). */
+const FIRST_MS = 0;
+const LAST_MS = 1;
+const PACKETS_SENT = 2;
+const PACKETS_RECEIVED = 3;
+const BYTES_SENT = 4;
+const BYTES_RECEIVED = 5;
+const IP4 = 6;
+const FLAGS = 7;
+const H = 8;
+
+/** Role flags per host. */
+const Role = {
+  MAC: 1,
+  MODBUS_CLIENT: 2,
+  MQTT_BROKER: 4,
+  DNS_SERVER: 8,
+  DNS_CLIENT: 16,
+} as const;
 
 export interface HostRoles {
   modbus_server?: { unit_ids: number[] };
@@ -30,21 +59,11 @@ export interface HostJson {
   roles: HostRoles;
 }
 
-interface Host {
-  ip: string;
-  mac: string | undefined;
-  firstMs: number;
-  lastMs: number;
-  packetsSent: number;
-  packetsReceived: number;
-  bytesSent: number;
-  bytesReceived: number;
-  unitIds?: Set<number>;
-  modbusClient?: boolean;
-  mqttBroker?: boolean;
+/** The roles of a host that carry lists (created on the host's first PDU of that kind). */
+interface HostLists {
+  /** Modbus unit ids answered for, one bit per id (0-255). */
+  unitIds?: Uint32Array;
   clientIds?: Set<string>;
-  dnsServer?: boolean;
-  dnsClient?: boolean;
   httpHosts?: Set<string>;
   userAgents?: Set<string>;
 }
@@ -53,91 +72,164 @@ function addBounded<T>(set: Set<T>, v: T): void {
   if (set.size < MAX_IDS) set.add(v);
 }
 
-/** The packet's addresses and MACs as the inventory needs them. */
-export interface HostPacket {
-  /** Cheap key per address: the IPv4 number, or the IPv6 text. */
-  srcKey: number | string;
-  dstKey: number | string;
-  src: () => string;
-  dst: () => string;
-  srcMac: () => string | undefined;
-  dstMac: () => string | undefined;
-  size: number;
+function macText(b: Uint8Array, o: number): string {
+  let s = '';
+  for (let i = 0; i < 6; i++) s += (i > 0 ? ':' : '') + (b[o + i] ?? 0).toString(16).padStart(2, '0');
+  return s;
 }
 
 export class AssetInventory {
-  private readonly hosts = new Map<number | string, Host>();
-  /** Hosts not kept because the inventory was full. */
+  /** Hosts not kept because the inventory was full (counted per packet that named one). */
   dropped = 0;
+  private count = 0;
+  private capacity = 0;
+  /** Host records: id * H + field. */
+  private rec = new Float64Array(0);
+  /** IPv6 hosts: the address text (undefined for IPv4 hosts). */
+  private readonly ip6: (string | undefined)[] = [];
+  private mac = new Uint8Array(0);
+  private readonly lists: (HostLists | undefined)[] = [];
+  // IPv4 address -> id + 1 (0: empty), linear probing; hosts are never removed.
+  private index4 = new Int32Array(0);
+  private mask4 = 0;
+  private readonly index6 = new Map<string, number>();
+  /** The hosts of the packet last given to onPacket (NONE when not kept). */
+  private src = NONE;
+  private dst = NONE;
 
-  constructor(private readonly maxHosts = DEFAULT_MAX_HOSTS) {}
+  constructor(private readonly maxHosts = DEFAULT_MAX_HOSTS) {
+    this.grow(Math.min(INITIAL_CAPACITY, Math.max(1, maxHosts)));
+  }
 
   get size(): number {
-    return this.hosts.size;
+    return this.count;
   }
 
-  // The last two hosts looked up: a conversation's packets alternate between the same two addresses.
-  private keyA: number | string = -1;
-  private hostA: Host | undefined;
-  private keyB: number | string = -1;
-  private hostB: Host | undefined;
+  private grow(capacity: number): void {
+    const rec = new Float64Array(capacity * H);
+    rec.set(this.rec);
+    this.rec = rec;
+    const mac = new Uint8Array(capacity * 6);
+    mac.set(this.mac);
+    this.mac = mac;
+    this.capacity = capacity;
+    // The IPv4 index stays at most half full.
+    let cap = 1;
+    while (cap < capacity * 2) cap <<= 1;
+    this.index4 = new Int32Array(cap);
+    this.mask4 = cap - 1;
+    for (let id = 0; id < this.count; id++) {
+      if (this.ip6[id] !== undefined) continue;
+      let slot = mix32(rec[id * H + IP4] ?? 0) & this.mask4;
+      while ((this.index4[slot] ?? 0) !== 0) slot = (slot + 1) & this.mask4;
+      this.index4[slot] = id + 1;
+    }
+  }
 
-  private host(
-    key: number | string,
-    ip: () => string,
-    mac: () => string | undefined,
-    ms: number,
-  ): Host | undefined {
-    let h: Host | undefined;
-    if (key === this.keyA) h = this.hostA;
-    else if (key === this.keyB) h = this.hostB;
+  /** A new host id, or NONE when the inventory is full (counted). */
+  private add(ms: number): number {
+    if (this.count >= this.maxHosts) {
+      this.dropped++;
+      return NONE;
+    }
+    if (this.count === this.capacity) this.grow(Math.min(this.maxHosts, this.capacity * 2));
+    const id = this.count++;
+    this.rec[id * H + FIRST_MS] = ms;
+    this.rec[id * H + LAST_MS] = ms;
+    this.ip6[id] = undefined;
+    this.lists[id] = undefined;
+    return id;
+  }
+
+  private host4(addr: number, ms: number): number {
+    const index = this.index4;
+    const mask = this.mask4;
+    let slot = mix32(addr) & mask;
+    for (;;) {
+      const e = index[slot] ?? 0;
+      if (e === 0) break;
+      if (this.rec[(e - 1) * H + IP4] === addr) return e - 1;
+      slot = (slot + 1) & mask;
+    }
+    const id = this.add(ms);
+    if (id === NONE) return NONE;
+    this.rec[id * H + IP4] = addr;
+    if (this.index4 === index) index[slot] = id + 1;
     else {
-      h = this.hosts.get(key);
-      if (h !== undefined) {
-        this.keyB = this.keyA;
-        this.hostB = this.hostA;
-        this.keyA = key;
-        this.hostA = h;
-      }
+      // The arrays grew: the index was rebuilt without the new host.
+      let s = mix32(addr) & this.mask4;
+      while ((this.index4[s] ?? 0) !== 0) s = (s + 1) & this.mask4;
+      this.index4[s] = id + 1;
     }
-    if (h === undefined) {
-      if (this.hosts.size >= this.maxHosts) {
-        this.dropped++;
-        return undefined;
-      }
-      h = {
-        ip: ip(),
-        mac: mac(),
-        firstMs: ms,
-        lastMs: ms,
-        packetsSent: 0,
-        packetsReceived: 0,
-        bytesSent: 0,
-        bytesReceived: 0,
-      };
-      this.hosts.set(key, h);
-    } else if (h.mac === undefined) {
-      h.mac = mac();
-    }
-    if (ms > h.lastMs) h.lastMs = ms;
-    return h;
+    return id;
   }
 
-  private src: Host | undefined;
-  private dst: Host | undefined;
+  private host6(text: string, ms: number): number {
+    const known = this.index6.get(text);
+    if (known !== undefined) return known;
+    const id = this.add(ms);
+    if (id === NONE) return NONE;
+    this.ip6[id] = text;
+    this.index6.set(text, id);
+    return id;
+  }
 
-  /** Counts a packet for its two hosts (created on first sight). */
-  onPacket(p: HostPacket, ms: number): void {
-    const s = (this.src = this.host(p.srcKey, p.src, p.srcMac, ms));
-    if (s !== undefined) {
-      s.packetsSent++;
-      s.bytesSent += p.size;
+  /** Time, MAC (first one seen) of a host of the current packet. */
+  private seen(h: number, id: number, ms: number, macBuf: Buffer | undefined, macOff: number): void {
+    const rec = this.rec;
+    if (ms > (rec[h + LAST_MS] ?? 0)) rec[h + LAST_MS] = ms;
+    const flags = rec[h + FLAGS] ?? 0;
+    if (macBuf !== undefined && (flags & Role.MAC) === 0) {
+      rec[h + FLAGS] = flags | Role.MAC;
+      const m = this.mac;
+      const o = id * 6;
+      for (let i = 0; i < 6; i++) m[o + i] = macBuf[macOff + i] ?? 0;
     }
-    const d = (this.dst = this.host(p.dstKey, p.dst, p.dstMac, ms));
-    if (d !== undefined) {
-      d.packetsReceived++;
-      d.bytesReceived += p.size;
+  }
+
+  /**
+   * Counts a packet of `size` wire bytes for its two hosts (created on first sight). `frame`: the Ethernet frame
+   * starting at frame[frameOff] (destination MAC, then source MAC), undefined when the link has no MACs.
+   */
+  onPacket(pkt: PacketView, frame: Buffer | undefined, frameOff: number, size: number, ms: number): void {
+    let s: number;
+    let d: number;
+    if (pkt.ipVersion === 4) {
+      s = this.host4(pkt.src4, ms);
+      d = this.host4(pkt.dst4, ms);
+    } else {
+      s = this.host6(pkt.srcAddr(), ms);
+      d = this.host6(pkt.dstAddr(), ms);
     }
+    this.src = s;
+    this.dst = d;
+    const rec = this.rec;
+    if (s !== NONE) {
+      const h = s * H;
+      this.seen(h, s, ms, frame, frameOff + 6);
+      rec[h + PACKETS_SENT] = (rec[h + PACKETS_SENT] ?? 0) + 1;
+      rec[h + BYTES_SENT] = (rec[h + BYTES_SENT] ?? 0) + size;
+    }
+    if (d !== NONE) {
+      const h = d * H;
+      this.seen(h, d, ms, frame, frameOff);
+      rec[h + PACKETS_RECEIVED] = (rec[h + PACKETS_RECEIVED] ?? 0) + 1;
+      rec[h + BYTES_RECEIVED] = (rec[h + BYTES_RECEIVED] ?? 0) + size;
+    }
+  }
+
+  private listsOf(id: number): HostLists {
+    let l = this.lists[id];
+    if (l === undefined) {
+      l = {};
+      this.lists[id] = l;
+    }
+    return l;
+  }
+
+  private flag(id: number, role: number): void {
+    const i = id * H + FLAGS;
+    this.rec[i] = (this.rec[i] ?? 0) | role;
   }
 
   /**
@@ -145,60 +237,78 @@ export class AssetInventory {
    * the client.
    */
   onEvent(e: DecodedEvent, toServer: boolean): void {
-    const src = this.src;
-    const dst = this.dst;
-    const client = toServer ? src : dst;
-    const server = toServer ? dst : src;
-    if (client === undefined || server === undefined) return;
+    const client = toServer ? this.src : this.dst;
+    const server = toServer ? this.dst : this.src;
+    if (client === NONE || server === NONE) return;
     switch (e.protocol) {
-      case 'modbus':
-        client.modbusClient = true;
-        addBounded((server.unitIds ??= new Set()), e.unit_id);
+      case 'modbus': {
+        this.flag(client, Role.MODBUS_CLIENT);
+        const l = this.listsOf(server);
+        const bits = (l.unitIds ??= new Uint32Array(8));
+        const u = e.unit_id & 255;
+        bits[u >> 5] = (bits[u >> 5] ?? 0) | (1 << (u & 31));
         return;
-      case 'mqtt':
-        server.mqttBroker = true;
-        client.clientIds ??= new Set();
-        if (e.msgtype === 1 && e.client_id !== undefined) addBounded(client.clientIds, e.client_id);
+      }
+      case 'mqtt': {
+        this.flag(server, Role.MQTT_BROKER);
+        const l = this.listsOf(client);
+        l.clientIds ??= new Set();
+        if (e.msgtype === 1 && e.client_id !== undefined) addBounded(l.clientIds, e.client_id);
         return;
+      }
       case 'dns':
-        server.dnsServer = true;
-        client.dnsClient = true;
+        this.flag(server, Role.DNS_SERVER);
+        this.flag(client, Role.DNS_CLIENT);
         return;
-      case 'http':
-        server.httpHosts ??= new Set();
-        client.userAgents ??= new Set();
-        if (e.host !== undefined) addBounded(server.httpHosts, e.host);
-        if (e.user_agent !== undefined) addBounded(client.userAgents, e.user_agent);
+      case 'http': {
+        const s = this.listsOf(server);
+        const c = this.listsOf(client);
+        s.httpHosts ??= new Set();
+        c.userAgents ??= new Set();
+        if (e.host !== undefined) addBounded(s.httpHosts, e.host);
+        if (e.user_agent !== undefined) addBounded(c.userAgents, e.user_agent);
         return;
+      }
     }
   }
 
   /** The inventory as JSON, hosts sorted by address text. */
   toJson(): { hosts: HostJson[]; dropped_hosts: number } {
-    const hosts = [...this.hosts.values()].map((h): HostJson => {
+    const hosts: HostJson[] = [];
+    for (let id = 0; id < this.count; id++) {
+      const h = id * H;
+      const rec = this.rec;
+      const f = rec[h + FLAGS] ?? 0;
+      const l = this.lists[id];
       const roles: HostRoles = {};
-      if (h.unitIds) roles.modbus_server = { unit_ids: [...h.unitIds].sort((a, b) => a - b) };
-      if (h.modbusClient) roles.modbus_client = true;
-      if (h.mqttBroker) roles.mqtt_broker = true;
-      if (h.clientIds) roles.mqtt_client = { client_ids: [...h.clientIds].sort() };
-      if (h.dnsServer) roles.dns_server = true;
-      if (h.dnsClient) roles.dns_client = true;
-      if (h.httpHosts) roles.http_server = { hosts: [...h.httpHosts].sort() };
-      if (h.userAgents) roles.http_client = { user_agents: [...h.userAgents].sort() };
-      const j: HostJson = {
-        ip: h.ip,
-        ...(h.mac !== undefined ? { mac: h.mac } : {}),
-        first_seen: new Date(h.firstMs).toISOString(),
-        last_seen: new Date(h.lastMs).toISOString(),
-        packets_sent: h.packetsSent,
-        packets_received: h.packetsReceived,
-        bytes_sent: h.bytesSent,
-        bytes_received: h.bytesReceived,
+      if (l?.unitIds) roles.modbus_server = { unit_ids: unitIds(l.unitIds) };
+      if (f & Role.MODBUS_CLIENT) roles.modbus_client = true;
+      if (f & Role.MQTT_BROKER) roles.mqtt_broker = true;
+      if (l?.clientIds) roles.mqtt_client = { client_ids: [...l.clientIds].sort() };
+      if (f & Role.DNS_SERVER) roles.dns_server = true;
+      if (f & Role.DNS_CLIENT) roles.dns_client = true;
+      if (l?.httpHosts) roles.http_server = { hosts: [...l.httpHosts].sort() };
+      if (l?.userAgents) roles.http_client = { user_agents: [...l.userAgents].sort() };
+      hosts.push({
+        ip: this.ip6[id] ?? formatIpv4(rec[h + IP4] ?? 0),
+        ...(f & Role.MAC ? { mac: macText(this.mac, id * 6) } : {}),
+        first_seen: new Date(rec[h + FIRST_MS] ?? 0).toISOString(),
+        last_seen: new Date(rec[h + LAST_MS] ?? 0).toISOString(),
+        packets_sent: rec[h + PACKETS_SENT] ?? 0,
+        packets_received: rec[h + PACKETS_RECEIVED] ?? 0,
+        bytes_sent: rec[h + BYTES_SENT] ?? 0,
+        bytes_received: rec[h + BYTES_RECEIVED] ?? 0,
         roles,
-      };
-      return j;
-    });
+      });
+    }
     hosts.sort((a, b) => a.ip.localeCompare(b.ip, 'en', { numeric: true }));
     return { hosts, dropped_hosts: this.dropped };
   }
+}
+
+/** The unit ids of a bit set, ascending. */
+function unitIds(bits: Uint32Array): number[] {
+  const out: number[] = [];
+  for (let u = 0; u < 256; u++) if (((bits[u >> 5] ?? 0) >>> (u & 31)) & 1) out.push(u);
+  return out;
 }

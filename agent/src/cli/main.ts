@@ -1,8 +1,10 @@
 // Entry point of `vigil-agent`. The only place that decides the process exit code.
 import { CommanderError } from 'commander';
 import { UsageError } from '@vigil/shared';
+import { tuneJit } from '../jit.js';
 import { buildProgram } from './program.js';
 
+tuneJit();
 const program = buildProgram().exitOverride();
 try {
   await program.parseAsync(process.argv);

@@ -63,8 +63,36 @@ export interface DnsEvent extends EventBase {
   malformed?: string | undefined;
 }
 
+/**
+ * Query ids outstanding in one flow, oldest first, in a plain array with a linear scan (a client has one or a few
+ * in flight; cheaper than a Set per flow). The oldest is forgotten beyond MAX_PENDING_PER_FLOW.
+ */
+class PendingIds {
+  private readonly ids: number[] = [];
+
+  private indexOf(id: number): number {
+    const a = this.ids;
+    for (let i = 0; i < a.length; i++) if (a[i] === id) return i;
+    return -1;
+  }
+
+  has(id: number): boolean {
+    return this.indexOf(id) >= 0;
+  }
+
+  delete(id: number): void {
+    const i = this.indexOf(id);
+    if (i >= 0) this.ids.splice(i, 1);
+  }
+
+  add(id: number): void {
+    if (this.ids.length >= MAX_PENDING_PER_FLOW) this.ids.shift();
+    this.ids.push(id);
+  }
+}
+
 interface FlowState {
-  pending: Set<number>;
+  pending: PendingIds;
 }
 
 /** Result of reading a name: the text and the offset just after the name in place, or an error reason. */
@@ -74,52 +102,65 @@ export interface NameResult {
   error?: string;
 }
 
+/** The text of the name being read: escaped labels joined by dots (at most 4 bytes per wire byte). */
+const NAME_TEXT = Buffer.alloc(MAX_NAME_LENGTH * 4);
+const DOT = 0x2e;
+const BACKSLASH = 0x5c;
+const DIGIT_0 = 0x30;
+
+function cut(textLength: number, next: number, end: number, error: string): NameResult {
+  return { name: NAME_TEXT.toString('latin1', 0, textLength), next: next < 0 ? end : next, error };
+}
+
 /**
  * Reads a (possibly compressed) domain name starting at msg[start] in the message msg[base, end). Pointers are
  * relative to base. Never loops: every pointer must point before the label it is in, and the jumps are capped.
+ * Label bytes are printable ASCII as is, anything else as \ddd (as dig and tshark escape it), labels joined by dots;
+ * the text is built in one scratch buffer and made a string once.
  */
 export function readName(b: Buffer, base: number, start: number, end: number): NameResult {
-  const labels: string[] = [];
+  const t = NAME_TEXT;
+  let tl = 0;
+  let labels = 0;
   let p = start;
   let next = -1;
   let jumps = 0;
   let wire = 0;
   // Every pointer must point before the run of labels it ends: targets strictly decrease, so no loop can form.
   let runStart = start;
-  const cut = (error: string): NameResult => ({ name: labels.join('.'), next: next < 0 ? end : next, error });
   for (;;) {
-    if (p >= end) return cut('name_truncated');
+    if (p >= end) return cut(tl, next, end, 'name_truncated');
     const len = u8(b, p);
     if ((len & 0xc0) === 0xc0) {
-      if (p + 1 >= end) return cut('name_truncated');
+      if (p + 1 >= end) return cut(tl, next, end, 'name_truncated');
       const target = base + (((len & 0x3f) << 8) | u8(b, p + 1));
       if (next < 0) next = p + 2;
-      if (target >= end || target < base + DNS_HEADER) return cut('bad_pointer');
-      if (target >= runStart || ++jumps > MAX_POINTER_JUMPS) return cut('pointer_loop');
+      if (target >= end || target < base + DNS_HEADER) return cut(tl, next, end, 'bad_pointer');
+      if (target >= runStart || ++jumps > MAX_POINTER_JUMPS) return cut(tl, next, end, 'pointer_loop');
       p = runStart = target;
       continue;
     }
-    if ((len & 0xc0) !== 0) return cut('bad_label_type');
+    if ((len & 0xc0) !== 0) return cut(tl, next, end, 'bad_label_type');
     if (len === 0) {
       if (next < 0) next = p + 1;
-      return { name: labels.length === 0 ? '<Root>' : labels.join('.'), next };
+      return { name: labels === 0 ? '<Root>' : t.toString('latin1', 0, tl), next };
     }
     wire += len + 1;
-    if (wire > MAX_NAME_LENGTH) return cut('name_too_long');
-    if (p + 1 + len > end) return cut('name_truncated');
-    labels.push(labelText(b, p + 1, len));
+    if (wire > MAX_NAME_LENGTH) return cut(tl, next, end, 'name_too_long');
+    if (p + 1 + len > end) return cut(tl, next, end, 'name_truncated');
+    if (labels++ > 0) t[tl++] = DOT;
+    for (let i = p + 1, stop = p + 1 + len; i < stop; i++) {
+      const c = u8(b, i);
+      if (c > 0x20 && c < 0x7f) t[tl++] = c;
+      else {
+        t[tl++] = BACKSLASH;
+        t[tl++] = DIGIT_0 + ((c / 100) | 0);
+        t[tl++] = DIGIT_0 + (((c / 10) | 0) % 10);
+        t[tl++] = DIGIT_0 + (c % 10);
+      }
+    }
     p += 1 + len;
   }
-}
-
-/** Printable ASCII as is, anything else as \ddd (as dig and tshark escape it). */
-function labelText(b: Buffer, o: number, n: number): string {
-  let s = '';
-  for (let i = 0; i < n; i++) {
-    const c = u8(b, o + i);
-    s += c > 0x20 && c < 0x7f ? String.fromCharCode(c) : `\\${String(c).padStart(3, '0')}`;
-  }
-  return s;
 }
 
 /** Decodes one DNS message at buf[off, off + len) (shared by the UDP and TCP decoders). */
@@ -181,7 +222,7 @@ function decodeMessage(
   }
   let state = seg.appState as FlowState | undefined;
   if (state === undefined) {
-    state = { pending: new Set() };
+    state = { pending: new PendingIds() };
     seg.appState = state;
   }
   if (ev.is_response) {
@@ -190,10 +231,6 @@ function decodeMessage(
     ev.retransmission = true;
     dec.counters.inc('dns.retransmission');
   } else {
-    if (state.pending.size >= MAX_PENDING_PER_FLOW) {
-      const oldest = state.pending.values().next();
-      if (oldest.done !== true) state.pending.delete(oldest.value);
-    }
     state.pending.add(ev.id);
   }
   if (ev.malformed !== undefined) dec.counters.inc(`dns.${ev.malformed}`);

@@ -220,24 +220,25 @@ export class ModbusDecoder implements Decoder {
       pending = new PendingRequests();
       seg.appState = pending;
     }
+    // The outstanding request with this transaction id (looked up once: decoding the PDU does not change it).
+    const i = pending.find(ev.trans_id);
     if (raw & EXCEPTION_BIT) {
       if (n < 1) ev.malformed = 'truncated';
       else ev.exception_code = u8(b, d);
       if (!isResponse) this.counters.inc('modbus.exception_in_request');
     } else if (isResponse) {
-      const i = pending.find(ev.trans_id);
       const quantity = i >= 0 && pending.fc(i) === ev.func_code ? pending.quantity(i) : -1;
       ev.malformed = this.response(ev, b, d, n, quantity < 0 ? undefined : quantity);
     } else {
       ev.malformed = this.request(ev, b, d, n);
     }
     if (ev.malformed !== undefined) this.counters.inc(`modbus.${ev.malformed}`);
-    this.match(pending, ev);
+    this.match(pending, ev, i);
     emit(ev);
   }
 
-  private match(pending: PendingRequests, ev: ModbusEvent): void {
-    const i = pending.find(ev.trans_id);
+  /** Matches a response to request `i` of `pending`, or remembers a request (`i`: its id's earlier request). */
+  private match(pending: PendingRequests, ev: ModbusEvent, i: number): void {
     if (!ev.is_response) {
       if (i >= 0) {
         this.counters.inc('modbus.duplicate_transaction_id');

@@ -105,6 +105,8 @@ export class DecodePipeline {
   private icmp = 0;
   private events = 0;
   private internalError: { frame: number; message: string } | undefined;
+  /** The connection state of the current packet's TCP flow before the packet (valid inside onPacket). */
+  previousTcpState = 0;
 
   constructor(opts: PipelineOptions) {
     const maxFlows = opts.maxFlows ?? DEFAULT_MAX_FLOWS;
@@ -279,6 +281,7 @@ export class DecodePipeline {
     const pkt = this.pkt;
     const flags = pkt.tcpFlags;
     const st = this.tcpState[flow] ?? 0;
+    this.previousTcpState = st;
     // Connection state: enough to tell handshakes, established, closing and reset flows apart.
     if (flags & TcpFlag.RST) this.tcpState[flow] = TcpState.RESET;
     else if (flags & TcpFlag.SYN) {

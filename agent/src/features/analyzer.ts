@@ -1,14 +1,14 @@
 // One facility's analysis of a packet stream: the decode pipeline, the per-packet feature records, the 60-second
 // window and the asset inventory, fed frame by frame. Time is the injected clock (packet time in replay).
 import type { Clock } from '@vigil/shared';
-import { AssetInventory, type HostPacket } from '../assets/inventory.js';
+import { AssetInventory } from '../assets/inventory.js';
 import { LinkType, type RawPacket } from '../capture/types.js';
 import { DecodePipeline, TcpState, type PipelineOptions } from '../decode/pipeline.js';
 import { TcpFlag } from '../decode/tcp.js';
 import { IpProto, type DecodedEvent, type PacketView } from '../decode/types.js';
 import { hashBytes16, mix32 } from '../window/hll.js';
 import { FacilityWindow, ProtoClass } from '../window/window.js';
-import { FeatureExtractor, type FeatureSink } from './extractor.js';
+import { FeatureExtractor, type FeatureSink, type PacketContext } from './extractor.js';
 
 export interface AnalyzerOptions {
   clock: Clock;
@@ -23,12 +23,6 @@ export interface AnalyzerOptions {
   pipeline?: Partial<Omit<PipelineOptions, 'clock' | 'onEvent' | 'onPacket' | 'maxFlows'>>;
 }
 
-function mac(b: Buffer, o: number): string {
-  let s = '';
-  for (let i = 0; i < 6; i++) s += (i > 0 ? ':' : '') + (b[o + i] ?? 0).toString(16).padStart(2, '0');
-  return s;
-}
-
 export class Analyzer {
   readonly pipeline: DecodePipeline;
   readonly window = new FacilityWindow();
@@ -37,14 +31,13 @@ export class Analyzer {
   private readonly clock: Clock;
   private readonly onEventHook: ((e: DecodedEvent) => void) | undefined;
   private readonly onPacketHook: ((pkt: PacketView, ms: number, failed: boolean) => void) | undefined;
-  private readonly lastState: Uint8Array;
   private readonly tcpClass = new Uint8Array(65536).fill(ProtoClass.tcp);
   private readonly udpClass = new Uint8Array(65536).fill(ProtoClass.udp);
   private raw: RawPacket | undefined;
   /** The events of the frame being handled: frameEvents[0, nEvents). */
   private readonly frameEvents: DecodedEvent[] = [];
   private nEvents = 0;
-  private readonly host: HostPacket;
+  private readonly context: PacketContext = { wireLength: 0, connState: 0, newFlow: false };
 
   constructor(opts: AnalyzerOptions) {
     this.clock = opts.clock;
@@ -60,45 +53,16 @@ export class Analyzer {
       onEvent: (e) => this.event(e),
       onPacket: (pkt, flow) => this.packet(pkt, flow),
     });
-    this.lastState = new Uint8Array(this.pipeline.flows.maxFlows);
     for (const d of this.pipeline.decoders) {
       const map = d.transport === 'tcp' ? this.tcpClass : this.udpClass;
       for (const port of d.ports) map[port] = ProtoClass[d.protocol];
     }
-    const pkt = this.pipeline.packet;
-    const frameMac = (off: number): string | undefined => {
-      const r = this.raw;
-      return r !== undefined && r.linkType === LinkType.ETHERNET && r.capLen >= 12
-        ? mac(r.buf, r.off + off)
-        : undefined;
-    };
-    this.host = {
-      srcKey: 0,
-      dstKey: 0,
-      src: () => pkt.srcAddr(),
-      dst: () => pkt.dstAddr(),
-      srcMac: () => frameMac(6),
-      dstMac: () => frameMac(0),
-      size: 0,
-    };
   }
 
   handle(raw: RawPacket): void {
     this.raw = raw;
     this.nEvents = 0;
     this.pipeline.handle(raw);
-  }
-
-  private keys(pkt: PacketView): void {
-    const h = this.host;
-    h.size = this.raw?.origLen ?? 0;
-    if (pkt.ipVersion === 4) {
-      h.srcKey = pkt.src4;
-      h.dstKey = pkt.dst4;
-    } else {
-      h.srcKey = pkt.srcAddr();
-      h.dstKey = pkt.dstAddr();
-    }
   }
 
   private event(e: DecodedEvent): void {
@@ -132,9 +96,8 @@ export class Analyzer {
     let cls: number = ProtoClass.other;
     let state = 0;
     if (proto === IpProto.TCP) {
-      const prev = created ? TcpState.NONE : (this.lastState[flow] ?? 0);
+      const prev = this.pipeline.previousTcpState;
       state = this.pipeline.connectionState(flow);
-      this.lastState[flow] = state;
       failed =
         (pkt.tcpFlags & TcpFlag.RST) !== 0 && (prev === TcpState.SYN_SENT || prev === TcpState.SYN_RECEIVED);
       cls =
@@ -151,19 +114,24 @@ export class Analyzer {
       failed =
         (proto === IpProto.ICMP && pkt.icmpType === 3) || (proto === IpProto.ICMPV6 && pkt.icmpType === 1);
     }
-    this.keys(pkt);
-    const h = this.host;
+    const raw = this.raw;
+    const size = raw?.origLen ?? 0;
     const srcHash = pkt.ipVersion === 4 ? mix32(pkt.src4) : hashBytes16(pkt.buf, pkt.src6Off);
     const dstHash = pkt.ipVersion === 4 ? mix32(pkt.dst4) : hashBytes16(pkt.buf, pkt.dst6Off);
-    this.window.addPacket(ms, h.size, srcHash, dstHash, cls, failed);
-    this.assets.onPacket(h, ms);
+    this.window.addPacket(ms, size, srcHash, dstHash, cls, failed);
+    const macs = raw !== undefined && raw.linkType === LinkType.ETHERNET && raw.capLen >= 12;
+    this.assets.onPacket(pkt, macs ? raw.buf : undefined, raw?.off ?? 0, size, ms);
     const events = this.frameEvents;
     for (let k = 0; k < this.nEvents; k++) {
       const e = events[k];
       if (e !== undefined) this.assets.onEvent(e, !e.is_response);
     }
     this.nEvents = 0;
-    this.features.onPacket(pkt, { wireLength: h.size, connState: state, newFlow: created });
+    const ctx = this.context;
+    ctx.wireLength = size;
+    ctx.connState = state;
+    ctx.newFlow = created;
+    this.features.onPacket(pkt, ctx);
     this.onPacketHook?.(pkt, ms, failed);
   }
 }

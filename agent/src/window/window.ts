@@ -1,7 +1,7 @@
 // A facility's 60-second context window: per-second counters in typed-array rings of 60 slots, a slot per second
 // of packet time (the injected clock, never Date.now()). A packet for a second newer than the slot's resets the
 // slot (evicting the second 60 s older); a packet older than the window is counted as late and dropped. Memory is
-// fixed by design, whatever the packet rate: see memoryBytes() (~190 KB). Unique source/destination addresses are
+// fixed by design, whatever the packet rate: see memoryBytes() (~195 KB). Unique source/destination addresses are
 // HyperLogLog estimates (UNIQUE_COUNT_STANDARD_ERROR = 3.25%; tested within 3 standard errors).
 import { WINDOW_PROTOCOLS, type FacilitySecond, type WindowProtocol } from '@vigil/shared';
 import { HLL_REGISTERS, hllAdd, hllEstimate } from './hll.js';
@@ -17,61 +17,56 @@ export const ProtoClass = Object.fromEntries(WINDOW_PROTOCOLS.map((p, i) => [p, 
   number
 >;
 
-/** Modbus function codes that write (the rest of the public codes read). */
-const WRITE_FUNCTIONS = new Set([5, 6, 15, 16, 21, 22, 23]);
+/** Modbus function codes that write (the rest of the public codes read): 1 at the code's index. */
+const WRITE_FUNCTIONS = new Uint8Array(FC);
+for (const fc of [5, 6, 15, 16, 21, 22, 23]) WRITE_FUNCTIONS[fc] = 1;
+
+/**
+ * Per-second counters, one row of R doubles per slot (a packet updates one row: a couple of cache lines instead of
+ * one per counter array). Protocol-class counts are the NPROTO fields from PROTO.
+ */
+const PACKETS = 0;
+const BYTES = 1;
+const GAP_SUM = 2;
+const GAP_COUNT = 3;
+const FAILED = 4;
+const MB_READS = 5;
+const MB_WRITES = 6;
+const MB_EXCEPTIONS = 7;
+const MQ_CONNECTS = 8;
+const MQ_PUBLISHES = 9;
+const DNS_QUERIES = 10;
+const DNS_NX = 11;
+const HTTP_REQ = 12;
+const PROTO = 13;
+const R = PROTO + NPROTO;
 
 export class FacilityWindow {
   private readonly secOf = new Float64Array(S).fill(-1);
-  private readonly packets = new Float64Array(S);
-  private readonly bytes = new Float64Array(S);
-  private readonly gapSum = new Float64Array(S);
-  private readonly gapCount = new Float64Array(S);
-  private readonly failed = new Uint32Array(S);
-  private readonly proto = new Uint32Array(S * NPROTO);
+  private readonly rowsOf = new Float64Array(S * R);
   private readonly mbReq = new Uint32Array(S * FC);
   private readonly mbExc = new Uint32Array(S * FC);
-  private readonly mbReads = new Uint32Array(S);
-  private readonly mbWrites = new Uint32Array(S);
-  private readonly mbExceptions = new Uint32Array(S);
-  private readonly mqConnects = new Uint32Array(S);
-  private readonly mqPublishes = new Uint32Array(S);
-  private readonly dnsQueries = new Uint32Array(S);
-  private readonly dnsNx = new Uint32Array(S);
-  private readonly httpReq = new Uint32Array(S);
   private readonly hllSrc = new Uint8Array(S * HLL_REGISTERS);
   private readonly hllDst = new Uint8Array(S * HLL_REGISTERS);
   private latest = -1;
+  /** The slot of the newest second (valid once latest >= 0). */
+  private latestSlot = 0;
   private lastMs = -1;
   /** Packets and events older than the window when they arrived (dropped). */
   late = 0;
 
   /** Bytes held by the window (all of it is allocated up front). */
   memoryBytes(): number {
-    return [
-      this.secOf,
-      this.packets,
-      this.bytes,
-      this.gapSum,
-      this.gapCount,
-      this.failed,
-      this.proto,
-      this.mbReq,
-      this.mbExc,
-      this.mbReads,
-      this.mbWrites,
-      this.mbExceptions,
-      this.mqConnects,
-      this.mqPublishes,
-      this.dnsQueries,
-      this.dnsNx,
-      this.httpReq,
-      this.hllSrc,
-      this.hllDst,
-    ].reduce((n, a) => n + a.byteLength, 0);
+    return [this.secOf, this.rowsOf, this.mbReq, this.mbExc, this.hllSrc, this.hllDst].reduce(
+      (n, a) => n + a.byteLength,
+      0,
+    );
   }
 
   /** The slot of second `sec`, reset if it held an older second; -1 when `sec` is older than the window. */
   private slot(sec: number): number {
+    // Nearly every packet falls in the newest second, whose slot is current (it was claimed when it became newest).
+    if (sec === this.latest && sec >= 0) return this.latestSlot;
     if (sec > this.latest) this.latest = sec;
     else if (sec <= this.latest - S) {
       this.late++;
@@ -79,15 +74,13 @@ export class FacilityWindow {
     }
     const i = sec % S;
     if (this.secOf[i] !== sec) this.clear(i, sec);
+    if (sec === this.latest) this.latestSlot = i;
     return i;
   }
 
   private clear(i: number, sec: number): void {
     this.secOf[i] = sec;
-    this.packets[i] = this.bytes[i] = this.gapSum[i] = this.gapCount[i] = 0;
-    this.failed[i] = this.mbReads[i] = this.mbWrites[i] = this.mbExceptions[i] = 0;
-    this.mqConnects[i] = this.mqPublishes[i] = this.dnsQueries[i] = this.dnsNx[i] = this.httpReq[i] = 0;
-    this.proto.fill(0, i * NPROTO, (i + 1) * NPROTO);
+    this.rowsOf.fill(0, i * R, (i + 1) * R);
     this.mbReq.fill(0, i * FC, (i + 1) * FC);
     this.mbExc.fill(0, i * FC, (i + 1) * FC);
     this.hllSrc.fill(0, i * HLL_REGISTERS, (i + 1) * HLL_REGISTERS);
@@ -105,17 +98,25 @@ export class FacilityWindow {
   ): void {
     const i = this.slot(Math.floor(ms / 1000));
     if (i < 0) return;
-    this.packets[i] = (this.packets[i] ?? 0) + 1;
-    this.bytes[i] = (this.bytes[i] ?? 0) + size;
+    const row = this.rowsOf;
+    const r = i * R;
+    row[r + PACKETS] = (row[r + PACKETS] ?? 0) + 1;
+    row[r + BYTES] = (row[r + BYTES] ?? 0) + size;
     if (this.lastMs >= 0 && ms >= this.lastMs) {
-      this.gapSum[i] = (this.gapSum[i] ?? 0) + (ms - this.lastMs);
-      this.gapCount[i] = (this.gapCount[i] ?? 0) + 1;
+      row[r + GAP_SUM] = (row[r + GAP_SUM] ?? 0) + (ms - this.lastMs);
+      row[r + GAP_COUNT] = (row[r + GAP_COUNT] ?? 0) + 1;
     }
     if (ms > this.lastMs) this.lastMs = ms;
-    if (failed) this.failed[i] = (this.failed[i] ?? 0) + 1;
-    this.proto[i * NPROTO + protoClass] = (this.proto[i * NPROTO + protoClass] ?? 0) + 1;
+    if (failed) row[r + FAILED] = (row[r + FAILED] ?? 0) + 1;
+    row[r + PROTO + protoClass] = (row[r + PROTO + protoClass] ?? 0) + 1;
     hllAdd(this.hllSrc, i * HLL_REGISTERS, srcHash);
     hllAdd(this.hllDst, i * HLL_REGISTERS, dstHash);
+  }
+
+  /** Adds 1 to field `f` of slot i's row. */
+  private count(i: number, f: number): void {
+    const k = i * R + f;
+    this.rowsOf[k] = (this.rowsOf[k] ?? 0) + 1;
   }
 
   /** A Modbus PDU: requests count by function (reads/writes), exception responses by function. */
@@ -124,12 +125,11 @@ export class FacilityWindow {
     if (i < 0) return;
     const fc = funcCode & (FC - 1);
     if (exception) {
-      this.mbExceptions[i] = (this.mbExceptions[i] ?? 0) + 1;
+      this.count(i, MB_EXCEPTIONS);
       this.mbExc[i * FC + fc] = (this.mbExc[i * FC + fc] ?? 0) + 1;
     } else if (!isResponse) {
       this.mbReq[i * FC + fc] = (this.mbReq[i * FC + fc] ?? 0) + 1;
-      if (WRITE_FUNCTIONS.has(fc)) this.mbWrites[i] = (this.mbWrites[i] ?? 0) + 1;
-      else this.mbReads[i] = (this.mbReads[i] ?? 0) + 1;
+      this.count(i, WRITE_FUNCTIONS[fc] === 1 ? MB_WRITES : MB_READS);
     }
   }
 
@@ -137,20 +137,19 @@ export class FacilityWindow {
     if (msgtype !== 1 && msgtype !== 3) return;
     const i = this.slot(Math.floor(ms / 1000));
     if (i < 0) return;
-    const a = msgtype === 1 ? this.mqConnects : this.mqPublishes;
-    a[i] = (a[i] ?? 0) + 1;
+    this.count(i, msgtype === 1 ? MQ_CONNECTS : MQ_PUBLISHES);
   }
 
   addDns(ms: number, isResponse: boolean, rcode: number): void {
     const i = this.slot(Math.floor(ms / 1000));
     if (i < 0) return;
-    if (!isResponse) this.dnsQueries[i] = (this.dnsQueries[i] ?? 0) + 1;
-    else if (rcode === 3) this.dnsNx[i] = (this.dnsNx[i] ?? 0) + 1;
+    if (!isResponse) this.count(i, DNS_QUERIES);
+    else if (rcode === 3) this.count(i, DNS_NX);
   }
 
   addHttpRequest(ms: number): void {
     const i = this.slot(Math.floor(ms / 1000));
-    if (i >= 0) this.httpReq[i] = (this.httpReq[i] ?? 0) + 1;
+    if (i >= 0) this.count(i, HTTP_REQ);
   }
 
   /** The newest second seen (-1 before the first packet). */
@@ -164,33 +163,36 @@ export class FacilityWindow {
     const i = sec % S;
     const time = new Date(sec * 1000).toISOString();
     if (this.secOf[i] !== sec) return emptyRow(time);
-    const packets = this.packets[i] ?? 0;
+    const row = this.rowsOf;
+    const r = i * R;
+    const at = (f: number): number => row[r + f] ?? 0;
+    const packets = at(PACKETS);
     const dist: Record<string, number> = {};
     WINDOW_PROTOCOLS.forEach((p, k) => {
-      const n = this.proto[i * NPROTO + k] ?? 0;
+      const n = at(PROTO + k);
       if (n > 0) dist[p] = n / packets;
     });
-    const gaps = this.gapCount[i] ?? 0;
+    const gaps = at(GAP_COUNT);
     return {
       time,
       packets_per_sec: packets,
-      bytes_per_sec: this.bytes[i] ?? 0,
+      bytes_per_sec: at(BYTES),
       unique_src_ips: packets > 0 ? hllEstimate(this.hllSrc, i * HLL_REGISTERS) : 0,
       unique_dest_ips: packets > 0 ? hllEstimate(this.hllDst, i * HLL_REGISTERS) : 0,
       protocol_distribution: dist,
-      failed_connections: this.failed[i] ?? 0,
-      avg_packet_size: packets > 0 ? (this.bytes[i] ?? 0) / packets : 0,
-      inter_arrival_time: gaps > 0 ? (this.gapSum[i] ?? 0) / gaps / 1000 : 0,
-      modbus_reads: this.mbReads[i] ?? 0,
-      modbus_writes: this.mbWrites[i] ?? 0,
-      modbus_exceptions: this.mbExceptions[i] ?? 0,
+      failed_connections: at(FAILED),
+      avg_packet_size: packets > 0 ? at(BYTES) / packets : 0,
+      inter_arrival_time: gaps > 0 ? at(GAP_SUM) / gaps / 1000 : 0,
+      modbus_reads: at(MB_READS),
+      modbus_writes: at(MB_WRITES),
+      modbus_exceptions: at(MB_EXCEPTIONS),
       modbus_requests_by_function: byFunction(this.mbReq, i),
       modbus_exceptions_by_function: byFunction(this.mbExc, i),
-      mqtt_connects: this.mqConnects[i] ?? 0,
-      mqtt_publishes: this.mqPublishes[i] ?? 0,
-      dns_queries: this.dnsQueries[i] ?? 0,
-      dns_nxdomain: this.dnsNx[i] ?? 0,
-      http_requests: this.httpReq[i] ?? 0,
+      mqtt_connects: at(MQ_CONNECTS),
+      mqtt_publishes: at(MQ_PUBLISHES),
+      dns_queries: at(DNS_QUERIES),
+      dns_nxdomain: at(DNS_NX),
+      http_requests: at(HTTP_REQ),
     };
   }
 
