@@ -211,11 +211,12 @@ export class FacilityWindow {
     for (let sec = this.latest - S + 1; sec <= this.latest; sec++) {
       const i = sec % S;
       const time = new Date(sec * 1000).toISOString();
-      const packets = this.secOf[i] === sec ? (this.packets[i] ?? 0) : 0;
+      const r = i * R;
+      const packets = this.secOf[i] === sec ? (this.rowsOf[r + PACKETS] ?? 0) : 0;
       const dist: Record<string, number> = {};
       if (packets > 0) {
         for (let k = 0; k < NPROTO; k++) {
-          const n = this.proto[i * NPROTO + k] ?? 0;
+          const n = this.rowsOf[r + PROTO + k] ?? 0;
           if (n > 0) dist[WINDOW_PROTOCOLS[k]!] = n / packets;
         }
       }
