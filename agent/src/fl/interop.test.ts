@@ -4,7 +4,7 @@
 // DP-SGD on its own seeded synthetic data. Passes when the run completes, both agents' training loss falls, and
 // the ServerApp's final arrays equal the num-examples-weighted average of the agents' last replies, computed here.
 // Runtime: about 30 s on 2 cores (plus venv creation on the first run).
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,11 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Activation, Dense, Sequential, seededRng, softmaxCrossEntropy, type Example } from '@vigil/models';
 import { HttpFleetRpc, NodeKey } from '@vigil/proto/flower/fleet-rpc';
 import { tensorsOf } from '@vigil/proto/flower/records';
-import { hasCommand, needComponent } from '@vigil/shared/testing';
+import { oraclePython } from '@vigil/shared/testing';
 import { SequentialDpTrainer, modelArrays } from './local-trainer.js';
 import { SuperNode, type ReplyEvent } from './supernode.js';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
 const appSource = fileURLToPath(new URL('./testing/fedavg-app', import.meta.url));
 const ROUNDS = 3;
 
@@ -27,11 +26,8 @@ let work = '';
 const children: ChildProcess[] = [];
 
 beforeAll(() => {
-  if (!needComponent('python3', hasCommand('python3'), 'apt-get install python3-venv')) return;
-  python = execFileSync('bash', [`${root}deploy/python-venv.sh`], {
-    encoding: 'utf8',
-    timeout: 590_000,
-  }).trim();
+  python = oraclePython();
+  if (python === '') return;
   work = mkdtempSync(path.join(tmpdir(), 'vigil-flower-'));
 }, 600_000);
 

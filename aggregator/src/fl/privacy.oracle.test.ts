@@ -3,27 +3,23 @@
 // (local DP-SGD of each round, and in some rounds the central Gaussian noise of the released model) charged round by
 // round with chargeRound, compared with the oracle's epsilon (privacy_oracle.py). Runtime: about 5 s once the venv
 // exists.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { seededRng } from '@vigil/models';
-import { hasCommand, needComponent } from '@vigil/shared/testing';
+import { oraclePython } from '@vigil/shared/testing';
 import type { PrivacyAccount } from '../store/types.js';
 import { chargeRound, type DpSpend } from './privacy.js';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
 const oracle = fileURLToPath(new URL('./privacy_oracle.py', import.meta.url));
 const CASES = 16;
 
 let python = '';
 
 beforeAll(() => {
-  if (!needComponent('python3', hasCommand('python3'), 'apt-get install python3-venv')) return;
-  python = execFileSync('bash', [`${root}deploy/python-venv.sh`], {
-    encoding: 'utf8',
-    timeout: 170_000,
-  }).trim();
+  python = oraclePython();
+  if (python === '') return;
 });
 
 interface Round {

@@ -168,16 +168,7 @@ export class UsesStats {
    * c in a later tactic (the `followed-by` edges).
    */
   transitionScores(seen: ReadonlySet<number>): Float64Array {
-    const n = this.techniques.length;
-    const s = new Float64Array(n);
-    const evidence = [...seen].filter((o) => (this.users[o] ?? 0) > 0);
-    if (evidence.length === 0) return s;
-    for (const o of evidence) {
-      const u = this.users[o] ?? 1;
-      for (let c = 0; c < n; c++) s[c] = (s[c] ?? 0) + (this.trans[o * n + c] ?? 0) / u;
-    }
-    for (let c = 0; c < n; c++) s[c] = roundScore((s[c] ?? 0) / evidence.length);
-    return s;
+    return this.meanConditional(seen, this.trans);
   }
 
   private popularityScores(): Float64Array {
@@ -189,13 +180,21 @@ export class UsesStats {
   }
 
   private cooccurrenceScores(seen: ReadonlySet<number>): Float64Array {
+    return this.meanConditional(seen, this.cooc);
+  }
+
+  /**
+   * Mean over the observed techniques o used by at least one entity of pairs(o, c) / users(o): the empirical
+   * probability that an entity using o also has c (co-occurrence) or c in a later tactic (transitions).
+   */
+  private meanConditional(seen: ReadonlySet<number>, pairs: ArrayLike<number>): Float64Array {
     const n = this.techniques.length;
     const s = new Float64Array(n);
     const evidence = [...seen].filter((o) => (this.users[o] ?? 0) > 0);
     if (evidence.length === 0) return s;
     for (const o of evidence) {
       const u = this.users[o] ?? 1;
-      for (let c = 0; c < n; c++) s[c] = (s[c] ?? 0) + (this.cooc[o * n + c] ?? 0) / u;
+      for (let c = 0; c < n; c++) s[c] = (s[c] ?? 0) + (pairs[o * n + c] ?? 0) / u;
     }
     for (let c = 0; c < n; c++) s[c] = roundScore((s[c] ?? 0) / evidence.length);
     return s;

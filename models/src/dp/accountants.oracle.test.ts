@@ -1,26 +1,22 @@
 // Compares our accountants with Google's dp-accounting (PyPI, pinned in deploy/python-requirements.txt, installed
 // into .venv by deploy/python-venv.sh) on 20 random queries per run. Runtime: about 30 s on 2 cores (the first run
 // also creates the venv, about 45 s).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { hasCommand, needComponent } from '@vigil/shared/testing';
+import { oraclePython } from '@vigil/shared/testing';
 import { prvEpsilon } from './prv.js';
 import { rdpEpsilon, type AccountingQuery } from './rdp.js';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
 const oracle = fileURLToPath(new URL('./dp_accounting_oracle.py', import.meta.url));
 const CASES = 20;
 
 let python = '';
 
 beforeAll(() => {
-  if (!needComponent('python3', hasCommand('python3'), 'apt-get install python3-venv')) return;
-  python = execFileSync('bash', [`${root}deploy/python-venv.sh`], {
-    encoding: 'utf8',
-    timeout: 170_000,
-  }).trim();
+  python = oraclePython();
+  if (python === '') return;
 });
 
 function logUniform(lo: number, hi: number): number {

@@ -1,11 +1,11 @@
 // Golden tests: our deflated messages (every object's bytes and sha256 id) equal what flwr 1.42's own Python code
 // computes for the same messages (flower_oracle.py, run in the venv of deploy/python-venv.sh). Runtime: about 5 s
 // (two Python runs; the first run of the suite also creates the venv, a few minutes).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { hasCommand, needComponent } from '@vigil/shared/testing';
+import { oraclePython } from '@vigil/shared/testing';
 import {
   arrayFromTensor,
   deflateMessage,
@@ -17,16 +17,12 @@ import {
   type MetricValue,
 } from './records.js';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
 const oracle = fileURLToPath(new URL('./flower_oracle.py', import.meta.url));
 let python = '';
 
 beforeAll(() => {
-  if (!needComponent('python3', hasCommand('python3'), 'apt-get install python3-venv')) return;
-  python = execFileSync('bash', [`${root}deploy/python-venv.sh`], {
-    encoding: 'utf8',
-    timeout: 590_000,
-  }).trim();
+  python = oraclePython();
+  if (python === '') return;
 }, 600_000);
 
 type Spec = Record<string, unknown>;

@@ -25,3 +25,14 @@ export function hasCommand(command: string): boolean {
     return false;
   }
 }
+
+/**
+ * The Python of the test oracles' venv (flwr, dp-accounting), made or brought up to date by deploy/python-venv.sh;
+ * '' when python3 is missing and the test may skip (needComponent: under CI it throws). The first run installs the
+ * pinned packages, so call it from a beforeAll with a long timeout.
+ */
+export function oraclePython(): string {
+  if (!needComponent('python3', hasCommand('python3'), 'apt-get install python3-venv')) return '';
+  const script = new URL('../../../deploy/python-venv.sh', import.meta.url).pathname;
+  return execFileSync('bash', [script], { encoding: 'utf8', timeout: 590_000 }).trim();
+}
