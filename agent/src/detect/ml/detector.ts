@@ -4,6 +4,11 @@
 // autoencoder (Layer 1b); the flows Layer 1 flags (every flow above the L1a threshold, and the three most unusual
 // ones of a second above the L1b threshold) go to the Layer 2 classifier in one ORT run, which names the attack
 // class -> ATT&CK for ICS technique. A flagged flow that Layer 2 calls normal raises nothing (counted).
+// Layer 2's class must fit what the flow carried (plausibleFor: a write technique needs a Modbus write, Program
+// Download needs program-transfer requests, the MQTT, DNS and HTTP classes their protocol's messages): otherwise the
+// most probable class that fits is taken when it passes its floor, else the finding is demoted to a hint
+// (DEMOTED_RULE, confidence at most DEMOTED_CONFIDENCE: evidence in an incident, never an alert on its own), and
+// Layer 1's detections of that flow are not raised, as for a flow Layer 2 calls normal. Both are counted.
 //
 // The facility's own Layer 1a and scaler are either loaded (its data dir, `vigil-agent models train`) or learnt
 // from the engine's learning period: when the baseline freezes, the forest is fitted on 70% of the learnt seconds
@@ -19,7 +24,7 @@ import {
   seededRng,
 } from '@vigil/models';
 import type { DecodedEvent, PacketView } from '../../decode/types.js';
-import type { Detection, Detector, WindowView } from '../types.js';
+import { DEMOTED_RULE, type Detection, type Detector, type WindowView } from '../types.js';
 import {
   calibrate,
   l1bThreshold as l1bThresholdOf,
@@ -87,8 +92,12 @@ export interface ModelStats {
   l1bFlagged: number;
   classified: number;
   l2Normal: number;
-  /** Layer 2 named a write technique for a flow without a Modbus write (dropped). */
+  /** Layer 2's class did not fit what the flow carried (plausibleFor). */
   l2Implausible: number;
+  /** ... of which another class that fits passed its floor and was taken instead. */
+  l2Relabelled: number;
+  /** ... of which none did: demoted to an l2-implausible hint. */
+  l2Demoted: number;
   detections: number;
   l1aThreshold: number;
   l1bThreshold: number;
@@ -268,9 +277,38 @@ function topFeatures(
 }
 
 const FLOW_NAMES = FLOW_FEATURE_FIELDS.map((f) => f.name);
-/** Techniques that need a Modbus write in the flow (Unauthorized Command Message, Modify Parameter). */
-const WRITE_TECHNIQUES = new Set(['T0855', 'T0836']);
-const WRITES = FLOW_NAMES.indexOf('modbus_writes');
+const at = (name: string): number => FLOW_NAMES.indexOf(name);
+
+/**
+ * What a flow-second must carry for Layer 2's class to fit it (the protocol fact beats the model), with the reason
+ * told when it did not. Classes not listed (scan, recon, flood) can show in any traffic.
+ */
+const NEEDS: Record<string, { fits: (r: FlowRow) => boolean; lacks: string }> = {
+  T0855: { fits: (r) => r.x[at('modbus_writes')]! > 0, lacks: 'no Modbus write' },
+  T0836: { fits: (r) => r.x[at('modbus_writes')]! > 0, lacks: 'no Modbus write' },
+  // UMAS (fc 90) reservation, stop/start and download blocks as Schneider's engineering software sends them, or
+  // Write File Record (fc 21); a device identification (fc 43) or a UMAS read is not a program transfer
+  T0843: {
+    fits: (r) => r.program > 0,
+    lacks: 'no program transfer (UMAS reservation/download/stop/start, fc 21)',
+  },
+  T0812: {
+    fits: (r) => r.x[at('mqtt_connects')]! > 0 || r.x[at('mqtt_refused')]! > 0,
+    lacks: 'no MQTT CONNECT',
+  },
+  T0856: { fits: (r) => r.x[at('mqtt_publishes')]! > 0, lacks: 'no MQTT PUBLISH' },
+  T0869: { fits: (r) => r.x[at('dns_queries')]! > 0, lacks: 'no DNS query' },
+  T0859: { fits: (r) => r.x[at('http_requests')]! > 0, lacks: 'no HTTP request' },
+};
+
+/** Undefined when the class fits the flow-second, else what the flow lacked for it. */
+export function implausibleFor(technique: string, r: FlowRow): string | undefined {
+  const n = NEEDS[technique];
+  return n === undefined || n.fits(r) ? undefined : n.lacks;
+}
+
+/** The most a demoted Layer 2 finding (l2-implausible) counts: below MIN_ALERT_CONFIDENCE with any weak hint. */
+export const DEMOTED_CONFIDENCE = 0.2;
 const STEP_NAMES = WINDOW_STEP_FIELDS.map((f) => f.name);
 
 export class ModelDetector implements Detector {
@@ -299,6 +337,8 @@ export class ModelDetector implements Detector {
     classified: 0,
     l2Normal: 0,
     l2Implausible: 0,
+    l2Relabelled: 0,
+    l2Demoted: 0,
     detections: 0,
     l1aThreshold: 0,
     l1bThreshold: 0,
@@ -447,24 +487,54 @@ export class ModelDetector implements Detector {
       return s / 5;
     });
     let l1bDone = false;
+    const floor = (c: number): number => local.l2ClassMin?.[meta2.classes[c]!] ?? meta2.minProbability;
     chosen.forEach((i, k) => {
       this.stats.classified++;
-      let best = 0;
-      for (let c = 1; c < C; c++) if (probs![k * C + c]! > probs![k * C + best]!) best = c;
-      const p = probs![k * C + best]!;
-      const technique = meta2.classes[best]!;
       const r = rows[i]!;
-      if (best === 0 || p < (local.l2ClassMin?.[technique] ?? meta2.minProbability)) {
+      const prob = (c: number): number => probs![k * C + c]!;
+      let best = 0;
+      for (let c = 1; c < C; c++) if (prob(c) > prob(best)) best = c;
+      if (best === 0 || prob(best) < floor(best)) {
         this.stats.l2Normal++;
-        return;
-      }
-      if (WRITE_TECHNIQUES.has(technique) && r.x[WRITES]! === 0) {
-        // a write technique for a flow that wrote nothing: the protocol fact beats the model
-        this.stats.l2Implausible++;
         return;
       }
       const s = scores![i]!;
       const drove = topFeatures(r.x, local.flowMean, local.flowStd, FLOW_NAMES, 'flow.');
+      const second = new Date(r.sec * 1000).toISOString();
+      const lacks = implausibleFor(meta2.classes[best]!, r);
+      let demotedFrom = '';
+      if (lacks !== undefined) {
+        this.stats.l2Implausible++;
+        const first = meta2.classes[best]!;
+        const firstP = prob(best);
+        let fit = 0;
+        for (let c = 1; c < C; c++) {
+          if (implausibleFor(meta2.classes[c]!, r) === undefined && prob(c) > prob(fit)) fit = c;
+        }
+        if (fit === 0 || prob(fit) < floor(fit)) {
+          // no class that fits is sure enough: a hint (evidence for an incident), not a finding
+          this.stats.l2Demoted++;
+          out.push({
+            technique: first,
+            timeMs: r.ms,
+            frame: r.frame,
+            src: r.client,
+            dst: r.server,
+            detector: 'models',
+            layer: 2,
+            rule: DEMOTED_RULE,
+            confidence: Math.min(firstP, DEMOTED_CONFIDENCE),
+            evidence: `Layer 2 classifier named ${first} (p=${firstP.toFixed(3)}) for ${r.client} -> ${r.server} in second ${second}, but the flow carried ${lacks}: demoted to a hint`,
+            features: { probability: round(firstP), l1a_score: round(s), l1b_ratio: round(ratio), ...drove },
+          });
+          return;
+        }
+        this.stats.l2Relabelled++;
+        demotedFrom = `; its first choice ${first} (p=${firstP.toFixed(3)}) does not fit: ${lacks}`;
+        best = fit;
+      }
+      const p = prob(best);
+      const technique = meta2.classes[best]!;
       const base = { technique, timeMs: r.ms, frame: r.frame, src: r.client, dst: r.server };
       out.push({
         ...base,
@@ -472,7 +542,7 @@ export class ModelDetector implements Detector {
         layer: 2,
         rule: 'l2-classifier',
         confidence: p,
-        evidence: `Layer 2 classifier: ${technique} (p=${p.toFixed(3)}) for ${r.client} -> ${r.server} in second ${new Date(r.sec * 1000).toISOString()}`,
+        evidence: `Layer 2 classifier: ${technique} (p=${p.toFixed(3)}) for ${r.client} -> ${r.server} in second ${second}${demotedFrom}`,
         features: {
           probability: Math.round(p * 1000) / 1000,
           l1a_score: round(s),
