@@ -296,7 +296,7 @@ describe('Correlator', () => {
     expect(alerts.map((a) => a.attack_type)).toEqual(['T0888']);
   });
 
-  it('a demoted model finding opens no incident, and in one it adds confidence but names nothing', () => {
+  it('a demoted model finding opens no incident, and in one it is listed but adds and names nothing', () => {
     const { c, alerts } = setup();
     const demoted = (timeMs: number, src: string): Detection =>
       model({ rule: DEMOTED_RULE, technique: 'T0843', confidence: 0.2, timeMs, src });
@@ -306,22 +306,21 @@ describe('Correlator', () => {
     c.tick(T0);
     c.add(demoted(T0 + 1_000, '10.0.0.9'));
     c.tick(T0 + 1_000 + HOLD_MS);
-    // with a rule's weak hint of the same source (0.35): 0.48 together, still one piece short of an alert
+    // with a rule's weak hint of the same source: still the hint alone (0.45), below the alert threshold
     c.add(
-      det({ rule: 'new-modbus-pair', technique: 'T0888', confidence: 0.35, timeMs: T0, src: '10.0.0.7' }),
+      det({ rule: 'new-modbus-pair', technique: 'T0888', confidence: 0.45, timeMs: T0, src: '10.0.0.7' }),
     );
     c.add(demoted(T0, '10.0.0.7'));
-    c.add(
-      det({ rule: 'new-modbus-pair', technique: 'T0888', confidence: 0.45, timeMs: T0, src: '10.0.0.6' }),
-    );
+    // with a rule's medium finding: its alert, the demoted finding listed as evidence
+    c.add(det({ rule: 'new-master', technique: 'T0888', confidence: 0.6, timeMs: T0, src: '10.0.0.6' }));
     c.add(demoted(T0, '10.0.0.6'));
     c.tick(T0 + HOLD_MS);
 
     expect(alerts.map((a) => [a.attack_type, a.sources.map((x) => x.model_name)])).toEqual([
       ['T0855', ['modbus-policy/new-master-write']],
-      ['T0888', ['modbus-policy/new-modbus-pair', `models/${DEMOTED_RULE}`]],
+      ['T0888', ['modbus-policy/new-master', `models/${DEMOTED_RULE}`]],
     ]);
-    expect(alerts[1]?.correlation_confidence).toBe(0.56);
+    expect(alerts[1]?.correlation_confidence).toBe(0.6);
     expect(c.belowThreshold).toBe(3);
   });
 });

@@ -26,8 +26,9 @@
 // attack's next stage, not the earlier alert seen less surely, when its technique is not one the source was alerted
 // for already.
 // A demoted model finding (DEMOTED_RULE: a class that did not fit the flow) is evidence only: it joins a source's
-// open incident and counts in its confidence, but never opens an incident (counted in `belowThreshold`), decides one
-// early or names its alert.
+// open incident and is listed among its sources, but never opens an incident (counted in `belowThreshold`), adds to
+// its confidence, decides it or names its alert (with weight, it lifted a legitimate engineering write's weak
+// new-pair hint over the alert threshold).
 import { randomUUID } from 'node:crypto';
 import type { Alert, AlertSource, Severity, TimelinePoint } from '@vigil/shared';
 import { shippedCatalog } from '@vigil/shared';
@@ -411,11 +412,12 @@ function leadOf(all: readonly Detection[], sure: (d: Detection) => boolean): Det
 /**
  * Noisy-or over the rules of the detections, each rule counted once with its surest detection: several hits of one
  * rule (a new pair read, then written) are one piece of evidence, not independent ones; an earlier stage's alert
- * against the same target is one more.
+ * against the same target is one more. A demoted model finding counts for nothing.
  */
 function combined(ds: readonly Detection[], prior: Prior | undefined): number {
   const best = new Map<string, number>();
   for (const d of ds) {
+    if (d.rule === DEMOTED_RULE) continue;
     const k = `${d.detector}/${d.rule}`;
     best.set(k, Math.max(best.get(k) ?? 0, d.confidence));
   }

@@ -80,6 +80,29 @@ describe('models in the detection engine', () => {
     expect(hint?.confidence).toBeLessThanOrEqual(DEMOTED_CONFIDENCE);
   });
 
+  it('coil writes on a polling connection that Layer 1 does not flag are classified, and named once repeated', async () => {
+    // pipeline-d: the HMI toggles a coil on its own polling connection every few seconds; Layer 1a scores those
+    // flow-seconds near normal (one write among the polls), so Layer 2 was never asked and the models missed it
+    const detectors = loadModelDetectors({ facility: 'pipeline-d-303' });
+    const r = await runScenario({
+      topology: 'pipeline-d',
+      seed: 303,
+      durationS: 740,
+      learnS: 600,
+      attacks: [{ attack: 'modbus-coil-write', atS: 720 }],
+      detectors,
+      suppress: ['modbus-protocol', 'modbus-policy', 'network-scan', 'app-policy'].map((rule) => ({ rule })),
+    });
+    const stats = { ...detectors[0]!.stats };
+    await Promise.all(detectors.map((d) => d.close()));
+
+    expect(r.alerts.map((a) => a.attack_type)).toEqual(['T0855']);
+    expect(r.alerts[0]!.sources[0]!.evidence).toMatch(/Layer 1 did not flag it/);
+    expect(stats.processRows).toBeGreaterThan(1);
+    // the first write alone was not a finding (an engineering change looks the same)
+    expect(stats.processSingles).toBeGreaterThan(0);
+  });
+
   it('without a learning period or a local baseline the models say why they are inactive', async () => {
     const detectors = loadModelDetectors({ facility: 'x' });
     await runScenario({ topology: 'water-a', seed: 5, durationS: 5, learnS: 0, attacks: [], detectors });

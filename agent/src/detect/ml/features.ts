@@ -101,6 +101,7 @@ export const MODEL_FEATURE_SCHEMAS = {
 const MODBUS_COMMON = new Set([1, 2, 3, 4, 5, 6, 15, 16, 23]);
 const MODBUS_WRITES = new Set([5, 6, 15, 16, 21, 22, 23]);
 const WRITE_FILE_RECORD = 21;
+const COIL_WRITE_FUNCTIONS = new Set([5, 15]);
 const SERVICE: Record<number, number> = { 502: 1, 1883: 2, 8883: 2, 53: 3, 80: 4, 8080: 4 };
 
 interface Acc {
@@ -128,6 +129,8 @@ interface Acc {
   mbFcs: Set<number>;
   mbOther: number;
   mbProgram: number;
+  mbCoilWrites: number;
+  mbRegisterWrites: number;
   mqConnects: number;
   mqRefused: number;
   mqPublishes: number;
@@ -175,6 +178,9 @@ export interface FlowRow {
    * uncommon function codes (a fc 43 device identification counts the same in modbus_other_functions).
    */
   program: number;
+  /** Coil writes (fc 5, 15) and register writes (fc 6, 16, 22, 23) of the flow in the second: facts, not features. */
+  coilWrites: number;
+  registerWrites: number;
   /** Majority label of the flow's packets in that second (training data only). */
   label?: string | undefined;
 }
@@ -265,6 +271,8 @@ export class FlowSeconds {
         mbFcs: new Set(),
         mbOther: 0,
         mbProgram: 0,
+        mbCoilWrites: 0,
+        mbRegisterWrites: 0,
         mqConnects: 0,
         mqRefused: 0,
         mqPublishes: 0,
@@ -337,8 +345,11 @@ export class FlowSeconds {
             a.lastFunction = e.func_code;
             a.mbFcs.add(e.func_code);
           }
-          if (MODBUS_WRITES.has(e.func_code)) a.mbWrites++;
-          else a.mbReads++;
+          if (MODBUS_WRITES.has(e.func_code)) {
+            a.mbWrites++;
+            if (COIL_WRITE_FUNCTIONS.has(e.func_code)) a.mbCoilWrites++;
+            else if (e.func_code !== WRITE_FILE_RECORD) a.mbRegisterWrites++;
+          } else a.mbReads++;
           if (!MODBUS_COMMON.has(e.func_code)) {
             a.mbOther++;
             if (e.func_code === WRITE_FILE_RECORD || isUmasProgram(e, pkt)) a.mbProgram++;
@@ -417,6 +428,8 @@ export class FlowSeconds {
       ms: a.firstMs,
       x,
       program: a.mbProgram,
+      coilWrites: a.mbCoilWrites,
+      registerWrites: a.mbRegisterWrites,
       label,
     };
   }

@@ -34,7 +34,7 @@ describe('Layer 2 plausibility on simulated traffic', () => {
     );
     expect(normal.filter((r) => r.program > 0)).toEqual([]);
     // recon reads but never writes: a write technique does not fit it either; a recon class fits anything
-    expect(recon.every((r) => implausibleFor('T0855', r) === 'no Modbus write')).toBe(true);
+    expect(recon.every((r) => implausibleFor('T0855', r) === 'no Modbus coil write')).toBe(true);
     expect(recon.every((r) => implausibleFor('T0888', r) === undefined)).toBe(true);
   });
 });
