@@ -10,7 +10,8 @@
 // one write in a normal-looking flow too (Layer 2 called one T0836, p=0.986, in water-b's normal hour); Layer 2's
 // attack class is a finding when the same pair's process-acting flow-second of the same class repeats it within
 // PROCESS_REPEAT_S. A flagged flow that Layer 2 calls normal raises nothing (counted).
-// Layer 2's class must fit what the flow carried (implausibleFor: Unauthorized Command Message needs a coil write,
+// Layer 2's class must fit what the flow carried (implausibleFor: a scan needs probes without application requests,
+// Unauthorized Command Message a coil write,
 // Modify Parameter a register write, Program Download program-transfer requests, the MQTT, DNS and HTTP classes
 // their protocol's messages): otherwise the most probable class that fits is taken when it passes its floor, else
 // the finding is demoted to a hint
@@ -296,6 +297,14 @@ function topFeatures(
 const FLOW_NAMES = FLOW_FEATURE_FIELDS.map((f) => f.name);
 const at = (name: string): number => FLOW_NAMES.indexOf(name);
 const WRITES = at('modbus_writes');
+const APP_REQUESTS = [
+  'modbus_reads',
+  'modbus_writes',
+  'mqtt_connects',
+  'mqtt_publishes',
+  'dns_queries',
+  'http_requests',
+].map(at);
 
 /** True when the flow-second sent a Modbus write or a program transfer: Layer 2 classifies it whatever Layer 1 says. */
 export function actsOnProcess(r: { x: Float32Array; program: number }): boolean {
@@ -315,6 +324,14 @@ const NEEDS: Record<string, { fits: (r: FlowRow) => boolean; lacks: string }> = 
   T0843: {
     fits: (r) => r.program > 0,
     lacks: 'no program transfer (UMAS reservation/download/stop/start, fc 21)',
+  },
+  // a scan's probes carry no application request and end reset, refused or unanswered (half-open, closed port,
+  // filtered); a completed handshake not reset is a connection being opened (its request follows)
+  T0846: {
+    fits: (r) =>
+      APP_REQUESTS.every((k) => r.x[k] === 0) &&
+      (r.x[at('rst')]! > 0 || r.x[at('failed')]! > 0 || r.x[at('to_server_share')] === 1),
+    lacks: 'no probe (an application request, or a handshake not reset)',
   },
   T0812: {
     fits: (r) => r.x[at('mqtt_connects')]! > 0 || r.x[at('mqtt_refused')]! > 0,

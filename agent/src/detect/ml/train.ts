@@ -4,7 +4,7 @@
 // Data: each run simulates one training topology and seed: a learning period of normal traffic, then every attack
 // class the topology supports, one after another with quiet normal traffic between them. Training runs use
 // TRAIN_SEEDS, calibration/metrics runs CAL_SEEDS, all on TRAIN_TOPOLOGIES: the evaluation's held-out scenarios
-// (water-b, pipeline-d, seed 303) share neither a topology nor a seed with them.
+// (water-b, pipeline-d, seeds 303 and 404) share neither a topology nor a seed with them.
 //   Layer 1a: per run (= per facility), an Isolation Forest on 70% of the learning period's flow-seconds, threshold
 //             calibrated on the other 30% for the target false-alarm rate (the detector does the same live).
 //   Layer 1b: one LSTM autoencoder on the training runs' normal windows (60 standardised steps, stride
@@ -580,7 +580,7 @@ export function writeArtifacts(dir: string, r: TrainResult, cfg: TrainConfig, co
     `- **Data**: simulated plants (agent/src/sim), ${runs}. Each run: ${cfg.learnS} s of normal traffic (the`,
     `  learning period), then every attack class the topology supports (${cfg.spacingS} s apart, default sources:`,
     '  hosts normally present). Held-out evaluation scenarios (models/EVAL.md) use other topologies (water-b,',
-    '  pipeline-d) and seed 303, never seen here.',
+    '  pipeline-d) and seeds 303 and 404, never seen here.',
     `- **Feature schema hashes**: packet ${MODEL_FEATURE_SCHEMAS.packet} (shared/src/features), flow ${MODEL_FEATURE_SCHEMAS.flow},`,
     `  window ${MODEL_FEATURE_SCHEMAS.window}, l2 ${MODEL_FEATURE_SCHEMAS.l2} (agent/src/detect/ml/features.ts). No feature`,
     '  identifies a host by its address.',
