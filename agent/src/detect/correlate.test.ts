@@ -8,7 +8,7 @@ import {
   QUIET_MS,
   type AgentAlert,
 } from './correlate.js';
-import type { Detection } from './types.js';
+import { DEMOTED_RULE, type Detection } from './types.js';
 
 const T0 = Date.UTC(2026, 0, 12, 9, 0, 0);
 
@@ -294,5 +294,33 @@ describe('Correlator', () => {
 
     expect(Object.fromEntries(c.suppressed)).toEqual({ 'new-master-write/T0855': 1, 'scan/T0846': 1 });
     expect(alerts.map((a) => a.attack_type)).toEqual(['T0888']);
+  });
+
+  it('a demoted model finding opens no incident, and in one it is listed but adds and names nothing', () => {
+    const { c, alerts } = setup();
+    const demoted = (timeMs: number, src: string): Detection =>
+      model({ rule: DEMOTED_RULE, technique: 'T0843', confidence: 0.2, timeMs, src });
+
+    // alone, even after an earlier stage's alert against its target: nothing
+    c.add(det({ timeMs: T0 }));
+    c.tick(T0);
+    c.add(demoted(T0 + 1_000, '10.0.0.9'));
+    c.tick(T0 + 1_000 + HOLD_MS);
+    // with a rule's weak hint of the same source: still the hint alone (0.45), below the alert threshold
+    c.add(
+      det({ rule: 'new-modbus-pair', technique: 'T0888', confidence: 0.45, timeMs: T0, src: '10.0.0.7' }),
+    );
+    c.add(demoted(T0, '10.0.0.7'));
+    // with a rule's medium finding: its alert, the demoted finding listed as evidence
+    c.add(det({ rule: 'new-master', technique: 'T0888', confidence: 0.6, timeMs: T0, src: '10.0.0.6' }));
+    c.add(demoted(T0, '10.0.0.6'));
+    c.tick(T0 + HOLD_MS);
+
+    expect(alerts.map((a) => [a.attack_type, a.sources.map((x) => x.model_name)])).toEqual([
+      ['T0855', ['modbus-policy/new-master-write']],
+      ['T0888', ['modbus-policy/new-master', `models/${DEMOTED_RULE}`]],
+    ]);
+    expect(alerts[1]?.correlation_confidence).toBe(0.6);
+    expect(c.belowThreshold).toBe(3);
   });
 });

@@ -25,11 +25,15 @@
 // (FOLLOW_UP_CONFIDENCE): a write, weak alone, to a PLC the same host scanned or probed a minute before is the
 // attack's next stage, not the earlier alert seen less surely, when its technique is not one the source was alerted
 // for already.
+// A demoted model finding (DEMOTED_RULE: a class that did not fit the flow) is evidence only: it joins a source's
+// open incident and is listed among its sources, but never opens an incident (counted in `belowThreshold`), adds to
+// its confidence, decides it or names its alert (with weight, it lifted a legitimate engineering write's weak
+// new-pair hint over the alert threshold).
 import { randomUUID } from 'node:crypto';
 import type { Alert, AlertSource, Severity, TimelinePoint } from '@vigil/shared';
 import { shippedCatalog } from '@vigil/shared';
 import type { FacilityWindow } from '../window/window.js';
-import type { Detection } from './types.js';
+import { DEMOTED_RULE, type Detection } from './types.js';
 
 export const HOLD_MS = 2_000;
 export const QUIET_MS = 60_000;
@@ -169,6 +173,10 @@ export class Correlator {
       this.decideEarly(inc, d);
       return;
     }
+    if (d.rule === DEMOTED_RULE) {
+      this.belowThreshold++;
+      return;
+    }
     const sure = isSureRule(d);
     const last = this.alerted.get(`${d.src}|${d.technique}`);
     const recent = last !== undefined && d.timeMs - last.ms < QUIET_MS;
@@ -197,7 +205,7 @@ export class Correlator {
 
   /** Brings the incident's decision forward to `d` when `d` is strong or makes two pieces of evidence agree. */
   private decideEarly(inc: Incident, d: Detection): void {
-    if (inc.early !== undefined) return;
+    if (inc.early !== undefined || d.rule === DEMOTED_RULE) return;
     if (d.confidence >= DECIDE_AT_ONCE) inc.early = 'strong';
     else if (agree(inc.detections, d.technique, this.priorOf(inc.src, inc.detections)))
       inc.early = 'agreement';
@@ -384,9 +392,12 @@ function actsOnProcess(technique: string): boolean {
 /**
  * The detection whose technique the alert names: among the rules' sure detections (`sure`) the most severe (then
  * surest), a rule having seen a protocol fact; without one the surest detection (then the most severe), so a model's
- * confident class is not named after a weak hint that came with it (a scan also touches new services).
+ * confident class is not named after a weak hint that came with it (a scan also touches new services). A demoted
+ * model finding never names it.
  */
-function leadOf(ds: readonly Detection[], sure: (d: Detection) => boolean): Detection {
+function leadOf(all: readonly Detection[], sure: (d: Detection) => boolean): Detection {
+  const told = all.filter((d) => d.rule !== DEMOTED_RULE);
+  const ds = told.length > 0 ? told : all;
   const ruled = ds.filter(sure);
   if (ruled.length > 0) {
     return ruled.reduce((a, b) =>
@@ -401,11 +412,12 @@ function leadOf(ds: readonly Detection[], sure: (d: Detection) => boolean): Dete
 /**
  * Noisy-or over the rules of the detections, each rule counted once with its surest detection: several hits of one
  * rule (a new pair read, then written) are one piece of evidence, not independent ones; an earlier stage's alert
- * against the same target is one more.
+ * against the same target is one more. A demoted model finding counts for nothing.
  */
 function combined(ds: readonly Detection[], prior: Prior | undefined): number {
   const best = new Map<string, number>();
   for (const d of ds) {
+    if (d.rule === DEMOTED_RULE) continue;
     const k = `${d.detector}/${d.rule}`;
     best.set(k, Math.max(best.get(k) ?? 0, d.confidence));
   }
@@ -427,7 +439,7 @@ const DECIDED: Record<Decision, string> = {
 function agree(ds: readonly Detection[], technique: string, prior: Prior | undefined): boolean {
   const best = new Map<string, number>();
   for (const d of ds) {
-    if (d.technique !== technique) continue;
+    if (d.technique !== technique || d.rule === DEMOTED_RULE) continue;
     const k = `${d.detector}/${d.rule}`;
     best.set(k, Math.max(best.get(k) ?? 0, d.confidence));
   }

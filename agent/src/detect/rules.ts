@@ -67,7 +67,7 @@ function functionTechnique(e: ModbusEvent, pkt: PacketView): string {
  * A UMAS request that reserves, stops/starts or downloads to the PLC. The decoder keeps no data of a non-public
  * function, so the sub-function (the byte after the session) is read from the frame when the PDU starts it.
  */
-function isUmasProgram(e: ModbusEvent, pkt: PacketView): boolean {
+export function isUmasProgram(e: ModbusEvent, pkt: PacketView): boolean {
   const o = pkt.payloadOff;
   return (
     e.func_code === UMAS &&

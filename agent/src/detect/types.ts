@@ -28,6 +28,13 @@ export interface Detection {
   features: Record<string, number | string>;
 }
 
+/**
+ * The rule of a model's finding that did not fit the traffic it was about (Layer 2 naming Program Download for a
+ * flow without program transfer, see ModelDetector): a hint that adds its (capped) confidence to an incident opened
+ * by other evidence, but never opens one, decides one or names its alert.
+ */
+export const DEMOTED_RULE = 'l2-implausible';
+
 /** What a detector sees each time it is asked: the facility, its window, the baseline, the clock. */
 export interface WindowView {
   facility: string;

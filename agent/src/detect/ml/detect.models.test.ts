@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { runScenario } from '../scenario.js';
 import { exportSequential } from '@vigil/models';
 import { loadL2Model } from './artifacts.js';
-import { loadModelDetectors } from './detector.js';
+import { DEMOTED_CONFIDENCE, loadModelDetectors } from './detector.js';
+import { DEMOTED_RULE } from '../types.js';
 import { NL2 } from './features.js';
 
 describe('models in the detection engine', () => {
@@ -55,6 +56,51 @@ describe('models in the detection engine', () => {
     expect(l2.layer).toBe(2);
     expect(l2.context_evidence).toMatch(/probability=(0\.\d+|1)\b/);
     expect(Date.parse(byModel!.timestamp) - start).toBeLessThan(5000);
+  });
+
+  it('a device identification probe that Layer 2 calls Program Download is demoted: the recon alert is T0888', async () => {
+    // water-b's recon opens with three fc 43 requests on a new connection, a flow-second Layer 2 cannot tell from a
+    // UMAS download's first (both: a few uncommon function codes, no exception); it named it T0843 (p=0.997)
+    const detectors = loadModelDetectors({ facility: 'water-b-303' });
+    const r = await runScenario({
+      topology: 'water-b',
+      seed: 303,
+      durationS: 725,
+      learnS: 600,
+      attacks: [{ attack: 'modbus-recon', atS: 720 }],
+      detectors,
+    });
+    const stats = { ...detectors[0]!.stats };
+    await Promise.all(detectors.map((d) => d.close()));
+
+    expect(r.alerts.map((a) => a.attack_type)).toEqual(['T0888']);
+    expect(stats.l2Demoted).toBeGreaterThan(0);
+    const hint = r.alerts[0]!.sources.find((s) => s.model_name === `models/${DEMOTED_RULE}`);
+    expect(hint?.evidence).toMatch(/named T0843 .* no program transfer/);
+    expect(hint?.confidence).toBeLessThanOrEqual(DEMOTED_CONFIDENCE);
+  });
+
+  it('coil writes on a polling connection that Layer 1 does not flag are classified, and named once repeated', async () => {
+    // pipeline-d: the HMI toggles a coil on its own polling connection every few seconds; Layer 1a scores those
+    // flow-seconds near normal (one write among the polls), so Layer 2 was never asked and the models missed it
+    const detectors = loadModelDetectors({ facility: 'pipeline-d-303' });
+    const r = await runScenario({
+      topology: 'pipeline-d',
+      seed: 303,
+      durationS: 740,
+      learnS: 600,
+      attacks: [{ attack: 'modbus-coil-write', atS: 720 }],
+      detectors,
+      suppress: ['modbus-protocol', 'modbus-policy', 'network-scan', 'app-policy'].map((rule) => ({ rule })),
+    });
+    const stats = { ...detectors[0]!.stats };
+    await Promise.all(detectors.map((d) => d.close()));
+
+    expect(r.alerts.map((a) => a.attack_type)).toEqual(['T0855']);
+    expect(r.alerts[0]!.sources[0]!.evidence).toMatch(/Layer 1 did not flag it/);
+    expect(stats.processRows).toBeGreaterThan(1);
+    // the first write alone was not a finding (an engineering change looks the same)
+    expect(stats.processSingles).toBeGreaterThan(0);
   });
 
   it('without a learning period or a local baseline the models say why they are inactive', async () => {

@@ -3,7 +3,20 @@
 // Isolation Forest (Layer 1a, one ORT run for all rows) and the window's 60 one-second steps with the LSTM
 // autoencoder (Layer 1b); the flows Layer 1 flags (every flow above the L1a threshold, and the three most unusual
 // ones of a second above the L1b threshold) go to the Layer 2 classifier in one ORT run, which names the attack
-// class -> ATT&CK for ICS technique. A flagged flow that Layer 2 calls normal raises nothing (counted).
+// class -> ATT&CK for ICS technique. So does every flow-second that acted on the process (a Modbus write or a
+// program transfer, actsOnProcess): one command on a polling connection barely moves a whole row's anomaly score
+// (the simulated plants' coil and setpoint writes scored 0.45-0.63 against a threshold of 0.79), and such rows are
+// rare, so classifying them all costs little. Such a row alone raises nothing: a legitimate engineering change is
+// one write in a normal-looking flow too (Layer 2 called one T0836, p=0.986, in water-b's normal hour); Layer 2's
+// attack class is a finding when the same pair's process-acting flow-second of the same class repeats it within
+// PROCESS_REPEAT_S. A flagged flow that Layer 2 calls normal raises nothing (counted).
+// Layer 2's class must fit what the flow carried (implausibleFor: a scan needs probes without application requests,
+// Unauthorized Command Message a coil write,
+// Modify Parameter a register write, Program Download program-transfer requests, the MQTT, DNS and HTTP classes
+// their protocol's messages): otherwise the most probable class that fits is taken when it passes its floor, else
+// the finding is demoted to a hint
+// (DEMOTED_RULE, confidence at most DEMOTED_CONFIDENCE: evidence in an incident, never an alert on its own), and
+// Layer 1's detections of that flow are not raised, as for a flow Layer 2 calls normal. Both are counted.
 //
 // The facility's own Layer 1a and scaler are either loaded (its data dir, `vigil-agent models train`) or learnt
 // from the engine's learning period: when the baseline freezes, the forest is fitted on 70% of the learnt seconds
@@ -19,7 +32,7 @@ import {
   seededRng,
 } from '@vigil/models';
 import type { DecodedEvent, PacketView } from '../../decode/types.js';
-import type { Detection, Detector, WindowView } from '../types.js';
+import { DEMOTED_RULE, type Detection, type Detector, type WindowView } from '../types.js';
 import {
   calibrate,
   l1bThreshold as l1bThresholdOf,
@@ -85,26 +98,36 @@ export interface ModelStats {
   windows: number;
   l1aFlagged: number;
   l1bFlagged: number;
+  /** Flow-seconds Layer 1 did not flag that went to Layer 2 for acting on the process (actsOnProcess). */
+  processRows: number;
+  /** ... of which Layer 2 named an attack class once, not repeated by the pair within PROCESS_REPEAT_S (no finding). */
+  processSingles: number;
   classified: number;
   l2Normal: number;
-  /** Layer 2 named a write technique for a flow without a Modbus write (dropped). */
+  /** Layer 2's class did not fit what the flow carried (implausibleFor). */
   l2Implausible: number;
+  /** ... of which another class that fits passed its floor and was taken instead. */
+  l2Relabelled: number;
+  /** ... of which none did: demoted to an l2-implausible hint. */
+  l2Demoted: number;
   detections: number;
   l1aThreshold: number;
   l1bThreshold: number;
 }
 
+/** A learning flow-second kept for the forest and the calibrations. */
+interface Kept {
+  x: Float32Array;
+  sec: number;
+  program: number;
+}
+
 interface Reservoir {
-  rows: { x: Float32Array; sec: number }[];
+  rows: Kept[];
   seen: number;
 }
 
-function reservoirAdd(
-  r: Reservoir,
-  x: { x: Float32Array; sec: number },
-  cap: number,
-  rng: () => number,
-): void {
+function reservoirAdd(r: Reservoir, x: Kept, cap: number, rng: () => number): void {
   r.seen++;
   if (r.rows.length < cap) r.rows.push(x);
   else {
@@ -185,13 +208,14 @@ const L2_CALIBRATION_ROWS = 2000;
 
 /**
  * Layer 2's per-class probability floor for one facility, from its own normal traffic: Layer 2 is asked about the
- * learning period's most unusual flow-seconds (by the facility's forest); a class it names there with probability p
+ * learning period's most unusual flow-seconds (by the facility's forest) and every one that acted on the process
+ * (the rows it will be asked about when serving); a class it names there with probability p
  * needs more than p (+0.01, at least the model's minProbability) from then on. Normal operation that resembles an
  * attack class (a plant whose master writes coils as routine) so stops raising it; an attack class never seen on
  * normal traffic keeps the model's floor.
  */
 export async function calibrateL2(o: {
-  rows: readonly { x: Float32Array; sec: number }[];
+  rows: readonly Kept[];
   forest: IsolationForest;
   windowAt: (endSec: number) => Float32Array;
   session: SwappableSession;
@@ -199,7 +223,10 @@ export async function calibrateL2(o: {
 }): Promise<Record<string, number>> {
   const scored = o.rows.map((r) => ({ ...r, s: o.forest.score(r.x) }));
   scored.sort((a, b) => b.s - a.s);
-  const pick = scored.slice(0, L2_CALIBRATION_ROWS);
+  const pick = [
+    ...scored.slice(0, L2_CALIBRATION_ROWS),
+    ...scored.slice(L2_CALIBRATION_ROWS).filter(actsOnProcess),
+  ];
   const out: Record<string, number> = {};
   if (pick.length === 0) return out;
   const wins = new Map<number, Float32Array>();
@@ -268,9 +295,64 @@ function topFeatures(
 }
 
 const FLOW_NAMES = FLOW_FEATURE_FIELDS.map((f) => f.name);
-/** Techniques that need a Modbus write in the flow (Unauthorized Command Message, Modify Parameter). */
-const WRITE_TECHNIQUES = new Set(['T0855', 'T0836']);
-const WRITES = FLOW_NAMES.indexOf('modbus_writes');
+const at = (name: string): number => FLOW_NAMES.indexOf(name);
+const WRITES = at('modbus_writes');
+const APP_REQUESTS = [
+  'modbus_reads',
+  'modbus_writes',
+  'mqtt_connects',
+  'mqtt_publishes',
+  'dns_queries',
+  'http_requests',
+].map(at);
+
+/** True when the flow-second sent a Modbus write or a program transfer: Layer 2 classifies it whatever Layer 1 says. */
+export function actsOnProcess(r: { x: Float32Array; program: number }): boolean {
+  return r.x[WRITES]! > 0 || r.program > 0;
+}
+
+/**
+ * What a flow-second must carry for Layer 2's class to fit it (the protocol fact beats the model), with the reason
+ * told when it did not. Classes not listed (scan, recon, flood) can show in any traffic.
+ */
+const NEEDS: Record<string, { fits: (r: FlowRow) => boolean; lacks: string }> = {
+  // as the rules map functions to techniques: a coil write commands, a register write modifies a parameter
+  T0855: { fits: (r) => r.coilWrites > 0, lacks: 'no Modbus coil write' },
+  T0836: { fits: (r) => r.registerWrites > 0, lacks: 'no Modbus register write' },
+  // UMAS (fc 90) reservation, stop/start and download blocks as Schneider's engineering software sends them, or
+  // Write File Record (fc 21); a device identification (fc 43) or a UMAS read is not a program transfer
+  T0843: {
+    fits: (r) => r.program > 0,
+    lacks: 'no program transfer (UMAS reservation/download/stop/start, fc 21)',
+  },
+  // a scan's probes carry no application request and end reset, refused or unanswered (half-open, closed port,
+  // filtered); a completed handshake not reset is a connection being opened (its request follows)
+  T0846: {
+    fits: (r) =>
+      APP_REQUESTS.every((k) => r.x[k] === 0) &&
+      (r.x[at('rst')]! > 0 || r.x[at('failed')]! > 0 || r.x[at('to_server_share')] === 1),
+    lacks: 'no probe (an application request, or a handshake not reset)',
+  },
+  T0812: {
+    fits: (r) => r.x[at('mqtt_connects')]! > 0 || r.x[at('mqtt_refused')]! > 0,
+    lacks: 'no MQTT CONNECT',
+  },
+  T0856: { fits: (r) => r.x[at('mqtt_publishes')]! > 0, lacks: 'no MQTT PUBLISH' },
+  T0869: { fits: (r) => r.x[at('dns_queries')]! > 0, lacks: 'no DNS query' },
+  T0859: { fits: (r) => r.x[at('http_requests')]! > 0, lacks: 'no HTTP request' },
+};
+
+/** Undefined when the class fits the flow-second, else what the flow lacked for it. */
+export function implausibleFor(technique: string, r: FlowRow): string | undefined {
+  const n = NEEDS[technique];
+  return n === undefined || n.fits(r) ? undefined : n.lacks;
+}
+
+/** How close (s) a pair's second process-acting flow-second of the same class must follow the first to be a finding. */
+export const PROCESS_REPEAT_S = 30;
+
+/** The most a demoted Layer 2 finding (l2-implausible) counts: below MIN_ALERT_CONFIDENCE with any weak hint. */
+export const DEMOTED_CONFIDENCE = 0.2;
 const STEP_NAMES = WINDOW_STEP_FIELDS.map((f) => f.name);
 
 export class ModelDetector implements Detector {
@@ -289,6 +371,8 @@ export class ModelDetector implements Detector {
   private local: LocalMeta | undefined;
   private preparing: Promise<void> | undefined;
   private sawLearning = false;
+  /** Client>server -> the last flow-second Layer 2 named an attack class for acting on the process alone. */
+  private readonly processFindings = new Map<string, { sec: number; technique: string }>();
   readonly stats: ModelStats = {
     ready: false,
     reason: 'not started',
@@ -296,9 +380,13 @@ export class ModelDetector implements Detector {
     windows: 0,
     l1aFlagged: 0,
     l1bFlagged: 0,
+    processRows: 0,
+    processSingles: 0,
     classified: 0,
     l2Normal: 0,
     l2Implausible: 0,
+    l2Relabelled: 0,
+    l2Demoted: 0,
     detections: 0,
     l1aThreshold: 0,
     l1bThreshold: 0,
@@ -339,7 +427,7 @@ export class ModelDetector implements Detector {
         this.stats.reason = 'learning';
       }
       for (const r of rows) {
-        const row = { x: r.x, sec: r.sec };
+        const row = { x: r.x, sec: r.sec, program: r.program };
         if (isFitSecond(r.sec)) reservoirAdd(this.fitRows, row, MAX_FIT_ROWS, this.rng);
         else reservoirAdd(this.heldRows, row, MAX_HELD_ROWS, this.rng);
       }
@@ -432,6 +520,10 @@ export class ModelDetector implements Detector {
       }
     }
     if (ratio > 1) for (const i of order.slice(0, 3)) triggers.add(i);
+    const processOnly = new Set<number>();
+    for (const i of order) if (!triggers.has(i) && actsOnProcess(rows[i]!)) processOnly.add(i);
+    this.stats.processRows += processOnly.size;
+    for (const i of processOnly) triggers.add(i);
     const chosen = [...triggers].slice(0, MAX_TRIGGERS);
     if (chosen.length === 0) return [];
     const input = new Float32Array(chosen.length * meta2.inputs);
@@ -447,24 +539,59 @@ export class ModelDetector implements Detector {
       return s / 5;
     });
     let l1bDone = false;
+    const floor = (c: number): number => local.l2ClassMin?.[meta2.classes[c]!] ?? meta2.minProbability;
     chosen.forEach((i, k) => {
       this.stats.classified++;
-      let best = 0;
-      for (let c = 1; c < C; c++) if (probs![k * C + c]! > probs![k * C + best]!) best = c;
-      const p = probs![k * C + best]!;
-      const technique = meta2.classes[best]!;
       const r = rows[i]!;
-      if (best === 0 || p < (local.l2ClassMin?.[technique] ?? meta2.minProbability)) {
+      const prob = (c: number): number => probs![k * C + c]!;
+      let best = 0;
+      for (let c = 1; c < C; c++) if (prob(c) > prob(best)) best = c;
+      if (best === 0 || prob(best) < floor(best)) {
         this.stats.l2Normal++;
-        return;
-      }
-      if (WRITE_TECHNIQUES.has(technique) && r.x[WRITES]! === 0) {
-        // a write technique for a flow that wrote nothing: the protocol fact beats the model
-        this.stats.l2Implausible++;
         return;
       }
       const s = scores![i]!;
       const drove = topFeatures(r.x, local.flowMean, local.flowStd, FLOW_NAMES, 'flow.');
+      const second = new Date(r.sec * 1000).toISOString();
+      const lacks = implausibleFor(meta2.classes[best]!, r);
+      let demotedFrom = '';
+      if (lacks !== undefined) {
+        this.stats.l2Implausible++;
+        const first = meta2.classes[best]!;
+        const firstP = prob(best);
+        let fit = 0;
+        for (let c = 1; c < C; c++) {
+          if (implausibleFor(meta2.classes[c]!, r) === undefined && prob(c) > prob(fit)) fit = c;
+        }
+        if (fit === 0 || prob(fit) < floor(fit)) {
+          // no class that fits is sure enough: a hint (evidence for an incident), not a finding
+          this.stats.l2Demoted++;
+          out.push({
+            technique: first,
+            timeMs: r.ms,
+            frame: r.frame,
+            src: r.client,
+            dst: r.server,
+            detector: 'models',
+            layer: 2,
+            rule: DEMOTED_RULE,
+            confidence: Math.min(firstP, DEMOTED_CONFIDENCE),
+            evidence: `Layer 2 classifier named ${first} (p=${firstP.toFixed(3)}) for ${r.client} -> ${r.server} in second ${second}, but the flow carried ${lacks}: demoted to a hint`,
+            features: { probability: round(firstP), l1a_score: round(s), l1b_ratio: round(ratio), ...drove },
+          });
+          return;
+        }
+        this.stats.l2Relabelled++;
+        demotedFrom = `; its first choice ${first} (p=${firstP.toFixed(3)}) does not fit: ${lacks}`;
+        best = fit;
+      }
+      const p = prob(best);
+      const technique = meta2.classes[best]!;
+      if (processOnly.has(i)) {
+        const repeated = this.repeatedOnProcess(r, technique);
+        if (repeated === undefined) return;
+        demotedFrom += `; Layer 1 did not flag it, and the pair's flow-second ${repeated.toFixed(0)} s earlier was ${technique} too`;
+      }
       const base = { technique, timeMs: r.ms, frame: r.frame, src: r.client, dst: r.server };
       out.push({
         ...base,
@@ -472,7 +599,7 @@ export class ModelDetector implements Detector {
         layer: 2,
         rule: 'l2-classifier',
         confidence: p,
-        evidence: `Layer 2 classifier: ${technique} (p=${p.toFixed(3)}) for ${r.client} -> ${r.server} in second ${new Date(r.sec * 1000).toISOString()}`,
+        evidence: `Layer 2 classifier: ${technique} (p=${p.toFixed(3)}) for ${r.client} -> ${r.server} in second ${second}${demotedFrom}`,
         features: {
           probability: Math.round(p * 1000) / 1000,
           l1a_score: round(s),
@@ -509,6 +636,27 @@ export class ModelDetector implements Detector {
     });
     this.stats.detections += out.length;
     return out;
+  }
+
+  /**
+   * For a flow-second that acted on the process without Layer 1 flagging it: the seconds since the pair's last such
+   * flow-second that Layer 2 named `technique` too (within PROCESS_REPEAT_S), else undefined (counted in
+   * processSingles). One write in a normal-looking flow is what an operator's engineering change looks like as well;
+   * an attack repeats its commands.
+   */
+  private repeatedOnProcess(r: FlowRow, technique: string): number | undefined {
+    const key = `${r.client}>${r.server}`;
+    const prev = this.processFindings.get(key);
+    this.processFindings.set(key, { sec: r.sec, technique });
+    if (this.processFindings.size > 10_000) {
+      for (const [k, v] of this.processFindings)
+        if (r.sec - v.sec > PROCESS_REPEAT_S) this.processFindings.delete(k);
+    }
+    if (prev === undefined || prev.technique !== technique || r.sec - prev.sec > PROCESS_REPEAT_S) {
+      this.stats.processSingles++;
+      return undefined;
+    }
+    return r.sec - prev.sec;
   }
 
   /**

@@ -16,6 +16,7 @@ import type { DecodedEvent, PacketView } from '../../decode/types.js';
 import { TcpFlag } from '../../decode/tcp.js';
 import { IpProto } from '../../decode/types.js';
 import { hashBytes16 } from '../../window/hll.js';
+import { isUmasProgram } from '../rules.js';
 
 const f = (name: string, description: string): FeatureField => ({ name, description });
 
@@ -99,6 +100,8 @@ export const MODEL_FEATURE_SCHEMAS = {
 
 const MODBUS_COMMON = new Set([1, 2, 3, 4, 5, 6, 15, 16, 23]);
 const MODBUS_WRITES = new Set([5, 6, 15, 16, 21, 22, 23]);
+const WRITE_FILE_RECORD = 21;
+const COIL_WRITE_FUNCTIONS = new Set([5, 15]);
 const SERVICE: Record<number, number> = { 502: 1, 1883: 2, 8883: 2, 53: 3, 80: 4, 8080: 4 };
 
 interface Acc {
@@ -125,6 +128,9 @@ interface Acc {
   mbExc: number;
   mbFcs: Set<number>;
   mbOther: number;
+  mbProgram: number;
+  mbCoilWrites: number;
+  mbRegisterWrites: number;
   mqConnects: number;
   mqRefused: number;
   mqPublishes: number;
@@ -165,6 +171,16 @@ export interface FlowRow {
   frame: number;
   ms: number;
   x: Float32Array;
+  /**
+   * Program-transfer requests of the flow in the second: UMAS (fc 90) reservation, download, stop or start, and Write
+   * File Record (fc 21). Not a feature (the models never read it; the feature schema is unchanged): the fact the
+   * detector checks Layer 2's Program Download (T0843) against, which the feature row cannot tell from other
+   * uncommon function codes (a fc 43 device identification counts the same in modbus_other_functions).
+   */
+  program: number;
+  /** Coil writes (fc 5, 15) and register writes (fc 6, 16, 22, 23) of the flow in the second: facts, not features. */
+  coilWrites: number;
+  registerWrites: number;
   /** Majority label of the flow's packets in that second (training data only). */
   label?: string | undefined;
 }
@@ -254,6 +270,9 @@ export class FlowSeconds {
         mbExc: 0,
         mbFcs: new Set(),
         mbOther: 0,
+        mbProgram: 0,
+        mbCoilWrites: 0,
+        mbRegisterWrites: 0,
         mqConnects: 0,
         mqRefused: 0,
         mqPublishes: 0,
@@ -326,9 +345,15 @@ export class FlowSeconds {
             a.lastFunction = e.func_code;
             a.mbFcs.add(e.func_code);
           }
-          if (MODBUS_WRITES.has(e.func_code)) a.mbWrites++;
-          else a.mbReads++;
-          if (!MODBUS_COMMON.has(e.func_code)) a.mbOther++;
+          if (MODBUS_WRITES.has(e.func_code)) {
+            a.mbWrites++;
+            if (COIL_WRITE_FUNCTIONS.has(e.func_code)) a.mbCoilWrites++;
+            else if (e.func_code !== WRITE_FILE_RECORD) a.mbRegisterWrites++;
+          } else a.mbReads++;
+          if (!MODBUS_COMMON.has(e.func_code)) {
+            a.mbOther++;
+            if (e.func_code === WRITE_FILE_RECORD || isUmasProgram(e, pkt)) a.mbProgram++;
+          }
         }
         return;
       case 'mqtt':
@@ -395,7 +420,18 @@ export class FlowSeconds {
       }
       if (best * 2 < a.packets) label = undefined;
     }
-    return { sec: a.sec, client: a.client, server: a.server, frame: a.firstFrame, ms: a.firstMs, x, label };
+    return {
+      sec: a.sec,
+      client: a.client,
+      server: a.server,
+      frame: a.firstFrame,
+      ms: a.firstMs,
+      x,
+      program: a.mbProgram,
+      coilWrites: a.mbCoilWrites,
+      registerWrites: a.mbRegisterWrites,
+      label,
+    };
   }
 
   /** The rows of every second before `sec` (the flows of `sec` itself stay open). */

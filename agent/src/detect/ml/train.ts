@@ -4,7 +4,7 @@
 // Data: each run simulates one training topology and seed: a learning period of normal traffic, then every attack
 // class the topology supports, one after another with quiet normal traffic between them. Training runs use
 // TRAIN_SEEDS, calibration/metrics runs CAL_SEEDS, all on TRAIN_TOPOLOGIES: the evaluation's held-out scenarios
-// (water-b, pipeline-d, seed 303) share neither a topology nor a seed with them.
+// (water-b, pipeline-d, seeds 303 and 404) share neither a topology nor a seed with them.
 //   Layer 1a: per run (= per facility), an Isolation Forest on 70% of the learning period's flow-seconds, threshold
 //             calibrated on the other 30% for the target false-alarm rate (the detector does the same live).
 //   Layer 1b: one LSTM autoencoder on the training runs' normal windows (60 standardised steps, stride
@@ -580,7 +580,7 @@ export function writeArtifacts(dir: string, r: TrainResult, cfg: TrainConfig, co
     `- **Data**: simulated plants (agent/src/sim), ${runs}. Each run: ${cfg.learnS} s of normal traffic (the`,
     `  learning period), then every attack class the topology supports (${cfg.spacingS} s apart, default sources:`,
     '  hosts normally present). Held-out evaluation scenarios (models/EVAL.md) use other topologies (water-b,',
-    '  pipeline-d) and seed 303, never seen here.',
+    '  pipeline-d) and seeds 303 and 404, never seen here.',
     `- **Feature schema hashes**: packet ${MODEL_FEATURE_SCHEMAS.packet} (shared/src/features), flow ${MODEL_FEATURE_SCHEMAS.flow},`,
     `  window ${MODEL_FEATURE_SCHEMAS.window}, l2 ${MODEL_FEATURE_SCHEMAS.l2} (agent/src/detect/ml/features.ts). No feature`,
     '  identifies a host by its address.',
@@ -619,7 +619,7 @@ export function writeArtifacts(dir: string, r: TrainResult, cfg: TrainConfig, co
     [
       `# Model card: Layer 2 attack classifier (\`${L2_FILE}.onnx\`)`,
       '',
-      `- **Task**: a flow-second flagged by Layer 1 (every one above the facility's L1a threshold, and the three most unusual of a second above the L1b threshold) -> attack class -> ATT&CK for ICS technique (classes: ${L2_CLASSES.join(', ')}; names from the shipped ATT&CK bundle). A technique is reported when its probability is at least ${r.l2.meta.minProbability}, or above the floor the facility learnt for that class on its own normal traffic (calibrateL2), and a write technique (T0855, T0836) only for a flow that wrote.`,
+      `- **Task**: a flow-second flagged by Layer 1 (every one above the facility's L1a threshold, and the three most unusual of a second above the L1b threshold) -> attack class -> ATT&CK for ICS technique (classes: ${L2_CLASSES.join(', ')}; names from the shipped ATT&CK bundle). A technique is reported when its probability is at least ${r.l2.meta.minProbability}, or above the floor the facility learnt for that class on its own normal traffic (calibrateL2), and only when it fits what the flow carried (a write technique, T0855/T0836, needs a Modbus write; Program Download, T0843, a UMAS reservation/download/stop/start or Write File Record request; T0812, T0856, T0869, T0859 their MQTT CONNECT, MQTT PUBLISH, DNS query, HTTP request); otherwise the most probable class that fits is taken if it passes its floor, else the finding is demoted to an \`l2-implausible\` hint (confidence at most 0.2; never an alert on its own).`,
       `- **Inputs** (${L2_FEATURE_FIELDS.length}, L2_FEATURE_FIELDS): mean of the last 5, max of the last 5 and mean of all 60 standardised window steps, the trigger flow-second's ${FLOW_FEATURE_FIELDS.length} features, and the L1a score.`,
       `- **Architecture**: Dense(${L2_FEATURE_FIELDS.length} -> ${cfg.l2Hidden}), ReLU, Dense(${cfg.l2Hidden} -> ${L2_CLASSES.length}), Softmax in the ONNX graph; ${r.l2.model.parameterCount.toLocaleString('en-US')} parameters (names: ${r.l2.meta.parameterNames.join(', ')}); ${(r.l2.onnx.length / 1024).toFixed(1)} kB. Built by \`buildL2\`.`,
       ...data,
