@@ -17,7 +17,9 @@
 // tactic, |O|, and its tactic one-hot; entity rows carry their Jaccard similarity and overlap with O and their size.
 // Message passing over the `uses` edges lets a technique weigh the entities that use it by how much they look like O.
 //
-// Architecture: GraphSAGE(F -> 16) -> ReLU -> GraphSAGE(16 -> 16) -> ReLU -> Dense(16 -> 1): one logit per node.
+// Architecture: two GraphSAGE layers in skip connections ([x || ReLU(SAGE(x))], F -> F+16 -> F+32) -> Dense(F+32 -> 1):
+// one logit per node. After training, Jaccard kNN is blended in with the share knnBlend (blendWithKnn: a change of the
+// read-out's weights only, so the exported model is the blend), the share chosen on the inner validation split.
 // Training: every training uses set with >= 2 techniques gives one example per technique (hidden) with the rest
 // observed, plus seeded random splits, each on the graph without that set's own entity (its features are computed
 // without it, as for an unseen attacker); loss = softmax cross-entropy over the candidate techniques with the hidden
@@ -51,7 +53,8 @@ export const GNN_HIDDEN = 16;
 export const GNN_ARCHITECTURE =
   'GraphSAGE x2 with skip connections ([x || ReLU(SAGE(x))], F->F+16->F+32) + Dense(F+32->1) over techniques + ' +
   'groups/software/campaigns joined by uses; node features: Jaccard-kNN, co-occurrence, tactic-order transition, ' +
-  'popularity (and their logs), tactic signals given the observed set; listwise softmax over candidate techniques';
+  'popularity (and their logs), tactic signals given the observed set; listwise softmax over candidate techniques; ' +
+  'served logits (1 - w) z + w ln(kNN + 0.001), w = knnBlend, folded into the read-out';
 
 /** The subgraph the GNN runs over, as read from an attack graph store: techniques and the `uses` edges into them. */
 export interface AttackSubgraph {
@@ -88,7 +91,9 @@ export interface GnnTrainOptions {
 
 /**
  * Chosen on the inner validation split only (models/EVAL.md: mean over 7 folds' validation queries, never a held-out
- * entity): patience 10 / 60 epochs beat 5 / 40; 0 or 3 random splits and learning rate 0.002 were worse.
+ * entity): patience 10 / 60 epochs beat 5 / 40; 0 or 3 random splits and learning rate 0.002 were worse; hidden 8
+ * was worse, weight decay 0.001 level (lower hit@10, higher MRR; left out); kNN share 0.25 had the best hit@10 and MRR
+ * of the blend grid.
  */
 export const DEFAULT_TRAIN: GnnTrainOptions = {
   seed: 20261122,
@@ -100,7 +105,7 @@ export const DEFAULT_TRAIN: GnnTrainOptions = {
   batchSize: 16,
   hidden: GNN_HIDDEN,
   weightDecay: 0,
-  knnBlend: 0,
+  knnBlend: 0.25,
 };
 
 /** The kNN shares whose inner-validation hit@10 and MRR every training reports (TrainedGnn.validation.blends). */
