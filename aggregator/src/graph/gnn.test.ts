@@ -158,7 +158,7 @@ describe('next-technique GNN', () => {
   it('reports the inner-validation scores of every kNN share and serves the chosen one', async () => {
     const sub = await graph.subgraph();
 
-    const plain = trainGnn(sub, sub.uses, QUICK);
+    const plain = trainGnn(sub, sub.uses, { ...QUICK, knnBlend: 0 });
     const blended = trainGnn(sub, sub.uses, { ...QUICK, knnBlend: 0.5 });
 
     expect(plain.validation?.blends.map((b) => b.w)).toEqual([...BLEND_GRID]);
