@@ -159,8 +159,9 @@ describe('vigil demo', () => {
         const techniques = alerts.map((a) => a.attack_type);
         expect(techniques.slice(0, 2)).toEqual(['T0846', 'T0888']);
         expect(['T0855', 'T0836']).toContain(techniques[2]);
-        // The scan's prediction: made at this scan, or the open one an earlier scan at this facility made (one open
-        // prediction per facility and technique); the recon stage must validate it.
+        // The scan's prediction: made at this scan, or, when the facility showed a scan within the last 24 h (an
+        // earlier run at it), the one that earlier scan made (a technique already seen there predicts nothing new);
+        // the recon stage (a technique new at the facility, or the earlier run's) must have validated it.
         const { predictions } = await json<{ predictions: Prediction[] }>(`${url}/api/predictions?limit=100`);
         const fromScans: Prediction[] = [];
         for (const p of predictions.filter((x) => x.current_technique === 'T0846')) {

@@ -25,11 +25,13 @@ import {
   type Query,
 } from '../graph/evaluate.js';
 import {
+  BLEND_GRID,
   DEFAULT_TRAIN,
   exportGnn,
   GNN_ARCHITECTURE,
   OnnxGnn,
   trainGnn,
+  type TrainedGnn,
   type ValidationMetrics,
 } from '../graph/gnn.js';
 import { buildGraphModel } from '../graph/model.js';
@@ -60,7 +62,7 @@ const base = {
 };
 const started = Date.now();
 const bestEpochs: number[] = [];
-const validation: { gnn: ValidationMetrics; knn: ValidationMetrics }[] = [];
+const validation: NonNullable<TrainedGnn['validation']>[] = [];
 const gnnQueries = await leaveOneEntityOutAsync(
   input,
   async (training) => {
@@ -102,10 +104,20 @@ const beats =
   loo.vsBest.mrr.ci95[0] > 0 &&
   single.vsBest['hit@10'].ci95[1] >= 0 &&
   single.vsBest.mrr.ci95[1] >= 0;
-const pooled = (which: 'gnn' | 'knn', k: 'hit@10' | 'mrr') => {
-  const n = validation.reduce((a, v) => a + v[which].n, 0);
-  return n === 0 ? 0 : validation.reduce((a, v) => a + v[which][k] * v[which].n, 0) / n;
+const pooledOf = (ms: readonly ValidationMetrics[], k: 'hit@10' | 'mrr') => {
+  const n = ms.reduce((a, m) => a + m.n, 0);
+  return n === 0 ? 0 : ms.reduce((a, m) => a + m[k] * m.n, 0) / n;
 };
+const pooled = (which: 'gnn' | 'knn', k: 'hit@10' | 'mrr') =>
+  pooledOf(
+    validation.map((v) => v[which]),
+    k,
+  );
+/** Inner validation of the GNN blended with kNN at each share of BLEND_GRID (what knnBlend was chosen on). */
+const blends = BLEND_GRID.map((w) => {
+  const ms = validation.flatMap((v) => v.blends.filter((b) => b.w === w));
+  return { w, 'hit@10': +pooledOf(ms, 'hit@10').toFixed(3), mrr: +pooledOf(ms, 'mrr').toFixed(3) };
+});
 
 const f = (x: number) => x.toFixed(3);
 const KEYS = ['hit@1', 'hit@3', 'hit@5', 'hit@10', 'mrr'] as const;
@@ -171,6 +183,7 @@ process.stdout.write(
         'hit@10': +f(pooled('gnn', 'hit@10')),
         mrr: +f(pooled('gnn', 'mrr')),
         knn: { 'hit@10': +f(pooled('knn', 'hit@10')), mrr: +f(pooled('knn', 'mrr')) },
+        knn_blends: blends,
         n: validation.reduce((a, v) => a + v.gnn.n, 0),
       },
     },

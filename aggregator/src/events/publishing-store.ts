@@ -125,6 +125,9 @@ export class PublishingStore implements Store {
     if (updated !== null) this.bus.publish({ type: 'alert_updated', data: publicAlert(updated) });
     return updated;
   }
+  alertTechniques(facilityId: string, from: string, to: string): ReturnType<Store['alertTechniques']> {
+    return this.inner.alertTechniques(facilityId, from, to);
+  }
   alertStats(): ReturnType<Store['alertStats']> {
     return this.inner.alertStats();
   }

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { shippedCatalog } from '@vigil/shared';
 import { EmbeddedAttackGraph } from './embedded.js';
 import {
+  BLEND_GRID,
+  blendWithKnn,
   exportGnn,
   GnnInputs,
   maskedSoftmaxLoss,
@@ -125,6 +127,44 @@ describe('next-technique GNN', () => {
       expect(m.mrr).toBeGreaterThan(0);
       expect(m.mrr).toBeLessThanOrEqual(m['hit@10'] + 0.1);
     }
+  });
+
+  it('blends kNN into the read-out: the logits become (1 - w) z + w ln(knn + 0.001), the same through ONNX', async () => {
+    const sub = await graph.subgraph();
+    const { model, inputs } = trainGnn(sub, sub.uses, QUICK);
+    const observed = ['T0846', 'T0886'];
+    const { x, seen } = inputs.features(observed);
+    const z = Float32Array.from(model.forward(x));
+    const stats = new UsesStats(
+      inputs.ids.slice(0, inputs.t),
+      sub.uses,
+      new Map(sub.techniques.map((t) => [t.id, sub.tactics.indexOf(t.tactics[0] ?? '')])),
+    );
+    const knn = stats.scores('jaccard-knn', seen);
+
+    blendWithKnn(model, 0.4);
+    const blended = model.forward(x);
+    const gnn = await OnnxGnn.create(exportGnn(model, inputs), sub);
+    const { logits } = await gnn.logits(observed).finally(() => gnn.close());
+
+    for (let i = 0; i < inputs.t; i++) {
+      const expected = 0.6 * z[i]! + 0.4 * Math.log(knn[i]! + 1e-3);
+      expect(Math.abs(blended[i]! - expected)).toBeLessThan(1e-4);
+      expect(Math.abs(logits[i]! - blended[i]!)).toBeLessThan(1e-5);
+    }
+    expect(() => blendWithKnn(model, 1.5)).toThrow(/\[0, 1\]/);
+  });
+
+  it('reports the inner-validation scores of every kNN share and serves the chosen one', async () => {
+    const sub = await graph.subgraph();
+
+    const plain = trainGnn(sub, sub.uses, { ...QUICK, knnBlend: 0 });
+    const blended = trainGnn(sub, sub.uses, { ...QUICK, knnBlend: 0.5 });
+
+    expect(plain.validation?.blends.map((b) => b.w)).toEqual([...BLEND_GRID]);
+    expect(plain.validation?.blends[0]).toEqual({ w: 0, ...plain.validation?.gnn });
+    const half = plain.validation?.blends.find((b) => b.w === 0.5);
+    expect(blended.validation?.gnn).toEqual({ 'hit@10': half?.['hit@10'], mrr: half?.mrr, n: half?.n });
   });
 
   it('scores the softmax over candidates only: observed nodes get no loss and no gradient', () => {

@@ -17,7 +17,9 @@
 // tactic, |O|, and its tactic one-hot; entity rows carry their Jaccard similarity and overlap with O and their size.
 // Message passing over the `uses` edges lets a technique weigh the entities that use it by how much they look like O.
 //
-// Architecture: GraphSAGE(F -> 16) -> ReLU -> GraphSAGE(16 -> 16) -> ReLU -> Dense(16 -> 1): one logit per node.
+// Architecture: two GraphSAGE layers in skip connections ([x || ReLU(SAGE(x))], F -> F+16 -> F+32) -> Dense(F+32 -> 1):
+// one logit per node. After training, Jaccard kNN is blended in with the share knnBlend (blendWithKnn: a change of the
+// read-out's weights only, so the exported model is the blend), the share chosen on the inner validation split.
 // Training: every training uses set with >= 2 techniques gives one example per technique (hidden) with the rest
 // observed, plus seeded random splits, each on the graph without that set's own entity (its features are computed
 // without it, as for an unseen attacker); loss = softmax cross-entropy over the candidate techniques with the hidden
@@ -51,7 +53,8 @@ export const GNN_HIDDEN = 16;
 export const GNN_ARCHITECTURE =
   'GraphSAGE x2 with skip connections ([x || ReLU(SAGE(x))], F->F+16->F+32) + Dense(F+32->1) over techniques + ' +
   'groups/software/campaigns joined by uses; node features: Jaccard-kNN, co-occurrence, tactic-order transition, ' +
-  'popularity (and their logs), tactic signals given the observed set; listwise softmax over candidate techniques';
+  'popularity (and their logs), tactic signals given the observed set; listwise softmax over candidate techniques; ' +
+  'served logits (1 - w) z + w ln(kNN + 0.001), w = knnBlend, folded into the read-out';
 
 /** The subgraph the GNN runs over, as read from an attack graph store: techniques and the `uses` edges into them. */
 export interface AttackSubgraph {
@@ -75,11 +78,22 @@ export interface GnnTrainOptions {
   randomSplits: number;
   learningRate: number;
   batchSize: number;
+  /** Width of each GraphSAGE layer's output. */
+  hidden: number;
+  /** L2 penalty on every weight (added to the gradient as weightDecay * theta); 0 for none. */
+  weightDecay: number;
+  /**
+   * Share w of Jaccard kNN in the served scores: the kept GNN's logits z become (1 - w) z + w ln(knn + LOG_FLOOR),
+   * a weighted product of the two rankers' distributions after the softmax (blendWithKnn). 0 is the GNN alone.
+   */
+  knnBlend: number;
 }
 
 /**
  * Chosen on the inner validation split only (models/EVAL.md: mean over 7 folds' validation queries, never a held-out
- * entity): patience 10 / 60 epochs beat 5 / 40; 0 or 3 random splits and learning rate 0.002 were worse.
+ * entity): patience 10 / 60 epochs beat 5 / 40; 0 or 3 random splits and learning rate 0.002 were worse; hidden 8
+ * was worse, weight decay 0.001 level (lower hit@10, higher MRR; left out); kNN share 0.25 had the best hit@10 and MRR
+ * of the blend grid.
  */
 export const DEFAULT_TRAIN: GnnTrainOptions = {
   seed: 20261122,
@@ -89,7 +103,13 @@ export const DEFAULT_TRAIN: GnnTrainOptions = {
   randomSplits: 1,
   learningRate: 0.005,
   batchSize: 16,
+  hidden: GNN_HIDDEN,
+  weightDecay: 0,
+  knnBlend: 0.25,
 };
+
+/** The kNN shares whose inner-validation hit@10 and MRR every training reports (TrainedGnn.validation.blends). */
+export const BLEND_GRID = [0, 0.25, 0.5, 0.75, 0.9] as const;
 
 const ENTITY_KINDS = ['G', 'S', 'C'] as const;
 /** Feature columns before the tactic one-hot (see GnnInputs.features). */
@@ -292,8 +312,7 @@ export const maskedSoftmaxLoss: Loss = (z, y, grad) => {
  * Two GraphSAGE layers, each wrapped in a Skip so that its input travels on next to its output: the final Dense reads
  * the raw features (a linear listwise re-ranker of the baselines' signals) and the two rounds of message passing.
  */
-export function buildGnnModel(features: number, rng: Rng): Sequential {
-  const h = GNN_HIDDEN;
+export function buildGnnModel(features: number, rng: Rng, h = GNN_HIDDEN): Sequential {
   return new Sequential([
     new Skip({
       inputSize: features,
@@ -371,7 +390,12 @@ export interface TrainedGnn {
    * training sets) of the GNN and, on the same queries, of Jaccard kNN (its feature column ranked with the same ties):
    * the figures the design is tuned on, never the evaluation's held-out entity. Absent without a split.
    */
-  validation?: { gnn: ValidationMetrics; knn: ValidationMetrics };
+  validation?: {
+    gnn: ValidationMetrics;
+    knn: ValidationMetrics;
+    /** The kept GNN blended with kNN at each share of BLEND_GRID (w 0 is the GNN before any blend). */
+    blends: (ValidationMetrics & { w: number })[];
+  };
 }
 
 export interface ValidationMetrics {
@@ -403,7 +427,7 @@ export function trainGnn(
     if (pos < held) validation.push(...setExamples(set, without, 0, rng));
     else training.push(...setExamples(set, without, opts.randomSplits, rng));
   });
-  const model = buildGnnModel(inputs.f, rng);
+  const model = buildGnnModel(inputs.f, rng, opts.hidden);
   const trainer = new Trainer({
     model,
     loss: maskedSoftmaxLoss,
@@ -429,7 +453,8 @@ export function trainGnn(
         total += loss;
         for (let j = 0; j < acc.length; j++) acc[j]! += grad[j]!;
       }
-      for (let j = 0; j < acc.length; j++) acc[j]! /= batch.length;
+      const params = model.flatValues;
+      for (let j = 0; j < acc.length; j++) acc[j] = acc[j]! / batch.length + opts.weightDecay * params[j]!;
       trainer.applyGradient(acc);
     }
     losses.push(total / Math.max(1, training.length));
@@ -456,17 +481,29 @@ export function trainGnn(
     return { model, inputs, losses, validationLosses, bestEpoch };
   }
   model.flatValues.set(best);
-  const ranks = { gnn: [] as number[], knn: [] as number[] };
+  const logKnn = (ex: GraphExample) => ex.x.filter((_, j) => j % inputs.f === COL.logKnn);
+  const blends = BLEND_GRID.map((w) => ({ w, ranks: [] as number[] }));
+  const knnRanks: number[] = [];
   for (const ex of validation) {
     setGraph(model, ex.inputs);
-    ranks.gnn.push(hiddenRank(ex, model.forward(ex.x)));
-    ranks.knn.push(
+    const z = model.forward(ex.x);
+    const lk = logKnn(ex);
+    for (const b of blends) b.ranks.push(hiddenRank(ex, blendLogits(z, lk, b.w)));
+    knnRanks.push(
       hiddenRank(
         ex,
         ex.x.filter((_, j) => j % inputs.f === COL.knn),
       ),
     );
   }
+  let gnnRanks: number[] = [];
+  if (opts.knnBlend > 0) {
+    blendWithKnn(model, opts.knnBlend);
+    for (const ex of validation) {
+      setGraph(model, ex.inputs);
+      gnnRanks.push(hiddenRank(ex, model.forward(ex.x)));
+    }
+  } else gnnRanks = blends[0]!.ranks;
   setGraph(model, inputs);
   return {
     model,
@@ -474,8 +511,33 @@ export function trainGnn(
     losses,
     validationLosses,
     bestEpoch,
-    validation: { gnn: rankMetrics(ranks.gnn), knn: rankMetrics(ranks.knn) },
+    validation: {
+      gnn: rankMetrics(gnnRanks),
+      knn: rankMetrics(knnRanks),
+      blends: blends.map((b) => ({ w: b.w, ...rankMetrics(b.ranks) })),
+    },
   };
+}
+
+/** (1 - w) z + w ln(knn + LOG_FLOOR), from the logKnn feature column (scaled by ln(1 / LOG_FLOOR)). */
+function blendLogits(z: Float32Array, logKnn: Float32Array, w: number): Float32Array {
+  const scale = Math.log(1 / LOG_FLOOR);
+  return z.map((v, i) => (1 - w) * v + w * scale * logKnn[i]!);
+}
+
+/**
+ * Makes the model's logits (1 - w) z + w ln(knn + LOG_FLOOR) by changing only its read-out: the final Dense sees the
+ * raw features first (the skip connections), logKnn among them, so the blend is (1 - w) times its weights and bias
+ * plus w ln(1 / LOG_FLOOR) on the logKnn input. The exported ONNX model is then the blended ranker.
+ */
+export function blendWithKnn(model: Sequential, w: number): void {
+  if (!(w >= 0 && w <= 1)) throw new Error(`gnn: the kNN share must be in [0, 1], got ${w}`);
+  const out = model.layers[model.layers.length - 1];
+  if (!(out instanceof Dense) || out.outputSize !== 1)
+    throw new Error('gnn: the model does not end in a one-logit Dense read-out');
+  for (let i = 0; i < out.weight.value.length; i++) out.weight.value[i]! *= 1 - w;
+  out.bias.value[0]! *= 1 - w;
+  out.weight.value[COL.logKnn]! += w * Math.log(1 / LOG_FLOOR);
 }
 
 function rankMetrics(ranks: readonly number[]): ValidationMetrics {

@@ -1,13 +1,19 @@
-// The Predictor component of the product. On every new alert with a live ATT&CK for ICS technique (its attack_type):
-// 1. validation: open predictions at the alert's facility that listed this technique, made before the alert and no
-//    more than that technique's timeframe_seconds before it, are marked validated (`prediction_validated`);
-// 2. prediction: the served predictor's unmodified top PREDICTION_K next techniques given that technique are stored
-//    as a Prediction (`prediction_created`), and the current and predicted techniques go to the attack-graph room
-//    (`attack_detected`). The store is the PublishingStore, which publishes the prediction events.
-//    An alert whose technique already has an open prediction at its facility, still inside that prediction's
-//    widest timeframe, adds none: the predictor sees only the technique, so it would list the same techniques
-//    again, and an alert storm (thousands of alerts of one technique) would otherwise store thousands of copies
-//    and make every later validation scan them all.
+// The Predictor component of the product. It keeps, per facility, the live ATT&CK for ICS techniques its alerts
+// showed in the last RECENT_WINDOW_MS (24 h, the widest prediction timeframe): the attack picture the predictions are
+// made from, the same "observed set" the models are evaluated on (models/EVAL.md: several observed techniques rank
+// the next one far better than one). On every new alert with a live technique (its attack_type):
+// - a technique already seen at the facility inside the window changes nothing: no validation (it is not news; a
+//   prediction made since it was seen does not list it, and one made before it was validated by its first alert or
+//   had expired) and no prediction (the observed set is the same, so the predictor would list the same techniques; an
+//   alert storm of one technique thus stores one prediction, not thousands);
+// - a technique new at the facility first validates the open predictions there that listed it, made before the alert
+//   and no more than that technique's timeframe_seconds before it (`prediction_validated`); then the served
+//   predictor's unmodified top PREDICTION_K next techniques given every technique recently seen at the facility and
+//   this one (all of them excluded from the ranking) are stored as a Prediction from this alert's technique
+//   (`prediction_created`), and the current and predicted techniques go to the attack-graph room (`attack_detected`).
+//   The store is the PublishingStore, which publishes the prediction events.
+// The recent techniques live in memory; a facility's are read from the stored alerts (Store.alertTechniques) at its
+// first alert after the service starts, so a restart neither forgets them nor predicts what was already seen.
 // Alerts are handled one at a time in arrival order, so a validation never races the prediction it checks.
 import { randomUUID } from 'node:crypto';
 import type { Alert, PredictedTechnique, Prediction } from '@vigil/shared';
@@ -21,6 +27,11 @@ import type { AttackGraph, RankedTechnique } from './types.js';
 export const PREDICTION_K = 5;
 /** The widest timeframe (timeframe.ts): no open prediction older than this can still be validated. */
 const MAX_TIMEFRAME_MS = 86_400_000;
+/**
+ * How long a technique seen at a facility stays in its observed set: the widest timeframe, so that every technique a
+ * still-open prediction could be validated by is judged against the same picture the prediction was made from.
+ */
+export const RECENT_WINDOW_MS = MAX_TIMEFRAME_MS;
 
 export interface PredictionServiceOptions {
   store: Store;
@@ -39,6 +50,8 @@ export class PredictionService {
   private unsubscribe: (() => void) | undefined;
   private readonly k: number;
   private readonly now: () => Date;
+  /** Per facility: live technique -> latest time (ms) an alert showed it; entries older than the window are dropped. */
+  private readonly recent = new Map<string, Map<string, number>>();
 
   constructor(private readonly o: PredictionServiceOptions) {
     this.k = o.k ?? PREDICTION_K;
@@ -62,38 +75,72 @@ export class PredictionService {
   }
 
   /**
-   * Validates open predictions with this alert, then predicts from its technique. Null when the technique is not a
-   * live one, or when a prediction from it at this facility is still open (see the top of the file).
+   * Adds the alert's technique to its facility's recent techniques; when it is new there, validates the open
+   * predictions with it and predicts from every recent technique. Null when nothing is predicted: the technique is
+   * not a live one, the timestamp is not a time, or the technique was already seen at the facility within the window.
    */
   async onAlert(alert: Alert): Promise<Prediction | null> {
     const technique = await this.o.graph.technique(alert.attack_type);
-    if (technique === undefined) return null;
     const at = Date.parse(alert.timestamp);
-    const open = Number.isNaN(at)
-      ? []
-      : await this.o.store.openPredictions(alert.facility_id, new Date(at - MAX_TIMEFRAME_MS).toISOString());
+    if (technique === undefined || Number.isNaN(at)) return null;
+    const recent = await this.recentAt(alert.facility_id, at);
+    const seen = recent.get(technique.id);
+    recent.set(technique.id, Math.max(seen ?? at, at));
+    if (seen !== undefined) return null;
+    const open = await this.o.store.openPredictions(
+      alert.facility_id,
+      new Date(at - MAX_TIMEFRAME_MS).toISOString(),
+    );
     await this.validate(alert, at, open);
-    if (open.some((p) => stillOpenFor(p, alert.attack_type, at))) return null;
-    return this.predict(alert.attack_type, {
+    const observed = [...recent.keys()].filter((t) => t !== technique.id).sort();
+    return this.predict(technique.id, {
       alertId: alert.id,
       facilityId: alert.facility_id,
       at: alert.timestamp,
       confidence: alert.correlation_confidence,
+      observed,
     });
   }
 
+  /** The facility's recent techniques as of `at` (read from the store the first time), older ones dropped. */
+  private async recentAt(facilityId: string, at: number): Promise<Map<string, number>> {
+    let recent = this.recent.get(facilityId);
+    if (recent === undefined) {
+      recent = new Map();
+      const stored = await this.o.store.alertTechniques(
+        facilityId,
+        new Date(at - RECENT_WINDOW_MS).toISOString(),
+        new Date(at).toISOString(),
+      );
+      for (const r of stored)
+        if ((await this.o.graph.technique(r.attack_type)) !== undefined)
+          recent.set(r.attack_type, Date.parse(r.last_seen));
+      this.recent.set(facilityId, recent);
+    }
+    for (const [t, last] of recent) if (last < at - RECENT_WINDOW_MS) recent.delete(t);
+    return recent;
+  }
+
   /**
-   * A stored prediction from `current` (a live technique id; UnknownTechniqueError otherwise). `at` is the prediction's
-   * time (the alert's, so that validation windows start when the attack was seen), now when absent.
+   * A stored prediction from `current` (a live technique id; UnknownTechniqueError otherwise) and the other techniques
+   * already `observed` (none when absent), none of which is predicted. `at` is the prediction's time (the alert's, so
+   * that validation windows start when the attack was seen), now when absent.
    */
   async predict(
     current: string,
-    ctx: { alertId: string | null; facilityId: string | null; at?: string; confidence?: number },
+    ctx: {
+      alertId: string | null;
+      facilityId: string | null;
+      at?: string;
+      confidence?: number;
+      observed?: readonly string[];
+    },
   ): Promise<Prediction> {
     const cur = await this.o.graph.technique(current);
     if (cur === undefined) throw new UnknownTechniqueError(`no live ATT&CK for ICS technique ${current}`);
-    const ranked = await this.o.predictor.predict([current], this.k);
-    const predicted = await withTimeframes(this.o.graph, [current], ranked);
+    const observed = [current, ...(ctx.observed ?? []).filter((t) => t !== current)];
+    const ranked = await this.o.predictor.predict(observed, this.k);
+    const predicted = await withTimeframes(this.o.graph, observed, ranked);
     const prediction: Prediction = {
       id: randomUUID(),
       timestamp: new Date(ctx.at ?? this.now()).toISOString(),
@@ -153,13 +200,6 @@ export class PredictionService {
         await this.o.store.markPredictionValidated(p.id, alert.timestamp);
     }
   }
-}
-
-/** True when `p` predicts from `technique`, was made at or before `at`, and its widest timeframe has not passed. */
-function stillOpenFor(p: Prediction, technique: string, at: number): boolean {
-  const made = Date.parse(p.timestamp);
-  const widest = Math.max(0, ...p.predicted_techniques.map((t) => t.timeframe_seconds));
-  return p.current_technique === technique && made <= at && at - made <= widest * 1000;
 }
 
 /**

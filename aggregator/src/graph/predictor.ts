@@ -9,10 +9,10 @@ import { checkK, type AttackGraph, type RankedTechnique } from './types.js';
 export type PredictorName = 'gnn' | ServedRanker;
 
 /**
- * What the product serves. models/EVAL.md (2026-11-22, session 3): the skip-connection GNN (hit@10 0.377, MRR 0.179)
- * is level with Jaccard kNN (hit@10 0.410, MRR 0.197) on the leave-one-entity-out evaluation (paired bootstrap
- * intervals of the differences across 0) and level with it from one observed technique, so by the rule of
- * eval:predict it does not beat it and the product serves Jaccard kNN; `vigil predict --model gnn` runs the GNN.
+ * What the product serves. models/EVAL.md (2026-11-22, session 4): the skip-connection GNN blended with kNN (share
+ * 0.25; hit@10 0.365, MRR 0.188) is level with Jaccard kNN (hit@10 0.410, MRR 0.197) on the leave-one-entity-out
+ * evaluation (paired bootstrap intervals of the differences across 0), so by the rule of eval:predict it does not
+ * beat it and the product serves Jaccard kNN; `vigil predict --model gnn` runs the GNN.
  */
 export const SERVED_PREDICTOR: PredictorName = SERVED_RANKER;
 

@@ -57,6 +57,7 @@ import {
   StoreUnavailableError,
   type AgentRecord,
   type AlertQuery,
+  type AlertTechnique,
   type EnrollmentRefusal,
   type ApiToken,
   type Asset,
@@ -593,6 +594,15 @@ export class PostgresStore implements Store {
   async setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null> {
     await this.exec('UPDATE alerts SET status = $1 WHERE id = $2 AND status <> $1', [status, id]);
     return this.getAlert(id);
+  }
+
+  async alertTechniques(facilityId: string, from: string, to: string): Promise<AlertTechnique[]> {
+    const rows = await this.query<{ attack_type: string; last_seen: Date | string }>(
+      `SELECT attack_type, max(ts) AS last_seen FROM alerts WHERE facility_id = $1 AND ts >= $2 AND ts < $3
+       GROUP BY attack_type ORDER BY attack_type`,
+      [facilityId, iso(from), iso(to)],
+    );
+    return rows.map((r) => ({ attack_type: r.attack_type, last_seen: iso(r.last_seen) }));
   }
 
   async alertStats(): Promise<AlertStats> {

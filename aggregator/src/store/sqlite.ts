@@ -56,6 +56,7 @@ import {
   StoreUnavailableError,
   type AgentRecord,
   type AlertQuery,
+  type AlertTechnique,
   type EnrollmentRefusal,
   type ApiToken,
   type Asset,
@@ -566,6 +567,16 @@ export class SqliteStore implements Store {
   async setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null> {
     this.run('UPDATE alerts SET status = ? WHERE id = ? AND status <> ?', status, id, status);
     return this.getAlert(id);
+  }
+
+  async alertTechniques(facilityId: string, from: string, to: string): Promise<AlertTechnique[]> {
+    return this.all<{ attack_type: string; last_seen: string }>(
+      `SELECT attack_type, max(ts) AS last_seen FROM alerts WHERE facility_id = ? AND ts >= ? AND ts < ?
+       GROUP BY attack_type ORDER BY attack_type`,
+      facilityId,
+      iso(from),
+      iso(to),
+    ).map((r) => ({ attack_type: r.attack_type, last_seen: iso(r.last_seen) }));
   }
 
   async alertStats(): Promise<AlertStats> {

@@ -57,6 +57,12 @@ export interface AlertQuery {
   limit: number;
 }
 
+export interface AlertTechnique {
+  attack_type: string;
+  /** Timestamp of the latest such alert in the range. */
+  last_seen: string;
+}
+
 export interface Page<T> {
   items: T[];
   total: number;
@@ -263,6 +269,11 @@ export interface Store {
   queryAlertsJson(q: AlertQuery): Promise<Page<string>>;
   setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null>;
   alertStats(): Promise<AlertStats>;
+  /**
+   * The distinct attack types (technique ids) of the facility's alerts with from <= timestamp < to, each with its
+   * latest timestamp, by attack type (the prediction service's recent techniques of a facility).
+   */
+  alertTechniques(facilityId: string, from: string, to: string): Promise<AlertTechnique[]>;
 
   // Per-second network aggregates
   insertAggregates(rows: readonly FacilityAggregate[]): Promise<void>;
