@@ -6,6 +6,13 @@ import { IpProto, type DecodedEvent, type PacketView } from '../decode/types.js'
 import { TcpFlag } from '../decode/tcp.js';
 
 export const WRITE_FUNCTIONS: ReadonlySet<number> = new Set([5, 6, 15, 16, 21, 22, 23]);
+const WRITE_TABLE = new Uint8Array(256);
+for (const fc of WRITE_FUNCTIONS) WRITE_TABLE[fc] = 1;
+
+/** WRITE_FUNCTIONS.has(fc), as a table lookup (asked for every Modbus request). */
+export function isWriteFunction(fc: number): boolean {
+  return WRITE_TABLE[fc] === 1;
+}
 export const COIL_WRITES: ReadonlySet<number> = new Set([
   FunctionCode.WRITE_SINGLE_COIL,
   FunctionCode.WRITE_MULTIPLE_COILS,
@@ -224,7 +231,7 @@ export class Baseline {
     }
     const p = this.pairs.get(pkt, e.flow);
     p.functions.add(e.func_code);
-    if (WRITE_FUNCTIONS.has(e.func_code)) {
+    if (isWriteFunction(e.func_code)) {
       p.writes.add(`${e.func_code}:${e.address ?? -1}`);
       p.peakWrites = Math.max(p.peakWrites, slideWrites(p.recentWrites, ms));
     } else if (e.address !== undefined) {
