@@ -66,4 +66,25 @@ describe('FlowTable', () => {
     }
     expect(t.stats.evictedFull + t.stats.expiredIdle).toBeGreaterThan(0);
   });
+
+  it('keeps finding every flow while its hash index grows, and frees them all by expiry', () => {
+    const t = new FlowTable({ maxFlows: 10_000, idleTimeoutMs: 1000 });
+    const ids = new Map<number, number>();
+    // 9,000 flows: the index doubles from its initial size several times on the way.
+    for (let i = 0; i < 9000; i++) {
+      const id = t.lookup(view(i, 100_000 + (i % 7), 1024 + (i % 50), 502), 0);
+      expect(t.created).toBe(true);
+      ids.set(i, id);
+    }
+    expect(new Set(ids.values()).size).toBe(9000);
+    for (let i = 8999; i >= 0; i -= 7) {
+      expect(t.lookup(view(100_000 + (i % 7), i, 502, 1024 + (i % 50)), 1)).toBe(ids.get(i));
+      expect([t.created, t.dir]).toEqual([false, 1]);
+    }
+    for (let k = 0; k < 3000; k++) t.expire(5000, 4);
+    expect(t.size).toBe(0);
+    expect(t.stats.expiredIdle).toBe(9000);
+    expect(t.lookup(view(1, 100_001, 1025, 502), 6000)).toBeGreaterThanOrEqual(0);
+    expect([t.created, t.size]).toEqual([true, 1]);
+  });
 });

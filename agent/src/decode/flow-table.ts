@@ -7,6 +7,8 @@ import type { PacketView } from './types.js';
 /** Words of a canonical key: address A (4), address B (4), ports A<<16|B, ip version<<8|protocol. */
 const KW = 10;
 const NONE = -1;
+/** Slots of the hash index at the start. */
+const INITIAL_INDEX = 4096;
 
 function mix(h: number, w: number): number {
   h = Math.imul(h ^ w, 0x01000193);
@@ -33,8 +35,10 @@ export class FlowTable {
   private readonly onEvict: ((flow: number) => void) | undefined;
   private readonly keys: Uint32Array;
   private readonly hashes: Uint32Array;
-  private readonly index: Int32Array;
-  private readonly mask: number;
+  /** Hash slot -> flow id + 1 (0: empty); grown (doubled, up to maxCap) to stay at most half full. */
+  private index: Int32Array;
+  private mask: number;
+  private readonly maxCap: number;
   private readonly prev: Int32Array;
   private readonly next: Int32Array;
   /** Last activity per flow, milliseconds of the injected clock. */
@@ -57,8 +61,12 @@ export class FlowTable {
     this.onEvict = opts.onEvict;
     let cap = 1;
     while (cap < opts.maxFlows * 2) cap <<= 1;
-    this.mask = cap - 1;
-    this.index = new Int32Array(cap);
+    this.maxCap = cap;
+    // Start small: a lookup's probe lands in a table that fits the caches while few flows are active (the full-size
+    // index of the default 262,144 flows is 2 MB, where every probe was a cache miss).
+    const start = Math.min(cap, INITIAL_INDEX);
+    this.mask = start - 1;
+    this.index = new Int32Array(start);
     this.keys = new Uint32Array(opts.maxFlows * KW);
     this.hashes = new Uint32Array(opts.maxFlows);
     this.prev = new Int32Array(opts.maxFlows).fill(NONE);
@@ -181,12 +189,13 @@ export class FlowTable {
 
   /** Adds the key in `this.k` (hash h) as a new flow, evicting the least recently used one when full. */
   private insert(h: number, now: number): number {
-    const index = this.index;
-    const mask = this.mask;
     if (this.freeTop === 0) {
       this.stats.evictedFull++;
       this.remove(this.tail);
     }
+    if ((this.stats.active + 1) * 2 > this.index.length && this.index.length < this.maxCap) this.growIndex();
+    const index = this.index;
+    const mask = this.mask;
     let slot = h & mask;
     while ((index[slot] ?? 0) !== 0) slot = (slot + 1) & mask;
     const id = this.free[--this.freeTop] ?? 0;
@@ -201,6 +210,22 @@ export class FlowTable {
     this.link(id);
     this.lastSeen[id] = now;
     return id;
+  }
+
+  /** Doubles the hash index and places every flow again (by its stored hash). */
+  private growIndex(): void {
+    const old = this.index;
+    const index = new Int32Array(old.length * 2);
+    const mask = index.length - 1;
+    for (let i = 0; i < old.length; i++) {
+      const e = old[i] ?? 0;
+      if (e === 0) continue;
+      let slot = (this.hashes[e - 1] ?? 0) & mask;
+      while ((index[slot] ?? 0) !== 0) slot = (slot + 1) & mask;
+      index[slot] = e;
+    }
+    this.index = index;
+    this.mask = mask;
   }
 
   /** Expires up to `budget` flows idle for longer than the timeout (oldest first). */

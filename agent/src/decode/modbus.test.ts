@@ -263,4 +263,24 @@ describe('ModbusDecoder', () => {
       'modbus.unmatched_response': 1,
     });
   });
+
+  it('matches requests outstanding in any id order, across the 16-bit wrap, and misses ids outside them', () => {
+    // Requests 65535, 0, 7 outstanding (ids wrap; 7 is below 65535); then responses below, between and above them.
+    const ids = [65535, 0, 7];
+    const frames = ids.map((t, k) =>
+      tcpFrame({ ...CLIENT, seq: 1 + k * 12, payload: mbap(t, 1, [3, 0, k + 1, 0, 1]) }),
+    );
+    [7, 3, 65535, 70, 0].forEach((t, k) =>
+      frames.push(tcpFrame({ ...SERVER, seq: 1 + k * 11, payload: mbap(t, 1, [3, 2, 0, 9]) })),
+    );
+    const { events, pipeline } = decodeFrames(frames);
+    expect(events.filter((e) => e.is_response).map((e) => [e.trans_id, e.address, e.request_frame])).toEqual([
+      [7, 3, 3],
+      [3, undefined, undefined],
+      [65535, 1, 1],
+      [70, undefined, undefined],
+      [0, 2, 2],
+    ]);
+    expect(pipeline.stats().counters['modbus.unmatched_response']).toBe(2);
+  });
 });

@@ -119,9 +119,19 @@ class PendingRequests {
   /** Room for one record from the start (the usual case), grown only when more requests are in flight. */
   private readonly rec: number[] = [0, 0, 0, 0, 0];
 
+  /**
+   * Bounds of every transaction id held (lo <= id <= hi; reset when the list empties): clients number their
+   * requests upwards, so a new request's id is usually above hi and misses without a scan.
+   */
+  private lo = 0;
+  private hi = -1;
+
+  /** The record holding transaction id `trans` (ids held are unique: add() replaces a duplicate), or -1. */
   find(trans: number): number {
+    if (trans > this.hi || trans < this.lo) return -1;
     const r = this.rec;
-    for (let i = 0; i < this.count; i++) if (r[i * REC] === trans) return i;
+    // Newest first: a response usually answers the latest request.
+    for (let i = this.count - 1; i >= 0; i--) if (r[i * REC] === trans) return i;
     return -1;
   }
 
@@ -141,6 +151,11 @@ class PendingRequests {
   remove(i: number): void {
     const r = this.rec;
     const n = --this.count;
+    if (n === 0) {
+      this.lo = 0;
+      this.hi = -1;
+      return;
+    }
     // Shift the later records down; the array keeps its length (setting .length is slow) and is overwritten later.
     for (let k = i * REC; k < n * REC; k++) r[k] = r[k + REC] ?? 0;
   }
@@ -153,6 +168,12 @@ class PendingRequests {
       room = false;
     }
     const r = this.rec;
+    const t = ev.trans_id;
+    if (this.count === 0) {
+      this.lo = t;
+      this.hi = t;
+    } else if (t < this.lo) this.lo = t;
+    else if (t > this.hi) this.hi = t;
     const o = this.count++ * REC;
     if (o === r.length) r.push(ev.trans_id, ev.func_code, ev.address ?? -1, ev.quantity ?? -1, ev.frame);
     else {

@@ -6,6 +6,13 @@ import { IpProto, type DecodedEvent, type PacketView } from '../decode/types.js'
 import { TcpFlag } from '../decode/tcp.js';
 
 export const WRITE_FUNCTIONS: ReadonlySet<number> = new Set([5, 6, 15, 16, 21, 22, 23]);
+const WRITE_TABLE = new Uint8Array(256);
+for (const fc of WRITE_FUNCTIONS) WRITE_TABLE[fc] = 1;
+
+/** WRITE_FUNCTIONS.has(fc), as a table lookup (asked for every Modbus request). */
+export function isWriteFunction(fc: number): boolean {
+  return WRITE_TABLE[fc] === 1;
+}
 export const COIL_WRITES: ReadonlySet<number> = new Set([
   FunctionCode.WRITE_SINGLE_COIL,
   FunctionCode.WRITE_MULTIPLE_COILS,
@@ -27,10 +34,21 @@ export interface ModbusPair {
   n: number;
 }
 
-/** Per register address (the array index; Modbus addresses are 0..65535), its lowest and highest value seen. */
+/** Registers per page of RegisterRanges. */
+const PAGE_BITS = 8;
+const PAGE = 1 << PAGE_BITS;
+/** Pages for every register a PDU can name: an address (0..65535) plus the index of one of its up to 2000 values. */
+const PAGES = (65536 + 2048) >> PAGE_BITS;
+const MAX_REGISTER = PAGES * PAGE - 1;
+
+/**
+ * Per register (address + value index), its lowest and highest value seen, in pages of typed arrays allocated when
+ * one of their registers is first seen (-1: not seen; values are 16-bit). A plain array indexed by address went
+ * sparse (a slave's masters read blocks far apart) and V8 then keeps it as a hash table: a lookup per register.
+ */
 interface RegisterRanges {
-  lo: number[];
-  hi: number[];
+  lo: (Int32Array | undefined)[];
+  hi: (Int32Array | undefined)[];
   /** Registers seen. */
   count: number;
 }
@@ -104,6 +122,8 @@ export function slideWrites(list: number[], ms: number): number {
 
 export class Baseline {
   readonly hosts = new Set<string>();
+  /** The IPv4 hosts of `hosts`, as numbers (`| 0`: small integers to V8). */
+  private readonly hosts4 = new Set<number>();
   /** Hosts that sent Modbus requests. */
   readonly masters = new Set<string>();
   /** `master>slave` -> what the pair did. */
@@ -159,9 +179,13 @@ export class Baseline {
   /** [lowest, highest] value a holding register of `slave` held or was given while learning. */
   registerRange(slave: string, register: number): readonly [number, number] | undefined {
     const r = this.registerRanges.get(slave);
-    const lo = r?.lo[register];
-    const hi = r?.hi[register];
-    return lo === undefined || hi === undefined ? undefined : [lo, hi];
+    if (r === undefined || !Number.isInteger(register) || register < 0 || register > MAX_REGISTER)
+      return undefined;
+    const page = register >> PAGE_BITS;
+    const i = register & (PAGE - 1);
+    const lo = r.lo[page]?.[i] ?? -1;
+    const hi = r.hi[page]?.[i] ?? -1;
+    return lo < 0 || hi < 0 ? undefined : [lo, hi];
   }
 
   onPacket(pkt: PacketView, ms: number): void {
@@ -169,8 +193,20 @@ export class Baseline {
     this.packets++;
     if (this.firstMs < 0) this.firstMs = ms;
     this.lastMs = ms;
-    this.hosts.add(pkt.srcAddr());
-    this.hosts.add(pkt.dstAddr());
+    if (pkt.ipVersion === 4) {
+      // The address text only for a host not seen yet (a numeric lookup per packet instead of two texts).
+      if (!this.hosts4.has(pkt.src4 | 0)) {
+        this.hosts4.add(pkt.src4 | 0);
+        this.hosts.add(pkt.srcAddr());
+      }
+      if (!this.hosts4.has(pkt.dst4 | 0)) {
+        this.hosts4.add(pkt.dst4 | 0);
+        this.hosts.add(pkt.dstAddr());
+      }
+    } else {
+      this.hosts.add(pkt.srcAddr());
+      this.hosts.add(pkt.dstAddr());
+    }
     const k = serviceKey(pkt);
     if (k !== undefined) this.services.add(k);
   }
@@ -195,7 +231,7 @@ export class Baseline {
     }
     const p = this.pairs.get(pkt, e.flow);
     p.functions.add(e.func_code);
-    if (WRITE_FUNCTIONS.has(e.func_code)) {
+    if (isWriteFunction(e.func_code)) {
       p.writes.add(`${e.func_code}:${e.address ?? -1}`);
       p.peakWrites = Math.max(p.peakWrites, slideWrites(p.recentWrites, ms));
     } else if (e.address !== undefined) {
@@ -219,20 +255,40 @@ export class Baseline {
   private registers(slave: string, address: number, values: readonly number[]): void {
     let ranges = this.registerRanges.get(slave);
     if (ranges === undefined) {
-      ranges = { lo: [], hi: [], count: 0 };
+      ranges = {
+        lo: new Array<Int32Array | undefined>(PAGES).fill(undefined),
+        hi: new Array<Int32Array | undefined>(PAGES).fill(undefined),
+        count: 0,
+      };
       this.registerRanges.set(slave, ranges);
     }
-    const { lo, hi } = ranges;
+    let pageNo = -1;
+    let lo: Int32Array | undefined;
+    let hi: Int32Array | undefined;
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
       const a = address + i;
-      const l = lo[a];
-      if (l === undefined) {
-        lo[a] = v;
-        hi[a] = v;
+      if (a > MAX_REGISTER) break;
+      if (a >> PAGE_BITS !== pageNo) {
+        pageNo = a >> PAGE_BITS;
+        lo = ranges.lo[pageNo];
+        hi = ranges.hi[pageNo];
+        if (lo === undefined || hi === undefined) {
+          lo = new Int32Array(PAGE).fill(-1);
+          hi = new Int32Array(PAGE).fill(-1);
+          ranges.lo[pageNo] = lo;
+          ranges.hi[pageNo] = hi;
+        }
+      }
+      if (lo === undefined || hi === undefined) break;
+      const k = a & (PAGE - 1);
+      const l = lo[k] ?? -1;
+      if (l < 0) {
+        lo[k] = v;
+        hi[k] = v;
         ranges.count++;
-      } else if (v < l) lo[a] = v;
-      else if (v > hi[a]!) hi[a] = v;
+      } else if (v < l) lo[k] = v;
+      else if (v > (hi[k] ?? v)) hi[k] = v;
     }
   }
 

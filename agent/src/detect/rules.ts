@@ -14,6 +14,7 @@ import {
   COIL_WRITES,
   FlowPairs,
   WRITE_FUNCTIONS,
+  isWriteFunction,
   WRITE_WINDOW_MS,
   isRegisterWrite,
   serviceKey,
@@ -50,7 +51,10 @@ export function rangeSlack(lo: number, hi: number): number {
 }
 
 /** Public Modbus function codes (Modbus Application Protocol v1.1b3) plus 90 (Schneider UMAS) handled apart. */
-const PUBLIC_FUNCTIONS = new Set([1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 15, 16, 17, 20, 21, 22, 23, 24, 43]);
+/** The public Modbus function codes, as a table (1: public) indexed by function code. */
+const PUBLIC_FUNCTIONS = new Uint8Array(256);
+for (const fc of [1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 15, 16, 17, 20, 21, 22, 23, 24, 43])
+  PUBLIC_FUNCTIONS[fc] = 1;
 /** UMAS sub-functions that change the PLC: reservation, download, stop/start. */
 const UMAS_PROGRAM = new Set([0x10, 0x30, 0x31, 0x32, 0x40, 0x41]);
 const UMAS = 90;
@@ -124,7 +128,8 @@ export class ModbusProtocolRules extends RuleSet {
   readonly name = 'modbus-protocol';
 
   private badFraming = 0;
-  private readonly flowsMatched = new Set<number>();
+  /** Per flow id, 1 once a response of the flow was matched to its request (grown as flow ids appear). */
+  private flowsMatched = new Uint8Array(1024);
 
   /** `framingErrors`: the Modbus decoder's count of broken MBAP headers (the decoder is the one judge of framing). */
   constructor(private readonly framingErrors: () => number) {
@@ -154,10 +159,19 @@ export class ModbusProtocolRules extends RuleSet {
     }));
   }
 
+  private matched(flow: number): void {
+    if (flow >= this.flowsMatched.length) {
+      const grown = new Uint8Array(Math.max(flow + 1, this.flowsMatched.length * 2));
+      grown.set(this.flowsMatched);
+      this.flowsMatched = grown;
+    }
+    this.flowsMatched[flow] = 1;
+  }
+
   onEvent(e: DecodedEvent, pkt: PacketView, ms: number): void {
     if (e.protocol !== 'modbus') return;
     if (!e.is_response) {
-      if (!PUBLIC_FUNCTIONS.has(e.func_code) && e.func_code !== UMAS) {
+      if (PUBLIC_FUNCTIONS[e.func_code] !== 1 && e.func_code !== UMAS) {
         const src = pkt.srcAddr();
         const dst = pkt.dstAddr();
         this.report(`fc:${src}>${dst}`, ms, () => ({
@@ -176,7 +190,7 @@ export class ModbusProtocolRules extends RuleSet {
     }
     if (e.request_frame !== undefined && e.exception_code === undefined) {
       // The common case: a matched normal response.
-      this.flowsMatched.add(e.flow);
+      this.matched(e.flow);
       return;
     }
     const src = pkt.srcAddr();
@@ -194,8 +208,8 @@ export class ModbusProtocolRules extends RuleSet {
         features: { func_code: e.func_code, exception_code: 1 },
       }));
     } else if (e.request_frame !== undefined) {
-      this.flowsMatched.add(e.flow);
-    } else if (this.flowsMatched.has(e.flow)) {
+      this.matched(e.flow);
+    } else if (this.flowsMatched[e.flow] === 1) {
       // Only once the flow's responses were matched: a response to a request sent before the capture began is not
       // unsolicited.
       this.report(`unsolicited:${src}>${dst}`, base.timeMs, () => ({
@@ -324,7 +338,7 @@ export class PolicyRules extends RuleSet {
   private judge(e: ModbusEvent, pkt: PacketView, ms: number, st: PairState): void {
     const { master, slave, pair, key: pairKey } = st;
     const fc = e.func_code;
-    const isWrite = WRITE_FUNCTIONS.has(fc);
+    const isWrite = isWriteFunction(fc);
     // The common case first, with nothing allocated: a known pair reading with a learnt function within its range.
     if (!isWrite && pair !== undefined && pair.functions.has(fc)) {
       const range = pair.readRange.get(fc);

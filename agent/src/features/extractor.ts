@@ -76,6 +76,8 @@ function clearApp(r: Float64Array): void {
 export class FeatureExtractor {
   readonly record = new Float64Array(FEATURE_COUNT);
   private eventFrame = -1;
+  /** The application block holds an event's values (false: all zero, so a packet without a PDU skips clearing it). */
+  private appSet = false;
 
   constructor(private readonly sink: FeatureSink) {}
 
@@ -86,7 +88,8 @@ export class FeatureExtractor {
       r[F.pdus] = (r[F.pdus] ?? 0) + 1;
       return;
     }
-    clearApp(r);
+    if (this.appSet) clearApp(r);
+    this.appSet = true;
     this.eventFrame = e.frame;
     r[F.pdus] = 1;
     r[F.malformed] = e.malformed === undefined ? 0 : 1;
@@ -129,7 +132,10 @@ export class FeatureExtractor {
 
   onPacket(pkt: PacketView, ctx: PacketContext): void {
     const r = this.record;
-    if (pkt.frame !== this.eventFrame) clearApp(r);
+    if (pkt.frame !== this.eventFrame && this.appSet) {
+      clearApp(r);
+      this.appSet = false;
+    }
     this.eventFrame = -1;
     const tcp = pkt.ipProto === 6;
     r[F.ipVersion] = pkt.ipVersion;
