@@ -46,7 +46,7 @@ export interface LinkClientOptions {
   agentVersion?: string;
   /** Heartbeat period, ms (default 5000). The aggregator calls a facility delayed after a few missed beats. */
   heartbeatMs?: number;
-  /** Alerts per AlertBatch at most (default 500; the batch is also kept under AGENT_BATCH_BYTES). */
+  /** Alerts per AlertBatch at most (default 2000; the batch is also kept under AGENT_BATCH_BYTES of JSON). */
   batchAlerts?: number;
   /** Alert batches sent and not yet acknowledged, at most (default 8): enough to keep the pipe full. */
   maxInFlight?: number;
@@ -231,7 +231,7 @@ export class LinkClient {
       let established = false;
       let done = false;
       const maxInFlight = this.o.maxInFlight ?? 8;
-      const batchAlerts = this.o.batchAlerts ?? 500;
+      const batchAlerts = this.o.batchAlerts ?? 2000;
 
       const send = (m: AgentMessageBody, f: InFlight): void => {
         seq++;
@@ -249,7 +249,7 @@ export class LinkClient {
           const ids: number[] = [];
           let bytes = 0;
           for (const e of entries) {
-            if (ids.length > 0 && bytes + e.json.length > AGENT_BATCH_BYTES / 2) break;
+            if (ids.length > 0 && bytes + e.json.length > AGENT_BATCH_BYTES) break;
             bytes += e.json.length;
             alerts.push(alertToPb(JSON.parse(e.json) as Alert));
             ids.push(e.id);
