@@ -5,6 +5,7 @@
 //    serve` process (via=serve: the product's whole path); measured from the first alert stored to the last, with
 //    the CPU each process spent per alert in that time. BENCH_STORES, BENCH_VIA select rows; BENCH_CPU_PROF=DIR
 //    writes V8 CPU profiles of the agent and `vigil serve` there.
+// C. `bench/link.ts stages` (not in the default run): CPU per alert of each stage, in one process.
 // B. BENCH_AGENTS simulated agents (200) connected at once to `vigil serve` (its own process, SQLite), each sending a
 //    heartbeat every 5 s and 5 alerts/s for BENCH_SECONDS (60): ack latency percentiles, aggregator CPU and RSS.
 import { randomUUID, webcrypto } from 'node:crypto';
@@ -15,7 +16,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as x509 from '@peculiar/x509';
 import { Outbox } from '@vigil/agent/outbox/outbox';
 import { enroll } from '@vigil/agent/link/identity';
-import { alertToPb } from '@vigil/proto/codec';
+import type { Alert } from '@vigil/shared';
+import { alertFromPb, alertToPb } from '@vigil/proto/codec';
 import {
   CLIENT_OPTIONS,
   loadLink,
@@ -29,6 +31,7 @@ import { issueToken, sampleAlert } from '../src/link/testing/fixtures.js';
 import { VIGIL, VIGIL_AGENT, freePort, start } from '../src/link/testing/processes.js';
 import { openStore } from '../src/store/open.js';
 import { startTestPostgres } from '../src/store/testing/postgres.js';
+import type { StoredAlert } from '../src/store/types.js';
 
 const ALERTS = Number(process.env.BENCH_ALERTS ?? 100_000);
 const AGENTS = Number(process.env.BENCH_AGENTS ?? 200);
@@ -356,6 +359,112 @@ async function manyAgents(): Promise<string[]> {
   }
 }
 
+/**
+ * C. Where the CPU goes, stage by stage, in this process (no network): CPU microseconds per alert of each step an
+ * alert takes from the agent's outbox to the aggregator's store, for BENCH_STAGE_ALERTS alerts of the bench's size.
+ */
+async function stages(n: number): Promise<string[]> {
+  const batch = 2000;
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-stages-'));
+  const rows: string[] = [];
+  let chars = 0;
+  const measure = async (side: string, what: string, f: () => unknown): Promise<void> => {
+    const c0 = process.cpuUsage();
+    await f();
+    const c = process.cpuUsage(c0);
+    rows.push(`| ${side} | ${what} | ${((c.user + c.system) / n).toFixed(1)} |`);
+  };
+  const chunks = <T>(xs: readonly T[], size: number): T[][] =>
+    Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size));
+  try {
+    const alerts = Array.from({ length: n }, (_, i) => sampleAlert(i, { timelinePoints: TIMELINE }));
+    const connect = loadLink().link.Connect as unknown as {
+      requestSerialize(m: AgentMessage): Buffer;
+      requestDeserialize(b: Buffer): AgentMessage;
+    };
+    const outbox = new Outbox({ path: join(dir, 'outbox.db'), maxBytes: 2 ** 31 });
+    await measure('agent', 'outbox enqueue (JSON.stringify + insert, 2000 a transaction)', () => {
+      for (const c of chunks(alerts, batch)) outbox.enqueue(c);
+    });
+    let entries: { id: number; json: string }[] = [];
+    await measure('agent', 'outbox peek', () => {
+      for (let last = 0; ;) {
+        const page = outbox.peek(last, batch);
+        if (page.length === 0) break;
+        last = page[page.length - 1]?.id ?? last;
+        entries = entries.concat(page);
+      }
+    });
+    let parsed: Alert[] = [];
+    await measure('agent', 'JSON.parse of the outbox row', () => {
+      parsed = entries.map((e) => JSON.parse(e.json) as Alert);
+    });
+    let wire: Buffer[] = [];
+    await measure('agent', 'alertToPb + protobuf encode', () => {
+      wire = chunks(parsed, batch).map((c, i) =>
+        connect.requestSerialize({ seq: i + 1, alerts: { alerts: c.map(alertToPb) } }),
+      );
+    });
+    await measure('agent', 'outbox delete on ack (2000 a transaction)', () => {
+      for (const c of chunks(entries, batch)) outbox.remove(c.map((e) => e.id));
+    });
+    outbox.close();
+    let messages: AgentMessage[] = [];
+    await measure('aggregator', 'protobuf decode', () => {
+      messages = wire.map((b) => connect.requestDeserialize(b));
+    });
+    let stored: StoredAlert[] = [];
+    await measure('aggregator', 'alertFromPb (validation)', () => {
+      stored = messages.flatMap((m) =>
+        'alerts' in m && m.alerts
+          ? m.alerts.alerts.map((a) => ({ ...alertFromPb(a, 'plant-a'), generated: false }))
+          : [],
+      );
+    });
+    await measure('aggregator', 'JSON.stringify of sources + context (inside the insert)', () => {
+      for (const a of stored)
+        chars += JSON.stringify(a.sources).length + JSON.stringify(a.context_analysis).length;
+    });
+    for (const tx of [500, 2000]) {
+      const store = await openStore(`sqlite:${join(dir, `agg-${tx}.db`)}`);
+      const fresh = stored.map((a) => ({ ...a, id: randomUUID() }));
+      await measure('aggregator', `SQLite insertAlerts, ${tx} a transaction (synchronous=FULL)`, async () => {
+        for (const c of chunks(fresh, tx)) await store.insertAlerts(c);
+      });
+      await store.close();
+    }
+    if (STORES.includes('postgres')) {
+      const pgServer = await startTestPostgres({ durable: true });
+      try {
+        const url = await pgServer.createDatabase();
+        const store = await openStore(url);
+        const serverCpu = await postgresCpu(url);
+        const s0 = serverCpu();
+        await measure('aggregator', 'Postgres insertAlerts, 2000 a transaction: client side', async () => {
+          for (const c of chunks(stored, batch)) await store.insertAlerts(c);
+        });
+        rows.push(
+          `| Postgres server | the same inserts: server processes | ${(((serverCpu() - s0) * 1e6) / n).toFixed(1)} |`,
+        );
+        await store.close();
+      } finally {
+        await pgServer.close();
+      }
+    }
+    const json = alerts.reduce((sum, a) => sum + Buffer.byteLength(JSON.stringify(a)), 0) / n;
+    const proto = wire.reduce((sum, b) => sum + b.length, 0) / n;
+    return [
+      `Alert: ${TIMELINE}-point timeline, ${json.toFixed(0)} B of JSON (sources + context ${(chars / n).toFixed(0)}), ${proto.toFixed(0)} B of protobuf; ${n} alerts, after a warm-up run of ${n / 10}.`,
+      '',
+      '| process | stage | CPU us/alert |',
+      '| --- | --- | --- |',
+      ...rows,
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const only = process.argv[2];
 console.log(`# link bench ${new Date().toISOString()} (${cpus().length} cores, ${cpus()[0]?.model ?? '?'})`);
 if (only === undefined || only === 'throughput') {
@@ -368,6 +477,11 @@ if (only === undefined || only === 'throughput') {
       if (STORES.includes(kind) && VIA.includes(via)) console.log(await oneAgentThroughput(kind, via));
     }
   }
+}
+if (only === 'stages') {
+  const n = Number(process.env.BENCH_STAGE_ALERTS ?? 20_000);
+  await stages(n / 10); // warm-up: the JIT compiles each stage's code before it is timed
+  for (const line of await stages(n)) console.log(line);
 }
 if (only === undefined || only === 'agents') {
   for (const line of await manyAgents()) console.log(line);
