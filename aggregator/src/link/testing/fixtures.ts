@@ -76,9 +76,8 @@ export function sampleAlert(i: number, o: { timelinePoints?: number } = {}): Ale
     const packets = 100 + ((s * 37 + i) % 400);
     const protocols: Record<string, number> = full
       ? {
-          modbus: 0.9 * (packets / (packets + 7)),
+          modbus: packets / (packets + 7),
           tcp: 7 / (packets + 7),
-          s7comm: 0.1 * (packets / (packets + 7)),
         }
       : { modbus: 0.9, other: 0.1 };
     return {
