@@ -239,6 +239,7 @@ export class LinkClient {
       let done = false;
       const maxInFlight = this.o.maxInFlight ?? 8;
       const batchAlerts = this.o.batchAlerts ?? 2000;
+      let jsonPerAlert = 1;
 
       const send = (m: AgentMessageBody, f: InFlight): void => {
         seq++;
@@ -250,7 +251,10 @@ export class LinkClient {
       const pump = (): void => {
         if (done) return;
         while (alertBatches < maxInFlight) {
-          const entries = this.o.outbox.peek(lastOutboxId, batchAlerts);
+          // Read about as many rows as the byte cap will take (the last batch's alert size says how many): reading
+          // batchAlerts rows of 14 kB alerts to send 75 of them cost more than encoding them.
+          const fit = Math.ceil(AGENT_BATCH_BYTES / Math.max(1, jsonPerAlert)) + 1;
+          const entries = this.o.outbox.peek(lastOutboxId, Math.min(batchAlerts, fit));
           if (entries.length === 0) break;
           const alerts = [];
           const ids: number[] = [];
@@ -261,6 +265,7 @@ export class LinkClient {
             alerts.push(alertToPb(JSON.parse(e.json) as Alert));
             ids.push(e.id);
           }
+          jsonPerAlert = bytes / ids.length;
           lastOutboxId = ids[ids.length - 1] ?? lastOutboxId;
           alertBatches++;
           send({ alerts: { alerts } }, { kind: 'alerts', ids, at: Date.now() });
