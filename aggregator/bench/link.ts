@@ -1,18 +1,24 @@
 // Link benchmarks (npm run bench:link).
 // A. Alerts/s from one agent into the aggregator, SQLite and Postgres: the agent (its own process, `vigil-agent run`)
-//    drains an outbox pre-filled with BENCH_ALERTS alerts into an in-process LinkServer; measured from the first
-//    alert stored to the last.
+//    drains an outbox pre-filled with BENCH_ALERTS alerts (BENCH_TIMELINE points of timeline each: 1 = ~0.9 kB of
+//    JSON, 60 = the size of the agent's real alerts) into an in-process LinkServer (via=link) and into a `vigil
+//    serve` process (via=serve: the product's whole path); measured from the first alert stored to the last, with
+//    the CPU each process spent per alert in that time. BENCH_STORES, BENCH_VIA select rows; BENCH_CPU_PROF=DIR
+//    writes V8 CPU profiles of the agent and `vigil serve` there.
+// C. `bench/link.ts stages` (not in the default run): CPU per alert of each stage, in one process.
 // B. BENCH_AGENTS simulated agents (200) connected at once to `vigil serve` (its own process, SQLite), each sending a
 //    heartbeat every 5 s and 5 alerts/s for BENCH_SECONDS (60): ack latency percentiles, aggregator CPU and RSS.
 import { randomUUID, webcrypto } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as x509 from '@peculiar/x509';
 import { Outbox } from '@vigil/agent/outbox/outbox';
 import { enroll } from '@vigil/agent/link/identity';
-import { alertToPb } from '@vigil/proto/codec';
+import { encodeAlertMessage } from '@vigil/agent/link/wire';
+import type { Alert } from '@vigil/shared';
+import { alertFromPb, alertToPb } from '@vigil/proto/codec';
 import {
   CLIENT_OPTIONS,
   loadLink,
@@ -26,38 +32,121 @@ import { issueToken, sampleAlert } from '../src/link/testing/fixtures.js';
 import { VIGIL, VIGIL_AGENT, freePort, start } from '../src/link/testing/processes.js';
 import { openStore } from '../src/store/open.js';
 import { startTestPostgres } from '../src/store/testing/postgres.js';
+import type { StoredAlert } from '../src/store/types.js';
 
 const ALERTS = Number(process.env.BENCH_ALERTS ?? 100_000);
 const AGENTS = Number(process.env.BENCH_AGENTS ?? 200);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
+const STORES = (process.env.BENCH_STORES ?? 'sqlite,postgres').split(',');
+const VIA = (process.env.BENCH_VIA ?? 'link,serve').split(',');
+const TIMELINE = Number(process.env.BENCH_TIMELINE ?? 1);
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function oneAgentThroughput(kind: 'sqlite' | 'postgres'): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-link-'));
-  const pgServer = kind === 'postgres' ? await startTestPostgres({ durable: true }) : null;
-  const url = pgServer ? await pgServer.createDatabase() : `sqlite:${join(dir, 'agg', 'vigil.db')}`;
-  const store = await openStore(url);
-  const ca = await CertificateAuthority.open(join(dir, 'agg'));
-  const server = new LinkServer({ store, ca, host: '127.0.0.1', port: 0, log: () => undefined });
-  await server.start();
+/** start(), with a V8 CPU profile written to BENCH_CPU_PROF (a directory) when it is set. */
+function profiled(script: string, args: string[]): ReturnType<typeof start> {
+  const dir = process.env.BENCH_CPU_PROF;
+  return dir === undefined
+    ? start(script, args)
+    : start('--cpu-prof', [`--cpu-prof-dir=${dir}`, script, ...args]);
+}
+
+/** CPU seconds used so far by a process (utime + stime), or null once it has ended. */
+function cpuSeconds(pid: number): number | null {
   try {
+    return procStat(pid).cpuTicks / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds used so far by a local Postgres server: its postmaster and every process it forked. */
+async function postgresCpu(url: string): Promise<() => number> {
+  const pg = (await import('pg')).default;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const dir = (await client.query<{ data_directory: string }>('SHOW data_directory')).rows[0]?.data_directory;
+  await client.end();
+  const pm = Number(readFileSync(join(dir ?? '', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  return () => {
+    let ticks = 0;
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (Number(pid) === pm || Number(f[1]) === pm) ticks += Number(f[11]) + Number(f[12]);
+      } catch {
+        // The process ended between listing and reading.
+      }
+    }
+    return ticks / 100;
+  };
+}
+
+/**
+ * One agent draining a pre-filled outbox. `via`: `link` = the LinkServer and the store in this process (the ingest
+ * path alone); `serve` = a `vigil serve` process, so each alert also goes through what the product does with it
+ * (the publishing store, the dashboard bus, the prediction service).
+ */
+async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'serve'): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-link-'));
+  const aggDir = join(dir, 'agg');
+  const pgServer = kind === 'postgres' ? await startTestPostgres({ durable: true }) : null;
+  const url = pgServer ? await pgServer.createDatabase() : `sqlite:${join(aggDir, 'vigil.db')}`;
+  const store = await openStore(url);
+  const ca = await CertificateAuthority.open(aggDir);
+  const server =
+    via === 'link' ? new LinkServer({ store, ca, host: '127.0.0.1', port: 0, log: () => undefined }) : null;
+  let serve: ReturnType<typeof start> | null = null;
+  try {
+    let port: number;
+    if (server) {
+      await server.start();
+      port = server.port;
+    } else {
+      port = await freePort();
+      serve = profiled(VIGIL, [
+        'serve',
+        '--data-dir',
+        aggDir,
+        '--db',
+        url,
+        '--port',
+        '0',
+        '--grpc-port',
+        String(port),
+      ]);
+      await serve.waitFor(/agents on/, 60_000);
+    }
+    const aggregatorCpu = serve
+      ? (): number => cpuSeconds(serve?.child.pid ?? 0) ?? NaN
+      : (): number => {
+          const u = process.cpuUsage();
+          return (u.user + u.system) / 1e6;
+        };
+    const pgCpu = pgServer ? await postgresCpu(url) : null;
     const agentDir = join(dir, 'agent');
     await enroll({
-      aggregator: `127.0.0.1:${server.port}`,
+      aggregator: `127.0.0.1:${port}`,
       token: await issueToken(store, ca, 'plant-a'),
       dataDir: agentDir,
     });
     const outbox = new Outbox({ path: join(agentDir, 'outbox.db'), maxBytes: 2 ** 31 });
+    let jsonBytes = 0;
     for (let i = 0; i < ALERTS; i += 5000) {
-      outbox.enqueue(Array.from({ length: Math.min(5000, ALERTS - i) }, (_, j) => sampleAlert(i + j)));
+      const alerts = Array.from({ length: Math.min(5000, ALERTS - i) }, (_, j) =>
+        sampleAlert(i + j, { timelinePoints: TIMELINE }),
+      );
+      jsonBytes += alerts.reduce((n, a) => n + Buffer.byteLength(JSON.stringify(a)), 0);
+      outbox.enqueue(alerts);
     }
     outbox.close();
     const empty = join(dir, 'none.jsonl');
     writeFileSync(empty, '');
-    const agent = start(VIGIL_AGENT, [
+    const agent = profiled(VIGIL_AGENT, [
       'run',
       '--data-dir',
       agentDir,
@@ -65,18 +154,34 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres'): Promise<string> 
       empty,
       '--exit-when-delivered',
     ]);
+    const stored = async (): Promise<number> =>
+      server ? server.stats.alerts_stored : (await store.alertStats()).total;
+    // CPU of each process from the first alert stored to the last; the agent's is its last reading before it exits.
     let first = 0;
-    while (server.stats.alerts_stored < ALERTS) {
-      if (first === 0 && server.stats.alerts_stored > 0) first = performance.now();
+    let cpu0 = { agent: 0, aggregator: 0, postgres: 0 };
+    let agentCpu = 0;
+    while ((await stored()) < ALERTS) {
+      const agentNow = cpuSeconds(agent.child.pid ?? 0);
+      if (agentNow !== null) agentCpu = agentNow;
+      if (first === 0 && (await stored()) > 0) {
+        first = performance.now();
+        cpu0 = { agent: agentCpu, aggregator: aggregatorCpu(), postgres: pgCpu?.() ?? 0 };
+      }
       if (agent.child.exitCode !== null) throw new Error(`agent exited early:\n${agent.lines.join('\n')}`);
-      await sleep(5);
+      await sleep(serve ? 20 : 5);
     }
     const seconds = (performance.now() - first) / 1000;
+    const perAlert = (s: number): string => ((s * 1e6) / ALERTS).toFixed(0);
+    const aggUs = perAlert(aggregatorCpu() - cpu0.aggregator);
+    const pgUs = pgCpu ? perAlert(pgCpu() - cpu0.postgres) : '-';
+    const agentUs = perAlert(agentCpu - cpu0.agent);
     await agent.exited;
     const total = (await store.alertStats()).total;
-    return `| ${kind} | ${ALERTS} | ${total} | ${seconds.toFixed(2)} | ${Math.round(ALERTS / seconds)} |`;
+    const tx = server ? String(server.stats.alert_transactions) : '-';
+    return `| ${kind} | ${via} | ${TIMELINE} | ${Math.round(jsonBytes / ALERTS)} | ${ALERTS} | ${total} | ${tx} | ${seconds.toFixed(2)} | ${Math.round(ALERTS / seconds)} | ${agentUs} | ${aggUs} | ${pgUs} |`;
   } finally {
-    await server.shutdown();
+    await server?.shutdown();
+    await serve?.stop();
     await store.close();
     await pgServer?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -255,12 +360,132 @@ async function manyAgents(): Promise<string[]> {
   }
 }
 
+/**
+ * C. Where the CPU goes, stage by stage, in this process (no network): CPU microseconds per alert of each step an
+ * alert takes from the agent's outbox to the aggregator's store, for BENCH_STAGE_ALERTS alerts of the bench's size.
+ */
+async function stages(n: number): Promise<string[]> {
+  const batch = 2000;
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-stages-'));
+  const rows: string[] = [];
+  let chars = 0;
+  const measure = async (side: string, what: string, f: () => unknown): Promise<void> => {
+    const c0 = process.cpuUsage();
+    await f();
+    const c = process.cpuUsage(c0);
+    rows.push(`| ${side} | ${what} | ${((c.user + c.system) / n).toFixed(1)} |`);
+  };
+  const chunks = <T>(xs: readonly T[], size: number): T[][] =>
+    Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size));
+  try {
+    const alerts = Array.from({ length: n }, (_, i) => sampleAlert(i, { timelinePoints: TIMELINE }));
+    const connect = loadLink().link.Connect as unknown as {
+      requestSerialize(m: AgentMessage): Buffer;
+      requestDeserialize(b: Buffer): AgentMessage;
+    };
+    const outbox = new Outbox({ path: join(dir, 'outbox.db'), maxBytes: 2 ** 31 });
+    await measure('agent', 'outbox enqueue (JSON.stringify + insert, 2000 a transaction)', () => {
+      for (const c of chunks(alerts, batch)) outbox.enqueue(c);
+    });
+    let entries: { id: number; json: string }[] = [];
+    await measure('agent', 'outbox peek', () => {
+      for (let last = 0; ;) {
+        const page = outbox.peek(last, batch);
+        if (page.length === 0) break;
+        last = page[page.length - 1]?.id ?? last;
+        entries = entries.concat(page);
+      }
+    });
+    let parsed: Alert[] = [];
+    await measure('agent', 'JSON.parse of the outbox row', () => {
+      parsed = entries.map((e) => JSON.parse(e.json) as Alert);
+    });
+    await measure('agent', 'alertToPb + protobufjs encode (before)', () => {
+      for (const [i, c] of chunks(parsed, batch).entries()) {
+        connect.requestSerialize({ seq: i + 1, alerts: { alerts: c.map(alertToPb) } });
+      }
+    });
+    let wire: Buffer[] = [];
+    await measure('agent', 'alertToPb + the link encoder (agent/src/link/wire.ts)', () => {
+      wire = chunks(parsed, batch).map((c, i) => encodeAlertMessage(i + 1, c.map(alertToPb)));
+    });
+    await measure('agent', 'outbox delete on ack (2000 a transaction)', () => {
+      for (const c of chunks(entries, batch)) outbox.remove(c.map((e) => e.id));
+    });
+    outbox.close();
+    let messages: AgentMessage[] = [];
+    await measure('aggregator', 'protobuf decode', () => {
+      messages = wire.map((b) => connect.requestDeserialize(b));
+    });
+    let stored: StoredAlert[] = [];
+    await measure('aggregator', 'alertFromPb (validation)', () => {
+      stored = messages.flatMap((m) =>
+        'alerts' in m && m.alerts
+          ? m.alerts.alerts.map((a) => ({ ...alertFromPb(a, 'plant-a'), generated: false }))
+          : [],
+      );
+    });
+    await measure('aggregator', 'JSON.stringify of sources + context (inside the insert)', () => {
+      for (const a of stored)
+        chars += JSON.stringify(a.sources).length + JSON.stringify(a.context_analysis).length;
+    });
+    for (const tx of [500, 2000]) {
+      const store = await openStore(`sqlite:${join(dir, `agg-${tx}.db`)}`);
+      const fresh = stored.map((a) => ({ ...a, id: randomUUID() }));
+      await measure('aggregator', `SQLite insertAlerts, ${tx} a transaction (synchronous=FULL)`, async () => {
+        for (const c of chunks(fresh, tx)) await store.insertAlerts(c);
+      });
+      await store.close();
+    }
+    if (STORES.includes('postgres')) {
+      const pgServer = await startTestPostgres({ durable: true });
+      try {
+        const url = await pgServer.createDatabase();
+        const store = await openStore(url);
+        const serverCpu = await postgresCpu(url);
+        const s0 = serverCpu();
+        await measure('aggregator', 'Postgres insertAlerts, 2000 a transaction: client side', async () => {
+          for (const c of chunks(stored, batch)) await store.insertAlerts(c);
+        });
+        rows.push(
+          `| Postgres server | the same inserts: server processes | ${(((serverCpu() - s0) * 1e6) / n).toFixed(1)} |`,
+        );
+        await store.close();
+      } finally {
+        await pgServer.close();
+      }
+    }
+    const json = alerts.reduce((sum, a) => sum + Buffer.byteLength(JSON.stringify(a)), 0) / n;
+    const proto = wire.reduce((sum, b) => sum + b.length, 0) / n;
+    return [
+      `Alert: ${TIMELINE}-point timeline, ${json.toFixed(0)} B of JSON (sources + context ${(chars / n).toFixed(0)}), ${proto.toFixed(0)} B of protobuf; ${n} alerts, after a warm-up run of ${n / 10}.`,
+      '',
+      '| process | stage | CPU us/alert |',
+      '| --- | --- | --- |',
+      ...rows,
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const only = process.argv[2];
 console.log(`# link bench ${new Date().toISOString()} (${cpus().length} cores, ${cpus()[0]?.model ?? '?'})`);
 if (only === undefined || only === 'throughput') {
-  console.log('| store | alerts | stored | seconds | alerts/s |');
-  console.log('| --- | --- | --- | --- | --- |');
-  for (const kind of ['sqlite', 'postgres'] as const) console.log(await oneAgentThroughput(kind));
+  console.log(
+    '| store | via | timeline points | alert JSON bytes | alerts | stored | transactions | seconds | alerts/s | agent CPU us/alert | aggregator CPU us/alert | Postgres CPU us/alert |',
+  );
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const via of ['link', 'serve'] as const) {
+    for (const kind of ['sqlite', 'postgres'] as const) {
+      if (STORES.includes(kind) && VIA.includes(via)) console.log(await oneAgentThroughput(kind, via));
+    }
+  }
+}
+if (only === 'stages') {
+  const n = Number(process.env.BENCH_STAGE_ALERTS ?? 20_000);
+  await stages(n / 10); // warm-up: the JIT compiles each stage's code before it is timed
+  for (const line of await stages(n)) console.log(line);
 }
 if (only === undefined || only === 'agents') {
   for (const line of await manyAgents()) console.log(line);

@@ -16,6 +16,8 @@ export class AlertBatcher {
   private scheduled = false;
   /** Alerts the store reported as new (not resends). */
   newAlerts = 0;
+  /** Store transactions made (each holding the alerts of every waiting caller). */
+  transactions = 0;
 
   constructor(
     private readonly store: Store,
@@ -41,6 +43,7 @@ export class AlertBatcher {
     if (batch.length === 0) return;
     this.pending = [];
     this.pendingCount = 0;
+    this.transactions++;
     this.store.insertAlerts(batch.flatMap((w) => w.alerts)).then(
       (n) => {
         this.newAlerts += n;

@@ -53,6 +53,8 @@ export interface LinkStats {
   streams_open: number;
   alerts_received: number;
   alerts_stored: number;
+  /** Store transactions that held alerts (each one commit, one fsync). */
+  alert_transactions: number;
   aggregates_stored: number;
   heartbeats: number;
   inventory_changes: number;
@@ -90,6 +92,7 @@ export class LinkServer {
     streams_open: 0,
     alerts_received: 0,
     alerts_stored: 0,
+    alert_transactions: 0,
     aggregates_stored: 0,
     heartbeats: 0,
     inventory_changes: 0,
@@ -424,6 +427,7 @@ export class LinkServer {
       }
       await this.batcher.add(msgs.flatMap((m) => m.alerts));
       this.stats.alerts_stored = this.batcher.newAlerts;
+      this.stats.alert_transactions = this.batcher.transactions;
       for (const m of msgs) s.call.write({ ack: { seq: m.seq, stored: m.alerts.length } });
       return;
     }

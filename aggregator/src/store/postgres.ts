@@ -480,7 +480,11 @@ export class PostgresStore implements Store {
   // Alerts
 
   async insertAlerts(alerts: readonly StoredAlert[]): Promise<number> {
-    if (alerts.length === 0) return 0;
+    return (await this.insertNewAlerts(alerts)).length;
+  }
+
+  async insertNewAlerts(alerts: readonly StoredAlert[]): Promise<string[]> {
+    if (alerts.length === 0) return [];
     // A resend must never duplicate: the ids already stored are looked up first and the rest go in by one COPY FROM
     // STDIN straight into alerts. Only when a concurrent writer commits one of the same ids between that look-up and
     // the COPY (a unique violation: agent reconnects to another replica mid-batch) does the batch go the slower way.
@@ -497,7 +501,7 @@ export class PostgresStore implements Store {
         const known = new Set(stored.rows.map((r) => r.id));
         const fresh = known.size === 0 ? batch : batch.filter((a) => !known.has(a.id));
         if (fresh.length > 0) await this.copyAlerts(c, 'alerts', fresh);
-        return fresh.length;
+        return fresh.map((a) => a.id);
       });
     } catch (err) {
       if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
@@ -513,7 +517,7 @@ export class PostgresStore implements Store {
   }
 
   /** insertAlerts when other writers race on the same ids: staged in a temp table, then INSERT ... ON CONFLICT. */
-  private async insertAlertsStaged(alerts: readonly StoredAlert[]): Promise<number> {
+  private async insertAlertsStaged(alerts: readonly StoredAlert[]): Promise<string[]> {
     const inserted = await this.tx(async (c) => {
       if (!this.staged.has(c)) {
         await c.query(
@@ -522,14 +526,15 @@ export class PostgresStore implements Store {
         );
       }
       await this.copyAlerts(c, 'alerts_incoming', alerts);
-      const n = await c.query(
-        `INSERT INTO alerts (${ALERT_COLUMNS}) SELECT ${ALERT_COLUMNS} FROM alerts_incoming ON CONFLICT (id) DO NOTHING`,
+      const added = await c.query<{ id: string }>(
+        `INSERT INTO alerts (${ALERT_COLUMNS}) SELECT ${ALERT_COLUMNS} FROM alerts_incoming ON CONFLICT (id) DO NOTHING RETURNING id`,
       );
-      return { connection: c, n: n.rowCount ?? 0 };
+      const ids = new Set(added.rows.map((r) => r.id));
+      return { connection: c, ids: alerts.filter((a) => ids.has(a.id)).map((a) => a.id) };
     });
     // Only a committed CREATE TEMP TABLE lasts: a rolled-back first batch leaves the connection without it.
     this.staged.add(inserted.connection);
-    return inserted.n;
+    return inserted.ids;
   }
 
   async getAlert(id: string): Promise<StoredAlert | null> {

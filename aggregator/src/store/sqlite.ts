@@ -325,14 +325,23 @@ export class SqliteStore implements Store {
   // Alerts
 
   async insertAlerts(alerts: readonly StoredAlert[]): Promise<number> {
+    return this.insertFresh(alerts).length;
+  }
+
+  async insertNewAlerts(alerts: readonly StoredAlert[]): Promise<string[]> {
+    return this.insertFresh(alerts);
+  }
+
+  /** One transaction; the ids of the rows it added (ON CONFLICT DO NOTHING reports a resend as 0 changes). */
+  private insertFresh(alerts: readonly StoredAlert[]): string[] {
     const insert = this.stmt(
       `INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     );
     const addTerm = this.stmt('INSERT INTO alert_terms (term) VALUES (?) ON CONFLICT (term) DO NOTHING');
-    const inserted = this.db.transaction((batch: readonly StoredAlert[]) => {
-      let n = 0;
+    return this.db.transaction((batch: readonly StoredAlert[]) => {
+      const fresh: string[] = [];
       for (const a of batch) {
-        n += insert.run(
+        const { changes } = insert.run(
           a.id,
           iso(a.timestamp),
           a.facility_id,
@@ -347,7 +356,8 @@ export class SqliteStore implements Store {
           JSON.stringify(a.sources),
           JSON.stringify(a.context_analysis),
           a.generated ? 1 : 0,
-        ).changes;
+        );
+        if (changes > 0) fresh.push(a.id);
       }
       const words = new Set<string>();
       for (const a of batch) {
@@ -355,9 +365,8 @@ export class SqliteStore implements Store {
           words.add(w);
       }
       for (const w of words) addTerm.run(w);
-      return n;
+      return fresh;
     })(alerts);
-    return inserted;
   }
 
   async getAlert(id: string): Promise<StoredAlert | null> {

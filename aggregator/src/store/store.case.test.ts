@@ -351,6 +351,25 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       expect(await store.alertStats()).toEqual(expectedStats(batch));
     });
 
+    it('answers which alerts a batch added: new ids in input order, a resend or a repeat left out', async () => {
+      const batch = Array.from({ length: 6 }, (_, i) => alert(i));
+      await store.insertAlerts(batch.slice(0, 2));
+
+      const fresh = await store.insertNewAlerts([
+        batch[3] as StoredAlert,
+        batch[0] as StoredAlert,
+        batch[5] as StoredAlert,
+        batch[3] as StoredAlert,
+        batch[2] as StoredAlert,
+      ]);
+
+      expect(fresh).toEqual([batch[3]?.id, batch[5]?.id, batch[2]?.id]);
+      expect(await store.insertNewAlerts([])).toEqual([]);
+      expect(await store.alertStats()).toEqual(
+        expectedStats([0, 1, 2, 3, 5].map((i) => batch[i] as StoredAlert)),
+      );
+    });
+
     it('pages and counts searches exactly over many alerts stored out of time order', async () => {
       // Alerts arrive shuffled (a late agent's backlog), so insertion order is not time order; pages cross the
       // SQLite walk's 2,000-row steps, and the words range from common to rare.

@@ -259,6 +259,11 @@ export interface Store {
   // Alerts (insert is idempotent by id: a resend never duplicates)
   /** Returns how many of the alerts were new (ids already stored are left as they are). */
   insertAlerts(alerts: readonly StoredAlert[]): Promise<number>;
+  /**
+   * insertAlerts, answering which alerts were new: their ids, in input order (an id twice in the batch counts once).
+   * What the dashboard announces, known from the insert itself rather than from one look-up per alert.
+   */
+  insertNewAlerts(alerts: readonly StoredAlert[]): Promise<string[]>;
   getAlert(id: string): Promise<StoredAlert | null>;
   queryAlerts(q: AlertQuery): Promise<Page<StoredAlert>>;
   /**

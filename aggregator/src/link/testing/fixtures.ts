@@ -53,7 +53,49 @@ export async function issueToken(
   return formatEnrollToken({ secret, caFingerprint: ca.fingerprint });
 }
 
-export function sampleAlert(i: number): Alert {
+/**
+ * A valid alert. By default small (~0.9 kB of JSON: one source, a 1-point timeline); `timelinePoints: 60` gives the
+ * size of what the agent's correlator sends (three sources, a 60-s timeline with a few protocols per second, 20
+ * evidence lines: ~8 kB of JSON).
+ */
+export function sampleAlert(i: number, o: { timelinePoints?: number } = {}): Alert {
+  const t0 = Date.UTC(2026, 2, 1, 10, 0, 0) + i * 1000;
+  const points = o.timelinePoints ?? 1;
+  const full = points > 1;
+  const source = (layer: 1 | 2 | 3, k: number): Alert['sources'][number] => ({
+    layer,
+    model_name: ['l1-autoencoder', 'l2-classifier', 'rules'][layer - 1] ?? 'rules',
+    confidence: 0.9 - k * 0.07,
+    detection_time: new Date(t0 - k * 137).toISOString(),
+    evidence: 'reconstruction error 4.2 sigma',
+    context_evidence: full
+      ? `frame ${1000 + k}, 10.0.1.${20 + k} -> 10.0.2.5; features: pkts=412, bytes=39211, writes=480, fc16=0.875, iat_ms=2.4271844660194173`
+      : 'write rate 40/s vs 2/s baseline',
+  });
+  const timeline = Array.from({ length: points }, (_, s) => {
+    const packets = 100 + ((s * 37 + i) % 400);
+    const protocols: Record<string, number> = full
+      ? {
+          modbus: packets / (packets + 7),
+          tcp: 7 / (packets + 7),
+        }
+      : { modbus: 0.9, other: 0.1 };
+    return {
+      time: new Date(t0 - (points - 1 - s) * 1000).toISOString(),
+      packets_per_sec: packets,
+      unique_dest_ips: 2 + (s % 5),
+      protocol_distribution: protocols,
+      status: s >= points - 12 ? ('attack' as const) : ('normal' as const),
+    };
+  });
+  const evidence: Record<string, string> = full
+    ? Object.fromEntries(
+        Array.from({ length: 20 }, (_, k) => [
+          `${k + 1}. rules/modbus-write-burst`,
+          `function 16 to unit ${k % 4} from 10.0.1.${20 + k}: ${24 + k} writes in 1 s`,
+        ]),
+      )
+    : { writes: '480 in 12 s' };
   return {
     id: randomUUID(),
     timestamp: new Date(Date.UTC(2026, 2, 1, 10, 0, 0) + i * 1000).toISOString(),
@@ -62,16 +104,7 @@ export function sampleAlert(i: number): Alert {
     title: `Modbus write burst ${i}`,
     description: 'Unusual write rate to holding registers from an engineering workstation',
     status: 'new',
-    sources: [
-      {
-        layer: 1,
-        model_name: 'l1-autoencoder',
-        confidence: 0.9,
-        detection_time: new Date(Date.UTC(2026, 2, 1, 10, 0, 0) + i * 1000).toISOString(),
-        evidence: 'reconstruction error 4.2 sigma',
-        context_evidence: 'write rate 40/s vs 2/s baseline',
-      },
-    ],
+    sources: full ? [source(1, 0), source(2, 1), source(3, 2)] : [source(1, 0)],
     correlation_confidence: 0.8,
     correlation_summary: 'L1 anomaly',
     attack_type: 'T0836',
@@ -80,16 +113,8 @@ export function sampleAlert(i: number): Alert {
       duration: '12 seconds',
       pattern: 'burst',
       behavior: 'writes',
-      timeline: [
-        {
-          time: new Date(Date.UTC(2026, 2, 1, 10, 0, 0)).toISOString(),
-          packets_per_sec: 120,
-          unique_dest_ips: 2,
-          protocol_distribution: { modbus: 0.9, other: 0.1 },
-          status: 'attack',
-        },
-      ],
-      evidence: { writes: '480 in 12 s' },
+      timeline,
+      evidence,
     },
   };
 }
