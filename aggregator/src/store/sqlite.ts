@@ -121,6 +121,26 @@ const ROUND_PATCH_COLUMNS = [
  */
 export const SQLITE_MIN_FREE_BYTES = 32 * 1024 * 1024;
 
+/** An alert's values in ALERT_COLUMNS order, as SQLite stores them. */
+function alertValues(a: StoredAlert): Param[] {
+  return [
+    a.id,
+    iso(a.timestamp),
+    a.facility_id,
+    a.severity,
+    a.title,
+    a.description,
+    a.status,
+    a.correlation_confidence,
+    a.correlation_summary,
+    a.attack_type,
+    a.attack_name,
+    JSON.stringify(a.sources),
+    JSON.stringify(a.context_analysis),
+    a.generated ? 1 : 0,
+  ];
+}
+
 /* eslint-disable @typescript-eslint/require-await -- better-sqlite3 is synchronous; async methods turn its throws
    (constraint violations, invalid times) into rejections, as the Store contract promises. */
 export class SqliteStore implements Store {
@@ -357,6 +377,53 @@ export class SqliteStore implements Store {
       return n;
     })(alerts);
     return inserted;
+  }
+
+  async seedAlerts(alerts: readonly StoredAlert[]): Promise<number> {
+    if (alerts.length === 0) return 0;
+    const insert = this.stmt(
+      `INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    );
+    const addTerm = this.stmt('INSERT INTO alert_terms (term) VALUES (?) ON CONFLICT (term) DO NOTHING');
+    // The per-row insert triggers (search index, counters) are dropped inside the transaction and made again from
+    // their stored text before it commits: no other connection ever sees the table without them, and the rows this
+    // batch added (rowids above the old maximum: this transaction holds the write lock) are indexed and counted by one
+    // statement each. DDL in a transaction is rolled back with it on an error.
+    const triggers = this.all<{ name: string; sql: string }>(
+      "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ('alerts_fts_insert', 'alert_counts_insert')",
+    );
+    return this.db.transaction((batch: readonly StoredAlert[]) => {
+      const { m: before } = this.db
+        .prepare('SELECT coalesce(max(rowid), 0) AS m FROM alerts')
+        .safeIntegers()
+        .get() as { m: bigint };
+      for (const t of triggers) this.db.exec(`DROP TRIGGER ${t.name}`);
+      let n = 0;
+      const words = new Set<string>();
+      for (const a of batch) {
+        const added = insert.run(...alertValues(a)).changes;
+        n += added;
+        if (added === 0) continue;
+        for (const w of textWords(`${a.title} ${a.description} ${a.attack_type} ${a.attack_name}`))
+          words.add(w);
+      }
+      this.db
+        .prepare(
+          `INSERT INTO alerts_fts (rowid, title, description, attack_type, attack_name)
+           SELECT rowid, title, description, attack_type, attack_name FROM alerts WHERE rowid > ?`,
+        )
+        .run(before);
+      this.db
+        .prepare(
+          `INSERT INTO alert_counts (facility_id, severity, status, n)
+           SELECT facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+           ON CONFLICT (facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
+        )
+        .run(before);
+      for (const w of words) addTerm.run(w);
+      for (const t of triggers) this.db.exec(t.sql);
+      return n;
+    })(alerts);
   }
 
   async getAlert(id: string): Promise<StoredAlert | null> {
