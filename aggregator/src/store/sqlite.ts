@@ -121,6 +121,11 @@ const ROUND_PATCH_COLUMNS = [
  */
 export const SQLITE_MIN_FREE_BYTES = 32 * 1024 * 1024;
 
+/** A facet's token as the `facets` column spells it (migration 7): a tag letter and the value's UTF-8 in hex. */
+function facetToken(tag: 'f' | 'v' | 'u', value: string): string {
+  return `${tag}${Buffer.from(value, 'utf8').toString('hex')}`;
+}
+
 /** An alert's values in ALERT_COLUMNS order, as SQLite stores them. */
 function alertValues(a: StoredAlert): Param[] {
   return [
@@ -409,8 +414,8 @@ export class SqliteStore implements Store {
       }
       this.db
         .prepare(
-          `INSERT INTO alerts_fts (rowid, title, description, attack_type, attack_name)
-           SELECT rowid, title, description, attack_type, attack_name FROM alerts WHERE rowid > ?`,
+          `INSERT INTO alerts_fts (rowid, title, description, attack_type, attack_name, facets)
+           SELECT rowid, title, description, attack_type, attack_name, facets FROM alerts WHERE rowid > ?`,
         )
         .run(before);
       this.db
@@ -492,7 +497,8 @@ export class SqliteStore implements Store {
    * - few (about fewer than sqrt(rows wanted x alerts stored)): read the matches by rowid and sort them;
    * - many: walk the newest-first index (with the other filters) a chunk at a time and keep the rows FTS5 finds in
    *   that chunk's rowid ranges, stopping once the page is full and the matches are counted up to the cap.
-   * Without other filters the FTS5 count alone is the total.
+   * The facility, severity and status filters are part of the FTS5 query (migration 7), so without a time range the
+   * FTS5 count alone is the total, and the few/many choice is made on the matches of every filter but time.
    */
   private searchPage<T>(
     q: AlertQuery,
@@ -501,7 +507,8 @@ export class SqliteStore implements Store {
     params: readonly Param[],
     item: (r: AlertRow) => T,
   ): Page<T> {
-    const match = this.matchExpression(terms);
+    const match = this.matchExpression(terms, q);
+    const timed = q.from !== undefined || q.to !== undefined;
     const offset = (q.page - 1) * q.limit;
     const matches =
       this.get<{ n: number }>(
@@ -524,23 +531,21 @@ export class SqliteStore implements Store {
         q.limit,
         offset,
       );
-      const total =
-        where.length === 0
-          ? matches
-          : (this.get<{ n: number }>(`SELECT count(*) AS n FROM alerts WHERE ${byRowid}`, match, ...params)
-              ?.n ?? 0);
+      const total = !timed
+        ? matches
+        : (this.get<{ n: number }>(`SELECT count(*) AS n FROM alerts WHERE ${byRowid}`, match, ...params)
+            ?.n ?? 0);
       return page(rows, total);
     }
-    // Without other filters the FTS5 count is the total; with them, count exactly by rowid when the matches are
+    // Without a time range the FTS5 count is the total; with one, count exactly by rowid when the matches are
     // few enough, else count while walking; a walk that has read SEARCH_COUNT_WALK rows without reaching the cap
-    // (matches are sparse under these filters) stops, and the matches are counted by rowid after all.
-    let total: number | null =
-      where.length === 0
-        ? matches
-        : matches <= SEARCH_COUNT_CAP
-          ? (this.get<{ n: number }>(`SELECT count(*) AS n FROM alerts WHERE ${byRowid}`, match, ...params)
-              ?.n ?? 0)
-          : null;
+    // (matches are sparse in this time range) stops, and the matches are counted by rowid after all.
+    let total: number | null = !timed
+      ? matches
+      : matches <= SEARCH_COUNT_CAP
+        ? (this.get<{ n: number }>(`SELECT count(*) AS n FROM alerts WHERE ${byRowid}`, match, ...params)
+            ?.n ?? 0)
+        : null;
     const wanted: number[] = [];
     let seen = 0;
     let walked = 0;
@@ -593,9 +598,12 @@ export class SqliteStore implements Store {
     );
   }
 
-  /** The FTS5 query for search words: each word is its indexed completions, or a prefix query when they are many. */
-  private matchExpression(terms: readonly string[]): string {
-    return terms
+  /**
+   * The FTS5 query for search words and the query's facets: each word is its indexed completions, or a prefix query
+   * when they are many, matched in the text columns only; each of facility, severity and status is its facet token.
+   */
+  private matchExpression(terms: readonly string[], q: AlertQuery): string {
+    const text = terms
       .map((w) => {
         const words = this.all<{ term: string }>(
           'SELECT term FROM alert_terms WHERE term >= ? AND term < ? ORDER BY term LIMIT ?',
@@ -608,6 +616,14 @@ export class SqliteStore implements Store {
         return words.length === 1 ? (words[0] ?? '') : `(${words.join(' OR ')})`;
       })
       .join(' AND ');
+    const facets = (
+      [
+        ['f', q.facility],
+        ['v', q.severity],
+        ['u', q.status],
+      ] as const
+    ).flatMap(([tag, value]) => (value === undefined ? [] : [`facets : ${facetToken(tag, value)}`]));
+    return [`{title description attack_type attack_name} : (${text})`, ...facets].join(' AND ');
   }
 
   /** The rowids among `rowids` whose alerts match; one FTS5 range query per run of nearby rowids. */

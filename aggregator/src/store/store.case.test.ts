@@ -413,6 +413,26 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       ).toBe(batch.filter((a) => a.title.startsWith('Seeded port') && a.facility_id === 'plant-b').length);
     });
 
+    it('searches by status right after a status change, and never matches a filter value as a word', async () => {
+      const batch = Array.from({ length: 30 }, (_, i) =>
+        alert(i, { status: 'new', title: `Modbus write ${i}` }),
+      );
+      await store.insertAlerts(batch);
+
+      for (const a of batch.slice(0, 10)) await store.setAlertStatus(a.id, 'resolved');
+
+      const search = (q: Partial<AlertQuery>): Promise<number> =>
+        store.queryAlerts({ page: 1, limit: 50, ...q }).then((p) => p.total);
+      expect(await search({ search: 'modbus', status: 'resolved' })).toBe(10);
+      expect(await search({ search: 'modbus', status: 'new' })).toBe(20);
+      expect(await search({ search: 'modbus', status: 'new', facility: 'plant-b', severity: 'high' })).toBe(
+        batch.slice(10).filter((a) => a.facility_id === 'plant-b' && a.severity === 'high').length,
+      );
+      for (const word of ['resolved', 'facility', 'plant', 'f706c', 'u6e6577', 'status']) {
+        expect(await search({ search: word })).toBe(0);
+      }
+    });
+
     it('inserts a batch larger than one chunk in one call', async () => {
       const batch = Array.from({ length: 4500 }, (_, i) => alert(i));
 
