@@ -297,7 +297,7 @@ async function main(): Promise<void> {
       ? ''
       : `WebSocket fan-out (bench/ws-fanout.ts): one ~1.6 kB message published on the bus to ${WS_CLIENTS} local clients ` +
         `subscribed to \`alerts\` (in a worker thread), time until the last client has it, over ${ws.n} messages: ` +
-        `p50 ${f(ws.p50)} ms, max ${f(ws.max)} ms (goal <= 20 ms). The hub's synchronous send to all ${WS_CLIENTS} ` +
+        `p50 ${f(ws.p50)} ms, p90 ${f(ws.p90)} ms, max ${f(ws.max)} ms at message ${ws.maxAt} (goal <= 20 ms). The hub's synchronous send to all ${WS_CLIENTS} ` +
         `sockets: p50 ${f(ws.sendP50)} ms, min ${f(ws.sendMin)} ms.`,
     '',
   ];

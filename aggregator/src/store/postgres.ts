@@ -569,22 +569,7 @@ export class PostgresStore implements Store {
     if (q.to !== undefined) where.push(`ts < ${ps.p(iso(q.to))}`);
     const terms = searchTerms(q.search);
     if (terms.length > 0) {
-      // The facility, severity and status filters are lexemes of the search document too (migration 7): the GIN index
-      // intersects them with the words' matches instead of the rows being checked one by one.
-      const facets = (
-        [
-          ['facility', q.facility],
-          ['severity', q.severity],
-          ['status', q.status],
-        ] as const
-      ).flatMap(([name, value]) =>
-        value === undefined ? [] : [`'@${name}:${value.replaceAll("'", "''")}'`],
-      );
-      // The facet lexemes are cast, not parsed: to_tsquery would split them at the punctuation.
-      const text = `to_tsquery('simple', ${ps.p(terms.map((t) => `${t}:*`).join(' & '))})`;
-      where.push(
-        `search_doc @@ ${facets.length === 0 ? text : `(${text} && ${ps.p(facets.join(' & '))}::tsquery)`}`,
-      );
+      where.push(`search_doc @@ to_tsquery('simple', ${ps.p(terms.map((t) => `${t}:*`).join(' & '))})`);
     }
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const filterValues = [...ps.values];
