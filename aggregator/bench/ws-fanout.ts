@@ -16,6 +16,9 @@ export interface FanoutResult {
   /** Publish until the last client has it, ms. */
   p50: number;
   max: number;
+  p90: number;
+  /** Which message (0 = the first after connecting) was the slowest: a first-message-only maximum is warm-up. */
+  maxAt: number;
   /** Duration of the hub's synchronous send to every socket (publish()), ms. */
   sendP50: number;
   sendMin: number;
@@ -66,6 +69,8 @@ export async function benchWebSocket(store: Store): Promise<FanoutResult> {
       n: WS_MESSAGES,
       p50: median(wall),
       max: Math.max(...wall),
+      p90: [...wall].sort((a, b) => a - b)[Math.ceil(0.9 * wall.length) - 1] ?? NaN,
+      maxAt: wall.indexOf(Math.max(...wall)),
       sendP50: median(send),
       sendMin: Math.min(...send),
     };

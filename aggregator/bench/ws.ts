@@ -14,7 +14,8 @@ try {
     .join(' ');
   process.stdout.write(
     `${new Date().toISOString()} ${cpus().length} cores, load ${load}: ${WS_CLIENTS} clients, ${r.n} messages: ` +
-      `until the last client has it p50 ${r.p50.toFixed(2)} ms, max ${r.max.toFixed(2)} ms; ` +
+      `until the last client has it p50 ${r.p50.toFixed(2)} ms, p90 ${r.p90.toFixed(2)} ms, max ${r.max.toFixed(2)} ms ` +
+      `(message ${r.maxAt}); ` +
       `hub's synchronous send p50 ${r.sendP50.toFixed(2)} ms, min ${r.sendMin.toFixed(2)} ms\n`,
   );
 } finally {

@@ -20,6 +20,7 @@ describe('parseDbUrl', () => {
     ['sqlite:/var/lib/vigil/v.db', { kind: 'sqlite', path: '/var/lib/vigil/v.db' }],
     ['sqlite:rel/v.db', { kind: 'sqlite', path: '/work/rel/v.db' }],
     ['sqlite:///abs/v.db', { kind: 'sqlite', path: '/abs/v.db' }],
+    ['sqlite::memory:', { kind: 'sqlite', path: ':memory:' }],
     ['postgres://u:p@db:5432/vigil', { kind: 'postgres', url: 'postgres://u:p@db:5432/vigil' }],
     ['postgresql://db/vigil', { kind: 'postgres', url: 'postgresql://db/vigil' }],
   ])('reads %s', (raw, expected) => {

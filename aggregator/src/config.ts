@@ -24,7 +24,7 @@ export function defaultDbUrl(dataDir: string): string {
 }
 
 /**
- * Parses `sqlite:PATH` (relative paths against `cwd`) or `postgres://...` / `postgresql://...`.
+ * Parses `sqlite:PATH` (relative paths against `cwd`; `sqlite::memory:` is an in-memory database) or `postgres://...` / `postgresql://...`.
  * Throws UsageError (what is wrong and how to fix it) for anything else.
  */
 export function parseDbUrl(raw: string, cwd: string = process.cwd()): DbTarget {
@@ -32,6 +32,8 @@ export function parseDbUrl(raw: string, cwd: string = process.cwd()): DbTarget {
   if (s.startsWith('sqlite:')) {
     const path = s.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
     if (path === '') throw new UsageError(`--db "${raw}" names no file; ${DB_HINT}`);
+    // SQLite's name for a private in-memory database (gone when the store closes), not a file in the working directory.
+    if (path === ':memory:') return { kind: 'sqlite', path };
     return { kind: 'sqlite', path: isAbsolute(path) ? path : resolve(cwd, path) };
   }
   if (s.startsWith('postgres://') || s.startsWith('postgresql://')) {

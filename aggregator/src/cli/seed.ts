@@ -20,7 +20,8 @@ const DEFAULT_FACILITIES = [
   { id: 'plant-b', name: 'Plant B (power substation)' },
   { id: 'plant-c', name: 'Plant C (manufacturing)' },
 ];
-const BATCH = 5000;
+/** Alerts per seedAlerts call (one transaction); ~10 kB each with a full 60-s context. */
+const BATCH = 20_000;
 
 function integer(min: number, max: number): (value: string) => number {
   return (value) => {
@@ -80,10 +81,11 @@ export function registerSeed(program: Command): void {
         spanSeconds: flags.days * 86_400,
         seed: flags.seed ?? randomInt(2 ** 31 - 1),
         catalog: shippedCatalog(),
+        count: flags.alerts,
       });
       let written = 0;
       for (let left = flags.alerts; left > 0; left -= BATCH) {
-        written += await store.insertAlerts(seeder.batch(Math.min(BATCH, left)));
+        written += await store.seedAlerts(seeder.batch(Math.min(BATCH, left)));
       }
       for (const f of chosen) {
         if (flags.aggregateSeconds > 0)

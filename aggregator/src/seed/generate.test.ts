@@ -57,6 +57,16 @@ describe('AlertSeeder', () => {
     expect(new Set(alerts.map((x) => x.attack_type)).size).toBeGreaterThan(20);
   });
 
+  it('writes alerts oldest first over the whole span when told how many will be asked for', () => {
+    const alerts = new AlertSeeder(options({ count: 300 })).batch(300);
+
+    const times = alerts.map((x) => Date.parse(x.timestamp));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(times[0]).toBeLessThan(NOW - 6.9 * 86_400_000);
+    expect(times[299]).toBeGreaterThan(NOW - 0.1 * 86_400_000);
+    expect(times[299]).toBeLessThanOrEqual(NOW);
+  });
+
   it('writes one aggregate per second ending before now', () => {
     const rows = new AlertSeeder(options()).aggregates('plant-a', 30);
 

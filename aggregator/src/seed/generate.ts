@@ -11,6 +11,12 @@ import type {
 import type { AttackCatalog, Technique } from '@vigil/shared';
 import type { FacilityAggregate, StoredAlert } from '../store/types.js';
 
+/**
+ * The version of what AlertSeeder writes for given options: change it with any change to the generated alerts, so a
+ * benchmark's database seeded before (bench/api.ts caches one) is made again.
+ */
+export const SEED_DATA_VERSION = 2;
+
 export interface SeedOptions {
   /** Facility ids the alerts belong to (at least one). */
   facilities: readonly string[];
@@ -20,6 +26,12 @@ export interface SeedOptions {
   spanSeconds: number;
   seed: number;
   catalog: AttackCatalog;
+  /**
+   * How many alerts will be asked for: when set, they come oldest first, one per equal slice of the span (at a random
+   * time inside it), as an aggregator's ingest writes them; alerts beyond it fall anywhere in the span. Unset: every
+   * alert falls anywhere in the span.
+   */
+  count?: number;
   /** Seconds between timeline points in the 60-s window (default 1: 60 points; 10 gives 6 lighter points). */
   timelineStepSeconds?: number;
 }
@@ -96,6 +108,7 @@ export class AlertSeeder {
   private readonly rand: () => number;
   private readonly techniques: { t: Technique; weight: number }[];
   private readonly totalWeight: number;
+  private made = 0;
 
   constructor(private readonly options: SeedOptions) {
     if (options.facilities.length === 0) throw new RangeError('seeding needs at least one facility');
@@ -195,7 +208,11 @@ export class AlertSeeder {
 
   next(): StoredAlert {
     const o = this.options;
-    const ageSeconds = this.rand() * o.spanSeconds;
+    const i = this.made++;
+    const ageSeconds =
+      o.count !== undefined && i < o.count
+        ? o.spanSeconds * (1 - (i + this.rand()) / o.count)
+        : this.rand() * o.spanSeconds;
     const ms = Math.round(o.nowMs - ageSeconds * 1000);
     const timestamp = new Date(ms).toISOString();
     const t = this.technique();

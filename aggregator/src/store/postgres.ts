@@ -537,6 +537,12 @@ export class PostgresStore implements Store {
     return inserted.ids;
   }
 
+  async seedAlerts(alerts: readonly StoredAlert[]): Promise<number> {
+    // insertAlerts is already a bulk path here: one COPY per batch, the counters kept by a statement-level trigger
+    // (once per COPY) and the search document a stored column; a seed batch is simply a large one.
+    return this.insertAlerts(alerts);
+  }
+
   async getAlert(id: string): Promise<StoredAlert | null> {
     const rows = await this.query<AlertRow>(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE id = $1`, [id]);
     return rows[0] === undefined ? null : alertFromRow(rows[0]);

@@ -122,6 +122,31 @@ const ROUND_PATCH_COLUMNS = [
  */
 export const SQLITE_MIN_FREE_BYTES = 32 * 1024 * 1024;
 
+/** A facet's token as the `facets` column spells it (migration 7): a tag letter and the value's UTF-8 in hex. */
+function facetToken(tag: 'f' | 'v' | 'u', value: string): string {
+  return `${tag}${Buffer.from(value, 'utf8').toString('hex')}`;
+}
+
+/** An alert's values in ALERT_COLUMNS order, as SQLite stores them. */
+function alertValues(a: StoredAlert): Param[] {
+  return [
+    a.id,
+    iso(a.timestamp),
+    a.facility_id,
+    a.severity,
+    a.title,
+    a.description,
+    a.status,
+    a.correlation_confidence,
+    a.correlation_summary,
+    a.attack_type,
+    a.attack_name,
+    JSON.stringify(a.sources),
+    JSON.stringify(a.context_analysis),
+    a.generated ? 1 : 0,
+  ];
+}
+
 /* eslint-disable @typescript-eslint/require-await -- better-sqlite3 is synchronous; async methods turn its throws
    (constraint violations, invalid times) into rejections, as the Store contract promises. */
 export class SqliteStore implements Store {
@@ -369,6 +394,53 @@ export class SqliteStore implements Store {
     })(alerts);
   }
 
+  async seedAlerts(alerts: readonly StoredAlert[]): Promise<number> {
+    if (alerts.length === 0) return 0;
+    const insert = this.stmt(
+      `INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    );
+    const addTerm = this.stmt('INSERT INTO alert_terms (term) VALUES (?) ON CONFLICT (term) DO NOTHING');
+    // The per-row insert triggers (search index, counters) are dropped inside the transaction and made again from
+    // their stored text before it commits: no other connection ever sees the table without them, and the rows this
+    // batch added (rowids above the old maximum: this transaction holds the write lock) are indexed and counted by one
+    // statement each. DDL in a transaction is rolled back with it on an error.
+    const triggers = this.all<{ name: string; sql: string }>(
+      "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ('alerts_fts_insert', 'alert_counts_insert')",
+    );
+    return this.db.transaction((batch: readonly StoredAlert[]) => {
+      const { m: before } = this.db
+        .prepare('SELECT coalesce(max(rowid), 0) AS m FROM alerts')
+        .safeIntegers()
+        .get() as { m: bigint };
+      for (const t of triggers) this.db.exec(`DROP TRIGGER ${t.name}`);
+      let n = 0;
+      const words = new Set<string>();
+      for (const a of batch) {
+        const added = insert.run(...alertValues(a)).changes;
+        n += added;
+        if (added === 0) continue;
+        for (const w of textWords(`${a.title} ${a.description} ${a.attack_type} ${a.attack_name}`))
+          words.add(w);
+      }
+      this.db
+        .prepare(
+          `INSERT INTO alerts_fts (rowid, title, description, attack_type, attack_name, facets)
+           SELECT rowid, title, description, attack_type, attack_name, facets FROM alerts WHERE rowid > ?`,
+        )
+        .run(before);
+      this.db
+        .prepare(
+          `INSERT INTO alert_counts (facility_id, severity, status, n)
+           SELECT facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+           ON CONFLICT (facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
+        )
+        .run(before);
+      for (const w of words) addTerm.run(w);
+      for (const t of triggers) this.db.exec(t.sql);
+      return n;
+    })(alerts);
+  }
+
   async getAlert(id: string): Promise<StoredAlert | null> {
     const r = this.get<AlertRow>(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE id = ?`, id);
     return r === undefined ? null : alertFromRow(r);
@@ -435,7 +507,8 @@ export class SqliteStore implements Store {
    * - few (about fewer than sqrt(rows wanted x alerts stored)): read the matches by rowid and sort them;
    * - many: walk the newest-first index (with the other filters) a chunk at a time and keep the rows FTS5 finds in
    *   that chunk's rowid ranges, stopping once the page is full and the matches are counted up to the cap.
-   * Without other filters the FTS5 count alone is the total.
+   * The facility, severity and status filters are part of the FTS5 query (migration 7), so without a time range the
+   * FTS5 count alone is the total, and the few/many choice is made on the matches of every filter but time.
    */
   private searchPage<T>(
     q: AlertQuery,
@@ -444,7 +517,8 @@ export class SqliteStore implements Store {
     params: readonly Param[],
     item: (r: AlertRow) => T,
   ): Page<T> {
-    const match = this.matchExpression(terms);
+    const match = this.matchExpression(terms, q);
+    const timed = q.from !== undefined || q.to !== undefined;
     const offset = (q.page - 1) * q.limit;
     const matches =
       this.get<{ n: number }>(
@@ -467,23 +541,21 @@ export class SqliteStore implements Store {
         q.limit,
         offset,
       );
-      const total =
-        where.length === 0
-          ? matches
-          : (this.get<{ n: number }>(`SELECT count(*) AS n FROM alerts WHERE ${byRowid}`, match, ...params)
-              ?.n ?? 0);
+      const total = !timed
+        ? matches
+        : (this.get<{ n: number }>(`SELECT count(*) AS n FROM alerts WHERE ${byRowid}`, match, ...params)
+            ?.n ?? 0);
       return page(rows, total);
     }
-    // Without other filters the FTS5 count is the total; with them, count exactly by rowid when the matches are
+    // Without a time range the FTS5 count is the total; with one, count exactly by rowid when the matches are
     // few enough, else count while walking; a walk that has read SEARCH_COUNT_WALK rows without reaching the cap
-    // (matches are sparse under these filters) stops, and the matches are counted by rowid after all.
-    let total: number | null =
-      where.length === 0
-        ? matches
-        : matches <= SEARCH_COUNT_CAP
-          ? (this.get<{ n: number }>(`SELECT count(*) AS n FROM alerts WHERE ${byRowid}`, match, ...params)
-              ?.n ?? 0)
-          : null;
+    // (matches are sparse in this time range) stops, and the matches are counted by rowid after all.
+    let total: number | null = !timed
+      ? matches
+      : matches <= SEARCH_COUNT_CAP
+        ? (this.get<{ n: number }>(`SELECT count(*) AS n FROM alerts WHERE ${byRowid}`, match, ...params)
+            ?.n ?? 0)
+        : null;
     const wanted: number[] = [];
     let seen = 0;
     let walked = 0;
@@ -536,9 +608,12 @@ export class SqliteStore implements Store {
     );
   }
 
-  /** The FTS5 query for search words: each word is its indexed completions, or a prefix query when they are many. */
-  private matchExpression(terms: readonly string[]): string {
-    return terms
+  /**
+   * The FTS5 query for search words and the query's facets: each word is its indexed completions, or a prefix query
+   * when they are many, matched in the text columns only; each of facility, severity and status is its facet token.
+   */
+  private matchExpression(terms: readonly string[], q: AlertQuery): string {
+    const text = terms
       .map((w) => {
         const words = this.all<{ term: string }>(
           'SELECT term FROM alert_terms WHERE term >= ? AND term < ? ORDER BY term LIMIT ?',
@@ -551,6 +626,14 @@ export class SqliteStore implements Store {
         return words.length === 1 ? (words[0] ?? '') : `(${words.join(' OR ')})`;
       })
       .join(' AND ');
+    const facets = (
+      [
+        ['f', q.facility],
+        ['v', q.severity],
+        ['u', q.status],
+      ] as const
+    ).flatMap(([tag, value]) => (value === undefined ? [] : [`facets : ${facetToken(tag, value)}`]));
+    return [`{title description attack_type attack_name} : (${text})`, ...facets].join(' AND ');
   }
 
   /** The rowids among `rowids` whose alerts match; one FTS5 range query per run of nearby rowids. */

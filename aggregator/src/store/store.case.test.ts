@@ -410,6 +410,48 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       );
     });
 
+    it('seeds in bulk with the same stored result as insertAlerts: search, counters, resent ids', async () => {
+      const batch = Array.from({ length: 3000 }, (_, i) =>
+        alert(i, { title: i % 4 === 0 ? `Seeded Modbus burst ${i}` : `Seeded port scan ${i}` }),
+      );
+      await store.insertAlerts(batch.slice(0, 10));
+
+      const seeded = await store.seedAlerts(batch);
+      const again = await store.seedAlerts(batch.slice(0, 100));
+      await store.insertAlerts([alert(5000, { title: 'Modbus after the seed' })]);
+
+      expect(seeded).toBe(2990);
+      expect(again).toBe(0);
+      expect(await store.getAlert(batch[17]?.id ?? '')).toEqual(batch[17]);
+      expect(await store.alertStats()).toEqual(expectedStats([...batch, alert(5000)]));
+      const modbus = await store.queryAlerts({ search: 'modbus', page: 1, limit: 5 });
+      expect(modbus.total).toBe(751);
+      expect(modbus.items[0]?.title).toBe('Modbus after the seed');
+      expect(
+        (await store.queryAlerts({ search: 'seeded port', facility: 'plant-b', page: 1, limit: 5 })).total,
+      ).toBe(batch.filter((a) => a.title.startsWith('Seeded port') && a.facility_id === 'plant-b').length);
+    });
+
+    it('searches by status right after a status change, and never matches a filter value as a word', async () => {
+      const batch = Array.from({ length: 30 }, (_, i) =>
+        alert(i, { status: 'new', title: `Modbus write ${i}` }),
+      );
+      await store.insertAlerts(batch);
+
+      for (const a of batch.slice(0, 10)) await store.setAlertStatus(a.id, 'resolved');
+
+      const search = (q: Partial<AlertQuery>): Promise<number> =>
+        store.queryAlerts({ page: 1, limit: 50, ...q }).then((p) => p.total);
+      expect(await search({ search: 'modbus', status: 'resolved' })).toBe(10);
+      expect(await search({ search: 'modbus', status: 'new' })).toBe(20);
+      expect(await search({ search: 'modbus', status: 'new', facility: 'plant-b', severity: 'high' })).toBe(
+        batch.slice(10).filter((a) => a.facility_id === 'plant-b' && a.severity === 'high').length,
+      );
+      for (const word of ['resolved', 'facility', 'plant', 'f706c', 'u6e6577', 'status']) {
+        expect(await search({ search: word })).toBe(0);
+      }
+    });
+
     it('inserts a batch larger than one chunk in one call', async () => {
       const batch = Array.from({ length: 4500 }, (_, i) => alert(i));
 

@@ -264,6 +264,13 @@ export interface Store {
    * What the dashboard announces, known from the insert itself rather than from one look-up per alert.
    */
   insertNewAlerts(alerts: readonly StoredAlert[]): Promise<string[]>;
+  /**
+   * The bulk path of `vigil seed` and the benchmarks: the same stored result as insertAlerts (idempotent by id, search
+   * index, counters), for large batches (tens of thousands) of generated alerts, written as one transaction with the
+   * per-row work done once per batch where the store can (SQLite: the search index, term vocabulary and counters are
+   * brought up to date by one statement each instead of per-row triggers). Returns how many were new.
+   */
+  seedAlerts(alerts: readonly StoredAlert[]): Promise<number>;
   getAlert(id: string): Promise<StoredAlert | null>;
   queryAlerts(q: AlertQuery): Promise<Page<StoredAlert>>;
   /**

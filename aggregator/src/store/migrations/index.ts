@@ -7,6 +7,7 @@ import { flState } from './003-fl.js';
 import { assets } from './004-assets.js';
 import { searchTerms } from './005-search-terms.js';
 import { alertJsonText } from './006-alert-json-text.js';
+import { searchFacets } from './007-search-facets.js';
 
 export interface Migration {
   version: number;
@@ -22,4 +23,5 @@ export const MIGRATIONS: readonly Migration[] = [
   assets,
   searchTerms,
   alertJsonText,
+  searchFacets,
 ];

@@ -3,7 +3,7 @@
 // binaries run as the `postgres` user in a dir it owns. Set VIGIL_TEST_PG_URL to use an existing server instead
 // (then stop/start are unavailable; each createDatabase() makes a database there, dropped on close()).
 import { execFile, execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +34,11 @@ export interface TestPostgres {
 export interface TestPostgresOptions {
   /** Keep fsync and synchronous commit on, as production does (benchmarks). Default off: tests need no durability. */
   durable?: boolean;
+  /**
+   * Keep the cluster in this directory instead of a temp one: made (initdb) only when it holds none yet, and left in
+   * place by close(), which stops the server cleanly. Benchmarks reuse a seeded database this way.
+   */
+  dir?: string;
 }
 
 export function postgresAvailable(): boolean {
@@ -105,6 +110,8 @@ class LocalPostgres implements TestPostgres {
     private readonly dir: string,
     private readonly port: number,
     private readonly durable: boolean,
+    /** The cluster outlives close() (options.dir). */
+    private readonly kept: boolean,
   ) {}
 
   get url(): string {
@@ -116,28 +123,33 @@ class LocalPostgres implements TestPostgres {
   }
 
   static async create(options: TestPostgresOptions): Promise<LocalPostgres> {
-    const dir = mkdtempSync(join(tmpdir(), 'vigil-pg-'));
+    const kept = options.dir !== undefined;
+    const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'vigil-pg-'));
     try {
+      mkdirSync(dir, { recursive: true });
       if (isRoot()) {
         const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
         const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
         chownSync(dir, uid, gid);
       }
-      await pgCommand('initdb', [
-        '-D',
-        join(dir, 'data'),
-        '-U',
-        'postgres',
-        '-A',
-        'trust',
-        '-E',
-        'UTF8',
-        '--locale=C',
-        '--no-sync',
-      ]);
+      if (!existsSync(join(dir, 'data', 'PG_VERSION'))) {
+        rmSync(join(dir, 'data'), { recursive: true, force: true });
+        await pgCommand('initdb', [
+          '-D',
+          join(dir, 'data'),
+          '-U',
+          'postgres',
+          '-A',
+          'trust',
+          '-E',
+          'UTF8',
+          '--locale=C',
+          '--no-sync',
+        ]);
+      }
       // A free port can be taken between probing and binding (other test processes): try a few.
       for (let attempt = 1; ; attempt++) {
-        const server = new LocalPostgres(dir, await freePort(), options.durable ?? false);
+        const server = new LocalPostgres(dir, await freePort(), options.durable ?? false, kept);
         try {
           await server.start();
           return server;
@@ -146,7 +158,7 @@ class LocalPostgres implements TestPostgres {
         }
       }
     } catch (err) {
-      rmSync(dir, { recursive: true, force: true });
+      if (!kept) rmSync(dir, { recursive: true, force: true });
       throw err;
     }
   }
@@ -192,11 +204,19 @@ class LocalPostgres implements TestPostgres {
     if (this.closed) return;
     this.closed = true;
     if (this.running) {
-      await pgCommand('pg_ctl', ['-D', this.data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
+      // A kept cluster is shut down cleanly, so its next start needs no recovery.
+      await pgCommand('pg_ctl', [
+        '-D',
+        this.data,
+        '-m',
+        this.kept ? 'fast' : 'immediate',
+        '-w',
+        'stop',
+      ]).catch(() => undefined);
       this.running = false;
     }
     process.off('exit', this.onExit);
-    rmSync(this.dir, { recursive: true, force: true });
+    if (!this.kept) rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** Last resort when the test process exits without close(): never leave a server behind. */
@@ -209,7 +229,7 @@ class LocalPostgres implements TestPostgres {
     } catch {
       // Already gone.
     }
-    rmSync(this.dir, { recursive: true, force: true });
+    if (!this.kept) rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
