@@ -5,7 +5,7 @@
 // the config file and are enough without one.
 import { notTakingPart, prepareParticipation, type Participation } from '../fl/participate.js';
 import { loadModelDetectors, type ModelDetector } from '../detect/ml/detector.js';
-import { ARTIFACTS_DIR, readL2 } from '../detect/ml/artifacts.js';
+import { ARTIFACTS_DIR, readL1b, readL2 } from '../detect/ml/artifacts.js';
 import { GlobalModels } from '../fl/global-model.js';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -78,6 +78,7 @@ async function runAgent(c: AgentConfig): Promise<void> {
   const globals = new GlobalModels({
     dataDir: c.data_dir,
     l2: readL2(ARTIFACTS_DIR).meta,
+    l1b: readL1b(ARTIFACTS_DIR).meta,
     detectors: () => detectors,
     log: say,
   });
@@ -115,7 +116,9 @@ async function runAgent(c: AgentConfig): Promise<void> {
     } else {
       // Federated rounds need labelled local data; a --sim agent makes it from its own plant before going live.
       if (c.sim !== undefined && c.federated) {
-        say('federated learning: making the local Layer 2 data (simulated attacks injected into this plant)');
+        say(
+          'federated learning: making the local data (this plant simulated, with attacks injected for Layer 2)',
+        );
         fl = prepareParticipation({
           identity,
           address,
@@ -124,7 +127,7 @@ async function runAgent(c: AgentConfig): Promise<void> {
           log: (line) => say(line),
         });
         say(
-          `federated learning: ${fl.examples} local training examples; the node joins rounds once connected`,
+          `federated learning: ${fl.examples} local Layer 2 examples and ${fl.windows} Layer 1b windows; the node joins rounds once connected`,
         );
       } else {
         say(`federated learning: ${notTakingPart(c) ?? 'off'}`);

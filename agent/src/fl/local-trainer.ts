@@ -62,6 +62,8 @@ export interface SequentialDpTrainerOptions {
   localEpochs?: number;
   /** Class of an output / a label (default: argmax; a single output is thresholded at 0.5). */
   classOf?: (v: Float32Array) => number;
+  /** Whether an output counts as right for its target (the reported accuracy; default: same class by classOf). */
+  correct?: (output: Float32Array, target: Float32Array) => boolean;
 }
 
 function argmaxClass(v: Float32Array): number {
@@ -110,7 +112,10 @@ export class SequentialDpTrainer implements LocalTrainer {
     for (const ex of data) {
       const pred = this.o.model.forward(ex.x);
       sum += loss(pred, ex.y, new Float32Array(pred.length));
-      if (this.classOf(pred) === this.classOf(ex.y)) correct++;
+      if (
+        this.o.correct !== undefined ? this.o.correct(pred, ex.y) : this.classOf(pred) === this.classOf(ex.y)
+      )
+        correct++;
     }
     return { loss: sum / data.length, accuracy: correct / data.length };
   }
@@ -179,4 +184,40 @@ function num(v: number | string | boolean | undefined, fallback: number, key: st
   if (typeof v !== 'number' || !Number.isFinite(v))
     throw new TrainingRequestError(`config "${key}" must be a number`);
   return v;
+}
+
+/** The round config key naming the registry model a train or evaluate message is about (the engine sends it). */
+export const MODEL_CONFIG_KEY = 'vigil-model';
+
+/**
+ * One trainer per federated model, chosen by the message's config "vigil-model" (the model's registry name); a
+ * message without it (e.g. from Flower's own ServerApp) goes to `fallback`.
+ */
+export class ModelTrainers implements LocalTrainer {
+  constructor(
+    private readonly trainers: ReadonlyMap<string, LocalTrainer>,
+    private readonly fallback: string,
+  ) {
+    if (!trainers.has(fallback)) throw new Error(`ModelTrainers: no trainer for the fallback "${fallback}"`);
+  }
+
+  private pick(config: TrainConfig): LocalTrainer | TrainingRequestError {
+    const name = config[MODEL_CONFIG_KEY] ?? this.fallback;
+    const t = typeof name === 'string' ? this.trainers.get(name) : undefined;
+    if (t === undefined)
+      return new TrainingRequestError(
+        `config "${MODEL_CONFIG_KEY}" is ${JSON.stringify(name)}; this node trains ${[...this.trainers.keys()].join(', ')}`,
+      );
+    return t;
+  }
+
+  train(arrays: NamedTensors, config: TrainConfig, signal?: AbortSignal): Promise<TrainOutcome> {
+    const t = this.pick(config);
+    return t instanceof Error ? Promise.reject(t) : t.train(arrays, config, signal);
+  }
+
+  evaluate(arrays: NamedTensors, config: TrainConfig, signal?: AbortSignal): Promise<EvaluateOutcome> {
+    const t = this.pick(config);
+    return t instanceof Error ? Promise.reject(t) : t.evaluate(arrays, config, signal);
+  }
 }

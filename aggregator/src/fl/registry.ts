@@ -15,6 +15,8 @@ import type { Arrays } from './transport.js';
 
 /** The registry name of the federated global model. */
 export const GLOBAL_MODEL = 'fl-global';
+/** The registry name of the federated Layer 1b (the LSTM autoencoder). */
+export const GLOBAL_L1B_MODEL = 'fl-global-l1b';
 
 export class UnknownModelVersionError extends Error {
   override readonly name = 'UnknownModelVersionError';
