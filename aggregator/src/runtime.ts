@@ -15,6 +15,7 @@ import { ARTIFACTS_DIR, loadL1bModel, loadL2Model, readL1b, readL2 } from '@vigi
 import { l1bModelMeta, l2ModelMeta } from '@vigil/agent/fl/global-model';
 import { GLOBAL_L1B_MODEL } from './fl/registry.js';
 import { RoundSeries } from './fl/series.js';
+import { FeedbackPublisher } from './fl/feedback.js';
 import { modelArrays } from '@vigil/agent/fl/local-trainer';
 import { FleetServer } from './fl/fleet-server.js';
 import { CertificateAuthority } from './link/ca.js';
@@ -87,6 +88,7 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
   let retention: RetentionJob | null = null;
   let api: RunningApi | undefined;
   let publishers: ModelPublisher[] = [];
+  let feedback: { publisher: FeedbackPublisher; unsubscribe: () => void } | null = null;
   let engine: RoundSeries | null = null;
   let scheduler: RoundScheduler | null = null;
   let attachment: FlAttachment | null = null;
@@ -95,6 +97,8 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
     await engine?.shutdown();
     await attachment?.shutdown?.();
     for (const p of publishers) await p.shutdown();
+    feedback?.unsubscribe();
+    await feedback?.publisher.shutdown();
   };
   try {
     api = await startApiServer({
@@ -139,6 +143,10 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
       new ModelPublisher({ store: api.store, link, name: GLOBAL_L1B_MODEL }),
     ];
     for (const p of publishers) p.start();
+    // Operators' verdicts on alerts go to the facility's agent as labelled Layer 2 examples for the next rounds.
+    const fb = new FeedbackPublisher({ link, log });
+    feedback = { publisher: fb, unsubscribe: api.bus.subscribe((e) => fb.onEvent(e)) };
+    fb.start();
     if (o.fl !== undefined) {
       attachment =
         fleet !== null

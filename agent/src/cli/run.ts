@@ -3,6 +3,7 @@
 // asset inventory's changes and heartbeats carrying the agent health. --alerts-in forwards recorded alerts instead.
 // Runs until SIGINT or SIGTERM (or, with --exit-when-delivered, until a file source is delivered). Flags override
 // the config file and are enough without one.
+import { OperatorFeedback } from '../fl/feedback.js';
 import { notTakingPart, prepareParticipation, type Participation } from '../fl/participate.js';
 import { loadModelDetectors, type ModelDetector } from '../detect/ml/detector.js';
 import { ARTIFACTS_DIR, readL1b, readL2 } from '../detect/ml/artifacts.js';
@@ -82,6 +83,7 @@ async function runAgent(c: AgentConfig): Promise<void> {
     detectors: () => detectors,
     log: say,
   });
+  const feedback = new OperatorFeedback({ detectors: () => detectors, log: say });
   const link = new LinkClient({
     address,
     identity,
@@ -90,6 +92,12 @@ async function runAgent(c: AgentConfig): Promise<void> {
     onPush: pushHandler(c.data_dir, {
       onScenario: (s) => source?.scenario(s) ?? Promise.reject(new Error('not started')),
       onModel: (m) => globals.install(m),
+      // operators' verdicts on this facility's alerts: labelled Layer 2 examples for the next rounds
+      onConfig: (settings) =>
+        new Promise<void>((resolve) => {
+          feedback.apply(settings);
+          resolve();
+        }),
     }),
     health: () => ({
       ...(source?.feed?.health(modelVersions(c.data_dir)) ?? {
@@ -124,6 +132,7 @@ async function runAgent(c: AgentConfig): Promise<void> {
           address,
           topology: c.sim,
           seed: c.seed,
+          feedback,
           log: (line) => say(line),
         });
         say(

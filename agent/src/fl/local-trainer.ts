@@ -49,11 +49,15 @@ export function modelArrays(model: Sequential): NamedTensors {
 export interface SequentialDpTrainerOptions {
   model: Sequential;
   loss: Loss;
-  /** Local training examples. */
-  data: readonly Example[];
+  /** Local training examples, or where to read them at each round (they may grow, e.g. by operator feedback). */
+  data: readonly Example[] | (() => readonly Example[]);
   /** Local validation examples for "evaluate" (default: the training data). */
   validation?: readonly Example[];
-  dp: { clipNorm: number; noiseMultiplier: number; sampleRate: number };
+  /**
+   * DP-SGD: clipping norm, noise multiplier and either a fixed sample rate or a batch size (the sample rate then is
+   * batchSize / the round's example count, and is reported as such to the privacy accountant).
+   */
+  dp: { clipNorm: number; noiseMultiplier: number } & ({ sampleRate: number } | { batchSize: number });
   /** Sampling and noise randomness (cryptoRng() outside tests). */
   rng: Rng;
   /** SGD learning rate when the round's config has no "lr". */
@@ -81,8 +85,17 @@ export class SequentialDpTrainer implements LocalTrainer {
   private readonly classOf: (v: Float32Array) => number;
 
   constructor(private readonly o: SequentialDpTrainerOptions) {
-    if (o.data.length === 0) throw new Error('SequentialDpTrainer: no training data');
+    if (this.data().length === 0) throw new Error('SequentialDpTrainer: no training data');
     this.classOf = o.classOf ?? argmaxClass;
+  }
+
+  private data(): readonly Example[] {
+    return typeof this.o.data === 'function' ? this.o.data() : this.o.data;
+  }
+
+  private sampleRate(n: number): number {
+    const dp = this.o.dp;
+    return 'sampleRate' in dp ? dp.sampleRate : Math.min(1, dp.batchSize / Math.max(1, n));
   }
 
   private load(arrays: NamedTensors): string[] {
@@ -138,15 +151,24 @@ export class SequentialDpTrainer implements LocalTrainer {
       loss: this.o.loss,
       optimizer: new Sgd({ learningRate: lr }),
     });
-    const dp = new DpSgd({ trainer, rng: this.o.rng, ...this.o.dp });
-    const stepsPerEpoch = Math.max(1, Math.round(1 / this.o.dp.sampleRate));
+    const data = this.data();
+    if (data.length === 0) throw new TrainingRequestError('no local training data');
+    const sampleRate = this.sampleRate(data.length);
+    const dp = new DpSgd({
+      trainer,
+      rng: this.o.rng,
+      clipNorm: this.o.dp.clipNorm,
+      noiseMultiplier: this.o.dp.noiseMultiplier,
+      sampleRate,
+    });
+    const stepsPerEpoch = Math.max(1, Math.round(1 / sampleRate));
     let lastEpochLoss = NaN;
     for (let e = 0; e < epochs; e++) {
       let sum = 0;
       let n = 0;
       for (let s = 0; s < stepsPerEpoch; s++) {
         if (signal?.aborted) throw new TrainingRequestError('training aborted');
-        const r = dp.step(this.o.data);
+        const r = dp.step(data);
         if (r.batchSize > 0) {
           sum += r.meanLoss * r.batchSize;
           n += r.batchSize;
@@ -154,26 +176,26 @@ export class SequentialDpTrainer implements LocalTrainer {
       }
       lastEpochLoss = n > 0 ? sum / n : NaN;
     }
-    const after = this.measure(this.o.data, this.o.loss);
+    const after = this.measure(data, this.o.loss);
     const out = this.o.model.getWeights();
     return {
       arrays: new Map(
         names.map((name, i) => [name, { shape: [...this.o.model.params[i]!.shape], data: out[i]! }]),
       ),
-      numExamples: this.o.data.length,
+      numExamples: data.length,
       loss: Number.isFinite(lastEpochLoss) ? lastEpochLoss : after.loss,
       accuracy: after.accuracy,
       extra: {
         'dp-steps': dp.steps,
         'dp-noise-multiplier': this.o.dp.noiseMultiplier,
-        'dp-sample-rate': this.o.dp.sampleRate,
+        'dp-sample-rate': sampleRate,
       },
     };
   }
 
   private evaluateNow(arrays: NamedTensors): EvaluateOutcome {
     this.load(arrays);
-    const data = this.o.validation ?? this.o.data;
+    const data = this.o.validation ?? this.data();
     if (data.length === 0) throw new TrainingRequestError('no validation data');
     return { numExamples: data.length, ...this.measure(data, this.o.loss) };
   }

@@ -12,6 +12,7 @@ import { reconstructionError } from '../detect/ml/models.js';
 import { plantExamples } from '../detect/ml/train.js';
 import type { AgentIdentityFiles } from '../link/identity.js';
 import { LINK_CHUNK_SIZE, linkFleetRpc } from './connect.js';
+import type { OperatorFeedback } from './feedback.js';
 import { GLOBAL_L1B_NAME, GLOBAL_MODEL_NAME } from './global-model.js';
 import { ModelTrainers, SequentialDpTrainer } from './local-trainer.js';
 import { SuperNode } from './supernode.js';
@@ -59,6 +60,8 @@ export function prepareParticipation(o: {
   address: string;
   topology: string;
   seed: number;
+  /** Operators' verdicts on this facility's alerts, trained on as Layer 2 examples in the next rounds. */
+  feedback?: OperatorFeedback;
   log: (line: string) => void;
 }): Participation {
   const rng = cryptoRng();
@@ -67,13 +70,10 @@ export function prepareParticipation(o: {
   const l2 = new SequentialDpTrainer({
     model: loadL2Model(),
     loss: softmaxCrossEntropy,
-    data: data.train,
+    // the plant's examples and those operators' verdicts on its alerts made since (read at each round)
+    data: o.feedback === undefined ? data.train : () => [...data.train, ...o.feedback!.examples()],
     validation: data.validation,
-    dp: {
-      clipNorm: LOCAL_DP.clipNorm,
-      noiseMultiplier: LOCAL_DP.noiseMultiplier,
-      sampleRate: Math.min(1, LOCAL_DP.batchSize / Math.max(1, data.train.length)),
-    },
+    dp: LOCAL_DP,
     rng,
     localEpochs: 1,
   });
@@ -84,11 +84,7 @@ export function prepareParticipation(o: {
     loss: meanSquaredError,
     data: both.l1b.train,
     validation: both.l1b.validation,
-    dp: {
-      clipNorm: LOCAL_DP_L1B.clipNorm,
-      noiseMultiplier: LOCAL_DP_L1B.noiseMultiplier,
-      sampleRate: Math.min(1, LOCAL_DP_L1B.batchSize / Math.max(1, both.l1b.train.length)),
-    },
+    dp: LOCAL_DP_L1B,
     rng,
     localEpochs: 1,
     correct: (out, target) => reconstructionError(target, out) <= l1bThreshold,
@@ -119,6 +115,6 @@ export function prepareParticipation(o: {
     examples: data.train.length,
     windows: both.l1b.train.length,
     status: () =>
-      `taking part: ${data.train.length} local Layer 2 examples and ${both.l1b.train.length} Layer 1b windows; answered ${replies.train} train and ${replies.evaluate} evaluate messages (${replies.failed} failed)`,
+      `taking part: ${data.train.length} local Layer 2 examples and ${both.l1b.train.length} Layer 1b windows${o.feedback === undefined ? '' : `, ${o.feedback.status()}`}; answered ${replies.train} train and ${replies.evaluate} evaluate messages (${replies.failed} failed)`,
   };
 }

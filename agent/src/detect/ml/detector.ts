@@ -187,6 +187,8 @@ export async function learnLocal(o: {
 const L2_CALIBRATION_ROWS = 2000;
 /** Learning windows kept to recalibrate the L1b threshold when a new Layer 1b is swapped in. */
 const MAX_CALIBRATION_WINDOWS = 1200;
+/** Recent flow-seconds kept for operator feedback (their rows and L1a scores, about 12 MB). */
+const MAX_RECENT_ROWS = 50_000;
 
 /**
  * Layer 2's per-class probability floor for one facility, from its own normal traffic: Layer 2 is asked about the
@@ -450,6 +452,7 @@ export class ModelDetector implements Detector {
     const data = new Float32Array(rows.length * NF);
     rows.forEach((r, i) => data.set(r.x, i * NF));
     const [scores] = (await l1a.runRows(INPUT_NAME, data, [NF], [SCORE_NAME])).outputs;
+    rows.forEach((r, i) => this.remember(r, scores![i]!));
     const order = rows.map((_, i) => i).sort((a, b) => scores![b]! - scores![a]!);
     const triggers = new Set<number>();
     for (const i of order) {
@@ -557,6 +560,25 @@ export class ModelDetector implements Detector {
 
   /** How the last swap recalibrated the facility's threshold or floors (for the agent's log). */
   swapNote = '';
+
+  /** Recent scored flow-seconds (row and L1a score) by "second|client|server", oldest first. */
+  private readonly recentRows = new Map<string, { x: Float32Array; score: number }>();
+
+  private remember(r: FlowRow, score: number): void {
+    this.recentRows.set(`${r.sec}|${r.client}|${r.server}`, { x: r.x, score });
+    if (this.recentRows.size > MAX_RECENT_ROWS) this.recentRows.delete(this.recentRows.keys().next().value!);
+  }
+
+  /**
+   * The Layer 2 input of the flow `client` -> `server` in second `sec` (unix seconds), as Layer 2 saw or would have
+   * seen it, while the detector still holds that flow-second (the last MAX_RECENT_ROWS scored): what an operator's
+   * verdict on an alert about that flow turns into a labelled example.
+   */
+  l2InputOf(sec: number, client: string, server: string): Float32Array | undefined {
+    const r = this.recentRows.get(`${sec}|${client}|${server}`);
+    if (r === undefined || this.local === undefined) return undefined;
+    return l2Input(this.windowAt(sec + 1, this.local.scaler), r.x, r.score);
+  }
 
   /** Layer 2's per-class probability floors at this facility now (empty before it is ready or without floors). */
   classFloors(): Record<string, number> {
