@@ -404,7 +404,7 @@ export function flEvalSection(r: FlEvalResult, started: Date, machine: string): 
     `| --- | --- | --- | --- | --- | --- | --- | --- | ${plants.map(() => '---').join(' | ')} | --- | --- |`,
     ...r.runs.map(
       (x) =>
-        `| ${x.setting} | ${x.hyper.learningRate} | ${x.hyper.rounds} x ${x.hyper.localEpochs} | ${x.hyper.batchSize} | ${x.hyper.clipNorm} | ${x.sigma === null ? '-' : x.sigma.toFixed(2)} | ${x.epsilon === null ? '-' : f3(x.epsilon)} | ${f3(x.macroF1)} | ${plants
+        `| ${x.setting} | ${x.hyper.learningRate} | ${x.hyper.rounds} x ${x.hyper.localEpochs} | ${x.hyper.batchSize} | ${x.sigma === null ? '-' : x.hyper.clipNorm} | ${x.sigma === null ? '-' : x.sigma.toFixed(2)} | ${x.epsilon === null ? '-' : f3(x.epsilon)} | ${f3(x.macroF1)} | ${plants
           .map((p) => f3(x.perPlant[p] ?? NaN))
           .join(' | ')} | ${f3(x.accuracy)} | ${x.seconds.toFixed(1)} |`,
     ),
