@@ -36,9 +36,10 @@ export class RoundSeries {
       for (const e of rest) {
         if (this.stopping) return;
         try {
-          await (
-            await e.start(over)
-          ).done;
+          const h = await e.start(over);
+          // (a shutdown while it was starting found no round to end)
+          if (this.stopping) await e.shutdown();
+          await h.done;
         } catch (err) {
           const why = err instanceof Error ? err.message : String(err);
           this.log(`the ${e.model} round did not start: ${why}`);
