@@ -11,8 +11,11 @@ import { ModelPublisher } from './fl/publisher.js';
 import { RoundScheduler } from './fl/scheduler.js';
 import type { Strategy } from './fl/strategy.js';
 import type { FlAttachment, ServeDeps } from './cli/serve-fl.js';
-import { ARTIFACTS_DIR, loadL2Model, readL2 } from '@vigil/agent/detect/ml/artifacts';
-import { l2ModelMeta } from '@vigil/agent/fl/global-model';
+import { ARTIFACTS_DIR, loadL1bModel, loadL2Model, readL1b, readL2 } from '@vigil/agent/detect/ml/artifacts';
+import { l1bModelMeta, l2ModelMeta } from '@vigil/agent/fl/global-model';
+import { GLOBAL_L1B_MODEL } from './fl/registry.js';
+import { RoundSeries } from './fl/series.js';
+import { FeedbackPublisher } from './fl/feedback.js';
 import { modelArrays } from '@vigil/agent/fl/local-trainer';
 import { FleetServer } from './fl/fleet-server.js';
 import { CertificateAuthority } from './link/ca.js';
@@ -58,7 +61,7 @@ export interface RunningAggregator {
   /** The publishing store (writes reach the WebSocket rooms). */
   readonly store: Store;
   /** The round engine, when a federated-learning transport is attached. */
-  readonly rounds: RoundEngine | null;
+  readonly rounds: RoundSeries | null;
   close(): Promise<void>;
 }
 
@@ -84,15 +87,18 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
   let link: LinkServer | null = null;
   let retention: RetentionJob | null = null;
   let api: RunningApi | undefined;
-  let publisher: ModelPublisher | null = null;
-  let engine: RoundEngine | null = null;
+  let publishers: ModelPublisher[] = [];
+  let feedback: { publisher: FeedbackPublisher; unsubscribe: () => void } | null = null;
+  let engine: RoundSeries | null = null;
   let scheduler: RoundScheduler | null = null;
   let attachment: FlAttachment | null = null;
   const stopFl = async (): Promise<void> => {
     await scheduler?.shutdown();
     await engine?.shutdown();
     await attachment?.shutdown?.();
-    await publisher?.shutdown();
+    for (const p of publishers) await p.shutdown();
+    feedback?.unsubscribe();
+    await feedback?.publisher.shutdown();
   };
   try {
     api = await startApiServer({
@@ -131,8 +137,16 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
     });
     await link.start();
     // The active global model (a round's result or a rollback) is pushed to the agents over the link.
-    publisher = new ModelPublisher({ store: api.store, link });
-    publisher.start();
+    // (each federated model under its own registry name: Layer 2 and Layer 1b)
+    publishers = [
+      new ModelPublisher({ store: api.store, link }),
+      new ModelPublisher({ store: api.store, link, name: GLOBAL_L1B_MODEL }),
+    ];
+    for (const p of publishers) p.start();
+    // Operators' verdicts on alerts go to the facility's agent as labelled Layer 2 examples for the next rounds.
+    const fb = new FeedbackPublisher({ link, log });
+    feedback = { publisher: fb, unsubscribe: api.bus.subscribe((e) => fb.onEvent(e)) };
+    fb.start();
     if (o.fl !== undefined) {
       attachment =
         fleet !== null
@@ -140,17 +154,38 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
               transport: fleet,
               initialArrays: () => modelArrays(loadL2Model()),
               modelMeta: l2ModelMeta(readL2(ARTIFACTS_DIR).meta),
+              second: {
+                name: GLOBAL_L1B_MODEL,
+                initialArrays: () => modelArrays(loadL1bModel()),
+                modelMeta: l1bModelMeta(readL1b(ARTIFACTS_DIR).meta),
+              },
             }
           : await (o.fl.transport as NonNullable<ServeDeps['fl']>).attach({ link, store: api.store });
-      engine = new RoundEngine({
+      const common = {
         store: api.store,
         transport: attachment.transport,
         strategy: o.fl.strategy,
         privacy: o.fl.privacy,
-        initialArrays: attachment.initialArrays,
-        modelMeta: attachment.modelMeta,
         defaults: { minClients: o.fl.minClients },
-      });
+      };
+      const engines = [
+        new RoundEngine({
+          ...common,
+          initialArrays: attachment.initialArrays,
+          modelMeta: attachment.modelMeta,
+        }),
+      ];
+      const second = attachment.second;
+      if (second !== undefined)
+        engines.push(
+          new RoundEngine({
+            ...common,
+            modelName: second.name,
+            initialArrays: second.initialArrays,
+            modelMeta: second.modelMeta,
+          }),
+        );
+      engine = new RoundSeries(engines);
       api.attachFl(engine);
       if (o.fl.scheduleMs !== null) {
         scheduler = new RoundScheduler({ engine, intervalMs: o.fl.scheduleMs });

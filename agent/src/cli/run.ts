@@ -3,9 +3,10 @@
 // asset inventory's changes and heartbeats carrying the agent health. --alerts-in forwards recorded alerts instead.
 // Runs until SIGINT or SIGTERM (or, with --exit-when-delivered, until a file source is delivered). Flags override
 // the config file and are enough without one.
+import { OperatorFeedback } from '../fl/feedback.js';
 import { notTakingPart, prepareParticipation, type Participation } from '../fl/participate.js';
 import { loadModelDetectors, type ModelDetector } from '../detect/ml/detector.js';
-import { ARTIFACTS_DIR, readL2 } from '../detect/ml/artifacts.js';
+import { ARTIFACTS_DIR, readL1b, readL2 } from '../detect/ml/artifacts.js';
 import { GlobalModels } from '../fl/global-model.js';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -78,9 +79,11 @@ async function runAgent(c: AgentConfig): Promise<void> {
   const globals = new GlobalModels({
     dataDir: c.data_dir,
     l2: readL2(ARTIFACTS_DIR).meta,
+    l1b: readL1b(ARTIFACTS_DIR).meta,
     detectors: () => detectors,
     log: say,
   });
+  const feedback = new OperatorFeedback({ detectors: () => detectors, log: say });
   const link = new LinkClient({
     address,
     identity,
@@ -89,6 +92,12 @@ async function runAgent(c: AgentConfig): Promise<void> {
     onPush: pushHandler(c.data_dir, {
       onScenario: (s) => source?.scenario(s) ?? Promise.reject(new Error('not started')),
       onModel: (m) => globals.install(m),
+      // operators' verdicts on this facility's alerts: labelled Layer 2 examples for the next rounds
+      onConfig: (settings) =>
+        new Promise<void>((resolve) => {
+          feedback.apply(settings);
+          resolve();
+        }),
     }),
     health: () => ({
       ...(source?.feed?.health(modelVersions(c.data_dir)) ?? {
@@ -115,16 +124,19 @@ async function runAgent(c: AgentConfig): Promise<void> {
     } else {
       // Federated rounds need labelled local data; a --sim agent makes it from its own plant before going live.
       if (c.sim !== undefined && c.federated) {
-        say('federated learning: making the local Layer 2 data (simulated attacks injected into this plant)');
+        say(
+          'federated learning: making the local data (this plant simulated, with attacks injected for Layer 2)',
+        );
         fl = prepareParticipation({
           identity,
           address,
           topology: c.sim,
           seed: c.seed,
+          feedback,
           log: (line) => say(line),
         });
         say(
-          `federated learning: ${fl.examples} local training examples; the node joins rounds once connected`,
+          `federated learning: ${fl.examples} local Layer 2 examples and ${fl.windows} Layer 1b windows; the node joins rounds once connected`,
         );
       } else {
         say(`federated learning: ${notTakingPart(c) ?? 'off'}`);

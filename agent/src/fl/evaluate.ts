@@ -25,13 +25,28 @@ import { NL2 } from '../detect/ml/features.js';
 import { L2_CLASSES, L2_DEFAULTS, buildL2 } from '../detect/ml/models.js';
 import { SequentialDpTrainer, modelArrays } from './local-trainer.js';
 
-export interface FlEvalConfig {
-  plants: readonly { topology: string; trainSeed: number; testSeed: number }[];
+/** The training hyperparameters a setting is run with (chosen per setting on the validation plants). */
+export interface FlHyper {
   rounds: number;
   localEpochs: number;
   batchSize: number;
   learningRate: number;
   clipNorm: number;
+}
+
+export const FL_SETTINGS = [
+  'centralized, no DP',
+  'centralized, DP-SGD',
+  'federated (FedAvg), no DP',
+  'federated (FedAvg), DP-SGD',
+] as const;
+export type FlSetting = (typeof FL_SETTINGS)[number];
+
+export interface FlEvalConfig extends FlHyper {
+  /** trainSeed: the plant's local data; valSeed: validation (hyperparameter choice); testSeed: held out. */
+  plants: readonly { topology: string; trainSeed: number; valSeed: number; testSeed: number }[];
+  /** Per setting, what differs from the shared hyperparameters (the validation sweep's choice). */
+  per?: Partial<Record<FlSetting, Partial<FlHyper>>>;
   targetEpsilon: number;
   delta: number;
   seed: number;
@@ -39,22 +54,42 @@ export interface FlEvalConfig {
 
 export const FL_EVAL_CONFIG: FlEvalConfig = {
   plants: [
-    { topology: 'water-a', trainSeed: 1101, testSeed: 9101 },
-    { topology: 'substation-b', trainSeed: 2202, testSeed: 9202 },
-    { topology: 'factory-c', trainSeed: 3303, testSeed: 9303 },
+    { topology: 'water-a', trainSeed: 1101, valSeed: 5101, testSeed: 9101 },
+    { topology: 'substation-b', trainSeed: 2202, valSeed: 5202, testSeed: 9202 },
+    { topology: 'factory-c', trainSeed: 3303, valSeed: 5303, testSeed: 9303 },
   ],
   rounds: 40,
   localEpochs: 1,
   batchSize: 64,
   learningRate: 0.2,
   clipNorm: 1,
+  // chosen on the validation plants by `npm run eval:fl:sweep` (2026-11-22 15:06 UTC; models/EVAL.md lists the sweep)
+  per: {
+    'centralized, no DP': { learningRate: 0.5, rounds: 40 },
+    'centralized, DP-SGD': { batchSize: 64, learningRate: 0.2, rounds: 40, clipNorm: 1 },
+    'federated (FedAvg), no DP': { learningRate: 0.5, rounds: 40 },
+    'federated (FedAvg), DP-SGD': { batchSize: 256, learningRate: 0.8, rounds: 40, clipNorm: 1 },
+  },
   targetEpsilon: 3,
   delta: 1e-5,
   seed: 20261122,
 };
 
+/** The hyperparameters `setting` runs with under `cfg`. */
+export function hyperOf(cfg: FlEvalConfig, setting: FlSetting): FlHyper {
+  const base: FlHyper = {
+    rounds: cfg.rounds,
+    localEpochs: cfg.localEpochs,
+    batchSize: cfg.batchSize,
+    learningRate: cfg.learningRate,
+    clipNorm: cfg.clipNorm,
+  };
+  return { ...base, ...cfg.per?.[setting] };
+}
+
 export interface FlEvalRun {
-  setting: string;
+  setting: FlSetting;
+  hyper: FlHyper;
   macroF1: number;
   accuracy: number;
   /** Macro-F1 on each plant's held-out data. */
@@ -67,7 +102,7 @@ export interface FlEvalRun {
 
 export interface FlEvalResult {
   config: FlEvalConfig;
-  plants: { topology: string; train: number; test: number; testClasses: string[] }[];
+  plants: { topology: string; train: number; validation: number; test: number; testClasses: string[] }[];
   runs: FlEvalRun[];
 }
 
@@ -136,19 +171,40 @@ export function calibrateSigma(
   throw new RangeError(`no noise multiplier up to 20 reaches epsilon ${target}`);
 }
 
-export async function evaluateFederatedVsCentral(
-  cfg: FlEvalConfig = FL_EVAL_CONFIG,
-  log: (line: string) => void = () => undefined,
-): Promise<FlEvalResult> {
+/** Each plant's local training data and its validation and held-out rows (each row once). */
+export interface FlEvalData {
+  plants: { topology: string; train: Example[]; validation: Example[]; test: Example[] }[];
+}
+
+export function prepareFlData(cfg: FlEvalConfig, log: (line: string) => void = () => undefined): FlEvalData {
   const dataRng = seededRng(cfg.seed);
-  const local = cfg.plants.map((p) => {
-    log(`data: ${p.topology} seed ${p.trainSeed} (training) and ${p.testSeed} (held out)`);
-    const train = plantL2Examples({ topology: p.topology, seed: p.trainSeed, rng: dataRng }).train;
-    const held = plantL2Examples({ topology: p.topology, seed: p.testSeed, rng: dataRng });
+  const once = (d: { train: Example[]; validation: Example[] }): Example[] => {
     const seen = new Set<Float32Array>();
-    const test = [...held.train, ...held.validation].filter((e) => !seen.has(e.x) && seen.add(e.x));
-    return { topology: p.topology, train, test };
+    return [...d.train, ...d.validation].filter((e) => !seen.has(e.x) && seen.add(e.x));
+  };
+  const plants = cfg.plants.map((p) => {
+    log(
+      `data: ${p.topology} seed ${p.trainSeed} (training), ${p.valSeed} (validation) and ${p.testSeed} (held out)`,
+    );
+    const train = plantL2Examples({ topology: p.topology, seed: p.trainSeed, rng: dataRng }).train;
+    const test = once(plantL2Examples({ topology: p.topology, seed: p.testSeed, rng: dataRng }));
+    const validation = once(plantL2Examples({ topology: p.topology, seed: p.valSeed, rng: dataRng }));
+    return { topology: p.topology, train, validation, test };
   });
+  return { plants };
+}
+
+/**
+ * Trains `settings` (default all four) on the plants' training data and measures them on their validation rows
+ * (`on: 'validation'`, for choosing hyperparameters) or the held-out rows (`on: 'test'`, the reported figures).
+ */
+export async function runFlSettings(
+  data: FlEvalData,
+  cfg: FlEvalConfig,
+  o: { on: 'validation' | 'test'; settings?: readonly FlSetting[]; log?: (line: string) => void },
+): Promise<FlEvalRun[]> {
+  const log = o.log ?? (() => undefined);
+  const local = data.plants;
   const pooled = local.flatMap((p) => p.train);
   const init = buildL2({ rng: seededRng(cfg.seed + 1) }).getWeights();
   const fresh = (): Sequential => {
@@ -156,25 +212,27 @@ export async function evaluateFederatedVsCentral(
     m.setWeights(init.map((w) => w.slice()));
     return m;
   };
-  const trainer = (m: Sequential): Trainer =>
+  const trainer = (m: Sequential, h: FlHyper): Trainer =>
     new Trainer({
       model: m,
       loss: softmaxCrossEntropy,
-      optimizer: new Sgd({ learningRate: cfg.learningRate }),
+      optimizer: new Sgd({ learningRate: h.learningRate }),
     });
-  const epochs = cfg.rounds * cfg.localEpochs;
+  const evalRows = (p: FlEvalData['plants'][number]): Example[] => (o.on === 'test' ? p.test : p.validation);
 
   const measure = (
-    setting: string,
+    setting: FlSetting,
+    h: FlHyper,
     m: Sequential,
     started: number,
     dp?: { sigma: number; epsilon: number },
-  ) => {
-    const all = local.map((p) => scores(m, p.test));
+  ): FlEvalRun => {
+    const all = local.map((p) => scores(m, evalRows(p)));
     const truth = all.flatMap((s) => s.truth);
     const pred = all.flatMap((s) => s.pred);
     const run: FlEvalRun = {
       setting,
+      hyper: h,
       macroF1: macroF1(truth, pred),
       accuracy: truth.filter((t, i) => t === pred[i]).length / truth.length,
       perPlant: Object.fromEntries(local.map((p, i) => [p.topology, macroF1(all[i]!.truth, all[i]!.pred)])),
@@ -183,106 +241,122 @@ export async function evaluateFederatedVsCentral(
       seconds: (performance.now() - started) / 1000,
     };
     log(
-      `${setting}: macro-F1 ${run.macroF1.toFixed(4)}${dp ? ` (sigma ${dp.sigma.toFixed(2)}, epsilon ${dp.epsilon.toFixed(3)})` : ''}`,
+      `${setting} (${o.on}; lr ${h.learningRate}, ${h.rounds} x ${h.localEpochs}, batch ${h.batchSize}, clip ${h.clipNorm}): macro-F1 ${run.macroF1.toFixed(4)}${dp ? ` (sigma ${dp.sigma.toFixed(2)}, epsilon ${dp.epsilon.toFixed(3)})` : ''}`,
     );
     return run;
   };
-  const runs: FlEvalRun[] = [];
 
-  // centralized, no DP
-  let t0 = performance.now();
-  let m = fresh();
-  trainer(m).fit(pooled, { epochs, batchSize: cfg.batchSize, rng: seededRng(cfg.seed + 2) });
-  runs.push(measure('centralized, no DP', m, t0));
-
-  // centralized, DP-SGD on the pooled data
-  t0 = performance.now();
-  m = fresh();
-  const q = Math.min(1, cfg.batchSize / pooled.length);
-  const stepsPerEpoch = Math.max(1, Math.round(1 / q));
-  const central = calibrateSigma(
-    [{ sampleRate: q, steps: epochs * stepsPerEpoch }],
-    cfg.targetEpsilon,
-    cfg.delta,
-  );
-  const dp = new DpSgd({
-    trainer: trainer(m),
-    clipNorm: cfg.clipNorm,
-    noiseMultiplier: central.sigma,
-    sampleRate: q,
-    rng: seededRng(cfg.seed + 3),
-  });
-  for (let s = 0; s < epochs * stepsPerEpoch; s++) dp.step(pooled);
-  runs.push(measure(`centralized, DP-SGD`, m, t0, central));
-
-  // federated, no DP: FedAvg of plain local SGD
-  t0 = performance.now();
-  let global: Float32Array[] = init.map((w) => w.slice());
-  const fedRng = seededRng(cfg.seed + 4);
-  for (let r = 0; r < cfg.rounds; r++) {
-    const replies = local.map((p) => {
-      const c = fresh();
-      c.setWeights(global.map((w) => w.slice()));
-      trainer(c).fit(p.train, { epochs: cfg.localEpochs, batchSize: cfg.batchSize, rng: fedRng });
-      return { weights: c.getWeights().map((w) => w.slice()), n: p.train.length };
+  const run = async (setting: FlSetting): Promise<FlEvalRun> => {
+    const h = hyperOf(cfg, setting);
+    const epochs = h.rounds * h.localEpochs;
+    const t0 = performance.now();
+    if (setting === 'centralized, no DP') {
+      const m = fresh();
+      trainer(m, h).fit(pooled, { epochs, batchSize: h.batchSize, rng: seededRng(cfg.seed + 2) });
+      return measure(setting, h, m, t0);
+    }
+    if (setting === 'centralized, DP-SGD') {
+      const m = fresh();
+      const q = Math.min(1, h.batchSize / pooled.length);
+      const stepsPerEpoch = Math.max(1, Math.round(1 / q));
+      const central = calibrateSigma(
+        [{ sampleRate: q, steps: epochs * stepsPerEpoch }],
+        cfg.targetEpsilon,
+        cfg.delta,
+      );
+      const dp = new DpSgd({
+        trainer: trainer(m, h),
+        clipNorm: h.clipNorm,
+        noiseMultiplier: central.sigma,
+        sampleRate: q,
+        rng: seededRng(cfg.seed + 3),
+      });
+      for (let s = 0; s < epochs * stepsPerEpoch; s++) dp.step(pooled);
+      return measure(setting, h, m, t0, central);
+    }
+    if (setting === 'federated (FedAvg), no DP') {
+      let global: Float32Array[] = init.map((w) => w.slice());
+      const fedRng = seededRng(cfg.seed + 4);
+      for (let r = 0; r < h.rounds; r++) {
+        const replies = local.map((p) => {
+          const c = fresh();
+          c.setWeights(global.map((w) => w.slice()));
+          trainer(c, h).fit(p.train, { epochs: h.localEpochs, batchSize: h.batchSize, rng: fedRng });
+          return { weights: c.getWeights().map((w) => w.slice()), n: p.train.length };
+        });
+        global = weightedAverage(replies);
+      }
+      const m = fresh();
+      m.setWeights(global);
+      return measure(setting, h, m, t0);
+    }
+    // federated, DP-SGD in each plant with the agent's own local trainer
+    const perPlant = local.map((p) => {
+      const sampleRate = Math.min(1, h.batchSize / p.train.length);
+      return { sampleRate, steps: epochs * Math.max(1, Math.round(1 / sampleRate)) };
     });
-    global = weightedAverage(replies);
-  }
-  m = fresh();
-  m.setWeights(global);
-  runs.push(measure(`federated (FedAvg), no DP`, m, t0));
-
-  // federated, DP-SGD in each plant with the agent's own local trainer
-  t0 = performance.now();
-  const perPlant = local.map((p) => {
-    const sampleRate = Math.min(1, cfg.batchSize / p.train.length);
-    return { sampleRate, steps: cfg.rounds * cfg.localEpochs * Math.max(1, Math.round(1 / sampleRate)) };
-  });
-  const fed = calibrateSigma(perPlant, cfg.targetEpsilon, cfg.delta);
-  const clients = local.map(
-    (p, i) =>
-      new SequentialDpTrainer({
-        model: fresh(),
-        loss: softmaxCrossEntropy,
-        data: p.train,
-        dp: { clipNorm: cfg.clipNorm, noiseMultiplier: fed.sigma, sampleRate: perPlant[i]!.sampleRate },
-        rng: seededRng(cfg.seed + 10 + i),
-        learningRate: cfg.learningRate,
-        localEpochs: cfg.localEpochs,
-      }),
-  );
-  let arrays = modelArrays(fresh());
-  const spent = clients.map(() => 0);
-  for (let r = 0; r < cfg.rounds; r++) {
-    const outs = [];
-    for (const c of clients) outs.push(await c.train(arrays, {}));
-    outs.forEach((o, i) => (spent[i]! += o.extra?.['dp-steps'] ?? 0));
-    const avg = weightedAverage(
-      outs.map((o) => ({ weights: [...o.arrays.values()].map((t) => t.data.slice()), n: o.numExamples })),
+    const fed = calibrateSigma(perPlant, cfg.targetEpsilon, cfg.delta);
+    const clients = local.map(
+      (p, i) =>
+        new SequentialDpTrainer({
+          model: fresh(),
+          loss: softmaxCrossEntropy,
+          data: p.train,
+          dp: { clipNorm: h.clipNorm, noiseMultiplier: fed.sigma, sampleRate: perPlant[i]!.sampleRate },
+          rng: seededRng(cfg.seed + 10 + i),
+          learningRate: h.learningRate,
+          localEpochs: h.localEpochs,
+        }),
     );
-    arrays = new Map([...arrays].map(([k, t], i) => [k, { shape: t.shape, data: avg[i]! }]));
-  }
-  m = fresh();
-  m.setWeights([...arrays.values()].map((t) => t.data));
-  // the accountant's epsilon of the DP-SGD steps each plant really took (what a round reports to the ledger)
-  const fedEpsilon = Math.max(
-    ...local.map(
-      (_, i) =>
-        rdpEpsilon({
-          sigma: fed.sigma,
-          sampleRate: perPlant[i]!.sampleRate,
-          steps: spent[i]!,
-          delta: cfg.delta,
-        }).epsilon,
-    ),
-  );
-  runs.push(measure(`federated (FedAvg), DP-SGD`, m, t0, { sigma: fed.sigma, epsilon: fedEpsilon }));
+    let arrays = modelArrays(fresh());
+    const spent = clients.map(() => 0);
+    for (let r = 0; r < h.rounds; r++) {
+      const outs = [];
+      for (const c of clients) outs.push(await c.train(arrays, {}));
+      outs.forEach((out, i) => (spent[i]! += out.extra?.['dp-steps'] ?? 0));
+      const avg = weightedAverage(
+        outs.map((out) => ({
+          weights: [...out.arrays.values()].map((t) => t.data.slice()),
+          n: out.numExamples,
+        })),
+      );
+      arrays = new Map([...arrays].map(([k, t], i) => [k, { shape: t.shape, data: avg[i]! }]));
+    }
+    const m = fresh();
+    m.setWeights([...arrays.values()].map((t) => t.data));
+    // the accountant's epsilon of the DP-SGD steps each plant really took (what a round reports to the ledger)
+    const fedEpsilon = Math.max(
+      ...local.map(
+        (_, i) =>
+          rdpEpsilon({
+            sigma: fed.sigma,
+            sampleRate: perPlant[i]!.sampleRate,
+            steps: spent[i]!,
+            delta: cfg.delta,
+          }).epsilon,
+      ),
+    );
+    return measure(setting, h, m, t0, { sigma: fed.sigma, epsilon: fedEpsilon });
+  };
 
+  const runs: FlEvalRun[] = [];
+  for (const setting of o.settings ?? FL_SETTINGS) runs.push(await run(setting));
+  return runs;
+}
+
+/** The four settings trained on the plants' data and measured on the held-out rows (models/EVAL.md). */
+export async function evaluateFederatedVsCentral(
+  cfg: FlEvalConfig = FL_EVAL_CONFIG,
+  log: (line: string) => void = () => undefined,
+): Promise<FlEvalResult> {
+  const data = prepareFlData(cfg, log);
+  const runs = await runFlSettings(data, cfg, { on: 'test', log });
   return {
     config: cfg,
-    plants: local.map((p) => ({
+    plants: data.plants.map((p) => ({
       topology: p.topology,
       train: p.train.length,
+      validation: p.validation.length,
       test: p.test.length,
       testClasses: [...new Set(p.test.map((e) => L2_CLASSES[argmax(e.y)]!))],
     })),
@@ -298,7 +372,7 @@ const f3 = (x: number): string => x.toFixed(3);
 export function flEvalSection(r: FlEvalResult, started: Date, machine: string): string {
   const c = r.config;
   const byName = new Map(r.runs.map((x) => [x.setting, x]));
-  const gap = (a: string, b: string): string => {
+  const gap = (a: FlSetting, b: FlSetting): string => {
     const x = byName.get(a);
     const y = byName.get(b);
     return x && y ? `${((x.macroF1 - y.macroF1) * 100).toFixed(1)} points` : '-';
@@ -316,20 +390,21 @@ export function flEvalSection(r: FlEvalResult, started: Date, machine: string): 
       c.plants.map((p) => p.trainSeed).join(', ') +
       '). Held out: the same topologies simulated with other seeds (' +
       c.plants.map((p) => p.testSeed).join(', ') +
-      '), each row once. One freshly initialised network',
-    `(Dense ${NL2}->${L2_DEFAULTS.hidden}, ReLU, Dense ${L2_DEFAULTS.hidden}->${L2_CLASSES.length}), SGD lr ${c.learningRate}, batch ${c.batchSize}, ${c.rounds * c.localEpochs} passes over every`,
-    `example: centralized on the pooled data for ${c.rounds * c.localEpochs} epochs; federated FedAvg over the three plants, ${c.rounds}`,
-    `rounds of ${c.localEpochs} local epoch(s), weighted by example counts. DP runs: per-example clipping ${c.clipNorm}, the smallest noise`,
-    `multiplier (0.05 grid) whose RDP epsilon at delta ${c.delta} stays within ${c.targetEpsilon} (federated: every plant's, for the`,
-    "DP-SGD steps each really took, with the agent's own SequentialDpTrainer).",
+      '), each row once. The hyperparameters of each setting were chosen on validation plants (seeds ' +
+      c.plants.map((p) => p.valSeed).join(', ') +
+      ', `npm run eval:fl:sweep`), never on the held-out rows.',
+    `One freshly initialised network (Dense ${NL2}->${L2_DEFAULTS.hidden}, ReLU, Dense ${L2_DEFAULTS.hidden}->${L2_CLASSES.length}), SGD; centralized on the`,
+    'pooled data for rounds x local epochs epochs; federated FedAvg over the three plants, weighted by example counts. DP runs:',
+    `per-example clipping, the smallest noise multiplier (0.05 grid) whose RDP epsilon at delta ${c.delta} stays within ${c.targetEpsilon}`,
+    "(federated: every plant's, for the DP-SGD steps each really took, with the agent's own SequentialDpTrainer).",
     '',
-    `Data: ${r.plants.map((p) => `${p.topology} ${p.train} training / ${p.test} held-out rows (${p.testClasses.length} classes)`).join('; ')}.`,
+    `Data: ${r.plants.map((p) => `${p.topology} ${p.train} training / ${p.validation} validation / ${p.test} held-out rows (${p.testClasses.length} classes)`).join('; ')}.`,
     '',
-    `| training | sigma | epsilon | macro-F1 (all held out) | ${plants.join(' | ')} | accuracy | seconds |`,
-    `| --- | --- | --- | --- | ${plants.map(() => '---').join(' | ')} | --- | --- |`,
+    `| training | lr | rounds x epochs | batch | clip | sigma | epsilon | macro-F1 (all held out) | ${plants.join(' | ')} | accuracy | seconds |`,
+    `| --- | --- | --- | --- | --- | --- | --- | --- | ${plants.map(() => '---').join(' | ')} | --- | --- |`,
     ...r.runs.map(
       (x) =>
-        `| ${x.setting} | ${x.sigma === null ? '-' : x.sigma.toFixed(2)} | ${x.epsilon === null ? '-' : f3(x.epsilon)} | ${f3(x.macroF1)} | ${plants
+        `| ${x.setting} | ${x.hyper.learningRate} | ${x.hyper.rounds} x ${x.hyper.localEpochs} | ${x.hyper.batchSize} | ${x.sigma === null ? '-' : x.hyper.clipNorm} | ${x.sigma === null ? '-' : x.sigma.toFixed(2)} | ${x.epsilon === null ? '-' : f3(x.epsilon)} | ${f3(x.macroF1)} | ${plants
           .map((p) => f3(x.perPlant[p] ?? NaN))
           .join(' | ')} | ${f3(x.accuracy)} | ${x.seconds.toFixed(1)} |`,
     ),

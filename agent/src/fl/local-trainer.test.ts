@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { Activation, Dense, Sequential, seededRng, softmaxCrossEntropy, type Example } from '@vigil/models';
-import { SequentialDpTrainer, TrainingRequestError, modelArrays, parameterNames } from './local-trainer.js';
+import {
+  ModelTrainers,
+  SequentialDpTrainer,
+  TrainingRequestError,
+  modelArrays,
+  parameterNames,
+} from './local-trainer.js';
 import { replyTo } from './supernode.js';
 
 function mlp(seed: number): Sequential {
@@ -49,6 +55,39 @@ describe('SequentialDpTrainer', () => {
     const ev = await t.evaluate(arrays, {});
     expect(ev.numExamples).toBe(20);
     expect(ev.accuracy).toBeGreaterThan(0.8);
+  });
+
+  it('routes each message to the trainer of the model its config names, Layer 2 when it names none', async () => {
+    const small = trainer(50);
+    const wide = new SequentialDpTrainer({
+      model: new Sequential([new Dense({ inputSize: 2, outputSize: 3, rng: seededRng(5) })]),
+      loss: softmaxCrossEntropy,
+      data: data(30, 6).map((e) => ({ x: e.x, y: Float32Array.from([...e.y, 0]) })),
+      dp: { clipNorm: 1, noiseMultiplier: 0.2, sampleRate: 0.5 },
+      rng: seededRng(4),
+    });
+    const both = new ModelTrainers(
+      new Map([
+        ['fl-global', small],
+        ['fl-global-l1b', wide],
+      ]),
+      'fl-global',
+    );
+    const wideArrays = modelArrays(
+      new Sequential([new Dense({ inputSize: 2, outputSize: 3, rng: seededRng(8) })]),
+    );
+
+    const named = await both.train(wideArrays, { 'vigil-model': 'fl-global-l1b' });
+    const unnamed = await both.train(modelArrays(mlp(7)), {});
+    const evaluated = await both.evaluate(wideArrays, { 'vigil-model': 'fl-global-l1b' });
+
+    expect(named.numExamples).toBe(30);
+    expect(unnamed.numExamples).toBe(50);
+    expect(evaluated.numExamples).toBe(30);
+    await expect(both.train(wideArrays, {})).rejects.toThrow(/the round sent 2 arrays, the model has 4/);
+    await expect(both.train(wideArrays, { 'vigil-model': 'other' })).rejects.toThrow(
+      /config "vigil-model" is "other"; this node trains fl-global, fl-global-l1b/,
+    );
   });
 
   it('names parameters by position and layer parameter name', () => {

@@ -49,11 +49,15 @@ export function modelArrays(model: Sequential): NamedTensors {
 export interface SequentialDpTrainerOptions {
   model: Sequential;
   loss: Loss;
-  /** Local training examples. */
-  data: readonly Example[];
+  /** Local training examples, or where to read them at each round (they may grow, e.g. by operator feedback). */
+  data: readonly Example[] | (() => readonly Example[]);
   /** Local validation examples for "evaluate" (default: the training data). */
   validation?: readonly Example[];
-  dp: { clipNorm: number; noiseMultiplier: number; sampleRate: number };
+  /**
+   * DP-SGD: clipping norm, noise multiplier and either a fixed sample rate or a batch size (the sample rate then is
+   * batchSize / the round's example count, and is reported as such to the privacy accountant).
+   */
+  dp: { clipNorm: number; noiseMultiplier: number } & ({ sampleRate: number } | { batchSize: number });
   /** Sampling and noise randomness (cryptoRng() outside tests). */
   rng: Rng;
   /** SGD learning rate when the round's config has no "lr". */
@@ -62,6 +66,8 @@ export interface SequentialDpTrainerOptions {
   localEpochs?: number;
   /** Class of an output / a label (default: argmax; a single output is thresholded at 0.5). */
   classOf?: (v: Float32Array) => number;
+  /** Whether an output counts as right for its target (the reported accuracy; default: same class by classOf). */
+  correct?: (output: Float32Array, target: Float32Array) => boolean;
 }
 
 function argmaxClass(v: Float32Array): number {
@@ -79,8 +85,17 @@ export class SequentialDpTrainer implements LocalTrainer {
   private readonly classOf: (v: Float32Array) => number;
 
   constructor(private readonly o: SequentialDpTrainerOptions) {
-    if (o.data.length === 0) throw new Error('SequentialDpTrainer: no training data');
+    if (this.data().length === 0) throw new Error('SequentialDpTrainer: no training data');
     this.classOf = o.classOf ?? argmaxClass;
+  }
+
+  private data(): readonly Example[] {
+    return typeof this.o.data === 'function' ? this.o.data() : this.o.data;
+  }
+
+  private sampleRate(n: number): number {
+    const dp = this.o.dp;
+    return 'sampleRate' in dp ? dp.sampleRate : Math.min(1, dp.batchSize / Math.max(1, n));
   }
 
   private load(arrays: NamedTensors): string[] {
@@ -110,7 +125,10 @@ export class SequentialDpTrainer implements LocalTrainer {
     for (const ex of data) {
       const pred = this.o.model.forward(ex.x);
       sum += loss(pred, ex.y, new Float32Array(pred.length));
-      if (this.classOf(pred) === this.classOf(ex.y)) correct++;
+      if (
+        this.o.correct !== undefined ? this.o.correct(pred, ex.y) : this.classOf(pred) === this.classOf(ex.y)
+      )
+        correct++;
     }
     return { loss: sum / data.length, accuracy: correct / data.length };
   }
@@ -133,15 +151,24 @@ export class SequentialDpTrainer implements LocalTrainer {
       loss: this.o.loss,
       optimizer: new Sgd({ learningRate: lr }),
     });
-    const dp = new DpSgd({ trainer, rng: this.o.rng, ...this.o.dp });
-    const stepsPerEpoch = Math.max(1, Math.round(1 / this.o.dp.sampleRate));
+    const data = this.data();
+    if (data.length === 0) throw new TrainingRequestError('no local training data');
+    const sampleRate = this.sampleRate(data.length);
+    const dp = new DpSgd({
+      trainer,
+      rng: this.o.rng,
+      clipNorm: this.o.dp.clipNorm,
+      noiseMultiplier: this.o.dp.noiseMultiplier,
+      sampleRate,
+    });
+    const stepsPerEpoch = Math.max(1, Math.round(1 / sampleRate));
     let lastEpochLoss = NaN;
     for (let e = 0; e < epochs; e++) {
       let sum = 0;
       let n = 0;
       for (let s = 0; s < stepsPerEpoch; s++) {
         if (signal?.aborted) throw new TrainingRequestError('training aborted');
-        const r = dp.step(this.o.data);
+        const r = dp.step(data);
         if (r.batchSize > 0) {
           sum += r.meanLoss * r.batchSize;
           n += r.batchSize;
@@ -149,26 +176,26 @@ export class SequentialDpTrainer implements LocalTrainer {
       }
       lastEpochLoss = n > 0 ? sum / n : NaN;
     }
-    const after = this.measure(this.o.data, this.o.loss);
+    const after = this.measure(data, this.o.loss);
     const out = this.o.model.getWeights();
     return {
       arrays: new Map(
         names.map((name, i) => [name, { shape: [...this.o.model.params[i]!.shape], data: out[i]! }]),
       ),
-      numExamples: this.o.data.length,
+      numExamples: data.length,
       loss: Number.isFinite(lastEpochLoss) ? lastEpochLoss : after.loss,
       accuracy: after.accuracy,
       extra: {
         'dp-steps': dp.steps,
         'dp-noise-multiplier': this.o.dp.noiseMultiplier,
-        'dp-sample-rate': this.o.dp.sampleRate,
+        'dp-sample-rate': sampleRate,
       },
     };
   }
 
   private evaluateNow(arrays: NamedTensors): EvaluateOutcome {
     this.load(arrays);
-    const data = this.o.validation ?? this.o.data;
+    const data = this.o.validation ?? this.data();
     if (data.length === 0) throw new TrainingRequestError('no validation data');
     return { numExamples: data.length, ...this.measure(data, this.o.loss) };
   }
@@ -179,4 +206,40 @@ function num(v: number | string | boolean | undefined, fallback: number, key: st
   if (typeof v !== 'number' || !Number.isFinite(v))
     throw new TrainingRequestError(`config "${key}" must be a number`);
   return v;
+}
+
+/** The round config key naming the registry model a train or evaluate message is about (the engine sends it). */
+export const MODEL_CONFIG_KEY = 'vigil-model';
+
+/**
+ * One trainer per federated model, chosen by the message's config "vigil-model" (the model's registry name); a
+ * message without it (e.g. from Flower's own ServerApp) goes to `fallback`.
+ */
+export class ModelTrainers implements LocalTrainer {
+  constructor(
+    private readonly trainers: ReadonlyMap<string, LocalTrainer>,
+    private readonly fallback: string,
+  ) {
+    if (!trainers.has(fallback)) throw new Error(`ModelTrainers: no trainer for the fallback "${fallback}"`);
+  }
+
+  private pick(config: TrainConfig): LocalTrainer | TrainingRequestError {
+    const name = config[MODEL_CONFIG_KEY] ?? this.fallback;
+    const t = typeof name === 'string' ? this.trainers.get(name) : undefined;
+    if (t === undefined)
+      return new TrainingRequestError(
+        `config "${MODEL_CONFIG_KEY}" is ${JSON.stringify(name)}; this node trains ${[...this.trainers.keys()].join(', ')}`,
+      );
+    return t;
+  }
+
+  train(arrays: NamedTensors, config: TrainConfig, signal?: AbortSignal): Promise<TrainOutcome> {
+    const t = this.pick(config);
+    return t instanceof Error ? Promise.reject(t) : t.train(arrays, config, signal);
+  }
+
+  evaluate(arrays: NamedTensors, config: TrainConfig, signal?: AbortSignal): Promise<EvaluateOutcome> {
+    const t = this.pick(config);
+    return t instanceof Error ? Promise.reject(t) : t.evaluate(arrays, config, signal);
+  }
 }

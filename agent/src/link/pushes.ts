@@ -1,8 +1,9 @@
 // What the agent does with the aggregator's pushes. A model push is checked against its sha256 and written atomically
 // to <data-dir>/models/<name>/<version>.<format>, and models/manifest.json records the current version of each
 // model (reported in every heartbeat as model_versions; a global model is checked and swapped into the detector by
-// onModel before it is stored, and served again from there at the next start: fl/global-model.ts). A config push is
-// refused until the agent has settings that may change at run time; a scenario push goes to the live simulation.
+// onModel before it is stored, and served again from there at the next start: fl/global-model.ts). A config push goes
+// to onConfig (operator feedback for federated learning: fl/feedback.ts), refused without it; a scenario push goes to
+// the live simulation.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,12 +33,17 @@ export interface PushHandlerOptions {
    * rejects, the push is refused with its reason and the model is not stored.
    */
   onModel?: (m: PbModelPush) => Promise<void>;
+  /** Takes config pushes (their settings_json; operator feedback for federated learning); without it they are refused. */
+  onConfig?: (settingsJson: string) => Promise<void>;
 }
 
 export function pushHandler(dataDir: string, o: PushHandlerOptions = {}): (p: Push) => Promise<void> {
-  const { onScenario, onModel } = o;
+  const { onScenario, onModel, onConfig } = o;
   return async (p) => {
-    if ('config' in p) throw new Error('this agent takes no configuration pushes yet');
+    if ('config' in p) {
+      if (onConfig === undefined) throw new Error('this agent takes no configuration pushes');
+      return onConfig(p.config.settings_json);
+    }
     if ('scenario' in p) {
       if (onScenario === undefined)
         throw new Error('scenarios need live simulated traffic: this agent does not run with --sim');

@@ -26,21 +26,30 @@ function vigil(args: string[]): Promise<{ code: number; stdout: string; stderr: 
 }
 
 describe('vigil models', () => {
-  it('lists versions with the active one marked, rolls back, and refuses an unknown version', async () => {
+  it('lists versions with the active one marked, rolls back, and refuses an unknown or undescribed version', async () => {
     const db = `sqlite:${join(dir, 'models.db')}`;
     const store = await openStore(db);
     const registry = new ModelRegistry(store);
+    // a version stored before models carried a description (agents refuse it)
+    const v0 = await registry.save({
+      name: GLOBAL_MODEL,
+      arrays: modelArrays(localModel(3)),
+      roundId: null,
+      accuracy: 0.5,
+    });
     const v1 = await registry.save({
       name: GLOBAL_MODEL,
       arrays: modelArrays(localModel(1)),
       roundId: null,
       accuracy: 0.61,
+      meta: { kind: 'test-model' },
     });
     const v2 = await registry.save({
       name: GLOBAL_MODEL,
       arrays: modelArrays(localModel(2)),
       roundId: null,
       accuracy: 0.72,
+      meta: { kind: 'test-model' },
     });
     await store.close();
 
@@ -49,6 +58,7 @@ describe('vigil models', () => {
     const after = await vigil(['models', 'list', '--db', db, '--json']);
     const unknown = await vigil(['models', 'rollback', '--to', '99', '--db', db]);
     const missing = await vigil(['models', 'rollback', '--db', db]);
+    const undescribed = await vigil(['models', 'rollback', '--to', String(v0.version), '--db', db]);
 
     expect(before.code).toBe(0);
     expect(before.stdout.split('\n')[0]).toMatch(
@@ -61,10 +71,15 @@ describe('vigil models', () => {
     expect(listed.map((m) => [m.version, m.active])).toEqual([
       [v2.version, false],
       [v1.version, true],
+      [v0.version, false],
     ]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('there is no model version 99');
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('--to VERSION is required');
+    expect(undescribed.code).toBe(2);
+    expect(undescribed.stderr).toContain(
+      `model version ${v0.version} was stored before models carried a description (kind, feature schemas)`,
+    );
   });
 });

@@ -3,7 +3,12 @@
 // round starts from it.
 import type { Command } from 'commander';
 import { UsageError } from '@vigil/shared';
-import { GLOBAL_MODEL, ModelRegistry, UnknownModelVersionError } from '../fl/registry.js';
+import {
+  GLOBAL_MODEL,
+  ModelRegistry,
+  UndescribedModelError,
+  UnknownModelVersionError,
+} from '../fl/registry.js';
 import { addStoreOptions, withStore, type StoreFlags } from './store-options.js';
 
 interface ListFlags extends StoreFlags {
@@ -71,6 +76,7 @@ export function registerModels(program: Command): void {
           throw new UsageError(
             `models rollback: there is no model version ${version} (see vigil models list)`,
           );
+        if (err instanceof UndescribedModelError) throw new UsageError(`models rollback: ${err.message}`);
         throw err;
       }
       await store.audit({

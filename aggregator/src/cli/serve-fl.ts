@@ -15,6 +15,8 @@ export interface FlAttachment {
   initialArrays?: () => Arrays;
   /** What the trained model is (recorded with each version; the agents check it before serving it). */
   modelMeta?: ModelMeta;
+  /** A second federated model trained in rounds of its own after each round of the first (the agents' Layer 1b). */
+  second?: { name: string; initialArrays: () => Arrays; modelMeta: ModelMeta };
   /** Shutdown of whatever the attachment started (after the engine stopped). */
   shutdown?: () => Promise<void>;
 }

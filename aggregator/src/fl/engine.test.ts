@@ -191,7 +191,11 @@ describe('round engine', () => {
     const firstModel = deserializeArrays((await raw.modelPayload(versions.items[1]!.version))!);
     const sent = [...fleet.received.filter((r) => r.round === 2)];
     expect(sent).toHaveLength(2);
-    expect(sent[0]!.config).toMatchObject({ 'server-round': 2, 'local-epochs': 1 });
+    expect(sent[0]!.config).toMatchObject({
+      'server-round': 2,
+      'local-epochs': 1,
+      'vigil-model': 'fl-global',
+    });
     // Round 2 started from round 1's model: each client's round-2 reply differs from it only by local training.
     expect(fleet.validationAccuracy('1001', firstModel).accuracy).toBeGreaterThan(0.6);
     expect(second.model_accuracy!).toBeGreaterThanOrEqual(first.model_accuracy! - 0.05);

@@ -19,6 +19,9 @@ import { GLOBAL_MODEL, ModelRegistry } from './registry.js';
 import type { ClientUpdate, Strategy } from './strategy.js';
 import type { Arrays, ConfigValue, FleetTransport, FlNode, Progress } from './transport.js';
 
+/** The config key naming the model a train/evaluate message is about (the agent's ModelTrainers reads it). */
+export const MODEL_CONFIG_KEY = 'vigil-model';
+
 export interface RoundSettings {
   /** Fewest clients a round starts with and fewest usable replies it completes with (>= 1). */
   minClients: number;
@@ -150,6 +153,11 @@ export class RoundEngine {
 
   get inProgress(): boolean {
     return this.busy;
+  }
+
+  /** The registry name of the model this engine's rounds train. */
+  get model(): string {
+    return this.modelName;
   }
 
   private now(): string {
@@ -338,6 +346,8 @@ export class RoundEngine {
         ...this.o.strategy.configureFit(roundNumber),
         'server-round': roundNumber,
         'local-epochs': settings.localEpochs,
+        // which model the round trains (an agent trains Layer 2 and Layer 1b, in rounds of their own)
+        [MODEL_CONFIG_KEY]: this.modelName,
       };
       const outcomes = await this.phase(stop, settings.timeoutMs, (signal) =>
         selected.map((s) =>
@@ -499,7 +509,11 @@ export class RoundEngine {
       updates.map((u) =>
         this.o.transport.evaluate(
           u.nodeId,
-          { round: roundNumber, arrays, config: { 'server-round': roundNumber } },
+          {
+            round: roundNumber,
+            arrays,
+            config: { 'server-round': roundNumber, [MODEL_CONFIG_KEY]: this.modelName },
+          },
           signal,
         ),
       ),

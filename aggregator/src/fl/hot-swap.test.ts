@@ -5,14 +5,14 @@
 // weights is refused, the round's model keeps serving and the heartbeat says why. Runtime: about 5 s.
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { seededRng, softmaxCrossEntropy, type Example } from '@vigil/models';
+import { meanSquaredError, seededRng, softmaxCrossEntropy, type Example } from '@vigil/models';
 import { NodeKey } from '@vigil/proto/flower/fleet-rpc';
-import { ARTIFACTS_DIR, loadL2Model, readL2 } from '@vigil/agent/detect/ml/artifacts';
+import { ARTIFACTS_DIR, loadL1bModel, loadL2Model, readL1b, readL2 } from '@vigil/agent/detect/ml/artifacts';
 import { loadModelDetectors } from '@vigil/agent/detect/ml/detector';
 import { runScenario } from '@vigil/agent/detect/scenario';
 import { LINK_CHUNK_SIZE, linkFleetRpc } from '@vigil/agent/fl/connect';
-import { GlobalModels, l2ModelMeta } from '@vigil/agent/fl/global-model';
-import { SequentialDpTrainer, modelArrays } from '@vigil/agent/fl/local-trainer';
+import { GlobalModels, l1bModelMeta, l2ModelMeta } from '@vigil/agent/fl/global-model';
+import { ModelTrainers, SequentialDpTrainer, modelArrays } from '@vigil/agent/fl/local-trainer';
 import { SuperNode } from '@vigil/agent/fl/supernode';
 import { LinkClient } from '@vigil/agent/link/client';
 import { enroll } from '@vigil/agent/link/identity';
@@ -23,10 +23,21 @@ import { issueToken, linkFixture, waitFor, type LinkFixture } from '../link/test
 import { RoundEngine } from './engine.js';
 import { FleetServer } from './fleet-server.js';
 import { ModelPublisher } from './publisher.js';
-import { GLOBAL_MODEL, ModelRegistry } from './registry.js';
+import { GLOBAL_L1B_MODEL, GLOBAL_MODEL, ModelRegistry } from './registry.js';
+import { RoundSeries } from './series.js';
 import { FedAvg } from './strategy.js';
 
 const l2 = readL2(ARTIFACTS_DIR).meta;
+const l1b = readL1b(ARTIFACTS_DIR).meta;
+
+/** Standardised-looking Layer 1b windows (an autoencoder's examples are their own targets). */
+function windows(n: number): Example[] {
+  const rng = seededRng(22);
+  return Array.from({ length: n }, () => {
+    const x = Float32Array.from({ length: l1b.steps * l1b.features }, () => 0.5 * rng.normal());
+    return { x, y: x };
+  });
+}
 
 /** Labelled Layer 2 rows (two classes told apart by the first inputs): enough for DP-SGD to move the weights. */
 function examples(n: number): Example[] {
@@ -184,5 +195,168 @@ describe('global model hot-swap over the link', () => {
     expect(later.model_error).toMatch(
       /^fl-global v2 refused: array "2\.dense\.weight" holds a non-finite value at 3$/,
     );
+  });
+
+  it('federates Layer 1b too: a round after the Layer 2 round, its threshold recalibrated at the plant before serving', async () => {
+    // the agent: a detector that learnt this facility in this run (its normal windows stay at the agent)
+    const dataDir = join(fx.dir, 'plant-b');
+    const token = await issueToken(fx.store, fx.ca, 'plant-b');
+    const identity = await enroll({ aggregator: `127.0.0.1:${server.port}`, token, dataDir });
+    const detectors = loadModelDetectors({ facility: 'plant-b' });
+    stops.push(() => Promise.all(detectors.map((d) => d.close())).then(() => undefined));
+    await runScenario({ topology: 'water-a', seed: 5, durationS: 140, learnS: 120, attacks: [], detectors });
+    const shippedThreshold = detectors[0]!.stats.l1bThreshold;
+    const lines: string[] = [];
+    const globals = new GlobalModels({
+      dataDir,
+      l2,
+      l1b,
+      detectors: () => detectors,
+      log: (l) => lines.push(l),
+    });
+    const outbox = new Outbox({ path: join(dataDir, 'outbox.db'), maxBytes: 8 << 20 });
+    stops.push(() => outbox.close());
+    const client = new LinkClient({
+      address: `127.0.0.1:${server.port}`,
+      identity,
+      outbox,
+      heartbeatMs: 200,
+      backoff: { initialMs: 50, maxMs: 200 },
+      log: () => undefined,
+      onPush: pushHandler(dataDir, { onModel: (m) => globals.install(m) }),
+      health: () => ({
+        capture_drops: 0,
+        malformed_packets: 0,
+        model_versions: modelVersions(dataDir),
+        ...globals.health(),
+      }),
+    });
+    stops.push(() => client.shutdown());
+    await client.start();
+    const rpc = linkFleetRpc({ address: `127.0.0.1:${server.port}`, identity });
+    stops.push(() => rpc.close());
+    const stop = new AbortController();
+    const dp = { clipNorm: 1, noiseMultiplier: 1.1, sampleRate: 0.25 };
+    const node = new SuperNode({
+      rpc,
+      publicKey: NodeKey.generate().publicKeyPem,
+      selfRegister: false,
+      pollMs: 50,
+      heartbeatInterval: 10,
+      chunkSize: LINK_CHUNK_SIZE,
+      trainer: new ModelTrainers(
+        new Map([
+          [
+            GLOBAL_MODEL,
+            new SequentialDpTrainer({
+              model: loadL2Model(),
+              loss: softmaxCrossEntropy,
+              data: examples(128),
+              dp,
+              rng: seededRng(4),
+            }),
+          ],
+          [
+            GLOBAL_L1B_MODEL,
+            new SequentialDpTrainer({
+              model: loadL1bModel(),
+              loss: meanSquaredError,
+              data: windows(32),
+              dp,
+              rng: seededRng(5),
+              correct: () => true,
+            }),
+          ],
+        ]),
+        GLOBAL_MODEL,
+      ),
+    });
+    const running = node.run(stop.signal);
+    stops.push(async () => {
+      stop.abort();
+      await running;
+    });
+    // the aggregator: a Layer 2 and a Layer 1b engine in one series, a publisher per model
+    const common = {
+      store: fx.store,
+      transport: fleet,
+      strategy: new FedAvg(),
+      privacy: { delta: 1e-5, epsilonBudget: 10 },
+      defaults: { minClients: 1, timeoutMs: 30_000, evaluateTimeoutMs: 15_000 },
+      log: () => undefined,
+    };
+    const series = new RoundSeries(
+      [
+        new RoundEngine({
+          ...common,
+          initialArrays: () => modelArrays(loadL2Model()),
+          modelMeta: l2ModelMeta(l2),
+        }),
+        new RoundEngine({
+          ...common,
+          modelName: GLOBAL_L1B_MODEL,
+          initialArrays: () => modelArrays(loadL1bModel()),
+          modelMeta: l1bModelMeta(l1b),
+        }),
+      ],
+      () => undefined,
+    );
+    stops.push(() => series.shutdown());
+    const published: string[] = [];
+    const publishers = [GLOBAL_MODEL, GLOBAL_L1B_MODEL].map(
+      (name) =>
+        new ModelPublisher({
+          store: fx.store,
+          link: server,
+          name,
+          intervalMs: 100,
+          log: (l) => published.push(l),
+        }),
+    );
+    for (const p of publishers) stops.push(() => p.shutdown());
+    const health = async () => (await fx.store.listAgents('plant-b'))[0]?.health ?? {};
+    expect(await waitFor(() => fleet.nodes().some((n) => n.online), 10_000)).toBe(true);
+
+    await series.start();
+    const seriesDone = await waitFor(() => !series.inProgress, 60_000);
+    for (const p of publishers) p.start();
+    const swapped = await waitFor(
+      () => detectors[0]!.serving.l1b === 'fl-global-l1b v2' && detectors[0]!.serving.l2 === 'fl-global v1',
+      15_000,
+    );
+    const rounds = (await fx.store.listRounds(10, 0)).items.map((r) => [r.round_number, r.status]);
+    const account = (await fx.store.listPrivacyAccounts()).find((a) => a.facility_id === 'plant-b');
+    const recalibrated = detectors[0]!.stats.l1bThreshold;
+    const broken = modelArrays(loadL1bModel());
+    [...broken.values()][0]!.data[5] = NaN;
+    await new ModelRegistry(fx.store).save({
+      name: GLOBAL_L1B_MODEL,
+      arrays: broken,
+      roundId: null,
+      accuracy: null,
+      meta: l1bModelMeta(l1b),
+    });
+    const refused = await waitFor(
+      () => published.some((l) => /fl-global-l1b v3 refused by an agent of plant-b/.test(l)),
+      15_000,
+    );
+    await waitFor(async () => Boolean((await health()).model_error), 5_000);
+    const later = await health();
+
+    expect([seriesDone, swapped, refused]).toEqual([true, true, true]);
+    expect(rounds.sort()).toEqual([
+      [1, 'completed'],
+      [2, 'completed'],
+    ]);
+    // both rounds' local DP-SGD is charged to the facility's privacy ledger
+    expect(account?.rounds).toBe(2);
+    expect(recalibrated).not.toBe(shippedThreshold);
+    expect(lines.join('\n')).toMatch(/L1b threshold [\d.]+ -> [\d.]+ on \d+ normal windows/);
+    expect(later.models_serving).toEqual({ l1b: 'fl-global-l1b v2', l2: 'fl-global v1' });
+    expect(later.model_versions).toEqual({ 'fl-global': '1', 'fl-global-l1b': '2' });
+    expect(later.model_error).toMatch(
+      /^fl-global-l1b v3 refused: array "0\.lstm\.w" holds a non-finite value at 5$/,
+    );
+    expect(detectors[0]!.stats.l1bThreshold).toBe(recalibrated);
   });
 });

@@ -9,8 +9,11 @@ import { LinkServer } from '../link/server.js';
 import { issueToken, linkFixture, waitFor, type LinkFixture } from '../link/testing/fixtures.js';
 import { deserializeArrays } from './arrays.js';
 import { ModelPublisher } from './publisher.js';
-import { GLOBAL_MODEL, ModelRegistry } from './registry.js';
+import { GLOBAL_MODEL, ModelRegistry, UndescribedModelError } from './registry.js';
 import { localModel, modelArrays } from './testing/local-fleet.js';
+
+/** A description, as every version a round stores carries one. */
+const META = { kind: 'test-model' };
 
 describe('model publisher', () => {
   let fx: LinkFixture;
@@ -65,6 +68,7 @@ describe('model publisher', () => {
       arrays: modelArrays(localModel(1)),
       roundId: null,
       accuracy: 0.5,
+      meta: META,
     });
     const publisher = new ModelPublisher({ store: fx.store, link: server, log: (l) => lines.push(l) });
 
@@ -75,6 +79,7 @@ describe('model publisher', () => {
       arrays: modelArrays(localModel(2)),
       roundId: null,
       accuracy: 0.7,
+      meta: META,
     });
     const second = await publisher.publish();
     await registry.rollback(v1.version);
@@ -99,5 +104,40 @@ describe('model publisher', () => {
     expect(
       lines.filter((l) => /refused by an agent of plant-b: .*unknown model format/.test(l)),
     ).toHaveLength(3);
+  });
+
+  it('does not push an undescribed version (stored before models were described), and refuses to roll back to it', async () => {
+    const pushes: Push[] = [];
+    await agent('plant-a', pushes);
+    const lines: string[] = [];
+    const registry = new ModelRegistry(fx.store);
+    const old = await registry.save({
+      name: GLOBAL_MODEL,
+      arrays: modelArrays(localModel(1)),
+      roundId: null,
+      accuracy: 0.5,
+    });
+    const publisher = new ModelPublisher({ store: fx.store, link: server, log: (l) => lines.push(l) });
+
+    const first = await publisher.publish();
+    const again = await publisher.publish();
+    const described = await registry.save({
+      name: GLOBAL_MODEL,
+      arrays: modelArrays(localModel(2)),
+      roundId: null,
+      accuracy: 0.7,
+      meta: META,
+    });
+    const next = await publisher.publish();
+    const rollback = registry.rollback(old.version);
+
+    expect([first, again, next]).toEqual([[], [], ['plant-a']]);
+    expect(pushes.map((p) => ('model' in p ? p.model.version : null))).toEqual([String(described.version)]);
+    expect(lines.filter((l) => l.includes('not pushed'))).toEqual([
+      `model fl-global v${old.version} not pushed: model version ${old.version} was stored before models carried a description (kind, feature schemas), so agents cannot check what it was trained on and refuse to serve it; the next round stores a described version`,
+    ]);
+    await expect(rollback).rejects.toThrow(UndescribedModelError);
+    await expect(rollback).rejects.toThrow(/roll back to a version a round made since/);
+    expect((await fx.store.activeModelVersion(GLOBAL_MODEL))?.version).toBe(described.version);
   });
 });

@@ -3,7 +3,7 @@
 // facility that had no agent connected is tried again on the next poll.
 import type { PbModelPush } from '@vigil/proto/link';
 import type { ModelVersion, Store } from '../store/types.js';
-import { GLOBAL_MODEL, ModelRegistry } from './registry.js';
+import { GLOBAL_MODEL, ModelRegistry, undescribed } from './registry.js';
 
 /** What the publisher needs of the link (LinkServer.push). */
 export interface ModelPushTarget {
@@ -57,6 +57,15 @@ export class ModelPublisher {
     );
     if (facilities.length === 0) return [];
     const { payload } = await this.registry.payload(active.version);
+    const why = undescribed(active.version, payload);
+    if (why !== null) {
+      // (the active version of a store from before models were described): pushing it would only be refused
+      for (const f of facilities) this.delivered.set(f.id, k);
+      this.log(
+        `model ${active.name} v${active.version} not pushed: ${why}; the next round stores a described version`,
+      );
+      return [];
+    }
     const model = {
       name: active.name,
       version: String(active.version),

@@ -6,6 +6,7 @@ import type { ModelVersion, Store } from '../store/types.js';
 import {
   ARRAYS_FORMAT,
   deserializeArrays,
+  deserializeModel,
   parameterCount,
   serializeArrays,
   sha256Hex,
@@ -15,9 +16,22 @@ import type { Arrays } from './transport.js';
 
 /** The registry name of the federated global model. */
 export const GLOBAL_MODEL = 'fl-global';
+/** The registry name of the federated Layer 1b (the LSTM autoencoder). */
+export const GLOBAL_L1B_MODEL = 'fl-global-l1b';
 
 export class UnknownModelVersionError extends Error {
   override readonly name = 'UnknownModelVersionError';
+}
+
+/** A version stored without a description (before session 3 of issue 9): agents cannot check it, so they refuse it. */
+export class UndescribedModelError extends Error {
+  override readonly name = 'UndescribedModelError';
+}
+
+/** Why agents will refuse this stored payload before even looking at its weights; null when it is described. */
+export function undescribed(version: number, payload: Uint8Array): string | null {
+  if (deserializeModel(payload).meta.kind !== undefined) return null;
+  return `model version ${version} was stored before models carried a description (kind, feature schemas), so agents cannot check what it was trained on and refuse to serve it`;
 }
 
 export class ModelRegistry {
@@ -68,8 +82,14 @@ export class ModelRegistry {
     return { model, arrays: deserializeArrays(payload) };
   }
 
-  /** Makes `version` active again. */
+  /** Makes `version` active again; refuses an undescribed version (agents would refuse it), saying why. */
   async rollback(version: number): Promise<ModelVersion> {
+    const { payload } = await this.payload(version);
+    const why = undescribed(version, payload);
+    if (why !== null)
+      throw new UndescribedModelError(
+        `${why}; roll back to a version a round made since (see vigil models list), or run a round`,
+      );
     const model = await this.store.activateModelVersion(version, new Date(this.clock.now()).toISOString());
     if (model === null) throw new UnknownModelVersionError(`no model version ${version}`);
     return model;

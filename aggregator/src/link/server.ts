@@ -68,7 +68,7 @@ type Push = { config: Omit<PbConfigPush, 'push_id'> } | { model: Omit<PbModelPus
 interface OpenStream {
   identity: AgentIdentity;
   call: grpc.ServerDuplexStream<AgentMessage, AggregatorMessage>;
-  pushes: Map<string, (r: { accepted: boolean; error: string }) => void>;
+  pushes: Map<string, (r: { accepted: boolean; error: string } | null) => void>;
 }
 
 /** Messages a stream may have queued before the server stops reading from it (HTTP/2 flow control then holds the agent). */
@@ -376,18 +376,26 @@ export class LinkServer {
       if (queue.length >= MAX_QUEUED) call.pause();
       void drain();
     });
+    // a push waiting for this stream's answer gets none now, not at its timeout (a stopping aggregator waits for it)
+    const unanswered = (): void => {
+      for (const answer of stream?.pushes.values() ?? []) answer(null);
+      stream?.pushes.clear();
+    };
     call.on('end', () => {
       ended = true;
       if (stream && this.streams.delete(stream)) this.stats.streams_open = this.streams.size;
+      unanswered();
       call.end();
     });
     call.on('cancelled', () => {
       ended = true;
       if (stream && this.streams.delete(stream)) this.stats.streams_open = this.streams.size;
+      unanswered();
     });
     call.on('error', () => {
       ended = true;
       if (stream && this.streams.delete(stream)) this.stats.streams_open = this.streams.size;
+      unanswered();
     });
 
     call.pause();

@@ -140,6 +140,8 @@ function reservoirAdd(r: Reservoir, x: Kept, cap: number, rng: () => number): vo
 export interface LearntLocal {
   forest: IsolationForest;
   meta: LocalMeta;
+  /** The standardised normal windows of the learning period (the L1b threshold's calibration data). */
+  windows: Float32Array[];
 }
 
 /**
@@ -183,6 +185,7 @@ export async function learnLocal(o: {
   }
   return {
     forest,
+    windows,
     meta: {
       kind: 'local-baseline',
       schemas: { ...MODEL_FEATURE_SCHEMAS },
@@ -205,6 +208,10 @@ export async function learnLocal(o: {
 
 /** Rows of the learning period Layer 2 is asked about when calibrating (the most unusual by Layer 1a). */
 const L2_CALIBRATION_ROWS = 2000;
+/** Learning windows kept to recalibrate the L1b threshold when a new Layer 1b is swapped in. */
+const MAX_CALIBRATION_WINDOWS = 1200;
+/** Recent flow-seconds kept for operator feedback (their rows and L1a scores, about 12 MB). */
+const MAX_RECENT_ROWS = 50_000;
 
 /**
  * Layer 2's per-class probability floor for one facility, from its own normal traffic: Layer 2 is asked about the
@@ -221,14 +228,25 @@ export async function calibrateL2(o: {
   session: SwappableSession;
   meta: L2Meta;
 }): Promise<Record<string, number>> {
+  return l2Floors(o.session, l2CalibrationInputs(o), o.meta);
+}
+
+/**
+ * Layer 2's inputs for the floors (calibrateL2): the learning period's most unusual flow-seconds and every one that
+ * acted on the process, [n * inputs].
+ */
+export function l2CalibrationInputs(o: {
+  rows: readonly { x: Float32Array; sec: number; program: number }[];
+  forest: IsolationForest;
+  windowAt: (endSec: number) => Float32Array;
+  meta: L2Meta;
+}): Float32Array {
   const scored = o.rows.map((r) => ({ ...r, s: o.forest.score(r.x) }));
   scored.sort((a, b) => b.s - a.s);
   const pick = [
     ...scored.slice(0, L2_CALIBRATION_ROWS),
     ...scored.slice(L2_CALIBRATION_ROWS).filter(actsOnProcess),
   ];
-  const out: Record<string, number> = {};
-  if (pick.length === 0) return out;
   const wins = new Map<number, Float32Array>();
   const data = new Float32Array(pick.length * o.meta.inputs);
   pick.forEach((r, i) => {
@@ -236,13 +254,25 @@ export async function calibrateL2(o: {
     if (w === undefined) wins.set(r.sec + 1, (w = o.windowAt(r.sec + 1)));
     data.set(l2Input(w, r.x, r.s), i * o.meta.inputs);
   });
-  const [probs] = (await o.session.runRows(INPUT_NAME, data, [o.meta.inputs], [OUTPUT_NAME])).outputs;
-  const C = o.meta.classes.length;
-  for (let i = 0; i < pick.length; i++) {
+  return data;
+}
+
+/** The per-class floors a Layer 2 session gives on the calibration inputs (see calibrateL2). */
+export async function l2Floors(
+  session: SwappableSession,
+  data: Float32Array,
+  meta: L2Meta,
+): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const n = data.length / meta.inputs;
+  if (n === 0) return out;
+  const [probs] = (await session.runRows(INPUT_NAME, data, [meta.inputs], [OUTPUT_NAME])).outputs;
+  const C = meta.classes.length;
+  for (let i = 0; i < n; i++) {
     for (let c = 1; c < C; c++) {
       const p = probs![i * C + c]!;
-      const name = o.meta.classes[c]!;
-      if (p >= o.meta.minProbability) out[name] = Math.min(0.999, Math.max(out[name] ?? 0, p + 0.01));
+      const name = meta.classes[c]!;
+      if (p >= meta.minProbability) out[name] = Math.min(0.999, Math.max(out[name] ?? 0, p + 0.01));
     }
   }
   return out;
@@ -467,13 +497,15 @@ export class ModelDetector implements Detector {
           fallbackL1bThreshold: this.opts.l1b.meta.threshold,
         });
         const scaler = learnt.meta.scaler;
-        learnt.meta.l2ClassMin = await calibrateL2({
+        const l2Inputs = l2CalibrationInputs({
           rows: [...this.fitRows.rows, ...this.heldRows.rows],
           forest: learnt.forest,
           windowAt: (s) => this.windowAt(s, scaler),
-          session: this.l2,
           meta: this.opts.l2.meta,
         });
+        learnt.meta.l2ClassMin = await l2Floors(this.l2, l2Inputs, this.opts.l2.meta);
+        const stride = Math.max(1, Math.ceil(learnt.windows.length / MAX_CALIBRATION_WINDOWS));
+        this.calibration = { windows: learnt.windows.filter((_, i) => i % stride === 0), l2Inputs };
         const onnx = exportIsolationForest(learnt.forest, { metadata: { facility: this.opts.facility } });
         this.l1a = await SwappableSession.create(onnx);
         this.local = learnt.meta;
@@ -511,6 +543,7 @@ export class ModelDetector implements Detector {
     const data = new Float32Array(rows.length * NF);
     rows.forEach((r, i) => data.set(r.x, i * NF));
     const [scores] = (await l1a.runRows(INPUT_NAME, data, [NF], [SCORE_NAME])).outputs;
+    rows.forEach((r, i) => this.remember(r, scores![i]!));
     const order = rows.map((_, i) => i).sort((a, b) => scores![b]! - scores![a]!);
     const triggers = new Set<number>();
     for (const i of order) {
@@ -670,18 +703,84 @@ export class ModelDetector implements Detector {
   }
 
   /**
+   * What a swap recalibrates on (kept from the learning period): the facility's normal windows (Layer 1b threshold)
+   * and the Layer 2 inputs of its most unusual normal flow-seconds (per-class floors). Undefined when the baseline
+   * was loaded from a data dir.
+   */
+  private calibration: { windows: Float32Array[]; l2Inputs: Float32Array } | undefined;
+
+  /** How the last swap recalibrated the facility's threshold or floors (for the agent's log). */
+  swapNote = '';
+
+  /** Recent scored flow-seconds (row and L1a score) by "second|client|server", oldest first. */
+  private readonly recentRows = new Map<string, { x: Float32Array; score: number }>();
+
+  private remember(r: FlowRow, score: number): void {
+    this.recentRows.set(`${r.sec}|${r.client}|${r.server}`, { x: r.x, score });
+    if (this.recentRows.size > MAX_RECENT_ROWS) this.recentRows.delete(this.recentRows.keys().next().value!);
+  }
+
+  /**
+   * The Layer 2 input of the flow `client` -> `server` in second `sec` (unix seconds), as Layer 2 saw or would have
+   * seen it, while the detector still holds that flow-second (the last MAX_RECENT_ROWS scored): what an operator's
+   * verdict on an alert about that flow turns into a labelled example.
+   */
+  l2InputOf(sec: number, client: string, server: string): Float32Array | undefined {
+    const r = this.recentRows.get(`${sec}|${client}|${server}`);
+    if (r === undefined || this.local === undefined) return undefined;
+    return l2Input(this.windowAt(sec + 1, this.local.scaler), r.x, r.score);
+  }
+
+  /** Layer 2's per-class probability floors at this facility now (empty before it is ready or without floors). */
+  classFloors(): Record<string, number> {
+    return { ...(this.local?.l2ClassMin ?? {}) };
+  }
+
+  /**
    * Replaces the shared Layer 1b or Layer 2 model while serving (new weights after a federated round; export them
    * with exportSequential): runs in flight finish on the old one. Returns the session's version (1 = the first).
    * `label` names what it serves now (e.g. "fl-global v3"); a model that does not load leaves the old one serving.
+   * A detector already serving recalibrates first, with the new model, on this facility's own learning-period data:
+   * the L1b threshold for the target false-alarm rate on its normal windows (without them it throws and the old
+   * Layer 1b keeps serving: a threshold of another model would be meaningless) and the Layer 2 per-class floors
+   * (without the calibration inputs the floors are dropped to the model's minProbability, and swapNote says so).
+   * Before the detector is ready the new model just replaces the shipped one, and the learning period calibrates it.
    */
   async swapModel(kind: 'l1b' | 'l2', onnx: Uint8Array, label = 'swapped'): Promise<number> {
     const session = kind === 'l1b' ? this.l1b : this.l2;
     let version = 1;
+    this.swapNote = '';
     if (session === undefined) {
       if (kind === 'l1b') this.opts.l1b = { ...this.opts.l1b, onnx };
       else this.opts.l2 = { ...this.opts.l2, onnx };
-    } else {
+    } else if (this.local === undefined) {
       version = await session.swap(onnx);
+    } else {
+      const cal = this.calibration;
+      if (kind === 'l1b' && cal === undefined)
+        throw new Error(
+          'no normal windows of this facility to recalibrate the Layer 1b threshold on (its baseline was loaded from the data dir, not learnt in this run)',
+        );
+      const fresh = await SwappableSession.create(onnx);
+      let patch: Partial<LocalMeta>;
+      try {
+        if (kind === 'l1b') {
+          const windows = cal!.windows;
+          patch = { l1bThreshold: l1bThresholdOf(await l1bErrorsOf(fresh, windows), this.far) };
+          this.swapNote = `L1b threshold ${round(this.local.l1bThreshold)} -> ${round(patch.l1bThreshold!)} on ${windows.length} normal windows`;
+        } else if (cal !== undefined) {
+          patch = { l2ClassMin: await l2Floors(fresh, cal.l2Inputs, this.opts.l2.meta) };
+          this.swapNote = `Layer 2 floors recalibrated on ${cal.l2Inputs.length / this.opts.l2.meta.inputs} normal rows`;
+        } else {
+          patch = { l2ClassMin: undefined };
+          this.swapNote = `Layer 2 floors reset to the model's ${this.opts.l2.meta.minProbability} (no calibration rows: the baseline was loaded from the data dir)`;
+        }
+      } finally {
+        await fresh.close();
+      }
+      version = await session.swap(onnx);
+      this.local = { ...this.local, ...patch };
+      this.stats.l1bThreshold = this.local.l1bThreshold;
     }
     this.serving[kind] = label;
     return version;

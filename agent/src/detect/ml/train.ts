@@ -523,6 +523,19 @@ export function plantL2Examples(o: { topology: string; seed: number; rng: Rng; c
   train: Example[];
   validation: Example[];
 } {
+  return plantExamples(o).l2;
+}
+
+/**
+ * A plant's local data for both federated models, from one simulation of its own topology: the Layer 2 examples of
+ * plantL2Examples and Layer 1b's normal windows (standardised with the plant's own scaler, one every
+ * PLANT_WINDOW_STRIDE seconds, no attack second in them), split 80/20 in time into training and held-out windows.
+ */
+const PLANT_WINDOW_STRIDE = 2;
+export function plantExamples(o: { topology: string; seed: number; rng: Rng; cfg?: TrainConfig }): {
+  l2: { train: Example[]; validation: Example[] };
+  l1b: { train: Example[]; validation: Example[] };
+} {
   const cfg = o.cfg ?? PLANT_DATA_CONFIG;
   const plan = runPlan(cfg, o.topology);
   const c = collectSimulation({ topology: o.topology, seed: o.seed, learnS: cfg.learnS, ...plan });
@@ -533,7 +546,24 @@ export function plantL2Examples(o: { topology: string; seed: number; rng: Rng; c
   });
   const examples = l2Examples(balance(rows, o.rng));
   const cut = Math.floor(examples.length * 0.8);
-  return { train: examples.slice(0, cut), validation: examples.slice(cut) };
+  // every other second's normal window, in time order: the first 80% train, the last 20% are held out
+  const windows: Float32Array[] = [];
+  for (let end = c.firstSec + WINDOW_STEPS; end <= c.history.endSec; end += PLANT_WINDOW_STRIDE) {
+    if (!isNormalSpan(c, end - WINDOW_STEPS, end)) continue;
+    const w = windowOf(c, end, d.scaler);
+    if (w !== undefined) windows.push(w);
+  }
+  const wcut = Math.floor(windows.length * 0.8);
+  const l1bTrain = windows.slice(0, wcut);
+  // (shuffled by the plant's seed: o.rng draws the same numbers as plantL2Examples always did)
+  shuffle(l1bTrain, seededRng(o.seed));
+  return {
+    l2: { train: examples.slice(0, cut), validation: examples.slice(cut) },
+    l1b: {
+      train: l1bExamples(l1bTrain.slice(0, cfg.l1bMaxWindows)),
+      validation: l1bExamples(windows.slice(wcut)),
+    },
+  };
 }
 
 function balance<T extends { label: string | undefined }>(rows: T[], rng: Rng): T[] {
