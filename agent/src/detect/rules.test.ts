@@ -6,6 +6,7 @@ import { LinkType, type RawPacket } from '../capture/types.js';
 import { mbap, tcpFrame } from '../testing/frames.js';
 import type { AgentAlert } from './correlate.js';
 import { DetectionEngine } from './engine.js';
+import { FLOOD_HOLD_MS } from './rules.js';
 
 const T0 = Date.UTC(2026, 0, 12, 9, 0, 0);
 const MASTER = '10.0.0.1';
@@ -214,20 +215,32 @@ describe('rules', () => {
     expect(write?.evidence).toContain('within a request flood');
   });
 
-  it('a write while the pair is busy but not flooding is reported when its second ends, with its own technique', async () => {
+  it('a write of a known pair with no flood of the pair is reported FLOOD_HOLD_MS later, with its own technique', async () => {
     const p = learnt();
 
     for (let i = 0; i < 4; i++) p.request(AFTER + i * 10, MASTER, 40000, mbap(800 + i, 1, [3, 0, 0, 0, 2]));
     p.request(AFTER + 50, MASTER, 40000, mbap(804, 1, [6, 0, 9, 0, 7]));
+    p.poll(AFTER + 1000, 1, 900);
     const during = p.alerts.length;
-    p.poll(AFTER + 1000, 2, 900);
+    p.poll(AFTER + 1050 + FLOOD_HOLD_MS, 1, 950);
     await p.finish();
 
     expect(during).toBe(0);
     expect(p.alerts.map((a) => [a.attack_type, a.timestamp])).toEqual([
-      ['T0836', new Date(AFTER + 1000).toISOString()],
+      ['T0836', new Date(AFTER + 1050 + FLOOD_HOLD_MS).toISOString()],
     ]);
     expect(p.alerts[0]?.first_seen).toBe(new Date(AFTER + 50).toISOString());
+  });
+
+  it('a flood whose first request, a write, comes just before a second ends is one T0814 alert, no T0836', async () => {
+    const p = learnt();
+
+    p.request(AFTER + 990, MASTER, 40000, mbap(850, 1, [6, 0, 9, 0x85, 0x5d]));
+    for (let i = 0; i < 40; i++)
+      p.request(AFTER + 1000 + i * 10, MASTER, 40000, mbap(851 + i, 1, [3, 0, 0, 0, 2]));
+    await p.finish();
+
+    expect(p.alerts.map((a) => a.attack_type)).toEqual(['T0814']);
   });
 
   it('polling as learnt raises nothing', async () => {

@@ -37,8 +37,10 @@ export const FLOOD_MARGIN = 20;
 export const BURST_FACTOR = 2;
 export const BURST_MARGIN = 2;
 /** A known pair with more requests in the current second than BUSY_FACTOR x its busiest learnt second + 1 is busy:
- * its policy detections wait for the second to end, or for the flood rule (see PolicyRules). */
+ * while it floods, a busy second keeps it flooding (see PolicyRules). */
 export const BUSY_FACTOR = 2;
+/** A known pair's policy detections wait this long (ms of packet time) for the pair's flood rule (see PolicyRules). */
+export const FLOOD_HOLD_MS = 1_000;
 /** A pair stays flooding this long after its last busy second's requests (ms of packet time). */
 export const FLOOD_LINGER_MS = 2_000;
 /** Setpoint rule: a written value beyond the learnt range by more than RANGE_SLACK x its width or half that of the
@@ -228,14 +230,14 @@ export class ModbusProtocolRules extends RuleSet {
  * Policy violations against the frozen baseline (silent while it learns).
  *
  * A flood's requests carry policy facts of their own (a function the pair never used, a write of a random value) that
- * would each name another technique although they are the flood. So while a known pair is busy (more requests in the
- * current second than BUSY_FACTOR x its busiest learnt second + 1) its policy detections are held back until the
- * second ends: if the flood rule fires for the pair meanwhile, or the pair flooded within FLOOD_LINGER_MS, they are
- * reported as part of the flood (T0814, evidence kept); otherwise as they were, late by less than a second.
+ * would each name another technique although they are the flood. So a known pair's policy detections are held back
+ * for FLOOD_HOLD_MS: if the flood rule fires for the pair meanwhile, or the pair flooded within FLOOD_LINGER_MS, they
+ * are reported as part of the flood (T0814, evidence kept); otherwise as they were, that much later. (Holding only
+ * while the pair is busy let a flood's first requests, sent before the second's count showed it, through as their
+ * own techniques.)
  */
 export class PolicyRules extends RuleSet {
   readonly name = 'modbus-policy';
-  private sec = -1;
   /** `master>slave` -> its state, for the pairs seen since learning (bounded: cleared when PAIR_STATES_MAX). */
   private readonly states = new Map<string, PairState>();
   private readonly pairs = new FlowPairs((key, master, slave) => {
@@ -260,9 +262,9 @@ export class PolicyRules extends RuleSet {
     }
     return st;
   });
-  /** Detections of busy pairs held back until the second ends. */
+  /** Detections of known pairs held back for FLOOD_HOLD_MS, oldest first. */
   private held: Detection[] = [];
-  /** How the request being judged is reported: held (its pair is busy), as flood (its pair floods), or at once. */
+  /** How the request being judged is reported: held (a known pair), as flood (its pair floods), or at once. */
   private judging: 'hold' | 'flood' | undefined;
 
   constructor(private readonly baseline: Baseline) {
@@ -274,12 +276,12 @@ export class PolicyRules extends RuleSet {
   }
 
   override detect(w: WindowView): Detection[] {
-    if (this.held.length > 0 && Math.floor(w.nowMs / 1000) !== this.sec) this.release();
+    if (this.held.length > 0) this.release(w.nowMs - FLOOD_HOLD_MS);
     return super.detect(w);
   }
 
   override end(): void {
-    this.release();
+    this.release(Number.POSITIVE_INFINITY);
   }
 
   protected override accept(d: Detection): void {
@@ -288,11 +290,12 @@ export class PolicyRules extends RuleSet {
     else this.held.push(d);
   }
 
-  /** The held detections, as they were (the second ended without a flood of their pair). */
-  private release(): void {
-    const held = this.held;
-    this.held = [];
-    for (const d of held) super.accept(d);
+  /** The detections held since `upTo` or before, as they were (no flood of their pair came meanwhile). */
+  private release(upTo: number): void {
+    let n = 0;
+    while (n < this.held.length && (this.held[n]?.timeMs ?? upTo) <= upTo) n++;
+    if (n === 0) return;
+    for (const d of this.held.splice(0, n)) super.accept(d);
   }
 
   onPacket(pkt: PacketView, ms: number): void {
@@ -325,11 +328,10 @@ export class PolicyRules extends RuleSet {
     const n = this.rate(st, ms, e.frame);
     this.judging = undefined;
     if (pair !== undefined) {
-      const busy = n > BUSY_FACTOR * pair.peakPerSecond + 1;
       if (ms - st.floodingAt < FLOOD_LINGER_MS) {
-        if (busy) st.floodingAt = ms;
+        if (n > BUSY_FACTOR * pair.peakPerSecond + 1) st.floodingAt = ms;
         this.judging = 'flood';
-      } else if (busy) this.judging = 'hold';
+      } else this.judging = 'hold';
     }
     this.judge(e, pkt, ms, st);
     this.judging = undefined;
@@ -457,10 +459,6 @@ export class PolicyRules extends RuleSet {
   /** Counts the pair's request in its second; fires the flood rule. Returns the second's requests so far. */
   private rate(st: PairState, ms: number, frame: number): number {
     const sec = Math.floor(ms / 1000);
-    if (sec !== this.sec) {
-      this.sec = sec;
-      this.release();
-    }
     if (st.sec !== sec) {
       st.sec = sec;
       st.n = 0;
