@@ -130,7 +130,7 @@ describe('the prediction service', () => {
     live.start();
     const heard = async (a: StoredAlert) => {
       await published.insertAlerts([a]);
-      await live.enqueue(async () => undefined);
+      await live.enqueue(() => Promise.resolve());
     };
     const scan = makeAlert({ attack_type: 'T0846', timestamp: at(0) });
     const recon = makeAlert({ attack_type: 'T0888', timestamp: at(1000) });

@@ -71,7 +71,7 @@ export class PredictionService {
       if (e.type !== 'alert_created' && e.type !== 'alert_updated') return;
       const alert = e.data as Alert;
       if (e.type === 'alert_updated') {
-        if (CLOSED.has(alert.status)) void this.enqueue(async () => this.onAlertClosed(alert));
+        if (CLOSED.has(alert.status)) void this.enqueue(() => Promise.resolve(this.onAlertClosed(alert)));
         return;
       }
       void this.enqueue(() => this.onAlert(alert)).catch((err: unknown) => this.o.onError?.(err));
