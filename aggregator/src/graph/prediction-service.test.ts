@@ -5,6 +5,7 @@ import { shippedCatalog, type Alert } from '@vigil/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeAlert } from '../api/testing/fixtures.js';
 import { LocalEventBus } from '../events/bus.js';
+import { PublishingStore } from '../events/publishing-store.js';
 import { openStore } from '../store/open.js';
 import type { StoredAlert, Store } from '../store/types.js';
 import { EmbeddedAttackGraph } from './embedded.js';
@@ -120,6 +121,34 @@ describe('the prediction service', () => {
     );
     expect(again).toBeNull();
     expect((await store.getPrediction(scan?.id ?? ''))?.validated).toBe(false);
+  });
+
+  it('takes the techniques of alerts an operator closed out of the picture, so the attack coming back predicts again', async () => {
+    const bus = new LocalEventBus();
+    const published = new PublishingStore(store, bus);
+    const live = new PredictionService({ store: published, bus, graph, predictor });
+    live.start();
+    const heard = async (a: StoredAlert) => {
+      await published.insertAlerts([a]);
+      await live.enqueue(() => Promise.resolve());
+    };
+    const scan = makeAlert({ attack_type: 'T0846', timestamp: at(0) });
+    const recon = makeAlert({ attack_type: 'T0888', timestamp: at(1000) });
+    const stillOpen = makeAlert({ attack_type: 'T0855', timestamp: at(2000) });
+    await heard(scan);
+    await heard(recon);
+    await heard(stillOpen);
+
+    await published.setAlertStatus(scan.id, 'resolved');
+    await published.setAlertStatus(recon.id, 'false-positive');
+    await published.setAlertStatus(stillOpen.id, 'acknowledged');
+    await heard(makeAlert({ attack_type: 'T0846', timestamp: at(60_000) }));
+    await live.stop();
+
+    const made = (await store.listPredictions({ limit: 10, offset: 0 })).items;
+    const again = made.find((p) => p.timestamp === at(60_000));
+    expect(made).toHaveLength(4);
+    expect(ids(again)).toEqual((await predictor.predict(['T0846', 'T0855'], PREDICTION_K)).map((r) => r.id));
   });
 
   it('ignores alerts whose technique is not a live one or whose time is not a time', async () => {

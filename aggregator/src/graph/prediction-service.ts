@@ -12,11 +12,15 @@
 //   this one (all of them excluded from the ranking) are stored as a Prediction from this alert's technique
 //   (`prediction_created`), and the current and predicted techniques go to the attack-graph room (`attack_detected`).
 //   The store is the PublishingStore, which publishes the prediction events.
-// The recent techniques live in memory; a facility's are read from the stored alerts (Store.alertTechniques) at its
-// first alert after the service starts, so a restart neither forgets them nor predicts what was already seen.
+// Only open alerts count: when an operator resolves an alert or marks it false-positive (`alert_updated`), the
+// facility's picture is read again from its open alerts, so a closed incident no longer steers the predictions and
+// the same attack coming back later is news again (it predicts, and validates what was predicted).
+// The recent techniques live in memory; a facility's are read from its stored open alerts (Store.alertTechniques) at
+// its first alert after the service starts or after an alert there was closed, so a restart neither forgets them nor
+// predicts what was already seen.
 // Alerts are handled one at a time in arrival order, so a validation never races the prediction it checks.
 import { randomUUID } from 'node:crypto';
-import type { Alert, PredictedTechnique, Prediction } from '@vigil/shared';
+import type { Alert, AlertStatus, PredictedTechnique, Prediction } from '@vigil/shared';
 import type { EventBus } from '../events/bus.js';
 import type { Store } from '../store/types.js';
 import type { NextTechniquePredictor } from './predictor.js';
@@ -45,6 +49,9 @@ export interface PredictionServiceOptions {
 
 export class UnknownTechniqueError extends Error {}
 
+/** Alert statuses that take an alert out of its facility's attack picture. */
+const CLOSED: ReadonlySet<AlertStatus> = new Set(['resolved', 'false-positive']);
+
 export class PredictionService {
   private queue: Promise<unknown> = Promise.resolve();
   private unsubscribe: (() => void) | undefined;
@@ -58,13 +65,25 @@ export class PredictionService {
     this.now = o.now ?? (() => new Date());
   }
 
-  /** Listens for `alert_created` on the bus. */
+  /** Listens for `alert_created` and for `alert_updated` that closes an alert on the bus. */
   start(): void {
     this.unsubscribe ??= this.o.bus.subscribe((e) => {
-      if (e.type !== 'alert_created') return;
+      if (e.type !== 'alert_created' && e.type !== 'alert_updated') return;
       const alert = e.data as Alert;
+      if (e.type === 'alert_updated') {
+        if (CLOSED.has(alert.status)) void this.enqueue(() => Promise.resolve(this.onAlertClosed(alert)));
+        return;
+      }
       void this.enqueue(() => this.onAlert(alert)).catch((err: unknown) => this.o.onError?.(err));
     });
+  }
+
+  /**
+   * An operator resolved the alert or marked it false-positive: the facility's recent techniques are read again from
+   * its open alerts at its next alert.
+   */
+  onAlertClosed(alert: Alert): void {
+    this.recent.delete(alert.facility_id);
   }
 
   /** Stops listening and waits for the alerts already received. */

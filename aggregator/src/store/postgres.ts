@@ -610,6 +610,7 @@ export class PostgresStore implements Store {
   async alertTechniques(facilityId: string, from: string, to: string): Promise<AlertTechnique[]> {
     const rows = await this.query<{ attack_type: string; last_seen: Date | string }>(
       `SELECT attack_type, max(ts) AS last_seen FROM alerts WHERE facility_id = $1 AND ts >= $2 AND ts < $3
+         AND status NOT IN ('resolved', 'false-positive')
        GROUP BY attack_type ORDER BY attack_type`,
       [facilityId, iso(from), iso(to)],
     );

@@ -664,6 +664,7 @@ export class SqliteStore implements Store {
   async alertTechniques(facilityId: string, from: string, to: string): Promise<AlertTechnique[]> {
     return this.all<{ attack_type: string; last_seen: string }>(
       `SELECT attack_type, max(ts) AS last_seen FROM alerts WHERE facility_id = ? AND ts >= ? AND ts < ?
+         AND status NOT IN ('resolved', 'false-positive')
        GROUP BY attack_type ORDER BY attack_type`,
       facilityId,
       iso(from),

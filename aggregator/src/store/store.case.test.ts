@@ -872,22 +872,29 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       expect(await store.openPredictions('plant-c', new Date(T0).toISOString())).toEqual([]);
     });
 
-    it('lists the distinct attack types of one facility in a time range with their latest time', async () => {
+    it('lists the distinct attack types of the open alerts of one facility in a time range with their latest time', async () => {
       await store.insertAlerts([
-        alert(1, { facility_id: 'plant-a', attack_type: 'T0846' }),
-        alert(2, { facility_id: 'plant-a', attack_type: 'T0888' }),
-        alert(3, { facility_id: 'plant-a', attack_type: 'T0846' }),
-        alert(4, { facility_id: 'plant-b', attack_type: 'T0855' }),
-        alert(5, { facility_id: 'plant-a', attack_type: 'T0836' }),
-        alert(0, { facility_id: 'plant-a', attack_type: 'T0814' }),
+        alert(1, { facility_id: 'plant-a', attack_type: 'T0846', status: 'new' }),
+        alert(2, { facility_id: 'plant-a', attack_type: 'T0888', status: 'new' }),
+        alert(3, { facility_id: 'plant-a', attack_type: 'T0846', status: 'new' }),
+        alert(4, { facility_id: 'plant-b', attack_type: 'T0855', status: 'new' }),
+        alert(5, { facility_id: 'plant-a', attack_type: 'T0836', status: 'new' }),
+        alert(0, { facility_id: 'plant-a', attack_type: 'T0814', status: 'new' }),
+        alert(6, { facility_id: 'plant-a', attack_type: 'T0855', status: 'new' }),
+        alert(7, { facility_id: 'plant-a', attack_type: 'T0843', status: 'new' }),
       ]);
+      await store.setAlertStatus(alert(6).id, 'resolved');
+      await store.setAlertStatus(alert(7).id, 'false-positive');
+      await store.setAlertStatus(alert(2).id, 'acknowledged');
 
       const seen = await store.alertTechniques('plant-a', alert(1).timestamp, alert(5).timestamp);
+      const closed = await store.alertTechniques('plant-a', alert(6).timestamp, alert(9).timestamp);
 
       expect(seen).toEqual([
         { attack_type: 'T0846', last_seen: alert(3).timestamp },
         { attack_type: 'T0888', last_seen: alert(2).timestamp },
       ]);
+      expect(closed).toEqual([]);
       expect(await store.alertTechniques('plant-c', alert(0).timestamp, alert(9).timestamp)).toEqual([]);
     });
 

@@ -282,8 +282,9 @@ export interface Store {
   setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null>;
   alertStats(): Promise<AlertStats>;
   /**
-   * The distinct attack types (technique ids) of the facility's alerts with from <= timestamp < to, each with its
-   * latest timestamp, by attack type (the prediction service's recent techniques of a facility).
+   * The distinct attack types (technique ids) of the facility's open alerts (not resolved, not false-positive) with
+   * from <= timestamp < to, each with its latest timestamp, by attack type (the prediction service's recent
+   * techniques of a facility: an operator who closes an incident takes its techniques out of the attack picture).
    */
   alertTechniques(facilityId: string, from: string, to: string): Promise<AlertTechnique[]>;
 
