@@ -4,6 +4,7 @@
 // Metrics per query: hit@k (hidden technique within the top k) and reciprocal rank. 95% intervals come from a
 // bootstrap that resamples entities (queries of one entity are not independent).
 import { UsesStats, type RankerName, type UsesSet } from './stats.js';
+import { seededRng } from '@vigil/models';
 
 export const HIT_KS = [1, 3, 5, 10] as const;
 
@@ -92,23 +93,12 @@ export function metrics(queries: readonly Query[]): Metrics {
   };
 }
 
-/** Small seeded PRNG (mulberry32) so the intervals are reproducible. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function withBootstrap(queries: readonly Query[], resamples = 2000, seed = 20261122): MetricsWithCi {
   const byEntity = new Map<string, Query[]>();
   for (const q of queries) byEntity.set(q.entity, [...(byEntity.get(q.entity) ?? []), q]);
   const groups = [...byEntity.values()];
-  const rand = seededRandom(seed);
+  const rng = seededRng(seed);
+  const rand = (): number => rng.next();
   const keys = ['hit@1', 'hit@3', 'hit@5', 'hit@10', 'mrr'] as const;
   const samples: Record<(typeof keys)[number], number[]> = {
     'hit@1': [],
@@ -155,7 +145,8 @@ export function pairedBootstrap(
   const byEntity = new Map<string, [Query, Query][]>();
   for (const q of a) byEntity.set(q.entity, [...(byEntity.get(q.entity) ?? []), [q, bByKey.get(key(q))!]]);
   const groups = [...byEntity.values()];
-  const rand = seededRandom(seed);
+  const rng = seededRng(seed);
+  const rand = (): number => rng.next();
   const samples = Object.fromEntries(METRIC_KEYS.map((k) => [k, [] as number[]])) as Record<
     MetricKey,
     number[]

@@ -10,6 +10,7 @@ import type {
 } from '@vigil/shared';
 import type { AttackCatalog, Technique } from '@vigil/shared';
 import type { FacilityAggregate, StoredAlert } from '../store/types.js';
+import { seededRng } from '@vigil/models';
 
 /**
  * The version of what AlertSeeder writes for given options: change it with any change to the generated alerts, so a
@@ -92,18 +93,6 @@ const DEFAULT_PATTERN = {
   title: (ip: string, t: Technique) => `${t.name} suspected (${ip})`,
 };
 
-/** mulberry32: a small, fast, seedable PRNG (enough for test data; not for secrets). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class AlertSeeder {
   private readonly rand: () => number;
   private readonly techniques: { t: Technique; weight: number }[];
@@ -112,7 +101,8 @@ export class AlertSeeder {
 
   constructor(private readonly options: SeedOptions) {
     if (options.facilities.length === 0) throw new RangeError('seeding needs at least one facility');
-    this.rand = prng(options.seed);
+    const rng = seededRng(options.seed);
+    this.rand = () => rng.next();
     this.techniques = options.catalog.techniques.map((t) => ({ t, weight: COMMON.has(t.id) ? 8 : 1 }));
     if (this.techniques.length === 0) throw new RangeError('the ATT&CK catalog has no techniques');
     this.totalWeight = this.techniques.reduce((s, x) => s + x.weight, 0);
