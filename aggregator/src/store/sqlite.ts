@@ -366,22 +366,7 @@ export class SqliteStore implements Store {
     return this.db.transaction((batch: readonly StoredAlert[]) => {
       const fresh: string[] = [];
       for (const a of batch) {
-        const { changes } = insert.run(
-          a.id,
-          iso(a.timestamp),
-          a.facility_id,
-          a.severity,
-          a.title,
-          a.description,
-          a.status,
-          a.correlation_confidence,
-          a.correlation_summary,
-          a.attack_type,
-          a.attack_name,
-          JSON.stringify(a.sources),
-          JSON.stringify(a.context_analysis),
-          a.generated ? 1 : 0,
-        );
+        const { changes } = insert.run(...alertValues(a));
         if (changes > 0) fresh.push(a.id);
       }
       const words = new Set<string>();
