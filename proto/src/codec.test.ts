@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidMessageError, alertFromPb } from './codec.js';
+import type { PbAlert } from './link.js';
+
+const received = (timestamp: string): PbAlert => ({
+  id: '0b6f6a8e-3c1e-4d3b-9a57-1d2f3e4a5b6c',
+  timestamp,
+  severity: 'high',
+  title: 'Modbus write burst',
+  description: '',
+  sources: [],
+  correlation_confidence: 0.9,
+  correlation_summary: '',
+  attack_type: 'T0855',
+  attack_name: 'Unauthorized Command Message',
+  context_analysis: null,
+});
+
+/** What the aggregator stored for a time before it checked the canonical form itself. */
+const viaDate = (s: string): string => new Date(Date.parse(s)).toISOString();
+
+describe('alert times from agents', () => {
+  it('stores every time in the one form toISOString prints, whether or not it arrived in that form', () => {
+    const pad = (n: number, w: number): string => String(n).padStart(w, '0');
+    const times: string[] = [];
+    // Every day number 1-31 of every month of a leap year, a common year and a century year that is not leap:
+    // impossible dates (Feb 29 2025, Apr 31, Feb 29 1900) arrive too, and must come out as Date.parse reads them.
+    for (const year of [2024, 2025, 1900]) {
+      for (let month = 1; month <= 12; month++) {
+        for (let day = 1; day <= 31; day++) {
+          times.push(
+            `${year}-${pad(month, 2)}-${pad(day, 2)}T${pad(day % 24, 2)}:${pad(month * 4, 2)}:59.${pad(day * 31, 3)}Z`,
+          );
+        }
+      }
+    }
+    times.push(
+      '2026-03-01T10:00:00Z', // no milliseconds
+      '2026-03-01T10:00:00.000+01:00', // an offset
+      '2026-03-01T24:00:00.000Z', // end of day, which Date.parse accepts as the next midnight
+      '2026-03-01 10:00:00.000Z', // a space, not T
+      '+002026-03-01T10:00:00.000Z', // an extended year
+    );
+
+    for (const t of times) {
+      expect(alertFromPb(received(t), 'plant-a').timestamp, t).toBe(viaDate(t));
+    }
+  });
+
+  it('refuses a time that is not a date, naming the field', () => {
+    for (const t of [
+      '',
+      'yesterday',
+      '2026-13-01T00:00:00.000Z',
+      '2026-03-01T10:61:00.000Z',
+      '2026-0a-01T00:00:00.000Z',
+    ]) {
+      expect(() => alertFromPb(received(t), 'plant-a'), t).toThrow(InvalidMessageError);
+      expect(() => alertFromPb(received(t), 'plant-a'), t).toThrow(/^alert\.timestamp: /);
+    }
+  });
+});
