@@ -458,7 +458,7 @@ export class DecodePipeline {
     const dec = this.decoders[a];
     if (dec === undefined) return;
     const seg = this.seg;
-    seg.buf = buf;
+    if (seg.buf !== buf) seg.buf = buf;
     seg.off = off;
     seg.len = len;
     seg.flow = flow;
