@@ -96,6 +96,14 @@ export class AssetInventory {
   /** The hosts of the packet last given to onPacket (NONE when not kept). */
   private src = NONE;
   private dst = NONE;
+  /**
+   * The two IPv4 hosts found last (address -> id; ids never change, hosts are never removed): a conversation's
+   * packets name the same two, and then need no hash and no probe. `memoB` is the older one.
+   */
+  private memoAddrA = -1;
+  private memoIdA = NONE;
+  private memoAddrB = -1;
+  private memoIdB = NONE;
 
   constructor(private readonly maxHosts = DEFAULT_MAX_HOSTS) {
     this.grow(Math.min(INITIAL_CAPACITY, Math.max(1, maxHosts)));
@@ -142,6 +150,27 @@ export class AssetInventory {
   }
 
   private host4(addr: number, ms: number): number {
+    if (addr === this.memoAddrA) return this.memoIdA;
+    if (addr === this.memoAddrB) {
+      const id = this.memoIdB;
+      this.memoAddrB = this.memoAddrA;
+      this.memoIdB = this.memoIdA;
+      this.memoAddrA = addr;
+      this.memoIdA = id;
+      return id;
+    }
+    const id = this.find4(addr, ms);
+    // A host the full inventory could not keep is looked up again next time (it is counted as dropped each time).
+    if (id !== NONE) {
+      this.memoAddrB = this.memoAddrA;
+      this.memoIdB = this.memoIdA;
+      this.memoAddrA = addr;
+      this.memoIdA = id;
+    }
+    return id;
+  }
+
+  private find4(addr: number, ms: number): number {
     const index = this.index4;
     const mask = this.mask4;
     let slot = mix32(addr) & mask;

@@ -24,6 +24,25 @@ describe('FlowTable', () => {
     expect(t.lookup(view(1, 2, 1001, 502), 0)).not.toBe(a);
   });
 
+  it('finds a flow again packet after packet, and makes a new one once the flow it found last was expired', () => {
+    const t = new FlowTable({ maxFlows: 4, idleTimeoutMs: 10 });
+    const id = t.lookup(view(1, 2, 1000, 502), 0);
+    expect(t.lookup(view(2, 1, 502, 1000), 1)).toBe(id);
+    expect([t.created, t.dir]).toEqual([false, 1]);
+    expect(t.lookup(view(1, 2, 1000, 502), 2)).toBe(id);
+    expect([t.created, t.dir]).toEqual([false, 0]);
+    t.expire(20);
+    expect(t.size).toBe(0);
+    t.lookup(view(1, 2, 1000, 502), 20);
+    expect([t.created, t.size]).toEqual([true, 1]);
+    // A full table evicts the least recently used flow, even when it was the one found last.
+    const small = new FlowTable({ maxFlows: 1, idleTimeoutMs: 1000 });
+    small.lookup(view(1, 2, 1000, 502), 0);
+    small.lookup(view(3, 4, 1000, 502), 1);
+    small.lookup(view(1, 2, 1000, 502), 2);
+    expect([small.created, small.stats.evictedFull]).toEqual([true, 2]);
+  });
+
   it('agrees with a Map model through a long random run of inserts, evictions and expiries', () => {
     // Seeded LCG so that the run is reproducible.
     let seed = 12345;

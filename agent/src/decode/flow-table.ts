@@ -48,6 +48,15 @@ export class FlowTable {
   private head = NONE;
   private tail = NONE;
   private readonly k = new Uint32Array(KW);
+  /**
+   * The IPv4 flow the last lookup found or made, with its key (request, response and acknowledgement of one exchange
+   * usually follow each other: the next packet then needs no hash and no probe). -1 when unset or removed.
+   */
+  private lastId = NONE;
+  private lastA = 0;
+  private lastB = 0;
+  private lastPorts = 0;
+  private lastProto = 0;
   /** After lookup(): 0 when the packet travels from endpoint A to B, 1 for B to A. */
   dir = 0;
   /** After lookup(): true when the flow was created by this packet. */
@@ -96,6 +105,22 @@ export class FlowTable {
     const ports = swap ? ((pkt.dport << 16) | pkt.sport) >>> 0 : ((pkt.sport << 16) | pkt.dport) >>> 0;
     const proto = (4 << 8) | (pkt.ipProto & 255);
     this.dir = swap ? 1 : 0;
+    const last = this.lastId;
+    if (
+      last !== NONE &&
+      a === this.lastA &&
+      b === this.lastB &&
+      ports === this.lastPorts &&
+      proto === this.lastProto
+    ) {
+      this.created = false;
+      this.touch(last, now);
+      return last;
+    }
+    this.lastA = a;
+    this.lastB = b;
+    this.lastPorts = ports;
+    this.lastProto = proto;
     const h = mix(mix(mix(mix(0x811c9dc5, a), b), ports), proto) >>> 0;
     const index = this.index;
     const keys = this.keys;
@@ -116,6 +141,7 @@ export class FlowTable {
         ) {
           this.created = false;
           this.touch(id, now);
+          this.lastId = id;
           return id;
         }
       }
@@ -127,7 +153,9 @@ export class FlowTable {
     k[4] = b;
     k[8] = ports;
     k[9] = proto;
-    return this.insert(h, now);
+    const id = this.insert(h, now);
+    this.lastId = id;
+    return id;
   }
 
   private lookup6(pkt: PacketView, now: number): number {
@@ -261,6 +289,7 @@ export class FlowTable {
   }
 
   private remove(id: number): void {
+    if (id === this.lastId) this.lastId = NONE;
     this.onEvict?.(id);
     this.unlink(id);
     const index = this.index;

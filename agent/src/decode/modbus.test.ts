@@ -283,4 +283,26 @@ describe('ModbusDecoder', () => {
     ]);
     expect(pipeline.stats().counters['modbus.unmatched_response']).toBe(2);
   });
+
+  it('forgets the requests of a flow the table evicted: the connection that reuses its id matches none of them', () => {
+    const other = { src: '10.0.0.3', dst: '10.0.0.2', sport: 40001, dport: 502 };
+    const otherServer = { src: '10.0.0.2', dst: '10.0.0.3', sport: 502, dport: 40001 };
+    const { events, pipeline } = decodeFrames(
+      [
+        tcpFrame({ ...CLIENT, seq: 1, payload: mbap(5, 1, [3, 0, 10, 0, 1]) }),
+        tcpFrame({ ...CLIENT, seq: 13, payload: mbap(6, 1, [3, 0, 11, 0, 1]) }),
+        // A second connection: the one-flow table evicts the first, and the new flow gets its id.
+        tcpFrame({ ...other, seq: 1, payload: mbap(7, 1, [3, 0, 12, 0, 1]) }),
+        tcpFrame({ ...otherServer, seq: 1, payload: mbap(5, 1, [3, 2, 0, 1]) }),
+        tcpFrame({ ...otherServer, seq: 12, payload: mbap(7, 1, [3, 2, 0, 1]) }),
+      ],
+      { maxFlows: 1 },
+    );
+    expect(events.filter((e) => e.is_response).map((e) => [e.trans_id, e.address, e.request_frame])).toEqual([
+      [5, undefined, undefined],
+      [7, 12, 3],
+    ]);
+    expect(pipeline.stats().counters['modbus.unmatched_response']).toBe(1);
+    expect(pipeline.stats().flows.evictedFull).toBeGreaterThan(0);
+  });
 });

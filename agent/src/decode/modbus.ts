@@ -107,83 +107,167 @@ export interface ModbusEvent extends EventBase {
   malformed?: string | undefined;
 }
 
+/** Words per outstanding request: transaction id, function code, address, quantity, frame, next (older) record. */
+const REC = 6;
+const NEXT = 5;
+const NIL = -1;
+/** Flows the request table has headers for at the start; it doubles as higher flow ids appear. */
+const INITIAL_FLOWS = 1024;
+/** Request records at the start; the pool doubles when every one is in use. */
+const INITIAL_RECORDS = 1024;
+
 /**
- * Outstanding requests of one flow, oldest first, as flat records (transaction id, function code, address,
- * quantity, frame) in one plain array: no object per request, a few dozen bytes for the usual one request in flight
- * (no off-heap backing store per flow), and a linear scan that beats a Map for the handful a client has in flight.
+ * Outstanding requests of every flow, in typed arrays by flow id: per flow its newest record, count and the bounds
+ * of the transaction ids held; per request one record of REC words in a shared pool, linked newest to oldest. A
+ * PDU's lookup reads the flow's header and the newest record (a response usually answers the latest request), two
+ * array reads with no object to follow. Ids held per flow are unique (add() is called after removing a duplicate).
  */
-const REC = 5;
-
-class PendingRequests {
-  count = 0;
-  /** Room for one record from the start (the usual case), grown only when more requests are in flight. */
-  private readonly rec: number[] = [0, 0, 0, 0, 0];
-
+class PendingTable {
+  private rec = new Float64Array(INITIAL_RECORDS * REC);
+  /** Records handed out so far (the pool's high-water mark) and the list of freed ones. */
+  private used = 0;
+  private free = NIL;
+  private head = new Int32Array(INITIAL_FLOWS).fill(NIL);
+  private count = new Uint8Array(INITIAL_FLOWS);
   /**
-   * Bounds of every transaction id held (lo <= id <= hi; reset when the list empties): clients number their
-   * requests upwards, so a new request's id is usually above hi and misses without a scan.
+   * Bounds of the transaction ids a flow holds (lo <= id <= hi, reset when it holds none): clients number their
+   * requests upwards, so a new request's id is usually above hi and misses without a walk.
    */
-  private lo = 0;
-  private hi = -1;
+  private lo = new Int32Array(INITIAL_FLOWS);
+  private hi = new Int32Array(INITIAL_FLOWS).fill(-1);
+  /** The record before the one find() returned (NIL: it was the newest), for remove(). */
+  private foundPrev = NIL;
 
-  /** The record holding transaction id `trans` (ids held are unique: add() replaces a duplicate), or -1. */
-  find(trans: number): number {
-    if (trans > this.hi || trans < this.lo) return -1;
-    const r = this.rec;
-    // Newest first: a response usually answers the latest request.
-    for (let i = this.count - 1; i >= 0; i--) if (r[i * REC] === trans) return i;
-    return -1;
-  }
-
-  fc(i: number): number {
-    return this.rec[i * REC + 1] ?? -1;
-  }
-  address(i: number): number {
-    return this.rec[i * REC + 2] ?? -1;
-  }
-  quantity(i: number): number {
-    return this.rec[i * REC + 3] ?? -1;
-  }
-  frame(i: number): number {
-    return this.rec[i * REC + 4] ?? 0;
-  }
-
-  remove(i: number): void {
-    const r = this.rec;
-    const n = --this.count;
-    if (n === 0) {
-      this.lo = 0;
-      this.hi = -1;
-      return;
+  /** The record of the flow's request with transaction id `trans`, or -1. */
+  find(flow: number, trans: number): number {
+    if (flow >= this.head.length) this.grow(flow);
+    if (trans > (this.hi[flow] ?? -1) || trans < (this.lo[flow] ?? 0)) return NIL;
+    const rec = this.rec;
+    let prev = NIL;
+    for (let r = this.head[flow] ?? NIL; r !== NIL; r = rec[r * REC + NEXT] ?? NIL) {
+      if (rec[r * REC] === trans) {
+        this.foundPrev = prev;
+        return r;
+      }
+      prev = r;
     }
-    // Shift the later records down; the array keeps its length (setting .length is slow) and is overwritten later.
-    for (let k = i * REC; k < n * REC; k++) r[k] = r[k + REC] ?? 0;
+    return NIL;
   }
 
-  /** Adds a request; returns false when the oldest had to be forgotten to make room. */
-  add(ev: ModbusEvent): boolean {
+  fc(r: number): number {
+    return this.rec[r * REC + 1] ?? -1;
+  }
+  address(r: number): number {
+    return this.rec[r * REC + 2] ?? -1;
+  }
+  quantity(r: number): number {
+    return this.rec[r * REC + 3] ?? -1;
+  }
+  frame(r: number): number {
+    return this.rec[r * REC + 4] ?? 0;
+  }
+
+  /** Removes record r, which find() just returned for this flow. */
+  remove(flow: number, r: number): void {
+    this.unlink(flow, r, this.foundPrev);
+  }
+
+  /** Adds a request (find() was called for the flow first); false when the oldest had to be forgotten. */
+  add(flow: number, trans: number, fc: number, address: number, quantity: number, frame: number): boolean {
     let room = true;
-    if (this.count === MAX_PENDING_PER_FLOW) {
-      this.remove(0);
+    const n = this.count[flow] ?? 0;
+    if (n === MAX_PENDING_PER_FLOW) {
+      // Forget the oldest: the last record of the list.
+      const rec = this.rec;
+      let prev = NIL;
+      let r = this.head[flow] ?? NIL;
+      for (let next = rec[r * REC + NEXT] ?? NIL; next !== NIL; next = rec[r * REC + NEXT] ?? NIL) {
+        prev = r;
+        r = next;
+      }
+      this.unlink(flow, r, prev);
       room = false;
     }
-    const r = this.rec;
-    const t = ev.trans_id;
-    if (this.count === 0) {
-      this.lo = t;
-      this.hi = t;
-    } else if (t < this.lo) this.lo = t;
-    else if (t > this.hi) this.hi = t;
-    const o = this.count++ * REC;
-    if (o === r.length) r.push(ev.trans_id, ev.func_code, ev.address ?? -1, ev.quantity ?? -1, ev.frame);
-    else {
-      r[o] = ev.trans_id;
-      r[o + 1] = ev.func_code;
-      r[o + 2] = ev.address ?? -1;
-      r[o + 3] = ev.quantity ?? -1;
-      r[o + 4] = ev.frame;
-    }
+    if (this.count[flow] === 0) {
+      this.lo[flow] = trans;
+      this.hi[flow] = trans;
+    } else if (trans < (this.lo[flow] ?? 0)) this.lo[flow] = trans;
+    else if (trans > (this.hi[flow] ?? -1)) this.hi[flow] = trans;
+    const r = this.allocate();
+    const rec = this.rec;
+    const o = r * REC;
+    rec[o] = trans;
+    rec[o + 1] = fc;
+    rec[o + 2] = address;
+    rec[o + 3] = quantity;
+    rec[o + 4] = frame;
+    rec[o + NEXT] = this.head[flow] ?? NIL;
+    this.head[flow] = r;
+    this.count[flow] = (this.count[flow] ?? 0) + 1;
     return room;
+  }
+
+  /** Forgets every request of a flow (its id is about to be reused). */
+  clear(flow: number): void {
+    if (flow >= this.head.length) return;
+    const rec = this.rec;
+    let r = this.head[flow] ?? NIL;
+    while (r !== NIL) {
+      const next = rec[r * REC + NEXT] ?? NIL;
+      rec[r * REC + NEXT] = this.free;
+      this.free = r;
+      r = next;
+    }
+    this.head[flow] = NIL;
+    this.count[flow] = 0;
+    this.lo[flow] = 0;
+    this.hi[flow] = -1;
+  }
+
+  private unlink(flow: number, r: number, prev: number): void {
+    const rec = this.rec;
+    const next = rec[r * REC + NEXT] ?? NIL;
+    if (prev === NIL) this.head[flow] = next;
+    else rec[prev * REC + NEXT] = next;
+    rec[r * REC + NEXT] = this.free;
+    this.free = r;
+    const n = (this.count[flow] ?? 1) - 1;
+    this.count[flow] = n;
+    if (n === 0) {
+      this.lo[flow] = 0;
+      this.hi[flow] = -1;
+    }
+  }
+
+  private allocate(): number {
+    const f = this.free;
+    if (f !== NIL) {
+      this.free = this.rec[f * REC + NEXT] ?? NIL;
+      return f;
+    }
+    if (this.used * REC === this.rec.length) {
+      const bigger = new Float64Array(this.rec.length * 2);
+      bigger.set(this.rec);
+      this.rec = bigger;
+    }
+    return this.used++;
+  }
+
+  private grow(flow: number): void {
+    let n = this.head.length;
+    while (n <= flow) n *= 2;
+    const head = new Int32Array(n).fill(NIL);
+    head.set(this.head);
+    this.head = head;
+    const count = new Uint8Array(n);
+    count.set(this.count);
+    this.count = count;
+    const lo = new Int32Array(n);
+    lo.set(this.lo);
+    this.lo = lo;
+    const hi = new Int32Array(n).fill(-1);
+    hi.set(this.hi);
+    this.hi = hi;
   }
 }
 
@@ -192,6 +276,7 @@ export class ModbusDecoder implements Decoder {
   readonly transport = 'tcp' as const;
   readonly ports: readonly number[];
   readonly counters = new Counters();
+  private readonly pending = new PendingTable();
 
   /** `ports`: the server ports to decode as Modbus/TCP (502 by default; gateways often add others). */
   constructor(opts: { ports?: readonly number[] } = {}) {
@@ -236,13 +321,10 @@ export class ModbusDecoder implements Decoder {
     };
     const d = o + 8;
     const n = seg.len - 8;
-    let pending = seg.appState as PendingRequests | undefined;
-    if (pending === undefined) {
-      pending = new PendingRequests();
-      seg.appState = pending;
-    }
+    const pending = this.pending;
+    const flow = seg.flow;
     // The outstanding request with this transaction id (looked up once: decoding the PDU does not change it).
-    const i = pending.find(ev.trans_id);
+    const i = pending.find(flow, ev.trans_id);
     if (raw & EXCEPTION_BIT) {
       if (n < 1) ev.malformed = 'truncated';
       else ev.exception_code = u8(b, d);
@@ -254,18 +336,25 @@ export class ModbusDecoder implements Decoder {
       ev.malformed = this.request(ev, b, d, n);
     }
     if (ev.malformed !== undefined) this.counters.inc(`modbus.${ev.malformed}`);
-    this.match(pending, ev, i);
+    this.match(flow, ev, i);
     emit(ev);
   }
 
-  /** Matches a response to request `i` of `pending`, or remembers a request (`i`: its id's earlier request). */
-  private match(pending: PendingRequests, ev: ModbusEvent, i: number): void {
+  /** Forgets a flow's outstanding requests: the pipeline is about to reuse its id. */
+  release(flow: number): void {
+    this.pending.clear(flow);
+  }
+
+  /** Matches a response to the flow's request record `i`, or remembers a request (`i`: its id's earlier request). */
+  private match(flow: number, ev: ModbusEvent, i: number): void {
+    const pending = this.pending;
     if (!ev.is_response) {
       if (i >= 0) {
         this.counters.inc('modbus.duplicate_transaction_id');
-        pending.remove(i);
+        pending.remove(flow, i);
       }
-      if (!pending.add(ev)) this.counters.inc('modbus.unanswered_request_dropped');
+      if (!pending.add(flow, ev.trans_id, ev.func_code, ev.address ?? -1, ev.quantity ?? -1, ev.frame))
+        this.counters.inc('modbus.unanswered_request_dropped');
       return;
     }
     if (i < 0) {
@@ -275,7 +364,7 @@ export class ModbusDecoder implements Decoder {
     const fc = pending.fc(i);
     const address = pending.address(i);
     ev.request_frame = pending.frame(i);
-    pending.remove(i);
+    pending.remove(flow, i);
     if (fc !== ev.func_code) this.counters.inc('modbus.response_function_mismatch');
     else if (ev.address === undefined && address >= 0 && isRead(fc)) ev.address = address;
   }

@@ -156,4 +156,59 @@ describe('decodeFrame', () => {
       'tcp.truncated',
     ]);
   });
+
+  it('reads an untagged frame in one go into the same fields as a tagged one read layer by layer', () => {
+    const frame = (vlans: number[]): Buffer =>
+      tcpFrame({
+        vlans,
+        src: '10.0.0.1',
+        dst: '10.0.0.2',
+        sport: 40000,
+        dport: 502,
+        payload: Buffer.from('abc'),
+      });
+    const plain = decode(frame([])).pkt;
+    const tagged = decode(frame([7])).pkt;
+    const fields = (p: PacketView, shift: number): unknown[] => [
+      p.etherType,
+      p.ipVersion,
+      p.ttl,
+      p.ipProto,
+      p.src4,
+      p.dst4,
+      p.fragment,
+      p.sport,
+      p.dport,
+      p.tcpFlags,
+      p.seq,
+      p.ack,
+      p.window,
+      p.mss,
+      p.wscale,
+      p.sackPermitted,
+      p.tsVal,
+      p.tsEcr,
+      p.icmpType,
+      p.icmpCode,
+      p.ipOff - shift,
+      p.payloadOff - shift,
+      p.payloadLen,
+    ];
+    expect(fields(plain, 0)).toEqual(fields(tagged, 4));
+    expect([plain.vlanOuter, tagged.vlanOuter]).toEqual([-1, 7]);
+    // Cut short at every length, the untagged frame counts the same reasons as layer by layer.
+    const full = frame([]);
+    const reasons = new Set<string>();
+    for (let n = 0; n < full.length; n++) {
+      const { ok, c } = decode(full.subarray(0, n));
+      expect(ok).toBe(n >= 14 + 20 + 20);
+      for (const r of Object.keys(c.snapshot())) reasons.add(r);
+    }
+    expect([...reasons].sort()).toEqual([
+      'ethernet.truncated',
+      'ipv4.truncated',
+      'ipv4.truncated_payload',
+      'tcp.truncated',
+    ]);
+  });
 });

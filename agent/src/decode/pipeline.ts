@@ -259,6 +259,7 @@ export class DecodePipeline {
       }
     }
     this.app[flow] = a;
+    if (a >= 0) this.decoders[a]?.release?.(flow);
     this.srvDir[flow] = toServer ? dir : dir ^ 1;
     this.tcpState[flow] = TcpState.NONE;
     this.appState[flow] = undefined;
@@ -275,6 +276,8 @@ export class DecodePipeline {
     this.pend[k] = this.pend[k + 1] = undefined;
     this.pendLen[k] = this.pendLen[k + 1] = 0;
     this.appState[flow] = undefined;
+    const a = this.app[flow] ?? -1;
+    if (a >= 0) this.decoders[a]?.release?.(flow);
   }
 
   private trackTcp(flow: number, dir: number): void {
@@ -458,7 +461,7 @@ export class DecodePipeline {
     const dec = this.decoders[a];
     if (dec === undefined) return;
     const seg = this.seg;
-    seg.buf = buf;
+    if (seg.buf !== buf) seg.buf = buf;
     seg.off = off;
     seg.len = len;
     seg.flow = flow;

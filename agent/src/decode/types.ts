@@ -238,4 +238,9 @@ export interface Decoder {
    */
   pduLength(buf: Buffer, off: number, avail: number): number;
   decode(seg: Segment, emit: EventSink): void;
+  /**
+   * For a decoder that keeps per-flow state by flow id itself (instead of in Segment.appState): forget it, the flow
+   * is gone and its id is about to be reused.
+   */
+  release?(flow: number): void;
 }

@@ -52,8 +52,9 @@ describe('feature records, window and inventory from one packet stream', () => {
         dport: 1883,
         payload: mqttPublish('a/b', Buffer.alloc(9)),
       }),
+      tcpFrame({ ...C, seq: 15, flags: 0x10 }),
     ]);
-    expect(records).toHaveLength(4);
+    expect(records).toHaveLength(5);
     expect(records.every((r) => r.length === FEATURE_COUNT)).toBe(true);
     const [syn, mb, dns, mq] = records;
     expect([f(syn, 'tcp_flags'), f(syn, 'new_flow'), f(syn, 'conn_state'), f(syn, 'app_protocol')]).toEqual([
@@ -81,6 +82,16 @@ describe('feature records, window and inventory from one packet stream', () => {
         f(mq, n),
       ),
     ).toEqual([2, 3, 3, 9, 0]);
+    // Every application field the record's own PDU did not write is zero, and all of them after a packet without one.
+    const app = (r: Float64Array | undefined, prefix: string): number[] =>
+      Object.keys(FEATURE_INDEX)
+        .filter((n) => /^(modbus|mqtt|dns|http)_/.test(n) && !n.startsWith(prefix))
+        .map((n) => f(r, n) ?? -1);
+    expect(app(dns, 'dns_').every((v) => v === 0)).toBe(true);
+    expect(app(mq, 'mqtt_').every((v) => v === 0)).toBe(true);
+    const ack = records[4];
+    expect(app(ack, 'none').every((v) => v === 0)).toBe(true);
+    expect([f(ack, 'app_protocol'), f(ack, 'app_pdus'), f(ack, 'malformed')]).toEqual([0, 0, 0]);
   });
 
   it('counts a connection refused by RST as failed, a reset after the handshake not', () => {

@@ -55,9 +55,6 @@ const F = {
   httpLen: idx('http_length'),
 } as const;
 
-/** First index of the application block (everything from app_protocol on is per-PDU). */
-const APP_START = F.app;
-
 /** What the packet hook knows beyond the PacketView. */
 export interface PacketContext {
   /** Frame length on the wire. */
@@ -68,9 +65,32 @@ export interface PacketContext {
 
 export type FeatureSink = (record: Float64Array, pkt: PacketView) => void;
 
-/** Zeroes the application block of a record (a loop: cheaper than fill() for a few dozen elements). */
-function clearApp(r: Float64Array): void {
-  for (let i = APP_START; i < FEATURE_COUNT; i++) r[i] = 0;
+/**
+ * The fields of the application block each protocol's events write, [first, end): every event writes all of its
+ * protocol's fields and the three common ones (app_protocol, app_pdus, malformed), and no other.
+ */
+const BLOCK = {
+  modbus: [F.mbTrans, F.mbResp + 1],
+  mqtt: [F.mqType, F.mqPayload + 1],
+  dns: [F.dnsNameLen, F.dnsRetrans + 1],
+  http: [F.httpMethod, F.httpLen + 1],
+} as const satisfies Record<DecodedEvent['protocol'], readonly [number, number]>;
+
+/** Every field from app_protocol on is a common field or in exactly one block: clearing relies on it. */
+function checkBlocks(): void {
+  const owners = new Uint8Array(FEATURE_COUNT);
+  for (const i of [F.app, F.pdus, F.malformed]) owners[i] = (owners[i] ?? 0) + 1;
+  for (const [from, to] of Object.values(BLOCK))
+    for (let i = from; i < to; i++) owners[i] = (owners[i] ?? 0) + 1;
+  for (let i = F.app; i < FEATURE_COUNT; i++) {
+    if (owners[i] !== 1) throw new Error(`feature ${i} is not written by exactly one event kind`);
+  }
+}
+checkBlocks();
+
+/** Zeroes record fields [from, to) (a loop: cheaper than fill() for a few elements). */
+function clear(r: Float64Array, from: number, to: number): void {
+  for (let i = from; i < to; i++) r[i] = 0;
 }
 
 export class FeatureExtractor {
@@ -78,6 +98,10 @@ export class FeatureExtractor {
   private eventFrame = -1;
   /** The application block holds an event's values (false: all zero, so a packet without a PDU skips clearing it). */
   private appSet = false;
+  /** The protocol whose fields the application block holds (when appSet), and their range. */
+  private appProtocol: DecodedEvent['protocol'] = 'modbus';
+  private appFrom = 0;
+  private appTo = 0;
 
   constructor(private readonly sink: FeatureSink) {}
 
@@ -88,8 +112,13 @@ export class FeatureExtractor {
       r[F.pdus] = (r[F.pdus] ?? 0) + 1;
       return;
     }
-    if (this.appSet) clearApp(r);
+    // The event writes the common fields and all of its protocol's: only another protocol's fields need zeroing.
+    if (this.appSet && e.protocol !== this.appProtocol) clear(r, this.appFrom, this.appTo);
     this.appSet = true;
+    this.appProtocol = e.protocol;
+    const [from, to] = BLOCK[e.protocol];
+    this.appFrom = from;
+    this.appTo = to;
     this.eventFrame = e.frame;
     r[F.pdus] = 1;
     r[F.malformed] = e.malformed === undefined ? 0 : 1;
@@ -133,7 +162,10 @@ export class FeatureExtractor {
   onPacket(pkt: PacketView, ctx: PacketContext): void {
     const r = this.record;
     if (pkt.frame !== this.eventFrame && this.appSet) {
-      clearApp(r);
+      r[F.app] = 0;
+      r[F.pdus] = 0;
+      r[F.malformed] = 0;
+      clear(r, this.appFrom, this.appTo);
       this.appSet = false;
     }
     this.eventFrame = -1;

@@ -39,6 +39,25 @@ describe('60-second facility window', () => {
     expect(r?.inter_arrival_time).toBeCloseTo(0.2, 9);
   });
 
+  it("counts a conversation's two addresses once per second, again in each new second and in a reused slot", () => {
+    const w = new FacilityWindow();
+    const a = mix32(1);
+    const b = mix32(2);
+    for (const sec of [1, 0, 60]) {
+      for (let k = 0; k < 4; k++) {
+        w.addPacket(T0 + sec * 1000 + k, 60, k % 2 ? b : a, k % 2 ? a : b, ProtoClass.modbus, false);
+      }
+    }
+    w.addPacket(T0 + 60_500, 60, mix32(3), a, ProtoClass.modbus, false);
+    // Second 60 took second 0's slot: its sketches started empty and counted both addresses again.
+    expect(w.row(T0 / 1000 + 1)).toMatchObject({ packets_per_sec: 4, unique_src_ips: 2, unique_dest_ips: 2 });
+    expect(w.row(T0 / 1000 + 60)).toMatchObject({
+      packets_per_sec: 5,
+      unique_src_ips: 3,
+      unique_dest_ips: 2,
+    });
+  });
+
   it("gives an alert's timeline: the rows' time, rate, destinations and protocol shares for the last 60 seconds", () => {
     const w = new FacilityWindow();
     for (let s = 0; s < 70; s += 3) {

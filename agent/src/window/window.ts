@@ -52,6 +52,17 @@ export class FacilityWindow {
   /** The slot of the newest second (valid once latest >= 0). */
   private latestSlot = 0;
   private lastMs = -1;
+  /**
+   * The last two address hashes added to the source and to the destination sketch, and the slot they went to (-1:
+   * none). Adding a hash to a HyperLogLog sketch again changes nothing, and a conversation's packets carry the same
+   * two addresses (hashes are unsigned, so -1 is none): the repeat is skipped. A slot that is cleared forgets them.
+   */
+  private srcSlot = -1;
+  private srcHash1 = -1;
+  private srcHash2 = -1;
+  private dstSlot = -1;
+  private dstHash1 = -1;
+  private dstHash2 = -1;
   /** Packets and events older than the window when they arrived (dropped). */
   late = 0;
 
@@ -79,6 +90,8 @@ export class FacilityWindow {
   }
 
   private clear(i: number, sec: number): void {
+    if (this.srcSlot === i) this.srcSlot = -1;
+    if (this.dstSlot === i) this.dstSlot = -1;
     this.secOf[i] = sec;
     this.rowsOf.fill(0, i * R, (i + 1) * R);
     this.mbReq.fill(0, i * FC, (i + 1) * FC);
@@ -109,8 +122,24 @@ export class FacilityWindow {
     if (ms > this.lastMs) this.lastMs = ms;
     if (failed) row[r + FAILED] = (row[r + FAILED] ?? 0) + 1;
     row[r + PROTO + protoClass] = (row[r + PROTO + protoClass] ?? 0) + 1;
-    hllAdd(this.hllSrc, i * HLL_REGISTERS, srcHash);
-    hllAdd(this.hllDst, i * HLL_REGISTERS, dstHash);
+    if (i !== this.srcSlot) {
+      this.srcSlot = i;
+      this.srcHash1 = this.srcHash2 = -1;
+    }
+    if (srcHash !== this.srcHash1 && srcHash !== this.srcHash2) {
+      hllAdd(this.hllSrc, i * HLL_REGISTERS, srcHash);
+      this.srcHash2 = this.srcHash1;
+      this.srcHash1 = srcHash;
+    }
+    if (i !== this.dstSlot) {
+      this.dstSlot = i;
+      this.dstHash1 = this.dstHash2 = -1;
+    }
+    if (dstHash !== this.dstHash1 && dstHash !== this.dstHash2) {
+      hllAdd(this.hllDst, i * HLL_REGISTERS, dstHash);
+      this.dstHash2 = this.dstHash1;
+      this.dstHash1 = dstHash;
+    }
   }
 
   /** Adds 1 to field `f` of slot i's row. */
