@@ -104,21 +104,27 @@ export class PredictionService {
     if (technique === undefined || Number.isNaN(at)) return null;
     const recent = await this.recentAt(alert.facility_id, at);
     const seen = recent.get(technique.id);
-    recent.set(technique.id, Math.max(seen ?? at, at));
-    if (seen !== undefined) return null;
+    if (seen !== undefined) {
+      recent.set(technique.id, Math.max(seen, at));
+      return null;
+    }
     const open = await this.o.store.openPredictions(
       alert.facility_id,
       new Date(at - MAX_TIMEFRAME_MS).toISOString(),
     );
     await this.validate(alert, at, open);
-    const observed = [...recent.keys()].filter((t) => t !== technique.id).sort();
-    return this.predict(technique.id, {
+    const observed = [...recent.keys()].sort();
+    const prediction = await this.predict(technique.id, {
       alertId: alert.id,
       facilityId: alert.facility_id,
       at: alert.timestamp,
       confidence: alert.correlation_confidence,
       observed,
     });
+    // Seen only once its prediction is stored: if validating or storing failed, the technique's next alert is still
+    // news and tries again, instead of the prediction being lost for the whole window.
+    recent.set(technique.id, at);
+    return prediction;
   }
 
   /** The facility's recent techniques as of `at` (read from the store the first time), older ones dropped. */
