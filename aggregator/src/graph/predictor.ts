@@ -54,8 +54,8 @@ export class GnnPredictor implements NextTechniquePredictor {
     const gnn = await OnnxGnn.create(bytes, await graph.subgraph());
     try {
       const { logits } = await gnn.logits([]);
-      if (logits.length !== gnn.inputs.n)
-        throw new Error(`gnn: the model gave ${logits.length} scores for ${gnn.inputs.n} nodes`);
+      if (logits.length !== gnn.inputs.t)
+        throw new Error(`gnn: the model gave ${logits.length} scores for ${gnn.inputs.t} techniques`);
     } catch (err) {
       await gnn.close();
       throw err;
