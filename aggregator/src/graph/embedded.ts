@@ -1,5 +1,5 @@
 // The attack graph in memory: the default, no server. Ranks next techniques with a statistical ranker (stats.ts;
-// by default the best one measured, SERVED_RANKER) until the GNN serves.
+// by default the best one measured, SERVED_RANKER); the product serves the GNN over its subgraph (predictor.ts).
 import type { AttackCatalog } from '@vigil/shared';
 import type { AttackSubgraph } from './gnn.js';
 import { buildGraphModel, techniqueContext, type GraphModel } from './model.js';
