@@ -228,6 +228,21 @@ export class PredictionService {
 }
 
 /**
+ * Tactic id -> position in the ICS matrix, read once per graph: the whole subgraph (techniques, their context, the uses
+ * sets; four queries on Neo4j) is not read again for every prediction. The GNN reads it once too, when it opens.
+ */
+const tacticOrders = new WeakMap<AttackGraph, Promise<Map<string, number>>>();
+function tacticOrder(graph: AttackGraph): Promise<Map<string, number>> {
+  let order = tacticOrders.get(graph);
+  if (order === undefined) {
+    order = graph.subgraph().then((s) => new Map(s.tactics.map((t, i) => [t, i])));
+    order.catch(() => tacticOrders.delete(graph));
+    tacticOrders.set(graph, order);
+  }
+  return order;
+}
+
+/**
  * The ranked techniques as a Prediction lists them, each with its timeframe from the tactic distance (timeframe.ts)
  * between the furthest observed technique in the ICS matrix and the predicted one.
  */
@@ -236,7 +251,7 @@ export async function withTimeframes(
   observed: readonly string[],
   ranked: readonly RankedTechnique[],
 ): Promise<PredictedTechnique[]> {
-  const order = new Map((await graph.subgraph()).tactics.map((t, i) => [t, i]));
+  const order = await tacticOrder(graph);
   const position = async (id: string) => {
     const first = (await graph.technique(id))?.tactics[0];
     return first === undefined ? undefined : order.get(first);
