@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { shippedCatalog, UsageError } from '@vigil/shared';
 import { EmbeddedAttackGraph } from '../graph/embedded.js';
+import { GnnPredictor } from '../graph/predictor.js';
 import { buildProgram } from './program.js';
 
 function run(args: string[]): Promise<unknown> {
@@ -26,16 +27,15 @@ async function output(args: string[]): Promise<string[]> {
 describe('vigil predict', () => {
   afterEach(() => vi.restoreAllMocks());
 
-  it('prints the served predictor top k with probabilities and timeframes', async () => {
-    const expected = await EmbeddedAttackGraph.fromCatalog(shippedCatalog()).nextTechniques(
-      ['T0846', 'T0886'],
-      4,
-    );
+  it('prints the served predictor (the GNN) top k with probabilities and timeframes', async () => {
+    const gnn = await GnnPredictor.open(EmbeddedAttackGraph.fromCatalog(shippedCatalog()));
+    const expected = await gnn.predict(['T0846', 'T0886'], 4);
+    await gnn.close();
 
     const lines = await output(['predict', '--technique', 'T0846', '--technique', 'T0886', '--k', '4']);
 
     expect(lines[0]).toMatch(
-      /^predictor jaccard-knn; observed T0846 Remote System Discovery, T0886 Remote Services$/,
+      /^predictor gnn; observed T0846 Remote System Discovery, T0886 Remote Services$/,
     );
     expect(lines.slice(1)).toHaveLength(4);
     lines.slice(1).forEach((l, i) => {
@@ -46,11 +46,13 @@ describe('vigil predict', () => {
     });
   });
 
-  it('runs the GNN when asked', async () => {
-    const lines = await output(['predict', '--technique', 'T0846', '--model', 'gnn', '--k', '2']);
+  it('runs a statistical ranker when asked', async () => {
+    const expected = await EmbeddedAttackGraph.fromCatalog(shippedCatalog()).nextTechniques(['T0846'], 2);
 
-    expect(lines[0]).toMatch(/^predictor gnn;/);
-    expect(lines.slice(1)).toHaveLength(2);
+    const lines = await output(['predict', '--technique', 'T0846', '--model', 'jaccard-knn', '--k', '2']);
+
+    expect(lines[0]).toMatch(/^predictor jaccard-knn;/);
+    expect(lines.slice(1).map((l) => /\d+\. (T\d+)/.exec(l)?.[1])).toEqual(expected.map((t) => t.id));
   });
 
   it('refuses unknown techniques, a bad k or model, and an unreachable Neo4j with usage errors', async () => {

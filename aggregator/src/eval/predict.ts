@@ -1,7 +1,7 @@
 // `npm run eval:predict`: leave-one-entity-out evaluation of the next-technique rankers on the shipped ATT&CK for ICS
 // bundle (see graph/evaluate.ts). Prints tables, then, as its last line, a JSON summary with `gnn` and `baselines`.
-// The `gnn` entry is the GraphSAGE model (graph/gnn.ts) retrained on every fold, exported to ONNX and ranked through
-// onnxruntime-node; `serves` names what the product serves (graph/predictor.ts: SERVED_PREDICTOR).
+// The `gnn` entry is the query-node GNN (graph/gnn.ts) retrained on every fold, exported to ONNX and ranked through
+// onnxruntime-node over the fold's graph; `serves` names what the product serves (graph/predictor.ts: SERVED_PREDICTOR).
 //
 // Two protocols on the same folds and the same trained models (graph/evaluate.ts `splitsOf`): `gnn` and `baselines`
 // are the issue's leave-one-out protocol (each technique hidden, the rest observed); `single_technique` is the
@@ -10,8 +10,8 @@
 // intervals over entities. The rule, fixed before the run (`gnn_beats_best_baseline`): the GNN beats the baselines
 // when, on the leave-one-out protocol, the intervals of both the hit@10 and the MRR difference are above 0, and on the
 // single-technique protocol neither interval is below 0 (not worse where the product uses it).
-// `gnn.validation` is what the design was tuned on: the inner validation split of each fold (training sets held
-// aside, never the held-out entity), hit@10 and MRR pooled over folds, with Jaccard kNN on the same queries.
+// `gnn.validation`: the inner validation split of each fold (training sets held aside, never the held-out entity),
+// hit@10 and MRR pooled over folds, with Jaccard kNN on the same queries.
 import { shippedCatalog } from '@vigil/shared';
 import {
   HIT_KS,
@@ -25,16 +25,16 @@ import {
   type Query,
 } from '../graph/evaluate.js';
 import {
-  BLEND_GRID,
   DEFAULT_TRAIN,
   exportGnn,
+  gnnParameters,
   GNN_ARCHITECTURE,
   OnnxGnn,
   trainGnn,
   type TrainedGnn,
   type ValidationMetrics,
 } from '../graph/gnn.js';
-import { buildGraphModel } from '../graph/model.js';
+import { buildGraphModel, techniqueContext } from '../graph/model.js';
 import { SERVED_PREDICTOR } from '../graph/predictor.js';
 import { RANKERS, type RankerName } from '../graph/stats.js';
 
@@ -52,24 +52,26 @@ for (const p of PROTOCOLS) {
   for (const r of RANKERS) baselineQueries[p][r] = leaveOneEntityOut(input, r, p);
 }
 
+const context = techniqueContext(model);
 const base = {
   tactics: catalog.tactics.map((t) => t.id),
   techniques: catalog.techniques.map((t) => ({
     id: t.id,
     name: t.name,
     tactics: model.nodes.find((n) => n.id === t.id)?.tactics ?? [],
+    context: context.get(t.id) ?? [],
   })),
 };
 const started = Date.now();
-const bestEpochs: number[] = [];
+const learned: Record<string, number>[] = [];
 const validation: NonNullable<TrainedGnn['validation']>[] = [];
 const gnnQueries = await leaveOneEntityOutAsync(
   input,
   async (training) => {
     const trained = trainGnn(base, training, DEFAULT_TRAIN);
-    bestEpochs.push(trained.bestEpoch);
+    learned.push(gnnParameters(trained.model));
     if (trained.validation !== undefined) validation.push(trained.validation);
-    const gnn = await OnnxGnn.create(exportGnn(trained.model, trained.inputs), {
+    const gnn = await OnnxGnn.create(exportGnn(trained.model), {
       ...base,
       uses: [...training],
     });
@@ -113,11 +115,13 @@ const pooled = (which: 'gnn' | 'knn', k: 'hit@10' | 'mrr') =>
     validation.map((v) => v[which]),
     k,
   );
-/** Inner validation of the GNN blended with kNN at each share of BLEND_GRID (what knnBlend was chosen on). */
-const blends = BLEND_GRID.map((w) => {
-  const ms = validation.flatMap((v) => v.blends.filter((b) => b.w === w));
-  return { w, 'hit@10': +pooledOf(ms, 'hit@10').toFixed(3), mrr: +pooledOf(ms, 'mrr').toFixed(3) };
-});
+/** Range of each learned parameter over the folds. */
+const parameterRange = Object.fromEntries(
+  Object.keys(learned[0] ?? {}).map((k) => {
+    const vs = learned.map((l) => l[k] ?? NaN);
+    return [k, [+Math.min(...vs).toFixed(3), +Math.max(...vs).toFixed(3)]];
+  }),
+);
 
 const f = (x: number) => x.toFixed(3);
 const KEYS = ['hit@1', 'hit@3', 'hit@5', 'hit@10', 'mrr'] as const;
@@ -174,7 +178,7 @@ process.stdout.write(
       training: {
         ...DEFAULT_TRAIN,
         per_fold: true,
-        best_epochs: bestEpochs,
+        parameters_over_folds: parameterRange,
         seconds: +gnnSeconds.toFixed(1),
       },
       runtime: 'onnxruntime-node',
@@ -183,7 +187,6 @@ process.stdout.write(
         'hit@10': +f(pooled('gnn', 'hit@10')),
         mrr: +f(pooled('gnn', 'mrr')),
         knn: { 'hit@10': +f(pooled('knn', 'hit@10')), mrr: +f(pooled('knn', 'mrr')) },
-        knn_blends: blends,
         n: validation.reduce((a, v) => a + v.gnn.n, 0),
       },
     },

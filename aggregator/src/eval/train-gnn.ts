@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { shippedCatalog } from '@vigil/shared';
 import { EmbeddedAttackGraph } from '../graph/embedded.js';
-import { DEFAULT_TRAIN, exportGnn, GNN_ARCHITECTURE, trainGnn } from '../graph/gnn.js';
+import { DEFAULT_TRAIN, exportGnn, gnnParameters, GNN_ARCHITECTURE, trainGnn } from '../graph/gnn.js';
 import { GNN_ARTIFACT } from '../graph/predictor.js';
 
 const catalog = shippedCatalog();
@@ -14,11 +14,9 @@ const sub = await graph.subgraph();
 const started = Date.now();
 const trained = trainGnn(sub, sub.uses, DEFAULT_TRAIN);
 const seconds = (Date.now() - started) / 1000;
-const bytes = exportGnn(trained.model, trained.inputs, {
+const bytes = exportGnn(trained.model, {
   bundle: catalog.version,
-  seed: String(DEFAULT_TRAIN.seed),
-  epochs: String(trained.bestEpoch),
-  parameters: String(trained.model.parameterCount),
+  epochs: String(DEFAULT_TRAIN.epochs),
 });
 await writeFile(GNN_ARTIFACT, bytes);
 process.stdout.write(
@@ -26,13 +24,14 @@ process.stdout.write(
     file: fileURLToPath(GNN_ARTIFACT),
     bytes: bytes.length,
     architecture: GNN_ARCHITECTURE,
-    parameters: trained.model.parameterCount,
-    nodes: trained.inputs.n,
-    features: trained.inputs.f,
+    parameters: gnnParameters(trained.model),
+    techniques: trained.inputs.t,
+    entities: trained.inputs.m,
     training: DEFAULT_TRAIN,
     seconds: +seconds.toFixed(1),
-    best_epoch: trained.bestEpoch,
-    losses: trained.losses.map((l) => +l.toFixed(4)),
-    validation_losses: trained.validationLosses.map((l) => +l.toFixed(4)),
+    losses: trained.losses
+      .filter((_, i) => i % 50 === 0 || i === trained.losses.length - 1)
+      .map((l) => +l.toFixed(4)),
+    validation: trained.validation,
   }) + '\n',
 );

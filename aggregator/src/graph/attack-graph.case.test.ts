@@ -29,6 +29,20 @@ import { GNN_ARTIFACT, GnnPredictor } from './predictor.js';
 const catalog = shippedCatalog();
 const model = buildGraphModel(catalog);
 
+/** The mitigations, assets and detection strategies joined to a technique by mitigates/targets/detects, sorted. */
+function contextOf(technique: string): string[] {
+  const out = new Set<string>();
+  for (const r of catalog.relationships) {
+    if (r.type !== 'mitigates' && r.type !== 'targets' && r.type !== 'detects') continue;
+    const s = catalog.byStixId.get(r.source);
+    const t = catalog.byStixId.get(r.target);
+    if (s === undefined || t === undefined) continue;
+    if (s.id === technique && t.kind !== 'technique') out.add(t.id);
+    if (t.id === technique && s.kind !== 'technique') out.add(s.id);
+  }
+  return [...out].sort();
+}
+
 /** entity id -> its technique ids, straight from the catalog's `uses` relationships. */
 function usesSets(): Map<string, Set<string>> {
   const sets = new Map<string, Set<string>>();
@@ -187,7 +201,7 @@ function contract(name: string, subject: Subject): void {
       }
     });
 
-    it('gives the GNN subgraph: tactics in matrix order, every live technique, the uses sets', async () => {
+    it('gives the GNN subgraph: tactics in matrix order, every live technique with its context, the uses sets', async () => {
       const sub = await subject.graph().subgraph();
 
       expect(sub.tactics).toEqual(catalog.tactics.map((t) => t.id));
@@ -196,7 +210,10 @@ function contract(name: string, subject: Subject): void {
         id: 'T0846',
         name: 'Remote System Discovery',
         tactics: ['TA0102'],
+        context: contextOf('T0846'),
       });
+      expect(contextOf('T0846').length).toBeGreaterThan(0);
+      for (const t of sub.techniques) expect(t.context).toEqual(contextOf(t.id));
       const sets = usesSets();
       expect(sub.uses.map((u) => u.entity)).toEqual([...sets.keys()].sort());
       for (const u of sub.uses) expect(u.techniques).toEqual([...(sets.get(u.entity) ?? [])].sort());
@@ -313,7 +330,7 @@ describe.runIf(needComponent('neo4j', neo4jAvailable(), NEO4J_HOW_TO_INSTALL))(
       expect(await get().stats()).toEqual(before);
     });
 
-    it('an aggregator started with --neo4j reports the graph connected in /health and predicts from it', async () => {
+    it('an aggregator started with --neo4j reports the graph connected in /health and predicts with the GNN over it', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'vigil-neo4j-serve-'));
       const agg = await startAggregator({
         dataDir: dir,
@@ -341,7 +358,11 @@ describe.runIf(needComponent('neo4j', neo4jAvailable(), NEO4J_HOW_TO_INSTALL))(
           body: JSON.stringify({ current_technique: 'T0846', alert_id: alert.id }),
         });
         const p = (await res.json()) as { predicted_techniques: { technique_id: string }[] };
-        const want = await get().nextTechniques(['T0846'], p.predicted_techniques.length);
+        // The served predictor is the GNN, over the subgraph read from Neo4j.
+        const gnn = await GnnPredictor.open(get());
+        const want = await gnn.predict(['T0846'], p.predicted_techniques.length);
+        await gnn.close();
+        expect(p.predicted_techniques.length).toBeGreaterThan(0);
         expect(p.predicted_techniques.map((t) => t.technique_id)).toEqual(want.map((t) => t.id));
       } finally {
         await agg.close();

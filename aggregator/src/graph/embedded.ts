@@ -1,8 +1,8 @@
 // The attack graph in memory: the default, no server. Ranks next techniques with a statistical ranker (stats.ts;
-// by default the best one measured, SERVED_RANKER) until the GNN serves.
+// by default the best one measured, SERVED_RANKER); the product serves the GNN over its subgraph (predictor.ts).
 import type { AttackCatalog } from '@vigil/shared';
 import type { AttackSubgraph } from './gnn.js';
-import { buildGraphModel, type GraphModel } from './model.js';
+import { buildGraphModel, techniqueContext, type GraphModel } from './model.js';
 import { SERVED_RANKER, type ServedRanker } from './stats.js';
 import {
   EDGE_TYPES,
@@ -18,11 +18,13 @@ import {
 
 export class EmbeddedAttackGraph implements AttackGraph {
   private readonly techniques = new Map<string, GraphTechnique>();
+  private readonly context: Map<string, string[]>;
 
   constructor(
     private readonly model: GraphModel,
     readonly ranker: ServedRanker = SERVED_RANKER,
   ) {
+    this.context = techniqueContext(model);
     for (const n of model.nodes) {
       if (n.kind !== 'technique') continue;
       this.techniques.set(n.id, {
@@ -73,7 +75,12 @@ export class EmbeddedAttackGraph implements AttackGraph {
       .sort((a, b) => (a.order ?? 0) - (b.order ?? 0))
       .map((n) => n.id);
     const techniques = [...this.techniques.values()]
-      .map((t) => ({ id: t.id, name: t.name, tactics: [...t.tactics] }))
+      .map((t) => ({
+        id: t.id,
+        name: t.name,
+        tactics: [...t.tactics],
+        context: [...(this.context.get(t.id) ?? [])],
+      }))
       .sort((a, b) => a.id.localeCompare(b.id));
     const uses = this.model.usesSets.map((s) => ({ entity: s.entity, techniques: [...s.techniques] }));
     return Promise.resolve({ tactics, techniques, uses });

@@ -1,36 +1,115 @@
 import { readFile } from 'node:fs/promises';
-import { describe, expect, it } from 'vitest';
+import { gradientCheck } from '@vigil/models';
 import { shippedCatalog } from '@vigil/shared';
+import { describe, expect, it } from 'vitest';
 import { EmbeddedAttackGraph } from './embedded.js';
 import {
-  BLEND_GRID,
-  blendWithKnn,
+  approxMrrLoss,
+  buildGnnModel,
+  DEFAULT_TRAIN,
   exportGnn,
+  gnnLayer,
+  gnnParameters,
   GnnInputs,
   maskedSoftmaxLoss,
   OnnxGnn,
   rankLogits,
+  SEARCH_GRID,
   trainGnn,
-  DEFAULT_TRAIN,
+  type AttackSubgraph,
 } from './gnn.js';
 import { GNN_ARTIFACT, GnnPredictor, openPredictor } from './predictor.js';
-import { UsesStats } from './stats.js';
 
 const graph = EmbeddedAttackGraph.fromCatalog(shippedCatalog());
-const QUICK = { ...DEFAULT_TRAIN, maxEpochs: 2, randomSplits: 0 };
 const OBSERVED = [['T0846'], ['T0846', 'T0886', 'T0855'], [], ['T0999']];
 
+/** Tactics X, Y; techniques A..E; A and B share a mitigation; three entities. */
+const TOY: AttackSubgraph = {
+  tactics: ['X', 'Y'],
+  techniques: [
+    { id: 'A', name: 'a', tactics: ['X'], context: ['M1'] },
+    { id: 'B', name: 'b', tactics: ['X'], context: ['M1'] },
+    { id: 'C', name: 'c', tactics: ['Y'], context: [] },
+    { id: 'D', name: 'd', tactics: ['Y'], context: ['M2'] },
+    { id: 'E', name: 'e', tactics: ['Y'], context: ['M2'] },
+  ],
+  uses: [
+    { entity: 'G1', techniques: ['A', 'B', 'C'] },
+    { entity: 'G2', techniques: ['A', 'D', 'E', 'C'] },
+    { entity: 'S1', techniques: ['D', 'E', 'Z9'] },
+  ],
+};
+
+function withParameters(values: number[]) {
+  const model = buildGnnModel();
+  values.forEach((v, i) => (gnnLayer(model).params[i]!.value[0] = v));
+  return model;
+}
+
 describe('next-technique GNN', () => {
+  it('reads the graph: uses per technique and entity, context as the Jaccard of tactics and context ids', () => {
+    const g = new GnnInputs(TOY);
+
+    expect(g.ids).toEqual(['A', 'B', 'C', 'D', 'E']);
+    expect(g.entities).toEqual(['G1', 'G2', 'S1']);
+    expect([...g.users]).toEqual([2, 1, 2, 2, 2]);
+    expect(g.uses[g.index.get('D')! * g.m + 2]).toBe(1);
+    expect(g.uses[g.index.get('B')! * g.m + 1]).toBe(0);
+    // A {X, M1} and B {X, M1}: 1; A and C {Y}: 0; D {Y, M2} and C {Y}: 1/2.
+    expect(g.context[0 * g.t + 1]).toBe(1);
+    expect(g.context[0 * g.t + 2]).toBe(0);
+    expect(g.context[3 * g.t + 2]).toBeCloseTo(0.5, 6);
+    expect([...g.observed(['C', 'T0999']).seen]).toEqual([2]);
+  });
+
+  it('votes with the entities sharing the observed techniques, sharper with a larger p', () => {
+    const g = new GnnInputs(TOY);
+    const { x } = g.observed(['A', 'C']);
+    const at = (p: number) => {
+      const model = withParameters([p, 0.5, 0, 0, Math.log(1e-3)]);
+      gnnLayer(model).setGraph(g);
+      return model.forward(x);
+    };
+    const soft = at(1);
+    const sharp = at(16);
+    const [b, d] = [g.index.get('B')!, g.index.get('D')!];
+
+    // G1 shares 2 of 3 techniques with {A, C}, G2 2 of 4: B (G1 only) beats D (G2 and S1), more so at p = 16.
+    expect(soft[b]!).toBeGreaterThan(soft[d]!);
+    expect(sharp[b]! - sharp[d]!).toBeGreaterThan(soft[b]! - soft[d]!);
+    // S1 shares nothing with {A, C}: its vote for D and E is (1e-6)^p of a sharing entity's.
+    const onlyS1 = withParameters([4, 0.5, 0, 0, Math.log(1e-3)]);
+    gnnLayer(onlyS1).setGraph(new GnnInputs({ ...TOY, uses: [TOY.uses[2]!, TOY.uses[0]!] }));
+    const z = onlyS1.forward(x);
+    expect(z[d]!).toBeCloseTo(Math.log(1e-3), 3);
+  });
+
+  it('has the gradient of its parameters that finite differences give, under both losses', () => {
+    const g = new GnnInputs(TOY);
+    const model = withParameters([3, 0.6, 1.5, -0.3, -5]);
+    gnnLayer(model).setGraph(g);
+    const { x, seen } = g.observed(['A', 'C']);
+    const y = new Float32Array(g.t);
+    for (const i of seen) y[i] = -1;
+    y[g.index.get('D')!] = 1;
+
+    expect(gradientCheck(model, maskedSoftmaxLoss, { x, y }).paramError).toBeLessThan(1e-3);
+    expect(gradientCheck(model, approxMrrLoss, { x, y }).paramError).toBeLessThan(1e-3);
+  });
+
   it('runs the same in onnxruntime as in our forward pass (1e-5) and ranks the same through it', async () => {
     const sub = await graph.subgraph();
-    const { model, inputs } = trainGnn(sub, sub.uses, QUICK);
-    const gnn = await OnnxGnn.create(exportGnn(model, inputs), sub);
+    const model = withParameters([8, 0.75, 2, 0.5, Math.log(1e-2)]);
+    const inputs = new GnnInputs(sub);
+    gnnLayer(model).setGraph(inputs);
+    const gnn = await OnnxGnn.create(exportGnn(model), sub);
     try {
       for (const observed of OBSERVED) {
-        const ours = model.forward(inputs.features(observed).x);
-        const { logits, seen } = await gnn.logits(observed);
+        const { x, seen } = inputs.observed(observed);
+        const ours = model.forward(x);
+        const { logits } = await gnn.logits(observed);
 
-        expect(logits).toHaveLength(inputs.n);
+        expect(logits).toHaveLength(inputs.t);
         for (let i = 0; i < logits.length; i++) expect(Math.abs(logits[i]! - ours[i]!)).toBeLessThan(1e-5);
         const viaOrt = await gnn.rank(observed);
         expect(viaOrt.map((s) => s.id)).toEqual(rankLogits(inputs, ours, seen).map((s) => s.id));
@@ -41,145 +120,57 @@ describe('next-technique GNN', () => {
     }
   });
 
-  it('trains deterministically: the same seed gives the same weights, another seed others', async () => {
+  it('fits its parameters from the grid on the training sets only, deterministically, and reports inner validation', async () => {
     const sub = await graph.subgraph();
-    const a = trainGnn(sub, sub.uses, QUICK);
-    const b = trainGnn(sub, sub.uses, QUICK);
-    const c = trainGnn(sub, sub.uses, { ...QUICK, seed: 7 });
+    const training = sub.uses.slice(1);
+    const a = trainGnn(sub, training);
+    const b = trainGnn(sub, training);
 
-    expect(a.model.flatValues).toEqual(b.model.flatValues);
-    expect(a.losses).toEqual(b.losses);
-    expect(a.model.flatValues).not.toEqual(c.model.flatValues);
+    expect(gnnParameters(a.model)).toEqual(gnnParameters(b.model));
+    const chosen = gnnParameters(a.model);
+    expect(SEARCH_GRID.p).toContain(chosen.p);
+    expect(SEARCH_GRID.beta).toContain(chosen.beta);
+    expect(SEARCH_GRID.lambda_ctx).toContain(chosen.lambda_ctx);
+    expect(a.inputs.entities).not.toContain(sub.uses[0]!.entity);
+    expect(a.objective).toBeGreaterThan(0);
+    expect(a.validation?.gnn.n).toBe(a.validation?.knn.n);
+    expect(a.validation?.gnn.n).toBeGreaterThan(0);
   });
 
-  it('feeds each technique the baselines of its own graph and each entity its similarity to the observed set', () => {
-    // Tactics X < Y; A, B in X, C in Y; three entities.
-    const sub = {
-      tactics: ['X', 'Y'],
-      techniques: [
-        { id: 'A', name: 'a', tactics: ['X'] },
-        { id: 'B', name: 'b', tactics: ['X'] },
-        { id: 'C', name: 'c', tactics: ['Y'] },
-      ],
-      uses: [
-        { entity: 'G1', techniques: ['A', 'B'] },
-        { entity: 'S1', techniques: ['A', 'C'] },
-        { entity: 'S2', techniques: ['B', 'C'] },
-      ],
-    };
-    const inputs = new GnnInputs(sub);
-    const stats = new UsesStats(
-      ['A', 'B', 'C'],
-      sub.uses,
-      new Map([
-        ['A', 0],
-        ['B', 0],
-        ['C', 1],
-      ]),
-    );
+  it('can instead be trained by Adam on either loss, lowering it', () => {
+    for (const loss of ['softmax-ce', 'approx-mrr'] as const) {
+      const trained = trainGnn(TOY, TOY.uses, {
+        ...DEFAULT_TRAIN,
+        fit: 'adam',
+        loss,
+        epochs: 30,
+        validationShare: 0,
+      });
 
-    const { x, seen } = inputs.features(['A']);
-
-    const f = inputs.f;
-    const row = (id: string) =>
-      Array.from(x.subarray(inputs.ids.indexOf(id) * f, inputs.ids.indexOf(id) * f + 15));
-    const knn = stats.scores('jaccard-knn', stats.indicesOf(['A']));
-    const cooc = stats.scores('cooccurrence', stats.indicesOf(['A']));
-    expect([...seen]).toEqual([0]);
-    // observed, is-technique, share, knn, cooc, tactic seen, tactic delta, used, |O| / 10, nearest Jaccard
-    expect(row('A').slice(0, 2)).toEqual([1, 1]);
-    expect(row('B')[3]).toBeCloseTo(knn[1]!, 6);
-    expect(row('C')[4]).toBeCloseTo(cooc[2]!, 6);
-    expect(row('B')[5]).toBe(1);
-    expect(row('C')[5]).toBe(0);
-    expect(row('C')[6]).toBeCloseTo(1, 6);
-    expect(row('C')[8]).toBeCloseTo(0.1, 6);
-    // G1 = {A, B} and S1 = {A, C}: Jaccard 1/2 with {A}, overlap 1/2; S2 shares nothing.
-    expect(row('G1').slice(3, 5)).toEqual([0.5, 0.5]);
-    expect(row('S2').slice(3, 5)).toEqual([0, 0]);
-    expect(row('B')[9]).toBe(0.5);
-    // transition: A (tactic X) precedes C (tactic Y) in S1 of A's 2 users; B is in A's tactic, no transition.
-    expect(row('C')[10]).toBeCloseTo(0.5, 6);
-    expect(row('B')[10]).toBe(0);
-    // logs of knn, cooc, transition, share, scaled so that a score of 0 is -1 and of 1 about 0.
-    const log = (v: number) => Math.log(v + 1e-3) / Math.log(1e3);
-    expect(row('B')[11]).toBeCloseTo(log(knn[1]!), 5);
-    expect(row('C')[12]).toBeCloseTo(log(cooc[2]!), 5);
-    expect(row('B')[13]).toBeCloseTo(-1, 6);
-    expect(row('C')[14]).toBeCloseTo(log(2 / 3), 5);
-  });
-
-  it('stops early on the inner validation loss and reports the best epoch', async () => {
-    const sub = await graph.subgraph();
-
-    const run = trainGnn(sub, sub.uses, { ...QUICK, maxEpochs: 6, patience: 1, learningRate: 0.05 });
-
-    const v = run.validationLosses;
-    expect(run.losses).toHaveLength(v.length);
-    expect(v.length).toBeLessThanOrEqual(6);
-    expect(run.bestEpoch).toBe(v.indexOf(Math.min(...v)) + 1);
-    if (v.length < 6) expect(v.length).toBe(run.bestEpoch + 1);
-    // Both scored on the same inner-validation queries.
-    expect(run.validation?.gnn.n).toBeGreaterThan(0);
-    expect(run.validation?.knn.n).toBe(run.validation?.gnn.n);
-    for (const m of [run.validation!.gnn, run.validation!.knn]) {
-      expect(m['hit@10']).toBeGreaterThan(0);
-      expect(m.mrr).toBeGreaterThan(0);
-      expect(m.mrr).toBeLessThanOrEqual(m['hit@10'] + 0.1);
+      expect(trained.losses).toHaveLength(30);
+      expect(trained.losses.at(-1)!).toBeLessThan(trained.losses[0]!);
+      expect(trained.validation).toBeUndefined();
     }
-  });
-
-  it('blends kNN into the read-out: the logits become (1 - w) z + w ln(knn + 0.001), the same through ONNX', async () => {
-    const sub = await graph.subgraph();
-    const { model, inputs } = trainGnn(sub, sub.uses, QUICK);
-    const observed = ['T0846', 'T0886'];
-    const { x, seen } = inputs.features(observed);
-    const z = Float32Array.from(model.forward(x));
-    const stats = new UsesStats(
-      inputs.ids.slice(0, inputs.t),
-      sub.uses,
-      new Map(sub.techniques.map((t) => [t.id, sub.tactics.indexOf(t.tactics[0] ?? '')])),
-    );
-    const knn = stats.scores('jaccard-knn', seen);
-
-    blendWithKnn(model, 0.4);
-    const blended = model.forward(x);
-    const gnn = await OnnxGnn.create(exportGnn(model, inputs), sub);
-    const { logits } = await gnn.logits(observed).finally(() => gnn.close());
-
-    for (let i = 0; i < inputs.t; i++) {
-      const expected = 0.6 * z[i]! + 0.4 * Math.log(knn[i]! + 1e-3);
-      expect(Math.abs(blended[i]! - expected)).toBeLessThan(1e-4);
-      expect(Math.abs(logits[i]! - blended[i]!)).toBeLessThan(1e-5);
-    }
-    expect(() => blendWithKnn(model, 1.5)).toThrow(/\[0, 1\]/);
-  });
-
-  it('reports the inner-validation scores of every kNN share and serves the chosen one', async () => {
-    const sub = await graph.subgraph();
-
-    const plain = trainGnn(sub, sub.uses, { ...QUICK, knnBlend: 0 });
-    const blended = trainGnn(sub, sub.uses, { ...QUICK, knnBlend: 0.5 });
-
-    expect(plain.validation?.blends.map((b) => b.w)).toEqual([...BLEND_GRID]);
-    expect(plain.validation?.blends[0]).toEqual({ w: 0, ...plain.validation?.gnn });
-    const half = plain.validation?.blends.find((b) => b.w === 0.5);
-    expect(blended.validation?.gnn).toEqual({ 'hit@10': half?.['hit@10'], mrr: half?.mrr, n: half?.n });
   });
 
   it('scores the softmax over candidates only: observed nodes get no loss and no gradient', () => {
-    const z = Float32Array.from([2, 0, 1, 5]);
-    const y = Float32Array.from([0, 1, 0, -1]);
+    const z = Float32Array.from([1, 2, 3, 4]);
     const grad = new Float32Array(4);
+    const loss = maskedSoftmaxLoss(z, Float32Array.from([0, 1, 0, -1]), grad);
+    const sum = Math.exp(1) + Math.exp(2) + Math.exp(3);
 
-    const loss = maskedSoftmaxLoss(z, y, grad);
-
-    const sum = Math.exp(2) + Math.exp(0) + Math.exp(1);
-    expect(loss).toBeCloseTo(-Math.log(1 / sum), 6);
+    expect(loss).toBeCloseTo(-(2 - Math.log(sum)), 6);
     expect(grad[3]).toBe(0);
-    expect(grad[1]).toBeCloseTo(1 / sum - 1, 6);
     expect(grad[0]! + grad[1]! + grad[2]!).toBeCloseTo(0, 6);
     expect(() => maskedSoftmaxLoss(z, Float32Array.from([0, 0, 0, -1]), grad)).toThrow(/hidden/);
+  });
+
+  it('smooths the rank in approxMrrLoss: about -1/rank when the gaps are wide', () => {
+    const grad = new Float32Array(4);
+    const loss = approxMrrLoss(Float32Array.from([0, 50, 100, 200]), Float32Array.from([0, 1, 0, -1]), grad);
+
+    expect(loss).toBeCloseTo(-1 / 2, 6);
+    expect(grad[3]).toBe(0);
   });
 
   it('serves the committed model: top k without the observed ones, best first, probabilities of one softmax', async () => {
@@ -203,34 +194,15 @@ describe('next-technique GNN', () => {
   });
 
   it('serves the graph ranker instead of a GNN that cannot be opened, and says why; asked for by name it fails', async () => {
-    const toy = {
-      tactics: ['X'],
-      techniques: [
-        { id: 'A', name: 'a', tactics: ['X'] },
-        { id: 'B', name: 'b', tactics: ['X'] },
-      ],
-      uses: [
-        { entity: 'G1', techniques: ['A', 'B'] },
-        { entity: 'G2', techniques: ['A', 'B'] },
-      ],
-    };
-    const trained = trainGnn(toy, toy.uses, QUICK);
-    const otherGraph = exportGnn(trained.model, trained.inputs);
     const damaged = new Uint8Array([1, 2, 3]);
     const reasons: string[] = [];
 
     const served = await openPredictor(graph, 'gnn', { onnx: damaged, onFallback: (r) => reasons.push(r) });
-    const misfit = await openPredictor(graph, 'gnn', {
-      onnx: otherGraph,
-      onFallback: (r) => reasons.push(r),
-    });
 
     expect(served.name).toBe(graph.ranker);
-    expect(misfit.name).toBe(graph.ranker);
     expect(await served.predict(['T0846'], 3)).toEqual(await graph.nextTechniques(['T0846'], 3));
-    expect(reasons).toHaveLength(2);
-    for (const r of reasons) expect(r).toMatch(/^the GNN could not be opened \(.+\); serving jaccard-knn$/s);
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toMatch(/^the GNN could not be opened \(.+\); serving /s);
     await expect(openPredictor(graph, 'gnn', { onnx: damaged })).rejects.toThrow();
-    await expect(GnnPredictor.open(graph, otherGraph)).rejects.toThrow();
   });
 });

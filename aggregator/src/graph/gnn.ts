@@ -1,288 +1,334 @@
-// Next-technique prediction with a GNN: a two-layer GraphSAGE over the ATT&CK for ICS techniques and the groups,
-// software and campaigns that use them, trained with the learning core (@vigil/models), exported to ONNX and run with
+// Next-technique prediction with a GNN over the query-augmented ATT&CK for ICS graph, built on the learning core
+// (@vigil/models: a Layer in a Sequential; Trainer and Adam for the gradient fit), exported to ONNX and run with
 // onnxruntime-node.
 //
-// Task. Link prediction between a partially observed attacker (the observed techniques O) and every technique c not
-// in O: "will this attacker use c too?". The attacker enters the graph through the node features (below), so one
-// forward pass scores every candidate; the scores go through a softmax over the candidate techniques (observed ones
-// excluded), so `probability` is P(next technique = c | O) under the model and the candidates' probabilities sum to 1.
+// Task. Inductive set completion: an attacker seen so far is the set O of observed techniques, and every technique c
+// not in O is ranked by "will this attacker use c too?". The attacker is a new query node q linked to its observed
+// techniques (as a new user is in user-item recommendation), so nothing is retrained per attacker.
 //
-// Graph (nothing invented; all from the bundle): nodes are the live techniques and the groups/software/campaigns with
-// at least one of them; edges are the real `uses` relationships (see GnnInputs for the normalisation).
+// Graph (nothing invented; all from the bundle): technique nodes; entity nodes (groups, software, campaigns) joined to
+// the techniques they use by the real `uses` edges; and a technique-technique edge type weighted by how much context
+// two techniques share (Jaccard of their tactics and of the mitigations, assets and detection strategies linked to them
+// by `in-tactic`, `mitigates`, `targets` and `detects`).
 //
-// Node features (a learned re-ranker with message passing): every number is computed from the `uses` sets of the
-// graph the model runs over and the observed set, never from the attacker being predicted. Technique rows carry the
-// statistical rankers' signals (stats.ts: Jaccard-kNN vote and mean conditional co-occurrence given O, popularity),
-// whether the technique shares a tactic with an observed one, its earliest tactic relative to the latest observed
-// tactic, |O|, and its tactic one-hot; entity rows carry their Jaccard similarity and overlap with O and their size.
-// Message passing over the `uses` edges lets a technique weigh the entities that use it by how much they look like O.
+// Message passing from the query node, with five parameters (p, beta, lambda_ctx, lambda_pop, floor):
+//   1. q -> techniques -> entities: overlap_E = |E & O| (sum over the `uses` edges of the observed techniques);
+//      attention a_E = softmax_E(p (ln(overlap_E + 1e-6) - beta ln |E|)), a fitted similarity normalisation (beta)
+//      and sharpening (p); an entity sharing nothing gets (1e-6)^p of the weight of one that shares a technique.
+//   2. entities -> techniques: cf_c = sum_E a_E [c in E], the attention-weighted share of neighbours using c;
+//   3. q -> techniques -> techniques over the context edges: ctx_c = mean over o in O of context(o, c);
+//   read-out: logit_c = ln(cf_c + floor) + lambda_ctx ctx_c + lambda_pop ln(share of entities using c + 0.001).
+// Rounds 1 and 2 are user-based collaborative filtering; Jaccard kNN is close to one setting of them (beta ~ 1,
+// p = 1, top 10), so the model can represent the baseline and is fitted to weigh the neighbours better.
+// `probability` is the softmax of the logits over the candidates (observed techniques excluded).
 //
-// Architecture: two GraphSAGE layers in skip connections ([x || ReLU(SAGE(x))], F -> F+16 -> F+32) -> Dense(F+32 -> 1):
-// one logit per node. After training, Jaccard kNN is blended in with the share knnBlend (blendWithKnn: a change of the
-// read-out's weights only, so the exported model is the blend), the share chosen on the inner validation split.
-// Training: every training uses set with >= 2 techniques gives one example per technique (hidden) with the rest
-// observed, plus seeded random splits, each on the graph without that set's own entity (its features are computed
-// without it, as for an unseen attacker); loss = softmax cross-entropy over the candidate techniques with the hidden
-// ones as the (uniform) target. Early stopping: a seeded share of the training sets is kept aside as an inner
-// validation split; training stops when its loss has not improved for `patience` epochs and the best epoch's weights
-// are kept (retraining on all sets for that many epochs was measured and did not help: models/EVAL.md). Adam, seeded init and shuffling: the same seed and data give the same weights.
+// Fitting (per training graph, so per fold of the evaluation): each training set with >= 2 techniques gives one
+// query per technique hidden with the rest observed, each on the graph WITHOUT that set's own entity (as a held-out
+// or unseen attacker is). The parameters are the point of SEARCH_GRID with the best hit@10 + MRR over these queries:
+// the evaluation's own metrics, on the training entities only. The model is a learning-core Layer with exact
+// gradients, and `fit: 'adam'` trains it with Adam on softmax cross-entropy or a smoothed MRR instead; both were worse
+// on inner validation (the likelihood prefers smoother, worse-ranking parameters; models/EVAL.md), so the search is
+// the default. A seeded share of the training sets is held aside first and scored (GNN and Jaccard kNN on the same
+// queries) by a model fitted without them: the inner-validation figures; the served model is then fitted on all
+// sets. Deterministic: the same data gives the same parameters.
 import {
-  Activation,
-  ADJACENCY_NAME,
   Adam,
-  Dense,
-  exportSequential,
-  GraphSage,
-  INPUT_NAME,
-  OUTPUT_NAME,
-  seededRng,
   Sequential,
+  seededRng,
   shuffle,
-  Skip,
-  SwappableSession,
   Trainer,
-  type Example,
   type Layer,
   type Loss,
-  type Rng,
+  type Param,
 } from '@vigil/models';
+import { SwappableSession } from '@vigil/models';
+import { GraphBuilder } from '@vigil/models/onnx/graph-builder';
 import { Tensor } from 'onnxruntime-node';
 import { UsesStats, type UsesSet } from './stats.js';
 
-export const GNN_HIDDEN = 16;
 export const GNN_ARCHITECTURE =
-  'GraphSAGE x2 with skip connections ([x || ReLU(SAGE(x))], F->F+16->F+32) + Dense(F+32->1) over techniques + ' +
-  'groups/software/campaigns joined by uses; node features: Jaccard-kNN, co-occurrence, tactic-order transition, ' +
-  'popularity (and their logs), tactic signals given the observed set; listwise softmax over candidate techniques; ' +
-  'served logits (1 - w) z + w ln(kNN + 0.001), w = knnBlend, folded into the read-out';
+  'query-node GNN (inductive collaborative filtering): the observed set is a new node linked to its techniques; ' +
+  'message passing query -> techniques -> groups/software/campaigns (uses edges; attention softmax of ' +
+  'p (ln overlap - beta ln size)) -> techniques, plus query -> techniques -> techniques over context edges ' +
+  '(Jaccard of shared tactics, mitigations, assets, detection strategies); read-out ln(cf + floor) + ' +
+  'lambda_ctx ctx + lambda_pop ln(popularity + 0.001); 5 parameters fitted per training graph by maximising the ' +
+  'hide-one hit@10 + MRR of its entities; softmax over candidates';
 
-/** The subgraph the GNN runs over, as read from an attack graph store: techniques and the `uses` edges into them. */
+/** The subgraph the GNN runs over, as read from an attack graph store. */
 export interface AttackSubgraph {
   /** Tactic ids in ICS matrix order. */
   tactics: string[];
-  /** Live techniques. */
-  techniques: { id: string; name: string; tactics: string[] }[];
+  /**
+   * Live techniques, with the ids of their tactics and of the mitigations, assets and detection strategies linked to
+   * them (`mitigates`, `targets`, `detects`), sorted.
+   */
+  techniques: { id: string; name: string; tactics: string[]; context: string[] }[];
   /** The `uses` sets of groups, software and campaigns (technique ids). */
   uses: UsesSet[];
 }
 
 export interface GnnTrainOptions {
   seed: number;
-  /** Upper bound on epochs; early stopping usually ends sooner. */
-  maxEpochs: number;
-  /** Epochs without a better inner-validation loss before training stops. */
-  patience: number;
-  /** Share of the training sets held aside (seeded) as the inner validation split. */
-  validationShare: number;
-  /** Extra random observed/hidden splits per training set, on top of the leave-one-out examples. */
-  randomSplits: number;
+  epochs: number;
   learningRate: number;
-  batchSize: number;
-  /** Width of each GraphSAGE layer's output. */
-  hidden: number;
-  /** L2 penalty on every weight (added to the gradient as weightDecay * theta); 0 for none. */
-  weightDecay: number;
+  /** Share of the training sets held aside (seeded) to report inner-validation figures; 0 for none. */
+  validationShare: number;
   /**
-   * Share w of Jaccard kNN in the served scores: the kept GNN's logits z become (1 - w) z + w ln(knn + LOG_FLOOR),
-   * a weighted product of the two rankers' distributions after the softmax (blendWithKnn). 0 is the GNN alone.
+   * How the parameters are fitted: 'search' maximises the training hit@10 + MRR over SEARCH_GRID; 'adam' runs
+   * full-batch Adam on `loss` for `epochs` epochs from p = 1, beta = 0.5, lambdas 0, floor 0.001.
    */
-  knnBlend: number;
+  fit: 'search' | 'adam';
+  /** Adam's loss: the smoothed reciprocal rank (approxMrrLoss) or softmax cross-entropy (maskedSoftmaxLoss). */
+  loss: keyof typeof LOSSES;
 }
 
 /**
- * Chosen on the inner validation split only (models/EVAL.md: mean over 7 folds' validation queries, never a held-out
- * entity): patience 10 / 60 epochs beat 5 / 40; 0 or 3 random splits and learning rate 0.002 were worse; hidden 8
- * was worse, weight decay 0.001 level (lower hit@10, higher MRR; left out); kNN share 0.25 had the best hit@10 and MRR
- * of the blend grid.
+ * Chosen on inner validation only (models/EVAL.md): the model family (context edges, sharpening) on nested
+ * leave-one-entity-out inside every 5th fold's training sets, the search fit over Adam on the held-aside split of
+ * those folds. Epochs and learning rate apply to `fit: 'adam'` only (its loss has converged by 100 epochs).
  */
 export const DEFAULT_TRAIN: GnnTrainOptions = {
   seed: 20261122,
-  maxEpochs: 60,
-  patience: 10,
+  epochs: 100,
+  learningRate: 0.05,
   validationShare: 0.2,
-  randomSplits: 1,
-  learningRate: 0.005,
-  batchSize: 16,
-  hidden: GNN_HIDDEN,
-  weightDecay: 0,
-  knnBlend: 0.25,
+  fit: 'search',
+  loss: 'softmax-ce',
 };
 
-/** The kNN shares whose inner-validation hit@10 and MRR every training reports (TrainedGnn.validation.blends). */
-export const BLEND_GRID = [0, 0.25, 0.5, 0.75, 0.9] as const;
+/** ONNX input and output names. */
+export const OBSERVED_NAME = 'observed';
+export const USES_NAME = 'uses';
+export const CONTEXT_NAME = 'context';
+export const LOG_POPULARITY_NAME = 'log_popularity';
+export const LOGITS_NAME = 'logits';
 
-const ENTITY_KINDS = ['G', 'S', 'C'] as const;
-/** Feature columns before the tactic one-hot (see GnnInputs.features). */
-const COL = {
-  observed: 0,
-  isTechnique: 1,
-  /** technique: share of entities using it; entity: |E| / techniques. */
-  share: 2,
-  /** technique: Jaccard-kNN score given O; entity: Jaccard(E, O). */
-  knn: 3,
-  /** technique: co-occurrence score given O; entity: |E & O| / |E|. */
-  cooc: 4,
-  tacticSeen: 5,
-  tacticDelta: 6,
-  used: 7,
-  observedCount: 8,
-  /** technique: the largest Jaccard(E, O) of an entity E using it (the nearest neighbour's vote). */
-  nearest: 9,
-  /** technique: tactic-order transition score given O (stats.ts transitionScores, the `followed-by` edges). */
-  transition: 10,
-  /** technique: ln(score + LOG_FLOOR) / ln(1 / LOG_FLOOR) of knn, cooc, transition, share: about -1..0. */
-  logKnn: 11,
-  logCooc: 12,
-  logTransition: 13,
-  logShare: 14,
-  kind: 15,
-} as const;
-/**
- * The log columns make a linear read-out a product of the baselines' scores (softmax of a sum of w * ln(score)), the
- * natural way to combine probabilities; the floor keeps a zero score finite.
- */
-const LOG_FLOOR = 1e-3;
-const logFeature = (score: number) => Math.log(score + LOG_FLOOR) / Math.log(1 / LOG_FLOOR);
-const FIXED_FEATURES = COL.kind + ENTITY_KINDS.length;
-/** |O| is fed as |O| / OBSERVED_SCALE so that typical sets stay near 0..2. */
-const OBSERVED_SCALE = 10;
-
-/** Number of input features per node for a subgraph with `tactics` tactics. */
-export function featureCount(tactics: number): number {
-  return FIXED_FEATURES + tactics;
-}
+const OVERLAP_FLOOR = 1e-6;
+const SCORE_FLOOR = 1e-3;
+/** Initial parameters of the Adam fit: cosine-like normalisation, no sharpening, no context or popularity. */
+const INIT = { p: 1, beta: 0.5, context: 0, popularity: 0, logFloor: Math.log(SCORE_FLOOR) } as const;
 
 /**
- * Node inputs of the GNN: techniques sorted by id (rows 0..T-1), then the entities with at least one live technique
- * sorted by id; the static part of the feature matrix, the statistics of the `uses` sets (for the features that
- * depend on the observed set) and the adjacency of the `uses` edges. An entity row averages its techniques; a
- * technique row sums its entities (each entity using it casts a vote weighted by what the previous layer made of
- * its similarity to O): layer 2 is a learned neighbour vote, the GNN analogue of the kNN baseline.
+ * The subgraph as the model's inputs: techniques sorted by id, the entities with at least one live technique sorted
+ * by id, `uses` [T, M] (1 where entity m uses technique t), the technique-technique context weights [T, T] and
+ * ln(share of entities using t + 0.001) [T].
  */
 export class GnnInputs {
-  readonly n: number;
-  /** Number of technique rows (the first rows). */
+  /** Techniques. */
   readonly t: number;
-  readonly f: number;
+  /** Entities. */
+  readonly m: number;
   readonly ids: readonly string[];
   readonly names: readonly string[];
+  readonly entities: readonly string[];
   readonly index = new Map<string, number>();
+  /** Entities using each technique (ties in the ranking go to the more used technique). */
   readonly users: Int32Array;
-  readonly base: Float32Array;
-  readonly adjacency: Float32Array;
-  private readonly stats: UsesStats;
-  /** Technique rows of each entity row. */
-  private readonly members: number[][];
-  /** Earliest tactic position of each technique row, -1 without a tactic. */
-  private readonly order: Int32Array;
-  private readonly tacticCount: number;
+  readonly uses: Float32Array;
+  readonly logSize: Float32Array;
+  readonly context: Float32Array;
+  readonly logPopularity: Float32Array;
 
   constructor(g: AttackSubgraph) {
-    const tacticIndex = new Map(g.tactics.map((t, i) => [t, i]));
-    // The same order as UsesStats (default string sort), so stats rows and node rows coincide.
-    const ids = g.techniques.map((t) => t.id).sort();
-    const byId = new Map(g.techniques.map((t) => [t.id, t]));
-    const tIndex = new Map(ids.map((t, i) => [t, i]));
+    const techniques = [...g.techniques].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    this.ids = techniques.map((t) => t.id);
+    this.names = techniques.map((t) => t.name);
+    this.ids.forEach((id, i) => this.index.set(id, i));
     const sets = g.uses
-      .map((s) => ({
-        entity: s.entity,
-        techniques: [...new Set(s.techniques)].filter((t) => tIndex.has(t)).sort(),
-      }))
-      .filter((s) => s.techniques.length > 0)
+      .map((s) => ({ entity: s.entity, rows: [...new Set(s.techniques)].map((x) => this.index.get(x)) }))
+      .map((s) => ({ entity: s.entity, rows: s.rows.filter((r) => r !== undefined) }))
+      .filter((s) => s.rows.length > 0)
       .sort((a, b) => a.entity.localeCompare(b.entity));
-    this.t = ids.length;
-    this.n = this.t + sets.length;
-    this.f = featureCount(g.tactics.length);
-    this.tacticCount = g.tactics.length;
-    this.ids = [...ids, ...sets.map((s) => s.entity)];
-    this.names = ids.map((id) => byId.get(id)?.name ?? id);
-    ids.forEach((id, i) => this.index.set(id, i));
-    this.order = new Int32Array(this.t).fill(-1);
-    const tacticOrder = new Map<string, number>();
-    ids.forEach((id, i) => {
-      const ks = (byId.get(id)?.tactics ?? []).map((x) => tacticIndex.get(x)).filter((k) => k !== undefined);
-      if (ks.length === 0) return;
-      this.order[i] = Math.min(...ks);
-      tacticOrder.set(id, this.order[i]);
-    });
-    this.stats = new UsesStats(ids, sets, tacticOrder);
-    this.users = Int32Array.from(this.stats.users);
-    this.members = sets.map((s) => s.techniques.map((t) => tIndex.get(t)!));
-    const { n, f } = this;
-    const m = sets.length;
-    this.base = new Float32Array(n * f);
-    ids.forEach((id, i) => {
-      this.base[i * f + COL.isTechnique] = 1;
-      this.base[i * f + COL.share] = m === 0 ? 0 : this.users[i]! / m;
-      this.base[i * f + COL.logShare] = logFeature(this.base[i * f + COL.share]!);
-      this.base[i * f + COL.used] = this.users[i]! > 0 ? 1 : 0;
-      for (const x of byId.get(id)?.tactics ?? []) {
-        const k = tacticIndex.get(x);
-        if (k !== undefined) this.base[i * f + FIXED_FEATURES + k] = 1;
+    this.t = this.ids.length;
+    this.m = sets.length;
+    this.entities = sets.map((s) => s.entity);
+    this.uses = new Float32Array(this.t * this.m);
+    this.logSize = new Float32Array(this.m);
+    this.users = new Int32Array(this.t);
+    sets.forEach((s, e) => {
+      this.logSize[e] = Math.log(s.rows.length);
+      for (const r of s.rows) {
+        this.uses[r * this.m + e] = 1;
+        this.users[r]!++;
       }
     });
-    this.adjacency = new Float32Array(n * n);
-    this.members.forEach((rows, j) => {
-      const e = this.t + j;
-      const kind = ENTITY_KINDS.indexOf(sets[j]!.entity.charAt(0) as (typeof ENTITY_KINDS)[number]);
-      if (kind >= 0) this.base[e * f + COL.kind + kind] = 1;
-      this.base[e * f + COL.share] = rows.length / this.t;
-      for (const i of rows) {
-        this.adjacency[e * n + i] = 1 / rows.length;
-        this.adjacency[i * n + e] = 1;
+    this.logPopularity = Float32Array.from(this.users, (u) =>
+      Math.log((this.m === 0 ? 0 : u / this.m) + SCORE_FLOOR),
+    );
+    const bags = techniques.map((t) => new Set([...t.tactics, ...t.context]));
+    this.context = new Float32Array(this.t * this.t);
+    for (let a = 0; a < this.t; a++)
+      for (let b = 0; b < this.t; b++) {
+        const A = bags[a]!;
+        const B = bags[b]!;
+        let inter = 0;
+        for (const x of A) if (B.has(x)) inter++;
+        const union = A.size + B.size - inter;
+        this.context[a * this.t + b] = union === 0 ? 0 : inter / union;
       }
-    });
   }
 
-  /**
-   * Node features given the observed techniques (unknown ids are ignored), computed from this graph's `uses` sets
-   * only. Returns the observed rows too.
-   */
-  features(observed: readonly string[]): { x: Float32Array; seen: Set<number> } {
-    const { f, t } = this;
-    const x = Float32Array.from(this.base);
-    const seen = this.stats.indicesOf(observed);
-    const knn = this.stats.scores('jaccard-knn', seen);
-    const cooc = this.stats.scores('cooccurrence', seen);
-    const transition = this.stats.transitionScores(seen);
-    const tactics = new Set<number>();
-    let latest = -1;
-    for (const o of seen) {
-      x[o * f + COL.observed] = 1;
-      if (this.order[o]! > latest) latest = this.order[o]!;
-      for (let k = 0; k < this.tacticCount; k++)
-        if (this.base[o * f + FIXED_FEATURES + k] === 1) tactics.add(k);
+  /** The observed vector (1 per observed technique; unknown ids are ignored) and the observed rows. */
+  observed(ids: readonly string[]): { x: Float32Array; seen: Set<number> } {
+    const x = new Float32Array(this.t);
+    const seen = new Set<number>();
+    for (const id of ids) {
+      const i = this.index.get(id);
+      if (i === undefined) continue;
+      x[i] = 1;
+      seen.add(i);
     }
-    const span = Math.max(1, this.tacticCount - 1);
-    for (let i = 0; i < t; i++) {
-      x[i * f + COL.knn] = knn[i]!;
-      x[i * f + COL.cooc] = cooc[i]!;
-      x[i * f + COL.transition] = transition[i]!;
-      x[i * f + COL.logKnn] = logFeature(knn[i]!);
-      x[i * f + COL.logCooc] = logFeature(cooc[i]!);
-      x[i * f + COL.logTransition] = logFeature(transition[i]!);
-      x[i * f + COL.observedCount] = seen.size / OBSERVED_SCALE;
-      for (const k of tactics) if (this.base[i * f + FIXED_FEATURES + k] === 1) x[i * f + COL.tacticSeen] = 1;
-      if (latest >= 0 && this.order[i]! >= 0) x[i * f + COL.tacticDelta] = (this.order[i]! - latest) / span;
-    }
-    this.members.forEach((rows, j) => {
-      let inter = 0;
-      for (const i of rows) if (seen.has(i)) inter++;
-      const e = (t + j) * f;
-      const jaccard = inter / (rows.length + seen.size - inter);
-      x[e + COL.knn] = jaccard;
-      x[e + COL.cooc] = inter / rows.length;
-      for (const i of rows) if (jaccard > x[i * f + COL.nearest]!) x[i * f + COL.nearest] = jaccard;
-    });
     return { x, seen };
   }
 }
 
-/** Target marker for observed nodes: excluded from the softmax. */
+/**
+ * The message passing above as a learning-core Layer: input the observed vector [T], output one logit per technique.
+ * The graph is set with setGraph (each training example is seen on its own graph). Parameters, in order: p, beta,
+ * lambda_ctx, lambda_pop.
+ */
+export class QueryGnnLayer implements Layer {
+  readonly kind = 'query-gnn';
+  readonly params: readonly Param[];
+  private g: GnnInputs | undefined;
+  // Caches of the last forward pass, for backward.
+  private logOverlap = new Float32Array(0);
+  private attention = new Float32Array(0);
+  private cf = new Float32Array(0);
+  private ctx = new Float32Array(0);
+  private observedCount = 0;
+
+  constructor() {
+    const scalar = (name: string, v: number): Param => ({
+      name,
+      shape: [1],
+      value: Float32Array.of(v),
+      grad: new Float32Array(1),
+    });
+    this.params = [
+      scalar('p', INIT.p),
+      scalar('beta', INIT.beta),
+      scalar('lambda_ctx', INIT.context),
+      scalar('lambda_pop', INIT.popularity),
+      scalar('log_floor', INIT.logFloor),
+    ];
+  }
+
+  setGraph(g: GnnInputs): void {
+    this.g = g;
+  }
+
+  private graph(): GnnInputs {
+    if (this.g === undefined) throw new Error('query-gnn: no graph set');
+    return this.g;
+  }
+
+  private value(i: number): number {
+    return this.params[i]!.value[0]!;
+  }
+
+  outputLength(inputLength: number): number {
+    const { t } = this.graph();
+    if (inputLength !== t)
+      throw new Error(`query-gnn: input length ${inputLength}, the graph has ${t} techniques`);
+    return t;
+  }
+
+  forward(x: Float32Array): Float32Array {
+    const g = this.graph();
+    const { t, m } = g;
+    this.outputLength(x.length);
+    const [p, beta, lc, lp] = [this.value(0), this.value(1), this.value(2), this.value(3)];
+    const floor = Math.exp(this.value(4));
+    const overlap = new Float64Array(m);
+    for (let i = 0; i < t; i++) {
+      if (x[i] === 0) continue;
+      for (let e = 0; e < m; e++) overlap[e]! += x[i]! * g.uses[i * m + e]!;
+    }
+    this.logOverlap = Float32Array.from(overlap, (o) => Math.log(o + OVERLAP_FLOOR));
+    const s = Float64Array.from(this.logOverlap, (lo, e) => p * (lo - beta * g.logSize[e]!));
+    let max = -Infinity;
+    for (const v of s) if (v > max) max = v;
+    let sum = 0;
+    for (let e = 0; e < m; e++) sum += Math.exp(s[e]! - max);
+    this.attention = Float32Array.from(s, (v) => Math.exp(v - max) / sum);
+    this.cf = new Float32Array(t);
+    for (let i = 0; i < t; i++) {
+      let c = 0;
+      for (let e = 0; e < m; e++) c += this.attention[e]! * g.uses[i * m + e]!;
+      this.cf[i] = c;
+    }
+    let n = 0;
+    for (const v of x) n += v;
+    this.observedCount = n;
+    const perObserved = 1 / Math.max(n, 1);
+    this.ctx = new Float32Array(t);
+    for (let o = 0; o < t; o++) {
+      if (x[o] === 0) continue;
+      for (let c = 0; c < t; c++) this.ctx[c]! += x[o]! * g.context[o * t + c]! * perObserved;
+    }
+    return Float32Array.from(
+      this.cf,
+      (cf, c) => Math.log(cf + floor) + lc * this.ctx[c]! + lp * g.logPopularity[c]!,
+    );
+  }
+
+  backward(dy: Float32Array): Float32Array {
+    const g = this.graph();
+    const { t, m } = g;
+    const [p, beta, lc] = [this.value(0), this.value(1), this.value(2)];
+    const floor = Math.exp(this.value(4));
+    let dLc = 0;
+    let dLp = 0;
+    let dFloor = 0;
+    const r = new Float64Array(m);
+    for (let c = 0; c < t; c++) {
+      dLc += dy[c]! * this.ctx[c]!;
+      dLp += dy[c]! * g.logPopularity[c]!;
+      const h = dy[c]! / (this.cf[c]! + floor);
+      dFloor += h * floor;
+      if (h === 0) continue;
+      for (let e = 0; e < m; e++) r[e]! += h * g.uses[c * m + e]!;
+    }
+    let mean = 0;
+    for (let e = 0; e < m; e++) mean += this.attention[e]! * r[e]!;
+    let dP = 0;
+    let dBeta = 0;
+    const dOverlap = new Float64Array(m);
+    for (let e = 0; e < m; e++) {
+      const sigma = this.attention[e]! * (r[e]! - mean);
+      dP += sigma * (this.logOverlap[e]! - beta * g.logSize[e]!);
+      dBeta -= sigma * p * g.logSize[e]!;
+      dOverlap[e] = (sigma * p) / Math.exp(this.logOverlap[e]!);
+    }
+    this.params[0]!.grad[0]! += dP;
+    this.params[1]!.grad[0]! += dBeta;
+    this.params[2]!.grad[0]! += dLc;
+    this.params[3]!.grad[0]! += dLp;
+    this.params[4]!.grad[0]! += dFloor;
+    // dL/dx: through the overlaps and through the context mean (sum of x_o C[o, c] / max(n, 1)).
+    const dx = new Float32Array(t);
+    const perObserved = 1 / Math.max(this.observedCount, 1);
+    let ctxDot = 0;
+    for (let c = 0; c < t; c++) ctxDot += dy[c]! * this.ctx[c]!;
+    for (let i = 0; i < t; i++) {
+      let v = 0;
+      for (let e = 0; e < m; e++) v += g.uses[i * m + e]! * dOverlap[e]!;
+      let w = 0;
+      for (let c = 0; c < t; c++) w += dy[c]! * g.context[i * t + c]!;
+      v += lc * perObserved * w;
+      if (this.observedCount > 1) v -= lc * perObserved * ctxDot;
+      dx[i] = v;
+    }
+    return dx;
+  }
+}
+
+/** Target marker for observed techniques: excluded from the softmax. */
 const MASKED = -1;
 
 /**
- * Softmax cross-entropy over the nodes whose target is not MASKED; targets are 1 for hidden (positive) techniques
+ * Softmax cross-entropy over the techniques whose target is not MASKED; targets are 1 for hidden (positive) techniques
  * and 0 otherwise, normalised to a distribution inside the loss.
  */
 export const maskedSoftmaxLoss: Loss = (z, y, grad) => {
@@ -308,248 +354,103 @@ export const maskedSoftmaxLoss: Loss = (z, y, grad) => {
   return loss;
 };
 
+/** Temperature of the sigmoid that smooths the rank in approxMrrLoss (logit units). */
+export const RANK_TEMPERATURE = 0.5;
+
 /**
- * Two GraphSAGE layers, each wrapped in a Skip so that its input travels on next to its output: the final Dense reads
- * the raw features (a linear listwise re-ranker of the baselines' signals) and the two rounds of message passing.
+ * Minus a smoothed reciprocal rank of the hidden technique (ApproxRank, Qin, Liu & Li 2010): rank ~ 1 + sum over the
+ * other candidates c of sigmoid((z_c - z_h) / T). Targets as for maskedSoftmaxLoss, with exactly one hidden (1)
+ * technique. The evaluation's metric is the rank, so the model is trained on it: a likelihood loss (softmax cross-
+ * entropy) preferred smoother, worse-ranking parameters (models/EVAL.md).
  */
-export function buildGnnModel(features: number, rng: Rng, h = GNN_HIDDEN): Sequential {
-  return new Sequential([
-    new Skip({
-      inputSize: features,
-      innerSize: h,
-      layers: [new GraphSage({ inputSize: features, outputSize: h, rng }), new Activation('relu')],
-    }),
-    new Skip({
-      inputSize: features + h,
-      innerSize: h,
-      layers: [new GraphSage({ inputSize: features + h, outputSize: h, rng }), new Activation('relu')],
-    }),
-    new Dense({ inputSize: features + 2 * h, outputSize: 1, rng }),
-  ]);
+export const approxMrrLoss: Loss = (z, y, grad) => {
+  grad.fill(0);
+  const h = y.indexOf(1);
+  if (h < 0) throw new Error('gnn loss: an example needs a hidden technique');
+  let rank = 1;
+  const sig = new Float64Array(z.length);
+  for (let c = 0; c < z.length; c++) {
+    if (c === h || y[c] === MASKED) continue;
+    sig[c] = 1 / (1 + Math.exp(-(z[c]! - z[h]!) / RANK_TEMPERATURE));
+    rank += sig[c]!;
+  }
+  const k = 1 / (rank * rank * RANK_TEMPERATURE);
+  for (let c = 0; c < z.length; c++) {
+    if (c === h || y[c] === MASKED) continue;
+    const d = k * sig[c]! * (1 - sig[c]!);
+    grad[c] = d;
+    grad[h]! -= d;
+  }
+  return -1 / rank;
+};
+
+export function buildGnnModel(): Sequential {
+  return new Sequential([new QueryGnnLayer()]);
 }
 
-function example(inputs: GnnInputs, observed: readonly string[], hidden: readonly string[]): Example {
-  const { x, seen } = inputs.features(observed);
-  const y = new Float32Array(inputs.n);
-  for (let i = inputs.t; i < inputs.n; i++) y[i] = MASKED;
-  for (const i of seen) y[i] = MASKED;
-  for (const h of hidden) {
-    const i = inputs.index.get(h);
-    if (i !== undefined && !seen.has(i)) y[i] = 1;
-  }
-  return { x, y };
+export function gnnLayer(model: Sequential): QueryGnnLayer {
+  const layer = model.layers[0];
+  if (!(layer instanceof QueryGnnLayer) || model.layers.length !== 1)
+    throw new Error('gnn: the model is not one query-gnn layer');
+  return layer;
 }
+
+/** The learned parameters by name. */
+export function gnnParameters(model: Sequential): Record<string, number> {
+  return Object.fromEntries(gnnLayer(model).params.map((p) => [p.name, p.value[0]!]));
+}
+
+const LOSSES = { 'approx-mrr': approxMrrLoss, 'softmax-ce': maskedSoftmaxLoss } as const;
 
 /** One training example and the graph it is seen on. */
-interface GraphExample extends Example {
+interface GraphExample {
   inputs: GnnInputs;
+  x: Float32Array;
+  y: Float32Array;
 }
 
-/**
- * Training examples of one set: each technique hidden in turn with the rest observed, plus `extra` seeded random
- * splits. The set is seen on the graph built WITHOUT it (its own co-occurrences and usage removed), exactly as a
- * held-out entity is at evaluation and an unseen attacker is in production; otherwise the model learns that the
- * hidden technique always co-occurs with the observed ones, which is only true in training.
- */
-function setExamples(ts: readonly string[], inputs: GnnInputs, extra: number, rng: Rng): GraphExample[] {
-  const out: GraphExample[] = ts.map((h) => ({
-    inputs,
-    ...example(
-      inputs,
-      ts.filter((t) => t !== h),
-      [h],
-    ),
-  }));
-  for (let r = 0; r < extra; r++) {
-    const observed = ts.filter(() => rng.next() < 0.5);
-    if (observed.length === 0 || observed.length === ts.length) continue;
-    out.push({
-      inputs,
-      ...example(
-        inputs,
-        observed,
-        ts.filter((t) => !observed.includes(t)),
-      ),
-    });
+function example(inputs: GnnInputs, observed: readonly string[], hidden: string): GraphExample {
+  const { x, seen } = inputs.observed(observed);
+  const y = new Float32Array(inputs.t);
+  for (const i of seen) y[i] = MASKED;
+  const h = inputs.index.get(hidden);
+  if (h !== undefined && !seen.has(h)) y[h] = 1;
+  return { inputs, x, y };
+}
+
+/** Leave-one-out examples of each set with >= 2 techniques, each on the graph of `sets` without that set. */
+function looExamples(base: Omit<AttackSubgraph, 'uses'>, sets: readonly UsesSet[]): GraphExample[] {
+  const known = new Set(base.techniques.map((t) => t.id));
+  const out: GraphExample[] = [];
+  for (const s of sets) {
+    const ts = [...new Set(s.techniques)].filter((t) => known.has(t)).sort();
+    if (ts.length < 2) continue;
+    const without = new GnnInputs({ ...base, uses: sets.filter((o) => o !== s) });
+    for (const h of ts)
+      out.push(
+        example(
+          without,
+          ts.filter((t) => t !== h),
+          h,
+        ),
+      );
   }
   return out;
 }
 
-export interface TrainedGnn {
-  model: Sequential;
-  /** The graph of all training sets: what the model is served over. */
-  inputs: GnnInputs;
-  /** Mean training loss per epoch run. */
-  losses: number[];
-  /** Mean inner-validation loss per epoch run (empty without a validation split). */
-  validationLosses: number[];
-  /** The epoch (1-based) whose weights were kept. */
-  bestEpoch: number;
-  /**
-   * hit@10 and MRR of the kept weights on the inner validation split (leave-one-out queries of the held-aside
-   * training sets) of the GNN and, on the same queries, of Jaccard kNN (its feature column ranked with the same ties):
-   * the figures the design is tuned on, never the evaluation's held-out entity. Absent without a split.
-   */
-  validation?: {
-    gnn: ValidationMetrics;
-    knn: ValidationMetrics;
-    /** The kept GNN blended with kNN at each share of BLEND_GRID (w 0 is the GNN before any blend). */
-    blends: (ValidationMetrics & { w: number })[];
-  };
-}
-
-export interface ValidationMetrics {
-  'hit@10': number;
-  mrr: number;
-  n: number;
-}
-
-/** Trains the GNN on `sets` with early stopping on an inner validation split. Deterministic for a given seed. */
-export function trainGnn(
-  base: Omit<AttackSubgraph, 'uses'>,
-  sets: readonly UsesSet[],
-  opts: GnnTrainOptions = DEFAULT_TRAIN,
-): TrainedGnn {
-  const inputs = new GnnInputs({ ...base, uses: [...sets] });
-  const rng = seededRng(opts.seed);
-  const usable = sets
-    .map((s) => ({ s, set: [...new Set(s.techniques)].filter((t) => inputs.index.has(t)).sort() }))
-    .filter((x) => x.set.length >= 2);
-  const order = usable.map((_, i) => i);
-  shuffle(order, rng);
-  const held = Math.min(usable.length - 1, Math.round(usable.length * opts.validationShare));
-  /** Leave-one-out examples of the validation sets: the stopping criterion, scored like the evaluation. */
-  const validation: GraphExample[] = [];
-  const training: GraphExample[] = [];
-  order.forEach((k, pos) => {
-    const { s, set } = usable[k]!;
-    const without = new GnnInputs({ ...base, uses: sets.filter((o) => o !== s) });
-    if (pos < held) validation.push(...setExamples(set, without, 0, rng));
-    else training.push(...setExamples(set, without, opts.randomSplits, rng));
-  });
-  const model = buildGnnModel(inputs.f, rng, opts.hidden);
-  const trainer = new Trainer({
-    model,
-    loss: maskedSoftmaxLoss,
-    optimizer: new Adam({ learningRate: opts.learningRate }),
-  });
-  const acc = new Float32Array(model.parameterCount);
-  const best = Float32Array.from(model.flatValues);
-  let bestLoss = Infinity;
-  let bestEpoch = 0;
-  const losses: number[] = [];
-  const validationLosses: number[] = [];
-  const idx = training.map((_, i) => i);
-  for (let e = 1; e <= opts.maxEpochs; e++) {
-    shuffle(idx, rng);
-    let total = 0;
-    for (let b = 0; b < idx.length; b += opts.batchSize) {
-      const batch = idx.slice(b, b + opts.batchSize);
-      acc.fill(0);
-      for (const i of batch) {
-        const ex = training[i]!;
-        setGraph(model, ex.inputs);
-        const { loss, grad } = trainer.exampleGradient(ex);
-        total += loss;
-        for (let j = 0; j < acc.length; j++) acc[j]! += grad[j]!;
-      }
-      const params = model.flatValues;
-      for (let j = 0; j < acc.length; j++) acc[j] = acc[j]! / batch.length + opts.weightDecay * params[j]!;
-      trainer.applyGradient(acc);
-    }
-    losses.push(total / Math.max(1, training.length));
-    if (validation.length === 0) {
-      bestEpoch = e;
-      continue;
-    }
-    let v = 0;
-    for (const ex of validation) {
-      setGraph(model, ex.inputs);
-      const z = model.forward(ex.x);
-      v += maskedSoftmaxLoss(z, ex.y, new Float32Array(z.length));
-    }
-    v /= validation.length;
-    validationLosses.push(v);
-    if (v < bestLoss) {
-      bestLoss = v;
-      bestEpoch = e;
-      best.set(model.flatValues);
-    } else if (e - bestEpoch >= opts.patience) break;
-  }
-  if (validation.length === 0) {
-    setGraph(model, inputs);
-    return { model, inputs, losses, validationLosses, bestEpoch };
-  }
-  model.flatValues.set(best);
-  const logKnn = (ex: GraphExample) => ex.x.filter((_, j) => j % inputs.f === COL.logKnn);
-  const blends = BLEND_GRID.map((w) => ({ w, ranks: [] as number[] }));
-  const knnRanks: number[] = [];
-  for (const ex of validation) {
-    setGraph(model, ex.inputs);
-    const z = model.forward(ex.x);
-    const lk = logKnn(ex);
-    for (const b of blends) b.ranks.push(hiddenRank(ex, blendLogits(z, lk, b.w)));
-    knnRanks.push(
-      hiddenRank(
-        ex,
-        ex.x.filter((_, j) => j % inputs.f === COL.knn),
-      ),
-    );
-  }
-  let gnnRanks: number[] = [];
-  if (opts.knnBlend > 0) {
-    blendWithKnn(model, opts.knnBlend);
-    for (const ex of validation) {
-      setGraph(model, ex.inputs);
-      gnnRanks.push(hiddenRank(ex, model.forward(ex.x)));
-    }
-  } else gnnRanks = blends[0]!.ranks;
-  setGraph(model, inputs);
-  return {
-    model,
-    inputs,
-    losses,
-    validationLosses,
-    bestEpoch,
-    validation: {
-      gnn: rankMetrics(gnnRanks),
-      knn: rankMetrics(knnRanks),
-      blends: blends.map((b) => ({ w: b.w, ...rankMetrics(b.ranks) })),
-    },
-  };
-}
-
-/** (1 - w) z + w ln(knn + LOG_FLOOR), from the logKnn feature column (scaled by ln(1 / LOG_FLOOR)). */
-function blendLogits(z: Float32Array, logKnn: Float32Array, w: number): Float32Array {
-  const scale = Math.log(1 / LOG_FLOOR);
-  return z.map((v, i) => (1 - w) * v + w * scale * logKnn[i]!);
-}
-
 /**
- * Makes the model's logits (1 - w) z + w ln(knn + LOG_FLOOR) by changing only its read-out: the final Dense sees the
- * raw features first (the skip connections), logKnn among them, so the blend is (1 - w) times its weights and bias
- * plus w ln(1 / LOG_FLOOR) on the logKnn input. The exported ONNX model is then the blended ranker.
+ * The parameter grid of the search fit: attention sharpening p and size normalisation beta, context and popularity
+ * weights, the floor of the neighbour vote (log_floor = ln floor).
  */
-export function blendWithKnn(model: Sequential, w: number): void {
-  if (!(w >= 0 && w <= 1)) throw new Error(`gnn: the kNN share must be in [0, 1], got ${w}`);
-  const out = model.layers[model.layers.length - 1];
-  if (!(out instanceof Dense) || out.outputSize !== 1)
-    throw new Error('gnn: the model does not end in a one-logit Dense read-out');
-  for (let i = 0; i < out.weight.value.length; i++) out.weight.value[i]! *= 1 - w;
-  out.bias.value[0]! *= 1 - w;
-  out.weight.value[COL.logKnn]! += w * Math.log(1 / LOG_FLOOR);
-}
+export const SEARCH_GRID = {
+  p: [2, 4, 8, 16],
+  beta: [0.5, 0.75, 1],
+  lambda_ctx: [0, 1, 2, 4],
+  lambda_pop: [0],
+  log_floor: [Math.log(1e-3), Math.log(1e-2)],
+} as const;
 
-function rankMetrics(ranks: readonly number[]): ValidationMetrics {
-  const n = ranks.length;
-  return {
-    'hit@10': ranks.filter((r) => r <= 10).length / n,
-    mrr: ranks.reduce((a, r) => a + 1 / r, 0) / n,
-    n,
-  };
-}
-
-/** 1-based rank of an example's (single) hidden technique among its candidates, ties as in rankLogits. */
+/** 1-based rank of the example's hidden technique among its candidates, ties as in rankLogits. */
 function hiddenRank(ex: GraphExample, logits: Float32Array): number {
   const { inputs, y } = ex;
   const h = y.indexOf(1);
@@ -565,25 +466,208 @@ function hiddenRank(ex: GraphExample, logits: Float32Array): number {
   return rank;
 }
 
-export function setGraph(model: Sequential, inputs: GnnInputs): void {
-  const visit = (layers: readonly Layer[]): void => {
-    for (const l of layers) {
-      if (l instanceof GraphSage) l.setAdjacency(inputs.adjacency, inputs.n);
-      else if (l instanceof Skip) visit(l.layers);
-    }
-  };
-  visit(model.layers);
+/**
+ * Fits the parameters by maximising hit@10 + MRR of the training examples (the evaluation's own metrics) over
+ * SEARCH_GRID; the first best in grid order wins. Returns the objective of the kept parameters.
+ */
+function fitSearch(examples: readonly GraphExample[]): { model: Sequential; objective: number } {
+  const model = buildGnnModel();
+  const layer = gnnLayer(model);
+  const g = SEARCH_GRID;
+  let best: number[] = layer.params.map((q) => q.value[0]!);
+  let bestObjective = -Infinity;
+  for (const p of g.p)
+    for (const beta of g.beta)
+      for (const lc of g.lambda_ctx)
+        for (const lp of g.lambda_pop)
+          for (const lf of g.log_floor) {
+            const values = [p, beta, lc, lp, lf];
+            values.forEach((v, i) => (layer.params[i]!.value[0] = v));
+            let objective = 0;
+            for (const ex of examples) {
+              layer.setGraph(ex.inputs);
+              const r = hiddenRank(ex, model.forward(ex.x));
+              objective += (r <= 10 ? 1 : 0) + 1 / r;
+            }
+            objective /= Math.max(1, examples.length);
+            if (objective > bestObjective) {
+              bestObjective = objective;
+              best = values;
+            }
+          }
+  best.forEach((v, i) => (layer.params[i]!.value[0] = v));
+  return { model, objective: bestObjective };
 }
 
-export function exportGnn(
-  model: Sequential,
-  inputs: GnnInputs,
-  metadata: Record<string, string> = {},
-): Uint8Array {
-  return exportSequential(model, {
-    inputShape: [inputs.f],
+function fitAdam(
+  examples: readonly GraphExample[],
+  opts: GnnTrainOptions,
+): { model: Sequential; losses: number[] } {
+  const model = buildGnnModel();
+  const layer = gnnLayer(model);
+  const trainer = new Trainer({
+    model,
+    loss: LOSSES[opts.loss],
+    optimizer: new Adam({ learningRate: opts.learningRate }),
+  });
+  const acc = new Float32Array(model.parameterCount);
+  const losses: number[] = [];
+  for (let e = 0; e < opts.epochs && examples.length > 0; e++) {
+    acc.fill(0);
+    let total = 0;
+    for (const ex of examples) {
+      layer.setGraph(ex.inputs);
+      const { loss, grad } = trainer.exampleGradient(ex);
+      total += loss;
+      for (let j = 0; j < acc.length; j++) acc[j]! += grad[j]! / examples.length;
+    }
+    trainer.applyGradient(acc);
+    losses.push(total / examples.length);
+  }
+  return { model, losses };
+}
+
+function fit(
+  examples: readonly GraphExample[],
+  opts: GnnTrainOptions,
+): { model: Sequential; losses: number[]; objective: number } {
+  if (opts.fit === 'search') return { ...fitSearch(examples), losses: [] };
+  const { model, losses } = fitAdam(examples, opts);
+  const layer = gnnLayer(model);
+  let objective = 0;
+  for (const ex of examples) {
+    layer.setGraph(ex.inputs);
+    const r = hiddenRank(ex, model.forward(ex.x));
+    objective += (r <= 10 ? 1 : 0) + 1 / r;
+  }
+  return { model, losses, objective: objective / Math.max(1, examples.length) };
+}
+
+export interface ValidationMetrics {
+  'hit@10': number;
+  mrr: number;
+  n: number;
+}
+
+export interface TrainedGnn {
+  model: Sequential;
+  /** The graph of all training sets: what the model is served over. */
+  inputs: GnnInputs;
+  /** Mean training loss per epoch (Adam fit only). */
+  losses: number[];
+  /** Training hit@10 + MRR of the kept parameters (leave-one-out queries of the training sets). */
+  objective: number;
+  /**
+   * hit@10 and MRR on the inner validation split (leave-one-out queries of the held-aside training sets, each on the
+   * graph without it) of a model trained without those sets, and of Jaccard kNN on the same queries. Absent without
+   * a split.
+   */
+  validation?: { gnn: ValidationMetrics; knn: ValidationMetrics };
+}
+
+/** Trains the GNN on `sets` (after scoring an inner validation split, see the file comment). Deterministic. */
+export function trainGnn(
+  base: Omit<AttackSubgraph, 'uses'>,
+  sets: readonly UsesSet[],
+  opts: GnnTrainOptions = DEFAULT_TRAIN,
+): TrainedGnn {
+  const inputs = new GnnInputs({ ...base, uses: [...sets] });
+  let validation: TrainedGnn['validation'];
+  const usable = sets.filter((s) => s.techniques.filter((t) => inputs.index.has(t)).length >= 2);
+  const held = Math.min(usable.length - 1, Math.round(usable.length * opts.validationShare));
+  if (held > 0) {
+    const order = usable.map((_, i) => i);
+    shuffle(order, seededRng(opts.seed));
+    const aside = new Set(order.slice(0, held).map((i) => usable[i]!));
+    const kept = sets.filter((s) => !aside.has(s));
+    const { model } = fit(looExamples(base, kept), opts);
+
+    const layer = gnnLayer(model);
+    const gnnRanks: number[] = [];
+    const knnRanks: number[] = [];
+    const tacticOrder = new Map<string, number>();
+    for (const s of aside) {
+      const ts = [...new Set(s.techniques)].filter((t) => inputs.index.has(t)).sort();
+      const g = new GnnInputs({ ...base, uses: kept });
+      const stats = new UsesStats(g.ids, kept, tacticOrder);
+      for (const h of ts) {
+        const observed = ts.filter((t) => t !== h);
+        layer.setGraph(g);
+        const { x, seen } = g.observed(observed);
+        const ranked = rankLogits(g, model.forward(x), seen).map((r) => r.id);
+        gnnRanks.push(ranked.indexOf(h) + 1);
+        knnRanks.push(
+          stats
+            .rank('jaccard-knn', observed)
+            .map((r) => r.id)
+            .indexOf(h) + 1,
+        );
+      }
+    }
+    validation = { gnn: rankMetrics(gnnRanks), knn: rankMetrics(knnRanks) };
+  }
+  const { model, losses, objective } = fit(looExamples(base, sets), opts);
+  gnnLayer(model).setGraph(inputs);
+  return { model, inputs, losses, objective, ...(validation === undefined ? {} : { validation }) };
+}
+
+function rankMetrics(ranks: readonly number[]): ValidationMetrics {
+  const n = ranks.length;
+  return {
+    'hit@10': n === 0 ? 0 : ranks.filter((r) => r <= 10).length / n,
+    mrr: n === 0 ? 0 : ranks.reduce((a, r) => a + 1 / r, 0) / n,
+    n,
+  };
+}
+
+/**
+ * The model as ONNX: inputs `observed` [1, T], `uses` [T, M], `context` [T, T], `log_popularity` [1, T] (the graph,
+ * read from the store at serving time); output `logits` [1, T]. The learned parameters are initializers.
+ */
+export function exportGnn(model: Sequential, metadata: Record<string, string> = {}): Uint8Array {
+  const params = gnnParameters(model);
+  const b = new GraphBuilder();
+  const scalar = (name: string, v: number) => b.floatInit(name, [], Float32Array.of(v));
+  const [overlap] = b.node('MatMul', [OBSERVED_NAME, USES_NAME]) as [string];
+  const [logOverlap] = b.node('Log', [b.node('Add', [overlap, scalar('floor', OVERLAP_FLOOR)])[0]!]) as [
+    string,
+  ];
+  const [size] = b.node('ReduceSum', [USES_NAME, b.int64Init('axis0', [0])], { keepdims: 1 }) as [string];
+  const [logSize] = b.node('Log', [size]) as [string];
+  const [scaledSize] = b.node('Mul', [logSize, scalar('beta', params.beta!)]) as [string];
+  const [diff] = b.node('Sub', [logOverlap, scaledSize]) as [string];
+  const [s] = b.node('Mul', [diff, scalar('p', params.p!)]) as [string];
+  const [attention] = b.node('Softmax', [s], { axis: 1 }) as [string];
+  const [usesT] = b.node('Transpose', [USES_NAME], { perm: [1, 0] }) as [string];
+  const [cf] = b.node('MatMul', [attention, usesT]) as [string];
+  const [logCf] = b.node('Log', [b.node('Add', [cf, scalar('floor', Math.exp(params.log_floor!))])[0]!]) as [
+    string,
+  ];
+  const [count] = b.node('ReduceSum', [OBSERVED_NAME], { keepdims: 1 }) as [string];
+  const [denominator] = b.node('Max', [count, scalar('one', 1)]) as [string];
+  const [ctxSum] = b.node('MatMul', [OBSERVED_NAME, CONTEXT_NAME]) as [string];
+  const [ctx] = b.node('Div', [ctxSum, denominator]) as [string];
+  const [ctxTerm] = b.node('Mul', [ctx, scalar('lambda_ctx', params.lambda_ctx!)]) as [string];
+  const [popTerm] = b.node('Mul', [LOG_POPULARITY_NAME, scalar('lambda_pop', params.lambda_pop!)]) as [
+    string,
+  ];
+  const [sum1] = b.node('Add', [logCf, ctxTerm]) as [string];
+  const [logits] = b.node('Add', [sum1, popTerm]) as [string];
+  b.output(logits, LOGITS_NAME);
+  return b.encode({
     name: 'vigil_next_technique_gnn',
-    metadata: { architecture: GNN_ARCHITECTURE, features: String(inputs.f), ...metadata },
+    inputs: [
+      { name: OBSERVED_NAME, shape: [1, 'T'] },
+      { name: USES_NAME, shape: ['T', 'M'] },
+      { name: CONTEXT_NAME, shape: ['T', 'T'] },
+      { name: LOG_POPULARITY_NAME, shape: [1, 'T'] },
+    ],
+    outputs: [{ name: LOGITS_NAME, shape: [1, 'T'] }],
+    metadata: {
+      architecture: GNN_ARCHITECTURE,
+      ...Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])),
+      ...metadata,
+    },
   });
 }
 
@@ -593,7 +677,7 @@ export interface GnnScore {
   probability: number;
 }
 
-/** Softmax over the candidates (not observed) of the per-node logits; best first, ties by users then id. */
+/** Softmax over the candidates (not observed) of the logits; best first, ties by users then id. */
 export function rankLogits(inputs: GnnInputs, logits: Float32Array, seen: ReadonlySet<number>): GnnScore[] {
   const cand: number[] = [];
   for (let i = 0; i < inputs.t; i++) if (!seen.has(i)) cand.push(i);
@@ -601,22 +685,34 @@ export function rankLogits(inputs: GnnInputs, logits: Float32Array, seen: Readon
   for (const i of cand) max = Math.max(max, logits[i]!);
   let sum = 0;
   for (const i of cand) sum += Math.exp(logits[i]! - max);
-  const p = new Map(cand.map((i) => [i, Math.exp(logits[i]! - max) / sum]));
   cand.sort(
     (a, b) =>
       logits[b]! - logits[a]! ||
       inputs.users[b]! - inputs.users[a]! ||
       inputs.ids[a]!.localeCompare(inputs.ids[b]!),
   );
-  return cand.map((i) => ({ id: inputs.ids[i]!, name: inputs.names[i]!, probability: p.get(i) ?? 0 }));
+  return cand.map((i) => ({
+    id: inputs.ids[i]!,
+    name: inputs.names[i]!,
+    probability: Math.exp(logits[i]! - max) / sum,
+  }));
 }
 
-/** The exported GNN served by onnxruntime-node over a technique subgraph. */
+/** The exported GNN served by onnxruntime-node over a subgraph read from an attack graph store. */
 export class OnnxGnn {
+  private readonly graphFeeds: Record<string, Tensor>;
+
   private constructor(
     readonly inputs: GnnInputs,
     private readonly session: SwappableSession,
-  ) {}
+  ) {
+    const { t, m } = inputs;
+    this.graphFeeds = {
+      [USES_NAME]: new Tensor('float32', inputs.uses, [t, m]),
+      [CONTEXT_NAME]: new Tensor('float32', inputs.context, [t, t]),
+      [LOG_POPULARITY_NAME]: new Tensor('float32', inputs.logPopularity, [1, t]),
+    };
+  }
 
   static async create(onnx: Uint8Array, subgraph: AttackSubgraph): Promise<OnnxGnn> {
     const inputs = new GnnInputs(subgraph);
@@ -624,16 +720,15 @@ export class OnnxGnn {
     return new OnnxGnn(inputs, session);
   }
 
-  /** Raw per-node logits for the observed set. */
+  /** Logits of every technique for the observed set. */
   async logits(observed: readonly string[]): Promise<{ logits: Float32Array; seen: Set<number> }> {
-    const { n, f } = this.inputs;
-    const { x, seen } = this.inputs.features(observed);
+    const { x, seen } = this.inputs.observed(observed);
     const res = await this.session.run({
-      [INPUT_NAME]: new Tensor('float32', x, [n, f]),
-      [ADJACENCY_NAME]: new Tensor('float32', this.inputs.adjacency, [n, n]),
+      ...this.graphFeeds,
+      [OBSERVED_NAME]: new Tensor('float32', x, [1, this.inputs.t]),
     });
-    const out = res[OUTPUT_NAME];
-    if (out === undefined) throw new Error('gnn: model has no output');
+    const out = res[LOGITS_NAME];
+    if (out === undefined) throw new Error('gnn: model has no logits output');
     return { logits: out.data as Float32Array, seen };
   }
 

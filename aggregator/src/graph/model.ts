@@ -37,6 +37,30 @@ export interface GraphModel {
 
 const USER_KINDS = new Set<NodeKind>(['group', 'software', 'campaign']);
 
+/** Edge types that link a technique to its context: the mitigations, assets and detection strategies about it. */
+export const CONTEXT_EDGES: readonly EdgeType[] = ['mitigates', 'targets', 'detects'];
+
+/**
+ * Technique id -> sorted ids of the non-technique nodes joined to it by a CONTEXT_EDGES edge (either direction): what
+ * the GNN's technique-technique context edges are computed from (gnn.ts).
+ */
+export function techniqueContext(model: Pick<GraphModel, 'nodes' | 'edges'>): Map<string, string[]> {
+  const kind = new Map(model.nodes.map((n) => [n.id, n.kind]));
+  const out = new Map<string, Set<string>>();
+  const add = (t: string, x: string) => {
+    if (kind.get(t) !== 'technique' || kind.get(x) === 'technique') return;
+    let set = out.get(t);
+    if (set === undefined) out.set(t, (set = new Set()));
+    set.add(x);
+  };
+  for (const e of model.edges) {
+    if (!CONTEXT_EDGES.includes(e.type)) continue;
+    add(e.source, e.target);
+    add(e.target, e.source);
+  }
+  return new Map([...out].map(([t, xs]) => [t, [...xs].sort()]));
+}
+
 export function buildGraphModel(catalog: AttackCatalog): GraphModel {
   const tacticByShortname = new Map(catalog.tactics.map((t) => [t.shortname, t]));
   const nodes: GraphNode[] = [];

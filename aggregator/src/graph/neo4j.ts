@@ -4,7 +4,7 @@
 // as the embedded graph (stats.ts) so both rank identically.
 import neo4j, { type Driver } from 'neo4j-driver';
 import type { AttackSubgraph } from './gnn.js';
-import type { GraphModel } from './model.js';
+import { CONTEXT_EDGES, type GraphModel } from './model.js';
 import { KNN_NEIGHBOURS, SERVED_RANKER, roundScore, type ServedRanker } from './stats.js';
 import {
   EDGE_TYPES,
@@ -238,6 +238,13 @@ export class Neo4jAttackGraph implements AttackGraph {
        WITH t, x ORDER BY x.order
        RETURN t.id AS id, t.name AS name, collect(x.id) AS tactics ORDER BY id`,
     );
+    const context = await this.read(
+      `MATCH (t:Technique)
+       OPTIONAL MATCH (t)-[:${CONTEXT_EDGES.map((e) => REL[e]).join('|')}]-(x) WHERE NOT x:Technique
+       WITH t, x ORDER BY x.id
+       RETURN t.id AS id, collect(DISTINCT x.id) AS context`,
+    );
+    const contextOf = new Map(context.map((r) => [r.get('id') as string, r.get('context') as string[]]));
     const uses = await this.read(
       `MATCH (e)-[:USES]->(t:Technique) WHERE e:Group OR e:Software OR e:Campaign
        WITH e, t ORDER BY t.id
@@ -249,6 +256,7 @@ export class Neo4jAttackGraph implements AttackGraph {
         id: r.get('id') as string,
         name: r.get('name') as string,
         tactics: r.get('tactics') as string[],
+        context: contextOf.get(r.get('id') as string) ?? [],
       })),
       uses: uses.map((r) => ({
         entity: r.get('entity') as string,

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { shippedCatalog, type Alert } from '@vigil/shared';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeAlert } from '../api/testing/fixtures.js';
 import { LocalEventBus } from '../events/bus.js';
@@ -77,6 +78,27 @@ describe('the prediction service', () => {
     expect(ids(third)).toEqual(await expected(['T0855', 'T0846', 'T0888']));
     expect(ids(third)).not.toEqual(await expected(['T0855']));
     for (const t of ['T0846', 'T0888', 'T0855']) expect(ids(third)).not.toContain(t);
+  });
+
+  it('tries again at the next alert of a technique whose prediction could not be stored', async () => {
+    // A second connection to the same database makes every prediction insert fail, as a full disk would.
+    const db = new Database(join(dir, 'p.db'));
+    db.exec(
+      "CREATE TRIGGER refuse_predictions BEFORE INSERT ON predictions BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    );
+    const failed = arrive(service, makeAlert({ attack_type: 'T0846', timestamp: at(0) }));
+    await expect(failed).rejects.toThrow(/disk full/);
+    expect((await store.listPredictions({ limit: 10, offset: 0 })).total).toBe(0);
+
+    db.exec('DROP TRIGGER refuse_predictions');
+    db.close();
+    const retried = await arrive(service, makeAlert({ attack_type: 'T0846', timestamp: at(1000) }));
+    const repeat = await arrive(service, makeAlert({ attack_type: 'T0846', timestamp: at(2000) }));
+
+    expect(retried?.current_technique).toBe('T0846');
+    expect(retried?.timestamp).toBe(at(1000));
+    expect(repeat).toBeNull();
+    expect((await store.listPredictions({ limit: 10, offset: 0 })).total).toBe(1);
   });
 
   it('forgets a technique seen longer ago than the window', async () => {

@@ -104,21 +104,27 @@ export class PredictionService {
     if (technique === undefined || Number.isNaN(at)) return null;
     const recent = await this.recentAt(alert.facility_id, at);
     const seen = recent.get(technique.id);
-    recent.set(technique.id, Math.max(seen ?? at, at));
-    if (seen !== undefined) return null;
+    if (seen !== undefined) {
+      recent.set(technique.id, Math.max(seen, at));
+      return null;
+    }
     const open = await this.o.store.openPredictions(
       alert.facility_id,
       new Date(at - MAX_TIMEFRAME_MS).toISOString(),
     );
     await this.validate(alert, at, open);
-    const observed = [...recent.keys()].filter((t) => t !== technique.id).sort();
-    return this.predict(technique.id, {
+    const observed = [...recent.keys()].sort();
+    const prediction = await this.predict(technique.id, {
       alertId: alert.id,
       facilityId: alert.facility_id,
       at: alert.timestamp,
       confidence: alert.correlation_confidence,
       observed,
     });
+    // Seen only once its prediction is stored: if validating or storing failed, the technique's next alert is still
+    // news and tries again, instead of the prediction being lost for the whole window.
+    recent.set(technique.id, at);
+    return prediction;
   }
 
   /** The facility's recent techniques as of `at` (read from the store the first time), older ones dropped. */
@@ -222,6 +228,21 @@ export class PredictionService {
 }
 
 /**
+ * Tactic id -> position in the ICS matrix, read once per graph: the whole subgraph (techniques, their context, the uses
+ * sets; four queries on Neo4j) is not read again for every prediction. The GNN reads it once too, when it opens.
+ */
+const tacticOrders = new WeakMap<AttackGraph, Promise<Map<string, number>>>();
+function tacticOrder(graph: AttackGraph): Promise<Map<string, number>> {
+  let order = tacticOrders.get(graph);
+  if (order === undefined) {
+    order = graph.subgraph().then((s) => new Map(s.tactics.map((t, i) => [t, i])));
+    order.catch(() => tacticOrders.delete(graph));
+    tacticOrders.set(graph, order);
+  }
+  return order;
+}
+
+/**
  * The ranked techniques as a Prediction lists them, each with its timeframe from the tactic distance (timeframe.ts)
  * between the furthest observed technique in the ICS matrix and the predicted one.
  */
@@ -230,7 +251,7 @@ export async function withTimeframes(
   observed: readonly string[],
   ranked: readonly RankedTechnique[],
 ): Promise<PredictedTechnique[]> {
-  const order = new Map((await graph.subgraph()).tactics.map((t, i) => [t, i]));
+  const order = await tacticOrder(graph);
   const position = async (id: string) => {
     const first = (await graph.technique(id))?.tactics[0];
     return first === undefined ? undefined : order.get(first);

@@ -3,18 +3,18 @@
 // The choice is SERVED_PREDICTOR, set from the evaluation recorded in models/EVAL.md.
 import { readFile } from 'node:fs/promises';
 import { OnnxGnn } from './gnn.js';
-import { SERVED_RANKER, type ServedRanker } from './stats.js';
+import type { ServedRanker } from './stats.js';
 import { checkK, type AttackGraph, type RankedTechnique } from './types.js';
 
 export type PredictorName = 'gnn' | ServedRanker;
 
 /**
- * What the product serves. models/EVAL.md (2026-11-22, session 4): the skip-connection GNN blended with kNN (share
- * 0.25; hit@10 0.365, MRR 0.188) is level with Jaccard kNN (hit@10 0.410, MRR 0.197) on the leave-one-entity-out
- * evaluation (paired bootstrap intervals of the differences across 0), so by the rule of eval:predict it does not
- * beat it and the product serves Jaccard kNN; `vigil predict --model gnn` runs the GNN.
+ * What the product serves. models/EVAL.md (2026-11-22, session 5): the query-node GNN beats Jaccard kNN on the
+ * leave-one-entity-out evaluation by the rule fixed before the run (leave-one-out hit@10 0.455 against 0.410, paired
+ * difference +0.045 [+0.005, +0.089]; MRR 0.234 against 0.197, +0.037 [+0.003, +0.073]; from one technique not
+ * worse), so the product serves the GNN; a GNN that cannot be opened falls back to the graph's own ranker.
  */
-export const SERVED_PREDICTOR: PredictorName = SERVED_RANKER;
+export const SERVED_PREDICTOR: PredictorName = 'gnn';
 
 /** The committed GNN trained on the whole shipped bundle (`npm run train:gnn`, model card next to it). */
 export const GNN_ARTIFACT = new URL('../../../models/artifacts/next-technique-gnn.onnx', import.meta.url);
@@ -54,8 +54,8 @@ export class GnnPredictor implements NextTechniquePredictor {
     const gnn = await OnnxGnn.create(bytes, await graph.subgraph());
     try {
       const { logits } = await gnn.logits([]);
-      if (logits.length !== gnn.inputs.n)
-        throw new Error(`gnn: the model gave ${logits.length} scores for ${gnn.inputs.n} nodes`);
+      if (logits.length !== gnn.inputs.t)
+        throw new Error(`gnn: the model gave ${logits.length} scores for ${gnn.inputs.t} techniques`);
     } catch (err) {
       await gnn.close();
       throw err;

@@ -71,13 +71,6 @@ describe('statistics of the uses sets', () => {
     expect(ranked[1]).toEqual({ id: 'C', score: 0.166666667 });
   });
 
-  it('scores the tactic-order transitions from the observed techniques, averaged over them', () => {
-    // A (3 users) precedes B in 2 sets, C and D in 1; B (2 users) precedes D in 1; nothing precedes A.
-    const s = stats.transitionScores(stats.indicesOf(['A', 'B']));
-    expect([...s]).toEqual([0, 0.333333333, 0.166666667, 0.416666667, 0, 0]);
-    expect([...stats.transitionScores(stats.indicesOf(['F']))]).toEqual([0, 0, 0, 0, 0, 0]);
-  });
-
   it('gives no score without evidence', () => {
     expect(stats.rank('cooccurrence', ['F']).every((s) => s.score === 0)).toBe(true);
     expect(stats.rank('jaccard-knn', []).every((s) => s.score === 0)).toBe(true);

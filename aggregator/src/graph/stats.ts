@@ -39,8 +39,9 @@ export const RANKERS: readonly RankerName[] = ['popularity', 'cooccurrence', 'ja
 /** Rankers an AttackGraph can serve: the ones that use the observed techniques. */
 export type ServedRanker = Exclude<RankerName, 'popularity'>;
 /**
- * What nextTechniques serves by default until the GNN beats it: the best ranker of the leave-one-entity-out
- * evaluation (models/EVAL.md, `npm run eval:predict`): Jaccard kNN.
+ * What nextTechniques serves by default, and what the product falls back to when the GNN (which it serves, see
+ * predictor.ts) cannot be opened: the best statistical ranker of the leave-one-entity-out evaluation (models/EVAL.md,
+ * `npm run eval:predict`): Jaccard kNN.
  */
 export const SERVED_RANKER: ServedRanker = 'jaccard-knn';
 
@@ -137,7 +138,7 @@ export class UsesStats {
 
   /**
    * The score of every technique (indexed like `techniques`, observed ones included) under `ranker` given the
-   * observed rows: what `rank` sorts, and what the GNN takes as node features (gnn.ts).
+   * observed rows: what `rank` sorts.
    */
   scores(ranker: RankerName, seen: ReadonlySet<number>): Float64Array {
     return ranker === 'popularity'
@@ -160,15 +161,6 @@ export class UsesStats {
         (this.techniques[a] ?? '').localeCompare(this.techniques[b] ?? ''),
     );
     return order.map((i) => ({ id: this.techniques[i] ?? '', score: scores[i] ?? 0 }));
-  }
-
-  /**
-   * Tactic-order signal given the observed rows (not one of the served rankers; a GNN feature): mean over observed o
-   * used by at least one entity of trans(o, c) / users(o), the empirical probability that an entity using o also uses
-   * c in a later tactic (the `followed-by` edges).
-   */
-  transitionScores(seen: ReadonlySet<number>): Float64Array {
-    return this.meanConditional(seen, this.trans);
   }
 
   private popularityScores(): Float64Array {
