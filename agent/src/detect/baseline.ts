@@ -131,6 +131,8 @@ export class Baseline {
   readonly services = new Set<string>();
   /** slave -> lowest and highest holding-register value seen per register (read responses and writes). */
   private readonly registerRanges = new Map<string, RegisterRanges>();
+  /** The same objects by IPv4 number (`| 0`), so that a read response builds no address text to find them. */
+  private readonly registerRanges4 = new Map<number, RegisterRanges>();
   /** `host|topic` of every MQTT PUBLISH sent. */
   readonly mqttPublishes = new Set<string>();
   /** Longest DNS query name per querying host. */
@@ -222,12 +224,12 @@ export class Baseline {
     if (e.protocol !== 'modbus') return;
     if (e.is_response) {
       if (e.func_code === 3 && e.address !== undefined && e.values !== undefined) {
-        this.registers(pkt.srcAddr(), e.address, e.values);
+        this.registers(this.rangesOf(pkt, true), e.address, e.values);
       }
       return;
     }
     if (isRegisterWrite(e.func_code) && e.address !== undefined && e.values !== undefined) {
-      this.registers(pkt.dstAddr(), e.address, e.values);
+      this.registers(this.rangesOf(pkt, false), e.address, e.values);
     }
     const p = this.pairs.get(pkt, e.flow);
     p.functions.add(e.func_code);
@@ -252,7 +254,15 @@ export class Baseline {
     p.n++;
   }
 
-  private registers(slave: string, address: number, values: readonly number[]): void {
+  /** The register ranges of the packet's source (`src`) or destination, found by IPv4 number when it has one. */
+  private rangesOf(pkt: PacketView, src: boolean): RegisterRanges {
+    const v4 = pkt.ipVersion === 4;
+    const n = v4 ? (src ? pkt.src4 : pkt.dst4) | 0 : 0;
+    if (v4) {
+      const known = this.registerRanges4.get(n);
+      if (known !== undefined) return known;
+    }
+    const slave = src ? pkt.srcAddr() : pkt.dstAddr();
     let ranges = this.registerRanges.get(slave);
     if (ranges === undefined) {
       ranges = {
@@ -262,6 +272,11 @@ export class Baseline {
       };
       this.registerRanges.set(slave, ranges);
     }
+    if (v4) this.registerRanges4.set(n, ranges);
+    return ranges;
+  }
+
+  private registers(ranges: RegisterRanges, address: number, values: readonly number[]): void {
     let pageNo = -1;
     let lo: Int32Array | undefined;
     let hi: Int32Array | undefined;
