@@ -29,6 +29,8 @@ export interface ModbusPair {
   recentWrites: number[];
   /** Lowest and highest register/coil address read per function (`fc` -> [lo, hi]). */
   readRange: Map<number, [number, number]>;
+  /** Learning only: the function of the pair's last request (most repeat it: no Set operation then). */
+  lastFunction: number;
   /** Learning only: requests in second `sec`. */
   sec: number;
   n: number;
@@ -152,6 +154,7 @@ export class Baseline {
         peakWrites: 0,
         recentWrites: [],
         readRange: new Map(),
+        lastFunction: -1,
         sec: -1,
         n: 0,
       };
@@ -232,7 +235,10 @@ export class Baseline {
       this.registers(this.rangesOf(pkt, false), e.address, e.values);
     }
     const p = this.pairs.get(pkt, e.flow);
-    p.functions.add(e.func_code);
+    if (e.func_code !== p.lastFunction) {
+      p.lastFunction = e.func_code;
+      p.functions.add(e.func_code);
+    }
     if (isWriteFunction(e.func_code)) {
       p.writes.add(`${e.func_code}:${e.address ?? -1}`);
       p.peakWrites = Math.max(p.peakWrites, slideWrites(p.recentWrites, ms));
