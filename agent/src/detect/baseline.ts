@@ -31,6 +31,9 @@ export interface ModbusPair {
   readRange: Map<number, [number, number]>;
   /** Learning only: the function of the pair's last request (most repeat it: no Set operation then). */
   lastFunction: number;
+  /** Learning only: the read function whose range was updated last, and that range (readRange's entry). */
+  lastRangeFunction: number;
+  lastRange: [number, number] | undefined;
   /** Learning only: requests in second `sec`. */
   sec: number;
   n: number;
@@ -155,6 +158,8 @@ export class Baseline {
         recentWrites: [],
         readRange: new Map(),
         lastFunction: -1,
+        lastRangeFunction: -1,
+        lastRange: undefined,
         sec: -1,
         n: 0,
       };
@@ -244,12 +249,16 @@ export class Baseline {
       p.peakWrites = Math.max(p.peakWrites, slideWrites(p.recentWrites, ms));
     } else if (e.address !== undefined) {
       const end = e.address + Math.max(1, e.quantity ?? 1) - 1;
-      const r = p.readRange.get(e.func_code);
-      if (r === undefined) p.readRange.set(e.func_code, [e.address, end]);
-      else {
+      const r = p.lastRangeFunction === e.func_code ? p.lastRange : p.readRange.get(e.func_code);
+      if (r === undefined) {
+        p.lastRange = [e.address, end];
+        p.readRange.set(e.func_code, p.lastRange);
+      } else {
+        p.lastRange = r;
         if (e.address < r[0]) r[0] = e.address;
         if (end > r[1]) r[1] = end;
       }
+      p.lastRangeFunction = e.func_code;
     }
     const sec = Math.floor(ms / 1000);
     if (sec !== p.sec) {

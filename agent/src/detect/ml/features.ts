@@ -98,10 +98,16 @@ export const MODEL_FEATURE_SCHEMAS = {
   l2: schemaHash(L2_FEATURE_FIELDS),
 } as const;
 
-const MODBUS_COMMON = new Set([1, 2, 3, 4, 5, 6, 15, 16, 23]);
-const MODBUS_WRITES = new Set([5, 6, 15, 16, 21, 22, 23]);
+/** Per function code (0-255): 1 when it is in the list (asked per Modbus request: a table, not a Set). */
+function fcTable(codes: readonly number[]): Uint8Array {
+  const t = new Uint8Array(256);
+  for (const c of codes) t[c] = 1;
+  return t;
+}
+const MODBUS_COMMON = fcTable([1, 2, 3, 4, 5, 6, 15, 16, 23]);
+const MODBUS_WRITES = fcTable([5, 6, 15, 16, 21, 22, 23]);
 const WRITE_FILE_RECORD = 21;
-const COIL_WRITE_FUNCTIONS = new Set([5, 15]);
+const COIL_WRITE_FUNCTIONS = fcTable([5, 15]);
 const SERVICE: Record<number, number> = { 502: 1, 1883: 2, 8883: 2, 53: 3, 80: 4, 8080: 4 };
 
 interface Acc {
@@ -385,12 +391,12 @@ export class FlowSeconds {
             a.lastFunction = e.func_code;
             a.mbFcs.add(e.func_code);
           }
-          if (MODBUS_WRITES.has(e.func_code)) {
+          if (MODBUS_WRITES[e.func_code] === 1) {
             a.mbWrites++;
-            if (COIL_WRITE_FUNCTIONS.has(e.func_code)) a.mbCoilWrites++;
+            if (COIL_WRITE_FUNCTIONS[e.func_code] === 1) a.mbCoilWrites++;
             else if (e.func_code !== WRITE_FILE_RECORD) a.mbRegisterWrites++;
           } else a.mbReads++;
-          if (!MODBUS_COMMON.has(e.func_code)) {
+          if (MODBUS_COMMON[e.func_code] !== 1) {
             a.mbOther++;
             if (e.func_code === WRITE_FILE_RECORD || isUmasProgram(e, pkt)) a.mbProgram++;
           }
