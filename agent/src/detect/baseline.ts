@@ -31,9 +31,11 @@ export interface ModbusPair {
   readRange: Map<number, [number, number]>;
   /** Learning only: the function of the pair's last request (most repeat it: no Set operation then). */
   lastFunction: number;
-  /** Learning only: the read function whose range was updated last, and that range (readRange's entry). */
+  /** Learning only: the read function whose range was looked up last, and that range (as in readRange): a read
+   * within it changes nothing. */
   lastRangeFunction: number;
-  lastRange: [number, number] | undefined;
+  lastLo: number;
+  lastHi: number;
   /** Learning only: requests in second `sec`. */
   sec: number;
   n: number;
@@ -159,7 +161,8 @@ export class Baseline {
         readRange: new Map(),
         lastFunction: -1,
         lastRangeFunction: -1,
-        lastRange: undefined,
+        lastLo: 0,
+        lastHi: 0,
         sec: -1,
         n: 0,
       };
@@ -249,16 +252,19 @@ export class Baseline {
       p.peakWrites = Math.max(p.peakWrites, slideWrites(p.recentWrites, ms));
     } else if (e.address !== undefined) {
       const end = e.address + Math.max(1, e.quantity ?? 1) - 1;
-      const r = p.lastRangeFunction === e.func_code ? p.lastRange : p.readRange.get(e.func_code);
-      if (r === undefined) {
-        p.lastRange = [e.address, end];
-        p.readRange.set(e.func_code, p.lastRange);
-      } else {
-        p.lastRange = r;
-        if (e.address < r[0]) r[0] = e.address;
-        if (end > r[1]) r[1] = end;
+      if (e.func_code !== p.lastRangeFunction || e.address < p.lastLo || end > p.lastHi) {
+        let r = p.readRange.get(e.func_code);
+        if (r === undefined) {
+          r = [e.address, end];
+          p.readRange.set(e.func_code, r);
+        } else {
+          if (e.address < r[0]) r[0] = e.address;
+          if (end > r[1]) r[1] = end;
+        }
+        p.lastRangeFunction = e.func_code;
+        p.lastLo = r[0];
+        p.lastHi = r[1];
       }
-      p.lastRangeFunction = e.func_code;
     }
     const sec = Math.floor(ms / 1000);
     if (sec !== p.sec) {
