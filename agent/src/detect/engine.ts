@@ -96,7 +96,14 @@ export class DetectionEngine {
     if (this.baseline.learning && now - this.firstMs >= this.opts.learnMs) this.baseline.freeze();
     this.wireLength = raw.origLen;
     this.analyzer.handle(raw);
-    this.detectRules(now);
+    // Asked per frame by direct calls; mostly no rule set holds anything.
+    if (
+      this.protocolRules.pending() ||
+      this.policyRules.pending() ||
+      this.scanRule.pending() ||
+      this.appRules.pending()
+    )
+      this.detectRules(now);
     const sec = Math.floor(now / 1000);
     if (sec !== this.sec) {
       this.sec = sec;
