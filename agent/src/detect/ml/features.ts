@@ -489,6 +489,9 @@ export class FlowSeconds {
           if (a.sec < sec) {
             this.done.push(this.row(a));
             unlink(m, k, a);
+            // the cache must not keep a taken flow-second (and its sets) alive
+            const slot = cacheSlot(a.c, a.s, a.proto);
+            if (this.cache[slot] === a) this.cache[slot] = undefined;
           }
         }
       }
