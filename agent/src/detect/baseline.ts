@@ -52,10 +52,10 @@ const MAX_REGISTER = PAGES * PAGE - 1;
  * Per register (address + value index), its lowest and highest value seen, in pages of typed arrays allocated when
  * one of their registers is first seen (-1: not seen; values are 16-bit). A plain array indexed by address went
  * sparse (a slave's masters read blocks far apart) and V8 then keeps it as a hash table: a lookup per register.
+ * A page holds each register's lowest and highest value side by side (2k, 2k + 1): one memory line per register.
  */
 interface RegisterRanges {
-  lo: (Int32Array | undefined)[];
-  hi: (Int32Array | undefined)[];
+  pages: (Int32Array | undefined)[];
   /** Registers seen. */
   count: number;
 }
@@ -196,8 +196,8 @@ export class Baseline {
       return undefined;
     const page = register >> PAGE_BITS;
     const i = register & (PAGE - 1);
-    const lo = r.lo[page]?.[i] ?? -1;
-    const hi = r.hi[page]?.[i] ?? -1;
+    const lo = r.pages[page]?.[2 * i] ?? -1;
+    const hi = r.pages[page]?.[2 * i + 1] ?? -1;
     return lo < 0 || hi < 0 ? undefined : [lo, hi];
   }
 
@@ -287,8 +287,7 @@ export class Baseline {
     let ranges = this.registerRanges.get(slave);
     if (ranges === undefined) {
       ranges = {
-        lo: new Array<Int32Array | undefined>(PAGES).fill(undefined),
-        hi: new Array<Int32Array | undefined>(PAGES).fill(undefined),
+        pages: new Array<Int32Array | undefined>(PAGES).fill(undefined),
         count: 0,
       };
       this.registerRanges.set(slave, ranges);
@@ -299,32 +298,28 @@ export class Baseline {
 
   private registers(ranges: RegisterRanges, address: number, values: readonly number[]): void {
     let pageNo = -1;
-    let lo: Int32Array | undefined;
-    let hi: Int32Array | undefined;
+    let page: Int32Array | undefined;
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
       const a = address + i;
       if (a > MAX_REGISTER) break;
       if (a >> PAGE_BITS !== pageNo) {
         pageNo = a >> PAGE_BITS;
-        lo = ranges.lo[pageNo];
-        hi = ranges.hi[pageNo];
-        if (lo === undefined || hi === undefined) {
-          lo = new Int32Array(PAGE).fill(-1);
-          hi = new Int32Array(PAGE).fill(-1);
-          ranges.lo[pageNo] = lo;
-          ranges.hi[pageNo] = hi;
+        page = ranges.pages[pageNo];
+        if (page === undefined) {
+          page = new Int32Array(2 * PAGE).fill(-1);
+          ranges.pages[pageNo] = page;
         }
       }
-      if (lo === undefined || hi === undefined) break;
-      const k = a & (PAGE - 1);
-      const l = lo[k] ?? -1;
+      if (page === undefined) break;
+      const k = 2 * (a & (PAGE - 1));
+      const l = page[k] ?? -1;
       if (l < 0) {
-        lo[k] = v;
-        hi[k] = v;
+        page[k] = v;
+        page[k + 1] = v;
         ranges.count++;
-      } else if (v < l) lo[k] = v;
-      else if (v > (hi[k] ?? v)) hi[k] = v;
+      } else if (v < l) page[k] = v;
+      else if (v > (page[k + 1] ?? v)) page[k + 1] = v;
     }
   }
 
