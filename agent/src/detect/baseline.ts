@@ -29,6 +29,13 @@ export interface ModbusPair {
   recentWrites: number[];
   /** Lowest and highest register/coil address read per function (`fc` -> [lo, hi]). */
   readRange: Map<number, [number, number]>;
+  /** Learning only: the function of the pair's last request (most repeat it: no Set operation then). */
+  lastFunction: number;
+  /** Learning only: the read function whose range was looked up last, and that range (as in readRange): a read
+   * within it changes nothing. */
+  lastRangeFunction: number;
+  lastLo: number;
+  lastHi: number;
   /** Learning only: requests in second `sec`. */
   sec: number;
   n: number;
@@ -45,10 +52,10 @@ const MAX_REGISTER = PAGES * PAGE - 1;
  * Per register (address + value index), its lowest and highest value seen, in pages of typed arrays allocated when
  * one of their registers is first seen (-1: not seen; values are 16-bit). A plain array indexed by address went
  * sparse (a slave's masters read blocks far apart) and V8 then keeps it as a hash table: a lookup per register.
+ * A page holds each register's lowest and highest value side by side (2k, 2k + 1): one memory line per register.
  */
 interface RegisterRanges {
-  lo: (Int32Array | undefined)[];
-  hi: (Int32Array | undefined)[];
+  pages: (Int32Array | undefined)[];
   /** Registers seen. */
   count: number;
 }
@@ -131,6 +138,8 @@ export class Baseline {
   readonly services = new Set<string>();
   /** slave -> lowest and highest holding-register value seen per register (read responses and writes). */
   private readonly registerRanges = new Map<string, RegisterRanges>();
+  /** The same objects by IPv4 number (`| 0`), so that a read response builds no address text to find them. */
+  private readonly registerRanges4 = new Map<number, RegisterRanges>();
   /** `host|topic` of every MQTT PUBLISH sent. */
   readonly mqttPublishes = new Set<string>();
   /** Longest DNS query name per querying host. */
@@ -150,6 +159,10 @@ export class Baseline {
         peakWrites: 0,
         recentWrites: [],
         readRange: new Map(),
+        lastFunction: -1,
+        lastRangeFunction: -1,
+        lastLo: 0,
+        lastHi: 0,
         sec: -1,
         n: 0,
       };
@@ -183,8 +196,8 @@ export class Baseline {
       return undefined;
     const page = register >> PAGE_BITS;
     const i = register & (PAGE - 1);
-    const lo = r.lo[page]?.[i] ?? -1;
-    const hi = r.hi[page]?.[i] ?? -1;
+    const lo = r.pages[page]?.[2 * i] ?? -1;
+    const hi = r.pages[page]?.[2 * i + 1] ?? -1;
     return lo < 0 || hi < 0 ? undefined : [lo, hi];
   }
 
@@ -222,25 +235,35 @@ export class Baseline {
     if (e.protocol !== 'modbus') return;
     if (e.is_response) {
       if (e.func_code === 3 && e.address !== undefined && e.values !== undefined) {
-        this.registers(pkt.srcAddr(), e.address, e.values);
+        this.registers(this.rangesOf(pkt, true), e.address, e.values);
       }
       return;
     }
     if (isRegisterWrite(e.func_code) && e.address !== undefined && e.values !== undefined) {
-      this.registers(pkt.dstAddr(), e.address, e.values);
+      this.registers(this.rangesOf(pkt, false), e.address, e.values);
     }
     const p = this.pairs.get(pkt, e.flow);
-    p.functions.add(e.func_code);
+    if (e.func_code !== p.lastFunction) {
+      p.lastFunction = e.func_code;
+      p.functions.add(e.func_code);
+    }
     if (isWriteFunction(e.func_code)) {
       p.writes.add(`${e.func_code}:${e.address ?? -1}`);
       p.peakWrites = Math.max(p.peakWrites, slideWrites(p.recentWrites, ms));
     } else if (e.address !== undefined) {
       const end = e.address + Math.max(1, e.quantity ?? 1) - 1;
-      const r = p.readRange.get(e.func_code);
-      if (r === undefined) p.readRange.set(e.func_code, [e.address, end]);
-      else {
-        if (e.address < r[0]) r[0] = e.address;
-        if (end > r[1]) r[1] = end;
+      if (e.func_code !== p.lastRangeFunction || e.address < p.lastLo || end > p.lastHi) {
+        let r = p.readRange.get(e.func_code);
+        if (r === undefined) {
+          r = [e.address, end];
+          p.readRange.set(e.func_code, r);
+        } else {
+          if (e.address < r[0]) r[0] = e.address;
+          if (end > r[1]) r[1] = end;
+        }
+        p.lastRangeFunction = e.func_code;
+        p.lastLo = r[0];
+        p.lastHi = r[1];
       }
     }
     const sec = Math.floor(ms / 1000);
@@ -252,43 +275,51 @@ export class Baseline {
     p.n++;
   }
 
-  private registers(slave: string, address: number, values: readonly number[]): void {
+  /** The register ranges of the packet's source (`src`) or destination, found by IPv4 number when it has one. */
+  private rangesOf(pkt: PacketView, src: boolean): RegisterRanges {
+    const v4 = pkt.ipVersion === 4;
+    const n = v4 ? (src ? pkt.src4 : pkt.dst4) | 0 : 0;
+    if (v4) {
+      const known = this.registerRanges4.get(n);
+      if (known !== undefined) return known;
+    }
+    const slave = src ? pkt.srcAddr() : pkt.dstAddr();
     let ranges = this.registerRanges.get(slave);
     if (ranges === undefined) {
       ranges = {
-        lo: new Array<Int32Array | undefined>(PAGES).fill(undefined),
-        hi: new Array<Int32Array | undefined>(PAGES).fill(undefined),
+        pages: new Array<Int32Array | undefined>(PAGES).fill(undefined),
         count: 0,
       };
       this.registerRanges.set(slave, ranges);
     }
+    if (v4) this.registerRanges4.set(n, ranges);
+    return ranges;
+  }
+
+  private registers(ranges: RegisterRanges, address: number, values: readonly number[]): void {
     let pageNo = -1;
-    let lo: Int32Array | undefined;
-    let hi: Int32Array | undefined;
+    let page: Int32Array | undefined;
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
       const a = address + i;
       if (a > MAX_REGISTER) break;
       if (a >> PAGE_BITS !== pageNo) {
         pageNo = a >> PAGE_BITS;
-        lo = ranges.lo[pageNo];
-        hi = ranges.hi[pageNo];
-        if (lo === undefined || hi === undefined) {
-          lo = new Int32Array(PAGE).fill(-1);
-          hi = new Int32Array(PAGE).fill(-1);
-          ranges.lo[pageNo] = lo;
-          ranges.hi[pageNo] = hi;
+        page = ranges.pages[pageNo];
+        if (page === undefined) {
+          page = new Int32Array(2 * PAGE).fill(-1);
+          ranges.pages[pageNo] = page;
         }
       }
-      if (lo === undefined || hi === undefined) break;
-      const k = a & (PAGE - 1);
-      const l = lo[k] ?? -1;
+      if (page === undefined) break;
+      const k = 2 * (a & (PAGE - 1));
+      const l = page[k] ?? -1;
       if (l < 0) {
-        lo[k] = v;
-        hi[k] = v;
+        page[k] = v;
+        page[k + 1] = v;
         ranges.count++;
-      } else if (v < l) lo[k] = v;
-      else if (v > (hi[k] ?? v)) hi[k] = v;
+      } else if (v < l) page[k] = v;
+      else if (v > (page[k + 1] ?? v)) page[k + 1] = v;
     }
   }
 

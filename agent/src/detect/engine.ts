@@ -28,6 +28,12 @@ export class DetectionEngine {
   readonly baseline: Baseline;
   readonly correlator: Correlator;
   readonly rules: StreamDetector[];
+  // The same rule sets by class: every packet and event is handed to them by direct calls (one call site per class,
+  // not one site that sees four classes).
+  private readonly protocolRules: ModbusProtocolRules;
+  private readonly policyRules: PolicyRules;
+  private readonly scanRule: ScanRule;
+  private readonly appRules: AppRules;
   private readonly detectors: readonly Detector[];
   private readonly opts: DetectionEngineOptions;
   private firstMs = -1;
@@ -48,12 +54,11 @@ export class DetectionEngine {
       onPacket: (p, ms, failed) => this.packet(p, ms, failed),
     });
     const modbus = this.analyzer.pipeline.decoders.find((d) => d.protocol === 'modbus');
-    this.rules = [
-      new ModbusProtocolRules(() => modbus?.counters.get('modbus.bad_framing') ?? 0),
-      new PolicyRules(this.baseline),
-      new ScanRule(this.baseline),
-      new AppRules(this.baseline),
-    ];
+    this.protocolRules = new ModbusProtocolRules(() => modbus?.counters.get('modbus.bad_framing') ?? 0);
+    this.policyRules = new PolicyRules(this.baseline);
+    this.scanRule = new ScanRule(this.baseline);
+    this.appRules = new AppRules(this.baseline);
+    this.rules = [this.protocolRules, this.policyRules, this.scanRule, this.appRules];
     this.correlator = new Correlator({
       facility: opts.facility,
       window: this.analyzer.window,
@@ -66,13 +71,17 @@ export class DetectionEngine {
     const pkt = this.analyzer.pipeline.packet;
     const ms = this.opts.clock.now();
     if (this.baseline.learning) this.baseline.onEvent(e, pkt, ms);
-    for (const r of this.rules) r.onEvent?.(e, pkt, ms);
+    this.protocolRules.onEvent(e, pkt, ms);
+    this.policyRules.onEvent(e, pkt, ms);
+    this.appRules.onEvent(e, pkt, ms);
     for (const d of this.hooked) d.onEvent?.(e, pkt, ms);
   }
 
   private packet(pkt: PacketView, ms: number, failed: boolean): void {
     if (this.baseline.learning) this.baseline.onPacket(pkt, ms);
-    for (const r of this.rules) r.onPacket?.(pkt, ms, failed, this.wireLength);
+    this.protocolRules.onPacket(pkt, ms);
+    this.policyRules.onPacket(pkt, ms);
+    this.scanRule.onPacket(pkt, ms, failed);
     for (const d of this.hooked) d.onPacket?.(pkt, ms, failed, this.wireLength);
   }
 
@@ -87,7 +96,14 @@ export class DetectionEngine {
     if (this.baseline.learning && now - this.firstMs >= this.opts.learnMs) this.baseline.freeze();
     this.wireLength = raw.origLen;
     this.analyzer.handle(raw);
-    this.detectRules(now);
+    // Asked per frame by direct calls; mostly no rule set holds anything.
+    if (
+      this.protocolRules.pending() ||
+      this.policyRules.pending() ||
+      this.scanRule.pending() ||
+      this.appRules.pending()
+    )
+      this.detectRules(now);
     const sec = Math.floor(now / 1000);
     if (sec !== this.sec) {
       this.sec = sec;

@@ -247,11 +247,16 @@ export class PolicyRules extends RuleSet {
         this.states.clear();
         this.pairs.clear();
       }
+      const pair = this.baseline.pair(master, slave);
       st = {
         key,
         master,
         slave,
-        pair: this.baseline.pair(master, slave),
+        pair,
+        peak: pair?.peakPerSecond ?? 0,
+        readFc: -1,
+        readLo: 0,
+        readHi: 0,
         knownMaster: this.baseline.masters.has(master),
         sec: -1,
         n: 0,
@@ -340,10 +345,19 @@ export class PolicyRules extends RuleSet {
   private judge(e: ModbusEvent, pkt: PacketView, ms: number, st: PairState): void {
     const { master, slave, pair, key: pairKey } = st;
     const fc = e.func_code;
+    // The common case first, with nothing allocated: a known pair reading with a learnt function within its range,
+    // from the pair's state when the function is the one it last read with (no baseline lookup then).
+    if (fc === st.readFc) {
+      const address = e.address;
+      if (address === undefined) return;
+      if (address >= st.readLo && address + Math.max(1, e.quantity ?? 1) - 1 <= st.readHi) return;
+    }
     const isWrite = isWriteFunction(fc);
-    // The common case first, with nothing allocated: a known pair reading with a learnt function within its range.
     if (!isWrite && pair !== undefined && pair.functions.has(fc)) {
       const range = pair.readRange.get(fc);
+      st.readFc = fc;
+      st.readLo = range?.[0] ?? Number.NEGATIVE_INFINITY;
+      st.readHi = range?.[1] ?? Number.POSITIVE_INFINITY;
       if (range === undefined || e.address === undefined) return;
       const end = e.address + Math.max(1, e.quantity ?? 1) - 1;
       if (e.address >= range[0] && end <= range[1]) return;
@@ -464,7 +478,7 @@ export class PolicyRules extends RuleSet {
       st.n = 0;
     }
     const n = ++st.n;
-    const peak = st.pair?.peakPerSecond ?? 0;
+    const peak = st.peak;
     if (n === Math.max(FLOOD_FACTOR * peak, peak + FLOOD_MARGIN) + 1) {
       st.floodingAt = ms;
       const held = this.held;
@@ -496,6 +510,15 @@ interface PairState {
   slave: string;
   /** What the frozen baseline learnt of the pair (undefined: a pair never seen). */
   pair: ModbusPair | undefined;
+  /** Its busiest learnt second (pair.peakPerSecond, 0 for a new pair; the baseline is frozen). */
+  peak: number;
+  /**
+   * A read function the pair learnt (-1: none yet) and its learnt address range (infinite when it learnt none):
+   * what the common case, a known pair polling as it did, is checked against without the baseline's Set and Map.
+   */
+  readFc: number;
+  readLo: number;
+  readHi: number;
   /** The master acted as one while learning. */
   knownMaster: boolean;
   /** Requests in second `sec`. */

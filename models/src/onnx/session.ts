@@ -16,12 +16,19 @@ export class SwappableSession {
   private swapping: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  private constructor(session: InferenceSession) {
+  private constructor(
+    session: InferenceSession,
+    private readonly options: InferenceSession.SessionOptions,
+  ) {
     this.current = { session, version: 1, inflight: 0, retired: false };
   }
 
-  static async create(model: Uint8Array): Promise<SwappableSession> {
-    return new SwappableSession(await InferenceSession.create(model));
+  /** `options` (ONNX Runtime's session options) hold for every model this session serves, swapped ones too. */
+  static async create(
+    model: Uint8Array,
+    options: InferenceSession.SessionOptions = {},
+  ): Promise<SwappableSession> {
+    return new SwappableSession(await InferenceSession.create(model, options), options);
   }
 
   /** 1 for the first model, +1 per successful swap. */
@@ -71,7 +78,7 @@ export class SwappableSession {
   swap(model: Uint8Array): Promise<number> {
     const next = this.swapping.then(async () => {
       if (this.closed) throw new Error('session is closed');
-      const session = await InferenceSession.create(model);
+      const session = await InferenceSession.create(model, this.options);
       const old = this.current;
       this.current = { session, version: old.version + 1, inflight: 0, retired: false };
       old.retired = true;

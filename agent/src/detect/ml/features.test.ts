@@ -1,0 +1,72 @@
+// FlowSeconds on real decoded frames: many clients' packets interleaved (more pairs than its cache of open
+// flow-seconds has slots, so slots are shared and overwritten) still give one row per client -> server and second,
+// each with its own counts.
+import { describe, expect, it } from 'vitest';
+import { PacketClock } from '../../capture/packet-clock.js';
+import { LinkType, type RawPacket } from '../../capture/types.js';
+import { Analyzer } from '../../features/analyzer.js';
+import { tcpFrame } from '../../testing/frames.js';
+import { FLOW_FEATURE_FIELDS, FlowSeconds, type FlowRow } from './features.js';
+
+const T0 = Date.UTC(2026, 0, 12, 9, 0, 0);
+const SERVER = '10.0.0.1';
+const CLIENTS = 10_000;
+const PACKETS = FLOW_FEATURE_FIELDS.findIndex((f) => f.name === 'packets');
+
+const client = (i: number): string => `10.1.${i >> 8}.${i & 255}`;
+/** Packets client `i` sends in second `s` (1 to 4, different from one client and second to the next). */
+const sent = (i: number, s: number): number => 1 + ((i * 7 + s * 3) % 4);
+
+describe('FlowSeconds', () => {
+  it('counts each of 10,000 interleaved clients in its own row per second', () => {
+    const clock = new PacketClock();
+    const flows = new FlowSeconds();
+    let wire = 0;
+    const analyzer = new Analyzer({
+      clock,
+      onPacket: (pkt, ms, failed) => flows.onPacket(pkt, ms, failed, wire),
+    });
+    let frame = 0;
+    const send = (ms: number, data: Buffer): void => {
+      const raw: RawPacket = {
+        frame: ++frame,
+        tsSec: Math.floor(ms / 1000),
+        tsNsec: (ms % 1000) * 1e6,
+        linkType: LinkType.ETHERNET,
+        buf: data,
+        off: 0,
+        capLen: data.length,
+        origLen: data.length,
+      };
+      wire = data.length;
+      clock.observe(raw.tsSec, raw.tsNsec);
+      analyzer.handle(raw);
+    };
+    for (let s = 0; s < 2; s++) {
+      // round-robin over the clients, each until it has sent its packets of the second
+      for (let round = 0; round < 4; round++) {
+        for (let i = 0; i < CLIENTS; i++) {
+          if (round >= sent(i, s)) continue;
+          const ms = T0 + s * 1000 + round * 200 + Math.floor(i / 100);
+          send(
+            ms,
+            tcpFrame({ src: client(i), dst: SERVER, sport: 40_000 + (i % 20_000), dport: 502, flags: 0x10 }),
+          );
+        }
+      }
+    }
+
+    const rows: FlowRow[] = flows.take(Math.floor(T0 / 1000) + 2);
+
+    expect(rows).toHaveLength(2 * CLIENTS);
+    const got = new Map(rows.map((r) => [`${r.sec}|${r.client}>${r.server}`, r.x[PACKETS]!]));
+    for (let s = 0; s < 2; s++) {
+      for (let i = 0; i < CLIENTS; i++) {
+        expect(got.get(`${Math.floor(T0 / 1000) + s}|${client(i)}>${SERVER}`)).toBeCloseTo(
+          Math.log1p(sent(i, s)),
+          5,
+        );
+      }
+    }
+  });
+});
