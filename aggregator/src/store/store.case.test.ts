@@ -452,6 +452,39 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       }
     });
 
+    it('matches a prefix by every word it starts, counting an alert with several of them once', async () => {
+      // "writ" starts write, writes and writer; "zeta" starts more words than a store expands one prefix into.
+      const batch = Array.from({ length: 120 }, (_, i) =>
+        alert(i, {
+          title: ['Modbus write', 'Modbus writes and write', 'Port writer', 'Port scan'][i % 4] ?? '',
+          description: `zeta${i % 40} value`,
+        }),
+      );
+      await store.insertAlerts(batch);
+      const expectSearch = async (q: AlertQuery, keep: (a: StoredAlert) => boolean): Promise<void> => {
+        const all = newestFirst(batch.filter(keep));
+
+        const result = await store.queryAlerts(q);
+
+        expect(result.total).toBe(all.length);
+        expect(result.items.map((a) => a.id)).toEqual(
+          all.slice((q.page - 1) * q.limit, q.page * q.limit).map((a) => a.id),
+        );
+      };
+
+      await expectSearch({ search: 'writ', page: 2, limit: 20 }, (a) => a.title.includes('writ'));
+      await expectSearch(
+        { search: 'writ', facility: 'plant-c', page: 1, limit: 50 },
+        (a) => a.title.includes('writ') && a.facility_id === 'plant-c',
+      );
+      await expectSearch({ search: 'write modbus', page: 1, limit: 50 }, (a) => a.title.startsWith('Modbus'));
+      await expectSearch({ search: 'zeta', page: 3, limit: 25 }, () => true);
+      await expectSearch(
+        { search: 'zeta1 port', page: 1, limit: 50 },
+        (a) => a.description.startsWith('zeta1') && a.title.startsWith('Port'),
+      );
+    });
+
     it('inserts a batch larger than one chunk in one call', async () => {
       const batch = Array.from({ length: 4500 }, (_, i) => alert(i));
 
