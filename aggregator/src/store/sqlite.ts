@@ -532,6 +532,10 @@ export class SqliteStore implements Store {
             ?.n ?? 0);
       return page(rows, total);
     }
+    if (!timed) {
+      const rows = this.pageByRowid(match, where, params, offset, q.limit);
+      if (rows !== null) return page(rows, matches);
+    }
     // Without a time range the FTS5 count is the total; with one, count exactly by rowid when the matches are
     // few enough, else count while walking; a walk that has read SEARCH_COUNT_WALK rows without reaching the cap
     // (matches are sparse in this time range) stops, and the matches are counted by rowid after all.
@@ -578,19 +582,60 @@ export class SqliteStore implements Store {
             match,
             ...params,
           )?.n ?? 0);
-    if (wanted.length === 0) return page([], total);
+    return page(this.rowsByRowid(wanted), total);
+  }
+
+  /**
+   * The page of a search without time range read from its newest matches by rowid, or null when that could differ
+   * from the page by time. FTS5 hands matches out newest rowid first and stops after a few more than the rows wanted;
+   * alerts mostly arrive in time order, so these are the newest matches by time too, unless an alert stored earlier
+   * (a smaller rowid than any of them) is newer than the page's last row: one index probe (the newest-first index of
+   * the facets, from that row up) says whether such an alert exists, and then the caller walks instead.
+   */
+  private pageByRowid(
+    match: string,
+    where: readonly string[],
+    params: readonly Param[],
+    offset: number,
+    limit: number,
+  ): AlertRow[] | null {
+    const wanted = offset + limit + 10;
+    const candidates = this.all<{ rowid: number; ts: string; id: string }>(
+      `SELECT rowid, ts, id FROM alerts
+       WHERE rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ? ORDER BY rowid DESC LIMIT ?)
+       ORDER BY ts DESC, id DESC`,
+      match,
+      wanted,
+    );
+    const rows = candidates.slice(offset, offset + limit);
+    const last = rows[rows.length - 1];
+    // Fewer candidates than asked for are every match: nothing is left to be newer.
+    if (candidates.length === wanted && last !== undefined) {
+      const oldest = candidates.reduce((min, r) => Math.min(min, r.rowid), Infinity);
+      const newerStoredBefore = this.get<{ one: number }>(
+        `SELECT 1 AS one FROM alerts WHERE (ts, id) > (?, ?) AND rowid < ?${where.map((w) => ` AND ${w}`).join('')} LIMIT 1`,
+        last.ts,
+        last.id,
+        BigInt(oldest),
+        ...params,
+      );
+      if (newerStoredBefore !== undefined) return null;
+    }
+    return this.rowsByRowid(rows.map((r) => r.rowid));
+  }
+
+  /** Full rows for these rowids, in the order given. */
+  private rowsByRowid(rowids: readonly number[]): AlertRow[] {
+    if (rowids.length === 0) return [];
     const byId = new Map(
       this.db
         .prepare(
-          `SELECT rowid AS row_id, ${ALERT_COLUMNS} FROM alerts WHERE rowid IN (${wanted.map(() => '?').join(', ')})`,
+          `SELECT rowid AS row_id, ${ALERT_COLUMNS} FROM alerts WHERE rowid IN (${rowids.map(() => '?').join(', ')})`,
         )
-        .all(...wanted.map(BigInt))
+        .all(...rowids.map(BigInt))
         .map((r) => [(r as { row_id: number }).row_id, r as AlertRow]),
     );
-    return page(
-      wanted.flatMap((rowid) => byId.get(rowid) ?? []),
-      total,
-    );
+    return rowids.flatMap((rowid) => byId.get(rowid) ?? []);
   }
 
   /**

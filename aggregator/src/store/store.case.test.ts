@@ -485,6 +485,23 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       );
     });
 
+    it('puts an alert stored before many newer-stored matches in its place by time on a search page', async () => {
+      // Stored first but newest by time (an agent's clock ahead, or a batch held back and sent later): the newest
+      // matches by storage order are not the newest by time.
+      const early = alert(5000, { title: 'Modbus write early' });
+      const later = Array.from({ length: 400 }, (_, i) => alert(i, { title: `Modbus write ${i}` }));
+      await store.insertAlerts([early]);
+      await store.insertAlerts(later);
+
+      const first = await store.queryAlerts({ search: 'modbus write', page: 1, limit: 20 });
+      const second = await store.queryAlerts({ search: 'modbus', page: 2, limit: 20 });
+
+      const all = newestFirst([early, ...later]);
+      expect(first.total).toBe(401);
+      expect(first.items.map((a) => a.id)).toEqual(all.slice(0, 20).map((a) => a.id));
+      expect(second.items.map((a) => a.id)).toEqual(all.slice(20, 40).map((a) => a.id));
+    });
+
     it('inserts a batch larger than one chunk in one call', async () => {
       const batch = Array.from({ length: 4500 }, (_, i) => alert(i));
 
