@@ -14,6 +14,7 @@ import {
   isoOrNull,
   retentionCutoffs,
   searchTerms,
+  splitHours,
   statsFromCounts,
 } from './common.js';
 import { MIGRATIONS } from './migrations/index.js';
@@ -613,7 +614,6 @@ export class PostgresStore implements Store {
     const facets = facetFilters(q);
     const where = [...facets.map(([column, value]) => `${column} = ${ps.p(value)}`), ...timeFilters(q, ps)];
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-    const filterValues = [...ps.values];
     // The page and its total are independent: asked on two pooled connections at once.
     const [rows, total] = await Promise.all([
       this.query<AlertRow>(
@@ -623,13 +623,44 @@ export class PostgresStore implements Store {
         ps.values,
       ),
       // Filters on facility, severity and status alone are answered from the maintained counters.
-      where.length === facets.length
-        ? this.countedAlerts(facets)
-        : this.query<{ n: string }>(`SELECT count(*) AS n FROM alerts ${clause}`, filterValues).then((r) =>
-            Number(r[0]?.n ?? 0),
-          ),
+      where.length === facets.length ? this.countedAlerts(facets) : this.timedTotal(facets, q.from, q.to),
     ]);
     return { items: rows.map(item), total };
+  }
+
+  /** Alerts with these facets in a time range: whole hours from alert_hour_counts, the partial ones from the rows. */
+  private async timedTotal(
+    facets: readonly (readonly [string, string])[],
+    from: string | undefined,
+    to: string | undefined,
+  ): Promise<number> {
+    const count = async (
+      table: string,
+      column: string,
+      value: string,
+      lo?: string,
+      hi?: string,
+    ): Promise<number> => {
+      const ps = new Params();
+      const where = facets.map(([c, v]) => `${c} = ${ps.p(v)}`);
+      if (lo !== undefined) where.push(`${column} >= ${ps.p(lo)}`);
+      if (hi !== undefined) where.push(`${column} < ${ps.p(hi)}`);
+      const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+      const r = await this.query<{ n: string | null }>(
+        `SELECT ${value} AS n FROM ${table} ${clause}`,
+        ps.values,
+      );
+      return Number(r[0]?.n ?? 0);
+    };
+    const rows = (lo?: string, hi?: string): Promise<number> => count('alerts', 'ts', 'count(*)', lo, hi);
+    const split = splitHours(from, to);
+    if (split === null)
+      return rows(from === undefined ? undefined : iso(from), to === undefined ? undefined : iso(to));
+    const parts = await Promise.all([
+      count('alert_hour_counts', 'hour', 'sum(n)', split.hoursFrom, split.hoursTo),
+      ...split.edges.map((e) => rows(e.from, e.to)),
+    ]);
+    return parts.reduce((a, b) => a + b, 0);
   }
 
   /** Alerts with these facets, from the maintained counters. */

@@ -12,6 +12,7 @@ import {
   isoOrNull,
   retentionCutoffs,
   searchTerms,
+  splitHours,
   statsFromCounts,
   textWords,
 } from './common.js';
@@ -390,7 +391,7 @@ export class SqliteStore implements Store {
     // batch added (rowids above the old maximum: this transaction holds the write lock) are indexed and counted by one
     // statement each. DDL in a transaction is rolled back with it on an error.
     const triggers = this.all<{ name: string; sql: string }>(
-      "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ('alerts_fts_insert', 'alert_counts_insert')",
+      "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ('alerts_fts_insert', 'alert_counts_insert', 'alert_hour_counts_insert')",
     );
     return this.db.transaction((batch: readonly StoredAlert[]) => {
       const { m: before } = this.db
@@ -418,6 +419,14 @@ export class SqliteStore implements Store {
           `INSERT INTO alert_counts (facility_id, severity, status, n)
            SELECT facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
            ON CONFLICT (facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
+        )
+        .run(before);
+      this.db
+        .prepare(
+          `INSERT INTO alert_hour_counts (hour, facility_id, severity, status, n)
+           SELECT substr(ts, 1, 13), facility_id, severity, status, count(*) FROM alerts WHERE rowid > ?
+           GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+           ON CONFLICT (hour, facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
         )
         .run(before);
       for (const w of words) addTerm.run(w);
@@ -481,8 +490,46 @@ export class SqliteStore implements Store {
               ...countedParams,
             )?.n ?? 0,
           )
-        : (this.get<{ n: number }>(`SELECT count(*) AS n FROM alerts ${clause}`, ...params)?.n ?? 0);
+        : this.timedTotal(counted, countedParams, q.from, q.to);
     return { items: rows.map(item), total };
+  }
+
+  /** Alerts with these facets in a time range: whole hours from alert_hour_counts, the partial ones from the rows. */
+  private timedTotal(
+    facets: readonly string[],
+    facetParams: readonly Param[],
+    from: string | undefined,
+    to: string | undefined,
+  ): number {
+    const count = (table: string, column: string, value: string, lo?: string, hi?: string): number => {
+      const where = [...facets];
+      const params = [...facetParams];
+      if (lo !== undefined) {
+        where.push(`${column} >= ?`);
+        params.push(lo);
+      }
+      if (hi !== undefined) {
+        where.push(`${column} < ?`);
+        params.push(hi);
+      }
+      const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+      return Number(
+        this.get<{ n: number | null }>(`SELECT ${value} AS n FROM ${table} ${clause}`, ...params)?.n ?? 0,
+      );
+    };
+    const rows = (lo?: string, hi?: string): number => count('alerts', 'ts', 'count(*)', lo, hi);
+    const split = splitHours(from, to);
+    if (split === null)
+      return rows(from === undefined ? undefined : iso(from), to === undefined ? undefined : iso(to));
+    // An hour's key is the first 13 characters of its ISO time ("2026-11-22T17"), as migration 9 stores it.
+    const hours = count(
+      'alert_hour_counts',
+      'hour',
+      'sum(n)',
+      split.hoursFrom?.slice(0, 13),
+      split.hoursTo?.slice(0, 13),
+    );
+    return split.edges.reduce((sum, e) => sum + rows(e.from, e.to), hours);
   }
 
   /**

@@ -502,6 +502,43 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       expect(second.items.map((a) => a.id)).toEqual(all.slice(20, 40).map((a) => a.id));
     });
 
+    it('totals a time range exactly over whole and partial hours, through seeding, status changes and a purge', async () => {
+      // 600 alerts a minute apart from 12:00: ten hours; half inserted, half seeded (the bulk path keeps the hourly
+      // counters with one statement per batch).
+      const batch = Array.from({ length: 600 }, (_, i) => alert(i));
+      await store.insertAlerts(batch.slice(0, 300));
+      await store.seedAlerts(batch.slice(300));
+      for (const a of batch.filter((_, i) => i % 7 === 0)) {
+        await store.setAlertStatus(a.id, 'resolved');
+        a.status = 'resolved';
+      }
+      const at = (minutes: number, seconds = 0): string =>
+        new Date(T0 + minutes * 60_000 + seconds * 1000).toISOString();
+      const expectTotal = async (
+        q: Omit<AlertQuery, 'page' | 'limit'>,
+        alive: StoredAlert[],
+      ): Promise<void> => {
+        const expected = alive.filter(
+          (a) =>
+            (q.from === undefined || a.timestamp >= q.from) &&
+            (q.to === undefined || a.timestamp < q.to) &&
+            (q.facility === undefined || a.facility_id === q.facility) &&
+            (q.status === undefined || a.status === q.status),
+        ).length;
+
+        expect((await store.queryAlerts({ ...q, page: 1, limit: 5 })).total).toBe(expected);
+      };
+
+      await expectTotal({ from: at(7, 13), to: at(331, 30), facility: 'plant-b' }, batch);
+      await expectTotal({ from: at(60), to: at(240) }, batch);
+      await expectTotal({ from: at(61), to: at(119, 59) }, batch);
+      await expectTotal({ from: at(125, 1), to: at(170) }, batch);
+      await expectTotal({ from: at(90), status: 'resolved' }, batch);
+      await expectTotal({ to: at(545, 30), facility: 'plant-c', status: 'new' }, batch);
+      await store.purge({ alertsMaxAgeSeconds: 8 * 3600, aggregatesMaxAgeSeconds: null }, at(600));
+      await expectTotal({ from: at(0), to: at(400, 30) }, batch.slice(120));
+    });
+
     it('inserts a batch larger than one chunk in one call', async () => {
       const batch = Array.from({ length: 4500 }, (_, i) => alert(i));
 

@@ -9,6 +9,7 @@ import { searchTerms } from './005-search-terms.js';
 import { alertJsonText } from './006-alert-json-text.js';
 import { searchFacets } from './007-search-facets.js';
 import { searchTermCounts } from './008-search-term-counts.js';
+import { alertHourCounts } from './009-alert-hour-counts.js';
 
 export interface Migration {
   version: number;
@@ -26,4 +27,5 @@ export const MIGRATIONS: readonly Migration[] = [
   alertJsonText,
   searchFacets,
   searchTermCounts,
+  alertHourCounts,
 ];
