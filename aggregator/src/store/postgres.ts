@@ -255,6 +255,18 @@ interface SearchWord {
 /** A search word with more indexed completions than this is left to the GIN index as a prefix query. */
 const MAX_WORD_EXPANSION = 32;
 
+/**
+ * The least string above every string that starts with `word`, in code point order (the "C" collation's order of
+ * UTF-8): the word with its last character's code point one higher. Computed here rather than with chr() so the
+ * bound needs no particular server encoding. Search words are letters and digits, never the last code point.
+ */
+function prefixEnd(word: string): string {
+  const chars = [...word];
+  const last = chars.pop()?.codePointAt(0) ?? 0;
+  const next = last + 1 === 0xd800 ? 0xe000 : last + 1;
+  return `${chars.join('')}${String.fromCodePoint(next)}`;
+}
+
 /** A lexeme quoted for tsquery text. */
 function tsLexeme(word: string): string {
   return `'${word.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
@@ -764,15 +776,16 @@ export class PostgresStore implements Store {
   ): Promise<SearchWord[]> {
     const ws = new Params();
     const words = ws.p(terms);
+    const ends = ws.p(terms.map(prefixEnd));
     const clause = facets.map(([column, value]) => ` AND c.${column} = ${ws.p(value)}`).join('');
     // Completions are looked up among every alert (at most MAX_WORD_EXPANSION + 1 of them, so a word with too many
     // is known as such) and counted among those with the query's facets (n is null when none of them holds it).
     const rows = await this.query<{ i: string; term: string; n: string | null }>(
-      `SELECT p.i, x.term, x.n FROM unnest(${words}::text[]) WITH ORDINALITY AS p (w, i),
+      `SELECT p.i, x.term, x.n FROM unnest(${words}::text[], ${ends}::text[]) WITH ORDINALITY AS p (w, e, i),
        LATERAL (
          SELECT c.term, sum(c.n) FILTER (WHERE true${clause}) AS n
          FROM alert_term_counts AS c
-         WHERE c.term >= p.w COLLATE "C" AND c.term < (p.w || chr(1114111)) COLLATE "C" AND c.n > 0
+         WHERE c.term >= p.w COLLATE "C" AND c.term < p.e COLLATE "C" AND c.n > 0
          GROUP BY c.term ORDER BY c.term LIMIT ${MAX_WORD_EXPANSION + 1}
        ) AS x`,
       ws.values,
