@@ -688,9 +688,10 @@ export class PostgresStore implements Store {
 
   /**
    * A page of alerts with every search word, newest first, and their number up to SEARCH_COUNT_CAP.
-   * Each word becomes the indexed words it is a prefix of, with how many alerts of the query's facets hold each
+   * Each word becomes the indexed words it is a prefix of, with how many alerts of the facility hold each
    * (alert_term_counts, migration 8), so the GIN index looks up exact lexemes. Those counts also give
-   * - the total without counting rows, when there is no time range and one word: exactly when it has one completion,
+   * - the total without counting rows, when there is one word and no time range, severity or status (the counters are
+   *   per facility): exactly when it has one completion,
    *   or "the cap or more" when one completion alone is held by more alerts than the cap;
    * - how many alerts match at most, which chooses the page's shape: for many matches, walk the newest-first index
    *   with the search as a filter (the match expression is wrapped so the planner cannot turn it into a GIN bitmap);
@@ -704,14 +705,19 @@ export class PostgresStore implements Store {
     const facets = facetFilters(q);
     const timed = q.from !== undefined || q.to !== undefined;
     const offset = (q.page - 1) * q.limit;
-    const [words, stored] = await Promise.all([this.searchWords(terms, facets), this.countedAlerts(facets)]);
+    const facility = facets.filter(([column]) => column === 'facility_id');
+    const [words, stored] = await Promise.all([
+      this.searchWords(terms, facility),
+      this.countedAlerts(facets),
+    ]);
     // A word of which no alert with these facets holds a completion: nothing matches.
     if (words.some((w) => w.completions?.length === 0)) return { items: [], total: 0 };
     const text = words.map((w) => w.query).join(' & ');
     const atMost = Math.min(stored, ...words.map((w) => w.atMost));
     const only = words.length === 1 ? words[0] : undefined;
+    // The word counters are per facility: with a severity or status filter they only bound the matches.
     const known: Page<never> | null =
-      timed || only === undefined || only.completions === null
+      timed || facility.length < facets.length || only === undefined || only.completions === null
         ? null
         : only.completions.length === 1 && only.atMost <= SEARCH_COUNT_CAP
           ? { items: [], total: only.atMost }
@@ -764,7 +770,7 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Each search word's indexed completions among alerts with these facets, with how many alerts hold each: the
+   * Each search word's indexed completions, with how many alerts (of the facility, when one is given) hold each: the
    * tsquery for the word (its completions ORed, as exact lexemes), and bounds on the alerts that match it. The
    * counters hold every lexeme of every alert, so they are the very words the GIN index would find for the prefix. A
    * word with more completions than MAX_WORD_EXPANSION is left to the GIN index as a prefix query, unbounded
@@ -772,14 +778,14 @@ export class PostgresStore implements Store {
    */
   private async searchWords(
     terms: readonly string[],
-    facets: readonly (readonly [string, string])[],
+    facility: readonly (readonly [string, string])[],
   ): Promise<SearchWord[]> {
     const ws = new Params();
     const words = ws.p(terms);
     const ends = ws.p(terms.map(prefixEnd));
-    const clause = facets.map(([column, value]) => ` AND c.${column} = ${ws.p(value)}`).join('');
+    const clause = facility.map(([column, value]) => ` AND c.${column} = ${ws.p(value)}`).join('');
     // Completions are looked up among every alert (at most MAX_WORD_EXPANSION + 1 of them, so a word with too many
-    // is known as such) and counted among those with the query's facets (n is null when none of them holds it).
+    // is known as such) and counted among those of the facility (n is null when none of them holds it).
     const rows = await this.query<{ i: string; term: string; n: string | null }>(
       `SELECT p.i, x.term, x.n FROM unnest(${words}::text[], ${ends}::text[]) WITH ORDINALITY AS p (w, e, i),
        LATERAL (

@@ -1,10 +1,12 @@
-// Version 8 (Postgres): how many alerts hold each search word, per facility, severity and status, kept by a
-// statement-level trigger like alert_counts. At a million alerts a common word's GIN bitmap holds ~150,000 rows (100-
+// Version 8 (Postgres): how many alerts of each facility hold each search word, kept by a statement-level trigger
+// like alert_counts (per facility only: with severity and status too, a batch of 500 alerts upserted thousands of
+// counter rows, and the server's CPU per inserted alert went from about 95 to 160 us). At a million alerts a common word's GIN bitmap holds ~150,000 rows (100-
 // 290 ms to build, more with a prefix's partial match), and its capped count then reads one heap page per match, so a
 // search took 192-482 ms. With these counters the store
 // - expands a search word to the indexed words it is a prefix of, so the GIN index looks up exact lexemes (no partial
 //   match scan), as SQLite does with alert_terms;
-// - knows the total of a one-word search without time range from the counters (exactly, or at least the count cap);
+// - knows the total of a one-word search without time range or severity and status filters from the counters
+//   (exactly, or at least the count cap);
 // - knows about how many alerts match before it asks, so it walks the newest-first index for a common word and takes
 //   the GIN bitmap for a rare one, instead of the planner's guess (3,259 rows estimated against 47,317).
 // - puts each alert's facility, severity and status in the GIN index as three lexemes beside its words (alert_facets;
@@ -17,13 +19,13 @@
 // SQLite: nothing changes; alert_terms (migration 5) and the FTS5 facets (migration 7) serve the same ends there.
 import type { Migration } from './index.js';
 
-/** Each row's search words with its facets, grouped: the counters' delta for a set of rows (negated for old rows). */
+/** Each row's search words with its facility, grouped: the counters' delta for a set of rows (negated for old rows). */
 const deltas = (rows: string, sign: '' | '-'): string => `
-    INSERT INTO alert_term_counts AS c (term, facility_id, severity, status, n)
-      SELECT w.term, r.facility_id, r.severity, r.status, ${sign}count(*)
+    INSERT INTO alert_term_counts AS c (term, facility_id, n)
+      SELECT w.term, r.facility_id, ${sign}count(*)
       FROM ${rows} AS r, unnest(tsvector_to_array(r.search_doc)) AS w (term)
-      GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-      ON CONFLICT (term, facility_id, severity, status) DO UPDATE SET n = c.n + excluded.n;`;
+      GROUP BY 1, 2 ORDER BY 1, 2
+      ON CONFLICT (term, facility_id) DO UPDATE SET n = c.n + excluded.n;`;
 
 export const searchTermCounts: Migration = {
   version: 8,
@@ -33,16 +35,14 @@ export const searchTermCounts: Migration = {
 CREATE TABLE alert_term_counts (
   term text COLLATE "C" NOT NULL,
   facility_id text COLLATE "C" NOT NULL,
-  severity text NOT NULL,
-  status text NOT NULL,
   n bigint NOT NULL,
-  PRIMARY KEY (term, facility_id, severity, status)
+  PRIMARY KEY (term, facility_id)
 );
 SET LOCAL work_mem = '256MB';
-INSERT INTO alert_term_counts (term, facility_id, severity, status, n)
-  SELECT w.term, a.facility_id, a.severity, a.status, count(*)
+INSERT INTO alert_term_counts (term, facility_id, n)
+  SELECT w.term, a.facility_id, count(*)
   FROM alerts AS a, unnest(tsvector_to_array(a.search_doc)) AS w (term)
-  GROUP BY 1, 2, 3, 4;
+  GROUP BY 1, 2;
 ANALYZE alert_term_counts;
 
 CREATE FUNCTION alert_facets(facility_id text, severity text, status text) RETURNS tsvector
