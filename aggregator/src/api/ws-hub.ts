@@ -37,6 +37,8 @@ export interface WsHubOptions {
 
 interface Client {
   ws: WebSocket;
+  /** The connection's socket, as handed to the upgrade: fan-out writes its pre-built frames here (see deliver). */
+  socket: Duplex;
   caller: Caller;
   key: string;
   alive: boolean;
@@ -89,7 +91,7 @@ export class WsHub {
     }
     this.o.auth.resolve(fromQuery ?? fromHeader).then(
       (caller) => {
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, caller, address));
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, caller, address));
       },
       (err: unknown) => {
         const e = err instanceof ApiError ? err : new ApiError('unauthorized', 'authentication failed');
@@ -98,9 +100,10 @@ export class WsHub {
     );
   }
 
-  private accept(ws: WebSocket, caller: Caller, address: string): void {
+  private accept(ws: WebSocket, socket: Duplex, caller: Caller, address: string): void {
     const client: Client = {
       ws,
+      socket,
       caller,
       key: caller.tokenId === null ? `ws-addr:${address}` : `ws-token:${caller.tokenId}`,
       alive: true,
@@ -128,7 +131,25 @@ export class WsHub {
   }
 
   /** Queues one text frame; false when the client is gone or was dropped as too slow. Counting is the caller's. */
-  private send(client: Client, text: string | Buffer): boolean {
+  private send(client: Client, text: string): boolean {
+    if (!this.writable(client)) return false;
+    client.ws.send(text, SEND_OPTIONS);
+    return true;
+  }
+
+  /**
+   * Writes a complete frame built by textFrame() to the client's socket; false when the client is gone or was dropped.
+   * ws writes its own frames (replies, pings, the close) to the same socket synchronously in call order, as nothing
+   * is compressed, so frames written here and by ws never interleave; ws's bufferedAmount counts both.
+   */
+  private sendFrame(client: Client, frame: Buffer): boolean {
+    if (!this.writable(client)) return false;
+    client.socket.write(frame);
+    return true;
+  }
+
+  /** True when the client is open and keeping up; a client with too much queued is dropped (slow consumer). */
+  private writable(client: Client): boolean {
     if (client.ws.readyState !== WebSocket.OPEN) return false;
     if (client.ws.bufferedAmount > this.maxBuffered) {
       this.o.metrics.wsDropped.inc({ reason: 'slow' });
@@ -136,7 +157,6 @@ export class WsHub {
       this.remove(client);
       return false;
     }
-    client.ws.send(text, SEND_OPTIONS);
     return true;
   }
 
@@ -214,24 +234,28 @@ export class WsHub {
     }
   }
 
-  /** Sends a bus event to each room it belongs to; serialised once per spelling of the room. */
+  /**
+   * Sends a bus event to each room it belongs to. The message is serialised and framed once per spelling of the room,
+   * and the same frame is written to every subscriber's socket: one write per client, no per-client framing (ws.send
+   * builds a header and writes header and payload for each of them).
+   */
   private deliver(e: BusEvent): void {
     const data = JSON.stringify(e.data ?? null);
     const type = JSON.stringify(e.type);
     for (const room of ROOMS_OF_EVENT[e.type]) {
       const subscribers = this.byRoom.get(room);
       if (subscribers === undefined || subscribers.size === 0) continue;
-      // Encoded once per spelling, not once per client: the fan-out to many clients only frames and writes.
-      const texts = new Map<string, Buffer>();
+      const frames = new Map<string, Buffer>();
       let sent = 0;
+      // A copy: a client dropped as slow leaves the set while it is walked.
       for (const client of [...subscribers]) {
         const channel = client.rooms.get(room) ?? room;
-        let text = texts.get(channel);
-        if (text === undefined) {
-          text = Buffer.from(`{"channel":${JSON.stringify(channel)},"type":${type},"data":${data}}`, 'utf8');
-          texts.set(channel, text);
+        let frame = frames.get(channel);
+        if (frame === undefined) {
+          frame = textFrame(`{"channel":${JSON.stringify(channel)},"type":${type},"data":${data}}`);
+          frames.set(channel, frame);
         }
-        if (this.send(client, text)) sent++;
+        if (this.sendFrame(client, frame)) sent++;
       }
       this.o.metrics.wsMessagesSent.inc(sent);
     }
@@ -263,6 +287,27 @@ export class WsHub {
     for (const ws of this.wss.clients) ws.terminate();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
+}
+
+/**
+ * A complete, final, unmasked WebSocket text frame (RFC 6455 section 5.2; a server never masks): 0x81, then the
+ * payload length in 7 bits, or 126 and 16 bits, or 127 and 64 bits, then the UTF-8 payload.
+ */
+function textFrame(text: string): Buffer {
+  const length = Buffer.byteLength(text, 'utf8');
+  const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(header + length);
+  frame[0] = 0x81;
+  if (length < 126) frame[1] = length;
+  else if (length < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(length), 2);
+  }
+  frame.write(text, header, 'utf8');
+  return frame;
 }
 
 function rawText(data: RawData): string {

@@ -27,6 +27,34 @@ export function textWords(text: string): string[] {
   return text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
 }
 
+/**
+ * A time range split for the hourly counters (migration 9): the whole UTC hours inside it, [hoursFrom, hoursTo)
+ * (either end open when the range is), counted from the counters, and the partial hours at its edges, counted from
+ * the rows. Null when the range holds no whole hour: then its rows are counted.
+ */
+export interface HourSplit {
+  hoursFrom: string | undefined;
+  hoursTo: string | undefined;
+  edges: { from: string; to: string }[];
+}
+
+const HOUR_MS = 3_600_000;
+
+export function splitHours(from: string | undefined, to: string | undefined): HourSplit | null {
+  const f = from === undefined ? undefined : Math.ceil(new Date(iso(from)).getTime() / HOUR_MS) * HOUR_MS;
+  const t = to === undefined ? undefined : Math.floor(new Date(iso(to)).getTime() / HOUR_MS) * HOUR_MS;
+  if (f !== undefined && t !== undefined && f >= t) return null;
+  const edges: { from: string; to: string }[] = [];
+  if (from !== undefined && f !== undefined && iso(f) !== iso(from))
+    edges.push({ from: iso(from), to: iso(f) });
+  if (to !== undefined && t !== undefined && iso(t) !== iso(to)) edges.push({ from: iso(t), to: iso(to) });
+  return {
+    hoursFrom: f === undefined ? undefined : iso(f),
+    hoursTo: t === undefined ? undefined : iso(t),
+    edges,
+  };
+}
+
 export const UNRESOLVED_STATUSES: readonly AlertStatus[] = ['new', 'acknowledged'];
 
 /** The API's alert stats from counter rows (one per facility, severity and status). */

@@ -14,6 +14,7 @@ import {
   isoOrNull,
   retentionCutoffs,
   searchTerms,
+  splitHours,
   statsFromCounts,
 } from './common.js';
 import { MIGRATIONS } from './migrations/index.js';
@@ -240,6 +241,66 @@ function firstOfEachId(alerts: readonly StoredAlert[]): readonly StoredAlert[] {
 }
 
 /** Collects positional parameters while a query is built: `p(v)` returns `$n`. */
+/** A search word as the store asks for it (see PostgresStore.searchWords). */
+interface SearchWord {
+  /** tsquery text matching the word. */
+  query: string;
+  /** Its indexed completions held by alerts of the query's facets; null when left to a prefix query. */
+  completions: string[] | null;
+  /** Alerts of the query's facets holding a completion: at most the sum of the counts, at least the largest. */
+  atMost: number;
+  atLeast: number;
+}
+
+/** A search word with more indexed completions than this is left to the GIN index as a prefix query. */
+const MAX_WORD_EXPANSION = 32;
+
+/**
+ * The least string above every string that starts with `word`, in code point order (the "C" collation's order of
+ * UTF-8): the word with its last character's code point one higher. Computed here rather than with chr() so the
+ * bound needs no particular server encoding. Search words are letters and digits, never the last code point.
+ */
+function prefixEnd(word: string): string {
+  const chars = [...word];
+  const last = chars.pop()?.codePointAt(0) ?? 0;
+  const next = last + 1 === 0xd800 ? 0xe000 : last + 1;
+  return `${chars.join('')}${String.fromCodePoint(next)}`;
+}
+
+/** A lexeme quoted for tsquery text. */
+function tsLexeme(word: string): string {
+  return `'${word.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
+}
+
+/** The query's equality filters on the counted columns, as (column, value) pairs. */
+function facetFilters(q: AlertQuery): (readonly [string, string])[] {
+  const out: (readonly [string, string])[] = [];
+  if (q.facility !== undefined) out.push(['facility_id', q.facility]);
+  if (q.severity !== undefined) out.push(['severity', q.severity]);
+  if (q.status !== undefined) out.push(['status', q.status]);
+  return out;
+}
+
+/** The query's time range as SQL conditions. */
+function timeFilters(q: AlertQuery, ps: Params): string[] {
+  const out: string[] = [];
+  if (q.from !== undefined) out.push(`ts >= ${ps.p(iso(q.from))}`);
+  if (q.to !== undefined) out.push(`ts < ${ps.p(iso(q.to))}`);
+  return out;
+}
+
+/**
+ * Search words and facets as one match on the GIN index of words and facets (migration 8): the expression is the
+ * index's own, and the facets are lexemes of the tsquery rather than SQL filters.
+ */
+function facetMatch(text: string, facets: readonly (readonly [string, string])[], ps: Params): string {
+  const tags: Record<string, string> = { facility_id: '~f', severity: '~v', status: '~u' };
+  const query = [text, ...facets.map(([column, value]) => tsLexeme(`${tags[column] ?? ''}${value}`))].join(
+    ' & ',
+  );
+  return `(search_doc || alert_facets(facility_id, severity, status)) @@ ${ps.p(query)}::tsquery`;
+}
+
 class Params {
   readonly values: unknown[] = [];
   p(v: unknown): string {
@@ -559,47 +620,196 @@ export class PostgresStore implements Store {
 
   private async alertPage<T>(q: AlertQuery, item: (r: AlertRow) => T): Promise<Page<T>> {
     checkPaging(q.page, q.limit);
-    const ps = new Params();
-    const cs = new Params();
-    const where: string[] = [];
-    const counted: string[] = [];
-    const eq = (column: string, value: string | undefined): void => {
-      if (value === undefined) return;
-      where.push(`${column} = ${ps.p(value)}`);
-      counted.push(`${column} = ${cs.p(value)}`);
-    };
-    eq('facility_id', q.facility);
-    eq('severity', q.severity);
-    eq('status', q.status);
-    if (q.from !== undefined) where.push(`ts >= ${ps.p(iso(q.from))}`);
-    if (q.to !== undefined) where.push(`ts < ${ps.p(iso(q.to))}`);
     const terms = searchTerms(q.search);
-    if (terms.length > 0) {
-      where.push(`search_doc @@ to_tsquery('simple', ${ps.p(terms.map((t) => `${t}:*`).join(' & '))})`);
-    }
+    if (terms.length > 0) return this.searchPage(q, terms, item);
+    const ps = new Params();
+    const facets = facetFilters(q);
+    const where = [...facets.map(([column, value]) => `${column} = ${ps.p(value)}`), ...timeFilters(q, ps)];
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-    const filterValues = [...ps.values];
-    const rows = await this.query<AlertRow>(
-      `SELECT ${ALERT_COLUMNS} FROM alerts ${clause} ORDER BY ts DESC, id DESC LIMIT ${ps.p(q.limit)} OFFSET ${ps.p(
-        (q.page - 1) * q.limit,
-      )}`,
-      ps.values,
+    // The page and its total are independent: asked on two pooled connections at once.
+    const [rows, total] = await Promise.all([
+      this.query<AlertRow>(
+        `SELECT ${ALERT_COLUMNS} FROM alerts ${clause} ORDER BY ts DESC, id DESC LIMIT ${ps.p(q.limit)} OFFSET ${ps.p(
+          (q.page - 1) * q.limit,
+        )}`,
+        ps.values,
+      ),
+      // Filters on facility, severity and status alone are answered from the maintained counters.
+      where.length === facets.length ? this.countedAlerts(facets) : this.timedTotal(facets, q.from, q.to),
+    ]);
+    return { items: rows.map(item), total };
+  }
+
+  /** Alerts with these facets in a time range: whole hours from alert_hour_counts, the partial ones from the rows. */
+  private async timedTotal(
+    facets: readonly (readonly [string, string])[],
+    from: string | undefined,
+    to: string | undefined,
+  ): Promise<number> {
+    const count = async (
+      table: string,
+      column: string,
+      value: string,
+      lo?: string,
+      hi?: string,
+    ): Promise<number> => {
+      const ps = new Params();
+      const where = facets.map(([c, v]) => `${c} = ${ps.p(v)}`);
+      if (lo !== undefined) where.push(`${column} >= ${ps.p(lo)}`);
+      if (hi !== undefined) where.push(`${column} < ${ps.p(hi)}`);
+      const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+      const r = await this.query<{ n: string | null }>(
+        `SELECT ${value} AS n FROM ${table} ${clause}`,
+        ps.values,
+      );
+      return Number(r[0]?.n ?? 0);
+    };
+    const rows = (lo?: string, hi?: string): Promise<number> => count('alerts', 'ts', 'count(*)', lo, hi);
+    const split = splitHours(from, to);
+    if (split === null)
+      return rows(from === undefined ? undefined : iso(from), to === undefined ? undefined : iso(to));
+    const parts = await Promise.all([
+      count('alert_hour_counts', 'hour', 'sum(n)', split.hoursFrom, split.hoursTo),
+      ...split.edges.map((e) => rows(e.from, e.to)),
+    ]);
+    return parts.reduce((a, b) => a + b, 0);
+  }
+
+  /** Alerts with these facets, from the maintained counters. */
+  private async countedAlerts(facets: readonly (readonly [string, string])[]): Promise<number> {
+    const cs = new Params();
+    const clause = facets.map(([column, value]) => `${column} = ${cs.p(value)}`).join(' AND ');
+    const rows = await this.query<{ n: string | null }>(
+      `SELECT sum(n) AS n FROM alert_counts ${clause === '' ? '' : `WHERE ${clause}`}`,
+      cs.values,
     );
-    // Filters on facility, severity and status alone are answered from the maintained counters.
-    const totalRows =
-      where.length === counted.length
-        ? await this.query<{ n: string | null }>(
-            `SELECT sum(n) AS n FROM alert_counts ${counted.length > 0 ? `WHERE ${counted.join(' AND ')}` : ''}`,
-            cs.values,
-          )
-        : await this.query<{ n: string }>(
-            `SELECT count(*) AS n FROM (SELECT 1 FROM alerts ${clause}${terms.length > 0 ? ` LIMIT ${SEARCH_COUNT_CAP + 1}` : ''}) AS m`,
-            filterValues,
-          );
-    const total = Number(totalRows[0]?.n ?? 0);
-    return total > SEARCH_COUNT_CAP && terms.length > 0
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /**
+   * A page of alerts with every search word, newest first, and their number up to SEARCH_COUNT_CAP.
+   * Each word becomes the indexed words it is a prefix of, with how many alerts of the facility hold each
+   * (alert_term_counts, migration 8), so the GIN index looks up exact lexemes. Those counts also give
+   * - the total without counting rows, when there is one word and no time range, severity or status (the counters are
+   *   per facility): exactly when it has one completion,
+   *   or "the cap or more" when one completion alone is held by more alerts than the cap;
+   * - how many alerts match at most, which chooses the page's shape: for many matches, walk the newest-first index
+   *   with the search as a filter (the match expression is wrapped so the planner cannot turn it into a GIN bitmap);
+   *   for few, take the GIN bitmap and sort the matches.
+   */
+  private async searchPage<T>(
+    q: AlertQuery,
+    terms: readonly string[],
+    item: (r: AlertRow) => T,
+  ): Promise<Page<T>> {
+    const facets = facetFilters(q);
+    const timed = q.from !== undefined || q.to !== undefined;
+    const offset = (q.page - 1) * q.limit;
+    const facility = facets.filter(([column]) => column === 'facility_id');
+    const [words, stored] = await Promise.all([
+      this.searchWords(terms, facility),
+      this.countedAlerts(facets),
+    ]);
+    // A word of which no alert with these facets holds a completion: nothing matches.
+    if (words.some((w) => w.completions?.length === 0)) return { items: [], total: 0 };
+    const text = words.map((w) => w.query).join(' & ');
+    const atMost = Math.min(stored, ...words.map((w) => w.atMost));
+    const only = words.length === 1 ? words[0] : undefined;
+    // The word counters are per facility: with a severity or status filter they only bound the matches.
+    const known: Page<never> | null =
+      timed || facility.length < facets.length || only === undefined || only.completions === null
+        ? null
+        : only.completions.length === 1 && only.atMost <= SEARCH_COUNT_CAP
+          ? { items: [], total: only.atMost }
+          : only.atLeast > SEARCH_COUNT_CAP
+            ? { items: [], total: SEARCH_COUNT_CAP, totalCapped: true }
+            : null;
+    // Many matches (about more than sqrt(rows wanted x alerts with the facets); a word left to a prefix query counts
+    // as common): walk the newest-first index of the facets with the words as a filter, wrapped in IS TRUE so that
+    // the planner cannot make it a GIN bitmap. Few: the GIN bitmap of words and facets, sorted. When every word is
+    // held by at least half of the alerts with the facets, the count walks too (its GIN bitmap would hold them all).
+    const walk = atMost * atMost >= (offset + q.limit) * stored;
+    const dense = words.every((w) => w.atLeast * 2 >= stored || w.completions === null);
+    const ps = new Params();
+    let pageSql: string;
+    if (walk) {
+      const where = [...facets.map(([column, value]) => `${column} = ${ps.p(value)}`), ...timeFilters(q, ps)];
+      pageSql = `SELECT ${ALERT_COLUMNS} FROM alerts WHERE ${[...where, `(search_doc @@ ${ps.p(text)}::tsquery) IS TRUE`].join(' AND ')}`;
+      pageSql += ` ORDER BY ts DESC, id DESC LIMIT ${ps.p(q.limit)} OFFSET ${ps.p(offset)}`;
+    } else {
+      // OFFSET 0 keeps the matching from seeing the ORDER BY ... LIMIT, which would tempt the planner into the walk
+      // on its row estimate (a prefix query's is a guess): the matches' keys come from the bitmap, then the page's
+      // rows by id.
+      const matched = [...timeFilters(q, ps), facetMatch(text, facets, ps)].join(' AND ');
+      pageSql =
+        `SELECT ${ALERT_COLUMNS} FROM alerts WHERE id = ANY (ARRAY (SELECT id FROM (SELECT ts, id FROM alerts WHERE ${matched} OFFSET 0) AS m ` +
+        `ORDER BY ts DESC, id DESC LIMIT ${ps.p(q.limit)} OFFSET ${ps.p(offset)})) ORDER BY ts DESC, id DESC`;
+    }
+    const count = async (): Promise<number> => {
+      const cs = new Params();
+      const where = dense
+        ? [
+            ...facets.map(([column, value]) => `${column} = ${cs.p(value)}`),
+            ...timeFilters(q, cs),
+            `(search_doc @@ ${cs.p(text)}::tsquery) IS TRUE`,
+          ]
+        : [...timeFilters(q, cs), facetMatch(text, facets, cs)];
+      const r = await this.query<{ n: string }>(
+        `SELECT count(*) AS n FROM (SELECT 1 FROM alerts WHERE ${where.join(' AND ')} LIMIT ${SEARCH_COUNT_CAP + 1}) AS m`,
+        cs.values,
+      );
+      return Number(r[0]?.n ?? 0);
+    };
+    const [rows, total] = await Promise.all([
+      this.query<AlertRow>(pageSql, ps.values),
+      known === null ? count() : known.total,
+    ]);
+    return known?.totalCapped === true || total > SEARCH_COUNT_CAP
       ? { items: rows.map(item), total: SEARCH_COUNT_CAP, totalCapped: true }
       : { items: rows.map(item), total };
+  }
+
+  /**
+   * Each search word's indexed completions, with how many alerts (of the facility, when one is given) hold each: the
+   * tsquery for the word (its completions ORed, as exact lexemes), and bounds on the alerts that match it. The
+   * counters hold every lexeme of every alert, so they are the very words the GIN index would find for the prefix. A
+   * word with more completions than MAX_WORD_EXPANSION is left to the GIN index as a prefix query, unbounded
+   * (completions null).
+   */
+  private async searchWords(
+    terms: readonly string[],
+    facility: readonly (readonly [string, string])[],
+  ): Promise<SearchWord[]> {
+    const ws = new Params();
+    const words = ws.p(terms);
+    const ends = ws.p(terms.map(prefixEnd));
+    const clause = facility.map(([column, value]) => ` AND c.${column} = ${ws.p(value)}`).join('');
+    // Completions are looked up among every alert (at most MAX_WORD_EXPANSION + 1 of them, so a word with too many
+    // is known as such) and counted among those of the facility (n is null when none of them holds it).
+    const rows = await this.query<{ i: string; term: string; n: string | null }>(
+      `SELECT p.i, x.term, x.n FROM unnest(${words}::text[], ${ends}::text[]) WITH ORDINALITY AS p (w, e, i),
+       LATERAL (
+         SELECT c.term, sum(c.n) FILTER (WHERE true${clause}) AS n
+         FROM alert_term_counts AS c
+         WHERE c.term >= p.w COLLATE "C" AND c.term < p.e COLLATE "C" AND c.n > 0
+         GROUP BY c.term ORDER BY c.term LIMIT ${MAX_WORD_EXPANSION + 1}
+       ) AS x`,
+      ws.values,
+    );
+    return terms.map((w, index) => {
+      const found = rows.filter((r) => Number(r.i) === index + 1);
+      if (found.length > MAX_WORD_EXPANSION) {
+        return { query: `${tsLexeme(w)}:*`, completions: null, atMost: Infinity, atLeast: 0 };
+      }
+      const held = found.filter((r) => Number(r.n ?? 0) > 0);
+      const counts = held.map((r) => Number(r.n));
+      return {
+        query: `(${held.map((r) => tsLexeme(r.term)).join(' | ')})`,
+        completions: held.map((r) => r.term),
+        atMost: counts.reduce((a, b) => a + b, 0),
+        atLeast: Math.max(0, ...counts),
+      };
+    });
   }
 
   async setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null> {

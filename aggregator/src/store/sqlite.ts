@@ -12,6 +12,7 @@ import {
   isoOrNull,
   retentionCutoffs,
   searchTerms,
+  splitHours,
   statsFromCounts,
   textWords,
 } from './common.js';
@@ -390,7 +391,7 @@ export class SqliteStore implements Store {
     // batch added (rowids above the old maximum: this transaction holds the write lock) are indexed and counted by one
     // statement each. DDL in a transaction is rolled back with it on an error.
     const triggers = this.all<{ name: string; sql: string }>(
-      "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ('alerts_fts_insert', 'alert_counts_insert')",
+      "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ('alerts_fts_insert', 'alert_counts_insert', 'alert_hour_counts_insert')",
     );
     return this.db.transaction((batch: readonly StoredAlert[]) => {
       const { m: before } = this.db
@@ -418,6 +419,14 @@ export class SqliteStore implements Store {
           `INSERT INTO alert_counts (facility_id, severity, status, n)
            SELECT facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
            ON CONFLICT (facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
+        )
+        .run(before);
+      this.db
+        .prepare(
+          `INSERT INTO alert_hour_counts (hour, facility_id, severity, status, n)
+           SELECT substr(ts, 1, 13), facility_id, severity, status, count(*) FROM alerts WHERE rowid > ?
+           GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+           ON CONFLICT (hour, facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
         )
         .run(before);
       for (const w of words) addTerm.run(w);
@@ -481,8 +490,46 @@ export class SqliteStore implements Store {
               ...countedParams,
             )?.n ?? 0,
           )
-        : (this.get<{ n: number }>(`SELECT count(*) AS n FROM alerts ${clause}`, ...params)?.n ?? 0);
+        : this.timedTotal(counted, countedParams, q.from, q.to);
     return { items: rows.map(item), total };
+  }
+
+  /** Alerts with these facets in a time range: whole hours from alert_hour_counts, the partial ones from the rows. */
+  private timedTotal(
+    facets: readonly string[],
+    facetParams: readonly Param[],
+    from: string | undefined,
+    to: string | undefined,
+  ): number {
+    const count = (table: string, column: string, value: string, lo?: string, hi?: string): number => {
+      const where = [...facets];
+      const params = [...facetParams];
+      if (lo !== undefined) {
+        where.push(`${column} >= ?`);
+        params.push(lo);
+      }
+      if (hi !== undefined) {
+        where.push(`${column} < ?`);
+        params.push(hi);
+      }
+      const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+      return Number(
+        this.get<{ n: number | null }>(`SELECT ${value} AS n FROM ${table} ${clause}`, ...params)?.n ?? 0,
+      );
+    };
+    const rows = (lo?: string, hi?: string): number => count('alerts', 'ts', 'count(*)', lo, hi);
+    const split = splitHours(from, to);
+    if (split === null)
+      return rows(from === undefined ? undefined : iso(from), to === undefined ? undefined : iso(to));
+    // An hour's key is the first 13 characters of its ISO time ("2026-11-22T17"), as migration 9 stores it.
+    const hours = count(
+      'alert_hour_counts',
+      'hour',
+      'sum(n)',
+      split.hoursFrom?.slice(0, 13),
+      split.hoursTo?.slice(0, 13),
+    );
+    return split.edges.reduce((sum, e) => sum + rows(e.from, e.to), hours);
   }
 
   /**
@@ -532,6 +579,10 @@ export class SqliteStore implements Store {
             ?.n ?? 0);
       return page(rows, total);
     }
+    if (!timed) {
+      const rows = this.pageByRowid(match, where, params, offset, q.limit);
+      if (rows !== null) return page(rows, matches);
+    }
     // Without a time range the FTS5 count is the total; with one, count exactly by rowid when the matches are
     // few enough, else count while walking; a walk that has read SEARCH_COUNT_WALK rows without reaching the cap
     // (matches are sparse in this time range) stops, and the matches are counted by rowid after all.
@@ -578,19 +629,60 @@ export class SqliteStore implements Store {
             match,
             ...params,
           )?.n ?? 0);
-    if (wanted.length === 0) return page([], total);
+    return page(this.rowsByRowid(wanted), total);
+  }
+
+  /**
+   * The page of a search without time range read from its newest matches by rowid, or null when that could differ
+   * from the page by time. FTS5 hands matches out newest rowid first and stops after a few more than the rows wanted;
+   * alerts mostly arrive in time order, so these are the newest matches by time too, unless an alert stored earlier
+   * (a smaller rowid than any of them) is newer than the page's last row: one index probe (the newest-first index of
+   * the facets, from that row up) says whether such an alert exists, and then the caller walks instead.
+   */
+  private pageByRowid(
+    match: string,
+    where: readonly string[],
+    params: readonly Param[],
+    offset: number,
+    limit: number,
+  ): AlertRow[] | null {
+    const wanted = offset + limit + 10;
+    const candidates = this.all<{ rowid: number; ts: string; id: string }>(
+      `SELECT rowid, ts, id FROM alerts
+       WHERE rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ? ORDER BY rowid DESC LIMIT ?)
+       ORDER BY ts DESC, id DESC`,
+      match,
+      wanted,
+    );
+    const rows = candidates.slice(offset, offset + limit);
+    const last = rows[rows.length - 1];
+    // Fewer candidates than asked for are every match: nothing is left to be newer.
+    if (candidates.length === wanted && last !== undefined) {
+      const oldest = candidates.reduce((min, r) => Math.min(min, r.rowid), Infinity);
+      const newerStoredBefore = this.get<{ one: number }>(
+        `SELECT 1 AS one FROM alerts WHERE (ts, id) > (?, ?) AND rowid < ?${where.map((w) => ` AND ${w}`).join('')} LIMIT 1`,
+        last.ts,
+        last.id,
+        BigInt(oldest),
+        ...params,
+      );
+      if (newerStoredBefore !== undefined) return null;
+    }
+    return this.rowsByRowid(rows.map((r) => r.rowid));
+  }
+
+  /** Full rows for these rowids, in the order given. */
+  private rowsByRowid(rowids: readonly number[]): AlertRow[] {
+    if (rowids.length === 0) return [];
     const byId = new Map(
       this.db
         .prepare(
-          `SELECT rowid AS row_id, ${ALERT_COLUMNS} FROM alerts WHERE rowid IN (${wanted.map(() => '?').join(', ')})`,
+          `SELECT rowid AS row_id, ${ALERT_COLUMNS} FROM alerts WHERE rowid IN (${rowids.map(() => '?').join(', ')})`,
         )
-        .all(...wanted.map(BigInt))
+        .all(...rowids.map(BigInt))
         .map((r) => [(r as { row_id: number }).row_id, r as AlertRow]),
     );
-    return page(
-      wanted.flatMap((rowid) => byId.get(rowid) ?? []),
-      total,
-    );
+    return rowids.flatMap((rowid) => byId.get(rowid) ?? []);
   }
 
   /**

@@ -452,6 +452,93 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       }
     });
 
+    it('matches a prefix by every word it starts, counting an alert with several of them once', async () => {
+      // "writ" starts write, writes and writer; "zeta" starts more words than a store expands one prefix into.
+      const batch = Array.from({ length: 120 }, (_, i) =>
+        alert(i, {
+          title: ['Modbus write', 'Modbus writes and write', 'Port writer', 'Port scan'][i % 4] ?? '',
+          description: `zeta${i % 40} value`,
+        }),
+      );
+      await store.insertAlerts(batch);
+      const expectSearch = async (q: AlertQuery, keep: (a: StoredAlert) => boolean): Promise<void> => {
+        const all = newestFirst(batch.filter(keep));
+
+        const result = await store.queryAlerts(q);
+
+        expect(result.total).toBe(all.length);
+        expect(result.items.map((a) => a.id)).toEqual(
+          all.slice((q.page - 1) * q.limit, q.page * q.limit).map((a) => a.id),
+        );
+      };
+
+      await expectSearch({ search: 'writ', page: 2, limit: 20 }, (a) => a.title.includes('writ'));
+      await expectSearch(
+        { search: 'writ', facility: 'plant-c', page: 1, limit: 50 },
+        (a) => a.title.includes('writ') && a.facility_id === 'plant-c',
+      );
+      await expectSearch({ search: 'write modbus', page: 1, limit: 50 }, (a) => a.title.startsWith('Modbus'));
+      await expectSearch({ search: 'zeta', page: 3, limit: 25 }, () => true);
+      await expectSearch(
+        { search: 'zeta1 port', page: 1, limit: 50 },
+        (a) => a.description.startsWith('zeta1') && a.title.startsWith('Port'),
+      );
+    });
+
+    it('puts an alert stored before many newer-stored matches in its place by time on a search page', async () => {
+      // Stored first but newest by time (an agent's clock ahead, or a batch held back and sent later): the newest
+      // matches by storage order are not the newest by time.
+      const early = alert(5000, { title: 'Modbus write early' });
+      const later = Array.from({ length: 400 }, (_, i) => alert(i, { title: `Modbus write ${i}` }));
+      await store.insertAlerts([early]);
+      await store.insertAlerts(later);
+
+      const first = await store.queryAlerts({ search: 'modbus write', page: 1, limit: 20 });
+      const second = await store.queryAlerts({ search: 'modbus', page: 2, limit: 20 });
+
+      const all = newestFirst([early, ...later]);
+      expect(first.total).toBe(401);
+      expect(first.items.map((a) => a.id)).toEqual(all.slice(0, 20).map((a) => a.id));
+      expect(second.items.map((a) => a.id)).toEqual(all.slice(20, 40).map((a) => a.id));
+    });
+
+    it('totals a time range exactly over whole and partial hours, through seeding, status changes and a purge', async () => {
+      // 600 alerts a minute apart from 12:00: ten hours; half inserted, half seeded (the bulk path keeps the hourly
+      // counters with one statement per batch).
+      const batch = Array.from({ length: 600 }, (_, i) => alert(i));
+      await store.insertAlerts(batch.slice(0, 300));
+      await store.seedAlerts(batch.slice(300));
+      for (const a of batch.filter((_, i) => i % 7 === 0)) {
+        await store.setAlertStatus(a.id, 'resolved');
+        a.status = 'resolved';
+      }
+      const at = (minutes: number, seconds = 0): string =>
+        new Date(T0 + minutes * 60_000 + seconds * 1000).toISOString();
+      const expectTotal = async (
+        q: Omit<AlertQuery, 'page' | 'limit'>,
+        alive: StoredAlert[],
+      ): Promise<void> => {
+        const expected = alive.filter(
+          (a) =>
+            (q.from === undefined || a.timestamp >= q.from) &&
+            (q.to === undefined || a.timestamp < q.to) &&
+            (q.facility === undefined || a.facility_id === q.facility) &&
+            (q.status === undefined || a.status === q.status),
+        ).length;
+
+        expect((await store.queryAlerts({ ...q, page: 1, limit: 5 })).total).toBe(expected);
+      };
+
+      await expectTotal({ from: at(7, 13), to: at(331, 30), facility: 'plant-b' }, batch);
+      await expectTotal({ from: at(60), to: at(240) }, batch);
+      await expectTotal({ from: at(61), to: at(119, 59) }, batch);
+      await expectTotal({ from: at(125, 1), to: at(170) }, batch);
+      await expectTotal({ from: at(90), status: 'resolved' }, batch);
+      await expectTotal({ to: at(545, 30), facility: 'plant-c', status: 'new' }, batch);
+      await store.purge({ alertsMaxAgeSeconds: 8 * 3600, aggregatesMaxAgeSeconds: null }, at(600));
+      await expectTotal({ from: at(0), to: at(400, 30) }, batch.slice(120));
+    });
+
     it('inserts a batch larger than one chunk in one call', async () => {
       const batch = Array.from({ length: 4500 }, (_, i) => alert(i));
 

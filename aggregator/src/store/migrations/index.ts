@@ -8,6 +8,8 @@ import { assets } from './004-assets.js';
 import { searchTerms } from './005-search-terms.js';
 import { alertJsonText } from './006-alert-json-text.js';
 import { searchFacets } from './007-search-facets.js';
+import { searchTermCounts } from './008-search-term-counts.js';
+import { alertHourCounts } from './009-alert-hour-counts.js';
 
 export interface Migration {
   version: number;
@@ -24,4 +26,6 @@ export const MIGRATIONS: readonly Migration[] = [
   searchTerms,
   alertJsonText,
   searchFacets,
+  searchTermCounts,
+  alertHourCounts,
 ];

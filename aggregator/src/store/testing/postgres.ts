@@ -39,6 +39,8 @@ export interface TestPostgresOptions {
    * place by close(), which stops the server cleanly. Benchmarks reuse a seeded database this way.
    */
   dir?: string;
+  /** Server settings passed as `-c name=value` (e.g. a benchmark's shared_buffers). */
+  settings?: Readonly<Record<string, string>>;
 }
 
 export function postgresAvailable(): boolean {
@@ -112,6 +114,7 @@ class LocalPostgres implements TestPostgres {
     private readonly durable: boolean,
     /** The cluster outlives close() (options.dir). */
     private readonly kept: boolean,
+    private readonly settings: Readonly<Record<string, string>>,
   ) {}
 
   get url(): string {
@@ -149,7 +152,13 @@ class LocalPostgres implements TestPostgres {
       }
       // A free port can be taken between probing and binding (other test processes): try a few.
       for (let attempt = 1; ; attempt++) {
-        const server = new LocalPostgres(dir, await freePort(), options.durable ?? false, kept);
+        const server = new LocalPostgres(
+          dir,
+          await freePort(),
+          options.durable ?? false,
+          kept,
+          options.settings ?? {},
+        );
         try {
           await server.start();
           return server;
@@ -177,6 +186,7 @@ class LocalPostgres implements TestPostgres {
       '-c listen_addresses=127.0.0.1',
       '-c max_connections=200',
       ...(this.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
+      ...Object.entries(this.settings).map(([name, value]) => `-c ${name}=${value}`),
     ];
     await pgCommand('pg_ctl', [
       '-D',
