@@ -8,6 +8,7 @@ import { assets } from './004-assets.js';
 import { searchTerms } from './005-search-terms.js';
 import { alertJsonText } from './006-alert-json-text.js';
 import { searchFacets } from './007-search-facets.js';
+import { flRoundModelVerdicts } from './008-fl-round-model-verdicts.js';
 
 export interface Migration {
   version: number;
@@ -24,4 +25,5 @@ export const MIGRATIONS: readonly Migration[] = [
   searchTerms,
   alertJsonText,
   searchFacets,
+  flRoundModelVerdicts,
 ];
