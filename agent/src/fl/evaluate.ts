@@ -69,11 +69,11 @@ export const FL_EVAL_CONFIG: FlEvalConfig = {
   batchSize: 64,
   learningRate: 0.2,
   clipNorm: 1,
-  // chosen on the validation plants by `npm run eval:fl:sweep` (2026-11-22 15:06 UTC; models/EVAL.md lists the sweep)
+  // chosen on the validation plants by `npm run eval:fl:sweep` (2026-11-22 17:55 UTC; models/EVAL.md lists the sweep)
   per: {
-    'centralized, no DP': { learningRate: 0.5, rounds: 40 },
-    'centralized, DP-SGD': { batchSize: 64, learningRate: 0.2, rounds: 40, clipNorm: 1 },
-    'federated (FedAvg), no DP': { learningRate: 0.5, rounds: 40 },
+    'centralized, no DP': { learningRate: 0.2, rounds: 20 },
+    'centralized, DP-SGD': { batchSize: 128, learningRate: 0.4, rounds: 40, clipNorm: 1 },
+    'federated (FedAvg), no DP': { learningRate: 0.2, rounds: 40 },
     'federated (FedAvg), DP-SGD': { batchSize: 256, learningRate: 0.8, rounds: 40, clipNorm: 1 },
   },
   targetEpsilon: 3,
