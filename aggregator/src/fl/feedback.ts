@@ -126,7 +126,7 @@ export class FeedbackPublisher {
       );
   }
 
-  /** Reads the verdicts queued before a restart (once); a verdict queued since for the same alert wins. */
+  /** Reads the verdicts queued before a restart (once it worked); a verdict queued since for the same alert wins. */
   private load(): Promise<unknown> {
     this.loaded ??= this.o.store.queuedVerdicts().then((rows) => {
       let n = 0;
@@ -144,6 +144,8 @@ export class FeedbackPublisher {
       }
       if (n > 0) this.log(`${n} operator verdict(s) queued before the restart wait for their agents`);
     });
+    // a store that could not answer is asked again at the next flush
+    this.loaded.catch(() => (this.loaded = null));
     return this.loaded;
   }
 
