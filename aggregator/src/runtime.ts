@@ -144,7 +144,7 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
     ];
     for (const p of publishers) p.start();
     // Operators' verdicts on alerts go to the facility's agent as labelled Layer 2 examples for the next rounds.
-    const fb = new FeedbackPublisher({ link, log });
+    const fb = new FeedbackPublisher({ link, store: api.store, log });
     feedback = { publisher: fb, unsubscribe: api.bus.subscribe((e) => fb.onEvent(e)) };
     fb.start();
     if (o.fl !== undefined) {

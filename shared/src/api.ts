@@ -131,6 +131,11 @@ export interface FLRound {
   clients_active: number;
   total_clients: number;
   clients: FLClient[];
+  /**
+   * An addition to the spec's fields: the registry name of the model the round trained ("fl-global" is the Layer 2
+   * classifier, "fl-global-l1b" the Layer 1b autoencoder); null for a round stored before rounds recorded it.
+   */
+  model: string | null;
 }
 
 /** One facility's privacy spend across FL rounds (an addition to the spec's privacy metrics). */

@@ -83,7 +83,12 @@ async function runAgent(c: AgentConfig): Promise<void> {
     detectors: () => detectors,
     log: say,
   });
-  const feedback = new OperatorFeedback({ detectors: () => detectors, log: say });
+  // operators' verdicts as labelled examples, kept beside the outbox so a restart loses none
+  const feedback = new OperatorFeedback({
+    detectors: () => detectors,
+    path: join(c.data_dir, 'feedback.db'),
+    log: say,
+  });
   const link = new LinkClient({
     address,
     identity,
@@ -178,6 +183,7 @@ async function runAgent(c: AgentConfig): Promise<void> {
     await source?.close();
     await Promise.all(detectors.map((d) => d.close()));
     await link.shutdown();
+    feedback.close();
     outbox.close();
   }
 }

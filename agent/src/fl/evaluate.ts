@@ -49,7 +49,13 @@ export interface FlEvalConfig extends FlHyper {
   per?: Partial<Record<FlSetting, Partial<FlHyper>>>;
   targetEpsilon: number;
   delta: number;
+  /** The data's seed (the plants' balancing and shuffling) and the first training run's. */
   seed: number;
+  /**
+   * Seeds of the training runs the held-out figures are averaged over (initialisation, batch sampling, DP noise); the
+   * data stay the same.
+   */
+  runSeeds: readonly number[];
 }
 
 export const FL_EVAL_CONFIG: FlEvalConfig = {
@@ -63,16 +69,17 @@ export const FL_EVAL_CONFIG: FlEvalConfig = {
   batchSize: 64,
   learningRate: 0.2,
   clipNorm: 1,
-  // chosen on the validation plants by `npm run eval:fl:sweep` (2026-11-22 15:06 UTC; models/EVAL.md lists the sweep)
+  // chosen on the validation plants by `npm run eval:fl:sweep` (2026-11-22 17:55 UTC; models/EVAL.md lists the sweep)
   per: {
-    'centralized, no DP': { learningRate: 0.5, rounds: 40 },
-    'centralized, DP-SGD': { batchSize: 64, learningRate: 0.2, rounds: 40, clipNorm: 1 },
-    'federated (FedAvg), no DP': { learningRate: 0.5, rounds: 40 },
+    'centralized, no DP': { learningRate: 0.2, rounds: 20 },
+    'centralized, DP-SGD': { batchSize: 128, learningRate: 0.4, rounds: 40, clipNorm: 1 },
+    'federated (FedAvg), no DP': { learningRate: 0.2, rounds: 40 },
     'federated (FedAvg), DP-SGD': { batchSize: 256, learningRate: 0.8, rounds: 40, clipNorm: 1 },
   },
   targetEpsilon: 3,
   delta: 1e-5,
   seed: 20261122,
+  runSeeds: [20261122, 20261123],
 };
 
 /** The hyperparameters `setting` runs with under `cfg`. */
@@ -103,7 +110,8 @@ export interface FlEvalRun {
 export interface FlEvalResult {
   config: FlEvalConfig;
   plants: { topology: string; train: number; validation: number; test: number; testClasses: string[] }[];
-  runs: FlEvalRun[];
+  /** The four settings' runs of each training seed (config.runSeeds), in that order. */
+  bySeed: { seed: number; runs: FlEvalRun[] }[];
 }
 
 function argmax(v: Float32Array): number {
@@ -350,7 +358,11 @@ export async function evaluateFederatedVsCentral(
   log: (line: string) => void = () => undefined,
 ): Promise<FlEvalResult> {
   const data = prepareFlData(cfg, log);
-  const runs = await runFlSettings(data, cfg, { on: 'test', log });
+  const bySeed: FlEvalResult['bySeed'] = [];
+  for (const seed of cfg.runSeeds) {
+    log(`training seed ${seed}`);
+    bySeed.push({ seed, runs: await runFlSettings(data, { ...cfg, seed }, { on: 'test', log }) });
+  }
   return {
     config: cfg,
     plants: data.plants.map((p) => ({
@@ -360,7 +372,7 @@ export async function evaluateFederatedVsCentral(
       test: p.test.length,
       testClasses: [...new Set(p.test.map((e) => L2_CLASSES[argmax(e.y)]!))],
     })),
-    runs,
+    bySeed,
   };
 }
 
@@ -371,13 +383,23 @@ const f3 = (x: number): string => x.toFixed(3);
 /** The models/EVAL.md section of a run (between FL_SECTION's markers). */
 export function flEvalSection(r: FlEvalResult, started: Date, machine: string): string {
   const c = r.config;
-  const byName = new Map(r.runs.map((x) => [x.setting, x]));
-  const gap = (a: FlSetting, b: FlSetting): string => {
-    const x = byName.get(a);
-    const y = byName.get(b);
-    return x && y ? `${((x.macroF1 - y.macroF1) * 100).toFixed(1)} points` : '-';
-  };
   const plants = r.plants.map((p) => p.topology);
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  // per setting: its runs over the seeds
+  const rows = FL_SETTINGS.map((setting) => ({
+    setting,
+    runs: r.bySeed.map((b) => b.runs.find((x) => x.setting === setting)).filter((x) => x !== undefined),
+  })).filter((x) => x.runs.length > 0);
+  const f1Of = (setting: FlSetting): number[] =>
+    rows.find((x) => x.setting === setting)?.runs.map((x) => x.macroF1) ?? [];
+  const gap = (a: FlSetting, b: FlSetting): string => {
+    const x = f1Of(a);
+    const y = f1Of(b);
+    if (x.length === 0 || x.length !== y.length) return '-';
+    const per = x.map((v, i) => ((v - y[i]!) * 100).toFixed(1));
+    return `${((mean(x) - mean(y)) * 100).toFixed(1)} points (per seed: ${per.join(', ')})`;
+  };
+  const seeds = r.bySeed.map((b) => b.seed);
   return [
     FL_SECTION.start,
     '## Federated vs centralized Layer 2 (issue 9)',
@@ -385,8 +407,8 @@ export function flEvalSection(r: FlEvalResult, started: Date, machine: string): 
     `Command: \`npm run eval:fl\` (source: \`agent/src/fl/evaluate.ts\`). Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine}.`,
     '',
     `Three plants with different traffic (the demo's topologies ${plants.join(', ')}) make their Layer 2 data as a`,
-    'federated agent does (`plantL2Examples`: the plant simulated with the attacks injected, labelled per packet,',
-    "balanced); the training seeds are the demo plants' (" +
+    'federated agent does (`plantL2Examples`: the plant simulated with every attack injected `PLANT_ATTACK_REPEATS` times,',
+    "labelled per packet, balanced); the training seeds are the demo plants' (" +
       c.plants.map((p) => p.trainSeed).join(', ') +
       '). Held out: the same topologies simulated with other seeds (' +
       c.plants.map((p) => p.testSeed).join(', ') +
@@ -397,17 +419,21 @@ export function flEvalSection(r: FlEvalResult, started: Date, machine: string): 
     'pooled data for rounds x local epochs epochs; federated FedAvg over the three plants, weighted by example counts. DP runs:',
     `per-example clipping, the smallest noise multiplier (0.05 grid) whose RDP epsilon at delta ${c.delta} stays within ${c.targetEpsilon}`,
     "(federated: every plant's, for the DP-SGD steps each really took, with the agent's own SequentialDpTrainer).",
+    `Each setting is trained with ${seeds.length} training seed(s) (${seeds.join(', ')}: initialisation, batch sampling, DP noise) on the same data; the table gives the mean.`,
     '',
     `Data: ${r.plants.map((p) => `${p.topology} ${p.train} training / ${p.validation} validation / ${p.test} held-out rows (${p.testClasses.length} classes)`).join('; ')}.`,
     '',
-    `| training | lr | rounds x epochs | batch | clip | sigma | epsilon | macro-F1 (all held out) | ${plants.join(' | ')} | accuracy | seconds |`,
-    `| --- | --- | --- | --- | --- | --- | --- | --- | ${plants.map(() => '---').join(' | ')} | --- | --- |`,
-    ...r.runs.map(
-      (x) =>
-        `| ${x.setting} | ${x.hyper.learningRate} | ${x.hyper.rounds} x ${x.hyper.localEpochs} | ${x.hyper.batchSize} | ${x.sigma === null ? '-' : x.hyper.clipNorm} | ${x.sigma === null ? '-' : x.sigma.toFixed(2)} | ${x.epsilon === null ? '-' : f3(x.epsilon)} | ${f3(x.macroF1)} | ${plants
-          .map((p) => f3(x.perPlant[p] ?? NaN))
-          .join(' | ')} | ${f3(x.accuracy)} | ${x.seconds.toFixed(1)} |`,
-    ),
+    `| training | lr | rounds x epochs | batch | clip | sigma | epsilon | macro-F1 (all held out, mean) | per seed | ${plants.join(' | ')} | accuracy | seconds |`,
+    `| --- | --- | --- | --- | --- | --- | --- | --- | --- | ${plants.map(() => '---').join(' | ')} | --- | --- |`,
+    ...rows.map(({ setting, runs }) => {
+      const x = runs[0]!;
+      const eps = runs.map((v) => v.epsilon).filter((v): v is number => v !== null);
+      return `| ${setting} | ${x.hyper.learningRate} | ${x.hyper.rounds} x ${x.hyper.localEpochs} | ${x.hyper.batchSize} | ${x.sigma === null ? '-' : x.hyper.clipNorm} | ${x.sigma === null ? '-' : x.sigma.toFixed(2)} | ${eps.length === 0 ? '-' : f3(Math.max(...eps))} | ${f3(mean(runs.map((v) => v.macroF1)))} | ${runs.map((v) => f3(v.macroF1)).join(', ')} | ${plants
+        .map((p) => f3(mean(runs.map((v) => v.perPlant[p] ?? NaN))))
+        .join(
+          ' | ',
+        )} | ${f3(mean(runs.map((v) => v.accuracy)))} | ${mean(runs.map((v) => v.seconds)).toFixed(1)} |`;
+    }),
     '',
     `Federated minus centralized macro-F1: without DP ${gap('federated (FedAvg), no DP', 'centralized, no DP')}; at epsilon <= ${c.targetEpsilon} ${gap('federated (FedAvg), DP-SGD', 'centralized, DP-SGD')} (goal: within 2 points).`,
     FL_SECTION.end,

@@ -79,6 +79,7 @@ describe.each(HARNESSES)('dashboard API on %s', (_kind, makeHarness) => {
       ]);
       const round = await raw.createRound({
         round_number: 1,
+        model: 'fl-global',
         status: 'in-progress',
         phase: 'training',
         start_time: new Date().toISOString(),
@@ -423,6 +424,7 @@ describe.each(HARNESSES)('dashboard API on %s', (_kind, makeHarness) => {
     it('serves rounds, clients and privacy metrics as stored', async () => {
       const round = await raw.createRound({
         round_number: 1,
+        model: 'fl-global',
         status: 'in-progress',
         phase: 'training',
         start_time: new Date().toISOString(),
@@ -452,7 +454,13 @@ describe.each(HARNESSES)('dashboard API on %s', (_kind, makeHarness) => {
       const noClient = await http(api, 'GET', `/api/fl/clients/${crypto.randomUUID()}`, { token: viewer });
       const privacy = await http(api, 'GET', '/api/fl/privacy-metrics', { token: viewer });
 
-      expect(current).toMatchObject({ id: round.id, progress: 60, epsilon: 1.5, clients: [client] });
+      expect(current).toMatchObject({
+        id: round.id,
+        progress: 60,
+        epsilon: 1.5,
+        clients: [client],
+        model: 'fl-global',
+      });
       expect(list.body).toMatchObject({ total: 1, rounds: [{ id: round.id }] });
       expect(history.body).toEqual(list.body);
       expect(one.body).toMatchObject({ id: round.id, clients: [client] });
@@ -786,6 +794,7 @@ describe.each(HARNESSES)('dashboard API on %s', (_kind, makeHarness) => {
       });
       const round = await api.store.createRound({
         round_number: 1,
+        model: 'fl-global',
         status: 'in-progress',
         phase: 'distributing',
         start_time: new Date().toISOString(),

@@ -214,6 +214,10 @@ export const FLRoundSchema = z
     clients_active: z.number().int(),
     total_clients: z.number().int(),
     clients: z.array(FLClientSchema),
+    model: z.string().nullable().openapi({
+      description:
+        'An addition to the spec: the registry name of the model the round trained ("fl-global" = the Layer 2 classifier, "fl-global-l1b" = the Layer 1b autoencoder); null for a round stored before rounds recorded it',
+    }),
   })
   .openapi('FLRound');
 

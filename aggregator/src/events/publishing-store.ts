@@ -14,6 +14,7 @@ import type {
   NewRound,
   Page,
   PrivacyAccount,
+  QueuedVerdict,
   PredictionQuery,
   RetentionPolicy,
   Role,
@@ -35,6 +36,7 @@ function roundProgress(r: FLRound): Record<string, unknown> {
   return {
     round_id: r.id,
     round_number: r.round_number,
+    model: r.model,
     phase: r.phase,
     progress: r.progress,
     epsilon: r.epsilon,
@@ -190,6 +192,18 @@ export class PublishingStore implements Store {
   }
   listPrivacyAccounts(): Promise<PrivacyAccount[]> {
     return this.inner.listPrivacyAccounts();
+  }
+  queueVerdict(v: QueuedVerdict): Promise<void> {
+    return this.inner.queueVerdict(v);
+  }
+  queuedVerdicts(): Promise<QueuedVerdict[]> {
+    return this.inner.queuedVerdicts();
+  }
+  dropVerdicts(
+    facilityId: string,
+    done: readonly Pick<QueuedVerdict, 'alert_id' | 'verdict'>[],
+  ): Promise<void> {
+    return this.inner.dropVerdicts(facilityId, done);
   }
   addModelVersion(m: NewModelVersion): Promise<ModelVersion> {
     return this.inner.addModelVersion(m);

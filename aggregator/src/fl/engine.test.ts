@@ -104,7 +104,12 @@ describe('round engine', () => {
     const { round, done } = await e.start({ minClients: 3, timeoutMs: 3000, localEpochs: 3 });
     const finished = await done;
 
-    expect(round).toMatchObject({ round_number: 1, status: 'in-progress', total_clients: 5 });
+    expect(round).toMatchObject({
+      round_number: 1,
+      model: GLOBAL_MODEL,
+      status: 'in-progress',
+      total_clients: 5,
+    });
     expect(finished).toMatchObject({
       status: 'completed',
       phase: 'complete',

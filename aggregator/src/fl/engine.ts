@@ -180,6 +180,7 @@ export class RoundEngine {
       prepared = await this.prepare(settings);
       round = await this.o.store.createRound({
         round_number: prepared.roundNumber,
+        model: this.modelName,
         status: 'in-progress',
         phase: 'distributing',
         start_time: this.now(),

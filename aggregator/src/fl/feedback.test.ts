@@ -1,7 +1,8 @@
 // Operators' verdicts reach the agent's Layer 2 training over the real link: a real LinkServer on loopback with mTLS,
 // the store wrapped so that a status change is published on the event bus (as the API's PUT .../status does), the
 // feedback publisher, and an enrolled agent's real LinkClient and push handler with a ModelDetector that learnt its
-// plant and saw a port scan. Runtime: about 8 s.
+// plant and saw a port scan. Both ends are restarted on the way (a new publisher on the same store, a new
+// OperatorFeedback on the same data dir) and lose nothing. Runtime: about 8 s.
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { seededRng, softmaxCrossEntropy, type Example } from '@vigil/models';
@@ -76,7 +77,7 @@ describe('operator feedback over the link', () => {
     await fx.cleanup();
   });
 
-  it("turns a false positive into normal examples of its flows, then a confirmation into its technique's", async () => {
+  it("turns a false positive into normal examples of its flows, then a confirmation into its technique's, across restarts", async () => {
     // the agent: a detector that learnt its plant and then saw a port scan (Layer 2 was asked about its flows)
     const dataDir = join(fx.dir, 'plant-c');
     const token = await issueToken(fx.store, fx.ca, 'plant-c');
@@ -93,7 +94,14 @@ describe('operator feedback over the link', () => {
     });
     const raised = seen.alerts.find((a) => a.attack_type === 'T0846')!;
     const lines: string[] = [];
-    const feedback = new OperatorFeedback({ detectors: () => detectors, log: (l) => lines.push(l) });
+    const feedbackDb = join(dataDir, 'feedback.db');
+    const feedback = new OperatorFeedback({
+      detectors: () => detectors,
+      path: feedbackDb,
+      log: (l) => lines.push(l),
+    });
+    const closeFeedback = (): void => feedback.close();
+    stops.push(closeFeedback);
     const outbox = new Outbox({ path: join(dataDir, 'outbox.db'), maxBytes: 8 << 20 });
     stops.push(() => outbox.close());
     const client = new LinkClient({
@@ -114,17 +122,29 @@ describe('operator feedback over the link', () => {
     const bus = new LocalEventBus();
     const api = new PublishingStore(fx.store, bus);
     const sent: string[] = [];
-    const publisher = new FeedbackPublisher({ link: server, intervalMs: 50, log: (l) => sent.push(l) });
-    const unsubscribe = bus.subscribe((e) => publisher.onEvent(e));
-    stops.push(async () => {
-      unsubscribe();
-      await publisher.shutdown();
-    });
-    publisher.start();
+    const startPublisher = (): void => {
+      const publisher = new FeedbackPublisher({
+        link: server,
+        store: fx.store,
+        intervalMs: 50,
+        log: (l) => sent.push(l),
+      });
+      const unsubscribe = bus.subscribe((e) => publisher.onEvent(e));
+      stops.push(async () => {
+        unsubscribe();
+        await publisher.shutdown();
+      });
+      publisher.start();
+    };
+    startPublisher();
 
-    // the verdict waits while no agent is connected, and is delivered once one is
+    // the verdict waits while no agent is connected, in the store: the aggregator restarts (its publisher and bus
+    // subscription go, a new one starts on the same store) and delivers it once an agent connects
     await api.setAlertStatus(raised.id, 'false-positive');
     await new Promise((r) => setTimeout(r, 300));
+    for (const s of stops.splice(-1)) await s();
+    const queued = await fx.store.queuedVerdicts();
+    startPublisher();
     const before = feedback.size;
     await client.start();
     const normal = await waitFor(() => feedback.size > 0, 10_000);
@@ -133,6 +153,16 @@ describe('operator feedback over the link', () => {
     const technique = classIndex('T0846');
     const confirmed = await waitFor(() => feedback.examples()[0]?.y[technique] === 1, 10_000);
     const asAttack = feedback.examples();
+    const queuedAfter = await fx.store.queuedVerdicts();
+    // the agent restarts: a new OperatorFeedback on the same data dir, its detector not yet having seen those flows
+    stops.splice(stops.indexOf(closeFeedback), 1);
+    feedback.close();
+    const restarted = new OperatorFeedback({
+      detectors: () => [],
+      path: feedbackDb,
+      log: (l) => lines.push(l),
+    });
+    stops.push(() => restarted.close());
 
     // the rows are the detector's own Layer 2 inputs of the alert's flows
     const flows = verdictOf({ ...alert, status: 'false-positive' })!.flows;
@@ -144,6 +174,17 @@ describe('operator feedback over the link', () => {
         if (x !== undefined) matched.set(`${f.sec}|${f.src}|${dst}`, key(x));
       }
     const inputs = new Set(matched.values());
+    expect(queued).toEqual([
+      {
+        facility_id: 'plant-c',
+        alert_id: raised.id,
+        verdict: JSON.stringify(verdictOf({ ...alert, status: 'false-positive' })),
+        queued_at: expect.any(String) as unknown,
+      },
+    ]);
+    expect(queuedAfter).toEqual([]);
+    expect(restarted.examples()).toEqual(asAttack);
+    expect(restarted.size).toBe(asAttack.length);
     expect(before).toBe(0);
     expect([normal, confirmed]).toEqual([true, true]);
     expect(inputs.size).toBeGreaterThan(0);

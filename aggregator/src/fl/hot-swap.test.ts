@@ -324,7 +324,7 @@ describe('global model hot-swap over the link', () => {
       () => detectors[0]!.serving.l1b === 'fl-global-l1b v2' && detectors[0]!.serving.l2 === 'fl-global v1',
       15_000,
     );
-    const rounds = (await fx.store.listRounds(10, 0)).items.map((r) => [r.round_number, r.status]);
+    const rounds = (await fx.store.listRounds(10, 0)).items.map((r) => [r.round_number, r.status, r.model]);
     const account = (await fx.store.listPrivacyAccounts()).find((a) => a.facility_id === 'plant-b');
     const recalibrated = detectors[0]!.stats.l1bThreshold;
     const broken = modelArrays(loadL1bModel());
@@ -344,9 +344,10 @@ describe('global model hot-swap over the link', () => {
     const later = await health();
 
     expect([seriesDone, swapped, refused]).toEqual([true, true, true]);
+    // each stored round says which model it trained: Layer 2 first, then Layer 1b
     expect(rounds.sort()).toEqual([
-      [1, 'completed'],
-      [2, 'completed'],
+      [1, 'completed', GLOBAL_MODEL],
+      [2, 'completed', GLOBAL_L1B_MODEL],
     ]);
     // both rounds' local DP-SGD is charged to the facility's privacy ledger
     expect(account?.rounds).toBe(2);

@@ -71,6 +71,7 @@ import {
   type NewRound,
   type Page,
   type PrivacyAccount,
+  type QueuedVerdict,
   type PredictionQuery,
   type RetentionPolicy,
   type Role,
@@ -100,7 +101,7 @@ const ALERT_COLUMNS =
   'id, ts, facility_id, severity, title, description, status, correlation_confidence, correlation_summary, ' +
   'attack_type, attack_name, sources, context, generated';
 const ROUND_COLUMNS =
-  'id, round_number, status, phase, start_time, end_time, progress, epsilon, model_accuracy, clients_active, total_clients';
+  'id, round_number, status, phase, start_time, end_time, progress, epsilon, model_accuracy, clients_active, total_clients, model';
 const CLIENT_COLUMNS =
   'round_id, id, facility_id, name, status, progress, current_epoch, total_epochs, loss, accuracy, last_update';
 const PREDICTION_COLUMNS =
@@ -919,9 +920,9 @@ export class PostgresStore implements Store {
 
   async createRound(r: NewRound): Promise<FLRound> {
     const rows = await this.query<RoundRow>(
-      `INSERT INTO fl_rounds (round_number, status, phase, start_time, total_clients) VALUES ($1, $2, $3, $4, $5)
-       RETURNING ${ROUND_COLUMNS}`,
-      [r.round_number, r.status, r.phase, iso(r.start_time), r.total_clients],
+      `INSERT INTO fl_rounds (round_number, status, phase, start_time, total_clients, model)
+       VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${ROUND_COLUMNS}`,
+      [r.round_number, r.status, r.phase, iso(r.start_time), r.total_clients, r.model],
     );
     const row = rows[0];
     if (row === undefined) throw new Error('INSERT ... RETURNING gave no FL round');
@@ -996,6 +997,33 @@ export class PostgresStore implements Store {
     );
     const total = await this.query<{ n: string }>('SELECT count(*) AS n FROM fl_rounds');
     return { items: await this.roundsWithClients(rows), total: Number(total[0]?.n ?? 0) };
+  }
+
+  async queueVerdict(v: QueuedVerdict): Promise<void> {
+    await this.exec(
+      `INSERT INTO fl_verdicts (facility_id, alert_id, verdict, queued_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (facility_id, alert_id) DO UPDATE SET verdict = excluded.verdict, queued_at = excluded.queued_at`,
+      [v.facility_id, v.alert_id, v.verdict, iso(v.queued_at)],
+    );
+  }
+
+  async queuedVerdicts(): Promise<QueuedVerdict[]> {
+    const rows = await this.query<Omit<QueuedVerdict, 'queued_at'> & { queued_at: string | Date }>(
+      'SELECT facility_id, alert_id, verdict, queued_at FROM fl_verdicts ORDER BY queued_at, facility_id, alert_id',
+    );
+    return rows.map((r) => ({ ...r, queued_at: iso(r.queued_at) }));
+  }
+
+  async dropVerdicts(
+    facilityId: string,
+    done: readonly Pick<QueuedVerdict, 'alert_id' | 'verdict'>[],
+  ): Promise<void> {
+    if (done.length === 0) return;
+    await this.exec(
+      `DELETE FROM fl_verdicts f USING unnest($2::text[], $3::text[]) AS d (alert_id, verdict)
+       WHERE f.facility_id = $1 AND f.alert_id = d.alert_id AND f.verdict = d.verdict`,
+      [facilityId, done.map((d) => d.alert_id), done.map((d) => d.verdict)],
+    );
   }
 
   async putPrivacyAccount(a: PrivacyAccount): Promise<void> {

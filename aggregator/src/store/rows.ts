@@ -178,6 +178,7 @@ export interface RoundRow {
   model_accuracy: number | null;
   clients_active: number;
   total_clients: number;
+  model: string | null;
 }
 
 export function roundFromRow(r: RoundRow, clients: FLClient[]): FLRound {
@@ -194,6 +195,7 @@ export function roundFromRow(r: RoundRow, clients: FLClient[]): FLRound {
     clients_active: r.clients_active,
     total_clients: r.total_clients,
     clients,
+    model: r.model,
   };
 }
 

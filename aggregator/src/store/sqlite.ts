@@ -70,6 +70,7 @@ import {
   type NewRound,
   type Page,
   type PrivacyAccount,
+  type QueuedVerdict,
   type PredictionQuery,
   type RetentionPolicy,
   type Role,
@@ -97,7 +98,7 @@ const ALERT_COLUMNS =
   'id, ts, facility_id, severity, title, description, status, correlation_confidence, correlation_summary, ' +
   'attack_type, attack_name, sources, context, generated';
 const ROUND_COLUMNS =
-  'id, round_number, status, phase, start_time, end_time, progress, epsilon, model_accuracy, clients_active, total_clients';
+  'id, round_number, status, phase, start_time, end_time, progress, epsilon, model_accuracy, clients_active, total_clients, model';
 const CLIENT_COLUMNS =
   'round_id, id, facility_id, name, status, progress, current_epoch, total_epochs, loss, accuracy, last_update';
 const PREDICTION_COLUMNS =
@@ -836,12 +837,14 @@ export class SqliteStore implements Store {
 
   async createRound(r: NewRound): Promise<FLRound> {
     const row = this.get<{ id: number }>(
-      `INSERT INTO fl_rounds (round_number, status, phase, start_time, total_clients) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+      `INSERT INTO fl_rounds (round_number, status, phase, start_time, total_clients, model) VALUES (?, ?, ?, ?, ?, ?)
+       RETURNING id`,
       r.round_number,
       r.status,
       r.phase,
       iso(r.start_time),
       r.total_clients,
+      r.model,
     );
     const round = await this.getRound(row?.id ?? -1);
     if (round === null) throw new Error('the new FL round was not found after insert');
@@ -915,6 +918,35 @@ export class SqliteStore implements Store {
     );
     const total = this.get<{ n: number }>('SELECT count(*) AS n FROM fl_rounds')?.n ?? 0;
     return { items: this.roundsWithClients(rows), total };
+  }
+
+  async queueVerdict(v: QueuedVerdict): Promise<void> {
+    this.run(
+      `INSERT INTO fl_verdicts (facility_id, alert_id, verdict, queued_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (facility_id, alert_id) DO UPDATE SET verdict = excluded.verdict, queued_at = excluded.queued_at`,
+      v.facility_id,
+      v.alert_id,
+      v.verdict,
+      iso(v.queued_at),
+    );
+  }
+
+  async queuedVerdicts(): Promise<QueuedVerdict[]> {
+    return this.all<QueuedVerdict>(
+      'SELECT facility_id, alert_id, verdict, queued_at FROM fl_verdicts ORDER BY queued_at, facility_id, alert_id',
+    ).map((r) => ({ ...r, queued_at: iso(r.queued_at) }));
+  }
+
+  async dropVerdicts(
+    facilityId: string,
+    done: readonly Pick<QueuedVerdict, 'alert_id' | 'verdict'>[],
+  ): Promise<void> {
+    const del = this.db.prepare(
+      'DELETE FROM fl_verdicts WHERE facility_id = ? AND alert_id = ? AND verdict = ?',
+    );
+    this.db.transaction(() => {
+      for (const d of done) del.run(facilityId, d.alert_id, d.verdict);
+    })();
   }
 
   async putPrivacyAccount(a: PrivacyAccount): Promise<void> {

@@ -777,6 +777,7 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
     it('runs FL rounds: create, update, clients, current and history', async () => {
       const r1 = await store.createRound({
         round_number: 1,
+        model: 'fl-global',
         status: 'in-progress',
         phase: 'distributing',
         start_time: new Date(T0).toISOString(),
@@ -796,6 +797,7 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       });
       const r2 = await store.createRound({
         round_number: 2,
+        model: 'fl-global-l1b',
         status: 'in-progress',
         phase: 'training',
         start_time: new Date(T0 + 100_000).toISOString(),
@@ -833,6 +835,45 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       expect(history.items[0]?.clients).toHaveLength(2);
       expect(await store.getRound(r1.id + 1000)).toBeNull();
       expect(await store.updateRound(r1.id + 1000, { progress: 5 })).toBeNull();
+      // each round says which model it trained
+      expect([r1.model, done?.model, r2.model]).toEqual(['fl-global', 'fl-global', 'fl-global-l1b']);
+      expect((await store.listRounds(10, 0)).items.map((r) => r.model)).toEqual([
+        'fl-global-l1b',
+        'fl-global',
+      ]);
+      expect((await store.getRound(r2.id))?.model).toBe('fl-global-l1b');
+    });
+
+    it('queues verdicts per facility and alert, the latest replacing the earlier, until they are dropped', async () => {
+      const v = (facility_id: string, alert_id: string, verdict: string, s: number) => ({
+        facility_id,
+        alert_id,
+        verdict,
+        queued_at: new Date(T0 + s * 1000).toISOString(),
+      });
+      await store.queueVerdict(v('plant-a', 'a1', '{"verdict":"normal"}', 1));
+      await store.queueVerdict(v('plant-b', 'b1', '{"verdict":"attack"}', 2));
+      await store.queueVerdict(v('plant-a', 'a2', '{"verdict":"attack"}', 3));
+      await store.queueVerdict(v('plant-a', 'a1', '{"verdict":"none"}', 4));
+      const queued = await store.queuedVerdicts();
+      // a push of a1's older verdict answered after the newer one was queued: the newer one stays
+      await store.dropVerdicts('plant-a', [
+        { alert_id: 'a1', verdict: '{"verdict":"normal"}' },
+        { alert_id: 'a2', verdict: '{"verdict":"attack"}' },
+      ]);
+      const left = await store.queuedVerdicts();
+      await store.dropVerdicts('plant-b', []);
+
+      expect(queued).toEqual([
+        v('plant-b', 'b1', '{"verdict":"attack"}', 2),
+        v('plant-a', 'a2', '{"verdict":"attack"}', 3),
+        v('plant-a', 'a1', '{"verdict":"none"}', 4),
+      ]);
+      expect(left).toEqual([
+        v('plant-b', 'b1', '{"verdict":"attack"}', 2),
+        v('plant-a', 'a1', '{"verdict":"none"}', 4),
+      ]);
+      expect(await store.queuedVerdicts()).toEqual(left);
     });
 
     it('keeps one privacy account per facility, replaced on each put', async () => {

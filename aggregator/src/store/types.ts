@@ -79,6 +79,8 @@ export interface FacilityAggregate extends NetworkMetrics {
 
 export interface NewRound {
   round_number: number;
+  /** The registry name of the model the round trains (FLRound.model). */
+  model: string;
   status: FLRoundStatus;
   phase: FLPhase;
   start_time: string;
@@ -117,6 +119,15 @@ export interface PrivacyAccount {
   /** When its budget was found spent (it is no longer selected for rounds); null while budget is left. */
   exhausted_at: string | null;
   updated_at: string;
+}
+
+/** An operator's verdict on an alert waiting to be pushed to its facility's agent (fl/feedback.ts). */
+export interface QueuedVerdict {
+  facility_id: string;
+  alert_id: string;
+  /** The verdict as JSON, exactly as it is pushed. */
+  verdict: string;
+  queued_at: string;
 }
 
 /** A global model in the registry (FL issue); the payload is read separately (modelPayload). */
@@ -306,6 +317,22 @@ export interface Store {
   /** Creates or replaces the facility's privacy account. */
   putPrivacyAccount(a: PrivacyAccount): Promise<void>;
   listPrivacyAccounts(): Promise<PrivacyAccount[]>;
+
+  /**
+   * Queues an operator's verdict on an alert for its facility's agent (JSON, as pushed); it replaces the alert's
+   * earlier queued verdict, if any.
+   */
+  queueVerdict(v: QueuedVerdict): Promise<void>;
+  /** Every queued verdict, oldest first. */
+  queuedVerdicts(): Promise<QueuedVerdict[]>;
+  /**
+   * Drops these verdicts of the facility (an agent answered their push); an alert whose queued verdict differs from
+   * the one given (a newer verdict, queued meanwhile) keeps it.
+   */
+  dropVerdicts(
+    facilityId: string,
+    done: readonly Pick<QueuedVerdict, 'alert_id' | 'verdict'>[],
+  ): Promise<void>;
 
   // Model registry (FL issue)
   /** Stores a new version (numbered by the store) and makes it the active version of its name. */

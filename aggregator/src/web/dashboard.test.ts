@@ -34,6 +34,7 @@ async function seedRounds(store: Store, count: number): Promise<void> {
     const start = new Date(t0 + i * 600_000).toISOString();
     const round = await store.createRound({
       round_number: i,
+      model: 'fl-global',
       status: 'in-progress',
       phase: 'training',
       start_time: start,
@@ -250,6 +251,7 @@ describe.runIf(runs)('dashboard in a real browser', () => {
 
     await api.store.createRound({
       round_number: 5,
+      model: 'fl-global',
       status: 'in-progress',
       phase: 'distributing',
       start_time: new Date().toISOString(),

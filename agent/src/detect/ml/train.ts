@@ -515,6 +515,15 @@ function argmax(v: Float32Array): number {
 export const PLANT_DATA_CONFIG: TrainConfig = { ...FULL_CONFIG, learnS: 300, spacingS: 90 };
 
 /**
+ * Instances of every attack a plant injects into its simulated traffic for its federated Layer 2 data (each with its
+ * own seeded source, target and timing). DP-SGD's noise is set per facility for the facility's own data, so the more
+ * distinct labelled rows a plant has, the less its noise weighs on each row; one instance gave a rare class 5 to 12
+ * distinct rows (repeated to 300 by the balancing), several give it several times that. The federated evaluation
+ * (models/EVAL.md) chose the number on validation plants.
+ */
+export const PLANT_ATTACK_REPEATS = 5;
+
+/**
  * Layer 2 examples made at a plant: simulated traffic of its own topology with the simulator's attacks injected
  * (labelled per packet), turned into the classifier's inputs exactly as `npm run train` does, balanced, and split
  * 80/20 into training and validation (the federated rounds' local data).
@@ -537,7 +546,11 @@ export function plantExamples(o: { topology: string; seed: number; rng: Rng; cfg
   l1b: { train: Example[]; validation: Example[] };
 } {
   const cfg = o.cfg ?? PLANT_DATA_CONFIG;
-  const plan = runPlan(cfg, o.topology);
+  const names = cfg.attacks ?? ATTACK_NAMES;
+  const plan = runPlan(
+    { ...cfg, attacks: Array.from({ length: PLANT_ATTACK_REPEATS }, () => names).flat() },
+    o.topology,
+  );
   const c = collectSimulation({ topology: o.topology, seed: o.seed, learnS: cfg.learnS, ...plan });
   const d = prepareRun(o.topology, o.seed, c, cfg, o.rng);
   const rows = d.candidates.map((k) => {

@@ -10,6 +10,7 @@ import { alertJsonText } from './006-alert-json-text.js';
 import { searchFacets } from './007-search-facets.js';
 import { searchTermCounts } from './008-search-term-counts.js';
 import { alertHourCounts } from './009-alert-hour-counts.js';
+import { flRoundModelVerdicts } from './010-fl-round-model-verdicts.js';
 
 export interface Migration {
   version: number;
@@ -28,4 +29,5 @@ export const MIGRATIONS: readonly Migration[] = [
   searchFacets,
   searchTermCounts,
   alertHourCounts,
+  flRoundModelVerdicts,
 ];

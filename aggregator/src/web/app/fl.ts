@@ -4,7 +4,7 @@ import type { FLClient, FLRound, PrivacyMetrics } from '@vigil/shared/api';
 import { get, post } from './api.js';
 import { lineChart } from './charts.js';
 import { badge, empty, fmtTime, h, num, pct, replace } from './dom.js';
-import { roundSummary } from './overview.js';
+import { roundModel, roundSummary } from './overview.js';
 import { errorBox, onLive, section, throttled, type Page } from './page.js';
 
 function clientTable(clients: FLClient[]): HTMLElement {
@@ -110,13 +110,21 @@ export const flPage: Page = ({ root, live }) => {
         h(
           'div',
           { class: 'grid2' },
-          lineChart([{ label: 'model accuracy', cls: 's1', values: ordered.map((r) => r.model_accuracy) }], {
-            xLabels,
-            yMin: 0,
-            yMax: 1,
-            title: 'Model accuracy per round',
-            yFormat: (v) => pct(v),
-          }),
+          // one line per model the rounds trained (Layer 2 and Layer 1b measure accuracy differently)
+          lineChart(
+            [...new Set(ordered.map(roundModel))].map((m, i) => ({
+              label: m === '' ? 'model accuracy' : `${m} accuracy`,
+              cls: `s${Math.min(i, 1) + 1}`,
+              values: ordered.map((r) => (roundModel(r) === m ? r.model_accuracy : null)),
+            })),
+            {
+              xLabels,
+              yMin: 0,
+              yMax: 1,
+              title: 'Model accuracy per round',
+              yFormat: (v) => pct(v),
+            },
+          ),
           lineChart([{ label: 'mean client loss', cls: 's2', values: ordered.map(meanLoss) }], {
             xLabels,
             title: 'Mean client loss per round',

@@ -27,11 +27,24 @@ export function alertRow(a: Alert): HTMLElement {
   );
 }
 
+/** What a round trained, for people: its model's layer ("" for a round stored before rounds recorded it). */
+export function roundModel(r: Pick<FLRound, 'model'>): string {
+  if (r.model === null) return '';
+  return r.model === 'fl-global' ? 'Layer 2' : r.model === 'fl-global-l1b' ? 'Layer 1b' : r.model;
+}
+
 export function roundSummary(r: FLRound): HTMLElement {
+  const model = roundModel(r);
   return h(
     'div',
     {},
-    h('p', {}, `Round ${r.round_number} · `, badge(r.status), ` · phase ${r.phase}`),
+    h(
+      'p',
+      {},
+      `Round ${r.round_number}${model === '' ? '' : ` (${model})`} · `,
+      badge(r.status),
+      ` · phase ${r.phase}`,
+    ),
     h('progress', { max: 100, value: r.progress }),
     h('span', {}, ` ${r.progress.toFixed(0)}%`),
     h(
