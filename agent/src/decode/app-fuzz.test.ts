@@ -4,11 +4,10 @@
 // No exception may escape, no internal error may be counted, state stays bounded, and the attacks are counted as
 // malformed input. VIGIL_APP_FUZZ_PACKETS sets the number of mutated packets (default 300,000; ~5 s).
 import { describe, expect, it } from 'vitest';
-import { tcpFrame } from '../testing/frames.js';
+import { capturedFrame, tcpFrame } from '../testing/frames.js';
 import { decodeFrames } from '../testing/harness.js';
 import { mixedSession } from '../testing/mixed-session.js';
 import { PacketClock } from '../capture/packet-clock.js';
-import { LinkType } from '../capture/types.js';
 import { Rng } from '../sim/prng.js';
 import { DecodePipeline } from './pipeline.js';
 
@@ -75,16 +74,7 @@ describe('fuzzing the MQTT, DNS and HTTP decoders', () => {
       // New client ports now and then, so flows come and go.
       if (buf.length > L4 + 2 && r(8) === 0) buf.writeUInt16BE(1024 + r(60000), L4);
       clock.observe(1_700_000_000 + Math.floor(i / 1000), (i % 1000) * 1000);
-      pipeline.handle({
-        frame: i + 1,
-        tsSec: 1_700_000_000,
-        tsNsec: 0,
-        linkType: LinkType.ETHERNET,
-        buf,
-        off: 0,
-        capLen: buf.length,
-        origLen: buf.length,
-      });
+      pipeline.handle(capturedFrame(i + 1, 1_700_000_000, 0, buf));
     }
     const s = pipeline.stats();
     expect(s.internalError).toBeUndefined();

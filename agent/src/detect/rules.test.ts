@@ -2,8 +2,7 @@
 // then each violation is sent and must alert with its technique.
 import { describe, expect, it } from 'vitest';
 import { PacketClock } from '../capture/packet-clock.js';
-import { LinkType, type RawPacket } from '../capture/types.js';
-import { mbap, tcpFrame } from '../testing/frames.js';
+import { capturedFrame, mbap, tcpFrame } from '../testing/frames.js';
 import type { AgentAlert } from './correlate.js';
 import { DetectionEngine } from './engine.js';
 import { FLOOD_HOLD_MS } from './rules.js';
@@ -33,16 +32,7 @@ class Plant {
   }
 
   private send(ms: number, data: Buffer): void {
-    const raw: RawPacket = {
-      frame: ++this.frame,
-      tsSec: Math.floor(ms / 1000),
-      tsNsec: (ms % 1000) * 1e6,
-      linkType: LinkType.ETHERNET,
-      buf: data,
-      off: 0,
-      capLen: data.length,
-      origLen: data.length,
-    };
+    const raw = capturedFrame(++this.frame, Math.floor(ms / 1000), (ms % 1000) * 1e6, data);
     this.clock.observe(raw.tsSec, raw.tsNsec);
     this.engine.handle(raw);
   }

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { FEATURE_COUNT, FEATURE_INDEX } from '@vigil/shared';
 import { PacketClock } from '../capture/packet-clock.js';
-import { LinkType } from '../capture/types.js';
 import { dnsMessage, mqttPublish, udpFrame } from '../testing/app-frames.js';
-import { mbap, tcpFrame } from '../testing/frames.js';
+import { capturedFrame, mbap, tcpFrame } from '../testing/frames.js';
 import { Analyzer } from './analyzer.js';
 
 const T0 = 1_700_000_000;
@@ -16,16 +15,7 @@ function analyze(frames: Buffer[]): { records: Float64Array[]; analyzer: Analyze
   frames.forEach((buf, i) => {
     const tsNsec = i * 10_000_000;
     clock.observe(T0, tsNsec);
-    analyzer.handle({
-      frame: i + 1,
-      tsSec: T0,
-      tsNsec,
-      linkType: LinkType.ETHERNET,
-      buf,
-      off: 0,
-      capLen: buf.length,
-      origLen: buf.length,
-    });
+    analyzer.handle(capturedFrame(i + 1, T0, tsNsec, buf));
   });
   return { records, analyzer };
 }

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { shippedCatalog } from '@vigil/shared';
 import { PacketClock } from '../capture/packet-clock.js';
-import { LinkType } from '../capture/types.js';
 import { DecodePipeline, type PipelineStats } from '../decode/pipeline.js';
 import type { DecodedEvent } from '../decode/types.js';
+import { capturedFrame } from '../testing/frames.js';
 import { ATTACK_NAMES, attackDef, type AttackName } from './attacks.js';
 import { pcapRecordOf } from './output.js';
 import { Simulator, type SimFrame, type SimulatorOptions } from './simulator.js';
@@ -61,16 +61,7 @@ function decode(frames: readonly SimFrame[]): { events: DecodedEvent[]; stats: P
     const tsSec = Math.floor(f.tUs / S);
     const tsNsec = (f.tUs % S) * 1000;
     clock.observe(tsSec, tsNsec);
-    p.handle({
-      frame: i + 1,
-      tsSec,
-      tsNsec,
-      linkType: LinkType.ETHERNET,
-      buf: f.data,
-      off: 0,
-      capLen: f.data.length,
-      origLen: f.data.length,
-    });
+    p.handle(capturedFrame(i + 1, tsSec, tsNsec, f.data));
   });
   return { events, stats: p.stats() };
 }

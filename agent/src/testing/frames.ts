@@ -1,5 +1,6 @@
 // Builds frames for tests and benchmarks: Ethernet (optionally VLAN-tagged) / IPv4 or IPv6 / TCP or UDP with a
 // payload, and Modbus/TCP ADUs. Checksums are left zero (the decoders do not verify them, as tshark by default).
+import { LinkType, type RawPacket } from '../capture/types.js';
 
 export interface TcpFrameSpec {
   src?: string;
@@ -118,4 +119,18 @@ export function mbap(transId: number, unitId: number, pdu: number[] | Buffer, pr
   b[6] = unitId;
   p.copy(b, 7);
   return b;
+}
+
+/** An Ethernet frame as a capture source hands it over: frame number `frame`, captured whole at tsSec + tsNsec. */
+export function capturedFrame(frame: number, tsSec: number, tsNsec: number, buf: Buffer): RawPacket {
+  return {
+    frame,
+    tsSec,
+    tsNsec,
+    linkType: LinkType.ETHERNET,
+    buf,
+    off: 0,
+    capLen: buf.length,
+    origLen: buf.length,
+  };
 }

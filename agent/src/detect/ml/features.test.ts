@@ -3,9 +3,8 @@
 // each with its own counts.
 import { describe, expect, it } from 'vitest';
 import { PacketClock } from '../../capture/packet-clock.js';
-import { LinkType, type RawPacket } from '../../capture/types.js';
 import { Analyzer } from '../../features/analyzer.js';
-import { tcpFrame } from '../../testing/frames.js';
+import { capturedFrame, tcpFrame } from '../../testing/frames.js';
 import { FLOW_FEATURE_FIELDS, FlowSeconds, type FlowRow } from './features.js';
 
 const T0 = Date.UTC(2026, 0, 12, 9, 0, 0);
@@ -28,16 +27,7 @@ describe('FlowSeconds', () => {
     });
     let frame = 0;
     const send = (ms: number, data: Buffer): void => {
-      const raw: RawPacket = {
-        frame: ++frame,
-        tsSec: Math.floor(ms / 1000),
-        tsNsec: (ms % 1000) * 1e6,
-        linkType: LinkType.ETHERNET,
-        buf: data,
-        off: 0,
-        capLen: data.length,
-        origLen: data.length,
-      };
+      const raw = capturedFrame(++frame, Math.floor(ms / 1000), (ms % 1000) * 1e6, data);
       wire = data.length;
       clock.observe(raw.tsSec, raw.tsNsec);
       analyzer.handle(raw);
