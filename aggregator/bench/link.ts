@@ -9,7 +9,7 @@
 // B. BENCH_AGENTS simulated agents (200) connected at once to `vigil serve` (its own process, SQLite), each sending a
 //    heartbeat every 5 s and 5 alerts/s for BENCH_SECONDS (60): ack latency percentiles, aggregator CPU and RSS.
 import { randomUUID, webcrypto } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -33,6 +33,7 @@ import { VIGIL, VIGIL_AGENT, freePort, start } from '../src/link/testing/process
 import { openStore } from '../src/store/open.js';
 import { startTestPostgres } from '../src/store/testing/postgres.js';
 import type { StoredAlert } from '../src/store/types.js';
+import { postgresCpu } from './postgres-cpu.js';
 
 const ALERTS = Number(process.env.BENCH_ALERTS ?? 100_000);
 const AGENTS = Number(process.env.BENCH_AGENTS ?? 200);
@@ -60,30 +61,6 @@ function cpuSeconds(pid: number): number | null {
   } catch {
     return null;
   }
-}
-
-/** CPU seconds used so far by a local Postgres server: its postmaster and every process it forked. */
-async function postgresCpu(url: string): Promise<() => number> {
-  const pg = (await import('pg')).default;
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  const dir = (await client.query<{ data_directory: string }>('SHOW data_directory')).rows[0]?.data_directory;
-  await client.end();
-  const pm = Number(readFileSync(join(dir ?? '', 'postmaster.pid'), 'utf8').split('\n')[0]);
-  return () => {
-    let ticks = 0;
-    for (const pid of readdirSync('/proc')) {
-      if (!/^\d+$/.test(pid)) continue;
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        if (Number(pid) === pm || Number(f[1]) === pm) ticks += Number(f[11]) + Number(f[12]);
-      } catch {
-        // The process ended between listing and reading.
-      }
-    }
-    return ticks / 100;
-  };
 }
 
 /**
@@ -443,12 +420,12 @@ async function stages(n: number): Promise<string[]> {
         const url = await pgServer.createDatabase();
         const store = await openStore(url);
         const serverCpu = await postgresCpu(url);
-        const s0 = serverCpu();
+        const s0 = serverCpu?.() ?? NaN;
         await measure('aggregator', 'Postgres insertAlerts, 2000 a transaction: client side', async () => {
           for (const c of chunks(stored, batch)) await store.insertAlerts(c);
         });
         rows.push(
-          `| Postgres server | the same inserts: server processes | ${(((serverCpu() - s0) * 1e6) / n).toFixed(1)} |`,
+          `| Postgres server | the same inserts: server processes | ${serverCpu ? (((serverCpu() - s0) * 1e6) / n).toFixed(1) : '-'} |`,
         );
         await store.close();
       } finally {

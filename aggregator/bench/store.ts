@@ -9,13 +9,14 @@
 // BENCH_BATCH (alerts per insertAlerts call, default 5000), BENCH_STORES (sqlite,postgres).
 // Postgres is a throwaway local server (store/testing/postgres.ts) with production durability (fsync and
 // synchronous_commit on), or VIGIL_TEST_PG_URL.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { shippedCatalog } from '@vigil/shared';
 import { AlertSeeder } from '../src/seed/generate.js';
 import { openStore } from '../src/store/open.js';
 import { startTestPostgres, type TestPostgres } from '../src/store/testing/postgres.js';
+import { postgresCpu, type ServerCpu } from './postgres-cpu.js';
 import type { AlertQuery, Store, StoredAlert } from '../src/store/types.js';
 
 const TOTAL = Number(process.env.BENCH_ALERTS ?? 1_000_000);
@@ -38,42 +39,6 @@ function seeder(step: number): AlertSeeder {
     catalog,
     timelineStepSeconds: step,
   });
-}
-
-/** CPU seconds used so far by a local Postgres server: its postmaster and every process it forked. */
-type ServerCpu = () => number;
-
-/**
- * Reads the server's process tree from /proc, found through its data directory's postmaster.pid. Null when the
- * server is not local or the role may not read data_directory (then only wall time and client CPU are reported).
- */
-async function postgresCpu(url: string): Promise<ServerCpu | null> {
-  const pg = (await import('pg')).default;
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const dir = (await client.query<{ data_directory: string }>('SHOW data_directory')).rows[0]
-      ?.data_directory;
-    const pm = Number(readFileSync(join(dir ?? '', 'postmaster.pid'), 'utf8').split('\n')[0]);
-    return () => {
-      let ticks = 0;
-      for (const pid of readdirSync('/proc')) {
-        if (!/^\d+$/.test(pid)) continue;
-        try {
-          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-          const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-          if (Number(pid) === pm || Number(f[1]) === pm) ticks += Number(f[11]) + Number(f[12]);
-        } catch {
-          // The process ended between listing and reading.
-        }
-      }
-      return ticks / 100; // USER_HZ
-    };
-  } catch {
-    return null;
-  } finally {
-    await client.end();
-  }
 }
 
 interface InsertRun {
