@@ -12,14 +12,11 @@ import { L2_CLASSES, classIndex } from '@vigil/agent/detect/ml/models';
 import { runScenario } from '@vigil/agent/detect/scenario';
 import { OperatorFeedback } from '@vigil/agent/fl/feedback';
 import { SequentialDpTrainer, modelArrays } from '@vigil/agent/fl/local-trainer';
-import { LinkClient } from '@vigil/agent/link/client';
-import { enroll } from '@vigil/agent/link/identity';
 import { pushHandler } from '@vigil/agent/link/pushes';
-import { Outbox } from '@vigil/agent/outbox/outbox';
 import { LocalEventBus } from '../events/bus.js';
 import { PublishingStore } from '../events/publishing-store.js';
-import { LinkServer } from '../link/server.js';
-import { issueToken, linkFixture, waitFor, type LinkFixture } from '../link/testing/fixtures.js';
+import { waitFor } from '../link/testing/fixtures.js';
+import { linkAgent, servedLink, type ServedLink } from '../link/testing/served.js';
 import { FeedbackPublisher, verdictOf } from './feedback.js';
 
 describe('verdictOf', () => {
@@ -62,26 +59,21 @@ describe('verdictOf', () => {
 });
 
 describe('operator feedback over the link', () => {
-  let fx: LinkFixture;
-  let server: LinkServer;
+  let fx: ServedLink;
+  /** What the test itself starts and stops (some of it on the way); stopped before the link's agent and server. */
   const stops: (() => Promise<void> | void)[] = [];
 
   beforeEach(async () => {
-    fx = await linkFixture();
-    server = new LinkServer({ store: fx.store, ca: fx.ca, host: '127.0.0.1', port: 0, log: () => undefined });
-    await server.start();
+    fx = await servedLink();
   });
   afterEach(async () => {
     for (const s of stops.splice(0).reverse()) await s();
-    await server.shutdown();
     await fx.cleanup();
   });
 
   it("turns a false positive into normal examples of its flows, then a confirmation into its technique's, across restarts", async () => {
     // the agent: a detector that learnt its plant and then saw a port scan (Layer 2 was asked about its flows)
     const dataDir = join(fx.dir, 'plant-c');
-    const token = await issueToken(fx.store, fx.ca, 'plant-c');
-    const identity = await enroll({ aggregator: `127.0.0.1:${server.port}`, token, dataDir });
     const detectors = loadModelDetectors({ facility: 'plant-c' });
     stops.push(() => Promise.all(detectors.map((d) => d.close())).then(() => undefined));
     const seen = await runScenario({
@@ -102,20 +94,13 @@ describe('operator feedback over the link', () => {
     });
     const closeFeedback = (): void => feedback.close();
     stops.push(closeFeedback);
-    const outbox = new Outbox({ path: join(dataDir, 'outbox.db'), maxBytes: 8 << 20 });
-    stops.push(() => outbox.close());
-    const client = new LinkClient({
-      address: `127.0.0.1:${server.port}`,
-      identity,
-      outbox,
-      heartbeatMs: 200,
-      backoff: { initialMs: 50, maxMs: 200 },
-      log: () => undefined,
-      onPush: pushHandler(dataDir, {
-        onConfig: (s) => new Promise<void>((resolve) => resolve(void feedback.apply(s))),
-      }),
+    const { client } = await linkAgent(fx, 'plant-c', {
+      client: {
+        onPush: pushHandler(dataDir, {
+          onConfig: (s) => new Promise<void>((resolve) => resolve(void feedback.apply(s))),
+        }),
+      },
     });
-    stops.push(() => client.shutdown());
     // the aggregator: the alert stored, a status change published on the bus, the feedback publisher
     const { first_seen: _f, last_seen: _l, ...alert } = raised;
     await fx.store.insertAlerts([{ ...alert, facility_id: 'plant-c', generated: false }]);
@@ -124,7 +109,7 @@ describe('operator feedback over the link', () => {
     const sent: string[] = [];
     const startPublisher = (): void => {
       const publisher = new FeedbackPublisher({
-        link: server,
+        link: fx.server,
         store: fx.store,
         intervalMs: 50,
         log: (l) => sent.push(l),

@@ -11,7 +11,8 @@ import { Activation, Dense, Sequential, seededRng, softmaxCrossEntropy, type Exa
 import { FleetRpcError, GrpcFleetRpc, NodeKey } from '@vigil/proto/flower/fleet-rpc';
 import { CLIENT_OPTIONS, SERVER_MAX_RECEIVE_BYTES } from '@vigil/proto/link';
 import { LinkServer } from '../link/server.js';
-import { issueToken, linkFixture, waitFor, type LinkFixture } from '../link/testing/fixtures.js';
+import { issueToken, waitFor } from '../link/testing/fixtures.js';
+import { servedLink, type ServedLink } from '../link/testing/served.js';
 import { FleetServer, nodeIdOf } from './fleet-server.js';
 import type { Progress } from './transport.js';
 
@@ -34,34 +35,19 @@ function dataset(n: number, seed: number): Example[] {
 }
 
 describe('Fleet API on the link port', () => {
-  let fx: LinkFixture;
+  let fx: ServedLink;
   let fleet: FleetServer;
-  let server: LinkServer;
-  const stops: (() => Promise<void> | void)[] = [];
   const lines: string[] = [];
 
   beforeEach(async () => {
-    fx = await linkFixture();
     fleet = new FleetServer({ log: (l) => lines.push(l) });
-    server = new LinkServer({
-      store: fx.store,
-      ca: fx.ca,
-      host: '127.0.0.1',
-      port: 0,
-      log: () => undefined,
-      services: [fleet],
-    });
-    await server.start();
+    fx = await servedLink({ services: [fleet] });
   });
-  afterEach(async () => {
-    for (const s of stops.splice(0).reverse()) await s();
-    await server.shutdown();
-    await fx.cleanup();
-  });
+  afterEach(() => fx.cleanup());
 
   async function identity(facility: string) {
     const token = await issueToken(fx.store, fx.ca, facility);
-    return enroll({ aggregator: `127.0.0.1:${server.port}`, token, dataDir: join(fx.dir, facility) });
+    return enroll({ aggregator: fx.address, token, dataDir: join(fx.dir, facility) });
   }
 
   async function credentials(facility: string) {
@@ -71,18 +57,18 @@ describe('Fleet API on the link port', () => {
 
   function rpc(creds: grpc.ChannelCredentials) {
     const r = new GrpcFleetRpc({
-      address: `127.0.0.1:${server.port}`,
+      address: fx.address,
       credentials: creds,
       channelOptions: CLIENT_OPTIONS,
     });
-    stops.push(() => r.close());
+    fx.defer(() => r.close());
     return r;
   }
 
   async function agent(facility: string, examples: number, seed: number, model = mlp(seed)) {
     const stop = new AbortController();
-    const r = linkFleetRpc({ address: `127.0.0.1:${server.port}`, identity: await identity(facility) });
-    stops.push(() => r.close());
+    const r = linkFleetRpc({ address: fx.address, identity: await identity(facility) });
+    fx.defer(() => r.close());
     const node = new SuperNode({
       rpc: r,
       publicKey: NodeKey.generate().publicKeyPem,
@@ -100,7 +86,7 @@ describe('Fleet API on the link port', () => {
       log: (l) => lines.push(l),
     });
     const running = node.run(stop.signal);
-    stops.push(async () => {
+    fx.defer(async () => {
       stop.abort();
       await running;
     });
@@ -214,18 +200,18 @@ describe('Fleet API on the link port', () => {
   it('keeps a node serving across an aggregator restart (its pulls fail, back off, and resume)', async () => {
     const { node } = await agent('plant-h', 20, 7);
     expect(await waitFor(() => node.id !== null && fleet.nodes().some((n) => n.online), 10_000)).toBe(true);
-    const port = server.port;
-    await server.shutdown();
+    await fx.server.shutdown();
     await new Promise((r) => setTimeout(r, 1_000));
-    server = new LinkServer({
+    const restarted = new LinkServer({
       store: fx.store,
       ca: fx.ca,
       host: '127.0.0.1',
-      port,
+      port: fx.server.port,
       log: () => undefined,
       services: [fleet],
     });
-    await server.start();
+    await restarted.start();
+    fx.defer(() => restarted.shutdown());
 
     const res = await fleet.train(
       nodeIdOf('plant-h'),

@@ -14,12 +14,10 @@ import { LINK_CHUNK_SIZE, linkFleetRpc } from '@vigil/agent/fl/connect';
 import { GlobalModels, l1bModelMeta, l2ModelMeta } from '@vigil/agent/fl/global-model';
 import { ModelTrainers, SequentialDpTrainer, modelArrays } from '@vigil/agent/fl/local-trainer';
 import { SuperNode } from '@vigil/agent/fl/supernode';
-import { LinkClient } from '@vigil/agent/link/client';
-import { enroll } from '@vigil/agent/link/identity';
 import { modelVersions, pushHandler } from '@vigil/agent/link/pushes';
-import { Outbox } from '@vigil/agent/outbox/outbox';
-import { LinkServer } from '../link/server.js';
-import { issueToken, linkFixture, waitFor, type LinkFixture } from '../link/testing/fixtures.js';
+import type { LinkServer } from '../link/server.js';
+import { waitFor } from '../link/testing/fixtures.js';
+import { linkAgent, servedLink, type ServedLink } from '../link/testing/served.js';
 import { RoundEngine } from './engine.js';
 import { FleetServer } from './fleet-server.js';
 import { ModelPublisher } from './publisher.js';
@@ -55,64 +53,52 @@ function examples(n: number): Example[] {
 }
 
 describe('global model hot-swap over the link', () => {
-  let fx: LinkFixture;
+  let fx: ServedLink;
   let server: LinkServer;
   let fleet: FleetServer;
-  const stops: (() => Promise<void> | void)[] = [];
 
   beforeEach(async () => {
-    fx = await linkFixture();
     fleet = new FleetServer({ log: () => undefined });
-    server = new LinkServer({
-      store: fx.store,
-      ca: fx.ca,
-      host: '127.0.0.1',
-      port: 0,
-      log: () => undefined,
-      services: [fleet],
+    fx = await servedLink({ services: [fleet] });
+    server = fx.server;
+  });
+  afterEach(() => fx.cleanup());
+
+  /**
+   * The enrolled agent's link as `vigil-agent run` wires it for global models (pushes installed by `globals`, their
+   * state in its health), started, and its Fleet RPC.
+   */
+  async function connect(facility: string, globals: GlobalModels) {
+    const dataDir = join(fx.dir, facility);
+    const { identity, client } = await linkAgent(fx, facility, {
+      client: {
+        onPush: pushHandler(dataDir, { onModel: (m) => globals.install(m) }),
+        health: () => ({
+          capture_drops: 0,
+          malformed_packets: 0,
+          model_versions: modelVersions(dataDir),
+          ...globals.health(),
+        }),
+      },
     });
-    await server.start();
-  });
-  afterEach(async () => {
-    for (const s of stops.splice(0).reverse()) await s();
-    await server.shutdown();
-    await fx.cleanup();
-  });
+    await client.start();
+    const rpc = linkFleetRpc({ address: fx.address, identity });
+    fx.defer(() => rpc.close());
+    return rpc;
+  }
 
   it('serves the round model in the running detector, and keeps it when a broken version is pushed', async () => {
     // the agent: enrolled, a detector with live sessions (the committed water-a baseline), link, federated node
     const dataDir = join(fx.dir, 'plant-a');
-    const token = await issueToken(fx.store, fx.ca, 'plant-a');
-    const identity = await enroll({ aggregator: `127.0.0.1:${server.port}`, token, dataDir });
     const detectors = loadModelDetectors({
       facility: 'plant-a',
       dataDir: join(ARTIFACTS_DIR, 'facilities', 'water-a'),
     });
-    stops.push(() => Promise.all(detectors.map((d) => d.close())).then(() => undefined));
+    fx.defer(() => Promise.all(detectors.map((d) => d.close())).then(() => undefined));
     await runScenario({ topology: 'water-a', seed: 3, durationS: 3, learnS: 0, attacks: [], detectors });
     expect(detectors[0]!.stats.ready).toBe(true);
     const globals = new GlobalModels({ dataDir, l2, detectors: () => detectors, log: () => undefined });
-    const outbox = new Outbox({ path: join(dataDir, 'outbox.db'), maxBytes: 8 << 20 });
-    stops.push(() => outbox.close());
-    const client = new LinkClient({
-      address: `127.0.0.1:${server.port}`,
-      identity,
-      outbox,
-      heartbeatMs: 200,
-      backoff: { initialMs: 50, maxMs: 200 },
-      log: () => undefined,
-      onPush: pushHandler(dataDir, { onModel: (m) => globals.install(m) }),
-      health: () => ({
-        capture_drops: 0,
-        malformed_packets: 0,
-        model_versions: modelVersions(dataDir),
-        ...globals.health(),
-      }),
-    });
-    stops.push(() => client.shutdown());
-    await client.start();
-    const rpc = linkFleetRpc({ address: `127.0.0.1:${server.port}`, identity });
-    stops.push(() => rpc.close());
+    const rpc = await connect('plant-a', globals);
     const stop = new AbortController();
     const node = new SuperNode({
       rpc,
@@ -130,7 +116,7 @@ describe('global model hot-swap over the link', () => {
       }),
     });
     const running = node.run(stop.signal);
-    stops.push(async () => {
+    fx.defer(async () => {
       stop.abort();
       await running;
     });
@@ -145,7 +131,7 @@ describe('global model hot-swap over the link', () => {
       defaults: { minClients: 1, timeoutMs: 30_000, evaluateTimeoutMs: 15_000 },
       log: () => undefined,
     });
-    stops.push(() => engine.shutdown());
+    fx.defer(() => engine.shutdown());
     const published: string[] = [];
     const publisher = new ModelPublisher({
       store: fx.store,
@@ -153,7 +139,7 @@ describe('global model hot-swap over the link', () => {
       intervalMs: 100,
       log: (l) => published.push(l),
     });
-    stops.push(() => publisher.shutdown());
+    fx.defer(() => publisher.shutdown());
     const health = async () => (await fx.store.listAgents('plant-a'))[0]?.health ?? {};
     expect(await waitFor(() => fleet.nodes().some((n) => n.online), 10_000)).toBe(true);
 
@@ -200,10 +186,8 @@ describe('global model hot-swap over the link', () => {
   it('federates Layer 1b too: a round after the Layer 2 round, its threshold recalibrated at the plant before serving', async () => {
     // the agent: a detector that learnt this facility in this run (its normal windows stay at the agent)
     const dataDir = join(fx.dir, 'plant-b');
-    const token = await issueToken(fx.store, fx.ca, 'plant-b');
-    const identity = await enroll({ aggregator: `127.0.0.1:${server.port}`, token, dataDir });
     const detectors = loadModelDetectors({ facility: 'plant-b' });
-    stops.push(() => Promise.all(detectors.map((d) => d.close())).then(() => undefined));
+    fx.defer(() => Promise.all(detectors.map((d) => d.close())).then(() => undefined));
     await runScenario({ topology: 'water-a', seed: 5, durationS: 140, learnS: 120, attacks: [], detectors });
     const shippedThreshold = detectors[0]!.stats.l1bThreshold;
     const lines: string[] = [];
@@ -214,27 +198,7 @@ describe('global model hot-swap over the link', () => {
       detectors: () => detectors,
       log: (l) => lines.push(l),
     });
-    const outbox = new Outbox({ path: join(dataDir, 'outbox.db'), maxBytes: 8 << 20 });
-    stops.push(() => outbox.close());
-    const client = new LinkClient({
-      address: `127.0.0.1:${server.port}`,
-      identity,
-      outbox,
-      heartbeatMs: 200,
-      backoff: { initialMs: 50, maxMs: 200 },
-      log: () => undefined,
-      onPush: pushHandler(dataDir, { onModel: (m) => globals.install(m) }),
-      health: () => ({
-        capture_drops: 0,
-        malformed_packets: 0,
-        model_versions: modelVersions(dataDir),
-        ...globals.health(),
-      }),
-    });
-    stops.push(() => client.shutdown());
-    await client.start();
-    const rpc = linkFleetRpc({ address: `127.0.0.1:${server.port}`, identity });
-    stops.push(() => rpc.close());
+    const rpc = await connect('plant-b', globals);
     const stop = new AbortController();
     const dp = { clipNorm: 1, noiseMultiplier: 1.1, sampleRate: 0.25 };
     const node = new SuperNode({
@@ -272,7 +236,7 @@ describe('global model hot-swap over the link', () => {
       ),
     });
     const running = node.run(stop.signal);
-    stops.push(async () => {
+    fx.defer(async () => {
       stop.abort();
       await running;
     });
@@ -301,7 +265,7 @@ describe('global model hot-swap over the link', () => {
       ],
       () => undefined,
     );
-    stops.push(() => series.shutdown());
+    fx.defer(() => series.shutdown());
     const published: string[] = [];
     const publishers = [GLOBAL_MODEL, GLOBAL_L1B_MODEL].map(
       (name) =>
@@ -313,7 +277,7 @@ describe('global model hot-swap over the link', () => {
           log: (l) => published.push(l),
         }),
     );
-    for (const p of publishers) stops.push(() => p.shutdown());
+    for (const p of publishers) fx.defer(() => p.shutdown());
     const health = async () => (await fx.store.listAgents('plant-b'))[0]?.health ?? {};
     expect(await waitFor(() => fleet.nodes().some((n) => n.online), 10_000)).toBe(true);
 

@@ -1,12 +1,10 @@
 // The model publisher over the real link: a real LinkServer on loopback and an enrolled agent's real LinkClient.
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Outbox } from '@vigil/agent/outbox/outbox';
-import { LinkClient, type Push } from '@vigil/agent/link/client';
-import { enroll } from '@vigil/agent/link/identity';
-import { LinkServer } from '../link/server.js';
-import { issueToken, linkFixture, waitFor, type LinkFixture } from '../link/testing/fixtures.js';
+import type { LinkClient, Push } from '@vigil/agent/link/client';
+import type { LinkServer } from '../link/server.js';
+import { waitFor } from '../link/testing/fixtures.js';
+import { linkAgent, servedLink, type ServedLink } from '../link/testing/served.js';
 import { deserializeArrays } from './arrays.js';
 import { ModelPublisher } from './publisher.js';
 import { GLOBAL_MODEL, ModelRegistry, UndescribedModelError } from './registry.js';
@@ -16,40 +14,24 @@ import { localModel, modelArrays } from './testing/local-fleet.js';
 const META = { kind: 'test-model' };
 
 describe('model publisher', () => {
-  let fx: LinkFixture;
+  let fx: ServedLink;
   let server: LinkServer;
-  const closers: (() => Promise<void> | void)[] = [];
 
   beforeEach(async () => {
-    fx = await linkFixture();
-    server = new LinkServer({ store: fx.store, ca: fx.ca, host: '127.0.0.1', port: 0, log: () => undefined });
-    await server.start();
+    fx = await servedLink();
+    server = fx.server;
   });
-  afterEach(async () => {
-    for (const c of closers.splice(0).reverse()) await c();
-    await server.shutdown();
-    await fx.cleanup();
-  });
+  afterEach(() => fx.cleanup());
 
   async function agent(facility: string, pushes: Push[], refuse = false): Promise<LinkClient> {
-    const dataDir = join(fx.dir, facility);
-    const token = await issueToken(fx.store, fx.ca, facility);
-    const identity = await enroll({ aggregator: `127.0.0.1:${server.port}`, token, dataDir });
-    const outbox = new Outbox({ path: join(dataDir, 'outbox.db'), maxBytes: 8 << 20 });
-    const client = new LinkClient({
-      address: `127.0.0.1:${server.port}`,
-      identity,
-      outbox,
-      heartbeatMs: 200,
-      backoff: { initialMs: 50, maxMs: 200 },
-      log: () => undefined,
-      onPush: (p) => {
-        pushes.push(p);
-        return refuse ? Promise.reject(new Error('unknown model format')) : Promise.resolve();
+    const { client } = await linkAgent(fx, facility, {
+      client: {
+        onPush: (p) => {
+          pushes.push(p);
+          return refuse ? Promise.reject(new Error('unknown model format')) : Promise.resolve();
+        },
       },
     });
-    closers.push(() => outbox.close());
-    closers.push(() => client.shutdown());
     await client.start();
     await waitFor(() => client.stats.connected, 5000);
     return client;

@@ -14,8 +14,9 @@ import { replayDetect } from '@vigil/agent/detect/replay';
 import { SHARED_PCAPS, sharedCaptures } from '@vigil/agent/testing-paths';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
-import { LinkServer, NoAgentError } from './server.js';
-import { issueToken, linkFixture, waitFor, type LinkFixture } from './testing/fixtures.js';
+import { NoAgentError, type LinkServer } from './server.js';
+import { issueToken, waitFor } from './testing/fixtures.js';
+import { servedLink, type ServedLink } from './testing/served.js';
 import {
   VIGIL,
   VIGIL_AGENT,
@@ -192,25 +193,23 @@ describe('vigil-agent run with a packet source (real processes)', { timeout: 120
 });
 
 describe('scenario pushes (in-process aggregator link, real agent processes)', { timeout: 120_000 }, () => {
-  let fx: LinkFixture;
+  let fx: ServedLink;
   let server: LinkServer;
   const procs: Proc[] = [];
 
   beforeEach(async () => {
-    fx = await linkFixture();
-    server = new LinkServer({ store: fx.store, ca: fx.ca, host: '127.0.0.1', port: 0, log: () => undefined });
-    await server.start();
+    fx = await servedLink();
+    server = fx.server;
+    fx.defer(async () => {
+      for (const p of procs.splice(0)) await p.stop();
+    });
   });
-  afterEach(async () => {
-    for (const p of procs.splice(0)) await p.stop();
-    await server.shutdown();
-    await fx.cleanup();
-  });
+  afterEach(() => fx.cleanup());
 
   async function agent(facility: string, source: string[]): Promise<Proc> {
     const dataDir = join(fx.dir, facility);
     const token = await issueToken(fx.store, fx.ca, facility);
-    await enroll({ aggregator: `127.0.0.1:${server.port}`, token, dataDir });
+    await enroll({ aggregator: fx.address, token, dataDir });
     // The scenario mechanics under test here: rules only and no federated rounds (this in-process link serves no Fleet
     // API); the demo's end-to-end test runs the same scenarios with the models and federated learning on.
     const p = start(VIGIL_AGENT, ['run', '--data-dir', dataDir, '--no-models', '--no-federated', ...source]);

@@ -1,49 +1,31 @@
 // The link end to end in one process: real SQLite store, real CA, the gRPC server on loopback, the agent's real
 // enrollment, outbox and client.
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Outbox } from '@vigil/agent/outbox/outbox';
-import { LinkClient, type Push } from '@vigil/agent/link/client';
-import { enroll } from '@vigil/agent/link/identity';
-import { LinkServer } from './server.js';
-import { issueToken, linkFixture, sampleAlert, waitFor, type LinkFixture } from './testing/fixtures.js';
+import type { Push } from '@vigil/agent/link/client';
+import type { LinkServer } from './server.js';
+import { sampleAlert, waitFor } from './testing/fixtures.js';
+import { linkAgent, servedLink, type ServedLink } from './testing/served.js';
 
 describe('agent link', () => {
-  let fx: LinkFixture;
+  let fx: ServedLink;
   let server: LinkServer;
-  const closers: (() => Promise<void> | void)[] = [];
 
   beforeEach(async () => {
-    fx = await linkFixture();
-    server = new LinkServer({ store: fx.store, ca: fx.ca, host: '127.0.0.1', port: 0, log: () => undefined });
-    await server.start();
+    fx = await servedLink();
+    server = fx.server;
   });
-  afterEach(async () => {
-    for (const c of closers.splice(0).reverse()) await c();
-    await server.shutdown();
-    await fx.cleanup();
-  });
+  afterEach(() => fx.cleanup());
 
-  async function agent(facility: string, name = 'agent', pushes?: Push[]) {
-    const dataDir = join(fx.dir, name);
-    const token = await issueToken(fx.store, fx.ca, facility);
-    const identity = await enroll({ aggregator: `127.0.0.1:${server.port}`, token, dataDir });
-    const outbox = new Outbox({ path: join(dataDir, 'outbox.db'), maxBytes: 8 << 20 });
-    const client = new LinkClient({
-      address: `127.0.0.1:${server.port}`,
-      identity,
-      outbox,
-      heartbeatMs: 200,
-      backoff: { initialMs: 50, maxMs: 200 },
-      log: () => undefined,
-      onPush: (p) => {
-        pushes?.push(p);
-        return Promise.resolve();
+  function agent(facility: string, name = 'agent', pushes?: Push[]) {
+    return linkAgent(fx, facility, {
+      name,
+      client: {
+        onPush: (p) => {
+          pushes?.push(p);
+          return Promise.resolve();
+        },
       },
     });
-    closers.push(() => outbox.close());
-    closers.push(() => client.shutdown());
-    return { identity, outbox, client };
   }
 
   it('enrolls an agent for its token facility and stores its alerts under that facility, each once', async () => {

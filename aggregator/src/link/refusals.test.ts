@@ -11,8 +11,9 @@ import { formatEnrollToken } from '@vigil/proto/enroll-token';
 import { CLIENT_OPTIONS, SERVER_MAX_RECEIVE_BYTES, loadLink } from '@vigil/proto/link';
 import { alertToPb } from '@vigil/proto/codec';
 import { CertificateAuthority } from './ca.js';
-import { LinkServer } from './server.js';
-import { issueToken, linkFixture, sampleAlert, type LinkFixture } from './testing/fixtures.js';
+import type { LinkServer } from './server.js';
+import { issueToken, sampleAlert } from './testing/fixtures.js';
+import { servedLink, type ServedLink } from './testing/served.js';
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 
@@ -55,20 +56,16 @@ function encodeAgentMessage(m: object): Buffer {
 }
 
 describe('link refusals', () => {
-  let fx: LinkFixture;
+  let fx: ServedLink;
   let server: LinkServer;
   let addr: string;
 
   beforeEach(async () => {
-    fx = await linkFixture();
-    server = new LinkServer({ store: fx.store, ca: fx.ca, host: '127.0.0.1', port: 0, log: () => undefined });
-    await server.start();
-    addr = `127.0.0.1:${server.port}`;
+    fx = await servedLink();
+    server = fx.server;
+    addr = fx.address;
   });
-  afterEach(async () => {
-    await server.shutdown();
-    await fx.cleanup();
-  });
+  afterEach(() => fx.cleanup());
 
   async function agentCreds(facility: string, name: string): Promise<grpc.ChannelCredentials> {
     const id = await enroll({

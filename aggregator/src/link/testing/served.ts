@@ -1,0 +1,77 @@
+// Test helpers for tests that need the link running: a real LinkServer on loopback (mTLS, a free port) over the
+// link fixture's SQLite store and CA, and enrolled agents with a real outbox and LinkClient that reconnect quickly.
+// Everything a test opens through them is closed by cleanup(), in reverse order, before the server and the store.
+import { join } from 'node:path';
+import { LinkClient, type LinkClientOptions } from '@vigil/agent/link/client';
+import { enroll, type AgentIdentityFiles } from '@vigil/agent/link/identity';
+import { Outbox } from '@vigil/agent/outbox/outbox';
+import { LinkServer, type LinkService } from '../server.js';
+import { issueToken, linkFixture, type LinkFixture } from './fixtures.js';
+
+export interface ServedLink extends LinkFixture {
+  server: LinkServer;
+  /** 127.0.0.1:PORT of the running server. */
+  address: string;
+  /** Registers something to stop at cleanup (run in reverse order of registration, before the server stops). */
+  defer(stop: () => Promise<void> | void): void;
+}
+
+export async function servedLink(o: { services?: LinkService[] } = {}): Promise<ServedLink> {
+  const fx = await linkFixture();
+  const server = new LinkServer({
+    store: fx.store,
+    ca: fx.ca,
+    host: '127.0.0.1',
+    port: 0,
+    log: () => undefined,
+    ...(o.services ? { services: o.services } : {}),
+  });
+  await server.start();
+  const stops: (() => Promise<void> | void)[] = [];
+  return {
+    ...fx,
+    server,
+    address: `127.0.0.1:${server.port}`,
+    defer: (stop) => void stops.push(stop),
+    cleanup: async () => {
+      for (const stop of stops.splice(0).reverse()) await stop();
+      await server.shutdown();
+      await fx.cleanup();
+    },
+  };
+}
+
+export interface LinkAgent {
+  dataDir: string;
+  identity: AgentIdentityFiles;
+  outbox: Outbox;
+  client: LinkClient;
+}
+
+/**
+ * Enrolls an agent for `facility` (data dir `name`, by default the facility) and gives it an 8 MiB outbox and a
+ * LinkClient with a 200 ms heartbeat and 50-200 ms reconnects; the client is not started. `client` takes the
+ * client's other options (what it does with pushes, its health).
+ */
+export async function linkAgent(
+  link: ServedLink,
+  facility: string,
+  o: { name?: string; client?: Pick<LinkClientOptions, 'onPush' | 'health'> } = {},
+): Promise<LinkAgent> {
+  const dataDir = join(link.dir, o.name ?? facility);
+  const token = await issueToken(link.store, link.ca, facility);
+  const identity = await enroll({ aggregator: link.address, token, dataDir });
+  const outbox = new Outbox({ path: join(dataDir, 'outbox.db'), maxBytes: 8 << 20 });
+  link.defer(() => outbox.close());
+  const client = new LinkClient({
+    address: link.address,
+    identity,
+    outbox,
+    heartbeatMs: 200,
+    backoff: { initialMs: 50, maxMs: 200 },
+    log: () => undefined,
+    ...o.client,
+  });
+  link.defer(() => client.shutdown());
+  return { dataDir, identity, outbox, client };
+}
