@@ -8,7 +8,7 @@ import {
   QUIET_MS,
   type AgentAlert,
 } from './correlate.js';
-import { DEMOTED_RULE, type Detection } from './types.js';
+import { DEMOTED_RULE, INVENTORY_RULE, type Detection } from './types.js';
 
 const T0 = Date.UTC(2026, 0, 12, 9, 0, 0);
 
@@ -322,5 +322,45 @@ describe('Correlator', () => {
     ]);
     expect(alerts[1]?.correlation_confidence).toBe(0.6);
     expect(c.belowThreshold).toBe(3);
+  });
+
+  it("a known host's device-identification read is evidence only: with a new service no alert, with a sweep listed", () => {
+    const { c, alerts } = setup();
+    const read = (src: string, timeMs: number): Detection =>
+      det({
+        rule: INVENTORY_RULE,
+        technique: 'T0888',
+        confidence: 0.35,
+        timeMs,
+        src,
+        evidence: 'identification',
+      });
+    const service = (src: string): Detection =>
+      det({ rule: 'new-service', technique: 'T0886', confidence: 0.45, timeMs: T0, src });
+
+    // the inventory read's connection: a new service (0.45) and the read, still below the alert threshold
+    c.add(service('10.0.0.20'));
+    c.add(read('10.0.0.20', T0 + 20));
+    // a recon's first probe is the same read; the sweep that follows names the alert
+    c.add(service('10.0.0.66'));
+    c.add(read('10.0.0.66', T0 + 20));
+    c.add(
+      det({
+        rule: 'new-master',
+        technique: 'T0888',
+        confidence: 0.8,
+        timeMs: T0 + 400,
+        src: '10.0.0.66',
+        evidence: 'sweep',
+      }),
+    );
+    c.tick(T0 + HOLD_MS);
+
+    expect(alerts.map((a) => [a.attack_type, a.sources.map((x) => x.model_name)])).toEqual([
+      ['T0888', ['modbus-policy/new-service', `modbus-policy/${INVENTORY_RULE}`, 'modbus-policy/new-master']],
+    ]);
+    expect(alerts[0]?.correlation_confidence).toBe(0.89);
+    expect(alerts[0]?.description).toBe('sweep');
+    expect(c.belowThreshold).toBe(2);
   });
 });

@@ -28,12 +28,13 @@
 // A demoted model finding (DEMOTED_RULE: a class that did not fit the flow) is evidence only: it joins a source's
 // open incident and is listed among its sources, but never opens an incident (counted in `belowThreshold`), adds to
 // its confidence, decides it or names its alert (with weight, it lifted a legitimate engineering write's weak
-// new-pair hint over the alert threshold).
+// new-pair hint over the alert threshold). A known host's device-identification read (INVENTORY_RULE, an asset
+// inventory read) is evidence only in the same way: a recon's identification probe is named by what follows it.
 import { randomUUID } from 'node:crypto';
 import type { Alert, AlertSource, Severity, TimelinePoint } from '@vigil/shared';
 import { shippedCatalog } from '@vigil/shared';
 import type { FacilityWindow } from '../window/window.js';
-import { DEMOTED_RULE, type Detection } from './types.js';
+import { isEvidenceOnly, type Detection } from './types.js';
 
 export const HOLD_MS = 2_000;
 export const QUIET_MS = 60_000;
@@ -173,7 +174,7 @@ export class Correlator {
       this.decideEarly(inc, d);
       return;
     }
-    if (d.rule === DEMOTED_RULE) {
+    if (isEvidenceOnly(d)) {
       this.belowThreshold++;
       return;
     }
@@ -205,7 +206,7 @@ export class Correlator {
 
   /** Brings the incident's decision forward to `d` when `d` is strong or makes two pieces of evidence agree. */
   private decideEarly(inc: Incident, d: Detection): void {
-    if (inc.early !== undefined || d.rule === DEMOTED_RULE) return;
+    if (inc.early !== undefined || isEvidenceOnly(d)) return;
     if (d.confidence >= DECIDE_AT_ONCE) inc.early = 'strong';
     else if (agree(inc.detections, d.technique, this.priorOf(inc.src, inc.detections)))
       inc.early = 'agreement';
@@ -396,7 +397,7 @@ function actsOnProcess(technique: string): boolean {
  * model finding never names it.
  */
 function leadOf(all: readonly Detection[], sure: (d: Detection) => boolean): Detection {
-  const told = all.filter((d) => d.rule !== DEMOTED_RULE);
+  const told = all.filter((d) => !isEvidenceOnly(d));
   const ds = told.length > 0 ? told : all;
   const ruled = ds.filter(sure);
   if (ruled.length > 0) {
@@ -417,7 +418,7 @@ function leadOf(all: readonly Detection[], sure: (d: Detection) => boolean): Det
 function combined(ds: readonly Detection[], prior: Prior | undefined): number {
   const best = new Map<string, number>();
   for (const d of ds) {
-    if (d.rule === DEMOTED_RULE) continue;
+    if (isEvidenceOnly(d)) continue;
     const k = `${d.detector}/${d.rule}`;
     best.set(k, Math.max(best.get(k) ?? 0, d.confidence));
   }
@@ -439,7 +440,7 @@ const DECIDED: Record<Decision, string> = {
 function agree(ds: readonly Detection[], technique: string, prior: Prior | undefined): boolean {
   const best = new Map<string, number>();
   for (const d of ds) {
-    if (d.technique !== technique || d.rule === DEMOTED_RULE) continue;
+    if (d.technique !== technique || isEvidenceOnly(d)) continue;
     const k = `${d.detector}/${d.rule}`;
     best.set(k, Math.max(best.get(k) ?? 0, d.confidence));
   }

@@ -6,6 +6,7 @@ import { capturedFrame, mbap, tcpFrame } from '../testing/frames.js';
 import type { AgentAlert } from './correlate.js';
 import { DetectionEngine } from './engine.js';
 import { FLOOD_HOLD_MS } from './rules.js';
+import { INVENTORY_RULE } from './types.js';
 
 const T0 = Date.UTC(2026, 0, 12, 9, 0, 0);
 const MASTER = '10.0.0.1';
@@ -31,7 +32,7 @@ class Plant {
     });
   }
 
-  private send(ms: number, data: Buffer): void {
+  send(ms: number, data: Buffer): void {
     const raw = capturedFrame(++this.frame, Math.floor(ms / 1000), (ms % 1000) * 1e6, data);
     this.clock.observe(raw.tsSec, raw.tsNsec);
     this.engine.handle(raw);
@@ -231,6 +232,67 @@ describe('rules', () => {
     await p.finish();
 
     expect(p.alerts.map((a) => a.attack_type)).toEqual(['T0814']);
+  });
+
+  describe('device identification reads (function 43, MEI 14)', () => {
+    const WS = '10.0.0.20';
+    const readId = (tid: number, code = 1): Buffer => mbap(tid, 1, [43, 14, code, 0]);
+    const idAnswer = (tid: number): Buffer =>
+      mbap(tid, 1, [43, 14, 1, 1, 0, 0, 1, 0, 3, ...Buffer.from('ACM')]);
+    /** learnt()'s plant where WS, never a Modbus master, opened the PLC's web page while learning. */
+    const withWorkstation = (): Plant => {
+      const p = new Plant(10_000);
+      p.connect(T0, MASTER, 40000);
+      p.poll(T0, 1, 1);
+      p.send(T0 + 500, tcpFrame({ src: WS, dst: PLC, sport: 45000, dport: 80, seq: 1, flags: SYN }));
+      p.poll(T0 + 1_000, 19, 2);
+      return p;
+    };
+
+    it('from a host known while learning: an inventory read, no alert', async () => {
+      const p = withWorkstation();
+
+      p.connect(AFTER, WS, 41000);
+      p.request(AFTER + 20, WS, 41000, readId(1));
+      p.response(AFTER + 30, WS, 41000, idAnswer(1));
+      await p.finish();
+
+      expect(p.alerts).toEqual([]);
+      expect(p.engine.stats()).toMatchObject({ below_threshold: 2 });
+    });
+
+    it('from a known host, followed by a function-code sweep: T0888, the read listed as evidence', async () => {
+      const p = withWorkstation();
+
+      p.connect(AFTER, WS, 41000);
+      p.request(AFTER + 20, WS, 41000, readId(1));
+      p.response(AFTER + 30, WS, 41000, idAnswer(1));
+      p.request(AFTER + 400, WS, 41000, mbap(2, 1, [8, 0, 0, 0x12, 0x34]));
+      p.response(AFTER + 410, WS, 41000, mbap(2, 1, [0x88, 1]));
+      await p.finish();
+
+      expect(p.alerts.map((a) => a.attack_type)).toEqual(['T0888']);
+      expect(p.alerts[0]?.sources.map((s) => s.model_name)).toEqual(
+        expect.arrayContaining([
+          `modbus-policy/${INVENTORY_RULE}`,
+          'modbus-policy/new-master',
+          'modbus-protocol/illegal-function-exception',
+        ]),
+      );
+      expect(p.alerts[0]?.description).toContain('function 8');
+    });
+
+    it('from a host never seen while learning: a new master, T0888', async () => {
+      const p = withWorkstation();
+
+      p.connect(AFTER, '10.0.0.66', 41000);
+      p.request(AFTER + 20, '10.0.0.66', 41000, readId(1));
+      p.response(AFTER + 30, '10.0.0.66', 41000, idAnswer(1));
+      await p.finish();
+
+      expect(p.alerts.map((a) => a.attack_type)).toEqual(['T0888']);
+      expect(p.alerts[0]?.sources.map((s) => s.model_name)).toContain('modbus-policy/new-master');
+    });
   });
 
   it('polling as learnt raises nothing', async () => {

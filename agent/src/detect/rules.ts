@@ -4,11 +4,20 @@
 // - policy violations against the facility's baseline: a new master, a master polling a new slave, a host writing
 //   that never wrote, a write to an address never written, a function code the pair never used, reads outside the
 //   learnt address range, a new service (transport/port) between two hosts, a Modbus request rate far above the
-//   pair's busiest learnt second;
+//   pair's busiest learnt second. A Read Device Identification request (function 43, MEI 14) from a host the
+//   baseline knows is an asset inventory read, routine engineering work: it is noted (INVENTORY_RULE, evidence only:
+//   it never alerts alone) and the host's next request of any other kind is judged as always (a recon's sweep, a
+//   new master's polling or writes). From a host the baseline never saw it is judged as any request;
 // - a scan rule: one source reaching many distinct new host/port pairs, or refused by many, within 10 s.
 // Every rule names its ATT&CK for ICS technique. A rule reports a key (rule, hosts, what) at most once per
 // REPEAT_MS so that a flood of evidence is one detection per key and period, not one per packet.
-import { MBAP_MAX_LENGTH, MBAP_MIN_LENGTH, MODBUS_PORT, type ModbusEvent } from '../decode/modbus.js';
+import {
+  MBAP_MAX_LENGTH,
+  MBAP_MIN_LENGTH,
+  MODBUS_PORT,
+  MeiType,
+  type ModbusEvent,
+} from '../decode/modbus.js';
 import { IpProto, type DecodedEvent, type PacketView } from '../decode/types.js';
 import {
   COIL_WRITES,
@@ -22,7 +31,7 @@ import {
   type Baseline,
   type ModbusPair,
 } from './baseline.js';
-import type { Detection, StreamDetector, WindowView } from './types.js';
+import { INVENTORY_RULE, type Detection, type StreamDetector, type WindowView } from './types.js';
 
 /** A key is reported again only after this long (ms of packet time). */
 export const REPEAT_MS = 30_000;
@@ -60,6 +69,8 @@ for (const fc of [1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 15, 16, 17, 20, 21, 22, 23, 24
 /** UMAS sub-functions that change the PLC: reservation, download, stop/start. */
 const UMAS_PROGRAM = new Set([0x10, 0x30, 0x31, 0x32, 0x40, 0x41]);
 const UMAS = 90;
+/** Modbus function 43 (encapsulated interface); with MEI 14 it reads the device identification. */
+const DEVICE_ID_FUNCTION = 43;
 
 /** The technique of a request with a function the pair never used. */
 function functionTechnique(e: ModbusEvent, pkt: PacketView): string {
@@ -363,6 +374,25 @@ export class PolicyRules extends RuleSet {
       if (e.address >= range[0] && end <= range[1]) return;
     }
     const base = { timeMs: ms, frame: e.frame, src: master, dst: slave };
+    if (fc === DEVICE_ID_FUNCTION && e.mei_type === MeiType.READ_DEVICE_IDENTIFICATION) {
+      if (this.baseline.hosts.has(master)) {
+        // An asset inventory read by a plant host: noted (evidence only), judged by what the host does next.
+        this.report(`id:${pairKey}`, base.timeMs, () => ({
+          ...base,
+          rule: INVENTORY_RULE,
+          technique: 'T0888',
+          confidence: 0.35,
+          evidence: `${master} read the device identification of ${slave} (function 43/14, read-only); a host known from learning, as an asset inventory read is`,
+          features: {
+            func_code: fc,
+            read_device_id: e.read_device_id ?? -1,
+            known_master: st.knownMaster ? 1 : 0,
+            known_pair: pair === undefined ? 0 : 1,
+          },
+        }));
+        return;
+      }
+    }
     const writeTech = COIL_WRITES.has(fc) ? 'T0855' : 'T0836';
     const what = (): string => `function ${fc}${e.address !== undefined ? ` at address ${e.address}` : ''}`;
     if (isRegisterWrite(fc)) this.setpoints(e, base);

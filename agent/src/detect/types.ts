@@ -35,6 +35,18 @@ export interface Detection {
  */
 export const DEMOTED_RULE = 'l2-implausible';
 
+/**
+ * The rule of a Read Device Identification request (Modbus function 43, MEI 14) from a host the baseline knows
+ * (PolicyRules): an asset inventory read, routine engineering work; noted as evidence, like DEMOTED_RULE, never an
+ * alert on its own.
+ */
+export const INVENTORY_RULE = 'device-identification-read';
+
+/** True for a detection that is evidence only: it joins an open incident but never opens, decides or names one. */
+export function isEvidenceOnly(d: Detection): boolean {
+  return d.rule === DEMOTED_RULE || d.rule === INVENTORY_RULE;
+}
+
 /** What a detector sees each time it is asked: the facility, its window, the baseline, the clock. */
 export interface WindowView {
   facility: string;
