@@ -10,6 +10,12 @@
 // and the strategy's central noise) -> evaluation of
 // the new model on the clients' validation sets (model_accuracy = accuracy weighted by their example counts) ->
 // the new model stored as a registry version -> complete. Too few usable replies fail the round.
+//
+// With a secure strategy (SecureDpSgd, strategy.secure set) training is two stages: every selected node sends a fresh
+// X25519 public key (those that do are the round), then each gets all participants' keys and replies with its DP-SGD
+// step's clipped, noised gradient sum, masked (@vigil/proto/secagg); the engine sees only the unmasked sum, which is
+// the strategy's one input. If any participant's masked vector is missing the round is aborted: the others' vectors
+// cannot be unmasked, are dropped unread, and nobody is charged.
 import { createHash } from 'node:crypto';
 import { systemClock, type Clock, type FLClient, type FLRound } from '@vigil/shared';
 import type { PrivacyAccount, Store } from '../store/types.js';
