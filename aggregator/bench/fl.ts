@@ -2,11 +2,24 @@
 // under 1 s), the robust trimmed mean at a smaller size for comparison, and one in-process round of the engine (three
 // clients training the small test Sequential with DP-SGD, a SQLite store), split into the clients' training and
 // evaluation (timed alone, without the engine) and the rest (selection, store writes, accounting, aggregation, registry).
+// Secure aggregation: one plant's masking of `parameters` values (fixed-point encoding plus the pairwise masks of its
+// 2 peers: X25519, HKDF, AES-256-CTR keystream) and the aggregator's unmasking of 3 masked vectors (modular sum and
+// decoding), next to the key pair a plant makes per round.
 // Run: npm run bench:fl  (or: npx tsx aggregator/bench/fl.ts [updates] [parameters] [repeats])
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { seededRng } from '@vigil/models';
+import {
+  applyMasks,
+  decodeFixedPoint,
+  defaultBound,
+  encodeFixedPoint,
+  fixedPointFor,
+  newRoundKeyPair,
+  sumWords,
+} from '@vigil/proto/secagg';
 import { RoundEngine } from '../src/fl/engine.js';
 import { FedAvg, fedAvg, trimmedMean } from '../src/fl/strategy.js';
 import { LocalFleet, localModel, modelArrays } from '../src/fl/testing/local-fleet.js';
@@ -52,6 +65,35 @@ const trim = timeIt(() => trimmedMean(small, 10), 3);
 console.log(
   `trimmedMean 100 updates x 10000 float32, trim 10: median ${median(trim).toFixed(1)} ms (3 runs)`,
 );
+
+// Secure aggregation at `parameters` values, 3 plants.
+{
+  const ids = ['2', '3', '4'];
+  const fp = fixedPointFor(3, defaultBound(1));
+  const values = data.slice(0, 3).map((u) => u.weights[0]!);
+  const keygen = timeIt(() => newRoundKeyPair(), 50);
+  const keys = ids.map(() => newRoundKeyPair());
+  const participants = ids.map((nodeId, i) => ({ nodeId, publicKey: keys[i]!.publicKey }));
+  let masked: Uint32Array[] = [];
+  const mask1 = (i: number, round: number): Uint32Array =>
+    applyMasks(
+      encodeFixedPoint(values[i]!, fp),
+      { nodeId: ids[i]!, privateKey: keys[i]!.privateKey },
+      participants,
+      {
+        runId: 'bench',
+        round,
+      },
+    );
+  let round = 0;
+  mask1(0, round++); // warm-up
+  const masking = timeIt(() => void mask1(0, round++), repeats * 4);
+  masked = ids.map((_, i) => mask1(i, round));
+  const unmasking = timeIt(() => void decodeFixedPoint(sumWords(masked), fp), repeats * 4);
+  console.log(
+    `secure aggregation, ${parameters} values, 3 plants (load ${loadavg()[0]!.toFixed(1)}): key pair median ${median(keygen).toFixed(3)} ms; one plant's encode + 2 pairwise masks median ${median(masking).toFixed(1)} ms (min ${Math.min(...masking).toFixed(1)}); aggregator's sum + decode of 3 median ${median(unmasking).toFixed(1)} ms (min ${Math.min(...unmasking).toFixed(1)})`,
+  );
+}
 
 // One engine round in process: time inside the clients vs. the rest.
 const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-fl-'));

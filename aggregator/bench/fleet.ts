@@ -4,6 +4,9 @@
 // train on all 3 (in parallel, as the round engine does) then evaluate on all 3.
 // The agents share this process's one JS thread, so their training runs one after another: transport = round wall
 // time - the sum of the agents' training and evaluation time.
+// Then the same agents in secure-aggregation rounds (SecureDpSgd, @vigil/proto/secagg): the key stage (a key pair per
+// agent, relayed), the masked stage (one DP-SGD step with a noise share, fixed-point encoding and pairwise masks, on
+// all 3) and the aggregator's unmasking of the sum; training there = the agents' DP-SGD step alone.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +16,9 @@ import { SuperNode } from '@vigil/agent/fl/supernode';
 import { enroll } from '@vigil/agent/link/identity';
 import { Activation, Dense, Sequential, seededRng, softmaxCrossEntropy, type Example } from '@vigil/models';
 import { NodeKey } from '@vigil/proto/flower/fleet-rpc';
+import { bytesToWords, decodeFixedPoint, fixedPointFor, sumWords } from '@vigil/proto/secagg';
 import { FleetServer } from '../src/fl/fleet-server.js';
+import { SecureDpSgd } from '../src/fl/strategy.js';
 import { CertificateAuthority } from '../src/link/ca.js';
 import { LinkServer } from '../src/link/server.js';
 import { issueToken } from '../src/link/testing/fixtures.js';
@@ -58,6 +63,7 @@ function timed(t: LocalTrainer, spent: { ms: number }): LocalTrainer {
   return {
     train: (a, c, s) => wrap(() => t.train(a, c, s)),
     evaluate: (a, c, s) => wrap(() => t.evaluate(a, c, s)),
+    secureStep: (a, c, r, s) => wrap(() => t.secureStep!(a, c, r, s)),
   };
 }
 
@@ -140,6 +146,43 @@ async function main(): Promise<void> {
     console.log('| round wall time (median) | training + evaluation (sum over agents) | transport |');
     console.log('|---|---|---|');
     console.log(`| ${wall.toFixed(0)} ms | ${training.toFixed(0)} ms | ${transport.toFixed(0)} ms |`);
+
+    const secure = new SecureDpSgd({ noiseMultiplier: 1, sampleRate: 0.1, clipNorm: 1, learningRate: 0.1 });
+    const srows: { keys: number; masked: number; unmask: number; training: number }[] = [];
+    for (let round = 100; round <= 100 + ROUNDS; round++) {
+      const signal = AbortSignal.timeout(120_000);
+      const nodes = fleet.nodes();
+      spent.ms = 0;
+      const t0 = performance.now();
+      const keys = await Promise.all(
+        nodes.map((n) => fleet.secureKeys(n.nodeId, { round, config: {} }, signal)),
+      );
+      const t1 = performance.now();
+      const participants = nodes.map((n, i) => ({ nodeId: n.nodeId, publicKey: keys[i]! }));
+      const replies = await Promise.all(
+        nodes.map((n) =>
+          fleet.secureTrain(
+            n.nodeId,
+            { round, arrays, config: secure.configureFit(), participants, bound: secure.secure.bound },
+            signal,
+          ),
+        ),
+      );
+      const t2 = performance.now();
+      const fp = fixedPointFor(nodes.length, secure.secure.bound);
+      decodeFixedPoint(sumWords(replies.map((r) => bytesToWords(r.masked))), fp);
+      const t3 = performance.now();
+      if (round > 100) srows.push({ keys: t1 - t0, masked: t2 - t1, unmask: t3 - t2, training: spent.ms });
+    }
+    console.log(
+      `secure-aggregation rounds (key stage + masked stage + unmasking), ${ROUNDS} after 1 warm-up, load ${loadavg()[0]!.toFixed(1)}`,
+    );
+    console.log('| key stage | masked stage | of which DP-SGD step (sum over agents) | unmask sum | total |');
+    console.log('|---|---|---|---|---|');
+    const m = (f: (r: (typeof srows)[number]) => number) => median(srows.map(f)).toFixed(0);
+    console.log(
+      `| ${m((r) => r.keys)} ms | ${m((r) => r.masked)} ms | ${m((r) => r.training)} ms | ${m((r) => r.unmask)} ms | ${m((r) => r.keys + r.masked + r.unmask)} ms |`,
+    );
   } finally {
     stop.abort();
     await Promise.all(running);

@@ -13,7 +13,14 @@ export { Sequential, type Example } from './nn/model.js';
 export { Sgd, Adam, type Optimizer, type SgdOptions, type AdamOptions } from './nn/optim.js';
 export { Trainer, shuffle, type TrainerOptions } from './nn/trainer.js';
 export { gradientCheck, type GradCheckResult } from './nn/gradcheck.js';
-export { DpSgd, type DpSgdOptions, type DpStepResult } from './dp/dpsgd.js';
+export {
+  DpSgd,
+  noisyClippedSum,
+  distributedNoiseStd,
+  type DpSgdOptions,
+  type DpStepResult,
+  type NoisySumOptions,
+} from './dp/dpsgd.js';
 export {
   rdpEpsilon,
   rdpToEpsilon,

@@ -7,9 +7,10 @@ import { FL_SECTION, evaluateFederatedVsCentral, flEvalSection } from './evaluat
 
 const out = join(REPO_ROOT, 'models', 'EVAL.md');
 const started = new Date();
+const loadAtStart = loadavg()[0]!.toFixed(1);
 const result = await evaluateFederatedVsCentral(undefined, (line) =>
   process.stdout.write(`eval:fl: ${line}\n`),
 );
-const machine = `${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)} at the end (seconds are wall time)`;
+const machine = `${cpus().length} cores, load average ${loadAtStart} at the start and ${loadavg()[0]!.toFixed(1)} at the end (seconds are wall time)`;
 writeSection(out, flEvalSection(result, started, machine), FL_SECTION);
 process.stdout.write(`federated evaluation written to ${out}\n`);

@@ -1,6 +1,7 @@
 // `npm run eval:fl:sweep`: chooses the hyperparameters of each setting of the federated evaluation (fl/evaluate.ts)
 // on validation plants (the same topologies simulated with seeds of their own), never on the held-out rows. Prints
-// every candidate's validation macro-F1 and, per setting, the best one (FL_EVAL_CONFIG.per takes it).
+// every candidate's validation macro-F1 and, per setting, the best one (FL_EVAL_CONFIG.per takes it). Arguments, when
+// given, restrict the sweep to the settings whose names contain one of them (e.g. `-- "secure aggregation"`).
 import { loadavg } from 'node:os';
 import {
   FL_EVAL_CONFIG,
@@ -30,8 +31,11 @@ const base = { ...FL_EVAL_CONFIG, per: {} };
 const data = prepareFlData(base, (l) => process.stdout.write(`eval:fl:sweep: ${l}\n`));
 const rows: string[] = [];
 const best: Partial<Record<FlSetting, { hyper: Partial<FlHyper>; f1: number }>> = {};
-for (const setting of FL_SETTINGS) {
-  for (const cand of setting.endsWith('DP-SGD') ? DP : NO_DP) {
+const only = process.argv.slice(2);
+const swept = FL_SETTINGS.filter((s) => only.length === 0 || only.some((o) => s.includes(o)));
+const isDp = (s: FlSetting): boolean => s.endsWith('DP-SGD') || s.endsWith('distributed DP');
+for (const setting of swept) {
+  for (const cand of isDp(setting) ? DP : NO_DP) {
     const [run] = await runFlSettings(
       data,
       { ...base, per: { [setting]: cand } },
@@ -43,7 +47,7 @@ for (const setting of FL_SETTINGS) {
     );
     const h = run!.hyper;
     rows.push(
-      `| ${setting} | ${h.learningRate} | ${h.rounds} x ${h.localEpochs} | ${h.batchSize} | ${setting.endsWith('DP-SGD') ? h.clipNorm : '-'} | ${run!.sigma?.toFixed(2) ?? '-'} | ${run!.macroF1.toFixed(3)} |`,
+      `| ${setting} | ${h.learningRate} | ${h.rounds} x ${h.localEpochs} | ${h.batchSize} | ${isDp(setting) ? h.clipNorm : '-'} | ${run!.sigma?.toFixed(2) ?? '-'} | ${run!.macroF1.toFixed(3)} |`,
     );
     if ((best[setting]?.f1 ?? -1) < run!.macroF1) best[setting] = { hyper: cand, f1: run!.macroF1 };
   }

@@ -23,6 +23,15 @@ import {
 import { plantL2Examples } from '../detect/ml/train.js';
 import { NL2 } from '../detect/ml/features.js';
 import { L2_CLASSES, L2_DEFAULTS, buildL2 } from '../detect/ml/models.js';
+import {
+  applyMasks,
+  decodeFixedPoint,
+  defaultBound,
+  encodeFixedPoint,
+  fixedPointFor,
+  newRoundKeyPair,
+  sumWords,
+} from '@vigil/proto/secagg';
 import { SequentialDpTrainer, modelArrays } from './local-trainer.js';
 
 /** The training hyperparameters a setting is run with (chosen per setting on the validation plants). */
@@ -39,6 +48,7 @@ export const FL_SETTINGS = [
   'centralized, DP-SGD',
   'federated (FedAvg), no DP',
   'federated (FedAvg), DP-SGD',
+  'federated (secure aggregation), distributed DP',
 ] as const;
 export type FlSetting = (typeof FL_SETTINGS)[number];
 
@@ -75,6 +85,13 @@ export const FL_EVAL_CONFIG: FlEvalConfig = {
     'centralized, DP-SGD': { batchSize: 128, learningRate: 0.4, rounds: 40, clipNorm: 1 },
     'federated (FedAvg), no DP': { learningRate: 0.2, rounds: 40 },
     'federated (FedAvg), DP-SGD': { batchSize: 256, learningRate: 0.8, rounds: 40, clipNorm: 1 },
+    // `npm run eval:fl:sweep -- "secure aggregation"` (2026-11-22 20:10 UTC)
+    'federated (secure aggregation), distributed DP': {
+      batchSize: 256,
+      learningRate: 0.8,
+      rounds: 40,
+      clipNorm: 1,
+    },
   },
   targetEpsilon: 3,
   delta: 1e-5,
@@ -298,6 +315,7 @@ export async function runFlSettings(
       m.setWeights(global);
       return measure(setting, h, m, t0);
     }
+    if (setting === 'federated (secure aggregation), distributed DP') return secureRun(setting, h, t0);
     // federated, DP-SGD in each plant with the agent's own local trainer
     const perPlant = local.map((p) => {
       const sampleRate = Math.min(1, h.batchSize / p.train.length);
@@ -345,6 +363,58 @@ export async function runFlSettings(
       ),
     );
     return measure(setting, h, m, t0, { sigma: fed.sigma, epsilon: fedEpsilon });
+  };
+
+  /**
+   * Secure aggregation with distributed DP (DP-FedSGD): every round is one DP-SGD step of the pooled data. Each plant
+   * Poisson-samples its rows at the pooled rate q, clips, adds its share of the noise (sigma C / sqrt(n - 1): any
+   * single party, a plant that knows its own share included, faces sigma C), encodes and masks its sum with the
+   * real secure-aggregation code (fresh X25519 keys every round); the sum of the masked vectors, decoded, divided by
+   * the expected batch q N, is the step. Epsilon: sigma, q and the number of rounds, per facility.
+   */
+  const secureRun = async (setting: FlSetting, h: FlHyper, t0: number): Promise<FlEvalRun> => {
+    const total = pooled.length;
+    const q = Math.min(1, h.batchSize / total);
+    const steps = h.rounds * h.localEpochs * Math.max(1, Math.round(1 / q));
+    const dp = calibrateSigma([{ sampleRate: q, steps }], cfg.targetEpsilon, cfg.delta);
+    const n = local.length;
+    const clients = local.map(
+      (p, i) =>
+        new SequentialDpTrainer({
+          model: fresh(),
+          loss: softmaxCrossEntropy,
+          data: p.train,
+          dp: { clipNorm: h.clipNorm, noiseMultiplier: dp.sigma, sampleRate: q },
+          rng: seededRng(cfg.seed + 20 + i),
+        }),
+    );
+    const m = fresh();
+    const server = trainer(m, h);
+    const fp = fixedPointFor(n, defaultBound(h.clipNorm));
+    const ids = local.map((_, i) => String(i + 2));
+    const config = { 'dp-noise-multiplier': dp.sigma, 'dp-sample-rate': q, 'dp-clip-norm': h.clipNorm };
+    const step = new Float32Array(m.parameterCount);
+    for (let r = 1; r <= steps; r++) {
+      const arrays = modelArrays(m);
+      const keys = ids.map(() => newRoundKeyPair());
+      const participants = ids.map((nodeId, i) => ({ nodeId, publicKey: keys[i]!.publicKey }));
+      const masked: Uint32Array[] = [];
+      for (const [i, c] of clients.entries()) {
+        const out = await c.secureStep(arrays, config, { participants: n, known: 1 });
+        masked.push(
+          applyMasks(
+            encodeFixedPoint(out.sum, fp),
+            { nodeId: ids[i]!, privateKey: keys[i]!.privateKey },
+            participants,
+            { runId: 'eval', round: r },
+          ),
+        );
+      }
+      const sum = decodeFixedPoint(sumWords(masked), fp);
+      for (let k = 0; k < step.length; k++) step[k] = sum[k]! / (q * total);
+      server.applyGradient(step);
+    }
+    return measure(setting, h, m, t0, dp);
   };
 
   const runs: FlEvalRun[] = [];
@@ -419,6 +489,11 @@ export function flEvalSection(r: FlEvalResult, started: Date, machine: string): 
     'pooled data for rounds x local epochs epochs; federated FedAvg over the three plants, weighted by example counts. DP runs:',
     `per-example clipping, the smallest noise multiplier (0.05 grid) whose RDP epsilon at delta ${c.delta} stays within ${c.targetEpsilon}`,
     "(federated: every plant's, for the DP-SGD steps each really took, with the agent's own SequentialDpTrainer).",
+    "Federated with secure aggregation and distributed DP: each round is one DP-SGD step of all plants' rows (DP-FedSGD):",
+    'each plant samples its rows at the pooled rate q, clips, sums, adds noise of std sigma C / sqrt(n - 1) and sends the sum',
+    "fixed-point encoded (32 bits) and masked with pairwise X25519/AES-CTR masks (`@vigil/proto/secagg`, the agents' code);",
+    "the aggregator unmasks only the sum and steps by lr * sum / (q N). Its epsilon is each facility's against any single",
+    'party (the aggregator, or one plant that knows its own noise share): the noise multiplier sigma, q, one step per round.',
     `Each setting is trained with ${seeds.length} training seed(s) (${seeds.join(', ')}: initialisation, batch sampling, DP noise) on the same data; the table gives the mean.`,
     '',
     `Data: ${r.plants.map((p) => `${p.topology} ${p.train} training / ${p.validation} validation / ${p.test} held-out rows (${p.testClasses.length} classes)`).join('; ')}.`,
@@ -435,7 +510,7 @@ export function flEvalSection(r: FlEvalResult, started: Date, machine: string): 
         )} | ${f3(mean(runs.map((v) => v.accuracy)))} | ${mean(runs.map((v) => v.seconds)).toFixed(1)} |`;
     }),
     '',
-    `Federated minus centralized macro-F1: without DP ${gap('federated (FedAvg), no DP', 'centralized, no DP')}; at epsilon <= ${c.targetEpsilon} ${gap('federated (FedAvg), DP-SGD', 'centralized, DP-SGD')} (goal: within 2 points).`,
+    `Federated minus centralized macro-F1: without DP ${gap('federated (FedAvg), no DP', 'centralized, no DP')}; at epsilon <= ${c.targetEpsilon} ${gap('federated (FedAvg), DP-SGD', 'centralized, DP-SGD')} with local DP-SGD, ${gap('federated (secure aggregation), distributed DP', 'centralized, DP-SGD')} with secure aggregation and distributed DP (goal: within 2 points).`,
     FL_SECTION.end,
   ].join('\n');
 }

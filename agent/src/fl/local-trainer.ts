@@ -1,7 +1,17 @@
 // What a federated round asks of an agent: train the global model on local data (with DP-SGD) and report the new
 // parameters, or evaluate the global model on local data. `SequentialDpTrainer` does it for any learning-core
 // Sequential; the Fleet client (supernode.ts) turns Flower "train"/"evaluate" messages into these calls.
-import { DpSgd, Sgd, Trainer, type Example, type Loss, type Rng, type Sequential } from '@vigil/models';
+import {
+  DpSgd,
+  Sgd,
+  Trainer,
+  distributedNoiseStd,
+  noisyClippedSum,
+  type Example,
+  type Loss,
+  type Rng,
+  type Sequential,
+} from '@vigil/models';
 import type { NamedTensors } from '@vigil/proto/flower/records';
 
 /** Scalars of a Flower ConfigRecord as the trainer sees them (integers arrive as numbers). */
@@ -25,9 +35,36 @@ export interface EvaluateOutcome {
   accuracy: number;
 }
 
+/**
+ * A secure-aggregation round's DP-SGD step (DP-FedSGD with distributed noise): the round's global model, the DP
+ * parameters every plant of the round uses (config 'dp-noise-multiplier', 'dp-sample-rate', 'dp-clip-norm'), how
+ * many plants take part, and how many noise shares one party may know (1: its own).
+ */
+export interface SecureStepRequest {
+  participants: number;
+  known: number;
+}
+
+/** This plant's clipped gradient sum with its share of the noise, flat in model order, for masking. */
+export interface SecureStepOutcome {
+  sum: Float32Array;
+  numExamples: number;
+  /** Mean loss of the sampled examples (NaN when none were sampled). */
+  loss: number;
+  /** The DP-SGD accounting of the step as seen by any single party (DP_METRICS keys). */
+  extra: Record<string, number>;
+}
+
 export interface LocalTrainer {
   train(arrays: NamedTensors, config: TrainConfig, signal?: AbortSignal): Promise<TrainOutcome>;
   evaluate(arrays: NamedTensors, config: TrainConfig, signal?: AbortSignal): Promise<EvaluateOutcome>;
+  /** Absent when the trainer cannot take part in secure-aggregation rounds. */
+  secureStep?(
+    arrays: NamedTensors,
+    config: TrainConfig,
+    req: SecureStepRequest,
+    signal?: AbortSignal,
+  ): Promise<SecureStepOutcome>;
 }
 
 /** A round instruction the trainer cannot carry out (wrong arrays, bad config); the reply is a Flower error. */
@@ -193,6 +230,59 @@ export class SequentialDpTrainer implements LocalTrainer {
     };
   }
 
+  secureStep(
+    arrays: NamedTensors,
+    config: TrainConfig,
+    req: SecureStepRequest,
+    signal?: AbortSignal,
+  ): Promise<SecureStepOutcome> {
+    return new Promise((resolve) => resolve(this.secureStepNow(arrays, config, req, signal)));
+  }
+
+  /**
+   * One DP-SGD step's privatised gradient sum at the global model, with this plant's share of the noise. The round
+   * sets sigma, q and C so that the plants' sum is one central DP-SGD step; a sigma below this agent's own
+   * noise multiplier is refused (the agent never weakens its configured guarantee).
+   */
+  private secureStepNow(
+    arrays: NamedTensors,
+    config: TrainConfig,
+    req: SecureStepRequest,
+    signal?: AbortSignal,
+  ): SecureStepOutcome {
+    this.load(arrays);
+    const sigma = num(config['dp-noise-multiplier'], NaN, 'dp-noise-multiplier');
+    const q = num(config['dp-sample-rate'], NaN, 'dp-sample-rate');
+    const clipNorm = num(config['dp-clip-norm'], NaN, 'dp-clip-norm');
+    if (!(sigma >= this.o.dp.noiseMultiplier))
+      throw new TrainingRequestError(
+        `the round's noise multiplier ${sigma} is below this agent's ${this.o.dp.noiseMultiplier}`,
+      );
+    if (!(q > 0 && q <= 1)) throw new TrainingRequestError(`dp-sample-rate ${q} is not in (0, 1]`);
+    if (!(clipNorm > 0)) throw new TrainingRequestError(`dp-clip-norm ${clipNorm} is not > 0`);
+    let noiseStd: number;
+    try {
+      noiseStd = distributedNoiseStd({ noiseMultiplier: sigma, clipNorm, ...req });
+    } catch (err) {
+      throw new TrainingRequestError((err as Error).message);
+    }
+    if (signal?.aborted) throw new TrainingRequestError('training aborted');
+    const data = this.data();
+    if (data.length === 0) throw new TrainingRequestError('no local training data');
+    const trainer = new Trainer({
+      model: this.o.model,
+      loss: this.o.loss,
+      optimizer: new Sgd({ learningRate: 1 }),
+    });
+    const r = noisyClippedSum(trainer, data, { clipNorm, sampleRate: q, noiseStd, rng: this.o.rng });
+    return {
+      sum: r.sum,
+      numExamples: data.length,
+      loss: r.meanLoss,
+      extra: { 'dp-steps': 1, 'dp-noise-multiplier': sigma, 'dp-sample-rate': q },
+    };
+  }
+
   private evaluateNow(arrays: NamedTensors): EvaluateOutcome {
     this.load(arrays);
     const data = this.o.validation ?? this.data();
@@ -241,5 +331,20 @@ export class ModelTrainers implements LocalTrainer {
   evaluate(arrays: NamedTensors, config: TrainConfig, signal?: AbortSignal): Promise<EvaluateOutcome> {
     const t = this.pick(config);
     return t instanceof Error ? Promise.reject(t) : t.evaluate(arrays, config, signal);
+  }
+
+  secureStep(
+    arrays: NamedTensors,
+    config: TrainConfig,
+    req: SecureStepRequest,
+    signal?: AbortSignal,
+  ): Promise<SecureStepOutcome> {
+    const t = this.pick(config);
+    if (t instanceof Error) return Promise.reject(t);
+    if (t.secureStep === undefined)
+      return Promise.reject(
+        new TrainingRequestError('this model does not train in secure-aggregation rounds'),
+      );
+    return t.secureStep(arrays, config, req, signal);
   }
 }

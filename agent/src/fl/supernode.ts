@@ -19,11 +19,31 @@ import {
   verifyObject,
   type ConfigValue,
   type FlMessage,
+  type FlRecord,
   type Metadata,
   type MetricValue,
   type RecordDict,
 } from '@vigil/proto/flower/records';
-import type { LocalTrainer, TrainConfig } from './local-trainer.js';
+import {
+  PUBLIC_KEY_BYTES,
+  SECAGG_KEYS,
+  applyMasks,
+  encodeFixedPoint,
+  fixedPointFor,
+  newRoundKeyPair,
+  wordsToBytes,
+  type RoundKeyPair,
+} from '@vigil/proto/secagg';
+import { TrainingRequestError, type LocalTrainer, type TrainConfig } from './local-trainer.js';
+
+/**
+ * Noise shares one party may know in a secure-aggregation round: its own (a plant sees the summed model and knows
+ * what it added). Each plant adds sigma C / sqrt(n - 1), so every single party faces sigma C (see @vigil/models
+ * distributedNoiseStd); a round needs at least 2 participants.
+ */
+export const SECAGG_KNOWN_SHARES = 1;
+/** Key pairs kept for rounds whose masked stage has not come yet (older ones are forgotten: their round is over). */
+const KEPT_ROUND_KEYS = 4;
 
 /** Object pulls/pushes in flight at once (Flower runs several concurrently too). */
 const CONCURRENT_OBJECT_CALLS = 8;
@@ -91,6 +111,8 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 
 export class SuperNode {
   private nodeId: string | null = null;
+  /** This node's X25519 key pair per secure-aggregation round ("runId:round"), used once and then dropped. */
+  private readonly roundKeys = new Map<string, RoundKeyPair>();
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly log: (line: string) => void;
 
@@ -247,8 +269,12 @@ export class SuperNode {
     const action = msg.metadata.messageType.split('.')[0];
     const arrays = findRecord(msg.content, 'array', 'arrays');
     const config = findRecord(msg.content, 'config', 'config');
-    if (!arrays) throw new Error(`a ${action} instruction needs an ArrayRecord`);
     const cfg = config ? configOf(config.items) : {};
+    const stage = cfg[SECAGG_KEYS.stage];
+    if (action === 'query' && stage === 'keys') return this.secureKeys(msg.metadata.runId, cfg);
+    if (!arrays) throw new Error(`a ${action} instruction needs an ArrayRecord`);
+    if (action === 'train' && stage === 'masked-train')
+      return this.maskedTrain(msg.metadata.runId, tensorsOf(arrays), cfg, config!.items, signal);
     if (action === 'train') {
       const r = await this.o.trainer.train(tensorsOf(arrays), cfg, signal);
       return new Map([
@@ -260,7 +286,83 @@ export class SuperNode {
       const r = await this.o.trainer.evaluate(tensorsOf(arrays), cfg, signal);
       return new Map([['metrics', metricRecord(r.numExamples, r.loss, r.accuracy)]]);
     }
-    throw new Error(`message type "${msg.metadata.messageType}" is not supported (train, evaluate)`);
+    throw new Error(
+      `message type "${msg.metadata.messageType}" is not supported (train, evaluate, secure-aggregation stages)`,
+    );
+  }
+
+  private roundOf(cfg: TrainConfig): number {
+    const round = cfg['server-round'];
+    if (typeof round !== 'number' || !Number.isSafeInteger(round))
+      throw new TrainingRequestError('a secure-aggregation message needs its "server-round"');
+    return round;
+  }
+
+  /** Stage 1: a fresh X25519 key pair for the round; the public key goes back to the aggregator for relaying. */
+  private secureKeys(runId: string, cfg: TrainConfig): RecordDict {
+    if (this.o.trainer.secureStep === undefined)
+      throw new TrainingRequestError('this node does not take part in secure-aggregation rounds');
+    const pair = newRoundKeyPair();
+    this.roundKeys.set(`${runId}:${this.roundOf(cfg)}`, pair);
+    while (this.roundKeys.size > KEPT_ROUND_KEYS) this.roundKeys.delete(this.roundKeys.keys().next().value!);
+    return new Map([
+      ['secagg', { kind: 'config' as const, items: new Map([[SECAGG_KEYS.publicKey, pair.publicKey]]) }],
+    ]);
+  }
+
+  /**
+   * Stage 2: one DP-SGD step with this node's share of the noise, fixed-point encoded and masked with every other
+   * participant's pairwise mask. The relayed list must hold this node with the very key it sent (an aggregator that
+   * swapped keys would be caught here); the round's key pair is used once and forgotten.
+   */
+  private async maskedTrain(
+    runId: string,
+    arrays: ReturnType<typeof tensorsOf>,
+    cfg: TrainConfig,
+    items: Map<string, ConfigValue>,
+    signal: AbortSignal,
+  ): Promise<RecordDict> {
+    const round = this.roundOf(cfg);
+    const slot = `${runId}:${round}`;
+    const pair = this.roundKeys.get(slot);
+    this.roundKeys.delete(slot);
+    if (pair === undefined)
+      throw new TrainingRequestError(`no key of this node for secure-aggregation round ${round}`);
+    const ids = items.get(SECAGG_KEYS.peerIds);
+    const keys = items.get(SECAGG_KEYS.peerKeys);
+    const bound = cfg[SECAGG_KEYS.bound];
+    const self = this.nodeId;
+    if (
+      !Array.isArray(ids) ||
+      !Array.isArray(keys) ||
+      ids.length !== keys.length ||
+      !ids.every((x): x is string => typeof x === 'string') ||
+      !keys.every((k): k is Uint8Array => k instanceof Uint8Array && k.length === PUBLIC_KEY_BYTES)
+    )
+      throw new TrainingRequestError('the participants of a secure-aggregation round are malformed');
+    if (typeof bound !== 'number' || !(bound > 0))
+      throw new TrainingRequestError(`${SECAGG_KEYS.bound} must be a number > 0`);
+    const participants = ids.map((nodeId, i) => ({ nodeId, publicKey: keys[i]! }));
+    const mine = participants.find((p) => p.nodeId === self);
+    if (self === null || mine === undefined || !Buffer.from(mine.publicKey).equals(pair.publicKey))
+      throw new TrainingRequestError('the relayed participants do not hold this node with its own key');
+    const out = await this.o.trainer.secureStep!(
+      arrays,
+      cfg,
+      { participants: participants.length, known: SECAGG_KNOWN_SHARES },
+      signal,
+    );
+    const fp = fixedPointFor(participants.length, bound);
+    const masked = applyMasks(
+      encodeFixedPoint(out.sum, fp),
+      { nodeId: self, privateKey: pair.privateKey },
+      participants,
+      { runId, round },
+    );
+    return new Map<string, FlRecord>([
+      ['secagg', { kind: 'config', items: new Map([[SECAGG_KEYS.masked, wordsToBytes(masked)]]) }],
+      ['metrics', metricRecord(out.numExamples, out.loss, NaN, out.extra)],
+    ]);
   }
 }
 

@@ -5,10 +5,10 @@ import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UsageError } from '@vigil/shared';
 import type { FLRound } from '@vigil/shared';
-import { CentralDp, FedProx, type TrimmedMean } from '../fl/strategy.js';
+import { CentralDp, FedAvg, FedProx, SecureDpSgd, type TrimmedMean } from '../fl/strategy.js';
 import { LocalFleet, localModel, modelArrays } from '../fl/testing/local-fleet.js';
 import { openStore } from '../store/open.js';
-import { parseStrategy } from './serve-fl.js';
+import { parseStrategy, updateProtection } from './serve-fl.js';
 import { registerServe } from './serve.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-serve-fl-'));
@@ -29,6 +29,20 @@ describe('--fl-strategy', () => {
     expect(dp.name).toBe('central-dp(fedavg)');
   });
 
+  it('builds secure aggregation with distributed DP, and the privacy metrics then name it', () => {
+    const s = parseStrategy('secagg-dp:1.3:0.01:1:0.8');
+
+    expect(s).toBeInstanceOf(SecureDpSgd);
+    expect((s as SecureDpSgd).options).toEqual({
+      noiseMultiplier: 1.3,
+      sampleRate: 0.01,
+      clipNorm: 1,
+      learningRate: 0.8,
+    });
+    expect(updateProtection('TLS 1.3 (mTLS)', s)).toBe('TLS 1.3 (mTLS) + pairwise-masked secure aggregation');
+    expect(updateProtection('TLS 1.3 (mTLS)', new FedAvg())).toBe('TLS 1.3 (mTLS)');
+  });
+
   it('refuses unknown names and bad numbers with a usage error naming the flag', () => {
     for (const bad of [
       'fedsgd',
@@ -37,6 +51,9 @@ describe('--fl-strategy', () => {
       'trimmed-mean:0.7',
       'fedavg+noise:1:1',
       'fedavg:1',
+      'secagg-dp:1:0.01:1',
+      'secagg-dp:1:2:1:0.5',
+      'secagg-dp:1:0.01:1:0.5+central-dp:1:1',
     ]) {
       expect(() => parseStrategy(bad)).toThrow(UsageError);
       expect(() => parseStrategy(bad)).toThrow(/--fl-strategy/);

@@ -4,7 +4,7 @@ import { UsageError } from '@vigil/shared';
 import { cryptoRng } from '@vigil/models';
 import type { LinkServer } from '../link/server.js';
 import type { Store } from '../store/types.js';
-import { CentralDp, FedAvg, FedProx, TrimmedMean, type Strategy } from '../fl/strategy.js';
+import { CentralDp, FedAvg, FedProx, SecureDpSgd, TrimmedMean, type Strategy } from '../fl/strategy.js';
 import type { Arrays, FleetTransport } from '../fl/transport.js';
 import type { ModelMeta } from '../fl/arrays.js';
 
@@ -37,7 +37,18 @@ export interface ServeDeps {
   stop?: Promise<string>;
 }
 
-/** `fedavg`, `fedprox:MU`, `trimmed-mean:BETA`, optionally followed by `+central-dp:CLIP:NOISE`. */
+/**
+ * What protects model updates, as /api/fl/privacy-metrics reports it: the transport's encryption, plus secure
+ * aggregation when the strategy runs it (the aggregator then sees only the sum of the plants' updates).
+ */
+export function updateProtection(transport: string, strategy: Strategy): string {
+  return strategy.secure === undefined ? transport : `${transport} + pairwise-masked secure aggregation`;
+}
+
+/**
+ * `fedavg`, `fedprox:MU`, `trimmed-mean:BETA`, optionally followed by `+central-dp:CLIP:NOISE`; or
+ * `secagg-dp:NOISE:RATE:CLIP:LR` (secure aggregation with distributed DP, SecureDpSgd).
+ */
 export function parseStrategy(raw: string): Strategy {
   const [main = '', dp] = raw.trim().toLowerCase().split('+');
   const [name, arg] = main.split(':');
@@ -49,12 +60,25 @@ export function parseStrategy(raw: string): Strategy {
   };
   let s: Strategy;
   try {
+    if (name === 'secagg-dp') {
+      const [, noise, rate, clip, lr, extra] = main.split(':');
+      if (dp !== undefined || extra !== undefined)
+        throw new UsageError(
+          `--fl-strategy "${raw}": secagg-dp takes exactly NOISE:RATE:CLIP:LR and no +central-dp`,
+        );
+      return new SecureDpSgd({
+        noiseMultiplier: num(noise, 'the noise multiplier'),
+        sampleRate: num(rate, 'the sample rate'),
+        clipNorm: num(clip, 'the clipping norm'),
+        learningRate: num(lr, 'the learning rate'),
+      });
+    }
     if (name === 'fedavg' && arg === undefined) s = new FedAvg();
     else if (name === 'fedprox') s = new FedProx(num(arg, 'the proximal mu'));
     else if (name === 'trimmed-mean') s = new TrimmedMean(num(arg, 'the trimmed share beta'));
     else
       throw new UsageError(
-        `--fl-strategy "${raw}" is not fedavg, fedprox:MU or trimmed-mean:BETA (optionally +central-dp:CLIP:NOISE)`,
+        `--fl-strategy "${raw}" is not fedavg, fedprox:MU or trimmed-mean:BETA (optionally +central-dp:CLIP:NOISE), or secagg-dp:NOISE:RATE:CLIP:LR`,
       );
     if (dp !== undefined) {
       const [dpName, clip, noise] = dp.split(':');

@@ -8,7 +8,7 @@ import { defaultDbUrl, parseAge, resolveDataDir } from '../config.js';
 import { DEFAULT_CORS_ORIGINS, checkExposure } from '../api/server.js';
 import { startAggregator } from '../runtime.js';
 import { applyAggregatorConfig, readAggregatorConfig } from './serve-config.js';
-import { parseStrategy, type ServeDeps } from './serve-fl.js';
+import { parseStrategy, updateProtection, type ServeDeps } from './serve-fl.js';
 
 const ServeOptions = z
   .object({
@@ -92,7 +92,7 @@ export function registerServe(program: Command, deps: ServeDeps = {}): void {
     .option('--fl-min-clients <n>', 'fewest clients a federated round starts and completes with', '2')
     .option(
       '--fl-strategy <name>',
-      'fedavg, fedprox:MU or trimmed-mean:BETA, optionally +central-dp:CLIP:NOISE',
+      'fedavg, fedprox:MU or trimmed-mean:BETA, optionally +central-dp:CLIP:NOISE; or secagg-dp:NOISE:RATE:CLIP:LR (secure aggregation, distributed DP)',
       'fedavg',
     )
     .option(
@@ -131,7 +131,7 @@ export function registerServe(program: Command, deps: ServeDeps = {}): void {
         delta: o.flDelta,
         epsilonBudget: o.flEpsilonBudget,
         // Updates travel inside the link's mTLS unless a test transport is attached.
-        encryption: deps.fl?.encryption ?? 'TLS with client certificates (mTLS)',
+        encryption: updateProtection(deps.fl?.encryption ?? 'TLS with client certificates (mTLS)', strategy),
       };
       const dataDir = resolveDataDir(o.dataDir);
       const agg = await startAggregator({

@@ -10,14 +10,32 @@
 // and the strategy's central noise) -> evaluation of
 // the new model on the clients' validation sets (model_accuracy = accuracy weighted by their example counts) ->
 // the new model stored as a registry version -> complete. Too few usable replies fail the round.
+//
+// With a secure strategy (SecureDpSgd, strategy.secure set) training is two stages: every selected node sends a fresh
+// X25519 public key (those that do are the round), then each gets all participants' keys and replies with its DP-SGD
+// step's clipped, noised gradient sum, masked (@vigil/proto/secagg); the engine sees only the unmasked sum, which is
+// the strategy's one input. If any participant's masked vector is missing the round is aborted: the others' vectors
+// cannot be unmasked, are dropped unread, and nobody is charged.
 import { createHash } from 'node:crypto';
 import { systemClock, type Clock, type FLClient, type FLRound } from '@vigil/shared';
 import type { PrivacyAccount, Store } from '../store/types.js';
-import { layoutMismatch, type ModelMeta } from './arrays.js';
+import { bytesToWords, decodeFixedPoint, fixedPointFor, sumWords } from '@vigil/proto/secagg';
+import { layoutMismatch, withData, type ModelMeta } from './arrays.js';
 import { chargeRound, dpSpendOf, type DpSpend, type PrivacyPolicy } from './privacy.js';
 import { GLOBAL_MODEL, ModelRegistry } from './registry.js';
 import type { ClientUpdate, Strategy } from './strategy.js';
-import type { Arrays, ConfigValue, FleetTransport, FlNode, Progress } from './transport.js';
+import type {
+  Arrays,
+  ConfigValue,
+  FitRes,
+  FleetTransport,
+  FlNode,
+  Progress,
+  SecureTrainRes,
+} from './transport.js';
+
+/** Noise shares one party may know in a secure round (its own); the agents use the same (SECAGG_KNOWN_SHARES). */
+export const SECAGG_KNOWN_SHARES = 1;
 
 /** The config key naming the model a train/evaluate message is about (the agent's ModelTrainers reads it). */
 export const MODEL_CONFIG_KEY = 'vigil-model';
@@ -91,6 +109,30 @@ export function clientIdOf(nodeId: string): string {
   const h = createHash('sha256').update(`vigil-fl-client:${nodeId}`).digest('hex');
   const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** Who contributed to a round (what the ledger and the evaluation need; secure rounds keep no update per plant). */
+type Contributor = Pick<ClientUpdate, 'nodeId' | 'facilityId' | 'numExamples'>;
+
+function paramCount(arrays: Arrays): number {
+  let n = 0;
+  for (const t of arrays.values()) n += t.data.length;
+  return n;
+}
+
+/** The masked vectors' modular sum, decoded: the plants' summed values (all masks cancel once all are in). */
+function unmaskSum(masked: readonly Uint32Array[], participants: number, bound: number): Float64Array {
+  return decodeFixedPoint(sumWords(masked), fixedPointFor(participants, bound));
+}
+
+/** A flat vector cut into `like`'s tensors, in order, as float32. */
+function splitLike(like: Arrays, flat: Float64Array): Float32Array[] {
+  let at = 0;
+  return [...like.values()].map((t) => {
+    const out = Float32Array.from(flat.subarray(at, at + t.data.length));
+    at += t.data.length;
+    return out;
+  });
 }
 
 type Outcome<T> = { kind: 'ok'; value: T } | { kind: 'error'; error: unknown } | { kind: 'timeout' };
@@ -350,9 +392,31 @@ export class RoundEngine {
         // which model the round trains (an agent trains Layer 2 and Layer 1b, in rounds of their own)
         [MODEL_CONFIG_KEY]: this.modelName,
       };
-      const outcomes = await this.phase(stop, settings.timeoutMs, (signal) =>
-        selected.map((s) =>
-          this.o.transport.train(s.node.nodeId, { round: roundNumber, arrays: global, config }, signal),
+      const secure = this.o.strategy.secure;
+      // Secure aggregation, stage 1: every selected node sends a fresh public key; those that did are the round.
+      let participants = selected;
+      let keys: Uint8Array[] = [];
+      if (secure !== undefined) {
+        const stage = await this.secureKeys(roundNumber, selected, settings, stop, setClient);
+        if (stop.aborted) return await fail(message(stop.reason), 0);
+        ({ participants, keys } = stage);
+        const need = Math.max(settings.minClients, SECAGG_KNOWN_SHARES + 1);
+        if (participants.length < need)
+          return await fail(
+            `${participants.length} of ${selected.length} nodes sent a secure-aggregation key, fewer than ${need}; nothing was trained`,
+            participants.length,
+          );
+      }
+      const peers = participants.map((s, i) => ({ nodeId: s.node.nodeId, publicKey: keys[i]! }));
+      const outcomes = await this.phase<FitRes | SecureTrainRes>(stop, settings.timeoutMs, (signal) =>
+        participants.map((s) =>
+          secure !== undefined
+            ? this.o.transport.secureTrain!(
+                s.node.nodeId,
+                { round: roundNumber, arrays: global, config, participants: peers, bound: secure.bound },
+                signal,
+              )
+            : this.o.transport.train(s.node.nodeId, { round: roundNumber, arrays: global, config }, signal),
         ),
       );
       if (stop.aborted) return await fail(message(stop.reason), 0);
@@ -364,9 +428,12 @@ export class RoundEngine {
           .map((n) => n.nodeId),
       );
       const updates: ClientUpdate[] = [];
+      const masked: Uint32Array[] = [];
+      const contributors: Contributor[] = [];
       const spends = new Map<string, { spends: DpSpend[]; examples: number }>();
+      const words = paramCount(global);
       outcomes.forEach((out, i) => {
-        const s = selected[i]!;
+        const s = participants[i]!;
         const who = `node ${s.node.nodeId} (${s.node.facilityId})`;
         if (out.kind === 'timeout') {
           const status = online.has(s.node.nodeId) ? 'delayed' : 'offline';
@@ -381,7 +448,7 @@ export class RoundEngine {
           setClient(s, { status: 'offline' });
           return;
         }
-        const { arrays, metrics } = out.value;
+        const { metrics } = out.value;
         const dp = dpSpendOf(metrics);
         const examples = metrics['num-examples'];
         if (!('invalid' in dp)) {
@@ -390,23 +457,25 @@ export class RoundEngine {
           f.examples += Number.isSafeInteger(examples) && examples! > 0 ? examples! : 0;
           spends.set(s.node.facilityId, f);
         }
+        const vector = 'masked' in out.value ? out.value.masked : null;
         const problem =
           examples === undefined || !Number.isSafeInteger(examples) || examples <= 0
             ? `num-examples ${String(examples)} is not a positive count`
-            : (layoutMismatch(global, arrays) ??
+            : ((vector !== null
+                ? vector.length === 4 * words
+                  ? null
+                  : `a masked vector of ${vector.length} bytes, expected ${4 * words}`
+                : layoutMismatch(global, (out.value as FitRes).arrays)) ??
               ((this.o.requireDp ?? true) && 'invalid' in dp ? dp.invalid : null));
         if (problem !== null) {
           this.log(`round ${roundNumber}: ${who} sent an unusable reply (${problem}); marked offline`);
           setClient(s, { status: 'offline' });
           return;
         }
-        updates.push({
-          nodeId: s.node.nodeId,
-          facilityId: s.node.facilityId,
-          arrays,
-          numExamples: examples!,
-          metrics,
-        });
+        const who1 = { nodeId: s.node.nodeId, facilityId: s.node.facilityId, numExamples: examples! };
+        contributors.push(who1);
+        if (vector !== null) masked.push(bytesToWords(vector));
+        else updates.push({ ...who1, arrays: (out.value as FitRes).arrays, metrics });
         const fin = (v: number | undefined): number | null =>
           v !== undefined && Number.isFinite(v) ? v : s.client.loss;
         setClient(s, {
@@ -421,34 +490,63 @@ export class RoundEngine {
         });
       });
 
-      if (updates.length < settings.minClients) {
-        await this.charge(spends, null, updates);
+      if (secure !== undefined && contributors.length < participants.length) {
+        // A dropout: its pairwise masks stay in the others' vectors. The round is aborted and the masked vectors
+        // received are dropped unread; nothing derived from any plant's data is revealed, so nobody is charged.
         return await fail(
-          `${updates.length} usable replies of ${selected.length}, fewer than ${settings.minClients}`,
-          updates.length,
+          `secure aggregation: ${contributors.length} of ${participants.length} masked vectors arrived; the round is aborted and the ${masked.length} received are dropped unread`,
+          contributors.length,
+        );
+      }
+      if (contributors.length < settings.minClients) {
+        await this.charge(spends, null, contributors);
+        return await fail(
+          `${contributors.length} usable replies of ${selected.length}, fewer than ${settings.minClients}`,
+          contributors.length,
         );
       }
 
       void write(() =>
-        store.updateRound(roundId, { phase: 'aggregating', progress: 80, clients_active: updates.length }),
+        store.updateRound(roundId, {
+          phase: 'aggregating',
+          progress: 80,
+          clients_active: contributors.length,
+        }),
       );
+      // Secure rounds aggregate one input: the unmasked SUM of the plants' vectors (the only thing the aggregator
+      // ever sees), weighing the examples of all plants.
+      const input: ClientUpdate[] =
+        secure === undefined
+          ? updates
+          : [
+              {
+                nodeId: 'secure-sum',
+                facilityId: '',
+                arrays: withData(
+                  global,
+                  splitLike(global, unmaskSum(masked, contributors.length, secure.bound)),
+                ),
+                numExamples: contributors.reduce((t, c) => t + c.numExamples, 0),
+                metrics: {},
+              },
+            ];
       let next: Arrays | null;
       try {
-        next = this.o.strategy.aggregate(roundNumber, global, updates);
+        next = this.o.strategy.aggregate(roundNumber, global, input);
       } catch (err) {
-        await this.charge(spends, null, updates); // the updates left the plants all the same
+        await this.charge(spends, null, contributors); // the updates left the plants all the same
         throw err;
       }
       // Central noise the strategy added to the model counts for the facilities whose updates went into it.
       const central = next === null ? null : (this.o.strategy.centralNoise?.(updates) ?? null);
-      const epsilon = await this.charge(spends, central, updates);
+      const epsilon = await this.charge(spends, central, contributors);
       void write(() => store.updateRound(roundId, { epsilon }));
       if (next === null)
-        return await fail(`strategy ${this.o.strategy.name} produced no model`, updates.length);
+        return await fail(`strategy ${this.o.strategy.name} produced no model`, contributors.length);
 
       void write(() => store.updateRound(roundId, { progress: 90 }));
-      const accuracy = await this.evaluate(roundNumber, next, updates, settings, stop);
-      if (stop.aborted) return await fail(message(stop.reason), updates.length);
+      const accuracy = await this.evaluate(roundNumber, next, contributors, settings, stop);
+      if (stop.aborted) return await fail(message(stop.reason), contributors.length);
       await writes;
       const model = await this.registry.save({
         name: this.modelName,
@@ -458,7 +556,7 @@ export class RoundEngine {
         meta: this.o.modelMeta,
       });
       this.log(
-        `round ${roundNumber} complete: ${updates.length}/${selected.length} clients, model ${this.modelName} v${model.version}, accuracy ${accuracy === null ? 'unknown' : accuracy.toFixed(4)}, max epsilon ${epsilon.toFixed(3)}`,
+        `round ${roundNumber} complete: ${contributors.length}/${selected.length} clients, model ${this.modelName} v${model.version}, accuracy ${accuracy === null ? 'unknown' : accuracy.toFixed(4)}, max epsilon ${epsilon.toFixed(3)}`,
       );
       return await finish({
         status: 'completed',
@@ -466,7 +564,7 @@ export class RoundEngine {
         progress: 100,
         epsilon,
         model_accuracy: accuracy,
-        clients_active: updates.length,
+        clients_active: contributors.length,
       });
     } catch (err) {
       return await fail(message(err), 0);
@@ -498,11 +596,51 @@ export class RoundEngine {
     }
   }
 
+  /**
+   * Secure aggregation, stage 1: asks every selected node for its round key. Nodes that sent one are the round's
+   * participants (a node that did not is marked as a straggler would be; it has trained nothing).
+   */
+  private async secureKeys(
+    roundNumber: number,
+    selected: Selected[],
+    settings: RoundSettings,
+    stop: AbortSignal,
+    setClient: (s: Selected, patch: Partial<FLClient>) => void,
+  ): Promise<{ participants: Selected[]; keys: Uint8Array[] }> {
+    const transport = this.o.transport;
+    if (transport.secureKeys === undefined || transport.secureTrain === undefined)
+      throw new Error('the FL transport cannot run secure-aggregation rounds');
+    const outcomes = await this.phase(stop, settings.timeoutMs, (signal) =>
+      selected.map((s) =>
+        transport.secureKeys!(
+          s.node.nodeId,
+          { round: roundNumber, config: { [MODEL_CONFIG_KEY]: this.modelName } },
+          signal,
+        ),
+      ),
+    );
+    const participants: Selected[] = [];
+    const keys: Uint8Array[] = [];
+    outcomes.forEach((out, i) => {
+      const s = selected[i]!;
+      if (out.kind === 'ok') {
+        participants.push(s);
+        keys.push(out.value);
+        return;
+      }
+      this.log(
+        `round ${roundNumber}: node ${s.node.nodeId} (${s.node.facilityId}) sent no secure-aggregation key (${out.kind === 'error' ? message(out.error) : 'timeout'}); left out of the round`,
+      );
+      setClient(s, { status: out.kind === 'timeout' ? 'delayed' : 'offline' });
+    });
+    return { participants, keys };
+  }
+
   /** model_accuracy: the clients' accuracy of `arrays` on their validation sets, weighted by their example counts. */
   private async evaluate(
     roundNumber: number,
     arrays: Arrays,
-    updates: readonly ClientUpdate[],
+    updates: readonly Contributor[],
     settings: RoundSettings,
     stop: AbortSignal,
   ): Promise<number | null> {
@@ -545,7 +683,7 @@ export class RoundEngine {
   private async charge(
     spends: Map<string, { spends: DpSpend[]; examples: number }>,
     central: Map<string, number> | null,
-    updates: readonly ClientUpdate[],
+    updates: readonly Contributor[],
   ): Promise<number> {
     const accounts = new Map((await this.o.store.listPrivacyAccounts()).map((a) => [a.facility_id, a]));
     const at = this.now();

@@ -29,6 +29,7 @@ import {
   type FlMessage,
   type RecordDict,
 } from '@vigil/proto/flower/records';
+import { PUBLIC_KEY_BYTES, SECAGG_KEYS } from '@vigil/proto/secagg';
 import type { AgentIdentity } from '../link/ca.js';
 import type { AuthenticatedCall, LinkService } from '../link/server.js';
 import type {
@@ -41,6 +42,9 @@ import type {
   FleetTransport,
   FlNode,
   Progress,
+  SecureKeysIns,
+  SecureTrainIns,
+  SecureTrainRes,
 } from './transport.js';
 
 /** Flower's node id of the SuperLink itself (src of instructions, dst of replies). */
@@ -78,7 +82,7 @@ interface NodeState {
 }
 
 interface Pending {
-  kind: 'train' | 'evaluate';
+  kind: 'train' | 'evaluate' | 'query';
   round: number;
   message: FlMessage;
   messageId: string;
@@ -174,15 +178,66 @@ export class FleetServer implements FleetTransport, LinkService {
   }
 
   async train(nodeId: string, ins: FitIns, signal: AbortSignal): Promise<FitRes> {
-    const content = await this.instruct(nodeId, 'train', ins.round, ins.arrays, ins.config, signal);
+    const content = await this.instruct(
+      nodeId,
+      'train',
+      ins.round,
+      ins.arrays,
+      configRecord(ins.config),
+      signal,
+    );
     const arrays = findRecord(content, 'array', 'arrays');
     if (!arrays) throw new Error(`node ${nodeId} replied to train without an ArrayRecord`);
     return { arrays: tensorsOf(arrays), metrics: metricsOf(content, nodeId) };
   }
 
   async evaluate(nodeId: string, ins: EvaluateIns, signal: AbortSignal): Promise<EvaluateRes> {
-    const content = await this.instruct(nodeId, 'evaluate', ins.round, ins.arrays, ins.config, signal);
+    const content = await this.instruct(
+      nodeId,
+      'evaluate',
+      ins.round,
+      ins.arrays,
+      configRecord(ins.config),
+      signal,
+    );
     return { metrics: metricsOf(content, nodeId) };
+  }
+
+  /** A Flower "query" message with config secagg-stage = keys; the reply's config carries the node's public key. */
+  async secureKeys(nodeId: string, ins: SecureKeysIns, signal: AbortSignal): Promise<Uint8Array> {
+    const config = configRecord({ ...ins.config, [SECAGG_KEYS.stage]: 'keys' });
+    const content = await this.instruct(nodeId, 'query', ins.round, null, config, signal);
+    const key = findRecord(content, 'config', 'secagg')?.items.get(SECAGG_KEYS.publicKey);
+    if (!(key instanceof Uint8Array) || key.length !== PUBLIC_KEY_BYTES)
+      throw new Error(
+        `node ${nodeId} replied to the key stage without a ${PUBLIC_KEY_BYTES}-byte public key`,
+      );
+    return key;
+  }
+
+  /**
+   * A Flower "train" message with config secagg-stage = masked-train, the participants' ids and public keys and the
+   * encoding bound; the reply's config carries the masked vector.
+   */
+  async secureTrain(nodeId: string, ins: SecureTrainIns, signal: AbortSignal): Promise<SecureTrainRes> {
+    const config = configRecord({
+      ...ins.config,
+      [SECAGG_KEYS.stage]: 'masked-train',
+      [SECAGG_KEYS.bound]: ins.bound,
+    });
+    config.set(
+      SECAGG_KEYS.peerIds,
+      ins.participants.map((p) => p.nodeId),
+    );
+    config.set(
+      SECAGG_KEYS.peerKeys,
+      ins.participants.map((p) => p.publicKey),
+    );
+    const content = await this.instruct(nodeId, 'train', ins.round, ins.arrays, config, signal);
+    const masked = findRecord(content, 'config', 'secagg')?.items.get(SECAGG_KEYS.masked);
+    if (!(masked instanceof Uint8Array))
+      throw new Error(`node ${nodeId} replied to masked training without a masked vector`);
+    return { masked, metrics: metricsOf(content, nodeId) };
   }
 
   private emit(p: Progress): void {
@@ -380,10 +435,10 @@ export class FleetServer implements FleetTransport, LinkService {
 
   private instruct(
     nodeId: string,
-    kind: 'train' | 'evaluate',
+    kind: Pending['kind'],
     round: number,
-    arrays: Arrays,
-    config: Record<string, TransportConfigValue>,
+    arrays: Arrays | null,
+    config: Map<string, ConfigValue>,
     signal: AbortSignal,
   ): Promise<RecordDict> {
     const n = this.byNode.get(nodeId);
@@ -403,8 +458,8 @@ export class FleetServer implements FleetTransport, LinkService {
         createdAt: now,
       },
       content: new Map([
-        ['arrays', arrayRecord(arrays)],
-        ['config', { kind: 'config', items: configRecord({ ...config, 'server-round': round }) }],
+        ...(arrays === null ? [] : ([['arrays', arrayRecord(arrays)]] as const)),
+        ['config', { kind: 'config', items: config.set('server-round', BigInt(round)) }],
       ]),
       error: null,
     };

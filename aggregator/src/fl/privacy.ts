@@ -5,7 +5,9 @@
 // When the aggregator adds central-DP noise (strategy.ts CentralDp) the released model is also a Gaussian mechanism
 // of each example; a round is then charged the smaller RDP of the two at each order. That epsilon is the guarantee
 // of the published global models; against the aggregator itself, which sees each update before the noise, only the
-// local DP-SGD part holds.
+// local DP-SGD part holds. In secure-aggregation rounds (strategy.ts SecureDpSgd) each reply reports the one DP-SGD
+// step of the round with the noise multiplier sigma that every single party faces (the plants' noise shares add up to
+// it); that is what is charged here, the same way.
 import { OPACUS_ORDERS, rdpToEpsilon, subsampledGaussianRdp } from '@vigil/models';
 import type { PrivacyAccount } from '../store/types.js';
 

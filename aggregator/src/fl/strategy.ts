@@ -3,6 +3,7 @@
 // which function combines their replies (Flower's aggregate.py + FedAvg class split). Central differential privacy
 // wraps any strategy (CentralDp) rather than being mixed into one.
 import type { Rng } from '@vigil/models';
+import { defaultBound } from '@vigil/proto/secagg';
 import { toList, withData } from './arrays.js';
 import type { Arrays, ConfigValue } from './transport.js';
 
@@ -36,6 +37,11 @@ export interface Strategy {
    * null when the strategy adds no noise; the privacy ledger counts it (privacy.ts).
    */
   centralNoise?(updates: readonly ClientUpdate[]): Map<string, number> | null;
+  /**
+   * Present when the rounds run secure aggregation (SecureDpSgd): the engine then collects masked vectors, and
+   * aggregate() receives one input, their unmasked sum. `bound` is the fixed-point clamp of every plant's values.
+   */
+  readonly secure?: { bound: number };
 }
 
 export interface WeightedUpdate {
@@ -263,5 +269,73 @@ export class CentralDp implements Strategy {
     for (const [f, sw] of share)
       if (sw > 0) out.set(f, this.options.noiseMultiplier / (2 * updates.length * sw));
     return out;
+  }
+}
+
+export interface SecureDpSgdOptions {
+  /** sigma: the noise multiplier every single party faces (aggregator, or a plant that knows its own share). */
+  noiseMultiplier: number;
+  /** Poisson sampling rate q of every plant's rows into a step. */
+  sampleRate: number;
+  /** Per-example clipping norm C. */
+  clipNorm: number;
+  /** Server learning rate of the step. */
+  learningRate: number;
+}
+
+/**
+ * Secure aggregation with distributed DP (DP-FedSGD): a round is ONE DP-SGD step of all plants' rows together. The
+ * plants get sigma, q and C in the config; each Poisson-samples its rows at q, clips each example's gradient to C,
+ * sums, adds its share of the noise, N(0, sigma^2 C^2 / (n - 1)), and sends the sum masked (@vigil/proto/secagg). The
+ * aggregator sees only the total: the clipped gradients of a Poisson sample of the pooled rows plus noise of std
+ * sigma C sqrt(n / (n - 1)); a plant, knowing its own share, faces sigma C in the rest. aggregate() takes the summed
+ * inputs (one in a secure round; per-plant sums when run without masks, which gives the same model) and steps
+ * w <- w - lr * sum / (q * N), N the plants' examples together (the expected batch, as DpSgd does).
+ *
+ * Privacy, per facility and round: the subsampled Gaussian mechanism (q, sigma), one step, charged from the replies'
+ * metrics like any DP-SGD round. It holds against the aggregator (honest-but-curious: relays keys faithfully,
+ * follows the protocol) and against any one plant; a coalition of the aggregator and k plants faces
+ * sigma sqrt((n - k) / (n - 1)) and is not what the ledger charges.
+ */
+export class SecureDpSgd implements Strategy {
+  readonly name = 'secagg-dp-sgd';
+  readonly secure: { bound: number };
+  constructor(readonly options: SecureDpSgdOptions) {
+    const { noiseMultiplier, sampleRate, clipNorm, learningRate } = options;
+    if (!(noiseMultiplier > 0) || !Number.isFinite(noiseMultiplier))
+      throw new RangeError(`SecureDpSgd: noise multiplier must be > 0, got ${noiseMultiplier}`);
+    if (!(sampleRate > 0 && sampleRate <= 1))
+      throw new RangeError(`SecureDpSgd: sample rate must be in (0, 1], got ${sampleRate}`);
+    if (!(clipNorm > 0) || !Number.isFinite(clipNorm))
+      throw new RangeError(`SecureDpSgd: clipping norm must be > 0, got ${clipNorm}`);
+    if (!(learningRate > 0) || !Number.isFinite(learningRate))
+      throw new RangeError(`SecureDpSgd: learning rate must be > 0, got ${learningRate}`);
+    this.secure = { bound: defaultBound(clipNorm) };
+  }
+  configureFit(): Record<string, ConfigValue> {
+    return {
+      'dp-noise-multiplier': this.options.noiseMultiplier,
+      'dp-sample-rate': this.options.sampleRate,
+      'dp-clip-norm': this.options.clipNorm,
+    };
+  }
+  aggregate(_round: number, global: Arrays, inputs: readonly ClientUpdate[]): Arrays | null {
+    if (inputs.length === 0) return null;
+    const examples = inputs.reduce((t, u) => t + u.numExamples, 0);
+    const step = this.options.learningRate / (this.options.sampleRate * examples);
+    const base = toList(global);
+    const sums = inputs.map((u) => toList(u.arrays));
+    return withData(
+      global,
+      base.map((w, t) => {
+        const out = new Float32Array(w.length);
+        for (let k = 0; k < w.length; k++) {
+          let g = 0;
+          for (const s of sums) g += s[t]![k]!;
+          out[k] = w[k]! - step * g;
+        }
+        return out;
+      }),
+    );
   }
 }

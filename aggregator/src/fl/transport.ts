@@ -45,11 +45,35 @@ export interface Progress {
   accuracy?: number;
 }
 
+/** Secure aggregation, first stage: a node makes a fresh key pair for the round and sends its public key. */
+export interface SecureKeysIns {
+  round: number;
+  config: Record<string, ConfigValue>;
+}
+
+/**
+ * Secure aggregation, second stage: a DP-SGD step at `arrays`, masked with the pairwise masks of `participants` (all
+ * of the round's nodes with the public keys they sent, the addressee included) and encoded for sums within `bound`.
+ */
+export interface SecureTrainIns extends FitIns {
+  participants: readonly { nodeId: string; publicKey: Uint8Array }[];
+  bound: number;
+}
+
+/** The node's masked vector (little-endian uint32 words) and its metrics ('num-examples', the DP accounting). */
+export interface SecureTrainRes {
+  masked: Uint8Array;
+  metrics: Record<string, number>;
+}
+
 export interface FleetTransport {
   nodes(): FlNode[];
   /** Sends a train instruction; resolves with the node's reply; rejects on abort (round timeout) or node error. */
   train(nodeId: string, ins: FitIns, signal: AbortSignal): Promise<FitRes>;
   evaluate(nodeId: string, ins: EvaluateIns, signal: AbortSignal): Promise<EvaluateRes>;
+  /** Absent when the transport cannot run secure-aggregation rounds. */
+  secureKeys?(nodeId: string, ins: SecureKeysIns, signal: AbortSignal): Promise<Uint8Array>;
+  secureTrain?(nodeId: string, ins: SecureTrainIns, signal: AbortSignal): Promise<SecureTrainRes>;
   /** Returns an unsubscribe function. */
   onProgress(listener: (p: Progress) => void): () => void;
 }

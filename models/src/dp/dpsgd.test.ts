@@ -6,7 +6,7 @@ import { Sequential, type Example } from '../nn/model.js';
 import { Sgd } from '../nn/optim.js';
 import { seededRng } from '../nn/rng.js';
 import { Trainer } from '../nn/trainer.js';
-import { DpSgd } from './dpsgd.js';
+import { DpSgd, distributedNoiseStd, noisyClippedSum } from './dpsgd.js';
 
 function data(n: number): Example[] {
   const rng = seededRng(8);
@@ -109,5 +109,51 @@ describe('DP-SGD', () => {
     expect(
       () => new DpSgd({ trainer, clipNorm: 1, noiseMultiplier: 1, sampleRate: 1.5, rng: seededRng(1) }),
     ).toThrow(/sampleRate/);
+  });
+
+  it('distributed DP: the shares of n plants sum to the noise one party faces, sigma C, with its own share known', () => {
+    const o = { noiseMultiplier: 1.2, clipNorm: 0.5, participants: 3, known: 1 };
+    const share = distributedNoiseStd(o);
+    const trainer = setup();
+    const rows = data(10);
+    // no example sampled (q tiny, seeded): each plant's sum is its noise alone; sum three plants' noise over 2,000 rounds
+    const sums = new Float64Array(trainer.model.parameterCount * 2000);
+    const rngs = [1, 2, 3].map((k) => seededRng(70 + k));
+    let at = 0;
+    for (let r = 0; r < 2000; r++) {
+      const parts = rngs.map(
+        (rng) =>
+          noisyClippedSum(trainer, rows, { clipNorm: o.clipNorm, sampleRate: 1e-12, noiseStd: share, rng })
+            .sum,
+      );
+      for (let k = 0; k < parts[0]!.length; k++) sums[at++] = parts[0]![k]! + parts[1]![k]! + parts[2]![k]!;
+    }
+    const variance = sums.reduce((t, v) => t + v * v, 0) / sums.length;
+    // three shares of variance sigma^2 C^2 / 2: the aggregator faces 1.5 sigma^2 C^2, a plant (minus its own) sigma^2 C^2
+    expect(share).toBeCloseTo((1.2 * 0.5) / Math.sqrt(2), 12);
+    expect(variance / (1.5 * (1.2 * 0.5) ** 2)).toBeGreaterThan(0.97);
+    expect(variance / (1.5 * (1.2 * 0.5) ** 2)).toBeLessThan(1.03);
+  });
+
+  it('distributed DP refuses a round where one party would know all the noise', () => {
+    expect(() => distributedNoiseStd({ noiseMultiplier: 1, clipNorm: 1, participants: 1, known: 1 })).toThrow(
+      /more than 1 participant/,
+    );
+  });
+
+  it('one DpSgd step applies the noisy clipped sum divided by the expected batch', () => {
+    const a = setup(1);
+    const b = setup(1);
+    const rows = data(50);
+    const before = b.model.getWeights().map((w) => w.slice());
+
+    new DpSgd({ trainer: a, clipNorm: 1, noiseMultiplier: 0.7, sampleRate: 0.3, rng: seededRng(4) }).step(
+      rows,
+    );
+    const r = noisyClippedSum(b, rows, { clipNorm: 1, sampleRate: 0.3, noiseStd: 0.7, rng: seededRng(4) });
+
+    const flat = before.flatMap((w) => Array.from(w));
+    const after = a.model.getWeights().flatMap((w) => Array.from(w));
+    after.forEach((v, k) => expect(v).toBeCloseTo(flat[k]! - r.sum[k]! / (0.3 * 50), 5));
   });
 });

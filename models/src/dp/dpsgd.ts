@@ -61,23 +61,80 @@ export class DpSgd {
     const { trainer, clipNorm, noiseMultiplier, sampleRate, rng } = this.opts;
     if (data.length === 0)
       throw new Error('DP-SGD: no training data (the expected batch size q N would be 0)');
-    const sum = this.sum.fill(0);
-    let batchSize = 0;
-    let lossSum = 0;
-    let clipped = 0;
-    for (const ex of data) {
-      if (rng.next() >= sampleRate) continue;
-      batchSize++;
-      const { loss, grad } = trainer.exampleGradient(ex);
-      lossSum += loss;
-      if (DpSgd.clip(grad, clipNorm)) clipped++;
-      for (let i = 0; i < sum.length; i++) sum[i]! += grad[i]!;
-    }
-    const std = noiseMultiplier * clipNorm;
+    const r = noisyClippedSum(trainer, data, {
+      clipNorm,
+      sampleRate,
+      noiseStd: noiseMultiplier * clipNorm,
+      rng,
+      out: this.sum,
+    });
+    const sum = r.sum;
     const expected = sampleRate * data.length;
-    for (let i = 0; i < sum.length; i++) sum[i] = (sum[i]! + std * rng.normal()) / expected;
+    for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! / expected;
     trainer.applyGradient(sum);
     this.stepsTaken++;
-    return { batchSize, meanLoss: batchSize === 0 ? NaN : lossSum / batchSize, clipped };
+    return { batchSize: r.batchSize, meanLoss: r.meanLoss, clipped: r.clipped };
   }
+}
+
+export interface NoisySumOptions {
+  clipNorm: number;
+  sampleRate: number;
+  /** Standard deviation of the Gaussian noise added to every coordinate (sigma C for one DP-SGD step). */
+  noiseStd: number;
+  rng: Rng;
+  /** Where to write the sum (zeroed first); a new array when absent. */
+  out?: Float32Array;
+}
+
+/**
+ * The privatised gradient SUM of one DP-SGD step, not yet divided by the expected batch size nor applied: Poisson
+ * sampling at rate q, per-example clipping to C, sum, N(0, noiseStd^2) on every coordinate. DpSgd.step uses it with
+ * noiseStd = sigma C; a plant in a distributed-DP round adds only its share of that noise (the sum of all plants'
+ * shares carries it; see @vigil/proto/secagg).
+ */
+export function noisyClippedSum(
+  trainer: Trainer,
+  data: readonly Example[],
+  o: NoisySumOptions,
+): DpStepResult & { sum: Float32Array } {
+  const sum = o.out ?? new Float32Array(trainer.model.parameterCount);
+  sum.fill(0);
+  let batchSize = 0;
+  let lossSum = 0;
+  let clipped = 0;
+  for (const ex of data) {
+    if (o.rng.next() >= o.sampleRate) continue;
+    batchSize++;
+    const { loss, grad } = trainer.exampleGradient(ex);
+    lossSum += loss;
+    if (DpSgd.clip(grad, o.clipNorm)) clipped++;
+    for (let i = 0; i < sum.length; i++) sum[i]! += grad[i]!;
+  }
+  for (let i = 0; i < sum.length; i++) sum[i]! += o.noiseStd * o.rng.normal();
+  return { sum, batchSize, meanLoss: batchSize === 0 ? NaN : lossSum / batchSize, clipped };
+}
+
+/**
+ * Distributed DP: the noise standard deviation each of `participants` plants adds to its clipped gradient sum so that
+ * the noise of one DP-SGD step with multiplier sigma (std sigma C) stays hidden from any single party that knows
+ * `known` of the shares: sigma C / sqrt(participants - known). With known = 1 (a plant knows its own share, and sees
+ * the summed model) every single party, the aggregator included, faces at least std sigma C; the aggregator alone
+ * faces sigma C sqrt(n / (n - 1)).
+ */
+export function distributedNoiseStd(o: {
+  noiseMultiplier: number;
+  clipNorm: number;
+  participants: number;
+  known: number;
+}): number {
+  if (!Number.isSafeInteger(o.participants) || !Number.isSafeInteger(o.known) || o.known < 0)
+    throw new RangeError('distributed DP: participants and known must be whole numbers');
+  if (o.participants <= o.known)
+    throw new RangeError(
+      `distributed DP needs more than ${o.known} participant(s) so that one party never knows all the noise, got ${o.participants}`,
+    );
+  if (!(o.noiseMultiplier >= 0) || !(o.clipNorm > 0))
+    throw new RangeError('distributed DP: noiseMultiplier must be >= 0 and clipNorm > 0');
+  return (o.noiseMultiplier * o.clipNorm) / Math.sqrt(o.participants - o.known);
 }

@@ -1,0 +1,246 @@
+// Secure-aggregation rounds end to end in one process: real CA, enrolled agents over mTLS, the agents' real SuperNode
+// and SequentialDpTrainer, the real Fleet server and round engine with SecureDpSgd, a real SQLite store. Runtime:
+// about 5 s.
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { enroll } from '@vigil/agent/link/identity';
+import {
+  SequentialDpTrainer,
+  modelArrays,
+  type LocalTrainer,
+  type SecureStepOutcome,
+} from '@vigil/agent/fl/local-trainer';
+import { SECAGG_KNOWN_SHARES as AGENT_KNOWN_SHARES, SuperNode } from '@vigil/agent/fl/supernode';
+import { LINK_CHUNK_SIZE, linkFleetRpc } from '@vigil/agent/fl/connect';
+import {
+  Activation,
+  Dense,
+  Sequential,
+  rdpEpsilon,
+  seededRng,
+  softmaxCrossEntropy,
+  type Example,
+} from '@vigil/models';
+import { NodeKey } from '@vigil/proto/flower/fleet-rpc';
+import { defaultBound, fixedPointFor } from '@vigil/proto/secagg';
+import { LinkServer } from '../link/server.js';
+import { issueToken, linkFixture, type LinkFixture, waitFor } from '../link/testing/fixtures.js';
+import { RoundEngine, SECAGG_KNOWN_SHARES } from './engine.js';
+import { FleetServer } from './fleet-server.js';
+import { GLOBAL_MODEL, ModelRegistry } from './registry.js';
+import { SecureDpSgd, type ClientUpdate } from './strategy.js';
+import type { Arrays } from './transport.js';
+
+const DP = { noiseMultiplier: 1.1, sampleRate: 0.25, clipNorm: 1, learningRate: 0.5 };
+
+function mlp(seed: number): Sequential {
+  const rng = seededRng(seed);
+  return new Sequential([
+    new Dense({ inputSize: 3, outputSize: 6, rng }),
+    new Activation('relu'),
+    new Dense({ inputSize: 6, outputSize: 2, rng }),
+  ]);
+}
+
+function dataset(n: number, seed: number): Example[] {
+  const rng = seededRng(seed);
+  return Array.from({ length: n }, (_, i) => {
+    const c = i % 2;
+    const x = Float32Array.from({ length: 3 }, () => (c ? 1 : -1) + 0.5 * rng.normal());
+    return { x, y: Float32Array.from([1 - c, c]) };
+  });
+}
+
+/** A plant's trainer: its own data and seed (a replica with the same seed draws the same sample and noise). */
+function trainer(i: number): SequentialDpTrainer {
+  return new SequentialDpTrainer({
+    model: mlp(50 + i),
+    loss: softmaxCrossEntropy,
+    data: dataset(40 + 24 * i, 10 + i),
+    dp: { clipNorm: DP.clipNorm, noiseMultiplier: 0.5, sampleRate: 0.5 },
+    rng: seededRng(900 + i),
+  });
+}
+
+/** A plant that crashes in the masked stage, after it sent its key: a dropout. */
+class DroppingTrainer implements LocalTrainer {
+  constructor(private readonly inner: SequentialDpTrainer) {}
+  train: LocalTrainer['train'] = (a, c, s) => this.inner.train(a, c, s);
+  evaluate: LocalTrainer['evaluate'] = (a, c) => this.inner.evaluate(a, c);
+  secureStep(): Promise<SecureStepOutcome> {
+    return Promise.reject(new Error('the plant went down'));
+  }
+}
+
+describe('secure-aggregation rounds over the link', () => {
+  let fx: LinkFixture;
+  let fleet: FleetServer;
+  let server: LinkServer;
+  let engine: RoundEngine;
+  const stops: (() => Promise<void> | void)[] = [];
+  const lines: string[] = [];
+  const initial = modelArrays(mlp(1));
+
+  beforeEach(async () => {
+    fx = await linkFixture();
+    fleet = new FleetServer({ log: (l) => lines.push(l) });
+    server = new LinkServer({
+      store: fx.store,
+      ca: fx.ca,
+      host: '127.0.0.1',
+      port: 0,
+      log: () => undefined,
+      services: [fleet],
+    });
+    await server.start();
+    engine = new RoundEngine({
+      store: fx.store,
+      transport: fleet,
+      strategy: new SecureDpSgd(DP),
+      privacy: { delta: 1e-5, epsilonBudget: 10 },
+      initialArrays: () => initial,
+      defaults: { minClients: 3, timeoutMs: 20_000, evaluateTimeoutMs: 20_000 },
+      log: (l) => lines.push(l),
+    });
+  });
+  afterEach(async () => {
+    await engine.shutdown();
+    for (const s of stops.splice(0).reverse()) await s();
+    await server.shutdown();
+    await fx.cleanup();
+  });
+
+  async function agent(facility: string, t: LocalTrainer): Promise<void> {
+    const token = await issueToken(fx.store, fx.ca, facility);
+    const identity = await enroll({
+      aggregator: `127.0.0.1:${server.port}`,
+      token,
+      dataDir: join(fx.dir, facility),
+    });
+    const rpc = linkFleetRpc({ address: `127.0.0.1:${server.port}`, identity });
+    stops.push(() => rpc.close());
+    const stop = new AbortController();
+    const node = new SuperNode({
+      rpc,
+      publicKey: NodeKey.generate().publicKeyPem,
+      selfRegister: false,
+      pollMs: 20,
+      heartbeatInterval: 10,
+      chunkSize: LINK_CHUNK_SIZE,
+      trainer: t,
+      log: (l) => lines.push(l),
+    });
+    const running = node.run(stop.signal);
+    stops.push(async () => {
+      stop.abort();
+      await running;
+    });
+  }
+
+  async function threePlants(third: LocalTrainer = trainer(2)): Promise<void> {
+    await agent('plant-0', trainer(0));
+    await agent('plant-1', trainer(1));
+    await agent('plant-2', third);
+    expect(await waitFor(() => fleet.nodes().filter((n) => n.online).length === 3, 10_000)).toBe(true);
+  }
+
+  it('gives the model of plain aggregation of the same steps, up to the fixed-point rounding', async () => {
+    await threePlants();
+
+    const { done } = await engine.start();
+    const round = await done;
+
+    expect(round.status).toBe('completed');
+    expect(round.clients_active).toBe(3);
+    const saved = await new ModelRegistry(fx.store).active(GLOBAL_MODEL);
+    // the same three steps without masks: replicas of the plants (same seeds) give their plain sums
+    const config = new SecureDpSgd(DP).configureFit();
+    const plain: ClientUpdate[] = [];
+    for (const i of [0, 1, 2]) {
+      const out = await trainer(i).secureStep(initial, config, { participants: 3, known: 1 });
+      plain.push({
+        nodeId: String(i),
+        facilityId: `plant-${i}`,
+        arrays: split(initial, out.sum),
+        numExamples: out.numExamples,
+        metrics: {},
+      });
+    }
+    const expected = new SecureDpSgd(DP).aggregate(1, initial, plain)!;
+    const fp = fixedPointFor(3, defaultBound(DP.clipNorm));
+    const examples = plain.reduce((t, u) => t + u.numExamples, 0);
+    // 3 roundings of 1/(2 scale) each, through the step lr / (q N), plus float32 rounding of the weights
+    const tolerance = ((3 / (2 * fp.scale)) * DP.learningRate) / (DP.sampleRate * examples) + 1e-6;
+    let moved = 0;
+    for (const [name, t] of expected) {
+      const got = saved!.arrays.get(name)!.data;
+      t.data.forEach((v, k) => {
+        expect(Math.abs(got[k]! - v)).toBeLessThanOrEqual(tolerance);
+        moved = Math.max(moved, Math.abs(v - initial.get(name)!.data[k]!));
+      });
+    }
+    expect(moved).toBeGreaterThan(1e-3); // the step did move the model
+  });
+
+  it('charges each facility one DP-SGD step of (q, sigma), the guarantee against any single party', async () => {
+    await threePlants();
+
+    const round = await (await engine.start()).done;
+
+    expect(round.status).toBe('completed');
+    const accounts = await fx.store.listPrivacyAccounts();
+    expect(accounts.map((a) => a.facility_id).sort()).toEqual(['plant-0', 'plant-1', 'plant-2']);
+    const expected = rdpEpsilon({
+      sigma: DP.noiseMultiplier,
+      sampleRate: DP.sampleRate,
+      steps: 1,
+      delta: 1e-5,
+    }).epsilon;
+    for (const a of accounts) {
+      expect(a.rounds).toBe(1);
+      expect(a.epsilon).toBeCloseTo(expected, 9);
+    }
+    expect(round.epsilon).toBeCloseTo(expected, 9);
+    expect(SECAGG_KNOWN_SHARES).toBe(AGENT_KNOWN_SHARES); // both sides split the noise alike
+  });
+
+  it('aborts the round when a plant drops out after sending its key: no model, nothing charged', async () => {
+    await threePlants(new DroppingTrainer(trainer(2)));
+
+    const round = await (await engine.start()).done;
+
+    expect(round.status).toBe('failed');
+    expect(await new ModelRegistry(fx.store).active(GLOBAL_MODEL)).toBeNull();
+    expect(await fx.store.listPrivacyAccounts()).toEqual([]);
+    expect(lines.some((l) => /2 of 3 masked vectors arrived; the round is aborted/.test(l))).toBe(true);
+  });
+
+  it('refuses a round whose noise multiplier is below what an agent is configured with', async () => {
+    await threePlants();
+    engine = new RoundEngine({
+      store: fx.store,
+      transport: fleet,
+      strategy: new SecureDpSgd({ ...DP, noiseMultiplier: 0.3 }),
+      privacy: { delta: 1e-5, epsilonBudget: 10 },
+      initialArrays: () => initial,
+      defaults: { minClients: 3, timeoutMs: 20_000 },
+      log: (l) => lines.push(l),
+    });
+
+    const round = await (await engine.start()).done;
+
+    expect(round.status).toBe('failed');
+    expect(lines.some((l) => /noise multiplier 0.3 is below this agent's 0.5/.test(l))).toBe(true);
+    expect(await fx.store.listPrivacyAccounts()).toEqual([]);
+  });
+});
+
+function split(like: Arrays, flat: Float32Array): Arrays {
+  let at = 0;
+  const out: Arrays = new Map();
+  for (const [name, t] of like) {
+    out.set(name, { shape: t.shape, data: flat.slice(at, at + t.data.length) });
+    at += t.data.length;
+  }
+  return out;
+}
