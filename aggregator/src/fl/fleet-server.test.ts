@@ -5,14 +5,12 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { enroll } from '@vigil/agent/link/identity';
 import { SequentialDpTrainer, modelArrays } from '@vigil/agent/fl/local-trainer';
-import { SuperNode } from '@vigil/agent/fl/supernode';
-import { LINK_CHUNK_SIZE, linkFleetRpc } from '@vigil/agent/fl/connect';
 import { Activation, Dense, Sequential, seededRng, softmaxCrossEntropy, type Example } from '@vigil/models';
-import { FleetRpcError, GrpcFleetRpc, NodeKey } from '@vigil/proto/flower/fleet-rpc';
+import { FleetRpcError, GrpcFleetRpc } from '@vigil/proto/flower/fleet-rpc';
 import { CLIENT_OPTIONS, SERVER_MAX_RECEIVE_BYTES } from '@vigil/proto/link';
 import { LinkServer } from '../link/server.js';
 import { issueToken, waitFor } from '../link/testing/fixtures.js';
-import { servedLink, type ServedLink } from '../link/testing/served.js';
+import { fleetNode, servedLink, type ServedLink } from '../link/testing/served.js';
 import { FleetServer, nodeIdOf } from './fleet-server.js';
 import type { Progress } from './transport.js';
 
@@ -65,17 +63,8 @@ describe('Fleet API on the link port', () => {
     return r;
   }
 
-  async function agent(facility: string, examples: number, seed: number, model = mlp(seed)) {
-    const stop = new AbortController();
-    const r = linkFleetRpc({ address: fx.address, identity: await identity(facility) });
-    fx.defer(() => r.close());
-    const node = new SuperNode({
-      rpc: r,
-      publicKey: NodeKey.generate().publicKeyPem,
-      selfRegister: false,
-      pollMs: 50,
-      heartbeatInterval: 10,
-      chunkSize: LINK_CHUNK_SIZE,
+  function agent(facility: string, examples: number, seed: number, model = mlp(seed)) {
+    return fleetNode(fx, facility, {
       trainer: new SequentialDpTrainer({
         model,
         loss: softmaxCrossEntropy,
@@ -85,12 +74,6 @@ describe('Fleet API on the link port', () => {
       }),
       log: (l) => lines.push(l),
     });
-    const running = node.run(stop.signal);
-    fx.defer(async () => {
-      stop.abort();
-      await running;
-    });
-    return { node, stop, running };
   }
 
   it('serves enrolled agents as nodes named by their certificate, and runs train and evaluate on them', async () => {

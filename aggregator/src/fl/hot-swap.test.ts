@@ -6,18 +6,20 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { meanSquaredError, seededRng, softmaxCrossEntropy, type Example } from '@vigil/models';
-import { NodeKey } from '@vigil/proto/flower/fleet-rpc';
 import { ARTIFACTS_DIR, loadL1bModel, loadL2Model, readL1b, readL2 } from '@vigil/agent/detect/ml/artifacts';
 import { loadModelDetectors } from '@vigil/agent/detect/ml/detector';
 import { runScenario } from '@vigil/agent/detect/scenario';
-import { LINK_CHUNK_SIZE, linkFleetRpc } from '@vigil/agent/fl/connect';
 import { GlobalModels, l1bModelMeta, l2ModelMeta } from '@vigil/agent/fl/global-model';
-import { ModelTrainers, SequentialDpTrainer, modelArrays } from '@vigil/agent/fl/local-trainer';
-import { SuperNode } from '@vigil/agent/fl/supernode';
+import {
+  ModelTrainers,
+  SequentialDpTrainer,
+  modelArrays,
+  type LocalTrainer,
+} from '@vigil/agent/fl/local-trainer';
 import { modelVersions, pushHandler } from '@vigil/agent/link/pushes';
 import type { LinkServer } from '../link/server.js';
 import { waitFor } from '../link/testing/fixtures.js';
-import { linkAgent, servedLink, type ServedLink } from '../link/testing/served.js';
+import { fleetNode, linkAgent, servedLink, type ServedLink } from '../link/testing/served.js';
 import { RoundEngine } from './engine.js';
 import { FleetServer } from './fleet-server.js';
 import { ModelPublisher } from './publisher.js';
@@ -66,9 +68,9 @@ describe('global model hot-swap over the link', () => {
 
   /**
    * The enrolled agent's link as `vigil-agent run` wires it for global models (pushes installed by `globals`, their
-   * state in its health), started, and its Fleet RPC.
+   * state in its health), started, and its federated node training with `trainer`.
    */
-  async function connect(facility: string, globals: GlobalModels) {
+  async function connect(facility: string, globals: GlobalModels, trainer: LocalTrainer): Promise<void> {
     const dataDir = join(fx.dir, facility);
     const { identity, client } = await linkAgent(fx, facility, {
       client: {
@@ -82,9 +84,7 @@ describe('global model hot-swap over the link', () => {
       },
     });
     await client.start();
-    const rpc = linkFleetRpc({ address: fx.address, identity });
-    fx.defer(() => rpc.close());
-    return rpc;
+    await fleetNode(fx, facility, { identity, trainer });
   }
 
   it('serves the round model in the running detector, and keeps it when a broken version is pushed', async () => {
@@ -98,28 +98,17 @@ describe('global model hot-swap over the link', () => {
     await runScenario({ topology: 'water-a', seed: 3, durationS: 3, learnS: 0, attacks: [], detectors });
     expect(detectors[0]!.stats.ready).toBe(true);
     const globals = new GlobalModels({ dataDir, l2, detectors: () => detectors, log: () => undefined });
-    const rpc = await connect('plant-a', globals);
-    const stop = new AbortController();
-    const node = new SuperNode({
-      rpc,
-      publicKey: NodeKey.generate().publicKeyPem,
-      selfRegister: false,
-      pollMs: 50,
-      heartbeatInterval: 10,
-      chunkSize: LINK_CHUNK_SIZE,
-      trainer: new SequentialDpTrainer({
+    await connect(
+      'plant-a',
+      globals,
+      new SequentialDpTrainer({
         model: loadL2Model(),
         loss: softmaxCrossEntropy,
         data: examples(256),
         dp: { clipNorm: 1, noiseMultiplier: 1.1, sampleRate: 0.25 },
         rng: seededRng(4),
       }),
-    });
-    const running = node.run(stop.signal);
-    fx.defer(async () => {
-      stop.abort();
-      await running;
-    });
+    );
     // the aggregator: rounds on the shipped Layer 2, the publisher pushing the active version
     const engine = new RoundEngine({
       store: fx.store,
@@ -198,17 +187,11 @@ describe('global model hot-swap over the link', () => {
       detectors: () => detectors,
       log: (l) => lines.push(l),
     });
-    const rpc = await connect('plant-b', globals);
-    const stop = new AbortController();
     const dp = { clipNorm: 1, noiseMultiplier: 1.1, sampleRate: 0.25 };
-    const node = new SuperNode({
-      rpc,
-      publicKey: NodeKey.generate().publicKeyPem,
-      selfRegister: false,
-      pollMs: 50,
-      heartbeatInterval: 10,
-      chunkSize: LINK_CHUNK_SIZE,
-      trainer: new ModelTrainers(
+    await connect(
+      'plant-b',
+      globals,
+      new ModelTrainers(
         new Map([
           [
             GLOBAL_MODEL,
@@ -234,12 +217,7 @@ describe('global model hot-swap over the link', () => {
         ]),
         GLOBAL_MODEL,
       ),
-    });
-    const running = node.run(stop.signal);
-    fx.defer(async () => {
-      stop.abort();
-      await running;
-    });
+    );
     // the aggregator: a Layer 2 and a Layer 1b engine in one series, a publisher per model
     const common = {
       store: fx.store,

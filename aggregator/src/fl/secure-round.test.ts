@@ -1,17 +1,14 @@
 // Secure-aggregation rounds end to end in one process: real CA, enrolled agents over mTLS, the agents' real SuperNode
 // and SequentialDpTrainer, the real Fleet server and round engine with SecureDpSgd, a real SQLite store. Runtime:
 // about 5 s.
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { enroll } from '@vigil/agent/link/identity';
 import {
   SequentialDpTrainer,
   modelArrays,
   type LocalTrainer,
   type SecureStepOutcome,
 } from '@vigil/agent/fl/local-trainer';
-import { SECAGG_KNOWN_SHARES as AGENT_KNOWN_SHARES, SuperNode } from '@vigil/agent/fl/supernode';
-import { LINK_CHUNK_SIZE, linkFleetRpc } from '@vigil/agent/fl/connect';
+import { SECAGG_KNOWN_SHARES as AGENT_KNOWN_SHARES } from '@vigil/agent/fl/supernode';
 import {
   Activation,
   Dense,
@@ -21,10 +18,9 @@ import {
   softmaxCrossEntropy,
   type Example,
 } from '@vigil/models';
-import { NodeKey } from '@vigil/proto/flower/fleet-rpc';
 import { defaultBound, fixedPointFor } from '@vigil/proto/secagg';
-import { LinkServer } from '../link/server.js';
-import { issueToken, linkFixture, type LinkFixture, waitFor } from '../link/testing/fixtures.js';
+import { waitFor } from '../link/testing/fixtures.js';
+import { fleetNode, servedLink, type ServedLink } from '../link/testing/served.js';
 import { RoundEngine, SECAGG_KNOWN_SHARES } from './engine.js';
 import { FleetServer } from './fleet-server.js';
 import { GLOBAL_MODEL, ModelRegistry } from './registry.js';
@@ -73,26 +69,15 @@ class DroppingTrainer implements LocalTrainer {
 }
 
 describe('secure-aggregation rounds over the link', () => {
-  let fx: LinkFixture;
+  let fx: ServedLink;
   let fleet: FleetServer;
-  let server: LinkServer;
   let engine: RoundEngine;
-  const stops: (() => Promise<void> | void)[] = [];
   const lines: string[] = [];
   const initial = modelArrays(mlp(1));
 
   beforeEach(async () => {
-    fx = await linkFixture();
     fleet = new FleetServer({ log: (l) => lines.push(l) });
-    server = new LinkServer({
-      store: fx.store,
-      ca: fx.ca,
-      host: '127.0.0.1',
-      port: 0,
-      log: () => undefined,
-      services: [fleet],
-    });
-    await server.start();
+    fx = await servedLink({ services: [fleet] });
     engine = new RoundEngine({
       store: fx.store,
       transport: fleet,
@@ -105,36 +90,11 @@ describe('secure-aggregation rounds over the link', () => {
   });
   afterEach(async () => {
     await engine.shutdown();
-    for (const s of stops.splice(0).reverse()) await s();
-    await server.shutdown();
     await fx.cleanup();
   });
 
   async function agent(facility: string, t: LocalTrainer): Promise<void> {
-    const token = await issueToken(fx.store, fx.ca, facility);
-    const identity = await enroll({
-      aggregator: `127.0.0.1:${server.port}`,
-      token,
-      dataDir: join(fx.dir, facility),
-    });
-    const rpc = linkFleetRpc({ address: `127.0.0.1:${server.port}`, identity });
-    stops.push(() => rpc.close());
-    const stop = new AbortController();
-    const node = new SuperNode({
-      rpc,
-      publicKey: NodeKey.generate().publicKeyPem,
-      selfRegister: false,
-      pollMs: 20,
-      heartbeatInterval: 10,
-      chunkSize: LINK_CHUNK_SIZE,
-      trainer: t,
-      log: (l) => lines.push(l),
-    });
-    const running = node.run(stop.signal);
-    stops.push(async () => {
-      stop.abort();
-      await running;
-    });
+    await fleetNode(fx, facility, { trainer: t, pollMs: 20, log: (l) => lines.push(l) });
   }
 
   async function threePlants(third: LocalTrainer = trainer(2)): Promise<void> {

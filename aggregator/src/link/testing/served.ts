@@ -2,9 +2,13 @@
 // link fixture's SQLite store and CA, and enrolled agents with a real outbox and LinkClient that reconnect quickly.
 // Everything a test opens through them is closed by cleanup(), in reverse order, before the server and the store.
 import { join } from 'node:path';
+import { LINK_CHUNK_SIZE, linkFleetRpc } from '@vigil/agent/fl/connect';
+import type { LocalTrainer } from '@vigil/agent/fl/local-trainer';
+import { SuperNode } from '@vigil/agent/fl/supernode';
 import { LinkClient, type LinkClientOptions } from '@vigil/agent/link/client';
 import { enroll, type AgentIdentityFiles } from '@vigil/agent/link/identity';
 import { Outbox } from '@vigil/agent/outbox/outbox';
+import { NodeKey } from '@vigil/proto/flower/fleet-rpc';
 import { LinkServer, type LinkService } from '../server.js';
 import { issueToken, linkFixture, type LinkFixture } from './fixtures.js';
 
@@ -74,4 +78,49 @@ export async function linkAgent(
   });
   link.defer(() => client.shutdown());
   return { dataDir, identity, outbox, client };
+}
+
+export interface FleetNode {
+  node: SuperNode;
+  /** Stops the node early (cleanup stops it otherwise); `running` settles once it has. */
+  stop: AbortController;
+  running: Promise<void>;
+}
+
+/**
+ * Runs an agent's federated node (a SuperNode over the link's Fleet API, inside its mTLS, as `vigil-agent run` does)
+ * with `trainer`, until cleanup. `identity` is an enrolled agent's (linkAgent's); without it the facility is
+ * enrolled here. Polls every `pollMs` (default 50) so that rounds in tests start at once.
+ */
+export async function fleetNode(
+  link: ServedLink,
+  facility: string,
+  o: { trainer: LocalTrainer; identity?: AgentIdentityFiles; pollMs?: number; log?: (line: string) => void },
+): Promise<FleetNode> {
+  const identity =
+    o.identity ??
+    (await enroll({
+      aggregator: link.address,
+      token: await issueToken(link.store, link.ca, facility),
+      dataDir: join(link.dir, facility),
+    }));
+  const rpc = linkFleetRpc({ address: link.address, identity });
+  link.defer(() => rpc.close());
+  const node = new SuperNode({
+    rpc,
+    publicKey: NodeKey.generate().publicKeyPem,
+    selfRegister: false,
+    pollMs: o.pollMs ?? 50,
+    heartbeatInterval: 10,
+    chunkSize: LINK_CHUNK_SIZE,
+    trainer: o.trainer,
+    log: o.log ?? (() => undefined),
+  });
+  const stop = new AbortController();
+  const running = node.run(stop.signal);
+  link.defer(async () => {
+    stop.abort();
+    await running;
+  });
+  return { node, stop, running };
 }
