@@ -21,7 +21,8 @@ const { values: args, positionals } = parseArgs({
   allowPositionals: true,
   options: { out: { type: 'string' }, 'bench-bytes': { type: 'string', default: String(40 * 1024 * 1024) } },
 });
-if (args.out === undefined || positionals.length === 0) throw new Error('usage: digest.ts --out FILE CAPTURE...');
+if (args.out === undefined || positionals.length === 0)
+  throw new Error('usage: digest.ts --out FILE CAPTURE...');
 const limit = Number(args['bench-bytes']);
 
 function read(file: string): Buffer {
@@ -75,20 +76,18 @@ for (const file of positionals) {
   const analyzerEvents = createHash('sha256');
   const clock2 = new PacketClock();
   let sec = -1;
-  let analyzer: Analyzer | undefined;
-  const a = new Analyzer({
+  const a: Analyzer = new Analyzer({
     clock: clock2,
     onFeatures: (r) => features.update(new Uint8Array(r.buffer, r.byteOffset, r.byteLength)),
     onEvent: (e) => analyzerEvents.update(eventText(e)),
     onPacket: (_pkt, ms) => {
       const s = Math.floor(ms / 1000);
       if (s !== sec) {
-        if (sec >= 0) rows.update(JSON.stringify(analyzer?.window.row(sec) ?? null));
+        if (sec >= 0) rows.update(JSON.stringify(a.window.row(sec) ?? null));
         sec = s;
       }
     },
   });
-  analyzer = a;
   feed(data, clock2, (p) => a.handle(p));
   if (sec >= 0) rows.update(JSON.stringify(a.window.row(sec) ?? null));
   result[basename(file)] = {

@@ -309,7 +309,9 @@ class PduValues implements NumberList {
   at(i: number): number | undefined {
     if (!(i >= 0 && i < this.length)) return undefined;
     const k = Math.trunc(i);
-    return this.isBits ? ((this.buf[this.off + (k >> 3)] ?? 0) >> (k & 7)) & 1 : u16(this.buf, this.off + k * 2);
+    return this.isBits
+      ? ((this.buf[this.off + (k >> 3)] ?? 0) >> (k & 7)) & 1
+      : u16(this.buf, this.off + k * 2);
   }
 
   toJSON(): number[] {
@@ -628,7 +630,6 @@ function isRead(fc: number): boolean {
     fc === FunctionCode.READ_FIFO_QUEUE
   );
 }
-
 
 function diagnostics(ev: ModbusEvent, b: Buffer, d: number, n: number): string | undefined {
   if (n < 2) return 'truncated';
