@@ -278,15 +278,25 @@ export class AssetInventory {
     }
   }
 
+  /** The client, server and unit id of the last Modbus PDU that taught roles. */
+  private mbClient = NONE;
+  private mbServer = NONE;
+  private mbUnit = -1;
+
   /** A Modbus PDU of the packet last given to onPacket (see onEvent). */
   onModbus(unitId: number, toServer: boolean): void {
     const client = toServer ? this.src : this.dst;
     const server = toServer ? this.dst : this.src;
     if (client === NONE || server === NONE) return;
+    const u = unitId & 255;
+    // A poll and its answer repeat what the last PDU taught (host ids are never reused).
+    if (client === this.mbClient && server === this.mbServer && u === this.mbUnit) return;
+    this.mbClient = client;
+    this.mbServer = server;
+    this.mbUnit = u;
     this.flag(client, Role.MODBUS_CLIENT);
     const l = this.listsOf(server);
     const bits = (l.unitIds ??= new Uint32Array(8));
-    const u = unitId & 255;
     bits[u >> 5] = (bits[u >> 5] ?? 0) | (1 << (u & 31));
   }
 
