@@ -263,42 +263,74 @@ export class AssetInventory {
 
   /**
    * Learns roles from a PDU of the packet last given to onPacket; `toServer` says whether the packet's source is
-   * the client.
+   * the client. (Reads the event during the call only: see DecodedEvent.)
    */
   onEvent(e: DecodedEvent, toServer: boolean): void {
+    switch (e.protocol) {
+      case 'modbus':
+        return this.onModbus(e.unit_id, toServer);
+      case 'mqtt':
+        return this.onMqtt(e.msgtype, e.client_id, toServer);
+      case 'dns':
+        return this.onDns(toServer);
+      case 'http':
+        return this.onHttp(e.host, e.user_agent, toServer);
+    }
+  }
+
+  /** The client, server and unit id of the last Modbus PDU that taught roles. */
+  private mbClient = NONE;
+  private mbServer = NONE;
+  private mbUnit = -1;
+
+  /** A Modbus PDU of the packet last given to onPacket (see onEvent). */
+  onModbus(unitId: number, toServer: boolean): void {
     const client = toServer ? this.src : this.dst;
     const server = toServer ? this.dst : this.src;
     if (client === NONE || server === NONE) return;
-    switch (e.protocol) {
-      case 'modbus': {
-        this.flag(client, Role.MODBUS_CLIENT);
-        const l = this.listsOf(server);
-        const bits = (l.unitIds ??= new Uint32Array(8));
-        const u = e.unit_id & 255;
-        bits[u >> 5] = (bits[u >> 5] ?? 0) | (1 << (u & 31));
-        return;
-      }
-      case 'mqtt': {
-        this.flag(server, Role.MQTT_BROKER);
-        const l = this.listsOf(client);
-        l.clientIds ??= new Set();
-        if (e.msgtype === 1 && e.client_id !== undefined) addBounded(l.clientIds, e.client_id);
-        return;
-      }
-      case 'dns':
-        this.flag(server, Role.DNS_SERVER);
-        this.flag(client, Role.DNS_CLIENT);
-        return;
-      case 'http': {
-        const s = this.listsOf(server);
-        const c = this.listsOf(client);
-        s.httpHosts ??= new Set();
-        c.userAgents ??= new Set();
-        if (e.host !== undefined) addBounded(s.httpHosts, e.host);
-        if (e.user_agent !== undefined) addBounded(c.userAgents, e.user_agent);
-        return;
-      }
-    }
+    const u = unitId & 255;
+    // A poll and its answer repeat what the last PDU taught (host ids are never reused).
+    if (client === this.mbClient && server === this.mbServer && u === this.mbUnit) return;
+    this.mbClient = client;
+    this.mbServer = server;
+    this.mbUnit = u;
+    this.flag(client, Role.MODBUS_CLIENT);
+    const l = this.listsOf(server);
+    const bits = (l.unitIds ??= new Uint32Array(8));
+    bits[u >> 5] = (bits[u >> 5] ?? 0) | (1 << (u & 31));
+  }
+
+  /** An MQTT packet (`clientId`: a CONNECT's) of the packet last given to onPacket. */
+  onMqtt(msgtype: number, clientId: string | undefined, toServer: boolean): void {
+    const client = toServer ? this.src : this.dst;
+    const server = toServer ? this.dst : this.src;
+    if (client === NONE || server === NONE) return;
+    this.flag(server, Role.MQTT_BROKER);
+    const l = this.listsOf(client);
+    l.clientIds ??= new Set();
+    if (msgtype === 1 && clientId !== undefined) addBounded(l.clientIds, clientId);
+  }
+
+  /** A DNS message of the packet last given to onPacket. */
+  onDns(toServer: boolean): void {
+    const client = toServer ? this.src : this.dst;
+    const server = toServer ? this.dst : this.src;
+    if (client === NONE || server === NONE) return;
+    this.flag(server, Role.DNS_SERVER);
+    this.flag(client, Role.DNS_CLIENT);
+  }
+
+  /** An HTTP message (its Host and User-Agent headers) of the packet last given to onPacket. */
+  onHttp(host: string | undefined, userAgent: string | undefined, toServer: boolean): void {
+    const client = toServer ? this.src : this.dst;
+    const server = toServer ? this.dst : this.src;
+    if (client === NONE || server === NONE) return;
+    const s = this.listsOf(server);
+    const c = this.listsOf(client);
+    s.httpHosts ??= new Set();
+    c.userAgents ??= new Set();
+    if (host !== undefined) addBounded(s.httpHosts, host);
+    if (userAgent !== undefined) addBounded(c.userAgents, userAgent);
   }
 
   /** The inventory as JSON, hosts sorted by address text. */

@@ -8,6 +8,7 @@ import { systemClock } from '@vigil/shared';
 import { hasCommand, needComponent } from '@vigil/shared/testing';
 import { ModbusDecoder, type ModbusEvent } from '../decode/modbus.js';
 import { DecodePipeline } from '../decode/pipeline.js';
+import { copyEvent } from '../decode/types.js';
 import { mbap } from '../testing/frames.js';
 import { captureCommand, LiveCapture, LiveCaptureConfig, tcpdumpCounters } from './live.js';
 import { LinkType } from './types.js';
@@ -105,7 +106,7 @@ describe('LiveCapture', () => {
           clock: systemClock,
           decoders: [new ModbusDecoder({ ports: [server.port] })],
           onEvent: (e) => {
-            if (e.protocol === 'modbus') events.push(e);
+            if (e.protocol === 'modbus') events.push(copyEvent(e));
           },
         });
         const linkTypes = new Set<number>();

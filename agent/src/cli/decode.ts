@@ -34,8 +34,14 @@ export function eventJson(e: DecodedEvent): string {
   return s === '' ? '{}' : s + '}';
 }
 
+/** One event of a frame as the line needs it: taken during onEvent (the event itself is valid only then). */
+export interface FrameEvent {
+  protocol: DecodedEvent['protocol'];
+  json: string;
+}
+
 /** Builds the JSONL line of one frame from its events, grouped per protocol in order of appearance. */
-export function frameLine(pkt: PacketView, events: readonly DecodedEvent[]): string {
+export function frameLine(pkt: PacketView, events: readonly FrameEvent[]): string {
   let s = `{"frame":${pkt.frame},"ts":${pkt.ts},"src":${JSON.stringify(pkt.srcAddr())},"dst":${JSON.stringify(pkt.dstAddr())},"sport":${pkt.sport},"dport":${pkt.dport}`;
   const done = new Set<string>();
   for (const first of events) {
@@ -43,7 +49,7 @@ export function frameLine(pkt: PacketView, events: readonly DecodedEvent[]): str
     done.add(first.protocol);
     s += `,"${first.protocol}":[`;
     let n = 0;
-    for (const e of events) if (e.protocol === first.protocol) s += (n++ === 0 ? '' : ',') + eventJson(e);
+    for (const e of events) if (e.protocol === first.protocol) s += (n++ === 0 ? '' : ',') + e.json;
     s += ']';
   }
   return s + '}\n';
@@ -56,11 +62,11 @@ export async function runDecode(
   err: NodeJS.WritableStream,
 ): Promise<{ capture: ReplayStats; pipeline: PipelineStats }> {
   const clock = new PacketClock();
-  const frameEvents: DecodedEvent[] = [];
+  const frameEvents: FrameEvent[] = [];
   let lines: string[] = [];
   const pipeline = new DecodePipeline({
     clock,
-    onEvent: (e) => frameEvents.push(e),
+    onEvent: (e) => frameEvents.push({ protocol: e.protocol, json: eventJson(e) }),
   });
   const stream = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 4 * 1024 * 1024 });
   let capture: ReplayStats;

@@ -136,9 +136,8 @@ interface Head {
   status: number;
 }
 
-/** Reads what framing needs from a complete header block at buf[off, end). */
-function frameHead(b: Buffer, off: number, end: number): Head {
-  const text = b.toString('latin1', off, end);
+/** Reads what framing needs from a complete header block (its latin1 text). */
+function frameHead(text: string): Head {
   const status = text.startsWith('HTTP/') ? Number(text.slice(9, 12)) : 0;
   let contentLength: number | undefined;
   let chunked = false;
@@ -151,7 +150,7 @@ function frameHead(b: Buffer, off: number, end: number): Head {
       contentLength = Number.isNaN(n) ? -1 : n;
     } else if (/chunked\s*$/i.test(value)) chunked = true;
   }
-  return { length: end - off, contentLength, chunked, status };
+  return { length: text.length, contentLength, chunked, status };
 }
 
 /** Bodies that never exist, whatever the headers say (RFC 9112 section 6.3). */
@@ -164,6 +163,14 @@ export class HttpDecoder implements Decoder {
   readonly transport = 'tcp' as const;
   readonly ports: readonly number[] = HTTP_PORTS;
   readonly counters = new Counters();
+  /**
+   * The header block pduLength read last (its buffer, start, end and text): the pipeline frames a PDU right before
+   * it decodes it, so message() takes the text from here instead of reading the bytes again.
+   */
+  private headBuf: Buffer | undefined;
+  private headOff = -1;
+  private headEnd = -1;
+  private headText = '';
 
   pduLength(buf: Buffer, off: number, avail: number): number {
     if (avail < 1) return 0;
@@ -180,7 +187,12 @@ export class HttpDecoder implements Decoder {
       this.counters.inc('http.header_too_large');
       return -1;
     }
-    const head = frameHead(buf, off, end);
+    const text = buf.toString('latin1', off, end);
+    this.headBuf = buf;
+    this.headOff = off;
+    this.headEnd = end;
+    this.headText = text;
+    const head = frameHead(text);
     if (head.contentLength === -1) {
       this.counters.inc('http.bad_content_length');
       return -1;
@@ -258,7 +270,11 @@ export class HttpDecoder implements Decoder {
       this.counters.inc('http.truncated_header');
       return undefined;
     }
-    const text = b.toString('latin1', seg.off, end - 4);
+    const text =
+      b === this.headBuf && seg.off === this.headOff && end === this.headEnd
+        ? this.headText.slice(0, end - 4 - seg.off)
+        : b.toString('latin1', seg.off, end - 4);
+    this.headBuf = undefined;
     const lines = text.split('\r\n');
     const first = lines[0] ?? '';
     const ev: HttpEvent = {

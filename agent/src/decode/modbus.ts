@@ -3,7 +3,14 @@
 // Broken framing (protocol id != 0, a length below 2 or above the 254 the spec allows) is rejected; odd values
 // inside a well-framed PDU (unknown function codes, odd coil values, quantities out of range) are kept as data.
 import { u16, u8 } from './bytes.js';
-import { Counters, type Decoder, type EventBase, type EventSink, type Segment } from './types.js';
+import {
+  Counters,
+  type Decoder,
+  type EventBase,
+  type EventSink,
+  type NumberList,
+  type Segment,
+} from './types.js';
 
 export const MODBUS_PORT = 502;
 /** MBAP header: transaction id, protocol id, length, unit id. */
@@ -69,6 +76,9 @@ export interface ModbusDeviceObject {
 /**
  * One Modbus PDU. Field names follow the JSONL oracle format (`vigil-agent decode --format jsonl`); optional
  * fields are absent (undefined) when the function does not carry them.
+ *
+ * Valid only during onEvent (see DecodedEvent): the decoder hands out one reused object for the common functions
+ * (reads, single and multiple writes, exceptions), and their `values` read the PDU's bytes on demand.
  */
 export interface ModbusEvent extends EventBase {
   protocol: 'modbus';
@@ -84,8 +94,8 @@ export interface ModbusEvent extends EventBase {
   write_address?: number | undefined;
   write_quantity?: number | undefined;
   byte_count?: number | undefined;
-  /** Register values, coil/input bits (0/1), or raw bytes, depending on the function. */
-  values?: number[] | undefined;
+  /** Register values, coil/input bits (0/1), or raw bytes, depending on the function (see NumberList). */
+  values?: NumberList | undefined;
   sub_function?: number | undefined;
   and_mask?: number | undefined;
   or_mask?: number | undefined;
@@ -271,12 +281,77 @@ class PendingTable {
   }
 }
 
+/** 1 for a function byte whose PDU fills only the fields every event declares: decoded into the reused event. */
+const COMMON = new Uint8Array(256);
+for (const fc of [1, 2, 3, 4, 5, 6, 15, 16]) COMMON[fc] = 1;
+COMMON.fill(1, EXCEPTION_BIT);
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The values of the reused event: register values (big-endian 16-bit) or coil/input bits (LSB first) read from the
+ * PDU's bytes on demand, so that a PDU costs no array. Valid while the PDU's buffer is, i.e. during onEvent.
+ */
+class PduValues implements NumberList {
+  private buf: Buffer = EMPTY;
+  private off = 0;
+  private isBits = false;
+  length = 0;
+
+  set(buf: Buffer, off: number, length: number, isBits: boolean): this {
+    this.buf = buf;
+    this.off = off;
+    this.length = length;
+    this.isBits = isBits;
+    return this;
+  }
+
+  at(i: number): number | undefined {
+    if (!(i >= 0 && i < this.length)) return undefined;
+    const k = Math.trunc(i);
+    return this.isBits
+      ? ((this.buf[this.off + (k >> 3)] ?? 0) >> (k & 7)) & 1
+      : u16(this.buf, this.off + k * 2);
+  }
+
+  toJSON(): number[] {
+    const out = new Array<number>(this.length);
+    for (let i = 0; i < this.length; i++) out[i] = this.at(i) ?? 0;
+    return out;
+  }
+}
+
+/** A fresh event with every common field declared (the same shape for all: fast property access). */
+function newEvent(): ModbusEvent {
+  return {
+    protocol: 'modbus',
+    frame: 0,
+    ts: 0,
+    flow: 0,
+    trans_id: 0,
+    unit_id: 0,
+    func_code: 0,
+    exception_code: undefined,
+    is_response: false,
+    // Undefined fields are absent from the JSON.
+    address: undefined,
+    quantity: undefined,
+    byte_count: undefined,
+    values: undefined,
+    request_frame: undefined,
+    malformed: undefined,
+  };
+}
+
 export class ModbusDecoder implements Decoder {
   readonly protocol = 'modbus' as const;
   readonly transport = 'tcp' as const;
   readonly ports: readonly number[];
   readonly counters = new Counters();
   private readonly pending = new PendingTable();
+  /** The event handed out for the common functions, and its values view. */
+  private readonly shared = newEvent();
+  private readonly view = new PduValues();
 
   /** `ports`: the server ports to decode as Modbus/TCP (502 by default; gateways often add others). */
   constructor(opts: { ports?: readonly number[] } = {}) {
@@ -300,25 +375,23 @@ export class ModbusDecoder implements Decoder {
     }
     const raw = u8(b, o + 7);
     const isResponse = !seg.toServer;
-    const ev: ModbusEvent = {
-      protocol: 'modbus',
-      frame: seg.pkt.frame,
-      ts: seg.pkt.ts,
-      flow: seg.flow,
-      trans_id: u16(b, o),
-      unit_id: u8(b, o + 6),
-      func_code: raw & 0x7f,
-      exception_code: undefined,
-      is_response: isResponse,
-      // The common optional fields are declared up front so every event has the same shape (fast property
-      // access); undefined fields are absent from the JSON.
-      address: undefined,
-      quantity: undefined,
-      byte_count: undefined,
-      values: undefined,
-      request_frame: undefined,
-      malformed: undefined,
-    };
+    // The rarer functions add fields of their own: a fresh object each, so that every event's fields (and their
+    // order in the JSON) are those of its function alone.
+    const ev = COMMON[raw] === 1 ? this.shared : newEvent();
+    ev.frame = seg.pkt.frame;
+    ev.ts = seg.pkt.ts;
+    ev.flow = seg.flow;
+    ev.trans_id = u16(b, o);
+    ev.unit_id = u8(b, o + 6);
+    ev.func_code = raw & 0x7f;
+    ev.exception_code = undefined;
+    ev.is_response = isResponse;
+    ev.address = undefined;
+    ev.quantity = undefined;
+    ev.byte_count = undefined;
+    ev.values = undefined;
+    ev.request_frame = undefined;
+    ev.malformed = undefined;
     const d = o + 8;
     const n = seg.len - 8;
     const pending = this.pending;
@@ -383,7 +456,7 @@ export class ModbusDecoder implements Decoder {
       case FunctionCode.WRITE_SINGLE_COIL:
       case FunctionCode.WRITE_SINGLE_REGISTER:
       case FunctionCode.MASK_WRITE_REGISTER:
-        return singleWrite(ev, b, d, n);
+        return this.singleWrite(ev, b, d, n);
       case FunctionCode.READ_EXCEPTION_STATUS:
       case FunctionCode.GET_COMM_EVENT_COUNTER:
       case FunctionCode.GET_COMM_EVENT_LOG:
@@ -400,8 +473,8 @@ export class ModbusDecoder implements Decoder {
         const avail = Math.min(ev.byte_count, n - 5);
         ev.values =
           ev.func_code === FunctionCode.WRITE_MULTIPLE_COILS
-            ? bits(b, d + 5, avail, ev.quantity)
-            : registers(b, d + 5, avail);
+            ? this.bits(ev, b, d + 5, avail, ev.quantity)
+            : this.registers(ev, b, d + 5, avail);
         return ev.byte_count === n - 5 ? undefined : 'byte_count_mismatch';
       }
       case FunctionCode.READ_FILE_RECORD:
@@ -454,7 +527,7 @@ export class ModbusDecoder implements Decoder {
         const avail = Math.min(ev.byte_count, n - 1);
         const q = reqQuantity;
         ev.quantity = q;
-        ev.values = bits(b, d + 1, avail, q ?? avail * 8);
+        ev.values = this.bits(ev, b, d + 1, avail, q ?? avail * 8);
         return ev.byte_count === n - 1 ? undefined : 'byte_count_mismatch';
       }
       case FunctionCode.READ_HOLDING_REGISTERS:
@@ -462,13 +535,13 @@ export class ModbusDecoder implements Decoder {
       case FunctionCode.READ_WRITE_MULTIPLE_REGISTERS:
         if (n < 1) return 'truncated';
         ev.byte_count = u8(b, d);
-        ev.values = registers(b, d + 1, Math.min(ev.byte_count, n - 1));
+        ev.values = this.registers(ev, b, d + 1, Math.min(ev.byte_count, n - 1));
         ev.quantity = ev.values.length;
         return ev.byte_count === n - 1 ? undefined : 'byte_count_mismatch';
       case FunctionCode.WRITE_SINGLE_COIL:
       case FunctionCode.WRITE_SINGLE_REGISTER:
       case FunctionCode.MASK_WRITE_REGISTER:
-        return singleWrite(ev, b, d, n);
+        return this.singleWrite(ev, b, d, n);
       case FunctionCode.READ_EXCEPTION_STATUS:
         if (n < 1) return 'truncated';
         ev.status = u8(b, d);
@@ -522,6 +595,31 @@ export class ModbusDecoder implements Decoder {
         return 'unknown_function';
     }
   }
+
+  /** fc 5 and 6 (address, value) and 22 (address, and mask, or mask): requests and their echoed responses. */
+  private singleWrite(ev: ModbusEvent, b: Buffer, d: number, n: number): string | undefined {
+    const mask = ev.func_code === FunctionCode.MASK_WRITE_REGISTER;
+    if (n < (mask ? 6 : 4)) return 'truncated';
+    ev.address = u16(b, d);
+    if (mask) {
+      ev.and_mask = u16(b, d + 2);
+      ev.or_mask = u16(b, d + 4);
+      return n === 6 ? undefined : 'unexpected_data';
+    }
+    ev.values = this.registers(ev, b, d + 2, 2);
+    return n === 4 ? undefined : 'unexpected_data';
+  }
+
+  /** Register values of `ev`: the view for the reused event, an array for a fresh one. */
+  private registers(ev: ModbusEvent, b: Buffer, o: number, byteLen: number): NumberList {
+    if (ev !== this.shared) return registers(b, o, byteLen);
+    return this.view.set(b, o, Math.min(byteLen >> 1, MAX_VALUES), false);
+  }
+
+  private bits(ev: ModbusEvent, b: Buffer, o: number, byteLen: number, quantity: number): NumberList {
+    if (ev !== this.shared) return bits(b, o, byteLen, quantity);
+    return this.view.set(b, o, Math.min(byteLen * 8, quantity, MAX_VALUES), true);
+  }
 }
 
 /** Responses that do not repeat the address they answer for: it is taken from the matched request. */
@@ -531,20 +629,6 @@ function isRead(fc: number): boolean {
     fc === FunctionCode.READ_WRITE_MULTIPLE_REGISTERS ||
     fc === FunctionCode.READ_FIFO_QUEUE
   );
-}
-
-/** fc 5 and 6 (address, value) and 22 (address, and mask, or mask): requests and their echoed responses. */
-function singleWrite(ev: ModbusEvent, b: Buffer, d: number, n: number): string | undefined {
-  const mask = ev.func_code === FunctionCode.MASK_WRITE_REGISTER;
-  if (n < (mask ? 6 : 4)) return 'truncated';
-  ev.address = u16(b, d);
-  if (mask) {
-    ev.and_mask = u16(b, d + 2);
-    ev.or_mask = u16(b, d + 4);
-    return n === 6 ? undefined : 'unexpected_data';
-  }
-  ev.values = [u16(b, d + 2)];
-  return n === 4 ? undefined : 'unexpected_data';
 }
 
 function diagnostics(ev: ModbusEvent, b: Buffer, d: number, n: number): string | undefined {

@@ -9,8 +9,45 @@ import type { MqttEvent } from './mqtt.js';
 /** Application protocols with a decoder. The next decoders (mqtt, dns, http) add their names here. */
 export type Protocol = 'modbus' | 'mqtt' | 'dns' | 'http';
 
-/** Every event a decoder can emit (a discriminated union on `protocol`). */
+/**
+ * Every event a decoder can emit (a discriminated union on `protocol`).
+ *
+ * **An event is valid only during the `onEvent` call that hands it out.** A decoder may reuse one event object for
+ * every PDU, and a list in an event (Modbus `values`) may be a view that reads the frame's bytes, which the pipeline
+ * reuses too. A consumer that keeps anything of an event past the call copies it then: numbers and strings as they
+ * are (they are immutable), arrays and objects with `copyEvent` (the whole event) or field by field. Never keep the
+ * event, a list of it or a Buffer of the packet. `decode/event-contract.test.ts` runs the agent's consumers with
+ * events that are overwritten as soon as the call returns and fails if any result changes.
+ */
 export type DecodedEvent = ModbusEvent | MqttEvent | DnsEvent | HttpEvent;
+
+/**
+ * A numbers list of an event (`ModbusEvent.values`): an array, or a view over the PDU's bytes that reads them on
+ * demand. Valid only during onEvent, like the event; its JSON is the array.
+ */
+export interface NumberList {
+  readonly length: number;
+  /** The i-th number (undefined outside 0..length-1). */
+  at(i: number): number | undefined;
+}
+
+/**
+ * A deep copy of an event that stays valid after onEvent: its own fields in their order, lists as plain arrays
+ * (a view's numbers read now), nested objects copied.
+ */
+export function copyEvent<T extends DecodedEvent>(e: T): T {
+  return copyValue(e) as T;
+}
+
+function copyValue(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map(copyValue);
+  const json = (v as { toJSON?: () => unknown }).toJSON;
+  if (typeof json === 'function') return copyValue(json.call(v));
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) out[k] = copyValue((v as Record<string, unknown>)[k]);
+  return out;
+}
 
 /** Fields every decoded event carries. */
 export interface EventBase {
@@ -218,6 +255,7 @@ export interface Segment {
   appState: unknown;
 }
 
+/** Where a decoder's events go; the event is valid only during the call (see DecodedEvent). */
 export type EventSink = (e: DecodedEvent) => void;
 
 /**

@@ -2,7 +2,7 @@
 // where, which services (transport + server port) each host pair uses, and the busiest second seen per Modbus pair
 // and per source. Learnt during the learning period (packet time), then frozen; the policy rules compare against it.
 import { FunctionCode } from '../decode/modbus.js';
-import { IpProto, type DecodedEvent, type PacketView } from '../decode/types.js';
+import { IpProto, type DecodedEvent, type NumberList, type PacketView } from '../decode/types.js';
 import { TcpFlag } from '../decode/tcp.js';
 
 export const WRITE_FUNCTIONS: ReadonlySet<number> = new Set([5, 6, 15, 16, 21, 22, 23]);
@@ -296,11 +296,11 @@ export class Baseline {
     return ranges;
   }
 
-  private registers(ranges: RegisterRanges, address: number, values: readonly number[]): void {
+  private registers(ranges: RegisterRanges, address: number, values: NumberList): void {
     let pageNo = -1;
     let page: Int32Array | undefined;
     for (let i = 0; i < values.length; i++) {
-      const v = values[i]!;
+      const v = values.at(i) ?? 0;
       const a = address + i;
       if (a > MAX_REGISTER) break;
       if (a >> PAGE_BITS !== pageNo) {

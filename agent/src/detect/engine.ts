@@ -3,7 +3,7 @@
 // learning period ends `learnMs` after the first packet, alerts are decided at packet time.
 import type { Clock } from '@vigil/shared';
 import type { RawPacket } from '../capture/types.js';
-import type { DecodedEvent, PacketView } from '../decode/types.js';
+import type { DecodedEvent, Decoder, PacketView } from '../decode/types.js';
 import { Analyzer } from '../features/analyzer.js';
 import { Baseline } from './baseline.js';
 import { Correlator, type AgentAlert, type Suppression } from './correlate.js';
@@ -21,6 +21,8 @@ export interface DetectionEngineOptions {
   /** Extra detectors (models) asked once per second of packet time. */
   detectors?: readonly Detector[] | undefined;
   onAlert: (a: AgentAlert) => void;
+  /** The decoders (default: every protocol's, decode/registry.ts). */
+  decoders?: readonly Decoder[] | undefined;
 }
 
 export class DetectionEngine {
@@ -52,6 +54,7 @@ export class DetectionEngine {
       clock: opts.clock,
       onEvent: (e) => this.event(e),
       onPacket: (p, ms, failed) => this.packet(p, ms, failed),
+      ...(opts.decoders !== undefined ? { pipeline: { decoders: opts.decoders } } : {}),
     });
     const modbus = this.analyzer.pipeline.decoders.find((d) => d.protocol === 'modbus');
     this.protocolRules = new ModbusProtocolRules(() => modbus?.counters.get('modbus.bad_framing') ?? 0);

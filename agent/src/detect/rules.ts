@@ -477,12 +477,15 @@ export class PolicyRules extends RuleSet {
   /** Register writes whose value lies far outside what the register held or was given while learning. */
   private setpoints(e: ModbusEvent, base: { timeMs: number; frame: number; src: string; dst: string }): void {
     const address = e.address;
-    if (address === undefined || e.values === undefined) return;
-    e.values.forEach((v, i) => {
+    const values = e.values;
+    if (address === undefined || values === undefined) return;
+    // `values` may read the frame (valid during onEvent only): each value is taken now, as a number.
+    for (let i = 0; i < values.length; i++) {
+      const v = values.at(i) ?? 0;
       const r = this.baseline.registerRange(base.dst, address + i);
-      if (r === undefined) return;
+      if (r === undefined) continue;
       const slack = rangeSlack(r[0], r[1]);
-      if (v >= r[0] - slack && v <= r[1] + slack) return;
+      if (v >= r[0] - slack && v <= r[1] + slack) continue;
       this.report(`setpoint:${base.src}>${base.dst}:${address + i}`, base.timeMs, () => ({
         ...base,
         rule: 'setpoint-out-of-range',
@@ -497,7 +500,7 @@ export class PolicyRules extends RuleSet {
           func_code: e.func_code,
         },
       }));
-    });
+    }
   }
 
   /** Counts the pair's request in its second; fires the flood rule. Returns the second's requests so far. */

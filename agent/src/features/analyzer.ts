@@ -10,10 +10,16 @@ import { hashBytes16, mix32 } from '../window/hll.js';
 import { FacilityWindow, ProtoClass } from '../window/window.js';
 import { FeatureExtractor, type FeatureSink, type PacketContext } from './extractor.js';
 
+const ROLE_MODBUS = 1;
+const ROLE_MQTT = 2;
+const ROLE_DNS = 3;
+const ROLE_HTTP = 4;
+
 export interface AnalyzerOptions {
   clock: Clock;
   /** Every packet's feature record (reused: copy to keep). */
   onFeatures?: FeatureSink;
+  /** Every decoded event, valid only during the call (see DecodedEvent). */
   onEvent?: (e: DecodedEvent) => void;
   /** Every frame whose transport header decoded, after the window and inventory saw it (`failed`: a refused or
    * unreachable connection attempt). The view is reused: read it inside the call. */
@@ -34,8 +40,16 @@ export class Analyzer {
   private readonly tcpClass = new Uint8Array(65536).fill(ProtoClass.tcp);
   private readonly udpClass = new Uint8Array(65536).fill(ProtoClass.udp);
   private raw: RawPacket | undefined;
-  /** The events of the frame being handled: frameEvents[0, nEvents). */
-  private readonly frameEvents: DecodedEvent[] = [];
+  /**
+   * What the inventory learns from the events of the frame being handled, [0, nEvents): an event is valid only
+   * during onEvent, and the inventory takes roles once the packet hook has found the hosts. Per event its protocol,
+   * direction, a number (Modbus unit id, MQTT type) and two texts (MQTT client id; HTTP host and user agent).
+   */
+  private roleProto = new Uint8Array(16);
+  private roleToServer = new Uint8Array(16);
+  private roleNumber = new Int32Array(16);
+  private readonly roleText1: (string | undefined)[] = [];
+  private readonly roleText2: (string | undefined)[] = [];
   private nEvents = 0;
   private readonly context: PacketContext = { wireLength: 0, connState: 0, newFlow: false };
 
@@ -84,8 +98,67 @@ export class Analyzer {
         break;
     }
     // Roles are learnt once the packet hook has found the hosts (events come before it).
-    this.frameEvents[this.nEvents++] = e;
+    this.keepRole(e);
     this.onEventHook?.(e);
+  }
+
+  private keepRole(e: DecodedEvent): void {
+    const k = this.nEvents++;
+    if (k === this.roleProto.length) {
+      const grow = <T extends Uint8Array | Int32Array>(a: T, b: T): T => (b.set(a), b);
+      this.roleProto = grow(this.roleProto, new Uint8Array(k * 2));
+      this.roleToServer = grow(this.roleToServer, new Uint8Array(k * 2));
+      this.roleNumber = grow(this.roleNumber, new Int32Array(k * 2));
+    }
+    this.roleToServer[k] = e.is_response ? 0 : 1;
+    let text1: string | undefined;
+    let text2: string | undefined;
+    switch (e.protocol) {
+      case 'modbus':
+        this.roleProto[k] = ROLE_MODBUS;
+        this.roleNumber[k] = e.unit_id;
+        break;
+      case 'mqtt':
+        this.roleProto[k] = ROLE_MQTT;
+        this.roleNumber[k] = e.msgtype;
+        text1 = e.client_id;
+        break;
+      case 'dns':
+        this.roleProto[k] = ROLE_DNS;
+        break;
+      case 'http':
+        this.roleProto[k] = ROLE_HTTP;
+        text1 = e.host;
+        text2 = e.user_agent;
+        break;
+    }
+    this.roleText1[k] = text1;
+    this.roleText2[k] = text2;
+  }
+
+  /** The roles kept from the frame's events, to the inventory (after its onPacket found the hosts). */
+  private learnRoles(): void {
+    const assets = this.assets;
+    for (let k = 0; k < this.nEvents; k++) {
+      const toServer = this.roleToServer[k] === 1;
+      switch (this.roleProto[k]) {
+        case ROLE_MODBUS:
+          assets.onModbus(this.roleNumber[k] ?? 0, toServer);
+          break;
+        case ROLE_MQTT:
+          assets.onMqtt(this.roleNumber[k] ?? 0, this.roleText1[k], toServer);
+          break;
+        case ROLE_DNS:
+          assets.onDns(toServer);
+          break;
+        case ROLE_HTTP:
+          assets.onHttp(this.roleText1[k], this.roleText2[k], toServer);
+          break;
+      }
+      this.roleText1[k] = undefined;
+      this.roleText2[k] = undefined;
+    }
+    this.nEvents = 0;
   }
 
   private packet(pkt: PacketView, flow: number): void {
@@ -121,12 +194,7 @@ export class Analyzer {
     this.window.addPacket(ms, size, srcHash, dstHash, cls, failed);
     const macs = raw !== undefined && raw.linkType === LinkType.ETHERNET && raw.capLen >= 12;
     this.assets.onPacket(pkt, macs ? raw.buf : undefined, raw?.off ?? 0, size, ms);
-    const events = this.frameEvents;
-    for (let k = 0; k < this.nEvents; k++) {
-      const e = events[k];
-      if (e !== undefined) this.assets.onEvent(e, !e.is_response);
-    }
-    this.nEvents = 0;
+    if (this.nEvents > 0) this.learnRoles();
     const ctx = this.context;
     ctx.wireLength = size;
     ctx.connState = state;

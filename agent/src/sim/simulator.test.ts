@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { shippedCatalog } from '@vigil/shared';
 import { PacketClock } from '../capture/packet-clock.js';
 import { DecodePipeline, type PipelineStats } from '../decode/pipeline.js';
-import type { DecodedEvent } from '../decode/types.js';
+import { copyEvent, type DecodedEvent } from '../decode/types.js';
 import { capturedFrame } from '../testing/frames.js';
 import { ATTACK_NAMES, attackDef, type AttackName } from './attacks.js';
 import { pcapRecordOf } from './output.js';
@@ -56,7 +56,7 @@ function run(opts: Partial<SimulatorOptions> & { topology: string }): { sim: Sim
 function decode(frames: readonly SimFrame[]): { events: DecodedEvent[]; stats: PipelineStats } {
   const clock = new PacketClock();
   const events: DecodedEvent[] = [];
-  const p = new DecodePipeline({ clock, onEvent: (e) => events.push(e) });
+  const p = new DecodePipeline({ clock, onEvent: (e) => events.push(copyEvent(e)) });
   frames.forEach((f, i) => {
     const tsSec = Math.floor(f.tUs / S);
     const tsNsec = (f.tUs % S) * 1000;

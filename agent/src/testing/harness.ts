@@ -3,7 +3,7 @@ import { PacketClock } from '../capture/packet-clock.js';
 import { LinkType, type RawPacket } from '../capture/types.js';
 import { DecodePipeline, type PipelineOptions } from '../decode/pipeline.js';
 import type { ModbusEvent } from '../decode/modbus.js';
-import type { DecodedEvent } from '../decode/types.js';
+import { copyEvent, type DecodedEvent } from '../decode/types.js';
 
 export interface HarnessFrame {
   data: Buffer;
@@ -18,7 +18,8 @@ export function decodeFrames(
 ): { events: DecodedEvent[]; pipeline: DecodePipeline } {
   const events: DecodedEvent[] = [];
   const clock = new PacketClock();
-  const pipeline = new DecodePipeline({ ...opts, clock, onEvent: (e) => events.push(e) });
+  // Events are valid only during onEvent: each is copied to be kept.
+  const pipeline = new DecodePipeline({ ...opts, clock, onEvent: (e) => events.push(copyEvent(e)) });
   frames.forEach((f, i) => {
     const spec = Buffer.isBuffer(f) ? { data: f } : f;
     const ts = spec.ts ?? i + 1;
