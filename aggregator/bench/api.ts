@@ -99,18 +99,6 @@ async function openMigrated(kind: string, url: string): Promise<{ store: Store; 
   return { store, note };
 }
 
-/**
- * The search index's upkeep that the retention job runs after each hourly purge (Store.compactSearchIndex): a store
- * that has run for a while has had it, a bulk load has not. Cheap when it already had it; says how long it took.
- */
-async function compacted(kind: string, store: Store): Promise<string> {
-  const t0 = performance.now();
-  await store.compactSearchIndex();
-  const note = `${kind}: the search index upkeep (Store.compactSearchIndex) took ${((performance.now() - t0) / 1000).toFixed(1)} s`;
-  process.stderr.write(`${note}\n`);
-  return note;
-}
-
 function readMeta(): CacheMeta | undefined {
   const path = join(CACHE, 'meta.json');
   if (!existsSync(path)) return undefined;
@@ -314,7 +302,7 @@ async function main(): Promise<void> {
     const nowMs = meta?.nowMs ?? Date.now();
     const opened = await openMigrated('SQLite', sqliteUrl);
     sqlite = opened.store;
-    migrations.push(opened.note, await compacted('SQLite', sqlite));
+    migrations.push(opened.note);
     results.push(
       await benchStore('SQLite', sqlite, reused ? null : (meta?.seconds.sqlite ?? null), nowMs, ALERTS),
     );
@@ -324,7 +312,7 @@ async function main(): Promise<void> {
       // Cheap when it already is.
       const pgOpened = await openMigrated('Postgres', pgUrl);
       postgres = pgOpened.store;
-      migrations.push(pgOpened.note, await compacted('Postgres', postgres));
+      migrations.push(pgOpened.note);
       process.stderr.write(`postgres: VACUUM ANALYZE took ${(await vacuumAnalyze(pgUrl)).toFixed(1)} s\n`);
       const pgSeeded = reused && pgKept ? null : (meta?.seconds.postgres ?? null);
       results.push(await benchStore('Postgres', postgres, pgSeeded, nowMs, PG_ALERTS));

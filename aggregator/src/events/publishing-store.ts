@@ -273,8 +273,4 @@ export class PublishingStore implements Store {
   purge(policy: RetentionPolicy, now: string): Promise<{ alerts: number; aggregates: number }> {
     return this.inner.purge(policy, now);
   }
-
-  compactSearchIndex(): Promise<void> {
-    return this.inner.compactSearchIndex();
-  }
 }

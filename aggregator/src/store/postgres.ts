@@ -1284,9 +1284,4 @@ export class PostgresStore implements Store {
           : await this.exec('DELETE FROM aggregates WHERE time < $1', [cut.aggregates], c),
     }));
   }
-
-  async compactSearchIndex(): Promise<void> {
-    // Autovacuum does the same after enough inserts; done here it does not wait for that.
-    await this.query("SELECT gin_clean_pending_list('alerts_search_facets'::regclass)");
-  }
 }

@@ -1,6 +1,6 @@
 // The retention job: deletes alerts and per-second aggregates older than the configured ages, at start and then
-// every interval (86,400 aggregate rows per facility per day add up), and keeps the search index compact. A failed
-// run is reported and retried at the next interval; runs never overlap.
+// every interval (86,400 aggregate rows per facility per day add up). A failed run is reported and retried at the
+// next interval; runs never overlap.
 import type { Clock, Component } from '@vigil/shared';
 import { systemClock } from '@vigil/shared';
 import { iso } from './common.js';
@@ -51,14 +51,9 @@ export class RetentionJob implements Component {
     await this.running;
   }
 
-  /**
-   * One purge now, with the policy, then the search index's upkeep (Store.compactSearchIndex); resolves to what was
-   * deleted. Rejects if the store fails.
-   */
-  async runOnce(): Promise<{ alerts: number; aggregates: number }> {
-    const deleted = await this.options.store.purge(this.options.policy, iso(this.clock.now()));
-    await this.options.store.compactSearchIndex();
-    return deleted;
+  /** One purge now, with the policy; resolves to what was deleted. Rejects if the store fails. */
+  runOnce(): Promise<{ alerts: number; aggregates: number }> {
+    return this.options.store.purge(this.options.policy, iso(this.clock.now()));
   }
 
   private async tick(): Promise<void> {

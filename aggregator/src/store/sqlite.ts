@@ -87,13 +87,6 @@ const SEARCH_WALK_CHUNK = 2000;
 const SEARCH_COUNT_WALK = 20_000;
 /** A search word with more indexed completions than this is left to FTS5 as a prefix query. */
 const MAX_WORD_EXPANSION = 32;
-/**
- * Pages of merged FTS5 index written per step of compactSearchIndex: one step holds the write lock (and this
- * thread) for a few milliseconds, then requests and inserts get their turn.
- */
-const SEARCH_MERGE_STEP_PAGES = 500;
-/** Steps one compaction takes at most, so that a store written faster than it merges still ends the run. */
-const SEARCH_MERGE_MAX_STEPS = 10_000;
 
 export interface SqliteStoreOptions {
   /** File path, or `:memory:`. The parent directory is created when missing. */
@@ -1208,21 +1201,5 @@ export class SqliteStore implements Store {
         cut.aggregates === null ? 0 : this.run('DELETE FROM aggregates WHERE time < ?', cut.aggregates),
     }))();
     return result;
-  }
-
-  async compactSearchIndex(): Promise<void> {
-    // 'merge' with a negative page count puts every segment on one level and merges them, as few as two at a time, so
-    // repeated steps end with one segment. A step that did no work changes fewer than two rows (FTS5's documented
-    // test), and then nothing is left to merge.
-    const merge = this.stmt(
-      `INSERT INTO alerts_fts (alerts_fts, rank) VALUES ('merge', ${-SEARCH_MERGE_STEP_PAGES})`,
-    );
-    const changes = this.stmt('SELECT total_changes() AS n');
-    for (let step = 0; step < SEARCH_MERGE_MAX_STEPS; step++) {
-      const before = (changes.get() as { n: number }).n;
-      merge.run();
-      if ((changes.get() as { n: number }).n - before < 2) return;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
   }
 }

@@ -485,58 +485,6 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       );
     });
 
-    it('finds the same alerts after compacting the search index, through status changes, a purge and new alerts', async () => {
-      // Six batches (SQLite: six FTS5 segments), a status change (a facet's old entry deleted) and a purge (every
-      // entry of the oldest alerts deleted) are all merged by the compaction; alerts stored after it are found too.
-      let stored = Array.from({ length: 600 }, (_, i) =>
-        alert(i, { description: i % 7 === 0 ? 'firmware upload' : 'routine polling' }),
-      );
-      for (let i = 0; i < 600; i += 100) await store.insertAlerts(stored.slice(i, i + 100));
-      const changed = stored.filter((a) => a.title.startsWith('Modbus')).slice(0, 30);
-      for (const a of changed) await store.setAlertStatus(a.id, 'resolved');
-      stored = stored.map((a) => (changed.includes(a) ? { ...a, status: 'resolved' } : a));
-      await store.purge(
-        { alertsMaxAgeSeconds: 500 * 60, aggregatesMaxAgeSeconds: null },
-        alert(599).timestamp,
-      );
-      stored = stored.filter((a) => a.timestamp >= alert(99).timestamp);
-      const expectSearches = async (): Promise<void> => {
-        for (const [q, keep] of [
-          [{ search: 'modbus write', page: 2, limit: 20 }, (a) => a.title.startsWith('Modbus')],
-          [
-            { search: 'modbus', status: 'resolved', page: 1, limit: 50 },
-            (a) => a.title.startsWith('Modbus') && a.status === 'resolved',
-          ],
-          [
-            { search: 'firm', facility: 'plant-b', page: 1, limit: 10 },
-            (a) => a.description.startsWith('firmware') && a.facility_id === 'plant-b',
-          ],
-          [
-            { search: 'port scan', severity: 'high', page: 3, limit: 5 },
-            (a) => a.title.startsWith('Port') && a.severity === 'high',
-          ],
-        ] as [AlertQuery, (a: StoredAlert) => boolean][]) {
-          const all = newestFirst(stored.filter(keep));
-
-          const result = await store.queryAlerts(q);
-
-          expect(result.total).toBe(all.length);
-          expect(result.items.map((a) => a.id)).toEqual(
-            all.slice((q.page - 1) * q.limit, q.page * q.limit).map((a) => a.id),
-          );
-        }
-      };
-      await expectSearches();
-
-      await store.compactSearchIndex();
-
-      await expectSearches();
-      const later = Array.from({ length: 50 }, (_, i) => alert(1000 + i, { description: 'firmware upload' }));
-      await store.insertAlerts(later);
-      stored = [...stored, ...later];
-      await expectSearches();
-    });
-
     it('puts an alert stored before many newer-stored matches in its place by time on a search page', async () => {
       // Stored first but newest by time (an agent's clock ahead, or a batch held back and sent later): the newest
       // matches by storage order are not the newest by time.

@@ -370,12 +370,4 @@ export interface Store {
 
   // Retention
   purge(policy: RetentionPolicy, now: string): Promise<{ alerts: number; aggregates: number }>;
-  /**
-   * Upkeep of the search index, run by the retention job after each purge; what searches find is unchanged.
-   * SQLite merges the FTS5 index's segments into one, a step at a time so that other work gets in between: each
-   * search word is then one doclist instead of one per segment (inserts leave a new segment per batch, merged only
-   * four at a time). Postgres moves the GIN index's pending list (recent inserts, read whole by every search) into the
-   * index.
-   */
-  compactSearchIndex(): Promise<void>;
 }
