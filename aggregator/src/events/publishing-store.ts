@@ -129,7 +129,7 @@ export class PublishingStore implements Store {
   queryAlerts(q: AlertQuery): Promise<Page<StoredAlert>> {
     return this.inner.queryAlerts(q);
   }
-  queryAlertsJson(q: AlertQuery): Promise<Page<string>> {
+  queryAlertsJson(q: AlertQuery): Promise<Page<Buffer>> {
     return this.inner.queryAlertsJson(q);
   }
   async setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null> {

@@ -614,9 +614,9 @@ export class PostgresStore implements Store {
     return this.alertPage(q, alertFromRow);
   }
 
-  async queryAlertsJson(q: AlertQuery): Promise<Page<string>> {
+  async queryAlertsJson(q: AlertQuery): Promise<Page<Buffer>> {
     // sources and context are text columns (migration 6): pg hands them back as stored, unparsed.
-    return this.alertPage(q, alertJsonFromRow);
+    return this.alertPage(q, (r) => Buffer.from(alertJsonFromRow(r)));
   }
 
   private async alertPage<T>(q: AlertQuery, item: (r: AlertRow) => T): Promise<Page<T>> {

@@ -31,7 +31,6 @@ import {
   assetFromRow,
   aggregateFromRow,
   alertFromRow,
-  alertJsonFromRow,
   auditFromRow,
   clientsByRound,
   facilityFromRow,
@@ -97,6 +96,31 @@ export interface SqliteStoreOptions {
 const ALERT_COLUMNS =
   'id, ts, facility_id, severity, title, description, status, correlation_confidence, correlation_summary, ' +
   'attack_type, attack_name, sources, context, generated';
+/**
+ * An alert's API JSON (alertJsonFromRow's text, field for field) built by SQLite as UTF-8 bytes, in two parts around
+ * correlation_confidence, which JavaScript prints (SQLite prints a REAL with 15 significant digits, JavaScript with as
+ * many as the double needs). Every column is NOT NULL, so no part is NULL; ts is stored as iso() printed it, and the
+ * sources and context are the text JSON.stringify wrote. Bytes and not strings: a page of 50 alerts is about 0.5 MB,
+ * which then goes to the socket without being decoded into strings, joined, and encoded again.
+ */
+const ALERT_JSON_COLUMNS =
+  `CAST('{"id":' || json_quote(id) || ',"timestamp":' || json_quote(ts) || ',"facility_id":' || json_quote(facility_id) ||` +
+  ` ',"severity":' || json_quote(severity) || ',"title":' || json_quote(title) ||` +
+  ` ',"description":' || json_quote(description) || ',"status":' || json_quote(status) || ',"sources":' || sources ||` +
+  ` ',"correlation_confidence":' AS BLOB) AS head, correlation_confidence,` +
+  ` CAST(',"correlation_summary":' || json_quote(correlation_summary) || ',"attack_type":' || json_quote(attack_type) ||` +
+  ` ',"attack_name":' || json_quote(attack_name) || ',"context_analysis":' || context || '}' AS BLOB) AS tail`;
+
+interface AlertJsonRow {
+  head: Buffer;
+  correlation_confidence: number;
+  tail: Buffer;
+}
+
+function alertJsonBytes(r: AlertJsonRow): Buffer {
+  return Buffer.concat([r.head, Buffer.from(JSON.stringify(r.correlation_confidence)), r.tail]);
+}
+
 const ROUND_COLUMNS =
   'id, round_number, status, phase, start_time, end_time, progress, epsilon, model_accuracy, clients_active, total_clients, model';
 const CLIENT_COLUMNS =
@@ -442,14 +466,15 @@ export class SqliteStore implements Store {
   }
 
   async queryAlerts(q: AlertQuery): Promise<Page<StoredAlert>> {
-    return this.alertPage(q, alertFromRow);
+    return this.alertPage(q, ALERT_COLUMNS, alertFromRow);
   }
 
-  async queryAlertsJson(q: AlertQuery): Promise<Page<string>> {
-    return this.alertPage(q, alertJsonFromRow);
+  async queryAlertsJson(q: AlertQuery): Promise<Page<Buffer>> {
+    return this.alertPage(q, ALERT_JSON_COLUMNS, alertJsonBytes);
   }
 
-  private alertPage<T>(q: AlertQuery, item: (r: AlertRow) => T): Page<T> {
+  /** A page of alerts; `columns` are what each row is read with, `item` what becomes of it. */
+  private alertPage<R, T>(q: AlertQuery, columns: string, item: (r: R) => T): Page<T> {
     checkPaging(q.page, q.limit);
     const where: string[] = [];
     const params: Param[] = [];
@@ -474,10 +499,10 @@ export class SqliteStore implements Store {
       params.push(iso(q.to));
     }
     const terms = searchTerms(q.search);
-    if (terms.length > 0) return this.searchPage(q, terms, where, params, item);
+    if (terms.length > 0) return this.searchPage(q, terms, where, params, columns, item);
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-    const rows = this.all<AlertRow>(
-      `SELECT ${ALERT_COLUMNS} FROM alerts ${clause} ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?`,
+    const rows = this.all<R>(
+      `SELECT ${columns} FROM alerts ${clause} ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?`,
       ...params,
       q.limit,
       (q.page - 1) * q.limit,
@@ -543,12 +568,13 @@ export class SqliteStore implements Store {
    * The facility, severity and status filters are part of the FTS5 query (migration 7), so without a time range the
    * FTS5 count alone is the total, and the few/many choice is made on the matches of every filter but time.
    */
-  private searchPage<T>(
+  private searchPage<R, T>(
     q: AlertQuery,
     terms: readonly string[],
     where: readonly string[],
     params: readonly Param[],
-    item: (r: AlertRow) => T,
+    columns: string,
+    item: (r: R) => T,
   ): Page<T> {
     const match = this.matchExpression(terms, q);
     const timed = q.from !== undefined || q.to !== undefined;
@@ -559,7 +585,7 @@ export class SqliteStore implements Store {
         match,
       )?.n ?? 0;
     if (matches === 0) return { items: [], total: 0 };
-    const page = (rows: AlertRow[], total: number): Page<T> =>
+    const page = (rows: R[], total: number): Page<T> =>
       total > SEARCH_COUNT_CAP
         ? { items: rows.map(item), total: SEARCH_COUNT_CAP, totalCapped: true }
         : { items: rows.map(item), total };
@@ -567,8 +593,8 @@ export class SqliteStore implements Store {
     const byRowid = `rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)${filter}`;
     const stored = this.get<{ n: number | null }>('SELECT sum(n) AS n FROM alert_counts')?.n ?? 0;
     if (matches <= SEARCH_COUNT_CAP && matches * matches < (offset + q.limit) * stored) {
-      const rows = this.all<AlertRow>(
-        `SELECT ${ALERT_COLUMNS} FROM alerts WHERE ${byRowid} ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?`,
+      const rows = this.all<R>(
+        `SELECT ${columns} FROM alerts WHERE ${byRowid} ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?`,
         match,
         ...params,
         q.limit,
@@ -581,7 +607,7 @@ export class SqliteStore implements Store {
       return page(rows, total);
     }
     if (!timed) {
-      const rows = this.pageByRowid(match, where, params, offset, q.limit);
+      const rows = this.pageByRowid<R>(match, where, params, offset, q.limit, columns);
       if (rows !== null) return page(rows, matches);
     }
     // Without a time range the FTS5 count is the total; with one, count exactly by rowid when the matches are
@@ -630,7 +656,7 @@ export class SqliteStore implements Store {
             match,
             ...params,
           )?.n ?? 0);
-    return page(this.rowsByRowid(wanted), total);
+    return page(this.rowsByRowid<R>(wanted, columns), total);
   }
 
   /**
@@ -640,13 +666,14 @@ export class SqliteStore implements Store {
    * (a smaller rowid than any of them) is newer than the page's last row: one index probe (the newest-first index of
    * the facets, from that row up) says whether such an alert exists, and then the caller walks instead.
    */
-  private pageByRowid(
+  private pageByRowid<R>(
     match: string,
     where: readonly string[],
     params: readonly Param[],
     offset: number,
     limit: number,
-  ): AlertRow[] | null {
+    columns: string,
+  ): R[] | null {
     const wanted = offset + limit + 10;
     const candidates = this.all<{ rowid: number; ts: string; id: string }>(
       `SELECT rowid, ts, id FROM alerts
@@ -669,19 +696,22 @@ export class SqliteStore implements Store {
       );
       if (newerStoredBefore !== undefined) return null;
     }
-    return this.rowsByRowid(rows.map((r) => r.rowid));
+    return this.rowsByRowid<R>(
+      rows.map((r) => r.rowid),
+      columns,
+    );
   }
 
-  /** Full rows for these rowids, in the order given. */
-  private rowsByRowid(rowids: readonly number[]): AlertRow[] {
+  /** The rows (read with `columns`) of these rowids, in the order given. */
+  private rowsByRowid<R>(rowids: readonly number[], columns: string): R[] {
     if (rowids.length === 0) return [];
     const byId = new Map(
       this.db
         .prepare(
-          `SELECT rowid AS row_id, ${ALERT_COLUMNS} FROM alerts WHERE rowid IN (${rowids.map(() => '?').join(', ')})`,
+          `SELECT rowid AS row_id, ${columns} FROM alerts WHERE rowid IN (${rowids.map(() => '?').join(', ')})`,
         )
         .all(...rowids.map(BigInt))
-        .map((r) => [(r as { row_id: number }).row_id, r as AlertRow]),
+        .map((r) => [(r as { row_id: number }).row_id, r as R]),
     );
     return rowids.flatMap((rowid) => byId.get(rowid) ?? []);
   }

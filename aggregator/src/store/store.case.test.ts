@@ -338,6 +338,31 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       expect((await store.queryAlerts({ search: 'slash', page: 1, limit: 5 })).total).toBe(1);
     });
 
+    it('gives an alert with control characters, quotes, non-ASCII text and a long decimal as the same JSON', async () => {
+      // The JSON bytes of an alert are built by the store (SQLite in SQL): every escape JSON needs, and the number
+      // printed as JavaScript prints it (0.1 + 0.2 has 17 significant digits). No NUL: Postgres text cannot hold it.
+      const odd = 'bell\u0007 esc\u001b tab\t cr\r lf\n "q" \\ / \u2028 ünï ✓ 🚨 \u007f';
+      const base = alert(9);
+      const a = alert(9, {
+        title: odd,
+        description: odd,
+        correlation_confidence: 0.1 + 0.2,
+        correlation_summary: odd,
+        attack_name: odd,
+        sources: base.sources.map((s) => ({ ...s, evidence: odd })),
+        context_analysis: { ...base.context_analysis, evidence: { [odd]: odd } },
+      });
+      await store.insertAlerts([a, alert(10, { correlation_confidence: 1 })]);
+
+      const page = await store.queryAlertsJson({ page: 1, limit: 5 });
+
+      const { generated: _generated, ...expected } = a;
+      expect(page.items.map((t) => JSON.parse(t.toString('utf8')) as unknown)).toEqual([
+        expect.objectContaining({ correlation_confidence: 1 }),
+        expected,
+      ]);
+    });
+
     it('never duplicates a resent alert, within a batch or across batches', async () => {
       const batch = Array.from({ length: 20 }, (_, i) => alert(i));
 
@@ -574,7 +599,7 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
         const texts = await store.queryAlertsJson(q);
 
         expect(texts.total).toBe(objects.total);
-        expect(texts.items.map((t) => JSON.parse(t) as unknown)).toEqual(
+        expect(texts.items.map((t) => JSON.parse(t.toString('utf8')) as unknown)).toEqual(
           objects.items.map(({ generated: _generated, ...rest }) => rest),
         );
         expect(texts.items.length).toBeGreaterThan(0);

@@ -285,11 +285,12 @@ export interface Store {
   getAlert(id: string): Promise<StoredAlert | null>;
   queryAlerts(q: AlertQuery): Promise<Page<StoredAlert>>;
   /**
-   * The same page as queryAlerts, each alert as the API's Alert JSON text (no `generated` flag), built from the stored
-   * JSON of its sources and context without parsing it: a page of 50 carries about 0.5 MB of context timelines, which
-   * the list endpoint then sends without a parse and a re-serialisation.
+   * The same page as queryAlerts, each alert as the UTF-8 bytes of the API's Alert JSON (no `generated` flag), built
+   * from the stored JSON of its sources and context without parsing it: a page of 50 carries about 0.5 MB of context
+   * timelines, which the list endpoint then sends without a parse and a re-serialisation (SQLite builds the bytes
+   * itself, so they are not even decoded into strings).
    */
-  queryAlertsJson(q: AlertQuery): Promise<Page<string>>;
+  queryAlertsJson(q: AlertQuery): Promise<Page<Buffer>>;
   setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null>;
   alertStats(): Promise<AlertStats>;
   /**
