@@ -132,10 +132,11 @@ function facetToken(tag: 'f' | 'v' | 'u', value: string): string {
 /** An alert's values in ALERT_COLUMNS order, as SQLite stores them. */
 /**
  * What the store's alert insert does once per batch for the rows the batch added (see insertFresh): the work of the
- * per-row insert triggers of migrations 1, 7 and 9, which it switches off. Each takes the largest rowid before the
- * batch as its one parameter.
+ * per-row insert triggers of migrations 1, 7 and 9, which migration 11 dropped. Each takes the largest rowid before
+ * the batch as its one parameter. A writer that inserts rows by other means (bench/store.ts's bulk fill) runs them
+ * too.
  */
-const BULK_INDEX = [
+export const BULK_INDEX = [
   `INSERT INTO alerts_fts (rowid, title, description, attack_type, attack_name, facets)
    SELECT rowid, title, description, attack_type, attack_name, facets FROM alerts WHERE rowid > ?`,
   `INSERT INTO alert_counts (facility_id, severity, status, n)
@@ -377,10 +378,9 @@ export class SqliteStore implements Store {
 
   /**
    * One transaction; the ids of the rows it added (ON CONFLICT DO NOTHING reports a resend as 0 changes).
-   * The rows go in with the per-row insert triggers switched off (alert_insert_mode, migration 11), and the batch's
-   * new rows are then indexed (FTS5) and counted (alert_counts, alert_hour_counts) by one statement each: the rows
-   * above the largest rowid before the batch, all of them this transaction's, as it holds the write lock from its
-   * first statement (IMMEDIATE). Per-row triggers spent about 50 us per small alert on this, the statements a few.
+   * alerts has no insert triggers (migration 11): the batch's new rows are indexed (FTS5) and counted (alert_counts,
+   * alert_hour_counts) by one statement each, over the rows above the largest rowid before the batch, all of them
+   * this transaction's, as it holds the write lock from its first statement (IMMEDIATE).
    */
   private insertFresh(alerts: readonly StoredAlert[]): string[] {
     if (alerts.length === 0) return [];
@@ -388,13 +388,11 @@ export class SqliteStore implements Store {
       `INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     );
     const addTerm = this.stmt('INSERT INTO alert_terms (term) VALUES (?) ON CONFLICT (term) DO NOTHING');
-    const bulk = this.stmt('UPDATE alert_insert_mode SET bulk = ?');
     const top = this.stmt('SELECT coalesce(max(rowid), 0) AS m FROM alerts').safeIntegers();
     const index = BULK_INDEX.map((sql) => this.stmt(sql));
     return this.db
       .transaction((batch: readonly StoredAlert[]) => {
         const { m: before } = top.get() as { m: bigint };
-        bulk.run(1);
         const fresh: string[] = [];
         const words = new Set<string>();
         for (const a of batch) {
@@ -404,7 +402,6 @@ export class SqliteStore implements Store {
             words.add(w);
         }
         if (fresh.length > 0) for (const s of index) s.run(before);
-        bulk.run(0);
         for (const w of words) addTerm.run(w);
         return fresh;
       })
