@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Outbox } from '@vigil/agent/outbox/outbox';
 import { LinkClient, type Push } from '@vigil/agent/link/client';
 import { enroll } from '@vigil/agent/link/identity';
+import { writeLegacyOutbox } from '@vigil/agent/testing/outbox';
 import { LinkServer } from './server.js';
 import { issueToken, linkFixture, sampleAlert, waitFor, type LinkFixture } from './testing/fixtures.js';
 
@@ -24,10 +25,12 @@ describe('agent link', () => {
     await fx.cleanup();
   });
 
-  async function agent(facility: string, name = 'agent', pushes?: Push[]) {
+  /** An enrolled agent; `before` runs on the outbox file's path before the outbox is opened. */
+  async function agent(facility: string, name = 'agent', pushes?: Push[], before?: (path: string) => void) {
     const dataDir = join(fx.dir, name);
     const token = await issueToken(fx.store, fx.ca, facility);
     const identity = await enroll({ aggregator: `127.0.0.1:${server.port}`, token, dataDir });
+    before?.(join(dataDir, 'outbox.db'));
     const outbox = new Outbox({ path: join(dataDir, 'outbox.db'), maxBytes: 8 << 20 });
     const client = new LinkClient({
       address: `127.0.0.1:${server.port}`,
@@ -61,6 +64,29 @@ describe('agent link', () => {
     expect(page.total).toBe(1200);
     const one = await fx.store.getAlert(alerts[7]!.id);
     expect(one).toMatchObject({ ...alerts[7], facility_id: 'plant-a', generated: false });
+  });
+
+  it('delivers an outbox an older agent left (JSON rows) after the upgrade, with the alerts queued since, each once', async () => {
+    const old = Array.from({ length: 700 }, (_, i) => sampleAlert(i));
+    const { outbox, client } = await agent('plant-a', 'upgraded', undefined, (path) =>
+      writeLegacyOutbox(path, old, 200),
+    );
+    const since = Array.from({ length: 300 }, (_, i) => sampleAlert(1000 + i));
+    outbox.enqueue(since);
+    outbox.enqueue(old.slice(300, 310)); // queued again after the upgrade: a resend
+
+    await client.start();
+    const drained = await waitFor(() => outbox.depth().count === 0, 20_000);
+
+    expect(drained).toBe(true);
+    const expected = [...old.slice(200), ...since];
+    expect((await fx.store.queryAlerts({ facility: 'plant-a', page: 1, limit: 1 })).total).toBe(
+      expected.length,
+    );
+    for (const a of [expected[0]!, expected[499]!, expected.at(-1)!]) {
+      expect(await fx.store.getAlert(a.id)).toMatchObject({ ...a, facility_id: 'plant-a', generated: false });
+    }
+    expect(await fx.store.getAlert(old[0]!.id)).toBeNull();
   });
 
   it('records heartbeats with the agent health, and per-second aggregates for the facility', async () => {
