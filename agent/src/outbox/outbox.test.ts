@@ -126,7 +126,9 @@ describe('Outbox', () => {
     expect(reopened.depth().count).toBe(1);
     reopened.close();
     const check = new Database(path, { readonly: true });
-    expect(check.prepare("SELECT name FROM sqlite_master WHERE name = 'outbox'").all()).toEqual([]);
+    expect(
+      check.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'outbox%'").all(),
+    ).toEqual([{ name: 'outbox' }]);
     check.close();
   });
 });

@@ -16,10 +16,11 @@
 // What a row holds: the alert's wire bytes (the body of a link.proto Alert message, encoded once when it is queued),
 // so a send reads bytes and frames them, with no JSON parse and no encode per send. The wire form carries exactly what
 // the aggregator receives; nothing agent-local (first_seen/last_seen stay in the detector) is in the outbox.
-// Upgrade: agents before session 6 kept the alert as JSON text in the table `outbox`. Such rows are left where they are
-// (converting them at start could itself fill a full outbox) and sent first, each encoded from its JSON when it is
-// read, as before; new alerts go to `outbox_alerts`, numbered after them, so the send order stays the queue order.
-// Once the old table is empty it is dropped (when the outbox is next opened).
+// Upgrade: agents before session 6 kept the alert as JSON text (column `json` of table `outbox`). That table is renamed
+// outbox_json and its rows are left as they are (converting them at start could itself fill a full outbox); they are
+// sent first, each encoded from its JSON when it is read, as before. New alerts go to the new `outbox`, numbered after
+// them, so the send order stays the queue order. Once outbox_json is empty it is dropped (when the outbox is next
+// opened).
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -63,7 +64,7 @@ export class Outbox {
   private legacy: {
     page: Database.Statement<[number, number], { id: number; json: string }>;
     del: Database.Statement<[number], { bytes: number }>;
-    /** Its largest id: every id above it is a row of outbox_alerts. */
+    /** Its largest id: every id above it is a row of the new outbox table. */
     top: number;
     count: number;
     /** Its bytes when the outbox was opened. */
@@ -88,59 +89,68 @@ export class Outbox {
     this.db.pragma('synchronous = FULL');
     // Keep the WAL itself small; the bound below is on the main file.
     this.db.pragma('journal_size_limit = 1048576');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS outbox_alerts (
-      id INTEGER PRIMARY KEY AUTOINCREMENT,
-      alert_id TEXT NOT NULL,
-      pb BLOB NOT NULL,
-      bytes INTEGER NOT NULL,
-      enqueued_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-    )`);
-    this.openLegacy();
+    this.openTables();
     // How far a replayable source (e.g. --alerts-in FILE) has been read, committed with the alerts it produced.
     this.db.exec(
       'CREATE TABLE IF NOT EXISTS source_progress (source TEXT PRIMARY KEY, position INTEGER NOT NULL)',
     );
     this.db.pragma(`max_page_count = ${Math.floor(o.maxBytes / PAGE_SIZE)}`);
-    this.insert = this.db.prepare('INSERT INTO outbox_alerts (alert_id, pb, bytes) VALUES (?, ?, ?)');
-    this.del = this.db.prepare('DELETE FROM outbox_alerts WHERE id = ? RETURNING bytes');
-    this.page = this.db.prepare('SELECT id, pb FROM outbox_alerts WHERE id > ? ORDER BY id LIMIT ?');
-    const row = this.db
-      .prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox_alerts')
-      .get() as { n: number; b: number };
+    this.insert = this.db.prepare('INSERT INTO outbox (alert_id, pb, bytes) VALUES (?, ?, ?)');
+    this.del = this.db.prepare('DELETE FROM outbox WHERE id = ? RETURNING bytes');
+    this.page = this.db.prepare('SELECT id, pb FROM outbox WHERE id > ? ORDER BY id LIMIT ?');
+    const row = this.db.prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox').get() as {
+      n: number;
+      b: number;
+    };
     this.countCache = row.n + (this.legacy?.count ?? 0);
     this.bytesCache = row.b + (this.legacy?.bytes ?? 0);
   }
 
   /**
-   * An outbox of an agent before session 6 (table `outbox`, JSON rows): dropped when empty; otherwise its rows are
-   * sent first, and new rows are numbered after its last (AUTOINCREMENT starts above the old table's largest id).
+   * Creates the outbox table, or takes over one of an agent before session 6 (JSON rows): that table is renamed
+   * outbox_json and dropped when empty; otherwise its rows are sent first, and new rows are numbered after its last
+   * (AUTOINCREMENT starts above its largest id).
    */
-  private openLegacy(): void {
-    const old = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").get();
-    if (old === undefined) return;
-    const row = this.db
-      .prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b, coalesce(max(id), 0) AS top FROM outbox')
-      .get() as { n: number; b: number; top: number };
-    if (row.n === 0) {
-      this.db.exec('DROP TABLE outbox');
-      return;
-    }
+  private openTables(): void {
+    const columns = (table: string): string[] =>
+      (this.db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as { name: string }[]).map(
+        (c) => c.name,
+      );
     this.db.transaction(() => {
-      const seq = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox_alerts'").get() as
+      if (columns('outbox').includes('json')) this.db.exec('ALTER TABLE outbox RENAME TO outbox_json');
+      this.db.exec(`CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_id TEXT NOT NULL,
+        pb BLOB NOT NULL,
+        bytes INTEGER NOT NULL,
+        enqueued_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+      )`);
+      if (columns('outbox_json').length === 0) return;
+      const old = this.db
+        .prepare(
+          'SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b, coalesce(max(id), 0) AS top FROM outbox_json',
+        )
+        .get() as { n: number; b: number; top: number };
+      if (old.n === 0) {
+        this.db.exec('DROP TABLE outbox_json');
+        return;
+      }
+      // The new table's AUTOINCREMENT counter (sqlite_sequence has a row once the table has had one).
+      const seq = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as
         { seq: number } | undefined;
       if (seq === undefined) {
-        this.db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox_alerts', ?)").run(row.top);
-      } else if (seq.seq < row.top) {
-        this.db.prepare("UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbox_alerts'").run(row.top);
+        this.db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)").run(old.top);
+      } else if (seq.seq < old.top) {
+        this.db.prepare("UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbox'").run(old.top);
       }
+      this.legacy = {
+        page: this.db.prepare('SELECT id, json FROM outbox_json WHERE id > ? ORDER BY id LIMIT ?'),
+        del: this.db.prepare('DELETE FROM outbox_json WHERE id = ? RETURNING bytes'),
+        top: old.top,
+        count: old.n,
+        bytes: old.b,
+      };
     })();
-    this.legacy = {
-      page: this.db.prepare('SELECT id, json FROM outbox WHERE id > ? ORDER BY id LIMIT ?'),
-      del: this.db.prepare('DELETE FROM outbox WHERE id = ? RETURNING bytes'),
-      top: row.top,
-      count: row.n,
-      bytes: row.b,
-    };
   }
 
   get capacityBytes(): number {
