@@ -20,6 +20,7 @@ import { alertMessageFromEncoded } from '@vigil/agent/link/wire';
 import { alertFromPb, alertToPb } from '@vigil/proto/codec';
 import {
   CLIENT_OPTIONS,
+  agentMessageDeserializer,
   loadLink,
   type AgentMessage,
   type AgentMessageBody,
@@ -391,9 +392,17 @@ async function stages(n: number): Promise<string[]> {
     });
     outbox.close();
     let messages: AgentMessage[] = [];
-    await measure('aggregator', 'protobuf decode', () => {
-      messages = wire.map((b) => connect.requestDeserialize(b));
+    await measure('aggregator', 'reference, not on the path: proto-loader decode (decode + toObject)', () => {
+      for (const b of wire) connect.requestDeserialize(b);
     });
+    const decode = agentMessageDeserializer();
+    await measure(
+      'aggregator',
+      'protobuf decode (agentMessageDeserializer: no toObject for alert batches)',
+      () => {
+        messages = wire.map((b) => decode(b));
+      },
+    );
     let stored: StoredAlert[] = [];
     await measure('aggregator', 'alertFromPb (validation)', () => {
       stored = messages.flatMap((m) =>
