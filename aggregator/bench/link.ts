@@ -14,13 +14,13 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as x509 from '@peculiar/x509';
-import { Outbox } from '@vigil/agent/outbox/outbox';
+import { Outbox, type OutboxEntry } from '@vigil/agent/outbox/outbox';
 import { enroll } from '@vigil/agent/link/identity';
-import { encodeAlertMessage } from '@vigil/agent/link/wire';
-import type { Alert } from '@vigil/shared';
+import { alertMessageFromEncoded } from '@vigil/agent/link/wire';
 import { alertFromPb, alertToPb } from '@vigil/proto/codec';
 import {
   CLIENT_OPTIONS,
+  agentMessageDeserializer,
   loadLink,
   type AgentMessage,
   type AgentMessageBody,
@@ -361,11 +361,11 @@ async function stages(n: number): Promise<string[]> {
       requestDeserialize(b: Buffer): AgentMessage;
     };
     const outbox = new Outbox({ path: join(dir, 'outbox.db'), maxBytes: 2 ** 31 });
-    await measure('agent', 'outbox enqueue (JSON.stringify + insert, 2000 a transaction)', () => {
+    await measure('agent', 'outbox enqueue (alertToPb + encode + insert, 2000 a transaction)', () => {
       for (const c of chunks(alerts, batch)) outbox.enqueue(c);
     });
-    let entries: { id: number; json: string }[] = [];
-    await measure('agent', 'outbox peek', () => {
+    let entries: OutboxEntry[] = [];
+    await measure('agent', 'outbox peek (the stored wire bytes)', () => {
       for (let last = 0; ;) {
         const page = outbox.peek(last, batch);
         if (page.length === 0) break;
@@ -373,27 +373,36 @@ async function stages(n: number): Promise<string[]> {
         entries = entries.concat(page);
       }
     });
-    let parsed: Alert[] = [];
-    await measure('agent', 'JSON.parse of the outbox row', () => {
-      parsed = entries.map((e) => JSON.parse(e.json) as Alert);
-    });
-    await measure('agent', 'alertToPb + protobufjs encode (before)', () => {
-      for (const [i, c] of chunks(parsed, batch).entries()) {
+    await measure('agent', 'reference, not on the path: alertToPb + protobufjs encode', () => {
+      for (const [i, c] of chunks(alerts, batch).entries()) {
         connect.requestSerialize({ seq: i + 1, alerts: { alerts: c.map(alertToPb) } });
       }
     });
     let wire: Buffer[] = [];
-    await measure('agent', 'alertToPb + the link encoder (agent/src/link/wire.ts)', () => {
-      wire = chunks(parsed, batch).map((c, i) => encodeAlertMessage(i + 1, c.map(alertToPb)));
+    await measure('agent', 'frame the stored bytes into batches (alertMessageFromEncoded)', () => {
+      wire = chunks(entries, batch).map((c, i) =>
+        alertMessageFromEncoded(
+          i + 1,
+          c.map((e) => e.pb),
+        ),
+      );
     });
     await measure('agent', 'outbox delete on ack (2000 a transaction)', () => {
       for (const c of chunks(entries, batch)) outbox.remove(c.map((e) => e.id));
     });
     outbox.close();
     let messages: AgentMessage[] = [];
-    await measure('aggregator', 'protobuf decode', () => {
-      messages = wire.map((b) => connect.requestDeserialize(b));
+    await measure('aggregator', 'reference, not on the path: proto-loader decode (decode + toObject)', () => {
+      for (const b of wire) connect.requestDeserialize(b);
     });
+    const decode = agentMessageDeserializer();
+    await measure(
+      'aggregator',
+      'protobuf decode (agentMessageDeserializer: no toObject for alert batches)',
+      () => {
+        messages = wire.map((b) => decode(b));
+      },
+    );
     let stored: StoredAlert[] = [];
     await measure('aggregator', 'alertFromPb (validation)', () => {
       stored = messages.flatMap((m) =>

@@ -1,8 +1,10 @@
 // Loads vigil/v1/link.proto and describes its messages as TypeScript types (field names as in the .proto).
 // Both sides build their gRPC objects from `loadLink()`, so the channel options that matter live here, beside the
 // protocol they tune.
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
 import { PROTO_ROOT } from './index.js';
 
 /** Decoding options: plain numbers for uint64 (sequence numbers and counters stay far below 2^53). */
@@ -212,4 +214,37 @@ export function loadLink(): LinkDefinitions {
   const LinkClient = v1.Link as grpc.ServiceClientConstructor;
   cached = { enrollment: EnrollmentClient.service, link: LinkClient.service, EnrollmentClient, LinkClient };
   return cached;
+}
+
+let agentMessageType: protobuf.Type | undefined;
+
+/**
+ * A requestDeserialize for Link.Connect on the aggregator's side. proto-loader's decodes with protobufjs and then
+ * copies the whole message into plain objects (toObject with the loader's options): for an alert batch the copy cost
+ * about as much again as the decode (a 60-point alert: 85-115 us decode, 130-210 us with the copy). Here an alert
+ * batch is returned as protobufjs decoded it: its alerts are protobufjs message objects, whose unset fields read as
+ * the proto3 defaults (empty string, 0, empty list and map, null message), the values the copy would hold; alertFromPb
+ * validates them as it validates plain objects and builds the stored alert from them. Every other message is copied
+ * by toObject with the loader's options, as before.
+ */
+export function agentMessageDeserializer(): (b: Buffer) => AgentMessage {
+  if (agentMessageType === undefined) {
+    const root = new protobuf.Root();
+    root.resolvePath = (_origin, target) => join(PROTO_ROOT, target);
+    root.loadSync('vigil/v1/link.proto', { keepCase: true });
+    agentMessageType = root.lookupType('vigil.v1.AgentMessage');
+  }
+  const type = agentMessageType;
+  return (b) => {
+    const m = type.decode(b) as protobuf.Message & {
+      body?: string;
+      seq: number | protobuf.Long;
+      alerts: { alerts: PbAlert[] } | null;
+    };
+    if (m.body === 'alerts' && m.alerts) {
+      const seq = typeof m.seq === 'number' ? m.seq : protobuf.util.LongBits.from(m.seq).toNumber(true);
+      return { seq, body: 'alerts', alerts: { alerts: m.alerts.alerts } };
+    }
+    return type.toObject(m, LOADER_OPTIONS) as AgentMessage;
+  };
 }

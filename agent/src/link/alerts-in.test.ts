@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Alert } from '@vigil/shared';
 import { Outbox } from '../outbox/outbox.js';
 import { forwardAlertsFile } from './alerts-in.js';
+import { decodeEntries } from '../testing/outbox.js';
 
 function alert(title: string): Alert {
   return {
@@ -49,7 +50,7 @@ describe('forwardAlertsFile', () => {
     expect(second).toEqual({ forwarded: 1, rejected: 0 });
     expect(lines[0]).toMatch(/line 2 .*alert\.id: must be a UUID/);
     expect(lines[1]).toMatch(/line 3 .*not JSON/);
-    const queued = outbox.peek(0, 10).map((e) => (JSON.parse(e.json) as Alert).title);
+    const queued = decodeEntries(outbox.peek(0, 10)).map((a) => a.title);
     expect(queued).toEqual(['first', 'second', 'third']);
     outbox.close();
   });
@@ -67,7 +68,7 @@ describe('forwardAlertsFile', () => {
     const seen: string[] = [];
     while (seen.length < 40) {
       const entries = outbox.peek(0, 100);
-      seen.push(...entries.map((e) => (JSON.parse(e.json) as Alert).title));
+      seen.push(...decodeEntries(entries).map((a) => a.title));
       outbox.remove(entries.map((e) => e.id)); // the aggregator acknowledges
       await new Promise((r) => setTimeout(r, 25));
     }

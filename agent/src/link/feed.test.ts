@@ -2,14 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Alert, NetworkMetrics } from '@vigil/shared';
-import type { PbAssetChange } from '@vigil/proto/link';
+import type { NetworkMetrics } from '@vigil/shared';
+import type { PbAlert, PbAssetChange } from '@vigil/proto/link';
 import { needComponent } from '@vigil/shared/testing';
 import { PacketClock } from '../capture/packet-clock.js';
 import { replayCapture, replayDetect } from '../detect/replay.js';
 import { Outbox } from '../outbox/outbox.js';
 import { SHARED_PCAPS, sharedCaptures } from '../testing-paths.js';
 import { PipelineFeed } from './feed.js';
+import { decodeEntries } from '../testing/outbox.js';
 
 const FAKE = join(SHARED_PCAPS, 'lemay_send_a_fake_command_modbus_6RTU_with_operate.pcap');
 
@@ -65,7 +66,7 @@ describe('PipelineFeed', () => {
       const changesAfterEnd = changes.length;
       feed.sendLast();
 
-      const queued = outbox.peek(0, 100).map((e) => JSON.parse(e.json) as Alert & { first_seen?: string });
+      const queued = decodeEntries(outbox.peek(0, 100)) as (PbAlert & { first_seen?: string })[];
       expect(expected.length).toBeGreaterThan(0);
       expect(queued.map((a) => `${a.attack_type}@${a.timestamp}`)).toEqual(expected);
       expect(queued.every((a) => a.first_seen === undefined)).toBe(true);

@@ -2,7 +2,7 @@ import { alertToPb } from '@vigil/proto/codec';
 import { loadLink, type AgentMessage, type PbAlert } from '@vigil/proto/link';
 import type { Alert } from '@vigil/shared';
 import { describe, expect, it } from 'vitest';
-import { agentMessageSerializer, encodeAlertMessage } from './wire.js';
+import { agentMessageSerializer, encodeAlert, encodeAlertMessage } from './wire.js';
 
 const connect = loadLink().link.Connect as unknown as {
   requestSerialize(m: AgentMessage): Buffer;
@@ -79,6 +79,15 @@ describe('alert batch encoder', () => {
 
       expect(decoded).toEqual(roundTrip({ seq: 7, alerts: { alerts } }));
     }
+  });
+
+  it('frames alerts encoded one by one (as the outbox holds them) into the same batch', () => {
+    const serialize = agentMessageSerializer((m) => connect.requestSerialize(m));
+    const alerts = [alertToPb(alert(5, 1)), alertToPb(alert(6, 60))];
+
+    const framed = serialize({ seq: 12, encoded_alerts: alerts.map(encodeAlert) });
+
+    expect(connect.requestDeserialize(framed)).toEqual(roundTrip({ seq: 12, alerts: { alerts } }));
   });
 
   it('leaves every other message to the generated serializer', () => {

@@ -2,7 +2,8 @@
 // aggregator's protobuf decoder reads as it reads protobufjs's. protobufjs builds a list of write operations and forks a
 // writer for every nested message (each source, timeline point and map entry), so a real alert (a 60-point timeline
 // with a few protocols per point, ~9 kB on the wire) cost about 0.8 ms of CPU to encode, the largest cost of a
-// backlog drain. Here a first pass sizes every nested message and string (kept in `slots`, in the order the second
+// backlog drain. Each alert is encoded once, when it enters the outbox (encodeAlert), and a batch is framed around
+// those bytes when it is sent (alertMessageFromEncoded). Here a first pass sizes every nested message and string (kept in `slots`, in the order the second
 // pass writes them), and the second pass writes into a buffer of exactly that size. Every other message goes through
 // the generated serializer unchanged.
 //
@@ -200,16 +201,6 @@ class Writer {
     body();
   }
 
-  alertMessage(seq: number, alerts: readonly PbAlert[], batchSize: number): void {
-    if (seq !== 0) {
-      this.buf[this.pos++] = T.message.seq;
-      this.varint(seq);
-    }
-    this.buf[this.pos++] = T.message.alerts;
-    this.varint(batchSize);
-    for (const a of alerts) this.message(T.batch.alerts, () => this.alert(a));
-  }
-
   alert(a: PbAlert): void {
     const t = T.alert;
     this.string(t.id, a.id);
@@ -271,23 +262,75 @@ class Writer {
   }
 }
 
-/** Encodes one AlertBatch message; `seq` as AgentMessage.seq (a non-negative integer below 2^53). */
-export function encodeAlertMessage(seq: number, alerts: readonly PbAlert[]): Buffer {
+/** One alert's wire bytes: the body of an Alert message, as the outbox stores it (encoded once, when queued). */
+export function encodeAlert(a: PbAlert): Buffer {
   const sizer = new Sizer();
-  let batch = 0;
-  for (const a of alerts) batch += sizer.message(() => sizer.alert(a));
-  const total = (seq !== 0 ? 1 + varintSize(seq) : 0) + 1 + varintSize(batch) + batch;
-  const writer = new Writer(Buffer.allocUnsafe(total), sizer.slots);
-  writer.alertMessage(seq, alerts, batch);
-  if (writer.written !== total)
-    throw new Error(`alert batch encoder wrote ${writer.written} of ${total} bytes`);
+  const size = sizer.alert(a);
+  const writer = new Writer(Buffer.allocUnsafe(size), sizer.slots);
+  writer.alert(a);
+  if (writer.written !== size) throw new Error(`alert encoder wrote ${writer.written} of ${size} bytes`);
   return writer.buf;
 }
 
+function writeVarint(buf: Buffer, pos: number, n: number): number {
+  while (n >= 0x80) {
+    buf[pos++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  buf[pos++] = n;
+  return pos;
+}
+
 /**
- * A requestSerialize for Link.Connect: alert batches by encodeAlertMessage, everything else by `generated` (the
- * proto-loader serializer).
+ * AgentMessage{seq, alerts: AlertBatch} around alerts already encoded by encodeAlert: the bytes are copied, not
+ * re-encoded. `seq` as AgentMessage.seq (a non-negative integer below 2^53).
  */
-export function agentMessageSerializer(generated: (m: AgentMessage) => Buffer): (m: AgentMessage) => Buffer {
-  return (m) => ('alerts' in m && m.alerts ? encodeAlertMessage(m.seq, m.alerts.alerts ?? []) : generated(m));
+export function alertMessageFromEncoded(seq: number, alerts: readonly Uint8Array[]): Buffer {
+  let batch = 0;
+  for (const a of alerts) batch += 1 + varintSize(a.length) + a.length;
+  const total = (seq !== 0 ? 1 + varintSize(seq) : 0) + 1 + varintSize(batch) + batch;
+  const buf = Buffer.allocUnsafe(total);
+  let pos = 0;
+  if (seq !== 0) {
+    buf[pos++] = T.message.seq;
+    pos = writeVarint(buf, pos, seq);
+  }
+  buf[pos++] = T.message.alerts;
+  pos = writeVarint(buf, pos, batch);
+  for (const a of alerts) {
+    buf[pos++] = T.batch.alerts;
+    pos = writeVarint(buf, pos, a.length);
+    buf.set(a, pos);
+    pos += a.length;
+  }
+  return buf;
+}
+
+/** Encodes one AlertBatch message; `seq` as AgentMessage.seq (a non-negative integer below 2^53). */
+export function encodeAlertMessage(seq: number, alerts: readonly PbAlert[]): Buffer {
+  return alertMessageFromEncoded(seq, alerts.map(encodeAlert));
+}
+
+/** An alert batch whose alerts are already wire bytes (from the outbox). */
+export interface EncodedAlertBatch {
+  seq: number;
+  encoded_alerts: readonly Uint8Array[];
+}
+
+/** What the agent writes on its Link.Connect stream. */
+export type OutgoingAgentMessage = AgentMessage | EncodedAlertBatch;
+
+/**
+ * A requestSerialize for Link.Connect: alert batches by wire.ts (pre-encoded ones framed, others encoded here),
+ * everything else by `generated` (the proto-loader serializer).
+ */
+export function agentMessageSerializer(
+  generated: (m: AgentMessage) => Buffer,
+): (m: OutgoingAgentMessage) => Buffer {
+  return (m) =>
+    'encoded_alerts' in m
+      ? alertMessageFromEncoded(m.seq, m.encoded_alerts)
+      : 'alerts' in m && m.alerts
+        ? encodeAlertMessage(m.seq, m.alerts.alerts ?? [])
+        : generated(m);
 }

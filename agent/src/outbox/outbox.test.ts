@@ -2,9 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Alert } from '@vigil/shared';
 import { Outbox, OutboxFullError } from './outbox.js';
+import { decodeEntries, writeLegacyOutbox } from '../testing/outbox.js';
+import { alertToPb } from '@vigil/proto/codec';
+import { encodeAlert } from '../link/wire.js';
+
+const pb = (a: Alert): Buffer => encodeAlert(alertToPb(a));
 
 function alert(i: number, descriptionBytes = 200): Alert {
   return {
@@ -44,11 +50,11 @@ describe('Outbox', () => {
 
     const second = new Outbox({ path, maxBytes: 1 << 20 });
     const entries = second.peek(0, 10);
-    expect(entries.map((e) => (JSON.parse(e.json) as Alert).id)).toEqual(alerts.map((a) => a.id));
+    expect(decodeEntries(entries).map((a) => a.id)).toEqual(alerts.map((a) => a.id));
     expect(second.depth().count).toBe(3);
 
     second.remove([entries[0]!.id, entries[2]!.id]);
-    expect(second.peek(0, 10).map((e) => (JSON.parse(e.json) as Alert).id)).toEqual([alerts[1]!.id]);
+    expect(decodeEntries(second.peek(0, 10)).map((a) => a.id)).toEqual([alerts[1]!.id]);
     expect(second.depth().count).toBe(1);
     second.close();
   });
@@ -92,5 +98,37 @@ describe('Outbox', () => {
     expect(box.peek(0, 10)).toEqual([]);
     expect(box.refused).toBe(200);
     box.close();
+  });
+
+  it('sends an outbox written before the upgrade (JSON rows) first, then new alerts, and drops the old table once empty', () => {
+    const path = join(dir(), 'outbox.db');
+    const before = [alert(1), alert(2), alert(3)];
+    writeLegacyOutbox(path, before, 1); // the first was acknowledged before the upgrade
+    const waiting = before.slice(1);
+
+    const box = new Outbox({ path, maxBytes: 1 << 20 });
+    const after = [alert(4), alert(5)];
+    box.enqueue(after);
+    const entries = box.peek(0, 10);
+
+    expect(decodeEntries(entries)).toEqual(
+      decodeEntries([...waiting, ...after].map((a, id) => ({ id, pb: pb(a) }))),
+    );
+    expect(entries.map((e) => e.id)).toEqual([...entries.map((e) => e.id)].sort((a, b) => a - b));
+    expect(box.depth().count).toBe(4);
+    expect(box.peek(entries[1]!.id, 1).map((e) => e.id)).toEqual([entries[2]!.id]);
+    box.remove([entries[0]!.id, entries[1]!.id, entries[2]!.id]);
+    expect(box.depth().count).toBe(1);
+    box.close();
+
+    const reopened = new Outbox({ path, maxBytes: 1 << 20 });
+    expect(decodeEntries(reopened.peek(0, 10)).map((a) => a.id)).toEqual([after[1]!.id]);
+    expect(reopened.depth().count).toBe(1);
+    reopened.close();
+    const check = new Database(path, { readonly: true });
+    expect(
+      check.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'outbox%'").all(),
+    ).toEqual([{ name: 'outbox' }]);
+    check.close();
   });
 });

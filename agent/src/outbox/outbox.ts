@@ -12,10 +12,21 @@
 //     to move on (a live detector cannot stop the capture).
 // Window aggregates and inventory changes do not enter the outbox: they are kept in bounded memory queues and dropped
 // (counted) under pressure.
+//
+// What a row holds: the alert's wire bytes (the body of a link.proto Alert message, encoded once when it is queued),
+// so a send reads bytes and frames them, with no JSON parse and no encode per send. The wire form carries exactly what
+// the aggregator receives; nothing agent-local (first_seen/last_seen stay in the detector) is in the outbox.
+// Upgrade: agents before session 6 kept the alert as JSON text (column `json` of table `outbox`). That table is renamed
+// outbox_json and its rows are left as they are (converting them at start could itself fill a full outbox); they are
+// sent first, each encoded from its JSON when it is read, as before. New alerts go to the new `outbox`, numbered after
+// them, so the send order stays the queue order. Once outbox_json is empty it is dropped (when the outbox is next
+// opened).
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { alertToPb } from '@vigil/proto/codec';
 import type { Alert } from '@vigil/shared';
+import { encodeAlert } from '../link/wire.js';
 
 export interface OutboxOptions {
   /** SQLite file. */
@@ -28,8 +39,8 @@ export interface OutboxOptions {
 
 export interface OutboxEntry {
   id: number;
-  /** The alert as JSON (what was enqueued). */
-  json: string;
+  /** The alert's wire bytes: the body of a link.proto Alert message. */
+  pb: Buffer;
 }
 
 export class OutboxFullError extends Error {
@@ -46,9 +57,19 @@ function isFull(err: unknown): boolean {
 
 export class Outbox {
   private readonly db: Database.Database;
-  private readonly insert: Database.Statement<[string, string, number]>;
+  private readonly insert: Database.Statement<[string, Buffer, number]>;
   private readonly del: Database.Statement<[number], { bytes: number }>;
-  private readonly page: Database.Statement<[number, number], { id: number; json: string }>;
+  private readonly page: Database.Statement<[number, number], OutboxEntry>;
+  /** Rows of an outbox written before session 6 (JSON), while there are any; sent first. */
+  private legacy: {
+    page: Database.Statement<[number, number], { id: number; json: string }>;
+    del: Database.Statement<[number], { bytes: number }>;
+    /** Its largest id: every id above it is a row of the new outbox table. */
+    top: number;
+    count: number;
+    /** Its bytes when the outbox was opened. */
+    bytes: number;
+  } | null = null;
   private readonly log: (line: string) => void;
   private countCache: number;
   private bytesCache: number;
@@ -68,34 +89,75 @@ export class Outbox {
     this.db.pragma('synchronous = FULL');
     // Keep the WAL itself small; the bound below is on the main file.
     this.db.pragma('journal_size_limit = 1048576');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS outbox (
-      id INTEGER PRIMARY KEY AUTOINCREMENT,
-      alert_id TEXT NOT NULL,
-      json TEXT NOT NULL,
-      bytes INTEGER NOT NULL,
-      enqueued_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-    )`);
+    this.openTables();
     // How far a replayable source (e.g. --alerts-in FILE) has been read, committed with the alerts it produced.
     this.db.exec(
       'CREATE TABLE IF NOT EXISTS source_progress (source TEXT PRIMARY KEY, position INTEGER NOT NULL)',
     );
     this.db.pragma(`max_page_count = ${Math.floor(o.maxBytes / PAGE_SIZE)}`);
-    this.insert = this.db.prepare('INSERT INTO outbox (alert_id, json, bytes) VALUES (?, ?, ?)');
+    this.insert = this.db.prepare('INSERT INTO outbox (alert_id, pb, bytes) VALUES (?, ?, ?)');
     this.del = this.db.prepare('DELETE FROM outbox WHERE id = ? RETURNING bytes');
-    this.page = this.db.prepare('SELECT id, json FROM outbox WHERE id > ? ORDER BY id LIMIT ?');
+    this.page = this.db.prepare('SELECT id, pb FROM outbox WHERE id > ? ORDER BY id LIMIT ?');
     const row = this.db.prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox').get() as {
       n: number;
       b: number;
     };
-    this.countCache = row.n;
-    this.bytesCache = row.b;
+    this.countCache = row.n + (this.legacy?.count ?? 0);
+    this.bytesCache = row.b + (this.legacy?.bytes ?? 0);
+  }
+
+  /**
+   * Creates the outbox table, or takes over one of an agent before session 6 (JSON rows): that table is renamed
+   * outbox_json and dropped when empty; otherwise its rows are sent first, and new rows are numbered after its last
+   * (AUTOINCREMENT starts above its largest id).
+   */
+  private openTables(): void {
+    const columns = (table: string): string[] =>
+      (this.db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as { name: string }[]).map(
+        (c) => c.name,
+      );
+    this.db.transaction(() => {
+      if (columns('outbox').includes('json')) this.db.exec('ALTER TABLE outbox RENAME TO outbox_json');
+      this.db.exec(`CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_id TEXT NOT NULL,
+        pb BLOB NOT NULL,
+        bytes INTEGER NOT NULL,
+        enqueued_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+      )`);
+      if (columns('outbox_json').length === 0) return;
+      const old = this.db
+        .prepare(
+          'SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b, coalesce(max(id), 0) AS top FROM outbox_json',
+        )
+        .get() as { n: number; b: number; top: number };
+      if (old.n === 0) {
+        this.db.exec('DROP TABLE outbox_json');
+        return;
+      }
+      // The new table's AUTOINCREMENT counter (sqlite_sequence has a row once the table has had one).
+      const seq = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as
+        { seq: number } | undefined;
+      if (seq === undefined) {
+        this.db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)").run(old.top);
+      } else if (seq.seq < old.top) {
+        this.db.prepare("UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbox'").run(old.top);
+      }
+      this.legacy = {
+        page: this.db.prepare('SELECT id, json FROM outbox_json WHERE id > ? ORDER BY id LIMIT ?'),
+        del: this.db.prepare('DELETE FROM outbox_json WHERE id = ? RETURNING bytes'),
+        top: old.top,
+        count: old.n,
+        bytes: old.b,
+      };
+    })();
   }
 
   get capacityBytes(): number {
     return this.o.maxBytes;
   }
 
-  /** Alerts waiting for an ack, and the bytes of their JSON. */
+  /** Alerts waiting for an ack, and their bytes (wire bytes; JSON for rows of an outbox before session 6). */
   depth(): { count: number; bytes: number } {
     return { count: this.countCache, bytes: this.bytesCache };
   }
@@ -106,13 +168,13 @@ export class Outbox {
    */
   enqueue(alerts: readonly Alert[], progress?: { source: string; position: number }): void {
     if (alerts.length === 0 && !progress) return;
-    const rows = alerts.map((a) => ({ id: a.id, json: JSON.stringify(a) }));
+    const rows = alerts.map((a) => ({ id: a.id, pb: encodeAlert(alertToPb(a)) }));
     let bytes = 0;
     try {
       this.db.transaction(() => {
         for (const r of rows) {
-          this.insert.run(r.id, r.json, r.json.length);
-          bytes += r.json.length;
+          this.insert.run(r.id, r.pb, r.pb.length);
+          bytes += r.pb.length;
         }
         if (progress) {
           this.db
@@ -125,7 +187,9 @@ export class Outbox {
     } catch (err) {
       if (!isFull(err)) throw err;
       this.refused += rows.length;
-      for (const r of rows) this.log(`FULL (${this.o.maxBytes} bytes), alert NOT queued: ${r.json}`);
+      for (const a of alerts) {
+        this.log(`FULL (${this.o.maxBytes} bytes), alert NOT queued: ${JSON.stringify(a)}`);
+      }
       throw new OutboxFullError(
         `the outbox is full (${this.o.maxBytes} bytes, ${this.countCache} alerts waiting for the aggregator)`,
       );
@@ -143,7 +207,13 @@ export class Outbox {
 
   /** Up to `limit` entries with id > afterId, oldest first. */
   peek(afterId: number, limit: number): OutboxEntry[] {
-    return this.page.all(afterId, limit);
+    const old = this.legacy?.page.all(afterId, limit) ?? [];
+    const entries: OutboxEntry[] = old.map((r) => ({
+      id: r.id,
+      pb: encodeAlert(alertToPb(JSON.parse(r.json) as Alert)),
+    }));
+    if (entries.length < limit) entries.push(...this.page.all(afterId, limit - entries.length));
+    return entries;
   }
 
   /** Deletes acknowledged entries. */
@@ -151,15 +221,23 @@ export class Outbox {
     if (ids.length === 0) return;
     let removed = 0;
     let bytes = 0;
+    const legacy = this.legacy;
+    let legacyRemoved = 0;
     this.db.transaction(() => {
       for (const id of ids) {
-        const row = this.del.get(id);
+        const old = legacy !== null && id <= legacy.top;
+        const row = old ? legacy.del.get(id) : this.del.get(id);
         if (row) {
           removed++;
           bytes += row.bytes;
+          if (old) legacyRemoved++;
         }
       }
     })();
+    if (legacy) {
+      legacy.count -= legacyRemoved;
+      if (legacy.count === 0) this.legacy = null;
+    }
     this.countCache -= removed;
     this.bytesCache -= bytes;
   }

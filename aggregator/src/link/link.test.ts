@@ -2,6 +2,7 @@
 // enrollment, outbox and client.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Push } from '@vigil/agent/link/client';
+import { writeLegacyOutbox } from '@vigil/agent/testing/outbox';
 import type { LinkServer } from './server.js';
 import { sampleAlert, waitFor } from './testing/fixtures.js';
 import { linkAgent, servedLink, type ServedLink } from './testing/served.js';
@@ -16,9 +17,11 @@ describe('agent link', () => {
   });
   afterEach(() => fx.cleanup());
 
-  function agent(facility: string, name = 'agent', pushes?: Push[]) {
+  /** An enrolled agent; `beforeOutbox` runs on the outbox file's path before the outbox is opened. */
+  function agent(facility: string, name = 'agent', pushes?: Push[], beforeOutbox?: (path: string) => void) {
     return linkAgent(fx, facility, {
       name,
+      ...(beforeOutbox ? { beforeOutbox } : {}),
       client: {
         onPush: (p) => {
           pushes?.push(p);
@@ -43,6 +46,29 @@ describe('agent link', () => {
     expect(page.total).toBe(1200);
     const one = await fx.store.getAlert(alerts[7]!.id);
     expect(one).toMatchObject({ ...alerts[7], facility_id: 'plant-a', generated: false });
+  });
+
+  it('delivers an outbox an older agent left (JSON rows) after the upgrade, with the alerts queued since, each once', async () => {
+    const old = Array.from({ length: 700 }, (_, i) => sampleAlert(i));
+    const { outbox, client } = await agent('plant-a', 'upgraded', undefined, (path) =>
+      writeLegacyOutbox(path, old, 200),
+    );
+    const since = Array.from({ length: 300 }, (_, i) => sampleAlert(1000 + i));
+    outbox.enqueue(since);
+    outbox.enqueue(old.slice(300, 310)); // queued again after the upgrade: a resend
+
+    await client.start();
+    const drained = await waitFor(() => outbox.depth().count === 0, 20_000);
+
+    expect(drained).toBe(true);
+    const expected = [...old.slice(200), ...since];
+    expect((await fx.store.queryAlerts({ facility: 'plant-a', page: 1, limit: 1 })).total).toBe(
+      expected.length,
+    );
+    for (const a of [expected[0]!, expected[499]!, expected.at(-1)!]) {
+      expect(await fx.store.getAlert(a.id)).toMatchObject({ ...a, facility_id: 'plant-a', generated: false });
+    }
+    expect(await fx.store.getAlert(old[0]!.id)).toBeNull();
   });
 
   it('records heartbeats with the agent health, and per-second aggregates for the facility', async () => {

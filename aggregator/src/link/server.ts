@@ -12,6 +12,7 @@ import { InvalidMessageError, aggregateFromPb, alertFromPb, healthFromPb } from 
 import { hashEnrollSecret, parseEnrollToken } from '@vigil/proto/enroll-token';
 import {
   SERVER_OPTIONS,
+  agentMessageDeserializer,
   loadLink,
   type AgentMessage,
   type AggregatorMessage,
@@ -127,9 +128,14 @@ export class LinkServer {
         );
       },
     });
-    server.addService(link, {
-      Connect: (call: grpc.ServerDuplexStream<AgentMessage, AggregatorMessage>) => this.connect(call),
-    });
+    // Alert batches are left as protobufjs decoded them (no toObject copy); see agentMessageDeserializer.
+    const connect = link.Connect as grpc.MethodDefinition<AgentMessage, AggregatorMessage>;
+    server.addService(
+      { ...link, Connect: { ...connect, requestDeserialize: agentMessageDeserializer() } },
+      {
+        Connect: (call: grpc.ServerDuplexStream<AgentMessage, AggregatorMessage>) => this.connect(call),
+      },
+    );
     for (const service of this.o.services ?? []) service.register(server, (call) => this.identify(call));
     const creds = grpc.experimental.createCertificateProviderServerCredentials(
       this.certificateProvider(),

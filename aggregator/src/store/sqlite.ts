@@ -154,6 +154,23 @@ function facetToken(tag: 'f' | 'v' | 'u', value: string): string {
 }
 
 /** An alert's values in ALERT_COLUMNS order, as SQLite stores them. */
+/**
+ * What the store's alert insert does once per batch for the rows the batch added (see insertFresh): the work of the
+ * per-row insert triggers of migrations 1, 7 and 9, which migration 11 dropped. Each takes the largest rowid before
+ * the batch as its one parameter. A writer that inserts rows by other means (bench/store.ts's bulk fill) runs them
+ * too.
+ */
+export const BULK_INDEX = [
+  `INSERT INTO alerts_fts (rowid, title, description, attack_type, attack_name, facets)
+   SELECT rowid, title, description, attack_type, attack_name, facets FROM alerts WHERE rowid > ?`,
+  `INSERT INTO alert_counts (facility_id, severity, status, n)
+   SELECT facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3
+   ON CONFLICT (facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
+  `INSERT INTO alert_hour_counts (hour, facility_id, severity, status, n)
+   SELECT substr(ts, 1, 13), facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3, 4
+   ON CONFLICT (hour, facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
+] as const;
+
 function alertValues(a: StoredAlert): Param[] {
   return [
     a.id,
@@ -383,81 +400,41 @@ export class SqliteStore implements Store {
     return this.insertFresh(alerts);
   }
 
-  /** One transaction; the ids of the rows it added (ON CONFLICT DO NOTHING reports a resend as 0 changes). */
+  /**
+   * One transaction; the ids of the rows it added (ON CONFLICT DO NOTHING reports a resend as 0 changes).
+   * alerts has no insert triggers (migration 11): the batch's new rows are indexed (FTS5) and counted (alert_counts,
+   * alert_hour_counts) by one statement each, over the rows above the largest rowid before the batch, all of them
+   * this transaction's, as it holds the write lock from its first statement (IMMEDIATE).
+   */
   private insertFresh(alerts: readonly StoredAlert[]): string[] {
+    if (alerts.length === 0) return [];
     const insert = this.stmt(
       `INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     );
     const addTerm = this.stmt('INSERT INTO alert_terms (term) VALUES (?) ON CONFLICT (term) DO NOTHING');
-    return this.db.transaction((batch: readonly StoredAlert[]) => {
-      const fresh: string[] = [];
-      for (const a of batch) {
-        const { changes } = insert.run(...alertValues(a));
-        if (changes > 0) fresh.push(a.id);
-      }
-      const words = new Set<string>();
-      for (const a of batch) {
-        for (const w of textWords(`${a.title} ${a.description} ${a.attack_type} ${a.attack_name}`))
-          words.add(w);
-      }
-      for (const w of words) addTerm.run(w);
-      return fresh;
-    })(alerts);
+    const top = this.stmt('SELECT coalesce(max(rowid), 0) AS m FROM alerts').safeIntegers();
+    const index = BULK_INDEX.map((sql) => this.stmt(sql));
+    return this.db
+      .transaction((batch: readonly StoredAlert[]) => {
+        const { m: before } = top.get() as { m: bigint };
+        const fresh: string[] = [];
+        const words = new Set<string>();
+        for (const a of batch) {
+          if (insert.run(...alertValues(a)).changes === 0) continue;
+          fresh.push(a.id);
+          for (const w of textWords(`${a.title} ${a.description} ${a.attack_type} ${a.attack_name}`))
+            words.add(w);
+        }
+        if (fresh.length > 0) for (const s of index) s.run(before);
+        for (const w of words) addTerm.run(w);
+        return fresh;
+      })
+      .immediate(alerts);
   }
 
   async seedAlerts(alerts: readonly StoredAlert[]): Promise<number> {
-    if (alerts.length === 0) return 0;
-    const insert = this.stmt(
-      `INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-    );
-    const addTerm = this.stmt('INSERT INTO alert_terms (term) VALUES (?) ON CONFLICT (term) DO NOTHING');
-    // The per-row insert triggers (search index, counters) are dropped inside the transaction and made again from
-    // their stored text before it commits: no other connection ever sees the table without them, and the rows this
-    // batch added (rowids above the old maximum: this transaction holds the write lock) are indexed and counted by one
-    // statement each. DDL in a transaction is rolled back with it on an error.
-    const triggers = this.all<{ name: string; sql: string }>(
-      "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ('alerts_fts_insert', 'alert_counts_insert', 'alert_hour_counts_insert')",
-    );
-    return this.db.transaction((batch: readonly StoredAlert[]) => {
-      const { m: before } = this.db
-        .prepare('SELECT coalesce(max(rowid), 0) AS m FROM alerts')
-        .safeIntegers()
-        .get() as { m: bigint };
-      for (const t of triggers) this.db.exec(`DROP TRIGGER ${t.name}`);
-      let n = 0;
-      const words = new Set<string>();
-      for (const a of batch) {
-        const added = insert.run(...alertValues(a)).changes;
-        n += added;
-        if (added === 0) continue;
-        for (const w of textWords(`${a.title} ${a.description} ${a.attack_type} ${a.attack_name}`))
-          words.add(w);
-      }
-      this.db
-        .prepare(
-          `INSERT INTO alerts_fts (rowid, title, description, attack_type, attack_name, facets)
-           SELECT rowid, title, description, attack_type, attack_name, facets FROM alerts WHERE rowid > ?`,
-        )
-        .run(before);
-      this.db
-        .prepare(
-          `INSERT INTO alert_counts (facility_id, severity, status, n)
-           SELECT facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-           ON CONFLICT (facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
-        )
-        .run(before);
-      this.db
-        .prepare(
-          `INSERT INTO alert_hour_counts (hour, facility_id, severity, status, n)
-           SELECT substr(ts, 1, 13), facility_id, severity, status, count(*) FROM alerts WHERE rowid > ?
-           GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-           ON CONFLICT (hour, facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
-        )
-        .run(before);
-      for (const w of words) addTerm.run(w);
-      for (const t of triggers) this.db.exec(t.sql);
-      return n;
-    })(alerts);
+    // insertAlerts is already the bulk path: one transaction, the index and counters kept once per batch.
+    return this.insertFresh(alerts).length;
   }
 
   async getAlert(id: string): Promise<StoredAlert | null> {

@@ -572,6 +572,92 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       expect(await store.alertStats()).toEqual(expectedStats(batch));
     });
 
+    it('keeps every counter and the search index exact through batches of repeats, resends, concurrent writers, status changes and a purge', async () => {
+      // 17 minutes apart: a batch spans several hours and all three facilities.
+      const spread = (i: number): StoredAlert =>
+        alert(i, { timestamp: new Date(T0 + i * 17 * 60_000).toISOString() });
+      const at = (minutes: number): string => new Date(T0 + minutes * 60_000).toISOString();
+      const alive = new Map<string, StoredAlert>();
+      const expectExact = async (): Promise<void> => {
+        const all = [...alive.values()];
+        expect(await store.alertStats()).toEqual(expectedStats(all));
+        const queries: Omit<AlertQuery, 'page' | 'limit'>[] = [];
+        for (const facility of FACILITIES) {
+          queries.push({ facility }, { facility, search: 'modbus' }, { facility, search: 'unauthorized' });
+          for (const status of ALERT_STATUSES) queries.push({ facility, status });
+        }
+        queries.push({ from: at(60), to: at(600) }, { from: at(120), to: at(1500), facility: 'plant-c' });
+        queries.push({ search: 'port', from: at(100) });
+        for (const q of queries) {
+          const words = (q.search ?? '').split(' ').filter((w) => w !== '');
+          const expected = all.filter(
+            (a) =>
+              (q.facility === undefined || a.facility_id === q.facility) &&
+              (q.status === undefined || a.status === q.status) &&
+              (q.from === undefined || a.timestamp >= q.from) &&
+              (q.to === undefined || a.timestamp < q.to) &&
+              words.every((w) => `${a.title} ${a.description} ${a.attack_name}`.toLowerCase().includes(w)),
+          ).length;
+          expect({ q, total: (await store.queryAlerts({ ...q, page: 1, limit: 1 })).total }).toEqual({
+            q,
+            total: expected,
+          });
+        }
+      };
+      const insert = async (s: Store, batch: StoredAlert[]): Promise<void> => {
+        await s.insertAlerts(batch);
+        for (const a of batch) if (!alive.has(a.id)) alive.set(a.id, a);
+      };
+
+      // One batch with repeats of its own alerts; then resends (changed, not stored again) mixed with new ones.
+      const first = Array.from({ length: 90 }, (_, i) => spread(i));
+      await insert(store, [...first, spread(3), spread(40), spread(3)]);
+      await expectExact();
+      await insert(store, [
+        ...Array.from({ length: 60 }, (_, i) => ({ ...spread(60 + i), title: 'Modbus changed' })),
+        spread(7),
+      ]);
+      expect((await store.getAlert(spread(70).id))?.title).toBe(spread(70).title);
+      await expectExact();
+
+      // Two writers at once on the same database, with overlapping batches.
+      const other = await openStore(url, { clock });
+      try {
+        await Promise.all([
+          insert(
+            store,
+            Array.from({ length: 80 }, (_, i) => spread(150 + i)),
+          ),
+          insert(
+            other,
+            Array.from({ length: 80 }, (_, i) => spread(190 + i)),
+          ),
+          insert(
+            other,
+            Array.from({ length: 40 }, (_, i) => spread(100 + i)),
+          ),
+        ]);
+      } finally {
+        await other.close();
+      }
+      await expectExact();
+
+      for (const i of [0, 1, 2, 50, 51, 200]) {
+        const status = ALERT_STATUSES[(i + 1) % 4] ?? 'new';
+        await store.setAlertStatus(spread(i).id, status);
+        alive.set(spread(i).id, { ...spread(i), status });
+      }
+      await expectExact();
+
+      await store.purge({ alertsMaxAgeSeconds: 40 * 3600, aggregatesMaxAgeSeconds: null }, at(269 * 17));
+      for (const [id, a] of alive) if (a.timestamp < at(269 * 17 - 40 * 60)) alive.delete(id);
+      expect(alive.size).toBeLessThan(270);
+      await expectExact();
+      // A purged alert sent again is stored again, and counted again.
+      await insert(store, [spread(0), spread(1)]);
+      await expectExact();
+    });
+
     describe('queries', () => {
       const all = Array.from({ length: 60 }, (_, i) => alert(i));
       beforeEach(async () => {

@@ -55,17 +55,24 @@ export interface LinkAgent {
 /**
  * Enrolls an agent for `facility` (data dir `name`, by default the facility) and gives it an 8 MiB outbox and a
  * LinkClient with a 200 ms heartbeat and 50-200 ms reconnects; the client is not started. `client` takes the
- * client's other options (what it does with pushes, its health).
+ * client's other options (what it does with pushes, its health); `beforeOutbox` runs on the outbox file's path
+ * before the outbox opens it (e.g. to leave there what an older agent wrote).
  */
 export async function linkAgent(
   link: ServedLink,
   facility: string,
-  o: { name?: string; client?: Pick<LinkClientOptions, 'onPush' | 'health'> } = {},
+  o: {
+    name?: string;
+    client?: Pick<LinkClientOptions, 'onPush' | 'health'>;
+    beforeOutbox?: (path: string) => void;
+  } = {},
 ): Promise<LinkAgent> {
   const dataDir = join(link.dir, o.name ?? facility);
   const token = await issueToken(link.store, link.ca, facility);
   const identity = await enroll({ aggregator: link.address, token, dataDir });
-  const outbox = new Outbox({ path: join(dataDir, 'outbox.db'), maxBytes: 8 << 20 });
+  const outboxPath = join(dataDir, 'outbox.db');
+  o.beforeOutbox?.(outboxPath);
+  const outbox = new Outbox({ path: outboxPath, maxBytes: 8 << 20 });
   link.defer(() => outbox.close());
   const client = new LinkClient({
     address: link.address,

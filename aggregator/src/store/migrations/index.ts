@@ -11,6 +11,7 @@ import { searchFacets } from './007-search-facets.js';
 import { searchTermCounts } from './008-search-term-counts.js';
 import { alertHourCounts } from './009-alert-hour-counts.js';
 import { flRoundModelVerdicts } from './010-fl-round-model-verdicts.js';
+import { bulkAlertInsert } from './011-bulk-alert-insert.js';
 
 export interface Migration {
   version: number;
@@ -30,4 +31,5 @@ export const MIGRATIONS: readonly Migration[] = [
   searchTermCounts,
   alertHourCounts,
   flRoundModelVerdicts,
+  bulkAlertInsert,
 ];
