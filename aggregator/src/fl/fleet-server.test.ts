@@ -5,32 +5,15 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { enroll } from '@vigil/agent/link/identity';
 import { SequentialDpTrainer, modelArrays } from '@vigil/agent/fl/local-trainer';
-import { Activation, Dense, Sequential, seededRng, softmaxCrossEntropy, type Example } from '@vigil/models';
+import { Dense, Sequential, seededRng, softmaxCrossEntropy } from '@vigil/models';
 import { FleetRpcError, GrpcFleetRpc } from '@vigil/proto/flower/fleet-rpc';
 import { CLIENT_OPTIONS, SERVER_MAX_RECEIVE_BYTES } from '@vigil/proto/link';
 import { LinkServer } from '../link/server.js';
 import { issueToken, waitFor } from '../link/testing/fixtures.js';
 import { fleetNode, servedLink, type ServedLink } from '../link/testing/served.js';
 import { FleetServer, nodeIdOf } from './fleet-server.js';
+import { FEATURES, blobs, localModel } from './testing/local-fleet.js';
 import type { Progress } from './transport.js';
-
-function mlp(seed: number): Sequential {
-  const rng = seededRng(seed);
-  return new Sequential([
-    new Dense({ inputSize: 3, outputSize: 6, rng }),
-    new Activation('relu'),
-    new Dense({ inputSize: 6, outputSize: 2, rng }),
-  ]);
-}
-
-function dataset(n: number, seed: number): Example[] {
-  const rng = seededRng(seed);
-  return Array.from({ length: n }, (_, i) => {
-    const c = i % 2;
-    const x = Float32Array.from({ length: 3 }, () => (c ? 1 : -1) + 0.5 * rng.normal());
-    return { x, y: Float32Array.from([1 - c, c]) };
-  });
-}
 
 describe('Fleet API on the link port', () => {
   let fx: ServedLink;
@@ -63,12 +46,12 @@ describe('Fleet API on the link port', () => {
     return r;
   }
 
-  function agent(facility: string, examples: number, seed: number, model = mlp(seed)) {
+  function agent(facility: string, examples: number, seed: number, model = localModel(seed)) {
     return fleetNode(fx, facility, {
       trainer: new SequentialDpTrainer({
         model,
         loss: softmaxCrossEntropy,
-        data: dataset(examples, seed),
+        data: blobs(examples, 0, seededRng(seed)),
         dp: { clipNorm: 1, noiseMultiplier: 0.5, sampleRate: 0.5 },
         rng: seededRng(seed + 1),
       }),
@@ -91,7 +74,7 @@ describe('Fleet API on the link port', () => {
     ]);
     const progress: Progress[] = [];
     fleet.onProgress((p) => progress.push(p));
-    const arrays = modelArrays(mlp(9));
+    const arrays = modelArrays(localModel(9));
 
     const signal = AbortSignal.timeout(20_000);
     const [a, b] = await Promise.all(
@@ -104,7 +87,7 @@ describe('Fleet API on the link port', () => {
     expect(b!.metrics['num-examples']).toBe(64);
     expect(a!.metrics.loss).toBeGreaterThan(0);
     expect([...a!.arrays.keys()]).toEqual([...arrays.keys()]);
-    expect(a!.arrays.get('0.dense.weight')!.shape).toEqual([6, 3]);
+    expect(a!.arrays.get('0.dense.weight')!.shape).toEqual([8, FEATURES]);
     expect(a!.arrays.get('0.dense.weight')!.data).not.toEqual(arrays.get('0.dense.weight')!.data);
     for (const f of ['plant-a', 'plant-b']) {
       expect(progress.filter((p) => p.nodeId === nodeIdOf(f)).map((p) => [p.round, p.phase])).toEqual([
@@ -120,7 +103,7 @@ describe('Fleet API on the link port', () => {
   it('rejects a round on a node that went away, and on abort (round timeout)', async () => {
     const { node, stop, running } = await agent('plant-c', 20, 3);
     expect(await waitFor(() => node.id !== null && fleet.nodes().some((n) => n.online), 10_000)).toBe(true);
-    const arrays = modelArrays(mlp(9));
+    const arrays = modelArrays(localModel(9));
     stop.abort();
     await running;
     await expect(
@@ -156,11 +139,11 @@ describe('Fleet API on the link port', () => {
   }, 30_000);
 
   it("carries models larger than the link's message limit, in chunks, both ways", async () => {
-    // 3 -> 400000 -> 2: 2.8 M parameters, 11 MB of float32, beyond the 4 MiB a single message may carry.
+    // 4 -> 400000 -> 2: 2.8 M parameters, 11 MB of float32, beyond the 4 MiB a single message may carry.
     const rng = seededRng(5);
     const big = () =>
       new Sequential([
-        new Dense({ inputSize: 3, outputSize: 400_000, rng }),
+        new Dense({ inputSize: FEATURES, outputSize: 400_000, rng }),
         new Dense({ inputSize: 400_000, outputSize: 2, rng }),
       ]);
     const model = big();
@@ -176,7 +159,7 @@ describe('Fleet API on the link port', () => {
     );
 
     expect(res.metrics['num-examples']).toBe(4);
-    expect(res.arrays.get('0.dense.weight')!.data.length).toBe(1_200_000);
+    expect(res.arrays.get('0.dense.weight')!.data.length).toBe(FEATURES * 400_000);
     expect(res.arrays.get('2.dense.weight')!.shape).toEqual([2, 400_000]);
   }, 90_000);
 
@@ -198,7 +181,7 @@ describe('Fleet API on the link port', () => {
 
     const res = await fleet.train(
       nodeIdOf('plant-h'),
-      { round: 1, arrays: modelArrays(mlp(9)), config: {} },
+      { round: 1, arrays: modelArrays(localModel(9)), config: {} },
       AbortSignal.timeout(30_000),
     );
 

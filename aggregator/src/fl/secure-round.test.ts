@@ -9,15 +9,7 @@ import {
   type SecureStepOutcome,
 } from '@vigil/agent/fl/local-trainer';
 import { SECAGG_KNOWN_SHARES as AGENT_KNOWN_SHARES } from '@vigil/agent/fl/supernode';
-import {
-  Activation,
-  Dense,
-  Sequential,
-  rdpEpsilon,
-  seededRng,
-  softmaxCrossEntropy,
-  type Example,
-} from '@vigil/models';
+import { rdpEpsilon, seededRng, softmaxCrossEntropy } from '@vigil/models';
 import { defaultBound, fixedPointFor } from '@vigil/proto/secagg';
 import { waitFor } from '../link/testing/fixtures.js';
 import { fleetNode, servedLink, type ServedLink } from '../link/testing/served.js';
@@ -25,34 +17,17 @@ import { RoundEngine, SECAGG_KNOWN_SHARES } from './engine.js';
 import { FleetServer } from './fleet-server.js';
 import { GLOBAL_MODEL, ModelRegistry } from './registry.js';
 import { SecureDpSgd, type ClientUpdate } from './strategy.js';
+import { blobs, localModel } from './testing/local-fleet.js';
 import type { Arrays } from './transport.js';
 
 const DP = { noiseMultiplier: 1.1, sampleRate: 0.25, clipNorm: 1, learningRate: 0.5 };
 
-function mlp(seed: number): Sequential {
-  const rng = seededRng(seed);
-  return new Sequential([
-    new Dense({ inputSize: 3, outputSize: 6, rng }),
-    new Activation('relu'),
-    new Dense({ inputSize: 6, outputSize: 2, rng }),
-  ]);
-}
-
-function dataset(n: number, seed: number): Example[] {
-  const rng = seededRng(seed);
-  return Array.from({ length: n }, (_, i) => {
-    const c = i % 2;
-    const x = Float32Array.from({ length: 3 }, () => (c ? 1 : -1) + 0.5 * rng.normal());
-    return { x, y: Float32Array.from([1 - c, c]) };
-  });
-}
-
 /** A plant's trainer: its own data and seed (a replica with the same seed draws the same sample and noise). */
 function trainer(i: number): SequentialDpTrainer {
   return new SequentialDpTrainer({
-    model: mlp(50 + i),
+    model: localModel(50 + i),
     loss: softmaxCrossEntropy,
-    data: dataset(40 + 24 * i, 10 + i),
+    data: blobs(40 + 24 * i, 0, seededRng(10 + i)),
     dp: { clipNorm: DP.clipNorm, noiseMultiplier: 0.5, sampleRate: 0.5 },
     rng: seededRng(900 + i),
   });
@@ -73,7 +48,7 @@ describe('secure-aggregation rounds over the link', () => {
   let fleet: FleetServer;
   let engine: RoundEngine;
   const lines: string[] = [];
-  const initial = modelArrays(mlp(1));
+  const initial = modelArrays(localModel(1));
 
   beforeEach(async () => {
     fleet = new FleetServer({ log: (l) => lines.push(l) });
