@@ -153,7 +153,6 @@ function facetToken(tag: 'f' | 'v' | 'u', value: string): string {
   return `${tag}${Buffer.from(value, 'utf8').toString('hex')}`;
 }
 
-/** An alert's values in ALERT_COLUMNS order, as SQLite stores them. */
 /**
  * What the store's alert insert does once per batch for the rows the batch added (see insertFresh): the work of the
  * per-row insert triggers of migrations 1, 7 and 9, which migration 11 dropped. Each takes the largest rowid before
@@ -171,6 +170,7 @@ export const BULK_INDEX = [
    ON CONFLICT (hour, facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
 ] as const;
 
+/** An alert's values in ALERT_COLUMNS order, as SQLite stores them. */
 function alertValues(a: StoredAlert): Param[] {
   return [
     a.id,
