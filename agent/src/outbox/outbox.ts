@@ -121,7 +121,9 @@ export class Outbox {
       b: number;
     };
     this.refuse = this.db.prepare('INSERT INTO outbox_refused (alert_id, pb, reason) VALUES (?, ?, ?)');
-    this.setAsideCache = (this.db.prepare('SELECT count(*) AS n FROM outbox_refused').get() as { n: number }).n;
+    this.setAsideCache = (
+      this.db.prepare('SELECT count(*) AS n FROM outbox_refused').get() as { n: number }
+    ).n;
     this.countCache = row.n + (this.legacy?.count ?? 0);
     this.bytesCache = row.b + (this.legacy?.bytes ?? 0);
   }
