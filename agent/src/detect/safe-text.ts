@@ -6,7 +6,6 @@ import { MAX_SHORT, MAX_TEXT } from '@vigil/proto/codec';
 import type { Alert } from '@vigil/shared';
 
 // C0 controls except tab and newline, DEL, and the C1 controls.
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 
 const escape = (c: string): string => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
