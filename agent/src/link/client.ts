@@ -74,6 +74,8 @@ export interface LinkClientStats {
   aggregates_dropped: number;
   inventory_dropped: number;
   reconnects: number;
+  /** Streams the aggregator ended with INVALID_ARGUMENT (each one logged; one naming an alert sets it aside). */
+  refused_invalid: number;
   last_error: string;
 }
 
@@ -97,6 +99,7 @@ export class LinkClient {
     aggregates_dropped: 0,
     inventory_dropped: 0,
     reconnects: 0,
+    refused_invalid: 0,
     last_error: '',
   };
 
@@ -373,6 +376,7 @@ export class LinkClient {
    * retries with its backoff. A store outage is UNAVAILABLE and never reaches here: the outbox keeps everything.
    */
   private setAsideRefused(details: string, inFlight: ReadonlyMap<number, InFlight>): void {
+    this.stats.refused_invalid++;
     const named = /^message (\d+): alerts\[(\d+)\]/.exec(details);
     const f = named ? inFlight.get(Number(named[1])) : undefined;
     const id = f?.kind === 'alerts' ? f.ids[Number(named?.[2])] : undefined;
