@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidMessageError, alertFromPb } from './codec.js';
+import { InvalidMessageError, alertFromPb, healthFromPb } from './codec.js';
 import type { PbAlert } from './link.js';
 
 const received = (timestamp: string): PbAlert => ({
@@ -58,5 +58,71 @@ describe('alert times from agents', () => {
       expect(() => alertFromPb(received(t), 'plant-a'), t).toThrow(InvalidMessageError);
       expect(() => alertFromPb(received(t), 'plant-a'), t).toThrow(/^alert\.timestamp: /);
     }
+  });
+});
+
+describe('NUL in text', () => {
+  const withSource = (evidence: string): PbAlert => ({
+    ...received('2026-03-01T10:00:00.000Z'),
+    sources: [
+      {
+        layer: 1,
+        model_name: 'rules/modbus-write',
+        confidence: 0.9,
+        detection_time: '2026-03-01T10:00:00.000Z',
+        evidence,
+        context_evidence: '',
+      },
+    ],
+  });
+
+  it('refuses a NUL in any text field of an alert, naming the field (Postgres cannot store it)', () => {
+    const cases: [PbAlert, RegExp][] = [
+      [{ ...received('2026-03-01T10:00:00.000Z'), title: 'a\0b' }, /^alert\.title: contains NUL/],
+      [withSource('client id "x\0y"'), /^alert\.sources\[0\]\.evidence: contains NUL/],
+      [
+        {
+          ...received('2026-03-01T10:00:00.000Z'),
+          context_analysis: {
+            duration: '',
+            pattern: '',
+            behavior: '',
+            timeline: [],
+            evidence: { 'k\0': 'v' },
+          },
+        },
+        /^alert\.context_analysis\.evidence key: contains NUL/,
+      ],
+    ];
+    for (const [alert, field] of cases) {
+      expect(() => alertFromPb(alert, 'plant-a')).toThrow(InvalidMessageError);
+      expect(() => alertFromPb(alert, 'plant-a')).toThrow(field);
+    }
+  });
+
+  it('accepts other control characters, which both stores keep', () => {
+    expect(alertFromPb(withSource('a\u0001\u001b[31m\u007f'), 'plant-a').sources[0]?.evidence).toBe(
+      'a\u0001\u001b[31m\u007f',
+    );
+  });
+
+  it('reads the health of an agent from before the set-aside counter as zero set aside', () => {
+    const health = healthFromPb({
+      agent_version: '0.1.0',
+      uptime_seconds: 1,
+      capture_drops: 0,
+      malformed_packets: 0,
+      outbox_depth: 0,
+      outbox_bytes: 0,
+      outbox_capacity_bytes: 65536,
+      alerts_refused_outbox_full: 0,
+      aggregates_dropped: 0,
+      inventory_dropped: 0,
+      model_versions: {},
+      models_serving: {},
+      model_error: '',
+      fl_status: '',
+    });
+    expect(health.alerts_set_aside_invalid).toBe(0);
   });
 });

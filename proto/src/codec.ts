@@ -23,14 +23,20 @@ export class InvalidMessageError extends Error {
   }
 }
 
-const MAX_SHORT = 512;
-const MAX_TEXT = 16 * 1024;
+/** Length limits of an alert's text fields, in UTF-16 code units (JS string length); the agent cuts to them. */
+export const MAX_SHORT = 512;
+export const MAX_TEXT = 16 * 1024;
 const MAX_TIMELINE = 600;
 
+/**
+ * A text field. NUL (U+0000) is refused in every one: Postgres cannot store it in text or json (SQLite can), so both
+ * stores accept exactly the alerts this lets through.
+ */
 function text(v: unknown, field: string, max: number, allowEmpty = true): string {
   if (typeof v !== 'string') throw new InvalidMessageError(field, 'must be a string');
   if (!allowEmpty && v.length === 0) throw new InvalidMessageError(field, 'must not be empty');
   if (v.length > max) throw new InvalidMessageError(field, `longer than ${max} characters`);
+  if (v.includes('\0')) throw new InvalidMessageError(field, 'contains NUL (U+0000)');
   return v;
 }
 
@@ -234,6 +240,8 @@ export function healthFromPb(p: PbAgentHealth | null): Record<string, unknown> {
     outbox_bytes: n(p.outbox_bytes, 'outbox_bytes'),
     outbox_capacity_bytes: n(p.outbox_capacity_bytes, 'outbox_capacity_bytes'),
     alerts_refused_outbox_full: n(p.alerts_refused_outbox_full, 'alerts_refused_outbox_full'),
+    // absent in the health of agents before session 6
+    alerts_set_aside_invalid: n(p.alerts_set_aside_invalid ?? 0, 'alerts_set_aside_invalid'),
     aggregates_dropped: n(p.aggregates_dropped, 'aggregates_dropped'),
     inventory_dropped: n(p.inventory_dropped, 'inventory_dropped'),
     model_versions: stringMap(p.model_versions, 'heartbeat.health.model_versions'),

@@ -152,6 +152,8 @@ export interface PbAgentHealth {
   models_serving: Record<string, string>;
   model_error: string;
   fl_status: string;
+  /** Absent from agents before session 6. */
+  alerts_set_aside_invalid?: number;
 }
 export interface PbHeartbeat {
   sent_at: string;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { alertFromPb, alertToPb } from '@vigil/proto/codec';
 import { FacilityWindow } from '../window/window.js';
 import {
   Correlator,
@@ -72,6 +73,26 @@ describe('Correlator', () => {
     expect(timeline.at(-1)?.status).toBe('attack');
     expect(timeline.at(-1)?.packets_per_sec).toBe(1);
     expect(timeline.filter((p) => p.status === 'attack')).toHaveLength(1);
+  });
+
+  it('escapes control characters of packet-derived evidence and cuts an over-long one, so the alert is deliverable', () => {
+    const { c, alerts } = setup();
+    const long = `mqtt client id ${'A'.repeat(20_000)}`;
+
+    c.add(det({ evidence: 'http header "x\u0000y\u001b[2J"' }));
+    c.add(det({ rule: 'mqtt-client', timeMs: T0 + 10, src: '10.0.0.9', evidence: long }));
+    c.tick(T0 + 10);
+
+    const a = alerts[0];
+    expect(a?.description).toBe('http header "x\\x00y\\x1b[2J"');
+    expect(a?.sources[0]?.evidence).toBe('http header "x\\x00y\\x1b[2J"');
+    expect(a?.context_analysis.evidence['1. modbus-policy/new-master-write']).toBe(
+      'http header "x\\x00y\\x1b[2J"',
+    );
+    const cut = a?.sources[1]?.evidence ?? '';
+    expect(cut).toHaveLength(16 * 1024);
+    expect(cut.endsWith(` [cut ${long.length} chars]`)).toBe(true);
+    expect(() => alertFromPb(alertToPb(a!), 'plant-1')).not.toThrow();
   });
 
   it('holds a weak detection, folds what joins in the hold and leads with the most severe technique', () => {

@@ -34,6 +34,7 @@ import { randomUUID } from 'node:crypto';
 import type { Alert, AlertSource, Severity, TimelinePoint } from '@vigil/shared';
 import { shippedCatalog } from '@vigil/shared';
 import type { FacilityWindow } from '../window/window.js';
+import { safeAlert } from './safe-text.js';
 import { isEvidenceOnly, type Detection } from './types.js';
 
 export const HOLD_MS = 2_000;
@@ -344,7 +345,8 @@ export class Correlator {
     ds.slice(0, 20).forEach((d, i) => (evidence[`${i + 1}. ${d.detector}/${d.rule}`] = d.evidence));
     if (prior !== undefined) evidence['earlier stage'] = follows.slice(2);
     const dsts = [...new Set(ds.map((d) => d.dst))];
-    return {
+    // evidence carries packet fields: escape their control characters and keep every field within the link's limits
+    return safeAlert({
       id: randomUUID(),
       timestamp: iso(nowMs),
       facility_id: this.opts.facility,
@@ -366,7 +368,7 @@ export class Correlator {
       },
       first_seen: iso(first),
       last_seen: iso(last),
-    };
+    });
   }
 }
 

@@ -74,6 +74,8 @@ export interface LinkClientStats {
   aggregates_dropped: number;
   inventory_dropped: number;
   reconnects: number;
+  /** Streams the aggregator ended with INVALID_ARGUMENT (each one logged; one naming an alert sets it aside). */
+  refused_invalid: number;
   last_error: string;
 }
 
@@ -97,6 +99,7 @@ export class LinkClient {
     aggregates_dropped: 0,
     inventory_dropped: 0,
     reconnects: 0,
+    refused_invalid: 0,
     last_error: '',
   };
 
@@ -186,6 +189,7 @@ export class LinkClient {
       outbox_bytes: depth.bytes,
       outbox_capacity_bytes: this.o.outbox.capacityBytes,
       alerts_refused_outbox_full: this.o.outbox.refused,
+      alerts_set_aside_invalid: this.o.outbox.setAside,
       aggregates_dropped: this.stats.aggregates_dropped,
       inventory_dropped: this.stats.inventory_dropped,
       model_versions: extra.model_versions,
@@ -345,6 +349,7 @@ export class LinkClient {
         }
       });
       call.on('error', (err: grpc.ServiceError) => {
+        if (err.code === grpc.status.INVALID_ARGUMENT) this.setAsideRefused(err.details, inFlight);
         const refused =
           err.code === grpc.status.PERMISSION_DENIED || err.code === grpc.status.UNAUTHENTICATED;
         if (refused) this.log(`the aggregator refused this agent: ${err.details}`);
@@ -359,6 +364,27 @@ export class LinkClient {
       heartbeat();
       pump();
     });
+  }
+
+  /**
+   * The aggregator refused a message as invalid. Agents check every alert before queueing it with the aggregator's
+   * own validation, so this is version skew (an aggregator stricter than this agent). Policy, bounded: when the
+   * refusal names an alert of a batch in flight ("message SEQ: alerts[I].field: problem", as the aggregator words it),
+   * that one alert is set aside (kept in the outbox's refused table, logged, counted as alerts_set_aside_invalid) and
+   * the rest are resent on the next stream, so each refusal removes one alert and the link cannot loop on it. A
+   * refusal that names no alert (e.g. of a heartbeat) sets nothing aside: alerts are not blamed for it, and the link
+   * retries with its backoff. A store outage is UNAVAILABLE and never reaches here: the outbox keeps everything.
+   */
+  private setAsideRefused(details: string, inFlight: ReadonlyMap<number, InFlight>): void {
+    this.stats.refused_invalid++;
+    const named = /^message (\d+): alerts\[(\d+)\]/.exec(details);
+    const f = named ? inFlight.get(Number(named[1])) : undefined;
+    const id = f?.kind === 'alerts' ? f.ids[Number(named?.[2])] : undefined;
+    if (id === undefined) {
+      this.log(`the aggregator refused a message as invalid, naming no queued alert: ${details}`);
+      return;
+    }
+    this.o.outbox.setAsideEntry(id, `refused by the aggregator: ${details}`);
   }
 
   private answerPush(p: Push, pushId: string, send: (m: AgentMessageBody, f: InFlight) => void): void {

@@ -127,8 +127,71 @@ describe('Outbox', () => {
     reopened.close();
     const check = new Database(path, { readonly: true });
     expect(
-      check.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'outbox%'").all(),
-    ).toEqual([{ name: 'outbox' }]);
+      check
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'outbox%' ORDER BY name")
+        .all(),
+    ).toEqual([{ name: 'outbox' }, { name: 'outbox_refused' }]);
     check.close();
+  });
+
+  it('sets aside, logs once and counts an alert the aggregator would refuse, and queues the others of its batch', () => {
+    const path = join(dir(), 'outbox.db');
+    const lines: string[] = [];
+    const box = new Outbox({ path, maxBytes: 1 << 20, log: (l) => lines.push(l) });
+    const bad = { ...alert(2), title: 'client id a\0b' };
+    const long = { ...alert(3), attack_name: 'n'.repeat(513) };
+    const good = [alert(1), alert(4)];
+
+    box.enqueue([good[0]!, bad, long, good[1]!]);
+
+    expect(decodeEntries(box.peek(0, 10)).map((a) => a.id)).toEqual(good.map((a) => a.id));
+    expect(box.depth().count).toBe(2);
+    expect(box.setAside).toBe(2);
+    expect(lines).toEqual([
+      `INVALID, alert ${bad.id} set aside in outbox_refused, NOT sent: alert.title: contains NUL (U+0000)`,
+      `INVALID, alert ${long.id} set aside in outbox_refused, NOT sent: alert.attack_name: longer than 512 characters`,
+    ]);
+    box.close();
+    const reopened = new Outbox({ path, maxBytes: 1 << 20 });
+    expect(reopened.setAside).toBe(2);
+    reopened.close();
+    const check = new Database(path, { readonly: true });
+    const kept = check.prepare('SELECT alert_id, pb, reason FROM outbox_refused ORDER BY id').all() as {
+      alert_id: string;
+      pb: Buffer;
+      reason: string;
+    }[];
+    check.close();
+    expect(kept.map((r) => [r.alert_id, r.reason])).toEqual([
+      [bad.id, 'alert.title: contains NUL (U+0000)'],
+      [long.id, 'alert.attack_name: longer than 512 characters'],
+    ]);
+    expect(decodeEntries(kept.map((r, id) => ({ id, pb: r.pb })))).toEqual(
+      decodeEntries([bad, long].map((a, id) => ({ id, pb: pb(a) }))),
+    );
+  });
+
+  it('moves a queued alert the aggregator refused to the refused table, new and pre-upgrade rows alike', () => {
+    const path = join(dir(), 'outbox.db');
+    const before = [alert(1), alert(2)];
+    writeLegacyOutbox(path, before, 0);
+    const lines: string[] = [];
+    const box = new Outbox({ path, maxBytes: 1 << 20, log: (l) => lines.push(l) });
+    const after = [alert(3), alert(4)];
+    box.enqueue(after);
+    const entries = box.peek(0, 10);
+
+    expect(box.setAsideEntry(entries[0]!.id, 'refused by the aggregator: x')).toBe(true);
+    expect(box.setAsideEntry(entries[2]!.id, 'refused by the aggregator: y')).toBe(true);
+    expect(box.setAsideEntry(entries[2]!.id, 'again')).toBe(false);
+
+    expect(decodeEntries(box.peek(0, 10)).map((a) => a.id)).toEqual([before[1]!.id, after[1]!.id]);
+    expect(box.depth().count).toBe(2);
+    expect(box.setAside).toBe(2);
+    expect(lines).toEqual([
+      `REFUSED by the aggregator, alert ${before[0]!.id} set aside in outbox_refused: refused by the aggregator: x`,
+      `REFUSED by the aggregator, alert ${after[0]!.id} set aside in outbox_refused: refused by the aggregator: y`,
+    ]);
+    box.close();
   });
 });

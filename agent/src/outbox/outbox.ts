@@ -10,6 +10,11 @@
 //     alerts_refused_outbox_full), and the aggregator shows per facility;
 //   - the caller decides whether to wait for room (a replayable source such as --alerts-in pauses and retries) or
 //     to move on (a live detector cannot stop the capture).
+// Alerts the aggregator would refuse. Each alert is checked at enqueue with the aggregator's own validation (the
+// codec's alertFromPb); one that fails it (a NUL, a field over its length limit, ...) would be refused on every resend
+// and block every alert after it. It is not queued: it is set aside in the table outbox_refused (its wire bytes and
+// the reason), logged once naming the field, and counted (`setAside`, reported as alerts_set_aside_invalid). The link
+// sets an alert aside the same way when the aggregator still refuses it by name (INVALID_ARGUMENT, version skew).
 // Window aggregates and inventory changes do not enter the outbox: they are kept in bounded memory queues and dropped
 // (counted) under pressure.
 //
@@ -24,7 +29,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { alertToPb } from '@vigil/proto/codec';
+import { InvalidMessageError, alertFromPb, alertToPb } from '@vigil/proto/codec';
 import type { Alert } from '@vigil/shared';
 import { encodeAlert } from '../link/wire.js';
 
@@ -55,6 +60,17 @@ function isFull(err: unknown): boolean {
   return code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'SQLITE_IOERR_WRITE';
 }
 
+/** Why the aggregator's validation refuses it (the field and the problem), or null when it passes. */
+function refusal(check: () => unknown): string | null {
+  try {
+    check();
+    return null;
+  } catch (err) {
+    if (err instanceof InvalidMessageError) return err.message;
+    throw err;
+  }
+}
+
 export class Outbox {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement<[string, Buffer, number]>;
@@ -75,6 +91,8 @@ export class Outbox {
   private bytesCache: number;
   /** Alerts refused because the outbox was full, since this process started. */
   refused = 0;
+  private setAsideCache: number;
+  private readonly refuse: Database.Statement<[string, Buffer, string]>;
 
   constructor(private readonly o: OutboxOptions) {
     if (!Number.isFinite(o.maxBytes) || o.maxBytes < MIN_OUTBOX_BYTES) {
@@ -102,6 +120,10 @@ export class Outbox {
       n: number;
       b: number;
     };
+    this.refuse = this.db.prepare('INSERT INTO outbox_refused (alert_id, pb, reason) VALUES (?, ?, ?)');
+    this.setAsideCache = (
+      this.db.prepare('SELECT count(*) AS n FROM outbox_refused').get() as { n: number }
+    ).n;
     this.countCache = row.n + (this.legacy?.count ?? 0);
     this.bytesCache = row.b + (this.legacy?.bytes ?? 0);
   }
@@ -124,6 +146,13 @@ export class Outbox {
         pb BLOB NOT NULL,
         bytes INTEGER NOT NULL,
         enqueued_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+      )`);
+      this.db.exec(`CREATE TABLE IF NOT EXISTS outbox_refused (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_id TEXT NOT NULL,
+        pb BLOB NOT NULL,
+        reason TEXT NOT NULL,
+        refused_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
       )`);
       if (columns('outbox_json').length === 0) return;
       const old = this.db
@@ -163,12 +192,28 @@ export class Outbox {
   }
 
   /**
-   * Writes the alerts durably, all or none. Throws OutboxFullError (after logging each refused alert) when they do
-   * not fit; any other error is a real fault and propagates.
+   * Alerts set aside as ones the aggregator refuses (kept in outbox_refused), since the outbox was created: the
+   * health counter alerts_set_aside_invalid.
+   */
+  get setAside(): number {
+    return this.setAsideCache;
+  }
+
+  /**
+   * Writes the alerts durably, all or none. An alert that fails the aggregator's validation is set aside instead of
+   * queued (see the header). Throws OutboxFullError (after logging each refused alert) when they do not fit; any
+   * other error is a real fault and propagates.
    */
   enqueue(alerts: readonly Alert[], progress?: { source: string; position: number }): void {
     if (alerts.length === 0 && !progress) return;
-    const rows = alerts.map((a) => ({ id: a.id, pb: encodeAlert(alertToPb(a)) }));
+    const rows: { id: string; pb: Buffer }[] = [];
+    const invalid: { id: string; pb: Buffer; reason: string }[] = [];
+    for (const a of alerts) {
+      const pb = alertToPb(a);
+      const reason = refusal(() => alertFromPb(pb, a.facility_id));
+      if (reason === null) rows.push({ id: a.id, pb: encodeAlert(pb) });
+      else invalid.push({ id: a.id, pb: encodeAlert(pb), reason });
+    }
     let bytes = 0;
     try {
       this.db.transaction(() => {
@@ -176,6 +221,7 @@ export class Outbox {
           this.insert.run(r.id, r.pb, r.pb.length);
           bytes += r.pb.length;
         }
+        for (const r of invalid) this.refuse.run(r.id, r.pb, r.reason);
         if (progress) {
           this.db
             .prepare(
@@ -196,6 +242,44 @@ export class Outbox {
     }
     this.countCache += rows.length;
     this.bytesCache += bytes;
+    this.setAsideCache += invalid.length;
+    for (const r of invalid) {
+      this.log(`INVALID, alert ${r.id} set aside in outbox_refused, NOT sent: ${r.reason}`);
+    }
+  }
+
+  /**
+   * Moves a queued entry to outbox_refused with the reason (the aggregator refused it by name), so the alerts after
+   * it flow. False when the entry is no longer queued.
+   */
+  setAsideEntry(id: number, reason: string): boolean {
+    const legacy = this.legacy;
+    const old = legacy !== null && id <= legacy.top;
+    const moved = this.db.transaction(() => {
+      if (old) {
+        const row = this.db.prepare('SELECT json FROM outbox_json WHERE id = ?').get(id) as
+          { json: string } | undefined;
+        if (!row) return null;
+        const alert = JSON.parse(row.json) as Alert;
+        this.refuse.run(alert.id, encodeAlert(alertToPb(alert)), reason);
+        return { alertId: alert.id, bytes: legacy.del.get(id)?.bytes ?? 0 };
+      }
+      const row = this.db.prepare('SELECT alert_id, pb FROM outbox WHERE id = ?').get(id) as
+        { alert_id: string; pb: Buffer } | undefined;
+      if (!row) return null;
+      this.refuse.run(row.alert_id, row.pb, reason);
+      return { alertId: row.alert_id, bytes: this.del.get(id)?.bytes ?? 0 };
+    })();
+    if (moved === null) return false;
+    if (old && legacy) {
+      legacy.count--;
+      if (legacy.count === 0) this.legacy = null;
+    }
+    this.countCache--;
+    this.bytesCache -= moved.bytes;
+    this.setAsideCache++;
+    this.log(`REFUSED by the aggregator, alert ${moved.alertId} set aside in outbox_refused: ${reason}`);
+    return true;
   }
 
   /** Where a replayable source was when its last alerts were enqueued (0 when never). */

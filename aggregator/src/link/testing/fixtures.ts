@@ -17,9 +17,10 @@ export interface LinkFixture {
   cleanup(): Promise<void>;
 }
 
-export async function linkFixture(): Promise<LinkFixture> {
+/** `dbUrl`: the store to use (e.g. a fresh Postgres database); by default a SQLite file in the fixture's directory. */
+export async function linkFixture(o: { dbUrl?: string } = {}): Promise<LinkFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-link-'));
-  const dbUrl = `sqlite:${join(dir, 'aggregator', 'vigil.db')}`;
+  const dbUrl = o.dbUrl ?? `sqlite:${join(dir, 'aggregator', 'vigil.db')}`;
   const store = await openStore(dbUrl);
   const ca = await CertificateAuthority.open(join(dir, 'aggregator'));
   return {

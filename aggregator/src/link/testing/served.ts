@@ -20,8 +20,9 @@ export interface ServedLink extends LinkFixture {
   defer(stop: () => Promise<void> | void): void;
 }
 
-export async function servedLink(o: { services?: LinkService[] } = {}): Promise<ServedLink> {
-  const fx = await linkFixture();
+/** `dbUrl`: the store (default: a SQLite file, see linkFixture). */
+export async function servedLink(o: { services?: LinkService[]; dbUrl?: string } = {}): Promise<ServedLink> {
+  const fx = await linkFixture(o.dbUrl !== undefined ? { dbUrl: o.dbUrl } : {});
   const server = new LinkServer({
     store: fx.store,
     ca: fx.ca,
