@@ -15,7 +15,7 @@ import { learnBaseline, replayCapture } from '../detect/replay.js';
 import type { LinkClient } from '../link/client.js';
 import { PipelineFeed } from '../link/feed.js';
 import type { Outbox } from '../outbox/outbox.js';
-import { LivePlant, RESET_SCENARIO, WarmupClock } from '../sim/live.js';
+import { LivePlant, WarmupClock } from '../sim/live.js';
 
 export interface SourceContext {
   facility: string;
@@ -316,9 +316,12 @@ function startSim(c: AgentConfig, topology: string, ctx: SourceContext): Pipelin
     ended,
     scenario: (s) => {
       try {
+        // Every scenario ends the incidents first. An injected attack is a new one: it must not fold into an incident
+        // or an alert of its attacker host from just before (the demo's attacker is the plant's engineering
+        // workstation, whose routine change may have been alerted a moment ago; the attack's stages then joined that
+        // alert until it went quiet, and a multi-stage run could time out). A reset ends the stopped attack's.
+        feed.engine.endIncidents();
         ctx.say(`scenario ${s.name}: ${plant.scenario(s.name, s.params_json)}`);
-        // A reset ends the incidents too: the next injected attack is a new one, not the stopped one continuing.
-        if (s.name === RESET_SCENARIO) feed.engine.endIncidents();
         return Promise.resolve();
       } catch (err) {
         return Promise.reject(err instanceof Error ? err : new Error(String(err)));
