@@ -29,24 +29,31 @@ function round(ids: string[]) {
   return { keys, participants };
 }
 
+/** Every plant of `ids` masks its `plain` vector for the same round, as the agents do: the masked words, in order. */
+function maskedRound(
+  ids: string[],
+  plain: readonly Float64Array[],
+  fp: ReturnType<typeof fixedPointFor>,
+  ctx: { runId: string; round: number },
+): Uint32Array[] {
+  const { keys, participants } = round(ids);
+  return plain.map((v, i) =>
+    applyMasks(
+      encodeFixedPoint(v, fp),
+      { nodeId: ids[i]!, privateKey: keys[i]!.privateKey },
+      participants,
+      ctx,
+    ),
+  );
+}
+
 describe('secure aggregation masks', () => {
   it('cancel exactly: the sum of masked vectors decodes to the sum of the plain values within the rounding', () => {
     const ids = ['18446744073709551000', '7', '123456789012'];
     const plain = ids.map((_, i) => values(1000, 11 + i, 50));
     const fp = fixedPointFor(ids.length, defaultBound(1));
-    const { keys, participants } = round(ids);
 
-    const masked = plain.map((v, i) =>
-      applyMasks(
-        encodeFixedPoint(v, fp),
-        { nodeId: ids[i]!, privateKey: keys[i]!.privateKey },
-        participants,
-        {
-          runId: 'r1',
-          round: 3,
-        },
-      ),
-    );
+    const masked = maskedRound(ids, plain, fp, { runId: 'r1', round: 3 });
     const sum = decodeFixedPoint(sumWords(masked), fp);
     const unmaskedSum = sumWords(plain.map((v) => encodeFixedPoint(v, fp)));
 
@@ -100,18 +107,7 @@ describe('secure aggregation masks', () => {
     const ids = ['2', '3', '4'];
     const fp = fixedPointFor(3, defaultBound(1));
     const plain = ids.map((_, i) => values(500, 40 + i, 1));
-    const { keys, participants } = round(ids);
-    const masked = plain.map((v, i) =>
-      applyMasks(
-        encodeFixedPoint(v, fp),
-        { nodeId: ids[i]!, privateKey: keys[i]!.privateKey },
-        participants,
-        {
-          runId: 'r',
-          round: 1,
-        },
-      ),
-    );
+    const masked = maskedRound(ids, plain, fp, { runId: 'r', round: 1 });
     const partial = decodeFixedPoint(sumWords(masked.slice(0, 2)), fp);
     const truth = plain[0]!.map((v, k) => v + plain[1]![k]!);
     const close = partial.filter((v, k) => Math.abs(v - truth[k]!) < 1).length;
