@@ -5,7 +5,6 @@ import {
   SequentialDpTrainer,
   TrainingRequestError,
   modelArrays,
-  parameterNames,
 } from './local-trainer.js';
 import { replyTo } from './supernode.js';
 
@@ -88,15 +87,6 @@ describe('SequentialDpTrainer', () => {
     await expect(both.train(wideArrays, { 'vigil-model': 'other' })).rejects.toThrow(
       /config "vigil-model" is "other"; this node trains fl-global, fl-global-l1b/,
     );
-  });
-
-  it('names parameters by position and layer parameter name', () => {
-    expect(parameterNames(mlp(1))).toEqual([
-      '0.dense.weight',
-      '1.dense.bias',
-      '2.dense.weight',
-      '3.dense.bias',
-    ]);
   });
 
   it('refuses arrays that do not fit the model and bad settings, leaving the model unchanged', async () => {
