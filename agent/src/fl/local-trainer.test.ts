@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Activation, Dense, Sequential, seededRng, softmaxCrossEntropy, type Example } from '@vigil/models';
-import {
-  ModelTrainers,
-  SequentialDpTrainer,
-  TrainingRequestError,
-  modelArrays,
-} from './local-trainer.js';
+import { ModelTrainers, SequentialDpTrainer, TrainingRequestError, modelArrays } from './local-trainer.js';
 import { replyTo } from './supernode.js';
 
 function mlp(seed: number): Sequential {

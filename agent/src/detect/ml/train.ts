@@ -59,14 +59,7 @@ import {
   standardise,
   type Scaler,
 } from './features.js';
-import {
-  L2_CLASSES,
-  buildL1b,
-  buildL2,
-  classIndex,
-  l1bExamples,
-  l2Examples,
-} from './models.js';
+import { L2_CLASSES, buildL1b, buildL2, classIndex, l1bExamples, l2Examples } from './models.js';
 
 export interface TrainConfig {
   topologies: readonly string[];
