@@ -95,6 +95,31 @@ describe('Correlator', () => {
     expect(() => alertFromPb(alertToPb(a!), 'plant-1')).not.toThrow();
   });
 
+  it("lists at most the link's 64 sources of a scan, keeping the lead and every rule, and counts them all", () => {
+    const { c, alerts } = setup();
+    const probes = Array.from({ length: 95 }, (_, i) =>
+      det({ rule: 'scan', technique: 'T0846', confidence: 0.7, timeMs: T0 + i * 10, dst: `10.0.1.${i}` }),
+    );
+
+    for (const d of probes.slice(0, 90)) c.add(d);
+    c.add(det({ rule: 'new-service', technique: 'T0886', confidence: 0.45, timeMs: T0 + 905 }));
+    c.add(det({ timeMs: T0 + 910 }));
+    for (const d of probes.slice(90)) c.add(d);
+    c.tick(T0 + HOLD_MS, true);
+
+    expect(alerts).toHaveLength(1);
+    const a = alerts[0]!;
+    expect(a.sources).toHaveLength(64);
+    expect(a.attack_type).toBe('T0855');
+    expect(a.sources.map((s) => s.model_name)).toContain('modbus-policy/new-master-write');
+    expect(a.sources.map((s) => s.model_name)).toContain('modbus-policy/new-service');
+    expect(a.sources.filter((s) => s.model_name === 'modbus-policy/scan')).toHaveLength(62);
+    const times = a.sources.map((s) => Date.parse(s.detection_time));
+    expect(times).toEqual([...times].sort((x, y) => x - y));
+    expect(a.correlation_summary).toMatch(/^97 detection\(s\) \(64 listed\) by /);
+    expect(() => alertFromPb(alertToPb(a), 'plant-1')).not.toThrow();
+  });
+
   it('holds a weak detection, folds what joins in the hold and leads with the most severe technique', () => {
     const { c, alerts } = setup();
 

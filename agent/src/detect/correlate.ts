@@ -33,6 +33,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Alert, AlertSource, Severity, TimelinePoint } from '@vigil/shared';
 import { shippedCatalog } from '@vigil/shared';
+import { MAX_SOURCES } from '@vigil/proto/codec';
 import type { FacilityWindow } from '../window/window.js';
 import { safeAlert } from './safe-text.js';
 import { isEvidenceOnly, type Detection } from './types.js';
@@ -323,7 +324,8 @@ export class Correlator {
       prior === undefined
         ? ''
         : `; follows the alert ${prior.technique} against ${prior.dst} ${((first - prior.ms) / 1000).toFixed(1)} s earlier`;
-    const sources: AlertSource[] = ds.map((d) => ({
+    const listed = listedOf(ds, lead);
+    const sources: AlertSource[] = listed.map((d) => ({
       layer: d.layer,
       model_name: `${d.detector}/${d.rule}`,
       confidence: round(d.confidence),
@@ -356,7 +358,7 @@ export class Correlator {
       status: 'new',
       sources,
       correlation_confidence: round(confidence),
-      correlation_summary: `${ds.length} detection(s) by ${rules.join(', ')} from ${inc.src} to ${dsts.slice(0, 5).join(', ')} within ${((last - first) / 1000).toFixed(1)} s; techniques ${techniques.join(', ')}${follows}; ${DECIDED[how]}`,
+      correlation_summary: `${ds.length} detection(s)${listed.length < ds.length ? ` (${listed.length} listed)` : ''} by ${rules.join(', ')} from ${inc.src} to ${dsts.slice(0, 5).join(', ')} within ${((last - first) / 1000).toFixed(1)} s; techniques ${techniques.join(', ')}${follows}; ${DECIDED[how]}`,
       attack_type: lead.technique,
       attack_name: name(lead.technique),
       context_analysis: {
@@ -370,6 +372,23 @@ export class Correlator {
       last_seen: iso(last),
     });
   }
+}
+
+/**
+ * The detections an alert lists as its sources, at most the link's MAX_SOURCES (a scan of a plant gives one per
+ * target): the lead, the first of every rule, then the earliest others, in time order. The summary counts them all.
+ */
+function listedOf(ds: readonly Detection[], lead: Detection): readonly Detection[] {
+  if (ds.length <= MAX_SOURCES) return ds;
+  const keep = new Set<Detection>([lead]);
+  const rules = new Set<string>();
+  for (const d of ds) {
+    const rule = `${d.detector}/${d.rule}`;
+    if (keep.size < MAX_SOURCES && !rules.has(rule)) keep.add(d);
+    rules.add(rule);
+  }
+  for (const d of ds) if (keep.size < MAX_SOURCES) keep.add(d);
+  return ds.filter((d) => keep.has(d));
 }
 
 /** A rule's detection sure enough to alert on its own: a protocol fact, not a weak hint. */
