@@ -4,6 +4,7 @@ import { FacilityWindow } from '../window/window.js';
 import {
   Correlator,
   FOLLOW_UP_MS,
+  FORGET_MS,
   HOLD_MS,
   MIN_ALERT_CONFIDENCE,
   QUIET_MS,
@@ -118,6 +119,21 @@ describe('Correlator', () => {
     expect(times).toEqual([...times].sort((x, y) => x - y));
     expect(a.correlation_summary).toMatch(/^97 detection\(s\) \(64 listed\) by /);
     expect(() => alertFromPb(alertToPb(a), 'plant-1')).not.toThrow();
+  });
+
+  it('forgets alerted sources once they can fold or follow nothing, so its memory stays bounded', () => {
+    const { c, alerts } = setup();
+    for (let i = 0; i < 300; i++) c.add(det({ src: `10.9.${i >> 8}.${i & 255}`, timeMs: T0 + i * 100 }));
+    c.tick(T0 + 30_000);
+    const full = c.remembered;
+
+    const later = T0 + 30_000 + FORGET_MS;
+    c.add(det({ src: '10.0.0.77', timeMs: later }));
+    c.tick(later);
+
+    expect(alerts).toHaveLength(301);
+    expect(full).toBe(900);
+    expect(c.remembered).toBe(3);
   });
 
   it('holds a weak detection, folds what joins in the hold and leads with the most severe technique', () => {

@@ -48,6 +48,11 @@ export const MIN_ALERT_CONFIDENCE = 0.5;
 export const FOLLOW_UP_MS = 300_000;
 /** The weight of that corroboration (one more piece of evidence in the noisy-or). */
 export const FOLLOW_UP_CONFIDENCE = 0.5;
+/**
+ * Packet time after which what an alert told can no longer fold or follow anything (QUIET_MS, FOLLOW_UP_MS), with two
+ * minutes for a model's late answer: older memories are forgotten, so a long-running agent's memory stays bounded.
+ */
+export const FORGET_MS = Math.max(QUIET_MS, FOLLOW_UP_MS) + 120_000;
 
 /** An alert as the agent writes it: the spec's Alert plus the packet times of its evidence. */
 export interface AgentAlert extends Alert {
@@ -147,6 +152,8 @@ export class Correlator {
   private readonly alertedSrc = new Map<string, number>();
   /** Packet time of the last endIncidents: evidence from before it belongs to the ended incidents. */
   private endedAtMs = Number.NEGATIVE_INFINITY;
+  /** Packet time at which memories older than FORGET_MS are next looked for. */
+  private nextForgetMs = Number.NEGATIVE_INFINITY;
   /** `src|dst` -> the last alert of the source against that target. */
   private readonly alertedTarget = new Map<string, Prior>();
   private readonly opts: CorrelatorOptions;
@@ -159,6 +166,7 @@ export class Correlator {
 
   add(d: Detection): void {
     this.detections++;
+    this.forgetBefore(d.timeMs - FORGET_MS);
     const s = this.opts.suppress?.find((x) => matches(x, this.opts.facility, d));
     if (s !== undefined) {
       const k = `${d.rule}/${d.technique}`;
@@ -252,6 +260,20 @@ export class Correlator {
     this.alertedSrc.clear();
     this.alertedTarget.clear();
     this.endedAtMs = Math.max(this.endedAtMs, nowMs);
+  }
+
+  /** Entries of the memory of alerted incidents (sources, techniques, targets). */
+  get remembered(): number {
+    return this.alerted.size + this.alertedSrc.size + this.alertedTarget.size;
+  }
+
+  /** Forgets alerted incidents last seen before `ms` (looked for once a minute of packet time). */
+  private forgetBefore(ms: number): void {
+    if (ms < this.nextForgetMs) return;
+    this.nextForgetMs = ms + 60_000;
+    for (const [k, v] of this.alerted) if (v.ms < ms) this.alerted.delete(k);
+    for (const [k, v] of this.alertedSrc) if (v < ms) this.alertedSrc.delete(k);
+    for (const [k, v] of this.alertedTarget) if (v.ms < ms) this.alertedTarget.delete(k);
   }
 
   /** What an alerted incident told, to fold its continuation, and the targets it covered (see the header). */

@@ -176,6 +176,7 @@ export class DetectionEngine {
       baseline: this.baseline.summary(),
       detections: this.correlator.detections,
       folded: this.correlator.folded,
+      remembered: this.correlator.remembered,
       below_threshold: this.correlator.belowThreshold,
       decided: { ...this.correlator.decided },
       suppressed: Object.fromEntries(this.correlator.suppressed),
