@@ -177,6 +177,8 @@ export class DetectionEngine {
       detections: this.correlator.detections,
       folded: this.correlator.folded,
       remembered: this.correlator.remembered,
+      scan_tracked: this.scanRule.held,
+      scan_untracked: this.scanRule.skipped,
       below_threshold: this.correlator.belowThreshold,
       decided: { ...this.correlator.decided },
       suppressed: Object.fromEntries(this.correlator.suppressed),
