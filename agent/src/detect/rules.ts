@@ -44,11 +44,17 @@ export const SCAN_FAILURES = 5;
 /** Connection-flood rule: distinct new sources opening TCP connections to one service within SCAN_WINDOW_MS. */
 export const FLOOD_SOURCES = 20;
 /**
- * Sources (scan rule) and services (flood rule) tracked at once at most, and new sources tracked per service: a
- * spoofed-source storm fills them, it cannot grow memory beyond them (what is not tracked is counted as skipped).
+ * Sources the scan rule tracks at once at most (as probers, and as refused), and sources the flood rule tracks (all
+ * services together; and per service): a spoofed-source storm fills them, it cannot grow memory beyond them (what is
+ * not tracked is counted as skipped).
  */
 export const TRACKED_MAX = 65_536;
 export const TRACKED_SOURCES_PER_SERVICE = 4_096;
+/**
+ * Targets kept per source by the scan rule (its distinct-target check is a linear search: a fast scan of every port
+ * within the window must not make it quadratic); a scan is still reported, with at least this many targets.
+ */
+export const TRACKED_TARGETS_PER_SOURCE = 256;
 /** The source a connection flood's detection names: many, the same for every flood, so its detections fold. */
 export const FLOOD_SOURCE = 'many new sources';
 /** Flood rule: a pair's requests in one second above max(FLOOD_FACTOR x learnt peak, peak + FLOOD_MARGIN). */
@@ -605,6 +611,8 @@ export class ScanRule extends RuleSet {
   private readonly failures = new Map<string, { t: number; target: string }[]>();
   /** Service (host:port) -> its new sources -> packet time of their last SYN, oldest first. */
   private readonly openers = new Map<string, Map<string, number>>();
+  /** Sources held in openers, all services together (at most TRACKED_MAX). */
+  private openerCount = 0;
   /** Packet time of the next sweep of sources and services quiet for SCAN_WINDOW_MS. */
   private nextForgetMs = Number.NEGATIVE_INFINITY;
   /** Sources and services not tracked because TRACKED_MAX or TRACKED_SOURCES_PER_SERVICE was reached. */
@@ -619,6 +627,7 @@ export class ScanRule extends RuleSet {
     this.probes.clear();
     this.failures.clear();
     this.openers.clear();
+    this.openerCount = 0;
   }
 
   onPacket(pkt: PacketView, ms: number, failed: boolean): void {
@@ -630,7 +639,10 @@ export class ScanRule extends RuleSet {
       const target = `${pkt.srcAddr()}:${pkt.sport}`;
       const list = this.tracked(this.failures, prober, ms);
       if (list === undefined) return;
-      if (!list.some((x) => x.target === target)) list.push({ t: ms, target });
+      if (!list.some((x) => x.target === target)) {
+        if (list.length >= TRACKED_TARGETS_PER_SOURCE) list.shift();
+        list.push({ t: ms, target });
+      }
       this.failures.set(prober, list);
       if (list.length >= SCAN_FAILURES) this.fire(prober, pkt, ms, 'failed-connections', list.length);
       return;
@@ -645,16 +657,17 @@ export class ScanRule extends RuleSet {
     if (pkt.ipProto === IpProto.TCP) this.opened(src, target, pkt, ms);
     const list = this.tracked(this.probes, src, ms);
     if (list === undefined) return;
-    if (!list.some((x) => x.target === target)) list.push({ t: ms, target });
+    if (!list.some((x) => x.target === target)) {
+      if (list.length >= TRACKED_TARGETS_PER_SOURCE) list.shift();
+      list.push({ t: ms, target });
+    }
     this.probes.set(src, list);
     if (list.length >= SCAN_TARGETS) this.fire(src, pkt, ms, 'distinct-targets', list.length);
   }
 
   /** Entries held: sources as probers and as refused, and each service's new sources. */
   get held(): number {
-    let n = this.probes.size + this.failures.size;
-    for (const srcs of this.openers.values()) n += srcs.size;
-    return n;
+    return this.probes.size + this.failures.size + this.openerCount;
   }
 
   /** `key`'s list pruned to the window; undefined when a new key would pass TRACKED_MAX (counted in skipped). */
@@ -676,7 +689,9 @@ export class ScanRule extends RuleSet {
     for (const [k, srcs] of this.openers) {
       let last = old;
       for (const t of srcs.values()) last = t;
-      if (last <= old) this.openers.delete(k);
+      if (last > old) continue;
+      this.openers.delete(k);
+      this.openerCount -= srcs.size;
     }
   }
 
@@ -691,13 +706,19 @@ export class ScanRule extends RuleSet {
       srcs = new Map();
       this.openers.set(target, srcs);
     }
-    srcs.delete(src);
+    if (srcs.delete(src)) this.openerCount--;
     for (const [s, t] of srcs) {
       if (t > ms - SCAN_WINDOW_MS && srcs.size < TRACKED_SOURCES_PER_SERVICE) break;
       srcs.delete(s);
+      this.openerCount--;
       if (t > ms - SCAN_WINDOW_MS) this.skipped++;
     }
+    if (this.openerCount >= TRACKED_MAX) {
+      this.skipped++;
+      return;
+    }
     srcs.set(src, ms);
+    this.openerCount++;
     const n = srcs.size;
     if (n < FLOOD_SOURCES) return;
     const host = target.slice(0, target.lastIndexOf(':'));
