@@ -26,6 +26,8 @@ export class InvalidMessageError extends Error {
 /** Length limits of an alert's text fields, in UTF-16 code units (JS string length); the agent cuts to them. */
 export const MAX_SHORT = 512;
 export const MAX_TEXT = 16 * 1024;
+/** Sources one alert may list. */
+export const MAX_SOURCES = 64;
 const MAX_TIMELINE = 600;
 
 /**
@@ -152,8 +154,8 @@ export function alertFromPb(p: PbAlert, facilityId: string, at = 'alert'): Alert
   if (attackType !== '' && !ICS_TECHNIQUE_PATTERN.test(attackType)) {
     throw new InvalidMessageError(`${at}.attack_type`, 'must be an ATT&CK for ICS id like T0846');
   }
-  if (!Array.isArray(p.sources) || p.sources.length > 64) {
-    throw new InvalidMessageError(`${at}.sources`, 'must be a list of at most 64');
+  if (!Array.isArray(p.sources) || p.sources.length > MAX_SOURCES) {
+    throw new InvalidMessageError(`${at}.sources`, `must be a list of at most ${MAX_SOURCES}`);
   }
   const ctx = p.context_analysis;
   if (ctx !== null && (!Array.isArray(ctx.timeline) || ctx.timeline.length > MAX_TIMELINE)) {

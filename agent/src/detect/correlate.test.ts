@@ -4,6 +4,7 @@ import { FacilityWindow } from '../window/window.js';
 import {
   Correlator,
   FOLLOW_UP_MS,
+  FORGET_MS,
   HOLD_MS,
   MIN_ALERT_CONFIDENCE,
   QUIET_MS,
@@ -93,6 +94,46 @@ describe('Correlator', () => {
     expect(cut).toHaveLength(16 * 1024);
     expect(cut.endsWith(` [cut ${long.length} chars]`)).toBe(true);
     expect(() => alertFromPb(alertToPb(a!), 'plant-1')).not.toThrow();
+  });
+
+  it("lists at most the link's 64 sources of a scan, keeping the lead and every rule, and counts them all", () => {
+    const { c, alerts } = setup();
+    const probes = Array.from({ length: 95 }, (_, i) =>
+      det({ rule: 'scan', technique: 'T0846', confidence: 0.7, timeMs: T0 + i * 10, dst: `10.0.1.${i}` }),
+    );
+
+    for (const d of probes.slice(0, 90)) c.add(d);
+    c.add(det({ rule: 'new-service', technique: 'T0886', confidence: 0.45, timeMs: T0 + 905 }));
+    c.add(det({ timeMs: T0 + 910 }));
+    for (const d of probes.slice(90)) c.add(d);
+    c.tick(T0 + HOLD_MS, true);
+
+    expect(alerts).toHaveLength(1);
+    const a = alerts[0]!;
+    expect(a.sources).toHaveLength(64);
+    expect(a.attack_type).toBe('T0855');
+    expect(a.sources.map((s) => s.model_name)).toContain('modbus-policy/new-master-write');
+    expect(a.sources.map((s) => s.model_name)).toContain('modbus-policy/new-service');
+    expect(a.sources.filter((s) => s.model_name === 'modbus-policy/scan')).toHaveLength(62);
+    const times = a.sources.map((s) => Date.parse(s.detection_time));
+    expect(times).toEqual([...times].sort((x, y) => x - y));
+    expect(a.correlation_summary).toMatch(/^97 detection\(s\) \(64 listed\) by /);
+    expect(() => alertFromPb(alertToPb(a), 'plant-1')).not.toThrow();
+  });
+
+  it('forgets alerted sources once they can fold or follow nothing, so its memory stays bounded', () => {
+    const { c, alerts } = setup();
+    for (let i = 0; i < 300; i++) c.add(det({ src: `10.9.${i >> 8}.${i & 255}`, timeMs: T0 + i * 100 }));
+    c.tick(T0 + 30_000);
+    const full = c.remembered;
+
+    const later = T0 + 30_000 + FORGET_MS;
+    c.add(det({ src: '10.0.0.77', timeMs: later }));
+    c.tick(later);
+
+    expect(alerts).toHaveLength(301);
+    expect(full).toBe(900);
+    expect(c.remembered).toBe(3);
   });
 
   it('holds a weak detection, folds what joins in the hold and leads with the most severe technique', () => {

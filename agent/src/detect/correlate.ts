@@ -33,6 +33,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Alert, AlertSource, Severity, TimelinePoint } from '@vigil/shared';
 import { shippedCatalog } from '@vigil/shared';
+import { MAX_SOURCES } from '@vigil/proto/codec';
 import type { FacilityWindow } from '../window/window.js';
 import { safeAlert } from './safe-text.js';
 import { isEvidenceOnly, type Detection } from './types.js';
@@ -47,6 +48,11 @@ export const MIN_ALERT_CONFIDENCE = 0.5;
 export const FOLLOW_UP_MS = 300_000;
 /** The weight of that corroboration (one more piece of evidence in the noisy-or). */
 export const FOLLOW_UP_CONFIDENCE = 0.5;
+/**
+ * Packet time after which what an alert told can no longer fold or follow anything (QUIET_MS, FOLLOW_UP_MS), with two
+ * minutes for a model's late answer: older memories are forgotten, so a long-running agent's memory stays bounded.
+ */
+export const FORGET_MS = Math.max(QUIET_MS, FOLLOW_UP_MS) + 120_000;
 
 /** An alert as the agent writes it: the spec's Alert plus the packet times of its evidence. */
 export interface AgentAlert extends Alert {
@@ -146,6 +152,8 @@ export class Correlator {
   private readonly alertedSrc = new Map<string, number>();
   /** Packet time of the last endIncidents: evidence from before it belongs to the ended incidents. */
   private endedAtMs = Number.NEGATIVE_INFINITY;
+  /** Packet time at which memories older than FORGET_MS are next looked for. */
+  private nextForgetMs = Number.NEGATIVE_INFINITY;
   /** `src|dst` -> the last alert of the source against that target. */
   private readonly alertedTarget = new Map<string, Prior>();
   private readonly opts: CorrelatorOptions;
@@ -158,6 +166,7 @@ export class Correlator {
 
   add(d: Detection): void {
     this.detections++;
+    this.forgetBefore(d.timeMs - FORGET_MS);
     const s = this.opts.suppress?.find((x) => matches(x, this.opts.facility, d));
     if (s !== undefined) {
       const k = `${d.rule}/${d.technique}`;
@@ -253,6 +262,20 @@ export class Correlator {
     this.endedAtMs = Math.max(this.endedAtMs, nowMs);
   }
 
+  /** Entries of the memory of alerted incidents (sources, techniques, targets). */
+  get remembered(): number {
+    return this.alerted.size + this.alertedSrc.size + this.alertedTarget.size;
+  }
+
+  /** Forgets alerted incidents last seen before `ms` (looked for once a minute of packet time). */
+  private forgetBefore(ms: number): void {
+    if (ms < this.nextForgetMs) return;
+    this.nextForgetMs = ms + 60_000;
+    for (const [k, v] of this.alerted) if (v.ms < ms) this.alerted.delete(k);
+    for (const [k, v] of this.alertedSrc) if (v < ms) this.alertedSrc.delete(k);
+    for (const [k, v] of this.alertedTarget) if (v.ms < ms) this.alertedTarget.delete(k);
+  }
+
   /** What an alerted incident told, to fold its continuation, and the targets it covered (see the header). */
   private remember(inc: Incident, attackType: string): void {
     for (const d of inc.detections) {
@@ -323,7 +346,8 @@ export class Correlator {
       prior === undefined
         ? ''
         : `; follows the alert ${prior.technique} against ${prior.dst} ${((first - prior.ms) / 1000).toFixed(1)} s earlier`;
-    const sources: AlertSource[] = ds.map((d) => ({
+    const listed = listedOf(ds, lead);
+    const sources: AlertSource[] = listed.map((d) => ({
       layer: d.layer,
       model_name: `${d.detector}/${d.rule}`,
       confidence: round(d.confidence),
@@ -356,7 +380,7 @@ export class Correlator {
       status: 'new',
       sources,
       correlation_confidence: round(confidence),
-      correlation_summary: `${ds.length} detection(s) by ${rules.join(', ')} from ${inc.src} to ${dsts.slice(0, 5).join(', ')} within ${((last - first) / 1000).toFixed(1)} s; techniques ${techniques.join(', ')}${follows}; ${DECIDED[how]}`,
+      correlation_summary: `${ds.length} detection(s)${listed.length < ds.length ? ` (${listed.length} listed)` : ''} by ${rules.join(', ')} from ${inc.src} to ${dsts.slice(0, 5).join(', ')} within ${((last - first) / 1000).toFixed(1)} s; techniques ${techniques.join(', ')}${follows}; ${DECIDED[how]}`,
       attack_type: lead.technique,
       attack_name: name(lead.technique),
       context_analysis: {
@@ -370,6 +394,23 @@ export class Correlator {
       last_seen: iso(last),
     });
   }
+}
+
+/**
+ * The detections an alert lists as its sources, at most the link's MAX_SOURCES (a scan of a plant gives one per
+ * target): the lead, the first of every rule, then the earliest others, in time order. The summary counts them all.
+ */
+function listedOf(ds: readonly Detection[], lead: Detection): readonly Detection[] {
+  if (ds.length <= MAX_SOURCES) return ds;
+  const keep = new Set<Detection>([lead]);
+  const rules = new Set<string>();
+  for (const d of ds) {
+    const rule = `${d.detector}/${d.rule}`;
+    if (keep.size < MAX_SOURCES && !rules.has(rule)) keep.add(d);
+    rules.add(rule);
+  }
+  for (const d of ds) if (keep.size < MAX_SOURCES) keep.add(d);
+  return ds.filter((d) => keep.has(d));
 }
 
 /** A rule's detection sure enough to alert on its own: a protocol fact, not a weak hint. */

@@ -5,7 +5,13 @@ import { PacketClock } from '../capture/packet-clock.js';
 import { capturedFrame, mbap, tcpFrame } from '../testing/frames.js';
 import type { AgentAlert } from './correlate.js';
 import { DetectionEngine } from './engine.js';
-import { FLOOD_HOLD_MS } from './rules.js';
+import {
+  FLOOD_HOLD_MS,
+  FLOOD_SOURCE,
+  FLOOD_SOURCES,
+  TRACKED_MAX,
+  TRACKED_SOURCES_PER_SERVICE,
+} from './rules.js';
 import { INVENTORY_RULE } from './types.js';
 
 const T0 = Date.UTC(2026, 0, 12, 9, 0, 0);
@@ -94,6 +100,17 @@ class Plant {
       this.send(
         ms + i * 100,
         tcpFrame({ src, dst: '10.0.0.50', sport: 50000, dport: 1000 + i, seq: 1, flags: SYN }),
+      );
+    }
+  }
+
+  /** `n` sources 10.x.y.z, each sending one SYN to the PLC's port 502, `gapMs` apart. */
+  spoofedSyns(ms: number, n: number, gapMs = 50): void {
+    for (let i = 0; i < n; i++) {
+      const src = `10.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+      this.send(
+        ms + Math.floor(i * gapMs),
+        tcpFrame({ src, dst: PLC, sport: 1024 + (i % 60_000), dport: 502, seq: 1, flags: SYN }),
       );
     }
   }
@@ -293,6 +310,45 @@ describe('rules', () => {
       expect(p.alerts.map((a) => a.attack_type)).toEqual(['T0888']);
       expect(p.alerts[0]?.sources.map((s) => s.model_name)).toContain('modbus-policy/new-master');
     });
+  });
+
+  it('SYNs from many sources never seen in learning to one PLC within 10 s: one T0814 connection-flood alert', async () => {
+    const p = learnt();
+
+    p.spoofedSyns(AFTER, 200);
+    await p.finish();
+
+    expect(p.alerts.map((a) => [a.attack_type, a.title])).toEqual([
+      ['T0814', `Denial of Service from ${FLOOD_SOURCE}`],
+    ]);
+    expect(p.alerts[0]?.sources.map((s) => s.model_name)).toContain('network-scan/connection-flood');
+    expect(p.alerts[0]?.description).toMatch(
+      /^20 sources never seen in learning opened connections to 10\.0\.0\.2:502/,
+    );
+  });
+
+  it('a spoofed-source storm fills the scan rule to TRACKED_MAX sources, counted, and is forgotten when it ends', async () => {
+    const p = learnt();
+
+    p.spoofedSyns(AFTER, TRACKED_MAX + 1000, 0.1);
+    const during = p.engine.stats();
+    p.spoofedSyns(AFTER + 60_000, 1);
+    await p.finish();
+
+    // 1000 sources past the scan rule's cap, and every source the flood rule's per-service cap pushed out in-window
+    const sent = TRACKED_MAX + 1000;
+    expect(during).toMatchObject({ scan_untracked: 1000 + sent - TRACKED_SOURCES_PER_SERVICE });
+    // the last SYN's source, once as a prober and once as an opener of the PLC's service
+    expect(p.engine.stats()).toMatchObject({ scan_tracked: 2 });
+  });
+
+  it('fewer new sources than FLOOD_SOURCES within the window raise no flood', async () => {
+    const p = learnt();
+
+    p.spoofedSyns(AFTER, FLOOD_SOURCES - 1);
+    await p.finish();
+
+    expect(p.alerts.filter((a) => a.attack_type === 'T0814')).toEqual([]);
   });
 
   it('polling as learnt raises nothing', async () => {

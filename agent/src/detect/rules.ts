@@ -8,7 +8,9 @@
 //   baseline knows is an asset inventory read, routine engineering work: it is noted (INVENTORY_RULE, evidence only:
 //   it never alerts alone) and the host's next request of any other kind is judged as always (a recon's sweep, a
 //   new master's polling or writes). From a host the baseline never saw it is judged as any request;
-// - a scan rule: one source reaching many distinct new host/port pairs, or refused by many, within 10 s.
+// - a scan rule: one source reaching many distinct new host/port pairs, or refused by many, within 10 s; and its
+//   mirror, a connection flood: many sources the baseline never saw opening connections to one service within 10 s
+//   (a spoofed-source SYN flood of a PLC, where each source alone is one weak new-service hint).
 // Every rule names its ATT&CK for ICS technique. A rule reports a key (rule, hosts, what) at most once per
 // REPEAT_MS so that a flood of evidence is one detection per key and period, not one per packet.
 import {
@@ -39,6 +41,22 @@ export const REPEAT_MS = 30_000;
 export const SCAN_WINDOW_MS = 10_000;
 export const SCAN_TARGETS = 8;
 export const SCAN_FAILURES = 5;
+/** Connection-flood rule: distinct new sources opening TCP connections to one service within SCAN_WINDOW_MS. */
+export const FLOOD_SOURCES = 20;
+/**
+ * Sources the scan rule tracks at once at most (as probers, and as refused), and sources the flood rule tracks (all
+ * services together; and per service): a spoofed-source storm fills them, it cannot grow memory beyond them (what is
+ * not tracked is counted as skipped).
+ */
+export const TRACKED_MAX = 65_536;
+export const TRACKED_SOURCES_PER_SERVICE = 4_096;
+/**
+ * Targets kept per source by the scan rule (its distinct-target check is a linear search: a fast scan of every port
+ * within the window must not make it quadratic); a scan is still reported, with at least this many targets.
+ */
+export const TRACKED_TARGETS_PER_SOURCE = 256;
+/** The source a connection flood's detection names: many, the same for every flood, so its detections fold. */
+export const FLOOD_SOURCE = 'many new sources';
 /** Flood rule: a pair's requests in one second above max(FLOOD_FACTOR x learnt peak, peak + FLOOD_MARGIN). */
 export const FLOOD_FACTOR = 3;
 export const FLOOD_MARGIN = 20;
@@ -99,6 +117,8 @@ abstract class RuleSet implements StreamDetector {
   readonly layer = 1 as const;
   private out: Detection[] = [];
   private readonly lastReported = new Map<string, number>();
+  /** Packet time of the next sweep of lastReported's expired keys. */
+  private nextSweepMs = Number.NEGATIVE_INFINITY;
 
   pending(): boolean {
     return this.out.length > 0;
@@ -121,6 +141,11 @@ abstract class RuleSet implements StreamDetector {
   /** Reports what `make` builds unless `key` was reported within REPEAT_MS before `timeMs` (then nothing is built:
    * a flood of evidence costs a key lookup per packet, not a detection). */
   protected report(key: string, timeMs: number, make: () => Omit<Detection, 'detector' | 'layer'>): void {
+    if (timeMs >= this.nextSweepMs) {
+      // keys of sources gone quiet are forgotten once a REPEAT_MS, so that memory follows the active sources
+      this.nextSweepMs = timeMs + REPEAT_MS;
+      for (const [k, t] of this.lastReported) if (timeMs - t >= REPEAT_MS) this.lastReported.delete(k);
+    }
     const last = this.lastReported.get(key);
     if (last !== undefined && timeMs - last < REPEAT_MS) return;
     this.lastReported.set(key, timeMs);
@@ -576,11 +601,22 @@ function asFlood(d: Detection): Detection {
   };
 }
 
-/** Scan rule: per source, distinct new targets (host:port) and failed connections in a sliding 10-s window. */
+/**
+ * Scan rule: per source, distinct new targets (host:port) and failed connections in a sliding 10-s window; per
+ * service, distinct new sources opening connections (the connection flood).
+ */
 export class ScanRule extends RuleSet {
   readonly name = 'network-scan';
   private readonly probes = new Map<string, { t: number; target: string }[]>();
   private readonly failures = new Map<string, { t: number; target: string }[]>();
+  /** Service (host:port) -> its new sources -> packet time of their last SYN, oldest first. */
+  private readonly openers = new Map<string, Map<string, number>>();
+  /** Sources held in openers, all services together (at most TRACKED_MAX). */
+  private openerCount = 0;
+  /** Packet time of the next sweep of sources and services quiet for SCAN_WINDOW_MS. */
+  private nextForgetMs = Number.NEGATIVE_INFINITY;
+  /** Sources and services not tracked because TRACKED_MAX or TRACKED_SOURCES_PER_SERVICE was reached. */
+  skipped = 0;
 
   constructor(private readonly baseline: Baseline) {
     super();
@@ -590,16 +626,23 @@ export class ScanRule extends RuleSet {
     super.endIncidents();
     this.probes.clear();
     this.failures.clear();
+    this.openers.clear();
+    this.openerCount = 0;
   }
 
   onPacket(pkt: PacketView, ms: number, failed: boolean): void {
+    if (ms >= this.nextForgetMs) this.forget(ms);
     if (failed) {
       // The refusal travels back to the prober.
       // Retries of one refused service are not a scan: count distinct refused targets.
       const prober = pkt.dstAddr();
       const target = `${pkt.srcAddr()}:${pkt.sport}`;
-      const list = prune(this.failures.get(prober) ?? [], ms, (x) => x.t);
-      if (!list.some((x) => x.target === target)) list.push({ t: ms, target });
+      const list = this.tracked(this.failures, prober, ms);
+      if (list === undefined) return;
+      if (!list.some((x) => x.target === target)) {
+        if (list.length >= TRACKED_TARGETS_PER_SOURCE) list.shift();
+        list.push({ t: ms, target });
+      }
       this.failures.set(prober, list);
       if (list.length >= SCAN_FAILURES) this.fire(prober, pkt, ms, 'failed-connections', list.length);
       return;
@@ -611,10 +654,85 @@ export class ScanRule extends RuleSet {
     if (pkt.ipProto === IpProto.UDP && pkt.sport < pkt.dport) return;
     const src = pkt.srcAddr();
     const target = `${pkt.dstAddr()}:${pkt.dport}`;
-    const list = prune(this.probes.get(src) ?? [], ms, (x) => x.t);
-    if (!list.some((x) => x.target === target)) list.push({ t: ms, target });
+    if (pkt.ipProto === IpProto.TCP) this.opened(src, target, pkt, ms);
+    const list = this.tracked(this.probes, src, ms);
+    if (list === undefined) return;
+    if (!list.some((x) => x.target === target)) {
+      if (list.length >= TRACKED_TARGETS_PER_SOURCE) list.shift();
+      list.push({ t: ms, target });
+    }
     this.probes.set(src, list);
     if (list.length >= SCAN_TARGETS) this.fire(src, pkt, ms, 'distinct-targets', list.length);
+  }
+
+  /** Entries held: sources as probers and as refused, and each service's new sources. */
+  get held(): number {
+    return this.probes.size + this.failures.size + this.openerCount;
+  }
+
+  /** `key`'s list pruned to the window; undefined when a new key would pass TRACKED_MAX (counted in skipped). */
+  private tracked<T extends { t: number }>(m: Map<string, T[]>, key: string, ms: number): T[] | undefined {
+    const list = m.get(key);
+    if (list !== undefined) return prune(list, ms, (x) => x.t);
+    if (m.size < TRACKED_MAX) return [];
+    this.skipped++;
+    return undefined;
+  }
+
+  /** Forgets the sources and services with nothing in the window (once a window of packet time). */
+  private forget(ms: number): void {
+    this.nextForgetMs = ms + SCAN_WINDOW_MS;
+    const old = ms - SCAN_WINDOW_MS;
+    for (const m of [this.probes, this.failures]) {
+      for (const [k, list] of m) if ((list.at(-1)?.t ?? old) <= old) m.delete(k);
+    }
+    for (const [k, srcs] of this.openers) {
+      let last = old;
+      for (const t of srcs.values()) last = t;
+      if (last > old) continue;
+      this.openers.delete(k);
+      this.openerCount -= srcs.size;
+    }
+  }
+
+  /** A new source's SYN to `target`: many of them within the window is a connection flood (T0814). */
+  private opened(src: string, target: string, pkt: PacketView, ms: number): void {
+    let srcs = this.openers.get(target);
+    if (srcs === undefined) {
+      if (this.openers.size >= TRACKED_MAX) {
+        this.skipped++;
+        return;
+      }
+      srcs = new Map();
+      this.openers.set(target, srcs);
+    }
+    if (srcs.delete(src)) this.openerCount--;
+    for (const [s, t] of srcs) {
+      if (t > ms - SCAN_WINDOW_MS && srcs.size < TRACKED_SOURCES_PER_SERVICE) break;
+      srcs.delete(s);
+      this.openerCount--;
+      if (t > ms - SCAN_WINDOW_MS) this.skipped++;
+    }
+    if (this.openerCount >= TRACKED_MAX) {
+      this.skipped++;
+      return;
+    }
+    srcs.set(src, ms);
+    this.openerCount++;
+    const n = srcs.size;
+    if (n < FLOOD_SOURCES) return;
+    const host = target.slice(0, target.lastIndexOf(':'));
+    this.report(`flood-sources:${target}`, ms, () => ({
+      rule: 'connection-flood',
+      technique: 'T0814',
+      confidence: Math.min(0.99, 0.5 + n / 100),
+      timeMs: ms,
+      frame: pkt.frame,
+      src: FLOOD_SOURCE,
+      dst: host,
+      evidence: `${n} sources never seen in learning opened connections to ${target} within ${SCAN_WINDOW_MS / 1000} s (latest ${src})`,
+      features: { distinct_new_sources: n },
+    }));
   }
 
   private fire(src: string, pkt: PacketView, ms: number, why: string, n: number): void {

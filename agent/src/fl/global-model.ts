@@ -23,7 +23,6 @@ import type { ModelDetector } from '../detect/ml/detector.js';
 import { MODEL_FEATURE_SCHEMAS } from '../detect/ml/features.js';
 import { buildL1b, buildL2 } from '../detect/ml/models.js';
 import { modelVersions } from '../link/pushes.js';
-import { parameterNames } from './local-trainer.js';
 
 /** The registry name of the federated global model (the aggregator's GLOBAL_MODEL). */
 export const GLOBAL_MODEL_NAME = 'fl-global';
@@ -157,7 +156,7 @@ async function servable(payload: Uint8Array, spec: ServableSpec): Promise<Uint8A
   const why = spec.mismatch(meta);
   if (why !== null) throw new ModelRefusedError(why);
   const model = spec.build();
-  const names = parameterNames(model);
+  const names = model.parameterNames();
   if (arrays.size !== names.length)
     throw new ModelRefusedError(
       `it has ${arrays.size} arrays, the served network ${names.length} parameters`,

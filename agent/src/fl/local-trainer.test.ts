@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Activation, Dense, Sequential, seededRng, softmaxCrossEntropy, type Example } from '@vigil/models';
-import {
-  ModelTrainers,
-  SequentialDpTrainer,
-  TrainingRequestError,
-  modelArrays,
-  parameterNames,
-} from './local-trainer.js';
+import { ModelTrainers, SequentialDpTrainer, TrainingRequestError, modelArrays } from './local-trainer.js';
 import { replyTo } from './supernode.js';
 
 function mlp(seed: number): Sequential {
@@ -88,15 +82,6 @@ describe('SequentialDpTrainer', () => {
     await expect(both.train(wideArrays, { 'vigil-model': 'other' })).rejects.toThrow(
       /config "vigil-model" is "other"; this node trains fl-global, fl-global-l1b/,
     );
-  });
-
-  it('names parameters by position and layer parameter name', () => {
-    expect(parameterNames(mlp(1))).toEqual([
-      '0.dense.weight',
-      '1.dense.bias',
-      '2.dense.weight',
-      '3.dense.bias',
-    ]);
   });
 
   it('refuses arrays that do not fit the model and bad settings, leaving the model unchanged', async () => {

@@ -72,14 +72,9 @@ export class TrainingRequestError extends Error {
   override readonly name = 'TrainingRequestError';
 }
 
-/** Flower array names of a Sequential's parameters, in model order: "<index>.<param name>". */
-export function parameterNames(model: Sequential): string[] {
-  return model.params.map((p, i) => `${i}.${p.name}`);
-}
-
 /** The model's parameters as named tensors (copies), in model order. */
 export function modelArrays(model: Sequential): NamedTensors {
-  const names = parameterNames(model);
+  const names = model.parameterNames();
   return new Map(model.params.map((p, i) => [names[i]!, { shape: [...p.shape], data: p.value.slice() }]));
 }
 

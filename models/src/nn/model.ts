@@ -68,6 +68,15 @@ export class Sequential {
     return l;
   }
 
+  /**
+   * The parameters' stable names, in getWeights() order: "<parameter index>.<layer's parameter name>", e.g.
+   * "0.dense.weight", "1.dense.bias". They name the arrays on the federated-learning wire and in stored global
+   * models, and the model cards print them.
+   */
+  parameterNames(): string[] {
+    return this.params.map((p, i) => `${i}.${p.name}`);
+  }
+
   /** Copies of every parameter tensor, in a fixed order (the federated-learning wire format). */
   getWeights(): Float32Array[] {
     return this.params.map((p) => p.value.slice());

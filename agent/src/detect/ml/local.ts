@@ -30,7 +30,7 @@ import { collectCapture } from './collect.js';
 import { calibrateL2, l1bErrorsOf, learnLocal } from './detector.js';
 import { paddedWindow } from './history.js';
 import { MODEL_FEATURE_SCHEMAS, NW, WINDOW_STEPS, isFitSecond, standardise } from './features.js';
-import { l1bExamples, parameterNames } from './models.js';
+import { l1bExamples } from './models.js';
 import type { Progress } from './train.js';
 
 export interface LocalTrainOptions {
@@ -163,7 +163,7 @@ export async function trainLocalBaseline(o: LocalTrainOptions): Promise<LocalTra
         ...shared.meta,
         threshold: l1bThreshold,
         trainedAt: meta.trainedAt,
-        parameterNames: parameterNames(model),
+        parameterNames: model.parameterNames(),
         schemas: { ...MODEL_FEATURE_SCHEMAS },
       },
       model,

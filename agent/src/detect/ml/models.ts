@@ -2,9 +2,9 @@
 // `npm run train`, `vigil-agent models train` and federated learning (DP-SGD on the agent) build the same networks.
 //
 // Parameter naming (stable; federated learning averages parameters by these names, in this order):
-//   `${layerIndex}.${param.name}`, e.g. L1b: 0.lstm.w, 0.lstm.r, 0.lstm.b, 2.lstm.w, 2.lstm.r, 2.lstm.b,
-//   3.dense.weight, 3.dense.bias; L2: 0.dense.weight, 0.dense.bias, 2.dense.weight, 2.dense.bias.
-// `parameterNames(model)` lists them in the order of `model.getWeights()`; the shapes follow from the builder
+//   `${parameterIndex}.${param.name}`, e.g. L1b: 0.lstm.w, 1.lstm.r, 2.lstm.b, 3.lstm.w, 4.lstm.r, 5.lstm.b,
+//   6.dense.weight, 7.dense.bias; L2: 0.dense.weight, 1.dense.bias, 2.dense.weight, 3.dense.bias.
+// `model.parameterNames()` lists them in the order of `model.getWeights()`; the shapes follow from the builder
 // options (L1B_DEFAULTS / L2_DEFAULTS), which the artifacts' metadata records.
 import {
   Activation,
@@ -74,11 +74,6 @@ export function buildL2(opts: Partial<L2Options> & { rng?: Rng } = {}): Sequenti
     new Activation('relu'),
     new Dense({ inputSize: o.hidden, outputSize: o.classes, rng }),
   ]);
-}
-
-/** The stable parameter names of a model, in getWeights() order. */
-export function parameterNames(model: Sequential): string[] {
-  return model.layers.flatMap((l, i) => l.params.map((p) => `${i}.${p.name}`));
 }
 
 /** Autoencoder examples: each standardised window ([steps * features], oldest step first) is its own target. */

@@ -59,15 +59,7 @@ import {
   standardise,
   type Scaler,
 } from './features.js';
-import {
-  L2_CLASSES,
-  buildL1b,
-  buildL2,
-  classIndex,
-  l1bExamples,
-  l2Examples,
-  parameterNames,
-} from './models.js';
+import { L2_CLASSES, buildL1b, buildL2, classIndex, l1bExamples, l2Examples } from './models.js';
 
 export interface TrainConfig {
   topologies: readonly string[];
@@ -386,7 +378,7 @@ export async function trainModels(cfg: TrainConfig, progressOut?: NodeJS.WriteSt
     features: NW,
     targetFalseAlarmRate: cfg.far,
     trainedAt: new Date().toISOString(),
-    parameterNames: parameterNames(l1bModel),
+    parameterNames: l1bModel.parameterNames(),
   };
   const l1bOnnx0 = exportSequential(l1bModel, { inputShape: [WINDOW_STEPS, NW], name: 'vigil_l1b_lstm_ae' });
   const l1bSession = await SwappableSession.create(l1bOnnx0);
@@ -457,7 +449,7 @@ export async function trainModels(cfg: TrainConfig, progressOut?: NodeJS.WriteSt
     classes: [...L2_CLASSES],
     minProbability: 0.8,
     trainedAt: new Date().toISOString(),
-    parameterNames: parameterNames(l2Model),
+    parameterNames: l2Model.parameterNames(),
   };
   const l2Onnx = exportSequential(l2Model, {
     inputShape: [L2_FEATURE_FIELDS.length],
