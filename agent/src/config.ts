@@ -103,7 +103,10 @@ export const AgentConfigSchema = z
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 
 function describe(issue: z.core.$ZodIssue, where: string): string {
-  if (issue.code === 'unrecognized_keys') return `${where}: unknown key "${issue.keys.join('", "')}"`;
+  if (issue.code === 'unrecognized_keys') {
+    const at = issue.path.length > 0 ? `${issue.path.join('.')}.` : '';
+    return `${where}: unknown key "${issue.keys.map((k) => at + k).join('", "')}"`;
+  }
   const key = issue.path.join('.') || '(top level)';
   return `${where}: "${key}" ${issue.message}`;
 }
@@ -138,7 +141,9 @@ export function resolveAgentConfig(
   for (const [k, v] of Object.entries(flags)) if (v !== undefined) merged[k] = v;
   const parsed = AgentConfigSchema.safeParse(merged);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
+    // A misspelt key first: it is why a required key is missing.
+    const issues = parsed.error.issues;
+    const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0];
     throw new UsageError(issue ? describe(issue, where) : `${where}: invalid configuration`);
   }
   const c = parsed.data;
