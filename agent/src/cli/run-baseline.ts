@@ -19,6 +19,8 @@ export interface Learning {
   learnMs: number;
   /** Stores the baseline once learnt (absent: nothing to store). */
   keeper?: BaselineKeeper;
+  /** For the agent health: learning (until when), or learnt or loaded from what. */
+  status: () => string;
 }
 
 export interface LearningContext {
@@ -66,7 +68,8 @@ export async function learningOf(c: AgentConfig, ctx: LearningContext): Promise<
       `baseline learnt from ${c.baseline} in ${Math.round(performance.now() - t0)} ms: ${JSON.stringify(baseline.summary())}`,
     );
     const source = `the capture ${c.baseline}${c.baseline_seconds !== undefined ? ` (first ${c.baseline_seconds} s)` : ''}`;
-    return { baseline: withDeclared(baseline), learnMs: 0, keeper: keeper(source) };
+    const k = keeper(source);
+    return { baseline: withDeclared(baseline), learnMs: 0, keeper: k, status: () => learnt(source, k) };
   }
   if (ctx.dataDir !== undefined) {
     const loaded = loadBaseline(ctx.dataDir, ctx.facility);
@@ -80,7 +83,8 @@ export async function learningOf(c: AgentConfig, ctx: LearningContext): Promise<
         );
         if (ctx.models !== undefined && s.models.state === 'failed')
           ctx.say(`models: inactive, they could not learn in that period (${s.models.note})`);
-        return { baseline: withDeclared(s.baseline), learnMs: 0 };
+        const status = `loaded from ${s.path} (learnt from ${s.source}, stored ${s.savedAt})`;
+        return { baseline: withDeclared(s.baseline), learnMs: 0, status: () => status };
       }
       ctx.say(
         `stored baseline ${s.path} not used: the models' local baseline learnt with it is missing or was refused; learning both again`,
@@ -94,12 +98,24 @@ export async function learningOf(c: AgentConfig, ctx: LearningContext): Promise<
   const source = live
     ? `the first ${minutes} minute(s) of ${c.interface !== undefined ? `--interface ${c.interface}` : `--capture-ring ${c.capture_ring ?? ''}`}`
     : `the first ${minutes} minute(s) of --pcap ${c.pcap}`;
-  ctx.say(
-    live
-      ? `learning the baseline from the source's first ${minutes} minute(s), until about ${new Date(ctx.now() + minutes * 60_000).toISOString()}: no policy alerts before then`
-      : `learning the baseline from the capture's first ${minutes} minute(s) (packet time)`,
-  );
-  return { baseline: withDeclared(new Baseline()), learnMs: minutes * 60_000, keeper: keeper(source) };
+  const until = new Date(ctx.now() + minutes * 60_000).toISOString();
+  const learning = live
+    ? `learning the baseline from the source's first ${minutes} minute(s), until about ${until}`
+    : `learning the baseline from the capture's first ${minutes} minute(s) (packet time)`;
+  ctx.say(live ? `${learning}: no policy alerts before then` : learning);
+  const baseline = withDeclared(new Baseline());
+  const k = keeper(source);
+  return {
+    baseline,
+    learnMs: minutes * 60_000,
+    keeper: k,
+    status: () => (baseline.learning ? learning : learnt(source, k)),
+  };
+}
+
+function learnt(source: string, keeper: BaselineKeeper | undefined): string {
+  const stored = keeper?.stored;
+  return `learnt from ${source}${stored !== undefined ? `, stored in ${stored}` : ', not stored'}`;
 }
 
 /**
@@ -119,10 +135,8 @@ export class BaselineKeeper {
     },
   ) {}
 
-  /** True once stored (or found not worth storing). */
-  get finished(): boolean {
-    return this.done;
-  }
+  /** Where and when the baseline was stored, once it was. */
+  stored: string | undefined;
 
   /** `ended`: the source has ended; models that are still learning will not finish. */
   poll(baseline: Baseline, ended = false): void {
@@ -147,6 +161,7 @@ export class BaselineKeeper {
         source: this.o.source,
         models,
       });
+      this.stored = `${path} at ${new Date().toISOString()}`;
       this.o.say(
         `baseline learnt from ${this.o.source} and stored in ${path} (models: ${models.state}${models.note !== '' ? `, ${models.note}` : ''}): ${JSON.stringify(baseline.summary())}; detection on`,
       );

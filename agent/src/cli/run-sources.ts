@@ -41,6 +41,8 @@ export interface PipelineSource {
   live: Promise<void>;
   /** Resolves when the source has ended (a file read to its end) or was stopped; rejects when it failed. */
   ended: Promise<void>;
+  /** The detection baseline for the agent health: learning (until when), or learnt or loaded from what. */
+  baselineStatus: () => string;
   /** A scenario push: injected into live simulated traffic, refused by any other source with the reason. */
   scenario: (s: PbScenarioPush) => Promise<void>;
   close: () => Promise<void>;
@@ -147,6 +149,7 @@ function startPcap(c: AgentConfig, file: string, learning: Learning, ctx: Source
     feed,
     live: Promise.resolve(),
     ended,
+    baselineStatus: learning.status,
     scenario: refuseScenarios(`--pcap ${file}`),
     close: async () => {
       stopTicker();
@@ -181,6 +184,7 @@ async function startLive(
     feed,
     live: Promise.resolve(),
     ended,
+    baselineStatus: learning.status,
     scenario: refuseScenarios(what),
     close: async () => {
       stopTicker();
@@ -302,6 +306,10 @@ function startSim(c: AgentConfig, topology: string, ctx: SourceContext): Pipelin
     feed,
     live: livePromise,
     ended,
+    baselineStatus: () =>
+      live
+        ? `learnt in the ${c.warmup_minutes}-minute simulated warm-up (not stored: a simulated plant learns at every start)`
+        : `learning in the ${c.warmup_minutes}-minute simulated warm-up`,
     scenario: (s) => {
       try {
         // Every scenario ends the incidents first. An injected attack is a new one: it must not fold into an incident

@@ -113,6 +113,7 @@ async function runAgent(c: AgentConfig): Promise<void> {
       }),
       ...globals.health(),
       fl_status: fl?.status() ?? notTakingPart(c) ?? 'preparing',
+      baseline_status: source?.baselineStatus() ?? '',
     }),
   });
   try {

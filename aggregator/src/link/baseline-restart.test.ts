@@ -63,6 +63,7 @@ describe('the learnt baseline across agent restarts (real processes)', { timeout
 
     const first = await run(['--pcap', learn, '--learn-minutes', '2']);
     const second = await run(['--pcap', later]);
+    const health = (await fx.store.listAgents('plant'))[0]?.health;
     const shown = await runToEnd(VIGIL_AGENT, ['baseline', 'show', '--data-dir', dataDir]);
 
     const out1 = first.lines.join('\n');
@@ -75,6 +76,9 @@ describe('the learnt baseline across agent restarts (real processes)', { timeout
     expect(second.code, out2).toBe(0);
     expect(out2).toMatch(/baseline loaded from .*baseline\.json .*no learning period, detection on/);
     expect(out2).not.toMatch(/learning the baseline/);
+    expect(health?.baseline_status).toMatch(
+      /^loaded from .*baseline\.json \(learnt from the first 2 minute\(s\) of --pcap .*, stored 20/,
+    );
     const alerts = (await fx.store.queryAlerts({ facility: 'plant', page: 1, limit: 100 })).items;
     const write = alerts.find(
       (a) => a.attack_type === 'T0855' && Date.parse(a.timestamp) >= Date.parse('2026-01-05T09:00:30Z'),
