@@ -155,6 +155,7 @@ function startPcap(c: AgentConfig, file: string, learning: Learning, ctx: Source
       stopTicker();
       await ended.catch(() => undefined);
       await feed.flush();
+      learning.keeper?.poll(feed.engine.baseline, true);
     },
   };
 }
