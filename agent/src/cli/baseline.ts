@@ -36,7 +36,10 @@ export function describeBaseline(s: StoredBaseline): string[] {
     `  Modbus pairs (${d.modbus.length}):`,
   ];
   for (const p of [...d.modbus].sort((a, b) => a.pair.localeCompare(b.pair))) {
-    const reads = p.read_range.map(([fc, lo, hi]) => `fc ${fc} ${lo}..${hi}`).join(', ');
+    const reads = [...p.read_range]
+      .sort((a, b) => a[0] - b[0])
+      .map(([fc, lo, hi]) => `fc ${fc} ${lo}..${hi}`)
+      .join(', ');
     lines.push(
       `    ${p.pair.replace('>', ' -> ')}: functions ${[...p.functions].sort((a, b) => a - b).join(',')}; ` +
         `${p.writes.length} write address(es)${p.writes.length > 0 ? ` (${[...p.writes].sort().join(' ')})` : ''}; ` +
