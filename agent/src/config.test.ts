@@ -78,4 +78,61 @@ describe('resolveAgentConfig', () => {
       ),
     ).toMatchObject({ capture_ring: '/run/vigil-capture/eth1.pcapng', learn_minutes: 2 });
   });
+
+  it('takes declared masters and Modbus pairs (IPv6 written as the decoders print it) and names a bad one', () => {
+    const ring = { data_dir: '/d', capture_ring: '/r' };
+
+    const c = resolveAgentConfig(
+      {
+        ...ring,
+        known_masters: ['10.40.1.20', '2001:0DB8::0:20'],
+        known_modbus: [{ master: '10.40.1.20', slave: '10.40.3.10', functions: [3, 16] }],
+      },
+      {},
+      'agent.json',
+    );
+
+    expect(c.known_masters).toEqual(['10.40.1.20', '2001:db8::20']);
+    expect(c.known_modbus).toEqual([{ master: '10.40.1.20', slave: '10.40.3.10', functions: [3, 16] }]);
+    expect(resolveAgentConfig(ring, {}, 'f')).toMatchObject({ known_masters: [], known_modbus: [] });
+    expect(() => resolveAgentConfig({ ...ring, known_masters: ['10.40.1.256'] }, {}, 'agent.json')).toThrow(
+      /agent\.json: "known_masters\.0" must be an IPv4 or IPv6 address/,
+    );
+    expect(() => resolveAgentConfig({ ...ring, known_masters: '10.40.1.20' }, {}, 'f')).toThrow(
+      /f: "known_masters"/,
+    );
+    expect(() =>
+      resolveAgentConfig(
+        { ...ring, known_modbus: [{ master: '10.40.1.20', slave: '10.40.3.10', functions: [200] }] },
+        {},
+        'f',
+      ),
+    ).toThrow(/f: "known_modbus\.0\.functions\.0"/);
+    expect(() =>
+      resolveAgentConfig(
+        { ...ring, known_modbus: [{ master: '10.40.1.20', slave: '10.40.3.10', function: [3] }] },
+        {},
+        'f',
+      ),
+    ).toThrow(/f: unknown key "known_modbus\.0\.function"/);
+    expect(() =>
+      resolveAgentConfig({ data_dir: '/d', alerts_in: '/a', known_masters: ['10.0.0.1'] }, {}, 'f'),
+    ).toThrow(/"known_masters" applies to the packet sources only/);
+  });
+
+  it('bounds the learning period: 0 to 30 days', () => {
+    const ring = { data_dir: '/d', capture_ring: '/r' };
+
+    expect(resolveAgentConfig(ring, { learn_minutes: 0 }, 'options').learn_minutes).toBe(0);
+    expect(resolveAgentConfig(ring, { learn_minutes: 43_200 }, 'options').learn_minutes).toBe(43_200);
+    expect(() => resolveAgentConfig(ring, { learn_minutes: 43_201 }, 'options')).toThrow(
+      /options: "learn_minutes"/,
+    );
+    expect(() => resolveAgentConfig(ring, { learn_minutes: -1 }, 'options')).toThrow(
+      /options: "learn_minutes"/,
+    );
+    expect(() => resolveAgentConfig(ring, { learn_minutes: '2h' }, 'options')).toThrow(
+      /options: "learn_minutes"/,
+    );
+  });
 });

@@ -1,10 +1,24 @@
 // The agent's configuration: a JSON file (documented in deploy/agent.example.json) and command-line flags, flags
 // winning. Validated once at start; an unknown or bad key is named in the error.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { UsageError } from '@vigil/shared';
 import { MIN_OUTBOX_BYTES } from './outbox/outbox.js';
 import { TOPOLOGY_NAMES } from './sim/topology.js';
+
+/** Default learning period of the live sources (--interface, --capture-ring): a whole day of the plant's traffic. */
+export const LIVE_LEARN_MINUTES = 24 * 60;
+/** Default learning period of a capture file (--pcap), as `vigil-agent replay` has it. */
+export const PCAP_LEARN_MINUTES = 5;
+/** Longest learning period accepted: 30 days. */
+export const MAX_LEARN_MINUTES = 30 * 24 * 60;
+
+/** An IPv4 or IPv6 address, as the decoders print it (IPv6 lower-case). */
+const ipAddress = z
+  .string()
+  .refine((a) => isIP(a) !== 0, 'must be an IPv4 or IPv6 address')
+  .transform((a) => (isIP(a) === 6 ? new URL(`http://[${a}]/`).hostname.slice(1, -1) : a));
 
 export const AgentConfigSchema = z
   .object({
@@ -46,8 +60,31 @@ export const AgentConfigSchema = z
     federated: z.boolean().default(true),
     /** Run the Layer 1/2 models (agent/src/detect/ml) beside the rules; false: rules only. */
     models: z.boolean().default(true),
-    /** --interface and --pcap: learn the baseline from the first N minutes of the source. */
-    learn_minutes: z.number().min(0).optional(),
+    /**
+     * --interface, --capture-ring and --pcap: learn the baseline from the first N minutes of the source (default:
+     * LIVE_LEARN_MINUTES for the live sources, PCAP_LEARN_MINUTES for a capture file); 0 learns nothing (only the
+     * declared facts are known). Once learnt, the baseline is kept in the data dir and a restart does not learn again.
+     */
+    learn_minutes: z.number().min(0).max(MAX_LEARN_MINUTES).optional(),
+    /**
+     * Hosts that act as Modbus masters (e.g. the engineering workstation), declared by the operator: a baseline fact,
+     * as if each had polled while learning. Not an allow-list: what such a host does is still judged (a device it
+     * never addressed, a function or write address never used, a value out of a register's range, a flood).
+     */
+    known_masters: z.array(ipAddress).max(1000).default([]),
+    /** Modbus pairs and the function codes they use, declared by the operator (baseline facts, as known_masters). */
+    known_modbus: z
+      .array(
+        z
+          .object({
+            master: ipAddress,
+            slave: ipAddress,
+            functions: z.array(z.number().int().min(1).max(127)).min(1),
+          })
+          .strict(),
+      )
+      .max(10_000)
+      .default([]),
     /** --interface and --pcap: learn the baseline from this capture of the same network instead. */
     baseline: z.string().min(1).optional(),
     /** Only the baseline capture's first N seconds. */
@@ -66,7 +103,10 @@ export const AgentConfigSchema = z
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 
 function describe(issue: z.core.$ZodIssue, where: string): string {
-  if (issue.code === 'unrecognized_keys') return `${where}: unknown key "${issue.keys.join('", "')}"`;
+  if (issue.code === 'unrecognized_keys') {
+    const at = issue.path.length > 0 ? `${issue.path.join('.')}.` : '';
+    return `${where}: unknown key "${issue.keys.map((k) => at + k).join('", "')}"`;
+  }
   const key = issue.path.join('.') || '(top level)';
   return `${where}: "${key}" ${issue.message}`;
 }
@@ -101,7 +141,9 @@ export function resolveAgentConfig(
   for (const [k, v] of Object.entries(flags)) if (v !== undefined) merged[k] = v;
   const parsed = AgentConfigSchema.safeParse(merged);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
+    // A misspelt key first: it is why a required key is missing.
+    const issues = parsed.error.issues;
+    const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0];
     throw new UsageError(issue ? describe(issue, where) : `${where}: invalid configuration`);
   }
   const c = parsed.data;
@@ -126,6 +168,7 @@ export function resolveAgentConfig(
     c.interface !== undefined || c.capture_ring !== undefined || c.pcap !== undefined,
     'the --interface, --capture-ring and --pcap sources (--sim learns from its warm-up)',
   );
+  only(['known_masters', 'known_modbus'], c.alerts_in === undefined, 'the packet sources');
   if (c.baseline_seconds !== undefined && c.baseline === undefined) {
     throw new UsageError(`${where}: "baseline_seconds" needs "baseline" (a capture to learn from)`);
   }

@@ -250,5 +250,6 @@ export function healthFromPb(p: PbAgentHealth | null): Record<string, unknown> {
     models_serving: stringMap(p.models_serving, 'heartbeat.health.models_serving'),
     model_error: text(p.model_error ?? '', 'heartbeat.health.model_error', MAX_TEXT),
     fl_status: text(p.fl_status ?? '', 'heartbeat.health.fl_status', MAX_TEXT),
+    baseline_status: text(p.baseline_status ?? '', 'heartbeat.health.baseline_status', MAX_TEXT),
   };
 }

@@ -154,6 +154,8 @@ export interface PbAgentHealth {
   fl_status: string;
   /** Absent from agents before session 6. */
   alerts_set_aside_invalid?: number;
+  /** Learning (until when) or learnt/loaded; absent from agents before session 7. */
+  baseline_status?: string;
 }
 export interface PbHeartbeat {
   sent_at: string;

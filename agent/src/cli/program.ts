@@ -7,6 +7,7 @@ import { registerSim } from './sim.js';
 import { registerEnroll } from './enroll.js';
 import { registerRun } from './run.js';
 import { registerModels } from './models.js';
+import { registerBaseline } from './baseline.js';
 
 export function buildProgram(): Command {
   const program = new Command('vigil-agent')
@@ -19,5 +20,6 @@ export function buildProgram(): Command {
   registerRun(program);
   registerReplay(program);
   registerModels(program);
+  registerBaseline(program);
   return program;
 }

@@ -11,11 +11,13 @@ import { RingFollower } from '../capture/ring.js';
 import { PacketClock } from '../capture/packet-clock.js';
 import type { AgentConfig } from '../config.js';
 import type { Baseline } from '../detect/baseline.js';
-import { learnBaseline, replayCapture } from '../detect/replay.js';
+import type { ModelDetector } from '../detect/ml/detector.js';
+import { replayCapture } from '../detect/replay.js';
 import type { LinkClient } from '../link/client.js';
 import { PipelineFeed } from '../link/feed.js';
 import type { Outbox } from '../outbox/outbox.js';
 import { LivePlant, WarmupClock } from '../sim/live.js';
+import { declaredFacts, learningOf, type BaselineKeeper, type Learning } from './run-baseline.js';
 
 export interface SourceContext {
   facility: string;
@@ -27,6 +29,10 @@ export interface SourceContext {
   detectors: readonly Detector[];
   /** One progress line. */
   say: (line: string) => void;
+  /** The agent's data dir: the learnt baseline is kept there (absent: learnt at every start, not kept). */
+  dataDir?: string | undefined;
+  /** The model detectors when the models run (undefined: rules only); their local baseline is kept with it. */
+  models?: readonly ModelDetector[] | undefined;
 }
 
 export interface PipelineSource {
@@ -35,13 +41,12 @@ export interface PipelineSource {
   live: Promise<void>;
   /** Resolves when the source has ended (a file read to its end) or was stopped; rejects when it failed. */
   ended: Promise<void>;
+  /** The detection baseline for the agent health: learning (until when), or learnt or loaded from what. */
+  baselineStatus: () => string;
   /** A scenario push: injected into live simulated traffic, refused by any other source with the reason. */
   scenario: (s: PbScenarioPush) => Promise<void>;
   close: () => Promise<void>;
 }
-
-/** Default learning period of --pcap and --interface without --baseline (as `replay` has it). */
-const DEFAULT_LEARN_MINUTES = 5;
 
 export function describeSource(c: AgentConfig): string {
   if (c.pcap !== undefined) return `--pcap ${c.pcap} at ${c.speed} speed`;
@@ -50,11 +55,20 @@ export function describeSource(c: AgentConfig): string {
   return `--alerts-in ${c.alerts_in ?? ''}`;
 }
 
-/** Every second of wall time: the feed's tick (live sources decide incidents) and an alert flush. */
-function ticker(feed: PipelineFeed, live: () => boolean, flush: boolean): () => void {
+/**
+ * Every second of wall time: the feed's tick (live sources decide incidents), an alert flush, and the baseline
+ * stored once learnt.
+ */
+function ticker(
+  feed: PipelineFeed,
+  live: () => boolean,
+  flush: boolean,
+  keeper?: BaselineKeeper,
+): () => void {
   let busy = false;
   const t = setInterval(() => {
     feed.tick(live());
+    keeper?.poll(feed.engine.baseline);
     if (!flush || busy) return;
     busy = true;
     feed.flush().then(
@@ -63,27 +77,6 @@ function ticker(feed: PipelineFeed, live: () => boolean, flush: boolean): () => 
     );
   }, 1000);
   return () => clearInterval(t);
-}
-
-async function baselineOf(
-  c: AgentConfig,
-  ctx: SourceContext,
-): Promise<{ baseline?: Baseline; learnMs: number }> {
-  if (c.baseline === undefined) {
-    const minutes = c.learn_minutes ?? DEFAULT_LEARN_MINUTES;
-    ctx.say(`learning the baseline from the source's first ${minutes} minute(s)`);
-    return { learnMs: minutes * 60_000 };
-  }
-  const t0 = performance.now();
-  const baseline = await learnBaseline({
-    file: c.baseline,
-    seconds: c.baseline_seconds,
-    facility: ctx.facility,
-  });
-  ctx.say(
-    `baseline learnt from ${c.baseline} in ${Math.round(performance.now() - t0)} ms: ${JSON.stringify(baseline.summary())}`,
-  );
-  return { baseline, learnMs: 0 };
 }
 
 function newFeed(
@@ -98,7 +91,8 @@ function newFeed(
     outbox: ctx.outbox,
     link: ctx.link,
     detectors: ctx.detectors,
-    ...learning,
+    baseline: learning.baseline,
+    learnMs: learning.learnMs,
     waitWhenFull,
     log: ctx.say,
   });
@@ -113,7 +107,7 @@ function refuseScenarios(what: string): (s: PbScenarioPush) => Promise<void> {
 
 export async function startSource(c: AgentConfig, ctx: SourceContext): Promise<PipelineSource> {
   if (c.sim !== undefined) return startSim(c, c.sim, ctx);
-  const learning = await baselineOf(c, ctx);
+  const learning = await learningOf(c, { ...ctx, now: () => ctx.wall.now() });
   if (c.pcap !== undefined) return startPcap(c, c.pcap, learning, ctx);
   if (c.interface !== undefined) return startInterface(c, c.interface, learning, ctx);
   if (c.capture_ring !== undefined) return startRing(c.capture_ring, learning, ctx);
@@ -122,15 +116,10 @@ export async function startSource(c: AgentConfig, ctx: SourceContext): Promise<P
   );
 }
 
-function startPcap(
-  c: AgentConfig,
-  file: string,
-  learning: { baseline?: Baseline; learnMs: number },
-  ctx: SourceContext,
-): PipelineSource {
+function startPcap(c: AgentConfig, file: string, learning: Learning, ctx: SourceContext): PipelineSource {
   const clock = new PacketClock();
   const feed = newFeed(ctx, clock, learning, true);
-  const stopTicker = ticker(feed, () => false, false);
+  const stopTicker = ticker(feed, () => false, false, learning.keeper);
   ctx.say(`live: replaying ${file} through the detection pipeline at ${c.speed} speed`);
   const ended = replayCapture(file, feed.engine, clock, {
     handle: (p) => feed.handle(p),
@@ -141,6 +130,7 @@ function startPcap(
   }).then(
     (stats) => {
       stopTicker();
+      learning.keeper?.poll(feed.engine.baseline, true);
       feed.sendLast();
       ctx.say(
         `${file} ended: ${stats.frames} frames, ${feed.alertsQueued} alert(s) into the outbox, ${feed.alertsRefused} refused` +
@@ -159,11 +149,13 @@ function startPcap(
     feed,
     live: Promise.resolve(),
     ended,
+    baselineStatus: learning.status,
     scenario: refuseScenarios(`--pcap ${file}`),
     close: async () => {
       stopTicker();
       await ended.catch(() => undefined);
       await feed.flush();
+      learning.keeper?.poll(feed.engine.baseline, true);
     },
   };
 }
@@ -178,24 +170,28 @@ interface LivePackets {
 async function startLive(
   what: string,
   open: (feed: PipelineFeed) => LivePackets,
-  learning: { baseline?: Baseline; learnMs: number },
+  learning: Learning,
   ctx: SourceContext,
 ): Promise<PipelineSource> {
   const feed = newFeed(ctx, ctx.wall, learning, false);
   const packets = open(feed);
   await packets.start();
-  const stopTicker = ticker(feed, () => true, true);
-  ctx.say(`live: ${what}; detection on`);
+  const stopTicker = ticker(feed, () => true, true, learning.keeper);
+  ctx.say(
+    learning.learnMs > 0 ? `live: ${what}; learning, detection once learnt` : `live: ${what}; detection on`,
+  );
   const ended = new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
   return {
     feed,
     live: Promise.resolve(),
     ended,
+    baselineStatus: learning.status,
     scenario: refuseScenarios(what),
     close: async () => {
       stopTicker();
       await packets.shutdown();
       await feed.finish();
+      learning.keeper?.poll(feed.engine.baseline, true);
     },
   };
 }
@@ -203,7 +199,7 @@ async function startLive(
 function startInterface(
   c: AgentConfig,
   iface: string,
-  learning: { baseline?: Baseline; learnMs: number },
+  learning: Learning,
   ctx: SourceContext,
 ): Promise<PipelineSource> {
   return startLive(
@@ -234,11 +230,7 @@ function startInterface(
   );
 }
 
-function startRing(
-  path: string,
-  learning: { baseline?: Baseline; learnMs: number },
-  ctx: SourceContext,
-): Promise<PipelineSource> {
+function startRing(path: string, learning: Learning, ctx: SourceContext): Promise<PipelineSource> {
   return startLive(
     `following the capture helper's ring ${path}`,
     (feed) => {
@@ -270,6 +262,7 @@ function startSim(c: AgentConfig, topology: string, ctx: SourceContext): Pipelin
   const clock = new WarmupClock(ctx.wall);
   // Learns during the warm-up, frozen when it goes live.
   const feed = newFeed(ctx, clock, { learnMs: Number.POSITIVE_INFINITY }, false);
+  feed.engine.baseline.declare(declaredFacts(c));
   feed.setSending(false);
   let plant: LivePlant;
   try {
@@ -314,6 +307,10 @@ function startSim(c: AgentConfig, topology: string, ctx: SourceContext): Pipelin
     feed,
     live: livePromise,
     ended,
+    baselineStatus: () =>
+      live
+        ? `learnt in the ${c.warmup_minutes}-minute simulated warm-up (not stored: a simulated plant learns at every start)`
+        : `learning in the ${c.warmup_minutes}-minute simulated warm-up`,
     scenario: (s) => {
       try {
         // Every scenario ends the incidents first. An injected attack is a new one: it must not fold into an incident

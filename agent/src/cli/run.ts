@@ -35,6 +35,7 @@ interface RunFlags {
   seed?: string;
   warmupMinutes?: string;
   learnMinutes?: string;
+  knownMaster?: string[];
   baseline?: string;
   baselineSeconds?: string;
   outboxMaxBytes?: string;
@@ -112,6 +113,7 @@ async function runAgent(c: AgentConfig): Promise<void> {
       }),
       ...globals.health(),
       fl_status: fl?.status() ?? notTakingPart(c) ?? 'preparing',
+      baseline_status: source?.baselineStatus() ?? '',
     }),
   });
   try {
@@ -147,7 +149,12 @@ async function runAgent(c: AgentConfig): Promise<void> {
         say(`federated learning: ${notTakingPart(c) ?? 'off'}`);
       }
       if (c.models) {
-        detectors = loadModelDetectors({ facility: identity.facilityId, dataDir: c.data_dir });
+        detectors = loadModelDetectors({
+          facility: identity.facilityId,
+          dataDir: c.data_dir,
+          onLocalRefused: (reason) =>
+            say(`models: the local baseline was refused (${reason}); learning it again`),
+        });
         say('models: Layer 1a/1b and Layer 2 beside the rules; they learn with the baseline');
         await globals.restore();
       }
@@ -159,6 +166,8 @@ async function runAgent(c: AgentConfig): Promise<void> {
         signal: stop.signal,
         detectors,
         say,
+        dataDir: c.data_dir,
+        models: c.models ? detectors : undefined,
       });
       // The facility shows online only once detection is live (a --sim agent after its warm-up).
       await Promise.race([source.live, source.ended]);
@@ -217,7 +226,12 @@ export function registerRun(program: Command): void {
     )
     .option(
       '--learn-minutes <n>',
-      "with --pcap/--interface: learn the baseline from the source's first N minutes (default 5)",
+      "with --pcap/--interface/--capture-ring: learn the baseline from the source's first N minutes (default 1440 for the live sources, 5 for --pcap); once learnt it is kept in the data dir and a restart does not learn again (vigil-agent baseline reset to learn anew)",
+    )
+    .option(
+      '--known-master <ip>',
+      "a host that acts as a Modbus master (e.g. the engineering workstation): a baseline fact, not an allow-list (repeatable; adds to the config file's known_masters)",
+      (v: string, all: string[] | undefined) => [...(all ?? []), v],
     )
     .option('--baseline <capture>', 'with --pcap/--interface: learn the baseline from this capture instead')
     .option('--baseline-seconds <n>', "learn only from the baseline capture's first N seconds")
@@ -249,6 +263,13 @@ export function registerRun(program: Command): void {
           seed: num(f.seed),
           warmup_minutes: num(f.warmupMinutes),
           learn_minutes: num(f.learnMinutes),
+          known_masters:
+            f.knownMaster === undefined
+              ? undefined
+              : [
+                  ...(Array.isArray(file.known_masters) ? (file.known_masters as unknown[]) : []),
+                  ...f.knownMaster,
+                ],
           baseline: f.baseline,
           baseline_seconds: num(f.baselineSeconds),
           outbox_max_bytes: num(f.outboxMaxBytes),

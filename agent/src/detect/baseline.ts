@@ -127,6 +127,59 @@ export function slideWrites(list: number[], ms: number): number {
   return list.length;
 }
 
+function emptyPair(): ModbusPair {
+  return {
+    functions: new Set(),
+    writes: new Set(),
+    peakPerSecond: 0,
+    peakWrites: 0,
+    recentWrites: [],
+    readRange: new Map(),
+    lastFunction: -1,
+    lastRangeFunction: -1,
+    lastLo: 0,
+    lastHi: 0,
+    sec: -1,
+    n: 0,
+  };
+}
+
+/**
+ * Facts an operator declares in the agent's config (agent/src/config.ts): hosts that act as Modbus masters (e.g. the
+ * engineering workstation) and Modbus pairs with the function codes they use. They are baseline facts, not an
+ * allow-list: a declared master is judged as a learnt master is (a device it never addressed, a function the pair
+ * never used, a write address never written, a value outside a register's learnt range, a flood are still
+ * detections). They are kept apart from what was learnt, so the stored baseline holds only what was learnt and a
+ * fact removed from the config is gone at the next start.
+ */
+export interface DeclaredFacts {
+  masters: readonly string[];
+  pairs: readonly { master: string; slave: string; functions: readonly number[] }[];
+}
+
+/** A frozen baseline's learnt content as plain data (baseline-file.ts keeps it in the agent's data dir). */
+export interface BaselineData {
+  hosts: string[];
+  masters: string[];
+  modbus: {
+    pair: string;
+    functions: number[];
+    writes: string[];
+    peak_per_second: number;
+    peak_writes: number;
+    /** [function, lowest, highest] address read. */
+    read_range: [number, number, number][];
+  }[];
+  services: string[];
+  /** Per slave, [register, lowest, highest] value as flat triples. */
+  registers: { slave: string; ranges: number[] }[];
+  mqtt_publishes: string[];
+  dns_longest_name: [string, number][];
+  packets: number;
+  first_ms: number;
+  last_ms: number;
+}
+
 export class Baseline {
   readonly hosts = new Set<string>();
   /** The IPv4 hosts of `hosts`, as numbers (`| 0`: small integers to V8). */
@@ -152,20 +205,7 @@ export class Baseline {
   private readonly pairs = new FlowPairs((key, master) => {
     let p = this.modbus.get(key);
     if (p === undefined) {
-      p = {
-        functions: new Set(),
-        writes: new Set(),
-        peakPerSecond: 0,
-        peakWrites: 0,
-        recentWrites: [],
-        readRange: new Map(),
-        lastFunction: -1,
-        lastRangeFunction: -1,
-        lastLo: 0,
-        lastHi: 0,
-        sec: -1,
-        n: 0,
-      };
+      p = emptyPair();
       this.modbus.set(key, p);
       this.masters.add(master);
     }
@@ -186,7 +226,58 @@ export class Baseline {
   }
 
   pair(master: string, slave: string): ModbusPair | undefined {
-    return this.modbus.get(`${master}>${slave}`);
+    const key = `${master}>${slave}`;
+    const learnt = this.modbus.get(key);
+    if (this.declaredPairs.size === 0) return learnt;
+    const declared = this.declaredPairs.get(key);
+    if (declared === undefined) return learnt;
+    if (learnt === undefined) return declared;
+    // Both: what was learnt, with the declared functions too (a new object; the learnt pair stays as learnt).
+    return { ...learnt, functions: new Set([...learnt.functions, ...declared.functions]) };
+  }
+
+  /** A host that acted as a Modbus master while learning, or was declared one. */
+  isMaster(host: string): boolean {
+    return this.masters.has(host) || this.declaredMasters.has(host);
+  }
+
+  /** A host seen while learning, or named in a declared fact. */
+  isHost(host: string): boolean {
+    return this.hosts.has(host) || this.declaredHosts.has(host);
+  }
+
+  private readonly declaredMasters = new Set<string>();
+  private readonly declaredHosts = new Set<string>();
+  private readonly declaredPairs = new Map<string, ModbusPair>();
+
+  /** Adds the operator's declared facts (kept apart from what is learnt: see DeclaredFacts). */
+  declare(facts: DeclaredFacts): void {
+    for (const m of facts.masters) {
+      this.declaredMasters.add(m);
+      this.declaredHosts.add(m);
+    }
+    for (const d of facts.pairs) {
+      this.declaredMasters.add(d.master);
+      this.declaredHosts.add(d.master);
+      this.declaredHosts.add(d.slave);
+      const key = `${d.master}>${d.slave}`;
+      const p = this.declaredPairs.get(key) ?? emptyPair();
+      for (const fc of d.functions) p.functions.add(fc);
+      this.declaredPairs.set(key, p);
+    }
+  }
+
+  /** The declared facts (for `vigil-agent baseline show` and the logs). */
+  declared(): DeclaredFacts {
+    return {
+      masters: [...this.declaredMasters].filter(
+        (m) => ![...this.declaredPairs.keys()].some((k) => k.startsWith(`${m}>`)),
+      ),
+      pairs: [...this.declaredPairs].map(([key, p]) => {
+        const [master = '', slave = ''] = key.split('>');
+        return { master, slave, functions: [...p.functions].sort((a, b) => a - b) };
+      }),
+    };
   }
 
   /** [lowest, highest] value a holding register of `slave` held or was given while learning. */
@@ -321,6 +412,83 @@ export class Baseline {
       } else if (v < l) page[k] = v;
       else if (v > (page[k + 1] ?? v)) page[k + 1] = v;
     }
+  }
+
+  /** What was learnt, as plain data (declared facts left out); the baseline must be frozen. */
+  toData(): BaselineData {
+    if (!this.frozen) throw new Error('the baseline is still learning');
+    const registers: BaselineData['registers'] = [];
+    for (const [slave, r] of this.registerRanges) {
+      const ranges: number[] = [];
+      r.pages.forEach((page, pageNo) => {
+        if (page === undefined) return;
+        for (let i = 0; i < PAGE; i++) {
+          const lo = page[2 * i] ?? -1;
+          if (lo >= 0) ranges.push((pageNo << PAGE_BITS) + i, lo, page[2 * i + 1] ?? lo);
+        }
+      });
+      registers.push({ slave, ranges });
+    }
+    return {
+      hosts: [...this.hosts],
+      masters: [...this.masters],
+      modbus: [...this.modbus].map(([pair, p]) => ({
+        pair,
+        functions: [...p.functions],
+        writes: [...p.writes],
+        peak_per_second: p.peakPerSecond,
+        peak_writes: p.peakWrites,
+        read_range: [...p.readRange].map(([fc, [lo, hi]]) => [fc, lo, hi]),
+      })),
+      services: [...this.services],
+      registers,
+      mqtt_publishes: [...this.mqttPublishes],
+      dns_longest_name: [...this.dnsLongestName],
+      packets: this.packets,
+      first_ms: this.firstMs,
+      last_ms: this.lastMs,
+    };
+  }
+
+  /** A frozen baseline holding `data` (what toData gave). */
+  static fromData(data: BaselineData): Baseline {
+    const b = new Baseline();
+    for (const h of data.hosts) b.hosts.add(h);
+    for (const m of data.masters) b.masters.add(m);
+    for (const d of data.modbus) {
+      const p = emptyPair();
+      for (const fc of d.functions) p.functions.add(fc);
+      for (const w of d.writes) p.writes.add(w);
+      p.peakPerSecond = d.peak_per_second;
+      p.peakWrites = d.peak_writes;
+      for (const [fc, lo, hi] of d.read_range) p.readRange.set(fc, [lo, hi]);
+      b.modbus.set(d.pair, p);
+    }
+    for (const s of data.services) b.services.add(s);
+    for (const { slave, ranges } of data.registers) {
+      const r: RegisterRanges = { pages: new Array<Int32Array | undefined>(PAGES).fill(undefined), count: 0 };
+      for (let i = 0; i + 2 < ranges.length; i += 3) {
+        const reg = ranges[i] ?? -1;
+        if (reg < 0 || reg > MAX_REGISTER) continue;
+        let page = r.pages[reg >> PAGE_BITS];
+        if (page === undefined) {
+          page = new Int32Array(2 * PAGE).fill(-1);
+          r.pages[reg >> PAGE_BITS] = page;
+        }
+        const k = 2 * (reg & (PAGE - 1));
+        if ((page[k] ?? -1) < 0) r.count++;
+        page[k] = ranges[i + 1] ?? 0;
+        page[k + 1] = ranges[i + 2] ?? 0;
+      }
+      b.registerRanges.set(slave, r);
+    }
+    for (const p of data.mqtt_publishes) b.mqttPublishes.add(p);
+    for (const [h, n] of data.dns_longest_name) b.dnsLongestName.set(h, n);
+    b.packets = data.packets;
+    b.firstMs = data.first_ms;
+    b.lastMs = data.last_ms;
+    b.frozen = true;
+    return b;
   }
 
   /** A summary for logs and the model card: counts only. */

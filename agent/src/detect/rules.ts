@@ -293,7 +293,7 @@ export class PolicyRules extends RuleSet {
         readFc: -1,
         readLo: 0,
         readHi: 0,
-        knownMaster: this.baseline.masters.has(master),
+        knownMaster: this.baseline.isMaster(master),
         sec: -1,
         n: 0,
         floodingAt: Number.NEGATIVE_INFINITY,
@@ -346,7 +346,7 @@ export class PolicyRules extends RuleSet {
     const src = pkt.srcAddr();
     const dst = pkt.dstAddr();
     // Modbus from a known master is judged by the Modbus rules (pair, functions, writes), not as a new service.
-    if (pkt.ipProto === IpProto.TCP && pkt.dport === MODBUS_PORT && this.baseline.masters.has(src)) return;
+    if (pkt.ipProto === IpProto.TCP && pkt.dport === MODBUS_PORT && this.baseline.isMaster(src)) return;
     const port = pkt.ipProto === IpProto.UDP ? Math.min(pkt.sport, pkt.dport) : pkt.dport;
     const transport = pkt.ipProto === IpProto.UDP ? 'udp' : 'tcp';
     this.report(`svc:${key}`, ms, () => ({
@@ -358,7 +358,7 @@ export class PolicyRules extends RuleSet {
       src,
       dst,
       evidence: `${transport}/${port} between ${src} and ${dst}, never seen while learning`,
-      features: { transport, port, known_host_src: this.baseline.hosts.has(src) ? 1 : 0 },
+      features: { transport, port, known_host_src: this.baseline.isHost(src) ? 1 : 0 },
     }));
   }
 
@@ -400,7 +400,7 @@ export class PolicyRules extends RuleSet {
     }
     const base = { timeMs: ms, frame: e.frame, src: master, dst: slave };
     if (fc === DEVICE_ID_FUNCTION && e.mei_type === MeiType.READ_DEVICE_IDENTIFICATION) {
-      if (this.baseline.hosts.has(master)) {
+      if (this.baseline.isHost(master)) {
         // An asset inventory read by a plant host: noted (evidence only), judged by what the host does next.
         this.report(`id:${pairKey}`, base.timeMs, () => ({
           ...base,
@@ -428,7 +428,7 @@ export class PolicyRules extends RuleSet {
         technique: isWrite ? writeTech : functionTechnique(e, pkt),
         confidence: isWrite ? 0.95 : 0.8,
         evidence: `${master} sent Modbus ${what()} to ${slave}; it never acted as a Modbus master while learning`,
-        features: { func_code: fc, known_master: 0, known_host: this.baseline.hosts.has(master) ? 1 : 0 },
+        features: { func_code: fc, known_master: 0, known_host: this.baseline.isHost(master) ? 1 : 0 },
       }));
       return;
     }

@@ -4,6 +4,7 @@ import type { AttackSpec } from '../sim/attacks.js';
 import { RawFrames } from '../sim/raw-frames.js';
 import { Simulator } from '../sim/simulator.js';
 import { PacketClock } from '../capture/packet-clock.js';
+import type { Baseline } from './baseline.js';
 import type { AgentAlert, Suppression } from './correlate.js';
 import { DetectionEngine } from './engine.js';
 import { FrameFeeder } from './feeder.js';
@@ -21,6 +22,8 @@ export interface ScenarioOptions {
   startMs?: number;
   /** Model detectors (loadModelDetectors), learning in the scenario's learning period. */
   detectors?: readonly Detector[] | undefined;
+  /** The baseline to start from (e.g. with declared facts, or one loaded from a data dir); default: a new one. */
+  baseline?: Baseline | undefined;
 }
 
 export interface ScenarioResult {
@@ -29,6 +32,8 @@ export interface ScenarioResult {
   firstFrameMs: (number | undefined)[];
   frames: number;
   stats: Record<string, unknown>;
+  /** The engine's baseline (frozen after the learning period). */
+  baseline: Baseline;
 }
 
 export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
@@ -47,6 +52,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     learnMs: o.learnS * 1000,
     suppress: o.suppress,
     detectors: o.detectors,
+    baseline: o.baseline,
     onAlert: (a) => alerts.push(a),
   });
   const feeder = new FrameFeeder(engine, clock);
@@ -64,5 +70,5 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
   }
   await feeder.drain();
   await engine.finish();
-  return { alerts, firstFrameMs, frames: n, stats: engine.stats() };
+  return { alerts, firstFrameMs, frames: n, stats: engine.stats(), baseline: engine.baseline };
 }

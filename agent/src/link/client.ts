@@ -36,6 +36,8 @@ export interface HealthSource {
   model_error?: string;
   /** Whether the agent takes part in federated rounds, and why not. */
   fl_status?: string;
+  /** The detection baseline: learning until when, or learnt/loaded from what. */
+  baseline_status?: string;
 }
 
 export interface LinkClientOptions {
@@ -196,6 +198,7 @@ export class LinkClient {
       models_serving: extra.models_serving ?? {},
       model_error: extra.model_error ?? '',
       fl_status: extra.fl_status ?? '',
+      baseline_status: extra.baseline_status ?? '',
     };
   }
 

@@ -3,8 +3,17 @@
 // plant's own baseline (`vigil-agent models train --pcap FILE --data-dir DIR`) goes to DIR/models/. Each model is an
 // .onnx file plus a .json of what the detector needs (thresholds, scaler, classes, schema hashes); the .md model
 // card next to a committed model is for people.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { UsageError } from '@vigil/shared';
@@ -106,8 +115,40 @@ export const readL1b = (dir: string): ModelFile<L1bMeta> => readModel(dir, L1B_F
 export const readL2 = (dir: string): ModelFile<L2Meta> => readModel(dir, L2_FILE, l2MetaSchema);
 export const readLocal = (dir: string): ModelFile<LocalMeta> => readModel(dir, LOCAL_FILE, localMetaSchema);
 
+/**
+ * The facility's local baseline in `dataDir`, or why it cannot serve (absent, another feature schema, damaged):
+ * never throws, so that a stale or damaged file is relearnt instead of stopping the agent.
+ */
+export function tryReadLocal(
+  dataDir: string,
+): { ok: true; local: ModelFile<LocalMeta> } | { ok: false; absent: boolean; reason: string } {
+  if (!hasLocal(dataDir)) return { ok: false, absent: true, reason: 'absent' };
+  try {
+    return { ok: true, local: readLocal(join(dataDir, LOCAL_DIR)) };
+  } catch (err) {
+    return { ok: false, absent: false, reason: (err as Error).message };
+  }
+}
+
 export function hasLocal(dataDir: string): boolean {
   return existsSync(join(dataDir, LOCAL_DIR, `${LOCAL_FILE}.json`));
+}
+
+/**
+ * Writes a file so that a reader (or a restart after a crash) sees the old content or the new, never a part: a
+ * temporary file beside it, flushed, then renamed over it.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
 }
 
 export function writeModel(
@@ -118,12 +159,13 @@ export function writeModel(
   weights?: Sequential,
 ): void {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${name}.onnx`), onnx);
-  writeFileSync(join(dir, `${name}.json`), JSON.stringify(meta, null, 2) + '\n');
+  // The description last: a model is found by its .json (hasLocal), so it is not read before its .onnx is whole.
+  writeFileAtomic(join(dir, `${name}.onnx`), onnx);
   if (weights !== undefined) {
     const w = weights.flatValues;
-    writeFileSync(join(dir, `${name}.weights`), new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
+    writeFileAtomic(join(dir, `${name}.weights`), new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
   }
+  writeFileAtomic(join(dir, `${name}.json`), JSON.stringify(meta, null, 2) + '\n');
 }
 
 /**

@@ -36,10 +36,9 @@ import { DEMOTED_RULE, type Detection, type Detector, type WindowView } from '..
 import {
   calibrate,
   l1bThreshold as l1bThresholdOf,
-  hasLocal,
   readL1b,
   readL2,
-  readLocal,
+  tryReadLocal,
   ARTIFACTS_DIR,
   L1B_FILE,
   LOCAL_DIR,
@@ -77,6 +76,8 @@ import { join } from 'node:path';
  */
 const SERVING_SESSION_OPTIONS = { extra: { session: { intra_op: { allow_spinning: '0' } } } } as const;
 
+/** The `source` of a local baseline the detector learnt in a learning period (not given by `models train`). */
+export const LEARNT_SOURCE = 'learning period';
 /** Default target false-alarm rate per scored flow-second (L1a) and per window-second (L1b). */
 export const DEFAULT_TARGET_FAR = 0.001;
 /** Most flagged flows sent to Layer 2 per second. */
@@ -450,6 +451,11 @@ export class ModelDetector implements Detector {
     this.flows.onEvent(e, pkt, ms);
   }
 
+  /** A local baseline given at construction serves (from the data dir): the detector learns nothing. */
+  get servesLocal(): boolean {
+    return this.opts.local !== undefined;
+  }
+
   /** The learnt Layer 1a forest's ONNX and description (after the learning period), to save in a data dir. */
   learnt: { onnx: Uint8Array; meta: LocalMeta } | undefined;
 
@@ -493,7 +499,7 @@ export class ModelDetector implements Detector {
         const l1b = this.l1b;
         const learnt = await learnLocal({
           facility: this.opts.facility,
-          source: 'learning period',
+          source: LEARNT_SOURCE,
           fit: this.fitRows.rows.map((r) => r.x),
           held: this.heldRows.rows.map((r) => r.x),
           steps: this.history.steps(this.history.startSec, sec),
@@ -818,6 +824,8 @@ export interface LoadModelOptions {
   /** Where the shared L1b and L2 models are (default: the committed models/artifacts). */
   artifactsDir?: string | undefined;
   targetFalseAlarmRate?: number | undefined;
+  /** The data dir's local baseline could not be read (another feature schema, damaged): why. It is learnt again. */
+  onLocalRefused?: ((reason: string) => void) | undefined;
 }
 
 /**
@@ -827,7 +835,13 @@ export interface LoadModelOptions {
 export function loadModelDetectors(o: LoadModelOptions): ModelDetector[] {
   const dir = o.artifactsDir ?? ARTIFACTS_DIR;
   const localDir = o.dataDir !== undefined ? join(o.dataDir, LOCAL_DIR) : undefined;
-  const local = localDir !== undefined && hasLocal(o.dataDir ?? '') ? readLocal(localDir) : undefined;
+  let local: ModelFile<LocalMeta> | undefined;
+  if (o.dataDir !== undefined) {
+    // A stale or damaged local baseline is refused (said) and learnt again, never a failed start.
+    const read = tryReadLocal(o.dataDir);
+    if (read.ok) local = read.local;
+    else if (!read.absent) o.onLocalRefused?.(read.reason);
+  }
   // a plant's fine-tuned Layer 1b (models train) replaces the shared one
   const l1bDir = localDir !== undefined && existsSync(join(localDir, `${L1B_FILE}.json`)) ? localDir : dir;
   return [

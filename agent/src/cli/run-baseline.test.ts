@@ -1,0 +1,67 @@
+// Where `vigil-agent run` gets its baseline: a live source learns for a day by default and says until when; a
+// stored baseline is used only with the models' local baseline learnt with it (else both are learnt again).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { resolveAgentConfig } from '../config.js';
+import { saveBaseline } from '../detect/baseline-file.js';
+import { loadModelDetectors } from '../detect/ml/detector.js';
+import { runScenario } from '../detect/scenario.js';
+import { learningOf } from './run-baseline.js';
+
+const NOW = Date.parse('2026-11-22T23:00:00Z');
+
+describe('learningOf', () => {
+  let dir: string;
+  let said: string[];
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'vigil-learning-'));
+    said = [];
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const ctx = (models?: ReturnType<typeof loadModelDetectors>) => ({
+    facility: 'plant',
+    dataDir: dir,
+    models,
+    now: () => NOW,
+    say: (l: string) => said.push(l),
+  });
+
+  it('a live source with nothing stored learns for 24 h by default and says until when', async () => {
+    const c = resolveAgentConfig({ data_dir: dir, capture_ring: '/run/vigil-capture/eth1.pcapng' }, {}, 'f');
+
+    const l = await learningOf(c, ctx());
+
+    expect(l.learnMs).toBe(24 * 3600_000);
+    expect(l.baseline.learning).toBe(true);
+    const line =
+      "learning the baseline from the source's first 1440 minute(s), until about 2026-11-23T23:00:00.000Z";
+    expect(said).toEqual([`${line}: no policy alerts before then`]);
+    expect(l.status()).toBe(line);
+  });
+
+  it('a stored baseline whose models are missing is not used: both are learnt again', async () => {
+    const { baseline } = await runScenario({
+      topology: 'water-a',
+      seed: 3,
+      durationS: 120,
+      learnS: 60,
+      attacks: [],
+    });
+    saveBaseline(dir, { facility: 'plant', baseline, source: 'test', models: { state: 'saved', note: '' } });
+    const c = resolveAgentConfig({ data_dir: dir, pcap: '/p.pcap', known_masters: ['10.10.1.20'] }, {}, 'f');
+
+    const rulesOnly = await learningOf(c, ctx());
+    const withModels = await learningOf(c, ctx(loadModelDetectors({ facility: 'plant', dataDir: dir })));
+
+    expect(rulesOnly.learnMs).toBe(0);
+    expect(rulesOnly.status()).toMatch(/^loaded from .*baseline\.json \(learnt from test, stored 20/);
+    expect(rulesOnly.baseline.isMaster('10.10.1.20')).toBe(true);
+    expect(withModels.learnMs).toBe(5 * 60_000);
+    expect(withModels.baseline.learning).toBe(true);
+    expect(said).toContainEqual(
+      `stored baseline ${join(dir, 'baseline.json')} not used: the models' local baseline learnt with it is missing or was refused; learning both again`,
+    );
+  });
+});
