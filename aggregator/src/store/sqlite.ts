@@ -2,7 +2,8 @@
 // is one transaction. better-sqlite3 is synchronous; the async methods keep one contract with the Postgres store.
 import { mkdirSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
 import type { AlertStats, AlertStatus, FLClient, FLRound, Prediction, Severity } from '@vigil/shared';
 import { systemClock, type Clock } from '@vigil/shared';
 import {
@@ -14,9 +15,10 @@ import {
   searchTerms,
   splitHours,
   statsFromCounts,
-  textWords,
 } from './common.js';
 import { MIGRATIONS } from './migrations/index.js';
+import { ALERT_COLUMNS, alertInserter, alertRowValues, type AlertRowValues } from './sqlite-alert-insert.js';
+import { AlertWriterThread, openSqlite } from './sqlite-writer.js';
 import {
   MODEL_ACTIVE,
   MODEL_COLUMNS,
@@ -91,11 +93,15 @@ export interface SqliteStoreOptions {
   /** File path, or `:memory:`. The parent directory is created when missing. */
   path: string;
   clock?: Clock;
+  /**
+   * Where a file database's alert inserts run: `thread` (default) on a second connection in a worker thread
+   * (sqlite-writer.ts), `inline` on the caller's thread. `:memory:` is always inline (one connection).
+   */
+  alertWriter?: 'thread' | 'inline';
+  /** Told of each writer thread started (tests). */
+  onWriterStart?: (worker: Worker) => void;
 }
 
-const ALERT_COLUMNS =
-  'id, ts, facility_id, severity, title, description, status, correlation_confidence, correlation_summary, ' +
-  'attack_type, attack_name, sources, context, generated';
 /**
  * An alert's API JSON (alertJsonFromRow's text, field for field) built by SQLite as UTF-8 bytes, in two parts around
  * correlation_confidence, which JavaScript prints (SQLite prints a REAL with 15 significant digits, JavaScript with as
@@ -153,43 +159,6 @@ function facetToken(tag: 'f' | 'v' | 'u', value: string): string {
   return `${tag}${Buffer.from(value, 'utf8').toString('hex')}`;
 }
 
-/**
- * What the store's alert insert does once per batch for the rows the batch added (see insertFresh): the work of the
- * per-row insert triggers of migrations 1, 7 and 9, which migration 11 dropped. Each takes the largest rowid before
- * the batch as its one parameter. A writer that inserts rows by other means (bench/store.ts's bulk fill) runs them
- * too.
- */
-export const BULK_INDEX = [
-  `INSERT INTO alerts_fts (rowid, title, description, attack_type, attack_name, facets)
-   SELECT rowid, title, description, attack_type, attack_name, facets FROM alerts WHERE rowid > ?`,
-  `INSERT INTO alert_counts (facility_id, severity, status, n)
-   SELECT facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3
-   ON CONFLICT (facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
-  `INSERT INTO alert_hour_counts (hour, facility_id, severity, status, n)
-   SELECT substr(ts, 1, 13), facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3, 4
-   ON CONFLICT (hour, facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
-] as const;
-
-/** An alert's values in ALERT_COLUMNS order, as SQLite stores them. */
-function alertValues(a: StoredAlert): Param[] {
-  return [
-    a.id,
-    iso(a.timestamp),
-    a.facility_id,
-    a.severity,
-    a.title,
-    a.description,
-    a.status,
-    a.correlation_confidence,
-    a.correlation_summary,
-    a.attack_type,
-    a.attack_name,
-    JSON.stringify(a.sources),
-    JSON.stringify(a.context_analysis),
-    a.generated ? 1 : 0,
-  ];
-}
-
 /* eslint-disable @typescript-eslint/require-await -- better-sqlite3 is synchronous; async methods turn its throws
    (constraint violations, invalid times) into rejections, as the Store contract promises. */
 export class SqliteStore implements Store {
@@ -199,21 +168,20 @@ export class SqliteStore implements Store {
   private readonly statements = new Map<string, Database.Statement>();
   /** The directory of the database file (undefined in memory): its free space is part of ping(). */
   private readonly dir: string | undefined;
+  /** The alert writer thread of a file database (null: inserts run on this thread). */
+  private readonly writer: AlertWriterThread | null;
+  private inlineInsert: ((rows: readonly AlertRowValues[]) => string[]) | null = null;
 
   constructor(options: SqliteStoreOptions) {
     this.clock = options.clock ?? systemClock;
     this.dir = options.path === ':memory:' ? undefined : dirname(options.path);
+    this.writer =
+      this.dir !== undefined && options.alertWriter !== 'inline'
+        ? new AlertWriterThread(options.path, options.onWriterStart)
+        : null;
     try {
       if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-      this.db = new Database(options.path);
-      this.db.pragma('journal_mode = WAL');
-      // FULL: each commit is on disk before it returns, so an alert acknowledged to its agent (which then deletes it
-      // from its outbox) survives a power loss too; NORMAL in WAL mode may lose the last commits on an OS crash.
-      this.db.pragma('synchronous = FULL');
-      this.db.pragma('foreign_keys = ON');
-      this.db.pragma('busy_timeout = 5000');
-      // 64 MB of page cache (default 2 MB): the alert indexes stay in memory while a large table is written.
-      this.db.pragma('cache_size = -65536');
+      this.db = openSqlite(options.path);
     } catch (err) {
       throw new StoreUnavailableError(
         `cannot open SQLite database ${options.path}: ${err instanceof Error ? err.message : String(err)}`,
@@ -284,6 +252,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.writer?.close();
     if (this.db.open) this.db.close();
   }
 
@@ -393,48 +362,25 @@ export class SqliteStore implements Store {
   // Alerts
 
   async insertAlerts(alerts: readonly StoredAlert[]): Promise<number> {
-    return this.insertFresh(alerts).length;
+    return (await this.insertFresh(alerts)).length;
   }
 
   async insertNewAlerts(alerts: readonly StoredAlert[]): Promise<string[]> {
     return this.insertFresh(alerts);
   }
 
-  /**
-   * One transaction; the ids of the rows it added (ON CONFLICT DO NOTHING reports a resend as 0 changes).
-   * alerts has no insert triggers (migration 11): the batch's new rows are indexed (FTS5) and counted (alert_counts,
-   * alert_hour_counts) by one statement each, over the rows above the largest rowid before the batch, all of them
-   * this transaction's, as it holds the write lock from its first statement (IMMEDIATE).
-   */
-  private insertFresh(alerts: readonly StoredAlert[]): string[] {
+  /** One transaction (alertInserter), in the writer thread when there is one; the ids of the rows it added. */
+  private async insertFresh(alerts: readonly StoredAlert[]): Promise<string[]> {
     if (alerts.length === 0) return [];
-    const insert = this.stmt(
-      `INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-    );
-    const addTerm = this.stmt('INSERT INTO alert_terms (term) VALUES (?) ON CONFLICT (term) DO NOTHING');
-    const top = this.stmt('SELECT coalesce(max(rowid), 0) AS m FROM alerts').safeIntegers();
-    const index = BULK_INDEX.map((sql) => this.stmt(sql));
-    return this.db
-      .transaction((batch: readonly StoredAlert[]) => {
-        const { m: before } = top.get() as { m: bigint };
-        const fresh: string[] = [];
-        const words = new Set<string>();
-        for (const a of batch) {
-          if (insert.run(...alertValues(a)).changes === 0) continue;
-          fresh.push(a.id);
-          for (const w of textWords(`${a.title} ${a.description} ${a.attack_type} ${a.attack_name}`))
-            words.add(w);
-        }
-        if (fresh.length > 0) for (const s of index) s.run(before);
-        for (const w of words) addTerm.run(w);
-        return fresh;
-      })
-      .immediate(alerts);
+    const rows = alerts.map(alertRowValues);
+    if (this.writer !== null) return this.writer.insert(rows);
+    this.inlineInsert ??= alertInserter(this.db);
+    return this.inlineInsert(rows);
   }
 
   async seedAlerts(alerts: readonly StoredAlert[]): Promise<number> {
     // insertAlerts is already the bulk path: one transaction, the index and counters kept once per batch.
-    return this.insertFresh(alerts).length;
+    return (await this.insertFresh(alerts)).length;
   }
 
   async getAlert(id: string): Promise<StoredAlert | null> {
