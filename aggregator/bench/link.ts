@@ -104,6 +104,10 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
           const u = process.cpuUsage();
           return (u.user + u.system) / 1e6;
         };
+    // The aggregator's main thread alone (the one that decodes, validates and acknowledges; a SQLite file store
+    // writes alerts in a thread of its own): /proc's task entry whose id is the process id.
+    const aggregatorPid = serve?.child.pid ?? process.pid;
+    const mainThreadCpu = (): number => threadCpuSeconds(aggregatorPid) ?? NaN;
     const pgCpu = pgServer ? await postgresCpu(url) : null;
     const agentDir = join(dir, 'agent');
     await enroll({
@@ -135,14 +139,19 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
       server ? server.stats.alerts_stored : (await store.alertStats()).total;
     // CPU of each process from the first alert stored to the last; the agent's is its last reading before it exits.
     let first = 0;
-    let cpu0 = { agent: 0, aggregator: 0, postgres: 0 };
+    let cpu0 = { agent: 0, aggregator: 0, main: 0, postgres: 0 };
     let agentCpu = 0;
     while ((await stored()) < ALERTS) {
       const agentNow = cpuSeconds(agent.child.pid ?? 0);
       if (agentNow !== null) agentCpu = agentNow;
       if (first === 0 && (await stored()) > 0) {
         first = performance.now();
-        cpu0 = { agent: agentCpu, aggregator: aggregatorCpu(), postgres: pgCpu?.() ?? 0 };
+        cpu0 = {
+          agent: agentCpu,
+          aggregator: aggregatorCpu(),
+          main: mainThreadCpu(),
+          postgres: pgCpu?.() ?? 0,
+        };
       }
       if (agent.child.exitCode !== null) throw new Error(`agent exited early:\n${agent.lines.join('\n')}`);
       await sleep(serve ? 20 : 5);
@@ -150,18 +159,30 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
     const seconds = (performance.now() - first) / 1000;
     const perAlert = (s: number): string => ((s * 1e6) / ALERTS).toFixed(0);
     const aggUs = perAlert(aggregatorCpu() - cpu0.aggregator);
+    const mainUs = perAlert(mainThreadCpu() - cpu0.main);
     const pgUs = pgCpu ? perAlert(pgCpu() - cpu0.postgres) : '-';
     const agentUs = perAlert(agentCpu - cpu0.agent);
     await agent.exited;
     const total = (await store.alertStats()).total;
     const tx = server ? String(server.stats.alert_transactions) : '-';
-    return `| ${kind} | ${via} | ${TIMELINE} | ${Math.round(jsonBytes / ALERTS)} | ${ALERTS} | ${total} | ${tx} | ${seconds.toFixed(2)} | ${Math.round(ALERTS / seconds)} | ${agentUs} | ${aggUs} | ${pgUs} |`;
+    return `| ${kind} | ${via} | ${TIMELINE} | ${Math.round(jsonBytes / ALERTS)} | ${ALERTS} | ${total} | ${tx} | ${seconds.toFixed(2)} | ${Math.round(ALERTS / seconds)} | ${agentUs} | ${aggUs} | ${mainUs} | ${pgUs} |`;
   } finally {
     await server?.shutdown();
     await serve?.stop();
     await store.close();
     await pgServer?.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** CPU seconds used so far by one thread of a process (its task id), or null once it has ended. */
+function threadCpuSeconds(pid: number, tid = pid): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
   }
 }
 
@@ -459,9 +480,9 @@ const only = process.argv[2];
 console.log(`# link bench ${new Date().toISOString()} (${cpus().length} cores, ${cpus()[0]?.model ?? '?'})`);
 if (only === undefined || only === 'throughput') {
   console.log(
-    '| store | via | timeline points | alert JSON bytes | alerts | stored | transactions | seconds | alerts/s | agent CPU us/alert | aggregator CPU us/alert | Postgres CPU us/alert |',
+    '| store | via | timeline points | alert JSON bytes | alerts | stored | transactions | seconds | alerts/s | agent CPU us/alert | aggregator CPU us/alert | aggregator main thread us/alert | Postgres CPU us/alert |',
   );
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const via of ['link', 'serve'] as const) {
     for (const kind of ['sqlite', 'postgres'] as const) {
       if (STORES.includes(kind) && VIA.includes(via)) console.log(await oneAgentThroughput(kind, via));

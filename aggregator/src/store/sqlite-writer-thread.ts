@@ -2,7 +2,7 @@
 // the alert inserts, so the aggregator's main thread decodes and validates the next batch while this one commits.
 // Each request is answered after its transaction committed (or with the error that stopped it).
 import { parentPort, workerData } from 'node:worker_threads';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { alertInserter } from './sqlite-alert-insert.js';
 import { openSqlite, type WriterReply, type WriterRequest } from './sqlite-writer.js';
 

@@ -11,8 +11,7 @@ import { StoreUnavailableError } from './types.js';
 
 export type WriterRequest = { id: number; rows: readonly AlertRowValues[] } | { close: true };
 export type WriterReply =
-  | { id: number; fresh: string[] }
-  | { id: number; error: { message: string; code: string | undefined } };
+  { id: number; fresh: string[] } | { id: number; error: { message: string; code: string | undefined } };
 
 /** Opens a SQLite connection the way the store uses every one (WAL, durable commits, waits for the write lock). */
 export function openSqlite(path: string): Database.Database {
@@ -44,12 +43,16 @@ interface Thread {
   pending: Map<number, { resolve: (fresh: string[]) => void; reject: (err: Error) => void }>;
   /** Why the thread failed, when it threw before exiting. */
   failure: Error | null;
+  /** Told when the thread holds no batch any more. */
+  idle: (() => void)[];
 }
 
 export class AlertWriterThread {
   private thread: Thread | null = null;
   private nextId = 0;
   private closed = false;
+  /** Set while a write of another connection waits for or runs its turn (exclusive); new batches wait for it. */
+  private gate: Promise<void> | null = null;
 
   /** `onStart` is told of each thread started (tests stop one to show a crash acknowledges nothing). */
   constructor(
@@ -60,6 +63,7 @@ export class AlertWriterThread {
   /** Stores one batch in one transaction in the thread; resolves with the ids it added once that committed. */
   insert(rows: readonly AlertRowValues[]): Promise<string[]> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the SQLite store is closed'));
+    if (this.gate !== null) return this.gate.then(() => this.insert(rows));
     const t = this.thread ?? this.start();
     const id = ++this.nextId;
     return new Promise<string[]>((resolve, reject) => {
@@ -67,6 +71,24 @@ export class AlertWriterThread {
       t.pending.set(id, { resolve, reject });
       t.worker.postMessage({ id, rows } satisfies WriterRequest);
     });
+  }
+
+  /**
+   * Runs `write` (synchronous, on another connection to the file) once the thread has answered every batch sent to
+   * it, and sends none until `write` returned.
+   */
+  async exclusive<T>(write: () => T): Promise<T> {
+    while (this.gate !== null) await this.gate;
+    let open = (): void => undefined;
+    this.gate = new Promise<void>((resolve) => (open = resolve));
+    try {
+      const t = this.thread;
+      if (t !== null && t.pending.size > 0) await new Promise<void>((resolve) => t.idle.push(resolve));
+      return write();
+    } finally {
+      this.gate = null;
+      open();
+    }
   }
 
   /** Lets the queued batches finish, then closes the thread's connection. */
@@ -82,16 +104,21 @@ export class AlertWriterThread {
 
   private start(): Thread {
     const worker = spawn(this.path);
-    const t: Thread = { worker, pending: new Map(), failure: null };
+    const t: Thread = { worker, pending: new Map(), failure: null, idle: [] };
+    const settled = (): void => {
+      if (t.pending.size > 0) return;
+      worker.unref();
+      for (const resolve of t.idle.splice(0)) resolve();
+    };
     this.thread = t;
     worker.unref();
     worker.on('message', (m: WriterReply) => {
       const waiter = t.pending.get(m.id);
       if (waiter === undefined) return;
       t.pending.delete(m.id);
-      if (t.pending.size === 0) worker.unref();
       if ('fresh' in m) waiter.resolve(m.fresh);
       else waiter.reject(new SqliteWriteError(m.error.message, m.error.code));
+      settled();
     });
     worker.on('error', (err) => {
       t.failure = err;
@@ -99,13 +126,14 @@ export class AlertWriterThread {
     });
     worker.on('exit', (code) => {
       if (this.thread === t) this.thread = null;
-      if (t.pending.size === 0) return;
+      if (t.pending.size === 0) return settled();
       const why = t.failure?.message ?? `exit code ${code}`;
       const err = new StoreUnavailableError(
         `the SQLite writer thread stopped (${why}) before confirming ${t.pending.size} alert batch(es); none is acknowledged`,
       );
       for (const waiter of t.pending.values()) waiter.reject(err);
       t.pending.clear();
+      settled();
     });
     this.onStart?.(worker);
     return t;

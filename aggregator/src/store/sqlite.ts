@@ -210,6 +210,16 @@ export class SqliteStore implements Store {
     return this.stmt(sql).run(...params).changes;
   }
 
+  /**
+   * Runs a write of this connection while the writer thread holds no batch (new batches wait until it returned): the
+   * two connections then never wait for each other's write lock, a wait that would block this thread in SQLite's
+   * busy handler for up to a whole batch's commit. Used by the writes the link and the API make often; the rare
+   * ones rely on busy_timeout.
+   */
+  private async apart<T>(write: () => T): Promise<T> {
+    return this.writer === null ? write() : this.writer.exclusive(write);
+  }
+
   private now(): string {
     return iso(this.clock.now());
   }
@@ -298,12 +308,14 @@ export class SqliteStore implements Store {
   }
 
   async recordHeartbeat(agentId: string, at: string, health: Record<string, unknown>): Promise<void> {
-    this.run(
-      'UPDATE agents SET last_heartbeat = ?, health = ? WHERE id = ?',
-      iso(at),
-      JSON.stringify(health),
-      agentId,
-    );
+    await this.apart(() => {
+      this.run(
+        'UPDATE agents SET last_heartbeat = ?, health = ? WHERE id = ?',
+        iso(at),
+        JSON.stringify(health),
+        agentId,
+      );
+    });
   }
 
   async listAgents(facilityId?: string): Promise<AgentRecord[]> {
@@ -688,7 +700,9 @@ export class SqliteStore implements Store {
   }
 
   async setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null> {
-    this.run('UPDATE alerts SET status = ? WHERE id = ? AND status <> ?', status, id, status);
+    await this.apart(() =>
+      this.run('UPDATE alerts SET status = ? WHERE id = ? AND status <> ?', status, id, status),
+    );
     return this.getAlert(id);
   }
 
@@ -713,27 +727,29 @@ export class SqliteStore implements Store {
   // Per-second network aggregates
 
   async insertAggregates(rows: readonly FacilityAggregate[]): Promise<void> {
-    const insert = this.stmt(
-      `INSERT INTO aggregates (facility_id, time, packets_per_sec, bytes_per_sec, unique_src_ips, unique_dest_ips,
+    await this.apart(() => {
+      const insert = this.stmt(
+        `INSERT INTO aggregates (facility_id, time, packets_per_sec, bytes_per_sec, unique_src_ips, unique_dest_ips,
          protocol_distribution, failed_connections, avg_packet_size, inter_arrival_time)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (facility_id, time) DO NOTHING`,
-    );
-    this.db.transaction((batch: readonly FacilityAggregate[]) => {
-      for (const r of batch) {
-        insert.run(
-          r.facility_id,
-          iso(r.time),
-          r.packets_per_sec,
-          r.bytes_per_sec,
-          r.unique_src_ips,
-          r.unique_dest_ips,
-          JSON.stringify(r.protocol_distribution),
-          r.failed_connections,
-          r.avg_packet_size,
-          r.inter_arrival_time,
-        );
-      }
-    })(rows);
+      );
+      this.db.transaction((batch: readonly FacilityAggregate[]) => {
+        for (const r of batch) {
+          insert.run(
+            r.facility_id,
+            iso(r.time),
+            r.packets_per_sec,
+            r.bytes_per_sec,
+            r.unique_src_ips,
+            r.unique_dest_ips,
+            JSON.stringify(r.protocol_distribution),
+            r.failed_connections,
+            r.avg_packet_size,
+            r.inter_arrival_time,
+          );
+        }
+      })(rows);
+    });
   }
 
   async aggregates(facilityId: string, from: string, to: string): Promise<FacilityAggregate[]> {
@@ -751,31 +767,33 @@ export class SqliteStore implements Store {
   // Asset inventory
 
   async applyAssetChanges(facilityId: string, changes: readonly AssetChange[]): Promise<void> {
-    const upsert = this.stmt(
-      `INSERT INTO assets (facility_id, address, mac, protocols, role, first_seen, last_seen, removed_at)
+    await this.apart(() => {
+      const upsert = this.stmt(
+        `INSERT INTO assets (facility_id, address, mac, protocols, role, first_seen, last_seen, removed_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
        ON CONFLICT (facility_id, address) DO UPDATE SET mac = excluded.mac, protocols = excluded.protocols,
          role = excluded.role, first_seen = min(assets.first_seen, excluded.first_seen),
          last_seen = max(assets.last_seen, excluded.last_seen), removed_at = NULL`,
-    );
-    const remove = this.stmt(
-      'UPDATE assets SET removed_at = ?, last_seen = max(last_seen, ?) WHERE facility_id = ? AND address = ?',
-    );
-    this.db.transaction((batch: readonly AssetChange[]) => {
-      for (const a of batch) {
-        if (a.change === 'removed') remove.run(iso(a.last_seen), iso(a.last_seen), facilityId, a.address);
-        else
-          upsert.run(
-            facilityId,
-            a.address,
-            a.mac,
-            JSON.stringify(a.protocols),
-            a.role,
-            iso(a.first_seen),
-            iso(a.last_seen),
-          );
-      }
-    })(changes);
+      );
+      const remove = this.stmt(
+        'UPDATE assets SET removed_at = ?, last_seen = max(last_seen, ?) WHERE facility_id = ? AND address = ?',
+      );
+      this.db.transaction((batch: readonly AssetChange[]) => {
+        for (const a of batch) {
+          if (a.change === 'removed') remove.run(iso(a.last_seen), iso(a.last_seen), facilityId, a.address);
+          else
+            upsert.run(
+              facilityId,
+              a.address,
+              a.mac,
+              JSON.stringify(a.protocols),
+              a.role,
+              iso(a.first_seen),
+              iso(a.last_seen),
+            );
+        }
+      })(changes);
+    });
   }
 
   async listAssets(facilityId: string): Promise<Asset[]> {
@@ -992,33 +1010,35 @@ export class SqliteStore implements Store {
   // Predictions
 
   async insertPrediction(p: Prediction & { facility_id: string | null }): Promise<void> {
-    this.db.transaction(() => {
-      const n = this.run(
-        `INSERT INTO predictions (id, ts, facility_id, current_technique, current_technique_name, alert_id, validated,
+    await this.apart(() => {
+      this.db.transaction(() => {
+        const n = this.run(
+          `INSERT INTO predictions (id, ts, facility_id, current_technique, current_technique_name, alert_id, validated,
            validation_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-        p.id,
-        iso(p.timestamp),
-        p.facility_id,
-        p.current_technique,
-        p.current_technique_name,
-        p.alert_id,
-        p.validated ? 1 : 0,
-        isoOrNull(p.validation_time),
-      );
-      if (n === 0) return;
-      for (const t of p.predicted_techniques) {
-        this.run(
-          `INSERT INTO predicted_techniques (${TECHNIQUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
           p.id,
-          t.technique_id,
-          t.technique_name,
-          t.probability,
-          t.rank,
-          t.timeframe,
-          t.timeframe_seconds,
+          iso(p.timestamp),
+          p.facility_id,
+          p.current_technique,
+          p.current_technique_name,
+          p.alert_id,
+          p.validated ? 1 : 0,
+          isoOrNull(p.validation_time),
         );
-      }
-    })();
+        if (n === 0) return;
+        for (const t of p.predicted_techniques) {
+          this.run(
+            `INSERT INTO predicted_techniques (${TECHNIQUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+            p.id,
+            t.technique_id,
+            t.technique_name,
+            t.probability,
+            t.rank,
+            t.timeframe,
+            t.timeframe_seconds,
+          );
+        }
+      })();
+    });
   }
 
   private predictionsWithTechniques(rows: PredictionRow[]): Prediction[] {
@@ -1073,10 +1093,12 @@ export class SqliteStore implements Store {
   }
 
   async markPredictionValidated(id: string, at: string): Promise<Prediction | null> {
-    this.run(
-      'UPDATE predictions SET validated = 1, validation_time = ? WHERE id = ? AND validated = 0',
-      iso(at),
-      id,
+    await this.apart(() =>
+      this.run(
+        'UPDATE predictions SET validated = 1, validation_time = ? WHERE id = ? AND validated = 0',
+        iso(at),
+        id,
+      ),
     );
     return this.getPrediction(id);
   }
@@ -1103,7 +1125,9 @@ export class SqliteStore implements Store {
   }
 
   async touchToken(id: string, at: string): Promise<void> {
-    this.run('UPDATE api_tokens SET last_used_at = ? WHERE id = ?', iso(at), id);
+    await this.apart(() => {
+      this.run('UPDATE api_tokens SET last_used_at = ? WHERE id = ?', iso(at), id);
+    });
   }
 
   async listTokens(): Promise<ApiToken[]> {
@@ -1123,14 +1147,16 @@ export class SqliteStore implements Store {
   // Audit log
 
   async audit(e: Omit<AuditEntry, 'id'>): Promise<void> {
-    this.run(
-      'INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)',
-      iso(e.at),
-      e.actor,
-      e.action,
-      e.target,
-      JSON.stringify(e.details),
-    );
+    await this.apart(() => {
+      this.run(
+        'INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)',
+        iso(e.at),
+        e.actor,
+        e.action,
+        e.target,
+        JSON.stringify(e.details),
+      );
+    });
   }
 
   async listAudit(limit: number, offset: number): Promise<Page<AuditEntry>> {
@@ -1147,12 +1173,14 @@ export class SqliteStore implements Store {
   // Retention
 
   async purge(policy: RetentionPolicy, now: string): Promise<{ alerts: number; aggregates: number }> {
-    const cut = retentionCutoffs(policy, now);
-    const result = this.db.transaction(() => ({
-      alerts: cut.alerts === null ? 0 : this.run('DELETE FROM alerts WHERE ts < ?', cut.alerts),
-      aggregates:
-        cut.aggregates === null ? 0 : this.run('DELETE FROM aggregates WHERE time < ?', cut.aggregates),
-    }))();
-    return result;
+    return this.apart(() => {
+      const cut = retentionCutoffs(policy, now);
+      const result = this.db.transaction(() => ({
+        alerts: cut.alerts === null ? 0 : this.run('DELETE FROM alerts WHERE ts < ?', cut.alerts),
+        aggregates:
+          cut.aggregates === null ? 0 : this.run('DELETE FROM aggregates WHERE time < ?', cut.aggregates),
+      }))();
+      return result;
+    });
   }
 }
