@@ -1,7 +1,8 @@
 // The SQLite store's alert insert, as one function over a connection: the store runs it on its own connection
 // (`:memory:`, or alertWriter 'inline') or in its writer thread (sqlite-writer.ts) on a second connection to the same
-// file. It takes rows already in column order (alertRowValues, built where the alert was validated), so what crosses
-// to the thread is flat strings and numbers.
+// file. It takes rows already in column order and the batch's search words (alertRowValues, batchWords: built on the
+// thread that received the alerts), so what crosses to the writer thread is flat strings and numbers, and the writer
+// does SQLite's work only.
 import type Database from 'better-sqlite3';
 import { iso, textWords } from './common.js';
 import type { StoredAlert } from './types.js';
@@ -48,6 +49,19 @@ export function alertRowValues(a: StoredAlert): AlertRowValues {
 }
 
 /**
+ * The search words of a batch's alerts (for alert_terms, the words search expands a prefix into), each once. Built
+ * beside the rows, on the thread that has time for it; a resend's words are already there, so adding the words of
+ * every alert of the batch adds what adding those of its new rows would (a resend that changed its text, which is not
+ * stored, may add words no alert has: a prefix then expands to one more term that matches nothing).
+ */
+export function batchWords(alerts: readonly StoredAlert[]): string[] {
+  const words = new Set<string>();
+  for (const a of alerts)
+    for (const w of textWords(`${a.title} ${a.description} ${a.attack_type} ${a.attack_name}`)) words.add(w);
+  return [...words];
+}
+
+/**
  * What the store's alert insert does once per batch for the rows the batch added (see alertInserter): the work of the
  * per-row insert triggers of migrations 1, 7 and 9, which migration 11 dropped. Each takes the largest rowid before
  * the batch as its one parameter. A writer that inserts rows by other means (bench/store.ts's bulk fill) runs them
@@ -71,25 +85,23 @@ export const BULK_INDEX = [
  * one statement each, over the rows above the largest rowid before the batch, all of them this transaction's, as it
  * holds the write lock from its first statement (IMMEDIATE).
  */
-export function alertInserter(db: Database.Database): (rows: readonly AlertRowValues[]) => string[] {
+export function alertInserter(
+  db: Database.Database,
+): (rows: readonly AlertRowValues[], words: readonly string[]) => string[] {
   const insert = db.prepare(
     `INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
   );
   const addTerm = db.prepare('INSERT INTO alert_terms (term) VALUES (?) ON CONFLICT (term) DO NOTHING');
   const top = db.prepare('SELECT coalesce(max(rowid), 0) AS m FROM alerts').safeIntegers();
   const index = BULK_INDEX.map((sql) => db.prepare(sql));
-  const run = db.transaction((rows: readonly AlertRowValues[]) => {
+  const run = db.transaction((rows: readonly AlertRowValues[], words: readonly string[]) => {
     const { m: before } = top.get() as { m: bigint };
     const fresh: string[] = [];
-    const words = new Set<string>();
-    for (const r of rows) {
-      if (insert.run(r).changes === 0) continue;
-      fresh.push(r[0]);
-      for (const w of textWords(`${r[4]} ${r[5]} ${r[9]} ${r[10]}`)) words.add(w);
-    }
-    if (fresh.length > 0) for (const s of index) s.run(before);
+    for (const r of rows) if (insert.run(r).changes > 0) fresh.push(r[0]);
+    if (fresh.length === 0) return fresh;
+    for (const s of index) s.run(before);
     for (const w of words) addTerm.run(w);
     return fresh;
   });
-  return (rows) => (rows.length === 0 ? [] : run.immediate(rows));
+  return (rows, words) => (rows.length === 0 ? [] : run.immediate(rows, words));
 }

@@ -20,7 +20,7 @@ port.on('message', (m: WriterRequest) => {
   }
   let reply: WriterReply;
   try {
-    reply = { id: m.id, fresh: insert(m.rows) };
+    reply = { id: m.id, fresh: insert(m.rows, m.words) };
   } catch (err) {
     const e = err as { message?: unknown; code?: unknown };
     reply = {

@@ -9,7 +9,8 @@ import Database from 'better-sqlite3';
 import type { AlertRowValues } from './sqlite-alert-insert.js';
 import { StoreUnavailableError } from './types.js';
 
-export type WriterRequest = { id: number; rows: readonly AlertRowValues[] } | { close: true };
+export type WriterRequest =
+  { id: number; rows: readonly AlertRowValues[]; words: readonly string[] } | { close: true };
 export type WriterReply =
   { id: number; fresh: string[] } | { id: number; error: { message: string; code: string | undefined } };
 
@@ -61,15 +62,15 @@ export class AlertWriterThread {
   ) {}
 
   /** Stores one batch in one transaction in the thread; resolves with the ids it added once that committed. */
-  insert(rows: readonly AlertRowValues[]): Promise<string[]> {
+  insert(rows: readonly AlertRowValues[], words: readonly string[]): Promise<string[]> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the SQLite store is closed'));
-    if (this.gate !== null) return this.gate.then(() => this.insert(rows));
+    if (this.gate !== null) return this.gate.then(() => this.insert(rows, words));
     const t = this.thread ?? this.start();
     const id = ++this.nextId;
     return new Promise<string[]>((resolve, reject) => {
       if (t.pending.size === 0) t.worker.ref();
       t.pending.set(id, { resolve, reject });
-      t.worker.postMessage({ id, rows } satisfies WriterRequest);
+      t.worker.postMessage({ id, rows, words } satisfies WriterRequest);
     });
   }
 

@@ -17,7 +17,13 @@ import {
   statsFromCounts,
 } from './common.js';
 import { MIGRATIONS } from './migrations/index.js';
-import { ALERT_COLUMNS, alertInserter, alertRowValues, type AlertRowValues } from './sqlite-alert-insert.js';
+import {
+  ALERT_COLUMNS,
+  alertInserter,
+  alertRowValues,
+  batchWords,
+  type AlertRowValues,
+} from './sqlite-alert-insert.js';
 import { AlertWriterThread, openSqlite } from './sqlite-writer.js';
 import {
   MODEL_ACTIVE,
@@ -170,7 +176,8 @@ export class SqliteStore implements Store {
   private readonly dir: string | undefined;
   /** The alert writer thread of a file database (null: inserts run on this thread). */
   private readonly writer: AlertWriterThread | null;
-  private inlineInsert: ((rows: readonly AlertRowValues[]) => string[]) | null = null;
+  private inlineInsert: ((rows: readonly AlertRowValues[], words: readonly string[]) => string[]) | null =
+    null;
 
   constructor(options: SqliteStoreOptions) {
     this.clock = options.clock ?? systemClock;
@@ -385,9 +392,10 @@ export class SqliteStore implements Store {
   private async insertFresh(alerts: readonly StoredAlert[]): Promise<string[]> {
     if (alerts.length === 0) return [];
     const rows = alerts.map(alertRowValues);
-    if (this.writer !== null) return this.writer.insert(rows);
+    const words = batchWords(alerts);
+    if (this.writer !== null) return this.writer.insert(rows, words);
     this.inlineInsert ??= alertInserter(this.db);
-    return this.inlineInsert(rows);
+    return this.inlineInsert(rows, words);
   }
 
   async seedAlerts(alerts: readonly StoredAlert[]): Promise<number> {
