@@ -3,7 +3,8 @@
 //    drains an outbox pre-filled with BENCH_ALERTS alerts (BENCH_TIMELINE points of timeline each: 1 = ~0.9 kB of
 //    JSON, 60 = the size of the agent's real alerts) into an in-process LinkServer (via=link) and into a `vigil
 //    serve` process (via=serve: the product's whole path); measured from the first alert stored to the last, with
-//    the CPU each process spent per alert in that time. BENCH_STORES, BENCH_VIA select rows; BENCH_CPU_PROF=DIR
+//    the CPU each process spent per alert in that time, and the aggregator's main thread's and its busiest other
+//    thread's (the SQLite store's writer thread) alone. BENCH_STORES, BENCH_VIA select rows; BENCH_CPU_PROF=DIR
 //    writes V8 CPU profiles of the agent and `vigil serve` there.
 // C. `bench/link.ts stages` (not in the default run): CPU per alert of each stage, in one process.
 // B. BENCH_AGENTS simulated agents (200) connected at once to `vigil serve` (its own process, SQLite), each sending a
