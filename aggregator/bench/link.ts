@@ -3,13 +3,14 @@
 //    drains an outbox pre-filled with BENCH_ALERTS alerts (BENCH_TIMELINE points of timeline each: 1 = ~0.9 kB of
 //    JSON, 60 = the size of the agent's real alerts) into an in-process LinkServer (via=link) and into a `vigil
 //    serve` process (via=serve: the product's whole path); measured from the first alert stored to the last, with
-//    the CPU each process spent per alert in that time. BENCH_STORES, BENCH_VIA select rows; BENCH_CPU_PROF=DIR
+//    the CPU each process spent per alert in that time, and the aggregator's main thread's and its busiest other
+//    thread's (the SQLite store's writer thread) alone. BENCH_STORES, BENCH_VIA select rows; BENCH_CPU_PROF=DIR
 //    writes V8 CPU profiles of the agent and `vigil serve` there.
 // C. `bench/link.ts stages` (not in the default run): CPU per alert of each stage, in one process.
 // B. BENCH_AGENTS simulated agents (200) connected at once to `vigil serve` (its own process, SQLite), each sending a
 //    heartbeat every 5 s and 5 alerts/s for BENCH_SECONDS (60): ack latency percentiles, aggregator CPU and RSS.
 import { randomUUID, webcrypto } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -31,6 +32,7 @@ import { LinkServer } from '../src/link/server.js';
 import { issueToken, sampleAlert } from '../src/link/testing/fixtures.js';
 import { VIGIL, VIGIL_AGENT, freePort, start } from '../src/link/testing/processes.js';
 import { openStore } from '../src/store/open.js';
+import { SqliteStore } from '../src/store/sqlite.js';
 import { startTestPostgres } from '../src/store/testing/postgres.js';
 import type { StoredAlert } from '../src/store/types.js';
 import { postgresCpu } from './postgres-cpu.js';
@@ -104,6 +106,11 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
           const u = process.cpuUsage();
           return (u.user + u.system) / 1e6;
         };
+    // The aggregator's main thread alone (the one that decodes, validates and acknowledges; a SQLite file store
+    // writes alerts in a thread of its own): /proc's task entry whose id is the process id.
+    const aggregatorPid = serve?.child.pid ?? process.pid;
+    const mainThreadCpu = (): number => threadCpuSeconds(aggregatorPid) ?? NaN;
+    let threads0 = new Map<string, number>();
     const pgCpu = pgServer ? await postgresCpu(url) : null;
     const agentDir = join(dir, 'agent');
     await enroll({
@@ -135,14 +142,20 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
       server ? server.stats.alerts_stored : (await store.alertStats()).total;
     // CPU of each process from the first alert stored to the last; the agent's is its last reading before it exits.
     let first = 0;
-    let cpu0 = { agent: 0, aggregator: 0, postgres: 0 };
+    let cpu0 = { agent: 0, aggregator: 0, main: 0, postgres: 0 };
     let agentCpu = 0;
     while ((await stored()) < ALERTS) {
       const agentNow = cpuSeconds(agent.child.pid ?? 0);
       if (agentNow !== null) agentCpu = agentNow;
       if (first === 0 && (await stored()) > 0) {
         first = performance.now();
-        cpu0 = { agent: agentCpu, aggregator: aggregatorCpu(), postgres: pgCpu?.() ?? 0 };
+        cpu0 = {
+          agent: agentCpu,
+          aggregator: aggregatorCpu(),
+          main: mainThreadCpu(),
+          postgres: pgCpu?.() ?? 0,
+        };
+        threads0 = threadsCpu(aggregatorPid);
       }
       if (agent.child.exitCode !== null) throw new Error(`agent exited early:\n${agent.lines.join('\n')}`);
       await sleep(serve ? 20 : 5);
@@ -150,18 +163,48 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
     const seconds = (performance.now() - first) / 1000;
     const perAlert = (s: number): string => ((s * 1e6) / ALERTS).toFixed(0);
     const aggUs = perAlert(aggregatorCpu() - cpu0.aggregator);
+    const mainUs = perAlert(mainThreadCpu() - cpu0.main);
+    // The busiest other thread: the SQLite store's writer thread where there is one (else a V8 helper thread).
+    const busiest = Math.max(
+      ...[...threadsCpu(aggregatorPid)]
+        .filter(([tid]) => tid !== String(aggregatorPid))
+        .map(([tid, s]) => s - (threads0.get(tid) ?? 0)),
+    );
+    const otherUs = perAlert(busiest);
     const pgUs = pgCpu ? perAlert(pgCpu() - cpu0.postgres) : '-';
     const agentUs = perAlert(agentCpu - cpu0.agent);
     await agent.exited;
     const total = (await store.alertStats()).total;
     const tx = server ? String(server.stats.alert_transactions) : '-';
-    return `| ${kind} | ${via} | ${TIMELINE} | ${Math.round(jsonBytes / ALERTS)} | ${ALERTS} | ${total} | ${tx} | ${seconds.toFixed(2)} | ${Math.round(ALERTS / seconds)} | ${agentUs} | ${aggUs} | ${pgUs} |`;
+    return `| ${kind} | ${via} | ${TIMELINE} | ${Math.round(jsonBytes / ALERTS)} | ${ALERTS} | ${total} | ${tx} | ${seconds.toFixed(2)} | ${Math.round(ALERTS / seconds)} | ${agentUs} | ${aggUs} | ${mainUs} | ${otherUs} | ${pgUs} |`;
   } finally {
     await server?.shutdown();
     await serve?.stop();
     await store.close();
     await pgServer?.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** CPU seconds used so far by each thread of a process, by task id. */
+function threadsCpu(pid: number): Map<string, number> {
+  const all = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) all.set(tid, threadCpuSeconds(pid, Number(tid)) ?? 0);
+  } catch {
+    // the process ended
+  }
+  return all;
+}
+
+/** CPU seconds used so far by one thread of a process (its task id), or null once it has ended. */
+function threadCpuSeconds(pid: number, tid = pid): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
   }
 }
 
@@ -415,12 +458,25 @@ async function stages(n: number): Promise<string[]> {
       for (const a of stored)
         chars += JSON.stringify(a.sources).length + JSON.stringify(a.context_analysis).length;
     });
-    for (const tx of [500, 2000]) {
-      const store = await openStore(`sqlite:${join(dir, `agg-${tx}.db`)}`);
+    // thread: the store's default for a file (the writer thread; the process's CPU, both threads); inline: the
+    // insert on the calling thread, as before session 7 and as `:memory:` does.
+    for (const [tx, alertWriter] of [
+      [500, 'thread'],
+      [2000, 'thread'],
+      [2000, 'inline'],
+    ] as const) {
+      const store = new SqliteStore({ path: join(dir, `agg-${tx}-${alertWriter}.db`), alertWriter });
+      await store.migrate();
+      // the thread is started (and its module loaded) by the first batch: not part of the cost per alert
+      await store.insertAlerts(stored.slice(0, 1).map((a) => ({ ...a, id: randomUUID() })));
       const fresh = stored.map((a) => ({ ...a, id: randomUUID() }));
-      await measure('aggregator', `SQLite insertAlerts, ${tx} a transaction (synchronous=FULL)`, async () => {
-        for (const c of chunks(fresh, tx)) await store.insertAlerts(c);
-      });
+      await measure(
+        'aggregator',
+        `SQLite insertAlerts, ${tx} a transaction (synchronous=FULL), alert writer ${alertWriter}`,
+        async () => {
+          for (const c of chunks(fresh, tx)) await store.insertAlerts(c);
+        },
+      );
       await store.close();
     }
     if (STORES.includes('postgres')) {
@@ -459,9 +515,9 @@ const only = process.argv[2];
 console.log(`# link bench ${new Date().toISOString()} (${cpus().length} cores, ${cpus()[0]?.model ?? '?'})`);
 if (only === undefined || only === 'throughput') {
   console.log(
-    '| store | via | timeline points | alert JSON bytes | alerts | stored | transactions | seconds | alerts/s | agent CPU us/alert | aggregator CPU us/alert | Postgres CPU us/alert |',
+    '| store | via | timeline points | alert JSON bytes | alerts | stored | transactions | seconds | alerts/s | agent CPU us/alert | aggregator CPU us/alert | aggregator main thread us/alert | aggregator busiest other thread us/alert | Postgres CPU us/alert |',
   );
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const via of ['link', 'serve'] as const) {
     for (const kind of ['sqlite', 'postgres'] as const) {
       if (STORES.includes(kind) && VIA.includes(via)) console.log(await oneAgentThroughput(kind, via));

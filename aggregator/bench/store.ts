@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { shippedCatalog } from '@vigil/shared';
 import { AlertSeeder } from '../src/seed/generate.js';
 import { openStore } from '../src/store/open.js';
-import { BULK_INDEX } from '../src/store/sqlite.js';
+import { BULK_INDEX } from '../src/store/sqlite-alert-insert.js';
 import { startTestPostgres, type TestPostgres } from '../src/store/testing/postgres.js';
 import { postgresCpu, type ServerCpu } from './postgres-cpu.js';
 import type { AlertQuery, Store, StoredAlert } from '../src/store/types.js';

@@ -97,7 +97,11 @@ describe.each(backends)('alerts the aggregator refuses, on $name', (backend) => 
       outbox.enqueue([earlier, invalid, ...later]);
 
       await client.start();
-      const stored = await waitFor(() => allStored(link, [earlier, ...later]), 20_000);
+      // stored, and acknowledged (the agent's outbox empties once the acks arrive, a moment after the commit)
+      const stored = await waitFor(
+        async () => (await allStored(link, [earlier, ...later])) && outbox.depth().count === 0,
+        20_000,
+      );
       const reported = await waitFor(
         async () => (await link.store.listAgents('plant-b'))[0]?.health.alerts_set_aside_invalid === 1,
         5000,
@@ -124,7 +128,10 @@ describe.each(backends)('alerts the aggregator refuses, on $name', (backend) => 
       outbox.enqueue(fresh);
 
       await client.start();
-      const stored = await waitFor(() => allStored(link, [...first, ...rest, ...fresh]), 20_000);
+      const stored = await waitFor(
+        async () => (await allStored(link, [...first, ...rest, ...fresh])) && outbox.depth().count === 0,
+        20_000,
+      );
 
       expect(stored).toBe(true);
       expect(await link.store.getAlert(old.id)).toBeNull();

@@ -70,6 +70,8 @@ interface OpenStream {
   identity: AgentIdentity;
   call: grpc.ServerDuplexStream<AgentMessage, AggregatorMessage>;
   pushes: Map<string, (r: { accepted: boolean; error: string } | null) => void>;
+  /** Alert batches handed to the store and not yet committed, oldest first; each acknowledges its messages once it is. */
+  committing: Promise<void>[];
 }
 
 /** Messages a stream may have queued before the server stops reading from it (HTTP/2 flow control then holds the agent). */
@@ -78,6 +80,11 @@ const MAX_QUEUED = 64;
 export const SCENARIO_TIMEOUT_MS = 5000;
 /** Alerts merged into one store transaction when several batches are waiting. */
 const MAX_MERGED_ALERTS = 4096;
+/**
+ * Alert transactions of one stream being committed at once: while the store commits one, this thread validates the
+ * next (the SQLite store commits in its writer thread). Each is acknowledged only once committed.
+ */
+const MAX_COMMITTING = 2;
 
 export class LinkServer {
   private server: grpc.Server | null = null;
@@ -366,11 +373,20 @@ export class LinkServer {
       if (working || !stream) return;
       working = true;
       try {
-        while (queue.length > 0 && !ended && this.streams.has(stream)) {
-          await this.handleSome(stream, queue);
-          if (queue.length < MAX_QUEUED / 2 && call.isPaused()) call.resume();
+        while (!ended && this.streams.has(stream)) {
+          if (queue.length > 0) {
+            await this.handleSome(stream, queue);
+            if (queue.length < MAX_QUEUED / 2 && call.isPaused()) call.resume();
+            continue;
+          }
+          // nothing queued: wait for the oldest alert batch still being committed (its failure ends the stream)
+          const oldest = stream.committing.shift();
+          if (oldest === undefined) break;
+          await oldest;
         }
       } catch (err) {
+        // acknowledge the batches committed before the failure ends the stream
+        await Promise.allSettled(stream.committing.splice(0));
         fail(err);
       } finally {
         working = false;
@@ -408,7 +424,7 @@ export class LinkServer {
     this.identify(call).then(
       (identity) => {
         if (ended) return;
-        stream = { identity, call, pushes: new Map() };
+        stream = { identity, call, pushes: new Map(), committing: [] };
         this.streams.add(stream);
         this.stats.streams_open = this.streams.size;
         call.resume();
@@ -439,12 +455,20 @@ export class LinkServer {
         msgs.push({ seq: m.seq, alerts });
         count += alerts.length;
       }
-      await this.batcher.add(msgs.flatMap((m) => m.alerts));
-      this.stats.alerts_stored = this.batcher.newAlerts;
-      this.stats.alert_transactions = this.batcher.transactions;
-      for (const m of msgs) s.call.write({ ack: { seq: m.seq, stored: m.alerts.length } });
+      const committed = this.batcher.add(msgs.flatMap((m) => m.alerts)).then(() => {
+        this.stats.alerts_stored = this.batcher.newAlerts;
+        this.stats.alert_transactions = this.batcher.transactions;
+        if (!this.streams.has(s)) return;
+        for (const m of msgs) s.call.write({ ack: { seq: m.seq, stored: m.alerts.length } });
+      });
+      // awaited by drain (or below); a failure before then must not count as unhandled
+      committed.catch(() => undefined);
+      s.committing.push(committed);
+      while (s.committing.length >= MAX_COMMITTING) await s.committing.shift();
       return;
     }
+    // other messages are answered after the alerts before them
+    for (let c = s.committing.shift(); c !== undefined; c = s.committing.shift()) await c;
     queue.shift();
     if ('aggregates' in head && head.aggregates) {
       const rows: (NetworkMetrics & { facility_id: string })[] = (head.aggregates.rows ?? []).map((r, i) => ({

@@ -1,5 +1,6 @@
 // openStore(url): the one way the aggregator opens its database. `sqlite:PATH` or `postgres://...` (see config.ts);
 // the store is migrated before it is returned, so a new database is created and brought up to date on first use.
+import type { Worker } from 'node:worker_threads';
 import type { Clock } from '@vigil/shared';
 import { parseDbUrl } from '../config.js';
 import { createPostgresDatabase, isMissingDatabase, PostgresStore } from './postgres.js';
@@ -14,6 +15,8 @@ export interface OpenStoreOptions {
   onMigrated?: (applied: number[]) => void;
   /** Postgres only: told when the server drops a connection (the call using it fails; the next one reconnects). */
   onConnectionError?: (err: Error) => void;
+  /** SQLite only: told of each alert writer thread the store starts (tests stop one to show what a crash does). */
+  onWriterStart?: (worker: Worker) => void;
 }
 
 /**
@@ -23,7 +26,10 @@ export interface OpenStoreOptions {
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
   const target = parseDbUrl(url);
   if (target.kind === 'sqlite') {
-    return prepared(new SqliteStore({ path: target.path, clock: options.clock }), options);
+    return prepared(
+      new SqliteStore({ path: target.path, clock: options.clock, onWriterStart: options.onWriterStart }),
+      options,
+    );
   }
   try {
     return await prepared(

@@ -1,13 +1,16 @@
 // What only the SQLite store has to get right beyond the contract suite: alerts has no insert triggers (migration 11),
 // the store's insert indexes and counts each batch's new rows itself, so a batch that fails must leave no trace in
-// the index or the counters, and the next batch must be indexed and counted whole.
+// the index or the counters, and the next batch must be indexed and counted whole. A file database inserts alerts in
+// a writer thread: a batch is confirmed only once committed there, and a thread that dies confirms nothing more.
+import type { Worker } from 'node:worker_threads';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sampleAlert } from '../link/testing/fixtures.js';
 import { SqliteStore } from './sqlite.js';
-import type { StoredAlert } from './types.js';
+import { StoreUnavailableError, type StoredAlert } from './types.js';
 
 const stored = (i: number, over: Partial<StoredAlert> = {}): StoredAlert => ({
   ...sampleAlert(i),
@@ -17,7 +20,84 @@ const stored = (i: number, over: Partial<StoredAlert> = {}): StoredAlert => ({
   ...over,
 });
 
-describe('SqliteStore beyond the contract', () => {
+describe.each(['thread', 'inline'] as const)(
+  'SqliteStore beyond the contract, alert writer %s',
+  (alertWriter) => {
+    let dir: string;
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), 'vigil-sqlite-'));
+    });
+    afterEach(() => {
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('indexes and counts nothing of a batch that failed, and the next batch whole', async () => {
+      const path = join(dir, 'v.db');
+      const store = new SqliteStore({ path, alertWriter });
+      try {
+        await store.migrate();
+        await store.insertAlerts([stored(1), stored(2)]);
+
+        await expect(
+          store.insertAlerts([stored(3, { title: 'Rolled back' }), stored(4, { timestamp: 'not a time' })]),
+        ).rejects.toThrow(/invalid time/);
+        await store.insertAlerts([stored(3, { title: 'Stored after all' }), stored(2), stored(5)]);
+
+        const page = (q: object): Promise<number> =>
+          store.queryAlerts({ page: 1, limit: 1, ...q }).then((p) => p.total);
+        expect((await store.alertStats()).total).toBe(4);
+        expect(await page({ facility: 'plant-a', status: 'new' })).toBe(4);
+        expect(await page({ search: 'rolled' })).toBe(0);
+        expect(await page({ search: 'stored after' })).toBe(1);
+        expect(await page({ from: '2020-01-01T00:00:00.000Z', to: '2100-01-01T00:00:00.000Z' })).toBe(4);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('refuses a batch SQLite refuses with its error, and keeps nothing of it', async () => {
+      const store = new SqliteStore({ path: join(dir, 'v.db'), alertWriter });
+      try {
+        await store.migrate();
+        await store.insertAlerts([stored(1)]);
+
+        const refused = store.insertAlerts([
+          stored(2),
+          stored(3, { severity: 'severe' as StoredAlert['severity'] }),
+        ]);
+
+        await expect(refused).rejects.toThrow(/CHECK constraint failed/);
+        expect((await store.alertStats()).total).toBe(1);
+        expect(await store.getAlert(stored(2).id)).toBeNull();
+        expect(await store.insertAlerts([stored(2)])).toBe(1);
+      } finally {
+        await store.close();
+      }
+    });
+  },
+);
+
+/** Resolves once another connection holds the file's write lock (a transaction is under way). */
+async function writeLockTaken(path: string): Promise<void> {
+  const probe = new Database(path, { timeout: 0 });
+  try {
+    for (let tries = 0; tries < 10_000; tries++) {
+      try {
+        probe.exec('BEGIN IMMEDIATE');
+        probe.exec('ROLLBACK');
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'SQLITE_BUSY') return;
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    throw new Error('no transaction took the write lock');
+  } finally {
+    probe.close();
+  }
+}
+
+describe('SqliteStore writer thread', () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'vigil-sqlite-'));
@@ -26,25 +106,66 @@ describe('SqliteStore beyond the contract', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('indexes and counts nothing of a batch that failed, and the next batch whole', async () => {
+  it('confirms nothing a thread that died did not commit, and the next batch starts a new thread', async () => {
+    const workers: Worker[] = [];
     const path = join(dir, 'v.db');
-    const store = new SqliteStore({ path });
+    const store = new SqliteStore({ path, onWriterStart: (w) => workers.push(w) });
     try {
       await store.migrate();
-      await store.insertAlerts([stored(1), stored(2)]);
+      const first = Array.from({ length: 1000 }, (_, i) => stored(i));
+      const second = Array.from({ length: 4000 }, (_, i) => stored(1000 + i, { title: `Second batch ${i}` }));
+      await store.insertAlerts(first);
 
-      await expect(
-        store.insertAlerts([stored(3, { title: 'Rolled back' }), stored(4, { timestamp: 'not a time' })]),
-      ).rejects.toThrow(/invalid time/);
-      await store.insertAlerts([stored(3, { title: 'Stored after all' }), stored(2), stored(5)]);
+      const inserting = store.insertAlerts(second);
+      const refusal = inserting.catch((err: unknown) => err);
+      // Stop the thread while its transaction holds the write lock, i.e. in the middle of the batch.
+      await writeLockTaken(path);
+      await workers[0]?.terminate();
+      const err = await refusal;
+      const afterCrash = (await store.alertStats()).total;
+      const again = await store.insertAlerts(second);
 
-      const page = (q: object): Promise<number> =>
-        store.queryAlerts({ page: 1, limit: 1, ...q }).then((p) => p.total);
-      expect((await store.alertStats()).total).toBe(4);
-      expect(await page({ facility: 'plant-a', status: 'new' })).toBe(4);
-      expect(await page({ search: 'rolled' })).toBe(0);
-      expect(await page({ search: 'stored after' })).toBe(1);
-      expect(await page({ from: '2020-01-01T00:00:00.000Z', to: '2100-01-01T00:00:00.000Z' })).toBe(4);
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect((err as Error).message).toMatch(/writer thread stopped .* none is acknowledged/);
+      expect(afterCrash).toBe(1000);
+      expect(again).toBe(4000);
+      expect(workers).toHaveLength(2);
+      expect((await store.alertStats()).total).toBe(5000);
+      const page = await store.queryAlerts({ page: 1, limit: 1, search: 'second batch' });
+      expect(page.total).toBe(4000);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('runs a write of its own connection between batches, and every batch after it', async () => {
+    const store = new SqliteStore({ path: join(dir, 'v.db') });
+    try {
+      await store.migrate();
+      await store.addFacility({ id: 'plant-a', name: 'A' });
+      await store.upsertAgent({
+        id: 'agent-1',
+        facility_id: 'plant-a',
+        enrolled_at: '2026-03-01T00:00:00.000Z',
+      });
+      const batches = Array.from({ length: 4 }, (_, b) =>
+        Array.from({ length: 1500 }, (_, i) => stored(b * 1500 + i)),
+      );
+
+      const inserts = batches.map((batch, b) =>
+        b === 2
+          ? store
+              .recordHeartbeat('agent-1', '2026-03-01T00:00:01.000Z', { outbox_depth: 7 })
+              .then(() => store.insertAlerts(batch))
+          : store.insertAlerts(batch),
+      );
+      const heartbeat = store.recordHeartbeat('agent-1', '2026-03-01T00:00:02.000Z', { outbox_depth: 8 });
+      const counts = await Promise.all(inserts);
+      await heartbeat;
+
+      expect(counts).toEqual([1500, 1500, 1500, 1500]);
+      expect((await store.alertStats()).total).toBe(6000);
+      expect((await store.listAgents('plant-a'))[0]?.health).toEqual({ outbox_depth: 8 });
     } finally {
       await store.close();
     }

@@ -2,7 +2,8 @@
 // is one transaction. better-sqlite3 is synchronous; the async methods keep one contract with the Postgres store.
 import { mkdirSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
 import type { AlertStats, AlertStatus, FLClient, FLRound, Prediction, Severity } from '@vigil/shared';
 import { systemClock, type Clock } from '@vigil/shared';
 import {
@@ -14,9 +15,16 @@ import {
   searchTerms,
   splitHours,
   statsFromCounts,
-  textWords,
 } from './common.js';
 import { MIGRATIONS } from './migrations/index.js';
+import {
+  ALERT_COLUMNS,
+  alertInserter,
+  alertRowValues,
+  batchWords,
+  type AlertRowValues,
+} from './sqlite-alert-insert.js';
+import { AlertWriterThread, openSqlite } from './sqlite-writer.js';
 import {
   MODEL_ACTIVE,
   MODEL_COLUMNS,
@@ -91,11 +99,15 @@ export interface SqliteStoreOptions {
   /** File path, or `:memory:`. The parent directory is created when missing. */
   path: string;
   clock?: Clock;
+  /**
+   * Where a file database's alert inserts run: `thread` (default) on a second connection in a worker thread
+   * (sqlite-writer.ts), `inline` on the caller's thread. `:memory:` is always inline (one connection).
+   */
+  alertWriter?: 'thread' | 'inline';
+  /** Told of each writer thread started (tests). */
+  onWriterStart?: (worker: Worker) => void;
 }
 
-const ALERT_COLUMNS =
-  'id, ts, facility_id, severity, title, description, status, correlation_confidence, correlation_summary, ' +
-  'attack_type, attack_name, sources, context, generated';
 /**
  * An alert's API JSON (alertJsonFromRow's text, field for field) built by SQLite as UTF-8 bytes, in two parts around
  * correlation_confidence, which JavaScript prints (SQLite prints a REAL with 15 significant digits, JavaScript with as
@@ -153,43 +165,6 @@ function facetToken(tag: 'f' | 'v' | 'u', value: string): string {
   return `${tag}${Buffer.from(value, 'utf8').toString('hex')}`;
 }
 
-/**
- * What the store's alert insert does once per batch for the rows the batch added (see insertFresh): the work of the
- * per-row insert triggers of migrations 1, 7 and 9, which migration 11 dropped. Each takes the largest rowid before
- * the batch as its one parameter. A writer that inserts rows by other means (bench/store.ts's bulk fill) runs them
- * too.
- */
-export const BULK_INDEX = [
-  `INSERT INTO alerts_fts (rowid, title, description, attack_type, attack_name, facets)
-   SELECT rowid, title, description, attack_type, attack_name, facets FROM alerts WHERE rowid > ?`,
-  `INSERT INTO alert_counts (facility_id, severity, status, n)
-   SELECT facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3
-   ON CONFLICT (facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
-  `INSERT INTO alert_hour_counts (hour, facility_id, severity, status, n)
-   SELECT substr(ts, 1, 13), facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3, 4
-   ON CONFLICT (hour, facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
-] as const;
-
-/** An alert's values in ALERT_COLUMNS order, as SQLite stores them. */
-function alertValues(a: StoredAlert): Param[] {
-  return [
-    a.id,
-    iso(a.timestamp),
-    a.facility_id,
-    a.severity,
-    a.title,
-    a.description,
-    a.status,
-    a.correlation_confidence,
-    a.correlation_summary,
-    a.attack_type,
-    a.attack_name,
-    JSON.stringify(a.sources),
-    JSON.stringify(a.context_analysis),
-    a.generated ? 1 : 0,
-  ];
-}
-
 /* eslint-disable @typescript-eslint/require-await -- better-sqlite3 is synchronous; async methods turn its throws
    (constraint violations, invalid times) into rejections, as the Store contract promises. */
 export class SqliteStore implements Store {
@@ -199,21 +174,21 @@ export class SqliteStore implements Store {
   private readonly statements = new Map<string, Database.Statement>();
   /** The directory of the database file (undefined in memory): its free space is part of ping(). */
   private readonly dir: string | undefined;
+  /** The alert writer thread of a file database (null: inserts run on this thread). */
+  private readonly writer: AlertWriterThread | null;
+  private inlineInsert: ((rows: readonly AlertRowValues[], words: readonly string[]) => string[]) | null =
+    null;
 
   constructor(options: SqliteStoreOptions) {
     this.clock = options.clock ?? systemClock;
     this.dir = options.path === ':memory:' ? undefined : dirname(options.path);
+    this.writer =
+      this.dir !== undefined && options.alertWriter !== 'inline'
+        ? new AlertWriterThread(options.path, options.onWriterStart)
+        : null;
     try {
       if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-      this.db = new Database(options.path);
-      this.db.pragma('journal_mode = WAL');
-      // FULL: each commit is on disk before it returns, so an alert acknowledged to its agent (which then deletes it
-      // from its outbox) survives a power loss too; NORMAL in WAL mode may lose the last commits on an OS crash.
-      this.db.pragma('synchronous = FULL');
-      this.db.pragma('foreign_keys = ON');
-      this.db.pragma('busy_timeout = 5000');
-      // 64 MB of page cache (default 2 MB): the alert indexes stay in memory while a large table is written.
-      this.db.pragma('cache_size = -65536');
+      this.db = openSqlite(options.path);
     } catch (err) {
       throw new StoreUnavailableError(
         `cannot open SQLite database ${options.path}: ${err instanceof Error ? err.message : String(err)}`,
@@ -240,6 +215,16 @@ export class SqliteStore implements Store {
 
   private run(sql: string, ...params: Param[]): number {
     return this.stmt(sql).run(...params).changes;
+  }
+
+  /**
+   * Runs a write of this connection while the writer thread holds no batch (new batches wait until it returned): the
+   * two connections then never wait for each other's write lock, a wait that would block this thread in SQLite's
+   * busy handler for up to a whole batch's commit. Used by the writes the link and the API make often; the rare
+   * ones rely on busy_timeout.
+   */
+  private async apart<T>(write: () => T): Promise<T> {
+    return this.writer === null ? write() : this.writer.exclusive(write);
   }
 
   private now(): string {
@@ -284,6 +269,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.writer?.close();
     if (this.db.open) this.db.close();
   }
 
@@ -329,12 +315,14 @@ export class SqliteStore implements Store {
   }
 
   async recordHeartbeat(agentId: string, at: string, health: Record<string, unknown>): Promise<void> {
-    this.run(
-      'UPDATE agents SET last_heartbeat = ?, health = ? WHERE id = ?',
-      iso(at),
-      JSON.stringify(health),
-      agentId,
-    );
+    await this.apart(() => {
+      this.run(
+        'UPDATE agents SET last_heartbeat = ?, health = ? WHERE id = ?',
+        iso(at),
+        JSON.stringify(health),
+        agentId,
+      );
+    });
   }
 
   async listAgents(facilityId?: string): Promise<AgentRecord[]> {
@@ -393,48 +381,26 @@ export class SqliteStore implements Store {
   // Alerts
 
   async insertAlerts(alerts: readonly StoredAlert[]): Promise<number> {
-    return this.insertFresh(alerts).length;
+    return (await this.insertFresh(alerts)).length;
   }
 
   async insertNewAlerts(alerts: readonly StoredAlert[]): Promise<string[]> {
     return this.insertFresh(alerts);
   }
 
-  /**
-   * One transaction; the ids of the rows it added (ON CONFLICT DO NOTHING reports a resend as 0 changes).
-   * alerts has no insert triggers (migration 11): the batch's new rows are indexed (FTS5) and counted (alert_counts,
-   * alert_hour_counts) by one statement each, over the rows above the largest rowid before the batch, all of them
-   * this transaction's, as it holds the write lock from its first statement (IMMEDIATE).
-   */
-  private insertFresh(alerts: readonly StoredAlert[]): string[] {
+  /** One transaction (alertInserter), in the writer thread when there is one; the ids of the rows it added. */
+  private async insertFresh(alerts: readonly StoredAlert[]): Promise<string[]> {
     if (alerts.length === 0) return [];
-    const insert = this.stmt(
-      `INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-    );
-    const addTerm = this.stmt('INSERT INTO alert_terms (term) VALUES (?) ON CONFLICT (term) DO NOTHING');
-    const top = this.stmt('SELECT coalesce(max(rowid), 0) AS m FROM alerts').safeIntegers();
-    const index = BULK_INDEX.map((sql) => this.stmt(sql));
-    return this.db
-      .transaction((batch: readonly StoredAlert[]) => {
-        const { m: before } = top.get() as { m: bigint };
-        const fresh: string[] = [];
-        const words = new Set<string>();
-        for (const a of batch) {
-          if (insert.run(...alertValues(a)).changes === 0) continue;
-          fresh.push(a.id);
-          for (const w of textWords(`${a.title} ${a.description} ${a.attack_type} ${a.attack_name}`))
-            words.add(w);
-        }
-        if (fresh.length > 0) for (const s of index) s.run(before);
-        for (const w of words) addTerm.run(w);
-        return fresh;
-      })
-      .immediate(alerts);
+    const rows = alerts.map(alertRowValues);
+    const words = batchWords(alerts);
+    if (this.writer !== null) return this.writer.insert(rows, words);
+    this.inlineInsert ??= alertInserter(this.db);
+    return this.inlineInsert(rows, words);
   }
 
   async seedAlerts(alerts: readonly StoredAlert[]): Promise<number> {
     // insertAlerts is already the bulk path: one transaction, the index and counters kept once per batch.
-    return this.insertFresh(alerts).length;
+    return (await this.insertFresh(alerts)).length;
   }
 
   async getAlert(id: string): Promise<StoredAlert | null> {
@@ -742,7 +708,9 @@ export class SqliteStore implements Store {
   }
 
   async setAlertStatus(id: string, status: AlertStatus): Promise<StoredAlert | null> {
-    this.run('UPDATE alerts SET status = ? WHERE id = ? AND status <> ?', status, id, status);
+    await this.apart(() =>
+      this.run('UPDATE alerts SET status = ? WHERE id = ? AND status <> ?', status, id, status),
+    );
     return this.getAlert(id);
   }
 
@@ -767,27 +735,29 @@ export class SqliteStore implements Store {
   // Per-second network aggregates
 
   async insertAggregates(rows: readonly FacilityAggregate[]): Promise<void> {
-    const insert = this.stmt(
-      `INSERT INTO aggregates (facility_id, time, packets_per_sec, bytes_per_sec, unique_src_ips, unique_dest_ips,
+    await this.apart(() => {
+      const insert = this.stmt(
+        `INSERT INTO aggregates (facility_id, time, packets_per_sec, bytes_per_sec, unique_src_ips, unique_dest_ips,
          protocol_distribution, failed_connections, avg_packet_size, inter_arrival_time)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (facility_id, time) DO NOTHING`,
-    );
-    this.db.transaction((batch: readonly FacilityAggregate[]) => {
-      for (const r of batch) {
-        insert.run(
-          r.facility_id,
-          iso(r.time),
-          r.packets_per_sec,
-          r.bytes_per_sec,
-          r.unique_src_ips,
-          r.unique_dest_ips,
-          JSON.stringify(r.protocol_distribution),
-          r.failed_connections,
-          r.avg_packet_size,
-          r.inter_arrival_time,
-        );
-      }
-    })(rows);
+      );
+      this.db.transaction((batch: readonly FacilityAggregate[]) => {
+        for (const r of batch) {
+          insert.run(
+            r.facility_id,
+            iso(r.time),
+            r.packets_per_sec,
+            r.bytes_per_sec,
+            r.unique_src_ips,
+            r.unique_dest_ips,
+            JSON.stringify(r.protocol_distribution),
+            r.failed_connections,
+            r.avg_packet_size,
+            r.inter_arrival_time,
+          );
+        }
+      })(rows);
+    });
   }
 
   async aggregates(facilityId: string, from: string, to: string): Promise<FacilityAggregate[]> {
@@ -805,31 +775,33 @@ export class SqliteStore implements Store {
   // Asset inventory
 
   async applyAssetChanges(facilityId: string, changes: readonly AssetChange[]): Promise<void> {
-    const upsert = this.stmt(
-      `INSERT INTO assets (facility_id, address, mac, protocols, role, first_seen, last_seen, removed_at)
+    await this.apart(() => {
+      const upsert = this.stmt(
+        `INSERT INTO assets (facility_id, address, mac, protocols, role, first_seen, last_seen, removed_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
        ON CONFLICT (facility_id, address) DO UPDATE SET mac = excluded.mac, protocols = excluded.protocols,
          role = excluded.role, first_seen = min(assets.first_seen, excluded.first_seen),
          last_seen = max(assets.last_seen, excluded.last_seen), removed_at = NULL`,
-    );
-    const remove = this.stmt(
-      'UPDATE assets SET removed_at = ?, last_seen = max(last_seen, ?) WHERE facility_id = ? AND address = ?',
-    );
-    this.db.transaction((batch: readonly AssetChange[]) => {
-      for (const a of batch) {
-        if (a.change === 'removed') remove.run(iso(a.last_seen), iso(a.last_seen), facilityId, a.address);
-        else
-          upsert.run(
-            facilityId,
-            a.address,
-            a.mac,
-            JSON.stringify(a.protocols),
-            a.role,
-            iso(a.first_seen),
-            iso(a.last_seen),
-          );
-      }
-    })(changes);
+      );
+      const remove = this.stmt(
+        'UPDATE assets SET removed_at = ?, last_seen = max(last_seen, ?) WHERE facility_id = ? AND address = ?',
+      );
+      this.db.transaction((batch: readonly AssetChange[]) => {
+        for (const a of batch) {
+          if (a.change === 'removed') remove.run(iso(a.last_seen), iso(a.last_seen), facilityId, a.address);
+          else
+            upsert.run(
+              facilityId,
+              a.address,
+              a.mac,
+              JSON.stringify(a.protocols),
+              a.role,
+              iso(a.first_seen),
+              iso(a.last_seen),
+            );
+        }
+      })(changes);
+    });
   }
 
   async listAssets(facilityId: string): Promise<Asset[]> {
@@ -1046,33 +1018,35 @@ export class SqliteStore implements Store {
   // Predictions
 
   async insertPrediction(p: Prediction & { facility_id: string | null }): Promise<void> {
-    this.db.transaction(() => {
-      const n = this.run(
-        `INSERT INTO predictions (id, ts, facility_id, current_technique, current_technique_name, alert_id, validated,
+    await this.apart(() => {
+      this.db.transaction(() => {
+        const n = this.run(
+          `INSERT INTO predictions (id, ts, facility_id, current_technique, current_technique_name, alert_id, validated,
            validation_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-        p.id,
-        iso(p.timestamp),
-        p.facility_id,
-        p.current_technique,
-        p.current_technique_name,
-        p.alert_id,
-        p.validated ? 1 : 0,
-        isoOrNull(p.validation_time),
-      );
-      if (n === 0) return;
-      for (const t of p.predicted_techniques) {
-        this.run(
-          `INSERT INTO predicted_techniques (${TECHNIQUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
           p.id,
-          t.technique_id,
-          t.technique_name,
-          t.probability,
-          t.rank,
-          t.timeframe,
-          t.timeframe_seconds,
+          iso(p.timestamp),
+          p.facility_id,
+          p.current_technique,
+          p.current_technique_name,
+          p.alert_id,
+          p.validated ? 1 : 0,
+          isoOrNull(p.validation_time),
         );
-      }
-    })();
+        if (n === 0) return;
+        for (const t of p.predicted_techniques) {
+          this.run(
+            `INSERT INTO predicted_techniques (${TECHNIQUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+            p.id,
+            t.technique_id,
+            t.technique_name,
+            t.probability,
+            t.rank,
+            t.timeframe,
+            t.timeframe_seconds,
+          );
+        }
+      })();
+    });
   }
 
   private predictionsWithTechniques(rows: PredictionRow[]): Prediction[] {
@@ -1127,10 +1101,12 @@ export class SqliteStore implements Store {
   }
 
   async markPredictionValidated(id: string, at: string): Promise<Prediction | null> {
-    this.run(
-      'UPDATE predictions SET validated = 1, validation_time = ? WHERE id = ? AND validated = 0',
-      iso(at),
-      id,
+    await this.apart(() =>
+      this.run(
+        'UPDATE predictions SET validated = 1, validation_time = ? WHERE id = ? AND validated = 0',
+        iso(at),
+        id,
+      ),
     );
     return this.getPrediction(id);
   }
@@ -1157,7 +1133,9 @@ export class SqliteStore implements Store {
   }
 
   async touchToken(id: string, at: string): Promise<void> {
-    this.run('UPDATE api_tokens SET last_used_at = ? WHERE id = ?', iso(at), id);
+    await this.apart(() => {
+      this.run('UPDATE api_tokens SET last_used_at = ? WHERE id = ?', iso(at), id);
+    });
   }
 
   async listTokens(): Promise<ApiToken[]> {
@@ -1177,14 +1155,16 @@ export class SqliteStore implements Store {
   // Audit log
 
   async audit(e: Omit<AuditEntry, 'id'>): Promise<void> {
-    this.run(
-      'INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)',
-      iso(e.at),
-      e.actor,
-      e.action,
-      e.target,
-      JSON.stringify(e.details),
-    );
+    await this.apart(() => {
+      this.run(
+        'INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)',
+        iso(e.at),
+        e.actor,
+        e.action,
+        e.target,
+        JSON.stringify(e.details),
+      );
+    });
   }
 
   async listAudit(limit: number, offset: number): Promise<Page<AuditEntry>> {
@@ -1201,12 +1181,14 @@ export class SqliteStore implements Store {
   // Retention
 
   async purge(policy: RetentionPolicy, now: string): Promise<{ alerts: number; aggregates: number }> {
-    const cut = retentionCutoffs(policy, now);
-    const result = this.db.transaction(() => ({
-      alerts: cut.alerts === null ? 0 : this.run('DELETE FROM alerts WHERE ts < ?', cut.alerts),
-      aggregates:
-        cut.aggregates === null ? 0 : this.run('DELETE FROM aggregates WHERE time < ?', cut.aggregates),
-    }))();
-    return result;
+    return this.apart(() => {
+      const cut = retentionCutoffs(policy, now);
+      const result = this.db.transaction(() => ({
+        alerts: cut.alerts === null ? 0 : this.run('DELETE FROM alerts WHERE ts < ?', cut.alerts),
+        aggregates:
+          cut.aggregates === null ? 0 : this.run('DELETE FROM aggregates WHERE time < ?', cut.aggregates),
+      }))();
+      return result;
+    });
   }
 }

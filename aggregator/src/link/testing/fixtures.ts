@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Alert } from '@vigil/shared';
 import { formatEnrollToken, hashEnrollSecret } from '@vigil/proto/enroll-token';
-import { openStore } from '../../store/open.js';
+import { openStore, type OpenStoreOptions } from '../../store/open.js';
 import type { Store } from '../../store/types.js';
 import { CertificateAuthority } from '../ca.js';
 
@@ -17,11 +17,16 @@ export interface LinkFixture {
   cleanup(): Promise<void>;
 }
 
-/** `dbUrl`: the store to use (e.g. a fresh Postgres database); by default a SQLite file in the fixture's directory. */
-export async function linkFixture(o: { dbUrl?: string } = {}): Promise<LinkFixture> {
+/**
+ * `dbUrl`: the store to use (e.g. a fresh Postgres database); by default a SQLite file in the fixture's directory.
+ * `storeOptions`: how openStore opens it.
+ */
+export async function linkFixture(
+  o: { dbUrl?: string; storeOptions?: OpenStoreOptions } = {},
+): Promise<LinkFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-link-'));
   const dbUrl = o.dbUrl ?? `sqlite:${join(dir, 'aggregator', 'vigil.db')}`;
-  const store = await openStore(dbUrl);
+  const store = await openStore(dbUrl, o.storeOptions);
   const ca = await CertificateAuthority.open(join(dir, 'aggregator'));
   return {
     dir,

@@ -9,6 +9,7 @@ import { LinkClient, type LinkClientOptions } from '@vigil/agent/link/client';
 import { enroll, type AgentIdentityFiles } from '@vigil/agent/link/identity';
 import { Outbox } from '@vigil/agent/outbox/outbox';
 import { NodeKey } from '@vigil/proto/flower/fleet-rpc';
+import type { OpenStoreOptions } from '../../store/open.js';
 import { LinkServer, type LinkService } from '../server.js';
 import { issueToken, linkFixture, type LinkFixture } from './fixtures.js';
 
@@ -20,9 +21,14 @@ export interface ServedLink extends LinkFixture {
   defer(stop: () => Promise<void> | void): void;
 }
 
-/** `dbUrl`: the store (default: a SQLite file, see linkFixture). */
-export async function servedLink(o: { services?: LinkService[]; dbUrl?: string } = {}): Promise<ServedLink> {
-  const fx = await linkFixture(o.dbUrl !== undefined ? { dbUrl: o.dbUrl } : {});
+/** `dbUrl`, `storeOptions`: the store and how it is opened (default: a SQLite file, see linkFixture). */
+export async function servedLink(
+  o: { services?: LinkService[]; dbUrl?: string; storeOptions?: OpenStoreOptions } = {},
+): Promise<ServedLink> {
+  const fx = await linkFixture({
+    ...(o.dbUrl !== undefined ? { dbUrl: o.dbUrl } : {}),
+    ...(o.storeOptions !== undefined ? { storeOptions: o.storeOptions } : {}),
+  });
   const server = new LinkServer({
     store: fx.store,
     ca: fx.ca,

@@ -1,0 +1,107 @@
+// The SQLite store's alert insert, as one function over a connection: the store runs it on its own connection
+// (`:memory:`, or alertWriter 'inline') or in its writer thread (sqlite-writer.ts) on a second connection to the same
+// file. It takes rows already in column order and the batch's search words (alertRowValues, batchWords: built on the
+// thread that received the alerts), so what crosses to the writer thread is flat strings and numbers, and the writer
+// does SQLite's work only.
+import type Database from 'better-sqlite3';
+import { iso, textWords } from './common.js';
+import type { StoredAlert } from './types.js';
+
+export const ALERT_COLUMNS =
+  'id, ts, facility_id, severity, title, description, status, correlation_confidence, correlation_summary, ' +
+  'attack_type, attack_name, sources, context, generated';
+
+/** An alert's values in ALERT_COLUMNS order, as SQLite stores them. */
+export type AlertRowValues = [
+  id: string,
+  ts: string,
+  facility_id: string,
+  severity: string,
+  title: string,
+  description: string,
+  status: string,
+  correlation_confidence: number,
+  correlation_summary: string,
+  attack_type: string,
+  attack_name: string,
+  sources: string,
+  context: string,
+  generated: 0 | 1,
+];
+
+export function alertRowValues(a: StoredAlert): AlertRowValues {
+  return [
+    a.id,
+    iso(a.timestamp),
+    a.facility_id,
+    a.severity,
+    a.title,
+    a.description,
+    a.status,
+    a.correlation_confidence,
+    a.correlation_summary,
+    a.attack_type,
+    a.attack_name,
+    JSON.stringify(a.sources),
+    JSON.stringify(a.context_analysis),
+    a.generated ? 1 : 0,
+  ];
+}
+
+/**
+ * The search words of a batch's alerts (for alert_terms, the words search expands a prefix into), each once. Built
+ * beside the rows, on the thread that has time for it; a resend's words are already there, so adding the words of
+ * every alert of the batch adds what adding those of its new rows would (a resend that changed its text, which is not
+ * stored, may add words no alert has: a prefix then expands to one more term that matches nothing).
+ */
+export function batchWords(alerts: readonly StoredAlert[]): string[] {
+  const words = new Set<string>();
+  for (const a of alerts)
+    for (const w of textWords(`${a.title} ${a.description} ${a.attack_type} ${a.attack_name}`)) words.add(w);
+  return [...words];
+}
+
+/**
+ * What the store's alert insert does once per batch for the rows the batch added (see alertInserter): the work of the
+ * per-row insert triggers of migrations 1, 7 and 9, which migration 11 dropped. Each takes the largest rowid before
+ * the batch as its one parameter. A writer that inserts rows by other means (bench/store.ts's bulk fill) runs them
+ * too.
+ */
+export const BULK_INDEX = [
+  `INSERT INTO alerts_fts (rowid, title, description, attack_type, attack_name, facets)
+   SELECT rowid, title, description, attack_type, attack_name, facets FROM alerts WHERE rowid > ?`,
+  `INSERT INTO alert_counts (facility_id, severity, status, n)
+   SELECT facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3
+   ON CONFLICT (facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
+  `INSERT INTO alert_hour_counts (hour, facility_id, severity, status, n)
+   SELECT substr(ts, 1, 13), facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3, 4
+   ON CONFLICT (hour, facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
+] as const;
+
+/**
+ * Prepares the alert insert on a connection. The function it returns stores one batch in one transaction and
+ * returns the ids of the rows it added (ON CONFLICT DO NOTHING reports a resend as 0 changes). alerts has no insert
+ * triggers (migration 11): the batch's new rows are indexed (FTS5) and counted (alert_counts, alert_hour_counts) by
+ * one statement each, over the rows above the largest rowid before the batch, all of them this transaction's, as it
+ * holds the write lock from its first statement (IMMEDIATE).
+ */
+export function alertInserter(
+  db: Database.Database,
+): (rows: readonly AlertRowValues[], words: readonly string[]) => string[] {
+  const insert = db.prepare(
+    `INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+  );
+  const addTerm = db.prepare('INSERT INTO alert_terms (term) VALUES (?) ON CONFLICT (term) DO NOTHING');
+  const top = db.prepare('SELECT coalesce(max(rowid), 0) AS m FROM alerts').safeIntegers();
+  const index = BULK_INDEX.map((sql) => db.prepare(sql));
+  const run = db.transaction((rows: readonly AlertRowValues[], words: readonly string[]) => {
+    const { m: before } = top.get() as { m: bigint };
+    const fresh: string[] = [];
+    for (const r of rows) if (insert.run(r).changes > 0) fresh.push(r[0]);
+    if (fresh.length === 0) return fresh;
+    for (const s of index) s.run(before);
+    for (const w of words) addTerm.run(w);
+    return fresh;
+  });
+  return (rows, words) => (rows.length === 0 ? [] : run.immediate(rows, words));
+}
