@@ -78,6 +78,37 @@ function startsHttp(b: Buffer, off: number): boolean {
   );
 }
 
+/** Line ends recorded by scanHead: the CRLFs of the header block, the last one the terminator's. */
+const LINE_CAP = MAX_HEADERS + 2;
+const LINE_ENDS = new Int32Array(LINE_CAP);
+/** Lines of the block scanHead found last (all of them, even past LINE_CAP). */
+let scanLines = 0;
+/** Counts scanHead calls: a decoder's remembered scan is still the one LINE_ENDS describes if this has not moved. */
+let scanSeq = 0;
+
+/**
+ * headerEnd, recording on the way where each line of the block ends (every CRLF before the blank line, then the
+ * blank line's own): one pass gives framing and the message's lines.
+ */
+function scanHead(b: Buffer, from: number, to: number): number {
+  scanSeq++;
+  let lines = 0;
+  for (let i = from; i + 3 < to;) {
+    if (b[i] !== CR || b[i + 1] !== LF) {
+      i++;
+      continue;
+    }
+    if (lines < LINE_CAP) LINE_ENDS[lines] = i;
+    lines++;
+    if (b[i + 2] === CR && b[i + 3] === LF) {
+      scanLines = lines;
+      return i + 4;
+    }
+    i += 2;
+  }
+  return -1;
+}
+
 /** Whitespace that String.prototype.trim removes, among latin1 characters. */
 function isSpace(c: number): boolean {
   return (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0xa0;
@@ -215,6 +246,7 @@ const HEAD: Head = { length: 0, contentLength: undefined, chunked: false, status
  * "chunked" makes the body chunked.
  */
 function frameHead(b: Buffer, off: number, end: number): Head {
+  // (Called right after scanHead found `end` for this block.)
   let status = 0;
   if (end - off >= 5 && startsHttp(b, off)) {
     const s = off + 9;
@@ -225,8 +257,12 @@ function frameHead(b: Buffer, off: number, end: number): Head {
   }
   let contentLength: number | undefined;
   let chunked = false;
-  for (let i = off; i + 1 < end; i++) {
-    if (b[i] !== CR || b[i + 1] !== LF) continue;
+  // The header lines start after the CRLFs scanHead recorded (all of them unless the block has more lines).
+  const recorded = scanLines <= LINE_CAP;
+  const count = recorded ? scanLines - 1 : 0;
+  for (let k = 0, i = off; recorded ? k < count : i + 1 < end; k++, i++) {
+    if (recorded) i = LINE_ENDS[k] ?? end;
+    else if (b[i] !== CR || b[i + 1] !== LF) continue;
     const n = i + 2;
     const first = lower(u8(b, n));
     let nameEnd: number;
@@ -242,7 +278,7 @@ function frameHead(b: Buffer, off: number, end: number): Head {
     trim(b, p, v);
     if (nameEnd === n + 14) contentLength = digits(b, trimStart, trimEnd);
     else if (endsWithWord(b, trimStart, trimEnd, 'chunked')) chunked = true;
-    i = v - 1;
+    if (!recorded) i = v - 1;
   }
   HEAD.length = end - off;
   HEAD.contentLength = contentLength;
@@ -325,6 +361,11 @@ export class HttpDecoder implements Decoder {
   private readonly ev = reusableEvent();
   /** Per flow id: its state while it holds something, else undefined. */
   private readonly states: (FlowState | undefined)[] = [];
+  /** The header block pduLength scanned last (LINE_ENDS and scanLines describe it), until message() takes it. */
+  private scanBuf: Buffer | undefined;
+  private scanOff = -1;
+  private scanEnd = -1;
+  private scanAt = -1;
 
   pduLength(buf: Buffer, off: number, avail: number): number {
     if (avail < 1) return 0;
@@ -335,13 +376,18 @@ export class HttpDecoder implements Decoder {
       return chunk[0];
     }
     if (start === undefined) return 0;
-    const end = headerEnd(buf, off, off + Math.min(avail, MAX_HEADER_BYTES));
+    const end = scanHead(buf, off, off + Math.min(avail, MAX_HEADER_BYTES));
     if (end < 0) {
       if (avail < MAX_HEADER_BYTES) return 0;
       this.counters.inc('http.header_too_large');
       return -1;
     }
     const head = frameHead(buf, off, end);
+    // The pipeline hands this PDU to decode() next: message() takes the scan from here (once).
+    this.scanBuf = buf;
+    this.scanOff = off;
+    this.scanEnd = end;
+    this.scanAt = scanSeq;
     if (head.contentLength === -1) {
       this.counters.inc('http.bad_content_length');
       return -1;
@@ -439,22 +485,19 @@ export class HttpDecoder implements Decoder {
   private message(seg: Segment): HttpEvent | undefined {
     const b = seg.buf;
     const off = seg.off;
-    const end = headerEnd(b, off, off + seg.len);
+    let end: number;
+    const fresh = this.scanAt === scanSeq && b === this.scanBuf && off === this.scanOff;
+    if (fresh && this.scanEnd <= off + seg.len) end = this.scanEnd;
+    else end = scanHead(b, off, off + seg.len);
+    this.scanBuf = undefined;
     if (end < 0) {
       this.counters.inc('http.truncated_header');
       return undefined;
     }
     const textEnd = end - 4;
-    // Line ends (CRLF) in the header block: the first line and the count of lines.
-    let firstEnd = textEnd;
-    let lineCount = 1;
-    for (let i = off; i + 1 < textEnd; i++) {
-      if (b[i] === CR && b[i + 1] === LF) {
-        if (lineCount === 1) firstEnd = i;
-        lineCount++;
-        i++;
-      }
-    }
+    // The block's lines: the first one, and how many (the blank line's CRLF ends the last).
+    const lineCount = scanLines;
+    const firstEnd = LINE_ENDS[0] ?? textEnd;
     let ev = this.ev;
     ev.frame = seg.pkt.frame;
     ev.ts = seg.pkt.ts;
@@ -516,13 +559,9 @@ export class HttpDecoder implements Decoder {
     // Header lines 1..MAX_HEADERS: each up to the next CRLF (the last one up to the block's end).
     let maxRank = 0;
     const lines = Math.min(lineCount, MAX_HEADERS + 1);
-    let p = firstEnd + 2;
     for (let li = 1; li < lines; li++) {
-      let q = p;
-      while (q + 1 < textEnd && !(b[q] === CR && b[q + 1] === LF)) q++;
-      if (q + 1 >= textEnd) q = textEnd;
-      const lineStart = p;
-      p = q + 2;
+      const lineStart = (LINE_ENDS[li - 1] ?? textEnd) + 2;
+      const q = LINE_ENDS[li] ?? textEnd;
       let colon = lineStart;
       while (colon < q && b[colon] !== 0x3a) colon++;
       if (colon === q || colon === lineStart) {
