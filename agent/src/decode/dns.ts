@@ -315,7 +315,8 @@ function decodeMessage(
   ev.nscount = u16(b, off + 8);
   ev.arcount = u16(b, off + 10);
   const questions = ev.questions;
-  questions.length = 0;
+  // Emptied by pops: setting the length is a runtime call, a pop of a message's one question is not.
+  while (questions.length > 0) questions.pop();
   ev.qry_name = undefined;
   ev.qry_type = undefined;
   ev.qry_class = undefined;
