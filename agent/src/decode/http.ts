@@ -359,8 +359,8 @@ export class HttpDecoder implements Decoder {
   readonly ports: readonly number[] = HTTP_PORTS;
   readonly counters = new Counters();
   private readonly ev = reusableEvent();
-  /** Per flow id: its state while it holds something, else undefined. */
-  private readonly states: (FlowState | undefined)[] = [];
+  /** Per flow id: its state while it holds something, else undefined (filled, grown by doubling: fast elements). */
+  private states: (FlowState | undefined)[] = new Array<FlowState | undefined>(1024).fill(undefined);
   /** The header block pduLength scanned last (LINE_ENDS and scanLines describe it), until message() takes it. */
   private scanBuf: Buffer | undefined;
   private scanOff = -1;
@@ -445,6 +445,13 @@ export class HttpDecoder implements Decoder {
 
   private state(flow: number): FlowState {
     const s: FlowState = { requests: [], chunked: [undefined, undefined] };
+    if (flow >= this.states.length) {
+      let n = this.states.length;
+      while (n <= flow) n *= 2;
+      const bigger = new Array<FlowState | undefined>(n).fill(undefined);
+      for (let i = 0; i < this.states.length; i++) bigger[i] = this.states[i];
+      this.states = bigger;
+    }
     this.states[flow] = s;
     return s;
   }
