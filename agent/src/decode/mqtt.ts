@@ -138,12 +138,6 @@ function varInt(b: Buffer, o: number, end: number): number {
   return -2;
 }
 
-/** Reads a variable byte integer at buf[o] within end: [value, bytes] or [-1, 0] when cut, [-2, 0] on overflow. */
-export function readVarInt(b: Buffer, o: number, end: number): [number, number] {
-  const v = varInt(b, o, end);
-  return v < 0 ? [v, 0] : [v, varIntBytes];
-}
-
 /** Topics, client ids and protocol names: a plant's few recur in every PDU. */
 const TEXTS = new TextCache('utf8', 2048);
 
