@@ -11,3 +11,77 @@ export function u16(b: Buffer, o: number): number {
 export function u32(b: Buffer, o: number): number {
   return (((b[o] ?? 0) << 24) | ((b[o + 1] ?? 0) << 16) | ((b[o + 2] ?? 0) << 8) | (b[o + 3] ?? 0)) >>> 0;
 }
+
+/**
+ * Texts of short byte strings made once and reused: decoders read the same topics, names, methods and header values
+ * over and over (a plant's few MQTT topics, DNS names, HTTP hosts), and a string made from the bytes each time is an
+ * allocation (two with the Buffer slice) and garbage per PDU. A direct-mapped table keyed by a hash of the bytes:
+ * a hit compares the bytes (so the text is always exactly what the bytes decode to); a miss decodes, and replaces
+ * the slot's entry. Bounded: `entries` texts of at most `maxBytes` bytes each; longer byte strings are decoded every
+ * time. Strings are immutable, so handing the same one out twice changes nothing a consumer can see.
+ */
+export class TextCache {
+  private readonly slab: Uint8Array;
+  /** Byte length of each slot's key, -1 when empty. */
+  private readonly lens: Int16Array;
+  private readonly hashes: Int32Array;
+  private readonly texts: string[];
+  private readonly mask: number;
+
+  constructor(
+    private readonly encoding: 'utf8' | 'latin1',
+    entries = 1024,
+    private readonly maxBytes = 64,
+  ) {
+    let n = 1;
+    while (n < entries) n <<= 1;
+    this.mask = n - 1;
+    this.slab = new Uint8Array(n * maxBytes);
+    this.lens = new Int16Array(n).fill(-1);
+    this.hashes = new Int32Array(n);
+    this.texts = new Array<string>(n).fill('');
+  }
+
+  /** The text of b[start, end) in this cache's encoding. */
+  text(b: Buffer, start: number, end: number): string {
+    const len = end - start;
+    if (len > this.maxBytes || len < 0) return b.toString(this.encoding, start, end);
+    let h = 0x811c9dc5 ^ len;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ (b[i] ?? 0), 0x01000193);
+    h ^= h >>> 13;
+    const slot = h & this.mask;
+    const base = slot * this.maxBytes;
+    const slab = this.slab;
+    if (this.lens[slot] === len && this.hashes[slot] === h) {
+      let same = true;
+      for (let i = 0; i < len; i++) {
+        if (slab[base + i] !== b[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.texts[slot] ?? '';
+    }
+    const s = b.toString(this.encoding, start, end);
+    for (let i = 0; i < len; i++) slab[base + i] = b[start + i] ?? 0;
+    this.lens[slot] = len;
+    this.hashes[slot] = h;
+    this.texts[slot] = s;
+    return s;
+  }
+}
+
+/**
+ * A copy of a reused event as a fresh object with only its defined fields, in its field order. A decoder whose
+ * reused event has one fixed field order switches to the copy when a PDU makes it set a field out of that order
+ * (as the JSON output lists fields in the order they were set), and goes on setting fields on the copy.
+ */
+export function detached<T extends object>(e: T): T {
+  const out: Record<string, unknown> = {};
+  const src = e as unknown as Record<string, unknown>;
+  for (const k in src) {
+    const v = src[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out as T;
+}

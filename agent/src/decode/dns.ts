@@ -2,7 +2,7 @@
 // (name, type, class) and the record counts. Names follow compression pointers only backwards and at most
 // MAX_POINTER_JUMPS times, and never grow past 255 bytes, so loops and bad pointers end as malformed input, not
 // hangs (a pointer must point before the labels it ends, so targets strictly decrease). A query whose id is already waiting for an answer in the same flow is flagged as a retransmission.
-import { u16, u8 } from './bytes.js';
+import { TextCache, detached, u16, u8 } from './bytes.js';
 import { Counters, type Decoder, type EventBase, type EventSink, type Segment } from './types.js';
 
 export const DNS_PORT = 53;
@@ -63,36 +63,88 @@ export interface DnsEvent extends EventBase {
   malformed?: string | undefined;
 }
 
+/** Query ids kept in a flow's own slots; a flow with more outstanding moves them to a list of its own. */
+const INLINE_PENDING = 4;
+/** counts[] value of a flow whose ids are in the overflow list. */
+const OVERFLOW = 255;
+
 /**
- * Query ids outstanding in one flow, oldest first, in a plain array with a linear scan (a client has one or a few
- * in flight; cheaper than a Set per flow). The oldest is forgotten beyond MAX_PENDING_PER_FLOW.
+ * Query ids outstanding per flow id, oldest first: up to INLINE_PENDING in typed arrays (no object per flow; the
+ * usual client has one or two queries in flight), more in a plain array per flow (linear scan; a client has few),
+ * the oldest forgotten beyond MAX_PENDING_PER_FLOW. Grown as flow ids come; a flow's ids are dropped on release.
  */
 class PendingIds {
-  private readonly ids: number[] = [];
+  private counts = new Uint8Array(1024);
+  private ids = new Uint16Array(1024 * INLINE_PENDING);
+  private readonly overflow = new Map<number, number[]>();
 
-  private indexOf(id: number): number {
-    const a = this.ids;
-    for (let i = 0; i < a.length; i++) if (a[i] === id) return i;
-    return -1;
+  release(flow: number): void {
+    if (flow >= this.counts.length) return;
+    if (this.counts[flow] === OVERFLOW) this.overflow.delete(flow);
+    this.counts[flow] = 0;
   }
 
-  has(id: number): boolean {
-    return this.indexOf(id) >= 0;
+  /** Removes id from the flow's outstanding ids; true if it was there. */
+  delete(flow: number, id: number): boolean {
+    if (flow >= this.counts.length) return false;
+    const n = this.counts[flow] ?? 0;
+    if (n === OVERFLOW) {
+      const list = this.overflow.get(flow) ?? [];
+      const i = list.indexOf(id);
+      if (i >= 0) list.splice(i, 1);
+      return i >= 0;
+    }
+    const ids = this.ids;
+    const base = flow * INLINE_PENDING;
+    for (let i = 0; i < n; i++) {
+      if (ids[base + i] === id) {
+        for (let j = i + 1; j < n; j++) ids[base + j - 1] = ids[base + j] ?? 0;
+        this.counts[flow] = n - 1;
+        return true;
+      }
+    }
+    return false;
   }
 
-  delete(id: number): void {
-    const i = this.indexOf(id);
-    if (i >= 0) this.ids.splice(i, 1);
+  has(flow: number, id: number): boolean {
+    if (flow >= this.counts.length) return false;
+    const n = this.counts[flow] ?? 0;
+    if (n === OVERFLOW) return (this.overflow.get(flow) ?? []).includes(id);
+    const ids = this.ids;
+    const base = flow * INLINE_PENDING;
+    for (let i = 0; i < n; i++) if (ids[base + i] === id) return true;
+    return false;
   }
 
-  add(id: number): void {
-    if (this.ids.length >= MAX_PENDING_PER_FLOW) this.ids.shift();
-    this.ids.push(id);
+  add(flow: number, id: number): void {
+    if (flow >= this.counts.length) this.grow(flow);
+    const n = this.counts[flow] ?? 0;
+    const base = flow * INLINE_PENDING;
+    if (n === OVERFLOW) {
+      const list = this.overflow.get(flow) ?? [];
+      if (list.length >= MAX_PENDING_PER_FLOW) list.shift();
+      list.push(id);
+    } else if (n < INLINE_PENDING) {
+      this.ids[base + n] = id;
+      this.counts[flow] = n + 1;
+    } else {
+      const list = Array.from(this.ids.subarray(base, base + n));
+      list.push(id);
+      this.overflow.set(flow, list);
+      this.counts[flow] = OVERFLOW;
+    }
   }
-}
 
-interface FlowState {
-  pending: PendingIds;
+  private grow(flow: number): void {
+    let n = this.counts.length;
+    while (n <= flow) n *= 2;
+    const counts = new Uint8Array(n);
+    counts.set(this.counts);
+    const ids = new Uint16Array(n * INLINE_PENDING);
+    ids.set(this.ids);
+    this.counts = counts;
+    this.ids = ids;
+  }
 }
 
 /** Result of reading a name: the text and the offset just after the name in place, or an error reason. */
@@ -108,8 +160,17 @@ const DOT = 0x2e;
 const BACKSLASH = 0x5c;
 const DIGIT_0 = 0x30;
 
-function cut(textLength: number, next: number, end: number, error: string): NameResult {
-  return { name: NAME_TEXT.toString('latin1', 0, textLength), next: next < 0 ? end : next, error };
+/** Names as texts: a plant asks for the same few names again and again. */
+const NAMES = new TextCache('latin1', 2048, 128);
+
+/** Where the last scanName() ended: the offset after the name in place, and its error reason (undefined: none). */
+let nameNext = 0;
+let nameError: string | undefined;
+
+function cut(textLength: number, next: number, end: number, error: string): string {
+  nameNext = next < 0 ? end : next;
+  nameError = error;
+  return NAMES.text(NAME_TEXT, 0, textLength);
 }
 
 /**
@@ -119,6 +180,12 @@ function cut(textLength: number, next: number, end: number, error: string): Name
  * the text is built in one scratch buffer and made a string once.
  */
 export function readName(b: Buffer, base: number, start: number, end: number): NameResult {
+  const name = scanName(b, base, start, end);
+  return nameError === undefined ? { name, next: nameNext } : { name, next: nameNext, error: nameError };
+}
+
+/** readName without a result object: returns the name, and sets nameNext and nameError. */
+function scanName(b: Buffer, base: number, start: number, end: number): string {
   const t = NAME_TEXT;
   let tl = 0;
   let labels = 0;
@@ -143,7 +210,9 @@ export function readName(b: Buffer, base: number, start: number, end: number): N
     if ((len & 0xc0) !== 0) return cut(tl, next, end, 'bad_label_type');
     if (len === 0) {
       if (next < 0) next = p + 1;
-      return { name: labels === 0 ? '<Root>' : t.toString('latin1', 0, tl), next };
+      nameNext = next;
+      nameError = undefined;
+      return labels === 0 ? '<Root>' : NAMES.text(t, 0, tl);
     }
     wire += len + 1;
     if (wire > MAX_NAME_LENGTH) return cut(tl, next, end, 'name_too_long');
@@ -163,9 +232,59 @@ export function readName(b: Buffer, base: number, start: number, end: number): N
   }
 }
 
+/**
+ * A decoder's one reused event (see DecodedEvent: valid only during onEvent), every field present in the order a
+ * message sets them, so that the JSON output (fields in the order set) is what a fresh event per message gave. A
+ * first question whose name breaks off sets `malformed` before `qry_name`: that message goes on with a detached copy.
+ * The questions list and its entries are reused too.
+ */
+class DnsMessages {
+  readonly ev: DnsEvent = {
+    protocol: 'dns',
+    frame: 0,
+    ts: 0,
+    flow: 0,
+    transport: 'udp',
+    id: 0,
+    is_response: false,
+    opcode: 0,
+    rcode: 0,
+    authoritative: false,
+    truncated: false,
+    recursion_desired: false,
+    recursion_available: false,
+    qdcount: 0,
+    ancount: 0,
+    nscount: 0,
+    arcount: 0,
+    questions: [],
+    qry_name: undefined,
+    qry_type: undefined,
+    qry_class: undefined,
+    malformed: undefined,
+    retransmission: undefined,
+  };
+  private readonly pool: DnsQuestion[] = [];
+  readonly pending = new PendingIds();
+
+  question(i: number, name: string, type: number, cls: number): DnsQuestion {
+    let q = this.pool[i];
+    if (q === undefined) {
+      q = { name, type, class: cls };
+      this.pool[i] = q;
+    } else {
+      q.name = name;
+      q.type = type;
+      q.class = cls;
+    }
+    return q;
+  }
+}
+
 /** Decodes one DNS message at buf[off, off + len) (shared by the UDP and TCP decoders). */
 function decodeMessage(
   dec: Decoder,
+  m: DnsMessages,
   transport: 'udp' | 'tcp',
   seg: Segment,
   off: number,
@@ -178,60 +297,66 @@ function decodeMessage(
     return;
   }
   const flags = u16(b, off + 2);
-  const ev: DnsEvent = {
-    protocol: 'dns',
-    frame: seg.pkt.frame,
-    ts: seg.pkt.ts,
-    flow: seg.flow,
-    transport,
-    id: u16(b, off),
-    is_response: (flags & 0x8000) !== 0,
-    opcode: (flags >> 11) & 15,
-    rcode: flags & 15,
-    authoritative: (flags & 0x0400) !== 0,
-    truncated: (flags & 0x0200) !== 0,
-    recursion_desired: (flags & 0x0100) !== 0,
-    recursion_available: (flags & 0x0080) !== 0,
-    qdcount: u16(b, off + 4),
-    ancount: u16(b, off + 6),
-    nscount: u16(b, off + 8),
-    arcount: u16(b, off + 10),
-    questions: [],
-  };
+  let ev = m.ev;
+  ev.frame = seg.pkt.frame;
+  ev.ts = seg.pkt.ts;
+  ev.flow = seg.flow;
+  ev.transport = transport;
+  ev.id = u16(b, off);
+  ev.is_response = (flags & 0x8000) !== 0;
+  ev.opcode = (flags >> 11) & 15;
+  ev.rcode = flags & 15;
+  ev.authoritative = (flags & 0x0400) !== 0;
+  ev.truncated = (flags & 0x0200) !== 0;
+  ev.recursion_desired = (flags & 0x0100) !== 0;
+  ev.recursion_available = (flags & 0x0080) !== 0;
+  ev.qdcount = u16(b, off + 4);
+  ev.ancount = u16(b, off + 6);
+  ev.nscount = u16(b, off + 8);
+  ev.arcount = u16(b, off + 10);
+  const questions = ev.questions;
+  // Emptied by pops: setting the length is a runtime call, a pop of a message's one question is not.
+  while (questions.length > 0) questions.pop();
+  ev.qry_name = undefined;
+  ev.qry_type = undefined;
+  ev.qry_class = undefined;
+  ev.malformed = undefined;
+  ev.retransmission = undefined;
   const end = off + len;
   let p = off + DNS_HEADER;
   for (let i = 0; i < ev.qdcount; i++) {
-    const r = readName(b, off, p, end);
-    if (r.error !== undefined) {
-      ev.malformed = r.error;
-      if (i === 0 && r.name !== '') ev.qry_name = r.name;
+    const name = scanName(b, off, p, end);
+    if (nameError !== undefined) {
+      if (i === 0 && name !== '') {
+        ev = detached(ev);
+        ev.malformed = nameError;
+        ev.qry_name = name;
+      } else ev.malformed = nameError;
       break;
     }
-    if (r.next + 4 > end) {
+    const next = nameNext;
+    if (next + 4 > end) {
       ev.malformed = 'question_truncated';
       break;
     }
-    const q: DnsQuestion = { name: r.name, type: u16(b, r.next), class: u16(b, r.next + 2) };
-    p = r.next + 4;
+    const type = u16(b, next);
+    const cls = u16(b, next + 2);
+    p = next + 4;
     if (i === 0) {
-      ev.qry_name = q.name;
-      ev.qry_type = q.type;
-      ev.qry_class = q.class;
+      ev.qry_name = name;
+      ev.qry_type = type;
+      ev.qry_class = cls;
     }
-    if (ev.questions.length < MAX_QUESTIONS) ev.questions.push(q);
+    if (questions.length < MAX_QUESTIONS) questions.push(m.question(questions.length, name, type, cls));
   }
-  let state = seg.appState as FlowState | undefined;
-  if (state === undefined) {
-    state = { pending: new PendingIds() };
-    seg.appState = state;
-  }
+  const flow = seg.flow;
   if (ev.is_response) {
-    state.pending.delete(ev.id);
-  } else if (state.pending.has(ev.id)) {
+    m.pending.delete(flow, ev.id);
+  } else if (m.pending.has(flow, ev.id)) {
     ev.retransmission = true;
     dec.counters.inc('dns.retransmission');
   } else {
-    state.pending.add(ev.id);
+    m.pending.add(flow, ev.id);
   }
   if (ev.malformed !== undefined) dec.counters.inc(`dns.${ev.malformed}`);
   emit(ev);
@@ -248,8 +373,14 @@ export class DnsUdpDecoder implements Decoder {
     return avail;
   }
 
+  private readonly messages = new DnsMessages();
+
   decode(seg: Segment, emit: EventSink): void {
-    decodeMessage(this, 'udp', seg, seg.off, seg.len, emit);
+    decodeMessage(this, this.messages, 'udp', seg, seg.off, seg.len, emit);
+  }
+
+  release(flow: number): void {
+    this.messages.pending.release(flow);
   }
 }
 
@@ -267,7 +398,13 @@ export class DnsTcpDecoder implements Decoder {
     return 2 + n;
   }
 
+  private readonly messages = new DnsMessages();
+
   decode(seg: Segment, emit: EventSink): void {
-    decodeMessage(this, 'tcp', seg, seg.off + 2, seg.len - 2, emit);
+    decodeMessage(this, this.messages, 'tcp', seg, seg.off + 2, seg.len - 2, emit);
+  }
+
+  release(flow: number): void {
+    this.messages.pending.release(flow);
   }
 }

@@ -35,7 +35,10 @@ export class FlowTable {
   private readonly onEvict: ((flow: number) => void) | undefined;
   private readonly keys: Uint32Array;
   private readonly hashes: Uint32Array;
-  /** Hash slot -> flow id + 1 (0: empty); grown (doubled, up to maxCap) to stay at most half full. */
+  /**
+   * Hash slots, two words each: flow id + 1 (0: empty) and the flow's hash (so that a probe past other flows reads
+   * no other array); grown (doubled, up to maxCap slots) to stay at most half full.
+   */
   private index: Int32Array;
   private mask: number;
   private readonly maxCap: number;
@@ -75,7 +78,7 @@ export class FlowTable {
     // index of the default 262,144 flows is 2 MB, where every probe was a cache miss).
     const start = Math.min(cap, INITIAL_INDEX);
     this.mask = start - 1;
-    this.index = new Int32Array(start);
+    this.index = new Int32Array(start * 2);
     this.keys = new Uint32Array(opts.maxFlows * KW);
     this.hashes = new Uint32Array(opts.maxFlows);
     this.prev = new Int32Array(opts.maxFlows).fill(NONE);
@@ -124,14 +127,14 @@ export class FlowTable {
     const h = mix(mix(mix(mix(0x811c9dc5, a), b), ports), proto) >>> 0;
     const index = this.index;
     const keys = this.keys;
-    const hashes = this.hashes;
+    const tag = h | 0;
     const mask = this.mask;
     let slot = h & mask;
     for (;;) {
-      const e = index[slot] ?? 0;
+      const e = index[slot * 2] ?? 0;
       if (e === 0) break;
       const id = e - 1;
-      if (hashes[id] === h) {
+      if (index[slot * 2 + 1] === tag) {
         const base = id * KW;
         if (
           keys[base] === a &&
@@ -190,12 +193,13 @@ export class FlowTable {
     const index = this.index;
     const keys = this.keys;
     const mask = this.mask;
+    const tag = h | 0;
     let slot = h & mask;
     for (;;) {
-      const e = index[slot] ?? 0;
+      const e = index[slot * 2] ?? 0;
       if (e === 0) break;
       const id = e - 1;
-      if (this.hashes[id] === h) {
+      if (index[slot * 2 + 1] === tag) {
         const base = id * KW;
         let same = true;
         for (let i = 0; i < KW; i++) {
@@ -221,15 +225,17 @@ export class FlowTable {
       this.stats.evictedFull++;
       this.remove(this.tail);
     }
-    if ((this.stats.active + 1) * 2 > this.index.length && this.index.length < this.maxCap) this.growIndex();
+    const slots = this.index.length >> 1;
+    if ((this.stats.active + 1) * 2 > slots && slots < this.maxCap) this.growIndex();
     const index = this.index;
     const mask = this.mask;
     let slot = h & mask;
-    while ((index[slot] ?? 0) !== 0) slot = (slot + 1) & mask;
+    while ((index[slot * 2] ?? 0) !== 0) slot = (slot + 1) & mask;
     const id = this.free[--this.freeTop] ?? 0;
     this.keys.set(this.k, id * KW);
     this.hashes[id] = h;
-    index[slot] = id + 1;
+    index[slot * 2] = id + 1;
+    index[slot * 2 + 1] = h | 0;
     this.stats.active++;
     this.stats.created++;
     this.created = true;
@@ -244,13 +250,15 @@ export class FlowTable {
   private growIndex(): void {
     const old = this.index;
     const index = new Int32Array(old.length * 2);
-    const mask = index.length - 1;
-    for (let i = 0; i < old.length; i++) {
+    const mask = (index.length >> 1) - 1;
+    for (let i = 0; i < old.length; i += 2) {
       const e = old[i] ?? 0;
       if (e === 0) continue;
-      let slot = (this.hashes[e - 1] ?? 0) & mask;
-      while ((index[slot] ?? 0) !== 0) slot = (slot + 1) & mask;
-      index[slot] = e;
+      const tag = old[i + 1] ?? 0;
+      let slot = tag & mask;
+      while ((index[slot * 2] ?? 0) !== 0) slot = (slot + 1) & mask;
+      index[slot * 2] = e;
+      index[slot * 2 + 1] = tag;
     }
     this.index = index;
     this.mask = mask;
@@ -295,19 +303,21 @@ export class FlowTable {
     const index = this.index;
     const mask = this.mask;
     let i = (this.hashes[id] ?? 0) & mask;
-    while ((index[i] ?? 0) !== id + 1) i = (i + 1) & mask;
-    index[i] = 0;
+    while ((index[i * 2] ?? 0) !== id + 1) i = (i + 1) & mask;
+    index[i * 2] = 0;
     let j = i;
     for (;;) {
       j = (j + 1) & mask;
-      const e = index[j] ?? 0;
+      const e = index[j * 2] ?? 0;
       if (e === 0) break;
-      const want = (this.hashes[e - 1] ?? 0) & mask;
+      const tag = index[j * 2 + 1] ?? 0;
+      const want = tag & mask;
       // Move e back into the hole at i unless its wanted slot lies cyclically in (i, j].
       const inRange = i <= j ? want > i && want <= j : want > i || want <= j;
       if (!inRange) {
-        index[i] = e;
-        index[j] = 0;
+        index[i * 2] = e;
+        index[i * 2 + 1] = tag;
+        index[j * 2] = 0;
         i = j;
       }
     }

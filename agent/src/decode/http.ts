@@ -5,7 +5,7 @@
 // bounded (MAX_HEADER_BYTES, MAX_HEADERS): endless headers are broken framing, counted, never buffered without end.
 // Known limits: a body larger than the reassembly buffer cap, and a close-delimited body (no length, not chunked),
 // are not followed: their bytes are counted as dropped until the next segment that starts a message.
-import { u8 } from './bytes.js';
+import { TextCache, detached, u8 } from './bytes.js';
 import { Counters, type Decoder, type EventBase, type EventSink, type Segment } from './types.js';
 
 /** The TCP ports tshark dissects as HTTP by default. */
@@ -52,17 +52,116 @@ interface Pending {
   uri: string;
 }
 
+/** A flow's HTTP state, made only while it holds something (a request waiting, a chunked message open). */
 interface FlowState {
   requests: Pending[];
   /** A chunked message per direction (0: to server, 1: to client) waiting for its last chunk. */
   chunked: [HttpEvent | undefined, HttpEvent | undefined];
 }
 
-/** Offset just after the first CRLF CRLF in buf[from, to), or -1. */
+/** Offset just after the first CRLF CRLF in buf[from, to), or -1 (a byte scan bounded by `to`). */
 function headerEnd(b: Buffer, from: number, to: number): number {
-  const i = b.indexOf('\r\n\r\n', from, 'latin1');
-  return i >= 0 && i + 4 <= to ? i + 4 : -1;
+  for (let i = from; i + 4 <= to; i++) {
+    if (b[i] === CR && b[i + 1] === LF && b[i + 2] === CR && b[i + 3] === LF) return i + 4;
+  }
+  return -1;
 }
+
+/** "HTTP/" at b[off]? */
+function startsHttp(b: Buffer, off: number): boolean {
+  return (
+    b[off] === 0x48 &&
+    b[off + 1] === 0x54 &&
+    b[off + 2] === 0x54 &&
+    b[off + 3] === 0x50 &&
+    b[off + 4] === 0x2f
+  );
+}
+
+/** Line ends recorded by scanHead: the CRLFs of the header block, the last one the terminator's. */
+const LINE_CAP = MAX_HEADERS + 2;
+const LINE_ENDS = new Int32Array(LINE_CAP);
+/** Lines of the block scanHead found last (all of them, even past LINE_CAP). */
+let scanLines = 0;
+/** Counts scanHead calls: a decoder's remembered scan is still the one LINE_ENDS describes if this has not moved. */
+let scanSeq = 0;
+
+/**
+ * headerEnd, recording on the way where each line of the block ends (every CRLF before the blank line, then the
+ * blank line's own): one pass gives framing and the message's lines.
+ */
+function scanHead(b: Buffer, from: number, to: number): number {
+  scanSeq++;
+  let lines = 0;
+  for (let i = from; i + 3 < to;) {
+    if (b[i] !== CR || b[i + 1] !== LF) {
+      i++;
+      continue;
+    }
+    if (lines < LINE_CAP) LINE_ENDS[lines] = i;
+    lines++;
+    if (b[i + 2] === CR && b[i + 3] === LF) {
+      scanLines = lines;
+      return i + 4;
+    }
+    i += 2;
+  }
+  return -1;
+}
+
+/** Whitespace that String.prototype.trim removes, among latin1 characters. */
+function isSpace(c: number): boolean {
+  return (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0xa0;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/** Lower-cases an ASCII letter (other bytes unchanged). */
+function lower(c: number): number {
+  return c >= 0x41 && c <= 0x5a ? c + 32 : c;
+}
+
+/** Does b[from, to) equal `name` (lower-case ASCII), ignoring ASCII case? */
+function sameName(b: Buffer, from: number, to: number, name: string): boolean {
+  if (to - from !== name.length) return false;
+  for (let i = 0; i < name.length; i++) if (lower(u8(b, from + i)) !== name.charCodeAt(i)) return false;
+  return true;
+}
+
+/** Does b[from, to) end with `word` (lower-case ASCII), ignoring ASCII case? */
+function endsWithWord(b: Buffer, from: number, to: number, word: string): boolean {
+  const start = to - word.length;
+  if (start < from) return false;
+  return sameName(b, start, to, word);
+}
+
+/** [start, end) of b[from, to) without the whitespace trim() removes, in trimStart / trimEnd. */
+let trimStart = 0;
+let trimEnd = 0;
+function trim(b: Buffer, from: number, to: number): void {
+  while (from < to && isSpace(u8(b, from))) from++;
+  while (to > from && isSpace(u8(b, to - 1))) to--;
+  trimStart = from;
+  trimEnd = to;
+}
+
+/** /^\d{1,15}$/ over b[from, to): its number, or -1. */
+function digits(b: Buffer, from: number, to: number): number {
+  const n = to - from;
+  if (n < 1 || n > 15) return -1;
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const c = u8(b, i);
+    if (!isDigit(c)) return -1;
+    v = v * 10 + (c - 0x30);
+  }
+  return v;
+}
+
+/** Header values and start-line parts as texts: a plant's hosts, agents, methods and URIs recur. */
+const TEXTS = new TextCache('latin1', 2048, 96);
 
 function isTokenChar(c: number): boolean {
   // RFC 9110 tchar, enough to tell a method from binary junk.
@@ -84,7 +183,7 @@ function looksLikeStart(b: Buffer, off: number, avail: number): boolean | undefi
   for (let i = 0; i < n; i++) {
     const c = u8(b, off + i);
     if (c === 0x20) return i > 0;
-    if (c === 0x2f) return i === 4 && b.toString('latin1', off, off + 4) === 'HTTP';
+    if (c === 0x2f) return i === 4 && startsHttp(b, off);
     if (!isTokenChar(c)) return false;
   }
   return avail >= 24 ? false : undefined;
@@ -136,21 +235,56 @@ interface Head {
   status: number;
 }
 
-/** Reads what framing needs from a complete header block (its latin1 text). */
-function frameHead(text: string): Head {
-  const status = text.startsWith('HTTP/') ? Number(text.slice(9, 12)) : 0;
+/** Framing's reading of a complete header block (reused). */
+const HEAD: Head = { length: 0, contentLength: undefined, chunked: false, status: 0 };
+
+/**
+ * Reads what framing needs from a complete header block b[off, end): the status of a response (the three
+ * characters after "HTTP/x.y " as a number) and every header line that starts right after a CRLF with the name
+ * Content-Length or Transfer-Encoding (any case, spaces or tabs before and after the colon), its value up to the
+ * next CR or LF, trimmed: the last Content-Length counts (-1 when not 1-15 digits), any Transfer-Encoding ending in
+ * "chunked" makes the body chunked.
+ */
+function frameHead(b: Buffer, off: number, end: number): Head {
+  // (Called right after scanHead found `end` for this block.)
+  let status = 0;
+  if (end - off >= 5 && startsHttp(b, off)) {
+    const s = off + 9;
+    status =
+      s + 3 <= end && isDigit(u8(b, s)) && isDigit(u8(b, s + 1)) && isDigit(u8(b, s + 2))
+        ? (u8(b, s) - 0x30) * 100 + (u8(b, s + 1) - 0x30) * 10 + (u8(b, s + 2) - 0x30)
+        : Number(b.toString('latin1', Math.min(s, end), Math.min(s + 3, end)));
+  }
   let contentLength: number | undefined;
   let chunked = false;
-  const re = /\r\n(content-length|transfer-encoding)[ \t]*:[ \t]*([^\r\n]*)/gi;
-  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-    const name = (m[1] ?? '').toLowerCase();
-    const value = (m[2] ?? '').trim();
-    if (name === 'content-length') {
-      const n = /^\d{1,15}$/.test(value) ? Number(value) : NaN;
-      contentLength = Number.isNaN(n) ? -1 : n;
-    } else if (/chunked\s*$/i.test(value)) chunked = true;
+  // The header lines start after the CRLFs scanHead recorded (all of them unless the block has more lines).
+  const recorded = scanLines <= LINE_CAP;
+  const count = recorded ? scanLines - 1 : 0;
+  for (let k = 0, i = off; recorded ? k < count : i + 1 < end; k++, i++) {
+    if (recorded) i = LINE_ENDS[k] ?? end;
+    else if (b[i] !== CR || b[i + 1] !== LF) continue;
+    const n = i + 2;
+    const first = lower(u8(b, n));
+    let nameEnd: number;
+    if (first === 0x63 && n + 14 <= end && sameName(b, n, n + 14, 'content-length')) nameEnd = n + 14;
+    else if (first === 0x74 && n + 17 <= end && sameName(b, n, n + 17, 'transfer-encoding')) nameEnd = n + 17;
+    else continue;
+    let p = nameEnd;
+    while (p < end && (b[p] === 0x20 || b[p] === 0x09)) p++;
+    if (p >= end || b[p] !== 0x3a) continue;
+    p++;
+    let v = p;
+    while (v < end && b[v] !== CR && b[v] !== LF) v++;
+    trim(b, p, v);
+    if (nameEnd === n + 14) contentLength = digits(b, trimStart, trimEnd);
+    else if (endsWithWord(b, trimStart, trimEnd, 'chunked')) chunked = true;
+    if (!recorded) i = v - 1;
   }
-  return { length: text.length, contentLength, chunked, status };
+  HEAD.length = end - off;
+  HEAD.contentLength = contentLength;
+  HEAD.chunked = chunked;
+  HEAD.status = status;
+  return HEAD;
 }
 
 /** Bodies that never exist, whatever the headers say (RFC 9112 section 6.3). */
@@ -158,19 +292,80 @@ function hasNoBody(status: number): boolean {
   return (status >= 100 && status < 200) || status === 204 || status === 304;
 }
 
+/** Rank of each header field in the reused event's field order (see HttpDecoder.message). */
+const HOST = 1;
+const USER_AGENT = 2;
+const CONTENT_TYPE = 3;
+const CONTENT_LENGTH = 4;
+const CHUNKED = 5;
+
+/** Method token characters (RFC 9110 tchar), as the request-line pattern has them. */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+.^_`|~-") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1;
+for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1;
+
+/** "HTTP/d.d" at b[p, p + 8)? */
+function isVersion(b: Buffer, p: number): boolean {
+  return (
+    u8(b, p) === 0x48 &&
+    u8(b, p + 1) === 0x54 &&
+    u8(b, p + 2) === 0x54 &&
+    u8(b, p + 3) === 0x50 &&
+    u8(b, p + 4) === 0x2f &&
+    isDigit(u8(b, p + 5)) &&
+    u8(b, p + 6) === 0x2e &&
+    isDigit(u8(b, p + 7))
+  );
+}
+
+/**
+ * The decoder's one reused event (see DecodedEvent: valid only during onEvent), every field present in one order:
+ * the start line's, then the header fields in the order Host, User-Agent, Content-Type, Content-Length,
+ * Transfer-Encoding, then the matched request. A message that sets them in another order (headers in another
+ * order, or `malformed` before later fields) goes on with a detached copy, so that the JSON output (fields in the
+ * order set) is what a fresh event per message gave; so does a chunked message, which lives until its last chunk.
+ */
+function reusableEvent(): HttpEvent {
+  return {
+    protocol: 'http',
+    frame: 0,
+    ts: 0,
+    flow: 0,
+    is_response: false,
+    version: '',
+    header_count: 0,
+    header_length: 0,
+    body_size: 0,
+    method: undefined,
+    uri: undefined,
+    status: undefined,
+    reason: undefined,
+    host: undefined,
+    user_agent: undefined,
+    content_type: undefined,
+    content_length: undefined,
+    chunked: undefined,
+    request_method: undefined,
+    request_uri: undefined,
+    malformed: undefined,
+  };
+}
+
 export class HttpDecoder implements Decoder {
   readonly protocol = 'http' as const;
   readonly transport = 'tcp' as const;
   readonly ports: readonly number[] = HTTP_PORTS;
   readonly counters = new Counters();
-  /**
-   * The header block pduLength read last (its buffer, start, end and text): the pipeline frames a PDU right before
-   * it decodes it, so message() takes the text from here instead of reading the bytes again.
-   */
-  private headBuf: Buffer | undefined;
-  private headOff = -1;
-  private headEnd = -1;
-  private headText = '';
+  private readonly ev = reusableEvent();
+  /** Per flow id: its state while it holds something, else undefined (filled, grown by doubling: fast elements). */
+  private states: (FlowState | undefined)[] = new Array<FlowState | undefined>(1024).fill(undefined);
+  /** The header block pduLength scanned last (LINE_ENDS and scanLines describe it), until message() takes it. */
+  private scanBuf: Buffer | undefined;
+  private scanOff = -1;
+  private scanEnd = -1;
+  private scanAt = -1;
 
   pduLength(buf: Buffer, off: number, avail: number): number {
     if (avail < 1) return 0;
@@ -181,18 +376,18 @@ export class HttpDecoder implements Decoder {
       return chunk[0];
     }
     if (start === undefined) return 0;
-    const end = headerEnd(buf, off, off + Math.min(avail, MAX_HEADER_BYTES));
+    const end = scanHead(buf, off, off + Math.min(avail, MAX_HEADER_BYTES));
     if (end < 0) {
       if (avail < MAX_HEADER_BYTES) return 0;
       this.counters.inc('http.header_too_large');
       return -1;
     }
-    const text = buf.toString('latin1', off, end);
-    this.headBuf = buf;
-    this.headOff = off;
-    this.headEnd = end;
-    this.headText = text;
-    const head = frameHead(text);
+    const head = frameHead(buf, off, end);
+    // The pipeline hands this PDU to decode() next: message() takes the scan from here (once).
+    this.scanBuf = buf;
+    this.scanOff = off;
+    this.scanEnd = end;
+    this.scanAt = scanSeq;
     if (head.contentLength === -1) {
       this.counters.inc('http.bad_content_length');
       return -1;
@@ -201,36 +396,38 @@ export class HttpDecoder implements Decoder {
     return head.length + (head.contentLength ?? 0);
   }
 
+  release(flow: number): void {
+    if (flow < this.states.length) this.states[flow] = undefined;
+  }
+
   decode(seg: Segment, emit: EventSink): void {
-    let state = seg.appState as FlowState | undefined;
-    if (state === undefined) {
-      state = { requests: [], chunked: [undefined, undefined] };
-      seg.appState = state;
-    }
+    const flow = seg.flow;
     const dir = seg.toServer ? 0 : 1;
     const b = seg.buf;
     const start = looksLikeStart(b, seg.off, seg.len);
     if (start !== true) {
-      this.chunk(seg, state, dir, emit);
+      this.chunk(seg, dir, emit);
       return;
     }
-    const open = state.chunked[dir];
-    if (open !== undefined) {
+    let state = this.states[flow];
+    const open = state?.chunked[dir];
+    if (state !== undefined && open !== undefined) {
       // A new message before the last chunk of the previous one: emit what we have.
       open.malformed ??= 'chunked_body_incomplete';
       this.counters.inc('http.chunked_body_incomplete');
       state.chunked[dir] = undefined;
       emit(open);
     }
-    const ev = this.message(seg);
+    let ev = this.message(seg);
     if (ev === undefined) return;
     if (ev.is_response) {
-      const req = state.requests.shift();
+      const req = state?.requests.shift();
       if (req !== undefined) {
         ev.request_method = req.method;
         ev.request_uri = req.uri;
       } else this.counters.inc('http.unmatched_response');
     } else if (ev.method !== undefined && ev.uri !== undefined) {
+      state ??= this.state(flow);
       if (state.requests.length >= MAX_PENDING_PER_FLOW) {
         state.requests.shift();
         this.counters.inc('http.unanswered_request_dropped');
@@ -238,18 +435,41 @@ export class HttpDecoder implements Decoder {
       state.requests.push({ method: ev.method, uri: ev.uri });
     }
     if (ev.malformed !== undefined) this.counters.inc(`http.${ev.malformed}`);
-    if (ev.chunked === true) state.chunked[dir] = ev;
-    else emit(ev);
+    if (ev.chunked === true) {
+      if (ev === this.ev) ev = detached(ev);
+      state ??= this.state(flow);
+      state.chunked[dir] = ev;
+    } else emit(ev);
+    if (state !== undefined && this.states[flow] === state) this.dropIfEmpty(flow, state);
   }
 
-  private chunk(seg: Segment, state: FlowState, dir: number, emit: EventSink): void {
+  private state(flow: number): FlowState {
+    const s: FlowState = { requests: [], chunked: [undefined, undefined] };
+    if (flow >= this.states.length) {
+      let n = this.states.length;
+      while (n <= flow) n *= 2;
+      const bigger = new Array<FlowState | undefined>(n).fill(undefined);
+      for (let i = 0; i < this.states.length; i++) bigger[i] = this.states[i];
+      this.states = bigger;
+    }
+    this.states[flow] = s;
+    return s;
+  }
+
+  private dropIfEmpty(flow: number, s: FlowState): void {
+    if (s.requests.length === 0 && s.chunked[0] === undefined && s.chunked[1] === undefined)
+      this.states[flow] = undefined;
+  }
+
+  private chunk(seg: Segment, dir: number, emit: EventSink): void {
     const c = chunkLength(seg.buf, seg.off, seg.len);
-    const open = state.chunked[dir];
+    const state = this.states[seg.flow];
+    const open = state?.chunked[dir];
     if (c === undefined || c[0] !== seg.len) {
       this.counters.inc('http.bad_chunk');
       return;
     }
-    if (open === undefined) {
+    if (state === undefined || open === undefined) {
       this.counters.inc('http.chunk_without_message');
       return;
     }
@@ -259,69 +479,159 @@ export class HttpDecoder implements Decoder {
       open.frame = seg.pkt.frame;
       open.ts = seg.pkt.ts;
       state.chunked[dir] = undefined;
+      this.dropIfEmpty(seg.flow, state);
       emit(open);
     }
   }
 
+  /**
+   * Reads the start line and the header lines (CRLF-separated; at most MAX_HEADERS read) of the message at the
+   * segment's start, byte by byte: request line `token SP uri SP HTTP/d.d`, status line `HTTP/d.d SP ddd [SP
+   * reason]`, header names matched without case and values trimmed as String.prototype.trim does.
+   */
   private message(seg: Segment): HttpEvent | undefined {
     const b = seg.buf;
-    const end = headerEnd(b, seg.off, seg.off + seg.len);
+    const off = seg.off;
+    let end: number;
+    const fresh = this.scanAt === scanSeq && b === this.scanBuf && off === this.scanOff;
+    if (fresh && this.scanEnd <= off + seg.len) end = this.scanEnd;
+    else end = scanHead(b, off, off + seg.len);
+    this.scanBuf = undefined;
     if (end < 0) {
       this.counters.inc('http.truncated_header');
       return undefined;
     }
-    const text =
-      b === this.headBuf && seg.off === this.headOff && end === this.headEnd
-        ? this.headText.slice(0, end - 4 - seg.off)
-        : b.toString('latin1', seg.off, end - 4);
-    this.headBuf = undefined;
-    const lines = text.split('\r\n');
-    const first = lines[0] ?? '';
-    const ev: HttpEvent = {
-      protocol: 'http',
-      frame: seg.pkt.frame,
-      ts: seg.pkt.ts,
-      flow: seg.flow,
-      is_response: first.startsWith('HTTP/'),
-      version: '',
-      header_count: lines.length - 1,
-      header_length: end - seg.off,
-      body_size: seg.off + seg.len - end,
-    };
-    if (ev.is_response) {
-      const m = /^(HTTP\/\d\.\d) (\d{3})(?: (.*))?$/.exec(first);
-      if (m === null) ev.malformed = 'bad_status_line';
-      else {
-        ev.version = m[1] ?? '';
-        ev.status = Number(m[2]);
-        ev.reason = m[3] ?? '';
+    const textEnd = end - 4;
+    // The block's lines: the first one, and how many (the blank line's CRLF ends the last).
+    const lineCount = scanLines;
+    const firstEnd = LINE_ENDS[0] ?? textEnd;
+    let ev = this.ev;
+    ev.frame = seg.pkt.frame;
+    ev.ts = seg.pkt.ts;
+    ev.flow = seg.flow;
+    const isResponse = firstEnd - off >= 5 && startsHttp(b, off);
+    ev.is_response = isResponse;
+    ev.version = '';
+    ev.header_count = lineCount - 1;
+    ev.header_length = end - off;
+    ev.body_size = off + seg.len - end;
+    ev.method = undefined;
+    ev.uri = undefined;
+    ev.status = undefined;
+    ev.reason = undefined;
+    ev.host = undefined;
+    ev.user_agent = undefined;
+    ev.content_type = undefined;
+    ev.content_length = undefined;
+    ev.chunked = undefined;
+    ev.request_method = undefined;
+    ev.request_uri = undefined;
+    ev.malformed = undefined;
+    if (isResponse) {
+      const n = firstEnd - off;
+      let ok = n >= 12 && isVersion(b, off) && u8(b, off + 8) === 0x20;
+      ok &&= isDigit(u8(b, off + 9)) && isDigit(u8(b, off + 10)) && isDigit(u8(b, off + 11));
+      if (ok && n > 12) {
+        ok = u8(b, off + 12) === 0x20;
+        for (let i = off + 13; ok && i < firstEnd; i++) if (b[i] === CR || b[i] === LF) ok = false;
+      }
+      if (!ok) {
+        ev = detached(ev);
+        ev.malformed = 'bad_status_line';
+      } else {
+        ev.version = TEXTS.text(b, off, off + 8);
+        ev.status = (u8(b, off + 9) - 0x30) * 100 + (u8(b, off + 10) - 0x30) * 10 + (u8(b, off + 11) - 0x30);
+        ev.reason = n > 12 ? TEXTS.text(b, off + 13, firstEnd) : '';
       }
     } else {
-      const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) (HTTP\/\d\.\d)$/.exec(first);
-      if (m === null) ev.malformed = 'bad_request_line';
-      else {
-        ev.method = m[1];
-        ev.uri = m[2];
-        ev.version = m[3] ?? '';
+      let m = off;
+      while (m < firstEnd && TCHAR[u8(b, m)] === 1) m++;
+      let ok = m > off && m < firstEnd && u8(b, m) === 0x20;
+      let u = m + 1;
+      while (ok && u < firstEnd && !isSpace(u8(b, u))) u++;
+      ok &&= u > m + 1 && u === firstEnd - 9 && u8(b, u) === 0x20 && isVersion(b, u + 1);
+      if (!ok) {
+        ev = detached(ev);
+        ev.malformed = 'bad_request_line';
+      } else {
+        ev.method = TEXTS.text(b, off, m);
+        ev.uri = TEXTS.text(b, m + 1, u);
+        ev.version = TEXTS.text(b, u + 1, firstEnd);
       }
     }
-    if (ev.header_count > MAX_HEADERS) ev.malformed ??= 'too_many_headers';
-    const n = Math.min(lines.length, MAX_HEADERS + 1);
-    for (let i = 1; i < n; i++) {
-      const line = lines[i] ?? '';
-      const colon = line.indexOf(':');
-      if (colon <= 0) {
-        ev.malformed ??= 'bad_header_line';
+    if (ev.header_count > MAX_HEADERS && ev.malformed === undefined) {
+      ev = detached(ev);
+      ev.malformed = 'too_many_headers';
+    }
+    // Header lines 1..MAX_HEADERS: each up to the next CRLF (the last one up to the block's end).
+    let maxRank = 0;
+    const lines = Math.min(lineCount, MAX_HEADERS + 1);
+    for (let li = 1; li < lines; li++) {
+      const lineStart = (LINE_ENDS[li - 1] ?? textEnd) + 2;
+      const q = LINE_ENDS[li] ?? textEnd;
+      let colon = lineStart;
+      while (colon < q && b[colon] !== 0x3a) colon++;
+      if (colon === q || colon === lineStart) {
+        if (ev.malformed === undefined) {
+          ev = detached(ev);
+          ev.malformed = 'bad_header_line';
+        }
         continue;
       }
-      const name = line.slice(0, colon).trim().toLowerCase();
-      const value = line.slice(colon + 1).trim();
-      if (name === 'host') ev.host = value;
-      else if (name === 'user-agent') ev.user_agent = value;
-      else if (name === 'content-type') ev.content_type = value;
-      else if (name === 'content-length' && /^\d{1,15}$/.test(value)) ev.content_length = Number(value);
-      else if (name === 'transfer-encoding' && /chunked\s*$/i.test(value)) ev.chunked = true;
+      trim(b, lineStart, colon);
+      const ns = trimStart;
+      const ne = trimEnd;
+      let rank = 0;
+      switch (ne - ns) {
+        case 4:
+          if (sameName(b, ns, ne, 'host')) rank = HOST;
+          break;
+        case 10:
+          if (sameName(b, ns, ne, 'user-agent')) rank = USER_AGENT;
+          break;
+        case 12:
+          if (sameName(b, ns, ne, 'content-type')) rank = CONTENT_TYPE;
+          break;
+        case 14:
+          if (sameName(b, ns, ne, 'content-length')) rank = CONTENT_LENGTH;
+          break;
+        case 17:
+          if (sameName(b, ns, ne, 'transfer-encoding')) rank = CHUNKED;
+          break;
+      }
+      if (rank === 0) continue;
+      trim(b, colon + 1, q);
+      const vs = trimStart;
+      const ve = trimEnd;
+      let length = -1;
+      if (rank === CONTENT_LENGTH) {
+        length = digits(b, vs, ve);
+        if (length < 0) continue;
+      } else if (rank === CHUNKED && !endsWithWord(b, vs, ve, 'chunked')) continue;
+      // A field set for the first time after one that comes later in the reused event's order: go on with a copy.
+      if (ev === this.ev) {
+        if (rank < maxRank && fieldOf(ev, rank) === undefined) ev = detached(ev);
+        else if (rank > maxRank) maxRank = rank;
+      }
+      if (rank === HOST) ev.host = TEXTS.text(b, vs, ve);
+      else if (rank === USER_AGENT) ev.user_agent = TEXTS.text(b, vs, ve);
+      else if (rank === CONTENT_TYPE) ev.content_type = TEXTS.text(b, vs, ve);
+      else if (rank === CONTENT_LENGTH) ev.content_length = length;
+      else ev.chunked = true;
     }
     return ev;
   }
+}
+
+/** The header field of the given rank. */
+function fieldOf(ev: HttpEvent, rank: number): unknown {
+  return rank === HOST
+    ? ev.host
+    : rank === USER_AGENT
+      ? ev.user_agent
+      : rank === CONTENT_TYPE
+        ? ev.content_type
+        : rank === CONTENT_LENGTH
+          ? ev.content_length
+          : ev.chunked;
 }

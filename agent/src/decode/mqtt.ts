@@ -4,7 +4,7 @@
 // UNSUBSCRIBE, QoS, retain, dup, packet ids, return/reason codes, payload size and the v5 properties.
 // The protocol version of a flow comes from its CONNECT (v5 packets carry properties, older ones do not); a flow
 // picked up mid-session is read as 3.1.1 until a CONNECT says otherwise.
-import { u16, u8 } from './bytes.js';
+import { TextCache, detached, u16, u8 } from './bytes.js';
 import { Counters, type Decoder, type EventBase, type EventSink, type Segment } from './types.js';
 
 export const MQTT_PORT = 1883;
@@ -115,32 +115,88 @@ export interface MqttEvent extends EventBase {
   malformed?: string | undefined;
 }
 
-interface FlowState {
-  version: number;
-}
+/** Bytes the last varInt() read (valid when it returned a value >= 0). */
+let varIntBytes = 0;
 
-/** Reads a variable byte integer at buf[o] within end: [value, bytes] or [-1, 0] when cut, [-2, 0] on overflow. */
-export function readVarInt(b: Buffer, o: number, end: number): [number, number] {
+/**
+ * Reads a variable byte integer at buf[o] within end: the value (and its byte count in varIntBytes), -1 when cut,
+ * -2 on overflow. No allocation (it runs twice per PDU).
+ */
+function varInt(b: Buffer, o: number, end: number): number {
   let value = 0;
   let mult = 1;
   for (let i = 0; i < 4; i++) {
-    if (o + i >= end) return [-1, 0];
+    if (o + i >= end) return -1;
     const x = b[o + i] ?? 0;
     value += (x & 0x7f) * mult;
-    if ((x & 0x80) === 0) return [value, i + 1];
+    if ((x & 0x80) === 0) {
+      varIntBytes = i + 1;
+      return value;
+    }
     mult *= 128;
   }
-  return [-2, 0];
+  return -2;
+}
+
+/** Topics, client ids and protocol names: a plant's few recur in every PDU. */
+const TEXTS = new TextCache('utf8', 2048);
+
+/**
+ * The decoder's one reused event (see DecodedEvent: valid only during onEvent), every field present in one fixed
+ * order: the order in which every control packet sets its fields, so that the JSON output (fields in the order
+ * they were set) is what a fresh event per PDU gave. A PDU found malformed half-way sets `malformed` before later
+ * fields: the decoder then goes on with a detached copy (fields set so far, then the rest in the order set).
+ */
+function reusableEvent(): MqttEvent {
+  return {
+    protocol: 'mqtt',
+    frame: 0,
+    ts: 0,
+    flow: 0,
+    msgtype: 0,
+    is_response: false,
+    remaining_length: 0,
+    qos: undefined,
+    retain: undefined,
+    dup: undefined,
+    proto_name: undefined,
+    version: undefined,
+    clean_session: undefined,
+    keep_alive: undefined,
+    session_present: undefined,
+    topic: undefined,
+    packet_id: undefined,
+    reason_code: undefined,
+    properties: undefined,
+    client_id: undefined,
+    username_present: undefined,
+    password_present: undefined,
+    will_qos: undefined,
+    will_retain: undefined,
+    will_topic: undefined,
+    topics: undefined,
+    qos_list: undefined,
+    reason_codes: undefined,
+    payload_size: undefined,
+    malformed: undefined,
+  };
 }
 
 /** A bounded cursor over one packet: every read checks the end and sets `bad` instead of throwing. */
 class Reader {
   bad: string | undefined;
   constructor(
-    readonly b: Buffer,
+    public b: Buffer,
     public o: number,
-    readonly end: number,
+    public end: number,
   ) {}
+  /** Points the reader at another packet (one reader serves every PDU). */
+  reset(b: Buffer, o: number, end: number): void {
+    this.b = b;
+    this.o = o;
+    this.end = end;
+    this.bad = undefined;
+  }
   get left(): number {
     return this.end - this.o;
   }
@@ -161,9 +217,9 @@ class Reader {
     return v;
   }
   varint(): number {
-    const [v, n] = readVarInt(this.b, this.o, this.end);
+    const v = varInt(this.b, this.o, this.end);
     if (v < 0) return this.fail(v === -2 ? 'varint_overflow' : 'truncated');
-    this.o += n;
+    this.o += varIntBytes;
     return v;
   }
   bytes(): Buffer {
@@ -177,8 +233,24 @@ class Reader {
     this.o += n;
     return s;
   }
+  /** A length-prefixed string (as bytes() reads it), made through the text cache. */
   str(): string {
-    return this.bytes().toString('utf8');
+    const n = this.u16();
+    if (this.bad !== undefined) return '';
+    if (this.o + n > this.end) {
+      this.fail('truncated');
+      return '';
+    }
+    const s = TEXTS.text(this.b, this.o, this.o + n);
+    this.o += n;
+    return s;
+  }
+  /** Steps over a length-prefixed field (as bytes() reads it) whose value is not kept. */
+  skip(): void {
+    const n = this.u16();
+    if (this.bad !== undefined) return;
+    if (this.o + n > this.end) this.fail('truncated');
+    else this.o += n;
   }
   private fail(reason: string): number {
     this.bad ??= reason;
@@ -193,70 +265,116 @@ export class MqttDecoder implements Decoder {
   readonly ports: readonly number[] = [MQTT_PORT];
   readonly counters = new Counters();
 
+  /** Protocol level per flow id (0: no CONNECT seen, read as 3.1.1), grown as flow ids come. */
+  private versions = new Uint8Array(1024);
+  private readonly ev = reusableEvent();
+  private readonly reader = new Reader(Buffer.alloc(0), 0, 0);
+
   pduLength(buf: Buffer, off: number, avail: number): number {
     if (avail < 2) return 0;
     const type = u8(buf, off) >> 4;
     if (type === 0) return -1;
-    const [rl, n] = readVarInt(buf, off + 1, off + avail);
+    const rl = varInt(buf, off + 1, off + avail);
     if (rl === -2) {
       this.counters.inc('mqtt.remaining_length_overflow');
       return -1;
     }
     if (rl < 0) return 0;
-    return 1 + n + rl;
+    return 1 + varIntBytes + rl;
+  }
+
+  release(flow: number): void {
+    if (flow < this.versions.length) this.versions[flow] = 0;
+  }
+
+  private version(flow: number): number {
+    return this.versions[flow] || MqttVersion.V311;
+  }
+
+  private setVersion(flow: number, v: number): void {
+    if (flow >= this.versions.length) {
+      let n = this.versions.length;
+      while (n <= flow) n *= 2;
+      const bigger = new Uint8Array(n);
+      bigger.set(this.versions);
+      this.versions = bigger;
+    }
+    this.versions[flow] = v;
   }
 
   decode(seg: Segment, emit: EventSink): void {
     const b = seg.buf;
     const end = seg.off + seg.len;
     const h = u8(b, seg.off);
-    const [rl, n] = readVarInt(b, seg.off + 1, end);
+    const rl = varInt(b, seg.off + 1, end);
+    const n = varIntBytes;
     if (rl < 0 || 1 + n + rl !== seg.len) {
       this.counters.inc(rl === -2 ? 'mqtt.remaining_length_overflow' : 'mqtt.bad_length');
       return;
     }
-    let state = seg.appState as FlowState | undefined;
-    if (state === undefined) {
-      state = { version: MqttVersion.V311 };
-      seg.appState = state;
-    }
-    const ev: MqttEvent = {
-      protocol: 'mqtt',
-      frame: seg.pkt.frame,
-      ts: seg.pkt.ts,
-      flow: seg.flow,
-      msgtype: h >> 4,
-      is_response: !seg.toServer,
-      remaining_length: rl,
-    };
-    const r = new Reader(b, seg.off + 1 + n, end);
-    this.body(ev, h & 15, r, state);
+    let ev = this.ev;
+    ev.frame = seg.pkt.frame;
+    ev.ts = seg.pkt.ts;
+    ev.flow = seg.flow;
+    ev.msgtype = h >> 4;
+    ev.is_response = !seg.toServer;
+    ev.remaining_length = rl;
+    ev.qos = undefined;
+    ev.retain = undefined;
+    ev.dup = undefined;
+    ev.proto_name = undefined;
+    ev.version = undefined;
+    ev.clean_session = undefined;
+    ev.keep_alive = undefined;
+    ev.session_present = undefined;
+    ev.topic = undefined;
+    ev.packet_id = undefined;
+    ev.reason_code = undefined;
+    ev.properties = undefined;
+    ev.client_id = undefined;
+    ev.username_present = undefined;
+    ev.password_present = undefined;
+    ev.will_qos = undefined;
+    ev.will_retain = undefined;
+    ev.will_topic = undefined;
+    ev.topics = undefined;
+    ev.qos_list = undefined;
+    ev.reason_codes = undefined;
+    ev.payload_size = undefined;
+    ev.malformed = undefined;
+    const r = this.reader;
+    r.reset(b, seg.off + 1 + n, end);
+    ev = this.body(ev, h & 15, r, seg.flow);
     if (r.bad !== undefined) ev.malformed ??= r.bad;
     if (ev.malformed !== undefined) this.counters.inc(`mqtt.${ev.malformed}`);
     emit(ev);
   }
 
-  private body(ev: MqttEvent, flags: number, r: Reader, state: FlowState): void {
-    const v5 = state.version === MqttVersion.V5;
+  /** Reads the packet's variable header and payload into ev; returns the event to emit (ev or a detached copy). */
+  private body(ev: MqttEvent, flags: number, r: Reader, flow: number): MqttEvent {
+    const v5 = this.version(flow) === MqttVersion.V5;
     switch (ev.msgtype) {
       case MqttType.CONNECT:
-        this.connect(ev, r, state);
-        return;
+        return this.connect(ev, r, flow);
       case MqttType.CONNACK:
         ev.session_present = (r.byte() & 1) === 1;
         ev.reason_code = r.byte();
         if (v5 && r.left > 0) ev.properties = this.properties(r);
-        return;
+        return ev;
       case MqttType.PUBLISH: {
-        ev.qos = (flags >> 1) & 3;
+        const qos = (flags >> 1) & 3;
+        ev.qos = qos;
         ev.retain = (flags & 1) === 1;
         ev.dup = (flags & 8) === 8;
-        if (ev.qos === 3) ev.malformed = 'bad_qos';
+        if (qos === 3) {
+          ev = detached(ev);
+          ev.malformed = 'bad_qos';
+        }
         ev.topic = r.str();
-        if (ev.qos > 0) ev.packet_id = r.u16();
+        if (qos > 0) ev.packet_id = r.u16();
         if (v5) ev.properties = this.properties(r);
         ev.payload_size = Math.max(0, r.left);
-        return;
+        return ev;
       }
       case MqttType.PUBACK:
       case MqttType.PUBREC:
@@ -267,11 +385,14 @@ export class MqttDecoder implements Decoder {
           ev.reason_code = r.byte();
           if (r.left > 0) ev.properties = this.properties(r);
         }
-        return;
+        return ev;
       case MqttType.SUBSCRIBE:
       case MqttType.UNSUBSCRIBE: {
         const sub = ev.msgtype === MqttType.SUBSCRIBE;
-        if ((flags & 15) !== 2) ev.malformed = 'bad_fixed_header_flags';
+        if ((flags & 15) !== 2) {
+          ev = detached(ev);
+          ev.malformed = 'bad_fixed_header_flags';
+        }
         ev.packet_id = r.u16();
         if (v5) ev.properties = this.properties(r);
         const topics: string[] = [];
@@ -284,10 +405,13 @@ export class MqttDecoder implements Decoder {
             if (sub) qos.push(opt & 3);
           } else this.counters.inc('mqtt.topics_not_listed');
         }
-        if (topics.length === 0 && r.bad === undefined) ev.malformed = 'no_topics';
+        if (topics.length === 0 && r.bad === undefined) {
+          if (ev.malformed === undefined) ev = detached(ev);
+          ev.malformed = 'no_topics';
+        }
         ev.topics = topics;
         if (sub) ev.qos_list = qos;
-        return;
+        return ev;
       }
       case MqttType.SUBACK:
       case MqttType.UNSUBACK: {
@@ -298,12 +422,12 @@ export class MqttDecoder implements Decoder {
           while (r.left > 0 && r.bad === undefined && codes.length < MAX_TOPICS) codes.push(r.byte());
           ev.reason_codes = codes;
         }
-        return;
+        return ev;
       }
       case MqttType.PINGREQ:
       case MqttType.PINGRESP:
         if (r.left > 0) ev.malformed = 'unexpected_data';
-        return;
+        return ev;
       case MqttType.DISCONNECT:
       case MqttType.AUTH:
         if (ev.msgtype === MqttType.AUTH && !v5) this.counters.inc('mqtt.auth_before_v5');
@@ -311,25 +435,28 @@ export class MqttDecoder implements Decoder {
           ev.reason_code = r.byte();
           if (r.left > 0) ev.properties = this.properties(r);
         }
-        return;
+        return ev;
       default:
         ev.malformed = 'reserved_type';
+        return ev;
     }
   }
 
-  private connect(ev: MqttEvent, r: Reader, state: FlowState): void {
+  private connect(ev: MqttEvent, r: Reader, flow: number): MqttEvent {
     ev.proto_name = r.str();
-    ev.version = r.byte();
-    if (r.bad !== undefined) return;
-    if (ev.version === MqttVersion.V31 || ev.version === MqttVersion.V311 || ev.version === MqttVersion.V5) {
-      state.version = ev.version;
+    const version = r.byte();
+    ev.version = version;
+    if (r.bad !== undefined) return ev;
+    if (version === MqttVersion.V31 || version === MqttVersion.V311 || version === MqttVersion.V5) {
+      this.setVersion(flow, version);
     } else {
+      ev = detached(ev);
       ev.malformed = 'unknown_version';
     }
     const f = r.byte();
     ev.clean_session = (f & 2) === 2;
     ev.keep_alive = r.u16();
-    const v5 = state.version === MqttVersion.V5;
+    const v5 = this.version(flow) === MqttVersion.V5;
     if (v5) ev.properties = this.properties(r);
     const payloadStart = r.o;
     ev.client_id = r.str();
@@ -340,12 +467,13 @@ export class MqttDecoder implements Decoder {
       ev.will_retain = (f & 0x20) === 0x20;
       if (v5) this.properties(r);
       ev.will_topic = r.str();
-      r.bytes();
+      r.skip();
     }
-    if (f & 0x80) r.bytes();
-    if (f & 0x40) r.bytes();
+    if (f & 0x80) r.skip();
+    if (f & 0x40) r.skip();
     ev.payload_size = Math.max(0, r.o - payloadStart);
     if (r.bad === undefined && r.left > 0) ev.malformed = 'trailing_data';
+    return ev;
   }
 
   private properties(r: Reader): MqttProperty[] {

@@ -90,7 +90,6 @@ export class DecodePipeline {
   /** The direction (0/1, see FlowTable.dir) that travels towards the server port. */
   private readonly srvDir: Uint8Array;
   private readonly tcpState: Uint8Array;
-  private readonly appState: unknown[];
   // Per flow and direction (index flow * 2 + dir).
   private readonly nextSeq: Uint32Array;
   private readonly seqKnown: Uint8Array;
@@ -133,7 +132,6 @@ export class DecodePipeline {
     this.app = new Int16Array(maxFlows);
     this.srvDir = new Uint8Array(maxFlows);
     this.tcpState = new Uint8Array(maxFlows);
-    this.appState = new Array<unknown>(maxFlows).fill(undefined);
     this.nextSeq = new Uint32Array(maxFlows * 2);
     this.seqKnown = new Uint8Array(maxFlows * 2);
     this.outOfWindow = new Uint8Array(maxFlows * 2);
@@ -146,7 +144,6 @@ export class DecodePipeline {
       len: 0,
       toServer: true,
       flow: 0,
-      appState: undefined,
     };
   }
 
@@ -262,7 +259,6 @@ export class DecodePipeline {
     if (a >= 0) this.decoders[a]?.release?.(flow);
     this.srvDir[flow] = toServer ? dir : dir ^ 1;
     this.tcpState[flow] = TcpState.NONE;
-    this.appState[flow] = undefined;
     const k = flow * 2;
     this.seqKnown[k] = this.seqKnown[k + 1] = 0;
     this.outOfWindow[k] = this.outOfWindow[k + 1] = 0;
@@ -275,7 +271,6 @@ export class DecodePipeline {
     if (dropped > 0) this.counters.inc('reassembly.bytes_dropped_on_flow_eviction', dropped);
     this.pend[k] = this.pend[k + 1] = undefined;
     this.pendLen[k] = this.pendLen[k + 1] = 0;
-    this.appState[flow] = undefined;
     const a = this.app[flow] ?? -1;
     if (a >= 0) this.decoders[a]?.release?.(flow);
   }
@@ -364,8 +359,9 @@ export class DecodePipeline {
     while (n > 0 || probed) {
       probed = false;
       const plen = this.pendLen[key] ?? 0;
-      const pend = this.pend[key];
-      if (plen === 0 || pend === undefined) {
+      // The buffer array is read only when bytes wait (its typed length says so): most segments start a PDU.
+      const pend = plen === 0 ? undefined : this.pend[key];
+      if (pend === undefined) {
         if (n === 0) return;
         const used = this.decodePdus(a, flow, dir, buf, p, n);
         if (used < n) this.keep(key, buf, p + used, n - used);
@@ -466,8 +462,6 @@ export class DecodePipeline {
     seg.len = len;
     seg.flow = flow;
     seg.toServer = dir === this.srvDir[flow];
-    seg.appState = this.appState[flow];
     dec.decode(seg, this.onEvent);
-    this.appState[flow] = seg.appState;
   }
 }

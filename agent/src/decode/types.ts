@@ -251,8 +251,6 @@ export interface Segment {
   /** True when the PDU travels from client to server (towards the decoder's port). */
   toServer: boolean;
   flow: number;
-  /** Per-flow state owned by the decoder (undefined on the flow's first PDU); the pipeline stores it back. */
-  appState: unknown;
 }
 
 /** Where a decoder's events go; the event is valid only during the call (see DecodedEvent). */
@@ -277,8 +275,8 @@ export interface Decoder {
   pduLength(buf: Buffer, off: number, avail: number): number;
   decode(seg: Segment, emit: EventSink): void;
   /**
-   * For a decoder that keeps per-flow state by flow id itself (instead of in Segment.appState): forget it, the flow
-   * is gone and its id is about to be reused.
+   * For a decoder that keeps per-flow state (by flow id, in typed arrays of its own where it can: no object per
+   * flow): forget the flow's, the flow is gone or its id is about to be reused.
    */
   release?(flow: number): void;
 }
