@@ -7,7 +7,7 @@ import pg from 'pg';
 import { shippedCatalog } from '@vigil/shared';
 import { needComponent } from '@vigil/shared/testing';
 import { AlertSeeder } from '../seed/generate.js';
-import { PostgresStore } from './postgres.js';
+import { POSTGRES_COUNT_ALERTS, PostgresStore } from './postgres.js';
 import {
   PG_INSTALL_HINT,
   postgresAvailable,
@@ -103,12 +103,15 @@ describe.runIf(needComponent('PostgreSQL server', postgresAvailable(), PG_INSTAL
         // The rival's transaction holds two of the ids uncommitted: the store's look-up does not see them, and its
         // COPY then waits on them in the primary key until the rival commits (a unique violation).
         await admin.query('BEGIN');
+        // A rival writes rows as the store does: with their search document, counted in the same transaction.
         await admin.query(
           `INSERT INTO alerts (id, ts, facility_id, severity, title, description, status, correlation_confidence,
-             correlation_summary, attack_type, attack_name, sources, context)
-           SELECT id, now(), 'plant-a', 'low', 'rival', '', 'new', 0, '', '', '', '[]', '{}' FROM unnest($1::text[]) AS id`,
+             correlation_summary, attack_type, attack_name, sources, context, search_doc)
+           SELECT id, now(), 'plant-a', 'low', 'rival', '', 'new', 0, '', '', '', '[]', '{}', 'rival'::tsvector
+           FROM unnest($1::text[]) AS id`,
           [[alerts[1]?.id, alerts[4]?.id]],
         );
+        await admin.query(POSTGRES_COUNT_ALERTS, [[alerts[1]?.id, alerts[4]?.id]]);
         const inserting = store.insertAlerts(alerts);
         await waitForBlocked(admin, 'COPY alerts');
         await admin.query('COMMIT');
