@@ -181,10 +181,17 @@ export function alertSearchWords(a: StoredAlert): string[] {
   return [...words];
 }
 
-/** An alert to write and its search words. */
+/** An alert to write, its time in ms and its search words. */
 interface AlertToWrite {
   alert: StoredAlert;
+  ms: number;
   words: readonly string[];
+}
+
+function toWrite(alert: StoredAlert): AlertToWrite {
+  const ms = new Date(alert.timestamp).getTime();
+  if (Number.isNaN(ms)) throw new RangeError(`invalid time: ${alert.timestamp}`);
+  return { alert, ms, words: alertSearchWords(alert) };
 }
 
 /**
@@ -203,9 +210,7 @@ function* copyBinary(alerts: readonly AlertToWrite[]): Generator<Buffer> {
     buf.writeInt32BE(n, at);
     at += 4 + n;
   };
-  for (const { alert: a, words } of alerts) {
-    const ms = new Date(a.timestamp).getTime();
-    if (Number.isNaN(ms)) throw new RangeError(`invalid time: ${a.timestamp}`);
+  for (const { alert: a, ms, words } of alerts) {
     const sources = JSON.stringify(a.sources);
     const context = JSON.stringify(a.context_analysis);
     const strings = [
@@ -311,30 +316,42 @@ const HOUR_MS = 3_600_000;
 
 /** ADD_COUNTS's parameters for these new alerts. */
 function countDeltas(alerts: readonly AlertToWrite[]): unknown[] {
+  // Keyed per facility first: one small map lookup per word, no key string built per word.
   const counts = new Map<string, [string, string, string, number]>();
   const hours = new Map<string, [string, string, string, string, number]>();
-  const terms = new Map<string, [string, string, number]>();
-  for (const { alert: a, words } of alerts) {
+  const terms = new Map<string, Map<string, number>>();
+  for (const { alert: a, ms, words } of alerts) {
     const key = `${a.facility_id}\0${a.severity}\0${a.status}`;
     const c = counts.get(key);
     if (c) c[3]++;
     else counts.set(key, [a.facility_id, a.severity, a.status, 1]);
-    const hour = new Date(Math.floor(new Date(a.timestamp).getTime() / HOUR_MS) * HOUR_MS).toISOString();
+    const hour = Math.floor(ms / HOUR_MS);
     const h = hours.get(`${hour}\0${key}`);
     if (h) h[4]++;
-    else hours.set(`${hour}\0${key}`, [hour, a.facility_id, a.severity, a.status, 1]);
-    for (const w of words) {
-      const t = terms.get(`${w}\0${a.facility_id}`);
-      if (t) t[2]++;
-      else terms.set(`${w}\0${a.facility_id}`, [w, a.facility_id, 1]);
+    else {
+      const at = new Date(hour * HOUR_MS).toISOString();
+      hours.set(`${hour}\0${key}`, [at, a.facility_id, a.severity, a.status, 1]);
     }
+    let held = terms.get(a.facility_id);
+    if (!held) terms.set(a.facility_id, (held = new Map()));
+    for (const w of words) held.set(w, (held.get(w) ?? 0) + 1);
   }
   const columns = <T extends unknown[]>(rows: Iterable<T>, n: number): unknown[][] => {
     const out: unknown[][] = Array.from({ length: n }, () => []);
     for (const r of rows) r.forEach((v, i) => out[i]?.push(v));
     return out;
   };
-  return [...columns(counts.values(), 4), ...columns(hours.values(), 5), ...columns(terms.values(), 3)];
+  const term: string[] = [];
+  const facility: string[] = [];
+  const n: number[] = [];
+  for (const [f, held] of terms) {
+    for (const [w, k] of held) {
+      term.push(w);
+      facility.push(f);
+      n.push(k);
+    }
+  }
+  return [...columns(counts.values(), 4), ...columns(hours.values(), 5), term, facility, n];
 }
 
 /** SQLSTATE of a duplicate key. */
@@ -671,10 +688,7 @@ export class PostgresStore implements Store {
           batch.map((a) => a.id),
         ]);
         const known = new Set(stored.rows.map((r) => r.id));
-        const fresh = (known.size === 0 ? batch : batch.filter((a) => !known.has(a.id))).map((alert) => ({
-          alert,
-          words: alertSearchWords(alert),
-        }));
+        const fresh = (known.size === 0 ? batch : batch.filter((a) => !known.has(a.id))).map(toWrite);
         if (fresh.length > 0) {
           await this.copyAlerts(c, 'alerts', fresh);
           await c.query(ADD_COUNTS, countDeltas(fresh));
@@ -703,7 +717,7 @@ export class PostgresStore implements Store {
            ON COMMIT DELETE ROWS`,
         );
       }
-      const all = alerts.map((alert) => ({ alert, words: alertSearchWords(alert) }));
+      const all = alerts.map(toWrite);
       await this.copyAlerts(c, 'alerts_incoming', all);
       const added = await c.query<{ id: string }>(
         `INSERT INTO alerts (${ALERT_WRITE_COLUMNS}) SELECT ${ALERT_WRITE_COLUMNS} FROM alerts_incoming ON CONFLICT (id) DO NOTHING RETURNING id`,
