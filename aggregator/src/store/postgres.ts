@@ -333,7 +333,7 @@ function countDeltas(alerts: readonly AlertToWrite[]): unknown[] {
       hours.set(`${hour}\0${key}`, [at, a.facility_id, a.severity, a.status, 1]);
     }
     let held = terms.get(a.facility_id);
-    if (!held) terms.set(a.facility_id, (held = new Map()));
+    if (!held) terms.set(a.facility_id, (held = new Map<string, number>()));
     for (const w of words) held.set(w, (held.get(w) ?? 0) + 1);
   }
   const columns = <T extends unknown[]>(rows: Iterable<T>, n: number): unknown[][] => {
