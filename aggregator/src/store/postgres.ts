@@ -255,16 +255,12 @@ function* copyBinary(alerts: readonly AlertToWrite[]): Generator<Buffer> {
     buf.writeInt32BE(1, at);
     buf[at + 4] = a.generated ? 1 : 0;
     at += 5;
-    const doc = at;
+    // Each lexeme is followed by its NUL and a zero position count: three zero bytes, written with the words as one
+    // string (a word never holds U+0000).
+    const lexemes = words.length === 0 ? 0 : buf.write(`${words.join('\0\0\0')}\0\0\0`, at + 8, 'utf8');
+    buf.writeInt32BE(4 + lexemes, at);
     buf.writeInt32BE(words.length, at + 4);
-    at += 8;
-    for (const w of words) {
-      at += buf.write(w, at, 'utf8');
-      buf.writeUInt8(0, at);
-      buf.writeUInt16BE(0, at + 1);
-      at += 3;
-    }
-    buf.writeInt32BE(at - doc - 4, doc);
+    at += 8 + lexemes;
   }
   buf.writeInt16BE(-1, at); // end of data
   yield buf.subarray(0, at + 2);
