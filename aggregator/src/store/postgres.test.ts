@@ -1,13 +1,17 @@
 // What only the Postgres store has to get right beyond the contract suite: its server going away under it (a
 // connection the server closes while the store holds it, checked out of the pool, must fail that call, never crash
-// the process, and the next call must reconnect), other writers storing the same alerts at the same moment, and
-// batches that span several chunks of its binary COPY stream.
+// the process, and the next call must reconnect), other writers storing the same alerts at the same moment,
+// batches that span several chunks of its binary COPY stream, and a database whose alerts were written before the
+// store kept the search document and the counters itself (migration 12).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { shippedCatalog } from '@vigil/shared';
 import { needComponent } from '@vigil/shared/testing';
 import { AlertSeeder } from '../seed/generate.js';
-import { PostgresStore } from './postgres.js';
+import { POSTGRES_SEARCH_DOCUMENT } from './migrations/001-initial.js';
+import { postgresBulkAlertInsert } from './migrations/012-postgres-bulk-alert-insert.js';
+import { MIGRATIONS } from './migrations/index.js';
+import { POSTGRES_COUNT_ALERTS, PostgresStore } from './postgres.js';
 import {
   PG_INSTALL_HINT,
   postgresAvailable,
@@ -84,6 +88,102 @@ describe.runIf(needComponent('PostgreSQL server', postgresAvailable(), PG_INSTAL
       }
     });
 
+    it('upgrades a database written through the per-row triggers: old and new alerts found alike, every counter equal to a recount', async () => {
+      const url = await server.createDatabase();
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      const seeder = new AlertSeeder({
+        facilities: ['plant-a', 'plant-b', 'plant-c'],
+        nowMs: Date.parse('2026-03-01T12:00:00Z'),
+        spanSeconds: 6 * 3600,
+        seed: 12,
+        catalog: shippedCatalog(),
+        timelineStepSeconds: 10,
+      });
+      const old = seeder.batch(150);
+      const fresh = seeder.batch(150);
+      const store = new PostgresStore({ url });
+      const recount = async (): Promise<unknown[][]> =>
+        Promise.all(
+          [
+            [
+              'SELECT facility_id, severity, status, n FROM alert_counts WHERE n <> 0 ORDER BY 1, 2, 3',
+              'SELECT facility_id, severity, status, count(*) AS n FROM alerts GROUP BY 1, 2, 3 ORDER BY 1, 2, 3',
+            ],
+            [
+              'SELECT hour, facility_id, severity, status, n FROM alert_hour_counts WHERE n <> 0 ORDER BY 1, 2, 3, 4',
+              `SELECT date_trunc('hour', ts, 'UTC') AS hour, facility_id, severity, status, count(*) AS n FROM alerts
+               GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`,
+            ],
+            [
+              'SELECT term, facility_id, n FROM alert_term_counts WHERE n <> 0 ORDER BY term COLLATE "C", facility_id',
+              `SELECT w.term, a.facility_id, count(*) AS n FROM alerts AS a, unnest(tsvector_to_array(a.search_doc)) AS w (term)
+               GROUP BY 1, 2 ORDER BY w.term COLLATE "C", a.facility_id`,
+            ],
+          ].map(async ([kept, counted]) => [
+            (await admin.query(kept ?? '')).rows,
+            (await admin.query(counted ?? '')).rows,
+          ]),
+        );
+      try {
+        // The schema before migration 12, applied as migrate() does, and rows written as its store did: the search
+        // document generated, the counters kept by the insert triggers.
+        await admin.query(
+          'CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)',
+        );
+        for (const m of MIGRATIONS.filter((m) => m.version < postgresBulkAlertInsert.version)) {
+          await admin.query(m.postgres);
+          await admin.query('INSERT INTO schema_migrations VALUES ($1, $2, now())', [m.version, m.name]);
+        }
+        await admin.query(
+          `INSERT INTO alerts (id, ts, facility_id, severity, title, description, status, correlation_confidence,
+             correlation_summary, attack_type, attack_name, sources, context)
+           SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+             $8::float8[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])`,
+          [
+            old.map((a) => a.id),
+            old.map((a) => a.timestamp),
+            old.map((a) => a.facility_id),
+            old.map((a) => a.severity),
+            old.map((a) => a.title),
+            old.map((a) => a.description),
+            old.map((a) => a.status),
+            old.map((a) => a.correlation_confidence),
+            old.map((a) => a.correlation_summary),
+            old.map((a) => a.attack_type),
+            old.map((a) => a.attack_name),
+            old.map((a) => JSON.stringify(a.sources)),
+            old.map((a) => JSON.stringify(a.context_analysis)),
+          ],
+        );
+
+        const applied = await store.migrate();
+        const inserted = await store.insertAlerts([...old.slice(0, 10), ...fresh]);
+        await store.setAlertStatus(old[0]?.id ?? '', 'resolved');
+        await store.setAlertStatus(fresh[0]?.id ?? '', 'false-positive');
+        const counters = await recount();
+        const documents = await admin.query<{ differ: string }>(
+          `SELECT count(*) AS differ FROM alerts WHERE strip(search_doc) <> strip(${POSTGRES_SEARCH_DOCUMENT})`,
+        );
+        const found = async (a: (typeof old)[number] | undefined): Promise<string[]> =>
+          (await store.queryAlerts({ search: a?.title ?? '', page: 1, limit: 100 })).items.map((x) => x.id);
+
+        expect(applied).toEqual(
+          MIGRATIONS.filter((m) => m.version >= postgresBulkAlertInsert.version).map((m) => m.version),
+        );
+        expect(inserted).toBe(150);
+        expect((await store.alertStats()).total).toBe(300);
+        for (const [kept, counted] of counters) expect(kept).toEqual(counted);
+        // The store's words are the words Postgres's parser made of this text: old and new documents alike.
+        expect(documents.rows[0]?.differ).toBe('0');
+        expect(await found(old[5])).toContain(old[5]?.id);
+        expect(await found(fresh[5])).toContain(fresh[5]?.id);
+      } finally {
+        await admin.end();
+        await store.close();
+      }
+    });
+
     it('stores each alert once when another writer commits some of the same ids during the insert', async () => {
       const url = await server.createDatabase();
       const store = new PostgresStore({ url });
@@ -103,12 +203,15 @@ describe.runIf(needComponent('PostgreSQL server', postgresAvailable(), PG_INSTAL
         // The rival's transaction holds two of the ids uncommitted: the store's look-up does not see them, and its
         // COPY then waits on them in the primary key until the rival commits (a unique violation).
         await admin.query('BEGIN');
+        // A rival writes rows as the store does: with their search document, counted in the same transaction.
         await admin.query(
           `INSERT INTO alerts (id, ts, facility_id, severity, title, description, status, correlation_confidence,
-             correlation_summary, attack_type, attack_name, sources, context)
-           SELECT id, now(), 'plant-a', 'low', 'rival', '', 'new', 0, '', '', '', '[]', '{}' FROM unnest($1::text[]) AS id`,
+             correlation_summary, attack_type, attack_name, sources, context, search_doc)
+           SELECT id, now(), 'plant-a', 'low', 'rival', '', 'new', 0, '', '', '', '[]', '{}', 'rival'::tsvector
+           FROM unnest($1::text[]) AS id`,
           [[alerts[1]?.id, alerts[4]?.id]],
         );
+        await admin.query(POSTGRES_COUNT_ALERTS, [[alerts[1]?.id, alerts[4]?.id]]);
         const inserting = store.insertAlerts(alerts);
         await waitForBlocked(admin, 'COPY alerts');
         await admin.query('COMMIT');

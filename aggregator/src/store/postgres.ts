@@ -16,6 +16,7 @@ import {
   searchTerms,
   splitHours,
   statsFromCounts,
+  textWords,
 } from './common.js';
 import { MIGRATIONS } from './migrations/index.js';
 import {
@@ -100,6 +101,8 @@ const MIGRATION_LOCK = 0x76_69_67_69; // "vigi"
 const ALERT_COLUMNS =
   'id, ts, facility_id, severity, title, description, status, correlation_confidence, correlation_summary, ' +
   'attack_type, attack_name, sources, context, generated';
+/** What the store writes of an alert: its columns and the search document it computes (migration 12). */
+const ALERT_WRITE_COLUMNS = `${ALERT_COLUMNS}, search_doc`;
 const ROUND_COLUMNS =
   'id, round_number, status, phase, start_time, end_time, progress, epsilon, model_accuracy, clients_active, total_clients, model';
 const CLIENT_COLUMNS =
@@ -163,13 +166,42 @@ const COPY_BINARY_HEADER = Buffer.from([
 const PG_EPOCH_MS = 946_684_800_000;
 const COPY_CHUNK = 1 << 20;
 
+/** Longest word the search document holds, in UTF-8 bytes: to_tsvector skipped longer ones (its MAXSTRLEN). */
+const MAX_LEXEME_BYTES = 2046;
+
 /**
- * The alerts in COPY's binary format, in ALERT_COLUMNS order, about a megabyte per chunk. Binary rather than text:
- * the server then reads each field by its length instead of scanning ~11 kB per row for tabs, newlines and escapes
- * (24 % of the backend's CPU in a text COPY of full alerts, perf), and the client writes each string's UTF-8 once
- * instead of escaping it first.
+ * An alert's search words: the words of its title, description, attack id and name as the API's search sees them
+ * (common.ts textWords, as SQLite's alert_terms), each once. They are its search document's lexemes (migration 12).
  */
-function* copyBinary(alerts: readonly StoredAlert[]): Generator<Buffer> {
+export function alertSearchWords(a: StoredAlert): string[] {
+  const words = new Set<string>();
+  for (const w of textWords(`${a.title} ${a.description} ${a.attack_type} ${a.attack_name}`)) {
+    if (w.length * 3 <= MAX_LEXEME_BYTES || Buffer.byteLength(w) <= MAX_LEXEME_BYTES) words.add(w);
+  }
+  return [...words];
+}
+
+/** An alert to write, its time in ms and its search words. */
+interface AlertToWrite {
+  alert: StoredAlert;
+  ms: number;
+  words: readonly string[];
+}
+
+function toWrite(alert: StoredAlert): AlertToWrite {
+  const ms = new Date(alert.timestamp).getTime();
+  if (Number.isNaN(ms)) throw new RangeError(`invalid time: ${alert.timestamp}`);
+  return { alert, ms, words: alertSearchWords(alert) };
+}
+
+/**
+ * The alerts in COPY's binary format, in ALERT_WRITE_COLUMNS order, about a megabyte per chunk. Binary rather than
+ * text: the server then reads each field by its length instead of scanning ~11 kB per row for tabs, newlines and
+ * escapes (24 % of the backend's CPU in a text COPY of full alerts, perf), and the client writes each string's UTF-8
+ * once instead of escaping it first. The search document goes as a binary tsvector (tsvectorrecv: the lexeme count,
+ * then each lexeme NUL-terminated with no positions; the server sorts them).
+ */
+function* copyBinary(alerts: readonly AlertToWrite[]): Generator<Buffer> {
   let buf = Buffer.allocUnsafe(COPY_CHUNK);
   COPY_BINARY_HEADER.copy(buf, 0);
   let at = COPY_BINARY_HEADER.length;
@@ -178,9 +210,7 @@ function* copyBinary(alerts: readonly StoredAlert[]): Generator<Buffer> {
     buf.writeInt32BE(n, at);
     at += 4 + n;
   };
-  for (const a of alerts) {
-    const ms = new Date(a.timestamp).getTime();
-    if (Number.isNaN(ms)) throw new RangeError(`invalid time: ${a.timestamp}`);
+  for (const { alert: a, ms, words } of alerts) {
     const sources = JSON.stringify(a.sources);
     const context = JSON.stringify(a.context_analysis);
     const strings = [
@@ -191,16 +221,19 @@ function* copyBinary(alerts: readonly StoredAlert[]): Generator<Buffer> {
       a.description,
       a.status,
       a.correlation_summary,
+      ...words,
     ];
     const chars = sources.length + context.length + a.attack_type.length + a.attack_name.length;
-    // At most 3 UTF-8 bytes per UTF-16 unit; 14 length words, the int16 field count, 8 + 8 + 1 bytes of numbers.
-    const most = 3 * strings.reduce((sum, v) => sum + v.length, chars) + 2 + 14 * 4 + 17;
+    // At most 3 UTF-8 bytes per UTF-16 unit; 15 length words, the int16 field count, 8 + 8 + 1 bytes of numbers, the
+    // tsvector's count and 3 bytes per lexeme (NUL, no positions).
+    const most =
+      3 * strings.reduce((sum, v) => sum + v.length, chars) + 2 + 15 * 4 + 17 + 4 + 3 * words.length;
     if (at + most + 2 > buf.length) {
       yield buf.subarray(0, at);
       buf = Buffer.allocUnsafe(Math.max(COPY_CHUNK, most + 2));
       at = 0;
     }
-    buf.writeInt16BE(14, at);
+    buf.writeInt16BE(15, at);
     at += 2;
     text(a.id);
     buf.writeInt32BE(8, at);
@@ -222,9 +255,99 @@ function* copyBinary(alerts: readonly StoredAlert[]): Generator<Buffer> {
     buf.writeInt32BE(1, at);
     buf[at + 4] = a.generated ? 1 : 0;
     at += 5;
+    // Each lexeme is followed by its NUL and a zero position count: three zero bytes, written with the words as one
+    // string (a word never holds U+0000).
+    const lexemes = words.length === 0 ? 0 : buf.write(`${words.join('\0\0\0')}\0\0\0`, at + 8, 'utf8');
+    buf.writeInt32BE(4 + lexemes, at);
+    buf.writeInt32BE(words.length, at + 4);
+    at += 8 + lexemes;
   }
   buf.writeInt16BE(-1, at); // end of data
   yield buf.subarray(0, at + 2);
+}
+
+/**
+ * Adds a batch's new alerts to the counters (migration 12; the key orders of the update and delete triggers, so
+ * concurrent writers lock counter rows in the same order): $1-$4 alert_counts, $5-$9 alert_hour_counts, $10-$12
+ * alert_term_counts, as parallel arrays of keys and counts.
+ */
+const ADD_COUNTS = `WITH a AS (
+  INSERT INTO alert_counts AS c (facility_id, severity, status, n)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS d (f, v, u, n)
+    ORDER BY d.f COLLATE "C", d.v, d.u
+    ON CONFLICT (facility_id, severity, status) DO UPDATE SET n = c.n + excluded.n
+), h AS (
+  INSERT INTO alert_hour_counts AS c (hour, facility_id, severity, status, n)
+    SELECT * FROM unnest($5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::bigint[]) AS d (h, f, v, u, n)
+    ORDER BY d.h, d.f COLLATE "C", d.v, d.u
+    ON CONFLICT (hour, facility_id, severity, status) DO UPDATE SET n = c.n + excluded.n
+)
+INSERT INTO alert_term_counts AS c (term, facility_id, n)
+  SELECT * FROM unnest($10::text[], $11::text[], $12::bigint[]) AS d (t, f, n)
+  ORDER BY d.t, d.f COLLATE "C"
+  ON CONFLICT (term, facility_id) DO UPDATE SET n = c.n + excluded.n`;
+
+/**
+ * Counts alert rows already in the table by id, as the store counts the alerts it writes: for writers of alert rows
+ * outside the store (a benchmark's raw fill, a test's rival writer), which must also give search_doc. $1: the ids.
+ */
+export const POSTGRES_COUNT_ALERTS = `WITH r AS MATERIALIZED (
+  SELECT ts, facility_id, severity, status, search_doc FROM alerts WHERE id = ANY ($1::text[])
+), a AS (
+  INSERT INTO alert_counts AS c (facility_id, severity, status, n)
+    SELECT facility_id, severity, status, count(*) FROM r GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (facility_id, severity, status) DO UPDATE SET n = c.n + excluded.n
+), h AS (
+  INSERT INTO alert_hour_counts AS c (hour, facility_id, severity, status, n)
+    SELECT date_trunc('hour', ts, 'UTC'), facility_id, severity, status, count(*) FROM r
+    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (hour, facility_id, severity, status) DO UPDATE SET n = c.n + excluded.n
+)
+INSERT INTO alert_term_counts AS c (term, facility_id, n)
+  SELECT w.term, r.facility_id, count(*) FROM r, unnest(tsvector_to_array(r.search_doc)) AS w (term)
+  GROUP BY 1, 2 ORDER BY 1, 2
+  ON CONFLICT (term, facility_id) DO UPDATE SET n = c.n + excluded.n`;
+
+const HOUR_MS = 3_600_000;
+
+/** ADD_COUNTS's parameters for these new alerts. */
+function countDeltas(alerts: readonly AlertToWrite[]): unknown[] {
+  // Keyed per facility first: one small map lookup per word, no key string built per word.
+  const counts = new Map<string, [string, string, string, number]>();
+  const hours = new Map<string, [string, string, string, string, number]>();
+  const terms = new Map<string, Map<string, number>>();
+  for (const { alert: a, ms, words } of alerts) {
+    const key = `${a.facility_id}\0${a.severity}\0${a.status}`;
+    const c = counts.get(key);
+    if (c) c[3]++;
+    else counts.set(key, [a.facility_id, a.severity, a.status, 1]);
+    const hour = Math.floor(ms / HOUR_MS);
+    const h = hours.get(`${hour}\0${key}`);
+    if (h) h[4]++;
+    else {
+      const at = new Date(hour * HOUR_MS).toISOString();
+      hours.set(`${hour}\0${key}`, [at, a.facility_id, a.severity, a.status, 1]);
+    }
+    let held = terms.get(a.facility_id);
+    if (!held) terms.set(a.facility_id, (held = new Map<string, number>()));
+    for (const w of words) held.set(w, (held.get(w) ?? 0) + 1);
+  }
+  const columns = <T extends unknown[]>(rows: Iterable<T>, n: number): unknown[][] => {
+    const out: unknown[][] = Array.from({ length: n }, () => []);
+    for (const r of rows) r.forEach((v, i) => out[i]?.push(v));
+    return out;
+  };
+  const term: string[] = [];
+  const facility: string[] = [];
+  const n: number[] = [];
+  for (const [f, held] of terms) {
+    for (const [w, k] of held) {
+      term.push(w);
+      facility.push(f);
+      n.push(k);
+    }
+  }
+  return [...columns(counts.values(), 4), ...columns(hours.values(), 5), term, facility, n];
 }
 
 /** SQLSTATE of a duplicate key. */
@@ -561,9 +684,12 @@ export class PostgresStore implements Store {
           batch.map((a) => a.id),
         ]);
         const known = new Set(stored.rows.map((r) => r.id));
-        const fresh = known.size === 0 ? batch : batch.filter((a) => !known.has(a.id));
-        if (fresh.length > 0) await this.copyAlerts(c, 'alerts', fresh);
-        return fresh.map((a) => a.id);
+        const fresh = (known.size === 0 ? batch : batch.filter((a) => !known.has(a.id))).map(toWrite);
+        if (fresh.length > 0) {
+          await this.copyAlerts(c, 'alerts', fresh);
+          await c.query(ADD_COUNTS, countDeltas(fresh));
+        }
+        return fresh.map((a) => a.alert.id);
       });
     } catch (err) {
       if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
@@ -571,10 +697,10 @@ export class PostgresStore implements Store {
     }
   }
 
-  private async copyAlerts(c: pg.PoolClient, table: string, alerts: readonly StoredAlert[]): Promise<void> {
+  private async copyAlerts(c: pg.PoolClient, table: string, alerts: readonly AlertToWrite[]): Promise<void> {
     await pipeline(
       Readable.from(copyBinary(alerts)),
-      c.query(copyFrom(`COPY ${table} (${ALERT_COLUMNS}) FROM STDIN (FORMAT binary)`)),
+      c.query(copyFrom(`COPY ${table} (${ALERT_WRITE_COLUMNS}) FROM STDIN (FORMAT binary)`)),
     );
   }
 
@@ -587,12 +713,15 @@ export class PostgresStore implements Store {
            ON COMMIT DELETE ROWS`,
         );
       }
-      await this.copyAlerts(c, 'alerts_incoming', alerts);
+      const all = alerts.map(toWrite);
+      await this.copyAlerts(c, 'alerts_incoming', all);
       const added = await c.query<{ id: string }>(
-        `INSERT INTO alerts (${ALERT_COLUMNS}) SELECT ${ALERT_COLUMNS} FROM alerts_incoming ON CONFLICT (id) DO NOTHING RETURNING id`,
+        `INSERT INTO alerts (${ALERT_WRITE_COLUMNS}) SELECT ${ALERT_WRITE_COLUMNS} FROM alerts_incoming ON CONFLICT (id) DO NOTHING RETURNING id`,
       );
       const ids = new Set(added.rows.map((r) => r.id));
-      return { connection: c, ids: alerts.filter((a) => ids.has(a.id)).map((a) => a.id) };
+      const fresh = all.filter((a) => ids.has(a.alert.id));
+      if (fresh.length > 0) await c.query(ADD_COUNTS, countDeltas(fresh));
+      return { connection: c, ids: fresh.map((a) => a.alert.id) };
     });
     // Only a committed CREATE TEMP TABLE lasts: a rolled-back first batch leaves the connection without it.
     this.staged.add(inserted.connection);
@@ -600,8 +729,8 @@ export class PostgresStore implements Store {
   }
 
   async seedAlerts(alerts: readonly StoredAlert[]): Promise<number> {
-    // insertAlerts is already a bulk path here: one COPY per batch, the counters kept by a statement-level trigger
-    // (once per COPY) and the search document a stored column; a seed batch is simply a large one.
+    // insertAlerts is already a bulk path here: one COPY per batch and one statement for the batch's counters; a seed
+    // batch is simply a large one.
     return this.insertAlerts(alerts);
   }
 

@@ -510,6 +510,26 @@ describe.each([sqlite, postgres])('Store contract: $name', (backend) => {
       );
     });
 
+    it('searches words with non-ASCII letters and digits as words, on both stores alike', async () => {
+      const batch = [
+        alert(1, { title: 'Überdruck im Kessel', description: 'Ventil geöffnet (Straße 7)' }),
+        alert(2, { title: 'Дверь открыта', description: 'датчик №12, зона Б' }),
+        alert(3, { title: 'Température élevée', description: 'capteur T²' }),
+      ];
+      await store.insertAlerts(batch);
+      const ids = async (search: string): Promise<string[]> =>
+        (await store.queryAlerts({ search, page: 1, limit: 10 })).items.map((a) => a.id);
+
+      expect(await ids('überd')).toEqual([batch[0]?.id]);
+      expect(await ids('STRASSE')).toEqual([]);
+      expect(await ids('straße geöff')).toEqual([batch[0]?.id]);
+      expect(await ids('дверь')).toEqual([batch[1]?.id]);
+      expect(await ids('зона б')).toEqual([batch[1]?.id]);
+      expect(await ids('élev')).toEqual([batch[2]?.id]);
+      expect(await ids('t²')).toEqual([batch[2]?.id]);
+      expect((await store.queryAlerts({ search: 'überdruck', page: 1, limit: 10 })).total).toBe(1);
+    });
+
     it('puts an alert stored before many newer-stored matches in its place by time on a search page', async () => {
       // Stored first but newest by time (an agent's clock ahead, or a batch held back and sent later): the newest
       // matches by storage order are not the newest by time.

@@ -12,6 +12,7 @@ import { searchTermCounts } from './008-search-term-counts.js';
 import { alertHourCounts } from './009-alert-hour-counts.js';
 import { flRoundModelVerdicts } from './010-fl-round-model-verdicts.js';
 import { bulkAlertInsert } from './011-bulk-alert-insert.js';
+import { postgresBulkAlertInsert } from './012-postgres-bulk-alert-insert.js';
 
 export interface Migration {
   version: number;
@@ -32,4 +33,5 @@ export const MIGRATIONS: readonly Migration[] = [
   alertHourCounts,
   flRoundModelVerdicts,
   bulkAlertInsert,
+  postgresBulkAlertInsert,
 ];
