@@ -104,6 +104,8 @@ export class AssetInventory {
   private memoIdA = NONE;
   private memoAddrB = -1;
   private memoIdB = NONE;
+  /** Packet time of the packet given to onPacket (ms). */
+  private nowMs = 0;
 
   constructor(private readonly maxHosts = DEFAULT_MAX_HOSTS) {
     this.grow(Math.min(INITIAL_CAPACITY, Math.max(1, maxHosts)));
@@ -149,7 +151,7 @@ export class AssetInventory {
     return id;
   }
 
-  private host4(addr: number, ms: number): number {
+  private host4(addr: number): number {
     if (addr === this.memoAddrA) return this.memoIdA;
     if (addr === this.memoAddrB) {
       const id = this.memoIdB;
@@ -159,7 +161,8 @@ export class AssetInventory {
       this.memoIdA = id;
       return id;
     }
-    const id = this.find4(addr, ms);
+    let id = this.find4(addr);
+    if (id === NONE) id = this.insert4(addr);
     // A host the full inventory could not keep is looked up again next time (it is counted as dropped each time).
     if (id !== NONE) {
       this.memoAddrB = this.memoAddrA;
@@ -170,26 +173,32 @@ export class AssetInventory {
     return id;
   }
 
-  private find4(addr: number, ms: number): number {
+  /**
+   * The id of IPv4 host `addr`, NONE when not kept. Small, so that V8 inlines it into the packet path: a call
+   * would box the address (and the packet time) per packet of a new conversation.
+   */
+  private find4(addr: number): number {
     const index = this.index4;
     const mask = this.mask4;
+    const rec = this.rec;
     let slot = mix32(addr) & mask;
     for (;;) {
-      const e = index[slot] ?? 0;
-      if (e === 0) break;
-      if (this.rec[(e - 1) * H + IP4] === addr) return e - 1;
+      const e = index[slot]!;
+      if (e === 0) return NONE;
+      if (rec[(e - 1) * H + IP4] === addr) return e - 1;
       slot = (slot + 1) & mask;
     }
-    const id = this.add(ms);
+  }
+
+  /** Adds IPv4 host `addr` (not kept yet), first seen now; NONE when the inventory is full. */
+  private insert4(addr: number): number {
+    const id = this.add(this.nowMs);
     if (id === NONE) return NONE;
     this.rec[id * H + IP4] = addr;
-    if (this.index4 === index) index[slot] = id + 1;
-    else {
-      // The arrays grew: the index was rebuilt without the new host.
-      let s = mix32(addr) & this.mask4;
-      while ((this.index4[s] ?? 0) !== 0) s = (s + 1) & this.mask4;
-      this.index4[s] = id + 1;
-    }
+    // After add(): the arrays may have grown, and the index was then rebuilt without the new host.
+    let s = mix32(addr) & this.mask4;
+    while ((this.index4[s] ?? 0) !== 0) s = (s + 1) & this.mask4;
+    this.index4[s] = id + 1;
     return id;
   }
 
@@ -224,8 +233,11 @@ export class AssetInventory {
     let s: number;
     let d: number;
     if (pkt.ipVersion === 4) {
-      s = this.host4(pkt.src4, ms);
-      d = this.host4(pkt.dst4, ms);
+      // The time goes by a field, not as an argument: V8 boxes a fractional number passed to a call it does not
+      // inline (insert4 is rare), and placed that allocation on every packet's path.
+      this.nowMs = ms;
+      s = this.host4(pkt.src4);
+      d = this.host4(pkt.dst4);
     } else {
       s = this.host6(pkt.srcAddr(), ms);
       d = this.host6(pkt.dstAddr(), ms);

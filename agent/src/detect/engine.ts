@@ -99,24 +99,32 @@ export class DetectionEngine {
     if (this.baseline.learning && now - this.firstMs >= this.opts.learnMs) this.baseline.freeze();
     this.wireLength = raw.origLen;
     this.analyzer.handle(raw);
-    // Asked per frame by direct calls; mostly no rule set holds anything.
+    // Asked per frame by direct calls; mostly no rule set holds anything. The rare branches read the clock again
+    // rather than take `now`: V8 turns a fractional number into a heap object to pass it to a call, and placed that
+    // allocation where every frame ran it when several branches passed the same number.
     if (
       this.protocolRules.pending() ||
       this.policyRules.pending() ||
       this.scanRule.pending() ||
       this.appRules.pending()
     )
-      this.detectRules(now);
+      this.detectRules(this.opts.clock.now());
     const sec = Math.floor(now / 1000);
     if (sec !== this.sec) {
       this.sec = sec;
-      for (const d of this.detectors) {
-        const found = d.detect(this.view(now));
-        if (Array.isArray(found)) for (const x of found) this.correlator.add(x);
-        else this.inflight.push(found.then((xs) => xs.forEach((x) => this.correlator.add(x))));
-      }
+      this.askDetectors();
     }
     this.correlator.tick(now);
+  }
+
+  /** A new second of packet time: every detector is asked (the models score the seconds before it). */
+  private askDetectors(): void {
+    const now = this.opts.clock.now();
+    for (const d of this.detectors) {
+      const found = d.detect(this.view(now));
+      if (Array.isArray(found)) for (const x of found) this.correlator.add(x);
+      else this.inflight.push(found.then((xs) => xs.forEach((x) => this.correlator.add(x))));
+    }
   }
 
   private detectRules(now: number): void {

@@ -17,7 +17,8 @@ const ROLE_HTTP = 4;
 
 export interface AnalyzerOptions {
   clock: Clock;
-  /** Every packet's feature record (reused: copy to keep). */
+  /** Every packet's feature record (reused: copy to keep). Without it no record is made (the detection engine's
+   * analyzer: nothing reads them there). */
   onFeatures?: FeatureSink;
   /** Every decoded event, valid only during the call (see DecodedEvent). */
   onEvent?: (e: DecodedEvent) => void;
@@ -33,7 +34,8 @@ export class Analyzer {
   readonly pipeline: DecodePipeline;
   readonly window = new FacilityWindow();
   readonly assets: AssetInventory;
-  readonly features: FeatureExtractor;
+  /** The per-packet feature records, when asked for (AnalyzerOptions.onFeatures). */
+  readonly features: FeatureExtractor | undefined;
   private readonly clock: Clock;
   private readonly onEventHook: ((e: DecodedEvent) => void) | undefined;
   private readonly onPacketHook: ((pkt: PacketView, ms: number, failed: boolean) => void) | undefined;
@@ -58,8 +60,7 @@ export class Analyzer {
     this.onEventHook = opts.onEvent;
     this.onPacketHook = opts.onPacket;
     this.assets = new AssetInventory(opts.maxHosts);
-    const sink = opts.onFeatures;
-    this.features = new FeatureExtractor(sink ?? (() => undefined));
+    this.features = opts.onFeatures !== undefined ? new FeatureExtractor(opts.onFeatures) : undefined;
     this.pipeline = new DecodePipeline({
       ...opts.pipeline,
       ...(opts.maxFlows !== undefined ? { maxFlows: opts.maxFlows } : {}),
@@ -81,7 +82,7 @@ export class Analyzer {
 
   private event(e: DecodedEvent): void {
     const ms = this.clock.now();
-    this.features.onEvent(e);
+    this.features?.onEvent(e);
     const w = this.window;
     switch (e.protocol) {
       case 'modbus':
@@ -195,11 +196,14 @@ export class Analyzer {
     const macs = raw !== undefined && raw.linkType === LinkType.ETHERNET && raw.capLen >= 12;
     this.assets.onPacket(pkt, macs ? raw.buf : undefined, raw?.off ?? 0, size, ms);
     if (this.nEvents > 0) this.learnRoles();
-    const ctx = this.context;
-    ctx.wireLength = size;
-    ctx.connState = state;
-    ctx.newFlow = created;
-    this.features.onPacket(pkt, ctx);
+    const features = this.features;
+    if (features !== undefined) {
+      const ctx = this.context;
+      ctx.wireLength = size;
+      ctx.connState = state;
+      ctx.newFlow = created;
+      features.onPacket(pkt, ctx);
+    }
     this.onPacketHook?.(pkt, ms, failed);
   }
 }

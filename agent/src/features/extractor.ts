@@ -9,6 +9,10 @@ import {
   HTTP_METHOD_CODES,
   HTTP_METHOD_OTHER,
 } from '@vigil/shared';
+import type { DnsEvent } from '../decode/dns.js';
+import type { HttpEvent } from '../decode/http.js';
+import type { ModbusEvent } from '../decode/modbus.js';
+import type { MqttEvent } from '../decode/mqtt.js';
 import type { DecodedEvent, PacketView } from '../decode/types.js';
 
 function idx(name: string): number {
@@ -87,6 +91,10 @@ function checkBlocks(): void {
   }
 }
 checkBlocks();
+const [MODBUS_FROM, MODBUS_TO] = BLOCK.modbus;
+const [MQTT_FROM, MQTT_TO] = BLOCK.mqtt;
+const [DNS_FROM, DNS_TO] = BLOCK.dns;
+const [HTTP_FROM, HTTP_TO] = BLOCK.http;
 
 /** Zeroes record fields [from, to) (a loop: cheaper than fill() for a few elements). */
 function clear(r: Float64Array, from: number, to: number): void {
@@ -106,57 +114,83 @@ export class FeatureExtractor {
   constructor(private readonly sink: FeatureSink) {}
 
   onEvent(e: DecodedEvent): void {
-    const r = this.record;
     if (e.frame === this.eventFrame) {
       // A later PDU of the same packet: only counted.
-      r[F.pdus] = (r[F.pdus] ?? 0) + 1;
+      const r = this.record;
+      r[F.pdus] = r[F.pdus]! + 1;
       return;
     }
-    // The event writes the common fields and all of its protocol's: only another protocol's fields need zeroing.
-    if (this.appSet && e.protocol !== this.appProtocol) clear(r, this.appFrom, this.appTo);
-    this.appSet = true;
-    this.appProtocol = e.protocol;
-    const [from, to] = BLOCK[e.protocol];
-    this.appFrom = from;
-    this.appTo = to;
     this.eventFrame = e.frame;
-    r[F.pdus] = 1;
-    r[F.malformed] = e.malformed === undefined ? 0 : 1;
+    // One small method per protocol (V8 inlines them where one method for all four was too large to inline).
     switch (e.protocol) {
       case 'modbus':
-        r[F.app] = APP_PROTOCOL_CODES.modbus;
-        r[F.mbTrans] = e.trans_id;
-        r[F.mbUnit] = e.unit_id;
-        r[F.mbFc] = e.func_code;
-        r[F.mbExc] = e.exception_code ?? 0;
-        r[F.mbLen] = e.quantity ?? e.values?.length ?? 0;
-        r[F.mbAddr] = e.address ?? 0;
-        r[F.mbResp] = e.is_response ? 1 : 0;
-        return;
+        return this.modbus(e);
       case 'mqtt':
-        r[F.app] = APP_PROTOCOL_CODES.mqtt;
-        r[F.mqType] = e.msgtype;
-        r[F.mqQos] = e.qos ?? 0;
-        r[F.mqTopicLen] = e.topic !== undefined ? e.topic.length : topicsLength(e.topics);
-        r[F.mqPayload] = e.msgtype === 3 ? (e.payload_size ?? 0) : 0;
-        return;
+        return this.mqtt(e);
       case 'dns':
-        r[F.app] = APP_PROTOCOL_CODES.dns;
-        r[F.dnsNameLen] = e.qry_name?.length ?? 0;
-        r[F.dnsType] = e.qry_type ?? 0;
-        r[F.dnsRcode] = e.rcode;
-        r[F.dnsResp] = e.is_response ? 1 : 0;
-        r[F.dnsAnswers] = e.ancount;
-        r[F.dnsRetrans] = e.retransmission === true ? 1 : 0;
-        return;
+        return this.dns(e);
       case 'http':
-        r[F.app] = APP_PROTOCOL_CODES.http;
-        r[F.httpMethod] = e.method === undefined ? 0 : (HTTP_METHOD_CODES[e.method] ?? HTTP_METHOD_OTHER);
-        r[F.httpUriLen] = e.uri?.length ?? 0;
-        r[F.httpStatus] = e.status ?? 0;
-        r[F.httpLen] = e.body_size;
-        return;
+        return this.http(e);
     }
+  }
+
+  /**
+   * The record for the first PDU of a packet: the common fields set, the application block moved to [from, to).
+   * The event writes all of its protocol's fields: only another protocol's need zeroing.
+   */
+  private begin(
+    protocol: DecodedEvent['protocol'],
+    from: number,
+    to: number,
+    malformed: boolean,
+  ): Float64Array {
+    const r = this.record;
+    if (this.appSet && protocol !== this.appProtocol) clear(r, this.appFrom, this.appTo);
+    this.appSet = true;
+    this.appProtocol = protocol;
+    this.appFrom = from;
+    this.appTo = to;
+    r[F.app] = APP_PROTOCOL_CODES[protocol];
+    r[F.pdus] = 1;
+    r[F.malformed] = malformed ? 1 : 0;
+    return r;
+  }
+
+  private modbus(e: ModbusEvent): void {
+    const r = this.begin('modbus', MODBUS_FROM, MODBUS_TO, e.malformed !== undefined);
+    r[F.mbTrans] = e.trans_id;
+    r[F.mbUnit] = e.unit_id;
+    r[F.mbFc] = e.func_code;
+    r[F.mbExc] = e.exception_code ?? 0;
+    r[F.mbLen] = e.quantity ?? e.values?.length ?? 0;
+    r[F.mbAddr] = e.address ?? 0;
+    r[F.mbResp] = e.is_response ? 1 : 0;
+  }
+
+  private mqtt(e: MqttEvent): void {
+    const r = this.begin('mqtt', MQTT_FROM, MQTT_TO, e.malformed !== undefined);
+    r[F.mqType] = e.msgtype;
+    r[F.mqQos] = e.qos ?? 0;
+    r[F.mqTopicLen] = e.topic !== undefined ? e.topic.length : topicsLength(e.topics);
+    r[F.mqPayload] = e.msgtype === 3 ? (e.payload_size ?? 0) : 0;
+  }
+
+  private dns(e: DnsEvent): void {
+    const r = this.begin('dns', DNS_FROM, DNS_TO, e.malformed !== undefined);
+    r[F.dnsNameLen] = e.qry_name?.length ?? 0;
+    r[F.dnsType] = e.qry_type ?? 0;
+    r[F.dnsRcode] = e.rcode;
+    r[F.dnsResp] = e.is_response ? 1 : 0;
+    r[F.dnsAnswers] = e.ancount;
+    r[F.dnsRetrans] = e.retransmission === true ? 1 : 0;
+  }
+
+  private http(e: HttpEvent): void {
+    const r = this.begin('http', HTTP_FROM, HTTP_TO, e.malformed !== undefined);
+    r[F.httpMethod] = e.method === undefined ? 0 : (HTTP_METHOD_CODES[e.method] ?? HTTP_METHOD_OTHER);
+    r[F.httpUriLen] = e.uri?.length ?? 0;
+    r[F.httpStatus] = e.status ?? 0;
+    r[F.httpLen] = e.body_size;
   }
 
   onPacket(pkt: PacketView, ctx: PacketContext): void {

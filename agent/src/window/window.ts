@@ -41,6 +41,10 @@ const HTTP_REQ = 12;
 const PROTO = 13;
 const R = PROTO + NPROTO;
 
+/** Offsets of the source and destination sketches' memo (see FacilityWindow.sketch). */
+const SRC_MEMO = 0;
+const DST_MEMO = 3;
+
 export class FacilityWindow {
   private readonly secOf = new Float64Array(S).fill(-1);
   private readonly rowsOf = new Float64Array(S * R);
@@ -53,16 +57,11 @@ export class FacilityWindow {
   private latestSlot = 0;
   private lastMs = -1;
   /**
-   * The last two address hashes added to the source and to the destination sketch, and the slot they went to (-1:
-   * none). Adding a hash to a HyperLogLog sketch again changes nothing, and a conversation's packets carry the same
-   * two addresses (hashes are unsigned, so -1 is none): the repeat is skipped. A slot that is cleared forgets them.
+   * For the source sketches (from SRC_MEMO) and the destination sketches (from DST_MEMO): the slot last added to and
+   * the last two address hashes added to it (-1: none; hashes are unsigned). See sketch(). A slot that is cleared
+   * forgets them.
    */
-  private srcSlot = -1;
-  private srcHash1 = -1;
-  private srcHash2 = -1;
-  private dstSlot = -1;
-  private dstHash1 = -1;
-  private dstHash2 = -1;
+  private readonly memo = new Float64Array(6).fill(-1);
   /** Packets and events older than the window when they arrived (dropped). */
   late = 0;
 
@@ -90,8 +89,8 @@ export class FacilityWindow {
   }
 
   private clear(i: number, sec: number): void {
-    if (this.srcSlot === i) this.srcSlot = -1;
-    if (this.dstSlot === i) this.dstSlot = -1;
+    if (this.memo[SRC_MEMO] === i) this.memo[SRC_MEMO] = -1;
+    if (this.memo[DST_MEMO] === i) this.memo[DST_MEMO] = -1;
     this.secOf[i] = sec;
     this.rowsOf.fill(0, i * R, (i + 1) * R);
     this.mbReq.fill(0, i * FC, (i + 1) * FC);
@@ -109,37 +108,41 @@ export class FacilityWindow {
     protoClass: number,
     failed: boolean,
   ): void {
+    // Kept small (V8 inlines it into the analyzer's packet hook: no call, no boxed numbers per packet).
     const i = this.slot(Math.floor(ms / 1000));
     if (i < 0) return;
     const row = this.rowsOf;
     const r = i * R;
-    row[r + PACKETS] = (row[r + PACKETS] ?? 0) + 1;
-    row[r + BYTES] = (row[r + BYTES] ?? 0) + size;
-    if (this.lastMs >= 0 && ms >= this.lastMs) {
-      row[r + GAP_SUM] = (row[r + GAP_SUM] ?? 0) + (ms - this.lastMs);
-      row[r + GAP_COUNT] = (row[r + GAP_COUNT] ?? 0) + 1;
+    row[r + PACKETS] = row[r + PACKETS]! + 1;
+    row[r + BYTES] = row[r + BYTES]! + size;
+    const last = this.lastMs;
+    if (last >= 0 && ms >= last) {
+      row[r + GAP_SUM] = row[r + GAP_SUM]! + (ms - last);
+      row[r + GAP_COUNT] = row[r + GAP_COUNT]! + 1;
     }
-    if (ms > this.lastMs) this.lastMs = ms;
-    if (failed) row[r + FAILED] = (row[r + FAILED] ?? 0) + 1;
-    row[r + PROTO + protoClass] = (row[r + PROTO + protoClass] ?? 0) + 1;
-    if (i !== this.srcSlot) {
-      this.srcSlot = i;
-      this.srcHash1 = this.srcHash2 = -1;
+    if (ms > last) this.lastMs = ms;
+    if (failed) row[r + FAILED] = row[r + FAILED]! + 1;
+    row[r + PROTO + protoClass] = row[r + PROTO + protoClass]! + 1;
+    this.sketch(this.hllSrc, SRC_MEMO, i, srcHash);
+    this.sketch(this.hllDst, DST_MEMO, i, dstHash);
+  }
+
+  /**
+   * Adds `hash` to slot i's sketch `regs` unless it is one of the last two hashes added to it (memo[m]: their slot,
+   * memo[m + 1], memo[m + 2]: the hashes, -1 none): adding a hash again changes nothing, and a conversation's
+   * packets carry the same two addresses.
+   */
+  private sketch(regs: Uint8Array, m: number, i: number, hash: number): void {
+    const memo = this.memo;
+    if (memo[m] !== i) {
+      memo[m] = i;
+      memo[m + 1] = -1;
+      memo[m + 2] = -1;
     }
-    if (srcHash !== this.srcHash1 && srcHash !== this.srcHash2) {
-      hllAdd(this.hllSrc, i * HLL_REGISTERS, srcHash);
-      this.srcHash2 = this.srcHash1;
-      this.srcHash1 = srcHash;
-    }
-    if (i !== this.dstSlot) {
-      this.dstSlot = i;
-      this.dstHash1 = this.dstHash2 = -1;
-    }
-    if (dstHash !== this.dstHash1 && dstHash !== this.dstHash2) {
-      hllAdd(this.hllDst, i * HLL_REGISTERS, dstHash);
-      this.dstHash2 = this.dstHash1;
-      this.dstHash1 = dstHash;
-    }
+    if (hash === memo[m + 1] || hash === memo[m + 2]) return;
+    hllAdd(regs, i * HLL_REGISTERS, hash);
+    memo[m + 2] = memo[m + 1]!;
+    memo[m + 1] = hash;
   }
 
   /** Adds 1 to field `f` of slot i's row. */

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { PacketClock } from '../../capture/packet-clock.js';
 import { Analyzer } from '../../features/analyzer.js';
-import { capturedFrame, tcpFrame } from '../../testing/frames.js';
+import { capturedFrame, mbap, tcpFrame } from '../../testing/frames.js';
 import { FLOW_FEATURE_FIELDS, FlowSeconds, type FlowRow } from './features.js';
 
 const T0 = Date.UTC(2026, 0, 12, 9, 0, 0);
@@ -58,5 +58,37 @@ describe('FlowSeconds', () => {
         );
       }
     }
+  });
+
+  it('keeps the frames of two captures with the same numbers and times in their own rows', () => {
+    // Two pipelines (as a baseline capture and the live one) hand over frame 1 at the same packet time, a Modbus
+    // request each (its event, then the frame): each frame's packet and PDU belong to its own client.
+    const clock = new PacketClock();
+    const flows = new FlowSeconds();
+    const analyzers = ['10.9.0.1', '10.9.0.2'].map(() => {
+      let wire = 0;
+      const a = new Analyzer({
+        clock,
+        onEvent: (e) => flows.onEvent(e, a.pipeline.packet, clock.now()),
+        onPacket: (pkt, ms, failed) => flows.onPacket(pkt, ms, failed, wire),
+      });
+      return { a, setWire: (n: number): void => void (wire = n) };
+    });
+    const request = mbap(1, 1, [3, 0, 0, 0, 10]);
+    ['10.9.0.1', '10.9.0.2'].forEach((src, k) => {
+      const data = tcpFrame({ src, dst: SERVER, sport: 40_000, dport: 502, flags: 0x18, payload: request });
+      const raw = capturedFrame(1, Math.floor(T0 / 1000), 0, data);
+      clock.observe(raw.tsSec, raw.tsNsec);
+      analyzers[k]!.setWire(data.length);
+      analyzers[k]!.a.handle(raw);
+    });
+
+    const rows = flows.take(Math.floor(T0 / 1000) + 1);
+
+    const reads = FLOW_FEATURE_FIELDS.findIndex((f) => f.name === 'modbus_reads');
+    expect(rows.map((r) => [r.client, r.x[PACKETS], r.x[reads]])).toEqual([
+      ['10.9.0.1', Math.fround(Math.log1p(1)), Math.fround(Math.log1p(1))],
+      ['10.9.0.2', Math.fround(Math.log1p(1)), Math.fround(Math.log1p(1))],
+    ]);
   });
 });

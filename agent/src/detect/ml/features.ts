@@ -233,6 +233,10 @@ export class FlowSeconds {
   private lastC = -1;
   private lastS = -1;
   private lastAcc: Acc | undefined;
+  /** The frame (its pipeline's view, number and packet time) whose flow-second lastAcc is. */
+  private lastView: PacketView | undefined;
+  private lastFrame = -1;
+  private lastFrameMs = -1;
   /**
    * Open flow-seconds by a hash of client, server and IP protocol, one per slot (direct-mapped, the last one wins):
    * packets of many interleaved flows find theirs with one array read instead of two Map lookups. A slot is only a
@@ -241,6 +245,25 @@ export class FlowSeconds {
   private readonly cache: (Acc | undefined)[] = new Array<Acc | undefined>(CACHE_SLOTS).fill(undefined);
 
   private acc(pkt: PacketView, ms: number): Acc | undefined {
+    // A frame's events and then the frame itself are added: the frame's flow-second is found once.
+    const known = this.lastAcc;
+    if (
+      known !== undefined &&
+      pkt === this.lastView &&
+      pkt.frame === this.lastFrame &&
+      ms === this.lastFrameMs
+    )
+      return known;
+    const a = this.find(pkt, ms);
+    if (a !== undefined) {
+      this.lastView = pkt;
+      this.lastFrame = pkt.frame;
+      this.lastFrameMs = ms;
+    }
+    return a;
+  }
+
+  private find(pkt: PacketView, ms: number): Acc | undefined {
     if (pkt.ipVersion === 0) return undefined;
     const toServer = pkt.dport < pkt.sport || (pkt.dport === pkt.sport && pkt.ipProto === IpProto.ICMP);
     const c = hostKey(pkt, toServer);
