@@ -21,6 +21,7 @@ import {
   type ModbusEvent,
 } from '../decode/modbus.js';
 import { IpProto, type DecodedEvent, type PacketView } from '../decode/types.js';
+import { TcpFlag } from '../decode/tcp.js';
 import {
   COIL_WRITES,
   FlowPairs,
@@ -633,7 +634,10 @@ export class ScanRule extends RuleSet {
   onPacket(pkt: PacketView, ms: number, failed: boolean): void {
     if (ms >= this.nextForgetMs) this.forget(ms);
     if (failed) {
-      // The refusal travels back to the prober.
+      // A reset without ACK ends a handshake the sender did not want (a half-open probe's abort, or a host whose
+      // address a flood spoofed resetting the SYN/ACK it never asked for): not a refusal, and its receiver no prober.
+      if (pkt.ipProto === IpProto.TCP && (pkt.tcpFlags & TcpFlag.ACK) === 0) return;
+      // The refusal (RST/ACK answering a SYN) travels back to the prober.
       // Retries of one refused service are not a scan: count distinct refused targets.
       const prober = pkt.dstAddr();
       const target = `${pkt.srcAddr()}:${pkt.sport}`;
@@ -725,7 +729,9 @@ export class ScanRule extends RuleSet {
     this.report(`flood-sources:${target}`, ms, () => ({
       rule: 'connection-flood',
       technique: 'T0814',
-      confidence: Math.min(0.99, 0.5 + n / 100),
+      // A PLC's service has a handful of clients: FLOOD_SOURCES never-seen ones within the window is decided at
+      // once (DECIDE_AT_ONCE), not after the correlator's hold (a low-rate flood needs 2-3 s to reach the count).
+      confidence: Math.min(0.99, 0.85 + (n - FLOOD_SOURCES) / 100),
       timeMs: ms,
       frame: pkt.frame,
       src: FLOOD_SOURCE,
