@@ -67,6 +67,7 @@ export class DetectionEngine {
       window: this.analyzer.window,
       suppress: opts.suppress,
       onAlert: opts.onAlert,
+      rewrite: (d) => this.scanRule.withinFlood(d),
     });
   }
 

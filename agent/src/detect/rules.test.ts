@@ -388,6 +388,31 @@ describe('rules', () => {
     expect(p.alerts[0]?.sources.map((s) => s.model_name)).toContain('network-scan/scan');
   });
 
+  it("a model's scan finding about one of a flood's spoofed sources is part of the flood: one T0814 alert", async () => {
+    const p = learnt();
+
+    // ten spoofed sources (the flood rule wants 20), then what Layer 2 says of the second one's lone SYN: a scan
+    p.spoofedSyns(AFTER, 10);
+    p.engine.correlator.add({
+      detector: 'models',
+      layer: 2,
+      rule: 'l2-classifier',
+      technique: 'T0846',
+      confidence: 0.97,
+      timeMs: AFTER + 600,
+      frame: 2,
+      src: '10.1.0.1',
+      dst: PLC,
+      evidence: 'Layer 2: Remote System Discovery',
+      features: {},
+    });
+    await p.finish();
+
+    expect(p.alerts.map((a) => a.attack_type)).toEqual(['T0814']);
+    const model = p.alerts[0]?.sources.find((s) => s.model_name === 'models/l2-classifier');
+    expect(model?.evidence).toMatch(/10\.1\.0\.1 is one of \d+ sources never seen in learning/);
+  });
+
   it('fewer new sources than FLOOD_SOURCES within the window raise no flood', async () => {
     const p = learnt();
 

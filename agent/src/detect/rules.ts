@@ -58,6 +58,12 @@ export const TRACKED_SOURCES_PER_SERVICE = 4_096;
 export const TRACKED_TARGETS_PER_SOURCE = 256;
 /** The source a connection flood's detection names: many, the same for every flood, so its detections fold. */
 export const FLOOD_SOURCE = 'many new sources';
+/**
+ * New sources of one service within the window from which another detection of one of them against that host is
+ * taken as part of a connection flood (see ScanRule.withinFlood): a spoofed source's lone SYN looks like a scan
+ * probe to the models, one "scan" per spoofed address.
+ */
+export const FLOOD_PART_SOURCES = 5;
 /** Flood rule: a pair's requests in one second above max(FLOOD_FACTOR x learnt peak, peak + FLOOD_MARGIN). */
 export const FLOOD_FACTOR = 3;
 export const FLOOD_MARGIN = 20;
@@ -697,6 +703,29 @@ export class ScanRule extends RuleSet {
       this.openers.delete(k);
       this.openerCount -= srcs.size;
     }
+  }
+
+  /**
+   * `d` as part of a connection flood when its source is one of FLOOD_PART_SOURCES or more new sources that opened
+   * connections to a service of its target within the window (T0814, from FLOOD_SOURCE, so that it folds into the
+   * flood's one alert, its own finding kept as evidence); else `d` itself. Asked for every detection the correlator
+   * takes (not per packet).
+   */
+  withinFlood(d: Detection): Detection {
+    if (d.technique === 'T0814' || d.src === FLOOD_SOURCE || this.openers.size === 0) return d;
+    for (const [target, srcs] of this.openers) {
+      if (srcs.size < FLOOD_PART_SOURCES || !srcs.has(d.src)) continue;
+      const host = target.slice(0, target.lastIndexOf(':'));
+      if (host !== d.dst) continue;
+      return {
+        ...d,
+        src: FLOOD_SOURCE,
+        technique: 'T0814',
+        evidence: `${d.evidence} (${d.src} is one of ${srcs.size} sources never seen in learning that opened connections to ${target} within ${SCAN_WINDOW_MS / 1000} s: a connection flood)`,
+        features: { ...d.features, within_flood: 1, technique_alone: d.technique },
+      };
+    }
+    return d;
   }
 
   /** A new source's SYN to `target`: many of them within the window is a connection flood (T0814). */
