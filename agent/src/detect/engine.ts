@@ -89,6 +89,11 @@ export class DetectionEngine {
     for (const d of this.hooked) d.onPacket?.(pkt, ms, failed, this.wireLength);
   }
 
+  /** Clock time since the first frame (0 before it): how much of the learning period has run. */
+  learningElapsedMs(): number {
+    return this.firstMs < 0 ? 0 : this.opts.clock.now() - this.firstMs;
+  }
+
   private view(nowMs: number): WindowView {
     return { facility: this.opts.facility, nowMs, window: this.analyzer.window, baseline: this.baseline };
   }
