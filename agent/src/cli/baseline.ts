@@ -25,10 +25,13 @@ const iso = (ms: number): string => (ms < 0 ? '-' : new Date(ms).toISOString());
 
 /** The stored baseline as text lines for a person. */
 export function describeBaseline(s: StoredBaseline): string[] {
-  const d: BaselineData = s.baseline.toData();
+  const d: BaselineData = s.baseline.checkpoint();
+  const minutes = (ms: number): string => (Math.round(ms / 6_000) / 10).toFixed(1);
   const lines = [
     `baseline ${s.path}`,
-    `  facility ${s.facility}; learnt from ${s.source}; stored ${s.savedAt}`,
+    s.learning === undefined
+      ? `  facility ${s.facility}; learnt from ${s.source}; stored ${s.savedAt}`
+      : `  facility ${s.facility}; STILL LEARNING (a checkpoint): ${minutes(s.learning.learntMs)} of ${minutes(s.learning.periodMs)} min of the learning period learnt from ${s.source}, stored ${s.savedAt}; the next start resumes the period with the ${minutes(Math.max(0, s.learning.periodMs - s.learning.learntMs))} min left`,
     `  packets ${d.packets}, packet time ${iso(d.first_ms)} .. ${iso(d.last_ms)}`,
     `  models: ${s.models.state}${s.models.note !== '' ? ` (${s.models.note})` : ''}`,
     `  hosts (${d.hosts.length}): ${[...d.hosts].sort().join(', ')}`,
@@ -91,7 +94,11 @@ export function registerBaseline(program: Command): void {
                 saved_at: s.savedAt,
                 source: s.source,
                 models: s.models,
-                baseline: s.baseline.toData(),
+                learning:
+                  s.learning === undefined
+                    ? null
+                    : { learnt_ms: s.learning.learntMs, period_ms: s.learning.periodMs },
+                baseline: s.baseline.checkpoint(),
               },
               null,
               2,

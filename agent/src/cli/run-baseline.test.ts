@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveAgentConfig } from '../config.js';
-import { saveBaseline } from '../detect/baseline-file.js';
+import { loadBaseline, saveBaseline } from '../detect/baseline-file.js';
 import { loadModelDetectors } from '../detect/ml/detector.js';
 import { runScenario } from '../detect/scenario.js';
-import { learningOf } from './run-baseline.js';
+import { BaselineKeeper, learningOf } from './run-baseline.js';
 
 const NOW = Date.parse('2026-11-22T23:00:00Z');
 
@@ -63,5 +63,69 @@ describe('learningOf', () => {
     expect(said).toContainEqual(
       `stored baseline ${join(dir, 'baseline.json')} not used: the models' local baseline learnt with it is missing or was refused; learning both again`,
     );
+  });
+
+  it('a learning period is checkpointed every few minutes; a restart resumes it with its remaining time', async () => {
+    // a plant's first minute of a 10-minute period: still learning
+    const { baseline } = await runScenario({
+      topology: 'water-a',
+      seed: 3,
+      durationS: 60,
+      learnS: 600,
+      attacks: [],
+    });
+    let now = NOW;
+    const keeper = new BaselineKeeper({
+      facility: 'plant',
+      dataDir: dir,
+      source: 'the first 10 minute(s) of --interface eth1',
+      say: (l) => said.push(l),
+      period: { periodMs: 600_000, priorMs: 0 },
+      now: () => now,
+      checkpointMs: 120_000,
+    });
+    const engine = { baseline, learningElapsedMs: () => 60_000 };
+
+    keeper.poll(engine);
+    const early = loadBaseline(dir, 'plant');
+    now += 120_000;
+    keeper.poll(engine);
+    const c = resolveAgentConfig({ data_dir: dir, interface: 'eth1', learn_minutes: 10 }, {}, 'f');
+    const resumed = await learningOf(c, ctx());
+
+    expect(baseline.learning).toBe(true);
+    expect(early.ok ? 'stored' : early.absent).toBe(true);
+    expect(said).toContainEqual(
+      `baseline: learning checkpoint stored in ${join(dir, 'baseline.json')}: 2026-11-22T23:02:00.000Z (1.0 min of 10.0 min learnt)`,
+    );
+    expect(resumed.learnMs).toBe(540_000);
+    expect(resumed.baseline.learning).toBe(true);
+    expect(resumed.baseline.checkpoint()).toEqual(baseline.checkpoint());
+    expect(resumed.status()).toMatch(
+      /^learning the baseline, resumed from the checkpoint .*baseline\.json \(stored 2026-11-22T23:02:00\.000Z, learnt from the first 10 minute\(s\) of --interface eth1\): 1\.0 min of 10 minute\(s\) learnt, 9\.0 min left, until about 2026-11-22T23:09:00\.000Z$/,
+    );
+  });
+
+  it('a checkpoint resumed past its period (learn_minutes lowered) learns nothing more', async () => {
+    const { baseline } = await runScenario({
+      topology: 'water-a',
+      seed: 3,
+      durationS: 60,
+      learnS: 600,
+      attacks: [],
+    });
+    saveBaseline(dir, {
+      facility: 'plant',
+      baseline,
+      source: 'test',
+      models: { state: 'off', note: 'rules only' },
+      learning: { learntMs: 240_000, periodMs: 600_000 },
+    });
+    const c = resolveAgentConfig({ data_dir: dir, interface: 'eth1', learn_minutes: 3 }, {}, 'f');
+
+    const l = await learningOf(c, ctx());
+
+    expect(l.learnMs).toBe(0);
+    expect(said[0]).toMatch(/: 3\.0 min of 3 minute\(s\) learnt, 0\.0 min left/);
   });
 });

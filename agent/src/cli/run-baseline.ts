@@ -7,8 +7,18 @@
 // Detection-phase traffic never updates the baseline: it is frozen once learnt, so traffic seen while detecting
 // (an attacker's too) cannot teach it; a change of the plant is either declared in the config or learnt again
 // on purpose (`vigil-agent baseline reset`, then a restart).
+//
+// A learning period is checkpointed (BaselineKeeper): what was learnt so far is stored every CHECKPOINT_MS of wall
+// time and at a clean stop, with how much of the period had run; a restart resumes the period from it with the
+// remaining time (the period's length is the config's at that start). Once learnt, the baseline is frozen as before.
 import { Baseline, type DeclaredFacts } from '../detect/baseline.js';
-import { loadBaseline, saveBaseline, type ModelsState } from '../detect/baseline-file.js';
+import {
+  loadBaseline,
+  saveBaseline,
+  type LearningProgress,
+  type ModelsState,
+  type StoredBaseline,
+} from '../detect/baseline-file.js';
 import type { ModelDetector } from '../detect/ml/detector.js';
 import { learnBaseline } from '../detect/replay.js';
 import { LIVE_LEARN_MINUTES, PCAP_LEARN_MINUTES, type AgentConfig } from '../config.js';
@@ -55,8 +65,10 @@ export async function learningOf(c: AgentConfig, ctx: LearningContext): Promise<
     if (note !== '') ctx.say(`baseline facts ${note}`);
     return b;
   };
-  const keeper = (source: string): BaselineKeeper | undefined =>
-    ctx.dataDir === undefined ? undefined : new BaselineKeeper({ ...ctx, dataDir: ctx.dataDir, source });
+  const keeper = (source: string, period?: LearningPeriod): BaselineKeeper | undefined =>
+    ctx.dataDir === undefined
+      ? undefined
+      : new BaselineKeeper({ ...ctx, dataDir: ctx.dataDir, source, period });
   if (c.baseline !== undefined) {
     const t0 = performance.now();
     const baseline = await learnBaseline({
@@ -71,9 +83,13 @@ export async function learningOf(c: AgentConfig, ctx: LearningContext): Promise<
     const k = keeper(source);
     return { baseline: withDeclared(baseline), learnMs: 0, keeper: k, status: () => learnt(source, k) };
   }
+  let resumed: (StoredBaseline & { learning: LearningProgress }) | undefined;
   if (ctx.dataDir !== undefined) {
     const loaded = loadBaseline(ctx.dataDir, ctx.facility);
-    if (loaded.ok) {
+    const learning = loaded.ok ? loaded.stored.learning : undefined;
+    if (loaded.ok && learning !== undefined) {
+      resumed = { ...loaded.stored, learning };
+    } else if (loaded.ok) {
       const s = loaded.stored;
       const modelsMissing =
         ctx.models !== undefined && s.models.state !== 'failed' && !ctx.models.every((d) => d.servesLocal);
@@ -98,19 +114,37 @@ export async function learningOf(c: AgentConfig, ctx: LearningContext): Promise<
   const source = live
     ? `the first ${minutes} minute(s) of ${c.interface !== undefined ? `--interface ${c.interface}` : `--capture-ring ${c.capture_ring ?? ''}`}`
     : `the first ${minutes} minute(s) of --pcap ${c.pcap}`;
-  const until = new Date(ctx.now() + minutes * 60_000).toISOString();
-  const learning = live
-    ? `learning the baseline from the source's first ${minutes} minute(s), until about ${until}`
-    : `learning the baseline from the capture's first ${minutes} minute(s) (packet time)`;
+  const periodMs = minutes * 60_000;
+  const priorMs = resumed === undefined ? 0 : Math.min(resumed.learning.learntMs, periodMs);
+  const remainingMs = periodMs - priorMs;
+  const until = new Date(ctx.now() + remainingMs).toISOString();
+  const what =
+    resumed === undefined
+      ? `learning the baseline from the ${live ? "source's" : "capture's"} first ${minutes} minute(s)`
+      : `learning the baseline, resumed from the checkpoint ${resumed.path} (stored ${resumed.savedAt}, learnt from ${resumed.source}): ${fmtMinutes(priorMs)} of ${minutes} minute(s) learnt, ${fmtMinutes(remainingMs)} left`;
+  const learning = live ? `${what}, until about ${until}` : `${what} (packet time)`;
   ctx.say(live ? `${learning}: no policy alerts before then` : learning);
-  const baseline = withDeclared(new Baseline());
-  const k = keeper(source);
+  const baseline = withDeclared(resumed?.baseline ?? new Baseline());
+  const k = keeper(resumed === undefined ? source : `${source} (resumed after a restart)`, {
+    priorMs,
+    periodMs,
+  });
   return {
     baseline,
-    learnMs: minutes * 60_000,
+    learnMs: remainingMs,
     keeper: k,
-    status: () => (baseline.learning ? learning : learnt(source, k)),
+    status: () => (baseline.learning ? `${learning}${checkpointed(k)}` : learnt(source, k)),
   };
+}
+
+/** Minutes with one decimal (a checkpoint's progress). */
+function fmtMinutes(ms: number): string {
+  return `${(Math.round(ms / 6_000) / 10).toFixed(1)} min`;
+}
+
+function checkpointed(keeper: BaselineKeeper | undefined): string {
+  const c = keeper?.checkpointed;
+  return c === undefined ? '' : `; last checkpoint ${c}`;
 }
 
 function learnt(source: string, keeper: BaselineKeeper | undefined): string {
@@ -118,12 +152,32 @@ function learnt(source: string, keeper: BaselineKeeper | undefined): string {
   return `learnt from ${source}${stored !== undefined ? `, stored in ${stored}` : ', not stored'}`;
 }
 
+/** Wall-clock time between two checkpoints of a learning period. */
+export const CHECKPOINT_MS = 5 * 60_000;
+
+/** A learning period as the keeper checkpoints it: its length and what earlier runs had learnt of it (ms). */
+export interface LearningPeriod {
+  periodMs: number;
+  priorMs: number;
+}
+
+/** What the keeper asks of the detection engine: its baseline and how long this run has been learning. */
+export interface LearningEngine {
+  baseline: Baseline;
+  learningElapsedMs(): number;
+}
+
 /**
  * Stores the baseline once its learning period is over and the models have learnt theirs (their local baseline
- * first, the rules' file last: a start finds both or relearns). Asked every second and at the source's end.
+ * first, the rules' file last: a start finds both or relearns). While the period runs, stores a checkpoint every
+ * `checkpointMs` of wall time and when the source ends or the agent stops. Asked every second and at the end.
  */
 export class BaselineKeeper {
   private done = false;
+  private readonly checkpointMs: number;
+  private lastCheckpointAt: number;
+  /** Packets learnt at the last checkpoint (a stop right after one writes no other). */
+  private lastCheckpointPackets = -1;
 
   constructor(
     private readonly o: {
@@ -132,15 +186,34 @@ export class BaselineKeeper {
       source: string;
       models?: readonly ModelDetector[] | undefined;
       say: (line: string) => void;
+      /** The learning period to checkpoint (absent: none, e.g. a baseline learnt from another capture). */
+      period?: LearningPeriod | undefined;
+      /** Wall clock, ms. */
+      now?: () => number;
+      checkpointMs?: number;
     },
-  ) {}
+  ) {
+    this.checkpointMs = o.checkpointMs ?? CHECKPOINT_MS;
+    this.lastCheckpointAt = this.now();
+  }
 
   /** Where and when the baseline was stored, once it was. */
   stored: string | undefined;
+  /** When the last checkpoint was stored and how far the period had run. */
+  checkpointed: string | undefined;
 
-  /** `ended`: the source has ended; models that are still learning will not finish. */
-  poll(baseline: Baseline, ended = false): void {
-    if (this.done || baseline.learning) return;
+  private now(): number {
+    return this.o.now?.() ?? Date.now();
+  }
+
+  /** `ended`: the source has ended or the agent stops; models that are still learning will not finish. */
+  poll(engine: LearningEngine, ended = false): void {
+    const baseline = engine.baseline;
+    if (this.done) return;
+    if (baseline.learning) {
+      if (ended || this.now() - this.lastCheckpointAt >= this.checkpointMs) this.checkpoint(engine);
+      return;
+    }
     if (baseline.packets === 0) {
       this.done = true;
       this.o.say('baseline: nothing was learnt (a learning period of 0 minutes); nothing stored');
@@ -167,6 +240,34 @@ export class BaselineKeeper {
       );
     } catch (err) {
       this.o.say(`baseline: could not store it (${(err as Error).message}); a restart will learn again`);
+    }
+  }
+
+  /** Stores what the learning period learnt so far, with how much of it has run. */
+  private checkpoint(engine: LearningEngine): void {
+    const period = this.o.period;
+    const baseline = engine.baseline;
+    this.lastCheckpointAt = this.now();
+    if (period === undefined || baseline.packets === 0 || baseline.packets === this.lastCheckpointPackets)
+      return;
+    const learntMs = Math.min(period.periodMs, period.priorMs + engine.learningElapsedMs());
+    try {
+      const path = saveBaseline(this.o.dataDir, {
+        facility: this.o.facility,
+        baseline,
+        source: this.o.source,
+        models:
+          this.o.models === undefined
+            ? { state: 'off', note: 'rules only' }
+            : { state: 'learning', note: "the models' learning is not checkpointed" },
+        learning: { learntMs, periodMs: period.periodMs },
+        now: new Date(this.now()),
+      });
+      this.lastCheckpointPackets = baseline.packets;
+      this.checkpointed = `${new Date(this.now()).toISOString()} (${fmtMinutes(learntMs)} of ${fmtMinutes(period.periodMs)} learnt)`;
+      this.o.say(`baseline: learning checkpoint stored in ${path}: ${this.checkpointed}`);
+    } catch (err) {
+      this.o.say(`baseline: could not store a learning checkpoint (${(err as Error).message})`);
     }
   }
 

@@ -68,7 +68,7 @@ function ticker(
   let busy = false;
   const t = setInterval(() => {
     feed.tick(live());
-    keeper?.poll(feed.engine.baseline);
+    keeper?.poll(feed.engine);
     if (!flush || busy) return;
     busy = true;
     feed.flush().then(
@@ -130,7 +130,7 @@ function startPcap(c: AgentConfig, file: string, learning: Learning, ctx: Source
   }).then(
     (stats) => {
       stopTicker();
-      learning.keeper?.poll(feed.engine.baseline, true);
+      learning.keeper?.poll(feed.engine, true);
       feed.sendLast();
       ctx.say(
         `${file} ended: ${stats.frames} frames, ${feed.alertsQueued} alert(s) into the outbox, ${feed.alertsRefused} refused` +
@@ -155,7 +155,7 @@ function startPcap(c: AgentConfig, file: string, learning: Learning, ctx: Source
       stopTicker();
       await ended.catch(() => undefined);
       await feed.flush();
-      learning.keeper?.poll(feed.engine.baseline, true);
+      learning.keeper?.poll(feed.engine, true);
     },
   };
 }
@@ -191,7 +191,7 @@ async function startLive(
       stopTicker();
       await packets.shutdown();
       await feed.finish();
-      learning.keeper?.poll(feed.engine.baseline, true);
+      learning.keeper?.poll(feed.engine, true);
     },
   };
 }

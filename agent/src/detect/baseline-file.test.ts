@@ -75,6 +75,26 @@ describe('the stored baseline', () => {
     expect(loaded.ok && loaded.stored.source).toBe('second');
   });
 
+  it('a learning checkpoint loads as a baseline still learning, with how far its period had run', async () => {
+    const { baseline } = await runScenario({ ...scenario, durationS: 120, learnS: 600, attacks: [] });
+    saveBaseline(dir, {
+      facility: FACILITY,
+      baseline,
+      source: 'test',
+      models: { state: 'learning', note: '' },
+      learning: { learntMs: 120_000, periodMs: 600_000 },
+    });
+
+    const loaded = loadBaseline(dir, FACILITY);
+    if (!loaded.ok) throw new Error(`refused: ${JSON.stringify(loaded)}`);
+
+    expect(baseline.learning).toBe(true);
+    expect(loaded.stored.learning).toEqual({ learntMs: 120_000, periodMs: 600_000 });
+    expect(loaded.stored.baseline.learning).toBe(true);
+    expect(loaded.stored.baseline.checkpoint()).toEqual(baseline.checkpoint());
+    expect(() => baseline.toData()).toThrow(/still learning/);
+  });
+
   describe('refuses, with the reason, and never throws', () => {
     let text: string;
     beforeEach(async () => {

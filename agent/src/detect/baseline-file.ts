@@ -6,6 +6,11 @@
 // with the reason, and the agent learns again. It is written atomically (a temporary file renamed over it), as the
 // models' local baseline is. Only what was learnt is stored; the operator's declared facts come from the config
 // at every start.
+//
+// While the learning period runs, the file is a checkpoint of what was learnt so far (`learning`: how much of the
+// period had run and how long it is), written every few minutes and at a clean stop, so that a restart resumes the
+// period with its remaining time instead of learning a day again from zero. A checkpoint is never taken as a
+// learnt baseline: the agent resumes learning from it (an older agent refuses the field and learns again).
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,8 +27,9 @@ export const BASELINE_FORMAT = 1;
 /** What became of the models' local state (DATA/models/local-baseline.*) in the learning period stored. */
 export const modelsStateSchema = z.object({
   /** saved: learnt and stored with it; loaded: the models served a local baseline given before (models train);
-   * failed: they could not learn (note says why); off: the agent ran rules only. */
-  state: z.enum(['saved', 'loaded', 'failed', 'off']),
+   * failed: they could not learn (note says why); off: the agent ran rules only; learning: a checkpoint's, the
+   * models were still learning (they keep nothing of it: after a restart they learn in the period's remainder). */
+  state: z.enum(['saved', 'loaded', 'failed', 'off', 'learning']),
   note: z.string(),
 });
 export type ModelsState = z.infer<typeof modelsStateSchema>;
@@ -65,6 +71,11 @@ const fileSchema = z
     /** Where it was learnt from, e.g. "the first 1440 minute(s) of --interface eth1". */
     source: z.string(),
     models: modelsStateSchema,
+    /** Present in a learning period's checkpoint: how much of the period had run (ms of the engine's clock). */
+    learning: z
+      .object({ learnt_ms: z.number().min(0), period_ms: z.number().min(0) })
+      .strict()
+      .optional(),
     sha256: z.string(),
     baseline: z.unknown(),
   })
@@ -77,6 +88,14 @@ export interface StoredBaseline {
   source: string;
   models: ModelsState;
   path: string;
+  /** A learning period's checkpoint: the baseline is still learning (see saveBaseline's `learning`). */
+  learning?: LearningProgress | undefined;
+}
+
+/** How far a learning period had run when its checkpoint was stored (ms of the engine's clock). */
+export interface LearningProgress {
+  learntMs: number;
+  periodMs: number;
 }
 
 export type LoadedBaseline =
@@ -90,12 +109,22 @@ export function baselinePath(dataDir: string): string {
   return join(dataDir, BASELINE_FILE);
 }
 
-/** Stores a frozen baseline in `dataDir` (atomically); returns the file's path. */
+/**
+ * Stores a frozen baseline in `dataDir` (atomically), or with `learning` a checkpoint of one still learning;
+ * returns the file's path.
+ */
 export function saveBaseline(
   dataDir: string,
-  o: { facility: string; baseline: Baseline; source: string; models: ModelsState; now?: Date },
+  o: {
+    facility: string;
+    baseline: Baseline;
+    source: string;
+    models: ModelsState;
+    now?: Date;
+    learning?: LearningProgress | undefined;
+  },
 ): string {
-  const body = JSON.stringify(o.baseline.toData());
+  const body = JSON.stringify(o.learning === undefined ? o.baseline.toData() : o.baseline.checkpoint());
   const path = baselinePath(dataDir);
   const head = {
     kind: 'vigil-baseline',
@@ -105,6 +134,9 @@ export function saveBaseline(
     saved_at: (o.now ?? new Date()).toISOString(),
     source: o.source,
     models: o.models,
+    ...(o.learning === undefined
+      ? {}
+      : { learning: { learnt_ms: o.learning.learntMs, period_ms: o.learning.periodMs } }),
     sha256: digest(body),
   };
   // The learnt content as one JSON text at the end, so that its digest is of the very bytes stored.
@@ -157,12 +189,16 @@ export function loadBaseline(dataDir: string, facility?: string): LoadedBaseline
   return {
     ok: true,
     stored: {
-      baseline: Baseline.fromData(data.data),
+      baseline: Baseline.fromData(data.data, { learning: h.learning !== undefined }),
       facility: h.facility,
       savedAt: h.saved_at,
       source: h.source,
       models: h.models,
       path,
+      learning:
+        h.learning === undefined
+          ? undefined
+          : { learntMs: h.learning.learnt_ms, periodMs: h.learning.period_ms },
     },
   };
 }

@@ -417,6 +417,18 @@ export class Baseline {
   /** What was learnt, as plain data (declared facts left out); the baseline must be frozen. */
   toData(): BaselineData {
     if (!this.frozen) throw new Error('the baseline is still learning');
+    return this.data();
+  }
+
+  /**
+   * What was learnt so far, frozen or not (a learning period's checkpoint): as toData, with the current second's
+   * requests counted in each pair's busiest second. Learning goes on unchanged.
+   */
+  checkpoint(): BaselineData {
+    return this.data();
+  }
+
+  private data(): BaselineData {
     const registers: BaselineData['registers'] = [];
     for (const [slave, r] of this.registerRanges) {
       const ranges: number[] = [];
@@ -436,7 +448,7 @@ export class Baseline {
         pair,
         functions: [...p.functions],
         writes: [...p.writes],
-        peak_per_second: p.peakPerSecond,
+        peak_per_second: Math.max(p.peakPerSecond, p.n),
         peak_writes: p.peakWrites,
         read_range: [...p.readRange].map(([fc, [lo, hi]]) => [fc, lo, hi]),
       })),
@@ -450,8 +462,11 @@ export class Baseline {
     };
   }
 
-  /** A frozen baseline holding `data` (what toData gave). */
-  static fromData(data: BaselineData): Baseline {
+  /**
+   * A frozen baseline holding `data` (what toData gave); with `learning`, one that goes on learning from it (a
+   * checkpoint resumed: the address-number indexes fill again as its hosts and slaves are seen).
+   */
+  static fromData(data: BaselineData, o: { learning?: boolean } = {}): Baseline {
     const b = new Baseline();
     for (const h of data.hosts) b.hosts.add(h);
     for (const m of data.masters) b.masters.add(m);
@@ -487,7 +502,7 @@ export class Baseline {
     b.packets = data.packets;
     b.firstMs = data.first_ms;
     b.lastMs = data.last_ms;
-    b.frozen = true;
+    b.frozen = o.learning !== true;
     return b;
   }
 

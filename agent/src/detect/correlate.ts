@@ -128,6 +128,9 @@ export interface CorrelatorOptions {
   window: FacilityWindow;
   suppress?: readonly Suppression[];
   onAlert: (a: AgentAlert) => void;
+  /** What a detection stands for in what the rules know (a spoofed source's finding within a connection flood is
+   * the flood's); asked first for every detection. */
+  rewrite?: ((d: Detection) => Detection) | undefined;
 }
 
 export class Correlator {
@@ -164,8 +167,9 @@ export class Correlator {
     shippedCatalog();
   }
 
-  add(d: Detection): void {
+  add(found: Detection): void {
     this.detections++;
+    const d = this.opts.rewrite === undefined ? found : this.opts.rewrite(found);
     this.forgetBefore(d.timeMs - FORGET_MS);
     const s = this.opts.suppress?.find((x) => matches(x, this.opts.facility, d));
     if (s !== undefined) {

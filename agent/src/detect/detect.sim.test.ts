@@ -12,6 +12,7 @@ const FITTING: Record<AttackName, readonly string[]> = {
   'modbus-coil-write': ['T0855'],
   'modbus-setpoint-write': ['T0836'],
   'modbus-flood': ['T0814'],
+  'syn-flood': ['T0814'],
   'mqtt-bruteforce': ['T0812'],
   'mqtt-spoof-publish': ['T0856'],
   'dns-tunnel': ['T0869'],

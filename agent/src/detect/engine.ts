@@ -67,6 +67,7 @@ export class DetectionEngine {
       window: this.analyzer.window,
       suppress: opts.suppress,
       onAlert: opts.onAlert,
+      rewrite: (d) => this.scanRule.withinFlood(d),
     });
   }
 
@@ -86,6 +87,11 @@ export class DetectionEngine {
     this.policyRules.onPacket(pkt, ms);
     this.scanRule.onPacket(pkt, ms, failed);
     for (const d of this.hooked) d.onPacket?.(pkt, ms, failed, this.wireLength);
+  }
+
+  /** Clock time since the first frame (0 before it): how much of the learning period has run. */
+  learningElapsedMs(): number {
+    return this.firstMs < 0 ? 0 : this.opts.clock.now() - this.firstMs;
   }
 
   private view(nowMs: number): WindowView {

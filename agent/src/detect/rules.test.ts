@@ -21,6 +21,7 @@ const ACK = 0x10;
 const PSH_ACK = 0x18;
 const SYN = 0x02;
 const SYN_ACK = 0x12;
+const RST = 0x04;
 
 class Plant {
   readonly alerts: AgentAlert[] = [];
@@ -324,7 +325,8 @@ describe('rules', () => {
     expect(p.alerts[0]?.sources.map((s) => s.model_name)).toContain('network-scan/connection-flood');
     expect(p.alerts[0]?.description).toMatch(
       /^20 sources never seen in learning opened connections to 10\.0\.0\.2:502/,
-    );
+    ); // decided on the 20th source's SYN, not after the correlator's hold
+    expect(Date.parse(p.alerts[0]?.timestamp ?? '')).toBe(AFTER + 19 * 50);
   });
 
   it('a spoofed-source storm fills the scan rule to TRACKED_MAX sources, counted, and is forgotten when it ends', async () => {
@@ -340,6 +342,75 @@ describe('rules', () => {
     expect(during).toMatchObject({ scan_untracked: 1000 + sent - TRACKED_SOURCES_PER_SERVICE });
     // the last SYN's source, once as a prober and once as an opener of the PLC's service
     expect(p.engine.stats()).toMatchObject({ scan_tracked: 2 });
+  });
+
+  it('a present host resetting SYN/ACKs to SYNs spoofed with its address makes no scanner of the PLC', async () => {
+    const p = learnt();
+
+    // the flood's SYNs carry the master's address; the PLC answers them and the master resets each (RST, no ACK)
+    for (let i = 0; i < 10; i++) {
+      const at = AFTER + i * 100;
+      const sport = 50000 + i;
+      p.send(at, tcpFrame({ src: MASTER, dst: PLC, sport, dport: 502, seq: 7, flags: SYN }));
+      p.send(
+        at + 1,
+        tcpFrame({ src: PLC, dst: MASTER, sport: 502, dport: sport, seq: 9, ack: 8, flags: SYN_ACK }),
+      );
+      p.send(at + 2, tcpFrame({ src: MASTER, dst: PLC, sport, dport: 502, seq: 8, flags: RST }));
+    }
+    await p.finish();
+
+    expect(p.alerts.filter((a) => a.attack_type === 'T0846')).toEqual([]);
+  });
+
+  it('a PLC refusing (RST/ACK) SYNs to five ports of one prober: a T0846 scan of that prober', async () => {
+    const p = learnt();
+
+    for (let i = 0; i < 5; i++) {
+      const at = AFTER + i * 100;
+      p.send(at, tcpFrame({ src: MASTER, dst: PLC, sport: 50000 + i, dport: 100 + i, seq: 7, flags: SYN }));
+      p.send(
+        at + 1,
+        tcpFrame({
+          src: PLC,
+          dst: MASTER,
+          sport: 100 + i,
+          dport: 50000 + i,
+          seq: 0,
+          ack: 8,
+          flags: RST | ACK,
+        }),
+      );
+    }
+    await p.finish();
+
+    expect(p.alerts.map((a) => a.attack_type)).toEqual(['T0846']);
+    expect(p.alerts[0]?.sources.map((s) => s.model_name)).toContain('network-scan/scan');
+  });
+
+  it("a model's scan finding about one of a flood's spoofed sources is part of the flood: one T0814 alert", async () => {
+    const p = learnt();
+
+    // ten spoofed sources (the flood rule wants 20), then what Layer 2 says of the second one's lone SYN: a scan
+    p.spoofedSyns(AFTER, 10);
+    p.engine.correlator.add({
+      detector: 'models',
+      layer: 2,
+      rule: 'l2-classifier',
+      technique: 'T0846',
+      confidence: 0.97,
+      timeMs: AFTER + 600,
+      frame: 2,
+      src: '10.1.0.1',
+      dst: PLC,
+      evidence: 'Layer 2: Remote System Discovery',
+      features: {},
+    });
+    await p.finish();
+
+    expect(p.alerts.map((a) => a.attack_type)).toEqual(['T0814']);
+    const model = p.alerts[0]?.sources.find((s) => s.model_name === 'models/l2-classifier');
+    expect(model?.evidence).toMatch(/10\.1\.0\.1 is one of \d+ sources never seen in learning/);
   });
 
   it('fewer new sources than FLOOD_SOURCES within the window raise no flood', async () => {

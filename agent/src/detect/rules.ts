@@ -21,6 +21,7 @@ import {
   type ModbusEvent,
 } from '../decode/modbus.js';
 import { IpProto, type DecodedEvent, type PacketView } from '../decode/types.js';
+import { TcpFlag } from '../decode/tcp.js';
 import {
   COIL_WRITES,
   FlowPairs,
@@ -57,6 +58,12 @@ export const TRACKED_SOURCES_PER_SERVICE = 4_096;
 export const TRACKED_TARGETS_PER_SOURCE = 256;
 /** The source a connection flood's detection names: many, the same for every flood, so its detections fold. */
 export const FLOOD_SOURCE = 'many new sources';
+/**
+ * New sources of one service within the window from which another detection of one of them against that host is
+ * taken as part of a connection flood (see ScanRule.withinFlood): a spoofed source's lone SYN looks like a scan
+ * probe to the models, one "scan" per spoofed address.
+ */
+export const FLOOD_PART_SOURCES = 5;
 /** Flood rule: a pair's requests in one second above max(FLOOD_FACTOR x learnt peak, peak + FLOOD_MARGIN). */
 export const FLOOD_FACTOR = 3;
 export const FLOOD_MARGIN = 20;
@@ -633,7 +640,10 @@ export class ScanRule extends RuleSet {
   onPacket(pkt: PacketView, ms: number, failed: boolean): void {
     if (ms >= this.nextForgetMs) this.forget(ms);
     if (failed) {
-      // The refusal travels back to the prober.
+      // A reset without ACK ends a handshake the sender did not want (a half-open probe's abort, or a host whose
+      // address a flood spoofed resetting the SYN/ACK it never asked for): not a refusal, and its receiver no prober.
+      if (pkt.ipProto === IpProto.TCP && (pkt.tcpFlags & TcpFlag.ACK) === 0) return;
+      // The refusal (RST/ACK answering a SYN) travels back to the prober.
       // Retries of one refused service are not a scan: count distinct refused targets.
       const prober = pkt.dstAddr();
       const target = `${pkt.srcAddr()}:${pkt.sport}`;
@@ -695,6 +705,29 @@ export class ScanRule extends RuleSet {
     }
   }
 
+  /**
+   * `d` as part of a connection flood when its source is one of FLOOD_PART_SOURCES or more new sources that opened
+   * connections to a service of its target within the window (T0814, from FLOOD_SOURCE, so that it folds into the
+   * flood's one alert, its own finding kept as evidence); else `d` itself. Asked for every detection the correlator
+   * takes (not per packet).
+   */
+  withinFlood(d: Detection): Detection {
+    if (d.technique === 'T0814' || d.src === FLOOD_SOURCE || this.openers.size === 0) return d;
+    for (const [target, srcs] of this.openers) {
+      if (srcs.size < FLOOD_PART_SOURCES || !srcs.has(d.src)) continue;
+      const host = target.slice(0, target.lastIndexOf(':'));
+      if (host !== d.dst) continue;
+      return {
+        ...d,
+        src: FLOOD_SOURCE,
+        technique: 'T0814',
+        evidence: `${d.evidence} (${d.src} is one of ${srcs.size} sources never seen in learning that opened connections to ${target} within ${SCAN_WINDOW_MS / 1000} s: a connection flood)`,
+        features: { ...d.features, within_flood: 1, technique_alone: d.technique },
+      };
+    }
+    return d;
+  }
+
   /** A new source's SYN to `target`: many of them within the window is a connection flood (T0814). */
   private opened(src: string, target: string, pkt: PacketView, ms: number): void {
     let srcs = this.openers.get(target);
@@ -725,7 +758,9 @@ export class ScanRule extends RuleSet {
     this.report(`flood-sources:${target}`, ms, () => ({
       rule: 'connection-flood',
       technique: 'T0814',
-      confidence: Math.min(0.99, 0.5 + n / 100),
+      // A PLC's service has a handful of clients: FLOOD_SOURCES never-seen ones within the window is decided at
+      // once (DECIDE_AT_ONCE), not after the correlator's hold (a low-rate flood needs 2-3 s to reach the count).
+      confidence: Math.min(0.99, 0.85 + (n - FLOOD_SOURCES) / 100),
       timeMs: ms,
       frame: pkt.frame,
       src: FLOOD_SOURCE,

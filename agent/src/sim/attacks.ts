@@ -17,7 +17,16 @@ import {
   type Plc,
 } from './modbus.js';
 import * as mqtt from './mqtt.js';
-import { ephemeralPort, type Host, type Label } from './net.js';
+import {
+  ephemeralPort,
+  makeHost,
+  tcpFrame,
+  TCP_ACK,
+  TCP_RST,
+  TCP_SYN,
+  type Host,
+  type Label,
+} from './net.js';
 import { forward, mqttPassword, type Background } from './normal.js';
 import type { Rng } from './prng.js';
 import type { Plant } from './topology.js';
@@ -28,6 +37,7 @@ export const ATTACK_NAMES = [
   'modbus-coil-write',
   'modbus-setpoint-write',
   'modbus-flood',
+  'syn-flood',
   'mqtt-bruteforce',
   'mqtt-spoof-publish',
   'dns-tunnel',
@@ -240,6 +250,128 @@ function setpointWrites(
   });
 }
 
+/** A routable unicast address outside the private, loopback, link-local, CGN and multicast ranges. */
+function publicAddress(rng: Rng): number {
+  for (;;) {
+    const a = rng.u32();
+    const o1 = a >>> 24;
+    const o2 = (a >>> 16) & 0xff;
+    if (o1 === 0 || o1 === 10 || o1 === 127 || o1 >= 224) continue;
+    if ((o1 === 100 && (o2 & 0xc0) === 64) || (o1 === 169 && o2 === 254)) continue;
+    if ((o1 === 172 && (o2 & 0xf0) === 16) || (o1 === 192 && o2 === 168)) continue;
+    return a;
+  }
+}
+
+function dotted(a: number): string {
+  return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
+}
+
+/** A spoofed address as frames carry it: the attacker's NIC (`mac`) and a random IP identification. */
+function spoofed(ip4: number, mac: Buffer, rng: Rng): Host {
+  return {
+    name: 'spoofed',
+    ip: dotted(ip4),
+    ip4,
+    mac,
+    ttl: 64,
+    ipId: rng.int(0x10000),
+    nextPort: 1024 + rng.int(64512),
+  };
+}
+
+/**
+ * A spoofed-source SYN flood of a PLC's Modbus port, as `hping3 --rand-source -S` sends it from a host on the plant
+ * network: every SYN carries a new source address and port (most routable addresses off the plant, some unused
+ * addresses of the PLC's own subnet, a few addresses of hosts that are present), at a rate that wanders around
+ * `perS` (a low-rate flood, not a packet storm: a PLC's small backlog is full at a few SYNs a second). The PLC keeps
+ * each half-open connection in its backlog (8-32 entries) and answers SYN/ACK: to an off-plant address through the
+ * gateway, retransmitted after its retransmission timeout and again after twice that, then forgotten; to an unused
+ * address of its subnet nothing reaches the wire (ARP is unanswered) and the entry waits out the same timeout; a
+ * present host whose address was spoofed answers the unexpected SYN/ACK with a reset, which frees the entry. With
+ * its backlog full the PLC drops new SYNs without an answer or, as some embedded stacks do, resets them.
+ */
+function spoofedSynFlood(ctx: AttackContext, plc: Plc, perS: number, tech: string): void {
+  const l = label(ctx, tech);
+  const rng = ctx.rng;
+  const engine = ctx.engine;
+  const backlogMax = rng.pick([8, 16, 32]);
+  const rtoUs = rng.pick([1, 3]) * S;
+  const resetsWhenFull = rng.chance(0.4);
+  const window = rng.pick([64, 512, 1024, 5840, 29200, 64240]);
+  const gateway = makeHost('gateway', '0.0.0.0', { vendorOui: 0x00_00_0c });
+  const subnet = plc.host.ip4 & 0xffffff00;
+  const present = [...ctx.plant.hosts.values()].filter(
+    (h) => h !== plc.host && h !== ctx.src && !h.name.startsWith('outsider-'),
+  );
+  const used = new Set([...ctx.plant.hosts.values()].map((h) => h.ip4));
+  /** Release times of the backlog's half-open entries. */
+  const backlog: number[] = [];
+  let intensity = 1;
+  let intensityUntil = ctx.startUs;
+  loop(ctx, ctx.startUs, (t) => {
+    for (let i = backlog.length - 1; i >= 0; i--) if (backlog[i]! <= t) backlog.splice(i, 1);
+    const r = rng.next();
+    const real = r < 0.05 ? rng.pick(present) : undefined;
+    let ip4: number;
+    if (real !== undefined) ip4 = real.ip4;
+    else if (r < 0.2) {
+      do ip4 = (subnet | rng.between(2, 253)) >>> 0;
+      while (used.has(ip4));
+    } else ip4 = publicAddress(rng);
+    const from = spoofed(ip4, ctx.src.mac, rng);
+    const sport = from.nextPort;
+    const isn = rng.u32();
+    engine.emit(
+      t,
+      tcpFrame(from, plc.host, { sport, dport: MODBUS_PORT, seq: isn, ack: 0, flags: TCP_SYN, window }),
+      l,
+    );
+    const reply = (at: number, to: Host, flags: number, seq: number): void =>
+      engine.emit(
+        at,
+        tcpFrame(plc.host, to, { sport: MODBUS_PORT, dport: sport, seq, ack: isn + 1, flags, window: 8192 }),
+        l,
+      );
+    const answerAt = t + rng.between(100, 400);
+    // How the PLC's answers reach the address: the present host itself, the gateway for an off-plant address,
+    // nothing on the wire for an unused address of its subnet (its ARP request goes unanswered).
+    const back = real ?? ((ip4 & 0xffffff00) !== subnet ? { ...from, mac: gateway.mac } : undefined);
+    if (backlog.length >= backlogMax) {
+      if (resetsWhenFull && back !== undefined) reply(answerAt, back, TCP_RST | TCP_ACK, 0);
+    } else if (real !== undefined) {
+      // The spoofed host did not open this connection: it resets it, which frees the entry.
+      reply(answerAt, real, TCP_SYN | TCP_ACK, rng.u32());
+      engine.emit(
+        answerAt + rng.between(150, 600),
+        tcpFrame(real, plc.host, {
+          sport,
+          dport: MODBUS_PORT,
+          seq: isn + 1,
+          ack: 0,
+          flags: TCP_RST,
+          window: 0,
+        }),
+        l,
+      );
+    } else {
+      // Retransmitted after the timeout and again after twice that; forgotten after four times that again.
+      backlog.push(answerAt + 7 * rtoUs);
+      if (back !== undefined) {
+        const plcIsn = rng.u32();
+        reply(answerAt, back, TCP_SYN | TCP_ACK, plcIsn);
+        engine.at(answerAt + rtoUs, (at) => reply(at, back, TCP_SYN | TCP_ACK, plcIsn));
+        engine.at(answerAt + 3 * rtoUs, (at) => reply(at, back, TCP_SYN | TCP_ACK, plcIsn));
+      }
+    }
+    if (t >= intensityUntil) {
+      intensity = rng.uniform(0.5, 1.6);
+      intensityUntil = t + rng.between(2 * S, 8 * S);
+    }
+    return rng.exp(S / (perS * intensity));
+  });
+}
+
 const ATTACKS: Record<AttackName, AttackDef> = {
   'port-scan': {
     techniques: ['T0846'],
@@ -306,6 +438,14 @@ const ATTACKS: Record<AttackName, AttackDef> = {
         });
       }
     },
+  },
+  'syn-flood': {
+    techniques: ['T0814'],
+    description:
+      "spoofed-source TCP SYN flood of a PLC's Modbus port: a new random source per SYN, answered with SYN/ACK until the PLC's backlog is full",
+    defaultDurationS: 60,
+    defaultSource: (p) => p.engineering,
+    run: (ctx) => spoofedSynFlood(ctx, targetPlc(ctx), 12 * ctx.rate, 'T0814'),
   },
   'mqtt-bruteforce': {
     techniques: ['T0812'],

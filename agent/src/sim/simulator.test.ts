@@ -244,12 +244,15 @@ describe('attacks', () => {
       expect(labeled.every((p) => p.label!.attack === name)).toBe(true);
       expect(labeled[0]!.tUs).toBeGreaterThanOrEqual(w.startUs);
       expect(labeled.at(-1)!.tUs).toBeLessThan(w.endUs + 30 * S);
-      // The attack involves its source in every frame (or is the broker delivering spoofed data to the historian),
-      // and the source normally talks on this network.
+      // The attack involves its source in every frame (or is the broker delivering spoofed data to the historian;
+      // a spoofed-source flood's SYNs leave the source's NIC with other addresses, see its own test), and the
+      // source normally talks on this network.
       const historian = TOPOLOGIES['water-a']!.historian;
-      expect(
-        labeled.every((p) => [p.src, p.dst].includes(w.source) || [p.src, p.dst].includes(historian)),
-      ).toBe(true);
+      if (name !== 'syn-flood') {
+        expect(
+          labeled.every((p) => [p.src, p.dst].includes(w.source) || [p.src, p.dst].includes(historian)),
+        ).toBe(true);
+      }
       expect(normalHosts('water-a').has(w.source)).toBe(true);
       // Complete: no unlabeled frame on a connection the attack opened (its SYN is labeled) or on a UDP port pair
       // it used. (Connections of the normal traffic that an attack rides on carry both.)
@@ -269,6 +272,58 @@ describe('attacks', () => {
       }
     },
   );
+
+  it('syn-flood: SYNs to one PLC from spoofed sources via the source NIC, answered until the backlog is full', () => {
+    const { sim, frames } = run({
+      topology: 'water-a',
+      durationS: 90,
+      attacks: [{ attack: 'syn-flood', atS: 10, durationS: 60 }],
+    });
+    const w = sim.attacks[0]!;
+    const attackMac = frames
+      .find((f) => parse(f).src === w.source)!
+      .data.subarray(6, 12)
+      .toString('hex');
+    const labeled = frames.filter((f) => f.label !== undefined);
+    const syns = labeled.filter((f) => parse(f).flags === 0x02);
+    const synPkts = syns.map(parse);
+    const plc = synPkts[0]!.dst;
+    const plantIps = new Set(sim.plant.hosts.keys());
+    const subnet = (a: string): string => a.slice(0, a.lastIndexOf('.'));
+
+    // one PLC's Modbus port, a new address and port per SYN, none of them the source's own, all from its NIC
+    expect(synPkts.every((p) => p.dst === plc && p.dport === 502)).toBe(true);
+    expect(new Set(synPkts.map((p) => p.src)).size).toBeGreaterThan(synPkts.length * 0.9);
+    expect(synPkts.some((p) => p.src === w.source)).toBe(false);
+    expect(syns.every((f) => f.data.subarray(6, 12).toString('hex') === attackMac)).toBe(true);
+    // mostly off-plant addresses; some unused addresses of the PLC's subnet; a few present hosts
+    const own = synPkts.filter((p) => subnet(p.src) === subnet(plc) && !plantIps.has(p.src));
+    const present = synPkts.filter((p) => plantIps.has(p.src));
+    expect(own.length).toBeGreaterThan(synPkts.length * 0.08);
+    expect(present.length).toBeGreaterThan(0);
+    expect(synPkts.length - own.length - present.length).toBeGreaterThan(synPkts.length * 0.6);
+    // a low-rate flood: about 12 SYNs a second on average, varying from second to second
+    const perS = synPkts.length / 60;
+    expect(perS).toBeGreaterThan(6);
+    expect(perS).toBeLessThan(24);
+    const bySecond = new Map<number, number>();
+    for (const p of synPkts)
+      bySecond.set(Math.floor(p.tUs / S), (bySecond.get(Math.floor(p.tUs / S)) ?? 0) + 1);
+    expect(Math.max(...bySecond.values())).toBeGreaterThan(2 * Math.min(...bySecond.values()));
+    // the PLC answers SYN/ACK, retransmits those nobody answers, and leaves SYNs unanswered once its backlog is full
+    const fromPlc = labeled.map(parse).filter((p) => p.src === plc);
+    const synAcks = fromPlc.filter((p) => p.flags === 0x12);
+    expect(synAcks.length).toBeGreaterThan(0);
+    const answered = new Set(fromPlc.map((p) => `${p.dst}:${p.dport}`));
+    expect(synAcks.length).toBeGreaterThan(answered.size);
+    expect(synPkts.filter((p) => !answered.has(`${p.src}:${p.sport}`)).length).toBeGreaterThan(
+      synPkts.length / 2,
+    );
+    // present hosts reset the SYN/ACKs they never asked for (RST without ACK)
+    const resets = labeled.map(parse).filter((p) => p.dst === plc && p.flags === 0x04);
+    expect(resets.length).toBeGreaterThan(0);
+    expect(resets.every((p) => plantIps.has(p.src))).toBe(true);
+  });
 
   it('multi-stage runs its stages in order: scan, then recon, then writes', () => {
     const { frames } = run({
