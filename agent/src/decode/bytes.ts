@@ -12,6 +12,14 @@ export function u32(b: Buffer, o: number): number {
   return (((b[o] ?? 0) << 24) | ((b[o + 1] ?? 0) << 16) | ((b[o + 2] ?? 0) << 8) | (b[o + 3] ?? 0)) >>> 0;
 }
 
+/** Start value of a TextCache hash (FNV-1a's offset basis). */
+export const TEXT_HASH_SEED = 0x811c9dc5;
+
+/** One byte into a TextCache hash (FNV-1a's step). */
+export function textHashStep(h: number, byte: number): number {
+  return Math.imul(h ^ byte, 0x01000193);
+}
+
 /**
  * Texts of short byte strings made once and reused: decoders read the same topics, names, methods and header values
  * over and over (a plant's few MQTT topics, DNS names, HTTP hosts), and a string made from the bytes each time is an
@@ -46,8 +54,19 @@ export class TextCache {
   text(b: Buffer, start: number, end: number): string {
     const len = end - start;
     if (len > this.maxBytes || len < 0) return b.toString(this.encoding, start, end);
-    let h = 0x811c9dc5 ^ len;
-    for (let i = start; i < end; i++) h = Math.imul(h ^ (b[i] ?? 0), 0x01000193);
+    let h = TEXT_HASH_SEED;
+    for (let i = start; i < end; i++) h = textHashStep(h, b[i] ?? 0);
+    return this.hashed(b, start, end, h);
+  }
+
+  /**
+   * text(), for a caller that hashed b[start, end) itself while writing it (h: TEXT_HASH_SEED, then textHashStep
+   * over every byte), which saves a pass over the bytes.
+   */
+  hashed(b: Buffer, start: number, end: number, hash: number): string {
+    const len = end - start;
+    if (len > this.maxBytes || len < 0) return b.toString(this.encoding, start, end);
+    let h = hash ^ len;
     h ^= h >>> 13;
     const slot = h & this.mask;
     const base = slot * this.maxBytes;

@@ -150,13 +150,15 @@ export class FlowTable {
       }
       slot = (slot + 1) & mask;
     }
-    const k = this.k;
-    k.fill(0);
-    k[0] = a;
-    k[4] = b;
-    k[8] = ports;
-    k[9] = proto;
+    // The key's words written in place (a fill and a typed-array copy are runtime calls, once per new flow).
     const id = this.insert(h, now);
+    const base = id * KW;
+    keys[base] = a;
+    keys[base + 1] = keys[base + 2] = keys[base + 3] = 0;
+    keys[base + 4] = b;
+    keys[base + 5] = keys[base + 6] = keys[base + 7] = 0;
+    keys[base + 8] = ports;
+    keys[base + 9] = proto;
     this.lastId = id;
     return id;
   }
@@ -216,10 +218,12 @@ export class FlowTable {
       }
       slot = (slot + 1) & mask;
     }
-    return this.insert(h, now);
+    const id = this.insert(h, now);
+    keys.set(k, id * KW);
+    return id;
   }
 
-  /** Adds the key in `this.k` (hash h) as a new flow, evicting the least recently used one when full. */
+  /** Adds a new flow of hash h (the caller writes its key), evicting the least recently used one when full. */
   private insert(h: number, now: number): number {
     if (this.freeTop === 0) {
       this.stats.evictedFull++;
@@ -232,7 +236,6 @@ export class FlowTable {
     let slot = h & mask;
     while ((index[slot * 2] ?? 0) !== 0) slot = (slot + 1) & mask;
     const id = this.free[--this.freeTop] ?? 0;
-    this.keys.set(this.k, id * KW);
     this.hashes[id] = h;
     index[slot * 2] = id + 1;
     index[slot * 2 + 1] = h | 0;

@@ -16,6 +16,26 @@ const NULL_AF_INET6 = [24, 28, 30];
 
 /** Ethernet (14) + IPv4 without options (20) + TCP without options (20). */
 const PLAIN_TCP4 = 54;
+/** Ethernet (14) + IPv4 without options (20) + UDP (8). */
+const PLAIN_UDP4 = 42;
+
+/** The fast path's network layer (decodeFrame): what decodeEthernet and decodeIpv4 set for a plain IPv4 packet. */
+function plainIpv4(raw: RawPacket, pkt: PacketView, b: Buffer, ip: number, proto: number): void {
+  pkt.reset();
+  pkt.frame = raw.frame;
+  pkt.tsSec = raw.tsSec;
+  pkt.tsNsec = raw.tsNsec;
+  // Stored only when it changes (once per capture chunk): a pointer store into the long-lived view from a
+  // young buffer goes through V8's write barrier slow path.
+  if (pkt.buf !== b) pkt.buf = b;
+  pkt.etherType = EtherType.IPV4;
+  pkt.ipOff = ip;
+  pkt.ipVersion = 4;
+  pkt.ttl = u8(b, ip + 8);
+  pkt.ipProto = proto;
+  pkt.src4 = u32(b, ip + 12);
+  pkt.dst4 = u32(b, ip + 16);
+}
 
 /**
  * Decodes the headers of one frame. Returns true when the transport header was decoded (pkt.ipProto tells which;
@@ -25,43 +45,39 @@ export function decodeFrame(raw: RawPacket, pkt: PacketView, c: Counters): boole
   const b = raw.buf;
   const off = raw.off;
   const end = off + raw.capLen;
-  // The common frame, untagged Ethernet + IPv4 (no options, not a fragment) + TCP (no options), all of it
-  // captured: read in one go, with the same results as the layer-by-layer path below. Anything else goes there.
+  // The common frames, untagged Ethernet + IPv4 (no options, not a fragment) + TCP without options or UDP whose
+  // length matches the IP packet's, all of it captured: read in one go, with the same results as the layer-by-layer
+  // path below. Anything else goes there.
   if (
     raw.linkType === LinkType.ETHERNET &&
-    end - off >= PLAIN_TCP4 &&
+    end - off >= PLAIN_UDP4 &&
     u16(b, off + 12) === EtherType.IPV4 &&
     u8(b, off + 14) === 0x45 &&
-    u8(b, off + 23) === IpProto.TCP &&
-    (u16(b, off + 20) & 0x3fff) === 0 &&
-    u8(b, off + 46) >> 4 === 5
+    (u16(b, off + 20) & 0x3fff) === 0
   ) {
     const ip = off + 14;
+    const proto = u8(b, ip + 9);
     const stop = ip + u16(b, ip + 2);
-    if (stop >= ip + 40 && stop <= end) {
-      const t = ip + 20;
-      pkt.reset();
-      pkt.frame = raw.frame;
-      pkt.tsSec = raw.tsSec;
-      pkt.tsNsec = raw.tsNsec;
-      // Stored only when it changes (once per capture chunk): a pointer store into the long-lived view from a
-      // young buffer goes through V8's write barrier slow path.
-      if (pkt.buf !== b) pkt.buf = b;
-      pkt.etherType = EtherType.IPV4;
-      pkt.ipOff = ip;
-      pkt.ipVersion = 4;
-      pkt.ttl = u8(b, ip + 8);
-      pkt.ipProto = IpProto.TCP;
-      pkt.src4 = u32(b, ip + 12);
-      pkt.dst4 = u32(b, ip + 16);
+    const t = ip + 20;
+    if (proto === IpProto.TCP) {
+      if (end - off >= PLAIN_TCP4 && u8(b, t + 12) >> 4 === 5 && stop >= t + 20 && stop <= end) {
+        plainIpv4(raw, pkt, b, ip, IpProto.TCP);
+        pkt.sport = u16(b, t);
+        pkt.dport = u16(b, t + 2);
+        pkt.seq = u32(b, t + 4);
+        pkt.ack = u32(b, t + 8);
+        pkt.tcpFlags = u8(b, t + 13);
+        pkt.window = u16(b, t + 14);
+        pkt.payloadOff = t + 20;
+        pkt.payloadLen = stop - (t + 20);
+        return true;
+      }
+    } else if (proto === IpProto.UDP && stop <= end && stop - t >= 8 && u16(b, t + 4) === stop - t) {
+      plainIpv4(raw, pkt, b, ip, IpProto.UDP);
       pkt.sport = u16(b, t);
       pkt.dport = u16(b, t + 2);
-      pkt.seq = u32(b, t + 4);
-      pkt.ack = u32(b, t + 8);
-      pkt.tcpFlags = u8(b, t + 13);
-      pkt.window = u16(b, t + 14);
-      pkt.payloadOff = t + 20;
-      pkt.payloadLen = stop - (t + 20);
+      pkt.payloadOff = t + 8;
+      pkt.payloadLen = stop - (t + 8);
       return true;
     }
   }
