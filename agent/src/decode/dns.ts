@@ -156,6 +156,7 @@ export interface NameResult {
 
 /** The text of the name being read: escaped labels joined by dots (at most 4 bytes per wire byte). */
 const NAME_TEXT = Buffer.alloc(MAX_NAME_LENGTH * 4);
+const NAME_VIEW = new DataView(NAME_TEXT.buffer, NAME_TEXT.byteOffset, NAME_TEXT.byteLength);
 const DOT = 0x2e;
 const BACKSLASH = 0x5c;
 const DIGIT_0 = 0x30;
@@ -224,7 +225,7 @@ function scanName(b: Buffer, base: number, start: number, end: number): string {
       if (next < 0) next = p + 1;
       nameNext = next;
       nameError = undefined;
-      return labels === 0 ? '<Root>' : NAMES.hashed(t, 0, tl, h);
+      return labels === 0 ? '<Root>' : NAMES.hashed(t, 0, tl, h, NAME_VIEW);
     }
     wire += len + 1;
     if (wire > MAX_NAME_LENGTH) return cut(tl, next, end, 'name_too_long');
