@@ -2,7 +2,7 @@
 // (name, type, class) and the record counts. Names follow compression pointers only backwards and at most
 // MAX_POINTER_JUMPS times, and never grow past 255 bytes, so loops and bad pointers end as malformed input, not
 // hangs (a pointer must point before the labels it ends, so targets strictly decrease). A query whose id is already waiting for an answer in the same flow is flagged as a retransmission.
-import { TextCache, detached, u16, u8 } from './bytes.js';
+import { TEXT_HASH_SEED, TextCache, detached, textHashStep, u16, u8 } from './bytes.js';
 import { Counters, type Decoder, type EventBase, type EventSink, type Segment } from './types.js';
 
 export const DNS_PORT = 53;
@@ -156,6 +156,7 @@ export interface NameResult {
 
 /** The text of the name being read: escaped labels joined by dots (at most 4 bytes per wire byte). */
 const NAME_TEXT = Buffer.alloc(MAX_NAME_LENGTH * 4);
+const NAME_VIEW = new DataView(NAME_TEXT.buffer, NAME_TEXT.byteOffset, NAME_TEXT.byteLength);
 const DOT = 0x2e;
 const BACKSLASH = 0x5c;
 const DIGIT_0 = 0x30;
@@ -184,6 +185,16 @@ export function readName(b: Buffer, base: number, start: number, end: number): N
   return nameError === undefined ? { name, next: nameNext } : { name, next: nameNext, error: nameError };
 }
 
+/** Writes byte c as \\ddd at t[tl, tl + 4); returns the text hash h with those bytes. */
+function escape(t: Buffer, tl: number, c: number, h: number): number {
+  t[tl] = BACKSLASH;
+  t[tl + 1] = DIGIT_0 + ((c / 100) | 0);
+  t[tl + 2] = DIGIT_0 + (((c / 10) | 0) % 10);
+  t[tl + 3] = DIGIT_0 + (c % 10);
+  for (let i = tl; i < tl + 4; i++) h = textHashStep(h, t[i] ?? 0);
+  return h;
+}
+
 /** readName without a result object: returns the name, and sets nameNext and nameError. */
 function scanName(b: Buffer, base: number, start: number, end: number): string {
   const t = NAME_TEXT;
@@ -195,6 +206,8 @@ function scanName(b: Buffer, base: number, start: number, end: number): string {
   let wire = 0;
   // Every pointer must point before the run of labels it ends: targets strictly decrease, so no loop can form.
   let runStart = start;
+  // The text's hash for the text cache, built as the bytes are written (TextCache.hashed).
+  let h = TEXT_HASH_SEED;
   for (;;) {
     if (p >= end) return cut(tl, next, end, 'name_truncated');
     const len = u8(b, p);
@@ -212,20 +225,23 @@ function scanName(b: Buffer, base: number, start: number, end: number): string {
       if (next < 0) next = p + 1;
       nameNext = next;
       nameError = undefined;
-      return labels === 0 ? '<Root>' : NAMES.text(t, 0, tl);
+      return labels === 0 ? '<Root>' : NAMES.hashed(t, 0, tl, h, NAME_VIEW);
     }
     wire += len + 1;
     if (wire > MAX_NAME_LENGTH) return cut(tl, next, end, 'name_too_long');
     if (p + 1 + len > end) return cut(tl, next, end, 'name_truncated');
-    if (labels++ > 0) t[tl++] = DOT;
+    if (labels++ > 0) {
+      t[tl++] = DOT;
+      h = textHashStep(h, DOT);
+    }
     for (let i = p + 1, stop = p + 1 + len; i < stop; i++) {
       const c = u8(b, i);
-      if (c > 0x20 && c < 0x7f) t[tl++] = c;
-      else {
-        t[tl++] = BACKSLASH;
-        t[tl++] = DIGIT_0 + ((c / 100) | 0);
-        t[tl++] = DIGIT_0 + (((c / 10) | 0) % 10);
-        t[tl++] = DIGIT_0 + (c % 10);
+      if (c > 0x20 && c < 0x7f) {
+        t[tl++] = c;
+        h = textHashStep(h, c);
+      } else {
+        h = escape(t, tl, c, h);
+        tl += 4;
       }
     }
     p += 1 + len;

@@ -36,10 +36,16 @@ export class FlowTable {
   private readonly keys: Uint32Array;
   private readonly hashes: Uint32Array;
   /**
-   * Hash slots, two words each: flow id + 1 (0: empty) and the flow's hash (so that a probe past other flows reads
-   * no other array); grown (doubled, up to maxCap slots) to stay at most half full.
+   * Hash slots, one word each (0: empty): flow id + 1 in the high `idBits` bits, the top `tagBits` bits of the
+   * flow's hash in the low ones, so that a probe past other flows reads no other array and the index is half the
+   * size of an id-and-hash pair per slot (a new flow's probe is a cache miss; the smaller the index, the more of it
+   * the caches hold). Grown (doubled, up to maxCap slots) to stay at most half full.
    */
   private index: Int32Array;
+  /** Bits of an index word holding flow id + 1, and the rest, holding the hash's top bits (see index). */
+  private readonly idBits: number;
+  private readonly tagBits: number;
+  private readonly tagMask: number;
   private mask: number;
   private readonly maxCap: number;
   private readonly prev: Int32Array;
@@ -75,10 +81,16 @@ export class FlowTable {
     while (cap < opts.maxFlows * 2) cap <<= 1;
     this.maxCap = cap;
     // Start small: a lookup's probe lands in a table that fits the caches while few flows are active (the full-size
-    // index of the default 262,144 flows is 2 MB, where every probe was a cache miss).
+    // index of the default 262,144 flows is 2 MB).
     const start = Math.min(cap, INITIAL_INDEX);
     this.mask = start - 1;
-    this.index = new Int32Array(start * 2);
+    this.index = new Int32Array(start);
+    let idBits = 1;
+    while (2 ** idBits <= opts.maxFlows) idBits++;
+    if (idBits > 31) throw new RangeError('maxFlows must be below 2^31');
+    this.idBits = idBits;
+    this.tagBits = 32 - idBits;
+    this.tagMask = 2 ** this.tagBits - 1;
     this.keys = new Uint32Array(opts.maxFlows * KW);
     this.hashes = new Uint32Array(opts.maxFlows);
     this.prev = new Int32Array(opts.maxFlows).fill(NONE);
@@ -127,14 +139,15 @@ export class FlowTable {
     const h = mix(mix(mix(mix(0x811c9dc5, a), b), ports), proto) >>> 0;
     const index = this.index;
     const keys = this.keys;
-    const tag = h | 0;
+    const tag = h >>> this.idBits;
+    const tagMask = this.tagMask;
     const mask = this.mask;
     let slot = h & mask;
     for (;;) {
-      const e = index[slot * 2] ?? 0;
+      const e = index[slot] ?? 0;
       if (e === 0) break;
-      const id = e - 1;
-      if (index[slot * 2 + 1] === tag) {
+      if ((e & tagMask) === tag) {
+        const id = (e >>> this.tagBits) - 1;
         const base = id * KW;
         if (
           keys[base] === a &&
@@ -150,13 +163,15 @@ export class FlowTable {
       }
       slot = (slot + 1) & mask;
     }
-    const k = this.k;
-    k.fill(0);
-    k[0] = a;
-    k[4] = b;
-    k[8] = ports;
-    k[9] = proto;
+    // The key's words written in place (a fill and a typed-array copy are runtime calls, once per new flow).
     const id = this.insert(h, now);
+    const base = id * KW;
+    keys[base] = a;
+    keys[base + 1] = keys[base + 2] = keys[base + 3] = 0;
+    keys[base + 4] = b;
+    keys[base + 5] = keys[base + 6] = keys[base + 7] = 0;
+    keys[base + 8] = ports;
+    keys[base + 9] = proto;
     this.lastId = id;
     return id;
   }
@@ -193,13 +208,14 @@ export class FlowTable {
     const index = this.index;
     const keys = this.keys;
     const mask = this.mask;
-    const tag = h | 0;
+    const tag = h >>> this.idBits;
+    const tagMask = this.tagMask;
     let slot = h & mask;
     for (;;) {
-      const e = index[slot * 2] ?? 0;
+      const e = index[slot] ?? 0;
       if (e === 0) break;
-      const id = e - 1;
-      if (index[slot * 2 + 1] === tag) {
+      if ((e & tagMask) === tag) {
+        const id = (e >>> this.tagBits) - 1;
         const base = id * KW;
         let same = true;
         for (let i = 0; i < KW; i++) {
@@ -216,26 +232,26 @@ export class FlowTable {
       }
       slot = (slot + 1) & mask;
     }
-    return this.insert(h, now);
+    const id = this.insert(h, now);
+    keys.set(k, id * KW);
+    return id;
   }
 
-  /** Adds the key in `this.k` (hash h) as a new flow, evicting the least recently used one when full. */
+  /** Adds a new flow of hash h (the caller writes its key), evicting the least recently used one when full. */
   private insert(h: number, now: number): number {
     if (this.freeTop === 0) {
       this.stats.evictedFull++;
       this.remove(this.tail);
     }
-    const slots = this.index.length >> 1;
+    const slots = this.index.length;
     if ((this.stats.active + 1) * 2 > slots && slots < this.maxCap) this.growIndex();
     const index = this.index;
     const mask = this.mask;
     let slot = h & mask;
-    while ((index[slot * 2] ?? 0) !== 0) slot = (slot + 1) & mask;
+    while ((index[slot] ?? 0) !== 0) slot = (slot + 1) & mask;
     const id = this.free[--this.freeTop] ?? 0;
-    this.keys.set(this.k, id * KW);
     this.hashes[id] = h;
-    index[slot * 2] = id + 1;
-    index[slot * 2 + 1] = h | 0;
+    index[slot] = ((id + 1) << this.tagBits) | (h >>> this.idBits);
     this.stats.active++;
     this.stats.created++;
     this.created = true;
@@ -250,15 +266,14 @@ export class FlowTable {
   private growIndex(): void {
     const old = this.index;
     const index = new Int32Array(old.length * 2);
-    const mask = (index.length >> 1) - 1;
-    for (let i = 0; i < old.length; i += 2) {
+    const mask = index.length - 1;
+    const hashes = this.hashes;
+    for (let i = 0; i < old.length; i++) {
       const e = old[i] ?? 0;
       if (e === 0) continue;
-      const tag = old[i + 1] ?? 0;
-      let slot = tag & mask;
-      while ((index[slot * 2] ?? 0) !== 0) slot = (slot + 1) & mask;
-      index[slot * 2] = e;
-      index[slot * 2 + 1] = tag;
+      let slot = (hashes[(e >>> this.tagBits) - 1] ?? 0) & mask;
+      while ((index[slot] ?? 0) !== 0) slot = (slot + 1) & mask;
+      index[slot] = e;
     }
     this.index = index;
     this.mask = mask;
@@ -302,22 +317,21 @@ export class FlowTable {
     this.unlink(id);
     const index = this.index;
     const mask = this.mask;
+    const tagBits = this.tagBits;
     let i = (this.hashes[id] ?? 0) & mask;
-    while ((index[i * 2] ?? 0) !== id + 1) i = (i + 1) & mask;
-    index[i * 2] = 0;
+    while ((index[i] ?? 0) >>> tagBits !== id + 1) i = (i + 1) & mask;
+    index[i] = 0;
     let j = i;
     for (;;) {
       j = (j + 1) & mask;
-      const e = index[j * 2] ?? 0;
+      const e = index[j] ?? 0;
       if (e === 0) break;
-      const tag = index[j * 2 + 1] ?? 0;
-      const want = tag & mask;
+      const want = (this.hashes[(e >>> tagBits) - 1] ?? 0) & mask;
       // Move e back into the hole at i unless its wanted slot lies cyclically in (i, j].
       const inRange = i <= j ? want > i && want <= j : want > i || want <= j;
       if (!inRange) {
-        index[i * 2] = e;
-        index[i * 2 + 1] = tag;
-        index[j * 2] = 0;
+        index[i] = e;
+        index[j] = 0;
         i = j;
       }
     }

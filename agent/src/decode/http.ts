@@ -17,6 +17,8 @@ export const MAX_HEADERS = 100;
 const MAX_CHUNK_LINE = 1024;
 /** Requests remembered per flow to match responses (pipelining). */
 const MAX_PENDING_PER_FLOW = 32;
+/** Flow states kept for reuse. */
+const MAX_POOLED_STATES = 1024;
 
 const CR = 13;
 const LF = 10;
@@ -47,14 +49,14 @@ export interface HttpEvent extends EventBase {
   malformed?: string | undefined;
 }
 
-interface Pending {
-  method: string;
-  uri: string;
-}
-
-/** A flow's HTTP state, made only while it holds something (a request waiting, a chunked message open). */
+/**
+ * A flow's HTTP state, held only while it holds something (a request waiting, a chunked message open); taken from
+ * and given back to the decoder's pool, so an exchange allocates nothing.
+ */
 interface FlowState {
-  requests: Pending[];
+  /** The requests waiting for their responses, oldest first: methods and URIs, index by index. */
+  methods: string[];
+  uris: string[];
   /** A chunked message per direction (0: to server, 1: to client) waiting for its last chunk. */
   chunked: [HttpEvent | undefined, HttpEvent | undefined];
 }
@@ -94,17 +96,22 @@ function scanHead(b: Buffer, from: number, to: number): number {
   scanSeq++;
   let lines = 0;
   for (let i = from; i + 3 < to;) {
-    if (b[i] !== CR || b[i + 1] !== LF) {
-      i++;
+    // Two bytes a step: a CRLF starting at i or at i + 1 has its CR or LF at i + 1 (the first of the two wins).
+    const c = b[i + 1];
+    let j: number;
+    if (c === LF && b[i] === CR) j = i;
+    else if (c === CR && b[i + 2] === LF && i + 4 < to) j = i + 1;
+    else {
+      i += 2;
       continue;
     }
-    if (lines < LINE_CAP) LINE_ENDS[lines] = i;
+    if (lines < LINE_CAP) LINE_ENDS[lines] = j;
     lines++;
-    if (b[i + 2] === CR && b[i + 3] === LF) {
+    if (b[j + 2] === CR && b[j + 3] === LF) {
       scanLines = lines;
-      return i + 4;
+      return j + 4;
     }
-    i += 2;
+    i = j + 2;
   }
   return -1;
 }
@@ -321,6 +328,19 @@ function isVersion(b: Buffer, p: number): boolean {
 }
 
 /**
+ * The text of the version "HTTP/d.d" at b[p, p + 8) (isVersion holds): the two usual ones without the text cache's
+ * hash and compare.
+ */
+function versionText(b: Buffer, p: number): string {
+  if (u8(b, p + 5) === 0x31) {
+    const minor = u8(b, p + 7);
+    if (minor === 0x31) return 'HTTP/1.1';
+    if (minor === 0x30) return 'HTTP/1.0';
+  }
+  return TEXTS.text(b, p, p + 8);
+}
+
+/**
  * The decoder's one reused event (see DecodedEvent: valid only during onEvent), every field present in one order:
  * the start line's, then the header fields in the order Host, User-Agent, Content-Type, Content-Length,
  * Transfer-Encoding, then the matched request. A message that sets them in another order (headers in another
@@ -361,6 +381,8 @@ export class HttpDecoder implements Decoder {
   private readonly ev = reusableEvent();
   /** Per flow id: its state while it holds something, else undefined (filled, grown by doubling: fast elements). */
   private states: (FlowState | undefined)[] = new Array<FlowState | undefined>(1024).fill(undefined);
+  /** Emptied flow states, for the next flow that needs one. */
+  private readonly pool: FlowState[] = [];
   /** The header block pduLength scanned last (LINE_ENDS and scanLines describe it), until message() takes it. */
   private scanBuf: Buffer | undefined;
   private scanOff = -1;
@@ -421,18 +443,21 @@ export class HttpDecoder implements Decoder {
     let ev = this.message(seg);
     if (ev === undefined) return;
     if (ev.is_response) {
-      const req = state?.requests.shift();
-      if (req !== undefined) {
-        ev.request_method = req.method;
-        ev.request_uri = req.uri;
+      const method = state?.methods.shift();
+      const uri = state?.uris.shift();
+      if (method !== undefined && uri !== undefined) {
+        ev.request_method = method;
+        ev.request_uri = uri;
       } else this.counters.inc('http.unmatched_response');
     } else if (ev.method !== undefined && ev.uri !== undefined) {
       state ??= this.state(flow);
-      if (state.requests.length >= MAX_PENDING_PER_FLOW) {
-        state.requests.shift();
+      if (state.methods.length >= MAX_PENDING_PER_FLOW) {
+        state.methods.shift();
+        state.uris.shift();
         this.counters.inc('http.unanswered_request_dropped');
       }
-      state.requests.push({ method: ev.method, uri: ev.uri });
+      state.methods.push(ev.method);
+      state.uris.push(ev.uri);
     }
     if (ev.malformed !== undefined) this.counters.inc(`http.${ev.malformed}`);
     if (ev.chunked === true) {
@@ -444,7 +469,7 @@ export class HttpDecoder implements Decoder {
   }
 
   private state(flow: number): FlowState {
-    const s: FlowState = { requests: [], chunked: [undefined, undefined] };
+    const s: FlowState = this.pool.pop() ?? { methods: [], uris: [], chunked: [undefined, undefined] };
     if (flow >= this.states.length) {
       let n = this.states.length;
       while (n <= flow) n *= 2;
@@ -457,8 +482,10 @@ export class HttpDecoder implements Decoder {
   }
 
   private dropIfEmpty(flow: number, s: FlowState): void {
-    if (s.requests.length === 0 && s.chunked[0] === undefined && s.chunked[1] === undefined)
+    if (s.methods.length === 0 && s.chunked[0] === undefined && s.chunked[1] === undefined) {
       this.states[flow] = undefined;
+      if (this.pool.length < MAX_POOLED_STATES) this.pool.push(s);
+    }
   }
 
   private chunk(seg: Segment, dir: number, emit: EventSink): void {
@@ -539,9 +566,14 @@ export class HttpDecoder implements Decoder {
         ev = detached(ev);
         ev.malformed = 'bad_status_line';
       } else {
-        ev.version = TEXTS.text(b, off, off + 8);
+        ev.version = versionText(b, off);
         ev.status = (u8(b, off + 9) - 0x30) * 100 + (u8(b, off + 10) - 0x30) * 10 + (u8(b, off + 11) - 0x30);
-        ev.reason = n > 12 ? TEXTS.text(b, off + 13, firstEnd) : '';
+        ev.reason =
+          n === 15 && u8(b, off + 13) === 0x4f && u8(b, off + 14) === 0x4b
+            ? 'OK'
+            : n > 12
+              ? TEXTS.text(b, off + 13, firstEnd)
+              : '';
       }
     } else {
       let m = off;
@@ -554,9 +586,12 @@ export class HttpDecoder implements Decoder {
         ev = detached(ev);
         ev.malformed = 'bad_request_line';
       } else {
-        ev.method = TEXTS.text(b, off, m);
+        ev.method =
+          m - off === 3 && u8(b, off) === 0x47 && u8(b, off + 1) === 0x45 && u8(b, off + 2) === 0x54
+            ? 'GET'
+            : TEXTS.text(b, off, m);
         ev.uri = TEXTS.text(b, m + 1, u);
-        ev.version = TEXTS.text(b, u + 1, firstEnd);
+        ev.version = versionText(b, u + 1);
       }
     }
     if (ev.header_count > MAX_HEADERS && ev.malformed === undefined) {

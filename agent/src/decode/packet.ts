@@ -1,6 +1,6 @@
 // Link -> network -> transport for one frame, into a reused PacketView.
 import { LinkType, type RawPacket } from '../capture/types.js';
-import { u16, u32, u8 } from './bytes.js';
+import { u8 } from './bytes.js';
 import { decodeEthernet, EtherType } from './ethernet.js';
 import { decodeIcmp } from './icmp.js';
 import { decodeIpv4 } from './ipv4.js';
@@ -16,6 +16,30 @@ const NULL_AF_INET6 = [24, 28, 30];
 
 /** Ethernet (14) + IPv4 without options (20) + TCP without options (20). */
 const PLAIN_TCP4 = 54;
+/** Ethernet (14) + IPv4 without options (20) + UDP (8). */
+const PLAIN_UDP4 = 42;
+
+/** A view of the capture buffer the last frame came from (made again only when the buffer changes). */
+let viewOf: Buffer | undefined;
+let view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+
+/** The fast path's network layer (decodeFrame): what decodeEthernet and decodeIpv4 set for a plain IPv4 packet. */
+function plainIpv4(raw: RawPacket, pkt: PacketView, b: Buffer, v: DataView, ip: number, proto: number): void {
+  pkt.reset();
+  pkt.frame = raw.frame;
+  pkt.tsSec = raw.tsSec;
+  pkt.tsNsec = raw.tsNsec;
+  // Stored only when it changes (once per capture chunk): a pointer store into the long-lived view from a
+  // young buffer goes through V8's write barrier slow path.
+  if (pkt.buf !== b) pkt.buf = b;
+  pkt.etherType = EtherType.IPV4;
+  pkt.ipOff = ip;
+  pkt.ipVersion = 4;
+  pkt.ttl = u8(b, ip + 8);
+  pkt.ipProto = proto;
+  pkt.src4 = v.getUint32(ip + 12);
+  pkt.dst4 = v.getUint32(ip + 16);
+}
 
 /**
  * Decodes the headers of one frame. Returns true when the transport header was decoded (pkt.ipProto tells which;
@@ -25,44 +49,45 @@ export function decodeFrame(raw: RawPacket, pkt: PacketView, c: Counters): boole
   const b = raw.buf;
   const off = raw.off;
   const end = off + raw.capLen;
-  // The common frame, untagged Ethernet + IPv4 (no options, not a fragment) + TCP (no options), all of it
-  // captured: read in one go, with the same results as the layer-by-layer path below. Anything else goes there.
-  if (
-    raw.linkType === LinkType.ETHERNET &&
-    end - off >= PLAIN_TCP4 &&
-    u16(b, off + 12) === EtherType.IPV4 &&
-    u8(b, off + 14) === 0x45 &&
-    u8(b, off + 23) === IpProto.TCP &&
-    (u16(b, off + 20) & 0x3fff) === 0 &&
-    u8(b, off + 46) >> 4 === 5
-  ) {
-    const ip = off + 14;
-    const stop = ip + u16(b, ip + 2);
-    if (stop >= ip + 40 && stop <= end) {
+  // The common frames, untagged Ethernet + IPv4 (no options, not a fragment) + TCP without options or UDP whose
+  // length matches the IP packet's, all of it captured: read in one go, with the same results as the layer-by-layer
+  // path below (words read as words through a DataView: every read is inside the frame). Anything else goes there.
+  if (raw.linkType === LinkType.ETHERNET && end - off >= PLAIN_UDP4) {
+    if (b !== viewOf) {
+      viewOf = b;
+      view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    }
+    const v = view;
+    if (
+      v.getUint16(off + 12) === EtherType.IPV4 &&
+      u8(b, off + 14) === 0x45 &&
+      (v.getUint16(off + 20) & 0x3fff) === 0
+    ) {
+      const ip = off + 14;
+      const proto = u8(b, ip + 9);
+      const stop = ip + v.getUint16(ip + 2);
       const t = ip + 20;
-      pkt.reset();
-      pkt.frame = raw.frame;
-      pkt.tsSec = raw.tsSec;
-      pkt.tsNsec = raw.tsNsec;
-      // Stored only when it changes (once per capture chunk): a pointer store into the long-lived view from a
-      // young buffer goes through V8's write barrier slow path.
-      if (pkt.buf !== b) pkt.buf = b;
-      pkt.etherType = EtherType.IPV4;
-      pkt.ipOff = ip;
-      pkt.ipVersion = 4;
-      pkt.ttl = u8(b, ip + 8);
-      pkt.ipProto = IpProto.TCP;
-      pkt.src4 = u32(b, ip + 12);
-      pkt.dst4 = u32(b, ip + 16);
-      pkt.sport = u16(b, t);
-      pkt.dport = u16(b, t + 2);
-      pkt.seq = u32(b, t + 4);
-      pkt.ack = u32(b, t + 8);
-      pkt.tcpFlags = u8(b, t + 13);
-      pkt.window = u16(b, t + 14);
-      pkt.payloadOff = t + 20;
-      pkt.payloadLen = stop - (t + 20);
-      return true;
+      if (proto === IpProto.TCP) {
+        if (end - off >= PLAIN_TCP4 && u8(b, t + 12) >> 4 === 5 && stop >= t + 20 && stop <= end) {
+          plainIpv4(raw, pkt, b, v, ip, IpProto.TCP);
+          pkt.sport = v.getUint16(t);
+          pkt.dport = v.getUint16(t + 2);
+          pkt.seq = v.getUint32(t + 4);
+          pkt.ack = v.getUint32(t + 8);
+          pkt.tcpFlags = u8(b, t + 13);
+          pkt.window = v.getUint16(t + 14);
+          pkt.payloadOff = t + 20;
+          pkt.payloadLen = stop - (t + 20);
+          return true;
+        }
+      } else if (proto === IpProto.UDP && stop <= end && stop - t >= 8 && v.getUint16(t + 4) === stop - t) {
+        plainIpv4(raw, pkt, b, v, ip, IpProto.UDP);
+        pkt.sport = v.getUint16(t);
+        pkt.dport = v.getUint16(t + 2);
+        pkt.payloadOff = t + 8;
+        pkt.payloadLen = stop - (t + 8);
+        return true;
+      }
     }
   }
   return decodeLayers(raw, pkt, c);
