@@ -2,7 +2,8 @@
 // connection the server closes while the store holds it, checked out of the pool, must fail that call, never crash
 // the process, and the next call must reconnect), other writers storing the same alerts at the same moment,
 // batches that span several chunks of its binary COPY stream, and a database whose alerts were written before the
-// store kept the search document and the counters itself (migration 12).
+// store kept the search document and the counters itself (migration 12), and one written before the severity and
+// status indexes went (migration 13).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { shippedCatalog } from '@vigil/shared';
@@ -10,8 +11,10 @@ import { needComponent } from '@vigil/shared/testing';
 import { AlertSeeder } from '../seed/generate.js';
 import { POSTGRES_SEARCH_DOCUMENT } from './migrations/001-initial.js';
 import { postgresBulkAlertInsert } from './migrations/012-postgres-bulk-alert-insert.js';
+import { postgresAlertFilterIndexes } from './migrations/013-postgres-alert-filter-indexes.js';
 import { MIGRATIONS } from './migrations/index.js';
-import { POSTGRES_COUNT_ALERTS, PostgresStore } from './postgres.js';
+import { POSTGRES_COUNT_ALERTS, PostgresStore, alertSearchWords } from './postgres.js';
+import type { AlertQuery, StoredAlert } from './types.js';
 import {
   PG_INSTALL_HINT,
   postgresAvailable,
@@ -178,6 +181,101 @@ describe.runIf(needComponent('PostgreSQL server', postgresAvailable(), PG_INSTAL
         expect(documents.rows[0]?.differ).toBe('0');
         expect(await found(old[5])).toContain(old[5]?.id);
         expect(await found(fresh[5])).toContain(fresh[5]?.id);
+      } finally {
+        await admin.end();
+        await store.close();
+      }
+    });
+
+    it('upgrades a database written at schema 12: without the severity and status indexes, filtered pages and totals are the same', async () => {
+      const url = await server.createDatabase();
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      const nowMs = Date.parse('2026-03-01T12:00:00Z');
+      const alerts = new AlertSeeder({
+        facilities: ['plant-a', 'plant-b', 'plant-c'],
+        nowMs,
+        spanSeconds: 3 * 86_400,
+        seed: 13,
+        catalog: shippedCatalog(),
+        timelineStepSeconds: 10,
+      }).batch(600);
+      const store = new PostgresStore({ url });
+      const hoursAgo = (h: number): string => new Date(nowMs - h * 3_600_000).toISOString();
+      const queries: AlertQuery[] = [
+        { severity: 'critical', page: 1, limit: 20 },
+        { status: 'resolved', page: 3, limit: 25 },
+        { facility: 'plant-b', status: 'new', page: 1, limit: 10 },
+        { facility: 'plant-a', severity: 'high', from: hoursAgo(40), to: hoursAgo(2.5), page: 2, limit: 5 },
+        { severity: 'low', status: 'false-positive', page: 1, limit: 50 },
+        { severity: 'medium', page: 400, limit: 50 },
+        { search: 'modbus', severity: 'high', page: 1, limit: 10 },
+        { search: 'write', facility: 'plant-c', status: 'acknowledged', page: 1, limit: 10 },
+      ];
+      // What each query must answer, from the alerts themselves: newest first, ties by id.
+      const expected = (q: AlertQuery, stored: readonly StoredAlert[]): { ids: string[]; total: number } => {
+        const words = (q.search ?? '')
+          .toLowerCase()
+          .split(/\s+/)
+          .filter((w) => w !== '');
+        const all = stored
+          .filter(
+            (a) =>
+              (q.severity === undefined || a.severity === q.severity) &&
+              (q.status === undefined || a.status === q.status) &&
+              (q.facility === undefined || a.facility_id === q.facility) &&
+              (q.from === undefined || a.timestamp >= q.from) &&
+              (q.to === undefined || a.timestamp < q.to) &&
+              words.every((w) => alertSearchWords(a).some((x) => x.startsWith(w))),
+          )
+          .sort((x, y) =>
+            x.timestamp === y.timestamp ? (x.id < y.id ? 1 : -1) : x.timestamp < y.timestamp ? 1 : -1,
+          );
+        const start = (q.page - 1) * q.limit;
+        return { ids: all.slice(start, start + q.limit).map((a) => a.id), total: all.length };
+      };
+      const answers = async (): Promise<{ ids: string[]; total: number }[]> =>
+        Promise.all(
+          queries.map(async (q) => {
+            const page = await store.queryAlerts(q);
+            return { ids: page.items.map((a) => a.id), total: page.total };
+          }),
+        );
+      const indexes = async (): Promise<string[]> =>
+        (
+          await admin.query<{ indexname: string }>(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'alerts' ORDER BY indexname",
+          )
+        ).rows.map((r) => r.indexname);
+      try {
+        await admin.query(
+          'CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)',
+        );
+        for (const m of MIGRATIONS.filter((m) => m.version < postgresAlertFilterIndexes.version)) {
+          await admin.query(m.postgres);
+          await admin.query('INSERT INTO schema_migrations VALUES ($1, $2, now())', [m.version, m.name]);
+        }
+        // Written by the store at schema 12 (its insert path is the same on both), then handled on the dashboard.
+        await store.insertAlerts(alerts);
+        const stored = await Promise.all(
+          alerts.map(async (a, i) =>
+            i % 7 === 0 ? ((await store.setAlertStatus(a.id, 'acknowledged')) ?? a) : a,
+          ),
+        );
+        const before = await indexes();
+
+        const applied = await store.migrate();
+        await admin.query('VACUUM ANALYZE alerts');
+        const after = await answers();
+
+        expect(applied).toEqual([postgresAlertFilterIndexes.version]);
+        expect(before).toEqual(expect.arrayContaining(['alerts_severity_ts', 'alerts_status_ts']));
+        expect(await indexes()).toEqual(
+          before.filter((name) => name !== 'alerts_severity_ts' && name !== 'alerts_status_ts'),
+        );
+        expect(after).toEqual(queries.map((q) => expected(q, stored)));
+        // Every query has something to find except the page past the end.
+        expect(after.filter((a) => a.ids.length === 0)).toHaveLength(1);
       } finally {
         await admin.end();
         await store.close();

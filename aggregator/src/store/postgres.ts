@@ -396,6 +396,12 @@ function tsLexeme(word: string): string {
   return `'${word.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
 }
 
+/**
+ * Filter columns without an index of their own (migration 13): the indexes of alerts hold them as INCLUDE columns, so
+ * an index-only scan checks them, but a plain index scan reads each row's table page before it can.
+ */
+const UNINDEXED_FACETS: ReadonlySet<string> = new Set(['severity', 'status']);
+
 /** The query's equality filters on the counted columns, as (column, value) pairs. */
 function facetFilters(q: AlertQuery): (readonly [string, string])[] {
   const out: (readonly [string, string])[] = [];
@@ -756,17 +762,30 @@ export class PostgresStore implements Store {
     const facets = facetFilters(q);
     const where = [...facets.map(([column, value]) => `${column} = ${ps.p(value)}`), ...timeFilters(q, ps)];
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-    // The page and its total are independent: asked on two pooled connections at once.
-    const [rows, total] = await Promise.all([
-      this.query<AlertRow>(
-        `SELECT ${ALERT_COLUMNS} FROM alerts ${clause} ORDER BY ts DESC, id DESC LIMIT ${ps.p(q.limit)} OFFSET ${ps.p(
-          (q.page - 1) * q.limit,
-        )}`,
-        ps.values,
-      ),
-      // Filters on facility, severity and status alone are answered from the maintained counters.
-      where.length === facets.length ? this.countedAlerts(facets) : this.timedTotal(facets, q.from, q.to),
-    ]);
+    const offset = (q.page - 1) * q.limit;
+    const order = `ORDER BY ts DESC, id DESC LIMIT ${ps.p(q.limit)} OFFSET ${ps.p(offset)}`;
+    // Filters on facility, severity and status alone are answered from the maintained counters.
+    const counted = (): Promise<number> =>
+      where.length === facets.length ? this.countedAlerts(facets) : this.timedTotal(facets, q.from, q.to);
+    if (!facets.some(([column]) => UNINDEXED_FACETS.has(column))) {
+      // The page and its total are independent: asked on two pooled connections at once.
+      const [rows, total] = await Promise.all([
+        this.query<AlertRow>(`SELECT ${ALERT_COLUMNS} FROM alerts ${clause} ${order}`, ps.values),
+        counted(),
+      ]);
+      return { items: rows.map(item), total };
+    }
+    // Severity and status have no index of their own (migration 13): the page's ids come from an index-only scan of
+    // alerts_ts (alerts_facility_ts with a facility) newest first, which checks them on the index tuples, and only
+    // the page's rows are read. The total comes first: a page past the last match is not looked for (the scan would
+    // read every index entry in the range to find nothing).
+    const total = await counted();
+    if (offset >= total) return { items: [], total };
+    const rows = await this.query<AlertRow>(
+      `SELECT ${ALERT_COLUMNS} FROM alerts WHERE id = ANY (ARRAY (SELECT id FROM alerts ${clause} ${order})) ` +
+        'ORDER BY ts DESC, id DESC',
+      ps.values,
+    );
     return { items: rows.map(item), total };
   }
 
@@ -836,9 +855,13 @@ export class PostgresStore implements Store {
     const timed = q.from !== undefined || q.to !== undefined;
     const offset = (q.page - 1) * q.limit;
     const facility = facets.filter(([column]) => column === 'facility_id');
-    const [words, stored] = await Promise.all([
+    // The walk below reads the table row of every alert of its index: with a severity or status filter (no index of
+    // their own, migration 13) that is every alert of the facility (or every alert), not only those with the facets.
+    const unindexed = facets.some(([column]) => UNINDEXED_FACETS.has(column));
+    const [words, stored, walked] = await Promise.all([
       this.searchWords(terms, facility),
       this.countedAlerts(facets),
+      unindexed ? this.countedAlerts(facility) : null,
     ]);
     // A word of which no alert with these facets holds a completion: nothing matches.
     if (words.some((w) => w.completions?.length === 0)) return { items: [], total: 0 };
@@ -854,12 +877,23 @@ export class PostgresStore implements Store {
           : only.atLeast > SEARCH_COUNT_CAP
             ? { items: [], total: SEARCH_COUNT_CAP, totalCapped: true }
             : null;
-    // Many matches (about more than sqrt(rows wanted x alerts with the facets); a word left to a prefix query counts
+    // Many matches (about more than sqrt(rows wanted x alerts the walk reads); a word left to a prefix query counts
     // as common): walk the newest-first index of the facets with the words as a filter, wrapped in IS TRUE so that
     // the planner cannot make it a GIN bitmap. Few: the GIN bitmap of words and facets, sorted. When every word is
     // held by at least half of the alerts with the facets, the count walks too (its GIN bitmap would hold them all).
-    const walk = atMost * atMost >= (offset + q.limit) * stored;
-    const dense = words.every((w) => w.atLeast * 2 >= stored || w.completions === null);
+    // With unindexed facets the walk reads every alert of its index; the matches among them are estimated as if the
+    // words and the facets were independent (the smaller bound alone would send a common word with a rare severity
+    // into a walk over the table rows of every severity).
+    const matches =
+      walked === null || walked === 0
+        ? atMost
+        : Math.min(atMost, (Math.min(...words.map((w) => w.atMost)) * stored) / walked);
+    const walk = matches * matches >= (offset + q.limit) * (walked ?? stored);
+    // With unindexed facets the counting walk reads every alert of its index (walked), not only those with the facets.
+    const dense =
+      walked === null
+        ? words.every((w) => w.atLeast * 2 >= stored || w.completions === null)
+        : matches * 2 >= walked;
     const ps = new Params();
     let pageSql: string;
     if (walk) {

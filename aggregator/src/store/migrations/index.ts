@@ -13,6 +13,7 @@ import { alertHourCounts } from './009-alert-hour-counts.js';
 import { flRoundModelVerdicts } from './010-fl-round-model-verdicts.js';
 import { bulkAlertInsert } from './011-bulk-alert-insert.js';
 import { postgresBulkAlertInsert } from './012-postgres-bulk-alert-insert.js';
+import { postgresAlertFilterIndexes } from './013-postgres-alert-filter-indexes.js';
 
 export interface Migration {
   version: number;
@@ -34,4 +35,5 @@ export const MIGRATIONS: readonly Migration[] = [
   flRoundModelVerdicts,
   bulkAlertInsert,
   postgresBulkAlertInsert,
+  postgresAlertFilterIndexes,
 ];
