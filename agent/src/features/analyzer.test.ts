@@ -8,10 +8,13 @@ import { Analyzer } from './analyzer.js';
 const T0 = 1_700_000_000;
 
 /** Runs frames (one every 10 ms from T0) through an Analyzer; returns copies of the feature records. */
-function analyze(frames: Buffer[]): { records: Float64Array[]; analyzer: Analyzer } {
+function analyze(
+  frames: Buffer[],
+  opts: { maxFlows?: number } = {},
+): { records: Float64Array[]; analyzer: Analyzer } {
   const clock = new PacketClock();
   const records: Float64Array[] = [];
-  const analyzer = new Analyzer({ clock, onFeatures: (r) => records.push(r.slice()) });
+  const analyzer = new Analyzer({ ...opts, clock, onFeatures: (r) => records.push(r.slice()) });
   frames.forEach((buf, i) => {
     const tsNsec = i * 10_000_000;
     clock.observe(T0, tsNsec);
@@ -135,5 +138,43 @@ describe('feature records, window and inventory from one packet stream', () => {
       { ip: '10.0.0.2', mac: '02:00:00:00:00:01', roles: { modbus_server: { unit_ids: [5] } } },
     ]);
     expect(hosts[0]?.first_seen).toBe(new Date(T0 * 1000).toISOString());
+  });
+
+  it('counts every host and distinct address right when the flow table reuses flow ids', () => {
+    // 40 connections between 5 clients and 3 servers, each a request and an answer per round, 3 rounds over
+    // 2.4 s: with 2 flows at most, every connection evicts another and takes its id (with its host and second
+    // memo); with room for all, no id is reused. Hosts and window rows must not depend on it.
+    const frames: Buffer[] = [];
+    const sent = new Map<string, number>();
+    const received = new Map<string, number>();
+    const add = (m: Map<string, number>, ip: string): void => void m.set(ip, (m.get(ip) ?? 0) + 1);
+    for (let round = 0; round < 3; round++) {
+      for (let c = 0; c < 40; c++) {
+        const client = `10.0.1.${(c % 5) + 1}`;
+        const server = `10.0.2.${(c % 3) + 1}`;
+        const sport = 40000 + c;
+        frames.push(tcpFrame({ src: client, dst: server, sport, dport: 502, seq: round * 12 + 1 }));
+        frames.push(tcpFrame({ src: server, dst: client, sport: 502, dport: sport, seq: round * 12 + 1 }));
+        add(sent, client);
+        add(received, server);
+        add(sent, server);
+        add(received, client);
+      }
+    }
+    const reused = analyze(frames, { maxFlows: 2 }).analyzer;
+    const roomy = analyze(frames).analyzer;
+
+    expect(reused.pipeline.stats().flows.evictedFull).toBeGreaterThan(100);
+    expect(roomy.pipeline.stats().flows.evictedFull).toBe(0);
+    const { hosts } = reused.assets.toJson();
+    expect(hosts).toHaveLength(8);
+    for (const h of hosts) {
+      expect([h.ip, h.packets_sent, h.packets_received]).toEqual([h.ip, sent.get(h.ip), received.get(h.ip)]);
+    }
+    expect(hosts).toEqual(roomy.assets.toJson().hosts);
+    const rows = reused.window.rows().filter((r) => r.packets_per_sec > 0);
+    expect(rows.length).toBeGreaterThanOrEqual(3);
+    expect(rows.every((r) => r.unique_src_ips === 8 && r.unique_dest_ips === 8)).toBe(true);
+    expect(reused.window.rows()).toEqual(roomy.window.rows());
   });
 });

@@ -15,6 +15,10 @@ const ROLE_MQTT = 2;
 const ROLE_DNS = 3;
 const ROLE_HTTP = 4;
 
+/** See Analyzer.flowState. */
+const FLOW_FIELDS = 4;
+const FLOW_SECOND = 2;
+
 export interface AnalyzerOptions {
   clock: Clock;
   /** Every packet's feature record (reused: copy to keep). Without it no record is made (the detection engine's
@@ -53,6 +57,14 @@ export class Analyzer {
   private readonly roleText1: (string | undefined)[] = [];
   private readonly roleText2: (string | undefined)[] = [];
   private nEvents = 0;
+  /**
+   * Per flow id f, FLOW_FIELDS doubles from f * FLOW_FIELDS: the inventory ids of its two hosts by direction
+   * (the source of a packet in flow direction d at + d, its destination at + (d ^ 1)), then per direction the
+   * second whose distinct-address counts already hold the packet's two addresses (NaN: none). Set when the
+   * pipeline creates the flow (ids are reused only then). A flow's later packets neither look their hosts up nor
+   * add their addresses again within a second: adding a known address changes no count.
+   */
+  private flowState = new Float64Array(1024 * FLOW_FIELDS);
   private readonly context: PacketContext = { wireLength: 0, connState: 0, newFlow: false };
 
   constructor(opts: AnalyzerOptions) {
@@ -162,6 +174,29 @@ export class Analyzer {
     this.nEvents = 0;
   }
 
+  /** A flow the pipeline just created (or gave a reused id): its hosts, found or added, and no second yet. */
+  private newFlow(pkt: PacketView, flow: number, k: number, ms: number): void {
+    const base = flow * FLOW_FIELDS;
+    if (base + FLOW_FIELDS > this.flowState.length) {
+      const grown = new Float64Array(Math.max(this.flowState.length * 2, base + FLOW_FIELDS));
+      grown.set(this.flowState);
+      this.flowState = grown;
+    }
+    const fs = this.flowState;
+    this.assets.lookupHosts(pkt, ms);
+    fs[k] = this.assets.source;
+    fs[k ^ 1] = this.assets.destination;
+    fs[base + FLOW_SECOND] = NaN;
+    fs[base + FLOW_SECOND + 1] = NaN;
+  }
+
+  /** The packet's two addresses into the distinct counts of window slot `slot`. */
+  private addAddresses(pkt: PacketView, slot: number): void {
+    const srcHash = pkt.ipVersion === 4 ? mix32(pkt.src4) : hashBytes16(pkt.buf, pkt.src6Off);
+    const dstHash = pkt.ipVersion === 4 ? mix32(pkt.dst4) : hashBytes16(pkt.buf, pkt.dst6Off);
+    this.window.addAddresses(slot, srcHash, dstHash);
+  }
+
   private packet(pkt: PacketView, flow: number): void {
     const ms = this.clock.now();
     const created = this.pipeline.flows.created;
@@ -190,11 +225,18 @@ export class Analyzer {
     }
     const raw = this.raw;
     const size = raw?.origLen ?? 0;
-    const srcHash = pkt.ipVersion === 4 ? mix32(pkt.src4) : hashBytes16(pkt.buf, pkt.src6Off);
-    const dstHash = pkt.ipVersion === 4 ? mix32(pkt.dst4) : hashBytes16(pkt.buf, pkt.dst6Off);
-    this.window.addPacket(ms, size, srcHash, dstHash, cls, failed);
+    const flows = this.pipeline.flows;
+    const k = flow * FLOW_FIELDS + flows.dir;
+    if (created) this.newFlow(pkt, flow, k, ms);
+    const fs = this.flowState;
+    const sec = Math.floor(ms / 1000);
+    const slot = this.window.countPacket(sec, ms, size, cls, failed);
+    if (slot >= 0 && fs[k + FLOW_SECOND] !== sec) {
+      fs[k + FLOW_SECOND] = sec;
+      this.addAddresses(pkt, slot);
+    }
     const macs = raw !== undefined && raw.linkType === LinkType.ETHERNET && raw.capLen >= 12;
-    this.assets.onPacket(pkt, macs ? raw.buf : undefined, raw?.off ?? 0, size, ms);
+    this.assets.countPacket(fs[k]!, fs[k ^ 1]!, macs ? raw.buf : undefined, raw?.off ?? 0, size, ms);
     if (this.nEvents > 0) this.learnRoles();
     const features = this.features;
     if (features !== undefined) {
