@@ -141,20 +141,43 @@ describe('feature records, window and inventory from one packet stream', () => {
   });
 
   it('counts every host and distinct address right when the flow table reuses flow ids', () => {
-    // 40 connections between 5 clients and 3 servers, each a request and an answer per round, 3 rounds over
-    // 2.4 s: with 2 flows at most, every connection evicts another and takes its id (with its host and second
-    // memo); with room for all, no id is reused. Hosts and window rows must not depend on it.
+    // 40 connections between 5 clients and 3 servers, each a Modbus request and its acknowledgement per round, 3
+    // rounds over 2.4 s: with 2 flows at most, every connection evicts another and takes its id (with its hosts,
+    // second and role memo: the connection 2 before used the same unit id); with room for all, no id is reused.
+    // Hosts, roles and window rows must not depend on it.
     const frames: Buffer[] = [];
     const sent = new Map<string, number>();
     const received = new Map<string, number>();
     const add = (m: Map<string, number>, ip: string): void => void m.set(ip, (m.get(ip) ?? 0) + 1);
+    const units = new Map<string, Set<number>>();
     for (let round = 0; round < 3; round++) {
       for (let c = 0; c < 40; c++) {
         const client = `10.0.1.${(c % 5) + 1}`;
         const server = `10.0.2.${(c % 3) + 1}`;
         const sport = 40000 + c;
-        frames.push(tcpFrame({ src: client, dst: server, sport, dport: 502, seq: round * 12 + 1 }));
-        frames.push(tcpFrame({ src: server, dst: client, sport: 502, dport: sport, seq: round * 12 + 1 }));
+        const unit = (c % 2) + 1;
+        const seq = round * 12 + 1;
+        frames.push(
+          tcpFrame({
+            src: client,
+            dst: server,
+            sport,
+            dport: 502,
+            seq,
+            payload: mbap(round, unit, [3, 0, 0, 0, 1]),
+          }),
+        );
+        frames.push(
+          tcpFrame({
+            src: server,
+            dst: client,
+            sport: 502,
+            dport: sport,
+            seq: round * 11 + 1,
+            flags: 0x10,
+          }),
+        );
+        units.set(server, (units.get(server) ?? new Set()).add(unit));
         add(sent, client);
         add(received, server);
         add(sent, server);
@@ -170,11 +193,59 @@ describe('feature records, window and inventory from one packet stream', () => {
     expect(hosts).toHaveLength(8);
     for (const h of hosts) {
       expect([h.ip, h.packets_sent, h.packets_received]).toEqual([h.ip, sent.get(h.ip), received.get(h.ip)]);
+      const served = units.get(h.ip);
+      expect(h.roles).toEqual(
+        served === undefined ? { modbus_client: true } : { modbus_server: { unit_ids: [...served].sort() } },
+      );
     }
     expect(hosts).toEqual(roomy.assets.toJson().hosts);
     const rows = reused.window.rows().filter((r) => r.packets_per_sec > 0);
     expect(rows.length).toBeGreaterThanOrEqual(3);
     expect(rows.every((r) => r.unique_src_ips === 8 && r.unique_dest_ips === 8)).toBe(true);
     expect(reused.window.rows()).toEqual(roomy.window.rows());
+  });
+
+  it('puts a packet in the second of its time, also a fraction of a millisecond from the edge', () => {
+    const clock = new PacketClock();
+    const analyzer = new Analyzer({ clock });
+    const offsetsNs = [
+      0, 998_500_000, 999_000_000, 999_000_001, 999_999_999, 1_000_000_000, 1_000_000_500, 1_001_000_000,
+      1_999_999_000, 2_000_000_000,
+    ];
+    const perSecond = new Map<number, number>();
+    offsetsNs.forEach((ns, i) => {
+      const tsSec = T0 + Math.floor(ns / 1e9);
+      const tsNsec = ns % 1e9;
+      clock.observe(tsSec, tsNsec);
+      const sec = Math.floor(clock.now() / 1000);
+      perSecond.set(sec, (perSecond.get(sec) ?? 0) + 1);
+      const payload = mbap(i, 1, [3, 0, 0, 0, 1]);
+      analyzer.handle(
+        capturedFrame(i + 1, tsSec, tsNsec, tcpFrame({ sport: 40000, dport: 502, seq: 1 + i * 12, payload })),
+      );
+    });
+
+    expect(perSecond.size).toBe(3);
+    for (const [sec, n] of perSecond)
+      expect(analyzer.window.row(sec)).toMatchObject({ packets_per_sec: n, modbus_reads: n });
+  });
+
+  it('learns the roles of a connection that took the flow id of one with the same unit id', () => {
+    // One flow at most: the second connection evicts the first and takes its id, for other hosts.
+    const request = (client: string, server: string): Buffer =>
+      tcpFrame({ src: client, dst: server, sport: 40000, dport: 502, payload: mbap(1, 1, [3, 0, 0, 0, 1]) });
+    const { analyzer } = analyze(
+      [request('10.0.1.1', '10.0.2.1'), request('10.0.1.2', '10.0.2.2'), request('10.0.1.3', '10.0.2.3')],
+      { maxFlows: 1 },
+    );
+
+    expect(analyzer.assets.toJson().hosts.map((h) => [h.ip, h.roles])).toEqual([
+      ['10.0.1.1', { modbus_client: true }],
+      ['10.0.1.2', { modbus_client: true }],
+      ['10.0.1.3', { modbus_client: true }],
+      ['10.0.2.1', { modbus_server: { unit_ids: [1] } }],
+      ['10.0.2.2', { modbus_server: { unit_ids: [1] } }],
+      ['10.0.2.3', { modbus_server: { unit_ids: [1] } }],
+    ]);
   });
 });

@@ -141,9 +141,11 @@ export class FacilityWindow {
     this.rowsOf[k] = (this.rowsOf[k] ?? 0) + 1;
   }
 
+  // The PDUs of second `sec` of packet time (Math.floor(ms / 1000)).
+
   /** A Modbus PDU: requests count by function (reads/writes), exception responses by function. */
-  addModbus(ms: number, funcCode: number, isResponse: boolean, exception: boolean): void {
-    const i = this.slot(Math.floor(ms / 1000));
+  addModbus(sec: number, funcCode: number, isResponse: boolean, exception: boolean): void {
+    const i = this.slot(sec);
     if (i < 0) return;
     const fc = funcCode & (FC - 1);
     if (exception) {
@@ -155,22 +157,22 @@ export class FacilityWindow {
     }
   }
 
-  addMqtt(ms: number, msgtype: number): void {
+  addMqtt(sec: number, msgtype: number): void {
     if (msgtype !== 1 && msgtype !== 3) return;
-    const i = this.slot(Math.floor(ms / 1000));
+    const i = this.slot(sec);
     if (i < 0) return;
     this.count(i, msgtype === 1 ? MQ_CONNECTS : MQ_PUBLISHES);
   }
 
-  addDns(ms: number, isResponse: boolean, rcode: number): void {
-    const i = this.slot(Math.floor(ms / 1000));
+  addDns(sec: number, isResponse: boolean, rcode: number): void {
+    const i = this.slot(sec);
     if (i < 0) return;
     if (!isResponse) this.count(i, DNS_QUERIES);
     else if (rcode === 3) this.count(i, DNS_NX);
   }
 
-  addHttpRequest(ms: number): void {
-    const i = this.slot(Math.floor(ms / 1000));
+  addHttpRequest(sec: number): void {
+    const i = this.slot(sec);
     if (i >= 0) this.count(i, HTTP_REQ);
   }
 
