@@ -248,4 +248,39 @@ describe('feature records, window and inventory from one packet stream', () => {
       ['10.0.2.3', { modbus_server: { unit_ids: [1] } }],
     ]);
   });
+
+  it('counts each packet once for its hosts however often the inventory is read, and drops hosts past maxHosts', () => {
+    // 3 hosts for 2 places: 10.0.0.3 is not kept, and each packet naming it is counted as dropped.
+    const frames = [
+      tcpFrame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 502, seq: 1 }),
+      tcpFrame({ src: '10.0.0.2', dst: '10.0.0.1', sport: 502, dport: 40000, seq: 1 }),
+      tcpFrame({ src: '10.0.0.3', dst: '10.0.0.2', sport: 40001, dport: 502, seq: 1 }),
+      tcpFrame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 502, seq: 2 }),
+      tcpFrame({ src: '10.0.0.2', dst: '10.0.0.3', sport: 502, dport: 40001, seq: 1 }),
+    ];
+    const clock = new PacketClock();
+    const analyzer = new Analyzer({ clock, maxHosts: 2 });
+    const reads: { hosts: [string, number, number][]; dropped: number }[] = [];
+    frames.forEach((buf, i) => {
+      clock.observe(T0, i * 1_000_000);
+      analyzer.handle(capturedFrame(i + 1, T0, i * 1_000_000, buf));
+      const { hosts, dropped_hosts } = analyzer.assets.toJson();
+      reads.push({
+        hosts: hosts.map((h) => [h.ip, h.packets_sent, h.packets_received]),
+        dropped: dropped_hosts,
+      });
+    });
+
+    expect(reads.map((r) => r.dropped)).toEqual([0, 0, 1, 1, 2]);
+    expect(reads[2]?.hosts).toEqual([
+      ['10.0.0.1', 1, 1],
+      ['10.0.0.2', 1, 2],
+    ]);
+    expect(reads[4]?.hosts).toEqual([
+      ['10.0.0.1', 2, 1],
+      ['10.0.0.2', 2, 3],
+    ]);
+    const last = analyzer.assets.toJson().hosts.find((h) => h.ip === '10.0.0.2');
+    expect(last?.last_seen).toBe(new Date(T0 * 1000 + 4).toISOString());
+  });
 });
