@@ -136,12 +136,9 @@ export class AssetInventory {
     }
   }
 
-  /** A new host id, or NONE when the inventory is full (counted). */
+  /** A new host id, or NONE when the inventory is full (counted by countPacket). */
   private add(ms: number): number {
-    if (this.count >= this.maxHosts) {
-      this.dropped++;
-      return NONE;
-    }
+    if (this.count >= this.maxHosts) return NONE;
     if (this.count === this.capacity) this.grow(Math.min(this.maxHosts, this.capacity * 2));
     const id = this.count++;
     this.rec[id * H + FIRST_MS] = ms;
@@ -163,7 +160,7 @@ export class AssetInventory {
     }
     let id = this.find4(addr);
     if (id === NONE) id = this.insert4(addr);
-    // A host the full inventory could not keep is looked up again next time (it is counted as dropped each time).
+    // A host the full inventory could not keep is looked up again next time.
     if (id !== NONE) {
       this.memoAddrB = this.memoAddrA;
       this.memoIdB = this.memoIdA;
@@ -230,18 +227,51 @@ export class AssetInventory {
    * starting at frame[frameOff] (destination MAC, then source MAC), undefined when the link has no MACs.
    */
   onPacket(pkt: PacketView, frame: Buffer | undefined, frameOff: number, size: number, ms: number): void {
-    let s: number;
-    let d: number;
+    this.lookupHosts(pkt, ms);
+    this.countPacket(this.src, this.dst, frame, frameOff, size, ms);
+  }
+
+  /**
+   * Finds the two hosts of a packet at clock time `ms`, creating those not seen before, without counting the
+   * packet: then `source` and `destination` are their ids (NONE when the full inventory could not keep one). A
+   * caller that keeps the ids (per flow: a flow's packets name the same two hosts, and hosts are never removed or
+   * renumbered) gives them to countPacket for every packet.
+   */
+  lookupHosts(pkt: PacketView, ms: number): void {
     if (pkt.ipVersion === 4) {
       // The time goes by a field, not as an argument: V8 boxes a fractional number passed to a call it does not
-      // inline (insert4 is rare), and placed that allocation on every packet's path.
+      // inline (insert4 is rare).
       this.nowMs = ms;
-      s = this.host4(pkt.src4);
-      d = this.host4(pkt.dst4);
+      this.src = this.host4(pkt.src4);
+      this.dst = this.host4(pkt.dst4);
     } else {
-      s = this.host6(pkt.srcAddr(), ms);
-      d = this.host6(pkt.dstAddr(), ms);
+      this.src = this.host6(pkt.srcAddr(), ms);
+      this.dst = this.host6(pkt.dstAddr(), ms);
     }
+  }
+
+  /** The source host found by the last lookupHosts (NONE: not kept). */
+  get source(): number {
+    return this.src;
+  }
+
+  /** The destination host found by the last lookupHosts (NONE: not kept). */
+  get destination(): number {
+    return this.dst;
+  }
+
+  /**
+   * Counts a packet of `size` wire bytes at clock time `ms` from host `s` to host `d` (ids from lookupHosts; NONE
+   * counts as a dropped host); the roles of its PDUs then go to these two. `frame`: as for onPacket.
+   */
+  countPacket(
+    s: number,
+    d: number,
+    frame: Buffer | undefined,
+    frameOff: number,
+    size: number,
+    ms: number,
+  ): void {
     this.src = s;
     this.dst = d;
     const rec = this.rec;
@@ -250,13 +280,13 @@ export class AssetInventory {
       this.seen(h, s, ms, frame, frameOff + 6);
       rec[h + PACKETS_SENT] = (rec[h + PACKETS_SENT] ?? 0) + 1;
       rec[h + BYTES_SENT] = (rec[h + BYTES_SENT] ?? 0) + size;
-    }
+    } else this.dropped++;
     if (d !== NONE) {
       const h = d * H;
       this.seen(h, d, ms, frame, frameOff);
       rec[h + PACKETS_RECEIVED] = (rec[h + PACKETS_RECEIVED] ?? 0) + 1;
       rec[h + BYTES_RECEIVED] = (rec[h + BYTES_RECEIVED] ?? 0) + size;
-    }
+    } else this.dropped++;
   }
 
   private listsOf(id: number): HostLists {

@@ -3,6 +3,7 @@
 import type { Clock } from '@vigil/shared';
 import { AssetInventory } from '../assets/inventory.js';
 import { LinkType, type RawPacket } from '../capture/types.js';
+import type { FlowTable } from '../decode/flow-table.js';
 import { DecodePipeline, TcpState, type PipelineOptions } from '../decode/pipeline.js';
 import { TcpFlag } from '../decode/tcp.js';
 import { IpProto, type DecodedEvent, type PacketView } from '../decode/types.js';
@@ -14,6 +15,14 @@ const ROLE_MODBUS = 1;
 const ROLE_MQTT = 2;
 const ROLE_DNS = 3;
 const ROLE_HTTP = 4;
+
+/** See Analyzer.flowIds: per flow the two host ids by direction, the role code and a spare (alignment). */
+const FLOW_IDS = 4;
+const FLOW_ROLE = 2;
+/** A role code no PDU has (see roleCode). */
+const NO_ROLE = -1;
+/** Role codes (see roleCode): protocol * ROLE_CODE_PROTO + number * 2 + direction of the client. */
+const ROLE_CODE_PROTO = 1024;
 
 export interface AnalyzerOptions {
   clock: Clock;
@@ -32,6 +41,8 @@ export interface AnalyzerOptions {
 
 export class Analyzer {
   readonly pipeline: DecodePipeline;
+  /** The pipeline's flow table (its flow id, direction and creation flag of the frame being handled). */
+  private readonly flows: FlowTable;
   readonly window = new FacilityWindow();
   readonly assets: AssetInventory;
   /** The per-packet feature records, when asked for (AnalyzerOptions.onFeatures). */
@@ -50,9 +61,21 @@ export class Analyzer {
   private roleProto = new Uint8Array(16);
   private roleToServer = new Uint8Array(16);
   private roleNumber = new Int32Array(16);
+  private roleCodes = new Int32Array(16);
   private readonly roleText1: (string | undefined)[] = [];
   private readonly roleText2: (string | undefined)[] = [];
   private nEvents = 0;
+  /**
+   * Per flow id f, from f * FLOW_IDS: the inventory ids of its two hosts by direction (the source of a packet in
+   * flow direction d at + d, its destination at + (1 - d)), then the code of the role the inventory last learnt
+   * from the flow (see roleCode; NO_ROLE: none); and from f * 2 + d, per direction, the second whose
+   * distinct-address counts already hold the packet's two addresses (NaN: none). Set when the pipeline creates
+   * the flow (ids are reused only then). A flow's later packets neither look their hosts up nor add their
+   * addresses again within a second, and its PDUs do not teach the inventory a role it learnt from the flow
+   * already: adding a known address changes no count, a known role no role.
+   */
+  private flowIds = new Int32Array(1024 * FLOW_IDS);
+  private flowSeconds = new Float64Array(1024 * 2);
   private readonly context: PacketContext = { wireLength: 0, connState: 0, newFlow: false };
 
   constructor(opts: AnalyzerOptions) {
@@ -68,6 +91,7 @@ export class Analyzer {
       onEvent: (e) => this.event(e),
       onPacket: (pkt, flow) => this.packet(pkt, flow),
     });
+    this.flows = this.pipeline.flows;
     for (const d of this.pipeline.decoders) {
       const map = d.transport === 'tcp' ? this.tcpClass : this.udpClass;
       for (const port of d.ports) map[port] = ProtoClass[d.protocol];
@@ -81,36 +105,84 @@ export class Analyzer {
   }
 
   private event(e: DecodedEvent): void {
-    const ms = this.clock.now();
+    const sec = this.secondOf(this.clock.now());
     this.features?.onEvent(e);
     const w = this.window;
     switch (e.protocol) {
       case 'modbus':
-        w.addModbus(ms, e.func_code, e.is_response, e.exception_code !== undefined);
+        w.addModbus(sec, e.func_code, e.is_response, e.exception_code !== undefined);
         break;
       case 'mqtt':
-        w.addMqtt(ms, e.msgtype);
+        w.addMqtt(sec, e.msgtype);
         break;
       case 'dns':
-        w.addDns(ms, e.is_response, e.rcode);
+        w.addDns(sec, e.is_response, e.rcode);
         break;
       case 'http':
-        if (!e.is_response) w.addHttpRequest(ms);
+        if (!e.is_response) w.addHttpRequest(sec);
         break;
     }
-    // Roles are learnt once the packet hook has found the hosts (events come before it).
-    this.keepRole(e);
+    // Roles are learnt once the packet hook has found the hosts (events come before it). The frame's events are
+    // the frame's flow's (a flow's first frame: its id may hold another flow's memo until the packet hook).
+    const code = this.roleCode(e);
+    if (code < 0 || this.flows.created || this.flowIds[e.flow * FLOW_IDS + FLOW_ROLE] !== code)
+      this.keepRole(e, code);
     this.onEventHook?.(e);
   }
 
-  private keepRole(e: DecodedEvent): void {
+  /**
+   * Math.floor(ms / 1000), without a division for most packets: a time at least 1 ms inside the last second
+   * computed falls in it (the quotient's rounding error is far below 1 ms / 1000 while the second is below 2^31;
+   * nearer its edges, and for later seconds, the division decides).
+   */
+  private secondOf(ms: number): number {
+    if (ms >= this.secondLo && ms <= this.secondHi) return this.second;
+    const sec = Math.floor(ms / 1000);
+    this.second = sec;
+    if (sec >= 0 && sec < 2 ** 31) {
+      this.secondLo = sec * 1000 + 1;
+      this.secondHi = sec * 1000 + 999;
+    } else {
+      this.secondLo = Infinity;
+      this.secondHi = -Infinity;
+    }
+    return sec;
+  }
+
+  private second = 0;
+  private secondLo = Infinity;
+  private secondHi = -Infinity;
+
+  /**
+   * What a PDU teaches the inventory, as a number: its protocol, the Modbus unit id and the flow direction from
+   * client to server; -1 when it carries texts (HTTP, an MQTT CONNECT's client id). Equal codes in one flow teach
+   * the same roles to the same two hosts.
+   */
+  private roleCode(e: DecodedEvent): number {
+    const dir = this.flows.dir;
+    const clientDir = e.is_response ? dir ^ 1 : dir;
+    switch (e.protocol) {
+      case 'modbus':
+        return ROLE_MODBUS * ROLE_CODE_PROTO + (e.unit_id & 255) * 2 + clientDir;
+      case 'mqtt':
+        return e.msgtype === 1 && e.client_id !== undefined ? -1 : ROLE_MQTT * ROLE_CODE_PROTO + clientDir;
+      case 'dns':
+        return ROLE_DNS * ROLE_CODE_PROTO + clientDir;
+      case 'http':
+        return -1;
+    }
+  }
+
+  private keepRole(e: DecodedEvent, code: number): void {
     const k = this.nEvents++;
     if (k === this.roleProto.length) {
       const grow = <T extends Uint8Array | Int32Array>(a: T, b: T): T => (b.set(a), b);
       this.roleProto = grow(this.roleProto, new Uint8Array(k * 2));
       this.roleToServer = grow(this.roleToServer, new Uint8Array(k * 2));
       this.roleNumber = grow(this.roleNumber, new Int32Array(k * 2));
+      this.roleCodes = grow(this.roleCodes, new Int32Array(k * 2));
     }
+    this.roleCodes[k] = code;
     this.roleToServer[k] = e.is_response ? 0 : 1;
     let text1: string | undefined;
     let text2: string | undefined;
@@ -137,10 +209,15 @@ export class Analyzer {
     this.roleText2[k] = text2;
   }
 
-  /** The roles kept from the frame's events, to the inventory (after its onPacket found the hosts). */
-  private learnRoles(): void {
+  /**
+   * The roles kept from the frame's events, to the inventory (after its onPacket found the hosts); the last code
+   * learnt to the flow's memo (flow state from `base`).
+   */
+  private learnRoles(base: number): void {
     const assets = this.assets;
     for (let k = 0; k < this.nEvents; k++) {
+      const code = this.roleCodes[k] ?? -1;
+      if (code >= 0) this.flowIds[base + FLOW_ROLE] = code;
       const toServer = this.roleToServer[k] === 1;
       switch (this.roleProto[k]) {
         case ROLE_MODBUS:
@@ -162,16 +239,45 @@ export class Analyzer {
     this.nEvents = 0;
   }
 
+  /** A flow the pipeline just created (or gave a reused id): its hosts, found or added, and no second yet. */
+  private newFlow(pkt: PacketView, flow: number, dir: number, ms: number): void {
+    if ((flow + 1) * FLOW_IDS > this.flowIds.length) {
+      const n = Math.max(this.flowIds.length / FLOW_IDS, flow + 1) * 2;
+      const ids = new Int32Array(n * FLOW_IDS);
+      ids.set(this.flowIds);
+      this.flowIds = ids;
+      const seconds = new Float64Array(n * 2);
+      seconds.set(this.flowSeconds);
+      this.flowSeconds = seconds;
+    }
+    const ids = this.flowIds;
+    const base = flow * FLOW_IDS;
+    this.assets.lookupHosts(pkt, ms);
+    ids[base + dir] = this.assets.source;
+    ids[base + 1 - dir] = this.assets.destination;
+    ids[base + FLOW_ROLE] = NO_ROLE;
+    this.flowSeconds[flow * 2] = NaN;
+    this.flowSeconds[flow * 2 + 1] = NaN;
+  }
+
+  /** The packet's two addresses into the distinct counts of window slot `slot`. */
+  private addAddresses(pkt: PacketView, slot: number): void {
+    const srcHash = pkt.ipVersion === 4 ? mix32(pkt.src4) : hashBytes16(pkt.buf, pkt.src6Off);
+    const dstHash = pkt.ipVersion === 4 ? mix32(pkt.dst4) : hashBytes16(pkt.buf, pkt.dst6Off);
+    this.window.addAddresses(slot, srcHash, dstHash);
+  }
+
+  /**
+   * The packet hook, in three methods each small enough for V8 to inline (one method was not, and every packet
+   * paid a real call): the packet's protocol class and failed-connection test here, its counts in count(), its
+   * feature record in record().
+   */
   private packet(pkt: PacketView, flow: number): void {
-    const ms = this.clock.now();
-    const created = this.pipeline.flows.created;
     const proto = pkt.ipProto;
     let failed = false;
     let cls: number = ProtoClass.other;
-    let state = 0;
     if (proto === IpProto.TCP) {
       const prev = this.pipeline.previousTcpState;
-      state = this.pipeline.connectionState(flow);
       failed =
         (pkt.tcpFlags & TcpFlag.RST) !== 0 && (prev === TcpState.SYN_SENT || prev === TcpState.SYN_RECEIVED);
       cls =
@@ -188,22 +294,46 @@ export class Analyzer {
       failed =
         (proto === IpProto.ICMP && pkt.icmpType === 3) || (proto === IpProto.ICMPV6 && pkt.icmpType === 1);
     }
+    this.count(pkt, flow, cls, failed);
+  }
+
+  /** The packet into the window and the inventory, its roles, its feature record, the caller's hook. */
+  private count(pkt: PacketView, flow: number, cls: number, failed: boolean): void {
+    const ms = this.clock.now();
+    const created = this.flows.created;
     const raw = this.raw;
     const size = raw?.origLen ?? 0;
-    const srcHash = pkt.ipVersion === 4 ? mix32(pkt.src4) : hashBytes16(pkt.buf, pkt.src6Off);
-    const dstHash = pkt.ipVersion === 4 ? mix32(pkt.dst4) : hashBytes16(pkt.buf, pkt.dst6Off);
-    this.window.addPacket(ms, size, srcHash, dstHash, cls, failed);
-    const macs = raw !== undefined && raw.linkType === LinkType.ETHERNET && raw.capLen >= 12;
-    this.assets.onPacket(pkt, macs ? raw.buf : undefined, raw?.off ?? 0, size, ms);
-    if (this.nEvents > 0) this.learnRoles();
-    const features = this.features;
-    if (features !== undefined) {
-      const ctx = this.context;
-      ctx.wireLength = size;
-      ctx.connState = state;
-      ctx.newFlow = created;
-      features.onPacket(pkt, ctx);
+    const dir = this.flows.dir;
+    if (created) this.newFlow(pkt, flow, dir, ms);
+    const sec = this.secondOf(ms);
+    const slot = this.window.countPacket(sec, ms, size, cls, failed);
+    const seconds = this.flowSeconds;
+    if (slot >= 0 && seconds[flow * 2 + dir] !== sec) {
+      seconds[flow * 2 + dir] = sec;
+      this.addAddresses(pkt, slot);
     }
+    const macs = raw !== undefined && raw.linkType === LinkType.ETHERNET && raw.capLen >= 12;
+    const ids = this.flowIds;
+    const base = flow * FLOW_IDS;
+    this.assets.countPacket(
+      ids[base + dir]!,
+      ids[base + 1 - dir]!,
+      macs ? raw.buf : undefined,
+      raw?.off ?? 0,
+      size,
+      ms,
+    );
+    if (this.nEvents > 0) this.learnRoles(base);
+    if (this.features !== undefined) this.record(pkt, flow, size, created);
     this.onPacketHook?.(pkt, ms, failed);
+  }
+
+  /** The packet's feature record (with its PDU's fields, if any), to the sink. */
+  private record(pkt: PacketView, flow: number, size: number, created: boolean): void {
+    const ctx = this.context;
+    ctx.wireLength = size;
+    ctx.connState = pkt.ipProto === IpProto.TCP ? this.pipeline.connectionState(flow) : 0;
+    ctx.newFlow = created;
+    this.features?.onPacket(pkt, ctx);
   }
 }

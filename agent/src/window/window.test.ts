@@ -11,12 +11,12 @@ describe('60-second facility window', () => {
     w.addPacket(T0 + 100, 300, mix32(2), mix32(9), ProtoClass.modbus, false);
     w.addPacket(T0 + 300, 200, mix32(1), mix32(8), ProtoClass.dns, true);
     w.addPacket(T0 + 600, 400, mix32(3), mix32(9), ProtoClass.tcp, false);
-    w.addModbus(T0, 3, false, false);
-    w.addModbus(T0, 16, false, false);
-    w.addModbus(T0, 16, true, true);
-    w.addMqtt(T0, 1);
-    w.addMqtt(T0, 3);
-    w.addDns(T0, true, 3);
+    w.addModbus(T0 / 1000, 3, false, false);
+    w.addModbus(T0 / 1000, 16, false, false);
+    w.addModbus(T0 / 1000, 16, true, true);
+    w.addMqtt(T0 / 1000, 1);
+    w.addMqtt(T0 / 1000, 3);
+    w.addDns(T0 / 1000, true, 3);
     const r = w.row(T0 / 1000);
     expect(r).toMatchObject({
       time: new Date(T0).toISOString(),

@@ -41,10 +41,6 @@ const HTTP_REQ = 12;
 const PROTO = 13;
 const R = PROTO + NPROTO;
 
-/** Offsets of the source and destination sketches' memo (see FacilityWindow.sketch). */
-const SRC_MEMO = 0;
-const DST_MEMO = 3;
-
 export class FacilityWindow {
   private readonly secOf = new Float64Array(S).fill(-1);
   private readonly rowsOf = new Float64Array(S * R);
@@ -56,12 +52,6 @@ export class FacilityWindow {
   /** The slot of the newest second (valid once latest >= 0). */
   private latestSlot = 0;
   private lastMs = -1;
-  /**
-   * For the source sketches (from SRC_MEMO) and the destination sketches (from DST_MEMO): the slot last added to and
-   * the last two address hashes added to it (-1: none; hashes are unsigned). See sketch(). A slot that is cleared
-   * forgets them.
-   */
-  private readonly memo = new Float64Array(6).fill(-1);
   /** Packets and events older than the window when they arrived (dropped). */
   late = 0;
 
@@ -89,8 +79,6 @@ export class FacilityWindow {
   }
 
   private clear(i: number, sec: number): void {
-    if (this.memo[SRC_MEMO] === i) this.memo[SRC_MEMO] = -1;
-    if (this.memo[DST_MEMO] === i) this.memo[DST_MEMO] = -1;
     this.secOf[i] = sec;
     this.rowsOf.fill(0, i * R, (i + 1) * R);
     this.mbReq.fill(0, i * FC, (i + 1) * FC);
@@ -99,7 +87,10 @@ export class FacilityWindow {
     this.hllDst.fill(0, i * HLL_REGISTERS, (i + 1) * HLL_REGISTERS);
   }
 
-  /** One packet at clock time `ms`: its wire size, address hashes, protocol class and whether it failed a connection. */
+  /**
+   * One packet at clock time `ms`: its wire size, address hashes, protocol class and whether it failed a
+   * connection. (The analyzer calls countPacket and addAddresses itself: once per flow, direction and second.)
+   */
   addPacket(
     ms: number,
     size: number,
@@ -108,9 +99,18 @@ export class FacilityWindow {
     protoClass: number,
     failed: boolean,
   ): void {
+    const i = this.countPacket(Math.floor(ms / 1000), ms, size, protoClass, failed);
+    if (i >= 0) this.addAddresses(i, srcHash, dstHash);
+  }
+
+  /**
+   * Counts one packet of second `sec` (Math.floor(ms / 1000)) at clock time `ms`, without its addresses; returns
+   * the slot of the second for addAddresses, or -1 when the packet is older than the window (dropped).
+   */
+  countPacket(sec: number, ms: number, size: number, protoClass: number, failed: boolean): number {
     // Kept small (V8 inlines it into the analyzer's packet hook: no call, no boxed numbers per packet).
-    const i = this.slot(Math.floor(ms / 1000));
-    if (i < 0) return;
+    const i = this.slot(sec);
+    if (i < 0) return -1;
     const row = this.rowsOf;
     const r = i * R;
     row[r + PACKETS] = row[r + PACKETS]! + 1;
@@ -123,26 +123,16 @@ export class FacilityWindow {
     if (ms > last) this.lastMs = ms;
     if (failed) row[r + FAILED] = row[r + FAILED]! + 1;
     row[r + PROTO + protoClass] = row[r + PROTO + protoClass]! + 1;
-    this.sketch(this.hllSrc, SRC_MEMO, i, srcHash);
-    this.sketch(this.hllDst, DST_MEMO, i, dstHash);
+    return i;
   }
 
   /**
-   * Adds `hash` to slot i's sketch `regs` unless it is one of the last two hashes added to it (memo[m]: their slot,
-   * memo[m + 1], memo[m + 2]: the hashes, -1 none): adding a hash again changes nothing, and a conversation's
-   * packets carry the same two addresses.
+   * Adds a packet's source and destination address hashes to the distinct counts of slot i (from countPacket).
+   * Adding a hash a second time changes nothing: a caller that knows the pair is already in the slot may skip it.
    */
-  private sketch(regs: Uint8Array, m: number, i: number, hash: number): void {
-    const memo = this.memo;
-    if (memo[m] !== i) {
-      memo[m] = i;
-      memo[m + 1] = -1;
-      memo[m + 2] = -1;
-    }
-    if (hash === memo[m + 1] || hash === memo[m + 2]) return;
-    hllAdd(regs, i * HLL_REGISTERS, hash);
-    memo[m + 2] = memo[m + 1]!;
-    memo[m + 1] = hash;
+  addAddresses(i: number, srcHash: number, dstHash: number): void {
+    hllAdd(this.hllSrc, i * HLL_REGISTERS, srcHash);
+    hllAdd(this.hllDst, i * HLL_REGISTERS, dstHash);
   }
 
   /** Adds 1 to field `f` of slot i's row. */
@@ -151,9 +141,11 @@ export class FacilityWindow {
     this.rowsOf[k] = (this.rowsOf[k] ?? 0) + 1;
   }
 
+  // The PDUs of second `sec` of packet time (Math.floor(ms / 1000)).
+
   /** A Modbus PDU: requests count by function (reads/writes), exception responses by function. */
-  addModbus(ms: number, funcCode: number, isResponse: boolean, exception: boolean): void {
-    const i = this.slot(Math.floor(ms / 1000));
+  addModbus(sec: number, funcCode: number, isResponse: boolean, exception: boolean): void {
+    const i = this.slot(sec);
     if (i < 0) return;
     const fc = funcCode & (FC - 1);
     if (exception) {
@@ -165,22 +157,22 @@ export class FacilityWindow {
     }
   }
 
-  addMqtt(ms: number, msgtype: number): void {
+  addMqtt(sec: number, msgtype: number): void {
     if (msgtype !== 1 && msgtype !== 3) return;
-    const i = this.slot(Math.floor(ms / 1000));
+    const i = this.slot(sec);
     if (i < 0) return;
     this.count(i, msgtype === 1 ? MQ_CONNECTS : MQ_PUBLISHES);
   }
 
-  addDns(ms: number, isResponse: boolean, rcode: number): void {
-    const i = this.slot(Math.floor(ms / 1000));
+  addDns(sec: number, isResponse: boolean, rcode: number): void {
+    const i = this.slot(sec);
     if (i < 0) return;
     if (!isResponse) this.count(i, DNS_QUERIES);
     else if (rcode === 3) this.count(i, DNS_NX);
   }
 
-  addHttpRequest(ms: number): void {
-    const i = this.slot(Math.floor(ms / 1000));
+  addHttpRequest(sec: number): void {
+    const i = this.slot(sec);
     if (i >= 0) this.count(i, HTTP_REQ);
   }
 
