@@ -69,12 +69,12 @@ export function batchWords(alerts: readonly StoredAlert[]): string[] {
  */
 export const BULK_INDEX = [
   `INSERT INTO alerts_fts (rowid, title, description, attack_type, attack_name, facets)
-   SELECT rowid, title, description, attack_type, attack_name, facets FROM alerts WHERE rowid > ?`,
+   SELECT rowid, title, description, attack_type, attack_name, facets FROM alerts NOT INDEXED WHERE rowid > ?`,
   `INSERT INTO alert_counts (facility_id, severity, status, n)
-   SELECT facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3
+   SELECT facility_id, severity, status, count(*) FROM alerts NOT INDEXED WHERE rowid > ? GROUP BY 1, 2, 3
    ON CONFLICT (facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
   `INSERT INTO alert_hour_counts (hour, facility_id, severity, status, n)
-   SELECT substr(ts, 1, 13), facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3, 4
+   SELECT substr(ts, 1, 13), facility_id, severity, status, count(*) FROM alerts NOT INDEXED WHERE rowid > ? GROUP BY 1, 2, 3, 4
    ON CONFLICT (hour, facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
 ] as const;
 
