@@ -78,6 +78,12 @@ export const BULK_INDEX = [
    ON CONFLICT (hour, facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
 ] as const;
 
+/** What a batch's insert did: the ids it added, in input order, and the largest alert rowid after it. */
+export interface InsertedAlerts {
+  fresh: string[];
+  top: bigint;
+}
+
 /**
  * Prepares the alert insert on a connection. The function it returns stores one batch in one transaction and
  * returns the ids of the rows it added (ON CONFLICT DO NOTHING reports a resend as 0 changes). alerts has no insert
@@ -87,21 +93,21 @@ export const BULK_INDEX = [
  */
 export function alertInserter(
   db: Database.Database,
-): (rows: readonly AlertRowValues[], words: readonly string[]) => string[] {
+): (rows: readonly AlertRowValues[], words: readonly string[]) => InsertedAlerts {
   const insert = db.prepare(
     `INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
   );
   const addTerm = db.prepare('INSERT INTO alert_terms (term) VALUES (?) ON CONFLICT (term) DO NOTHING');
   const top = db.prepare('SELECT coalesce(max(rowid), 0) AS m FROM alerts').safeIntegers();
   const index = BULK_INDEX.map((sql) => db.prepare(sql));
-  const run = db.transaction((rows: readonly AlertRowValues[], words: readonly string[]) => {
+  const run = db.transaction((rows: readonly AlertRowValues[], words: readonly string[]): InsertedAlerts => {
     const { m: before } = top.get() as { m: bigint };
     const fresh: string[] = [];
     for (const r of rows) if (insert.run(r).changes > 0) fresh.push(r[0]);
-    if (fresh.length === 0) return fresh;
+    if (fresh.length === 0) return { fresh, top: before };
     for (const s of index) s.run(before);
     for (const w of words) addTerm.run(w);
-    return fresh;
+    return { fresh, top: (top.get() as { m: bigint }).m };
   });
-  return (rows, words) => (rows.length === 0 ? [] : run.immediate(rows, words));
+  return (rows, words) => run.immediate(rows, words);
 }

@@ -1,9 +1,11 @@
 // The SQLite store's alert writer thread, seen from the store: the alert inserts of a file database run on a second
 // connection in a worker thread (sqlite-writer-thread.ts), so the thread that receives the alerts does not spend
 // ~30 us per alert in SQLite. A batch's promise settles only after its transaction committed in the thread; if the
-// thread dies (crash, terminate), every batch it had not answered is refused with StoreUnavailableError, so nothing
-// is acknowledged that was not confirmed stored (the link then tells the agent to retry; a resend is stored once, by
-// alert id), and the next batch starts a new thread.
+// thread dies (crash, terminate), the batches it had not answered are looked up on the store's own connection: one
+// whose alerts are all stored is answered as stored, with the alerts the dead thread added (so they are announced
+// once, like any batch's new alerts: a resend of them would be a duplicate and never announced); every other one is
+// refused with StoreUnavailableError, so nothing is acknowledged that is not stored (the link then tells the agent
+// to retry; a resend is stored once, by alert id). The next batch starts a new thread.
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { AlertRowValues } from './sqlite-alert-insert.js';
@@ -11,8 +13,25 @@ import { StoreUnavailableError } from './types.js';
 
 export type WriterRequest =
   { id: number; rows: readonly AlertRowValues[]; words: readonly string[] } | { close: true };
+/** `top`: the largest alert rowid once the batch committed (rows above it are a later batch's). */
 export type WriterReply =
-  { id: number; fresh: string[] } | { id: number; error: { message: string; code: string | undefined } };
+  | { id: number; fresh: string[]; top: bigint }
+  | { id: number; error: { message: string; code: string | undefined } };
+
+/** What the thread is started with. */
+export interface WriterData {
+  path: string;
+  /** Tests: the thread throws right after its Nth commit, before answering it (a crash between commit and answer). */
+  failAfterCommit?: number;
+}
+
+/** What the writer reads on the store's own connection to tell what a dead thread committed. */
+export interface StoredAlertRows {
+  /** The largest alert rowid now (0 when there is none). */
+  top(): bigint;
+  /** Of `ids`, those stored, with their rowids. */
+  rowids(ids: readonly string[]): Map<string, bigint>;
+}
 
 /** Opens a SQLite connection the way the store uses every one (WAL, durable commits, waits for the write lock). */
 export function openSqlite(path: string): Database.Database {
@@ -39,9 +58,18 @@ export class SqliteWriteError extends Error {
   }
 }
 
+interface Waiter {
+  /** The batch's alert ids, in order. */
+  ids: string[];
+  resolve: (fresh: string[]) => void;
+  reject: (err: Error) => void;
+}
+
 interface Thread {
   worker: Worker;
-  pending: Map<number, { resolve: (fresh: string[]) => void; reject: (err: Error) => void }>;
+  pending: Map<number, Waiter>;
+  /** The largest alert rowid after the thread's last answered batch (before its first: when it started). */
+  top: bigint;
   /** Why the thread failed, when it threw before exiting. */
   failure: Error | null;
   /** Told when the thread holds no batch any more. */
@@ -55,10 +83,15 @@ export class AlertWriterThread {
   /** Set while a write of another connection waits for or runs its turn (exclusive); new batches wait for it. */
   private gate: Promise<void> | null = null;
 
-  /** `onStart` is told of each thread started (tests stop one to show a crash acknowledges nothing). */
+  /**
+   * `stored` reads the store's own connection; `onStart` is told of each thread started (tests stop one to show a
+   * crash acknowledges nothing); `failAfterCommit` (tests) makes the first thread die after that commit, unanswered.
+   */
   constructor(
     private readonly path: string,
+    private readonly stored: StoredAlertRows,
     private readonly onStart?: (worker: Worker) => void,
+    private failAfterCommit?: number,
   ) {}
 
   /** Stores one batch in one transaction in the thread; resolves with the ids it added once that committed. */
@@ -69,7 +102,7 @@ export class AlertWriterThread {
     const id = ++this.nextId;
     return new Promise<string[]>((resolve, reject) => {
       if (t.pending.size === 0) t.worker.ref();
-      t.pending.set(id, { resolve, reject });
+      t.pending.set(id, { ids: rows.map((r) => r[0]), resolve, reject });
       t.worker.postMessage({ id, rows, words } satisfies WriterRequest);
     });
   }
@@ -104,8 +137,13 @@ export class AlertWriterThread {
   }
 
   private start(): Thread {
-    const worker = spawn(this.path);
-    const t: Thread = { worker, pending: new Map(), failure: null, idle: [] };
+    const data: WriterData = { path: this.path };
+    if (this.failAfterCommit !== undefined) data.failAfterCommit = this.failAfterCommit;
+    this.failAfterCommit = undefined;
+    // read before the thread can write: every row above it is one of this thread's batches'
+    const top = this.stored.top();
+    const worker = spawn(data);
+    const t: Thread = { worker, pending: new Map(), top, failure: null, idle: [] };
     const settled = (): void => {
       if (t.pending.size > 0) return;
       worker.unref();
@@ -117,8 +155,10 @@ export class AlertWriterThread {
       const waiter = t.pending.get(m.id);
       if (waiter === undefined) return;
       t.pending.delete(m.id);
-      if ('fresh' in m) waiter.resolve(m.fresh);
-      else waiter.reject(new SqliteWriteError(m.error.message, m.error.code));
+      if ('fresh' in m) {
+        t.top = m.top;
+        waiter.resolve(m.fresh);
+      } else waiter.reject(new SqliteWriteError(m.error.message, m.error.code));
       settled();
     });
     worker.on('error', (err) => {
@@ -128,16 +168,49 @@ export class AlertWriterThread {
     worker.on('exit', (code) => {
       if (this.thread === t) this.thread = null;
       if (t.pending.size === 0) return settled();
+      const stored = this.storedUnanswered(t);
       const why = t.failure?.message ?? `exit code ${code}`;
       const err = new StoreUnavailableError(
-        `the SQLite writer thread stopped (${why}) before confirming ${t.pending.size} alert batch(es); none is acknowledged`,
+        `the SQLite writer thread stopped (${why}) before confirming ${t.pending.size} alert batch(es); ` +
+          `${t.pending.size - stored.size} of them are not stored and not acknowledged`,
       );
-      for (const waiter of t.pending.values()) waiter.reject(err);
+      for (const [id, waiter] of t.pending) {
+        const fresh = stored.get(id);
+        if (fresh !== undefined) waiter.resolve(fresh);
+        else waiter.reject(err);
+      }
       t.pending.clear();
       settled();
     });
     this.onStart?.(worker);
     return t;
+  }
+
+  /**
+   * The batches of a dead thread that are stored (each of their alerts is in the table, committed: the store's
+   * connection sees no other), with the alerts each added: the rows above the thread's last answered rowid, each
+   * counted for the first batch that holds it. Empty when the store cannot be read (every batch is then refused).
+   */
+  private storedUnanswered(t: Thread): Map<number, string[]> {
+    const out = new Map<number, string[]>();
+    let rowids: Map<string, bigint>;
+    try {
+      rowids = this.stored.rowids([...new Set([...t.pending.values()].flatMap((w) => w.ids))]);
+    } catch {
+      return out;
+    }
+    const claimed = new Set<string>();
+    for (const [id, w] of t.pending) {
+      if (!w.ids.every((a) => rowids.has(a))) continue;
+      const fresh: string[] = [];
+      for (const a of w.ids) {
+        if ((rowids.get(a) ?? 0n) <= t.top || claimed.has(a)) continue;
+        claimed.add(a);
+        fresh.push(a);
+      }
+      out.set(id, fresh);
+    }
+    return out;
   }
 }
 
@@ -145,14 +218,14 @@ export class AlertWriterThread {
  * The thread runs the compiled module next to this one; from the TypeScript sources (tests, benchmarks under tsx) it
  * loads the .ts module through tsx's loader, registered in the thread first.
  */
-function spawn(path: string): Worker {
+function spawn(workerData: WriterData): Worker {
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
     const entry = new URL('./sqlite-writer-thread.ts', here).href;
     return new Worker(
       `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`,
-      { eval: true, workerData: { path } },
+      { eval: true, workerData },
     );
   }
-  return new Worker(new URL('./sqlite-writer-thread.js', here), { workerData: { path } });
+  return new Worker(new URL('./sqlite-writer-thread.js', here), { workerData });
 }

@@ -17,13 +17,7 @@ import {
   statsFromCounts,
 } from './common.js';
 import { MIGRATIONS } from './migrations/index.js';
-import {
-  ALERT_COLUMNS,
-  alertInserter,
-  alertRowValues,
-  batchWords,
-  type AlertRowValues,
-} from './sqlite-alert-insert.js';
+import { ALERT_COLUMNS, alertInserter, alertRowValues, batchWords } from './sqlite-alert-insert.js';
 import { AlertWriterThread, openSqlite } from './sqlite-writer.js';
 import {
   MODEL_ACTIVE,
@@ -106,6 +100,8 @@ export interface SqliteStoreOptions {
   alertWriter?: 'thread' | 'inline';
   /** Told of each writer thread started (tests). */
   onWriterStart?: (worker: Worker) => void;
+  /** Tests: the first writer thread dies right after its Nth commit, before answering it. */
+  failWriterAfterCommit?: number;
 }
 
 /**
@@ -176,15 +172,19 @@ export class SqliteStore implements Store {
   private readonly dir: string | undefined;
   /** The alert writer thread of a file database (null: inserts run on this thread). */
   private readonly writer: AlertWriterThread | null;
-  private inlineInsert: ((rows: readonly AlertRowValues[], words: readonly string[]) => string[]) | null =
-    null;
+  private inlineInsert: ReturnType<typeof alertInserter> | null = null;
 
   constructor(options: SqliteStoreOptions) {
     this.clock = options.clock ?? systemClock;
     this.dir = options.path === ':memory:' ? undefined : dirname(options.path);
     this.writer =
       this.dir !== undefined && options.alertWriter !== 'inline'
-        ? new AlertWriterThread(options.path, options.onWriterStart)
+        ? new AlertWriterThread(
+            options.path,
+            { top: () => this.alertTop(), rowids: (ids) => this.alertRowids(ids) },
+            options.onWriterStart,
+            options.failWriterAfterCommit,
+          )
         : null;
     try {
       if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -395,7 +395,23 @@ export class SqliteStore implements Store {
     const words = batchWords(alerts);
     if (this.writer !== null) return this.writer.insert(rows, words);
     this.inlineInsert ??= alertInserter(this.db);
-    return this.inlineInsert(rows, words);
+    return this.inlineInsert(rows, words).fresh;
+  }
+
+  /** The largest alert rowid (the writer thread's starting point). */
+  private alertTop(): bigint {
+    const r = this.stmt('SELECT coalesce(max(rowid), 0) AS m FROM alerts').safeIntegers().get() as {
+      m: bigint;
+    };
+    return r.m;
+  }
+
+  /** Of `ids`, the stored ones with their rowids (what a dead writer thread committed). */
+  private alertRowids(ids: readonly string[]): Map<string, bigint> {
+    const rows = this.stmt('SELECT id, rowid AS r FROM alerts WHERE id IN (SELECT value FROM json_each(?))')
+      .safeIntegers()
+      .all(JSON.stringify(ids)) as { id: string; r: bigint }[];
+    return new Map(rows.map((x) => [x.id, x.r]));
   }
 
   async seedAlerts(alerts: readonly StoredAlert[]): Promise<number> {
