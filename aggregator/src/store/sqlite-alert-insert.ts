@@ -56,8 +56,19 @@ export function alertRowValues(a: StoredAlert): AlertRowValues {
  */
 export function batchWords(alerts: readonly StoredAlert[]): string[] {
   const words = new Set<string>();
-  for (const a of alerts)
-    for (const w of textWords(`${a.title} ${a.description} ${a.attack_type} ${a.attack_name}`)) words.add(w);
+  // alerts of one rule repeat their title, description and technique: each distinct text is split once
+  const texts = new Set<string>();
+  const add = (text: string): void => {
+    if (texts.has(text)) return;
+    texts.add(text);
+    for (const w of textWords(text)) words.add(w);
+  };
+  for (const a of alerts) {
+    add(a.title);
+    add(a.description);
+    add(a.attack_type);
+    add(a.attack_name);
+  }
   return [...words];
 }
 
