@@ -175,6 +175,47 @@ describe('SqliteStore writer thread', () => {
   });
 });
 
+describe('SqliteStore rare writes', () => {
+  it('runs an enrollment between the writer thread batches: after those sent before it, before those sent after', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-sqlite-'));
+    const store = new SqliteStore({ path: join(dir, 'v.db') });
+    try {
+      await store.migrate();
+      await store.addFacility({ id: 'plant-a', name: 'A' });
+      const done: string[] = [];
+      const batch = (b: number): Promise<void> =>
+        store
+          .insertAlerts(Array.from({ length: 1500 }, (_, i) => stored(b * 1500 + i)))
+          .then(() => void done.push(`batch ${b}`));
+
+      const writes = [batch(0), batch(1)];
+      // without waiting for a gap it ran at once, blocking this thread in SQLite's busy handler while a batch held
+      // the write lock, and finished before the batches sent before it
+      writes.push(
+        store
+          .createEnrollmentToken({
+            hash: 'h1',
+            facility_id: 'plant-a',
+            created_at: '2026-03-01T00:00:00.000Z',
+            expires_at: '2026-03-02T00:00:00.000Z',
+          })
+          .then(() => void done.push('token')),
+      );
+      writes.push(batch(2));
+      await Promise.all(writes);
+
+      expect(done).toEqual(['batch 0', 'batch 1', 'token', 'batch 2']);
+      expect(await store.consumeEnrollmentToken('h1', '2026-03-01T01:00:00.000Z')).toEqual({
+        facility_id: 'plant-a',
+      });
+      expect((await store.alertStats()).total).toBe(4500);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('the per-batch index statements', () => {
   it('read only the batch, by rowid range, whatever indexes the planner could scan instead', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vigil-sqlite-'));
