@@ -76,9 +76,23 @@ interface Thread {
   idle: (() => void)[];
 }
 
+/** Batches the thread holds at once: one committing, one ready to start as soon as it is done. */
+const IN_THREAD = 2;
+/** Rows of waiting batches merged into one transaction. */
+const MAX_MERGED_ROWS = 8192;
+
 export class AlertWriterThread {
   private thread: Thread | null = null;
   private nextId = 0;
+  /** Transactions sent to the thread (each one commit, however many batches it merged). */
+  transactions = 0;
+  /** Batches waiting for the thread to have room, oldest first. */
+  private queued: {
+    rows: readonly AlertRowValues[];
+    words: readonly string[];
+    resolve: (fresh: string[]) => void;
+    reject: (err: Error) => void;
+  }[] = [];
   private closed = false;
   /** Set while a write of another connection waits for or runs its turn (exclusive); new batches wait for it. */
   private gate: Promise<void> | null = null;
@@ -94,17 +108,58 @@ export class AlertWriterThread {
     private failAfterCommit?: number,
   ) {}
 
-  /** Stores one batch in one transaction in the thread; resolves with the ids it added once that committed. */
+  /**
+   * Stores one batch in one transaction in the thread; resolves with the ids it added once that committed. While the
+   * thread holds IN_THREAD batches, the batches that arrive wait here and go to it together, as one transaction,
+   * when it answers one: with hundreds of agents sending a few alerts each, one commit (one fsync) per batch queued
+   * them behind each other's commits (200 agents: acks after ~1 s with the aggregator at a fifth of a core).
+   */
   insert(rows: readonly AlertRowValues[], words: readonly string[]): Promise<string[]> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the SQLite store is closed'));
     if (this.gate !== null) return this.gate.then(() => this.insert(rows, words));
-    const t = this.thread ?? this.start();
-    const id = ++this.nextId;
     return new Promise<string[]>((resolve, reject) => {
-      if (t.pending.size === 0) t.worker.ref();
-      t.pending.set(id, { ids: rows.map((r) => r[0]), resolve, reject });
-      t.worker.postMessage({ id, rows, words } satisfies WriterRequest);
+      this.queued.push({ rows, words, resolve, reject });
+      this.flush(false);
     });
+  }
+
+  /**
+   * Sends the waiting batches, merged into one transaction of at most MAX_MERGED_ROWS rows (a single larger batch
+   * goes alone), when the thread holds fewer than IN_THREAD batches (`force`: whatever it holds) and no write of
+   * another connection waits for its turn.
+   */
+  private flush(force: boolean): void {
+    while (this.queued.length > 0) {
+      if (this.gate !== null && !force) return;
+      const t = this.thread ?? this.start();
+      if (t.pending.size >= IN_THREAD && !force) return;
+      let n = 0;
+      let take = 0;
+      for (const q of this.queued) {
+        if (take > 0 && n + q.rows.length > MAX_MERGED_ROWS) break;
+        n += q.rows.length;
+        take++;
+      }
+      const calls = this.queued.splice(0, take);
+      const rows = calls.length === 1 ? (calls[0]?.rows ?? []) : calls.flatMap((c) => c.rows);
+      const words =
+        calls.length === 1 ? (calls[0]?.words ?? []) : [...new Set(calls.flatMap((c) => c.words))];
+      const id = ++this.nextId;
+      this.transactions++;
+      if (t.pending.size === 0) t.worker.ref();
+      t.pending.set(id, {
+        ids: rows.map((r) => r[0]),
+        // each caller gets the ids of its own batch that the transaction added (an id in two batches: the first)
+        resolve: (fresh) => {
+          const added = new Set(fresh);
+          for (const c of calls) c.resolve(c.rows.map((r) => r[0]).filter((a) => added.delete(a)));
+        },
+        reject: (err) => {
+          for (const c of calls) c.reject(err);
+        },
+      });
+      t.worker.postMessage({ id, rows, words } satisfies WriterRequest);
+    }
   }
 
   /**
@@ -122,12 +177,14 @@ export class AlertWriterThread {
     } finally {
       this.gate = null;
       open();
+      this.flush(false);
     }
   }
 
   /** Lets the queued batches finish, then closes the thread's connection. */
   async close(): Promise<void> {
     this.closed = true;
+    this.flush(true);
     const t = this.thread;
     if (t === null) return;
     const exited = new Promise<void>((resolve) => t.worker.once('exit', () => resolve()));
@@ -144,10 +201,13 @@ export class AlertWriterThread {
     const top = this.stored.top();
     const worker = spawn(data);
     const t: Thread = { worker, pending: new Map(), top, failure: null, idle: [] };
+    // after each answer: tell the writes waiting for an idle thread, then send what waits for room
     const settled = (): void => {
-      if (t.pending.size > 0) return;
-      worker.unref();
-      for (const resolve of t.idle.splice(0)) resolve();
+      if (t.pending.size === 0) {
+        worker.unref();
+        for (const resolve of t.idle.splice(0)) resolve();
+      }
+      this.flush(false);
     };
     this.thread = t;
     worker.unref();
