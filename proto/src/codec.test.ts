@@ -126,3 +126,42 @@ describe('NUL in text', () => {
     expect(health.alerts_set_aside_invalid).toBe(0);
   });
 });
+
+describe('invalid fields are named in full', () => {
+  const point = (over: Record<string, unknown>): Record<string, unknown> => ({
+    time: '2026-03-01T10:00:00.000Z',
+    packets_per_sec: 10,
+    unique_dest_ips: 2,
+    protocol_distribution: { modbus: 1 },
+    status: 'normal',
+    ...over,
+  });
+  const withTimeline = (points: Record<string, unknown>[], evidence: Record<string, unknown> = {}): PbAlert =>
+    ({
+      ...received('2026-03-01T10:00:00.000Z'),
+      context_analysis: { duration: '', pattern: '', behavior: '', timeline: points, evidence },
+    }) as unknown as PbAlert;
+
+  it('names the list item, map entry and message of a bad value, whichever part of the alert it is in', () => {
+    const cases: [PbAlert, string][] = [
+      [withTimeline([point({}), point({ status: 'odd' })]), 'alert.context_analysis.timeline[1].status'],
+      [
+        withTimeline([point({}), point({}), point({ protocol_distribution: { tcp: -1 } })]),
+        'alert.context_analysis.timeline[2].protocol_distribution[tcp]',
+      ],
+      [withTimeline([point({ time: 'yesterday' })]), 'alert.context_analysis.timeline[0].time'],
+      [withTimeline([point({})], { k: 7 }), 'alert.context_analysis.evidence[k]'],
+      [{ ...received('2026-03-01T10:00:00.000Z'), title: '' }, 'alert.title'],
+    ];
+    for (const [alert, field] of cases) {
+      let err: unknown;
+      try {
+        alertFromPb(alert, 'plant-a', 'message 3: alerts[4]');
+      } catch (e) {
+        err = e;
+      }
+      expect(err, field).toBeInstanceOf(InvalidMessageError);
+      expect((err as InvalidMessageError).field).toBe(field.replace(/^alert/, 'message 3: alerts[4]'));
+    }
+  });
+});

@@ -56,7 +56,13 @@ describe('Outbox', () => {
     second.remove([entries[0]!.id, entries[2]!.id]);
     expect(decodeEntries(second.peek(0, 10)).map((a) => a.id)).toEqual([alerts[1]!.id]);
     expect(second.depth().count).toBe(1);
+    const left = second.depth().bytes;
+    second.remove([entries[0]!.id, entries[2]!.id]); // acknowledged twice: nothing more to remove
+    expect(second.depth()).toMatchObject({ count: 1, bytes: left });
     second.close();
+    const third = new Outbox({ path, maxBytes: 1 << 20 });
+    expect(third.depth()).toMatchObject({ count: 1, bytes: left });
+    third.close();
   });
 
   it('refuses, logs and counts alerts when the database reaches its page cap, and accepts again after acks', () => {

@@ -23,8 +23,17 @@ interface Outcome {
   acks: number;
 }
 
-/** Opens Link.Connect with raw (already serialized) messages and reports how the call ended. */
-function rawConnect(port: number, creds: grpc.ChannelCredentials, frames: Buffer[]): Promise<Outcome> {
+/**
+ * Opens Link.Connect with raw (already serialized) messages and reports how the call ended: the client ends it once
+ * `acks` acknowledgements came (not after a fixed time: the first alert batch also starts the store's writer thread,
+ * which took over 500 ms on a loaded machine), or after 500 ms when none is expected.
+ */
+function rawConnect(
+  port: number,
+  creds: grpc.ChannelCredentials,
+  frames: Buffer[],
+  expectAcks = 0,
+): Promise<Outcome> {
   const client = new grpc.Client(`127.0.0.1:${port}`, creds, CLIENT_OPTIONS);
   return new Promise<Outcome>((resolve) => {
     let acks = 0;
@@ -33,7 +42,9 @@ function rawConnect(port: number, creds: grpc.ChannelCredentials, frames: Buffer
       (b: Buffer) => b,
       (b: Buffer) => b,
     );
-    call.on('data', () => acks++);
+    call.on('data', () => {
+      if (++acks === expectAcks) call.end();
+    });
     call.on('error', (e: grpc.ServiceError) => {
       client.close();
       resolve({ code: e.code, details: e.details, acks });
@@ -45,7 +56,7 @@ function rawConnect(port: number, creds: grpc.ChannelCredentials, frames: Buffer
       }
     });
     for (const f of frames) call.write(f);
-    setTimeout(() => call.end(), 500);
+    if (expectAcks === 0) setTimeout(() => call.end(), 500);
   });
 }
 
@@ -159,9 +170,12 @@ describe('link refusals', () => {
         alerts: { alerts: [{ ...good, description: 'x'.repeat(SERVER_MAX_RECEIVE_BYTES) }] },
       }),
     ]);
-    const fine = await rawConnect(server.port, creds, [
-      encodeAgentMessage({ seq: 1, alerts: { alerts: [good] } }),
-    ]);
+    const fine = await rawConnect(
+      server.port,
+      creds,
+      [encodeAgentMessage({ seq: 1, alerts: { alerts: [good] } })],
+      1,
+    );
 
     expect(garbage.code).toBe(grpc.status.INTERNAL);
     expect(bodiless).toMatchObject({

@@ -448,10 +448,12 @@ export class LinkServer {
         queue.shift();
         const batch = Array.isArray(m.alerts.alerts) ? m.alerts.alerts : [];
         this.stats.alerts_received += batch.length;
-        const alerts = batch.map((a, i) => ({
-          ...alertFromPb(a, facilityId, `message ${m.seq}: alerts[${i}]`),
-          generated: false,
-        }));
+        const alerts = batch.map((a, i): StoredAlert => {
+          // the validated alert is a new object: marked in place rather than copied
+          const stored = alertFromPb(a, facilityId, `message ${m.seq}: alerts[${i}]`) as StoredAlert;
+          stored.generated = false;
+          return stored;
+        });
         msgs.push({ seq: m.seq, alerts });
         count += alerts.length;
       }

@@ -56,8 +56,19 @@ export function alertRowValues(a: StoredAlert): AlertRowValues {
  */
 export function batchWords(alerts: readonly StoredAlert[]): string[] {
   const words = new Set<string>();
-  for (const a of alerts)
-    for (const w of textWords(`${a.title} ${a.description} ${a.attack_type} ${a.attack_name}`)) words.add(w);
+  // alerts of one rule repeat their title, description and technique: each distinct text is split once
+  const texts = new Set<string>();
+  const add = (text: string): void => {
+    if (texts.has(text)) return;
+    texts.add(text);
+    for (const w of textWords(text)) words.add(w);
+  };
+  for (const a of alerts) {
+    add(a.title);
+    add(a.description);
+    add(a.attack_type);
+    add(a.attack_name);
+  }
   return [...words];
 }
 
@@ -69,14 +80,20 @@ export function batchWords(alerts: readonly StoredAlert[]): string[] {
  */
 export const BULK_INDEX = [
   `INSERT INTO alerts_fts (rowid, title, description, attack_type, attack_name, facets)
-   SELECT rowid, title, description, attack_type, attack_name, facets FROM alerts WHERE rowid > ?`,
+   SELECT rowid, title, description, attack_type, attack_name, facets FROM alerts NOT INDEXED WHERE rowid > ?`,
   `INSERT INTO alert_counts (facility_id, severity, status, n)
-   SELECT facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3
+   SELECT facility_id, severity, status, count(*) FROM alerts NOT INDEXED WHERE rowid > ? GROUP BY 1, 2, 3
    ON CONFLICT (facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
   `INSERT INTO alert_hour_counts (hour, facility_id, severity, status, n)
-   SELECT substr(ts, 1, 13), facility_id, severity, status, count(*) FROM alerts WHERE rowid > ? GROUP BY 1, 2, 3, 4
+   SELECT substr(ts, 1, 13), facility_id, severity, status, count(*) FROM alerts NOT INDEXED WHERE rowid > ? GROUP BY 1, 2, 3, 4
    ON CONFLICT (hour, facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
 ] as const;
+
+/** What a batch's insert did: the ids it added, in input order, and the largest alert rowid after it. */
+export interface InsertedAlerts {
+  fresh: string[];
+  top: bigint;
+}
 
 /**
  * Prepares the alert insert on a connection. The function it returns stores one batch in one transaction and
@@ -87,21 +104,21 @@ export const BULK_INDEX = [
  */
 export function alertInserter(
   db: Database.Database,
-): (rows: readonly AlertRowValues[], words: readonly string[]) => string[] {
+): (rows: readonly AlertRowValues[], words: readonly string[]) => InsertedAlerts {
   const insert = db.prepare(
     `INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
   );
   const addTerm = db.prepare('INSERT INTO alert_terms (term) VALUES (?) ON CONFLICT (term) DO NOTHING');
   const top = db.prepare('SELECT coalesce(max(rowid), 0) AS m FROM alerts').safeIntegers();
   const index = BULK_INDEX.map((sql) => db.prepare(sql));
-  const run = db.transaction((rows: readonly AlertRowValues[], words: readonly string[]) => {
+  const run = db.transaction((rows: readonly AlertRowValues[], words: readonly string[]): InsertedAlerts => {
     const { m: before } = top.get() as { m: bigint };
     const fresh: string[] = [];
     for (const r of rows) if (insert.run(r).changes > 0) fresh.push(r[0]);
-    if (fresh.length === 0) return fresh;
+    if (fresh.length === 0) return { fresh, top: before };
     for (const s of index) s.run(before);
     for (const w of words) addTerm.run(w);
-    return fresh;
+    return { fresh, top: (top.get() as { m: bigint }).m };
   });
-  return (rows, words) => (rows.length === 0 ? [] : run.immediate(rows, words));
+  return (rows, words) => run.immediate(rows, words);
 }

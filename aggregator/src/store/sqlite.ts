@@ -17,13 +17,7 @@ import {
   statsFromCounts,
 } from './common.js';
 import { MIGRATIONS } from './migrations/index.js';
-import {
-  ALERT_COLUMNS,
-  alertInserter,
-  alertRowValues,
-  batchWords,
-  type AlertRowValues,
-} from './sqlite-alert-insert.js';
+import { ALERT_COLUMNS, alertInserter, alertRowValues, batchWords } from './sqlite-alert-insert.js';
 import { AlertWriterThread, openSqlite } from './sqlite-writer.js';
 import {
   MODEL_ACTIVE,
@@ -106,6 +100,8 @@ export interface SqliteStoreOptions {
   alertWriter?: 'thread' | 'inline';
   /** Told of each writer thread started (tests). */
   onWriterStart?: (worker: Worker) => void;
+  /** Tests: the first writer thread dies right after its Nth commit, before answering it. */
+  failWriterAfterCommit?: number;
 }
 
 /**
@@ -176,15 +172,19 @@ export class SqliteStore implements Store {
   private readonly dir: string | undefined;
   /** The alert writer thread of a file database (null: inserts run on this thread). */
   private readonly writer: AlertWriterThread | null;
-  private inlineInsert: ((rows: readonly AlertRowValues[], words: readonly string[]) => string[]) | null =
-    null;
+  private inlineInsert: ReturnType<typeof alertInserter> | null = null;
 
   constructor(options: SqliteStoreOptions) {
     this.clock = options.clock ?? systemClock;
     this.dir = options.path === ':memory:' ? undefined : dirname(options.path);
     this.writer =
       this.dir !== undefined && options.alertWriter !== 'inline'
-        ? new AlertWriterThread(options.path, options.onWriterStart)
+        ? new AlertWriterThread(
+            options.path,
+            { top: () => this.alertTop(), rowids: (ids) => this.alertRowids(ids) },
+            options.onWriterStart,
+            options.failWriterAfterCommit,
+          )
         : null;
     try {
       if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -220,8 +220,9 @@ export class SqliteStore implements Store {
   /**
    * Runs a write of this connection while the writer thread holds no batch (new batches wait until it returned): the
    * two connections then never wait for each other's write lock, a wait that would block this thread in SQLite's
-   * busy handler for up to a whole batch's commit. Used by the writes the link and the API make often; the rare
-   * ones rely on busy_timeout.
+   * busy handler for up to a whole batch's commit. Used by every write of this connection, the frequent ones of the
+   * link and the API and the rare ones (enrollment, facilities, FL rounds and models, tokens) alike: a rare write
+   * that blocked the thread for a commit's length stalls every stream's alerts as much as a frequent one.
    */
   private async apart<T>(write: () => T): Promise<T> {
     return this.writer === null ? write() : this.writer.exclusive(write);
@@ -276,15 +277,17 @@ export class SqliteStore implements Store {
   // Facilities and agents
 
   async addFacility(f: { id: string; name: string }): Promise<Facility> {
-    const row: FacilityRow = { id: f.id, name: f.name, created_at: this.now(), revoked_at: null };
-    const n = this.run(
-      'INSERT INTO facilities (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING',
-      row.id,
-      row.name,
-      row.created_at as string,
-    );
-    if (n === 0) throw new StoreConflictError(`facility ${f.id} already exists`);
-    return facilityFromRow(row);
+    return this.apart(() => {
+      const row: FacilityRow = { id: f.id, name: f.name, created_at: this.now(), revoked_at: null };
+      const n = this.run(
+        'INSERT INTO facilities (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING',
+        row.id,
+        row.name,
+        row.created_at as string,
+      );
+      if (n === 0) throw new StoreConflictError(`facility ${f.id} already exists`);
+      return facilityFromRow(row);
+    });
   }
 
   async getFacility(id: string): Promise<Facility | null> {
@@ -301,17 +304,19 @@ export class SqliteStore implements Store {
   }
 
   async removeFacility(id: string): Promise<boolean> {
-    return this.run('DELETE FROM facilities WHERE id = ?', id) > 0;
+    return this.apart(() => this.run('DELETE FROM facilities WHERE id = ?', id) > 0);
   }
 
   async upsertAgent(a: { id: string; facility_id: string; enrolled_at: string }): Promise<void> {
-    this.run(
-      `INSERT INTO agents (id, facility_id, enrolled_at) VALUES (?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET facility_id = excluded.facility_id, enrolled_at = excluded.enrolled_at`,
-      a.id,
-      a.facility_id,
-      iso(a.enrolled_at),
-    );
+    return this.apart(() => {
+      this.run(
+        `INSERT INTO agents (id, facility_id, enrolled_at) VALUES (?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET facility_id = excluded.facility_id, enrolled_at = excluded.enrolled_at`,
+        a.id,
+        a.facility_id,
+        iso(a.enrolled_at),
+      );
+    });
   }
 
   async recordHeartbeat(agentId: string, at: string, health: Record<string, unknown>): Promise<void> {
@@ -335,8 +340,9 @@ export class SqliteStore implements Store {
   }
 
   async revokeFacility(id: string, at: string): Promise<boolean> {
-    return (
-      this.run('UPDATE facilities SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', iso(at), id) > 0
+    return this.apart(
+      () =>
+        this.run('UPDATE facilities SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', iso(at), id) > 0,
     );
   }
 
@@ -348,34 +354,38 @@ export class SqliteStore implements Store {
     created_at: string;
     expires_at: string;
   }): Promise<void> {
-    const n = this.run(
-      'INSERT INTO enrollment_tokens (hash, facility_id, created_at, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
-      t.hash,
-      t.facility_id,
-      iso(t.created_at),
-      iso(t.expires_at),
-    );
-    if (n === 0) throw new StoreConflictError('an enrollment token with this hash already exists');
+    return this.apart(() => {
+      const n = this.run(
+        'INSERT INTO enrollment_tokens (hash, facility_id, created_at, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+        t.hash,
+        t.facility_id,
+        iso(t.created_at),
+        iso(t.expires_at),
+      );
+      if (n === 0) throw new StoreConflictError('an enrollment token with this hash already exists');
+    });
   }
 
   async consumeEnrollmentToken(
     hash: string,
     now: string,
   ): Promise<{ facility_id: string } | { refused: EnrollmentRefusal }> {
-    const at = iso(now);
-    const won = this.get<{ facility_id: string }>(
-      'UPDATE enrollment_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING facility_id',
-      at,
-      hash,
-      at,
-    );
-    if (won !== undefined) return { facility_id: won.facility_id };
-    const r = this.get<{ used_at: string | null }>(
-      'SELECT used_at FROM enrollment_tokens WHERE hash = ?',
-      hash,
-    );
-    if (r === undefined) return { refused: 'unknown' };
-    return { refused: r.used_at !== null ? 'used' : 'expired' };
+    return this.apart(() => {
+      const at = iso(now);
+      const won = this.get<{ facility_id: string }>(
+        'UPDATE enrollment_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING facility_id',
+        at,
+        hash,
+        at,
+      );
+      if (won !== undefined) return { facility_id: won.facility_id };
+      const r = this.get<{ used_at: string | null }>(
+        'SELECT used_at FROM enrollment_tokens WHERE hash = ?',
+        hash,
+      );
+      if (r === undefined) return { refused: 'unknown' };
+      return { refused: r.used_at !== null ? 'used' : 'expired' };
+    });
   }
 
   // Alerts
@@ -395,7 +405,23 @@ export class SqliteStore implements Store {
     const words = batchWords(alerts);
     if (this.writer !== null) return this.writer.insert(rows, words);
     this.inlineInsert ??= alertInserter(this.db);
-    return this.inlineInsert(rows, words);
+    return this.inlineInsert(rows, words).fresh;
+  }
+
+  /** The largest alert rowid (the writer thread's starting point). */
+  private alertTop(): bigint {
+    const r = this.stmt('SELECT coalesce(max(rowid), 0) AS m FROM alerts').safeIntegers().get() as {
+      m: bigint;
+    };
+    return r.m;
+  }
+
+  /** Of `ids`, the stored ones with their rowids (what a dead writer thread committed). */
+  private alertRowids(ids: readonly string[]): Map<string, bigint> {
+    const rows = this.stmt('SELECT id, rowid AS r FROM alerts WHERE id IN (SELECT value FROM json_each(?))')
+      .safeIntegers()
+      .all(JSON.stringify(ids)) as { id: string; r: bigint }[];
+    return new Map(rows.map((x) => [x.id, x.r]));
   }
 
   async seedAlerts(alerts: readonly StoredAlert[]): Promise<number> {
@@ -815,53 +841,59 @@ export class SqliteStore implements Store {
   // Federated learning
 
   async createRound(r: NewRound): Promise<FLRound> {
-    const row = this.get<{ id: number }>(
-      `INSERT INTO fl_rounds (round_number, status, phase, start_time, total_clients, model) VALUES (?, ?, ?, ?, ?, ?)
-       RETURNING id`,
-      r.round_number,
-      r.status,
-      r.phase,
-      iso(r.start_time),
-      r.total_clients,
-      r.model,
-    );
+    const row = await this.apart(() => {
+      return this.get<{ id: number }>(
+        `INSERT INTO fl_rounds (round_number, status, phase, start_time, total_clients, model) VALUES (?, ?, ?, ?, ?, ?)
+         RETURNING id`,
+        r.round_number,
+        r.status,
+        r.phase,
+        iso(r.start_time),
+        r.total_clients,
+        r.model,
+      );
+    });
     const round = await this.getRound(row?.id ?? -1);
     if (round === null) throw new Error('the new FL round was not found after insert');
     return round;
   }
 
   async updateRound(id: number, patch: RoundPatch): Promise<FLRound | null> {
-    const sets: string[] = [];
-    const params: Param[] = [];
-    for (const k of ROUND_PATCH_COLUMNS) {
-      const v = patch[k];
-      if (v === undefined) continue;
-      sets.push(`${k} = ?`);
-      params.push(k === 'end_time' ? isoOrNull(v as string | null) : v);
-    }
-    if (sets.length > 0) this.run(`UPDATE fl_rounds SET ${sets.join(', ')} WHERE id = ?`, ...params, id);
-    return this.getRound(id);
+    return this.apart(() => {
+      const sets: string[] = [];
+      const params: Param[] = [];
+      for (const k of ROUND_PATCH_COLUMNS) {
+        const v = patch[k];
+        if (v === undefined) continue;
+        sets.push(`${k} = ?`);
+        params.push(k === 'end_time' ? isoOrNull(v as string | null) : v);
+      }
+      if (sets.length > 0) this.run(`UPDATE fl_rounds SET ${sets.join(', ')} WHERE id = ?`, ...params, id);
+      return this.getRound(id);
+    });
   }
 
   async upsertRoundClient(roundId: number, c: FLClient): Promise<void> {
-    this.run(
-      `INSERT INTO fl_round_clients (${CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (round_id, id) DO UPDATE SET facility_id = excluded.facility_id, name = excluded.name,
-         status = excluded.status, progress = excluded.progress, current_epoch = excluded.current_epoch,
-         total_epochs = excluded.total_epochs, loss = excluded.loss, accuracy = excluded.accuracy,
-         last_update = excluded.last_update`,
-      roundId,
-      c.id,
-      c.facility_id,
-      c.name,
-      c.status,
-      c.progress,
-      c.current_epoch,
-      c.total_epochs,
-      c.loss,
-      c.accuracy,
-      iso(c.last_update),
-    );
+    return this.apart(() => {
+      this.run(
+        `INSERT INTO fl_round_clients (${CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (round_id, id) DO UPDATE SET facility_id = excluded.facility_id, name = excluded.name,
+           status = excluded.status, progress = excluded.progress, current_epoch = excluded.current_epoch,
+           total_epochs = excluded.total_epochs, loss = excluded.loss, accuracy = excluded.accuracy,
+           last_update = excluded.last_update`,
+        roundId,
+        c.id,
+        c.facility_id,
+        c.name,
+        c.status,
+        c.progress,
+        c.current_epoch,
+        c.total_epochs,
+        c.loss,
+        c.accuracy,
+        iso(c.last_update),
+      );
+    });
   }
 
   private roundsWithClients(rows: RoundRow[]): FLRound[] {
@@ -900,14 +932,16 @@ export class SqliteStore implements Store {
   }
 
   async queueVerdict(v: QueuedVerdict): Promise<void> {
-    this.run(
-      `INSERT INTO fl_verdicts (facility_id, alert_id, verdict, queued_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (facility_id, alert_id) DO UPDATE SET verdict = excluded.verdict, queued_at = excluded.queued_at`,
-      v.facility_id,
-      v.alert_id,
-      v.verdict,
-      iso(v.queued_at),
-    );
+    return this.apart(() => {
+      this.run(
+        `INSERT INTO fl_verdicts (facility_id, alert_id, verdict, queued_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (facility_id, alert_id) DO UPDATE SET verdict = excluded.verdict, queued_at = excluded.queued_at`,
+        v.facility_id,
+        v.alert_id,
+        v.verdict,
+        iso(v.queued_at),
+      );
+    });
   }
 
   async queuedVerdicts(): Promise<QueuedVerdict[]> {
@@ -920,30 +954,34 @@ export class SqliteStore implements Store {
     facilityId: string,
     done: readonly Pick<QueuedVerdict, 'alert_id' | 'verdict'>[],
   ): Promise<void> {
-    const del = this.db.prepare(
-      'DELETE FROM fl_verdicts WHERE facility_id = ? AND alert_id = ? AND verdict = ?',
-    );
-    this.db.transaction(() => {
-      for (const d of done) del.run(facilityId, d.alert_id, d.verdict);
-    })();
+    return this.apart(() => {
+      const del = this.db.prepare(
+        'DELETE FROM fl_verdicts WHERE facility_id = ? AND alert_id = ? AND verdict = ?',
+      );
+      this.db.transaction(() => {
+        for (const d of done) del.run(facilityId, d.alert_id, d.verdict);
+      })();
+    });
   }
 
   async putPrivacyAccount(a: PrivacyAccount): Promise<void> {
-    this.run(
-      `INSERT INTO fl_privacy (${PRIVACY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (facility_id) DO UPDATE SET orders = excluded.orders, rdp = excluded.rdp,
-         epsilon = excluded.epsilon, delta = excluded.delta, examples = excluded.examples, rounds = excluded.rounds,
-         exhausted_at = excluded.exhausted_at, updated_at = excluded.updated_at`,
-      a.facility_id,
-      JSON.stringify(a.orders),
-      JSON.stringify(a.rdp),
-      a.epsilon,
-      a.delta,
-      a.examples,
-      a.rounds,
-      isoOrNull(a.exhausted_at),
-      iso(a.updated_at),
-    );
+    return this.apart(() => {
+      this.run(
+        `INSERT INTO fl_privacy (${PRIVACY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (facility_id) DO UPDATE SET orders = excluded.orders, rdp = excluded.rdp,
+           epsilon = excluded.epsilon, delta = excluded.delta, examples = excluded.examples, rounds = excluded.rounds,
+           exhausted_at = excluded.exhausted_at, updated_at = excluded.updated_at`,
+        a.facility_id,
+        JSON.stringify(a.orders),
+        JSON.stringify(a.rdp),
+        a.epsilon,
+        a.delta,
+        a.examples,
+        a.rounds,
+        isoOrNull(a.exhausted_at),
+        iso(a.updated_at),
+      );
+    });
   }
 
   async listPrivacyAccounts(): Promise<PrivacyAccount[]> {
@@ -962,24 +1000,26 @@ export class SqliteStore implements Store {
   }
 
   async addModelVersion(m: NewModelVersion): Promise<ModelVersion> {
-    const at = iso(m.created_at);
-    const row = this.stmt(
-      `INSERT INTO fl_models (name, round_id, created_at, sha256, format, payload, size_bytes, parameters,
-         model_accuracy, activation, activated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(activation), 0) + 1 FROM fl_models), ?)
-       RETURNING version`,
-    ).get(
-      m.name,
-      m.round_id,
-      at,
-      m.sha256,
-      m.format,
-      Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength),
-      m.payload.byteLength,
-      m.parameters,
-      m.model_accuracy,
-      at,
-    ) as { version: number } | undefined;
+    const row = await this.apart(() => {
+      const at = iso(m.created_at);
+      return this.stmt(
+        `INSERT INTO fl_models (name, round_id, created_at, sha256, format, payload, size_bytes, parameters,
+           model_accuracy, activation, activated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(activation), 0) + 1 FROM fl_models), ?)
+         RETURNING version`,
+      ).get(
+        m.name,
+        m.round_id,
+        at,
+        m.sha256,
+        m.format,
+        Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength),
+        m.payload.byteLength,
+        m.parameters,
+        m.model_accuracy,
+        at,
+      ) as { version: number } | undefined;
+    });
     const stored = await this.getModelVersion(row?.version ?? -1);
     if (stored === null) throw new Error('the new model version was not found after insert');
     return stored;
@@ -1001,13 +1041,15 @@ export class SqliteStore implements Store {
   }
 
   async activateModelVersion(version: number, at: string): Promise<ModelVersion | null> {
-    this.run(
-      `UPDATE fl_models SET activation = (SELECT max(activation) + 1 FROM fl_models), activated_at = ?
-       WHERE version = ?`,
-      iso(at),
-      version,
-    );
-    return this.getModelVersion(version);
+    return this.apart(() => {
+      this.run(
+        `UPDATE fl_models SET activation = (SELECT max(activation) + 1 FROM fl_models), activated_at = ?
+         WHERE version = ?`,
+        iso(at),
+        version,
+      );
+      return this.getModelVersion(version);
+    });
   }
 
   async modelPayload(version: number): Promise<Uint8Array | null> {
@@ -1114,17 +1156,19 @@ export class SqliteStore implements Store {
   // API tokens
 
   async createToken(t: { id: string; name: string; role: Role; hash: string }): Promise<ApiToken> {
-    const row: TokenRow = { ...t, created_at: this.now(), revoked_at: null, last_used_at: null };
-    const n = this.run(
-      'INSERT INTO api_tokens (id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
-      t.id,
-      t.name,
-      t.role,
-      t.hash,
-      row.created_at as string,
-    );
-    if (n === 0) throw new StoreConflictError(`token id ${t.id} or its hash already exists`);
-    return tokenFromRow(row);
+    return this.apart(() => {
+      const row: TokenRow = { ...t, created_at: this.now(), revoked_at: null, last_used_at: null };
+      const n = this.run(
+        'INSERT INTO api_tokens (id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+        t.id,
+        t.name,
+        t.role,
+        t.hash,
+        row.created_at as string,
+      );
+      if (n === 0) throw new StoreConflictError(`token id ${t.id} or its hash already exists`);
+      return tokenFromRow(row);
+    });
   }
 
   async findTokenByHash(hash: string): Promise<ApiToken | null> {
@@ -1144,12 +1188,14 @@ export class SqliteStore implements Store {
   }
 
   async revokeToken(id: string): Promise<boolean> {
-    const n = this.run(
-      'UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL',
-      this.now(),
-      id,
-    );
-    return n > 0;
+    return this.apart(() => {
+      const n = this.run(
+        'UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL',
+        this.now(),
+        id,
+      );
+      return n > 0;
+    });
   }
 
   // Audit log
