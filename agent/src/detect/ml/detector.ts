@@ -176,10 +176,7 @@ export async function learnLocal(o: {
   const flat = new Float32Array(o.fit.length * NF);
   o.fit.forEach((x, i) => flat.set(x, i * NF));
   const forest = IsolationForest.fit(flat, NF, { trees: TREES, sampleSize: SAMPLE, rng: seededRng(o.seed) });
-  const l1aThreshold = calibrate(
-    o.held.map((x) => forest.score(x)),
-    o.far,
-  );
+  const l1aThreshold = calibrate(Array.from(scoreAll(forest, o.held)), o.far);
   const flowScaler = fitScaler(flat, NF);
   const scaler = fitScaler(o.steps, NW);
   const nSteps = o.steps.length / NW;
@@ -213,6 +210,13 @@ export async function learnLocal(o: {
       windows: windows.length,
     },
   };
+}
+
+/** The forest's score of each row (IsolationForest.scoreRows over the rows laid end to end). */
+function scoreAll(forest: IsolationForest, xs: readonly Float32Array[]): Float64Array {
+  const flat = new Float32Array(xs.length * NF);
+  xs.forEach((x, i) => flat.set(x, i * NF));
+  return forest.scoreRows(flat);
 }
 
 /** Rows of the learning period Layer 2 is asked about when calibrating (the most unusual by Layer 1a). */
@@ -250,7 +254,11 @@ export function l2CalibrationInputs(o: {
   windowAt: (endSec: number) => Float32Array;
   meta: L2Meta;
 }): Float32Array {
-  const scored = o.rows.map((r) => ({ ...r, s: o.forest.score(r.x) }));
+  const scores = scoreAll(
+    o.forest,
+    o.rows.map((r) => r.x),
+  );
+  const scored = o.rows.map((r, i) => ({ ...r, s: scores[i]! }));
   scored.sort((a, b) => b.s - a.s);
   const pick = [
     ...scored.slice(0, L2_CALIBRATION_ROWS),
