@@ -155,7 +155,7 @@ export class IsolationForest {
  * and nodes are numbered and the random numbers drawn depth-first, left before right.
  */
 class TreeGrower {
-  private members = new Int32Array(0);
+  private readonly members: Int32Array;
   private readonly spare: Int32Array;
   private readonly lo: Float64Array;
   private readonly hi: Float64Array;
@@ -172,19 +172,20 @@ class TreeGrower {
     private readonly limit: number,
     private readonly rng: Rng,
   ) {
+    this.members = new Int32Array(psi);
     this.spare = new Int32Array(psi);
     this.lo = new Float64Array(F);
     this.hi = new Float64Array(F);
   }
 
   tree(sample: Int32Array): IsolationTree {
-    this.members = Int32Array.from(sample);
+    this.members.set(sample);
     this.feature = [];
     this.threshold = [];
     this.left = [];
     this.right = [];
     this.leafValue = [];
-    this.grow(0, this.members.length, 0);
+    this.grow(0, sample.length, 0);
     return {
       feature: Int32Array.from(this.feature),
       threshold: Float32Array.from(this.threshold),
@@ -232,7 +233,7 @@ class TreeGrower {
     for (let k = from; k < to; k++) if (rows[members[k]! * F + f]! < p) spare[nl++] = members[k]!;
     let n = nl;
     for (let k = from; k < to; k++) if (rows[members[k]! * F + f]! >= p) spare[n++] = members[k]!;
-    members.set(spare.subarray(0, n), from);
+    for (let k = 0; k < n; k++) members[from + k] = spare[k]!;
     this.feature[id] = f;
     this.threshold[id] = p;
     this.left[id] = this.grow(from, from + nl, depth + 1);

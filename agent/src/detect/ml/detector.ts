@@ -467,7 +467,11 @@ export class ModelDetector implements Detector {
   /** The learnt Layer 1a forest's ONNX and description (after the learning period), to save in a data dir. */
   learnt: { onnx: Uint8Array; meta: LocalMeta } | undefined;
 
-  async detect(w: WindowView): Promise<Detection[]> {
+  /**
+   * Takes the second's flow rows: learnt from while learning (answered at once: the engine need not hold later
+   * frames back for an answer that asks no model), scored by the models after it (answered when ORT has run).
+   */
+  detect(w: WindowView): Detection[] | Promise<Detection[]> {
     const sec = Math.floor(w.nowMs / 1000);
     const learning = w.baseline.learning && this.opts.local === undefined;
     const rows = this.flows.take(sec);
@@ -486,6 +490,10 @@ export class ModelDetector implements Detector {
       return [];
     }
     this.flows.learning = false;
+    return this.serve(rows, sec);
+  }
+
+  private async serve(rows: FlowRow[], sec: number): Promise<Detection[]> {
     this.preparing ??= this.prepare(sec);
     await this.preparing;
     if (!this.stats.ready) return [];
