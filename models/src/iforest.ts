@@ -159,6 +159,11 @@ class TreeGrower {
   private readonly spare: Int32Array;
   private readonly lo: Float64Array;
   private readonly hi: Float64Array;
+  /**
+   * Per depth, the features that vary among the members of the node being grown there, in feature order (a
+   * feature constant in a node is constant in its children: they look at their parent's list only).
+   */
+  private readonly vary: Int32Array[] = [];
   private feature: number[] = [];
   private threshold: number[] = [];
   private left: number[] = [];
@@ -176,6 +181,8 @@ class TreeGrower {
     this.spare = new Int32Array(psi);
     this.lo = new Float64Array(F);
     this.hi = new Float64Array(F);
+    for (let d = 0; d <= limit + 1; d++) this.vary.push(new Int32Array(F));
+    for (let f = 0; f < F; f++) this.vary[0]![f] = f;
   }
 
   tree(sample: Int32Array): IsolationTree {
@@ -185,7 +192,7 @@ class TreeGrower {
     this.left = [];
     this.right = [];
     this.leafValue = [];
-    this.grow(0, sample.length, 0);
+    this.grow(0, sample.length, 0, this.F);
     return {
       feature: Int32Array.from(this.feature),
       threshold: Float32Array.from(this.threshold),
@@ -195,8 +202,8 @@ class TreeGrower {
     };
   }
 
-  /** Grows the node of members[from, to) at `depth`; returns its id. */
-  private grow(from: number, to: number, depth: number): number {
+  /** Grows the node of members[from, to) at `depth`, whose parent varied in `candidates` features; returns its id. */
+  private grow(from: number, to: number, depth: number, candidates: number): number {
     const id = this.feature.length;
     this.feature.push(-1);
     this.threshold.push(0);
@@ -207,22 +214,29 @@ class TreeGrower {
     if (depth >= this.limit || count <= 1) return this.leaf(id, depth, count);
     // features that still vary among the members; a constant node cannot be split
     const { rows, F, lo, hi, members } = this;
-    lo.fill(Infinity);
-    hi.fill(-Infinity);
+    const cand = this.vary[depth]!;
+    const mine = this.vary[depth + 1]!;
+    for (let j = 0; j < candidates; j++) {
+      const f = cand[j]!;
+      lo[f] = Infinity;
+      hi[f] = -Infinity;
+    }
     for (let k = from; k < to; k++) {
       const base = members[k]! * F;
-      for (let f = 0; f < F; f++) {
+      for (let j = 0; j < candidates; j++) {
+        const f = cand[j]!;
         const v = rows[base + f]!;
         if (v < lo[f]!) lo[f] = v;
         if (v > hi[f]!) hi[f] = v;
       }
     }
     let varying = 0;
-    for (let f = 0; f < F; f++) if (hi[f]! > lo[f]!) varying++;
+    for (let j = 0; j < candidates; j++) {
+      const f = cand[j]!;
+      if (hi[f]! > lo[f]!) mine[varying++] = f;
+    }
     if (varying === 0) return this.leaf(id, depth, count);
-    let pick = Math.floor(this.rng.next() * varying);
-    let f = 0;
-    for (; f < F; f++) if (hi[f]! > lo[f]! && pick-- === 0) break;
+    const f = mine[Math.floor(this.rng.next() * varying)]!;
     const l0 = lo[f]!;
     const h0 = hi[f]!;
     let p = Math.fround(l0 + this.rng.next() * (h0 - l0));
@@ -236,8 +250,8 @@ class TreeGrower {
     for (let k = 0; k < n; k++) members[from + k] = spare[k]!;
     this.feature[id] = f;
     this.threshold[id] = p;
-    this.left[id] = this.grow(from, from + nl, depth + 1);
-    this.right[id] = this.grow(from + nl, from + n, depth + 1);
+    this.left[id] = this.grow(from, from + nl, depth + 1, varying);
+    this.right[id] = this.grow(from + nl, from + n, depth + 1, varying);
     return id;
   }
 

@@ -60,6 +60,8 @@ import {
   fitScaler,
   isFitSecond,
   l2Input,
+  windowSummary,
+  writeL2Input,
   standardise,
   type FlowRow,
   type Scaler,
@@ -264,12 +266,13 @@ export function l2CalibrationInputs(o: {
     ...scored.slice(0, L2_CALIBRATION_ROWS),
     ...scored.slice(L2_CALIBRATION_ROWS).filter(actsOnProcess),
   ];
+  // one window (and its summary) per second, however many of the second's rows are picked
   const wins = new Map<number, Float32Array>();
   const data = new Float32Array(pick.length * o.meta.inputs);
   pick.forEach((r, i) => {
     let w = wins.get(r.sec + 1);
-    if (w === undefined) wins.set(r.sec + 1, (w = o.windowAt(r.sec + 1)));
-    data.set(l2Input(w, r.x, r.s), i * o.meta.inputs);
+    if (w === undefined) wins.set(r.sec + 1, (w = windowSummary(o.windowAt(r.sec + 1))));
+    writeL2Input(w, r.x, r.s, data, i * o.meta.inputs);
   });
   return data;
 }
@@ -590,7 +593,8 @@ export class ModelDetector implements Detector {
     const chosen = [...triggers].slice(0, MAX_TRIGGERS);
     if (chosen.length === 0) return [];
     const input = new Float32Array(chosen.length * meta2.inputs);
-    chosen.forEach((i, k) => input.set(l2Input(win, rows[i]!.x, scores![i]!), k * meta2.inputs));
+    const summary = windowSummary(win);
+    chosen.forEach((i, k) => writeL2Input(summary, rows[i]!.x, scores![i]!, input, k * meta2.inputs));
     const [probs] = (await l2.runRows(INPUT_NAME, input, [meta2.inputs], [OUTPUT_NAME])).outputs;
     const C = meta2.classes.length;
     const out: Detection[] = [];

@@ -675,6 +675,13 @@ export function standardise(x: Float32Array, s: Scaler): Float32Array {
  */
 export function l2Input(win: Float32Array, flow: Float32Array, l1a: number): Float32Array {
   const x = new Float32Array(NL2);
+  writeL2Input(windowSummary(win), flow, l1a, x, 0);
+  return x;
+}
+
+/** The window part of Layer 2's input (the first 3 * NW values of l2Input): the same for every flow of a second. */
+export function windowSummary(win: Float32Array): Float32Array {
+  const x = new Float32Array(3 * NW);
   for (let k = 0; k < NW; k++) {
     let rs = 0;
     let rm = -Infinity;
@@ -691,9 +698,20 @@ export function l2Input(win: Float32Array, flow: Float32Array, l1a: number): Flo
     x[NW + k] = rm;
     x[2 * NW + k] = all / WINDOW_STEPS;
   }
-  x.set(flow, 3 * NW);
-  x[3 * NW + NF] = l1a;
   return x;
+}
+
+/** Writes l2Input(win, flow, l1a) into `out` at `off`, from windowSummary(win). */
+export function writeL2Input(
+  summary: Float32Array,
+  flow: Float32Array,
+  l1a: number,
+  out: Float32Array,
+  off: number,
+): void {
+  out.set(summary, off);
+  out.set(flow, off + 3 * NW);
+  out[off + 3 * NW + NF] = l1a;
 }
 
 /**
