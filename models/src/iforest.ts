@@ -164,11 +164,13 @@ class TreeGrower {
    * feature constant in a node is constant in its children: they look at their parent's list only).
    */
   private readonly vary: Int32Array[] = [];
-  private feature: number[] = [];
-  private threshold: number[] = [];
-  private left: number[] = [];
-  private right: number[] = [];
-  private leafValue: number[] = [];
+  // The tree being grown (every split leaves both sides non-empty, so a tree of psi rows has < 2 psi nodes).
+  private readonly feature: Int32Array;
+  private readonly threshold: Float32Array;
+  private readonly left: Int32Array;
+  private readonly right: Int32Array;
+  private readonly leafValue: Float32Array;
+  private nodes = 0;
 
   constructor(
     private readonly rows: Float32Array,
@@ -177,6 +179,11 @@ class TreeGrower {
     private readonly limit: number,
     private readonly rng: Rng,
   ) {
+    this.feature = new Int32Array(2 * psi);
+    this.threshold = new Float32Array(2 * psi);
+    this.left = new Int32Array(2 * psi);
+    this.right = new Int32Array(2 * psi);
+    this.leafValue = new Float32Array(2 * psi);
     this.members = new Int32Array(psi);
     this.spare = new Int32Array(psi);
     this.lo = new Float64Array(F);
@@ -187,29 +194,26 @@ class TreeGrower {
 
   tree(sample: Int32Array): IsolationTree {
     this.members.set(sample);
-    this.feature = [];
-    this.threshold = [];
-    this.left = [];
-    this.right = [];
-    this.leafValue = [];
+    this.nodes = 0;
     this.grow(0, sample.length, 0, this.F);
+    const n = this.nodes;
     return {
-      feature: Int32Array.from(this.feature),
-      threshold: Float32Array.from(this.threshold),
-      left: Int32Array.from(this.left),
-      right: Int32Array.from(this.right),
-      leafValue: Float32Array.from(this.leafValue),
+      feature: this.feature.slice(0, n),
+      threshold: this.threshold.slice(0, n),
+      left: this.left.slice(0, n),
+      right: this.right.slice(0, n),
+      leafValue: this.leafValue.slice(0, n),
     };
   }
 
   /** Grows the node of members[from, to) at `depth`, whose parent varied in `candidates` features; returns its id. */
   private grow(from: number, to: number, depth: number, candidates: number): number {
-    const id = this.feature.length;
-    this.feature.push(-1);
-    this.threshold.push(0);
-    this.left.push(0);
-    this.right.push(0);
-    this.leafValue.push(0);
+    const id = this.nodes++;
+    this.feature[id] = -1;
+    this.threshold[id] = 0;
+    this.left[id] = 0;
+    this.right[id] = 0;
+    this.leafValue[id] = 0;
     const count = to - from;
     if (depth >= this.limit || count <= 1) return this.leaf(id, depth, count);
     // features that still vary among the members; a constant node cannot be split
