@@ -62,6 +62,17 @@ describe('isolation forest', () => {
     }
   });
 
+  it('scoring many rows at once gives each row the score it gets alone', () => {
+    const rng = seededRng(5);
+    const F = 4;
+    const data = Float32Array.from({ length: 500 * F }, () => Math.round(rng.normal() * 20) / 10);
+    const forest = IsolationForest.fit(data, F, { trees: 30, sampleSize: 64, rng });
+    const scores = forest.scoreRows(data);
+    expect(scores).toHaveLength(500);
+    for (let r = 0; r < 500; r++) expect(scores[r]).toBe(forest.score(data.subarray(r * F, (r + 1) * F)));
+    expect(() => forest.scoreRows(new Float32Array(F + 1))).toThrow(/4 values per row/);
+  });
+
   it('constant data gives single-leaf trees rather than failing', () => {
     const forest = IsolationForest.fit(new Float32Array(40).fill(2), 2, {
       trees: 3,

@@ -10,6 +10,8 @@ import type { DetectionEngine } from './engine.js';
 /** Words per queued frame in FrameFeeder's table: frame, tsSec, tsNsec, linkType, arena offset, capLen, origLen. */
 const Q = 7;
 const ARENA_BYTES = 1 << 20;
+/** Frames up to this many bytes are queued by a plain loop (see enqueue). */
+const SMALL_FRAME = 256;
 /** An arena grown past this by a long wait is given back after the queue drained. */
 const ARENA_KEEP_BYTES = 16 << 20;
 
@@ -62,7 +64,13 @@ export class FrameFeeder {
       this.arena.copy(bigger, 0, 0, this.used);
       this.arena = bigger;
     }
-    raw.buf.copy(this.arena, this.used, raw.off, raw.off + cap);
+    if (cap <= SMALL_FRAME) {
+      // Buffer.copy makes a typed-array view per call (a third of the garbage of a run with the models); a short
+      // frame is copied byte by byte instead.
+      const src = raw.buf;
+      const dst = this.arena;
+      for (let i = 0, s = raw.off, d = this.used; i < cap; i++) dst[d + i] = src[s + i]!;
+    } else raw.buf.copy(this.arena, this.used, raw.off, raw.off + cap);
     if ((this.count + 1) * Q > this.meta.length) {
       const bigger = new Float64Array(this.meta.length * 2);
       bigger.set(this.meta);

@@ -29,13 +29,24 @@ interface Tensor {
 }
 
 const utf8 = new TextEncoder();
+/** Encoded attribute strings: a tree ensemble repeats 'LEAF' and 'BRANCH_LT' once per node (tens of thousands). */
+const utf8Memo = new Map<string, Uint8Array>();
+
+function utf8Of(s: string): Uint8Array {
+  let b = utf8Memo.get(s);
+  if (b === undefined) {
+    b = utf8.encode(s);
+    if (utf8Memo.size < 256) utf8Memo.set(s, b);
+  }
+  return b;
+}
 
 function attr(name: string, v: AttrValue): Attr {
   if (typeof v === 'string') return { name, type: AttributeType.STRING, s: utf8.encode(v) };
   if (typeof v === 'number') return { name, type: AttributeType.INT, i: v };
   if (!Array.isArray(v)) return { name, type: AttributeType.FLOATS, floats: [...v.floats] };
   if (v.length > 0 && typeof v[0] === 'string') {
-    return { name, type: AttributeType.STRINGS, strings: (v as string[]).map((s) => utf8.encode(s)) };
+    return { name, type: AttributeType.STRINGS, strings: (v as string[]).map(utf8Of) };
   }
   return { name, type: AttributeType.INTS, ints: v as number[] };
 }

@@ -60,6 +60,8 @@ import {
   fitScaler,
   isFitSecond,
   l2Input,
+  windowSummary,
+  writeL2Input,
   standardise,
   type FlowRow,
   type Scaler,
@@ -176,10 +178,7 @@ export async function learnLocal(o: {
   const flat = new Float32Array(o.fit.length * NF);
   o.fit.forEach((x, i) => flat.set(x, i * NF));
   const forest = IsolationForest.fit(flat, NF, { trees: TREES, sampleSize: SAMPLE, rng: seededRng(o.seed) });
-  const l1aThreshold = calibrate(
-    o.held.map((x) => forest.score(x)),
-    o.far,
-  );
+  const l1aThreshold = calibrate(Array.from(scoreAll(forest, o.held)), o.far);
   const flowScaler = fitScaler(flat, NF);
   const scaler = fitScaler(o.steps, NW);
   const nSteps = o.steps.length / NW;
@@ -213,6 +212,13 @@ export async function learnLocal(o: {
       windows: windows.length,
     },
   };
+}
+
+/** The forest's score of each row (IsolationForest.scoreRows over the rows laid end to end). */
+function scoreAll(forest: IsolationForest, xs: readonly Float32Array[]): Float64Array {
+  const flat = new Float32Array(xs.length * NF);
+  xs.forEach((x, i) => flat.set(x, i * NF));
+  return forest.scoreRows(flat);
 }
 
 /** Rows of the learning period Layer 2 is asked about when calibrating (the most unusual by Layer 1a). */
@@ -250,18 +256,23 @@ export function l2CalibrationInputs(o: {
   windowAt: (endSec: number) => Float32Array;
   meta: L2Meta;
 }): Float32Array {
-  const scored = o.rows.map((r) => ({ ...r, s: o.forest.score(r.x) }));
+  const scores = scoreAll(
+    o.forest,
+    o.rows.map((r) => r.x),
+  );
+  const scored = o.rows.map((r, i) => ({ ...r, s: scores[i]! }));
   scored.sort((a, b) => b.s - a.s);
   const pick = [
     ...scored.slice(0, L2_CALIBRATION_ROWS),
     ...scored.slice(L2_CALIBRATION_ROWS).filter(actsOnProcess),
   ];
+  // one window (and its summary) per second, however many of the second's rows are picked
   const wins = new Map<number, Float32Array>();
   const data = new Float32Array(pick.length * o.meta.inputs);
   pick.forEach((r, i) => {
     let w = wins.get(r.sec + 1);
-    if (w === undefined) wins.set(r.sec + 1, (w = o.windowAt(r.sec + 1)));
-    data.set(l2Input(w, r.x, r.s), i * o.meta.inputs);
+    if (w === undefined) wins.set(r.sec + 1, (w = windowSummary(o.windowAt(r.sec + 1))));
+    writeL2Input(w, r.x, r.s, data, i * o.meta.inputs);
   });
   return data;
 }
@@ -459,7 +470,11 @@ export class ModelDetector implements Detector {
   /** The learnt Layer 1a forest's ONNX and description (after the learning period), to save in a data dir. */
   learnt: { onnx: Uint8Array; meta: LocalMeta } | undefined;
 
-  async detect(w: WindowView): Promise<Detection[]> {
+  /**
+   * Takes the second's flow rows: learnt from while learning (answered at once: the engine need not hold later
+   * frames back for an answer that asks no model), scored by the models after it (answered when ORT has run).
+   */
+  detect(w: WindowView): Detection[] | Promise<Detection[]> {
     const sec = Math.floor(w.nowMs / 1000);
     const learning = w.baseline.learning && this.opts.local === undefined;
     const rows = this.flows.take(sec);
@@ -478,6 +493,10 @@ export class ModelDetector implements Detector {
       return [];
     }
     this.flows.learning = false;
+    return this.serve(rows, sec);
+  }
+
+  private async serve(rows: FlowRow[], sec: number): Promise<Detection[]> {
     this.preparing ??= this.prepare(sec);
     await this.preparing;
     if (!this.stats.ready) return [];
@@ -574,7 +593,8 @@ export class ModelDetector implements Detector {
     const chosen = [...triggers].slice(0, MAX_TRIGGERS);
     if (chosen.length === 0) return [];
     const input = new Float32Array(chosen.length * meta2.inputs);
-    chosen.forEach((i, k) => input.set(l2Input(win, rows[i]!.x, scores![i]!), k * meta2.inputs));
+    const summary = windowSummary(win);
+    chosen.forEach((i, k) => writeL2Input(summary, rows[i]!.x, scores![i]!, input, k * meta2.inputs));
     const [probs] = (await l2.runRows(INPUT_NAME, input, [meta2.inputs], [OUTPUT_NAME])).outputs;
     const C = meta2.classes.length;
     const out: Detection[] = [];

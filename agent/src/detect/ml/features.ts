@@ -110,35 +110,41 @@ const WRITE_FILE_RECORD = 21;
 const COIL_WRITE_FUNCTIONS = fcTable([5, 15]);
 const SERVICE: Record<number, number> = { 502: 1, 1883: 2, 8883: 2, 53: 3, 80: 4, 8080: 4 };
 
+// Field order is memory order: what every packet reads or counts comes first (one cache line of the object), the
+// rare protocol counters after.
 interface Acc {
   sec: number;
   /** hostKey of the client and the server (the open map's keys). */
   c: number;
   s: number;
+  proto: number;
   /** False once taken out of the open map (a cache slot may still point at it). */
   open: boolean;
+  packets: number;
+  toServer: number;
+  bytes: number;
+  payload: number;
+  /** The ports and Modbus function of the last packet (most repeat them: no Set operation then). */
+  lastServerPort: number;
+  lastClientPort: number;
+  lastFunction: number;
+  syn: number;
+  rst: number;
+  fin: number;
+  failed: number;
+  mbReads: number;
+  mbWrites: number;
+  mbExc: number;
+  mbOther: number;
   client: string;
   server: string;
   pairKey: string;
   firstFrame: number;
   firstMs: number;
-  packets: number;
-  toServer: number;
-  bytes: number;
-  payload: number;
-  syn: number;
-  rst: number;
-  fin: number;
-  failed: number;
   serverPorts: Set<number>;
   clientPorts: Set<number>;
   service: number;
-  proto: number;
-  mbReads: number;
-  mbWrites: number;
-  mbExc: number;
   mbFcs: Set<number>;
-  mbOther: number;
   mbProgram: number;
   mbCoilWrites: number;
   mbRegisterWrites: number;
@@ -152,12 +158,68 @@ interface Acc {
   httpErr: number;
   /** Labelled packets by label (training only). */
   labels: Map<string, number> | undefined;
-  /** The ports and Modbus function of the last packet (most repeat them: no Set operation then). */
-  lastServerPort: number;
-  lastClientPort: number;
-  lastFunction: number;
   /** The pair's flow-second of another IP protocol. */
   next: Acc | undefined;
+}
+
+/** Flow-seconds kept for reuse at most (a flood's many short flows are not kept). */
+const MAX_SPARE = 4096;
+
+/** Makes a taken flow-second a new, empty one (as FlowSeconds.find creates them). */
+function reopen(
+  a: Acc,
+  sec: number,
+  c: number,
+  s: number,
+  proto: number,
+  client: string,
+  server: string,
+  frame: number,
+  ms: number,
+  next: Acc | undefined,
+): void {
+  a.sec = sec;
+  a.c = c;
+  a.s = s;
+  a.proto = proto;
+  a.open = true;
+  a.packets = 0;
+  a.toServer = 0;
+  a.bytes = 0;
+  a.payload = 0;
+  a.lastServerPort = -1;
+  a.lastClientPort = -1;
+  a.lastFunction = -1;
+  a.syn = 0;
+  a.rst = 0;
+  a.fin = 0;
+  a.failed = 0;
+  a.mbReads = 0;
+  a.mbWrites = 0;
+  a.mbExc = 0;
+  a.mbOther = 0;
+  a.client = client;
+  a.server = server;
+  a.pairKey = `${client}>${server}`;
+  a.firstFrame = frame;
+  a.firstMs = ms;
+  a.serverPorts.clear();
+  a.clientPorts.clear();
+  a.service = 0;
+  a.mbFcs.clear();
+  a.mbProgram = 0;
+  a.mbCoilWrites = 0;
+  a.mbRegisterWrites = 0;
+  a.mqConnects = 0;
+  a.mqRefused = 0;
+  a.mqPublishes = 0;
+  a.dnsQueries = 0;
+  a.dnsNameLen = 0;
+  a.dnsNx = 0;
+  a.httpReq = 0;
+  a.httpErr = 0;
+  a.labels = undefined;
+  a.next = next;
 }
 
 /** Removes `a` from the chain of server `s` in `m`. */
@@ -243,6 +305,19 @@ export class FlowSeconds {
    * hint, checked against the flow-second it points at; a miss takes the maps.
    */
   private readonly cache: (Acc | undefined)[] = new Array<Acc | undefined>(CACHE_SLOTS).fill(undefined);
+  /**
+   * Flow-seconds taken (their row made), kept to hold the next seconds' flows: each second's flows reuse the same
+   * objects in place (the last second's memory, no garbage to collect) instead of new ones.
+   */
+  private readonly spare: Acc[] = [];
+
+  /** Keeps a flow-second that was taken and unlinked for reuse (it must not be reachable any more). */
+  private recycle(a: Acc): void {
+    if (this.spare.length >= MAX_SPARE) return;
+    a.next = undefined;
+    a.labels = undefined;
+    this.spare.push(a);
+  }
 
   private acc(pkt: PacketView, ms: number): Acc | undefined {
     // A frame's events and then the frame itself are added: the frame's flow-second is found once.
@@ -306,55 +381,59 @@ export class FlowSeconds {
     if (a !== undefined && a.sec !== sec) {
       this.done.push(this.row(a));
       unlink(m, s, a);
+      this.recycle(a);
       a = undefined;
     }
     if (a === undefined) {
       const client = toServer ? pkt.srcAddr() : pkt.dstAddr();
       const server = toServer ? pkt.dstAddr() : pkt.srcAddr();
-      a = {
-        sec,
-        c,
-        s,
-        open: true,
-        client,
-        server,
-        pairKey: `${client}>${server}`,
-        firstFrame: pkt.frame,
-        firstMs: ms,
-        packets: 0,
-        toServer: 0,
-        bytes: 0,
-        payload: 0,
-        syn: 0,
-        rst: 0,
-        fin: 0,
-        failed: 0,
-        serverPorts: new Set(),
-        clientPorts: new Set(),
-        service: 0,
-        proto: pkt.ipProto,
-        mbReads: 0,
-        mbWrites: 0,
-        mbExc: 0,
-        mbFcs: new Set(),
-        mbOther: 0,
-        mbProgram: 0,
-        mbCoilWrites: 0,
-        mbRegisterWrites: 0,
-        mqConnects: 0,
-        mqRefused: 0,
-        mqPublishes: 0,
-        dnsQueries: 0,
-        dnsNameLen: 0,
-        dnsNx: 0,
-        httpReq: 0,
-        httpErr: 0,
-        labels: undefined,
-        lastServerPort: -1,
-        lastClientPort: -1,
-        lastFunction: -1,
-        next: m.get(s),
-      };
+      a = this.spare.pop();
+      if (a === undefined) {
+        a = {
+          sec,
+          c,
+          s,
+          proto,
+          open: true,
+          packets: 0,
+          toServer: 0,
+          bytes: 0,
+          payload: 0,
+          lastServerPort: -1,
+          lastClientPort: -1,
+          lastFunction: -1,
+          syn: 0,
+          rst: 0,
+          fin: 0,
+          failed: 0,
+          mbReads: 0,
+          mbWrites: 0,
+          mbExc: 0,
+          mbOther: 0,
+          client,
+          server,
+          pairKey: `${client}>${server}`,
+          firstFrame: pkt.frame,
+          firstMs: ms,
+          serverPorts: new Set(),
+          clientPorts: new Set(),
+          service: 0,
+          mbFcs: new Set(),
+          mbProgram: 0,
+          mbCoilWrites: 0,
+          mbRegisterWrites: 0,
+          mqConnects: 0,
+          mqRefused: 0,
+          mqPublishes: 0,
+          dnsQueries: 0,
+          dnsNameLen: 0,
+          dnsNx: 0,
+          httpReq: 0,
+          httpErr: 0,
+          labels: undefined,
+          next: m.get(s),
+        };
+      } else reopen(a, sec, c, s, proto, client, server, pkt.frame, ms, m.get(s));
       m.set(s, a);
     }
     this.cache[slot] = a;
@@ -447,37 +526,35 @@ export class FlowSeconds {
     const x = new Float32Array(NF);
     const l = Math.log1p;
     const n = Math.max(1, a.packets);
-    const vals = [
-      l(a.packets),
-      l(a.bytes),
-      a.bytes / n / 1000,
-      a.toServer / n,
-      l(a.syn),
-      l(a.rst),
-      l(a.fin),
-      l(a.failed),
-      l(a.serverPorts.size),
-      l(a.clientPorts.size),
-      a.service,
-      a.proto / 17,
-      l(a.mbReads),
-      l(a.mbWrites),
-      l(a.mbExc),
-      a.mbFcs.size,
-      l(a.mbOther),
-      l(a.mqConnects),
-      l(a.mqRefused),
-      l(a.mqPublishes),
-      l(a.dnsQueries),
-      a.dnsQueries > 0 ? a.dnsNameLen / a.dnsQueries / 64 : 0,
-      l(a.dnsNx),
-      l(a.httpReq),
-      l(a.httpErr),
-      a.payload / n / 1000,
-      this.knownPairs.has(a.pairKey) ? 1 : 0,
-      [...a.serverPorts].every((p) => this.knownServices.has(`${a.pairKey}:${p}/${a.proto}`)) ? 1 : 0,
-    ];
-    vals.forEach((v, i) => (x[i] = v));
+    // FLOW_FEATURE_FIELDS in order
+    x[0] = l(a.packets);
+    x[1] = l(a.bytes);
+    x[2] = a.bytes / n / 1000;
+    x[3] = a.toServer / n;
+    x[4] = l(a.syn);
+    x[5] = l(a.rst);
+    x[6] = l(a.fin);
+    x[7] = l(a.failed);
+    x[8] = l(a.serverPorts.size);
+    x[9] = l(a.clientPorts.size);
+    x[10] = a.service;
+    x[11] = a.proto / 17;
+    x[12] = l(a.mbReads);
+    x[13] = l(a.mbWrites);
+    x[14] = l(a.mbExc);
+    x[15] = a.mbFcs.size;
+    x[16] = l(a.mbOther);
+    x[17] = l(a.mqConnects);
+    x[18] = l(a.mqRefused);
+    x[19] = l(a.mqPublishes);
+    x[20] = l(a.dnsQueries);
+    x[21] = a.dnsQueries > 0 ? a.dnsNameLen / a.dnsQueries / 64 : 0;
+    x[22] = l(a.dnsNx);
+    x[23] = l(a.httpReq);
+    x[24] = l(a.httpErr);
+    x[25] = a.payload / n / 1000;
+    x[26] = this.knownPairs.has(a.pairKey) ? 1 : 0;
+    x[27] = this.servicesKnown(a) ? 1 : 0;
     let label: string | undefined;
     if (a.labels !== undefined) {
       let best = 0;
@@ -503,18 +580,26 @@ export class FlowSeconds {
     };
   }
 
+  /** True when every server port of the flow-second was a known service of its pair while learning. */
+  private servicesKnown(a: Acc): boolean {
+    for (const p of a.serverPorts) if (!this.knownServices.has(`${a.pairKey}:${p}/${a.proto}`)) return false;
+    return true;
+  }
+
   /** The rows of every second before `sec` (the flows of `sec` itself stay open). */
   take(sec: number): FlowRow[] {
     if (this.lastAcc !== undefined && this.lastAcc.sec < sec) this.lastAcc = undefined;
     for (const [c, m] of this.open) {
       for (const [k, head] of m) {
-        for (let a: Acc | undefined = head; a !== undefined; a = a.next) {
+        for (let a: Acc | undefined = head, next: Acc | undefined; a !== undefined; a = next) {
+          next = a.next;
           if (a.sec < sec) {
             this.done.push(this.row(a));
             unlink(m, k, a);
-            // the cache must not keep a taken flow-second (and its sets) alive
+            // a cache slot must not point at a taken flow-second (it is reused for another flow)
             const slot = cacheSlot(a.c, a.s, a.proto);
             if (this.cache[slot] === a) this.cache[slot] = undefined;
+            this.recycle(a);
           }
         }
       }
@@ -590,6 +675,13 @@ export function standardise(x: Float32Array, s: Scaler): Float32Array {
  */
 export function l2Input(win: Float32Array, flow: Float32Array, l1a: number): Float32Array {
   const x = new Float32Array(NL2);
+  writeL2Input(windowSummary(win), flow, l1a, x, 0);
+  return x;
+}
+
+/** The window part of Layer 2's input (the first 3 * NW values of l2Input): the same for every flow of a second. */
+export function windowSummary(win: Float32Array): Float32Array {
+  const x = new Float32Array(3 * NW);
   for (let k = 0; k < NW; k++) {
     let rs = 0;
     let rm = -Infinity;
@@ -606,9 +698,20 @@ export function l2Input(win: Float32Array, flow: Float32Array, l1a: number): Flo
     x[NW + k] = rm;
     x[2 * NW + k] = all / WINDOW_STEPS;
   }
-  x.set(flow, 3 * NW);
-  x[3 * NW + NF] = l1a;
   return x;
+}
+
+/** Writes l2Input(win, flow, l1a) into `out` at `off`, from windowSummary(win). */
+export function writeL2Input(
+  summary: Float32Array,
+  flow: Float32Array,
+  l1a: number,
+  out: Float32Array,
+  off: number,
+): void {
+  out.set(summary, off);
+  out.set(flow, off + 3 * NW);
+  out[off + 3 * NW + NF] = l1a;
 }
 
 /**
