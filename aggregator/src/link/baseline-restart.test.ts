@@ -4,6 +4,11 @@
 // next capture: a coil write 30 s in is an alert, where relearning would have taken it for normal. A damaged file is
 // refused with the reason and the agent learns again instead of failing. `vigil-agent baseline show|reset` print
 // and forget what was learnt.
+// A learning period survives a restart too: the agent learns for 3 minutes and its first capture ends after 1.5 of
+// them: it stores a checkpoint of what it learnt so far, and `baseline show` and its health say it is still learning.
+// Restarted on the next capture, it resumes the period with the 1.5 minutes left (not 3 from zero), stores the whole
+// baseline (packet time from the first capture to the end of the period: nothing after it is learnt), and alerts on a
+// coil write 10 s after the period ends, which learning from zero would have taken as normal.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -106,5 +111,75 @@ describe('the learnt baseline across agent restarts (real processes)', { timeout
     expect(after.lines.join('\n')).toMatch(
       /no baseline stored in .*: the agent learns one at its next start/,
     );
+  });
+
+  it('a restart in the learning period resumes it from the checkpoint with its remaining time', async () => {
+    const first = join(fx.dir, 'first.pcap');
+    const next = join(fx.dir, 'next.pcap');
+    await sim(first, ['--minutes', '1.5', '--start', '2026-01-05T08:00:00Z']);
+    await sim(next, [
+      '--minutes',
+      '2',
+      '--start',
+      '2026-01-05T09:00:00Z',
+      '--attack',
+      `modbus-coil-write@100s:src=${WORKSTATION},target=${PLC}`,
+    ]);
+    const dataDir = join(fx.dir, 'plant');
+    await enroll({ aggregator: fx.address, token: await issueToken(fx.store, fx.ca, 'plant'), dataDir });
+    const run = (pcap: string): Promise<{ code: number | null; lines: string[] }> =>
+      runToEnd(VIGIL_AGENT, [
+        'run',
+        '--data-dir',
+        dataDir,
+        '--no-federated',
+        '--exit-when-delivered',
+        '--pcap',
+        pcap,
+        '--learn-minutes',
+        '3',
+      ]);
+    const show = async (): Promise<string> => {
+      const r = await runToEnd(VIGIL_AGENT, ['baseline', 'show', '--data-dir', dataDir]);
+      expect(r.code, r.lines.join('\n')).toBe(0);
+      return r.lines.join('\n');
+    };
+
+    const one = await run(first);
+    const health1 = (await fx.store.listAgents('plant'))[0]?.health;
+    const shown1 = await show();
+    const two = await run(next);
+    const shown2 = await show();
+
+    const out1 = one.lines.join('\n');
+    expect(one.code, out1).toBe(0);
+    expect(out1).toMatch(
+      /baseline: learning checkpoint stored in .*baseline\.json: \S+ \(1\.5 min of 3\.0 min learnt\)/,
+    );
+    expect(health1?.baseline_status).toMatch(
+      /^learning the baseline from the capture's first 3 minute\(s\) \(packet time\)/,
+    );
+    expect(shown1).toMatch(/STILL LEARNING \(a checkpoint\): 1\.5 of 3\.0 min of the learning period learnt/);
+    const out2 = two.lines.join('\n');
+    expect(two.code, out2).toBe(0);
+    expect(out2).toMatch(
+      /learning the baseline, resumed from the checkpoint .*baseline\.json .*: 1\.5 min of 3 minute\(s\) learnt, 1\.5 min left \(packet time\)/,
+    );
+    expect(out2).toMatch(
+      /baseline learnt from the first 3 minute\(s\) of --pcap .*\(resumed after a restart\) and stored in/,
+    );
+    // learnt from both captures, and nothing after the period's end (09:01:30) was learnt
+    const span = /packet time (\S+) \.\. (\S+)/.exec(shown2);
+    expect(shown2).not.toMatch(/STILL LEARNING/);
+    expect(Date.parse(span?.[1] ?? '')).toBeLessThan(Date.parse('2026-01-05T08:00:05Z'));
+    expect(Date.parse(span?.[2] ?? '')).toBeGreaterThan(Date.parse('2026-01-05T09:01:25Z'));
+    // (the period resumes at the next capture's first packet, a few ms after 09:00:00)
+    expect(Date.parse(span?.[2] ?? '')).toBeLessThan(Date.parse('2026-01-05T09:01:30.5Z'));
+    const alerts = (await fx.store.queryAlerts({ facility: 'plant', page: 1, limit: 100 })).items;
+    const write = alerts.find(
+      (a) => a.attack_type === 'T0855' && Date.parse(a.timestamp) >= Date.parse('2026-01-05T09:01:40Z'),
+    );
+    expect(write, JSON.stringify(alerts.map((a) => [a.timestamp, a.attack_type]))).toBeDefined();
+    expect(Date.parse(write!.timestamp)).toBeLessThan(Date.parse('2026-01-05T09:01:45Z'));
   });
 });
