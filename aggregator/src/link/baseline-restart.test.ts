@@ -42,21 +42,31 @@ describe('the learnt baseline across agent restarts (real processes)', { timeout
     expect(r.code, r.lines.join('\n')).toBe(0);
   }
 
-  it('a restarted agent loads its baseline and detects at once; a damaged one is refused and relearnt', async () => {
-    const learn = join(fx.dir, 'learn.pcap');
-    const later = join(fx.dir, 'later.pcap');
-    await sim(learn, ['--minutes', '2.5', '--start', '2026-01-05T08:00:00Z']);
-    await sim(later, [
+  type Run = (args: string[]) => Promise<{ code: number | null; lines: string[] }>;
+
+  /**
+   * Two captures of the plant an hour apart, the second with the workstation's coil write `writeAt` into it, and an
+   * enrolled agent's data dir; `run` starts `vigil-agent run` on it.
+   */
+  async function plant(o: {
+    firstMinutes: string;
+    nextMinutes: string;
+    writeAt: string;
+  }): Promise<{ first: string; next: string; dataDir: string; run: Run }> {
+    const first = join(fx.dir, 'first.pcap');
+    const next = join(fx.dir, 'next.pcap');
+    await sim(first, ['--minutes', o.firstMinutes, '--start', '2026-01-05T08:00:00Z']);
+    await sim(next, [
       '--minutes',
-      '1',
+      o.nextMinutes,
       '--start',
       '2026-01-05T09:00:00Z',
       '--attack',
-      `modbus-coil-write@30s:src=${WORKSTATION},target=${PLC}`,
+      `modbus-coil-write@${o.writeAt}:src=${WORKSTATION},target=${PLC}`,
     ]);
     const dataDir = join(fx.dir, 'plant');
     await enroll({ aggregator: fx.address, token: await issueToken(fx.store, fx.ca, 'plant'), dataDir });
-    const run = (args: string[]): Promise<{ code: number | null; lines: string[] }> =>
+    const run: Run = (args) =>
       runToEnd(VIGIL_AGENT, [
         'run',
         '--data-dir',
@@ -65,6 +75,20 @@ describe('the learnt baseline across agent restarts (real processes)', { timeout
         '--exit-when-delivered',
         ...args,
       ]);
+    return { first, next, dataDir, run };
+  }
+
+  it('a restarted agent loads its baseline and detects at once; a damaged one is refused and relearnt', async () => {
+    const {
+      first: learn,
+      next: later,
+      dataDir,
+      run,
+    } = await plant({
+      firstMinutes: '2.5',
+      nextMinutes: '1',
+      writeAt: '30s',
+    });
 
     const first = await run(['--pcap', learn, '--learn-minutes', '2']);
     const second = await run(['--pcap', later]);
@@ -114,31 +138,17 @@ describe('the learnt baseline across agent restarts (real processes)', { timeout
   });
 
   it('a restart in the learning period resumes it from the checkpoint with its remaining time', async () => {
-    const first = join(fx.dir, 'first.pcap');
-    const next = join(fx.dir, 'next.pcap');
-    await sim(first, ['--minutes', '1.5', '--start', '2026-01-05T08:00:00Z']);
-    await sim(next, [
-      '--minutes',
-      '2',
-      '--start',
-      '2026-01-05T09:00:00Z',
-      '--attack',
-      `modbus-coil-write@100s:src=${WORKSTATION},target=${PLC}`,
-    ]);
-    const dataDir = join(fx.dir, 'plant');
-    await enroll({ aggregator: fx.address, token: await issueToken(fx.store, fx.ca, 'plant'), dataDir });
-    const run = (pcap: string): Promise<{ code: number | null; lines: string[] }> =>
-      runToEnd(VIGIL_AGENT, [
-        'run',
-        '--data-dir',
-        dataDir,
-        '--no-federated',
-        '--exit-when-delivered',
-        '--pcap',
-        pcap,
-        '--learn-minutes',
-        '3',
-      ]);
+    const {
+      first,
+      next,
+      dataDir,
+      run: runWith,
+    } = await plant({
+      firstMinutes: '1.5',
+      nextMinutes: '2',
+      writeAt: '100s',
+    });
+    const run = (pcap: string): ReturnType<Run> => runWith(['--pcap', pcap, '--learn-minutes', '3']);
     const show = async (): Promise<string> => {
       const r = await runToEnd(VIGIL_AGENT, ['baseline', 'show', '--data-dir', dataDir]);
       expect(r.code, r.lines.join('\n')).toBe(0);
