@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '@vigil/shared';
-import { resolveAgentConfig } from './config.js';
+import { parseSuppression, resolveAgentConfig } from './config.js';
 
 describe('resolveAgentConfig', () => {
   it('lets flags override the file and fills defaults', () => {
@@ -133,6 +133,54 @@ describe('resolveAgentConfig', () => {
     );
     expect(() => resolveAgentConfig(ring, { learn_minutes: '2h' }, 'options')).toThrow(
       /options: "learn_minutes"/,
+    );
+  });
+
+  it('takes suppressions from the file and names a bad or empty one', () => {
+    const base = { data_dir: '/d', pcap: '/p.pcap' };
+    const c = resolveAgentConfig(
+      {
+        ...base,
+        suppress: [
+          { rule: 'new-service', host: '10.0.0.5' },
+          { pair: 'FE80::1<>10.0.0.2', technique: 'T0846' },
+        ],
+      },
+      {},
+      'agent.json',
+    );
+
+    expect(c.suppress).toEqual([
+      { rule: 'new-service', host: '10.0.0.5' },
+      { pair: 'fe80::1<>10.0.0.2', technique: 'T0846' },
+    ]);
+    expect(resolveAgentConfig(base, {}, 'agent.json').suppress).toEqual([]);
+    expect(() => resolveAgentConfig({ ...base, suppress: [{}] }, {}, 'agent.json')).toThrow(
+      /"suppress\.0" must name at least one of/,
+    );
+    expect(() => resolveAgentConfig({ ...base, suppress: [{ hots: '10.0.0.5' }] }, {}, 'agent.json')).toThrow(
+      /unknown key "suppress\.0\.hots"/,
+    );
+    expect(() => resolveAgentConfig({ ...base, suppress: [{ pair: '10.0.0.1' }] }, {}, 'a.json')).toThrow(
+      /"suppress\.0\.pair" must be CLIENT>SERVER or A<>B/,
+    );
+    expect(() => resolveAgentConfig({ ...base, suppress: [{ technique: 'scan' }] }, {}, 'a.json')).toThrow(
+      /"suppress\.0\.technique" must be an ATT&CK for ICS technique id/,
+    );
+    expect(() =>
+      resolveAgentConfig({ data_dir: '/d', alerts_in: '/a', suppress: [{ rule: 'scan' }] }, {}, 'a.json'),
+    ).toThrow(/"suppress" applies to the packet sources only/);
+  });
+
+  it('parses a --suppress flag as a config entry and names what is wrong with a bad one', () => {
+    expect(parseSuppression('pair=10.0.0.1<>10.0.0.2,rule=scan')).toEqual({
+      pair: '10.0.0.1<>10.0.0.2',
+      rule: 'scan',
+    });
+    expect(() => parseSuppression('colour=red')).toThrow(UsageError);
+    expect(() => parseSuppression('rule=')).toThrow(UsageError);
+    expect(() => parseSuppression('host=plc-1')).toThrow(
+      /--suppress "host=plc-1": host must be an IPv4 or IPv6/,
     );
   });
 });

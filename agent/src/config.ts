@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { UsageError } from '@vigil/shared';
+import type { Suppression } from './detect/correlate.js';
 import { MIN_OUTBOX_BYTES } from './outbox/outbox.js';
 import { TOPOLOGY_NAMES } from './sim/topology.js';
 
@@ -19,6 +20,77 @@ const ipAddress = z
   .string()
   .refine((a) => isIP(a) !== 0, 'must be an IPv4 or IPv6 address')
   .transform((a) => (isIP(a) === 6 ? new URL(`http://[${a}]/`).hostname.slice(1, -1) : a));
+
+export const SUPPRESS_KEYS = ['facility', 'host', 'pair', 'rule', 'technique'] as const;
+
+/** `CLIENT>SERVER` (that direction) or `A<>B` (either), addresses as the decoders print them. */
+const hostPair = z.string().transform((p, ctx) => {
+  const sep = p.includes('<>') ? '<>' : '>';
+  const ends = p.split(sep);
+  const a = ipAddress.safeParse(ends[0]);
+  const b = ipAddress.safeParse(ends[1]);
+  if (ends.length !== 2 || !a.success || !b.success) {
+    ctx.addIssue({ code: 'custom', message: 'must be CLIENT>SERVER or A<>B with two IP addresses' });
+    return z.NEVER;
+  }
+  return `${a.data}${sep}${b.data}`;
+});
+
+/**
+ * Which detections the operator drops (an allow-list entry): every key given must match, at least one is given.
+ * Dropped detections are counted by rule/technique (agent health `suppressed`), never silently forgotten.
+ */
+export const SuppressionSchema = z
+  .object({
+    /** The facility (an agent serves one; lets one file serve several agents). */
+    facility: z.string().min(1).max(100).optional(),
+    /** Either end of the detection. */
+    host: ipAddress.optional(),
+    pair: hostPair.optional(),
+    /** A rule (e.g. new-service, first-write, scan) or a detector (modbus-policy, models). */
+    rule: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a rule or detector name such as new-service')
+      .optional(),
+    technique: z
+      .string()
+      .regex(/^T\d{4}(\.\d{3})?$/, 'must be an ATT&CK for ICS technique id such as T0855')
+      .optional(),
+  })
+  .strict()
+  .refine((s) => SUPPRESS_KEYS.some((k) => s[k] !== undefined), {
+    message: `must name at least one of ${SUPPRESS_KEYS.join(', ')} (an empty entry would drop every detection)`,
+  });
+
+/** Parses a flag's `rule=new-service,host=10.0.0.5` into a suppression, validated as the config's entries are. */
+export function parseSuppression(text: string): Suppression {
+  const s: Record<string, string> = {};
+  for (const part of text.split(',')) {
+    const eq = part.indexOf('=');
+    const key = part.slice(0, eq);
+    if (eq <= 0 || !(SUPPRESS_KEYS as readonly string[]).includes(key) || part.length === eq + 1) {
+      throw new UsageError(
+        `--suppress "${text}": each part must be KEY=VALUE with KEY one of ${SUPPRESS_KEYS.join(', ')}`,
+      );
+    }
+    s[key] = part.slice(eq + 1);
+  }
+  const parsed = SuppressionSchema.safeParse(s);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new UsageError(
+      `--suppress "${text}": ${i?.path.join('.') ?? ''} ${i?.message ?? 'invalid'}`.trim(),
+    );
+  }
+  return parsed.data;
+}
+
+/** How a suppression is written on the command line (for the start log). */
+export function describeSuppression(s: Suppression): string {
+  return SUPPRESS_KEYS.filter((k) => s[k] !== undefined)
+    .map((k) => `${k}=${s[k]}`)
+    .join(',');
+}
 
 export const AgentConfigSchema = z
   .object({
@@ -85,6 +157,12 @@ export const AgentConfigSchema = z
       )
       .max(10_000)
       .default([]),
+    /**
+     * Detections to drop (allow-list entries: a host pair, rule or technique the plant accepts), each
+     * `{"rule": ..., "technique": ..., "host": IP, "pair": "A>B" | "A<>B", "facility": ...}`; counted in the agent
+     * health (`suppressed`), never forgotten.
+     */
+    suppress: z.array(SuppressionSchema).max(1000).default([]),
     /** --interface and --pcap: learn the baseline from this capture of the same network instead. */
     baseline: z.string().min(1).optional(),
     /** Only the baseline capture's first N seconds. */
@@ -168,7 +246,7 @@ export function resolveAgentConfig(
     c.interface !== undefined || c.capture_ring !== undefined || c.pcap !== undefined,
     'the --interface, --capture-ring and --pcap sources (--sim learns from its warm-up)',
   );
-  only(['known_masters', 'known_modbus'], c.alerts_in === undefined, 'the packet sources');
+  only(['known_masters', 'known_modbus', 'suppress'], c.alerts_in === undefined, 'the packet sources');
   if (c.baseline_seconds !== undefined && c.baseline === undefined) {
     throw new UsageError(`${where}: "baseline_seconds" needs "baseline" (a capture to learn from)`);
   }

@@ -295,5 +295,6 @@ export function healthFromPb(p: PbAgentHealth | null): Record<string, unknown> {
     model_error: text(p.model_error ?? '', w, 'model_error', MAX_TEXT),
     fl_status: text(p.fl_status ?? '', w, 'fl_status', MAX_TEXT),
     baseline_status: text(p.baseline_status ?? '', w, 'baseline_status', MAX_TEXT),
+    suppressed: numberMap(p.suppressed, w, 'suppressed'),
   };
 }

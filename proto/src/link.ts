@@ -156,6 +156,8 @@ export interface PbAgentHealth {
   alerts_set_aside_invalid?: number;
   /** Learning (until when) or learnt/loaded; absent from agents before session 7. */
   baseline_status?: string;
+  /** Detections suppressed by the operator's rules, by "rule/technique"; absent from agents before session 9. */
+  suppressed?: Record<string, number>;
 }
 export interface PbHeartbeat {
   sent_at: string;

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ALERT_STATUSES, SEVERITIES, UsageError } from '@vigil/shared';
 import { needComponent } from '@vigil/shared/testing';
 import { SHARED_PCAPS, sharedCaptures } from '../testing-paths.js';
-import { parseSuppression, runReplay } from './replay.js';
+import { runReplay } from './replay.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-replay-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -97,14 +97,5 @@ describe('vigil-agent replay', () => {
     await expect(
       runReplay(junk, { offline: true, alertsOut: '-', learnMinutes: '-1' }, s.out, s.err),
     ).rejects.toThrow(UsageError);
-  });
-
-  it('parses suppressions and rejects unknown keys', () => {
-    expect(parseSuppression('pair=10.0.0.1<>10.0.0.2,rule=scan')).toEqual({
-      pair: '10.0.0.1<>10.0.0.2',
-      rule: 'scan',
-    });
-    expect(() => parseSuppression('colour=red')).toThrow(UsageError);
-    expect(() => parseSuppression('rule=')).toThrow(UsageError);
   });
 });

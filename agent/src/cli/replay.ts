@@ -7,11 +7,9 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { UsageError } from '@vigil/shared';
 import { drained } from '../capture/replay.js';
-import type { Suppression } from '../detect/correlate.js';
+import { parseSuppression } from '../config.js';
 import { loadModelDetectors, type ModelDetector } from '../detect/ml/detector.js';
 import { replayDetect, type ReplayDetectResult } from '../detect/replay.js';
-
-const SUPPRESS_KEYS = ['facility', 'host', 'pair', 'rule', 'technique'] as const;
 
 const optionsSchema = z.object({
   offline: z.boolean(),
@@ -25,22 +23,6 @@ const optionsSchema = z.object({
   dataDir: z.string().min(1).optional(),
   artifacts: z.string().min(1).optional(),
 });
-
-/** Parses `rule=new-service,host=10.0.0.5` into a Suppression. */
-export function parseSuppression(text: string): Suppression {
-  const s: Suppression = {};
-  for (const part of text.split(',')) {
-    const eq = part.indexOf('=');
-    const key = part.slice(0, eq);
-    if (eq <= 0 || !(SUPPRESS_KEYS as readonly string[]).includes(key) || part.length === eq + 1) {
-      throw new UsageError(
-        `--suppress "${text}": each part must be KEY=VALUE with KEY one of ${SUPPRESS_KEYS.join(', ')}`,
-      );
-    }
-    s[key as (typeof SUPPRESS_KEYS)[number]] = part.slice(eq + 1);
-  }
-  return s;
-}
 
 export async function runReplay(
   file: string,

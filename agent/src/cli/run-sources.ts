@@ -11,6 +11,7 @@ import { RingFollower } from '../capture/ring.js';
 import { PacketClock } from '../capture/packet-clock.js';
 import type { AgentConfig } from '../config.js';
 import type { Baseline } from '../detect/baseline.js';
+import type { Suppression } from '../detect/correlate.js';
 import type { ModelDetector } from '../detect/ml/detector.js';
 import { replayCapture } from '../detect/replay.js';
 import type { LinkClient } from '../link/client.js';
@@ -33,6 +34,8 @@ export interface SourceContext {
   dataDir?: string | undefined;
   /** The model detectors when the models run (undefined: rules only); their local baseline is kept with it. */
   models?: readonly ModelDetector[] | undefined;
+  /** The operator's suppressions (config `suppress`, --suppress). */
+  suppress?: readonly Suppression[] | undefined;
 }
 
 export interface PipelineSource {
@@ -91,6 +94,7 @@ function newFeed(
     outbox: ctx.outbox,
     link: ctx.link,
     detectors: ctx.detectors,
+    suppress: ctx.suppress,
     baseline: learning.baseline,
     learnMs: learning.learnMs,
     waitWhenFull,

@@ -11,7 +11,13 @@ import { GlobalModels } from '../fl/global-model.js';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { systemClock } from '@vigil/shared';
-import { type AgentConfig, readConfigFile, resolveAgentConfig } from '../config.js';
+import {
+  type AgentConfig,
+  describeSuppression,
+  parseSuppression,
+  readConfigFile,
+  resolveAgentConfig,
+} from '../config.js';
 import { forwardAlertsFile } from '../link/alerts-in.js';
 import { LinkClient } from '../link/client.js';
 import { loadIdentity } from '../link/identity.js';
@@ -36,6 +42,7 @@ interface RunFlags {
   warmupMinutes?: string;
   learnMinutes?: string;
   knownMaster?: string[];
+  suppress?: string[];
   baseline?: string;
   baselineSeconds?: string;
   outboxMaxBytes?: string;
@@ -148,6 +155,11 @@ async function runAgent(c: AgentConfig): Promise<void> {
       } else {
         say(`federated learning: ${notTakingPart(c) ?? 'off'}`);
       }
+      if (c.suppress.length > 0) {
+        say(
+          `suppressing (counted in the health's suppressed): ${c.suppress.map(describeSuppression).join('; ')}`,
+        );
+      }
       if (c.models) {
         detectors = loadModelDetectors({
           facility: identity.facilityId,
@@ -168,6 +180,7 @@ async function runAgent(c: AgentConfig): Promise<void> {
         say,
         dataDir: c.data_dir,
         models: c.models ? detectors : undefined,
+        suppress: c.suppress,
       });
       // The facility shows online only once detection is live (a --sim agent after its warm-up).
       await Promise.race([source.live, source.ended]);
@@ -233,6 +246,11 @@ export function registerRun(program: Command): void {
       "a host that acts as a Modbus master (e.g. the engineering workstation): a baseline fact, not an allow-list (repeatable; adds to the config file's known_masters)",
       (v: string, all: string[] | undefined) => [...(all ?? []), v],
     )
+    .option(
+      '--suppress <KEY=VALUE,...>',
+      "drop (and count) detections matching every KEY=VALUE given, keys facility, host, pair (A>B or A<>B), rule, technique (repeatable; adds to the config file's suppress)",
+      (v: string, all: string[] | undefined) => [...(all ?? []), v],
+    )
     .option('--baseline <capture>', 'with --pcap/--interface: learn the baseline from this capture instead')
     .option('--baseline-seconds <n>', "learn only from the baseline capture's first N seconds")
     .option('--alerts-in <file>', 'source: forward alerts from a JSON-lines file (one Alert per line)')
@@ -269,6 +287,13 @@ export function registerRun(program: Command): void {
               : [
                   ...(Array.isArray(file.known_masters) ? (file.known_masters as unknown[]) : []),
                   ...f.knownMaster,
+                ],
+          suppress:
+            f.suppress === undefined
+              ? undefined
+              : [
+                  ...(Array.isArray(file.suppress) ? (file.suppress as unknown[]) : []),
+                  ...f.suppress.map(parseSuppression),
                 ],
           baseline: f.baseline,
           baseline_seconds: num(f.baselineSeconds),

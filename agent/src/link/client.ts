@@ -38,6 +38,8 @@ export interface HealthSource {
   fl_status?: string;
   /** The detection baseline: learning until when, or learnt/loaded from what. */
   baseline_status?: string;
+  /** Detections dropped by the operator's suppressions, by "rule/technique". */
+  suppressed?: Record<string, number>;
 }
 
 export interface LinkClientOptions {
@@ -199,6 +201,7 @@ export class LinkClient {
       model_error: extra.model_error ?? '',
       fl_status: extra.fl_status ?? '',
       baseline_status: extra.baseline_status ?? '',
+      suppressed: extra.suppressed ?? {},
     };
   }
 

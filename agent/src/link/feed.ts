@@ -8,7 +8,7 @@ import type { PbAssetChange } from '@vigil/proto/link';
 import type { HostJson } from '../assets/inventory.js';
 import type { RawPacket } from '../capture/types.js';
 import type { Baseline } from '../detect/baseline.js';
-import type { AgentAlert } from '../detect/correlate.js';
+import type { AgentAlert, Suppression } from '../detect/correlate.js';
 import { DetectionEngine } from '../detect/engine.js';
 import { OutboxFullError, type Outbox } from '../outbox/outbox.js';
 import type { HealthSource, LinkClient } from './client.js';
@@ -30,6 +30,8 @@ export interface PipelineFeedOptions {
   learnMs: number;
   /** Model detectors beside the rules (loadModelDetectors); they learn in the same period. */
   detectors?: readonly Detector[] | undefined;
+  /** The operator's suppressions: matching detections are dropped and counted (health `suppressed`). */
+  suppress?: readonly Suppression[] | undefined;
   /**
    * When the outbox is full: true waits for the aggregator (a replayed file can wait), false refuses the alerts
    * (a live source cannot; the outbox logs and counts each one, reported as alerts_refused_outbox_full).
@@ -93,6 +95,7 @@ export class PipelineFeed {
       baseline: o.baseline,
       learnMs: o.learnMs,
       detectors: o.detectors,
+      suppress: o.suppress,
       onAlert: (a) => this.pending.push(toAlert(a)),
     });
   }
@@ -172,6 +175,7 @@ export class PipelineFeed {
       capture_drops: this.captureDrops + this.droppedByCapture(),
       malformed_packets: malformed,
       model_versions: modelVersions,
+      suppressed: Object.fromEntries(this.engine.correlator.suppressed),
     };
   }
 

@@ -88,7 +88,11 @@ describe.runIf(runs)('dashboard in a real browser', () => {
     for (const f of FACILITIES) await store.insertAggregates(seeder.aggregates(f, 120));
     await seedRounds(store, 4);
     await store.upsertAgent({ id: 'agent-a', facility_id: 'plant-a', enrolled_at: new Date().toISOString() });
-    await store.recordHeartbeat('agent-a', new Date().toISOString(), { outbox_depth: 3, capture_drops: 0 });
+    await store.recordHeartbeat('agent-a', new Date().toISOString(), {
+      outbox_depth: 3,
+      capture_drops: 0,
+      suppressed: { 'new-service/T0886': 4 },
+    });
     await store.applyAssetChanges('plant-a', [
       {
         change: 'added',
@@ -210,13 +214,14 @@ describe.runIf(runs)('dashboard in a real browser', () => {
     expect(pageErrors).toEqual([]);
   });
 
-  it('shows each facility with its agents, their health, its asset inventory and traffic', async () => {
+  it('shows each facility with its agents, their health (suppressed detections too), its asset inventory and traffic', async () => {
     await open('assets', 'assets');
 
     for (const f of FACILITIES) await page.locator('section h2', { hasText: `(${f})` }).waitFor();
     const plantA = page.locator('section', { has: page.locator('h2', { hasText: '(plant-a)' }) });
     await plantA.locator('table.assets td', { hasText: '10.10.2.11' }).waitFor();
     await plantA.getByText('outbox depth').waitFor();
+    await plantA.getByText('new-service/T0886 4').waitFor();
     await page.getByText('The agent has reported no assets yet.').first().waitFor();
     await page
       .getByText(/of the last 60 seconds carry traffic aggregates/)

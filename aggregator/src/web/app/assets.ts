@@ -45,16 +45,25 @@ function metricsList(m: Record<string, unknown>): HTMLElement {
   );
 }
 
+/** A health value as text: numbers, strings, and maps (model versions, suppressed detections) as `key value, ...`. */
+function healthValue(v: unknown): string | null {
+  if (typeof v === 'number') return num(v, 0);
+  if (typeof v === 'string') return v;
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return null;
+  const parts = Object.entries(v).map(([k, x]) => `${k} ${typeof x === 'number' ? num(x, 0) : String(x)}`);
+  return parts.length === 0 ? 'none' : parts.join(', ');
+}
+
 function healthList(health: Record<string, unknown>): HTMLElement {
-  const rows = Object.entries(health).filter(([, v]) => typeof v === 'number' || typeof v === 'string');
+  const rows = Object.entries(health).flatMap(([k, v]) => {
+    const text = healthValue(v);
+    return text === null ? [] : [[k, text] as const];
+  });
   if (rows.length === 0) return empty('No health reported yet.');
   return h(
     'dl',
     { class: 'evidence' },
-    rows.flatMap(([k, v]) => [
-      h('dt', {}, k.replaceAll('_', ' ')),
-      h('dd', {}, typeof v === 'number' ? num(v, 0) : String(v)),
-    ]),
+    rows.flatMap(([k, text]) => [h('dt', {}, k.replaceAll('_', ' ')), h('dd', {}, text)]),
   );
 }
 
