@@ -169,15 +169,28 @@ const COPY_CHUNK = 1 << 20;
 /** Longest word the search document holds, in UTF-8 bytes: to_tsvector skipped longer ones (its MAXSTRLEN). */
 const MAX_LEXEME_BYTES = 2046;
 
+/** A text's words as its search document holds them: each once, none longer than MAX_LEXEME_BYTES. */
+function documentWords(text: string): string[] {
+  const words = new Set<string>();
+  for (const w of textWords(text)) {
+    if (w.length * 3 <= MAX_LEXEME_BYTES || Buffer.byteLength(w) <= MAX_LEXEME_BYTES) words.add(w);
+  }
+  return [...words];
+}
+
 /**
  * An alert's search words: the words of its title, description, attack id and name as the API's search sees them
  * (common.ts textWords, as SQLite's alert_terms), each once. They are its search document's lexemes (migration 12).
+ * `wordsOf` gives one text's words (a batch passes one that splits each distinct text once).
  */
-export function alertSearchWords(a: StoredAlert): string[] {
-  const words = new Set<string>();
-  for (const w of textWords(`${a.title} ${a.description} ${a.attack_type} ${a.attack_name}`)) {
-    if (w.length * 3 <= MAX_LEXEME_BYTES || Buffer.byteLength(w) <= MAX_LEXEME_BYTES) words.add(w);
-  }
+export function alertSearchWords(
+  a: StoredAlert,
+  wordsOf: (text: string) => readonly string[] = documentWords,
+): string[] {
+  // The four texts are split one by one: a word never spans two of them (textWords splits at the space between).
+  const words = new Set(wordsOf(a.title));
+  for (const text of [a.description, a.attack_type, a.attack_name])
+    for (const w of wordsOf(text)) words.add(w);
   return [...words];
 }
 
@@ -188,10 +201,22 @@ interface AlertToWrite {
   words: readonly string[];
 }
 
-function toWrite(alert: StoredAlert): AlertToWrite {
-  const ms = new Date(alert.timestamp).getTime();
-  if (Number.isNaN(ms)) throw new RangeError(`invalid time: ${alert.timestamp}`);
-  return { alert, ms, words: alertSearchWords(alert) };
+/**
+ * The alerts to write with their times and search words. A batch's alerts mostly repeat their descriptions and
+ * attack names (and often titles): each distinct text is split into words once per batch.
+ */
+function toWrite(alerts: readonly StoredAlert[]): AlertToWrite[] {
+  const split = new Map<string, readonly string[]>();
+  const wordsOf = (text: string): readonly string[] => {
+    let words = split.get(text);
+    if (words === undefined) split.set(text, (words = documentWords(text)));
+    return words;
+  };
+  return alerts.map((alert) => {
+    const ms = new Date(alert.timestamp).getTime();
+    if (Number.isNaN(ms)) throw new RangeError(`invalid time: ${alert.timestamp}`);
+    return { alert, ms, words: alertSearchWords(alert, wordsOf) };
+  });
 }
 
 /**
@@ -676,31 +701,41 @@ export class PostgresStore implements Store {
 
   async insertNewAlerts(alerts: readonly StoredAlert[]): Promise<string[]> {
     if (alerts.length === 0) return [];
-    // A resend must never duplicate: the ids already stored are looked up first and the rest go in by one COPY FROM
-    // STDIN straight into alerts. Only when a concurrent writer commits one of the same ids between that look-up and
-    // the COPY (a unique violation: agent reconnects to another replica mid-batch) does the batch go the slower way.
-    // The slower way was the only one before: COPY into a session temp table, then INSERT ... SELECT ... ON CONFLICT
-    // DO NOTHING. It cost about twice the server CPU: the temp table compressed every 11 kB context with pglz (its
-    // default, not the alerts column's lz4; perf: 27 % of the backend's time in pglz_compress) and the rows were
-    // written twice.
+    // A resend must never duplicate; the primary key refuses a stored id. A batch first goes in whole by one COPY
+    // FROM STDIN straight into alerts, with no look-up: the usual batch is all new, and asking for its ids cost the
+    // server ~5 % of its time per alert and the transaction a round trip. When the COPY meets a stored id (a unique
+    // violation: a resend after a reconnect), the transaction is rolled back and the batch tried again with the
+    // stored ids looked up first and left out. Only when a concurrent writer commits one of the same ids between
+    // that look-up and the COPY (an agent reconnecting to another replica mid-batch) does it go the slower way: COPY
+    // into a session temp table, then INSERT ... SELECT ... ON CONFLICT DO NOTHING (about twice the server CPU: the
+    // rows are written twice).
     const batch = firstOfEachId(alerts);
-    try {
-      return await this.tx(async (c) => {
-        const stored = await c.query<{ id: string }>('SELECT id FROM alerts WHERE id = ANY($1::text[])', [
-          batch.map((a) => a.id),
-        ]);
-        const known = new Set(stored.rows.map((r) => r.id));
-        const fresh = (known.size === 0 ? batch : batch.filter((a) => !known.has(a.id))).map(toWrite);
-        if (fresh.length > 0) {
-          await this.copyAlerts(c, 'alerts', fresh);
-          await c.query(ADD_COUNTS, countDeltas(fresh));
-        }
-        return fresh.map((a) => a.alert.id);
-      });
-    } catch (err) {
-      if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
-      return this.insertAlertsStaged(batch);
+    // The words and counter deltas are worked out before the transaction: its connection then waits on the client
+    // only while the COPY is encoded (streamed as it goes).
+    const all = toWrite(batch);
+    const deltas = countDeltas(all);
+    for (const lookUp of [false, true]) {
+      try {
+        return await this.tx(async (c) => {
+          let fresh = all;
+          if (lookUp) {
+            const stored = await c.query<{ id: string }>('SELECT id FROM alerts WHERE id = ANY($1::text[])', [
+              batch.map((a) => a.id),
+            ]);
+            const known = new Set(stored.rows.map((r) => r.id));
+            fresh = all.filter((a) => !known.has(a.alert.id));
+          }
+          if (fresh.length > 0) {
+            await this.copyAlerts(c, 'alerts', fresh);
+            await c.query(ADD_COUNTS, fresh === all ? deltas : countDeltas(fresh));
+          }
+          return fresh.map((a) => a.alert.id);
+        });
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
+      }
     }
+    return this.insertAlertsStaged(batch);
   }
 
   private async copyAlerts(c: pg.PoolClient, table: string, alerts: readonly AlertToWrite[]): Promise<void> {
@@ -719,7 +754,7 @@ export class PostgresStore implements Store {
            ON COMMIT DELETE ROWS`,
         );
       }
-      const all = alerts.map(toWrite);
+      const all = toWrite(alerts);
       await this.copyAlerts(c, 'alerts_incoming', all);
       const added = await c.query<{ id: string }>(
         `INSERT INTO alerts (${ALERT_WRITE_COLUMNS}) SELECT ${ALERT_WRITE_COLUMNS} FROM alerts_incoming ON CONFLICT (id) DO NOTHING RETURNING id`,
