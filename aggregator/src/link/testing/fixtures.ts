@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Alert } from '@vigil/shared';
+import { timeOrderedUuid, type Alert } from '@vigil/shared';
 import { formatEnrollToken, hashEnrollSecret } from '@vigil/proto/enroll-token';
 import { openStore, type OpenStoreOptions } from '../../store/open.js';
 import type { Store } from '../../store/types.js';
@@ -62,9 +62,10 @@ export async function issueToken(
 /**
  * A valid alert. By default small (~0.9 kB of JSON: one source, a 1-point timeline); `timelinePoints: 60` gives the
  * size of what the agent's correlator sends (three sources, a 60-s timeline with a few protocols per second, 20
- * evidence lines: ~8 kB of JSON).
+ * evidence lines: ~8 kB of JSON). Its id is time-ordered like an agent's (timeOrderedUuid); `randomIds`: a random
+ * (version-4) id, as agents made them before session 9.
  */
-export function sampleAlert(i: number, o: { timelinePoints?: number } = {}): Alert {
+export function sampleAlert(i: number, o: { timelinePoints?: number; randomIds?: boolean } = {}): Alert {
   const t0 = Date.UTC(2026, 2, 1, 10, 0, 0) + i * 1000;
   const points = o.timelinePoints ?? 1;
   const full = points > 1;
@@ -103,7 +104,7 @@ export function sampleAlert(i: number, o: { timelinePoints?: number } = {}): Ale
       )
     : { writes: '480 in 12 s' };
   return {
-    id: randomUUID(),
+    id: o.randomIds === true ? randomUUID() : timeOrderedUuid(),
     timestamp: new Date(Date.UTC(2026, 2, 1, 10, 0, 0) + i * 1000).toISOString(),
     facility_id: 'ignored-by-the-aggregator',
     severity: (['critical', 'high', 'medium', 'low'] as const)[i % 4] ?? 'low',
