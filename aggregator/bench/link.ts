@@ -31,7 +31,7 @@ import {
 } from '@vigil/proto/link';
 import { CertificateAuthority } from '../src/link/ca.js';
 import { LinkServer } from '../src/link/server.js';
-import { issueToken, sampleAlert } from '../src/link/testing/fixtures.js';
+import { issueToken, sampleAlert, sampleAlertMs } from '../src/link/testing/fixtures.js';
 import { VIGIL, VIGIL_AGENT, freePort, start } from '../src/link/testing/processes.js';
 import { openStore } from '../src/store/open.js';
 import { SqliteStore } from '../src/store/sqlite.js';
@@ -123,10 +123,13 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
       dataDir: agentDir,
     });
     const outbox = new Outbox({ path: join(agentDir, 'outbox.db'), maxBytes: 2 ** 31 });
+    // a pre-filled store: the alerts come after its newest, as a plant's new alerts do (sampleAlert i is i s later)
+    const newest = (await store.queryAlerts({ page: 1, limit: 1 })).items[0]?.timestamp;
+    const from = newest === undefined ? 0 : Math.ceil((Date.parse(newest) - sampleAlertMs(0)) / 1000) + 1;
     let jsonBytes = 0;
     for (let i = 0; i < ALERTS; i += 5000) {
       const alerts = Array.from({ length: Math.min(5000, ALERTS - i) }, (_, j) =>
-        sampleAlert(i + j, { timelinePoints: TIMELINE, randomIds: RANDOM_IDS }),
+        sampleAlert(from + i + j, { timelinePoints: TIMELINE, randomIds: RANDOM_IDS }),
       );
       jsonBytes += alerts.reduce((n, a) => n + Buffer.byteLength(JSON.stringify(a)), 0);
       outbox.enqueue(alerts);

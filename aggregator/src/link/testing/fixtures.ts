@@ -66,7 +66,7 @@ export async function issueToken(
  * (version-4) id, as agents made them before session 9.
  */
 export function sampleAlert(i: number, o: { timelinePoints?: number; randomIds?: boolean } = {}): Alert {
-  const t0 = Date.UTC(2026, 2, 1, 10, 0, 0) + i * 1000;
+  const t0 = sampleAlertMs(i);
   const points = o.timelinePoints ?? 1;
   const full = points > 1;
   const source = (layer: 1 | 2 | 3, k: number): Alert['sources'][number] => ({
@@ -105,7 +105,7 @@ export function sampleAlert(i: number, o: { timelinePoints?: number; randomIds?:
     : { writes: '480 in 12 s' };
   return {
     id: o.randomIds === true ? randomUUID() : timeOrderedUuid(),
-    timestamp: new Date(Date.UTC(2026, 2, 1, 10, 0, 0) + i * 1000).toISOString(),
+    timestamp: new Date(t0).toISOString(),
     facility_id: 'ignored-by-the-aggregator',
     severity: (['critical', 'high', 'medium', 'low'] as const)[i % 4] ?? 'low',
     title: `Modbus write burst ${i}`,
@@ -124,6 +124,11 @@ export function sampleAlert(i: number, o: { timelinePoints?: number; randomIds?:
       evidence,
     },
   };
+}
+
+/** The time of sampleAlert(i), in ms: one alert a second from 2026-03-01 10:00 UTC. */
+export function sampleAlertMs(i: number): number {
+  return Date.UTC(2026, 2, 1, 10, 0, 0) + i * 1000;
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes; returns whether it did. */
