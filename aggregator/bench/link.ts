@@ -5,7 +5,9 @@
 //    serve` process (via=serve: the product's whole path); measured from the first alert stored to the last, with
 //    the CPU each process spent per alert in that time, and the aggregator's main thread's and its busiest other
 //    thread's (the SQLite store's writer thread) alone. BENCH_STORES, BENCH_VIA select rows; BENCH_CPU_PROF=DIR
-//    writes V8 CPU profiles of the agent and `vigil serve` there.
+//    writes V8 CPU profiles of the agent and `vigil serve` there. BENCH_IDS=random: random (version-4) alert ids,
+//    as agents made them before session 9 (default: time-ordered, as they make them now). BENCH_SQLITE_DB=FILE: the
+//    SQLite store is that file (e.g. a copy of bench:api's 1M-alert store: it is written to, never deleted).
 // C. `bench/link.ts stages` (not in the default run): CPU per alert of each stage, in one process.
 // B. BENCH_AGENTS simulated agents (200) connected at once to `vigil serve` (its own process, SQLite), each sending a
 //    heartbeat every 5 s and 5 alerts/s for BENCH_SECONDS (60): ack latency percentiles, aggregator CPU and RSS.
@@ -29,7 +31,7 @@ import {
 } from '@vigil/proto/link';
 import { CertificateAuthority } from '../src/link/ca.js';
 import { LinkServer } from '../src/link/server.js';
-import { issueToken, sampleAlert } from '../src/link/testing/fixtures.js';
+import { issueToken, sampleAlert, sampleAlertMs } from '../src/link/testing/fixtures.js';
 import { VIGIL, VIGIL_AGENT, freePort, start } from '../src/link/testing/processes.js';
 import { openStore } from '../src/store/open.js';
 import { SqliteStore } from '../src/store/sqlite.js';
@@ -43,6 +45,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const STORES = (process.env.BENCH_STORES ?? 'sqlite,postgres').split(',');
 const VIA = (process.env.BENCH_VIA ?? 'link,serve').split(',');
 const TIMELINE = Number(process.env.BENCH_TIMELINE ?? 1);
+const RANDOM_IDS = process.env.BENCH_IDS === 'random';
+const SQLITE_DB = process.env.BENCH_SQLITE_DB;
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -74,7 +78,7 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-link-'));
   const aggDir = join(dir, 'agg');
   const pgServer = kind === 'postgres' ? await startTestPostgres({ durable: true }) : null;
-  const url = pgServer ? await pgServer.createDatabase() : `sqlite:${join(aggDir, 'vigil.db')}`;
+  const url = pgServer ? await pgServer.createDatabase() : `sqlite:${SQLITE_DB ?? join(aggDir, 'vigil.db')}`;
   const store = await openStore(url);
   const ca = await CertificateAuthority.open(aggDir);
   const server =
@@ -119,10 +123,13 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
       dataDir: agentDir,
     });
     const outbox = new Outbox({ path: join(agentDir, 'outbox.db'), maxBytes: 2 ** 31 });
+    // a pre-filled store: the alerts come after its newest, as a plant's new alerts do (sampleAlert i is i s later)
+    const newest = (await store.queryAlerts({ page: 1, limit: 1 })).items[0]?.timestamp;
+    const from = newest === undefined ? 0 : Math.ceil((Date.parse(newest) - sampleAlertMs(0)) / 1000) + 1;
     let jsonBytes = 0;
     for (let i = 0; i < ALERTS; i += 5000) {
       const alerts = Array.from({ length: Math.min(5000, ALERTS - i) }, (_, j) =>
-        sampleAlert(i + j, { timelinePoints: TIMELINE }),
+        sampleAlert(from + i + j, { timelinePoints: TIMELINE, randomIds: RANDOM_IDS }),
       );
       jsonBytes += alerts.reduce((n, a) => n + Buffer.byteLength(JSON.stringify(a)), 0);
       outbox.enqueue(alerts);
@@ -138,8 +145,9 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
       empty,
       '--exit-when-delivered',
     ]);
+    const held = server ? 0 : (await store.alertStats()).total; // a pre-filled store's alerts (BENCH_SQLITE_DB)
     const stored = async (): Promise<number> =>
-      server ? server.stats.alerts_stored : (await store.alertStats()).total;
+      server ? server.stats.alerts_stored : (await store.alertStats()).total - held;
     // CPU of each process from the first alert stored to the last; the agent's is its last reading before it exits.
     let first = 0;
     let cpu0 = { agent: 0, aggregator: 0, main: 0, postgres: 0 };

@@ -241,6 +241,20 @@ describe('Correlator', () => {
     expect(c.folded).toBe(1);
   });
 
+  it('gives its alerts version-7 ids that sort in the order the alerts were raised', () => {
+    const { c, alerts } = setup();
+
+    c.add(det({}));
+    c.tick(T0);
+    c.add(det({ timeMs: T0 + QUIET_MS + 1 }));
+    c.tick(T0 + QUIET_MS + 1);
+
+    const ids = alerts.map((a) => a.id);
+    expect(ids).toHaveLength(2);
+    expect(ids.every((id) => id[14] === '7')).toBe(true);
+    expect([...ids].sort()).toEqual(ids);
+  });
+
   it('after endIncidents decides the open incident and alerts a repeat at once instead of folding it', () => {
     const { c, alerts } = setup();
     c.add(det({}));

@@ -30,9 +30,8 @@
 // its confidence, decides it or names its alert (with weight, it lifted a legitimate engineering write's weak
 // new-pair hint over the alert threshold). A known host's device-identification read (INVENTORY_RULE, an asset
 // inventory read) is evidence only in the same way: a recon's identification probe is named by what follows it.
-import { randomUUID } from 'node:crypto';
 import type { Alert, AlertSource, Severity, TimelinePoint } from '@vigil/shared';
-import { shippedCatalog } from '@vigil/shared';
+import { shippedCatalog, timeOrderedUuid } from '@vigil/shared';
 import { MAX_SOURCES } from '@vigil/proto/codec';
 import type { FacilityWindow } from '../window/window.js';
 import { safeAlert } from './safe-text.js';
@@ -381,7 +380,8 @@ export class Correlator {
     const dsts = [...new Set(ds.map((d) => d.dst))];
     // evidence carries packet fields: escape their control characters and keep every field within the link's limits
     return safeAlert({
-      id: randomUUID(),
+      // time-ordered: the aggregator's unique index on alert ids takes them at its end (shared/src/ids.ts)
+      id: timeOrderedUuid(),
       timestamp: iso(nowMs),
       facility_id: this.opts.facility,
       severity: SEVERITY[lead.technique] ?? 'low',

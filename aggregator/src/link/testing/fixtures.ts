@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Alert } from '@vigil/shared';
+import { timeOrderedUuid, type Alert } from '@vigil/shared';
 import { formatEnrollToken, hashEnrollSecret } from '@vigil/proto/enroll-token';
 import { openStore, type OpenStoreOptions } from '../../store/open.js';
 import type { Store } from '../../store/types.js';
@@ -62,10 +62,11 @@ export async function issueToken(
 /**
  * A valid alert. By default small (~0.9 kB of JSON: one source, a 1-point timeline); `timelinePoints: 60` gives the
  * size of what the agent's correlator sends (three sources, a 60-s timeline with a few protocols per second, 20
- * evidence lines: ~8 kB of JSON).
+ * evidence lines: ~8 kB of JSON). Its id is time-ordered like an agent's (timeOrderedUuid); `randomIds`: a random
+ * (version-4) id, as agents made them before session 9.
  */
-export function sampleAlert(i: number, o: { timelinePoints?: number } = {}): Alert {
-  const t0 = Date.UTC(2026, 2, 1, 10, 0, 0) + i * 1000;
+export function sampleAlert(i: number, o: { timelinePoints?: number; randomIds?: boolean } = {}): Alert {
+  const t0 = sampleAlertMs(i);
   const points = o.timelinePoints ?? 1;
   const full = points > 1;
   const source = (layer: 1 | 2 | 3, k: number): Alert['sources'][number] => ({
@@ -103,8 +104,8 @@ export function sampleAlert(i: number, o: { timelinePoints?: number } = {}): Ale
       )
     : { writes: '480 in 12 s' };
   return {
-    id: randomUUID(),
-    timestamp: new Date(Date.UTC(2026, 2, 1, 10, 0, 0) + i * 1000).toISOString(),
+    id: o.randomIds === true ? randomUUID() : timeOrderedUuid(),
+    timestamp: new Date(t0).toISOString(),
     facility_id: 'ignored-by-the-aggregator',
     severity: (['critical', 'high', 'medium', 'low'] as const)[i % 4] ?? 'low',
     title: `Modbus write burst ${i}`,
@@ -123,6 +124,11 @@ export function sampleAlert(i: number, o: { timelinePoints?: number } = {}): Ale
       evidence,
     },
   };
+}
+
+/** The time of sampleAlert(i), in ms: one alert a second from 2026-03-01 10:00 UTC. */
+export function sampleAlertMs(i: number): number {
+  return Date.UTC(2026, 2, 1, 10, 0, 0) + i * 1000;
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes; returns whether it did. */
