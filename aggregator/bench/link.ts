@@ -6,8 +6,10 @@
 //    the CPU each process spent per alert in that time, and the aggregator's main thread's and its busiest other
 //    thread's (the SQLite store's writer thread) alone. BENCH_STORES, BENCH_VIA select rows; BENCH_CPU_PROF=DIR
 //    writes V8 CPU profiles of the agent and `vigil serve` there. BENCH_IDS=random: random (version-4) alert ids,
-//    as agents made them before session 9 (default: time-ordered, as they make them now). BENCH_SQLITE_DB=FILE: the
-//    SQLite store is that file (e.g. a copy of bench:api's 1M-alert store: it is written to, never deleted).
+//    as agents made them before session 9 (default: time-ordered, as they make them now). BENCH_TITLES=numbered:
+//    titles `Modbus write burst <i>`, a search word of its own per alert, as before session 9 (default: the agent's
+//    form, `... from <source address>`). BENCH_SQLITE_DB=FILE: the SQLite store is that file (e.g. a copy of
+//    bench:api's 1M-alert store: it is written to, never deleted).
 // C. `bench/link.ts stages` (not in the default run): CPU per alert of each stage, in one process.
 // B. BENCH_AGENTS simulated agents (200) connected at once to `vigil serve` (its own process, SQLite), each sending a
 //    heartbeat every 5 s and 5 alerts/s for BENCH_SECONDS (60): ack latency percentiles, aggregator CPU and RSS.
@@ -46,6 +48,7 @@ const STORES = (process.env.BENCH_STORES ?? 'sqlite,postgres').split(',');
 const VIA = (process.env.BENCH_VIA ?? 'link,serve').split(',');
 const TIMELINE = Number(process.env.BENCH_TIMELINE ?? 1);
 const RANDOM_IDS = process.env.BENCH_IDS === 'random';
+const NUMBERED_TITLES = process.env.BENCH_TITLES === 'numbered';
 const SQLITE_DB = process.env.BENCH_SQLITE_DB;
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -129,7 +132,11 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
     let jsonBytes = 0;
     for (let i = 0; i < ALERTS; i += 5000) {
       const alerts = Array.from({ length: Math.min(5000, ALERTS - i) }, (_, j) =>
-        sampleAlert(from + i + j, { timelinePoints: TIMELINE, randomIds: RANDOM_IDS }),
+        sampleAlert(from + i + j, {
+          timelinePoints: TIMELINE,
+          randomIds: RANDOM_IDS,
+          numberedTitles: NUMBERED_TITLES,
+        }),
       );
       jsonBytes += alerts.reduce((n, a) => n + Buffer.byteLength(JSON.stringify(a)), 0);
       outbox.enqueue(alerts);

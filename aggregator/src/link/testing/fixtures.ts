@@ -63,9 +63,14 @@ export async function issueToken(
  * A valid alert. By default small (~0.9 kB of JSON: one source, a 1-point timeline); `timelinePoints: 60` gives the
  * size of what the agent's correlator sends (three sources, a 60-s timeline with a few protocols per second, 20
  * evidence lines: ~8 kB of JSON). Its id is time-ordered like an agent's (timeOrderedUuid); `randomIds`: a random
- * (version-4) id, as agents made them before session 9.
+ * (version-4) id, as agents made them before session 9. Its title has the agent's form, `<what> from <source
+ * address>` (the source cycling through 65,536 addresses); `numberedTitles`: `Modbus write burst <i>`, a search word
+ * of its own in every alert (the worst case for the search index's term dictionary).
  */
-export function sampleAlert(i: number, o: { timelinePoints?: number; randomIds?: boolean } = {}): Alert {
+export function sampleAlert(
+  i: number,
+  o: { timelinePoints?: number; randomIds?: boolean; numberedTitles?: boolean } = {},
+): Alert {
   const t0 = sampleAlertMs(i);
   const points = o.timelinePoints ?? 1;
   const full = points > 1;
@@ -108,7 +113,10 @@ export function sampleAlert(i: number, o: { timelinePoints?: number; randomIds?:
     timestamp: new Date(t0).toISOString(),
     facility_id: 'ignored-by-the-aggregator',
     severity: (['critical', 'high', 'medium', 'low'] as const)[i % 4] ?? 'low',
-    title: `Modbus write burst ${i}`,
+    title:
+      o.numberedTitles === true
+        ? `Modbus write burst ${i}`
+        : `Modbus write burst from 10.1.${(i >> 8) & 255}.${i & 255}`,
     description: 'Unusual write rate to holding registers from an engineering workstation',
     status: 'new',
     sources: full ? [source(1, 0), source(2, 1), source(3, 2)] : [source(1, 0)],
