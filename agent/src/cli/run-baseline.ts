@@ -171,7 +171,10 @@ function resumeModels(
   if (learners.length === 0) return { ok: true, note: '' };
   const ref = stored.modelsLearning;
   if (ref === undefined)
-    return { ok: false, why: "it holds no models' learning (stored with the models off, or by an older agent)" };
+    return {
+      ok: false,
+      why: "it holds no models' learning (stored with the models off, or by an older agent)",
+    };
   const loaded = loadModelsCheckpoint(dataDir, ref, facility);
   if (!loaded.ok) return { ok: false, why: `its models' half was refused (${loaded.reason})` };
   if (loaded.states.length !== learners.length)

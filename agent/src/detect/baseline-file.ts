@@ -150,7 +150,9 @@ export function saveBaseline(
     ...(o.learning === undefined
       ? {}
       : { learning: { learnt_ms: o.learning.learntMs, period_ms: o.learning.periodMs } }),
-    ...(o.learning === undefined || o.modelsLearning === undefined ? {} : { models_learning: o.modelsLearning }),
+    ...(o.learning === undefined || o.modelsLearning === undefined
+      ? {}
+      : { models_learning: o.modelsLearning }),
     sha256: digest(body),
   };
   // The learnt content as one JSON text at the end, so that its digest is of the very bytes stored.

@@ -22,7 +22,15 @@ const T0 = Date.UTC(2026, 0, 12, 9, 0, 0);
 
 /** Water-a seed 21 from `startMs`, `learnS` of a learning period and `durationS` in all. */
 async function learn(d: ModelDetector, startMs: number, durationS: number, learnS: number): Promise<void> {
-  await runScenario({ topology: 'water-a', seed: 21, startMs, durationS, learnS, attacks: [], detectors: [d] });
+  await runScenario({
+    topology: 'water-a',
+    seed: 21,
+    startMs,
+    durationS,
+    learnS,
+    attacks: [],
+    detectors: [d],
+  });
 }
 
 const rowsOf = (s: ModelLearningState): number => s.fit.sec.length + s.held.sec.length;
@@ -87,7 +95,9 @@ describe("the models' learning checkpoint", { timeout: 60_000 }, () => {
     const fresh = loadModelDetectors({ facility: FACILITY })[0]!;
     const other = { ...state, sets: { ...state.sets, knownTopics: [] } };
 
-    expect(fresh.refusesLearning(other)).toMatch(/its learnt sets are knownPairs, knownServices, knownTopics/);
+    expect(fresh.refusesLearning(other)).toMatch(
+      /its learnt sets are knownPairs, knownServices, knownTopics/,
+    );
     expect(() => fresh.resumeLearning(other)).toThrow(/learnt sets/);
     expect(first.refusesLearning(state)).toMatch(/learnt already/);
   });
@@ -148,9 +158,9 @@ describe("the models' learning checkpoint", { timeout: 60_000 }, () => {
       writeFileSync(join(dir, 'baseline-models-2222222222222222.bin'), text);
 
       expect(refused(longer)).toMatch(/(shorter|longer) than its header says/);
-      expect(
-        refused({ file: 'baseline-models-2222222222222222.bin', sha256, bytes: text.length }),
-      ).toMatch(/not a Vigil models' learning checkpoint/);
+      expect(refused({ file: 'baseline-models-2222222222222222.bin', sha256, bytes: text.length })).toMatch(
+        /not a Vigil models' learning checkpoint/,
+      );
     });
 
     it('older files are removed but the one kept', () => {

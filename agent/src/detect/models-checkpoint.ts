@@ -27,7 +27,11 @@ const FILE_RE = /^baseline-models-[0-9a-f]{16}\.bin$/;
 
 /** What baseline.json says of its models' half: the file, its SHA-256 and size. */
 export const modelsCheckpointRefSchema = z
-  .object({ file: z.string().regex(FILE_RE), sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int() })
+  .object({
+    file: z.string().regex(FILE_RE),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    bytes: z.number().int(),
+  })
   .strict();
 export type ModelsCheckpointRef = z.infer<typeof modelsCheckpointRefSchema>;
 
@@ -127,8 +131,7 @@ export function saveModelsCheckpoint(
 }
 
 export type LoadedModelsCheckpoint =
-  | { ok: true; states: ModelLearningState[] }
-  | { ok: false; reason: string };
+  { ok: true; states: ModelLearningState[] } | { ok: false; reason: string };
 
 /**
  * Reads the models' half named by baseline.json (`ref`) for `facility`. Never throws: a missing, damaged or foreign
@@ -169,11 +172,14 @@ export function loadModelsCheckpoint(
   const h = parsed.data;
   if (h.format !== MODELS_CHECKPOINT_FORMAT)
     return refuse(`format ${h.format}, this agent reads format ${MODELS_CHECKPOINT_FORMAT}`);
-  if (h.endianness !== endianness()) return refuse(`written on a ${h.endianness} machine, this one is ${endianness()}`);
+  if (h.endianness !== endianness())
+    return refuse(`written on a ${h.endianness} machine, this one is ${endianness()}`);
   for (const [k, v] of Object.entries(MODEL_FEATURE_SCHEMAS)) {
-    if (h.schemas[k] !== v) return refuse(`learnt with feature schema ${k}=${h.schemas[k] ?? 'none'}, this agent has ${v}`);
+    if (h.schemas[k] !== v)
+      return refuse(`learnt with feature schema ${k}=${h.schemas[k] ?? 'none'}, this agent has ${v}`);
   }
-  if (h.nf !== NF || h.nw !== NW) return refuse(`rows of ${h.nf}/${h.nw} features, this agent has ${NF}/${NW}`);
+  if (h.nf !== NF || h.nw !== NW)
+    return refuse(`rows of ${h.nf}/${h.nw} features, this agent has ${NF}/${NW}`);
   if (h.facility !== facility) return refuse(`learnt for facility ${h.facility}, this agent is ${facility}`);
   let off = align8(headEnd);
   const states: ModelLearningState[] = [];
@@ -213,7 +219,13 @@ export function loadModelsCheckpoint(
   return { ok: true, states };
 }
 
-/** Removes the models' checkpoint files of `dataDir` but `keep`; returns the paths removed. */
+/** A checkpoint file, or what a writer killed before its rename left of one. */
+const LEFT_RE = /^baseline-models-[0-9a-f]{16}\.bin(\.tmp-\d+)?$/;
+
+/**
+ * Removes the models' checkpoint files of `dataDir` but `keep` (and any a killed writer left half written); returns
+ * the paths removed.
+ */
 export function removeModelsCheckpoints(dataDir: string, keep?: string): string[] {
   let names: string[];
   try {
@@ -221,7 +233,7 @@ export function removeModelsCheckpoints(dataDir: string, keep?: string): string[
   } catch {
     return [];
   }
-  const gone = names.filter((n) => FILE_RE.test(n) && n !== keep).map((n) => join(dataDir, n));
+  const gone = names.filter((n) => LEFT_RE.test(n) && n !== keep).map((n) => join(dataDir, n));
   for (const p of gone) rmSync(p, { force: true });
   return gone;
 }
