@@ -10,7 +10,8 @@
 //   new master's polling or writes). From a host the baseline never saw it is judged as any request;
 // - a scan rule: one source reaching many distinct new host/port pairs, or refused by many, within 10 s; and its
 //   mirror, a connection flood: many sources the baseline never saw opening connections to one service within 10 s
-//   (a spoofed-source SYN flood of a PLC, where each source alone is one weak new-service hint).
+//   (a spoofed-source SYN flood of a PLC, where each source alone is one weak new-service hint), or sooner a rate
+//   of hosts never seen at all (FAST_FLOOD_SOURCES within FAST_FLOOD_MS).
 // Every rule names its ATT&CK for ICS technique. A rule reports a key (rule, hosts, what) at most once per
 // REPEAT_MS so that a flood of evidence is one detection per key and period, not one per packet.
 import {
@@ -765,18 +766,22 @@ export class ScanRule extends RuleSet {
     const fast = n < FLOOD_SOURCES && n >= FAST_FLOOD_SOURCES ? this.fastSources(srcs, target, ms) : 0;
     if (n < FLOOD_SOURCES && fast === 0) return;
     const host = target.slice(0, target.lastIndexOf(':'));
+    const evidence =
+      fast > 0
+        ? `${fast} hosts never seen in learning opened connections to ${target} within ${FAST_FLOOD_MS / 1000} s (the service had ${this.learntClients.get(target) ?? 0} client(s) in the whole learning period; latest ${src})`
+        : `${n} sources never seen in learning opened connections to ${target} within ${SCAN_WINDOW_MS / 1000} s (latest ${src})`;
     this.report(`flood-sources:${target}`, ms, () => ({
       rule: 'connection-flood',
       technique: 'T0814',
       // A PLC's service has a handful of clients: FLOOD_SOURCES never-seen ones within the window is decided at
       // once (DECIDE_AT_ONCE), not after the correlator's hold (a low-rate flood needs 2-3 s to reach the count).
-      confidence: Math.min(0.99, 0.85 + (n - FLOOD_SOURCES) / 100),
+      confidence: Math.min(0.99, 0.85 + (Math.max(n, FLOOD_SOURCES) - FLOOD_SOURCES) / 100),
       timeMs: ms,
       frame: pkt.frame,
       src: FLOOD_SOURCE,
       dst: host,
-      evidence: `${n} sources never seen in learning opened connections to ${target} within ${SCAN_WINDOW_MS / 1000} s (latest ${src})`,
-      features: { distinct_new_sources: n },
+      evidence,
+      features: { distinct_new_sources: n, ...(fast > 0 ? { never_seen_hosts_5s: fast } : {}) },
     }));
   }
 
