@@ -120,6 +120,22 @@ describe('resolveAgentConfig', () => {
     ).toThrow(/"known_masters" applies to the packet sources only/);
   });
 
+  it('bounds the learning checkpoint interval: 1 s to a day, default 5 minutes, capture sources only', () => {
+    const ring = { data_dir: '/d', capture_ring: '/r' };
+
+    expect(resolveAgentConfig(ring, {}, 'options').checkpoint_seconds).toBe(300);
+    expect(resolveAgentConfig(ring, { checkpoint_seconds: 1 }, 'options').checkpoint_seconds).toBe(1);
+    expect(() => resolveAgentConfig(ring, { checkpoint_seconds: 0.5 }, 'options')).toThrow(
+      /options: "checkpoint_seconds"/,
+    );
+    expect(() => resolveAgentConfig(ring, { checkpoint_seconds: 86_401 }, 'options')).toThrow(
+      /options: "checkpoint_seconds"/,
+    );
+    expect(() =>
+      resolveAgentConfig({ data_dir: '/d', sim: 'water-a' }, { checkpoint_seconds: 10 }, 'options'),
+    ).toThrow(/options: "checkpoint_seconds" applies to the --interface, --capture-ring and --pcap sources/);
+  });
+
   it('bounds the learning period: 0 to 30 days', () => {
     const ring = { data_dir: '/d', capture_ring: '/r' };
 

@@ -139,6 +139,12 @@ export const AgentConfigSchema = z
      */
     learn_minutes: z.number().min(0).max(MAX_LEARN_MINUTES).optional(),
     /**
+     * --interface, --capture-ring and --pcap: while the learning period runs, what was learnt so far (the rules'
+     * baseline and the models' learning) is stored in the data dir every N seconds of wall time, and at a clean stop;
+     * a restart resumes the period from it. A hard kill loses at most the last N seconds of learning.
+     */
+    checkpoint_seconds: z.number().min(1).max(86_400).default(300),
+    /**
      * Hosts that act as Modbus masters (e.g. the engineering workstation), declared by the operator: a baseline fact,
      * as if each had polled while learning. Not an allow-list: what such a host does is still judged (a device it
      * never addressed, a function or write address never used, a value out of a register's range, a flood).
@@ -242,7 +248,7 @@ export function resolveAgentConfig(
   only(['capture_filter', 'capture_tool'], c.interface !== undefined, 'the --interface source');
   only(['exit_when_delivered'], c.alerts_in !== undefined || c.pcap !== undefined, '--alerts-in and --pcap');
   only(
-    ['learn_minutes', 'baseline', 'baseline_seconds'],
+    ['learn_minutes', 'baseline', 'baseline_seconds', 'checkpoint_seconds'],
     c.interface !== undefined || c.capture_ring !== undefined || c.pcap !== undefined,
     'the --interface, --capture-ring and --pcap sources (--sim learns from its warm-up)',
   );

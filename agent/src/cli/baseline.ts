@@ -4,6 +4,9 @@ import type { Command } from 'commander';
 import { UsageError } from '@vigil/shared';
 import type { BaselineData } from '../detect/baseline.js';
 import { loadBaseline, resetBaseline, type StoredBaseline } from '../detect/baseline-file.js';
+import { tryReadLocal } from '../detect/ml/artifacts.js';
+import { NW } from '../detect/ml/features.js';
+import { loadModelsCheckpoint } from '../detect/models-checkpoint.js';
 import { readConfigFile } from '../config.js';
 
 interface DirFlags {
@@ -61,6 +64,33 @@ export function describeBaseline(s: StoredBaseline): string[] {
   return lines;
 }
 
+/**
+ * What the models learnt, as lines: a checkpoint's models' half (how many learning flow-seconds and window steps
+ * are kept so far), or the local baseline stored in DIR/models (how many of each it was learnt from).
+ */
+function describeModelsOf(dir: string, s: StoredBaseline): string[] {
+  if (s.learning !== undefined) {
+    if (s.modelsLearning === undefined) return [];
+    const m = loadModelsCheckpoint(dir, s.modelsLearning, s.facility);
+    if (!m.ok) return [`  models' learning so far: refused (${m.reason}); the next start learns both again`];
+    let rows = 0;
+    let steps = 0;
+    for (const x of m.states) {
+      rows += x.fit.sec.length + x.held.sec.length;
+      steps += x.steps.length / NW;
+    }
+    return [
+      `  models' learning so far: ${rows} kept flow-second(s), ${steps} window step(s) (${s.modelsLearning.file})`,
+    ];
+  }
+  const local = tryReadLocal(dir);
+  if (!local.ok) return local.absent ? [] : [`  models' local baseline: refused (${local.reason})`];
+  const m = local.local.meta;
+  return [
+    `  models' local baseline: learnt from ${m.source} at ${m.trainedAt}: ${m.flowRows} flow-second(s), ${m.windows} window(s)`,
+  ];
+}
+
 export function registerBaseline(program: Command): void {
   const cmd = program
     .command('baseline')
@@ -103,7 +133,7 @@ export function registerBaseline(program: Command): void {
               null,
               2,
             ) + '\n'
-          : describeBaseline(s).join('\n') + '\n',
+          : [...describeBaseline(s), ...describeModelsOf(dir, s)].join('\n') + '\n',
       );
     });
   cmd

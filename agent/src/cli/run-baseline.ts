@@ -11,6 +11,8 @@
 // A learning period is checkpointed (BaselineKeeper): what was learnt so far is stored every CHECKPOINT_MS of wall
 // time and at a clean stop, with how much of the period had run; a restart resumes the period from it with the
 // remaining time (the period's length is the config's at that start). Once learnt, the baseline is frozen as before.
+// The models' learning is checkpointed with it (detect/models-checkpoint.ts, a file written before baseline.json):
+// with the models on, a restart resumes both or, when the models' half is missing or refused, learns both again.
 import { Baseline, type DeclaredFacts } from '../detect/baseline.js';
 import {
   loadBaseline,
@@ -19,7 +21,14 @@ import {
   type ModelsState,
   type StoredBaseline,
 } from '../detect/baseline-file.js';
-import type { ModelDetector } from '../detect/ml/detector.js';
+import type { ModelDetector, ModelLearningState } from '../detect/ml/detector.js';
+import { NW } from '../detect/ml/features.js';
+import {
+  loadModelsCheckpoint,
+  removeModelsCheckpoints,
+  saveModelsCheckpoint,
+  type ModelsCheckpointRef,
+} from '../detect/models-checkpoint.js';
 import { learnBaseline } from '../detect/replay.js';
 import { LIVE_LEARN_MINUTES, PCAP_LEARN_MINUTES, type AgentConfig } from '../config.js';
 
@@ -42,6 +51,8 @@ export interface LearningContext {
   /** Wall clock, ms (the live sources' learning period ends on it). */
   now: () => number;
   say: (line: string) => void;
+  /** Wall-clock ms between two learning checkpoints (default CHECKPOINT_MS). */
+  checkpointMs?: number | undefined;
 }
 
 export function declaredFacts(c: AgentConfig): DeclaredFacts {
@@ -109,6 +120,15 @@ export async function learningOf(c: AgentConfig, ctx: LearningContext): Promise<
       ctx.say(`stored baseline ${loaded.path} refused: ${loaded.reason}; learning again`);
     }
   }
+  if (resumed !== undefined && ctx.dataDir !== undefined) {
+    const r = resumeModels(ctx.dataDir, ctx.facility, resumed, ctx.models);
+    if (!r.ok) {
+      ctx.say(
+        `learning checkpoint ${resumed.path} not resumed: ${r.why}; learning both the baseline and the models again`,
+      );
+      resumed = undefined;
+    } else if (r.note !== '') ctx.say(r.note);
+  }
   const live = c.pcap === undefined;
   const minutes = c.learn_minutes ?? (live ? LIVE_LEARN_MINUTES : PCAP_LEARN_MINUTES);
   const source = live
@@ -135,6 +155,50 @@ export async function learningOf(c: AgentConfig, ctx: LearningContext): Promise<
     keeper: k,
     status: () => (baseline.learning ? `${learning}${checkpointed(k)}` : learnt(source, k)),
   };
+}
+
+/**
+ * Resumes the learning models from the checkpoint's models' half: what was resumed, or why not. Nothing to resume
+ * when the models are off or serve a local baseline given before; nothing is resumed unless every learner can be.
+ */
+function resumeModels(
+  dataDir: string,
+  facility: string,
+  stored: StoredBaseline,
+  models: readonly ModelDetector[] | undefined,
+): { ok: true; note: string } | { ok: false; why: string } {
+  const learners = (models ?? []).filter((d) => !d.servesLocal);
+  if (learners.length === 0) return { ok: true, note: '' };
+  const ref = stored.modelsLearning;
+  if (ref === undefined)
+    return {
+      ok: false,
+      why: "it holds no models' learning (stored with the models off, or by an older agent)",
+    };
+  const loaded = loadModelsCheckpoint(dataDir, ref, facility);
+  if (!loaded.ok) return { ok: false, why: `its models' half was refused (${loaded.reason})` };
+  if (loaded.states.length !== learners.length)
+    return {
+      ok: false,
+      why: `its models' half holds ${loaded.states.length} detector(s), this agent runs ${learners.length}`,
+    };
+  for (let i = 0; i < learners.length; i++) {
+    const why = learners[i]!.refusesLearning(loaded.states[i]!);
+    if (why !== undefined) return { ok: false, why: `its models' half was refused (${why})` };
+  }
+  learners.forEach((d, i) => d.resumeLearning(loaded.states[i]!));
+  return { ok: true, note: `models resumed from ${ref.file}: ${describeModels(loaded.states)}` };
+}
+
+/** "N kept learning flow-seconds, M window steps" of the models' learning states. */
+function describeModels(states: readonly ModelLearningState[]): string {
+  let rows = 0;
+  let steps = 0;
+  for (const s of states) {
+    rows += s.fit.sec.length + s.held.sec.length;
+    steps += s.steps.length / NW;
+  }
+  return `${rows} kept learning flow-second(s), ${steps} window step(s)`;
 }
 
 /** Minutes with one decimal (a checkpoint's progress). */
@@ -190,7 +254,7 @@ export class BaselineKeeper {
       period?: LearningPeriod | undefined;
       /** Wall clock, ms. */
       now?: () => number;
-      checkpointMs?: number;
+      checkpointMs?: number | undefined;
     },
   ) {
     this.checkpointMs = o.checkpointMs ?? CHECKPOINT_MS;
@@ -234,6 +298,7 @@ export class BaselineKeeper {
         source: this.o.source,
         models,
       });
+      removeModelsCheckpoints(this.o.dataDir);
       this.stored = `${path} at ${new Date().toISOString()}`;
       this.o.say(
         `baseline learnt from ${this.o.source} and stored in ${path} (models: ${models.state}${models.note !== '' ? `, ${models.note}` : ''}): ${JSON.stringify(baseline.summary())}; detection on`,
@@ -252,23 +317,48 @@ export class BaselineKeeper {
       return;
     const learntMs = Math.min(period.periodMs, period.priorMs + engine.learningElapsedMs());
     try {
+      // the models' half first, under a new name: the older pair stays whole until baseline.json names this one
+      const models = this.modelsHalf();
       const path = saveBaseline(this.o.dataDir, {
         facility: this.o.facility,
         baseline,
         source: this.o.source,
-        models:
-          this.o.models === undefined
-            ? { state: 'off', note: 'rules only' }
-            : { state: 'learning', note: "the models' learning is not checkpointed" },
+        models: models.state,
         learning: { learntMs, periodMs: period.periodMs },
+        modelsLearning: models.ref,
         now: new Date(this.now()),
       });
+      removeModelsCheckpoints(this.o.dataDir, models.ref?.file);
       this.lastCheckpointPackets = baseline.packets;
       this.checkpointed = `${new Date(this.now()).toISOString()} (${fmtMinutes(learntMs)} of ${fmtMinutes(period.periodMs)} learnt)`;
-      this.o.say(`baseline: learning checkpoint stored in ${path}: ${this.checkpointed}`);
+      this.o.say(
+        `baseline: learning checkpoint stored in ${path}: ${this.checkpointed}${models.said !== '' ? `; ${models.said}` : ''}`,
+      );
     } catch (err) {
       this.o.say(`baseline: could not store a learning checkpoint (${(err as Error).message})`);
     }
+  }
+
+  /** Writes what the learning models learnt so far (a checkpoint's models' half); what to record of it. */
+  private modelsHalf(): { state: ModelsState; ref?: ModelsCheckpointRef; said: string } {
+    const ds = this.o.models;
+    if (ds === undefined) return { state: { state: 'off', note: 'rules only' }, said: '' };
+    const learners = ds.filter((d) => !d.servesLocal);
+    if (learners.length === 0) return { state: { state: 'loaded', note: '' }, said: '' };
+    const states = learners.map((d) => d.learningState());
+    if (states.some((x) => x === undefined)) {
+      const note = "the models' learning is not checkpointed (they are past it)";
+      return { state: { state: 'learning', note }, said: note };
+    }
+    const learnt = states as ModelLearningState[];
+    const t0 = performance.now();
+    const ref = saveModelsCheckpoint(this.o.dataDir, this.o.facility, learnt);
+    const ms = performance.now() - t0;
+    return {
+      state: { state: 'learning', note: `checkpointed in ${ref.file}` },
+      ref,
+      said: `models' learning in ${ref.file} (${describeModels(learnt)}; ${(ref.bytes / 1e6).toFixed(2)} MB written in ${ms.toFixed(0)} ms)`,
+    };
   }
 
   /** What the models did in the learning period; undefined while they are still preparing. */

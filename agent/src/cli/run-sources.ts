@@ -111,7 +111,11 @@ function refuseScenarios(what: string): (s: PbScenarioPush) => Promise<void> {
 
 export async function startSource(c: AgentConfig, ctx: SourceContext): Promise<PipelineSource> {
   if (c.sim !== undefined) return startSim(c, c.sim, ctx);
-  const learning = await learningOf(c, { ...ctx, now: () => ctx.wall.now() });
+  const learning = await learningOf(c, {
+    ...ctx,
+    now: () => ctx.wall.now(),
+    checkpointMs: c.checkpoint_seconds * 1000,
+  });
   if (c.pcap !== undefined) return startPcap(c, c.pcap, learning, ctx);
   if (c.interface !== undefined) return startInterface(c, c.interface, learning, ctx);
   if (c.capture_ring !== undefined) return startRing(c.capture_ring, learning, ctx);

@@ -41,6 +41,7 @@ interface RunFlags {
   seed?: string;
   warmupMinutes?: string;
   learnMinutes?: string;
+  checkpointSeconds?: string;
   knownMaster?: string[];
   suppress?: string[];
   baseline?: string;
@@ -242,6 +243,10 @@ export function registerRun(program: Command): void {
       "with --pcap/--interface/--capture-ring: learn the baseline from the source's first N minutes (default 1440 for the live sources, 5 for --pcap); once learnt it is kept in the data dir and a restart does not learn again (vigil-agent baseline reset to learn anew)",
     )
     .option(
+      '--checkpoint-seconds <s>',
+      'with --pcap/--interface/--capture-ring: store what the learning period learnt so far every S seconds of wall time (default 300); a restart resumes from it',
+    )
+    .option(
       '--known-master <ip>',
       "a host that acts as a Modbus master (e.g. the engineering workstation): a baseline fact, not an allow-list (repeatable; adds to the config file's known_masters)",
       (v: string, all: string[] | undefined) => [...(all ?? []), v],
@@ -281,6 +286,7 @@ export function registerRun(program: Command): void {
           seed: num(f.seed),
           warmup_minutes: num(f.warmupMinutes),
           learn_minutes: num(f.learnMinutes),
+          checkpoint_seconds: num(f.checkpointSeconds),
           known_masters:
             f.knownMaster === undefined
               ? undefined

@@ -10,7 +10,9 @@
 // While the learning period runs, the file is a checkpoint of what was learnt so far (`learning`: how much of the
 // period had run and how long it is), written every few minutes and at a clean stop, so that a restart resumes the
 // period with its remaining time instead of learning a day again from zero. A checkpoint is never taken as a
-// learnt baseline: the agent resumes learning from it (an older agent refuses the field and learns again).
+// learnt baseline: the agent resumes learning from it (an older agent refuses the field and learns again). The
+// models' half of a checkpoint is a sibling file written first (models-checkpoint.ts), named here with its SHA-256
+// (`models_learning`): a start with the models on resumes both halves or neither.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +21,11 @@ import { Baseline } from './baseline.js';
 import { LOCAL_DIR, LOCAL_FILE, writeFileAtomic } from './ml/artifacts.js';
 import { LEARNT_SOURCE } from './ml/detector.js';
 import { MODEL_FEATURE_SCHEMAS } from './ml/features.js';
+import {
+  modelsCheckpointRefSchema,
+  removeModelsCheckpoints,
+  type ModelsCheckpointRef,
+} from './models-checkpoint.js';
 
 export const BASELINE_FILE = 'baseline.json';
 /** Bump when BaselineData's layout or meaning changes: older files are then refused and relearnt. */
@@ -28,7 +35,7 @@ export const BASELINE_FORMAT = 1;
 export const modelsStateSchema = z.object({
   /** saved: learnt and stored with it; loaded: the models served a local baseline given before (models train);
    * failed: they could not learn (note says why); off: the agent ran rules only; learning: a checkpoint's, the
-   * models were still learning (they keep nothing of it: after a restart they learn in the period's remainder). */
+   * models were still learning (what they learnt so far is in the file `models_learning` names). */
   state: z.enum(['saved', 'loaded', 'failed', 'off', 'learning']),
   note: z.string(),
 });
@@ -76,6 +83,8 @@ const fileSchema = z
       .object({ learnt_ms: z.number().min(0), period_ms: z.number().min(0) })
       .strict()
       .optional(),
+    /** A checkpoint's models' half (models-checkpoint.ts): absent when the models were off. */
+    models_learning: modelsCheckpointRefSchema.optional(),
     sha256: z.string(),
     baseline: z.unknown(),
   })
@@ -90,6 +99,8 @@ export interface StoredBaseline {
   path: string;
   /** A learning period's checkpoint: the baseline is still learning (see saveBaseline's `learning`). */
   learning?: LearningProgress | undefined;
+  /** A checkpoint's models' half (absent: the models were off, or an older agent stored it). */
+  modelsLearning?: ModelsCheckpointRef | undefined;
 }
 
 /** How far a learning period had run when its checkpoint was stored (ms of the engine's clock). */
@@ -122,6 +133,8 @@ export function saveBaseline(
     models: ModelsState;
     now?: Date;
     learning?: LearningProgress | undefined;
+    /** With `learning`: the models' half of the checkpoint, written before (saveModelsCheckpoint). */
+    modelsLearning?: ModelsCheckpointRef | undefined;
   },
 ): string {
   const body = JSON.stringify(o.learning === undefined ? o.baseline.toData() : o.baseline.checkpoint());
@@ -137,6 +150,9 @@ export function saveBaseline(
     ...(o.learning === undefined
       ? {}
       : { learning: { learnt_ms: o.learning.learntMs, period_ms: o.learning.periodMs } }),
+    ...(o.learning === undefined || o.modelsLearning === undefined
+      ? {}
+      : { models_learning: o.modelsLearning }),
     sha256: digest(body),
   };
   // The learnt content as one JSON text at the end, so that its digest is of the very bytes stored.
@@ -199,12 +215,14 @@ export function loadBaseline(dataDir: string, facility?: string): LoadedBaseline
         h.learning === undefined
           ? undefined
           : { learntMs: h.learning.learnt_ms, periodMs: h.learning.period_ms },
+      modelsLearning: h.models_learning,
     },
   };
 }
 
 /**
- * Removes the stored baseline and the models' local baseline learnt with it (the next start learns both again);
+ * Removes the stored baseline, a learning checkpoint's models' half and the models' local baseline learnt with it
+ * (the next start learns both again);
  * returns the files removed. A local baseline the operator trained (`vigil-agent models train`) is kept.
  */
 export function resetBaseline(dataDir: string): { removed: string[]; kept: string[] } {
@@ -221,5 +239,6 @@ export function resetBaseline(dataDir: string): { removed: string[]; kept: strin
   const files = [baselinePath(dataDir), ...(learntLocal ? models : [])];
   const removed = files.filter((f) => existsSync(f));
   for (const f of removed) rmSync(f);
+  removed.push(...removeModelsCheckpoints(dataDir));
   return { removed, kept: learntLocal ? [] : models.filter((f) => existsSync(f)) };
 }

@@ -6,6 +6,8 @@ import { capturedFrame, mbap, tcpFrame } from '../testing/frames.js';
 import type { AgentAlert } from './correlate.js';
 import { DetectionEngine } from './engine.js';
 import {
+  FAST_FLOOD_MS,
+  FAST_FLOOD_SOURCES,
   FLOOD_HOLD_MS,
   FLOOD_SOURCE,
   FLOOD_SOURCES,
@@ -121,12 +123,20 @@ class Plant {
   }
 }
 
-/** A plant that polled for 20 s, its baseline frozen at 10 s. */
-function learnt(): Plant {
+/** A plant that polled for 20 s, its baseline frozen at 10 s; `first` adds traffic at its start. */
+function learnt(first?: (p: Plant) => void): Plant {
   const p = new Plant(10_000);
   p.connect(T0, MASTER, 40000);
+  first?.(p);
   p.poll(T0, 20, 1);
   return p;
+}
+
+/** `hosts` each opening a connection to the PLC's `dport` at `ms`, `gapMs` apart. */
+function syns(p: Plant, hosts: readonly string[], ms: number, dport: number, gapMs: number): void {
+  hosts.forEach((src, i) =>
+    p.send(ms + i * gapMs, tcpFrame({ src, dst: PLC, sport: 40001, dport, seq: 1, flags: SYN })),
+  );
 }
 
 const AFTER = T0 + 20_000;
@@ -313,7 +323,7 @@ describe('rules', () => {
     });
   });
 
-  it('SYNs from many sources never seen in learning to one PLC within 10 s: one T0814 connection-flood alert', async () => {
+  it('SYNs from many hosts never seen in learning to one PLC, 20 a second: one T0814 connection-flood alert at the 8th', async () => {
     const p = learnt();
 
     p.spoofedSyns(AFTER, 200);
@@ -324,9 +334,66 @@ describe('rules', () => {
     ]);
     expect(p.alerts[0]?.sources.map((s) => s.model_name)).toContain('network-scan/connection-flood');
     expect(p.alerts[0]?.description).toMatch(
-      /^20 sources never seen in learning opened connections to 10\.0\.0\.2:502/,
-    ); // decided on the 20th source's SYN, not after the correlator's hold
-    expect(Date.parse(p.alerts[0]?.timestamp ?? '')).toBe(AFTER + 19 * 50);
+      /^8 hosts never seen in learning opened connections to 10\.0\.0\.2:502 within 5 s \(the service had 1 client\(s\) in the whole learning period/,
+    ); // decided on the 8th never-seen host's SYN, not after the correlator's hold
+    expect(Date.parse(p.alerts[0]?.timestamp ?? '')).toBe(AFTER + (FAST_FLOOD_SOURCES - 1) * 50);
+  });
+
+  it('never-seen hosts slower than FAST_FLOOD_SOURCES in FAST_FLOOD_MS, and fewer than FLOOD_SOURCES: no flood', async () => {
+    const p = learnt();
+
+    // 19 hosts, one every 5/7 s: at most 7 within any 5 s
+    p.spoofedSyns(AFTER, FLOOD_SOURCES - 1, FAST_FLOOD_MS / (FAST_FLOOD_SOURCES - 1) + 1);
+    await p.finish();
+
+    expect(p.alerts.filter((a) => a.attack_type === 'T0814')).toEqual([]);
+  });
+
+  it('hosts seen while learning, new to the service, need FLOOD_SOURCES within 10 s', async () => {
+    const hosts = Array.from({ length: FLOOD_SOURCES }, (_, i) => `10.0.1.${i + 10}`);
+    // each host was seen while learning (opening the PLC's port 80), then opens its Modbus port, 20 a second
+    const plant = (n: number): Plant => {
+      const p = learnt((q) => syns(q, hosts.slice(0, n), T0, 80, 0));
+      syns(p, hosts.slice(0, n), AFTER, 502, 50);
+      return p;
+    };
+    const all = plant(FLOOD_SOURCES);
+    const fewer = plant(FLOOD_SOURCES - 1);
+
+    await Promise.all([all.finish(), fewer.finish()]);
+
+    const flood = all.alerts.filter((a) => a.attack_type === 'T0814');
+    expect(flood.map((a) => a.description)).toEqual([
+      expect.stringMatching(
+        /^20 sources never seen in learning opened connections to 10\.0\.0\.2:502 within 10 s/,
+      ),
+    ]);
+    expect(Date.parse(flood[0]?.timestamp ?? '')).toBe(AFTER + 19 * 50);
+    expect(fewer.alerts.filter((a) => a.attack_type === 'T0814')).toEqual([]);
+  });
+
+  it('a service with more learnt clients than FAST_FLOOD_SOURCES needs more never-seen hosts than it has clients', async () => {
+    // ten more clients of the PLC's Modbus port while learning: 11 with the master
+    const p = learnt((q) =>
+      syns(
+        q,
+        Array.from({ length: 10 }, (_, i) => `10.0.1.${i + 10}`),
+        T0,
+        502,
+        0,
+      ),
+    );
+
+    p.spoofedSyns(AFTER, 200);
+    await p.finish();
+
+    const flood = p.alerts.filter((a) => a.attack_type === 'T0814');
+    expect(flood.map((a) => a.description)).toEqual([
+      expect.stringMatching(
+        /^12 hosts never seen .* within 5 s \(the service had 11 client\(s\) in the whole/,
+      ),
+    ]);
+    expect(Date.parse(flood[0]?.timestamp ?? '')).toBe(AFTER + 11 * 50);
   });
 
   it('a spoofed-source storm fills the scan rule to TRACKED_MAX sources, counted, and is forgotten when it ends', async () => {
@@ -391,8 +458,9 @@ describe('rules', () => {
   it("a model's scan finding about one of a flood's spoofed sources is part of the flood: one T0814 alert", async () => {
     const p = learnt();
 
-    // ten spoofed sources (the flood rule wants 20), then what Layer 2 says of the second one's lone SYN: a scan
-    p.spoofedSyns(AFTER, 10);
+    // seven spoofed sources (the flood rule wants 8 never-seen hosts), then what Layer 2 says of the second one's
+    // lone SYN: a scan
+    p.spoofedSyns(AFTER, FAST_FLOOD_SOURCES - 1);
     p.engine.correlator.add({
       detector: 'models',
       layer: 2,
@@ -413,10 +481,10 @@ describe('rules', () => {
     expect(model?.evidence).toMatch(/10\.1\.0\.1 is one of \d+ sources never seen in learning/);
   });
 
-  it('fewer new sources than FLOOD_SOURCES within the window raise no flood', async () => {
+  it('fewer never-seen hosts than FAST_FLOOD_SOURCES raise no flood', async () => {
     const p = learnt();
 
-    p.spoofedSyns(AFTER, FLOOD_SOURCES - 1);
+    p.spoofedSyns(AFTER, FAST_FLOOD_SOURCES - 1);
     await p.finish();
 
     expect(p.alerts.filter((a) => a.attack_type === 'T0814')).toEqual([]);

@@ -10,7 +10,8 @@
 //   new master's polling or writes). From a host the baseline never saw it is judged as any request;
 // - a scan rule: one source reaching many distinct new host/port pairs, or refused by many, within 10 s; and its
 //   mirror, a connection flood: many sources the baseline never saw opening connections to one service within 10 s
-//   (a spoofed-source SYN flood of a PLC, where each source alone is one weak new-service hint).
+//   (a spoofed-source SYN flood of a PLC, where each source alone is one weak new-service hint), or sooner a rate
+//   of hosts never seen at all (FAST_FLOOD_SOURCES within FAST_FLOOD_MS).
 // Every rule names its ATT&CK for ICS technique. A rule reports a key (rule, hosts, what) at most once per
 // REPEAT_MS so that a flood of evidence is one detection per key and period, not one per packet.
 import {
@@ -44,6 +45,15 @@ export const SCAN_TARGETS = 8;
 export const SCAN_FAILURES = 5;
 /** Connection-flood rule: distinct new sources opening TCP connections to one service within SCAN_WINDOW_MS. */
 export const FLOOD_SOURCES = 20;
+/**
+ * Connection-flood rule, its fast side: FAST_FLOOD_SOURCES sources within FAST_FLOOD_MS that are hosts never seen at
+ * all while learning (not only new to the service) decide before FLOOD_SOURCES new sources are reached, when they
+ * are also more than the service's clients learnt in the whole period. Plant services have few clients, all known
+ * hosts: a rate of unknown hosts like this (1.6 a second) is a spoofed flood, not clients reconnecting. A low-rate
+ * spoofed flood (3-4 SYNs a second) needed 5-9 s to bring FLOOD_SOURCES.
+ */
+export const FAST_FLOOD_SOURCES = 8;
+export const FAST_FLOOD_MS = 5_000;
 /**
  * Sources the scan rule tracks at once at most (as probers, and as refused), and sources the flood rule tracks (all
  * services together; and per service): a spoofed-source storm fills them, it cannot grow memory beyond them (what is
@@ -753,21 +763,48 @@ export class ScanRule extends RuleSet {
     srcs.set(src, ms);
     this.openerCount++;
     const n = srcs.size;
-    if (n < FLOOD_SOURCES) return;
+    const fast = n < FLOOD_SOURCES && n >= FAST_FLOOD_SOURCES ? this.fastSources(srcs, target, ms) : 0;
+    if (n < FLOOD_SOURCES && fast === 0) return;
     const host = target.slice(0, target.lastIndexOf(':'));
+    const evidence =
+      fast > 0
+        ? `${fast} hosts never seen in learning opened connections to ${target} within ${FAST_FLOOD_MS / 1000} s (the service had ${this.learntClients.get(target) ?? 0} client(s) in the whole learning period; latest ${src})`
+        : `${n} sources never seen in learning opened connections to ${target} within ${SCAN_WINDOW_MS / 1000} s (latest ${src})`;
     this.report(`flood-sources:${target}`, ms, () => ({
       rule: 'connection-flood',
       technique: 'T0814',
       // A PLC's service has a handful of clients: FLOOD_SOURCES never-seen ones within the window is decided at
       // once (DECIDE_AT_ONCE), not after the correlator's hold (a low-rate flood needs 2-3 s to reach the count).
-      confidence: Math.min(0.99, 0.85 + (n - FLOOD_SOURCES) / 100),
+      confidence: Math.min(0.99, 0.85 + (Math.max(n, FLOOD_SOURCES) - FLOOD_SOURCES) / 100),
       timeMs: ms,
       frame: pkt.frame,
       src: FLOOD_SOURCE,
       dst: host,
-      evidence: `${n} sources never seen in learning opened connections to ${target} within ${SCAN_WINDOW_MS / 1000} s (latest ${src})`,
-      features: { distinct_new_sources: n },
+      evidence,
+      features: { distinct_new_sources: n, ...(fast > 0 ? { never_seen_hosts_5s: fast } : {}) },
     }));
+  }
+
+  /** Learnt clients (TCP) per service host:port, counted once each (the baseline is frozen while this rule acts). */
+  private readonly learntClients = new Map<string, number>();
+
+  /**
+   * The new sources of `target` (fewer than FLOOD_SOURCES) within FAST_FLOOD_MS that are hosts never seen while
+   * learning, when they are at least FAST_FLOOD_SOURCES and more than the service's learnt clients; else 0.
+   */
+  private fastSources(srcs: Map<string, number>, target: string, ms: number): number {
+    let n = 0;
+    for (const [src, t] of srcs) if (t > ms - FAST_FLOOD_MS && !this.baseline.isHost(src)) n++;
+    if (n < FAST_FLOOD_SOURCES) return 0;
+    let clients = this.learntClients.get(target);
+    if (clients === undefined) {
+      const colon = target.lastIndexOf(':');
+      const tail = `>${target.slice(0, colon)} tcp/${target.slice(colon + 1)}`;
+      clients = 0;
+      for (const k of this.baseline.services) if (k.endsWith(tail)) clients++;
+      this.learntClients.set(target, clients);
+    }
+    return n > clients ? n : 0;
   }
 
   private fire(src: string, pkt: PacketView, ms: number, why: string, n: number): void {

@@ -8,14 +8,18 @@
 // them: it stores a checkpoint of what it learnt so far, and `baseline show` and its health say it is still learning.
 // Restarted on the next capture, it resumes the period with the 1.5 minutes left (not 3 from zero), stores the whole
 // baseline (packet time from the first capture to the end of the period: nothing after it is learnt), and alerts on a
-// coil write 10 s after the period ends, which learning from zero would have taken as normal.
+// coil write 10 s after the period ends, which learning from zero would have taken as normal. The models' learning
+// is checkpointed with it: the restarted agent's forest and L1b threshold learn from both captures (more windows
+// than the period's second half holds).
+// A hard kill (SIGKILL) in the learning period loses only what came after the last checkpoint (every second here,
+// --checkpoint-seconds 1): the restart resumes the rules' baseline and the models from it.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { enroll } from '@vigil/agent/link/identity';
 import { issueToken } from './testing/fixtures.js';
 import { servedLink, type ServedLink } from './testing/served.js';
-import { VIGIL_AGENT, runToEnd } from './testing/processes.js';
+import { VIGIL_AGENT, runToEnd, start } from './testing/processes.js';
 
 const WORKSTATION = '10.10.1.20';
 const PLC = '10.10.2.11';
@@ -170,13 +174,28 @@ describe('the learnt baseline across agent restarts (real processes)', { timeout
       /^learning the baseline from the capture's first 3 minute\(s\) \(packet time\)/,
     );
     expect(shown1).toMatch(/STILL LEARNING \(a checkpoint\): 1\.5 of 3\.0 min of the learning period learnt/);
+    expect(shown1).toMatch(/models: learning \(checkpointed in baseline-models-[0-9a-f]{16}\.bin\)/);
+    const kept = /models' learning so far: (\d+) kept flow-second\(s\), (\d+) window step\(s\)/.exec(shown1);
+    expect(Number(kept?.[2])).toBeGreaterThanOrEqual(85); // the first capture's 90 s
     const out2 = two.lines.join('\n');
     expect(two.code, out2).toBe(0);
+    expect(out2).toContain(
+      `models resumed from ${/baseline-models-\w+\.bin/.exec(shown1)?.[0]}: ${kept?.[1]} kept learning flow-second(s), ${kept?.[2]} window step(s)`,
+    );
+    // the forest learnt from the rows of both captures, the L1b threshold from windows of both: the period's
+    // second half alone has 90 steps (31 windows of 60)
+    const local =
+      /models' local baseline: learnt from learning period at \S+: (\d+) flow-second\(s\), (\d+) window\(s\)/.exec(
+        shown2,
+      );
+    expect(Number(local?.[1]), shown2).toBeGreaterThan(1.5 * Number(kept?.[1]));
+    expect(Number(local?.[2])).toBeGreaterThan(100);
+    expect(Number(local?.[2])).toBeLessThanOrEqual(180 - 59);
     expect(out2).toMatch(
       /learning the baseline, resumed from the checkpoint .*baseline\.json .*: 1\.5 min of 3 minute\(s\) learnt, 1\.5 min left \(packet time\)/,
     );
     expect(out2).toMatch(
-      /baseline learnt from the first 3 minute\(s\) of --pcap .*\(resumed after a restart\) and stored in/,
+      /baseline learnt from the first 3 minute\(s\) of --pcap .*\(resumed after a restart\) and stored in .* \(models: saved\)/,
     );
     // learnt from both captures, and nothing after the period's end (09:01:30) was learnt
     const span = /packet time (\S+) \.\. (\S+)/.exec(shown2);
@@ -191,5 +210,42 @@ describe('the learnt baseline across agent restarts (real processes)', { timeout
     );
     expect(write, JSON.stringify(alerts.map((a) => [a.timestamp, a.attack_type]))).toBeDefined();
     expect(Date.parse(write!.timestamp)).toBeLessThan(Date.parse('2026-01-05T09:01:45Z'));
+  });
+
+  it('a hard kill in the learning period loses only what came after the last checkpoint', async () => {
+    const { first, next, dataDir, run } = await plant({
+      firstMinutes: '0.5',
+      nextMinutes: '1.5',
+      writeAt: '80s',
+    });
+    const args = ['--learn-minutes', '1', '--checkpoint-seconds', '1'];
+    const one = start(VIGIL_AGENT, [
+      'run',
+      '--data-dir',
+      dataDir,
+      '--no-federated',
+      '--pcap',
+      first,
+      '--speed',
+      '1x',
+      ...args,
+    ]);
+    const seen = await one
+      .waitFor(
+        /learning checkpoint stored .*\((0\.[1-9]) min of 1\.0 min learnt\); models' learning in \S+ \((\d+) kept/,
+        60_000,
+      )
+      .finally(() => one.kill9());
+    const two = await run(['--pcap', next, ...args]);
+
+    const [, minutes, rows] = /\((0\.\d) min of .* \((\d+) kept/.exec(seen) ?? [];
+    const out2 = two.lines.join('\n');
+    expect(two.code, out2).toBe(0);
+    const resumed = /resumed from the checkpoint .*: (\d\.\d) min of 1 minute\(s\) learnt/.exec(out2);
+    expect(Number(resumed?.[1]), out2).toBeGreaterThanOrEqual(Number(minutes));
+    expect(Number(resumed?.[1])).toBeLessThan(0.5); // the first capture's 30 s at 1x had not run
+    const models = /models resumed from baseline-models-\w+\.bin: (\d+) kept learning flow-second/.exec(out2);
+    expect(Number(models?.[1]), out2).toBeGreaterThanOrEqual(Number(rows));
+    expect(out2).toMatch(/\(resumed after a restart\) and stored in .* \(models: saved\)/);
   });
 });

@@ -147,6 +147,63 @@ function reservoirAdd(r: Reservoir, x: Kept, cap: number, rng: () => number): vo
   }
 }
 
+/** Learning flow-seconds kept in one reservoir, laid end to end (a learning checkpoint's form). */
+export interface KeptRows {
+  /** The rows' features, NF values each. */
+  x: Float32Array;
+  /** Each row's second (unix s) and program-transfer count. */
+  sec: Float64Array;
+  program: Float64Array;
+  /** Rows the reservoir was offered (its sampling goes on from there). */
+  seen: number;
+}
+
+/**
+ * What a detector has learnt so far in a learning period, for a checkpoint (detect/models-checkpoint.ts): the
+ * learning flow-seconds kept for the forest and its calibration (both reservoirs, at most MAX_FIT_ROWS +
+ * MAX_HELD_ROWS rows), the window steps of the period (the scaler's and the L1b threshold's data, at most the
+ * history's 86,400 + 1,024 seconds) and every set the flow-seconds learnt (each Set of FlowSeconds by its field name:
+ * knownPairs, knownServices and any set a feature adds travel without a change here).
+ */
+export interface ModelLearningState {
+  fit: KeptRows;
+  held: KeptRows;
+  /** Window steps, NW values a second, oldest first, of the seconds ending before stepsEndSec. */
+  steps: Float32Array;
+  stepsEndSec: number;
+  sets: Record<string, string[]>;
+}
+
+function keptRows(r: Reservoir): KeptRows {
+  const n = r.rows.length;
+  const out: KeptRows = {
+    x: new Float32Array(n * NF),
+    sec: new Float64Array(n),
+    program: new Float64Array(n),
+    seen: r.seen,
+  };
+  r.rows.forEach((k, i) => {
+    out.x.set(k.x, i * NF);
+    out.sec[i] = k.sec;
+    out.program[i] = k.program;
+  });
+  return out;
+}
+
+function reservoirOf(k: KeptRows): Reservoir {
+  const rows: Kept[] = [];
+  for (let i = 0; i < k.sec.length; i++)
+    rows.push({ x: k.x.slice(i * NF, (i + 1) * NF), sec: k.sec[i]!, program: k.program[i]! });
+  return { rows, seen: k.seen };
+}
+
+/** The sets FlowSeconds learns while learning: each of its own fields holding a Set, by name. */
+function learntSets(flows: FlowSeconds): Map<string, Set<unknown>> {
+  const out = new Map<string, Set<unknown>>();
+  for (const [k, v] of Object.entries(flows)) if (v instanceof Set) out.set(k, v as Set<unknown>);
+  return out;
+}
+
 /** The facility's own Layer 1a forest, scaler and thresholds, learnt from its normal traffic. */
 export interface LearntLocal {
   forest: IsolationForest;
@@ -412,9 +469,11 @@ export class ModelDetector implements Detector {
   private readonly far: number;
   private readonly flows = new FlowSeconds();
   private readonly history = new StepHistory(86_400);
-  private readonly fitRows: Reservoir = { rows: [], seen: 0 };
-  private readonly heldRows: Reservoir = { rows: [], seen: 0 };
-  private readonly rng: () => number;
+  private fitRows: Reservoir = { rows: [], seen: 0 };
+  private heldRows: Reservoir = { rows: [], seen: 0 };
+  private rng: () => number;
+  /** A resumed checkpoint's window steps, joined to the history at the next second (resumeLearning). */
+  private resumedSteps: { steps: Float32Array; endSec: number } | undefined;
   private l1b: SwappableSession | undefined;
   private l2: SwappableSession | undefined;
   private l1a: SwappableSession | undefined;
@@ -478,6 +537,7 @@ export class ModelDetector implements Detector {
     const sec = Math.floor(w.nowMs / 1000);
     const learning = w.baseline.learning && this.opts.local === undefined;
     const rows = this.flows.take(sec);
+    if (this.resumedSteps !== undefined) this.joinResumed(sec);
     this.history.advance(w.window, sec);
     if (learning) {
       this.flows.learning = true;
@@ -494,6 +554,65 @@ export class ModelDetector implements Detector {
     }
     this.flows.learning = false;
     return this.serve(rows, sec);
+  }
+
+  /**
+   * What this detector has learnt so far in the learning period (a checkpoint's content), or undefined when it is
+   * not learning: it serves a baseline given at construction, or its learning is over.
+   */
+  learningState(): ModelLearningState | undefined {
+    if (this.opts.local !== undefined || this.preparing !== undefined || this.stats.ready) return undefined;
+    const r = this.resumedSteps;
+    return {
+      fit: keptRows(this.fitRows),
+      held: keptRows(this.heldRows),
+      steps: r?.steps ?? this.history.steps(this.history.startSec, this.history.endSec),
+      stepsEndSec: r?.endSec ?? this.history.endSec,
+      sets: Object.fromEntries([...learntSets(this.flows)].map(([k, v]) => [k, [...v].map(String)])),
+    };
+  }
+
+  /**
+   * Why `s` cannot be resumed by this detector (undefined: it can): it must still be learning, and the checkpoint's
+   * learnt sets must be this code's (FlowSeconds' sets by name).
+   */
+  refusesLearning(s: ModelLearningState): string | undefined {
+    if (this.opts.local !== undefined) return 'the models serve a local baseline given before';
+    if (this.sawLearning) return 'the detector has learnt already';
+    const have = [...learntSets(this.flows).keys()].sort();
+    const got = Object.keys(s.sets).sort();
+    if (have.join(',') !== got.join(','))
+      return `its learnt sets are ${got.join(', ') || 'none'}, this agent learns ${have.join(', ')}`;
+    return undefined;
+  }
+
+  /**
+   * Resumes a learning period from a checkpoint (learningState of an earlier run): the kept flow-seconds, the window
+   * steps and the learnt sets. The steps join the seconds after the restart (the downtime adds no empty seconds)
+   * and the kept rows' seconds move with them. Throws when refusesLearning gives a reason.
+   */
+  resumeLearning(s: ModelLearningState): void {
+    const why = this.refusesLearning(s);
+    if (why !== undefined) throw new Error(why);
+    this.fitRows = reservoirOf(s.fit);
+    this.heldRows = reservoirOf(s.held);
+    const r = seededRng(((this.opts.seed ?? 7) + s.fit.seen * 31 + s.held.seen) >>> 0);
+    this.rng = () => r.next();
+    const sets = learntSets(this.flows);
+    for (const [k, v] of Object.entries(s.sets)) for (const x of v) sets.get(k)!.add(x);
+    this.resumedSteps = { steps: s.steps, endSec: s.stepsEndSec };
+    this.sawLearning = true;
+    this.stats.reason = 'learning';
+  }
+
+  /** The first second after a resume: the checkpoint's steps end where this run's begin (see resumeLearning). */
+  private joinResumed(sec: number): void {
+    const r = this.resumedSteps!;
+    this.resumedSteps = undefined;
+    this.history.restore(r.steps, sec);
+    const shift = sec - r.endSec;
+    for (const k of this.fitRows.rows) k.sec += shift;
+    for (const k of this.heldRows.rows) k.sec += shift;
   }
 
   private async serve(rows: FlowRow[], sec: number): Promise<Detection[]> {

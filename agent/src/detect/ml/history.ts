@@ -56,6 +56,18 @@ export class StepHistory {
     this.data = next;
   }
 
+  /**
+   * Starts the history over with `steps` (NW values a second, oldest first) as the seconds ending before `endSec`:
+   * a learning period's steps resumed after a restart join the seconds after it (the downtime was not traffic).
+   */
+  restore(steps: Float32Array, endSec: number): void {
+    const n = Math.floor(steps.length / NW);
+    this.data = new Float32Array(Math.max(NW * 1024, n * NW));
+    this.data.set(steps.subarray(0, n * NW));
+    this.n = n;
+    this.firstSec = endSec - n;
+  }
+
   /** The first second held. */
   get startSec(): number {
     return this.firstSec;
