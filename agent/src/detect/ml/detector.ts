@@ -167,6 +167,8 @@ export async function learnLocal(o: {
   steps: Float32Array;
   knownPairs: Iterable<string>;
   knownServices: Iterable<string>;
+  /** `client|topic` strings (FlowSeconds.knownTopicList). */
+  knownTopics: Iterable<string>;
   far: number;
   seed: number;
   l1bErrors: (windows: Float32Array[]) => Promise<number[]>;
@@ -206,6 +208,7 @@ export async function learnLocal(o: {
       flowStd: flowScaler.std,
       knownPairs: [...o.knownPairs],
       knownServices: [...o.knownServices],
+      knownTopics: [...o.knownTopics],
       trainedAt: new Date().toISOString(),
       source: o.source,
       flowRows: o.fit.length + o.held.length,
@@ -347,6 +350,7 @@ function topFeatures(
 const FLOW_NAMES = FLOW_FEATURE_FIELDS.map((f) => f.name);
 const at = (name: string): number => FLOW_NAMES.indexOf(name);
 const WRITES = at('modbus_writes');
+const NEW_TOPICS = at('mqtt_new_topics');
 const APP_REQUESTS = [
   'modbus_reads',
   'modbus_writes',
@@ -356,9 +360,13 @@ const APP_REQUESTS = [
   'http_requests',
 ].map(at);
 
-/** True when the flow-second sent a Modbus write or a program transfer: Layer 2 classifies it whatever Layer 1 says. */
+/**
+ * True when the flow-second sent a Modbus write, a program transfer or an MQTT PUBLISH on a topic its client never
+ * published on while learning: Layer 2 classifies it whatever Layer 1 says. (mqtt_new_topics is 0 in every learning
+ * row, so the facility's forest cannot split on it: Layer 1a would never flag a spoofed reading for its topic.)
+ */
 export function actsOnProcess(r: { x: Float32Array; program: number }): boolean {
-  return r.x[WRITES]! > 0 || r.program > 0;
+  return r.x[WRITES]! > 0 || r.program > 0 || r.x[NEW_TOPICS]! > 0;
 }
 
 /**
@@ -450,6 +458,7 @@ export class ModelDetector implements Detector {
     if (opts.local !== undefined) {
       for (const p of opts.local.meta.knownPairs) this.flows.knownPairs.add(p);
       for (const s of opts.local.meta.knownServices) this.flows.knownServices.add(s);
+      this.flows.addKnownTopics(opts.local.meta.knownTopics);
       this.flows.learning = false;
     }
   }
@@ -524,6 +533,7 @@ export class ModelDetector implements Detector {
           steps: this.history.steps(this.history.startSec, sec),
           knownPairs: this.flows.knownPairs,
           knownServices: this.flows.knownServices,
+          knownTopics: this.flows.knownTopicList(),
           far: this.far,
           seed: this.opts.seed ?? 7,
           l1bErrors: (ws) => l1bErrorsOf(l1b, ws),
