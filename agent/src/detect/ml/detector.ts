@@ -395,7 +395,12 @@ const NEEDS: Record<string, { fits: (r: FlowRow) => boolean; lacks: string }> = 
     fits: (r) => r.x[at('mqtt_connects')]! > 0 || r.x[at('mqtt_refused')]! > 0,
     lacks: 'no MQTT CONNECT',
   },
-  T0856: { fits: (r) => r.x[at('mqtt_publishes')]! > 0, lacks: 'no MQTT PUBLISH' },
+  // a spoofed reading is a PUBLISH on a topic its client never published on (a sensor's own topic is what it sends
+  // every few seconds; the broker's delivery of the reading to a subscriber is on the subscriber's usual topics)
+  T0856: {
+    fits: (r) => r.x[NEW_TOPICS]! > 0,
+    lacks: 'no MQTT PUBLISH on a topic new to its client',
+  },
   T0869: { fits: (r) => r.x[at('dns_queries')]! > 0, lacks: 'no DNS query' },
   T0859: { fits: (r) => r.x[at('http_requests')]! > 0, lacks: 'no HTTP request' },
 };
