@@ -11,9 +11,9 @@
 // attack class is a finding when the same pair's process-acting flow-second of the same class repeats it within
 // PROCESS_REPEAT_S. A flagged flow that Layer 2 calls normal raises nothing (counted).
 // Layer 2's class must fit what the flow carried (implausibleFor: a scan needs probes without application requests,
-// Unauthorized Command Message a coil write,
-// Modify Parameter a register write, Program Download program-transfer requests, the MQTT, DNS and HTTP classes
-// their protocol's messages): otherwise the most probable class that fits is taken when it passes its floor, else
+// recon a Modbus request, Unauthorized Command Message a coil write,
+// Modify Parameter a register write, Program Download program-transfer requests, Spoof Reporting Message a PUBLISH
+// on a topic new to its client, the other MQTT, DNS and HTTP classes their protocol's messages): otherwise the most probable class that fits is taken when it passes its floor, else
 // the finding is demoted to a hint
 // (DEMOTED_RULE, confidence at most DEMOTED_CONFIDENCE: evidence in an incident, never an alert on its own), and
 // Layer 1's detections of that flow are not raised, as for a flow Layer 2 calls normal. Both are counted.
@@ -351,6 +351,7 @@ const FLOW_NAMES = FLOW_FEATURE_FIELDS.map((f) => f.name);
 const at = (name: string): number => FLOW_NAMES.indexOf(name);
 const WRITES = at('modbus_writes');
 const NEW_TOPICS = at('mqtt_new_topics');
+const READS = at('modbus_reads');
 const APP_REQUESTS = [
   'modbus_reads',
   'modbus_writes',
@@ -390,6 +391,12 @@ const NEEDS: Record<string, { fits: (r: FlowRow) => boolean; lacks: string }> = 
       APP_REQUESTS.every((k) => r.x[k] === 0) &&
       (r.x[at('rst')]! > 0 || r.x[at('failed')]! > 0 || r.x[at('to_server_share')] === 1),
     lacks: 'no probe (an application request, or a handshake not reset)',
+  },
+  // recon as the class was learnt (device identification, function-code sweeps, register-map probes) asks a PLC
+  // over Modbus; Layer 2 also named seconds of an HTTP login brute force T0888 (p=0.87-0.98)
+  T0888: {
+    fits: (r) => r.x[READS]! + r.x[WRITES]! + r.x[at('modbus_exceptions')]! > 0,
+    lacks: 'no Modbus request',
   },
   T0812: {
     fits: (r) => r.x[at('mqtt_connects')]! > 0 || r.x[at('mqtt_refused')]! > 0,

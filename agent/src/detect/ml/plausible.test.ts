@@ -52,6 +52,8 @@ describe('Layer 2 plausibility on simulated traffic', () => {
     expect(fit.length).toBeGreaterThan(0.9 * probes.length);
     expect(web.length).toBeGreaterThan(2);
     expect(web.filter((r) => implausibleFor('T0846', r) === undefined)).toEqual([]);
+    // nor recon, which asks a PLC over Modbus
+    expect(web.map((r) => implausibleFor('T0888', r))).toEqual(web.map(() => 'no Modbus request'));
   });
 
   it("a spoofed reading fits the spoofing sensor's flow-seconds, not the broker's deliveries of it nor normal publishing", () => {
