@@ -378,6 +378,7 @@ async function layer1Auc(
       steps: base.history.steps(base.firstSec, base.history.endSec),
       knownPairs: base.knownPairs,
       knownServices: base.knownServices,
+      knownTopics: base.knownTopics,
       far: 0.001,
       seed: 7,
       l1bErrors: (ws) => l1bErrorsOf(session, ws),
@@ -387,7 +388,7 @@ async function layer1Auc(
     const c = await collectCapture(join(SHARED_PCAPS, capture), {
       learnS: 0,
       labelOf: (frame) => (labels.get(frame) === 1 ? 'attack' : undefined),
-      known: { pairs: base.knownPairs, services: base.knownServices },
+      known: { pairs: base.knownPairs, services: base.knownServices, topics: base.knownTopics },
     });
     const l1a = rocAuc(
       c.rows.map((r) => ({ score: learnt.forest.score(r.x), attack: r.label !== undefined })),

@@ -481,6 +481,36 @@ describe('rules', () => {
     expect(model?.evidence).toMatch(/10\.1\.0\.1 is one of \d+ sources never seen in learning/);
   });
 
+  it("the models' flood findings about many spoofed sources are one flood: one T0814 alert, not one per source", async () => {
+    const p = learnt();
+
+    // seven spoofed sources (the flood rule wants 8 never seen); Layer 2 names each of six sources' lone SYN a flood
+    p.spoofedSyns(AFTER, FAST_FLOOD_SOURCES - 1);
+    for (let i = 1; i <= 6; i++) {
+      p.engine.correlator.add({
+        detector: 'models',
+        layer: 2,
+        rule: 'l2-classifier',
+        technique: 'T0814',
+        confidence: 0.97,
+        timeMs: AFTER + 500 + i * 50,
+        frame: i + 1,
+        src: `10.1.0.${i}`,
+        dst: PLC,
+        evidence: 'Layer 2: Denial of Service',
+        features: {},
+      });
+    }
+    await p.finish();
+
+    expect(p.alerts.map((a) => [a.attack_type, a.title])).toEqual([
+      ['T0814', `Denial of Service from ${FLOOD_SOURCE}`],
+    ]);
+    const models = p.alerts[0]?.sources.filter((s) => s.model_name === 'models/l2-classifier') ?? [];
+    expect(models.length).toBeGreaterThan(0);
+    expect(models[0]?.evidence).toMatch(/10\.1\.0\.\d is one of \d+ sources never seen in learning/);
+  });
+
   it('fewer never-seen hosts than FAST_FLOOD_SOURCES raise no flood', async () => {
     const p = learnt();
 

@@ -722,11 +722,20 @@ export class ScanRule extends RuleSet {
    * takes (not per packet).
    */
   withinFlood(d: Detection): Detection {
-    if (d.technique === 'T0814' || d.src === FLOOD_SOURCE || this.openers.size === 0) return d;
+    if (d.src === FLOOD_SOURCE || this.openers.size === 0) return d;
     for (const [target, srcs] of this.openers) {
       if (srcs.size < FLOOD_PART_SOURCES || !srcs.has(d.src)) continue;
       const host = target.slice(0, target.lastIndexOf(':'));
       if (host !== d.dst) continue;
+      // the models name a spoofed source's lone SYN T0814 too (trained on the spoofed flood): one flood, one alert
+      if (d.technique === 'T0814') {
+        return {
+          ...d,
+          src: FLOOD_SOURCE,
+          evidence: `${d.evidence} (${d.src} is one of ${srcs.size} sources never seen in learning that opened connections to ${target} within ${SCAN_WINDOW_MS / 1000} s)`,
+          features: { ...d.features, within_flood: 1 },
+        };
+      }
       return {
         ...d,
         src: FLOOD_SOURCE,

@@ -77,6 +77,11 @@ export const localMetaSchema = z.object({
   l2ClassMin: z.record(z.string(), z.number()).optional(),
   knownPairs: z.array(z.string()),
   knownServices: z.array(z.string()),
+  /**
+   * `client|topic`: the MQTT topics each client published on while learning (mqtt_new_topics). A default, so that a
+   * file of an older agent is refused for its feature schema (said, relearnt), not as a malformed file.
+   */
+  knownTopics: z.array(z.string()).default([]),
   trainedAt: z.string(),
   source: z.string(),
   flowRows: z.number().int(),

@@ -23,6 +23,8 @@ export interface Collected {
   labelledSecs: Set<number>;
   knownPairs: Set<string>;
   knownServices: Set<string>;
+  /** `client|topic` MQTT topics published while learning (FlowSeconds.knownTopicList). */
+  knownTopics: string[];
   frames: number;
 }
 
@@ -77,6 +79,7 @@ export class Collector {
       labelledSecs: this.labelledSecs,
       knownPairs: this.flows.knownPairs,
       knownServices: this.flows.knownServices,
+      knownTopics: this.flows.knownTopicList(),
       frames: this.frames,
     };
   }
@@ -120,12 +123,15 @@ export async function collectCapture(
     labelOf?: (frame: number) => string | undefined;
     maxSeconds?: number | undefined;
     /** Pairs and services known from an earlier baseline (as a detector loaded with it knows them). */
-    known?: { pairs: Iterable<string>; services: Iterable<string> } | undefined;
+    known?:
+      | { pairs: Iterable<string>; services: Iterable<string>; topics?: Iterable<string> | undefined }
+      | undefined;
   },
 ): Promise<Collected> {
   const c = new Collector(o.learnS);
   for (const p of o.known?.pairs ?? []) c.flows.knownPairs.add(p);
   for (const s of o.known?.services ?? []) c.flows.knownServices.add(s);
+  c.flows.addKnownTopics(o.known?.topics ?? []);
   let startMs = -1;
   await readCaptureFile(file, {
     onPacket: (p) => {

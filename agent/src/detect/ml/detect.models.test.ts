@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runScenario } from '../scenario.js';
 import { exportSequential } from '@vigil/models';
-import { loadL2Model } from './artifacts.js';
+import { loadL2Model, tryReadLocal } from './artifacts.js';
 import { DEMOTED_CONFIDENCE, loadModelDetectors } from './detector.js';
 import { DEMOTED_RULE, type Detection } from '../types.js';
 import { NL2 } from './features.js';
@@ -31,6 +31,10 @@ describe('models in the detection engine', () => {
     // what it learnt is saved to a data dir, and the next start loads it
     const dataDir = await mkdtemp(join(tmpdir(), 'vigil-learnt-'));
     expect(detectors[0]!.saveLearnt(dataDir)).toBe(true);
+    // with the MQTT topics each sensor published on (mqtt_new_topics after a restart)
+    const saved = tryReadLocal(dataDir);
+    expect(saved.ok && saved.local.meta.knownTopics).toEqual(detectors[0]!.learnt!.meta.knownTopics);
+    expect(detectors[0]!.learnt!.meta.knownTopics.length).toBeGreaterThan(0);
     const reloaded = loadModelDetectors({ facility: 'water-b-303', dataDir });
     await runScenario({
       topology: 'water-b',
@@ -58,7 +62,7 @@ describe('models in the detection engine', () => {
     expect(Date.parse(byModel!.timestamp) - start).toBeLessThan(5000);
   });
 
-  it('a device identification probe that Layer 2 calls Program Download is demoted: the recon alert is T0888', async () => {
+  it('a device identification probe is never raised as Program Download (demoted if Layer 2 names it): the recon alert is T0888', async () => {
     // water-b's recon opens with three fc 43 requests on a new connection, a flow-second Layer 2 cannot tell from a
     // UMAS download's first (both: a few uncommon function codes, no exception); it named it T0843 (p=0.997)
     const detectors = loadModelDetectors({ facility: 'water-b-303' });
@@ -84,10 +88,14 @@ describe('models in the detection engine', () => {
     await Promise.all(detectors.map((d) => d.close()));
 
     expect(r.alerts.map((a) => a.attack_type)).toEqual(['T0888']);
-    expect(stats.l2Demoted).toBeGreaterThan(0);
-    const hint = said.find((d) => d.rule === DEMOTED_RULE);
-    expect(hint?.evidence).toMatch(/named T0843 .* no program transfer/);
-    expect(hint?.confidence).toBeLessThanOrEqual(DEMOTED_CONFIDENCE);
+    // whether this Layer 2 makes the mistake depends on its training; when it does, the finding is a hint
+    const t0843 = said.filter((d) => d.technique === 'T0843');
+    expect(t0843.filter((d) => d.rule !== DEMOTED_RULE)).toEqual([]);
+    for (const hint of t0843) {
+      expect(hint.evidence).toMatch(/named T0843 .* no program transfer/);
+      expect(hint.confidence).toBeLessThanOrEqual(DEMOTED_CONFIDENCE);
+    }
+    expect(stats.l2Demoted).toBeGreaterThanOrEqual(t0843.length);
   });
 
   it('coil writes on a polling connection that Layer 1 does not flag are classified, and named once repeated', async () => {
@@ -111,6 +119,28 @@ describe('models in the detection engine', () => {
     expect(stats.processRows).toBeGreaterThan(1);
     // the first write alone was not a finding (an engineering change looks the same)
     expect(stats.processSingles).toBeGreaterThan(0);
+  });
+
+  it("a sensor host publishing on another sensor's topic is named T0856 by the models alone", async () => {
+    // the spoofed reading differs from the host's own publishes only in its topic: mqtt_new_topics, 0 in every
+    // learning row (the forest cannot split on it), sends the flow-second to Layer 2 whatever Layer 1 says
+    const detectors = loadModelDetectors({ facility: 'water-b-303' });
+    const r = await runScenario({
+      topology: 'water-b',
+      seed: 303,
+      durationS: 760,
+      learnS: 600,
+      attacks: [{ attack: 'mqtt-spoof-publish', atS: 720 }],
+      detectors,
+      suppress: ['modbus-protocol', 'modbus-policy', 'network-scan', 'app-policy'].map((rule) => ({ rule })),
+    });
+    const stats = { ...detectors[0]!.stats };
+    await Promise.all(detectors.map((d) => d.close()));
+
+    const start = r.firstFrameMs[0]!;
+    expect(r.alerts.map((a) => a.attack_type)).toEqual(['T0856']);
+    expect(Date.parse(r.alerts[0]!.first_seen)).toBeGreaterThanOrEqual(start);
+    expect(stats.processRows).toBeGreaterThan(0);
   });
 
   it('without a learning period or a local baseline the models say why they are inactive', async () => {

@@ -11,9 +11,9 @@
 // attack class is a finding when the same pair's process-acting flow-second of the same class repeats it within
 // PROCESS_REPEAT_S. A flagged flow that Layer 2 calls normal raises nothing (counted).
 // Layer 2's class must fit what the flow carried (implausibleFor: a scan needs probes without application requests,
-// Unauthorized Command Message a coil write,
-// Modify Parameter a register write, Program Download program-transfer requests, the MQTT, DNS and HTTP classes
-// their protocol's messages): otherwise the most probable class that fits is taken when it passes its floor, else
+// recon a Modbus request, Unauthorized Command Message a coil write,
+// Modify Parameter a register write, Program Download program-transfer requests, Spoof Reporting Message a PUBLISH
+// on a topic new to its client, the other MQTT, DNS and HTTP classes their protocol's messages): otherwise the most probable class that fits is taken when it passes its floor, else
 // the finding is demoted to a hint
 // (DEMOTED_RULE, confidence at most DEMOTED_CONFIDENCE: evidence in an incident, never an alert on its own), and
 // Layer 1's detections of that flow are not raised, as for a flow Layer 2 calls normal. Both are counted.
@@ -224,6 +224,8 @@ export async function learnLocal(o: {
   steps: Float32Array;
   knownPairs: Iterable<string>;
   knownServices: Iterable<string>;
+  /** `client|topic` strings (FlowSeconds.knownTopicList). */
+  knownTopics: Iterable<string>;
   far: number;
   seed: number;
   l1bErrors: (windows: Float32Array[]) => Promise<number[]>;
@@ -263,6 +265,7 @@ export async function learnLocal(o: {
       flowStd: flowScaler.std,
       knownPairs: [...o.knownPairs],
       knownServices: [...o.knownServices],
+      knownTopics: [...o.knownTopics],
       trainedAt: new Date().toISOString(),
       source: o.source,
       flowRows: o.fit.length + o.held.length,
@@ -404,6 +407,8 @@ function topFeatures(
 const FLOW_NAMES = FLOW_FEATURE_FIELDS.map((f) => f.name);
 const at = (name: string): number => FLOW_NAMES.indexOf(name);
 const WRITES = at('modbus_writes');
+const NEW_TOPICS = at('mqtt_new_topics');
+const READS = at('modbus_reads');
 const APP_REQUESTS = [
   'modbus_reads',
   'modbus_writes',
@@ -413,9 +418,13 @@ const APP_REQUESTS = [
   'http_requests',
 ].map(at);
 
-/** True when the flow-second sent a Modbus write or a program transfer: Layer 2 classifies it whatever Layer 1 says. */
+/**
+ * True when the flow-second sent a Modbus write, a program transfer or an MQTT PUBLISH on a topic its client never
+ * published on while learning: Layer 2 classifies it whatever Layer 1 says. (mqtt_new_topics is 0 in every learning
+ * row, so the facility's forest cannot split on it: Layer 1a would never flag a spoofed reading for its topic.)
+ */
 export function actsOnProcess(r: { x: Float32Array; program: number }): boolean {
-  return r.x[WRITES]! > 0 || r.program > 0;
+  return r.x[WRITES]! > 0 || r.program > 0 || r.x[NEW_TOPICS]! > 0;
 }
 
 /**
@@ -440,11 +449,22 @@ const NEEDS: Record<string, { fits: (r: FlowRow) => boolean; lacks: string }> = 
       (r.x[at('rst')]! > 0 || r.x[at('failed')]! > 0 || r.x[at('to_server_share')] === 1),
     lacks: 'no probe (an application request, or a handshake not reset)',
   },
+  // recon as the class was learnt (device identification, function-code sweeps, register-map probes) asks a PLC
+  // over Modbus; Layer 2 also named seconds of an HTTP login brute force T0888 (p=0.87-0.98)
+  T0888: {
+    fits: (r) => r.x[READS]! + r.x[WRITES]! + r.x[at('modbus_exceptions')]! > 0,
+    lacks: 'no Modbus request',
+  },
   T0812: {
     fits: (r) => r.x[at('mqtt_connects')]! > 0 || r.x[at('mqtt_refused')]! > 0,
     lacks: 'no MQTT CONNECT',
   },
-  T0856: { fits: (r) => r.x[at('mqtt_publishes')]! > 0, lacks: 'no MQTT PUBLISH' },
+  // a spoofed reading is a PUBLISH on a topic its client never published on (a sensor's own topic is what it sends
+  // every few seconds; the broker's delivery of the reading to a subscriber is on the subscriber's usual topics)
+  T0856: {
+    fits: (r) => r.x[NEW_TOPICS]! > 0,
+    lacks: 'no MQTT PUBLISH on a topic new to its client',
+  },
   T0869: { fits: (r) => r.x[at('dns_queries')]! > 0, lacks: 'no DNS query' },
   T0859: { fits: (r) => r.x[at('http_requests')]! > 0, lacks: 'no HTTP request' },
 };
@@ -509,6 +529,7 @@ export class ModelDetector implements Detector {
     if (opts.local !== undefined) {
       for (const p of opts.local.meta.knownPairs) this.flows.knownPairs.add(p);
       for (const s of opts.local.meta.knownServices) this.flows.knownServices.add(s);
+      this.flows.addKnownTopics(opts.local.meta.knownTopics);
       this.flows.learning = false;
     }
   }
@@ -643,6 +664,7 @@ export class ModelDetector implements Detector {
           steps: this.history.steps(this.history.startSec, sec),
           knownPairs: this.flows.knownPairs,
           knownServices: this.flows.knownServices,
+          knownTopics: this.flows.knownTopicList(),
           far: this.far,
           seed: this.opts.seed ?? 7,
           l1bErrors: (ws) => l1bErrorsOf(l1b, ws),

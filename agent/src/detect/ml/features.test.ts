@@ -4,8 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { PacketClock } from '../../capture/packet-clock.js';
 import { Analyzer } from '../../features/analyzer.js';
+import { mqttPublish } from '../../testing/app-frames.js';
 import { capturedFrame, mbap, tcpFrame } from '../../testing/frames.js';
-import { FLOW_FEATURE_FIELDS, FlowSeconds, type FlowRow } from './features.js';
+import { FLOW_FEATURE_FIELDS, FlowSeconds, MAX_KNOWN_TOPICS, type FlowRow } from './features.js';
 
 const T0 = Date.UTC(2026, 0, 12, 9, 0, 0);
 const SERVER = '10.0.0.1';
@@ -90,5 +91,124 @@ describe('FlowSeconds', () => {
       ['10.9.0.1', Math.fround(Math.log1p(1)), Math.fround(Math.log1p(1))],
       ['10.9.0.2', Math.fround(Math.log1p(1)), Math.fround(Math.log1p(1))],
     ]);
+  });
+});
+
+const NEW_TOPICS = FLOW_FEATURE_FIELDS.findIndex((f) => f.name === 'mqtt_new_topics');
+const BROKER = '10.0.0.9';
+
+/** Feeds MQTT PUBLISHes (one per 10 ms of second `sec`) through an Analyzer into `flows`; returns the second's rows. */
+function publishes(
+  flows: FlowSeconds,
+  sec: number,
+  msgs: readonly { client: string; topic: string; fromBroker?: boolean }[],
+): FlowRow[] {
+  const clock = new PacketClock();
+  let wire = 0;
+  const analyzer = new Analyzer({
+    clock,
+    onEvent: (e) => flows.onEvent(e, analyzer.pipeline.packet, clock.now()),
+    onPacket: (pkt, ms, failed) => flows.onPacket(pkt, ms, failed, wire),
+  });
+  const seq = new Map<string, number>();
+  msgs.forEach((m, i) => {
+    const payload = mqttPublish(m.topic, Buffer.from('21.5'));
+    const key = `${m.client}${m.fromBroker === true ? '<' : '>'}`;
+    const s = seq.get(key) ?? 1;
+    seq.set(key, s + payload.length);
+    const ends = { src: m.client, dst: BROKER, sport: 40_000, dport: 1883 };
+    const data = tcpFrame(
+      m.fromBroker === true
+        ? { src: BROKER, dst: m.client, sport: 1883, dport: 40_000, seq: s, payload }
+        : { ...ends, seq: s, payload },
+    );
+    const raw = capturedFrame(i + 1, Math.floor(T0 / 1000) + sec, i * 10_000_000, data);
+    clock.observe(raw.tsSec, raw.tsNsec);
+    wire = data.length;
+    analyzer.handle(raw);
+  });
+  return flows.take(Math.floor(T0 / 1000) + sec + 1);
+}
+
+const newTopicsOf = (rows: FlowRow[], client: string): number | undefined =>
+  rows.find((r) => r.client === client)?.x[NEW_TOPICS];
+
+describe('FlowSeconds: mqtt_new_topics', () => {
+  it('counts publishes on topics the client never published on while learning, not its learnt ones', () => {
+    const flows = new FlowSeconds();
+    const learnt = publishes(flows, 0, [
+      { client: '10.1.0.1', topic: 'plant/tank1/level' },
+      { client: '10.1.0.2', topic: 'plant/tank2/level' },
+    ]);
+    flows.learning = false;
+
+    const rows = publishes(flows, 1, [
+      { client: '10.1.0.1', topic: 'plant/tank1/level' },
+      // another sensor's topic (learnt, but for 10.1.0.2), twice, and a topic nobody used
+      { client: '10.1.0.1', topic: 'plant/tank2/level' },
+      { client: '10.1.0.1', topic: 'plant/tank2/level' },
+      { client: '10.1.0.2', topic: 'plant/tank2/level' },
+      { client: '10.1.0.3', topic: 'plant/valve/cmd' },
+    ]);
+
+    expect(learnt.map((r) => r.x[NEW_TOPICS])).toEqual([0, 0]);
+    expect(newTopicsOf(rows, '10.1.0.1')).toBeCloseTo(Math.log1p(2), 5);
+    expect(newTopicsOf(rows, '10.1.0.2')).toBe(0);
+    expect(newTopicsOf(rows, '10.1.0.3')).toBeCloseTo(Math.log1p(1), 5);
+  });
+
+  it("does not count the broker's publishes to a subscriber as the subscriber's own", () => {
+    const flows = new FlowSeconds();
+    publishes(flows, 0, [{ client: '10.1.0.1', topic: 'plant/tank1/level' }]);
+    flows.learning = false;
+
+    const rows = publishes(flows, 1, [{ client: '10.1.0.7', topic: 'plant/tank1/level', fromBroker: true }]);
+
+    expect(newTopicsOf(rows, '10.1.0.7')).toBe(0);
+    expect(flows.knownTopicList()).toEqual(['10.1.0.1|plant/tank1/level']);
+  });
+
+  it('keeps at most MAX_KNOWN_TOPICS client|topic pairs; one it did not keep counts as new afterwards', () => {
+    const flows = new FlowSeconds();
+    let allKept = true;
+    for (let i = 0; i < MAX_KNOWN_TOPICS; i++) allKept = flows.learnTopic('10.1.0.1', `t/${i}`) && allKept;
+
+    const kept = flows.learnTopic('10.1.0.2', 'plant/tank2/level');
+    publishes(flows, 0, [{ client: '10.1.0.3', topic: 'plant/tank3/level' }]);
+    flows.learning = false;
+    const rows = publishes(flows, 1, [
+      { client: '10.1.0.3', topic: 'plant/tank3/level' },
+      { client: '10.1.0.1', topic: 't/7' },
+    ]);
+
+    expect(allKept).toBe(true);
+    expect(kept).toBe(false);
+    expect(flows.knownTopicList()).toHaveLength(MAX_KNOWN_TOPICS);
+    expect(newTopicsOf(rows, '10.1.0.3')).toBeCloseTo(Math.log1p(1), 5);
+    expect(newTopicsOf(rows, '10.1.0.1')).toBe(0);
+  });
+
+  it('restores the learnt topics from their stored client|topic form (IPv6 clients, topics with a bar)', () => {
+    const flows = new FlowSeconds();
+    publishes(flows, 0, [
+      { client: '10.1.0.1', topic: 'plant/a|b' },
+      { client: '10.1.0.2', topic: 'plant/tank2/level' },
+    ]);
+    flows.learnTopic('fd00::1', 'plant/x');
+    const stored = flows.knownTopicList();
+
+    const restored = new FlowSeconds();
+    restored.addKnownTopics(stored);
+    restored.learning = false;
+    const rows = publishes(restored, 1, [
+      { client: '10.1.0.1', topic: 'plant/a|b' },
+      { client: '10.1.0.2', topic: 'plant/a|b' },
+    ]);
+
+    expect(restored.knownTopicList().sort()).toEqual(
+      ['10.1.0.1|plant/a|b', '10.1.0.2|plant/tank2/level', 'fd00::1|plant/x'].sort(),
+    );
+    expect(newTopicsOf(rows, '10.1.0.1')).toBe(0);
+    expect(newTopicsOf(rows, '10.1.0.2')).toBeCloseTo(Math.log1p(1), 5);
   });
 });

@@ -49,6 +49,10 @@ export const FLOW_FEATURE_FIELDS: readonly FeatureField[] = [
   f('payload_size', 'mean transport payload / 1000'),
   f('pair_known', '1 when the client talked to this server while the baseline was learnt'),
   f('service_known', '1 when the client used this server port while the baseline was learnt'),
+  f(
+    'mqtt_new_topics',
+    'ln(1 + MQTT PUBLISH from the client on a topic it never published on while the baseline was learnt)',
+  ),
 ];
 
 export const WINDOW_STEP_FIELDS: readonly FeatureField[] = [
@@ -151,6 +155,8 @@ interface Acc {
   mqConnects: number;
   mqRefused: number;
   mqPublishes: number;
+  /** PUBLISHes from the client on a topic it did not publish on while learning (0 while learning). */
+  mqNewTopics: number;
   dnsQueries: number;
   dnsNameLen: number;
   dnsNx: number;
@@ -161,6 +167,12 @@ interface Acc {
   /** The pair's flow-second of another IP protocol. */
   next: Acc | undefined;
 }
+
+/**
+ * Client|topic pairs learnt at most (about 10 MB): a learning period flooded with topics stops learning more, and
+ * a pair it did not keep counts as new afterwards (sent to Layer 2, which the 30-s repeat rule bounds).
+ */
+export const MAX_KNOWN_TOPICS = 65_536;
 
 /** Flow-seconds kept for reuse at most (a flood's many short flows are not kept). */
 const MAX_SPARE = 4096;
@@ -213,6 +225,7 @@ function reopen(
   a.mqConnects = 0;
   a.mqRefused = 0;
   a.mqPublishes = 0;
+  a.mqNewTopics = 0;
   a.dnsQueries = 0;
   a.dnsNameLen = 0;
   a.dnsNx = 0;
@@ -285,6 +298,12 @@ export class FlowSeconds {
   /** Client>server pairs and pair:port/proto services seen while learning (local state, never a feature). */
   readonly knownPairs = new Set<string>();
   readonly knownServices = new Set<string>();
+  /**
+   * Client -> the MQTT topics it published on while learning (local state like knownPairs, never a feature): a
+   * PUBLISH on another topic counts in mqtt_new_topics. At most MAX_KNOWN_TOPICS pairs; see knownTopicList.
+   */
+  readonly knownTopics = new Map<string, Set<string>>();
+  private knownTopicCount = 0;
   /** While true, pairs and services are remembered as known (the learning period). */
   learning = true;
   /** Label of the frame being added (training: the simulator's label), counted per flow. */
@@ -425,6 +444,7 @@ export class FlowSeconds {
           mqConnects: 0,
           mqRefused: 0,
           mqPublishes: 0,
+          mqNewTopics: 0,
           dnsQueries: 0,
           dnsNameLen: 0,
           dnsNx: 0,
@@ -507,7 +527,11 @@ export class FlowSeconds {
       case 'mqtt':
         if (e.msgtype === 1) a.mqConnects++;
         else if (e.msgtype === 2 && (e.reason_code ?? 0) !== 0) a.mqRefused++;
-        else if (e.msgtype === 3) a.mqPublishes++;
+        else if (e.msgtype === 3) {
+          a.mqPublishes++;
+          // the client's own publishes (a broker forwarding to a subscriber publishes in the other direction)
+          if (e.topic !== undefined && pkt.dport < pkt.sport) this.topic(a, e.topic);
+        }
         return;
       case 'dns':
         if (!e.is_response) {
@@ -555,6 +579,7 @@ export class FlowSeconds {
     x[25] = a.payload / n / 1000;
     x[26] = this.knownPairs.has(a.pairKey) ? 1 : 0;
     x[27] = this.servicesKnown(a) ? 1 : 0;
+    x[28] = l(a.mqNewTopics);
     let label: string | undefined;
     if (a.labels !== undefined) {
       let best = 0;
@@ -578,6 +603,43 @@ export class FlowSeconds {
       registerWrites: a.mbRegisterWrites,
       label,
     };
+  }
+
+  /** Learns the client's topic while learning; after it, counts a topic the client never published on. */
+  private topic(a: Acc, topic: string): void {
+    const known = this.knownTopics.get(a.client);
+    if (known?.has(topic) === true) return;
+    if (!this.learning) {
+      a.mqNewTopics++;
+      return;
+    }
+    this.learnTopic(a.client, topic);
+  }
+
+  /** Adds client|topic to the known pairs (false when the bound is reached and it was not kept). */
+  learnTopic(client: string, topic: string): boolean {
+    let known = this.knownTopics.get(client);
+    if (known?.has(topic) === true) return true;
+    if (this.knownTopicCount >= MAX_KNOWN_TOPICS) return false;
+    if (known === undefined) this.knownTopics.set(client, (known = new Set()));
+    known.add(topic);
+    this.knownTopicCount++;
+    return true;
+  }
+
+  /** The learnt topics as `client|topic` strings (how they are stored; an address holds no `|`). */
+  knownTopicList(): string[] {
+    const out: string[] = [];
+    for (const [client, topics] of this.knownTopics) for (const t of topics) out.push(`${client}|${t}`);
+    return out;
+  }
+
+  /** Adds stored `client|topic` strings (knownTopicList) to the known topics. */
+  addKnownTopics(list: Iterable<string>): void {
+    for (const k of list) {
+      const bar = k.indexOf('|');
+      if (bar > 0) this.learnTopic(k.slice(0, bar), k.slice(bar + 1));
+    }
   }
 
   /** True when every server port of the flow-second was a known service of its pair while learning. */

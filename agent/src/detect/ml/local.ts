@@ -88,6 +88,7 @@ export async function trainLocalBaseline(o: LocalTrainOptions): Promise<LocalTra
     steps,
     knownPairs: c.knownPairs,
     knownServices: c.knownServices,
+    knownTopics: c.knownTopics,
     far: o.far,
     seed: 7,
     l1bErrors: () => Promise.resolve([1]),

@@ -10,6 +10,7 @@ import { FLOW_FEATURE_FIELDS } from './features.js';
 const READS = FLOW_FEATURE_FIELDS.findIndex((f) => f.name === 'modbus_reads');
 const WRITES = FLOW_FEATURE_FIELDS.findIndex((f) => f.name === 'modbus_writes');
 const SERVICE = FLOW_FEATURE_FIELDS.findIndex((f) => f.name === 'service');
+const PUBLISHES = FLOW_FEATURE_FIELDS.findIndex((f) => f.name === 'mqtt_publishes');
 
 describe('Layer 2 plausibility on simulated traffic', () => {
   const c = collectSimulation({
@@ -51,5 +52,31 @@ describe('Layer 2 plausibility on simulated traffic', () => {
     expect(fit.length).toBeGreaterThan(0.9 * probes.length);
     expect(web.length).toBeGreaterThan(2);
     expect(web.filter((r) => implausibleFor('T0846', r) === undefined)).toEqual([]);
+    // nor recon, which asks a PLC over Modbus
+    expect(web.map((r) => implausibleFor('T0888', r))).toEqual(web.map(() => 'no Modbus request'));
+  });
+
+  it("a spoofed reading fits the spoofing sensor's flow-seconds, not the broker's deliveries of it nor normal publishing", () => {
+    // learnt for 120 s, then a sensor host publishes on other sensors' topics
+    const spoof = collectSimulation({
+      topology: 'water-b',
+      seed: 5,
+      durationS: 200,
+      learnS: 120,
+      attacks: [{ attack: 'mqtt-spoof-publish', atS: 130, durationS: 60 }],
+    });
+    const publishing = (r: (typeof spoof.rows)[number]): boolean => r.x[PUBLISHES]! > 0;
+    const attack = spoof.rows.filter((r) => r.label === 'T0856' && publishing(r));
+    const normal = spoof.rows.filter(
+      (r) => r.label === undefined && publishing(r) && r.sec >= spoof.firstSec + 120,
+    );
+    const fit = attack.filter((r) => implausibleFor('T0856', r) === undefined);
+
+    expect(fit.length).toBeGreaterThan(5);
+    // the rest are the subscriber's deliveries: one client, its usual topics
+    expect(new Set(attack.filter((r) => !fit.includes(r)).map((r) => r.client)).size).toBe(1);
+    expect(new Set(fit.map((r) => r.client)).size).toBe(1);
+    expect(normal.length).toBeGreaterThan(20);
+    expect(normal.filter((r) => implausibleFor('T0856', r) === undefined)).toEqual([]);
   });
 });
