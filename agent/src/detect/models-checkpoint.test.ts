@@ -63,6 +63,8 @@ describe("the models' learning checkpoint", { timeout: 60_000 }, () => {
     expect(state.steps.length / NW).toBeGreaterThanOrEqual(85);
     expect(state.sets.knownPairs?.length).toBeGreaterThan(3);
     expect(state.sets.knownServices?.length).toBeGreaterThan(3);
+    // the MQTT topics each client published on (a map of sets in FlowSeconds) travel as client|topic strings
+    expect(state.sets.knownTopics?.length).toBeGreaterThan(0);
     expect(back!.fit.x.length).toBe(state.fit.sec.length * NF);
     expect(back).toEqual(state);
   });
@@ -89,6 +91,7 @@ describe("the models' learning checkpoint", { timeout: 60_000 }, () => {
     // the first half's steps join the second's (the hour between adds no empty seconds)
     expect(both.windows).toBe(second.windows + state.steps.length / NW);
     expect(both.knownPairs.length).toBeGreaterThanOrEqual(state.sets.knownPairs!.length);
+    expect(both.knownTopics).toEqual(expect.arrayContaining(state.sets.knownTopics!));
   });
 
   it('a detector refuses a state with other learnt sets, and one that has learnt already', () => {

@@ -204,6 +204,22 @@ function learntSets(flows: FlowSeconds): Map<string, Set<unknown>> {
   return out;
 }
 
+/** The MQTT topics each client published on while learning (a map of sets), as `client|topic` strings. */
+const KNOWN_TOPICS = 'knownTopics';
+
+/** Everything FlowSeconds learns while learning, as string lists by name (a checkpoint's `sets`). */
+function learntLists(flows: FlowSeconds): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of learntSets(flows)) out[k] = [...v].map(String);
+  out[KNOWN_TOPICS] = flows.knownTopicList();
+  return out;
+}
+
+/** The names of learntLists, sorted. */
+function learntNames(flows: FlowSeconds): string[] {
+  return [...learntSets(flows).keys(), KNOWN_TOPICS].sort();
+}
+
 /** The facility's own Layer 1a forest, scaler and thresholds, learnt from its normal traffic. */
 export interface LearntLocal {
   forest: IsolationForest;
@@ -589,7 +605,7 @@ export class ModelDetector implements Detector {
       held: keptRows(this.heldRows),
       steps: r?.steps ?? this.history.steps(this.history.startSec, this.history.endSec),
       stepsEndSec: r?.endSec ?? this.history.endSec,
-      sets: Object.fromEntries([...learntSets(this.flows)].map(([k, v]) => [k, [...v].map(String)])),
+      sets: learntLists(this.flows),
     };
   }
 
@@ -600,7 +616,7 @@ export class ModelDetector implements Detector {
   refusesLearning(s: ModelLearningState): string | undefined {
     if (this.opts.local !== undefined) return 'the models serve a local baseline given before';
     if (this.sawLearning) return 'the detector has learnt already';
-    const have = [...learntSets(this.flows).keys()].sort();
+    const have = learntNames(this.flows);
     const got = Object.keys(s.sets).sort();
     if (have.join(',') !== got.join(','))
       return `its learnt sets are ${got.join(', ') || 'none'}, this agent learns ${have.join(', ')}`;
@@ -620,7 +636,10 @@ export class ModelDetector implements Detector {
     const r = seededRng(((this.opts.seed ?? 7) + s.fit.seen * 31 + s.held.seen) >>> 0);
     this.rng = () => r.next();
     const sets = learntSets(this.flows);
-    for (const [k, v] of Object.entries(s.sets)) for (const x of v) sets.get(k)!.add(x);
+    for (const [k, v] of Object.entries(s.sets)) {
+      if (k === KNOWN_TOPICS) this.flows.addKnownTopics(v);
+      else for (const x of v) sets.get(k)!.add(x);
+    }
     this.resumedSteps = { steps: s.steps, endSec: s.stepsEndSec };
     this.sawLearning = true;
     this.stats.reason = 'learning';
