@@ -206,6 +206,29 @@ describe('round engine', () => {
     expect(second.model_accuracy!).toBeGreaterThanOrEqual(first.model_accuracy! - 0.05);
   });
 
+  it('after an upgrade that changed the model, starts from the initial model instead of the stored old one', async () => {
+    const fleet = new LocalFleet([client(1), client(2)]);
+    // the active version is the model of an older build: other arrays, other feature schemas
+    const old = await new ModelRegistry(raw).save({
+      name: GLOBAL_MODEL,
+      arrays: new Map([['0.weight', { shape: [3], data: new Float32Array([1, 2, 3]) }]]),
+      roundId: null,
+      accuracy: null,
+      meta: { kind: 'test-model', schemas: 'flow:old' },
+    });
+    const e = makeEngine(fleet, { modelMeta: { kind: 'test-model', schemas: 'flow:new' } });
+
+    const round = await (await e.start({ localEpochs: 1, timeoutMs: 5000 })).done;
+
+    expect(round.status).toBe('completed');
+    expect(lines.join('\n')).toContain(
+      `the active "fl-global" (version ${old.version}) is another model than this build trains (its schemas is flow:old, this build's flow:new): the round starts from the initial model`,
+    );
+    const active = await new ModelRegistry(raw).active(GLOBAL_MODEL);
+    expect(active?.model.version).toBeGreaterThan(old.version);
+    expect(active?.meta).toMatchObject({ schemas: 'flow:new' });
+  });
+
   it('stops selecting a facility whose privacy budget is spent, visibly', async () => {
     // plant-2 trains with little noise: one round spends more than the budget; the others stay within it.
     const fleet = new LocalFleet([

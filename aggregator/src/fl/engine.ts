@@ -114,6 +114,13 @@ export function clientIdOf(nodeId: string): string {
 /** Who contributed to a round (what the ledger and the evaluation need; secure rounds keep no update per plant). */
 type Contributor = Pick<ClientUpdate, 'nodeId' | 'facilityId' | 'numExamples'>;
 
+/** How `got` (a stored version's description) differs from what this build trains (null: it does not, or no check). */
+function otherModel(want: ModelMeta | undefined, got: ModelMeta): string | null {
+  if (want === undefined) return null;
+  const k = Object.keys(want).find((key) => got[key] !== want[key]);
+  return k === undefined ? null : `its ${k} is ${got[k] ?? 'not recorded'}, this build's ${want[k]}`;
+}
+
 function paramCount(arrays: Arrays): number {
   let n = 0;
   for (const t of arrays.values()) n += t.data.length;
@@ -300,10 +307,18 @@ export class RoundEngine {
     }
     const chosen = eligible.slice(0, k);
     const active = await this.registry.active(this.modelName);
-    const global = active?.arrays ?? this.o.initialArrays?.();
+    // After an upgrade that changed the model (its feature schemas, inputs or classes), the active version is the old
+    // model: the agents would refuse it, so the rounds start again from this build's initial model.
+    const stale = active === null ? null : otherModel(this.o.modelMeta, active.meta);
+    if (active !== null && stale !== null)
+      this.log(
+        `the active "${this.modelName}" (version ${active.model.version}) is another model than this build trains ` +
+          `(${stale}): the round starts from the initial model`,
+      );
+    const global = (stale === null ? active?.arrays : undefined) ?? this.o.initialArrays?.();
     if (global === undefined)
       throw new Error(
-        `no global model to train: the registry holds no "${this.modelName}" and no initial model is set`,
+        `no global model to train: the registry holds no "${this.modelName}" of this build's model and no initial model is set`,
       );
     const names = new Map((await this.o.store.listFacilities()).map((f) => [f.id, f.name]));
     const roundNumber = ((await this.o.store.currentRound())?.round_number ?? 0) + 1;

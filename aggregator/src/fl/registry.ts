@@ -5,7 +5,6 @@ import { systemClock, type Clock } from '@vigil/shared';
 import type { ModelVersion, Store } from '../store/types.js';
 import {
   ARRAYS_FORMAT,
-  deserializeArrays,
   deserializeModel,
   parameterCount,
   serializeArrays,
@@ -75,11 +74,12 @@ export class ModelRegistry {
   }
 
   /** The active version of `name` and its arrays; null when none was stored. */
-  async active(name: string): Promise<{ model: ModelVersion; arrays: Arrays } | null> {
+  async active(name: string): Promise<{ model: ModelVersion; arrays: Arrays; meta: ModelMeta } | null> {
     const model = await this.store.activeModelVersion(name);
     if (model === null) return null;
     const { payload } = await this.payload(model.version);
-    return { model, arrays: deserializeArrays(payload) };
+    const { arrays, meta } = deserializeModel(payload);
+    return { model, arrays, meta };
   }
 
   /** Makes `version` active again; refuses an undescribed version (agents would refuse it), saying why. */
