@@ -9,7 +9,7 @@ import { TcpFlag } from '../decode/tcp.js';
 import { IpProto, type DecodedEvent, type PacketView } from '../decode/types.js';
 import { hashBytes16, mix32 } from '../window/hll.js';
 import { FacilityWindow, ProtoClass } from '../window/window.js';
-import { FeatureExtractor, type FeatureSink, type PacketContext } from './extractor.js';
+import { FeatureExtractor, type FeatureSink } from './extractor.js';
 
 const ROLE_MODBUS = 1;
 const ROLE_MQTT = 2;
@@ -92,7 +92,6 @@ export class Analyzer {
   private flowRec = new Float64Array(1024 * FR);
   /** Flow ids below this one have been used (flowRec holds counts only there). */
   private flowsUsed = 0;
-  private readonly context: PacketContext = { wireLength: 0, connState: 0, newFlow: false };
 
   constructor(opts: AnalyzerOptions) {
     this.clock = opts.clock;
@@ -395,16 +394,11 @@ export class Analyzer {
     fr[r + FR_BYTES + 2 * dir] = fr[r + FR_BYTES + 2 * dir]! + size;
     if (ms > fr[r + FR_LAST_MS]!) fr[r + FR_LAST_MS] = ms;
     if (this.nEvents > 0) this.learnRoles(flow * FLOW_IDS, dir);
-    if (this.features !== undefined) this.record(pkt, flow, size, created);
+    const features = this.features;
+    if (features !== undefined) {
+      const state = pkt.ipProto === IpProto.TCP ? this.pipeline.connectionState(flow) : 0;
+      features.onPacket(pkt, size, state, created);
+    }
     this.onPacketHook?.(pkt, ms, failed);
-  }
-
-  /** The packet's feature record (with its PDU's fields, if any), to the sink. */
-  private record(pkt: PacketView, flow: number, size: number, created: boolean): void {
-    const ctx = this.context;
-    ctx.wireLength = size;
-    ctx.connState = pkt.ipProto === IpProto.TCP ? this.pipeline.connectionState(flow) : 0;
-    ctx.newFlow = created;
-    this.features?.onPacket(pkt, ctx);
   }
 }
