@@ -1,6 +1,7 @@
 // Output digests of the decode side, to show that a speed change changed no result: per capture, SHA-256 of every
 // decoded event (all fields, as `vigil-agent decode` prints them, plus protocol, frame, ts and flow), the pipeline's
-// stats, every per-packet feature record, every second's window row and the asset inventory. Run it before and
+// stats, every per-packet feature record, every second's window row and the asset inventory (at the end and every
+// 50,000 packets, read between packets as a caller may). Run it before and
 // after a change and compare the two JSON files (`diff`). Not run in CI.
 //
 // Usage: tsx bench/digest.ts --out FILE [--bench-bytes N (40 MB)] CAPTURE...
@@ -75,6 +76,8 @@ for (const file of positionals) {
   const rows = createHash('sha256');
   const analyzerEvents = createHash('sha256');
   const clock2 = new PacketClock();
+  const midInventory = createHash('sha256');
+  let packets = 0;
   let sec = -1;
   const a: Analyzer = new Analyzer({
     clock: clock2,
@@ -88,7 +91,10 @@ for (const file of positionals) {
       }
     },
   });
-  feed(data, clock2, (p) => a.handle(p));
+  feed(data, clock2, (p) => {
+    a.handle(p);
+    if (++packets % 50_000 === 0) midInventory.update(JSON.stringify(a.assets.toJson()));
+  });
   if (sec >= 0) rows.update(JSON.stringify(a.window.row(sec) ?? null));
   result[basename(file)] = {
     events: n,
@@ -98,6 +104,7 @@ for (const file of positionals) {
     features: hex(features),
     windowRows: hex(rows),
     inventory: hex(createHash('sha256').update(JSON.stringify(a.assets.toJson()))),
+    inventoryEvery50k: hex(midInventory),
     analyzerStats: hex(createHash('sha256').update(JSON.stringify(a.pipeline.stats()))),
   };
   process.stderr.write(`${basename(file)}: ${n} events\n`);

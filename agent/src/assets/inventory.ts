@@ -289,6 +289,52 @@ export class AssetInventory {
     } else this.dropped++;
   }
 
+  /**
+   * Adds counts kept elsewhere (per flow) to hosts `s` and `d`: `packets` packets of `bytes` wire bytes from `s`
+   * to `d`, the last at clock time `lastMs` (NONE counts as a dropped host per packet, as countPacket does). Gives
+   * the same counters, times and drops as countPacket per packet: sums and a maximum, in any order.
+   */
+  addCounts(s: number, d: number, packets: number, bytes: number, lastMs: number): void {
+    const rec = this.rec;
+    if (s !== NONE) {
+      const h = s * H;
+      if (lastMs > rec[h + LAST_MS]!) rec[h + LAST_MS] = lastMs;
+      rec[h + PACKETS_SENT] = rec[h + PACKETS_SENT]! + packets;
+      rec[h + BYTES_SENT] = rec[h + BYTES_SENT]! + bytes;
+    } else this.dropped += packets;
+    if (d !== NONE) {
+      const h = d * H;
+      if (lastMs > rec[h + LAST_MS]!) rec[h + LAST_MS] = lastMs;
+      rec[h + PACKETS_RECEIVED] = rec[h + PACKETS_RECEIVED]! + packets;
+      rec[h + BYTES_RECEIVED] = rec[h + BYTES_RECEIVED]! + bytes;
+    } else this.dropped += packets;
+  }
+
+  /**
+   * Gives host `id` (not NONE) the MAC at frame[off] unless it has one. With addCounts, what countPacket does per
+   * packet for a packet's host.
+   */
+  learnMac(id: number, frame: Buffer, off: number): void {
+    this.seen(id * H, id, -Infinity, frame, off);
+  }
+
+  /** Whether host `id` has a MAC (NONE: true, a host not kept takes none). */
+  hasMac(id: number): boolean {
+    return id === NONE || ((this.rec[id * H + FLAGS] ?? 0) & Role.MAC) !== 0;
+  }
+
+  /** The hosts the roles of the next PDUs go to (from lookupHosts; as countPacket sets them). */
+  setHosts(s: number, d: number): void {
+    this.src = s;
+    this.dst = d;
+  }
+
+  /**
+   * Called before the inventory is read (toJson): whoever keeps counts for it elsewhere (addCounts) hands them
+   * over then.
+   */
+  beforeRead: (() => void) | undefined;
+
   private listsOf(id: number): HostLists {
     let l = this.lists[id];
     if (l === undefined) {
@@ -377,6 +423,7 @@ export class AssetInventory {
 
   /** The inventory as JSON, hosts sorted by address text. */
   toJson(): { hosts: HostJson[]; dropped_hosts: number } {
+    this.beforeRead?.();
     const hosts: HostJson[] = [];
     for (let id = 0; id < this.count; id++) {
       const h = id * H;

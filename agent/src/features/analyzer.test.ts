@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FEATURE_COUNT, FEATURE_INDEX } from '@vigil/shared';
 import { PacketClock } from '../capture/packet-clock.js';
+import { LinkType } from '../capture/types.js';
 import { dnsMessage, mqttPublish, udpFrame } from '../testing/app-frames.js';
 import { capturedFrame, mbap, tcpFrame } from '../testing/frames.js';
 import { Analyzer } from './analyzer.js';
@@ -138,6 +139,31 @@ describe('feature records, window and inventory from one packet stream', () => {
       { ip: '10.0.0.2', mac: '02:00:00:00:00:01', roles: { modbus_server: { unit_ids: [5] } } },
     ]);
     expect(hosts[0]?.first_seen).toBe(new Date(T0 * 1000).toISOString());
+  });
+
+  it('gives a host the MACs of its first Ethernet frame when its connection began on a link without MACs', () => {
+    const C = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 502 };
+    const frames = [
+      tcpFrame({ ...C, seq: 1, flags: 0x02 }),
+      tcpFrame({ ...C, src: C.dst, dst: C.src, sport: C.dport, dport: C.sport, flags: 0x12 }),
+      tcpFrame({ ...C, seq: 2, flags: 0x10 }),
+    ];
+    const clock = new PacketClock();
+    const analyzer = new Analyzer({ clock });
+    frames.forEach((buf, i) => {
+      clock.observe(T0, i * 10_000_000);
+      const frame = capturedFrame(i + 1, T0, i * 10_000_000, buf);
+      // The first two frames come over a raw-IP link (no Ethernet header, so no MACs), the third over Ethernet.
+      if (i < 2) {
+        const ip = buf.subarray(14);
+        analyzer.handle({ ...frame, linkType: LinkType.RAW, buf: ip, capLen: ip.length, origLen: ip.length });
+      } else analyzer.handle(frame);
+    });
+    const { hosts } = analyzer.assets.toJson();
+    expect(hosts.map((h) => [h.ip, h.mac, h.packets_sent, h.packets_received])).toEqual([
+      ['10.0.0.1', '02:00:00:00:00:02', 2, 1],
+      ['10.0.0.2', '02:00:00:00:00:01', 1, 2],
+    ]);
   });
 
   it('counts every host and distinct address right when the flow table reuses flow ids', () => {

@@ -9,7 +9,7 @@ import { TcpFlag } from '../decode/tcp.js';
 import { IpProto, type DecodedEvent, type PacketView } from '../decode/types.js';
 import { hashBytes16, mix32 } from '../window/hll.js';
 import { FacilityWindow, ProtoClass } from '../window/window.js';
-import { FeatureExtractor, type FeatureSink, type PacketContext } from './extractor.js';
+import { FeatureExtractor, type FeatureSink } from './extractor.js';
 
 const ROLE_MODBUS = 1;
 const ROLE_MQTT = 2;
@@ -19,6 +19,17 @@ const ROLE_HTTP = 4;
 /** See Analyzer.flowIds: per flow the two host ids by direction, the role code and a spare (alignment). */
 const FLOW_IDS = 4;
 const FLOW_ROLE = 2;
+/**
+ * See Analyzer.flowRec: per flow, per direction d the packets and wire bytes not yet given to the inventory (at
+ * FR_PACKETS + 2d and FR_BYTES + 2d), the time of the newest of them, per direction the second whose
+ * distinct-address counts hold the packet's two addresses (NaN: none), and 1 once both hosts have a MAC.
+ */
+const FR = 8;
+const FR_PACKETS = 0;
+const FR_BYTES = 1;
+const FR_LAST_MS = 4;
+const FR_SECOND = 5;
+const FR_MACS = 7;
 /** A role code no PDU has (see roleCode). */
 const NO_ROLE = -1;
 /** Role codes (see roleCode): protocol * ROLE_CODE_PROTO + number * 2 + direction of the client. */
@@ -68,21 +79,26 @@ export class Analyzer {
   /**
    * Per flow id f, from f * FLOW_IDS: the inventory ids of its two hosts by direction (the source of a packet in
    * flow direction d at + d, its destination at + (1 - d)), then the code of the role the inventory last learnt
-   * from the flow (see roleCode; NO_ROLE: none); and from f * 2 + d, per direction, the second whose
-   * distinct-address counts already hold the packet's two addresses (NaN: none). Set when the pipeline creates
-   * the flow (ids are reused only then). A flow's later packets neither look their hosts up nor add their
-   * addresses again within a second, and its PDUs do not teach the inventory a role it learnt from the flow
-   * already: adding a known address changes no count, a known role no role.
+   * from the flow (see roleCode; NO_ROLE: none); from f * FR, the flow's record (see FR): its packet and byte
+   * counts not yet handed to the inventory, per direction the second whose distinct-address counts already hold
+   * the packet's two addresses, whether its hosts have their MACs. Set when the pipeline creates the flow (ids are
+   * reused only then). A flow's later packets neither look their hosts up nor add their addresses again within a
+   * second, and its PDUs do not teach the inventory a role it learnt from the flow already: adding a known address
+   * changes no count, a known role no role. Its hosts' counters and last-seen times are added once per flow,
+   * direction and second, when the flow's id is reused, and when the inventory is read (sums and a maximum: the
+   * same values as counting every packet).
    */
   private flowIds = new Int32Array(1024 * FLOW_IDS);
-  private flowSeconds = new Float64Array(1024 * 2);
-  private readonly context: PacketContext = { wireLength: 0, connState: 0, newFlow: false };
+  private flowRec = new Float64Array(1024 * FR);
+  /** Flow ids below this one have been used (flowRec holds counts only there). */
+  private flowsUsed = 0;
 
   constructor(opts: AnalyzerOptions) {
     this.clock = opts.clock;
     this.onEventHook = opts.onEvent;
     this.onPacketHook = opts.onPacket;
     this.assets = new AssetInventory(opts.maxHosts);
+    this.assets.beforeRead = () => this.flushAll();
     this.features = opts.onFeatures !== undefined ? new FeatureExtractor(opts.onFeatures) : undefined;
     this.pipeline = new DecodePipeline({
       ...opts.pipeline,
@@ -213,8 +229,9 @@ export class Analyzer {
    * The roles kept from the frame's events, to the inventory (after its onPacket found the hosts); the last code
    * learnt to the flow's memo (flow state from `base`).
    */
-  private learnRoles(base: number): void {
+  private learnRoles(base: number, dir: number): void {
     const assets = this.assets;
+    assets.setHosts(this.flowIds[base + dir]!, this.flowIds[base + 1 - dir]!);
     for (let k = 0; k < this.nEvents; k++) {
       const code = this.roleCodes[k] ?? -1;
       if (code >= 0) this.flowIds[base + FLOW_ROLE] = code;
@@ -239,25 +256,87 @@ export class Analyzer {
     this.nEvents = 0;
   }
 
-  /** A flow the pipeline just created (or gave a reused id): its hosts, found or added, and no second yet. */
+  /**
+   * A flow the pipeline just created (or gave a reused id): the counts of the flow that had the id go to its
+   * hosts; its hosts, found or added, no second yet, MACs not known.
+   */
   private newFlow(pkt: PacketView, flow: number, dir: number, ms: number): void {
-    if ((flow + 1) * FLOW_IDS > this.flowIds.length) {
-      const n = Math.max(this.flowIds.length / FLOW_IDS, flow + 1) * 2;
-      const ids = new Int32Array(n * FLOW_IDS);
-      ids.set(this.flowIds);
-      this.flowIds = ids;
-      const seconds = new Float64Array(n * 2);
-      seconds.set(this.flowSeconds);
-      this.flowSeconds = seconds;
-    }
+    if (flow >= this.flowsUsed) {
+      this.flowsUsed = flow + 1;
+      if (flow * FLOW_IDS >= this.flowIds.length) {
+        const n = Math.max(this.flowIds.length / FLOW_IDS, flow + 1) * 2;
+        const ids = new Int32Array(n * FLOW_IDS);
+        ids.set(this.flowIds);
+        this.flowIds = ids;
+        const rec = new Float64Array(n * FR);
+        rec.set(this.flowRec);
+        this.flowRec = rec;
+      }
+    } else this.flush(flow);
     const ids = this.flowIds;
     const base = flow * FLOW_IDS;
     this.assets.lookupHosts(pkt, ms);
     ids[base + dir] = this.assets.source;
     ids[base + 1 - dir] = this.assets.destination;
     ids[base + FLOW_ROLE] = NO_ROLE;
-    this.flowSeconds[flow * 2] = NaN;
-    this.flowSeconds[flow * 2 + 1] = NaN;
+    const r = flow * FR;
+    this.flowRec[r + FR_SECOND] = NaN;
+    this.flowRec[r + FR_SECOND + 1] = NaN;
+    this.flowRec[r + FR_MACS] = 0;
+    this.flowRec[r + FR_LAST_MS] = -Infinity;
+  }
+
+  /** The counts flow `flow` holds, to the inventory (its record's counts then zero). */
+  private flush(flow: number): void {
+    const fr = this.flowRec;
+    const r = flow * FR;
+    const ids = this.flowIds;
+    const base = flow * FLOW_IDS;
+    for (let d = 0; d < 2; d++) {
+      const packets = fr[r + FR_PACKETS + 2 * d]!;
+      if (packets === 0) continue;
+      this.assets.addCounts(
+        ids[base + d]!,
+        ids[base + 1 - d]!,
+        packets,
+        fr[r + FR_BYTES + 2 * d]!,
+        fr[r + FR_LAST_MS]!,
+      );
+      fr[r + FR_PACKETS + 2 * d] = 0;
+      fr[r + FR_BYTES + 2 * d] = 0;
+    }
+  }
+
+  /** Every flow's counts to the inventory (before it is read). */
+  private flushAll(): void {
+    for (let f = 0; f < this.flowsUsed; f++) this.flush(f);
+  }
+
+  /**
+   * A flow direction's first packet in second `sec` (window slot `slot`): its two addresses into the distinct
+   * counts, the flow's counts to the inventory.
+   */
+  private flowSecond(pkt: PacketView, flow: number, dir: number, sec: number, slot: number): void {
+    this.flowRec[flow * FR + FR_SECOND + dir] = sec;
+    this.addAddresses(pkt, slot);
+    this.flush(flow);
+  }
+
+  /**
+   * The MACs of a packet of a flow whose hosts lack one (their first packets, or a link without MACs): what the
+   * inventory takes from the frame, and whether both hosts now have one (then the flow's packets skip this).
+   */
+  private macs(flow: number, dir: number, raw: RawPacket): void {
+    const ids = this.flowIds;
+    const base = flow * FLOW_IDS;
+    const s = ids[base + dir]!;
+    const d = ids[base + 1 - dir]!;
+    const assets = this.assets;
+    if (raw.linkType === LinkType.ETHERNET && raw.capLen >= 12) {
+      if (s >= 0) assets.learnMac(s, raw.buf, raw.off + 6);
+      if (d >= 0) assets.learnMac(d, raw.buf, raw.off);
+    }
+    if (assets.hasMac(s) && assets.hasMac(d)) this.flowRec[flow * FR + FR_MACS] = 1;
   }
 
   /** The packet's two addresses into the distinct counts of window slot `slot`. */
@@ -297,43 +376,29 @@ export class Analyzer {
     this.count(pkt, flow, cls, failed);
   }
 
-  /** The packet into the window and the inventory, its roles, its feature record, the caller's hook. */
+  /** The packet into the window and its flow's counts, its roles, its feature record, the caller's hook. */
   private count(pkt: PacketView, flow: number, cls: number, failed: boolean): void {
     const ms = this.clock.now();
     const created = this.flows.created;
-    const raw = this.raw;
-    const size = raw?.origLen ?? 0;
+    const raw = this.raw!;
+    const size = raw.origLen;
     const dir = this.flows.dir;
     if (created) this.newFlow(pkt, flow, dir, ms);
     const sec = this.secondOf(ms);
     const slot = this.window.countPacket(sec, ms, size, cls, failed);
-    const seconds = this.flowSeconds;
-    if (slot >= 0 && seconds[flow * 2 + dir] !== sec) {
-      seconds[flow * 2 + dir] = sec;
-      this.addAddresses(pkt, slot);
+    const fr = this.flowRec;
+    const r = flow * FR;
+    if (slot >= 0 && fr[r + FR_SECOND + dir] !== sec) this.flowSecond(pkt, flow, dir, sec, slot);
+    if (fr[r + FR_MACS] === 0) this.macs(flow, dir, raw);
+    fr[r + FR_PACKETS + 2 * dir] = fr[r + FR_PACKETS + 2 * dir]! + 1;
+    fr[r + FR_BYTES + 2 * dir] = fr[r + FR_BYTES + 2 * dir]! + size;
+    if (ms > fr[r + FR_LAST_MS]!) fr[r + FR_LAST_MS] = ms;
+    if (this.nEvents > 0) this.learnRoles(flow * FLOW_IDS, dir);
+    const features = this.features;
+    if (features !== undefined) {
+      const state = pkt.ipProto === IpProto.TCP ? this.pipeline.connectionState(flow) : 0;
+      features.onPacket(pkt, size, state, created);
     }
-    const macs = raw !== undefined && raw.linkType === LinkType.ETHERNET && raw.capLen >= 12;
-    const ids = this.flowIds;
-    const base = flow * FLOW_IDS;
-    this.assets.countPacket(
-      ids[base + dir]!,
-      ids[base + 1 - dir]!,
-      macs ? raw.buf : undefined,
-      raw?.off ?? 0,
-      size,
-      ms,
-    );
-    if (this.nEvents > 0) this.learnRoles(base);
-    if (this.features !== undefined) this.record(pkt, flow, size, created);
     this.onPacketHook?.(pkt, ms, failed);
-  }
-
-  /** The packet's feature record (with its PDU's fields, if any), to the sink. */
-  private record(pkt: PacketView, flow: number, size: number, created: boolean): void {
-    const ctx = this.context;
-    ctx.wireLength = size;
-    ctx.connState = pkt.ipProto === IpProto.TCP ? this.pipeline.connectionState(flow) : 0;
-    ctx.newFlow = created;
-    this.features?.onPacket(pkt, ctx);
   }
 }

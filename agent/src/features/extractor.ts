@@ -59,14 +59,6 @@ const F = {
   httpLen: idx('http_length'),
 } as const;
 
-/** What the packet hook knows beyond the PacketView. */
-export interface PacketContext {
-  /** Frame length on the wire. */
-  wireLength: number;
-  connState: number;
-  newFlow: boolean;
-}
-
 export type FeatureSink = (record: Float64Array, pkt: PacketView) => void;
 
 /**
@@ -193,7 +185,11 @@ export class FeatureExtractor {
     r[F.httpLen] = e.body_size;
   }
 
-  onPacket(pkt: PacketView, ctx: PacketContext): void {
+  /**
+   * The packet's record to the sink: `wireLength`, the frame's length on the wire; `connState`, its TCP
+   * connection's state (0 for other transports); `newFlow`, whether it started a flow.
+   */
+  onPacket(pkt: PacketView, wireLength: number, connState: number, newFlow: boolean): void {
     const r = this.record;
     if (pkt.frame !== this.eventFrame && this.appSet) {
       r[F.app] = 0;
@@ -208,12 +204,12 @@ export class FeatureExtractor {
     r[F.ipProto] = pkt.ipProto;
     r[F.srcPort] = pkt.sport;
     r[F.dstPort] = pkt.dport;
-    r[F.packetSize] = ctx.wireLength;
+    r[F.packetSize] = wireLength;
     r[F.payloadSize] = pkt.payloadLen;
     r[F.tcpFlags] = tcp ? pkt.tcpFlags : 0;
     r[F.tcpWindow] = tcp ? pkt.window : 0;
-    r[F.connState] = ctx.connState;
-    r[F.newFlow] = ctx.newFlow ? 1 : 0;
+    r[F.connState] = connState;
+    r[F.newFlow] = newFlow ? 1 : 0;
     r[F.toServer] = pkt.dport < pkt.sport ? 1 : 0;
     this.sink(r, pkt);
   }
