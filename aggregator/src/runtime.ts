@@ -138,9 +138,12 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
     await link.start();
     // The active global model (a round's result or a rollback) is pushed to the agents over the link.
     // (each federated model under its own registry name: Layer 2 and Layer 1b)
+    // (only this build's models: after an upgrade the active version may be the old model until the first round)
+    const l2Meta = l2ModelMeta(readL2(ARTIFACTS_DIR).meta);
+    const l1bMeta = l1bModelMeta(readL1b(ARTIFACTS_DIR).meta);
     publishers = [
-      new ModelPublisher({ store: api.store, link }),
-      new ModelPublisher({ store: api.store, link, name: GLOBAL_L1B_MODEL }),
+      new ModelPublisher({ store: api.store, link, modelMeta: l2Meta }),
+      new ModelPublisher({ store: api.store, link, name: GLOBAL_L1B_MODEL, modelMeta: l1bMeta }),
     ];
     for (const p of publishers) p.start();
     // Operators' verdicts on alerts go to the facility's agent as labelled Layer 2 examples for the next rounds.
@@ -153,11 +156,11 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
           ? {
               transport: fleet,
               initialArrays: () => modelArrays(loadL2Model()),
-              modelMeta: l2ModelMeta(readL2(ARTIFACTS_DIR).meta),
+              modelMeta: l2Meta,
               second: {
                 name: GLOBAL_L1B_MODEL,
                 initialArrays: () => modelArrays(loadL1bModel()),
-                modelMeta: l1bModelMeta(readL1b(ARTIFACTS_DIR).meta),
+                modelMeta: l1bMeta,
               },
             }
           : await (o.fl.transport as NonNullable<ServeDeps['fl']>).attach({ link, store: api.store });

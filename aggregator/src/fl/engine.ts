@@ -22,7 +22,7 @@ import type { PrivacyAccount, Store } from '../store/types.js';
 import { bytesToWords, decodeFixedPoint, fixedPointFor, sumWords } from '@vigil/proto/secagg';
 import { layoutMismatch, withData, type ModelMeta } from './arrays.js';
 import { chargeRound, dpSpendOf, type DpSpend, type PrivacyPolicy } from './privacy.js';
-import { GLOBAL_MODEL, ModelRegistry } from './registry.js';
+import { GLOBAL_MODEL, ModelRegistry, otherModel } from './registry.js';
 import type { ClientUpdate, Strategy } from './strategy.js';
 import type {
   Arrays,
@@ -113,13 +113,6 @@ export function clientIdOf(nodeId: string): string {
 
 /** Who contributed to a round (what the ledger and the evaluation need; secure rounds keep no update per plant). */
 type Contributor = Pick<ClientUpdate, 'nodeId' | 'facilityId' | 'numExamples'>;
-
-/** How `got` (a stored version's description) differs from what this build trains (null: it does not, or no check). */
-function otherModel(want: ModelMeta | undefined, got: ModelMeta): string | null {
-  if (want === undefined) return null;
-  const k = Object.keys(want).find((key) => got[key] !== want[key]);
-  return k === undefined ? null : `its ${k} is ${got[k] ?? 'not recorded'}, this build's ${want[k]}`;
-}
 
 function paramCount(arrays: Arrays): number {
   let n = 0;

@@ -122,4 +122,42 @@ describe('model publisher', () => {
     await expect(rollback).rejects.toThrow(/roll back to a version a round made since/);
     expect((await fx.store.activeModelVersion(GLOBAL_MODEL))?.version).toBe(described.version);
   });
+
+  it('does not push an active version of another model than the agents serve (after an upgrade), and pushes the next of this build', async () => {
+    const pushes: Push[] = [];
+    await agent('plant-a', pushes);
+    const lines: string[] = [];
+    const registry = new ModelRegistry(fx.store);
+    const upgraded = { kind: 'test-model', inputs: '75' };
+    const before = await registry.save({
+      name: GLOBAL_MODEL,
+      arrays: modelArrays(localModel(1)),
+      roundId: null,
+      accuracy: 0.5,
+      meta: { kind: 'test-model', inputs: '74' },
+    });
+    const publisher = new ModelPublisher({
+      store: fx.store,
+      link: server,
+      modelMeta: upgraded,
+      log: (l) => lines.push(l),
+    });
+
+    const first = await publisher.publish();
+    const again = await publisher.publish();
+    const current = await registry.save({
+      name: GLOBAL_MODEL,
+      arrays: modelArrays(localModel(2)),
+      roundId: null,
+      accuracy: 0.7,
+      meta: upgraded,
+    });
+    const next = await publisher.publish();
+
+    expect([first, again, next]).toEqual([[], [], ['plant-a']]);
+    expect(pushes.map((p) => ('model' in p ? p.model.version : null))).toEqual([String(current.version)]);
+    expect(lines.filter((l) => l.includes('not pushed'))).toEqual([
+      `model fl-global v${before.version} not pushed: it is another model than this build's agents serve (its inputs is 74, this build's 75); the next round stores this build's model`,
+    ]);
+  });
 });

@@ -3,7 +3,8 @@
 // facility that had no agent connected is tried again on the next poll.
 import type { PbModelPush } from '@vigil/proto/link';
 import type { ModelVersion, Store } from '../store/types.js';
-import { GLOBAL_MODEL, ModelRegistry, undescribed } from './registry.js';
+import { deserializeModel, type ModelMeta } from './arrays.js';
+import { GLOBAL_MODEL, ModelRegistry, otherModel, undescribed } from './registry.js';
 
 /** What the publisher needs of the link (LinkServer.push). */
 export interface ModelPushTarget {
@@ -23,6 +24,11 @@ export interface ModelPublisherOptions {
   /** How long an agent has to accept a push, ms. */
   pushTimeoutMs?: number;
   log?: (line: string) => void;
+  /**
+   * What this build's agents serve under this name (kind, feature schemas, inputs). After an upgrade that changed the
+   * model, the active version is the old model until the first round stores this one: agents would refuse it.
+   */
+  modelMeta?: ModelMeta;
 }
 
 /** A version as last activated: a rollback to an older version is a new activation, so it is pushed again. */
@@ -57,12 +63,17 @@ export class ModelPublisher {
     );
     if (facilities.length === 0) return [];
     const { payload } = await this.registry.payload(active.version);
-    const why = undescribed(active.version, payload);
-    if (why !== null) {
-      // (the active version of a store from before models were described): pushing it would only be refused
+    // (the active version of a store from before models were described, or another model than this build's agents
+    // serve): pushing it would only be refused
+    const undescribedWhy = undescribed(active.version, payload);
+    const otherWhy =
+      undescribedWhy === null ? otherModel(this.o.modelMeta, deserializeModel(payload).meta) : null;
+    if (undescribedWhy !== null || otherWhy !== null) {
       for (const f of facilities) this.delivered.set(f.id, k);
       this.log(
-        `model ${active.name} v${active.version} not pushed: ${why}; the next round stores a described version`,
+        undescribedWhy !== null
+          ? `model ${active.name} v${active.version} not pushed: ${undescribedWhy}; the next round stores a described version`
+          : `model ${active.name} v${active.version} not pushed: it is another model than this build's agents serve (${otherWhy}); the next round stores this build's model`,
       );
       return [];
     }

@@ -33,6 +33,13 @@ export function undescribed(version: number, payload: Uint8Array): string | null
   return `model version ${version} was stored before models carried a description (kind, feature schemas), so agents cannot check what it was trained on and refuse to serve it`;
 }
 
+/** How `got` (a stored version's description) differs from what this build trains (null: it does not, or no check). */
+export function otherModel(want: ModelMeta | undefined, got: ModelMeta): string | null {
+  if (want === undefined) return null;
+  const k = Object.keys(want).find((key) => got[key] !== want[key]);
+  return k === undefined ? null : `its ${k} is ${got[k] ?? 'not recorded'}, this build's ${want[k]}`;
+}
+
 export class ModelRegistry {
   private readonly clock: Clock;
   constructor(
