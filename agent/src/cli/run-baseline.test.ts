@@ -161,6 +161,9 @@ describe('learningOf', () => {
       ),
     );
     expect(resumed.learnMs).toBe(540_000);
+    expect(resumed.status()).toMatch(
+      /^learning the baseline, resumed from the checkpoint .*; models resumed from baseline-models-[0-9a-f]{16}\.bin: [1-9]\d* kept learning flow-second\(s\), [1-9]\d* window step\(s\)$/,
+    );
     expect(again[0]!.learningState()).toEqual(learner.learningState());
     expect(said).toContainEqual(
       expect.stringMatching(

@@ -120,6 +120,8 @@ export async function learningOf(c: AgentConfig, ctx: LearningContext): Promise<
       ctx.say(`stored baseline ${loaded.path} refused: ${loaded.reason}; learning again`);
     }
   }
+  // (what the models resumed, also in the status the agent's health carries)
+  let modelsResumed = '';
   if (resumed !== undefined && ctx.dataDir !== undefined) {
     const r = resumeModels(ctx.dataDir, ctx.facility, resumed, ctx.models);
     if (!r.ok) {
@@ -127,7 +129,10 @@ export async function learningOf(c: AgentConfig, ctx: LearningContext): Promise<
         `learning checkpoint ${resumed.path} not resumed: ${r.why}; learning both the baseline and the models again`,
       );
       resumed = undefined;
-    } else if (r.note !== '') ctx.say(r.note);
+    } else if (r.note !== '') {
+      ctx.say(r.note);
+      modelsResumed = `; ${r.note}`;
+    }
   }
   const live = c.pcap === undefined;
   const minutes = c.learn_minutes ?? (live ? LIVE_LEARN_MINUTES : PCAP_LEARN_MINUTES);
@@ -153,7 +158,7 @@ export async function learningOf(c: AgentConfig, ctx: LearningContext): Promise<
     baseline,
     learnMs: remainingMs,
     keeper: k,
-    status: () => (baseline.learning ? `${learning}${checkpointed(k)}` : learnt(source, k)),
+    status: () => (baseline.learning ? `${learning}${modelsResumed}${checkpointed(k)}` : learnt(source, k)),
   };
 }
 
