@@ -13,7 +13,7 @@
 // learns the same way), a digest of the learnt baseline, the L1b threshold a swap of the same Layer 1b recalibrates
 // on the kept windows, the wall and CPU time of the end of learning, the longest main-thread block in it (event-loop
 // delay), RSS, V8 heap and array buffers before it, at their sampled peak in it (every 5 ms the loop is free) and
-// after it (after a GC), and the process's maxRSS before and at the end of it.
+// after it (after a GC, and again 2 s later), and the process's maxRSS before and at the end of it.
 //
 // Without a checkpoint in `--dir`, one is made first (in a child process). About 90 s of wall time for a day of
 // water-b (2.2M frames) on an idle machine, 15 s of CPU.
@@ -236,6 +236,10 @@ async function measure(): Promise<void> {
   if (!detector.stats.ready) throw new Error(`models not ready: ${detector.stats.reason}`);
   gc();
   const after = mem();
+  // what V8 frees in the background after a GC (array buffers), 2 s later
+  await new Promise((r) => setTimeout(r, 2000));
+  gc();
+  const settled = mem();
   const learnt = detector.learnt!;
   const { trainedAt: _, ...meta } = learnt.meta;
   const digest = createHash('sha256').update(JSON.stringify(meta)).update(learnt.onnx).digest('hex');
@@ -259,6 +263,7 @@ async function measure(): Promise<void> {
       before,
       peak,
       after,
+      settled,
       maxRssBeforeMB: maxRssBefore,
       maxRssEndMB: maxRssEnd,
       load: (await import('node:os'))
