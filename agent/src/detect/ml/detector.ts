@@ -224,13 +224,26 @@ function learntNames(flows: FlowSeconds): string[] {
 export interface LearntLocal {
   forest: IsolationForest;
   meta: LocalMeta;
-  /** The standardised normal windows of the learning period (the L1b threshold's calibration data). */
+  /**
+   * At most `keepWindows` of the learning period's standardised normal windows (the L1b threshold's calibration
+   * data), evenly strided from the first.
+   */
   windows: Float32Array[];
 }
 
+/** Windows per ORT run of l1bErrorsOf. */
+const L1B_BATCH = 256;
+/**
+ * Windows learnLocal builds and has scored at a time (about 3.7 MB of them): the end of a 1-day learning period
+ * scores about 86,000 windows, which held at once were 311 MB of arrays. A multiple of L1B_BATCH, so ORT runs the
+ * same batches as on all the windows at once, and the errors (and the threshold) are the same.
+ */
+const L1B_CHUNK = 4 * L1B_BATCH;
+
 /**
  * Fits the facility's forest on `fit`, calibrates it on `held`, fits the scaler on `steps` and calibrates L1b on
- * the facility's windows (scored by `l1bErrors`). Used at the end of a learning period and by `models train`.
+ * the facility's windows (scored by `l1bErrors`, L1B_CHUNK windows a call: memory does not grow with the period).
+ * Used at the end of a learning period and by `models train`.
  */
 export async function learnLocal(o: {
   facility: string;
@@ -244,8 +257,11 @@ export async function learnLocal(o: {
   knownTopics: Iterable<string>;
   far: number;
   seed: number;
+  /** Each window's reconstruction error (called once per L1B_CHUNK windows, in order). */
   l1bErrors: (windows: Float32Array[]) => Promise<number[]>;
   fallbackL1bThreshold: number;
+  /** Windows returned for a later recalibration (LearntLocal.windows; default none). */
+  keepWindows?: number | undefined;
 }): Promise<LearntLocal> {
   if (o.fit.length < 32 || o.held.length < 8) {
     throw new Error(`too little normal traffic to learn from (${o.fit.length + o.held.length} flow-seconds)`);
@@ -256,19 +272,29 @@ export async function learnLocal(o: {
   const l1aThreshold = calibrate(Array.from(scoreAll(forest, o.held)), o.far);
   const flowScaler = fitScaler(flat, NF);
   const scaler = fitScaler(o.steps, NW);
-  const nSteps = o.steps.length / NW;
-  const windows: Float32Array[] = [];
-  for (let end = WINDOW_STEPS; end <= nSteps; end++) {
-    windows.push(standardise(o.steps.slice((end - WINDOW_STEPS) * NW, end * NW), scaler));
+  // window i is the standardised steps i .. i + WINDOW_STEPS - 1
+  const nWindows = Math.max(0, Math.floor(o.steps.length / NW) - WINDOW_STEPS + 1);
+  const keep = o.keepWindows ?? 0;
+  const stride = keep > 0 ? Math.max(1, Math.ceil(nWindows / keep)) : 0;
+  const kept: Float32Array[] = [];
+  const errors: number[] = [];
+  for (let first = 0; first < nWindows; first += L1B_CHUNK) {
+    const chunk: Float32Array[] = [];
+    for (let i = first; i < Math.min(nWindows, first + L1B_CHUNK); i++) {
+      const w = standardise(o.steps.slice(i * NW, (i + WINDOW_STEPS) * NW), scaler);
+      chunk.push(w);
+      if (stride > 0 && i % stride === 0) kept.push(w);
+    }
+    for (const e of await o.l1bErrors(chunk)) errors.push(e);
   }
   let l1bThreshold = o.fallbackL1bThreshold;
-  if (windows.length > 0) {
-    const local = l1bThresholdOf(await o.l1bErrors(windows), o.far);
-    l1bThreshold = windows.length >= 200 ? local : Math.max(local, o.fallbackL1bThreshold);
+  if (nWindows > 0) {
+    const local = l1bThresholdOf(errors, o.far);
+    l1bThreshold = nWindows >= 200 ? local : Math.max(local, o.fallbackL1bThreshold);
   }
   return {
     forest,
-    windows,
+    windows: kept,
     meta: {
       kind: 'local-baseline',
       schemas: { ...MODEL_FEATURE_SCHEMAS },
@@ -285,7 +311,7 @@ export async function learnLocal(o: {
       trainedAt: new Date().toISOString(),
       source: o.source,
       flowRows: o.fit.length + o.held.length,
-      windows: windows.length,
+      windows: nWindows,
     },
   };
 }
@@ -388,15 +414,15 @@ export function windowErrors(inputs: Float32Array, outputs: Float32Array, per: n
   return out;
 }
 
-/** Runs the L1b session over windows in batches of 256; returns each window's reconstruction error. */
+/** Runs the L1b session over windows in batches of L1B_BATCH; returns each window's reconstruction error. */
 export async function l1bErrorsOf(
   session: SwappableSession,
   windows: readonly Float32Array[],
 ): Promise<number[]> {
   const per = WINDOW_STEPS * NW;
   const out: number[] = [];
-  for (let i = 0; i < windows.length; i += 256) {
-    const part = windows.slice(i, i + 256);
+  for (let i = 0; i < windows.length; i += L1B_BATCH) {
+    const part = windows.slice(i, i + L1B_BATCH);
     const data = new Float32Array(part.length * per);
     part.forEach((w, k) => data.set(w, k * per));
     const r = await session.runRows(INPUT_NAME, data, [WINDOW_STEPS, NW], [OUTPUT_NAME]);
@@ -688,6 +714,7 @@ export class ModelDetector implements Detector {
           seed: this.opts.seed ?? 7,
           l1bErrors: (ws) => l1bErrorsOf(l1b, ws),
           fallbackL1bThreshold: this.opts.l1b.meta.threshold,
+          keepWindows: MAX_CALIBRATION_WINDOWS,
         });
         const scaler = learnt.meta.scaler;
         const l2Inputs = l2CalibrationInputs({
@@ -697,8 +724,7 @@ export class ModelDetector implements Detector {
           meta: this.opts.l2.meta,
         });
         learnt.meta.l2ClassMin = await l2Floors(this.l2, l2Inputs, this.opts.l2.meta);
-        const stride = Math.max(1, Math.ceil(learnt.windows.length / MAX_CALIBRATION_WINDOWS));
-        this.calibration = { windows: learnt.windows.filter((_, i) => i % stride === 0), l2Inputs };
+        this.calibration = { windows: learnt.windows, l2Inputs };
         const onnx = exportIsolationForest(learnt.forest, { metadata: { facility: this.opts.facility } });
         this.l1a = await SwappableSession.create(onnx, SERVING_SESSION_OPTIONS);
         this.local = learnt.meta;
