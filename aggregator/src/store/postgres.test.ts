@@ -91,6 +91,43 @@ describe.runIf(needComponent('PostgreSQL server', postgresAvailable(), PG_INSTAL
       }
     });
 
+    it("sends each alert's search words in the server's lexeme order, whatever the script", async () => {
+      const url = await server.createDatabase();
+      const store = new PostgresStore({ url });
+      await store.migrate();
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      const [sample] = new AlertSeeder({
+        facilities: ['plant-a'],
+        nowMs: Date.parse('2026-03-01T12:00:00Z'),
+        spanSeconds: 60,
+        seed: 13,
+        catalog: shippedCatalog(),
+        timelineStepSeconds: 10,
+      }).batch(1);
+      if (sample === undefined) throw new Error('the seeder gave no alert');
+      // Words that JavaScript's string order and the server's byte order put differently (a code point above U+FFFF
+      // against one in U+E000-U+FFFF), prefixes of each other, digits, and a word in both title and description.
+      const alert: StoredAlert = {
+        ...sample,
+        title: 'Write 𝐀𝐛c ｚeta ab abc 10 9 ﬀ',
+        description: 'write zeta Ωmega дверь 𝐀b 100',
+        attack_name: 'Modify Parameter',
+      };
+      try {
+        await store.insertAlerts([alert]);
+        const stored = await admin.query<{ words: string[] }>(
+          'SELECT tsvector_to_array(search_doc) AS words FROM alerts WHERE id = $1',
+          [alert.id],
+        );
+
+        expect(alertSearchWords(alert)).toEqual(stored.rows[0]?.words);
+      } finally {
+        await admin.end();
+        await store.close();
+      }
+    });
+
     it('upgrades a database written through the per-row triggers: old and new alerts found alike, every counter equal to a recount', async () => {
       const url = await server.createDatabase();
       const admin = new pg.Client({ connectionString: url });

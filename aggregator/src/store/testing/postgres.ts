@@ -41,6 +41,11 @@ export interface TestPostgresOptions {
   dir?: string;
   /** Server settings passed as `-c name=value` (e.g. a benchmark's shared_buffers). */
   settings?: Readonly<Record<string, string>>;
+  /**
+   * An executable pg_ctl starts in place of the server binary (its -p), with the server's arguments: a wrapper that
+   * runs the server under a profiler (bench/postgres-instructions.ts).
+   */
+  executable?: string;
 }
 
 export function postgresAvailable(): boolean {
@@ -115,6 +120,7 @@ class LocalPostgres implements TestPostgres {
     /** The cluster outlives close() (options.dir). */
     private readonly kept: boolean,
     private readonly settings: Readonly<Record<string, string>>,
+    private readonly executable: string | undefined,
   ) {}
 
   get url(): string {
@@ -158,6 +164,7 @@ class LocalPostgres implements TestPostgres {
           options.durable ?? false,
           kept,
           options.settings ?? {},
+          options.executable,
         );
         try {
           await server.start();
@@ -189,6 +196,7 @@ class LocalPostgres implements TestPostgres {
       ...Object.entries(this.settings).map(([name, value]) => `-c ${name}=${value}`),
     ];
     await pgCommand('pg_ctl', [
+      ...(this.executable === undefined ? [] : ['-p', this.executable]),
       '-D',
       this.data,
       '-l',
