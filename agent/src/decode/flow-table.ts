@@ -62,9 +62,11 @@ export class FlowTable {
    * usually follow each other: the next packet then needs no hash and no probe). -1 when unset or removed.
    */
   private lastId = NONE;
-  private lastA = 0;
-  private lastB = 0;
-  private lastPorts = 0;
+  // -0 (equal to 0): addresses and port pairs reach past V8's small integers, so these are double fields from the
+  // start (see PacketView).
+  private lastA = -0;
+  private lastB = -0;
+  private lastPorts = -0;
   private lastProto = 0;
   /** After lookup(): 0 when the packet travels from endpoint A to B, 1 for B to A. */
   dir = 0;
