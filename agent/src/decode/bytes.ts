@@ -23,6 +23,18 @@ export function objectArray<T>(): T[] {
   return a as T[];
 }
 
+/**
+ * Copies src[from, from + n) to dst at `at` (both ranges inside their buffers). Short runs byte by byte: Buffer.copy
+ * makes a view of the source and calls the runtime, hundreds of instructions for the few bytes of a split PDU's start.
+ */
+export function copyBytes(src: Buffer, from: number, n: number, dst: Buffer, at: number): void {
+  if (n > 64) {
+    src.copy(dst, at, from, from + n);
+    return;
+  }
+  for (let i = 0; i < n; i++) dst[at + i] = src[from + i] ?? 0;
+}
+
 /** Start value of a TextCache hash (FNV-1a's offset basis). */
 export const TEXT_HASH_SEED = 0x811c9dc5;
 

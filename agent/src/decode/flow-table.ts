@@ -52,8 +52,11 @@ export class FlowTable {
   private readonly next: Int32Array;
   /** Last activity per flow, milliseconds of the injected clock. */
   readonly lastSeen: Float64Array;
+  /** Ids given back (a stack: the last one given back is reused first). */
   private readonly free: Int32Array;
-  private freeTop: number;
+  private freeTop = 0;
+  /** Ids below this have been handed out; a new flow takes this one when none was given back (ids go up from 0). */
+  private fresh = 0;
   private head = NONE;
   private tail = NONE;
   private readonly k = new Uint32Array(KW);
@@ -95,12 +98,11 @@ export class FlowTable {
     this.tagMask = 2 ** this.tagBits - 1;
     this.keys = new Uint32Array(opts.maxFlows * KW);
     this.hashes = new Uint32Array(opts.maxFlows);
-    this.prev = new Int32Array(opts.maxFlows).fill(NONE);
-    this.next = new Int32Array(opts.maxFlows).fill(NONE);
+    // Written by insert() before any read: no fill (a new table is made per capture, and per benchmark rep).
+    this.prev = new Int32Array(opts.maxFlows);
+    this.next = new Int32Array(opts.maxFlows);
     this.lastSeen = new Float64Array(opts.maxFlows);
     this.free = new Int32Array(opts.maxFlows);
-    for (let i = 0; i < opts.maxFlows; i++) this.free[i] = opts.maxFlows - 1 - i;
-    this.freeTop = opts.maxFlows;
   }
 
   get size(): number {
@@ -255,7 +257,7 @@ export class FlowTable {
    * at time this.now, evicting the least recently used one when full.
    */
   private insert(h: number): number {
-    if (this.freeTop === 0) {
+    if (this.freeTop === 0 && this.fresh === this.maxFlows) {
       this.stats.evictedFull++;
       this.remove(this.tail);
     }
@@ -265,7 +267,7 @@ export class FlowTable {
     const mask = this.mask;
     let slot = h & mask;
     while ((index[slot] ?? 0) !== 0) slot = (slot + 1) & mask;
-    const id = this.free[--this.freeTop] ?? 0;
+    const id = this.freeTop > 0 ? (this.free[--this.freeTop] ?? 0) : this.fresh++;
     this.hashes[id] = h;
     index[slot] = ((id + 1) << this.tagBits) | (h >>> this.idBits);
     this.stats.active++;
