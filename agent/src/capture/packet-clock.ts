@@ -7,7 +7,10 @@ import type { Clock } from '@vigil/shared';
 export const DEFAULT_JUMP_MS = 3_600_000;
 
 export class PacketClock implements Clock {
-  private ms = 0;
+  // -0 (equal to 0): epoch milliseconds are doubles to V8, so the field is one from the first clock on (from 0 it
+  // would change representation at the first frame, and every object holding a clock made later would make V8
+  // drop code compiled for the first).
+  private ms = -0;
   private started = false;
   /** Frames whose time was earlier than the newest frame before them. */
   backwards = 0;

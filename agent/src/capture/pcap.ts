@@ -81,7 +81,8 @@ export class CaptureParser {
   private readonly maxCapLen: number;
   private readonly pkt: RawPacket = {
     frame: 0,
-    tsSec: 0,
+    // -0 (equal to 0): epoch seconds are doubles to V8, so the field is one from the start (see PacketView).
+    tsSec: -0,
     tsNsec: 0,
     linkType: 0,
     buf: Buffer.alloc(0),

@@ -12,6 +12,29 @@ export function u32(b: Buffer, o: number): number {
   return (((b[o] ?? 0) << 24) | ((b[o + 1] ?? 0) << 16) | ((b[o + 2] ?? 0) << 8) | (b[o + 3] ?? 0)) >>> 0;
 }
 
+/**
+ * An empty array that holds objects or strings in V8's terms from the start. An empty `[]` starts as an array of small
+ * integers and changes kind at its first object; a decoder's long-lived array made later (a second pipeline) would
+ * start as integers again, and code compiled for the first decoder's array would be dropped at its first read.
+ */
+export function objectArray<T>(): T[] {
+  const a: (T | undefined)[] = [undefined];
+  a.pop();
+  return a as T[];
+}
+
+/**
+ * Copies src[from, from + n) to dst at `at` (both ranges inside their buffers). Short runs byte by byte: Buffer.copy
+ * makes a view of the source and calls the runtime, hundreds of instructions for the few bytes of a split PDU's start.
+ */
+export function copyBytes(src: Buffer, from: number, n: number, dst: Buffer, at: number): void {
+  if (n > 64) {
+    src.copy(dst, at, from, from + n);
+    return;
+  }
+  for (let i = 0; i < n; i++) dst[at + i] = src[from + i] ?? 0;
+}
+
 /** Start value of a TextCache hash (FNV-1a's offset basis). */
 export const TEXT_HASH_SEED = 0x811c9dc5;
 

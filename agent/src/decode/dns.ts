@@ -2,7 +2,7 @@
 // (name, type, class) and the record counts. Names follow compression pointers only backwards and at most
 // MAX_POINTER_JUMPS times, and never grow past 255 bytes, so loops and bad pointers end as malformed input, not
 // hangs (a pointer must point before the labels it ends, so targets strictly decrease). A query whose id is already waiting for an answer in the same flow is flagged as a retransmission.
-import { TEXT_HASH_SEED, TextCache, detached, textHashStep, u16, u8 } from './bytes.js';
+import { TEXT_HASH_SEED, TextCache, detached, objectArray, textHashStep, u16, u8 } from './bytes.js';
 import { Counters, type Decoder, type EventBase, type EventSink, type Segment } from './types.js';
 
 export const DNS_PORT = 53;
@@ -258,7 +258,7 @@ class DnsMessages {
   readonly ev: DnsEvent = {
     protocol: 'dns',
     frame: 0,
-    ts: 0,
+    ts: -0, // a double field from the start (see PacketView.tsSec)
     flow: 0,
     transport: 'udp',
     id: 0,
@@ -273,14 +273,14 @@ class DnsMessages {
     ancount: 0,
     nscount: 0,
     arcount: 0,
-    questions: [],
+    questions: objectArray(),
     qry_name: undefined,
     qry_type: undefined,
     qry_class: undefined,
     malformed: undefined,
     retransmission: undefined,
   };
-  private readonly pool: DnsQuestion[] = [];
+  private readonly pool = objectArray<DnsQuestion>();
   readonly pending = new PendingIds();
 
   question(i: number, name: string, type: number, cls: number): DnsQuestion {

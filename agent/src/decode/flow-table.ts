@@ -52,8 +52,11 @@ export class FlowTable {
   private readonly next: Int32Array;
   /** Last activity per flow, milliseconds of the injected clock. */
   readonly lastSeen: Float64Array;
+  /** Ids given back (a stack: the last one given back is reused first). */
   private readonly free: Int32Array;
-  private freeTop: number;
+  private freeTop = 0;
+  /** Ids below this have been handed out; a new flow takes this one when none was given back (ids go up from 0). */
+  private fresh = 0;
   private head = NONE;
   private tail = NONE;
   private readonly k = new Uint32Array(KW);
@@ -62,9 +65,11 @@ export class FlowTable {
    * usually follow each other: the next packet then needs no hash and no probe). -1 when unset or removed.
    */
   private lastId = NONE;
-  private lastA = 0;
-  private lastB = 0;
-  private lastPorts = 0;
+  // -0 (equal to 0): addresses and port pairs reach past V8's small integers, so these are double fields from the
+  // start (see PacketView).
+  private lastA = -0;
+  private lastB = -0;
+  private lastPorts = -0;
   private lastProto = 0;
   /** After lookup(): 0 when the packet travels from endpoint A to B, 1 for B to A. */
   dir = 0;
@@ -93,12 +98,11 @@ export class FlowTable {
     this.tagMask = 2 ** this.tagBits - 1;
     this.keys = new Uint32Array(opts.maxFlows * KW);
     this.hashes = new Uint32Array(opts.maxFlows);
-    this.prev = new Int32Array(opts.maxFlows).fill(NONE);
-    this.next = new Int32Array(opts.maxFlows).fill(NONE);
+    // Written by insert() before any read: no fill (a new table is made per capture, and per benchmark rep).
+    this.prev = new Int32Array(opts.maxFlows);
+    this.next = new Int32Array(opts.maxFlows);
     this.lastSeen = new Float64Array(opts.maxFlows);
     this.free = new Int32Array(opts.maxFlows);
-    for (let i = 0; i < opts.maxFlows; i++) this.free[i] = opts.maxFlows - 1 - i;
-    this.freeTop = opts.maxFlows;
   }
 
   get size(): number {
@@ -253,7 +257,7 @@ export class FlowTable {
    * at time this.now, evicting the least recently used one when full.
    */
   private insert(h: number): number {
-    if (this.freeTop === 0) {
+    if (this.freeTop === 0 && this.fresh === this.maxFlows) {
       this.stats.evictedFull++;
       this.remove(this.tail);
     }
@@ -263,7 +267,7 @@ export class FlowTable {
     const mask = this.mask;
     let slot = h & mask;
     while ((index[slot] ?? 0) !== 0) slot = (slot + 1) & mask;
-    const id = this.free[--this.freeTop] ?? 0;
+    const id = this.freeTop > 0 ? (this.free[--this.freeTop] ?? 0) : this.fresh++;
     this.hashes[id] = h;
     index[slot] = ((id + 1) << this.tagBits) | (h >>> this.idBits);
     this.stats.active++;

@@ -5,7 +5,7 @@
 // bounded (MAX_HEADER_BYTES, MAX_HEADERS): endless headers are broken framing, counted, never buffered without end.
 // Known limits: a body larger than the reassembly buffer cap, and a close-delimited body (no length, not chunked),
 // are not followed: their bytes are counted as dropped until the next segment that starts a message.
-import { TextCache, detached, u8 } from './bytes.js';
+import { TextCache, detached, objectArray, u8 } from './bytes.js';
 import { Counters, type Decoder, type EventBase, type EventSink, type Segment } from './types.js';
 
 /** The TCP ports tshark dissects as HTTP by default. */
@@ -351,7 +351,7 @@ function reusableEvent(): HttpEvent {
   return {
     protocol: 'http',
     frame: 0,
-    ts: 0,
+    ts: -0, // a double field from the start (see PacketView.tsSec)
     flow: 0,
     is_response: false,
     version: '',
@@ -382,7 +382,7 @@ export class HttpDecoder implements Decoder {
   /** Per flow id: its state while it holds something, else undefined (filled, grown by doubling: fast elements). */
   private states: (FlowState | undefined)[] = new Array<FlowState | undefined>(1024).fill(undefined);
   /** Emptied flow states, for the next flow that needs one. */
-  private readonly pool: FlowState[] = [];
+  private readonly pool = objectArray<FlowState>();
   /** The header block pduLength scanned last (LINE_ENDS and scanLines describe it), until message() takes it. */
   private scanBuf: Buffer | undefined;
   private scanOff = -1;
@@ -469,7 +469,11 @@ export class HttpDecoder implements Decoder {
   }
 
   private state(flow: number): FlowState {
-    const s: FlowState = this.pool.pop() ?? { methods: [], uris: [], chunked: [undefined, undefined] };
+    const s: FlowState = this.pool.pop() ?? {
+      methods: objectArray(),
+      uris: objectArray(),
+      chunked: [undefined, undefined],
+    };
     if (flow >= this.states.length) {
       let n = this.states.length;
       while (n <= flow) n *= 2;

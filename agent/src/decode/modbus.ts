@@ -117,7 +117,11 @@ export interface ModbusEvent extends EventBase {
   malformed?: string | undefined;
 }
 
-/** Words per outstanding request: transaction id, function code, address, quantity, frame, next (older) record. */
+/**
+ * Words per outstanding request: transaction id, function code, address, quantity, frame, next (older) record. A
+ * record number read back from the pool is made an integer (`| 0`): kept as a double, it would make `free` a double
+ * field and a table made later a different shape (see PacketView.tsSec).
+ */
 const REC = 6;
 const NEXT = 5;
 const NIL = -1;
@@ -154,7 +158,7 @@ class PendingTable {
     if (trans > (this.hi[flow] ?? -1) || trans < (this.lo[flow] ?? 0)) return NIL;
     const rec = this.rec;
     let prev = NIL;
-    for (let r = this.head[flow] ?? NIL; r !== NIL; r = rec[r * REC + NEXT] ?? NIL) {
+    for (let r = this.head[flow] ?? NIL; r !== NIL; r = (rec[r * REC + NEXT] ?? NIL) | 0) {
       if (rec[r * REC] === trans) {
         this.foundPrev = prev;
         return r;
@@ -191,7 +195,11 @@ class PendingTable {
       const rec = this.rec;
       let prev = NIL;
       let r = this.head[flow] ?? NIL;
-      for (let next = rec[r * REC + NEXT] ?? NIL; next !== NIL; next = rec[r * REC + NEXT] ?? NIL) {
+      for (
+        let next = (rec[r * REC + NEXT] ?? NIL) | 0;
+        next !== NIL;
+        next = (rec[r * REC + NEXT] ?? NIL) | 0
+      ) {
         prev = r;
         r = next;
       }
@@ -223,7 +231,7 @@ class PendingTable {
     const rec = this.rec;
     let r = this.head[flow] ?? NIL;
     while (r !== NIL) {
-      const next = rec[r * REC + NEXT] ?? NIL;
+      const next = (rec[r * REC + NEXT] ?? NIL) | 0;
       rec[r * REC + NEXT] = this.free;
       this.free = r;
       r = next;
@@ -236,7 +244,7 @@ class PendingTable {
 
   private unlink(flow: number, r: number, prev: number): void {
     const rec = this.rec;
-    const next = rec[r * REC + NEXT] ?? NIL;
+    const next = (rec[r * REC + NEXT] ?? NIL) | 0;
     if (prev === NIL) this.head[flow] = next;
     else rec[prev * REC + NEXT] = next;
     rec[r * REC + NEXT] = this.free;
@@ -252,7 +260,7 @@ class PendingTable {
   private allocate(): number {
     const f = this.free;
     if (f !== NIL) {
-      this.free = this.rec[f * REC + NEXT] ?? NIL;
+      this.free = (this.rec[f * REC + NEXT] ?? NIL) | 0;
       return f;
     }
     if (this.used * REC === this.rec.length) {
@@ -326,7 +334,7 @@ function newEvent(): ModbusEvent {
   return {
     protocol: 'modbus',
     frame: 0,
-    ts: 0,
+    ts: -0, // a double field from the start (see PacketView.tsSec)
     flow: 0,
     trans_id: 0,
     unit_id: 0,

@@ -151,7 +151,7 @@ function reusableEvent(): MqttEvent {
   return {
     protocol: 'mqtt',
     frame: 0,
-    ts: 0,
+    ts: -0, // a double field from the start (see PacketView.tsSec)
     flow: 0,
     msgtype: 0,
     is_response: false,

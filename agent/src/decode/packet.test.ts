@@ -135,6 +135,42 @@ describe('decodeFrame', () => {
     expect([i.ok, i.pkt.icmpType, i.pkt.icmpCode]).toEqual([true, 8, 0]);
   });
 
+  it('leaves nothing of the frame before in a reused view when the next frame is read in one go', () => {
+    const options = Buffer.from([2, 4, 0x05, 0xb4, 1, 3, 3, 7, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+    const before = [
+      tcpFrame({ vlans: [7, 8], sport: 1, dport: 2, flags: 0x12, options }),
+      ethernet(0x0800, ipv4Packet('1.1.1.1', '2.2.2.2', 1, Buffer.from([8, 0, 0, 0, 0, 1, 0, 1]))),
+    ];
+    const udp = ethernet(
+      0x0800,
+      ipv4Packet('1.1.1.1', '2.2.2.2', 17, Buffer.from([0x13, 0x88, 0, 0x35, 0, 8, 0, 0])),
+    );
+    const next = [tcpFrame({ sport: 3, dport: 4, payload: Buffer.from('x') }), udp];
+    const raw = (data: Buffer): RawPacket => ({
+      frame: 1,
+      tsSec: 1,
+      tsNsec: 0,
+      linkType: LinkType.ETHERNET,
+      buf: data,
+      off: 0,
+      capLen: data.length,
+      origLen: data.length,
+    });
+    for (const b of before) {
+      for (const n of next) {
+        const reused = new PacketView();
+        decodeFrame(raw(b), reused, new Counters());
+        expect(decodeFrame(raw(n), reused, new Counters())).toBe(true);
+        // Every field as a fresh view has it; a UDP frame leaves TCP's sequence fields as they were (as reset() does).
+        const fresh = decode(n).pkt;
+        const tcpOnly = n === udp ? ['seq', 'ack', 'window'] : [];
+        const own = (p: PacketView) =>
+          Object.fromEntries(Object.entries(p).filter(([k]) => !tcpOnly.includes(k)));
+        expect(own(reused)).toEqual(own(fresh));
+      }
+    }
+  });
+
   it('counts every truncation by reason and never throws', () => {
     const full = tcpFrame({
       vlans: [5],

@@ -25,7 +25,18 @@ let view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
 
 /** The fast path's network layer (decodeFrame): what decodeEthernet and decodeIpv4 set for a plain IPv4 packet. */
 function plainIpv4(raw: RawPacket, pkt: PacketView, b: Buffer, v: DataView, ip: number, proto: number): void {
-  pkt.reset();
+  // PacketView.reset(), less the fields this path sets below and its callers set after it.
+  pkt.vlanOuter = -1;
+  pkt.vlanInner = -1;
+  pkt.fragment = false;
+  pkt.tcpFlags = 0;
+  pkt.mss = -1;
+  pkt.wscale = -1;
+  pkt.sackPermitted = false;
+  pkt.tsVal = -1;
+  pkt.tsEcr = -1;
+  pkt.icmpType = -1;
+  pkt.icmpCode = -1;
   pkt.frame = raw.frame;
   pkt.tsSec = raw.tsSec;
   pkt.tsNsec = raw.tsNsec;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ethernet, ipv4Packet, ipv6Packet, mbap, tcpFrame, tcpSegment } from '../testing/frames.js';
-import { decodeModbusFrames as decodeFrames } from '../testing/harness.js';
+import { decodeModbusFrames as decodeFrames, type HarnessFrame } from '../testing/harness.js';
 import { TcpState } from './pipeline.js';
 
 const C = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 502 };
@@ -30,6 +30,21 @@ describe('TCP reassembly', () => {
       [1, 2],
       [2, 3],
     ]);
+  });
+
+  it('keeps the split PDUs of many flows apart, flow ids beyond the first thousand included', () => {
+    // 1,500 clients each send the first half of a request, then all send the second halves (a millisecond apart):
+    // every flow direction holds bytes at once (the reassembly buffers' list grows past its initial size meanwhile).
+    const n = 1500;
+    const client = (i: number) => ({ ...C, src: `10.1.${i >> 8}.${i & 255}`, sport: 20000 + i });
+    const frames: HarnessFrame[] = [];
+    const at = (data: Buffer) => frames.push({ data, ts: 1 + frames.length / 1000 });
+    for (let i = 0; i < n; i++) at(tcpFrame({ ...client(i), seq: 0, payload: req(i).subarray(0, 5) }));
+    for (let i = n - 1; i >= 0; i--) at(tcpFrame({ ...client(i), seq: 5, payload: req(i).subarray(5) }));
+    const { events } = decodeFrames(frames);
+    expect(events.map((e) => [e.frame, e.trans_id, e.address])).toEqual(
+      Array.from({ length: n }, (_, k) => [n + k + 1, n - 1 - k, (n - 1 - k) & 255]),
+    );
   });
 
   it('skips retransmissions, trims overlaps and resynchronises after a gap, counting each', () => {

@@ -4,6 +4,7 @@
 // Time comes from the injected clock (packet time in replay, wall time live); nothing here reads Date.now().
 import type { Clock } from '@vigil/shared';
 import type { RawPacket } from '../capture/types.js';
+import { copyBytes } from './bytes.js';
 import { FlowTable, type FlowTableStats } from './flow-table.js';
 import { FragmentReassembler } from './fragments.js';
 import { ipv4Fragment } from './ipv4.js';
@@ -31,6 +32,8 @@ const OUT_OF_WINDOW = 1 << 24;
 const RESYNC_AFTER = 8;
 /** Bytes taken at a time while a buffered PDU start is still too short to tell its length. */
 const MAX_HEADER_PROBE = 16;
+/** Flow directions the reassembly buffers' list has room for at the start (it doubles as higher flow ids come). */
+const INITIAL_PEND = 1024;
 
 /** TCP connection states tracked per flow. */
 export const TcpState = {
@@ -94,7 +97,8 @@ export class DecodePipeline {
   private readonly nextSeq: Uint32Array;
   private readonly seqKnown: Uint8Array;
   private readonly outOfWindow: Uint8Array;
-  private readonly pend: (Buffer | undefined)[];
+  /** Per flow direction with bytes waiting: their buffer (by key; grown by doubling as keys come, up to 2 per flow). */
+  private pend: (Buffer | undefined)[] = new Array<Buffer | undefined>(INITIAL_PEND).fill(undefined);
   private readonly pendLen: Int32Array;
   private readonly seg: Segment;
   private frames = 0;
@@ -135,7 +139,6 @@ export class DecodePipeline {
     this.nextSeq = new Uint32Array(maxFlows * 2);
     this.seqKnown = new Uint8Array(maxFlows * 2);
     this.outOfWindow = new Uint8Array(maxFlows * 2);
-    this.pend = new Array<Buffer | undefined>(maxFlows * 2).fill(undefined);
     this.pendLen = new Int32Array(maxFlows * 2);
     this.seg = {
       pkt: this.pkt,
@@ -269,7 +272,7 @@ export class DecodePipeline {
     const k = flow * 2;
     const dropped = (this.pendLen[k] ?? 0) + (this.pendLen[k + 1] ?? 0);
     if (dropped > 0) this.counters.inc('reassembly.bytes_dropped_on_flow_eviction', dropped);
-    this.pend[k] = this.pend[k + 1] = undefined;
+    if (k < this.pend.length) this.pend[k] = this.pend[k + 1] = undefined;
     this.pendLen[k] = this.pendLen[k + 1] = 0;
     const a = this.app[flow] ?? -1;
     if (a >= 0) this.decoders[a]?.release?.(flow);
@@ -391,7 +394,7 @@ export class DecodePipeline {
         continue;
       }
       const target = this.room(key, pend, plen, plen + take);
-      buf.copy(target, plen, p, p + take);
+      copyBytes(buf, p, take, target, plen);
       p += take;
       n -= take;
       if (want > 0 && plen + take === want) {
@@ -409,8 +412,19 @@ export class DecodePipeline {
     if (pend.length >= size) return pend;
     const bigger = Buffer.allocUnsafe(Math.min(this.maxBuf, Math.max(size, pend.length * 2)));
     pend.copy(bigger, 0, 0, plen);
-    this.pend[key] = bigger;
+    this.setPend(key, bigger);
     return bigger;
+  }
+
+  private setPend(key: number, b: Buffer): void {
+    if (key >= this.pend.length) {
+      let n = this.pend.length;
+      while (n <= key) n *= 2;
+      const bigger = new Array<Buffer | undefined>(n).fill(undefined);
+      for (let i = 0; i < this.pend.length; i++) bigger[i] = this.pend[i];
+      this.pend = bigger;
+    }
+    this.pend[key] = b;
   }
 
   /** Keeps the start of an incomplete PDU for the next segment. */
@@ -420,12 +434,12 @@ export class DecodePipeline {
       this.counters.inc('reassembly.bytes_dropped_on_overflow', n);
       return;
     }
-    let pend = this.pend[key];
+    let pend = key < this.pend.length ? this.pend[key] : undefined;
     if (pend === undefined || pend.length < n) {
       pend = Buffer.allocUnsafe(Math.min(this.maxBuf, Math.max(n * 2, 64)));
-      this.pend[key] = pend;
+      this.setPend(key, pend);
     }
-    src.copy(pend, 0, p, p + n);
+    copyBytes(src, p, n, pend, 0);
     this.pendLen[key] = n;
   }
 

@@ -99,7 +99,12 @@ export const IpProto = { ICMP: 1, TCP: 6, UDP: 17, ICMPV6: 58 } as const;
  */
 export class PacketView {
   frame = 0;
-  tsSec = 0;
+  // -0 (equal to 0) in the fields that take numbers outside V8's small-integer range (epoch seconds, IPv4 addresses,
+  // sequence numbers): V8 stores them as doubles, so the fields hold doubles from the first view on. From 0 they would
+  // change representation at the first such packet (V8 then gives the view a new shape), and every object made
+  // later that holds one (a second pipeline's view, segment, flow table) would make V8 drop the code compiled for
+  // the first. The same for the other long-lived objects of the packet path (events, clock, flow table, pools).
+  tsSec = -0;
   tsNsec = 0;
   buf: Buffer = Buffer.alloc(0);
   /** Ethertype of the network layer (after VLAN tags), 0 if none. */
@@ -112,8 +117,8 @@ export class PacketView {
   /** 4 or 6 when an IP header was decoded, else 0. */
   ipVersion = 0;
   /** IPv4 addresses as unsigned 32-bit numbers. */
-  src4 = 0;
-  dst4 = 0;
+  src4 = -0;
+  dst4 = -0;
   /** IPv6 addresses: offsets of the 16 bytes in buf. */
   src6Off = 0;
   dst6Off = 0;
@@ -126,8 +131,8 @@ export class PacketView {
   sport = 0;
   dport = 0;
   tcpFlags = 0;
-  seq = 0;
-  ack = 0;
+  seq = -0;
+  ack = -0;
   window = 0;
   /** TCP options, -1 when absent. */
   mss = -1;
