@@ -511,74 +511,85 @@ function decodeContext(end: number): Alert['context_analysis'] {
 
 /** Decodes one Alert message into the stored alert's shape (values as sent; checkAlert then validates them). */
 function decodeAlert(end: number, facilityId: string): Alert {
-  const a: Alert = {
-    id: '',
-    timestamp: '',
-    facility_id: facilityId,
-    severity: '' as Severity,
-    title: '',
-    description: '',
-    status: 'new',
-    sources: [],
-    correlation_confidence: 0,
-    correlation_summary: '',
-    attack_type: '',
-    attack_name: '',
-    context_analysis: { duration: '', pattern: '', behavior: '', timeline: [], evidence: {} },
-  };
+  // fields into locals, the alert made once at the end: no default context made and then replaced
+  let id = '';
+  let timestamp = '';
+  let severity = '';
+  let title = '';
+  let description = '';
+  const sources: Alert['sources'] = [];
+  let correlationConfidence = 0;
+  let correlationSummary = '';
+  let attackType = '';
+  let attackName = '';
+  let context: Alert['context_analysis'] | null = null;
   while (pos < end) {
     const tag = uint32(end);
     const type = tag & 7;
     switch (fieldOf(tag)) {
       case 1:
-        if (type === 2) a.id = string(end);
+        if (type === 2) id = string(end);
         else skip(type, end);
         break;
       case 2:
-        if (type === 2) a.timestamp = string(end);
+        if (type === 2) timestamp = string(end);
         else skip(type, end);
         break;
       case 3:
-        if (type === 2) a.severity = word(end) as Severity;
+        if (type === 2) severity = word(end);
         else skip(type, end);
         break;
       case 4:
-        if (type === 2) a.title = string(end);
+        if (type === 2) title = string(end);
         else skip(type, end);
         break;
       case 5:
-        if (type === 2) a.description = word(end);
+        if (type === 2) description = word(end);
         else skip(type, end);
         break;
       case 6:
-        if (type === 2) a.sources.push(decodeSource(fieldEnd(end)));
+        if (type === 2) sources.push(decodeSource(fieldEnd(end)));
         else skip(type, end);
         break;
       case 7:
-        if (type === 1) a.correlation_confidence = double(end);
+        if (type === 1) correlationConfidence = double(end);
         else skip(type, end);
         break;
       case 8:
-        if (type === 2) a.correlation_summary = word(end);
+        if (type === 2) correlationSummary = word(end);
         else skip(type, end);
         break;
       case 9:
-        if (type === 2) a.attack_type = word(end);
+        if (type === 2) attackType = word(end);
         else skip(type, end);
         break;
       case 10:
-        if (type === 2) a.attack_name = word(end);
+        if (type === 2) attackName = word(end);
         else skip(type, end);
         break;
       case 11:
-        if (type === 2) a.context_analysis = decodeContext(fieldEnd(end));
+        if (type === 2) context = decodeContext(fieldEnd(end));
         else skip(type, end);
         break;
       default:
         skip(type, end);
     }
   }
-  return a;
+  return {
+    id,
+    timestamp,
+    facility_id: facilityId,
+    severity: severity as Severity,
+    title,
+    description,
+    status: 'new',
+    sources,
+    correlation_confidence: correlationConfidence,
+    correlation_summary: correlationSummary,
+    attack_type: attackType,
+    attack_name: attackName,
+    context_analysis: context ?? { duration: '', pattern: '', behavior: '', timeline: [], evidence: {} },
+  };
 }
 
 /** A decoded map's entries checked as numberMap/stringMap check them (the map itself is kept: no copy). */
