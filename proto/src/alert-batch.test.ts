@@ -33,6 +33,10 @@ const before = (bytes: Buffer, at = 'alerts'): unknown =>
   });
 const now = (bytes: Buffer, at = 'alerts'): unknown => outcome(() => alertsFromBatch(bytes, 'plant-a', at));
 
+/** Integer-like keys come first in a JS object, whatever the wire order. */
+const distribution = (s: number): Record<string, number> =>
+  s === 0 ? {} : { modbus: 0.9, '502': 0.05, other: 0.05, '10': 0 };
+
 const base = (i: number, over: Partial<PbAlert> = {}): PbAlert => ({
   id: `0B6F6A8E-3C1E-4D3B-9A57-${String(i).padStart(12, '0')}`,
   timestamp: i % 2 === 0 ? '2026-03-01T10:00:00.000Z' : '2026-03-01T11:00:00+01:00',
@@ -62,10 +66,7 @@ const base = (i: number, over: Partial<PbAlert> = {}): PbAlert => ({
             time: '2026-03-01T09:59:5' + String(s) + '.000Z',
             packets_per_sec: s * 100.5,
             unique_dest_ips: s,
-            // integer-like keys come first in a JS object, whatever the wire order
-            protocol_distribution: (s === 0
-              ? {}
-              : { modbus: 0.9, '502': 0.05, other: 0.05, '10': 0 }) as Record<string, number>,
+            protocol_distribution: distribution(s),
             status: (['normal', 'suspicious', 'attack'] as const)[s % 3] ?? 'attack',
           })),
           evidence: { '2. rules': 'two', '1': 'one', '': 'empty key', writes: '480 in 12 s' },
