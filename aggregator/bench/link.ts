@@ -22,7 +22,7 @@ import * as x509 from '@peculiar/x509';
 import { Outbox, type OutboxEntry } from '@vigil/agent/outbox/outbox';
 import { enroll } from '@vigil/agent/link/identity';
 import { alertMessageFromEncoded } from '@vigil/agent/link/wire';
-import { alertFromPb, alertToPb } from '@vigil/proto/codec';
+import { alertToPb, alertsFromBatch } from '@vigil/proto/codec';
 import {
   CLIENT_OPTIONS,
   agentMessageDeserializer,
@@ -449,26 +449,24 @@ async function stages(n: number): Promise<string[]> {
       for (const c of chunks(entries, batch)) outbox.remove(c.map((e) => e.id));
     });
     outbox.close();
-    let messages: AgentMessage[] = [];
     await measure('aggregator', 'reference, not on the path: proto-loader decode (decode + toObject)', () => {
       for (const b of wire) connect.requestDeserialize(b);
     });
     const decode = agentMessageDeserializer();
+    let stored: StoredAlert[] = [];
     await measure(
       'aggregator',
-      'protobuf decode (agentMessageDeserializer: no toObject for alert batches)',
+      'protobuf decode + validation (agentMessageDeserializer, alertsFromBatch)',
       () => {
-        messages = wire.map((b) => decode(b));
+        stored = wire.flatMap((b) => {
+          const m = decode(b);
+          if (m.body !== 'alert_batch') return [];
+          const alerts = alertsFromBatch(m.alert_batch, 'plant-a') as StoredAlert[];
+          for (const a of alerts) a.generated = false;
+          return alerts;
+        });
       },
     );
-    let stored: StoredAlert[] = [];
-    await measure('aggregator', 'alertFromPb (validation)', () => {
-      stored = messages.flatMap((m) =>
-        'alerts' in m && m.alerts
-          ? m.alerts.alerts.map((a) => ({ ...alertFromPb(a, 'plant-a'), generated: false }))
-          : [],
-      );
-    });
     await measure('aggregator', 'JSON.stringify of sources + context (inside the insert)', () => {
       for (const a of stored)
         chars += JSON.stringify(a.sources).length + JSON.stringify(a.context_analysis).length;

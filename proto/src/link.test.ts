@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { alertFromPb, InvalidMessageError } from './codec.js';
-import { agentMessageDeserializer, loadLink, type AgentMessage, type PbAlert } from './link.js';
+import { alertFromPb, alertsFromBatch, InvalidMessageError } from './codec.js';
+import {
+  agentMessageDeserializer,
+  loadLink,
+  type AgentMessage,
+  type PbAlert,
+  type ReceivedAgentMessage,
+} from './link.js';
 
 const generated = loadLink().link.Connect as unknown as {
   requestSerialize(m: AgentMessage): Buffer;
@@ -50,20 +56,34 @@ const alert = (i: number, over: Partial<PbAlert> = {}): PbAlert => ({
 
 describe('the aggregator decoder of agent messages', () => {
   const decode = agentMessageDeserializer();
+  /** The generated decoder's alerts, validated one by one as the aggregator did before alertsFromBatch. */
+  const generatedAlerts = (bytes: Buffer): unknown[] => {
+    const m = generated.requestDeserialize(bytes);
+    return 'alerts' in m && m.alerts ? m.alerts.alerts.map((a) => alertFromPb(a, 'plant-a')) : [];
+  };
+  const batchOf = (m: ReceivedAgentMessage): Buffer => {
+    if (m.body !== 'alert_batch') throw new Error(`not an alert batch: ${m.body}`);
+    return m.alert_batch;
+  };
 
-  it('gives alerts that validate to what the generated decoder gives, unset fields included', () => {
+  it('hands on an alert batch as its bytes, which decode to what the generated decoder and alertFromPb give', () => {
     const alerts = Array.from({ length: 12 }, (_, i) => alert(i));
     const bytes = generated.requestSerialize({ seq: 2 ** 40 + 3, alerts: { alerts } });
 
     const ours = decode(bytes);
-    const theirs = generated.requestDeserialize(bytes);
 
     expect(ours.seq).toBe(2 ** 40 + 3);
-    expect(ours.body).toBe('alerts');
-    const validated = (m: AgentMessage): unknown[] =>
-      'alerts' in m && m.alerts ? m.alerts.alerts.map((a) => alertFromPb(a, 'plant-a')) : [];
-    expect(validated(ours)).toEqual(validated(theirs));
-    expect(validated(ours)).toHaveLength(12);
+    expect(ours.body).toBe('alert_batch');
+    const stored = alertsFromBatch(batchOf(ours), 'plant-a');
+    expect(stored).toEqual(generatedAlerts(bytes));
+    expect(stored).toHaveLength(12);
+  });
+
+  it('hands on an empty alert batch as one with no alerts', () => {
+    const ours = decode(generated.requestSerialize({ seq: 7, alerts: { alerts: [] } }));
+
+    expect(ours.seq).toBe(7);
+    expect(alertsFromBatch(batchOf(ours), 'plant-a')).toEqual([]);
   });
 
   it('refuses a bad alert naming the same field as before', () => {
@@ -74,18 +94,24 @@ describe('the aggregator decoder of agent messages', () => {
       alert(4, { sources: [{ ...alert(4).sources[0]!, layer: 0 }] }),
     ];
     for (const a of bad) {
-      const bytes = generated.requestSerialize({ seq: 1, alerts: { alerts: [a] } });
-      const problem = (m: AgentMessage): string => {
+      const bytes = generated.requestSerialize({ seq: 1, alerts: { alerts: [alert(0), a] } });
+      const problem = (f: () => unknown): string => {
         try {
-          if ('alerts' in m && m.alerts) alertFromPb(m.alerts.alerts[0]!, 'plant-a');
+          f();
           return 'accepted';
         } catch (err) {
           return err instanceof InvalidMessageError ? err.message : String(err);
         }
       };
 
-      expect(problem(decode(bytes))).not.toBe('accepted');
-      expect(problem(decode(bytes))).toBe(problem(generated.requestDeserialize(bytes)));
+      const ours = problem(() => alertsFromBatch(batchOf(decode(bytes)), 'plant-a', 'alerts'));
+      expect(ours).not.toBe('accepted');
+      expect(ours).toMatch(/^alerts\[1\]\./);
+      const theirs = problem(() => {
+        const m = generated.requestDeserialize(bytes);
+        if ('alerts' in m && m.alerts) alertFromPb(m.alerts.alerts[1]!, 'plant-a', 'alerts[1]');
+      });
+      expect(ours).toBe(theirs);
     }
   });
 
@@ -110,7 +136,6 @@ describe('the aggregator decoder of agent messages', () => {
           ],
         },
       },
-      { seq: 7, alerts: { alerts: [] } },
     ];
     for (const m of messages) {
       const bytes = generated.requestSerialize(m);

@@ -8,19 +8,19 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { systemClock, type Clock, type NetworkMetrics } from '@vigil/shared';
-import { InvalidMessageError, aggregateFromPb, alertFromPb, healthFromPb } from '@vigil/proto/codec';
+import { InvalidMessageError, aggregateFromPb, alertsFromBatch, healthFromPb } from '@vigil/proto/codec';
 import { hashEnrollSecret, parseEnrollToken } from '@vigil/proto/enroll-token';
 import {
   SERVER_OPTIONS,
   agentMessageDeserializer,
   loadLink,
-  type AgentMessage,
   type AggregatorMessage,
   type EnrollRequest,
   type EnrollResponse,
   type PbAssetChange,
   type PbConfigPush,
   type PbModelPush,
+  type ReceivedAgentMessage,
 } from '@vigil/proto/link';
 import type { AssetChange, Store, StoredAlert } from '../store/types.js';
 import { AlertBatcher } from './alert-batcher.js';
@@ -68,7 +68,7 @@ type Push = { config: Omit<PbConfigPush, 'push_id'> } | { model: Omit<PbModelPus
 
 interface OpenStream {
   identity: AgentIdentity;
-  call: grpc.ServerDuplexStream<AgentMessage, AggregatorMessage>;
+  call: grpc.ServerDuplexStream<ReceivedAgentMessage, AggregatorMessage>;
   pushes: Map<string, (r: { accepted: boolean; error: string } | null) => void>;
   /** Alert batches handed to the store and not yet committed, oldest first; each acknowledges its messages once it is. */
   committing: Promise<void>[];
@@ -135,12 +135,14 @@ export class LinkServer {
         );
       },
     });
-    // Alert batches are left as protobufjs decoded them (no toObject copy); see agentMessageDeserializer.
-    const connect = link.Connect as grpc.MethodDefinition<AgentMessage, AggregatorMessage>;
+    // Alert batches arrive as their bytes, decoded and validated in one pass (alertsFromBatch); see
+    // agentMessageDeserializer.
+    const connect = link.Connect as grpc.MethodDefinition<ReceivedAgentMessage, AggregatorMessage>;
     server.addService(
       { ...link, Connect: { ...connect, requestDeserialize: agentMessageDeserializer() } },
       {
-        Connect: (call: grpc.ServerDuplexStream<AgentMessage, AggregatorMessage>) => this.connect(call),
+        Connect: (call: grpc.ServerDuplexStream<ReceivedAgentMessage, AggregatorMessage>) =>
+          this.connect(call),
       },
     );
     for (const service of this.o.services ?? []) service.register(server, (call) => this.identify(call));
@@ -356,8 +358,8 @@ export class LinkServer {
     return identity;
   }
 
-  private connect(call: grpc.ServerDuplexStream<AgentMessage, AggregatorMessage>): void {
-    const queue: AgentMessage[] = [];
+  private connect(call: grpc.ServerDuplexStream<ReceivedAgentMessage, AggregatorMessage>): void {
+    const queue: ReceivedAgentMessage[] = [];
     let stream: OpenStream | null = null;
     let working = false;
     let ended = false;
@@ -393,7 +395,7 @@ export class LinkServer {
       }
     };
 
-    call.on('data', (m: AgentMessage) => {
+    call.on('data', (m: ReceivedAgentMessage) => {
       queue.push(m);
       if (queue.length >= MAX_QUEUED) call.pause();
       void drain();
@@ -435,25 +437,25 @@ export class LinkServer {
   }
 
   /** Handles the head of the queue: a run of alert batches in one transaction, or one other message. */
-  private async handleSome(s: OpenStream, queue: AgentMessage[]): Promise<void> {
+  private async handleSome(s: OpenStream, queue: ReceivedAgentMessage[]): Promise<void> {
     const { facilityId, agentId } = s.identity;
     const head = queue[0];
     if (!head) return;
-    if ('alerts' in head && head.alerts) {
+    if (head.body === 'alert_batch') {
       const msgs: { seq: number; alerts: StoredAlert[] }[] = [];
       let count = 0;
       while (queue.length > 0 && count < MAX_MERGED_ALERTS) {
         const m = queue[0];
-        if (!m || !('alerts' in m) || !m.alerts) break;
+        if (m?.body !== 'alert_batch') break;
         queue.shift();
-        const batch = Array.isArray(m.alerts.alerts) ? m.alerts.alerts : [];
-        this.stats.alerts_received += batch.length;
-        const alerts = batch.map((a, i): StoredAlert => {
-          // the validated alert is a new object: marked in place rather than copied
-          const stored = alertFromPb(a, facilityId, `message ${m.seq}: alerts[${i}]`) as StoredAlert;
-          stored.generated = false;
-          return stored;
-        });
+        // the decoded alerts are new objects: marked in place rather than copied
+        const alerts = alertsFromBatch(
+          m.alert_batch,
+          facilityId,
+          `message ${m.seq}: alerts`,
+        ) as StoredAlert[];
+        for (const a of alerts) a.generated = false;
+        this.stats.alerts_received += alerts.length;
         msgs.push({ seq: m.seq, alerts });
         count += alerts.length;
       }
