@@ -9,7 +9,8 @@
 //    as agents made them before session 9 (default: time-ordered, as they make them now). BENCH_TITLES=numbered:
 //    titles `Modbus write burst <i>`, a search word of its own per alert, as before session 9 (default: the agent's
 //    form, `... from <source address>`). BENCH_SQLITE_DB=FILE: the SQLite store is that file (e.g. a copy of
-//    bench:api's 1M-alert store: it is written to, never deleted).
+//    bench:api's 1M-alert store: it is written to, never deleted). BENCH_SCHED=1 (2: also every ~0.5 s): each
+//    thread's share of the run on a CPU, waiting for one and off one (idle: the pipeline's gaps), to stderr.
 // C. `bench/link.ts stages` (not in the default run): CPU per alert of each stage, in one process.
 // B. BENCH_AGENTS simulated agents (200) connected at once to `vigil serve` (its own process, SQLite), each sending a
 //    heartbeat every 5 s and 5 alerts/s for BENCH_SECONDS (60): ack latency percentiles, aggregator CPU and RSS.
@@ -50,6 +51,7 @@ const TIMELINE = Number(process.env.BENCH_TIMELINE ?? 1);
 const RANDOM_IDS = process.env.BENCH_IDS === 'random';
 const NUMBERED_TITLES = process.env.BENCH_TITLES === 'numbered';
 const SQLITE_DB = process.env.BENCH_SQLITE_DB;
+const SCHED = process.env.BENCH_SCHED !== undefined;
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -118,6 +120,8 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
     const aggregatorPid = serve?.child.pid ?? process.pid;
     const mainThreadCpu = (): number => threadCpuSeconds(aggregatorPid) ?? NaN;
     let threads0 = new Map<string, number>();
+    let sched0 = new Map<string, Sched>();
+    const timeline: { t: number; n: number; s: Map<string, Sched> }[] = [];
     const pgCpu = pgServer ? await postgresCpu(url) : null;
     const agentDir = join(dir, 'agent');
     await enroll({
@@ -171,11 +175,27 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
           postgres: pgCpu?.() ?? 0,
         };
         threads0 = threadsCpu(aggregatorPid);
+        sched0 = schedSnapshot([agent.child.pid ?? 0, aggregatorPid]);
       }
+      if (SCHED && first !== 0)
+        timeline.push({
+          t: performance.now() - first,
+          n: await stored(),
+          s: schedSnapshot([agent.child.pid ?? 0, aggregatorPid]),
+        });
       if (agent.child.exitCode !== null) throw new Error(`agent exited early:\n${agent.lines.join('\n')}`);
       await sleep(serve ? 20 : 5);
     }
     const seconds = (performance.now() - first) / 1000;
+    if (SCHED)
+      schedReport(
+        seconds,
+        sched0,
+        schedSnapshot([agent.child.pid ?? 0, aggregatorPid]),
+        timeline,
+        aggregatorPid,
+        agent.child.pid ?? 0,
+      );
     const perAlert = (s: number): string => ((s * 1e6) / ALERTS).toFixed(0);
     const aggUs = perAlert(aggregatorCpu() - cpu0.aggregator);
     const mainUs = perAlert(mainThreadCpu() - cpu0.main);
@@ -198,6 +218,82 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
     await store.close();
     await pgServer?.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A thread's nanoseconds on a CPU and waiting for one (/proc/PID/task/TID/schedstat). */
+interface Sched {
+  run: number;
+  wait: number;
+}
+
+/** schedstat of every thread of the processes, keyed `pid/tid`. */
+function schedSnapshot(pids: readonly number[]): Map<string, Sched> {
+  const all = new Map<string, Sched>();
+  for (const pid of pids) {
+    try {
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        try {
+          const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8')
+            .split(' ')
+            .map(Number);
+          all.set(`${pid}/${tid}`, { run: run ?? 0, wait: wait ?? 0 });
+        } catch {
+          // the thread ended
+        }
+      }
+    } catch {
+      // the process ended
+    }
+  }
+  return all;
+}
+
+/**
+ * BENCH_SCHED=1: for the agent's main thread, the aggregator's main thread and its busiest other thread, the share of
+ * the run's wall time each spent on a CPU, waiting for one (runnable: the machine's load) and off one (idle or
+ * blocked: the pipeline's gaps), to stderr; with BENCH_SCHED=2 also per interval of ~0.5 s.
+ */
+function schedReport(
+  seconds: number,
+  a: Map<string, Sched>,
+  b: Map<string, Sched>,
+  timeline: { t: number; n: number; s: Map<string, Sched> }[],
+  aggregatorPid: number,
+  agentPid: number,
+): void {
+  const d = (k: string, x: Map<string, Sched>, y: Map<string, Sched>): Sched => ({
+    run: (y.get(k)?.run ?? 0) - (x.get(k)?.run ?? 0),
+    wait: (y.get(k)?.wait ?? 0) - (x.get(k)?.wait ?? 0),
+  });
+  const others = [...b.keys()].filter(
+    (k) => k.startsWith(`${aggregatorPid}/`) && k !== `${aggregatorPid}/${aggregatorPid}`,
+  );
+  const writer = others.sort((k1, k2) => d(k2, a, b).run - d(k1, a, b).run)[0] ?? '';
+  const threads: [string, string][] = [
+    ['agent main', `${agentPid}/${agentPid}`],
+    ['aggregator main', `${aggregatorPid}/${aggregatorPid}`],
+    ['aggregator writer', writer],
+  ];
+  const rest = (x: Map<string, Sched>, y: Map<string, Sched>): number =>
+    others.filter((k) => k !== writer).reduce((n, k) => n + d(k, x, y).run, 0);
+  const line = (wall: number, x: Map<string, Sched>, y: Map<string, Sched>): string =>
+    threads
+      .map(([name, k]) => {
+        const s = d(k, x, y);
+        const pc = (ns: number): string => ((100 * ns) / wall).toFixed(0).padStart(3);
+        return `${name} run ${pc(s.run)}% wait ${pc(s.wait)}% off ${pc(wall - s.run - s.wait)}%`;
+      })
+      .join(' | ') + ` | other aggregator threads run ${((100 * rest(x, y)) / wall).toFixed(0)}%`;
+  console.error(`sched, whole run ${seconds.toFixed(2)} s: ${line(seconds * 1e9, a, b)}`);
+  if (process.env.BENCH_SCHED !== '2') return;
+  let prev = { t: 0, n: 0, s: a };
+  for (const p of timeline) {
+    if (p.t - prev.t < 500) continue;
+    console.error(
+      `${(p.t / 1000).toFixed(2).padStart(6)} s ${String(p.n).padStart(6)} stored (+${p.n - prev.n}): ${line((p.t - prev.t) * 1e6, prev.s, p.s)}`,
+    );
+    prev = p;
   }
 }
 

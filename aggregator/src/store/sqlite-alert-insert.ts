@@ -95,12 +95,41 @@ export interface InsertedAlerts {
   top: bigint;
 }
 
+/** What the counters add for a batch's new rows: per (facility, severity, status) and per hour of those. */
+interface BatchCounts {
+  all: Map<string, [facility: string, severity: string, status: string, n: number]>;
+  hours: Map<string, [hour: string, facility: string, severity: string, status: string, n: number]>;
+}
+
+/** The counter deltas of the rows a batch added: the GROUP BYs of BULK_INDEX's two counter statements. */
+function countRows(rows: readonly AlertRowValues[]): BatchCounts {
+  const all: BatchCounts['all'] = new Map();
+  const hours: BatchCounts['hours'] = new Map();
+  for (const r of rows) {
+    // hour as SQLite keys it: substr(ts, 1, 13) of the stored ISO time
+    const [, ts, facility, severity, , , status] = r;
+    const hour = ts.slice(0, 13);
+    // each part but the last prefixed by its length: two different tuples never make the same key
+    const key = `${facility.length}:${facility}${severity.length}:${severity}${status}`;
+    const a = all.get(key);
+    if (a === undefined) all.set(key, [facility, severity, status, 1]);
+    else a[3]++;
+    const hk = `${hour.length}:${hour}${key}`;
+    const h = hours.get(hk);
+    if (h === undefined) hours.set(hk, [hour, facility, severity, status, 1]);
+    else h[4]++;
+  }
+  return { all, hours };
+}
+
 /**
  * Prepares the alert insert on a connection. The function it returns stores one batch in one transaction and
  * returns the ids of the rows it added (ON CONFLICT DO NOTHING reports a resend as 0 changes). alerts has no insert
- * triggers (migration 11): the batch's new rows are indexed (FTS5) and counted (alert_counts, alert_hour_counts) by
- * one statement each, over the rows above the largest rowid before the batch, all of them this transaction's, as it
- * holds the write lock from its first statement (IMMEDIATE).
+ * triggers (migration 11): the batch's new rows are indexed (FTS5) by one statement over the rows above the largest
+ * rowid before the batch, all of them this transaction's, as it holds the write lock from its first statement
+ * (IMMEDIATE); they are counted (alert_counts, alert_hour_counts) from the values of the rows the insert added, one
+ * upsert per key: the same sums as BULK_INDEX's GROUP BYs, without reading the batch's rows back (those two scans
+ * were ~3.4 of the writer's ~25 us per alert).
  */
 export function alertInserter(
   db: Database.Database,
@@ -110,13 +139,30 @@ export function alertInserter(
   );
   const addTerm = db.prepare('INSERT INTO alert_terms (term) VALUES (?) ON CONFLICT (term) DO NOTHING');
   const top = db.prepare('SELECT coalesce(max(rowid), 0) AS m FROM alerts').safeIntegers();
-  const index = BULK_INDEX.map((sql) => db.prepare(sql));
+  const indexSearch = db.prepare(BULK_INDEX[0]);
+  const addCount = db.prepare(
+    `INSERT INTO alert_counts (facility_id, severity, status, n) VALUES (?, ?, ?, ?)
+     ON CONFLICT (facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
+  );
+  const addHourCount = db.prepare(
+    `INSERT INTO alert_hour_counts (hour, facility_id, severity, status, n) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (hour, facility_id, severity, status) DO UPDATE SET n = n + excluded.n`,
+  );
   const run = db.transaction((rows: readonly AlertRowValues[], words: readonly string[]): InsertedAlerts => {
     const { m: before } = top.get() as { m: bigint };
     const fresh: string[] = [];
-    for (const r of rows) if (insert.run(r).changes > 0) fresh.push(r[0]);
+    const added: AlertRowValues[] = [];
+    for (const r of rows) {
+      if (insert.run(r).changes > 0) {
+        fresh.push(r[0]);
+        added.push(r);
+      }
+    }
     if (fresh.length === 0) return { fresh, top: before };
-    for (const s of index) s.run(before);
+    indexSearch.run(before);
+    const counts = countRows(added);
+    for (const c of counts.all.values()) addCount.run(c);
+    for (const c of counts.hours.values()) addHourCount.run(c);
     for (const w of words) addTerm.run(w);
     return { fresh, top: (top.get() as { m: bigint }).m };
   });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ALERT_STATUSES, SEVERITIES } from '@vigil/shared';
 import { sampleAlert } from '../link/testing/fixtures.js';
 import { BULK_INDEX } from './sqlite-alert-insert.js';
 import { SqliteStore } from './sqlite.js';
@@ -51,6 +52,57 @@ describe.each(['thread', 'inline'] as const)(
         expect(await page({ search: 'rolled' })).toBe(0);
         expect(await page({ search: 'stored after' })).toBe(1);
         expect(await page({ from: '2020-01-01T00:00:00.000Z', to: '2100-01-01T00:00:00.000Z' })).toBe(4);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('counts each new alert once by facility, severity, status and hour; resends and repeats in a batch not at all', async () => {
+      const path = join(dir, 'v.db');
+      const store = new SqliteStore({ path, alertWriter });
+      try {
+        await store.migrate();
+        // 30 minutes apart: the batches span several hours; three facilities, every severity and status
+        const mixed = (i: number): StoredAlert => {
+          const a = stored(i * 1800, {
+            facility_id: ['plant-a', 'plant-b', 'plant-c'][i % 3] ?? 'plant-a',
+            severity: SEVERITIES[i % SEVERITIES.length] ?? 'low',
+            status: ALERT_STATUSES[(i >> 1) % ALERT_STATUSES.length] ?? 'new',
+          });
+          return a;
+        };
+        await store.insertAlerts(Array.from({ length: 40 }, (_, i) => mixed(i)));
+        // a resend of 10 of them, the same new alert twice in one batch, and new ones
+        await store.insertAlerts([
+          ...Array.from({ length: 10 }, (_, i) => mixed(i * 3)),
+          mixed(40),
+          mixed(40),
+          ...Array.from({ length: 20 }, (_, i) => mixed(41 + i)),
+        ]);
+
+        const db = new Database(path, { readonly: true });
+        const read = (sql: string): unknown[] => db.prepare(sql).all();
+        try {
+          expect(
+            read('SELECT facility_id, severity, status, n FROM alert_counts WHERE n > 0 ORDER BY 1, 2, 3'),
+          ).toEqual(
+            read(
+              'SELECT facility_id, severity, status, count(*) AS n FROM alerts GROUP BY 1, 2, 3 ORDER BY 1, 2, 3',
+            ),
+          );
+          const hours = read(
+            'SELECT hour, facility_id, severity, status, n FROM alert_hour_counts ORDER BY 1, 2, 3, 4',
+          );
+          expect(hours).toEqual(
+            read(
+              'SELECT substr(ts, 1, 13) AS hour, facility_id, severity, status, count(*) AS n FROM alerts GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4',
+            ),
+          );
+          expect(hours.length).toBeGreaterThan(20);
+        } finally {
+          db.close();
+        }
+        expect((await store.alertStats()).total).toBe(61);
       } finally {
         await store.close();
       }
@@ -209,6 +261,37 @@ describe('SqliteStore rare writes', () => {
         facility_id: 'plant-a',
       });
       expect((await store.alertStats()).total).toBe(4500);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the search index (migration 15)', () => {
+  it('merges 16 segments at a time, and finds every batch after many transactions', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-sqlite-'));
+    const path = join(dir, 'v.db');
+    const store = new SqliteStore({ path });
+    try {
+      await store.migrate();
+      // one segment per transaction: 40 of them go through merges of 16 (and a merge of merged segments)
+      for (let b = 0; b < 40; b++) {
+        await store.insertAlerts(
+          Array.from({ length: 5 }, (_, k) =>
+            stored(b * 5 + k, { title: `Batch${b} alert${k} write burst` }),
+          ),
+        );
+      }
+      const db = new Database(path, { readonly: true });
+      const automerge = db.prepare("SELECT v FROM alerts_fts_config WHERE k = 'automerge'").get();
+      db.close();
+      expect(automerge).toEqual({ v: 16 });
+      const total = (search: string): Promise<number> =>
+        store.queryAlerts({ page: 1, limit: 1, search }).then((p) => p.total);
+      for (let b = 0; b < 40; b += 7) expect(await total(`batch${b} alert`)).toBe(5);
+      expect(await total('alert3 write')).toBe(40);
+      expect(await total('burst')).toBe(200);
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
