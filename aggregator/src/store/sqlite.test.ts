@@ -268,37 +268,6 @@ describe('SqliteStore rare writes', () => {
   });
 });
 
-describe('the search index (migration 15)', () => {
-  it('merges 16 segments at a time, and finds every batch after many transactions', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'vigil-sqlite-'));
-    const path = join(dir, 'v.db');
-    const store = new SqliteStore({ path });
-    try {
-      await store.migrate();
-      // one segment per transaction: 40 of them go through merges of 16 (and a merge of merged segments)
-      for (let b = 0; b < 40; b++) {
-        await store.insertAlerts(
-          Array.from({ length: 5 }, (_, k) =>
-            stored(b * 5 + k, { title: `Batch${b} alert${k} write burst` }),
-          ),
-        );
-      }
-      const db = new Database(path, { readonly: true });
-      const automerge = db.prepare("SELECT v FROM alerts_fts_config WHERE k = 'automerge'").get();
-      db.close();
-      expect(automerge).toEqual({ v: 16 });
-      const total = (search: string): Promise<number> =>
-        store.queryAlerts({ page: 1, limit: 1, search }).then((p) => p.total);
-      for (let b = 0; b < 40; b += 7) expect(await total(`batch${b} alert`)).toBe(5);
-      expect(await total('alert3 write')).toBe(40);
-      expect(await total('burst')).toBe(200);
-    } finally {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
-
 describe('the per-batch index statements', () => {
   it('read only the batch, by rowid range, whatever indexes the planner could scan instead', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vigil-sqlite-'));

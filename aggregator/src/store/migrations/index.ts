@@ -14,7 +14,6 @@ import { flRoundModelVerdicts } from './010-fl-round-model-verdicts.js';
 import { bulkAlertInsert } from './011-bulk-alert-insert.js';
 import { postgresBulkAlertInsert } from './012-postgres-bulk-alert-insert.js';
 import { postgresAlertFilterIndexes } from './013-postgres-alert-filter-indexes.js';
-import { ftsAutomerge } from './015-fts-automerge.js';
 
 export interface Migration {
   version: number;
@@ -37,5 +36,4 @@ export const MIGRATIONS: readonly Migration[] = [
   bulkAlertInsert,
   postgresBulkAlertInsert,
   postgresAlertFilterIndexes,
-  ftsAutomerge,
 ];
