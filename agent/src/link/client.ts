@@ -53,7 +53,13 @@ export interface LinkClientOptions {
   heartbeatMs?: number;
   /** Alerts per AlertBatch at most (default 2000; the batch is also kept under AGENT_BATCH_BYTES on the wire). */
   batchAlerts?: number;
-  /** Alert batches sent and not yet acknowledged, at most (default 8): enough to keep the pipe full. */
+  /**
+   * Alert batches sent and not yet acknowledged, at most (default 16, each at most AGENT_BATCH_BYTES: 16 MiB of
+   * alerts in memory at most). The aggregator merges waiting batches into transactions of >= 4,096 alerts and commits
+   * two per stream at once, so with 8 its writer waited idle for the agent's next batch after each ack (15-34 % of a
+   * 100,000-alert run against 4-23 % with 16, aggregator/bench/RESULTS.md, session 10). The server reads at most 64
+   * queued messages per stream before HTTP/2 flow control holds the agent.
+   */
   maxInFlight?: number;
   /** A message unacknowledged this long means the stream is stuck: reconnect (default 30 s). */
   ackTimeoutMs?: number;
@@ -250,7 +256,7 @@ export class LinkClient {
       let alertBatches = 0;
       let established = false;
       let done = false;
-      const maxInFlight = this.o.maxInFlight ?? 8;
+      const maxInFlight = this.o.maxInFlight ?? 16;
       const batchAlerts = this.o.batchAlerts ?? 2000;
       let bytesPerAlert = 1;
 
