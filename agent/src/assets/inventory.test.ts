@@ -107,4 +107,42 @@ describe('asset inventory', () => {
     expect(client?.roles).toEqual({ modbus_client: true });
     expect(server?.roles).toEqual({ modbus_server: { unit_ids: [0, 1, 7, 255] } });
   });
+
+  it('gives MQTT and HTTP clients and servers their roles from the first PDU, lists sorted and bounded at 256', () => {
+    const inv = new AssetInventory();
+    const broker = 0x0a000001;
+    const web = 0x0a000002;
+    const quiet = 0x0a000003;
+    const busy = 0x0a000004;
+    const packet = (src: number, dst: number): void => inv.onPacket(ipv4(src, dst), undefined, 0, 60, T0);
+    // A client that never sent a CONNECT (client id) or a User-Agent, and a server never named by a Host header.
+    packet(quiet, broker);
+    inv.onMqtt(3, undefined, true);
+    packet(web, quiet);
+    inv.onHttp(undefined, undefined, false);
+    // A client with one id and one agent sent twice, then with more, out of order, past the bound.
+    packet(busy, broker);
+    inv.onMqtt(1, 'plc-7', true);
+    inv.onMqtt(1, 'plc-7', true);
+    for (let i = 0; i < 300; i++) inv.onMqtt(1, `c${String(i).padStart(3, '0')}`, true);
+    packet(busy, web);
+    inv.onHttp('hmi.local', 'agent-b', true);
+    inv.onHttp('hmi.local', 'agent-b', true);
+    inv.onHttp('hmi.local', 'agent-a', true);
+
+    const byIp = new Map(inv.toJson().hosts.map((h) => [h.ip, h.roles]));
+    expect(byIp.get('10.0.0.1')).toEqual({ mqtt_broker: true });
+    expect(byIp.get('10.0.0.2')).toEqual({ http_server: { hosts: ['hmi.local'] } });
+    expect(byIp.get('10.0.0.3')).toEqual({
+      mqtt_client: { client_ids: [] },
+      http_client: { user_agents: [] },
+    });
+    const busyRoles = byIp.get('10.0.0.4');
+    expect(busyRoles?.http_client).toEqual({ user_agents: ['agent-a', 'agent-b'] });
+    const ids = busyRoles?.mqtt_client?.client_ids ?? [];
+    expect(ids).toHaveLength(256);
+    expect(ids.slice(0, 3)).toEqual(['c000', 'c001', 'c002']);
+    expect(ids).toContain('plc-7');
+    expect(ids).not.toContain('c255');
+  });
 });

@@ -27,13 +27,16 @@ const IP4 = 6;
 const FLAGS = 7;
 const H = 8;
 
-/** Role flags per host. */
+/** Role flags per host (a role with a list has its flag from its first PDU, its list only once it holds a value). */
 const Role = {
   MAC: 1,
   MODBUS_CLIENT: 2,
   MQTT_BROKER: 4,
   DNS_SERVER: 8,
   DNS_CLIENT: 16,
+  MQTT_CLIENT: 32,
+  HTTP_SERVER: 64,
+  HTTP_CLIENT: 128,
 } as const;
 
 export interface HostRoles {
@@ -59,17 +62,31 @@ export interface HostJson {
   roles: HostRoles;
 }
 
-/** The roles of a host that carry lists (created on the host's first PDU of that kind). */
-interface HostLists {
-  /** Modbus unit ids answered for, one bit per id (0-255). */
-  unitIds?: Uint32Array;
-  clientIds?: Set<string>;
-  httpHosts?: Set<string>;
-  userAgents?: Set<string>;
+/**
+ * Distinct texts of a role's list: none, one (the string itself: most hosts name one client id or user agent, and
+ * two Sets per client host were 16 MB a run of the mixed bench capture, session 9), or a Set of at most MAX_IDS.
+ */
+type Texts = string | Set<string> | undefined;
+
+function addText(texts: Texts, v: string): string | Set<string> {
+  if (texts === undefined || texts === v) return v;
+  if (typeof texts === 'string') return new Set([texts, v]);
+  if (texts.size < MAX_IDS) texts.add(v);
+  return texts;
 }
 
-function addBounded<T>(set: Set<T>, v: T): void {
-  if (set.size < MAX_IDS) set.add(v);
+function textList(texts: Texts): string[] {
+  if (texts === undefined) return [];
+  return typeof texts === 'string' ? [texts] : [...texts].sort();
+}
+
+/** The lists of a host's roles (made on the first value of any; one shape for all hosts). */
+class HostLists {
+  /** Modbus unit ids answered for, one bit per id (0-255). */
+  unitIds: Uint32Array | undefined = undefined;
+  clientIds: Texts = undefined;
+  httpHosts: Texts = undefined;
+  userAgents: Texts = undefined;
 }
 
 function macText(b: Uint8Array, o: number): string {
@@ -338,7 +355,7 @@ export class AssetInventory {
   private listsOf(id: number): HostLists {
     let l = this.lists[id];
     if (l === undefined) {
-      l = {};
+      l = new HostLists();
       this.lists[id] = l;
     }
     return l;
@@ -394,9 +411,11 @@ export class AssetInventory {
     const server = toServer ? this.dst : this.src;
     if (client === NONE || server === NONE) return;
     this.flag(server, Role.MQTT_BROKER);
-    const l = this.listsOf(client);
-    l.clientIds ??= new Set();
-    if (msgtype === 1 && clientId !== undefined) addBounded(l.clientIds, clientId);
+    this.flag(client, Role.MQTT_CLIENT);
+    if (msgtype === 1 && clientId !== undefined) {
+      const l = this.listsOf(client);
+      l.clientIds = addText(l.clientIds, clientId);
+    }
   }
 
   /** A DNS message of the packet last given to onPacket. */
@@ -413,12 +432,16 @@ export class AssetInventory {
     const client = toServer ? this.src : this.dst;
     const server = toServer ? this.dst : this.src;
     if (client === NONE || server === NONE) return;
-    const s = this.listsOf(server);
-    const c = this.listsOf(client);
-    s.httpHosts ??= new Set();
-    c.userAgents ??= new Set();
-    if (host !== undefined) addBounded(s.httpHosts, host);
-    if (userAgent !== undefined) addBounded(c.userAgents, userAgent);
+    this.flag(server, Role.HTTP_SERVER);
+    this.flag(client, Role.HTTP_CLIENT);
+    if (host !== undefined) {
+      const s = this.listsOf(server);
+      s.httpHosts = addText(s.httpHosts, host);
+    }
+    if (userAgent !== undefined) {
+      const c = this.listsOf(client);
+      c.userAgents = addText(c.userAgents, userAgent);
+    }
   }
 
   /** The inventory as JSON, hosts sorted by address text. */
@@ -434,11 +457,11 @@ export class AssetInventory {
       if (l?.unitIds) roles.modbus_server = { unit_ids: unitIds(l.unitIds) };
       if (f & Role.MODBUS_CLIENT) roles.modbus_client = true;
       if (f & Role.MQTT_BROKER) roles.mqtt_broker = true;
-      if (l?.clientIds) roles.mqtt_client = { client_ids: [...l.clientIds].sort() };
+      if (f & Role.MQTT_CLIENT) roles.mqtt_client = { client_ids: textList(l?.clientIds) };
       if (f & Role.DNS_SERVER) roles.dns_server = true;
       if (f & Role.DNS_CLIENT) roles.dns_client = true;
-      if (l?.httpHosts) roles.http_server = { hosts: [...l.httpHosts].sort() };
-      if (l?.userAgents) roles.http_client = { user_agents: [...l.userAgents].sort() };
+      if (f & Role.HTTP_SERVER) roles.http_server = { hosts: textList(l?.httpHosts) };
+      if (f & Role.HTTP_CLIENT) roles.http_client = { user_agents: textList(l?.userAgents) };
       hosts.push({
         ip: this.ip6[id] ?? formatIpv4(rec[h + IP4] ?? 0),
         ...(f & Role.MAC ? { mac: macText(this.mac, id * 6) } : {}),

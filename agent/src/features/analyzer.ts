@@ -30,9 +30,13 @@ const FR_BYTES = 1;
 const FR_LAST_MS = 4;
 const FR_SECOND = 5;
 const FR_MACS = 7;
-/** A role code no PDU has (see roleCode). */
+/** A role code no PDU has (see ROLE_CODE_PROTO). */
 const NO_ROLE = -1;
-/** Role codes (see roleCode): protocol * ROLE_CODE_PROTO + number * 2 + direction of the client. */
+/**
+ * Role codes: what a PDU teaches the inventory, as a number: protocol * ROLE_CODE_PROTO + number (the Modbus unit
+ * id) * 2 + the flow direction from client to server; -1 when it carries texts (HTTP, an MQTT CONNECT's client
+ * id). Equal codes in one flow teach the same roles to the same two hosts.
+ */
 const ROLE_CODE_PROTO = 1024;
 
 export interface AnalyzerOptions {
@@ -79,7 +83,7 @@ export class Analyzer {
   /**
    * Per flow id f, from f * FLOW_IDS: the inventory ids of its two hosts by direction (the source of a packet in
    * flow direction d at + d, its destination at + (1 - d)), then the code of the role the inventory last learnt
-   * from the flow (see roleCode; NO_ROLE: none); from f * FR, the flow's record (see FR): its packet and byte
+   * from the flow (see ROLE_CODE_PROTO; NO_ROLE: none); from f * FR, the flow's record (see FR): its packet and byte
    * counts not yet handed to the inventory, per direction the second whose distinct-address counts already hold
    * the packet's two addresses, whether its hosts have their MACs. Set when the pipeline creates the flow (ids are
    * reused only then). A flow's later packets neither look their hosts up nor add their addresses again within a
@@ -115,35 +119,53 @@ export class Analyzer {
   }
 
   handle(raw: RawPacket): void {
-    this.raw = raw;
+    // The capture reuses its packet object: stored only when it changes (an object store runs V8's write barrier).
+    if (raw !== this.raw) this.raw = raw;
     this.nEvents = 0;
     this.pipeline.handle(raw);
   }
 
+  /** A decoded event to the feature record, the window and (see ROLE_CODE_PROTO) the inventory: one switch for all. */
   private event(e: DecodedEvent): void {
     const sec = this.secondOf(this.clock.now());
-    this.features?.onEvent(e);
+    const features = this.features;
     const w = this.window;
+    const clientDir = e.is_response ? this.flows.dir ^ 1 : this.flows.dir;
+    let code: number;
     switch (e.protocol) {
       case 'modbus':
+        features?.modbus(e);
         w.addModbus(sec, e.func_code, e.is_response, e.exception_code !== undefined);
+        code = ROLE_MODBUS * ROLE_CODE_PROTO + (e.unit_id & 255) * 2 + clientDir;
         break;
       case 'mqtt':
+        features?.mqtt(e);
         w.addMqtt(sec, e.msgtype);
+        code = e.msgtype === 1 && e.client_id !== undefined ? -1 : ROLE_MQTT * ROLE_CODE_PROTO + clientDir;
         break;
       case 'dns':
+        features?.dns(e);
         w.addDns(sec, e.is_response, e.rcode);
+        code = ROLE_DNS * ROLE_CODE_PROTO + clientDir;
         break;
       case 'http':
+        features?.http(e);
         if (!e.is_response) w.addHttpRequest(sec);
+        code = -1;
         break;
     }
-    // Roles are learnt once the packet hook has found the hosts (events come before it). The frame's events are
-    // the frame's flow's (a flow's first frame: its id may hold another flow's memo until the packet hook).
-    const code = this.roleCode(e);
+    this.role(e, code);
+    this.onEventHook?.(e);
+  }
+
+  /**
+   * Keeps what event `e` (role code `code`) teaches the inventory, unless the flow taught it already. Roles are
+   * learnt once the packet hook has found the hosts (events come before it). The frame's events are the frame's
+   * flow's (a flow's first frame: its id may hold another flow's memo until the packet hook).
+   */
+  private role(e: DecodedEvent, code: number): void {
     if (code < 0 || this.flows.created || this.flowIds[e.flow * FLOW_IDS + FLOW_ROLE] !== code)
       this.keepRole(e, code);
-    this.onEventHook?.(e);
   }
 
   /**
@@ -168,26 +190,6 @@ export class Analyzer {
   private second = 0;
   private secondLo = Infinity;
   private secondHi = -Infinity;
-
-  /**
-   * What a PDU teaches the inventory, as a number: its protocol, the Modbus unit id and the flow direction from
-   * client to server; -1 when it carries texts (HTTP, an MQTT CONNECT's client id). Equal codes in one flow teach
-   * the same roles to the same two hosts.
-   */
-  private roleCode(e: DecodedEvent): number {
-    const dir = this.flows.dir;
-    const clientDir = e.is_response ? dir ^ 1 : dir;
-    switch (e.protocol) {
-      case 'modbus':
-        return ROLE_MODBUS * ROLE_CODE_PROTO + (e.unit_id & 255) * 2 + clientDir;
-      case 'mqtt':
-        return e.msgtype === 1 && e.client_id !== undefined ? -1 : ROLE_MQTT * ROLE_CODE_PROTO + clientDir;
-      case 'dns':
-        return ROLE_DNS * ROLE_CODE_PROTO + clientDir;
-      case 'http':
-        return -1;
-    }
-  }
 
   private keepRole(e: DecodedEvent, code: number): void {
     const k = this.nEvents++;

@@ -87,6 +87,10 @@ const [MODBUS_FROM, MODBUS_TO] = BLOCK.modbus;
 const [MQTT_FROM, MQTT_TO] = BLOCK.mqtt;
 const [DNS_FROM, DNS_TO] = BLOCK.dns;
 const [HTTP_FROM, HTTP_TO] = BLOCK.http;
+const APP_MODBUS = APP_PROTOCOL_CODES.modbus;
+const APP_MQTT = APP_PROTOCOL_CODES.mqtt;
+const APP_DNS = APP_PROTOCOL_CODES.dns;
+const APP_HTTP = APP_PROTOCOL_CODES.http;
 
 /** Zeroes record fields [from, to) (a loop: cheaper than fill() for a few elements). */
 function clear(r: Float64Array, from: number, to: number): void {
@@ -98,58 +102,45 @@ export class FeatureExtractor {
   private eventFrame = -1;
   /** The application block holds an event's values (false: all zero, so a packet without a PDU skips clearing it). */
   private appSet = false;
-  /** The protocol whose fields the application block holds (when appSet), and their range. */
-  private appProtocol: DecodedEvent['protocol'] = 'modbus';
+  /** The range of the application block's fields that hold values (when appSet): one protocol's block. */
   private appFrom = 0;
   private appTo = 0;
 
   constructor(private readonly sink: FeatureSink) {}
 
-  onEvent(e: DecodedEvent): void {
-    if (e.frame === this.eventFrame) {
-      // A later PDU of the same packet: only counted.
-      const r = this.record;
-      r[F.pdus] = r[F.pdus]! + 1;
-      return;
+  // Every decoded event goes to the method of its protocol (the caller switches on the protocol once for all its
+  // consumers; one small method per protocol is also what V8 inlines).
+
+  /** Whether `e` is a later PDU of the packet whose record holds an earlier one (then it is only counted). */
+  private later(e: DecodedEvent): boolean {
+    if (e.frame !== this.eventFrame) {
+      this.eventFrame = e.frame;
+      return false;
     }
-    this.eventFrame = e.frame;
-    // One small method per protocol (V8 inlines them where one method for all four was too large to inline).
-    switch (e.protocol) {
-      case 'modbus':
-        return this.modbus(e);
-      case 'mqtt':
-        return this.mqtt(e);
-      case 'dns':
-        return this.dns(e);
-      case 'http':
-        return this.http(e);
-    }
+    const r = this.record;
+    r[F.pdus] = r[F.pdus]! + 1;
+    return true;
   }
 
   /**
    * The record for the first PDU of a packet: the common fields set, the application block moved to [from, to).
-   * The event writes all of its protocol's fields: only another protocol's need zeroing.
+   * The event writes all of its protocol's fields: only another protocol's (another range) need zeroing.
    */
-  private begin(
-    protocol: DecodedEvent['protocol'],
-    from: number,
-    to: number,
-    malformed: boolean,
-  ): Float64Array {
+  private begin(code: number, from: number, to: number, malformed: boolean): Float64Array {
     const r = this.record;
-    if (this.appSet && protocol !== this.appProtocol) clear(r, this.appFrom, this.appTo);
+    if (this.appSet && from !== this.appFrom) clear(r, this.appFrom, this.appTo);
     this.appSet = true;
-    this.appProtocol = protocol;
     this.appFrom = from;
     this.appTo = to;
-    r[F.app] = APP_PROTOCOL_CODES[protocol];
+    r[F.app] = code;
     r[F.pdus] = 1;
     r[F.malformed] = malformed ? 1 : 0;
     return r;
   }
 
-  private modbus(e: ModbusEvent): void {
-    const r = this.begin('modbus', MODBUS_FROM, MODBUS_TO, e.malformed !== undefined);
+  modbus(e: ModbusEvent): void {
+    if (this.later(e)) return;
+    const r = this.begin(APP_MODBUS, MODBUS_FROM, MODBUS_TO, e.malformed !== undefined);
     r[F.mbTrans] = e.trans_id;
     r[F.mbUnit] = e.unit_id;
     r[F.mbFc] = e.func_code;
@@ -159,16 +150,18 @@ export class FeatureExtractor {
     r[F.mbResp] = e.is_response ? 1 : 0;
   }
 
-  private mqtt(e: MqttEvent): void {
-    const r = this.begin('mqtt', MQTT_FROM, MQTT_TO, e.malformed !== undefined);
+  mqtt(e: MqttEvent): void {
+    if (this.later(e)) return;
+    const r = this.begin(APP_MQTT, MQTT_FROM, MQTT_TO, e.malformed !== undefined);
     r[F.mqType] = e.msgtype;
     r[F.mqQos] = e.qos ?? 0;
     r[F.mqTopicLen] = e.topic !== undefined ? e.topic.length : topicsLength(e.topics);
     r[F.mqPayload] = e.msgtype === 3 ? (e.payload_size ?? 0) : 0;
   }
 
-  private dns(e: DnsEvent): void {
-    const r = this.begin('dns', DNS_FROM, DNS_TO, e.malformed !== undefined);
+  dns(e: DnsEvent): void {
+    if (this.later(e)) return;
+    const r = this.begin(APP_DNS, DNS_FROM, DNS_TO, e.malformed !== undefined);
     r[F.dnsNameLen] = e.qry_name?.length ?? 0;
     r[F.dnsType] = e.qry_type ?? 0;
     r[F.dnsRcode] = e.rcode;
@@ -177,8 +170,9 @@ export class FeatureExtractor {
     r[F.dnsRetrans] = e.retransmission === true ? 1 : 0;
   }
 
-  private http(e: HttpEvent): void {
-    const r = this.begin('http', HTTP_FROM, HTTP_TO, e.malformed !== undefined);
+  http(e: HttpEvent): void {
+    if (this.later(e)) return;
+    const r = this.begin(APP_HTTP, HTTP_FROM, HTTP_TO, e.malformed !== undefined);
     r[F.httpMethod] = e.method === undefined ? 0 : (HTTP_METHOD_CODES[e.method] ?? HTTP_METHOD_OTHER);
     r[F.httpUriLen] = e.uri?.length ?? 0;
     r[F.httpStatus] = e.status ?? 0;

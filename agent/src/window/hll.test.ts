@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UNIQUE_COUNT_STANDARD_ERROR } from '@vigil/shared';
-import { HLL_REGISTERS, hllAdd, hllEstimate, mix32 } from './hll.js';
+import { HLL_REGISTERS, hashBytes16, hllAdd, hllEstimate, mix32 } from './hll.js';
 
 function estimate(n: number, start: number): number {
   const regs = new Uint8Array(HLL_REGISTERS);
@@ -36,5 +36,27 @@ describe('HyperLogLog distinct count', () => {
     const regs = new Uint8Array(HLL_REGISTERS);
     for (let i = 0; i < 10_000; i++) hllAdd(regs, 0, mix32(0x0a000000 + (i % 3)));
     expect(hllEstimate(regs, 0)).toBe(3);
+  });
+
+  it('reads only the bits of a hash: a signed hash and its unsigned value fill the same registers', () => {
+    const signed = new Uint8Array(HLL_REGISTERS);
+    const unsigned = new Uint8Array(HLL_REGISTERS);
+    let negatives = 0;
+    for (let i = 0; i < 5_000; i++) {
+      const h = mix32(0x0a000000 + i * 7);
+      if (h < 0) negatives++;
+      hllAdd(signed, 0, h);
+      hllAdd(unsigned, 0, h >>> 0);
+    }
+    expect(negatives).toBeGreaterThan(1_000);
+    expect(signed).toEqual(unsigned);
+  });
+
+  it('hashes IPv6 addresses to unsigned 32-bit values', () => {
+    const b = Buffer.alloc(16 * 64);
+    for (let i = 0; i < b.length; i++) b[i] = (i * 37) & 255;
+    const hashes = Array.from({ length: 64 }, (_, k) => hashBytes16(b, k * 16));
+    for (const h of hashes) expect(h >>> 0).toBe(h);
+    expect(hashes.some((h) => h >= 2 ** 31)).toBe(true);
   });
 });

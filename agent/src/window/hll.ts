@@ -5,23 +5,28 @@ export const HLL_BITS = 10;
 export const HLL_REGISTERS = 1 << HLL_BITS;
 const ALPHA = 0.7213 / (1 + 1.079 / HLL_REGISTERS);
 
-/** A 32-bit mixer (murmur3 fmix32): a bijection, so distinct IPv4 addresses never collide. */
+/**
+ * A 32-bit mixer (murmur3 fmix32): a bijection, so distinct IPv4 addresses never collide. The hash is a signed
+ * 32-bit integer (hllAdd reads its bits): a small integer to V8, where an unsigned one above 2^31 is a heap number
+ * whenever it is passed to a call V8 does not inline.
+ */
 export function mix32(x: number): number {
   x ^= x >>> 16;
   x = Math.imul(x, 0x85ebca6b);
   x ^= x >>> 13;
   x = Math.imul(x, 0xc2b2ae35);
   x ^= x >>> 16;
-  return x >>> 0;
+  return x | 0;
 }
 
-/** Hash of 16 address bytes (IPv6). */
+/** Hash of 16 address bytes (IPv6), unsigned 32-bit. */
 export function hashBytes16(b: Buffer, o: number): number {
   let h = 0x9747b28c;
   for (let i = 0; i < 16; i += 4) h = mix32(h ^ b.readUInt32BE(o + i));
-  return h;
+  return h >>> 0;
 }
 
+/** Adds a 32-bit hash (signed or unsigned: only its bits count) to the sketch at regs[base]. */
 export function hllAdd(regs: Uint8Array, base: number, hash: number): void {
   const i = hash >>> (32 - HLL_BITS);
   const w = (hash << HLL_BITS) >>> 0;
