@@ -136,6 +136,41 @@ describe('Correlator', () => {
     expect(c.remembered).toBe(3);
   });
 
+  it('gives one alert per activity the rules saw surely in one incident, in the order they began', () => {
+    const { c, alerts } = setup();
+    // a scan from the engineering workstation, and its routine change of a PLC (a read, then a write) in the hold
+    const scan = (i: number): Detection =>
+      det({
+        detector: 'network-scan',
+        rule: 'scan',
+        technique: 'T0846',
+        confidence: 0.7,
+        timeMs: T0 + i * 100,
+        dst: `10.0.0.${i + 1}`,
+      });
+    c.add(scan(0));
+    c.add(
+      det({ rule: 'new-service', technique: 'T0886', confidence: 0.45, timeMs: T0 + 150, dst: '10.0.0.1' }),
+    );
+    c.add(
+      det({ rule: 'new-master', technique: 'T0888', confidence: 0.6, timeMs: T0 + 300, dst: '10.0.0.9' }),
+    );
+    c.add(det({ timeMs: T0 + 400, dst: '10.0.0.9' }));
+    c.add(model({ technique: 'T0836', confidence: 0.4, timeMs: T0 + 450, dst: '10.0.0.9' }));
+    c.add(scan(5));
+    c.tick(T0 + HOLD_MS);
+    // the scan goes on: folded into its own alert, which told T0846
+    c.add(scan(30));
+    c.tick(T0 + 3_500);
+
+    expect(alerts.map((a) => a.attack_type)).toEqual(['T0846', 'T0855']);
+    expect(alerts.map((a) => a.sources.map((s) => s.model_name))).toEqual([
+      ['network-scan/scan', 'modbus-policy/new-service', 'network-scan/scan'],
+      ['modbus-policy/new-master', 'modbus-policy/new-master-write', 'models/l2-classifier'],
+    ]);
+    expect(c.folded).toBe(1);
+  });
+
   it('holds a weak detection, folds what joins in the hold and leads with the most severe technique', () => {
     const { c, alerts } = setup();
 

@@ -13,7 +13,12 @@
 //
 // The alert's technique (attack_type) is what the incident stands for: the most severe technique a rule saw surely
 // (a protocol fact), else the surest detection's (a model's confident class beats a weak rule hint such as a new
-// service, which a scan causes too). Later detections of the same source and a technique of an alerted incident
+// service, which a scan causes too). Each detector watches one kind of activity (network scans, what a Modbus master
+// does, protocol conformance, floods): an incident in which detectors sure of different techniques saw two
+// activities of one source within the hold (e.g. a routine engineering write as a scan from that host begins) gives
+// one alert per activity, in the order they began, so that each is told under its own name and Layer 3 predicts
+// from each (one alert named after the write kept the scan from ever being alerted as one while it went on); what
+// one detector finds, or several find of one technique, stays one alert (a new master's read, then its write). Later detections of the same source and a technique of an alerted incident
 // within QUIET_MS of the last are folded into it (counted, no new alert), and so is whatever models and weak hints
 // say of a source the rules alert on (the same attack seen less surely) - except a weak hint that is the attack's
 // next stage (below). A rule's sure detection, though, is folded only into an alert that told its technique (its
@@ -250,10 +255,13 @@ export class Correlator {
         continue;
       }
       const how = inc.early ?? 'hold';
-      this.decided[how]++;
-      const alert = this.alert(inc, nowMs, prior, how);
-      this.remember(inc, alert.attack_type);
-      this.opts.onAlert(alert);
+      for (const detections of this.partsOf(inc.detections)) {
+        const part: Incident = { ...inc, detections };
+        this.decided[how]++;
+        const alert = this.alert(part, nowMs, this.priorOf(inc.src, detections), how);
+        this.remember(part, alert.attack_type);
+        this.opts.onAlert(alert);
+      }
     }
     this.nextDecideAt = next;
   }
@@ -324,7 +332,7 @@ export class Correlator {
 
   /** The latest earlier alert of `src` against one of the detections' targets, within FOLLOW_UP_MS. */
   private priorOf(src: string, ds: readonly Detection[]): (Prior & { dst: string }) | undefined {
-    const first = Math.min(...ds.map((d) => d.timeMs));
+    const first = firstMs(ds);
     let best: (Prior & { dst: string }) | undefined;
     for (const d of ds) {
       for (const dst of d.dst.split(',')) {
@@ -336,6 +344,50 @@ export class Correlator {
     return best;
   }
 
+  /** What names an alert: a rule's sure detection, or a weak hint of the attack's next stage (see corroborated). */
+  private names(d: Detection): boolean {
+    return isSureRule(d) || this.corroborated(d);
+  }
+
+  /**
+   * The detections of each alert an incident gives (see the header). The detections that can name an alert form
+   * activities: two are one activity when they share a detector or a technique (a master's read and write; a sweep
+   * one rule sees as a new master and another as exceptions). One part per activity, in the order they began; every
+   * other detection joins the first part with a detection against one of its targets (a scan's new services go with
+   * the scan), else the part of the incident's lead.
+   */
+  private partsOf(ds: readonly Detection[]): Detection[][] {
+    let parts: { keys: Set<string>; ds: Detection[] }[] = [];
+    for (const d of ds) {
+      if (!this.names(d)) continue;
+      const keys = [`d:${d.detector}`, `t:${d.technique}`];
+      const joined = parts.filter((p) => keys.some((k) => p.keys.has(k)));
+      const into = {
+        keys: new Set([...keys, ...joined.flatMap((p) => [...p.keys])]),
+        ds: [...joined.flatMap((p) => p.ds), d],
+      };
+      parts = [...parts.filter((p) => !joined.includes(p)), into];
+    }
+    if (parts.length <= 1) return [[...ds]];
+    const ordered = parts.map((p) => p.ds).sort((a, b) => firstMs(a) - firstMs(b));
+    const byTarget = new Map<string, Detection[]>();
+    for (const part of ordered)
+      for (const d of part)
+        for (const dst of d.dst.split(',')) if (!byTarget.has(dst)) byTarget.set(dst, part);
+    const leadDetection = leadOf(ds, (d) => this.names(d));
+    const lead = ordered.find((part) => part.includes(leadDetection)) ?? [];
+    for (const d of ds) {
+      if (this.names(d)) continue;
+      const part = d.dst
+        .split(',')
+        .map((dst) => byTarget.get(dst))
+        .find((p) => p !== undefined);
+      (part ?? lead).push(d);
+    }
+    // each part in time order (the alert lists its sources in it)
+    return ordered.map((part) => part.sort((a, b) => a.timeMs - b.timeMs));
+  }
+
   private alert(
     inc: Incident,
     nowMs: number,
@@ -343,10 +395,10 @@ export class Correlator {
     how: Decision,
   ): AgentAlert {
     const ds = inc.detections;
-    const lead = leadOf(ds, (d) => isSureRule(d) || this.corroborated(d));
+    const lead = leadOf(ds, (d) => this.names(d));
     const catalog = shippedCatalog();
     const name = (id: string): string => catalog.technique(id)?.name ?? id;
-    const first = Math.min(...ds.map((d) => d.timeMs));
+    const first = firstMs(ds);
     const last = Math.max(...ds.map((d) => d.timeMs));
     const techniques = [...new Set(ds.map((d) => d.technique))];
     const rules = [...new Set(ds.map((d) => `${d.detector}/${d.rule}`))];
@@ -501,6 +553,10 @@ function agree(ds: readonly Detection[], technique: string, prior: Prior | undef
   let p = prior === undefined ? 1 : 1 - FOLLOW_UP_CONFIDENCE;
   for (const c of best.values()) p *= 1 - c;
   return 1 - p >= MIN_ALERT_CONFIDENCE;
+}
+
+function firstMs(ds: readonly Detection[]): number {
+  return Math.min(...ds.map((d) => d.timeMs));
 }
 
 function round(x: number): number {
