@@ -85,6 +85,18 @@ describe('vigil demo', () => {
       }
   }
 
+  /** The facility's alerts from `since` on, one line each, oldest first: what a failed run's message shows. */
+  async function alertsSince(facility: string, since: string): Promise<string> {
+    const { alerts } = await json<{ alerts: Alert[] }>(
+      `${url}/api/alerts?facility=${facility}&time_range=all&limit=100`,
+    );
+    return alerts
+      .filter((a) => Date.parse(a.timestamp) >= Date.parse(since) - 60_000)
+      .reverse()
+      .map((a) => `${a.timestamp} ${a.attack_type} ${a.status}: ${a.correlation_summary}`)
+      .join('\n');
+  }
+
   async function runScenario(type: 'port-scan' | 'multi-stage', facility: string): Promise<ScenarioView> {
     const started = await json<{ scenario_id: string }>(`${url}/api/demo/scenarios/${type}`, {
       method: 'POST',
@@ -173,7 +185,7 @@ describe('vigil demo', () => {
         const facility = DEMO_FACILITIES[(i + 1) % DEMO_FACILITIES.length]?.id ?? '';
         await closeIncidents(facility);
         const s = await runScenario('multi-stage', facility);
-        expect([i, s.outcome]).toEqual([i, 'detected']);
+        expect([i, s.outcome], await alertsSince(facility, s.started_at)).toEqual([i, 'detected']);
         const alerts = await Promise.all(s.alert_ids.map((id) => json<Alert>(`${url}/api/alerts/${id}`)));
         const techniques = alerts.map((a) => a.attack_type);
         expect(techniques.slice(0, 2)).toEqual(['T0846', 'T0888']);

@@ -89,6 +89,20 @@ describe('ScenarioRunner', () => {
     expect(s.outcome).toBe('detected');
   });
 
+  it("counts a multi-stage scenario's stages only in order: a write alerted before the recon is not its write", async () => {
+    const s = await runner.start('multi-stage', 'water-a');
+    const early = alertAt('water-a', 'T0855', 500);
+    const scan = alertAt('water-a', 'T0846', 2000);
+    const recon = alertAt('water-a', 'T0888', 54_000);
+    const write = alertAt('water-a', 'T0855', 99_000);
+
+    await store.insertAlerts([early, scan, recon]);
+    expect(s.outcome).toBe('running');
+    await store.insertAlerts([write]);
+    expect(s.outcome).toBe('detected');
+    expect(s.alert_ids).toEqual([scan.id, recon.id, write.id]);
+  });
+
   it('ignores alerts decided before the scenario started', async () => {
     const s = await runner.start('port-scan', 'water-a');
 

@@ -11,7 +11,7 @@ import type { Store } from '../store/types.js';
 export const SCENARIOS = {
   /** Network scan from a host of the plant (ATT&CK for ICS T0846 Remote System Discovery). */
   'port-scan': ['T0846'],
-  /** Scan, then Modbus recon, then an unauthorized write: the chain ends in T0855 or T0836. */
+  /** Scan, then Modbus recon, then an unauthorized write: the chain ends in T0855 or T0836. Stages count in order. */
   'multi-stage': ['T0846', 'T0888', ['T0855', 'T0836']],
 } as const satisfies Record<string, readonly (string | readonly string[])[]>;
 export type ScenarioType = keyof typeof SCENARIOS;
@@ -29,7 +29,11 @@ export interface ScenarioRecord {
   type: string;
   started_at: string;
   facility_id: string;
-  /** Technique ids still awaited; each entry may be satisfied by any of its alternatives. */
+  /**
+   * Technique ids still awaited, in the order the attack's stages come; each entry may be satisfied by any of its
+   * alternatives. Only the next stage's alert counts: an alert of a later stage's technique before it (the attacker
+   * host's routine engineering write alerted during the scan) is not that stage.
+   */
   awaiting: string[][];
   /** Alert ids the scenario's techniques were seen in, in arrival order. */
   alert_ids: string[];
@@ -121,9 +125,8 @@ export class ScenarioRunner implements DemoControl {
     for (const s of this.scenarios) {
       if (s.outcome !== 'running' || s.facility_id !== a.facility_id) continue;
       if (Date.parse(a.timestamp) < Date.parse(s.started_at) - 1000) continue;
-      const i = s.awaiting.findIndex((alts) => alts.includes(a.attack_type));
-      if (i < 0) continue;
-      s.awaiting.splice(i, 1);
+      if (s.awaiting[0]?.includes(a.attack_type) !== true) continue;
+      s.awaiting.shift();
       s.alert_ids.push(a.id);
       if (s.awaiting.length === 0) this.finish(s, 'detected');
     }
