@@ -19,9 +19,21 @@ const PLAIN_TCP4 = 54;
 /** Ethernet (14) + IPv4 without options (20) + UDP (8). */
 const PLAIN_UDP4 = 42;
 
-/** A view of the capture buffer the last frame came from (made again only when the buffer changes). */
-let viewOf: Buffer | undefined;
-let view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+// The fast path's constants as this module's own: an imported binding is read through its module cell (a load, a
+// check for the uninitialised hole and, for an object, a map check per use), a local constant compiles to its value.
+const ETHERNET = LinkType.ETHERNET;
+const IPV4 = EtherType.IPV4;
+const TCP = IpProto.TCP;
+const UDP = IpProto.UDP;
+
+/**
+ * A view of the capture buffer the last frame came from (made again only when the buffer changes). In a constant
+ * object rather than module `let`s, whose every read checks for the uninitialised hole.
+ */
+const last: { of: Buffer | undefined; view: DataView<ArrayBufferLike> } = {
+  of: undefined,
+  view: new DataView(new ArrayBuffer(0)),
+};
 
 /** The fast path's network layer (decodeFrame): what decodeEthernet and decodeIpv4 set for a plain IPv4 packet. */
 function plainIpv4(raw: RawPacket, pkt: PacketView, b: Buffer, v: DataView, ip: number, proto: number): void {
@@ -43,10 +55,10 @@ function plainIpv4(raw: RawPacket, pkt: PacketView, b: Buffer, v: DataView, ip: 
   // Stored only when it changes (once per capture chunk): a pointer store into the long-lived view from a
   // young buffer goes through V8's write barrier slow path.
   if (pkt.buf !== b) pkt.buf = b;
-  pkt.etherType = EtherType.IPV4;
+  pkt.etherType = IPV4;
   pkt.ipOff = ip;
   pkt.ipVersion = 4;
-  pkt.ttl = u8(b, ip + 8);
+  pkt.ttl = v.getUint8(ip + 8);
   pkt.ipProto = proto;
   pkt.src4 = v.getUint32(ip + 12);
   pkt.dst4 = v.getUint32(ip + 16);
@@ -63,36 +75,36 @@ export function decodeFrame(raw: RawPacket, pkt: PacketView, c: Counters): boole
   // The common frames, untagged Ethernet + IPv4 (no options, not a fragment) + TCP without options or UDP whose
   // length matches the IP packet's, all of it captured: read in one go, with the same results as the layer-by-layer
   // path below (words read as words through a DataView: every read is inside the frame). Anything else goes there.
-  if (raw.linkType === LinkType.ETHERNET && end - off >= PLAIN_UDP4) {
-    if (b !== viewOf) {
-      viewOf = b;
-      view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (raw.linkType === ETHERNET && end - off >= PLAIN_UDP4) {
+    if (b !== last.of) {
+      last.of = b;
+      last.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
     }
-    const v = view;
+    const v = last.view;
     if (
-      v.getUint16(off + 12) === EtherType.IPV4 &&
-      u8(b, off + 14) === 0x45 &&
+      v.getUint16(off + 12) === IPV4 &&
+      v.getUint8(off + 14) === 0x45 &&
       (v.getUint16(off + 20) & 0x3fff) === 0
     ) {
       const ip = off + 14;
-      const proto = u8(b, ip + 9);
+      const proto = v.getUint8(ip + 9);
       const stop = ip + v.getUint16(ip + 2);
       const t = ip + 20;
-      if (proto === IpProto.TCP) {
-        if (end - off >= PLAIN_TCP4 && u8(b, t + 12) >> 4 === 5 && stop >= t + 20 && stop <= end) {
-          plainIpv4(raw, pkt, b, v, ip, IpProto.TCP);
+      if (proto === TCP) {
+        if (end - off >= PLAIN_TCP4 && v.getUint8(t + 12) >> 4 === 5 && stop >= t + 20 && stop <= end) {
+          plainIpv4(raw, pkt, b, v, ip, TCP);
           pkt.sport = v.getUint16(t);
           pkt.dport = v.getUint16(t + 2);
           pkt.seq = v.getUint32(t + 4);
           pkt.ack = v.getUint32(t + 8);
-          pkt.tcpFlags = u8(b, t + 13);
+          pkt.tcpFlags = v.getUint8(t + 13);
           pkt.window = v.getUint16(t + 14);
           pkt.payloadOff = t + 20;
           pkt.payloadLen = stop - (t + 20);
           return true;
         }
-      } else if (proto === IpProto.UDP && stop <= end && stop - t >= 8 && v.getUint16(t + 4) === stop - t) {
-        plainIpv4(raw, pkt, b, v, ip, IpProto.UDP);
+      } else if (proto === UDP && stop <= end && stop - t >= 8 && v.getUint16(t + 4) === stop - t) {
+        plainIpv4(raw, pkt, b, v, ip, UDP);
         pkt.sport = v.getUint16(t);
         pkt.dport = v.getUint16(t + 2);
         pkt.payloadOff = t + 8;
