@@ -394,7 +394,9 @@ export class ModbusDecoder implements Decoder {
       return;
     }
     const raw = u8(b, o + 7);
-    const isResponse = !seg.toServer;
+    // Compared with true: a boolean field is of unknown type to the optimizing compiler, and `!x` would test it
+    // against every falsy kind of value.
+    const isResponse = seg.toServer !== true;
     // The rarer functions add fields of their own: a fresh object each, so that every event's fields (and their
     // order in the JSON) are those of its function alone.
     const ev = COMMON[raw] === 1 ? this.shared : newEvent();
@@ -429,7 +431,7 @@ export class ModbusDecoder implements Decoder {
       ev.malformed = this.request(ev, b, d, n);
     }
     if (ev.malformed !== undefined) this.counters.inc(`modbus.${ev.malformed}`);
-    this.match(flow, ev, i);
+    this.match(flow, ev, i, isResponse);
     emit(ev);
   }
 
@@ -438,10 +440,13 @@ export class ModbusDecoder implements Decoder {
     this.pending.clear(flow);
   }
 
-  /** Matches a response to the flow's request record `i`, or remembers a request (`i`: its id's earlier request). */
-  private match(flow: number, ev: ModbusEvent, i: number): void {
+  /**
+   * Matches a response to the flow's request record `i`, or remembers a request (`i`: its id's earlier request).
+   * `isResponse`: ev.is_response, as decode() computed it (read back from the event, its type is unknown again).
+   */
+  private match(flow: number, ev: ModbusEvent, i: number, isResponse: boolean): void {
     const pending = this.pending;
-    if (!ev.is_response) {
+    if (!isResponse) {
       if (i >= 0) {
         this.counters.inc('modbus.duplicate_transaction_id');
         pending.remove(flow, i);

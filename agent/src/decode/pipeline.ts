@@ -9,7 +9,7 @@ import { FlowTable, type FlowTableStats } from './flow-table.js';
 import { FragmentReassembler } from './fragments.js';
 import { ipv4Fragment } from './ipv4.js';
 import { decodeIpv6, ipv6Fragment } from './ipv6.js';
-import { decodeFrame, decodeTransport } from './packet.js';
+import { decodeFrame as packetDecodeFrame, decodeTransport } from './packet.js';
 import { createDecoders } from './registry.js';
 import { TcpFlag } from './tcp.js';
 import {
@@ -46,12 +46,13 @@ export const TcpState = {
   RESET: 6,
 } as const;
 
-// The per-packet path's constants as this module's own: an imported or exported binding (TcpFlag, IpProto, TcpState)
-// is read through its module cell, with a check for the uninitialised hole and a map check at every use; a local
-// constant compiles to its value.
+// The per-packet path's constants and decodeFrame as this module's own: an imported or exported binding (TcpFlag,
+// IpProto, TcpState, decodeFrame) is read through its module cell, with a check for the uninitialised hole and a map
+// or identity check at every use; a local constant compiles to its value.
 const { FIN, SYN, RST, ACK } = TcpFlag;
 const { TCP, UDP } = IpProto;
 const { NONE, SYN_SENT, SYN_RECEIVED, ESTABLISHED, CLOSING, CLOSED, RESET } = TcpState;
+const decodeFrame = packetDecodeFrame;
 
 export interface PipelineOptions {
   clock: Clock;
@@ -227,7 +228,9 @@ export class DecodePipeline {
 
   private decode(raw: RawPacket): void {
     const pkt = this.pkt;
-    if (!decodeFrame(raw, pkt, this.counters)) {
+    // Compared with true: the result of a call the optimizing compiler does not inline is of unknown type, and `!x`
+    // would test it against every falsy kind of value.
+    if (decodeFrame(raw, pkt, this.counters) !== true) {
       // An IP fragment: reassembled here; the frame that completes the datagram carries it on.
       if (!pkt.fragment || !this.reassemble(pkt)) return;
       if (!decodeTransport(pkt, this.counters)) return;
