@@ -2,7 +2,15 @@
 // (name, type, class) and the record counts. Names follow compression pointers only backwards and at most
 // MAX_POINTER_JUMPS times, and never grow past 255 bytes, so loops and bad pointers end as malformed input, not
 // hangs (a pointer must point before the labels it ends, so targets strictly decrease). A query whose id is already waiting for an answer in the same flow is flagged as a retransmission.
-import { TEXT_HASH_SEED, TextCache, detached, objectArray, textHashStep, u16, u8 } from './bytes.js';
+import {
+  TEXT_HASH_SEED,
+  TextCache,
+  detached,
+  objectArray,
+  textHashStep as bytesHashStep,
+  u16 as bytesU16,
+  u8 as bytesU8,
+} from './bytes.js';
 import { Counters, type Decoder, type EventBase, type EventSink, type Segment } from './types.js';
 
 export const DNS_PORT = 53;
@@ -62,6 +70,18 @@ export interface DnsEvent extends EventBase {
   retransmission?: boolean | undefined;
   malformed?: string | undefined;
 }
+
+// The per-PDU path's constants and byte readers as this module's own: an imported or exported binding (u16, u8,
+// textHashStep, TEXT_HASH_SEED, DNS_HEADER, MAX_NAME_LENGTH, MAX_POINTER_JUMPS) is read through its module cell, with
+// a check for the uninitialised hole (and, for an object, a map check) at every use, also inside this module; a local
+// constant compiles to its value.
+const u16 = bytesU16;
+const u8 = bytesU8;
+const textHashStep = bytesHashStep;
+const HASH_SEED = TEXT_HASH_SEED;
+const HEADER = DNS_HEADER;
+const MAX_NAME = MAX_NAME_LENGTH;
+const MAX_JUMPS = MAX_POINTER_JUMPS;
 
 /** Query ids kept in a flow's own slots; a flow with more outstanding moves them to a list of its own. */
 const INLINE_PENDING = 4;
@@ -155,7 +175,7 @@ export interface NameResult {
 }
 
 /** The text of the name being read: escaped labels joined by dots (at most 4 bytes per wire byte). */
-const NAME_TEXT = Buffer.alloc(MAX_NAME_LENGTH * 4);
+const NAME_TEXT = Buffer.alloc(MAX_NAME * 4);
 const NAME_VIEW = new DataView(NAME_TEXT.buffer, NAME_TEXT.byteOffset, NAME_TEXT.byteLength);
 const DOT = 0x2e;
 const BACKSLASH = 0x5c;
@@ -207,7 +227,7 @@ function scanName(b: Buffer, base: number, start: number, end: number): string {
   // Every pointer must point before the run of labels it ends: targets strictly decrease, so no loop can form.
   let runStart = start;
   // The text's hash for the text cache, built as the bytes are written (TextCache.hashed).
-  let h = TEXT_HASH_SEED;
+  let h = HASH_SEED;
   for (;;) {
     if (p >= end) return cut(tl, next, end, 'name_truncated');
     const len = u8(b, p);
@@ -215,8 +235,8 @@ function scanName(b: Buffer, base: number, start: number, end: number): string {
       if (p + 1 >= end) return cut(tl, next, end, 'name_truncated');
       const target = base + (((len & 0x3f) << 8) | u8(b, p + 1));
       if (next < 0) next = p + 2;
-      if (target >= end || target < base + DNS_HEADER) return cut(tl, next, end, 'bad_pointer');
-      if (target >= runStart || ++jumps > MAX_POINTER_JUMPS) return cut(tl, next, end, 'pointer_loop');
+      if (target >= end || target < base + HEADER) return cut(tl, next, end, 'bad_pointer');
+      if (target >= runStart || ++jumps > MAX_JUMPS) return cut(tl, next, end, 'pointer_loop');
       p = runStart = target;
       continue;
     }
@@ -228,7 +248,7 @@ function scanName(b: Buffer, base: number, start: number, end: number): string {
       return labels === 0 ? '<Root>' : NAMES.hashed(t, 0, tl, h, NAME_VIEW);
     }
     wire += len + 1;
-    if (wire > MAX_NAME_LENGTH) return cut(tl, next, end, 'name_too_long');
+    if (wire > MAX_NAME) return cut(tl, next, end, 'name_too_long');
     if (p + 1 + len > end) return cut(tl, next, end, 'name_truncated');
     if (labels++ > 0) {
       t[tl++] = DOT;
@@ -308,7 +328,7 @@ function decodeMessage(
   emit: EventSink,
 ): void {
   const b = seg.buf;
-  if (len < DNS_HEADER) {
+  if (len < HEADER) {
     dec.counters.inc('dns.truncated_header');
     return;
   }
@@ -339,7 +359,7 @@ function decodeMessage(
   ev.malformed = undefined;
   ev.retransmission = undefined;
   const end = off + len;
-  let p = off + DNS_HEADER;
+  let p = off + HEADER;
   for (let i = 0; i < ev.qdcount; i++) {
     const name = scanName(b, off, p, end);
     if (nameError !== undefined) {
@@ -410,7 +430,7 @@ export class DnsTcpDecoder implements Decoder {
   pduLength(buf: Buffer, off: number, avail: number): number {
     if (avail < 2) return 0;
     const n = u16(buf, off);
-    if (n < DNS_HEADER) return -1;
+    if (n < HEADER) return -1;
     return 2 + n;
   }
 

@@ -5,7 +5,7 @@
 // bounded (MAX_HEADER_BYTES, MAX_HEADERS): endless headers are broken framing, counted, never buffered without end.
 // Known limits: a body larger than the reassembly buffer cap, and a close-delimited body (no length, not chunked),
 // are not followed: their bytes are counted as dropped until the next segment that starts a message.
-import { TextCache, detached, objectArray, u8 } from './bytes.js';
+import { TextCache, detached, objectArray, u8 as bytesU8 } from './bytes.js';
 import { Counters, type Decoder, type EventBase, type EventSink, type Segment } from './types.js';
 
 /** The TCP ports tshark dissects as HTTP by default. */
@@ -14,6 +14,13 @@ export const HTTP_PORTS: readonly number[] = [80, 3128, 3132, 5985, 8080, 8088, 
 export const MAX_HEADER_BYTES = 16_384;
 export const MAX_HEADERS = 100;
 /** Longest chunk-size line (size, extensions, CRLF). */
+// The per-PDU path's constants and byte readers as this module's own: an imported or exported binding (u8,
+// MAX_HEADER_BYTES, MAX_HEADERS) is read through its module cell, with a check for the uninitialised hole (and, for
+// an object, a map check) at every use, also inside this module; a local constant compiles to its value.
+const u8 = bytesU8;
+const HEAD_LIMIT = MAX_HEADER_BYTES;
+const HEADERS_LIMIT = MAX_HEADERS;
+
 const MAX_CHUNK_LINE = 1024;
 /** Requests remembered per flow to match responses (pipelining). */
 const MAX_PENDING_PER_FLOW = 32;
@@ -81,7 +88,7 @@ function startsHttp(b: Buffer, off: number): boolean {
 }
 
 /** Line ends recorded by scanHead: the CRLFs of the header block, the last one the terminator's. */
-const LINE_CAP = MAX_HEADERS + 2;
+const LINE_CAP = HEADERS_LIMIT + 2;
 const LINE_ENDS = new Int32Array(LINE_CAP);
 /** Lines of the block scanHead found last (all of them, even past LINE_CAP). */
 let scanLines = 0;
@@ -230,8 +237,8 @@ function chunkLength(b: Buffer, off: number, avail: number): [number, number] | 
   // Last chunk: either CRLF right away, or trailer fields ending with a blank line.
   if (avail < line + 2) return [0, 0];
   if (u8(b, off + line) === CR && u8(b, off + line + 1) === LF) return [line + 2, 0];
-  const end = headerEnd(b, off + line, off + Math.min(avail, line + MAX_HEADER_BYTES));
-  if (end < 0) return avail >= line + MAX_HEADER_BYTES ? undefined : [0, 0];
+  const end = headerEnd(b, off + line, off + Math.min(avail, line + HEAD_LIMIT));
+  if (end < 0) return avail >= line + HEAD_LIMIT ? undefined : [0, 0];
   return [end - off, 0];
 }
 
@@ -398,9 +405,9 @@ export class HttpDecoder implements Decoder {
       return chunk[0];
     }
     if (start === undefined) return 0;
-    const end = scanHead(buf, off, off + Math.min(avail, MAX_HEADER_BYTES));
+    const end = scanHead(buf, off, off + Math.min(avail, HEAD_LIMIT));
     if (end < 0) {
-      if (avail < MAX_HEADER_BYTES) return 0;
+      if (avail < HEAD_LIMIT) return 0;
       this.counters.inc('http.header_too_large');
       return -1;
     }
@@ -424,7 +431,8 @@ export class HttpDecoder implements Decoder {
 
   decode(seg: Segment, emit: EventSink): void {
     const flow = seg.flow;
-    const dir = seg.toServer ? 0 : 1;
+    // Compared with true: a boolean field is of unknown type to the optimizing compiler (see modbus.ts).
+    const dir = seg.toServer === true ? 0 : 1;
     const b = seg.buf;
     const start = looksLikeStart(b, seg.off, seg.len);
     if (start !== true) {
@@ -598,13 +606,13 @@ export class HttpDecoder implements Decoder {
         ev.version = versionText(b, u + 1);
       }
     }
-    if (ev.header_count > MAX_HEADERS && ev.malformed === undefined) {
+    if (ev.header_count > HEADERS_LIMIT && ev.malformed === undefined) {
       ev = detached(ev);
       ev.malformed = 'too_many_headers';
     }
     // Header lines 1..MAX_HEADERS: each up to the next CRLF (the last one up to the block's end).
     let maxRank = 0;
-    const lines = Math.min(lineCount, MAX_HEADERS + 1);
+    const lines = Math.min(lineCount, HEADERS_LIMIT + 1);
     for (let li = 1; li < lines; li++) {
       const lineStart = (LINE_ENDS[li - 1] ?? textEnd) + 2;
       const q = LINE_ENDS[li] ?? textEnd;

@@ -2,7 +2,7 @@
 // exception responses, and request<->response matching by transaction id within a flow.
 // Broken framing (protocol id != 0, a length below 2 or above the 254 the spec allows) is rejected; odd values
 // inside a well-framed PDU (unknown function codes, odd coil values, quantities out of range) are kept as data.
-import { u16, u8 } from './bytes.js';
+import { u16 as bytesU16, u8 as bytesU8 } from './bytes.js';
 import {
   Counters,
   type Decoder,
@@ -117,6 +117,18 @@ export interface ModbusEvent extends EventBase {
   malformed?: string | undefined;
 }
 
+// The per-PDU path's constants and byte readers as this module's own: an imported or exported binding (u16, u8,
+// FunctionCode, the MBAP limits) is read through its module cell, with a check for the uninitialised hole (and, for
+// an object, a map check) at every use, also inside this module; a local constant compiles to its value.
+const u16 = bytesU16;
+const u8 = bytesU8;
+const FC = FunctionCode;
+const MEI = MeiType;
+const HEADER = MBAP_HEADER;
+const MIN_LENGTH = MBAP_MIN_LENGTH;
+const MAX_LENGTH = MBAP_MAX_LENGTH;
+const MAX_PENDING = MAX_PENDING_PER_FLOW;
+
 /**
  * Words per outstanding request: transaction id, function code, address, quantity, frame, next (older) record. A
  * record number read back from the pool is made an integer (`| 0`): kept as a double, it would make `free` a double
@@ -190,7 +202,7 @@ class PendingTable {
   add(flow: number, trans: number, fc: number, address: number, quantity: number, frame: number): boolean {
     let room = true;
     const n = this.count[flow] ?? 0;
-    if (n === MAX_PENDING_PER_FLOW) {
+    if (n === MAX_PENDING) {
       // Forget the oldest: the last record of the list.
       const rec = this.rec;
       let prev = NIL;
@@ -370,19 +382,21 @@ export class ModbusDecoder implements Decoder {
     if (avail < 6) return avail >= 4 && u16(buf, off + 2) !== 0 ? -1 : 0;
     if (u16(buf, off + 2) !== 0) return -1;
     const len = u16(buf, off + 4);
-    if (len < MBAP_MIN_LENGTH || len > MBAP_MAX_LENGTH) return -1;
+    if (len < MIN_LENGTH || len > MAX_LENGTH) return -1;
     return 6 + len;
   }
 
   decode(seg: Segment, emit: EventSink): void {
     const b = seg.buf;
     const o = seg.off;
-    if (seg.len < MBAP_HEADER + 1) {
+    if (seg.len < HEADER + 1) {
       this.counters.inc('modbus.truncated_adu');
       return;
     }
     const raw = u8(b, o + 7);
-    const isResponse = !seg.toServer;
+    // Compared with true: a boolean field is of unknown type to the optimizing compiler, and `!x` would test it
+    // against every falsy kind of value.
+    const isResponse = seg.toServer !== true;
     // The rarer functions add fields of their own: a fresh object each, so that every event's fields (and their
     // order in the JSON) are those of its function alone.
     const ev = COMMON[raw] === 1 ? this.shared : newEvent();
@@ -417,7 +431,7 @@ export class ModbusDecoder implements Decoder {
       ev.malformed = this.request(ev, b, d, n);
     }
     if (ev.malformed !== undefined) this.counters.inc(`modbus.${ev.malformed}`);
-    this.match(flow, ev, i);
+    this.match(flow, ev, i, isResponse);
     emit(ev);
   }
 
@@ -426,10 +440,13 @@ export class ModbusDecoder implements Decoder {
     this.pending.clear(flow);
   }
 
-  /** Matches a response to the flow's request record `i`, or remembers a request (`i`: its id's earlier request). */
-  private match(flow: number, ev: ModbusEvent, i: number): void {
+  /**
+   * Matches a response to the flow's request record `i`, or remembers a request (`i`: its id's earlier request).
+   * `isResponse`: ev.is_response, as decode() computed it (read back from the event, its type is unknown again).
+   */
+  private match(flow: number, ev: ModbusEvent, i: number, isResponse: boolean): void {
     const pending = this.pending;
-    if (!ev.is_response) {
+    if (!isResponse) {
       if (i >= 0) {
         this.counters.inc('modbus.duplicate_transaction_id');
         pending.remove(flow, i);
@@ -450,45 +467,52 @@ export class ModbusDecoder implements Decoder {
     else if (ev.address === undefined && address >= 0 && isRead(fc)) ev.address = address;
   }
 
-  /** Decodes request data; returns the malformation reason or undefined. */
+  /**
+   * Decodes request data; returns the malformation reason or undefined. The reads (most requests) here, the other
+   * functions in otherRequest: this part is small enough for V8 to inline into decode(), the whole switch was not.
+   */
   private request(ev: ModbusEvent, b: Buffer, d: number, n: number): string | undefined {
+    const fc = ev.func_code;
+    if (fc >= FC.READ_COILS && fc <= FC.READ_INPUT_REGISTERS) {
+      if (n < 4) return 'truncated';
+      ev.address = u16(b, d);
+      ev.quantity = u16(b, d + 2);
+      return undefined;
+    }
+    return this.otherRequest(ev, b, d, n);
+  }
+
+  /** request() for the functions other than the reads. */
+  private otherRequest(ev: ModbusEvent, b: Buffer, d: number, n: number): string | undefined {
     switch (ev.func_code) {
-      case FunctionCode.READ_COILS:
-      case FunctionCode.READ_DISCRETE_INPUTS:
-      case FunctionCode.READ_HOLDING_REGISTERS:
-      case FunctionCode.READ_INPUT_REGISTERS:
-        if (n < 4) return 'truncated';
-        ev.address = u16(b, d);
-        ev.quantity = u16(b, d + 2);
-        return undefined;
-      case FunctionCode.WRITE_SINGLE_COIL:
-      case FunctionCode.WRITE_SINGLE_REGISTER:
-      case FunctionCode.MASK_WRITE_REGISTER:
+      case FC.WRITE_SINGLE_COIL:
+      case FC.WRITE_SINGLE_REGISTER:
+      case FC.MASK_WRITE_REGISTER:
         return this.singleWrite(ev, b, d, n);
-      case FunctionCode.READ_EXCEPTION_STATUS:
-      case FunctionCode.GET_COMM_EVENT_COUNTER:
-      case FunctionCode.GET_COMM_EVENT_LOG:
-      case FunctionCode.REPORT_SERVER_ID:
+      case FC.READ_EXCEPTION_STATUS:
+      case FC.GET_COMM_EVENT_COUNTER:
+      case FC.GET_COMM_EVENT_LOG:
+      case FC.REPORT_SERVER_ID:
         return n === 0 ? undefined : 'unexpected_data';
-      case FunctionCode.DIAGNOSTICS:
+      case FC.DIAGNOSTICS:
         return diagnostics(ev, b, d, n);
-      case FunctionCode.WRITE_MULTIPLE_COILS:
-      case FunctionCode.WRITE_MULTIPLE_REGISTERS: {
+      case FC.WRITE_MULTIPLE_COILS:
+      case FC.WRITE_MULTIPLE_REGISTERS: {
         if (n < 5) return 'truncated';
         ev.address = u16(b, d);
         ev.quantity = u16(b, d + 2);
         ev.byte_count = u8(b, d + 4);
         const avail = Math.min(ev.byte_count, n - 5);
         ev.values =
-          ev.func_code === FunctionCode.WRITE_MULTIPLE_COILS
+          ev.func_code === FC.WRITE_MULTIPLE_COILS
             ? this.bits(ev, b, d + 5, avail, ev.quantity)
             : this.registers(ev, b, d + 5, avail);
         return ev.byte_count === n - 5 ? undefined : 'byte_count_mismatch';
       }
-      case FunctionCode.READ_FILE_RECORD:
-      case FunctionCode.WRITE_FILE_RECORD:
-        return fileRecords(ev, b, d, n, ev.func_code === FunctionCode.WRITE_FILE_RECORD);
-      case FunctionCode.READ_WRITE_MULTIPLE_REGISTERS: {
+      case FC.READ_FILE_RECORD:
+      case FC.WRITE_FILE_RECORD:
+        return fileRecords(ev, b, d, n, ev.func_code === FC.WRITE_FILE_RECORD);
+      case FC.READ_WRITE_MULTIPLE_REGISTERS: {
         if (n < 9) return 'truncated';
         ev.address = u16(b, d);
         ev.quantity = u16(b, d + 2);
@@ -498,28 +522,31 @@ export class ModbusDecoder implements Decoder {
         ev.values = registers(b, d + 9, Math.min(ev.byte_count, n - 9));
         return ev.byte_count === n - 9 ? undefined : 'byte_count_mismatch';
       }
-      case FunctionCode.READ_FIFO_QUEUE:
+      case FC.READ_FIFO_QUEUE:
         if (n < 2) return 'truncated';
         ev.address = u16(b, d);
         return undefined;
-      case FunctionCode.ENCAPSULATED_INTERFACE:
+      case FC.ENCAPSULATED_INTERFACE:
         if (n < 1) return 'truncated';
         ev.mei_type = u8(b, d);
-        if (ev.mei_type === MeiType.READ_DEVICE_IDENTIFICATION) {
+        if (ev.mei_type === MEI.READ_DEVICE_IDENTIFICATION) {
           if (n < 3) return 'truncated';
           ev.read_device_id = u8(b, d + 1);
           ev.object_id = u8(b, d + 2);
           return undefined;
         }
         ev.values = bytes(b, d + 1, n - 1);
-        return ev.mei_type === MeiType.CANOPEN_GENERAL_REFERENCE ? undefined : 'unknown_mei_type';
+        return ev.mei_type === MEI.CANOPEN_GENERAL_REFERENCE ? undefined : 'unknown_mei_type';
       default:
         ev.byte_count = n;
         return 'unknown_function';
     }
   }
 
-  /** Decodes response data; `reqQuantity` is the matched request's quantity (coil reads need it). */
+  /**
+   * Decodes response data; `reqQuantity` is the matched request's quantity (coil reads need it). The register reads
+   * (most responses) here, the other functions in otherResponse (as request() and otherRequest()).
+   */
   private response(
     ev: ModbusEvent,
     b: Buffer,
@@ -527,9 +554,32 @@ export class ModbusDecoder implements Decoder {
     n: number,
     reqQuantity: number | undefined,
   ): string | undefined {
+    const fc = ev.func_code;
+    if (
+      fc === FC.READ_HOLDING_REGISTERS ||
+      fc === FC.READ_INPUT_REGISTERS ||
+      fc === FC.READ_WRITE_MULTIPLE_REGISTERS
+    ) {
+      if (n < 1) return 'truncated';
+      ev.byte_count = u8(b, d);
+      ev.values = this.registers(ev, b, d + 1, Math.min(ev.byte_count, n - 1));
+      ev.quantity = ev.values.length;
+      return ev.byte_count === n - 1 ? undefined : 'byte_count_mismatch';
+    }
+    return this.otherResponse(ev, b, d, n, reqQuantity);
+  }
+
+  /** response() for the functions other than the register reads. */
+  private otherResponse(
+    ev: ModbusEvent,
+    b: Buffer,
+    d: number,
+    n: number,
+    reqQuantity: number | undefined,
+  ): string | undefined {
     switch (ev.func_code) {
-      case FunctionCode.READ_COILS:
-      case FunctionCode.READ_DISCRETE_INPUTS: {
+      case FC.READ_COILS:
+      case FC.READ_DISCRETE_INPUTS: {
         if (n < 1) return 'truncated';
         ev.byte_count = u8(b, d);
         const avail = Math.min(ev.byte_count, n - 1);
@@ -538,30 +588,22 @@ export class ModbusDecoder implements Decoder {
         ev.values = this.bits(ev, b, d + 1, avail, q ?? avail * 8);
         return ev.byte_count === n - 1 ? undefined : 'byte_count_mismatch';
       }
-      case FunctionCode.READ_HOLDING_REGISTERS:
-      case FunctionCode.READ_INPUT_REGISTERS:
-      case FunctionCode.READ_WRITE_MULTIPLE_REGISTERS:
-        if (n < 1) return 'truncated';
-        ev.byte_count = u8(b, d);
-        ev.values = this.registers(ev, b, d + 1, Math.min(ev.byte_count, n - 1));
-        ev.quantity = ev.values.length;
-        return ev.byte_count === n - 1 ? undefined : 'byte_count_mismatch';
-      case FunctionCode.WRITE_SINGLE_COIL:
-      case FunctionCode.WRITE_SINGLE_REGISTER:
-      case FunctionCode.MASK_WRITE_REGISTER:
+      case FC.WRITE_SINGLE_COIL:
+      case FC.WRITE_SINGLE_REGISTER:
+      case FC.MASK_WRITE_REGISTER:
         return this.singleWrite(ev, b, d, n);
-      case FunctionCode.READ_EXCEPTION_STATUS:
+      case FC.READ_EXCEPTION_STATUS:
         if (n < 1) return 'truncated';
         ev.status = u8(b, d);
         return undefined;
-      case FunctionCode.DIAGNOSTICS:
+      case FC.DIAGNOSTICS:
         return diagnostics(ev, b, d, n);
-      case FunctionCode.GET_COMM_EVENT_COUNTER:
+      case FC.GET_COMM_EVENT_COUNTER:
         if (n < 4) return 'truncated';
         ev.status = u16(b, d);
         ev.event_count = u16(b, d + 2);
         return undefined;
-      case FunctionCode.GET_COMM_EVENT_LOG:
+      case FC.GET_COMM_EVENT_LOG:
         if (n < 7) return 'truncated';
         ev.byte_count = u8(b, d);
         ev.status = u16(b, d + 1);
@@ -569,35 +611,34 @@ export class ModbusDecoder implements Decoder {
         ev.message_count = u16(b, d + 5);
         ev.values = bytes(b, d + 7, Math.min(n - 7, Math.max(0, ev.byte_count - 6)));
         return ev.byte_count === n - 1 ? undefined : 'byte_count_mismatch';
-      case FunctionCode.WRITE_MULTIPLE_COILS:
-      case FunctionCode.WRITE_MULTIPLE_REGISTERS:
+      case FC.WRITE_MULTIPLE_COILS:
+      case FC.WRITE_MULTIPLE_REGISTERS:
         if (n < 4) return 'truncated';
         ev.address = u16(b, d);
         ev.quantity = u16(b, d + 2);
         return undefined;
-      case FunctionCode.REPORT_SERVER_ID:
+      case FC.REPORT_SERVER_ID:
         if (n < 1) return 'truncated';
         ev.byte_count = u8(b, d);
         ev.values = bytes(b, d + 1, Math.min(ev.byte_count, n - 1));
         return ev.byte_count === n - 1 ? undefined : 'byte_count_mismatch';
-      case FunctionCode.READ_FILE_RECORD:
+      case FC.READ_FILE_RECORD:
         return readFileResponse(ev, b, d, n);
-      case FunctionCode.WRITE_FILE_RECORD:
+      case FC.WRITE_FILE_RECORD:
         return fileRecords(ev, b, d, n, true);
-      case FunctionCode.READ_FIFO_QUEUE: {
+      case FC.READ_FIFO_QUEUE: {
         if (n < 4) return 'truncated';
         ev.byte_count = u16(b, d);
         ev.fifo_count = u16(b, d + 2);
         ev.values = registers(b, d + 4, Math.min(ev.fifo_count * 2, n - 4));
         return ev.byte_count === n - 2 && ev.fifo_count * 2 === n - 4 ? undefined : 'byte_count_mismatch';
       }
-      case FunctionCode.ENCAPSULATED_INTERFACE:
+      case FC.ENCAPSULATED_INTERFACE:
         if (n < 1) return 'truncated';
         ev.mei_type = u8(b, d);
-        if (ev.mei_type === MeiType.READ_DEVICE_IDENTIFICATION)
-          return deviceIdentification(ev, b, d + 1, n - 1);
+        if (ev.mei_type === MEI.READ_DEVICE_IDENTIFICATION) return deviceIdentification(ev, b, d + 1, n - 1);
         ev.values = bytes(b, d + 1, n - 1);
-        return ev.mei_type === MeiType.CANOPEN_GENERAL_REFERENCE ? undefined : 'unknown_mei_type';
+        return ev.mei_type === MEI.CANOPEN_GENERAL_REFERENCE ? undefined : 'unknown_mei_type';
       default:
         ev.byte_count = n;
         return 'unknown_function';
@@ -606,7 +647,7 @@ export class ModbusDecoder implements Decoder {
 
   /** fc 5 and 6 (address, value) and 22 (address, and mask, or mask): requests and their echoed responses. */
   private singleWrite(ev: ModbusEvent, b: Buffer, d: number, n: number): string | undefined {
-    const mask = ev.func_code === FunctionCode.MASK_WRITE_REGISTER;
+    const mask = ev.func_code === FC.MASK_WRITE_REGISTER;
     if (n < (mask ? 6 : 4)) return 'truncated';
     ev.address = u16(b, d);
     if (mask) {
@@ -633,9 +674,9 @@ export class ModbusDecoder implements Decoder {
 /** Responses that do not repeat the address they answer for: it is taken from the matched request. */
 function isRead(fc: number): boolean {
   return (
-    (fc >= FunctionCode.READ_COILS && fc <= FunctionCode.READ_INPUT_REGISTERS) ||
-    fc === FunctionCode.READ_WRITE_MULTIPLE_REGISTERS ||
-    fc === FunctionCode.READ_FIFO_QUEUE
+    (fc >= FC.READ_COILS && fc <= FC.READ_INPUT_REGISTERS) ||
+    fc === FC.READ_WRITE_MULTIPLE_REGISTERS ||
+    fc === FC.READ_FIFO_QUEUE
   );
 }
 

@@ -4,7 +4,7 @@
 // UNSUBSCRIBE, QoS, retain, dup, packet ids, return/reason codes, payload size and the v5 properties.
 // The protocol version of a flow comes from its CONNECT (v5 packets carry properties, older ones do not); a flow
 // picked up mid-session is read as 3.1.1 until a CONNECT says otherwise.
-import { TextCache, detached, u16, u8 } from './bytes.js';
+import { TextCache, detached, u16 as bytesU16, u8 as bytesU8 } from './bytes.js';
 import { Counters, type Decoder, type EventBase, type EventSink, type Segment } from './types.js';
 
 export const MQTT_PORT = 1883;
@@ -31,6 +31,14 @@ export const MqttType = {
 export const MqttVersion = { V31: 3, V311: 4, V5: 5 } as const;
 
 /** Topics kept per SUBSCRIBE/UNSUBSCRIBE event; more are counted, not listed. */
+// The per-PDU path's constants and byte readers as this module's own: an imported or exported binding (u16, u8,
+// MqttType, MqttVersion) is read through its module cell, with a check for the uninitialised hole (and, for an
+// object, a map check) at every use, also inside this module; a local constant compiles to its value.
+const u16 = bytesU16;
+const u8 = bytesU8;
+const TYPE = MqttType;
+const VERSION = MqttVersion;
+
 const MAX_TOPICS = 64;
 /** Properties kept per packet. */
 const MAX_PROPERTIES = 64;
@@ -288,7 +296,7 @@ export class MqttDecoder implements Decoder {
   }
 
   private version(flow: number): number {
-    return this.versions[flow] || MqttVersion.V311;
+    return this.versions[flow] || VERSION.V311;
   }
 
   private setVersion(flow: number, v: number): void {
@@ -317,7 +325,8 @@ export class MqttDecoder implements Decoder {
     ev.ts = seg.pkt.ts;
     ev.flow = seg.flow;
     ev.msgtype = h >> 4;
-    ev.is_response = !seg.toServer;
+    // Compared with true: a boolean field is of unknown type to the optimizing compiler (see modbus.ts).
+    ev.is_response = seg.toServer !== true;
     ev.remaining_length = rl;
     ev.qos = undefined;
     ev.retain = undefined;
@@ -352,16 +361,16 @@ export class MqttDecoder implements Decoder {
 
   /** Reads the packet's variable header and payload into ev; returns the event to emit (ev or a detached copy). */
   private body(ev: MqttEvent, flags: number, r: Reader, flow: number): MqttEvent {
-    const v5 = this.version(flow) === MqttVersion.V5;
+    const v5 = this.version(flow) === VERSION.V5;
     switch (ev.msgtype) {
-      case MqttType.CONNECT:
+      case TYPE.CONNECT:
         return this.connect(ev, r, flow);
-      case MqttType.CONNACK:
+      case TYPE.CONNACK:
         ev.session_present = (r.byte() & 1) === 1;
         ev.reason_code = r.byte();
         if (v5 && r.left > 0) ev.properties = this.properties(r);
         return ev;
-      case MqttType.PUBLISH: {
+      case TYPE.PUBLISH: {
         const qos = (flags >> 1) & 3;
         ev.qos = qos;
         ev.retain = (flags & 1) === 1;
@@ -376,19 +385,19 @@ export class MqttDecoder implements Decoder {
         ev.payload_size = Math.max(0, r.left);
         return ev;
       }
-      case MqttType.PUBACK:
-      case MqttType.PUBREC:
-      case MqttType.PUBREL:
-      case MqttType.PUBCOMP:
+      case TYPE.PUBACK:
+      case TYPE.PUBREC:
+      case TYPE.PUBREL:
+      case TYPE.PUBCOMP:
         ev.packet_id = r.u16();
         if (v5 && r.left > 0) {
           ev.reason_code = r.byte();
           if (r.left > 0) ev.properties = this.properties(r);
         }
         return ev;
-      case MqttType.SUBSCRIBE:
-      case MqttType.UNSUBSCRIBE: {
-        const sub = ev.msgtype === MqttType.SUBSCRIBE;
+      case TYPE.SUBSCRIBE:
+      case TYPE.UNSUBSCRIBE: {
+        const sub = ev.msgtype === TYPE.SUBSCRIBE;
         if ((flags & 15) !== 2) {
           ev = detached(ev);
           ev.malformed = 'bad_fixed_header_flags';
@@ -413,24 +422,24 @@ export class MqttDecoder implements Decoder {
         if (sub) ev.qos_list = qos;
         return ev;
       }
-      case MqttType.SUBACK:
-      case MqttType.UNSUBACK: {
+      case TYPE.SUBACK:
+      case TYPE.UNSUBACK: {
         ev.packet_id = r.u16();
         if (v5) ev.properties = this.properties(r);
-        if (ev.msgtype === MqttType.SUBACK || v5) {
+        if (ev.msgtype === TYPE.SUBACK || v5) {
           const codes: number[] = [];
           while (r.left > 0 && r.bad === undefined && codes.length < MAX_TOPICS) codes.push(r.byte());
           ev.reason_codes = codes;
         }
         return ev;
       }
-      case MqttType.PINGREQ:
-      case MqttType.PINGRESP:
+      case TYPE.PINGREQ:
+      case TYPE.PINGRESP:
         if (r.left > 0) ev.malformed = 'unexpected_data';
         return ev;
-      case MqttType.DISCONNECT:
-      case MqttType.AUTH:
-        if (ev.msgtype === MqttType.AUTH && !v5) this.counters.inc('mqtt.auth_before_v5');
+      case TYPE.DISCONNECT:
+      case TYPE.AUTH:
+        if (ev.msgtype === TYPE.AUTH && !v5) this.counters.inc('mqtt.auth_before_v5');
         if (r.left > 0) {
           ev.reason_code = r.byte();
           if (r.left > 0) ev.properties = this.properties(r);
@@ -447,7 +456,7 @@ export class MqttDecoder implements Decoder {
     const version = r.byte();
     ev.version = version;
     if (r.bad !== undefined) return ev;
-    if (version === MqttVersion.V31 || version === MqttVersion.V311 || version === MqttVersion.V5) {
+    if (version === VERSION.V31 || version === VERSION.V311 || version === VERSION.V5) {
       this.setVersion(flow, version);
     } else {
       ev = detached(ev);
@@ -456,7 +465,7 @@ export class MqttDecoder implements Decoder {
     const f = r.byte();
     ev.clean_session = (f & 2) === 2;
     ev.keep_alive = r.u16();
-    const v5 = this.version(flow) === MqttVersion.V5;
+    const v5 = this.version(flow) === VERSION.V5;
     if (v5) ev.properties = this.properties(r);
     const payloadStart = r.o;
     ev.client_id = r.str();

@@ -19,12 +19,32 @@ const PLAIN_TCP4 = 54;
 /** Ethernet (14) + IPv4 without options (20) + UDP (8). */
 const PLAIN_UDP4 = 42;
 
-/** A view of the capture buffer the last frame came from (made again only when the buffer changes). */
-let viewOf: Buffer | undefined;
-let view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+// The fast path's constants as this module's own: an imported binding is read through its module cell (a load, a
+// check for the uninitialised hole and, for an object, a map check per use), a local constant compiles to its value.
+const ETHERNET = LinkType.ETHERNET;
+const IPV4 = EtherType.IPV4;
+const TCP = IpProto.TCP;
+const UDP = IpProto.UDP;
+
+/**
+ * A view of the capture buffer the last frame came from (made again only when the buffer changes). In a constant
+ * object rather than module `let`s, whose every read checks for the uninitialised hole.
+ */
+const last: { of: Buffer | undefined; view: DataView<ArrayBufferLike> } = {
+  of: undefined,
+  view: new DataView(new ArrayBuffer(0)),
+};
 
 /** The fast path's network layer (decodeFrame): what decodeEthernet and decodeIpv4 set for a plain IPv4 packet. */
-function plainIpv4(raw: RawPacket, pkt: PacketView, b: Buffer, v: DataView, ip: number, proto: number): void {
+function plainIpv4(
+  raw: RawPacket,
+  pkt: PacketView,
+  b: Buffer,
+  v: DataView,
+  ip: number,
+  proto: number,
+  ttl: number,
+): void {
   // PacketView.reset(), less the fields this path sets below and its callers set after it.
   pkt.vlanOuter = -1;
   pkt.vlanInner = -1;
@@ -43,10 +63,10 @@ function plainIpv4(raw: RawPacket, pkt: PacketView, b: Buffer, v: DataView, ip: 
   // Stored only when it changes (once per capture chunk): a pointer store into the long-lived view from a
   // young buffer goes through V8's write barrier slow path.
   if (pkt.buf !== b) pkt.buf = b;
-  pkt.etherType = EtherType.IPV4;
+  pkt.etherType = IPV4;
   pkt.ipOff = ip;
   pkt.ipVersion = 4;
-  pkt.ttl = u8(b, ip + 8);
+  pkt.ttl = ttl;
   pkt.ipProto = proto;
   pkt.src4 = v.getUint32(ip + 12);
   pkt.dst4 = v.getUint32(ip + 16);
@@ -62,42 +82,52 @@ export function decodeFrame(raw: RawPacket, pkt: PacketView, c: Counters): boole
   const end = off + raw.capLen;
   // The common frames, untagged Ethernet + IPv4 (no options, not a fragment) + TCP without options or UDP whose
   // length matches the IP packet's, all of it captured: read in one go, with the same results as the layer-by-layer
-  // path below (words read as words through a DataView: every read is inside the frame). Anything else goes there.
-  if (raw.linkType === LinkType.ETHERNET && end - off >= PLAIN_UDP4) {
-    if (b !== viewOf) {
-      viewOf = b;
-      view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  // path below. Read through a DataView a word at a time, several header fields from one word (each read costs an
+  // offset and a bounds check): every read is inside the frame. Anything else goes to the layered path.
+  if (raw.linkType === ETHERNET && end - off >= PLAIN_UDP4) {
+    if (b !== last.of) {
+      last.of = b;
+      last.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
     }
-    const v = view;
-    if (
-      v.getUint16(off + 12) === EtherType.IPV4 &&
-      u8(b, off + 14) === 0x45 &&
-      (v.getUint16(off + 20) & 0x3fff) === 0
-    ) {
-      const ip = off + 14;
-      const proto = u8(b, ip + 9);
-      const stop = ip + v.getUint16(ip + 2);
+    const v = last.view;
+    const ip = off + 14;
+    // Version and header length, type of service, total length.
+    const w0 = v.getUint32(ip);
+    if (v.getUint16(off + 12) === IPV4 && w0 >>> 24 === 0x45 && (v.getUint32(ip + 4) & 0x3fff) === 0) {
+      // TTL, protocol, header checksum.
+      const w2 = v.getUint32(ip + 8);
+      const proto = (w2 >>> 16) & 0xff;
+      const stop = ip + (w0 & 0xffff);
       const t = ip + 20;
-      if (proto === IpProto.TCP) {
-        if (end - off >= PLAIN_TCP4 && u8(b, t + 12) >> 4 === 5 && stop >= t + 20 && stop <= end) {
-          plainIpv4(raw, pkt, b, v, ip, IpProto.TCP);
-          pkt.sport = v.getUint16(t);
-          pkt.dport = v.getUint16(t + 2);
-          pkt.seq = v.getUint32(t + 4);
-          pkt.ack = v.getUint32(t + 8);
-          pkt.tcpFlags = u8(b, t + 13);
-          pkt.window = v.getUint16(t + 14);
-          pkt.payloadOff = t + 20;
-          pkt.payloadLen = stop - (t + 20);
+      if (proto === TCP) {
+        if (end - off >= PLAIN_TCP4 && stop >= t + 20 && stop <= end) {
+          // Data offset, flags, window.
+          const w3 = v.getUint32(t + 12);
+          if (w3 >>> 28 === 5) {
+            plainIpv4(raw, pkt, b, v, ip, TCP, w2 >>> 24);
+            const ports = v.getUint32(t);
+            pkt.sport = ports >>> 16;
+            pkt.dport = ports & 0xffff;
+            pkt.seq = v.getUint32(t + 4);
+            pkt.ack = v.getUint32(t + 8);
+            pkt.tcpFlags = (w3 >>> 16) & 0xff;
+            pkt.window = w3 & 0xffff;
+            pkt.payloadOff = t + 20;
+            pkt.payloadLen = stop - (t + 20);
+            return true;
+          }
+        }
+      } else if (proto === UDP && stop <= end && stop - t >= 8) {
+        // Ports, then length and checksum.
+        const ports = v.getUint32(t);
+        if (v.getUint32(t + 4) >>> 16 === stop - t) {
+          plainIpv4(raw, pkt, b, v, ip, UDP, w2 >>> 24);
+          pkt.sport = ports >>> 16;
+          pkt.dport = ports & 0xffff;
+          pkt.payloadOff = t + 8;
+          pkt.payloadLen = stop - (t + 8);
           return true;
         }
-      } else if (proto === IpProto.UDP && stop <= end && stop - t >= 8 && v.getUint16(t + 4) === stop - t) {
-        plainIpv4(raw, pkt, b, v, ip, IpProto.UDP);
-        pkt.sport = v.getUint16(t);
-        pkt.dport = v.getUint16(t + 2);
-        pkt.payloadOff = t + 8;
-        pkt.payloadLen = stop - (t + 8);
-        return true;
       }
     }
   }

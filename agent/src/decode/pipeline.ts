@@ -9,7 +9,7 @@ import { FlowTable, type FlowTableStats } from './flow-table.js';
 import { FragmentReassembler } from './fragments.js';
 import { ipv4Fragment } from './ipv4.js';
 import { decodeIpv6, ipv6Fragment } from './ipv6.js';
-import { decodeFrame, decodeTransport } from './packet.js';
+import { decodeFrame as packetDecodeFrame, decodeTransport } from './packet.js';
 import { createDecoders } from './registry.js';
 import { TcpFlag } from './tcp.js';
 import {
@@ -45,6 +45,14 @@ export const TcpState = {
   CLOSED: 5,
   RESET: 6,
 } as const;
+
+// The per-packet path's constants and decodeFrame as this module's own: an imported or exported binding (TcpFlag,
+// IpProto, TcpState, decodeFrame) is read through its module cell, with a check for the uninitialised hole and a map
+// or identity check at every use; a local constant compiles to its value.
+const { FIN, SYN, RST, ACK } = TcpFlag;
+const { TCP, UDP } = IpProto;
+const { NONE, SYN_SENT, SYN_RECEIVED, ESTABLISHED, CLOSING, CLOSED, RESET } = TcpState;
+const decodeFrame = packetDecodeFrame;
 
 export interface PipelineOptions {
   clock: Clock;
@@ -170,7 +178,7 @@ export class DecodePipeline {
 
   /** The connection state of a TCP flow (TcpState). */
   connectionState(flow: number): number {
-    return this.tcpState[flow] ?? TcpState.NONE;
+    return this.tcpState[flow] ?? NONE;
   }
 
   stats(): PipelineStats {
@@ -220,7 +228,9 @@ export class DecodePipeline {
 
   private decode(raw: RawPacket): void {
     const pkt = this.pkt;
-    if (!decodeFrame(raw, pkt, this.counters)) {
+    // Compared with true: the result of a call the optimizing compiler does not inline is of unknown type, and `!x`
+    // would test it against every falsy kind of value.
+    if (decodeFrame(raw, pkt, this.counters) !== true) {
       // An IP fragment: reassembled here; the frame that completes the datagram carries it on.
       if (!pkt.fragment || !this.reassemble(pkt)) return;
       if (!decodeTransport(pkt, this.counters)) return;
@@ -233,10 +243,10 @@ export class DecodePipeline {
     const dir = flows.dir;
     const proto = pkt.ipProto;
     if (flows.created) this.init(flow, dir, proto);
-    if (proto === IpProto.TCP) {
+    if (proto === TCP) {
       this.tcp++;
       this.trackTcp(flow, dir);
-    } else if (proto === IpProto.UDP) {
+    } else if (proto === UDP) {
       this.udp++;
       const a = this.app[flow] ?? -1;
       if (a >= 0 && pkt.payloadLen > 0) this.deliver(a, flow, dir, pkt.buf, pkt.payloadOff, pkt.payloadLen);
@@ -250,7 +260,7 @@ export class DecodePipeline {
     const pkt = this.pkt;
     let a = -1;
     let toServer = true;
-    const ports = proto === IpProto.TCP ? this.tcpPort : proto === IpProto.UDP ? this.udpPort : undefined;
+    const ports = proto === TCP ? this.tcpPort : proto === UDP ? this.udpPort : undefined;
     if (ports !== undefined) {
       a = ports[pkt.dport] ?? -1;
       if (a < 0) {
@@ -261,7 +271,7 @@ export class DecodePipeline {
     this.app[flow] = a;
     if (a >= 0) this.decoders[a]?.release?.(flow);
     this.srvDir[flow] = toServer ? dir : dir ^ 1;
-    this.tcpState[flow] = TcpState.NONE;
+    this.tcpState[flow] = NONE;
     const k = flow * 2;
     this.seqKnown[k] = this.seqKnown[k + 1] = 0;
     this.outOfWindow[k] = this.outOfWindow[k + 1] = 0;
@@ -284,19 +294,19 @@ export class DecodePipeline {
     const st = this.tcpState[flow] ?? 0;
     this.previousTcpState = st;
     // Connection state: enough to tell handshakes, established, closing and reset flows apart.
-    if (flags & TcpFlag.RST) this.tcpState[flow] = TcpState.RESET;
-    else if (flags & TcpFlag.SYN) {
-      this.tcpState[flow] = flags & TcpFlag.ACK ? TcpState.SYN_RECEIVED : TcpState.SYN_SENT;
-    } else if (flags & TcpFlag.FIN) {
-      this.tcpState[flow] = st === TcpState.CLOSING ? TcpState.CLOSED : TcpState.CLOSING;
-    } else if (st === TcpState.NONE || st === TcpState.SYN_RECEIVED || st === TcpState.SYN_SENT) {
-      this.tcpState[flow] = TcpState.ESTABLISHED;
+    if (flags & RST) this.tcpState[flow] = RESET;
+    else if (flags & SYN) {
+      this.tcpState[flow] = flags & ACK ? SYN_RECEIVED : SYN_SENT;
+    } else if (flags & FIN) {
+      this.tcpState[flow] = st === CLOSING ? CLOSED : CLOSING;
+    } else if (st === NONE || st === SYN_RECEIVED || st === SYN_SENT) {
+      this.tcpState[flow] = ESTABLISHED;
     }
     const a = this.app[flow] ?? -1;
     if (a < 0) return;
     const key = flow * 2 + dir;
     let n = pkt.payloadLen;
-    if (flags & TcpFlag.SYN) {
+    if (flags & SYN) {
       this.dropPending(key, 'reassembly.bytes_dropped_on_new_connection');
       this.nextSeq[key] = (pkt.seq + 1) >>> 0;
       this.seqKnown[key] = 1;
@@ -304,7 +314,7 @@ export class DecodePipeline {
     }
     let p = pkt.payloadOff;
     if (n > 0) {
-      let s = flags & TcpFlag.SYN ? (pkt.seq + 1) >>> 0 : pkt.seq;
+      let s = flags & SYN ? (pkt.seq + 1) >>> 0 : pkt.seq;
       if (this.seqKnown[key] === 0) {
         this.seqKnown[key] = 1;
         this.nextSeq[key] = s;
@@ -338,7 +348,7 @@ export class DecodePipeline {
       this.nextSeq[key] = (s + n) >>> 0;
       this.feed(a, flow, dir, key, p, n);
     }
-    if (flags & TcpFlag.FIN) this.nextSeq[key] = ((this.nextSeq[key] ?? 0) + 1) >>> 0;
+    if (flags & FIN) this.nextSeq[key] = ((this.nextSeq[key] ?? 0) + 1) >>> 0;
   }
 
   private dropPending(key: number, reason: string): void {
