@@ -3,6 +3,7 @@
 import type { Clock } from '@vigil/shared';
 import { AssetInventory } from '../assets/inventory.js';
 import { LinkType, type RawPacket } from '../capture/types.js';
+import { objectArray } from '../decode/bytes.js';
 import type { FlowTable } from '../decode/flow-table.js';
 import { DecodePipeline, TcpState, type PipelineOptions } from '../decode/pipeline.js';
 import { TcpFlag } from '../decode/tcp.js';
@@ -77,8 +78,8 @@ export class Analyzer {
   private roleToServer = new Uint8Array(16);
   private roleNumber = new Int32Array(16);
   private roleCodes = new Int32Array(16);
-  private readonly roleText1: (string | undefined)[] = [];
-  private readonly roleText2: (string | undefined)[] = [];
+  private readonly roleText1 = objectArray<string | undefined>();
+  private readonly roleText2 = objectArray<string | undefined>();
   private nEvents = 0;
   /**
    * Per flow id f, from f * FLOW_IDS: the inventory ids of its two hosts by direction (the source of a packet in

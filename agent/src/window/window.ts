@@ -51,7 +51,12 @@ export class FacilityWindow {
   private latest = -1;
   /** The slot of the newest second (valid once latest >= 0). */
   private latestSlot = 0;
-  private lastMs = -1;
+  /**
+   * Clock time of the newest packet counted (-Infinity before the first): a double from the start, as the packet
+   * times it takes are (from a small integer it would change representation at the first packet, and V8 would drop
+   * code compiled for the windows made before).
+   */
+  private lastMs = -Infinity;
   /** Packets and events older than the window when they arrived (dropped). */
   late = 0;
 
