@@ -131,12 +131,14 @@ export class Analyzer {
     const sec = this.secondOf(this.clock.now());
     const features = this.features;
     const w = this.window;
-    const clientDir = e.is_response ? this.flows.dir ^ 1 : this.flows.dir;
+    // `=== true` on the events' and flow table's booleans: a plain test compiles to V8's full truthiness check.
+    const response = e.is_response === true;
+    const clientDir = response ? this.flows.dir ^ 1 : this.flows.dir;
     let code: number;
     switch (e.protocol) {
       case 'modbus':
         features?.modbus(e);
-        w.addModbus(sec, e.func_code, e.is_response, e.exception_code !== undefined);
+        w.addModbus(sec, e.func_code, response, e.exception_code !== undefined);
         code = ROLE_MODBUS * ROLE_CODE_PROTO + (e.unit_id & 255) * 2 + clientDir;
         break;
       case 'mqtt':
@@ -146,12 +148,12 @@ export class Analyzer {
         break;
       case 'dns':
         features?.dns(e);
-        w.addDns(sec, e.is_response, e.rcode);
+        w.addDns(sec, response, e.rcode);
         code = ROLE_DNS * ROLE_CODE_PROTO + clientDir;
         break;
       case 'http':
         features?.http(e);
-        if (!e.is_response) w.addHttpRequest(sec);
+        if (!response) w.addHttpRequest(sec);
         code = -1;
         break;
     }
@@ -165,7 +167,7 @@ export class Analyzer {
    * flow's (a flow's first frame: its id may hold another flow's memo until the packet hook).
    */
   private role(e: DecodedEvent, code: number): void {
-    if (code < 0 || this.flows.created || this.flowIds[e.flow * FLOW_IDS + FLOW_ROLE] !== code)
+    if (code < 0 || this.flows.created === true || this.flowIds[e.flow * FLOW_IDS + FLOW_ROLE] !== code)
       this.keepRole(e, code);
   }
 
@@ -202,7 +204,7 @@ export class Analyzer {
       this.roleCodes = grow(this.roleCodes, new Int32Array(k * 2));
     }
     this.roleCodes[k] = code;
-    this.roleToServer[k] = e.is_response ? 0 : 1;
+    this.roleToServer[k] = e.is_response === true ? 0 : 1;
     let text1: string | undefined;
     let text2: string | undefined;
     switch (e.protocol) {
@@ -382,7 +384,7 @@ export class Analyzer {
   /** The packet into the window and its flow's counts, its roles, its feature record, the caller's hook. */
   private count(pkt: PacketView, flow: number, cls: number, failed: boolean): void {
     const ms = this.clock.now();
-    const created = this.flows.created;
+    const created = this.flows.created === true;
     const raw = this.raw!;
     const size = raw.origLen;
     const dir = this.flows.dir;
