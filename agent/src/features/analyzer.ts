@@ -12,6 +12,21 @@ import { hashBytes16, mix32 } from '../window/hll.js';
 import { FacilityWindow, ProtoClass } from '../window/window.js';
 import { FeatureExtractor, type FeatureSink } from './extractor.js';
 
+// The imported constants the packet path compares with, as this module's own constants: V8 folds a module's const
+// into the compiled code, while every use of an imported binding loads its cell and checks it (about eight
+// instructions a use, several per packet).
+const TCP = IpProto.TCP;
+const UDP = IpProto.UDP;
+const ICMP = IpProto.ICMP;
+const ICMPV6 = IpProto.ICMPV6;
+const RST = TcpFlag.RST;
+const SYN_SENT = TcpState.SYN_SENT;
+const SYN_RECEIVED = TcpState.SYN_RECEIVED;
+const CLASS_TCP = ProtoClass.tcp;
+const CLASS_UDP = ProtoClass.udp;
+const CLASS_ICMP = ProtoClass.icmp;
+const CLASS_OTHER = ProtoClass.other;
+
 const ROLE_MODBUS = 1;
 const ROLE_MQTT = 2;
 const ROLE_DNS = 3;
@@ -66,8 +81,8 @@ export class Analyzer {
   private readonly clock: Clock;
   private readonly onEventHook: ((e: DecodedEvent) => void) | undefined;
   private readonly onPacketHook: ((pkt: PacketView, ms: number, failed: boolean) => void) | undefined;
-  private readonly tcpClass = new Uint8Array(65536).fill(ProtoClass.tcp);
-  private readonly udpClass = new Uint8Array(65536).fill(ProtoClass.udp);
+  private readonly tcpClass = new Uint8Array(65536).fill(CLASS_TCP);
+  private readonly udpClass = new Uint8Array(65536).fill(CLASS_UDP);
   private raw: RawPacket | undefined;
   /**
    * What the inventory learns from the events of the frame being handled, [0, nEvents): an event is valid only
@@ -359,24 +374,22 @@ export class Analyzer {
   private packet(pkt: PacketView, flow: number): void {
     const proto = pkt.ipProto;
     let failed = false;
-    let cls: number = ProtoClass.other;
-    if (proto === IpProto.TCP) {
+    let cls: number = CLASS_OTHER;
+    if (proto === TCP) {
       const prev = this.pipeline.previousTcpState;
-      failed =
-        (pkt.tcpFlags & TcpFlag.RST) !== 0 && (prev === TcpState.SYN_SENT || prev === TcpState.SYN_RECEIVED);
+      failed = (pkt.tcpFlags & RST) !== 0 && (prev === SYN_SENT || prev === SYN_RECEIVED);
       cls =
-        this.tcpClass[pkt.dport] !== ProtoClass.tcp
+        this.tcpClass[pkt.dport] !== CLASS_TCP
           ? (this.tcpClass[pkt.dport] ?? 0)
           : (this.tcpClass[pkt.sport] ?? 0);
-    } else if (proto === IpProto.UDP) {
+    } else if (proto === UDP) {
       cls =
-        this.udpClass[pkt.dport] !== ProtoClass.udp
+        this.udpClass[pkt.dport] !== CLASS_UDP
           ? (this.udpClass[pkt.dport] ?? 0)
           : (this.udpClass[pkt.sport] ?? 0);
-    } else if (proto === IpProto.ICMP || proto === IpProto.ICMPV6) {
-      cls = ProtoClass.icmp;
-      failed =
-        (proto === IpProto.ICMP && pkt.icmpType === 3) || (proto === IpProto.ICMPV6 && pkt.icmpType === 1);
+    } else if (proto === ICMP || proto === ICMPV6) {
+      cls = CLASS_ICMP;
+      failed = (proto === ICMP && pkt.icmpType === 3) || (proto === ICMPV6 && pkt.icmpType === 1);
     }
     this.count(pkt, flow, cls, failed);
   }
@@ -401,7 +414,7 @@ export class Analyzer {
     if (this.nEvents > 0) this.learnRoles(flow * FLOW_IDS, dir);
     const features = this.features;
     if (features !== undefined) {
-      const state = pkt.ipProto === IpProto.TCP ? this.pipeline.connectionState(flow) : 0;
+      const state = pkt.ipProto === TCP ? this.pipeline.connectionState(flow) : 0;
       features.onPacket(pkt, size, state, created);
     }
     this.onPacketHook?.(pkt, ms, failed);
