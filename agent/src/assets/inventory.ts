@@ -6,6 +6,7 @@
 // Float64Array (a packet touches one cache line per host), IPv4 hosts are found in an open-addressing table keyed
 // by the address number, and nothing is allocated or formatted per packet; address and MAC text is made by
 // toJson(). IPv6 hosts are keyed by their text in a Map (rare on plant networks).
+import { objectArray } from '../decode/bytes.js';
 import type { DecodedEvent, PacketView } from '../decode/types.js';
 import { formatIpv4 } from '../decode/types.js';
 import { mix32 } from '../window/hll.js';
@@ -103,9 +104,11 @@ export class AssetInventory {
   /** Host records: id * H + field. */
   private rec = new Float64Array(0);
   /** IPv6 hosts: the address text (undefined for IPv4 hosts). */
-  private readonly ip6: (string | undefined)[] = [];
+  // Object arrays from the start (see objectArray): an empty literal starts as a small-integer array and changes kind
+  // at its first element.
+  private readonly ip6 = objectArray<string | undefined>();
   private mac = new Uint8Array(0);
-  private readonly lists: (HostLists | undefined)[] = [];
+  private readonly lists = objectArray<HostLists | undefined>();
   // IPv4 address -> id + 1 (0: empty), linear probing; hosts are never removed.
   private index4 = new Int32Array(0);
   private mask4 = 0;
@@ -117,12 +120,15 @@ export class AssetInventory {
    * The two IPv4 hosts found last (address -> id; ids never change, hosts are never removed): a conversation's
    * packets name the same two, and then need no hash and no probe. `memoB` is the older one.
    */
-  private memoAddrA = -1;
+  // NaN (equal to no address) and -0: doubles from the start, as addresses above 2^31 and packet times are; from a
+  // small integer the fields would change representation at the first packet, and V8 would drop code compiled for
+  // the inventories made before.
+  private memoAddrA = NaN;
   private memoIdA = NONE;
-  private memoAddrB = -1;
+  private memoAddrB = NaN;
   private memoIdB = NONE;
   /** Packet time of the packet given to onPacket (ms). */
-  private nowMs = 0;
+  private nowMs = -0;
 
   constructor(private readonly maxHosts = DEFAULT_MAX_HOSTS) {
     this.grow(Math.min(INITIAL_CAPACITY, Math.max(1, maxHosts)));

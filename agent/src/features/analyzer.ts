@@ -3,6 +3,7 @@
 import type { Clock } from '@vigil/shared';
 import { AssetInventory } from '../assets/inventory.js';
 import { LinkType, type RawPacket } from '../capture/types.js';
+import { objectArray } from '../decode/bytes.js';
 import type { FlowTable } from '../decode/flow-table.js';
 import { DecodePipeline, TcpState, type PipelineOptions } from '../decode/pipeline.js';
 import { TcpFlag } from '../decode/tcp.js';
@@ -10,6 +11,21 @@ import { IpProto, type DecodedEvent, type PacketView } from '../decode/types.js'
 import { hashBytes16, mix32 } from '../window/hll.js';
 import { FacilityWindow, ProtoClass } from '../window/window.js';
 import { FeatureExtractor, type FeatureSink } from './extractor.js';
+
+// The imported constants the packet path compares with, as this module's own constants: V8 folds a module's const
+// into the compiled code, while every use of an imported binding loads its cell and checks it (about eight
+// instructions a use, several per packet).
+const TCP = IpProto.TCP;
+const UDP = IpProto.UDP;
+const ICMP = IpProto.ICMP;
+const ICMPV6 = IpProto.ICMPV6;
+const RST = TcpFlag.RST;
+const SYN_SENT = TcpState.SYN_SENT;
+const SYN_RECEIVED = TcpState.SYN_RECEIVED;
+const CLASS_TCP = ProtoClass.tcp;
+const CLASS_UDP = ProtoClass.udp;
+const CLASS_ICMP = ProtoClass.icmp;
+const CLASS_OTHER = ProtoClass.other;
 
 const ROLE_MODBUS = 1;
 const ROLE_MQTT = 2;
@@ -65,8 +81,8 @@ export class Analyzer {
   private readonly clock: Clock;
   private readonly onEventHook: ((e: DecodedEvent) => void) | undefined;
   private readonly onPacketHook: ((pkt: PacketView, ms: number, failed: boolean) => void) | undefined;
-  private readonly tcpClass = new Uint8Array(65536).fill(ProtoClass.tcp);
-  private readonly udpClass = new Uint8Array(65536).fill(ProtoClass.udp);
+  private readonly tcpClass = new Uint8Array(65536).fill(CLASS_TCP);
+  private readonly udpClass = new Uint8Array(65536).fill(CLASS_UDP);
   private raw: RawPacket | undefined;
   /**
    * What the inventory learns from the events of the frame being handled, [0, nEvents): an event is valid only
@@ -77,8 +93,8 @@ export class Analyzer {
   private roleToServer = new Uint8Array(16);
   private roleNumber = new Int32Array(16);
   private roleCodes = new Int32Array(16);
-  private readonly roleText1: (string | undefined)[] = [];
-  private readonly roleText2: (string | undefined)[] = [];
+  private readonly roleText1 = objectArray<string | undefined>();
+  private readonly roleText2 = objectArray<string | undefined>();
   private nEvents = 0;
   /**
    * Per flow id f, from f * FLOW_IDS: the inventory ids of its two hosts by direction (the source of a packet in
@@ -130,12 +146,14 @@ export class Analyzer {
     const sec = this.secondOf(this.clock.now());
     const features = this.features;
     const w = this.window;
-    const clientDir = e.is_response ? this.flows.dir ^ 1 : this.flows.dir;
+    // `=== true` on the events' and flow table's booleans: a plain test compiles to V8's full truthiness check.
+    const response = e.is_response === true;
+    const clientDir = response ? this.flows.dir ^ 1 : this.flows.dir;
     let code: number;
     switch (e.protocol) {
       case 'modbus':
         features?.modbus(e);
-        w.addModbus(sec, e.func_code, e.is_response, e.exception_code !== undefined);
+        w.addModbus(sec, e.func_code, response, e.exception_code !== undefined);
         code = ROLE_MODBUS * ROLE_CODE_PROTO + (e.unit_id & 255) * 2 + clientDir;
         break;
       case 'mqtt':
@@ -145,12 +163,12 @@ export class Analyzer {
         break;
       case 'dns':
         features?.dns(e);
-        w.addDns(sec, e.is_response, e.rcode);
+        w.addDns(sec, response, e.rcode);
         code = ROLE_DNS * ROLE_CODE_PROTO + clientDir;
         break;
       case 'http':
         features?.http(e);
-        if (!e.is_response) w.addHttpRequest(sec);
+        if (!response) w.addHttpRequest(sec);
         code = -1;
         break;
     }
@@ -164,7 +182,7 @@ export class Analyzer {
    * flow's (a flow's first frame: its id may hold another flow's memo until the packet hook).
    */
   private role(e: DecodedEvent, code: number): void {
-    if (code < 0 || this.flows.created || this.flowIds[e.flow * FLOW_IDS + FLOW_ROLE] !== code)
+    if (code < 0 || this.flows.created === true || this.flowIds[e.flow * FLOW_IDS + FLOW_ROLE] !== code)
       this.keepRole(e, code);
   }
 
@@ -201,7 +219,7 @@ export class Analyzer {
       this.roleCodes = grow(this.roleCodes, new Int32Array(k * 2));
     }
     this.roleCodes[k] = code;
-    this.roleToServer[k] = e.is_response ? 0 : 1;
+    this.roleToServer[k] = e.is_response === true ? 0 : 1;
     let text1: string | undefined;
     let text2: string | undefined;
     switch (e.protocol) {
@@ -356,24 +374,22 @@ export class Analyzer {
   private packet(pkt: PacketView, flow: number): void {
     const proto = pkt.ipProto;
     let failed = false;
-    let cls: number = ProtoClass.other;
-    if (proto === IpProto.TCP) {
+    let cls: number = CLASS_OTHER;
+    if (proto === TCP) {
       const prev = this.pipeline.previousTcpState;
-      failed =
-        (pkt.tcpFlags & TcpFlag.RST) !== 0 && (prev === TcpState.SYN_SENT || prev === TcpState.SYN_RECEIVED);
+      failed = (pkt.tcpFlags & RST) !== 0 && (prev === SYN_SENT || prev === SYN_RECEIVED);
       cls =
-        this.tcpClass[pkt.dport] !== ProtoClass.tcp
+        this.tcpClass[pkt.dport] !== CLASS_TCP
           ? (this.tcpClass[pkt.dport] ?? 0)
           : (this.tcpClass[pkt.sport] ?? 0);
-    } else if (proto === IpProto.UDP) {
+    } else if (proto === UDP) {
       cls =
-        this.udpClass[pkt.dport] !== ProtoClass.udp
+        this.udpClass[pkt.dport] !== CLASS_UDP
           ? (this.udpClass[pkt.dport] ?? 0)
           : (this.udpClass[pkt.sport] ?? 0);
-    } else if (proto === IpProto.ICMP || proto === IpProto.ICMPV6) {
-      cls = ProtoClass.icmp;
-      failed =
-        (proto === IpProto.ICMP && pkt.icmpType === 3) || (proto === IpProto.ICMPV6 && pkt.icmpType === 1);
+    } else if (proto === ICMP || proto === ICMPV6) {
+      cls = CLASS_ICMP;
+      failed = (proto === ICMP && pkt.icmpType === 3) || (proto === ICMPV6 && pkt.icmpType === 1);
     }
     this.count(pkt, flow, cls, failed);
   }
@@ -381,7 +397,7 @@ export class Analyzer {
   /** The packet into the window and its flow's counts, its roles, its feature record, the caller's hook. */
   private count(pkt: PacketView, flow: number, cls: number, failed: boolean): void {
     const ms = this.clock.now();
-    const created = this.flows.created;
+    const created = this.flows.created === true;
     const raw = this.raw!;
     const size = raw.origLen;
     const dir = this.flows.dir;
@@ -398,7 +414,7 @@ export class Analyzer {
     if (this.nEvents > 0) this.learnRoles(flow * FLOW_IDS, dir);
     const features = this.features;
     if (features !== undefined) {
-      const state = pkt.ipProto === IpProto.TCP ? this.pipeline.connectionState(flow) : 0;
+      const state = pkt.ipProto === TCP ? this.pipeline.connectionState(flow) : 0;
       features.onPacket(pkt, size, state, created);
     }
     this.onPacketHook?.(pkt, ms, failed);

@@ -108,6 +108,27 @@ describe('60-second facility window', () => {
     expect(w.rows().reduce((n, r) => n + r.packets_per_sec, 0)).toBe(1);
   });
 
+  it('counts a packet of an earlier second inside the window in that second, with rows read between packets', () => {
+    const w = new FacilityWindow();
+    const s = T0 / 1000;
+    w.addPacket(T0, 60, 1, 2, ProtoClass.tcp, false);
+    w.addPacket(T0 + 1000, 70, 1, 2, ProtoClass.tcp, false);
+    expect(w.row(s)?.packets_per_sec).toBe(1);
+    w.addPacket(T0 + 200, 80, 1, 2, ProtoClass.udp, false);
+    expect(w.row(s)).toMatchObject({ packets_per_sec: 2, bytes_per_sec: 140, inter_arrival_time: 0 });
+    expect(w.row(s + 1)).toMatchObject({ packets_per_sec: 1, bytes_per_sec: 70, inter_arrival_time: 1 });
+    w.addPacket(T0 + 1100, 90, 1, 2, ProtoClass.tcp, false);
+    expect(
+      w
+        .rows()
+        .map((r) => r.packets_per_sec)
+        .slice(-2),
+    ).toEqual([2, 2]);
+    expect(w.row(s)).toMatchObject({ bytes_per_sec: 140, protocol_distribution: { tcp: 0.5, udp: 0.5 } });
+    expect(w.row(s + 1)).toMatchObject({ bytes_per_sec: 160, inter_arrival_time: 0.55 });
+    expect(w.timeline().at(-2)?.packets_per_sec).toBe(2);
+  });
+
   it('stays within 1 MB whatever the packet rate: memory is fixed at construction', () => {
     const w = new FacilityWindow();
     const before = w.memoryBytes();
