@@ -474,8 +474,11 @@ function decodeContext(end: number): Alert['context_analysis'] {
   return c;
 }
 
-/** Decodes one Alert message into the stored alert's shape (values as sent; checkAlert then validates them). */
-function decodeAlert(end: number, facilityId: string): Alert {
+/**
+ * Decodes one Alert message into the stored alert's shape (values as sent; checkAlert then validates them), with
+ * `generated` as its last field when it is given.
+ */
+function decodeAlert(end: number, facilityId: string, generated: boolean | undefined): Alert {
   // fields into locals, the alert made once at the end: no default context made and then replaced
   let id = '';
   let timestamp = '';
@@ -540,7 +543,26 @@ function decodeAlert(end: number, facilityId: string): Alert {
         skip(type, end);
     }
   }
-  return {
+  const contextAnalysis = context ?? { duration: '', pattern: '', behavior: '', timeline: [], evidence: {} };
+  // two literals, so each caller's alerts have one shape from the start (a field added later changes it per alert)
+  if (generated === undefined) {
+    return {
+      id,
+      timestamp,
+      facility_id: facilityId,
+      severity: severity as Severity,
+      title,
+      description,
+      status: 'new',
+      sources,
+      correlation_confidence: correlationConfidence,
+      correlation_summary: correlationSummary,
+      attack_type: attackType,
+      attack_name: attackName,
+      context_analysis: contextAnalysis,
+    };
+  }
+  const stored: AlertWithOrigin = {
     id,
     timestamp,
     facility_id: facilityId,
@@ -553,8 +575,10 @@ function decodeAlert(end: number, facilityId: string): Alert {
     correlation_summary: correlationSummary,
     attack_type: attackType,
     attack_name: attackName,
-    context_analysis: context ?? { duration: '', pattern: '', behavior: '', timeline: [], evidence: {} },
+    context_analysis: contextAnalysis,
+    generated,
   };
+  return stored;
 }
 
 /** A decoded map's entries checked as numberMap/stringMap check them (the map itself is kept: no copy). */
@@ -634,12 +658,28 @@ function checkAlert(a: Alert, w: Where): void {
   a.id = id.toLowerCase();
 }
 
+/** An alert with the aggregator's mark of its origin (`generated`: false for an agent's, true for `vigil seed`'s). */
+export type AlertWithOrigin = Alert & { generated: boolean };
+
 /**
  * The alerts of an AlertBatch's bytes (the `alerts` field of an AgentMessage), validated as alertFromPb validates
  * each, with the facility the caller's certificate names. Throws InvalidMessageError naming the first bad field of
- * the first bad alert (`<at>[i].field`), or the alert whose bytes are not a protobuf encoding.
+ * the first bad alert (`<at>[i].field`), or the alert whose bytes are not a protobuf encoding. With `generated`, each
+ * alert also has that field, after the others (the aggregator's stored alert), made with it rather than added later.
  */
-export function alertsFromBatch(batch: Buffer, facilityId: string, at = 'alerts'): Alert[] {
+export function alertsFromBatch(batch: Buffer, facilityId: string, at?: string): Alert[];
+export function alertsFromBatch(
+  batch: Buffer,
+  facilityId: string,
+  at: string,
+  generated: boolean,
+): AlertWithOrigin[];
+export function alertsFromBatch(
+  batch: Buffer,
+  facilityId: string,
+  at = 'alerts',
+  generated?: boolean,
+): Alert[] {
   wire = batch;
   pos = 0;
   const end = batch.length;
@@ -651,7 +691,7 @@ export function alertsFromBatch(batch: Buffer, facilityId: string, at = 'alerts'
       const tag = uint32(end);
       const type = tag & 7;
       if (fieldOf(tag) === 1 && type === 2) {
-        const a = decodeAlert(fieldEnd(end), facilityId);
+        const a = decodeAlert(fieldEnd(end), facilityId, generated);
         checkAlert(a, w);
         alerts.push(a);
       } else skip(type, end);
