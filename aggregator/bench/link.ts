@@ -40,7 +40,7 @@ import { openStore } from '../src/store/open.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { startTestPostgres } from '../src/store/testing/postgres.js';
 import type { StoredAlert } from '../src/store/types.js';
-import { postgresCpu } from './postgres-cpu.js';
+import { postgresCpu, postgresPids } from './postgres-cpu.js';
 
 const ALERTS = Number(process.env.BENCH_ALERTS ?? 100_000);
 const AGENTS = Number(process.env.BENCH_AGENTS ?? 200);
@@ -123,6 +123,10 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
     let sched0 = new Map<string, Sched>();
     const timeline: { t: number; n: number; s: Map<string, Sched> }[] = [];
     const pgCpu = pgServer ? await postgresCpu(url) : null;
+    const pgPidsNow = pgServer && SCHED ? await postgresPids(url) : null;
+    // the server's processes (backends, WAL writer...) as of the first alert stored: BENCH_SCHED's Postgres rows
+    let pgPids: number[] = [];
+    const schedPids = (): number[] => [agent.child.pid ?? 0, aggregatorPid, ...pgPids];
     const agentDir = join(dir, 'agent');
     await enroll({
       aggregator: `127.0.0.1:${port}`,
@@ -175,13 +179,14 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
           postgres: pgCpu?.() ?? 0,
         };
         threads0 = threadsCpu(aggregatorPid);
-        sched0 = schedSnapshot([agent.child.pid ?? 0, aggregatorPid]);
+        pgPids = pgPidsNow?.() ?? [];
+        sched0 = schedSnapshot(schedPids());
       }
       if (SCHED && first !== 0)
         timeline.push({
           t: performance.now() - first,
           n: await stored(),
-          s: schedSnapshot([agent.child.pid ?? 0, aggregatorPid]),
+          s: schedSnapshot(schedPids()),
         });
       if (agent.child.exitCode !== null) throw new Error(`agent exited early:\n${agent.lines.join('\n')}`);
       await sleep(serve ? 20 : 5);
@@ -191,10 +196,11 @@ async function oneAgentThroughput(kind: 'sqlite' | 'postgres', via: 'link' | 'se
       schedReport(
         seconds,
         sched0,
-        schedSnapshot([agent.child.pid ?? 0, aggregatorPid]),
+        schedSnapshot(schedPids()),
         timeline,
         aggregatorPid,
         agent.child.pid ?? 0,
+        pgPids,
       );
     const perAlert = (s: number): string => ((s * 1e6) / ALERTS).toFixed(0);
     const aggUs = perAlert(aggregatorCpu() - cpu0.aggregator);
@@ -250,9 +256,10 @@ function schedSnapshot(pids: readonly number[]): Map<string, Sched> {
 }
 
 /**
- * BENCH_SCHED=1: for the agent's main thread, the aggregator's main thread and its busiest other thread, the share of
- * the run's wall time each spent on a CPU, waiting for one (runnable: the machine's load) and off one (idle or
- * blocked: the pipeline's gaps), to stderr; with BENCH_SCHED=2 also per interval of ~0.5 s.
+ * BENCH_SCHED=1: for the agent's main thread, the aggregator's main thread and its busiest other thread (and on
+ * Postgres the server's busiest process, its backend), the share of the run's wall time each spent on a CPU, waiting
+ * for one (runnable: the machine's load) and off one (idle or blocked: the pipeline's gaps), to stderr; with
+ * BENCH_SCHED=2 also per interval of ~0.5 s.
  */
 function schedReport(
   seconds: number,
@@ -261,6 +268,7 @@ function schedReport(
   timeline: { t: number; n: number; s: Map<string, Sched> }[],
   aggregatorPid: number,
   agentPid: number,
+  pgPids: readonly number[],
 ): void {
   const d = (k: string, x: Map<string, Sched>, y: Map<string, Sched>): Sched => ({
     run: (y.get(k)?.run ?? 0) - (x.get(k)?.run ?? 0),
@@ -269,22 +277,42 @@ function schedReport(
   const others = [...b.keys()].filter(
     (k) => k.startsWith(`${aggregatorPid}/`) && k !== `${aggregatorPid}/${aggregatorPid}`,
   );
-  const writer = others.sort((k1, k2) => d(k2, a, b).run - d(k1, a, b).run)[0] ?? '';
+  const busiest = (keys: string[]): string =>
+    keys.sort((k1, k2) => d(k2, a, b).run - d(k1, a, b).run)[0] ?? '';
+  const writer = busiest(others);
+  const pgKeys = pgPids.map((pid) => `${pid}/${pid}`);
+  const backend = busiest([...pgKeys]);
   const threads: [string, string][] = [
     ['agent main', `${agentPid}/${agentPid}`],
     ['aggregator main', `${aggregatorPid}/${aggregatorPid}`],
     ['aggregator writer', writer],
+    ...(pgKeys.length > 0 ? ([['postgres backend', backend]] as [string, string][]) : []),
   ];
-  const rest = (x: Map<string, Sched>, y: Map<string, Sched>): number =>
-    others.filter((k) => k !== writer).reduce((n, k) => n + d(k, x, y).run, 0);
-  const line = (wall: number, x: Map<string, Sched>, y: Map<string, Sched>): string =>
-    threads
-      .map(([name, k]) => {
-        const s = d(k, x, y);
-        const pc = (ns: number): string => ((100 * ns) / wall).toFixed(0).padStart(3);
-        return `${name} run ${pc(s.run)}% wait ${pc(s.wait)}% off ${pc(wall - s.run - s.wait)}%`;
-      })
-      .join(' | ') + ` | other aggregator threads run ${((100 * rest(x, y)) / wall).toFixed(0)}%`;
+  const run = (keys: string[], x: Map<string, Sched>, y: Map<string, Sched>): number =>
+    keys.reduce((n, k) => n + d(k, x, y).run, 0);
+  const line = (wall: number, x: Map<string, Sched>, y: Map<string, Sched>): string => {
+    const pc = (ns: number): string => ((100 * ns) / wall).toFixed(0).padStart(3);
+    const rest = run(
+      others.filter((k) => k !== writer),
+      x,
+      y,
+    );
+    const pgRest = run(
+      pgKeys.filter((k) => k !== backend),
+      x,
+      y,
+    );
+    return (
+      threads
+        .map(([name, k]) => {
+          const s = d(k, x, y);
+          return `${name} run ${pc(s.run)}% wait ${pc(s.wait)}% off ${pc(wall - s.run - s.wait)}%`;
+        })
+        .join(' | ') +
+      ` | other aggregator threads run ${pc(rest).trim()}%` +
+      (pgKeys.length > 0 ? ` | other postgres processes run ${pc(pgRest).trim()}%` : '')
+    );
+  };
   console.error(`sched, whole run ${seconds.toFixed(2)} s: ${line(seconds * 1e9, a, b)}`);
   if (process.env.BENCH_SCHED !== '2') return;
   let prev = { t: 0, n: 0, s: a };
@@ -557,9 +585,7 @@ async function stages(n: number): Promise<string[]> {
         stored = wire.flatMap((b) => {
           const m = decode(b);
           if (m.body !== 'alert_batch') return [];
-          const alerts = alertsFromBatch(m.alert_batch, 'plant-a') as StoredAlert[];
-          for (const a of alerts) a.generated = false;
-          return alerts;
+          return alertsFromBatch(m.alert_batch, 'plant-a', 'alerts', false);
         });
       },
     );

@@ -10,6 +10,28 @@ export type ServerCpu = () => number;
  * server is not local or the role may not read data_directory (then only wall time and client CPU are reported).
  */
 export async function postgresCpu(url: string): Promise<ServerCpu | null> {
+  const pids = await postgresPids(url);
+  if (pids === null) return null;
+  return () => {
+    let ticks = 0;
+    for (const pid of pids()) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        ticks += Number(f[11]) + Number(f[12]);
+      } catch {
+        // The process ended between listing and reading.
+      }
+    }
+    return ticks / 100; // USER_HZ
+  };
+}
+
+/**
+ * The process ids of a local Postgres server as they are now: its postmaster and every process it forked (backends,
+ * WAL writer, checkpointer...). Null as for postgresCpu.
+ */
+export async function postgresPids(url: string): Promise<(() => number[]) | null> {
   const pg = (await import('pg')).default;
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -18,18 +40,18 @@ export async function postgresCpu(url: string): Promise<ServerCpu | null> {
       ?.data_directory;
     const pm = Number(readFileSync(join(dir ?? '', 'postmaster.pid'), 'utf8').split('\n')[0]);
     return () => {
-      let ticks = 0;
+      const pids: number[] = [];
       for (const pid of readdirSync('/proc')) {
         if (!/^\d+$/.test(pid)) continue;
         try {
           const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
           const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-          if (Number(pid) === pm || Number(f[1]) === pm) ticks += Number(f[11]) + Number(f[12]);
+          if (Number(pid) === pm || Number(f[1]) === pm) pids.push(Number(pid));
         } catch {
           // The process ended between listing and reading.
         }
       }
-      return ticks / 100; // USER_HZ
+      return pids;
     };
   } catch {
     return null;

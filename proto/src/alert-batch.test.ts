@@ -84,6 +84,20 @@ describe('alertsFromBatch', () => {
     expect(alerts).toHaveLength(40);
   });
 
+  it('gives the same alerts with `generated` as their last field when asked, and refuses the same', () => {
+    const bytes = encode(Array.from({ length: 40 }, (_, i) => base(i)));
+    const marked = (generated: boolean): unknown =>
+      (before(bytes) as object[]).map((a) => ({ ...a, generated }));
+
+    for (const generated of [false, true]) {
+      const alerts = alertsFromBatch(bytes, 'plant-a', 'alerts', generated);
+      expect(alerts).toEqual(marked(generated));
+      expect(JSON.stringify(alerts)).toBe(JSON.stringify(marked(generated)));
+    }
+    const bad = encode([base(0), base(1, { severity: 'urgent' })]);
+    expect(outcome(() => alertsFromBatch(bad, 'plant-a', 'm', false))).toBe(before(bad, 'm'));
+  });
+
   it('gives texts that repeat across alerts as they were sent, non-ASCII and broken UTF-8 included', () => {
     const texts = ['rules', 'règles', 'rules ', 'Rules', 'x'.repeat(96), 'x'.repeat(97), '🚨', ''];
     const bytes = encode(

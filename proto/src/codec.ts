@@ -4,6 +4,7 @@ import {
   ICS_TECHNIQUE_PATTERN,
   SEVERITIES,
   TIMELINE_STATUSES,
+  isCanonicalTime,
   isUuid,
   type Alert,
   type NetworkMetrics,
@@ -58,42 +59,6 @@ function text(v: unknown, w: Where, name: string, max: number, allowEmpty = true
   if (v.length === 0) throw new InvalidMessageError(field, 'must not be empty');
   if (v.length > max) throw new InvalidMessageError(field, `longer than ${max} characters`);
   throw new InvalidMessageError(field, 'contains NUL (U+0000)');
-}
-
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-/** The digits at s[from, from + len) as a number, or -1 if one of them is not a digit. */
-function digits(s: string, from: number, len: number): number {
-  let n = 0;
-  for (let i = from; i < from + len; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
-}
-
-/**
- * Whether s is already what toISOString() would print for it (YYYY-MM-DDTHH:MM:SS.sssZ, a real calendar date).
- * Agents send times in that form; checking it costs a tenth of parsing and printing the date again, which was the
- * largest part of validating an alert with a 60-point timeline.
- */
-function isCanonicalTime(s: string): boolean {
-  if (s.length !== 24 || s[4] !== '-' || s[7] !== '-' || s[10] !== 'T' || s[13] !== ':' || s[16] !== ':') {
-    return false;
-  }
-  if (s[19] !== '.' || s[23] !== 'Z' || digits(s, 20, 3) < 0) return false;
-  const year = digits(s, 0, 4);
-  const month = digits(s, 5, 2);
-  const day = digits(s, 8, 2);
-  if (year < 0 || month < 1 || month > 12 || day < 1) return false;
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const monthDays = month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] ?? 0);
-  if (day > monthDays) return false;
-  const hour = digits(s, 11, 2);
-  const minute = digits(s, 14, 2);
-  const second = digits(s, 17, 2);
-  return hour >= 0 && hour < 24 && minute >= 0 && minute < 60 && second >= 0 && second < 60;
 }
 
 function time(v: unknown, w: Where, name: string): string {
@@ -509,8 +474,11 @@ function decodeContext(end: number): Alert['context_analysis'] {
   return c;
 }
 
-/** Decodes one Alert message into the stored alert's shape (values as sent; checkAlert then validates them). */
-function decodeAlert(end: number, facilityId: string): Alert {
+/**
+ * Decodes one Alert message into the stored alert's shape (values as sent; checkAlert then validates them), with
+ * `generated` as its last field when it is given.
+ */
+function decodeAlert(end: number, facilityId: string, generated: boolean | undefined): Alert {
   // fields into locals, the alert made once at the end: no default context made and then replaced
   let id = '';
   let timestamp = '';
@@ -575,7 +543,26 @@ function decodeAlert(end: number, facilityId: string): Alert {
         skip(type, end);
     }
   }
-  return {
+  const contextAnalysis = context ?? { duration: '', pattern: '', behavior: '', timeline: [], evidence: {} };
+  // two literals, so each caller's alerts have one shape from the start (a field added later changes it per alert)
+  if (generated === undefined) {
+    return {
+      id,
+      timestamp,
+      facility_id: facilityId,
+      severity: severity as Severity,
+      title,
+      description,
+      status: 'new',
+      sources,
+      correlation_confidence: correlationConfidence,
+      correlation_summary: correlationSummary,
+      attack_type: attackType,
+      attack_name: attackName,
+      context_analysis: contextAnalysis,
+    };
+  }
+  const stored: AlertWithOrigin = {
     id,
     timestamp,
     facility_id: facilityId,
@@ -588,8 +575,10 @@ function decodeAlert(end: number, facilityId: string): Alert {
     correlation_summary: correlationSummary,
     attack_type: attackType,
     attack_name: attackName,
-    context_analysis: context ?? { duration: '', pattern: '', behavior: '', timeline: [], evidence: {} },
+    context_analysis: contextAnalysis,
+    generated,
   };
+  return stored;
 }
 
 /** A decoded map's entries checked as numberMap/stringMap check them (the map itself is kept: no copy). */
@@ -669,12 +658,28 @@ function checkAlert(a: Alert, w: Where): void {
   a.id = id.toLowerCase();
 }
 
+/** An alert with the aggregator's mark of its origin (`generated`: false for an agent's, true for `vigil seed`'s). */
+export type AlertWithOrigin = Alert & { generated: boolean };
+
 /**
  * The alerts of an AlertBatch's bytes (the `alerts` field of an AgentMessage), validated as alertFromPb validates
  * each, with the facility the caller's certificate names. Throws InvalidMessageError naming the first bad field of
- * the first bad alert (`<at>[i].field`), or the alert whose bytes are not a protobuf encoding.
+ * the first bad alert (`<at>[i].field`), or the alert whose bytes are not a protobuf encoding. With `generated`, each
+ * alert also has that field, after the others (the aggregator's stored alert), made with it rather than added later.
  */
-export function alertsFromBatch(batch: Buffer, facilityId: string, at = 'alerts'): Alert[] {
+export function alertsFromBatch(batch: Buffer, facilityId: string, at?: string): Alert[];
+export function alertsFromBatch(
+  batch: Buffer,
+  facilityId: string,
+  at: string,
+  generated: boolean,
+): AlertWithOrigin[];
+export function alertsFromBatch(
+  batch: Buffer,
+  facilityId: string,
+  at = 'alerts',
+  generated?: boolean,
+): Alert[] {
   wire = batch;
   pos = 0;
   const end = batch.length;
@@ -686,7 +691,7 @@ export function alertsFromBatch(batch: Buffer, facilityId: string, at = 'alerts'
       const tag = uint32(end);
       const type = tag & 7;
       if (fieldOf(tag) === 1 && type === 2) {
-        const a = decodeAlert(fieldEnd(end), facilityId);
+        const a = decodeAlert(fieldEnd(end), facilityId, generated);
         checkAlert(a, w);
         alerts.push(a);
       } else skip(type, end);

@@ -1,6 +1,7 @@
 export * from './api.js';
 export * from './ids.js';
 export * from './clock.js';
+export * from './time.js';
 export * from './attack-data.js';
 export * from './cli-error.js';
 export * from './attack/bundle.js';

@@ -162,6 +162,48 @@ describe('agent link', () => {
     expect(pushes[0]).toMatchObject({ config: { settings_json: '{"heartbeat_ms":1000}' } });
   });
 
+  it('keeps at most 16 alert batches unacknowledged (or its maxInFlight), and sends the next on each ack', async () => {
+    // the store holds every insert until `release`: nothing is acknowledged before then
+    let release = (): void => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const insert = fx.store.insertAlerts.bind(fx.store);
+    fx.store.insertAlerts = async (alerts) => {
+      await held;
+      return insert(alerts);
+    };
+    const sent = async (batchAlerts: number, maxInFlight?: number): Promise<number[]> => {
+      const { outbox, client } = await linkAgent(fx, 'plant-a', {
+        name: `window-${maxInFlight ?? 'default'}`,
+        client: { batchAlerts, ...(maxInFlight !== undefined ? { maxInFlight } : {}) },
+      });
+      outbox.enqueue(Array.from({ length: 40 * batchAlerts }, (_, i) => sampleAlert(i)));
+      // what the client reads from its outbox it sends: every alert peeked is an alert sent
+      const peeked: number[] = [];
+      const peek = outbox.peek.bind(outbox);
+      outbox.peek = (afterId, limit) => {
+        const rows = peek(afterId, limit);
+        peeked.push(...rows.map((r) => r.id));
+        return rows;
+      };
+      await client.start();
+      await waitFor(() => client.stats.connected, 5000);
+      return peeked;
+    };
+
+    const byDefault = await sent(5);
+    const set = await sent(5, 3);
+    // time for a client that kept no bound to send far more (it sends as soon as it reads)
+    await new Promise((r) => setTimeout(r, 500));
+    const before = { byDefault: byDefault.length, set: set.length };
+    release();
+    const delivered = await waitFor(async () => (await fx.store.alertStats()).total === 400, 20_000);
+
+    expect(before).toEqual({ byDefault: 16 * 5, set: 3 * 5 });
+    expect(delivered).toBe(true);
+    expect(new Set(byDefault).size).toBe(200);
+    expect(new Set(set).size).toBe(200);
+  });
+
   it('cuts a revoked facility off within a second, open stream included, and refuses it afterwards', async () => {
     const { outbox, client } = await agent('plant-d');
     await client.start();

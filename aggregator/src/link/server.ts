@@ -448,13 +448,13 @@ export class LinkServer {
         const m = queue[0];
         if (m?.body !== 'alert_batch') break;
         queue.shift();
-        // the decoded alerts are new objects: marked in place rather than copied
-        const alerts = alertsFromBatch(
+        // an agent's alerts are detections: generated false, made with each alert (no field added after)
+        const alerts: StoredAlert[] = alertsFromBatch(
           m.alert_batch,
           facilityId,
           `message ${m.seq}: alerts`,
-        ) as StoredAlert[];
-        for (const a of alerts) a.generated = false;
+          false,
+        );
         this.stats.alerts_received += alerts.length;
         msgs.push({ seq: m.seq, alerts });
         count += alerts.length;

@@ -1,9 +1,14 @@
 // Pieces both store implementations share: time normalisation, search terms, stats from the maintained counters.
-import type { AlertStats, AlertStatus, Severity } from '@vigil/shared';
+import { isCanonicalTime, type AlertStats, type AlertStatus, type Severity } from '@vigil/shared';
 import type { RetentionPolicy } from './types.js';
 
-/** ISO-8601 UTC with milliseconds, the one spelling of time the store writes and returns. Throws on an invalid time. */
+/**
+ * ISO-8601 UTC with milliseconds, the one spelling of time the store writes and returns. Throws on an invalid time. A
+ * string already in that spelling (every alert time the link stores: the decoder made it so) is returned as it is,
+ * without parsing and printing it again.
+ */
 export function iso(t: string | Date | number): string {
+  if (typeof t === 'string' && isCanonicalTime(t)) return t;
   const d = t instanceof Date ? t : new Date(t);
   if (Number.isNaN(d.getTime())) throw new RangeError(`invalid time: ${String(t)}`);
   return d.toISOString();

@@ -70,7 +70,7 @@ export async function linkAgent(
   facility: string,
   o: {
     name?: string;
-    client?: Pick<LinkClientOptions, 'onPush' | 'health'>;
+    client?: Pick<LinkClientOptions, 'onPush' | 'health' | 'batchAlerts' | 'maxInFlight'>;
     beforeOutbox?: (path: string) => void;
   } = {},
 ): Promise<LinkAgent> {
