@@ -574,6 +574,58 @@ describe.each(HARNESSES)('dashboard API on %s', (_kind, makeHarness) => {
       );
       await ws.close();
     });
+
+    it("names the round in progress in the trigger's 409, and the demo's fl-round waits for that round to end and starts its own", async () => {
+      // As in the demo, where each Layer 2 round is followed by a Layer 1b round: a round holds the engine (a silent
+      // node keeps it open until its 1.5 s timeout) when the operator asks for the demo's round.
+      const fleet = new LocalFleet(
+        (['plant-a', 'plant-b', 'plant-b'] as const).map((f, i) => ({
+          nodeId: String(7101 + i),
+          facilityId: f,
+          seed: 50 + i,
+          trainExamples: 120,
+          validationExamples: 40,
+          shift: 0.2 * i,
+          behaviour: i === 2 ? ('silent' as const) : ('train' as const),
+        })),
+      );
+      const engine = new RoundEngine({
+        store: api.store,
+        transport: fleet,
+        strategy: new FedAvg(),
+        privacy: { delta: 1e-5, epsilonBudget: 10 },
+        initialArrays: () => modelArrays(localModel(1)),
+        log: () => undefined,
+      });
+      api.attachFl(engine);
+      const first = (
+        await http(api, 'POST', '/api/fl/rounds/trigger', { token: operator, body: { timeout_seconds: 1.5 } })
+      ).body as FLRound & { round_id: number };
+
+      const trigger = await http(api, 'POST', '/api/fl/rounds/trigger', { token: operator });
+      const demo = await http(api, 'POST', '/api/demo/scenarios/fl-round', { token: operator });
+      const before = (await http(api, 'GET', `/api/fl/rounds/${first.round_id}`, { token: viewer }))
+        .body as FLRound;
+      await engine.shutdown();
+
+      expect(demo.status).toBe(200);
+      const own = demo.body as { round_id: number; status: string };
+      expect(own).toEqual({ round_id: first.round_id + 1, status: 'started' });
+      // The round in progress had ended when the demo's round started: it was not cut short, nor run alongside.
+      expect(before.status).toBe('completed');
+      const second = (await http(api, 'GET', `/api/fl/rounds/${own.round_id}`, { token: viewer }))
+        .body as FLRound;
+      expect(second.round_number).toBe(2);
+      expect(Date.parse(second.start_time)).toBeGreaterThanOrEqual(Date.parse(before.end_time ?? ''));
+      expect(trigger.status).toBe(409);
+      expect((trigger.body as { error: { details: unknown } }).error.details).toEqual({
+        reason: 'in_progress',
+        round_id: first.round_id,
+        round_number: 1,
+        model: first.model,
+        phase: expect.any(String) as string,
+      });
+    });
   });
 
   describe('predictions and ATT&CK', () => {

@@ -3,7 +3,8 @@
 // the API (the first port scan from the dashboard, clicked in Debian's chromium) and must end `detected`: the
 // facility's detectors raised the alerts of every stage. Before each multi-stage run the facility's earlier alerts are
 // resolved, as an operator closes an incident, and the prediction made at the run's scan must be validated by a later
-// stage. The fl-round scenario runs a federated round over the agents' SuperNodes. Ctrl-C (SIGINT) stops
+// stage. The fl-round scenario runs a federated round over the agents' SuperNodes; asked again at once, it waits for
+// the Layer 1b round that follows the last one's Layer 2 round and then starts its own. Ctrl-C (SIGINT) stops
 // everything. Runs per scenario: VIGIL_DEMO_RUNS (default 1 here; the full
 // 10-run record is in aggregator/bench/RESULTS.md).
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';

@@ -18,6 +18,13 @@ const RoundStarted = z
   .object({ round_id: z.number().int(), status: z.literal('started') })
   .openapi('ScenarioRoundStarted');
 
+/**
+ * How long the fl-round scenario waits for a round in progress before it answers 409: a series' Layer 2 and Layer 1b
+ * rounds, each ended by its deadline (90 s to train and 25 s to evaluate by default), and still under the 300 s an
+ * HTTP client such as Node's fetch waits for an answer's headers.
+ */
+const DEMO_ROUND_WAIT_MS = 240_000;
+
 function notAvailable(): never {
   throw new ApiError('not_available', 'demo scenarios cannot run: the scenario engine is not attached', {
     engine: 'demo',
@@ -53,11 +60,14 @@ export function registerDemoRoutes(app: ApiApp, deps: ApiDeps): void {
       method: 'post',
       path: '/api/demo/scenarios/fl-round',
       tags: ['demo'],
+      // An operator asking for the demo's round wants to watch one run from its start: a round already in progress
+      // (the Layer 1b round that follows each Layer 2 round, one from the FL page) is waited for, then this one starts.
+      description: `Starts a federated round once the round in progress, if any, has ended (409 if it still runs after ${DEMO_ROUND_WAIT_MS / 1000} s).`,
       responses: { 200: json(RoundStarted, 'The FL round started'), ...errors(403, 409, 503) },
     }),
     async (c) => {
       const caller = requireRole(c, 'operator');
-      const round = await triggerRound(deps, caller, {});
+      const round = await triggerRound(deps, caller, {}, DEMO_ROUND_WAIT_MS);
       return c.json({ round_id: round.id, status: 'started' as const }, 200);
     },
   );

@@ -1,6 +1,7 @@
 // Federated learning: rounds and clients as the store holds them, privacy spend per facility, and the round trigger.
 // Triggering needs the FL engine with a transport to the agents (RunningApi.attachFl); without one the trigger answers
 // 503 not_available.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { FLClient, FLRound } from '@vigil/shared';
 import { audit, requireRole, type ApiApp, type ApiDeps } from '../app.js';
@@ -186,14 +187,44 @@ export function registerFlRoutes(app: ApiApp, deps: ApiDeps): void {
   );
 }
 
+/** How often a trigger that waits for the round in progress asks the engine again. */
+const ROUND_POLL_MS = 250;
+
+/**
+ * The 409 for a trigger that met a running round: it names that round (id, number, model, phase), so that the caller
+ * can follow it instead of guessing which round holds the engine. Between a series' two rounds no round is stored as
+ * in progress, and the answer names none.
+ */
+async function roundInProgress(deps: ApiDeps, message: string, waitedMs: number): Promise<ApiError> {
+  const current = await deps.store.currentRound().catch(() => null);
+  const running = current?.status === 'in-progress' ? current : null;
+  const waited = waitedMs > 0 ? ` after waiting ${Math.round(waitedMs / 1000)} s` : '';
+  if (running === null) return new ApiError('conflict', `${message}${waited}`, { reason: 'in_progress' });
+  return new ApiError(
+    'conflict',
+    `${message}${waited}: round ${running.round_number} (${running.model ?? 'model'}, ${running.phase}) since ${running.start_time}`,
+    {
+      reason: 'in_progress',
+      round_id: running.id,
+      round_number: running.round_number,
+      model: running.model,
+      phase: running.phase,
+    },
+  );
+}
+
 /**
  * Starts a federated round with the attached engine (the trigger route and the demo's fl-round scenario): 503 without
- * an engine, 409 while a round runs or when too few clients can take part. The action goes to the audit log.
+ * an engine, 409 when too few clients can take part, and 409 naming the round in progress while one runs. With
+ * `waitMs` a round in progress (a scheduled one, another trigger's, or the Layer 1b round that follows every Layer 2
+ * round of a series) is waited for, up to that long, and the new round starts once it has ended; the 409 comes only
+ * if it still runs then. The action goes to the audit log.
  */
 export async function triggerRound(
   deps: ApiDeps,
   caller: Caller,
   settings: Partial<RoundSettings>,
+  waitMs = 0,
 ): Promise<FLRound> {
   const engine = deps.fl.engine;
   if (engine === null)
@@ -202,19 +233,28 @@ export async function triggerRound(
       'federated learning rounds cannot be triggered: no FL engine with a transport to the agents is attached',
       { engine: 'fl' },
     );
-  try {
-    const { round } = await engine.start(settings);
-    await audit(deps, caller, 'fl.round.trigger', String(round.id), { ...settings });
-    return round;
-  } catch (err) {
-    if (err instanceof RoundInProgressError)
-      throw new ApiError('conflict', err.message, { reason: 'in_progress' });
-    if (err instanceof NotEnoughClientsError)
-      throw new ApiError('conflict', err.message, {
-        reason: 'not_enough_clients',
-        eligible: err.eligible,
-        required: err.required,
-      });
-    throw err;
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      const { round } = await engine.start(settings);
+      await audit(deps, caller, 'fl.round.trigger', String(round.id), { ...settings });
+      return round;
+    } catch (err) {
+      if (err instanceof RoundInProgressError) {
+        // (the engine refuses before it does anything, so asking again is harmless)
+        if (Date.now() < deadline) {
+          await sleep(ROUND_POLL_MS);
+          continue;
+        }
+        throw await roundInProgress(deps, err.message, waitMs);
+      }
+      if (err instanceof NotEnoughClientsError)
+        throw new ApiError('conflict', err.message, {
+          reason: 'not_enough_clients',
+          eligible: err.eligible,
+          required: err.required,
+        });
+      throw err;
+    }
   }
 }
