@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { AlertStats, AlertStatus, FLClient, FLRound, Prediction, Severity } from '@vigil/shared';
-import { systemClock, type Clock } from '@vigil/shared';
+import { canonicalTimeMs, systemClock, type Clock } from '@vigil/shared';
 import {
   checkLimitOffset,
   checkPaging,
@@ -267,11 +267,16 @@ interface AlertToWrite {
   words: readonly string[];
 }
 
-/** The alerts to write with their times and search words. */
+/**
+ * The alerts to write with their times and search words. A link alert's time is already canonical (the decoder made
+ * it so): its digits give the ms without a parse; any other form is parsed.
+ */
 function toWrite(alerts: readonly StoredAlert[]): AlertToWrite[] {
   const words = new AlertWords();
   return alerts.map((alert) => {
-    const ms = new Date(alert.timestamp).getTime();
+    const t = alert.timestamp;
+    let ms = canonicalTimeMs(t);
+    if (Number.isNaN(ms)) ms = new Date(t).getTime();
     if (Number.isNaN(ms)) throw new RangeError(`invalid time: ${alert.timestamp}`);
     return { alert, ms, words: words.of(alert) };
   });
