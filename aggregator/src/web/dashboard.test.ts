@@ -345,6 +345,66 @@ describe.runIf(runs)('dashboard in a real browser', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it("disables the demo's FL round button while the server waits for the round in progress, names that round, then shows the outcome", async () => {
+    const running = await roundInProgress();
+    const model = running.model === 'fl-global' ? 'Layer 2' : 'Layer 1b';
+    let release = (): void => undefined;
+    let startedId = 0;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await page.route('**/api/demo/scenarios/fl-round', async (route) => {
+      await held;
+      await route.fulfill({
+        status: 200,
+        contentType: 'application/json',
+        body: JSON.stringify({ round_id: startedId, status: 'started' }),
+      });
+    });
+    try {
+      await open('overview', 'demo-before-fl-round');
+      const button = page.locator('button[data-scenario=fl-round]');
+
+      await button.click();
+      await page
+        .getByText(
+          `Waiting for round ${running.round_number} (${model}), in progress (phase ${running.phase}), to end`,
+        )
+        .waitFor();
+      expect(await button.isDisabled()).toBe(true);
+      await page.screenshot({ path: join(ARTIFACTS, 'demo-fl-round-waiting.png'), fullPage: true });
+
+      // the round ends and a series starts its next one: the panel names the round it now waits for
+      await api.store.updateRound(running.id, {
+        status: 'completed',
+        phase: 'complete',
+        progress: 100,
+        end_time: new Date().toISOString(),
+      });
+      const next = await api.store.createRound({
+        round_number: running.round_number + 1,
+        model: 'fl-global-l1b',
+        status: 'in-progress',
+        phase: 'training',
+        start_time: new Date().toISOString(),
+        total_clients: 3,
+      });
+      await page
+        .getByText(`Waiting for round ${next.round_number} (Layer 1b), in progress (phase training), to end`)
+        .waitFor();
+      expect(await button.isDisabled()).toBe(true);
+
+      startedId = next.id + 1;
+      release();
+      await page.getByText(`FL round ${startedId} started`).waitFor();
+      expect(await button.isDisabled()).toBe(false);
+    } finally {
+      release();
+      await page.unroute('**/api/demo/scenarios/fl-round');
+    }
+    expect(pageErrors).toEqual([]);
+  });
+
   it('asks for a token when the server is not anonymous, then shows honest empty states on an empty store', async () => {
     const store = await openStore(`sqlite:${join(dir, 'empty.db')}`);
     const secret = await issueToken(store, 'viewer');
