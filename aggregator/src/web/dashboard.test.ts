@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { shippedCatalog } from '@vigil/shared';
+import { shippedCatalog, type FLRound } from '@vigil/shared';
 import { needComponent } from '@vigil/shared/testing';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
@@ -278,6 +278,130 @@ describe.runIf(runs)('dashboard in a real browser', () => {
       true,
     );
     await page.screenshot({ path: join(ARTIFACTS, 'graph-live.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+
+  /** The round the server holds as in progress: the one an earlier test stored, or a Layer 1b round stored now. */
+  async function roundInProgress(): Promise<FLRound> {
+    const current = await api.store.currentRound();
+    if (current?.status === 'in-progress') return current;
+    return api.store.createRound({
+      round_number: (current?.round_number ?? 0) + 1,
+      model: 'fl-global-l1b',
+      status: 'in-progress',
+      phase: 'training',
+      start_time: new Date().toISOString(),
+      total_clients: 3,
+    });
+  }
+
+  /** Answers `path` with the API's error shape (this server has no FL engine, so its own answer would be 503). */
+  async function answerError(path: string, status: number, details: Record<string, unknown>): Promise<void> {
+    await page.unroute(path);
+    await page.route(path, (route) =>
+      route.fulfill({
+        status,
+        contentType: 'application/json',
+        body: JSON.stringify({ error: { code: 'conflict', message: 'refused', details } }),
+      }),
+    );
+  }
+
+  it('names the round in progress when the trigger answers 409 and shows that round; says how many clients are missing', async () => {
+    const running = await roundInProgress();
+    const model = running.model === 'fl-global' ? 'Layer 2' : 'Layer 1b';
+    const trigger = '**/api/fl/rounds/trigger';
+    await open('fl', 'fl-trigger');
+    const start = page.getByRole('button', { name: 'Start a round' });
+
+    await answerError(trigger, 409, {
+      reason: 'in_progress',
+      round_id: running.id,
+      round_number: running.round_number,
+      model: running.model,
+      phase: running.phase,
+    });
+    await start.click();
+    await page
+      .getByText(`round ${running.round_number} (${model}) is in progress, phase ${running.phase}`)
+      .waitFor();
+    const fetched = page.waitForRequest((r) => r.url().endsWith(`/api/fl/rounds/${running.id}`));
+    await page.getByRole('button', { name: `Show round ${running.round_number}` }).click();
+    await fetched;
+    const card = page.locator('section.card', { has: page.locator('h2', { hasText: 'Current round' }) });
+    await card
+      .locator(`[data-round-id="${running.id}"]`, { hasText: `Round ${running.round_number}` })
+      .waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'fl-trigger-in-progress.png'), fullPage: true });
+
+    await answerError(trigger, 409, { reason: 'not_enough_clients', eligible: 1, required: 2 });
+    await start.click();
+    await page.getByText('not enough clients can take part: 1 eligible, 2 required').waitFor();
+
+    // any other refusal shows as before: this server's own 503 (no FL engine attached)
+    await page.unroute(trigger);
+    await start.click();
+    await page.locator('.error', { hasText: '(not_available)' }).waitFor();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("disables the demo's FL round button while the server waits for the round in progress, names that round, then shows the outcome", async () => {
+    const running = await roundInProgress();
+    const model = running.model === 'fl-global' ? 'Layer 2' : 'Layer 1b';
+    let release = (): void => undefined;
+    let startedId = 0;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await page.route('**/api/demo/scenarios/fl-round', async (route) => {
+      await held;
+      await route.fulfill({
+        status: 200,
+        contentType: 'application/json',
+        body: JSON.stringify({ round_id: startedId, status: 'started' }),
+      });
+    });
+    try {
+      await open('overview', 'demo-before-fl-round');
+      const button = page.locator('button[data-scenario=fl-round]');
+
+      await button.click();
+      await page
+        .getByText(
+          `Waiting for round ${running.round_number} (${model}), in progress (phase ${running.phase}), to end`,
+        )
+        .waitFor();
+      expect(await button.isDisabled()).toBe(true);
+      await page.screenshot({ path: join(ARTIFACTS, 'demo-fl-round-waiting.png'), fullPage: true });
+
+      // the round ends and a series starts its next one: the panel names the round it now waits for
+      await api.store.updateRound(running.id, {
+        status: 'completed',
+        phase: 'complete',
+        progress: 100,
+        end_time: new Date().toISOString(),
+      });
+      const next = await api.store.createRound({
+        round_number: running.round_number + 1,
+        model: 'fl-global-l1b',
+        status: 'in-progress',
+        phase: 'training',
+        start_time: new Date().toISOString(),
+        total_clients: 3,
+      });
+      await page
+        .getByText(`Waiting for round ${next.round_number} (Layer 1b), in progress (phase training), to end`)
+        .waitFor();
+      expect(await button.isDisabled()).toBe(true);
+
+      startedId = next.id + 1;
+      release();
+      await page.getByText(`FL round ${startedId} started`).waitFor();
+      expect(await button.isDisabled()).toBe(false);
+    } finally {
+      release();
+      await page.unroute('**/api/demo/scenarios/fl-round');
+    }
     expect(pageErrors).toEqual([]);
   });
 

@@ -9,6 +9,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The error's `details` as the API sent them (empty when the answer had none). */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }
@@ -52,9 +54,11 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
     throw new ApiError(res.status, 'bad_response', `unexpected answer from ${path} (HTTP ${res.status})`);
   }
   if (!res.ok) {
-    const error = isErrorBody(parsed) ? parsed.error : { code: 'http_error', message: `HTTP ${res.status}` };
+    const error = isErrorBody(parsed)
+      ? parsed.error
+      : { code: 'http_error', message: `HTTP ${res.status}`, details: {} };
     if (res.status === 401) onUnauthorized(error.message);
-    throw new ApiError(res.status, error.code, error.message);
+    throw new ApiError(res.status, error.code, error.message, error.details);
   }
   return parsed as T;
 }

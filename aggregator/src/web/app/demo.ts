@@ -1,10 +1,11 @@
 // Demo scenarios on the overview: pick a facility, start an attack in its live simulated traffic (or an FL round),
 // and watch the scenario until the detectors' alerts show it. Servers without agents that can inject answer 503,
 // which the panel shows as it comes.
-import type { SystemStatus } from '@vigil/shared/api';
+import type { FLRound, SystemStatus } from '@vigil/shared/api';
 import { get, post } from './api.js';
 import { badge, fmtTime, h, replace } from './dom.js';
 import type { Live } from './live.js';
+import { roundModel } from './overview.js';
 import { errorBox, onLive, section, throttled } from './page.js';
 
 interface Scenario {
@@ -44,15 +45,67 @@ export function demoPanel(live: Live): { element: HTMLElement; stop: () => void 
     h('button', { type: 'button', 'data-scenario': 'fl-round' }, 'FL round'),
     h('button', { type: 'button', 'data-scenario': 'reset' }, 'Reset'),
   ];
+  /** While the demo's FL round request is pending: the line that says what it waits for. */
+  let flWaiting = false;
+  const showWaiting = async (): Promise<void> => {
+    const r = await get<FLRound | null>('/api/fl/rounds/current');
+    if (!flWaiting) return;
+    const model = r === null ? '' : roundModel(r);
+    replace(
+      message,
+      h(
+        'p',
+        { class: 'note', role: 'status' },
+        r === null || r.status !== 'in-progress'
+          ? 'Starting an FL round once any round in progress has ended…'
+          : `Waiting for round ${r.round_number}${model === '' ? '' : ` (${model})`}, in progress (phase ${r.phase}), to end before the FL round starts…`,
+      ),
+    );
+  };
+  /**
+   * The demo's FL round waits on the server for the round in progress to end (minutes, for a series' two rounds): the
+   * button stays disabled meanwhile, the panel says which round it waits for, and then what came of the request.
+   */
+  const runFlRound = async (button: HTMLButtonElement): Promise<void> => {
+    button.disabled = true;
+    flWaiting = true;
+    replace(
+      message,
+      h('p', { class: 'note', role: 'status' }, 'Starting an FL round once any round in progress has ended…'),
+    );
+    // the general line stays if this read fails: the wait itself goes on whatever it says
+    showWaiting().catch(() => undefined);
+    try {
+      const started = await post<{ round_id: number }>('/api/demo/scenarios/fl-round');
+      flWaiting = false;
+      replace(
+        message,
+        h(
+          'p',
+          { role: 'status' },
+          `FL round ${started.round_id} started · `,
+          h('a', { href: '#/fl' }, 'follow it'),
+        ),
+      );
+      await load();
+    } catch (err) {
+      flWaiting = false;
+      replace(message, errorBox(err));
+    } finally {
+      button.disabled = false;
+    }
+  };
   for (const b of buttons) {
     const name = b.dataset.scenario ?? '';
     b.addEventListener('click', () => {
+      if (name === 'fl-round') {
+        void runFlRound(b);
+        return;
+      }
       void run(() =>
         name === 'reset'
           ? post('/api/demo/reset')
-          : name === 'fl-round'
-            ? post('/api/demo/scenarios/fl-round')
-            : post(`/api/demo/scenarios/${name}`, { facility_id: select.value }),
+          : post(`/api/demo/scenarios/${name}`, { facility_id: select.value }),
       );
     });
   }
@@ -93,11 +146,17 @@ export function demoPanel(live: Live): { element: HTMLElement; stop: () => void 
   };
   void load();
   const timer = window.setInterval(() => void load(), 5000);
-  const off = onLive(
-    live,
-    ['alert_created', 'facility_status'],
-    throttled(() => void load(), 500),
-  );
+  const offs = [
+    onLive(
+      live,
+      ['alert_created', 'facility_status'],
+      throttled(() => void load(), 500),
+    ),
+    // a series' Layer 2 round is followed by its Layer 1b round: the wait goes on, for that one
+    onLive(live, ['fl_round_started', 'fl_round_completed'], () => {
+      if (flWaiting) showWaiting().catch(() => undefined);
+    }),
+  ];
   const element = section(
     'Demo scenarios',
     h(
@@ -112,7 +171,7 @@ export function demoPanel(live: Live): { element: HTMLElement; stop: () => void 
   return {
     element,
     stop: () => {
-      off();
+      for (const off of offs) off();
       window.clearInterval(timer);
     },
   };

@@ -1,7 +1,7 @@
 // Federated learning: the current round's progress and clients, loss and accuracy over the rounds history, and the
 // privacy budget as the accountant reports it.
 import type { FLClient, FLRound, PrivacyMetrics } from '@vigil/shared/api';
-import { get, post } from './api.js';
+import { ApiError, get, post } from './api.js';
 import { lineChart } from './charts.js';
 import { badge, empty, fmtTime, h, num, pct, replace } from './dom.js';
 import { roundModel, roundSummary } from './overview.js';
@@ -49,6 +49,35 @@ function meanLoss(r: FLRound): number | null {
   return losses.length === 0 ? null : losses.reduce((a, b) => a + b, 0) / losses.length;
 }
 
+/**
+ * What the trigger's 409 says, as the user can act on it: the round in progress (named, with a button that shows it)
+ * or how many clients can take part against how many the round needs; null for any other answer.
+ */
+function triggerConflict(err: unknown, show: (roundId: number) => void): HTMLElement | null {
+  if (!(err instanceof ApiError) || err.status !== 409) return null;
+  const d = err.details;
+  if (d.reason === 'in_progress' && typeof d.round_id === 'number' && typeof d.round_number === 'number') {
+    const roundId = d.round_id;
+    const number = d.round_number;
+    const model = roundModel({ model: typeof d.model === 'string' ? d.model : null });
+    return h(
+      'span',
+      { class: 'note' },
+      ` round ${number}${model === '' ? '' : ` (${model})`} is in progress`,
+      typeof d.phase === 'string' ? `, phase ${d.phase}` : '',
+      '; a new round can start once it has ended. ',
+      h('button', { type: 'button', onclick: () => show(roundId) }, `Show round ${number}`),
+    );
+  }
+  if (d.reason === 'not_enough_clients' && typeof d.eligible === 'number' && typeof d.required === 'number')
+    return h(
+      'span',
+      { class: 'note' },
+      ` not enough clients can take part: ${d.eligible} eligible, ${d.required} required`,
+    );
+  return null;
+}
+
 export const flPage: Page = ({ root, live }) => {
   const current = h('div');
   const clients = h('div');
@@ -63,20 +92,27 @@ export const flPage: Page = ({ root, live }) => {
           .then((r) => {
             triggerMsg.textContent = ` round ${r.round_id} started`;
           })
-          .catch((err: unknown) => replace(triggerMsg, errorBox(err)));
+          .catch((err: unknown) => replace(triggerMsg, triggerConflict(err, showRound) ?? errorBox(err)));
       },
     },
     'Start a round',
   );
+  const currentCard = section('Current round', current, h('p', {}, trigger, triggerMsg));
+  currentCard.addEventListener('animationend', () => currentCard.classList.remove('fresh'));
+  /** Shows one round (the one a 409 named) in the current round's card, and brings the card to the eye. */
+  const showRound = (roundId: number): void => {
+    get<FLRound>(`/api/fl/rounds/${roundId}`)
+      .then((r) => replace(current, roundSummary(r)))
+      .catch((err: unknown) => replace(current, errorBox(err)))
+      .finally(() => {
+        currentCard.classList.add('fresh');
+        currentCard.scrollIntoView({ block: 'nearest' });
+      });
+  };
   replace(
     root,
     h('h1', {}, 'Federated learning'),
-    h(
-      'div',
-      { class: 'grid2' },
-      section('Current round', current, h('p', {}, trigger, triggerMsg)),
-      section('Privacy budget', privacy),
-    ),
+    h('div', { class: 'grid2' }, currentCard, section('Privacy budget', privacy)),
     section('Clients', clients),
     section('Rounds history', history),
   );

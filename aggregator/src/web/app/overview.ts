@@ -37,7 +37,7 @@ export function roundSummary(r: FLRound): HTMLElement {
   const model = roundModel(r);
   return h(
     'div',
-    {},
+    { 'data-round-id': r.id },
     h(
       'p',
       {},
