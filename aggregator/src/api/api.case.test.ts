@@ -495,6 +495,28 @@ describe.each(HARNESSES)('dashboard API on %s', (_kind, makeHarness) => {
       });
     });
 
+    /** A round engine over three local nodes (plant-a, plant-b twice) of which the third never answers, so a round
+     * stays open until its timeout. */
+    const engineWithSilentNode = (firstNodeId: number, firstSeed: number): RoundEngine =>
+      new RoundEngine({
+        store: api.store,
+        transport: new LocalFleet(
+          (['plant-a', 'plant-b', 'plant-b'] as const).map((f, i) => ({
+            nodeId: String(firstNodeId + i),
+            facilityId: f,
+            seed: firstSeed + i,
+            trainExamples: 120,
+            validationExamples: 40,
+            shift: 0.2 * i,
+            behaviour: i === 2 ? ('silent' as const) : ('train' as const),
+          })),
+        ),
+        strategy: new FedAvg(),
+        privacy: { delta: 1e-5, epsilonBudget: 10 },
+        initialArrays: () => modelArrays(localModel(1)),
+        log: () => undefined,
+      });
+
     it('answers 503 not_available for a round trigger when no FL engine is attached', async () => {
       const res = await http(api, 'POST', '/api/fl/rounds/trigger', { token: operator });
       const byViewer = await http(api, 'POST', '/api/fl/rounds/trigger', { token: viewer });
@@ -506,25 +528,7 @@ describe.each(HARNESSES)('dashboard API on %s', (_kind, makeHarness) => {
 
     it('starts a round on trigger with the attached engine, streams it, and refuses a second one meanwhile', async () => {
       // A third node never answers: it holds the round open until its timeout, so the second trigger meets it.
-      const fleet = new LocalFleet(
-        (['plant-a', 'plant-b', 'plant-b'] as const).map((f, i) => ({
-          nodeId: String(7001 + i),
-          facilityId: f,
-          seed: 40 + i,
-          trainExamples: 120,
-          validationExamples: 40,
-          shift: 0.2 * i,
-          behaviour: i === 2 ? ('silent' as const) : ('train' as const),
-        })),
-      );
-      const engine = new RoundEngine({
-        store: api.store,
-        transport: fleet,
-        strategy: new FedAvg(),
-        privacy: { delta: 1e-5, epsilonBudget: 10 },
-        initialArrays: () => modelArrays(localModel(1)),
-        log: () => undefined,
-      });
+      const engine = engineWithSilentNode(7001, 40);
       api.attachFl(engine);
       const ws = await TestWs.connect(`${api.wsUrl}?token=${viewer}`);
       ws.send({ action: 'subscribe', room: 'fl_status' });
@@ -578,25 +582,7 @@ describe.each(HARNESSES)('dashboard API on %s', (_kind, makeHarness) => {
     it("names the round in progress in the trigger's 409, and the demo's fl-round waits for that round to end and starts its own", async () => {
       // As in the demo, where each Layer 2 round is followed by a Layer 1b round: a round holds the engine (a silent
       // node keeps it open until its 1.5 s timeout) when the operator asks for the demo's round.
-      const fleet = new LocalFleet(
-        (['plant-a', 'plant-b', 'plant-b'] as const).map((f, i) => ({
-          nodeId: String(7101 + i),
-          facilityId: f,
-          seed: 50 + i,
-          trainExamples: 120,
-          validationExamples: 40,
-          shift: 0.2 * i,
-          behaviour: i === 2 ? ('silent' as const) : ('train' as const),
-        })),
-      );
-      const engine = new RoundEngine({
-        store: api.store,
-        transport: fleet,
-        strategy: new FedAvg(),
-        privacy: { delta: 1e-5, epsilonBudget: 10 },
-        initialArrays: () => modelArrays(localModel(1)),
-        log: () => undefined,
-      });
+      const engine = engineWithSilentNode(7101, 50);
       api.attachFl(engine);
       const first = (
         await http(api, 'POST', '/api/fl/rounds/trigger', { token: operator, body: { timeout_seconds: 1.5 } })
